@@ -1,0 +1,27 @@
+import { INPUT_ERROR_CODES, isTroupeError } from '../runtime/errors.ts'
+
+/** Exit codes of the CLI (DESIGN.md "CLI"). */
+export const EXIT = {
+  /** Every task COMPLETED. */
+  ok: 0,
+  /** Some task did not complete. */
+  incomplete: 1,
+  /** Invalid input: plan, config or arguments. */
+  invalidInput: 2,
+  /** Interrupted (SIGINT / SIGTERM). */
+  interrupted: 130,
+} as const
+
+/** Prints a one-paragraph message for an error and returns the exit code it maps to. */
+export function reportError(error: unknown): number {
+  if (isTroupeError(error) && INPUT_ERROR_CODES.has(error.code)) {
+    process.stderr.write(`troupe: ${error.message} [${error.code}]\n`)
+    return EXIT.invalidInput
+  }
+  if (isTroupeError(error)) {
+    process.stderr.write(`troupe: ${error.message} [${error.code}]\n`)
+    return EXIT.incomplete
+  }
+  process.stderr.write(`troupe: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`)
+  return EXIT.incomplete
+}

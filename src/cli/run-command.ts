@@ -1,0 +1,84 @@
+import pc from 'picocolors'
+import { loadConfig } from '../runtime/config.ts'
+import type { TaskStateEvent } from '../runtime/events.ts'
+import { loadPlan, type Strategy } from '../runtime/plan.ts'
+import { createRuntime } from '../runtime/runtime.ts'
+import { EXIT } from './exit-codes.ts'
+import { formatMs, formatSummary } from './summary.ts'
+
+export interface RunCommandOptions {
+  readonly maxParallel?: number
+  readonly strategy?: Strategy
+  readonly config?: string
+  readonly runId?: string
+  readonly json?: boolean
+  readonly quiet?: boolean
+  readonly progress?: boolean
+}
+
+/** `troupe run <plan>`: runs a plan with progress on stderr. Returns the exit code. */
+export async function runCommand(planFile: string, options: RunCommandOptions): Promise<number> {
+  const config = loadConfig({ file: options.config })
+  const plan = loadPlan(planFile)
+  const runtime = createRuntime({ config })
+  const run = runtime.run(plan, {
+    ...(options.runId === undefined ? {} : { runId: options.runId }),
+    ...(options.maxParallel === undefined ? {} : { maxParallel: options.maxParallel }),
+    ...(options.strategy === undefined ? {} : { strategy: options.strategy }),
+  })
+  const startedAt = Date.now()
+  const err = (line: string) => process.stderr.write(`${line}\n`)
+  if (!options.quiet) {
+    run.on('run:start', (e) =>
+      err(pc.bold(`troupe: run ${e.runId} — ${e.tasks} tasks of "${e.name}", strategy ${e.strategy}, maxParallel ${e.maxParallel}${e.reused ? `, ${e.reused} reused from the journal` : ''}`)),
+    )
+    run.on('task:state', (e) => {
+      const line = describeTransition(e)
+      if (line) err(`${pc.dim(`[${((e.at - startedAt) / 1000).toFixed(2).padStart(7)}s]`)} ${line}`)
+    })
+    run.on('task:log', (e) => err(`${pc.dim(`[${((e.at - startedAt) / 1000).toFixed(2).padStart(7)}s]`)}   ${pc.dim(`${e.taskId}: ${e.message}`)}`))
+  }
+
+  let interrupted = false
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupted) return
+    interrupted = true
+    err(pc.yellow(`troupe: ${signal} received — cancelling running tasks…`))
+    void run.cancel(`Interrupted by ${signal}`)
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  try {
+    const result = await run.result
+    err(formatSummary(result))
+    if (options.json) process.stdout.write(`${JSON.stringify(result)}\n`)
+    if (interrupted) return EXIT.interrupted
+    return result.status === 'completed' ? EXIT.ok : EXIT.incomplete
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+    await runtime.close({ force: true })
+  }
+}
+
+function describeTransition(e: TaskStateEvent): string | undefined {
+  const id = pc.bold(e.taskId)
+  switch (e.state) {
+    case 'RUNNING':
+      return `${pc.cyan('▶ started  ')} ${id} (${e.agent}${e.attempt > 1 ? `, attempt ${e.attempt}` : ''})`
+    case 'COMPLETED':
+      return `${pc.green('✓ completed')} ${id}${e.previous === 'PENDING' ? ' (reused)' : ''}`
+    case 'FAILED':
+      return `${pc.red('✗ failed   ')} ${id}: ${e.error?.code} ${e.error?.message ?? ''}`
+    case 'SKIPPED':
+      return `${pc.yellow('↷ skipped  ')} ${id}: ${e.error?.message ?? ''}`
+    case 'CANCELLED':
+      return `${pc.magenta('■ cancelled')} ${id}`
+    case 'QUEUED':
+      return e.previous === 'RUNNING' ? `${pc.yellow('↻ retrying ')} ${id} after ${e.error?.code} (attempt ${e.attempt} failed)` : undefined
+    default:
+      return undefined
+  }
+}
+
+export { formatMs }

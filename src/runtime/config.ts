@@ -1,0 +1,239 @@
+import { existsSync, readFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
+import { resolve } from 'node:path'
+import * as Schema from 'effect/Schema'
+import * as SchemaIssue from 'effect/SchemaIssue'
+import { TroupeError, describeValue } from './errors.ts'
+
+const PositiveInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
+const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+const Percent = Schema.Finite.check(Schema.isBetween({ minimum: 0, maximum: 100 }))
+const opt = Schema.optionalKey
+
+/** The shape of `troupe.config.json`. Every key is optional; defaults live in {@link resolveConfig}. */
+export const ConfigSchema = Schema.Struct({
+  maxParallel: opt(PositiveInt),
+  maxQueuedTasks: opt(PositiveInt),
+  timeoutMs: opt(PositiveInt),
+  cancelGraceMs: opt(NonNegativeInt),
+  pool: opt(
+    Schema.Struct({
+      minThreads: opt(NonNegativeInt),
+      maxThreads: opt(PositiveInt),
+      concurrentTasksPerWorker: opt(PositiveInt),
+      idleTimeoutMs: opt(NonNegativeInt),
+    }),
+  ),
+  retry: opt(
+    Schema.Struct({
+      maxRetries: opt(NonNegativeInt),
+      delayMs: opt(NonNegativeInt),
+      backoff: opt(Schema.Literals(['fixed', 'exponential'])),
+      maxDelayMs: opt(NonNegativeInt),
+      jitter: opt(Schema.Boolean),
+    }),
+  ),
+  governor: opt(
+    Schema.Struct({
+      enabled: opt(Schema.Boolean),
+      mode: opt(Schema.Literals(['threshold', 'adaptive'])),
+      sampleIntervalMs: opt(Schema.Int.check(Schema.isGreaterThanOrEqualTo(10))),
+      cpu: opt(Schema.Struct({ throttlePercent: opt(Percent), resumePercent: opt(Percent), targetPercent: opt(Percent) })),
+      memory: opt(
+        Schema.Struct({
+          throttlePercent: opt(Percent),
+          resumePercent: opt(Percent),
+          perAgentMb: opt(Schema.NullOr(PositiveInt)),
+        }),
+      ),
+    }),
+  ),
+  limits: opt(
+    Schema.Record(
+      Schema.String,
+      Schema.Struct({ maxConcurrent: opt(PositiveInt), perSecond: opt(Schema.Finite.check(Schema.isGreaterThan(0))) }),
+    ),
+  ),
+  checkpoint: opt(
+    Schema.Struct({ enabled: opt(Schema.Boolean), dir: opt(Schema.String), rollbackOnFailure: opt(Schema.Boolean) }),
+  ),
+  budget: opt(
+    Schema.Struct({
+      maxCostUsd: opt(Schema.NullOr(Schema.Finite.check(Schema.isGreaterThan(0)))),
+      onExceeded: opt(Schema.Literals(['pause', 'fail'])),
+    }),
+  ),
+  models: opt(Schema.Record(Schema.String, Schema.String)),
+})
+
+/** Config as a user writes it (`troupe.config.json` or `createRuntime({ config })`). */
+export type TroupeConfig = typeof ConfigSchema.Type
+
+export interface LimitConfig {
+  readonly maxConcurrent: number | undefined
+  readonly perSecond: number | undefined
+}
+
+/** Config with every default filled in. Frozen; the one source of truth for a runtime. */
+export interface ResolvedConfig {
+  readonly maxParallel: number
+  readonly maxQueuedTasks: number
+  readonly timeoutMs: number
+  readonly cancelGraceMs: number
+  readonly pool: {
+    readonly minThreads: number
+    readonly maxThreads: number
+    readonly concurrentTasksPerWorker: number
+    readonly idleTimeoutMs: number
+  }
+  readonly retry: {
+    readonly maxRetries: number
+    readonly delayMs: number
+    readonly backoff: 'fixed' | 'exponential'
+    readonly maxDelayMs: number
+    readonly jitter: boolean
+  }
+  readonly governor: {
+    readonly enabled: boolean
+    readonly mode: 'threshold' | 'adaptive'
+    readonly sampleIntervalMs: number
+    readonly cpu: { readonly throttlePercent: number; readonly resumePercent: number; readonly targetPercent: number }
+    readonly memory: { readonly throttlePercent: number; readonly resumePercent: number; readonly perAgentMb: number | null }
+  }
+  readonly limits: Readonly<Record<string, LimitConfig>>
+  readonly checkpoint: { readonly enabled: boolean; readonly dir: string; readonly rollbackOnFailure: boolean }
+  readonly budget: { readonly maxCostUsd: number | null; readonly onExceeded: 'pause' | 'fail' }
+  readonly models: Readonly<Record<string, string>>
+}
+
+export const CONFIG_FILE = 'troupe.config.json'
+
+const decode = Schema.decodeUnknownExit(ConfigSchema, { onExcessProperty: 'error', errors: 'all' })
+const formatIssue = SchemaIssue.makeFormatterStandardSchemaV1()
+
+/**
+ * Decodes and resolves config. Throws ERR_CONFIG_INVALID naming the key, the value
+ * received and what is allowed. `source` names where the config came from, for messages.
+ */
+export function resolveConfig(input: unknown = {}, source = 'config'): ResolvedConfig {
+  const exit = decode(input)
+  if (exit._tag === 'Failure') {
+    const reason = exit.cause.reasons.find((r) => r._tag === 'Fail')
+    const issues = reason ? formatIssue(reason.error.issue).issues : [{ message: String(exit.cause), path: [] }]
+    const lines = issues.map(({ message, path }) => {
+      const keys = (path ?? []).map((p) => String(typeof p === 'object' ? p.key : p))
+      const received = valueAt(input, keys)
+      return `\`${keys.join('.') || '(root)'}\` is ${describeValue(received)}: ${lowerFirst(message)}`
+    })
+    throw new TroupeError('ERR_CONFIG_INVALID', `Invalid ${source}: ${lines.join('; ')}`)
+  }
+  return freeze(withDefaults(exit.value, source))
+}
+
+/**
+ * Finds and resolves config for the CLI: `--config FILE` if given, else `troupe.config.json`
+ * in `cwd` if present, else defaults.
+ */
+export function loadConfig(options: { file?: string | undefined; cwd?: string | undefined } = {}): ResolvedConfig {
+  const cwd = options.cwd ?? process.cwd()
+  const file = options.file === undefined ? resolve(cwd, CONFIG_FILE) : resolve(cwd, options.file)
+  if (options.file === undefined && !existsSync(file)) return resolveConfig({})
+  let data: unknown
+  try {
+    data = JSON.parse(readFileSync(file, 'utf8'))
+  } catch (error) {
+    throw new TroupeError('ERR_CONFIG_INVALID', `Cannot read config file ${file}: ${(error as Error).message}`, { cause: error })
+  }
+  return resolveConfig(data, `config file ${file}`)
+}
+
+function withDefaults(c: TroupeConfig, source: string): ResolvedConfig {
+  const cores = availableParallelism()
+  const maxParallel = c.maxParallel ?? cores
+  // Threads are cheap for I/O-bound agents (LLM calls); idle ones above minThreads are reaped.
+  const maxThreads = c.pool?.maxThreads ?? Math.max(16, cores, maxParallel)
+  const minThreads = c.pool?.minThreads ?? Math.min(cores, maxThreads)
+  if (minThreads > maxThreads) {
+    throw new TroupeError(
+      'ERR_CONFIG_INVALID',
+      `Invalid ${source}: \`pool.minThreads\` is ${describeValue(minThreads)}: expected a value <= pool.maxThreads (${maxThreads})`,
+    )
+  }
+  const cpu = {
+    throttlePercent: c.governor?.cpu?.throttlePercent ?? 90,
+    resumePercent: c.governor?.cpu?.resumePercent ?? 75,
+    targetPercent: c.governor?.cpu?.targetPercent ?? 80,
+  }
+  const memory = {
+    throttlePercent: c.governor?.memory?.throttlePercent ?? 90,
+    resumePercent: c.governor?.memory?.resumePercent ?? 80,
+    perAgentMb: c.governor?.memory?.perAgentMb === undefined ? 1024 : c.governor.memory.perAgentMb,
+  }
+  for (const [name, t] of [['cpu', cpu], ['memory', memory]] as const) {
+    if (t.resumePercent > t.throttlePercent) {
+      throw new TroupeError(
+        'ERR_CONFIG_INVALID',
+        `Invalid ${source}: \`governor.${name}.resumePercent\` is ${describeValue(t.resumePercent)}: expected a value <= governor.${name}.throttlePercent (${t.throttlePercent})`,
+      )
+    }
+  }
+  const limits: Record<string, LimitConfig> = {}
+  for (const [name, limit] of Object.entries(c.limits ?? {})) {
+    limits[name] = { maxConcurrent: limit.maxConcurrent, perSecond: limit.perSecond }
+  }
+  return {
+    maxParallel,
+    maxQueuedTasks: c.maxQueuedTasks ?? 1_000_000,
+    timeoutMs: c.timeoutMs ?? 300_000,
+    cancelGraceMs: c.cancelGraceMs ?? 1_000,
+    pool: {
+      minThreads,
+      maxThreads,
+      concurrentTasksPerWorker: c.pool?.concurrentTasksPerWorker ?? 1,
+      idleTimeoutMs: c.pool?.idleTimeoutMs ?? 30_000,
+    },
+    retry: {
+      maxRetries: c.retry?.maxRetries ?? 0,
+      delayMs: c.retry?.delayMs ?? 1_000,
+      backoff: c.retry?.backoff ?? 'exponential',
+      maxDelayMs: c.retry?.maxDelayMs ?? 30_000,
+      jitter: c.retry?.jitter ?? false,
+    },
+    governor: {
+      enabled: c.governor?.enabled ?? true,
+      mode: c.governor?.mode ?? 'threshold',
+      sampleIntervalMs: c.governor?.sampleIntervalMs ?? 500,
+      cpu,
+      memory,
+    },
+    limits,
+    checkpoint: {
+      enabled: c.checkpoint?.enabled ?? true,
+      dir: c.checkpoint?.dir ?? '.troupe',
+      rollbackOnFailure: c.checkpoint?.rollbackOnFailure ?? false,
+    },
+    budget: { maxCostUsd: c.budget?.maxCostUsd ?? null, onExceeded: c.budget?.onExceeded ?? 'pause' },
+    models: { ...c.models },
+  }
+}
+
+function valueAt(root: unknown, keys: readonly string[]): unknown {
+  let at = root
+  for (const key of keys) {
+    if (typeof at !== 'object' || at === null) return undefined
+    at = (at as Record<string, unknown>)[key]
+  }
+  return at
+}
+
+function lowerFirst(text: string): string {
+  return text.charAt(0).toLowerCase() + text.slice(1)
+}
+
+function freeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const inner of Object.values(value)) freeze(inner)
+    Object.freeze(value)
+  }
+  return value
+}

@@ -1,0 +1,65 @@
+import type { TaskState } from '../actors/task-machine.ts'
+import type { SerializedError } from './errors.ts'
+import type { RunResult } from './result.ts'
+
+export interface TaskStateEvent {
+  readonly runId: string
+  readonly taskId: string
+  readonly agent: string
+  readonly state: TaskState
+  readonly previous: TaskState
+  /** 1-based attempt; 0 before the first. */
+  readonly attempt: number
+  readonly at: number
+  readonly error?: SerializedError
+}
+
+export interface TaskProgressEvent {
+  readonly runId: string
+  readonly taskId: string
+  readonly attempt: number
+  /** 0..1 */
+  readonly fraction: number
+  readonly message: string | undefined
+  readonly at: number
+}
+
+export interface TaskLogEvent {
+  readonly runId: string
+  readonly taskId: string
+  readonly attempt: number
+  readonly message: string
+  readonly at: number
+}
+
+export interface RunStartEvent {
+  readonly runId: string
+  readonly name: string
+  readonly strategy: string
+  readonly maxParallel: number
+  readonly tasks: number
+  readonly reused: number
+  readonly at: number
+}
+
+export interface RunEndEvent {
+  readonly runId: string
+  readonly result: RunResult
+}
+
+/** Events of a run. Listen with `run.on(name, listener)`; the runtime re-emits them all. */
+export interface RunEvents {
+  'run:start': [RunStartEvent]
+  'task:state': [TaskStateEvent]
+  'task:progress': [TaskProgressEvent]
+  'task:log': [TaskLogEvent]
+  'run:end': [RunEndEvent]
+}
+
+/**
+ * Calls a user listener without letting it unwind the runtime: an error is reported as a
+ * process warning, and the run goes on.
+ */
+export function reportListenerError(error: unknown): void {
+  process.emitWarning(`troupe: an event listener threw: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`, 'TroupeListenerWarning')
+}

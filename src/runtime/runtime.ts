@@ -1,0 +1,190 @@
+import { randomUUID } from 'node:crypto'
+import { EventEmitter } from 'node:events'
+import { resolveConfig, type ResolvedConfig, type TroupeConfig } from './config.ts'
+import { Dispatcher } from './dispatcher.ts'
+import { TroupeError, describeValue } from './errors.ts'
+import { reportListenerError, type RunEvents } from './events.ts'
+import { STRATEGIES, compilePlan, type CompiledPlan, type Plan, type Strategy } from './plan.ts'
+import { WorkerPool } from './pool.ts'
+import type { RunResult } from './result.ts'
+import { retryDelayFor } from './retry-policy.ts'
+import { Run, systemClock, type Clock, type Gate } from './run.ts'
+
+export interface RuntimeOptions {
+  /** Config object (the shape of `troupe.config.json`); validated, defaults filled in. */
+  readonly config?: TroupeConfig | ResolvedConfig
+  /** Clock for timestamps, timeouts and retry delays. @default the system clock */
+  readonly clock?: Clock
+}
+
+export interface RunOptions {
+  /** Names the run. A journal with this id resumes it. @default a generated id */
+  readonly runId?: string
+  /** Aborting it cancels the run. */
+  readonly signal?: AbortSignal
+  /** Overrides the plan's and the config's maxParallel. */
+  readonly maxParallel?: number
+  /** Overrides the plan's strategy. */
+  readonly strategy?: Strategy
+  /** Directory relative agent paths of a plan object resolve against. @default process.cwd() */
+  readonly baseDir?: string
+}
+
+export type RuntimeStatus = 'open' | 'closing' | 'closed'
+
+export interface CloseOptions {
+  /** Cancel running work instead of waiting for it. @default false */
+  readonly force?: boolean
+}
+
+/** Events of a runtime: every run's events, plus `run:created` with the Run itself. */
+export interface RuntimeEvents extends RunEvents {
+  'run:created': [Run]
+}
+
+/**
+ * One runtime per process: one worker pool shared by every run, fairly.
+ *
+ * @example
+ * const runtime = createRuntime({ config: { maxParallel: 4 } })
+ * const run = runtime.run(plan)
+ * run.on('task:state', (e) => console.log(e.taskId, e.state))
+ * const result = await run.result
+ * await runtime.close()
+ */
+export class Runtime extends EventEmitter<RuntimeEvents> {
+  readonly config: ResolvedConfig
+  readonly #clock: Clock
+  readonly #pool: WorkerPool
+  readonly #dispatcher: Dispatcher
+  readonly #gates: Gate[] = []
+  readonly #runs = new Map<string, Run>()
+  #status: RuntimeStatus = 'open'
+
+  constructor(options: RuntimeOptions = {}) {
+    super()
+    this.config = isResolved(options.config) ? options.config : resolveConfig(options.config ?? {})
+    this.#clock = options.clock ?? systemClock
+    const pool = this.config.pool
+    this.#pool = new WorkerPool({
+      minThreads: pool.minThreads,
+      maxThreads: pool.maxThreads,
+      concurrentTasksPerWorker: pool.concurrentTasksPerWorker,
+      idleTimeoutMs: pool.idleTimeoutMs,
+      perAgentMb: this.config.governor.memory.perAgentMb,
+      onError: (error) => reportListenerError(new Error(`worker pool error: ${error.message}`, { cause: error })),
+    })
+    this.#dispatcher = new Dispatcher(this.#pool.capacity)
+  }
+
+  get status(): RuntimeStatus {
+    return this.#status
+  }
+
+  /** Runs in flight, by id. */
+  get runs(): ReadonlyMap<string, Run> {
+    return this.#runs
+  }
+
+  /**
+   * Starts a run of `plan` (a plan object, or one compiled by `compilePlan`/`loadPlan`).
+   * Returns at once; the run starts on the next microtask, so listeners attached now see
+   * every event. Throws a TroupeError for an invalid plan or options.
+   */
+  run(plan: Plan | CompiledPlan, options: RunOptions = {}): Run {
+    if (this.#status !== 'open') throw new TroupeError('ERR_RUNTIME_CLOSED', `Cannot start a run: the runtime is ${this.#status}`)
+    const compiled = isCompiled(plan) ? plan : compilePlan(plan, { baseDir: options.baseDir })
+    const strategy = options.strategy ?? compiled.strategy ?? 'concurrent'
+    if (!STRATEGIES.includes(strategy)) {
+      throw new TroupeError('ERR_ARGUMENT_INVALID', `Expected \`strategy\` to be one of ${STRATEGIES.join(', ')}, got ${describeValue(strategy)}`)
+    }
+    const maxParallel = options.maxParallel ?? compiled.maxParallel ?? this.config.maxParallel
+    if (!Number.isSafeInteger(maxParallel) || maxParallel < 1) {
+      throw new TroupeError('ERR_ARGUMENT_INVALID', `Expected \`maxParallel\` to be an integer >= 1, got ${describeValue(maxParallel)}`)
+    }
+    const id = options.runId ?? `${compiled.name.replace(/[^\w.-]+/g, '-')}-${new Date(this.#clock.now()).toISOString().replace(/[:.]/g, '-')}-${randomUUID().slice(0, 8)}`
+    if (!/^[\w.-]{1,128}$/.test(id)) {
+      throw new TroupeError('ERR_ARGUMENT_INVALID', `Expected \`runId\` to be 1-128 letters, digits, '.', '_' or '-', got ${describeValue(id)}`)
+    }
+    if (this.#runs.has(id)) throw new TroupeError('ERR_ARGUMENT_INVALID', `A run with id "${id}" is already in flight on this runtime`)
+    this.#checkQueueBound(compiled.tasks.length)
+
+    const run = new Run({
+      id,
+      plan: compiled,
+      strategy,
+      maxParallel,
+      config: this.config,
+      pool: this.#pool,
+      dispatcher: this.#dispatcher,
+      gates: this.#gates,
+      clock: this.#clock,
+      retryDelay: retryDelayFor(this.config.retry),
+      recorder: undefined,
+      signal: options.signal,
+      forward: (name, ...args) => this.#forward(name, ...(args as RuntimeEvents[typeof name])),
+    })
+    this.#runs.set(id, run)
+    void run.result.then(() => this.#runs.delete(id))
+    this.#forward('run:created', run)
+    queueMicrotask(() => run.start())
+    return run
+  }
+
+  /**
+   * Closes the runtime: no new runs; waits for runs in flight (or cancels them with
+   * `force`), then stops the worker threads.
+   */
+  async close(options: CloseOptions = {}): Promise<void> {
+    if (this.#status === 'closed') return
+    this.#status = 'closing'
+    const runs = [...this.#runs.values()]
+    if (options.force) for (const run of runs) void run.cancel('Runtime closed')
+    await Promise.all(runs.map((run) => run.result))
+    await this.#pool.close(options.force ?? false)
+    this.#status = 'closed'
+  }
+
+  #checkQueueBound(adding: number): void {
+    let queued = 0
+    for (const run of this.#runs.values()) queued += run.plan.tasks.length
+    if (queued + adding > this.config.maxQueuedTasks) {
+      throw new TroupeError(
+        'ERR_QUEUE_FULL',
+        `Cannot accept ${adding} more tasks: ${queued} are already queued on this runtime and config.maxQueuedTasks is ${this.config.maxQueuedTasks}`,
+      )
+    }
+  }
+
+  #forward<K extends keyof RuntimeEvents>(name: K, ...args: RuntimeEvents[K]): void {
+    if (this.listenerCount(name as string) === 0) return
+    try {
+      ;(this.emit as (name: K, ...args: RuntimeEvents[K]) => boolean)(name, ...args)
+    } catch (error) {
+      reportListenerError(error)
+    }
+  }
+}
+
+/** Creates a runtime. See {@link Runtime}. */
+export function createRuntime(options: RuntimeOptions = {}): Runtime {
+  return new Runtime(options)
+}
+
+/** Runs one plan on a fresh runtime and closes it: the shortest path from a plan to its result. */
+export async function runPlan(plan: Plan | CompiledPlan, options: RunOptions & RuntimeOptions = {}): Promise<RunResult> {
+  const runtime = createRuntime(options)
+  try {
+    return await runtime.run(plan, options).result
+  } finally {
+    await runtime.close()
+  }
+}
+
+function isCompiled(plan: Plan | CompiledPlan): plan is CompiledPlan {
+  return (plan as CompiledPlan).byId instanceof Map
+}
+
+function isResolved(config: TroupeConfig | ResolvedConfig | undefined): config is ResolvedConfig {
+  return config !== undefined && Object.isFrozen(config) && typeof (config as ResolvedConfig).pool?.maxThreads === 'number'
+}
