@@ -237,7 +237,12 @@ function parseTask(raw: unknown, index: number): TaskSpec {
   const agent = task.agent
   if (typeof agent !== 'string' || agent.length === 0) throw invalid(`${where}.agent`, agent, 'an agent name or module path')
   for (const key of Object.keys(task)) {
-    if (!TASK_KEYS.has(key)) throw invalid(`${where}.${key}`, task[key], `one of the task keys (${[...TASK_KEYS].join(', ')})`, 'is not a task key')
+    if (!TASK_KEYS.has(key)) {
+      throw new TroupeError(
+        'ERR_PLAN_INVALID',
+        `Plan field \`${where}.${key}\` is not a task key${suggest(key, TASK_KEYS)}; allowed keys: ${[...TASK_KEYS].join(', ')}`,
+      )
+    }
   }
   return {
     id,
@@ -256,8 +261,8 @@ function parseTask(raw: unknown, index: number): TaskSpec {
 
 const TASK_KEYS = new Set(['id', 'agent', 'input', 'dependsOn', 'priority', 'timeoutMs', 'retries', 'estimateMs', 'claims', 'uses', 'stage'])
 
-function invalid(field: string, value: unknown, allowed: string, verb = 'is'): TroupeError {
-  return new TroupeError('ERR_PLAN_INVALID', `Plan field \`${field}\` ${verb} ${describeValue(value)}; expected ${allowed}`)
+function invalid(field: string, value: unknown, allowed: string): TroupeError {
+  return new TroupeError('ERR_PLAN_INVALID', `Plan field \`${field}\` is ${describeValue(value)}; expected ${allowed}`)
 }
 
 function expectObject(value: unknown, field: string): Record<string, unknown> {
