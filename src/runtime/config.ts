@@ -57,6 +57,7 @@ export const ConfigSchema = Schema.Struct({
   checkpoint: opt(
     Schema.Struct({ enabled: opt(Schema.Boolean), dir: opt(Schema.String), rollbackOnFailure: opt(Schema.Boolean) }),
   ),
+  supervision: opt(Schema.Struct({ maxRestarts: opt(NonNegativeInt), periodMs: opt(PositiveInt) })),
   budget: opt(
     Schema.Struct({
       maxCostUsd: opt(Schema.NullOr(Schema.Finite.check(Schema.isGreaterThan(0)))),
@@ -102,6 +103,8 @@ export interface ResolvedConfig {
   }
   readonly limits: Readonly<Record<string, LimitConfig>>
   readonly checkpoint: { readonly enabled: boolean; readonly dir: string; readonly rollbackOnFailure: boolean }
+  /** Worker crashes (exit, out of memory, uncaught exception) a run tolerates per period before it fails fast. */
+  readonly supervision: { readonly maxRestarts: number; readonly periodMs: number }
   readonly budget: { readonly maxCostUsd: number | null; readonly onExceeded: 'pause' | 'fail' }
   readonly models: Readonly<Record<string, string>>
 }
@@ -212,6 +215,7 @@ function withDefaults(c: TroupeConfig, source: string): ResolvedConfig {
       dir: c.checkpoint?.dir ?? '.troupe',
       rollbackOnFailure: c.checkpoint?.rollbackOnFailure ?? false,
     },
+    supervision: { maxRestarts: c.supervision?.maxRestarts ?? 10, periodMs: c.supervision?.periodMs ?? 10_000 },
     budget: { maxCostUsd: c.budget?.maxCostUsd ?? null, onExceeded: c.budget?.onExceeded ?? 'pause' },
     models: { ...c.models },
   }

@@ -21,6 +21,8 @@ export const ERROR_CODES = [
   'ERR_BUDGET_EXCEEDED',
   'ERR_QUEUE_FULL',
   'ERR_RUNTIME_CLOSED',
+  'ERR_WORKER_CRASH',
+  'ERR_CRASH_LOOP',
 ] as const
 
 export type ErrorCode = (typeof ERROR_CODES)[number]

@@ -116,7 +116,11 @@ export class DagScheduler {
   start(alreadyCompleted: Iterable<number> = []): Transition {
     const ready: number[] = []
     const skipped: number[] = []
-    for (const task of alreadyCompleted) this.#end(task, 'completed', ready, skipped)
+    // All reused tasks are marked ended before any is released: ending them one by one
+    // would release a reused task when its reused dependency ends, and release others twice.
+    const completed = [...alreadyCompleted].filter((task) => this.#ended[task] === 0)
+    for (const task of completed) this.#markEnded(task)
+    for (const task of completed) for (const next of this.#graph.dependents[task]!) this.#remainingDeps[next]!--
     for (let i = 0; i < this.#ended.length; i++) {
       if (this.#ended[i] === 0 && this.#remainingDeps[i] === 0) this.#release(i, ready)
     }
