@@ -47,6 +47,27 @@ export interface RunEndEvent {
   readonly result: RunResult
 }
 
+/** The governor held back new starts (`governor:throttled`) or let them go again (`governor:resumed`). */
+export interface GovernorEvent {
+  /** The resource over its threshold (for `resumed`: the one that had throttled). */
+  readonly reason: 'cpu' | 'memory'
+  readonly cpuPercent: number
+  readonly memoryPercent: number
+  readonly memoryUsedMb: number
+  readonly at: number
+}
+
+/** The run's reported spend reached `budget.maxCostUsd`; no task starts after this. */
+export interface BudgetExceededEvent {
+  readonly runId: string
+  readonly spentUsd: number
+  readonly maxCostUsd: number
+  readonly onExceeded: 'pause' | 'fail'
+  /** The task whose `ctx.usage` crossed the budget. */
+  readonly taskId: string
+  readonly at: number
+}
+
 /** Events of a run. Listen with `run.on(name, listener)`; the runtime re-emits them all. */
 export interface RunEvents {
   'run:start': [RunStartEvent]
@@ -54,6 +75,10 @@ export interface RunEvents {
   'task:progress': [TaskProgressEvent]
   'task:log': [TaskLogEvent]
   'run:end': [RunEndEvent]
+  /** Emitted on every run in flight, and once on the runtime. */
+  'governor:throttled': [GovernorEvent]
+  'governor:resumed': [GovernorEvent]
+  'budget:exceeded': [BudgetExceededEvent]
 }
 
 /**

@@ -11,12 +11,21 @@ import { fileURLToPath } from 'node:url'
  * bundled once with esbuild (packages left external) into a cached `.mjs` in node_modules.
  */
 export function workerFile(): string {
+  return threadEntryFile('worker', ['worker.ts', 'protocol.ts'])
+}
+
+/**
+ * The file a worker thread loads for entry `name` (`src/runtime/NAME.ts`): `NAME.js` next to
+ * this module in the build, or from source a cached esbuild bundle keyed by the hash of
+ * `sources` (the entry and the runtime modules it imports).
+ */
+export function threadEntryFile(name: string, sources: readonly string[]): string {
   const here = fileURLToPath(import.meta.url)
-  if (!here.endsWith('.ts')) return join(dirname(here), 'worker.js')
-  const sources = ['worker.ts', 'protocol.ts'].map((name) => readFileSync(join(dirname(here), name), 'utf8'))
-  const hash = createHash('sha256').update(sources.join('\0')).digest('hex').slice(0, 16)
+  if (!here.endsWith('.ts')) return join(dirname(here), `${name}.js`)
+  const texts = sources.map((source) => readFileSync(join(dirname(here), source), 'utf8'))
+  const hash = createHash('sha256').update(texts.join('\0')).digest('hex').slice(0, 16)
   const dir = join(dirname(here), '..', '..', 'node_modules', '.cache', 'troupe')
-  const file = join(dir, `worker-${hash}.mjs`)
+  const file = join(dir, `${name}-${hash}.mjs`)
   try {
     readFileSync(file)
     return file
@@ -28,7 +37,7 @@ export function workerFile(): string {
   // Write then rename, so parallel test workers never load a half-written file.
   const temp = `${file}.${process.pid}.tmp`
   const { outputFiles } = esbuild.buildSync({
-    entryPoints: [join(dirname(here), 'worker.ts')],
+    entryPoints: [join(dirname(here), `${name}.ts`)],
     bundle: true,
     packages: 'external',
     format: 'esm',

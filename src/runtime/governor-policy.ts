@@ -1,0 +1,73 @@
+/**
+ * The governor's decisions, as pure functions of a reading, the thresholds and the previous
+ * state: no clock, no threads, no probe. {@link Governor} wires them to a probe and the
+ * dispatcher.
+ */
+
+/** One sample of the machine's load. */
+export interface ResourceReading {
+  /** CPU busy, all cores, 0..100. */
+  readonly cpuPercent: number
+  /** Memory in use (excluding buffers and cache), 0..100 of total. */
+  readonly memoryPercent: number
+  readonly memoryUsedMb: number
+}
+
+export type GovernorMode = 'threshold' | 'adaptive'
+export type ThrottleReason = 'cpu' | 'memory'
+
+/** The thresholds of `config.governor`. */
+export interface GovernorPolicy {
+  readonly mode: GovernorMode
+  readonly cpu: { readonly throttlePercent: number; readonly resumePercent: number; readonly targetPercent: number }
+  readonly memory: { readonly throttlePercent: number; readonly resumePercent: number }
+}
+
+export interface GovernorState {
+  /** Why new starts are held back; `undefined` when they are not. */
+  readonly throttled: ThrottleReason | undefined
+  /** Adaptive mode: attempts in flight allowed at most. Unused in threshold mode. */
+  readonly limit: number
+}
+
+/** What the dispatcher sees of the load, for the adaptive increase. */
+export interface GovernorLoad {
+  readonly inFlight: number
+  /** The most the limit may grow to (the pool's slots). */
+  readonly capacity: number
+}
+
+export function initialGovernorState(limit: number): GovernorState {
+  return { throttled: undefined, limit: Math.max(1, limit) }
+}
+
+/**
+ * The next state after `reading`. Hysteresis: a reading at or above a throttle threshold
+ * throttles; once throttled, every reading must be below both resume thresholds to resume.
+ * Adaptive mode also runs AIMD on the limit: halve it when CPU reaches the target, add one
+ * when CPU is below the target and the limit is what holds work back.
+ */
+export function decide(state: GovernorState, reading: ResourceReading, policy: GovernorPolicy, load: GovernorLoad): GovernorState {
+  const throttled = state.throttled === undefined ? pressure(reading, policy, 'throttlePercent') : pressure(reading, policy, 'resumePercent')
+  let limit = state.limit
+  if (policy.mode === 'adaptive') {
+    if (reading.cpuPercent >= policy.cpu.targetPercent) limit = Math.max(1, Math.floor(limit / 2))
+    else if (load.inFlight >= limit) limit = Math.min(Math.max(1, load.capacity), limit + 1)
+  }
+  return throttled === state.throttled && limit === state.limit ? state : { throttled, limit }
+}
+
+/**
+ * Attempts in flight allowed at most, across runs. 0 while throttled: the dispatcher still
+ * admits one when nothing runs, so work under pressure degrades to sequential, never stalls.
+ */
+export function admissionLimit(state: GovernorState, mode: GovernorMode): number {
+  if (state.throttled !== undefined) return 0
+  return mode === 'adaptive' ? state.limit : Infinity
+}
+
+function pressure(reading: ResourceReading, policy: GovernorPolicy, level: 'throttlePercent' | 'resumePercent'): ThrottleReason | undefined {
+  if (reading.cpuPercent >= policy.cpu[level]) return 'cpu'
+  if (reading.memoryPercent >= policy.memory[level]) return 'memory'
+  return undefined
+}

@@ -1,0 +1,61 @@
+import { Worker } from 'node:worker_threads'
+import type { ResourceProbe } from './governor.ts'
+import type { ResourceReading } from './governor-policy.ts'
+import { threadEntryFile } from './worker-file.ts'
+
+interface SamplerReply {
+  readonly id: number
+  readonly reading?: ResourceReading
+  readonly error?: string
+}
+
+/**
+ * Reads CPU and memory of this machine with systeminformation, in a dedicated worker thread
+ * (not the agents' pool) started on the first sample. The thread is unref'd: it never keeps
+ * the process alive.
+ */
+export class SystemProbe implements ResourceProbe {
+  #worker: Worker | undefined
+  #nextId = 0
+  readonly #pending = new Map<number, { resolve: (reading: ResourceReading) => void; reject: (error: Error) => void }>()
+
+  sample(): Promise<ResourceReading> {
+    const worker = (this.#worker ??= this.#start())
+    const id = ++this.#nextId
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject })
+      worker.postMessage({ id })
+    })
+  }
+
+  async close(): Promise<void> {
+    const worker = this.#worker
+    this.#worker = undefined
+    this.#failAll(new Error('the system probe was closed'))
+    if (worker) await worker.terminate()
+  }
+
+  #start(): Worker {
+    const worker = new Worker(threadEntryFile('sampler-worker', ['sampler-worker.ts']))
+    worker.unref()
+    worker.on('message', (reply: SamplerReply) => {
+      const pending = this.#pending.get(reply.id)
+      if (pending === undefined) return
+      this.#pending.delete(reply.id)
+      if (reply.reading) pending.resolve(reply.reading)
+      else pending.reject(new Error(reply.error ?? 'the sampler thread sent no reading'))
+    })
+    const lost = (error: Error) => {
+      if (this.#worker === worker) this.#worker = undefined
+      this.#failAll(error)
+    }
+    worker.on('error', lost)
+    worker.on('exit', (code) => lost(new Error(`the sampler thread exited with code ${code}`)))
+    return worker
+  }
+
+  #failAll(error: Error): void {
+    for (const pending of this.#pending.values()) pending.reject(error)
+    this.#pending.clear()
+  }
+}
