@@ -12,6 +12,12 @@ function positiveInt(name: string) {
   }
 }
 
+function port(value: string): number {
+  const n = Number(value)
+  if (!Number.isSafeInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`--dashboard port must be an integer from 0 to 65535, got "${value}"`)
+  return n
+}
+
 /** Builds the `troupe` command line. `exit` receives the exit code of the chosen command. */
 export function buildProgram(exit: (code: number) => void): Command {
   const program = new Command('troupe')
@@ -31,8 +37,21 @@ export function buildProgram(exit: (code: number) => void): Command {
     .option('--json', 'print the RunResult as one JSON document on stdout')
     .option('--quiet', 'print only the summary')
     .option('--no-progress', 'plain line-per-event output')
-    .action(async (plan: string, options: { maxParallel?: number; strategy?: Strategy; config?: string; runId?: string; json?: boolean; quiet?: boolean; progress?: boolean }) => {
+    .option('--dashboard [port]', 'serve a live web dashboard (default port 4700; 0 picks a free one)', port)
+    .option('--host <host>', 'interface the dashboard binds (default: 127.0.0.1)')
+    .action(async (plan: string, options: { maxParallel?: number; strategy?: Strategy; config?: string; runId?: string; json?: boolean; quiet?: boolean; progress?: boolean; dashboard?: boolean | number; host?: string }) => {
       exit(await runCommand(plan, options))
+    })
+
+  program
+    .command('report')
+    .description('write a self-contained HTML report (timeline, figures) of a finished run from its journal')
+    .argument('<runId>', 'id of a finished run')
+    .option('--out <file>', 'output file (default: troupe-report-<runId>.html)')
+    .option('--config <file>', 'config file, for checkpoint.dir (default: ./troupe.config.json if present)')
+    .action(async (runId: string, options: { out?: string; config?: string }) => {
+      const { reportCommand } = await import('./report-command.ts')
+      exit(reportCommand(runId, options))
     })
 
   return program

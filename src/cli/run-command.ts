@@ -3,7 +3,9 @@ import { loadConfig } from '../runtime/config.ts'
 import type { TaskStateEvent } from '../runtime/events.ts'
 import { loadPlan, type Strategy } from '../runtime/plan.ts'
 import { createRuntime } from '../runtime/runtime.ts'
+import { startDashboard } from '../dashboard/server.ts'
 import { EXIT } from './exit-codes.ts'
+import { LiveView } from './live-view.ts'
 import { formatMs, formatSummary } from './summary.ts'
 
 export interface RunCommandOptions {
@@ -14,13 +16,30 @@ export interface RunCommandOptions {
   readonly json?: boolean
   readonly quiet?: boolean
   readonly progress?: boolean
+  /** Serve the live dashboard: `true` on {@link DEFAULT_DASHBOARD_PORT}, or this port. */
+  readonly dashboard?: boolean | number
+  /** Interface the dashboard binds. @default '127.0.0.1' */
+  readonly host?: string
 }
+
+/** The dashboard's port when `--dashboard` is given without one. */
+export const DEFAULT_DASHBOARD_PORT = 4700
 
 /** `troupe run <plan>`: runs a plan with progress on stderr. Returns the exit code. */
 export async function runCommand(planFile: string, options: RunCommandOptions): Promise<number> {
   const config = loadConfig({ file: options.config })
   const plan = loadPlan(planFile)
   const runtime = createRuntime({ config })
+  let dashboard: Awaited<ReturnType<typeof startDashboard>> | undefined
+  if (options.dashboard !== undefined && options.dashboard !== false) {
+    try {
+      const port = options.dashboard === true ? DEFAULT_DASHBOARD_PORT : options.dashboard
+      dashboard = await startDashboard(runtime, { port, ...(options.host === undefined ? {} : { host: options.host }) })
+    } catch (error) {
+      await runtime.close({ force: true })
+      throw error
+    }
+  }
   const run = runtime.run(plan, {
     ...(options.runId === undefined ? {} : { runId: options.runId }),
     ...(options.maxParallel === undefined ? {} : { maxParallel: options.maxParallel }),
@@ -28,10 +47,17 @@ export async function runCommand(planFile: string, options: RunCommandOptions): 
   })
   const startedAt = Date.now()
   const err = (line: string) => process.stderr.write(`${line}\n`)
+  if (dashboard) err(pc.bold(`troupe: dashboard at ${dashboard.url}`))
+  const view =
+    !options.quiet && options.progress !== false && process.stderr.isTTY === true
+      ? new LiveView(runtime, run, { formatEvent: describeTransition })
+      : undefined
   if (!options.quiet) {
     run.on('run:start', (e) =>
       err(pc.bold(`troupe: run ${e.runId} — ${e.tasks} tasks of "${e.name}", strategy ${e.strategy}, maxParallel ${e.maxParallel}${e.reused ? `, ${e.reused} reused from the journal` : ''}`)),
     )
+  }
+  if (!options.quiet && view === undefined) {
     run.on('task:state', (e) => {
       const line = describeTransition(e)
       if (line) err(`${pc.dim(`[${((e.at - startedAt) / 1000).toFixed(2).padStart(7)}s]`)} ${line}`)
@@ -50,6 +76,7 @@ export async function runCommand(planFile: string, options: RunCommandOptions): 
   process.on('SIGTERM', onSignal)
   try {
     const result = await run.result
+    view?.stop()
     err(formatSummary(result))
     if (options.json) process.stdout.write(`${JSON.stringify(result)}\n`)
     if (interrupted) return EXIT.interrupted
@@ -57,6 +84,8 @@ export async function runCommand(planFile: string, options: RunCommandOptions): 
   } finally {
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
+    view?.stop()
+    await dashboard?.close()
     await runtime.close({ force: true })
   }
 }

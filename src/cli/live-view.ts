@@ -1,0 +1,117 @@
+import { createLogUpdate } from 'log-update'
+import pc from 'picocolors'
+import type { TaskStateEvent } from '../runtime/events.ts'
+import type { Runtime } from '../runtime/runtime.ts'
+import type { Run } from '../runtime/run.ts'
+import type { GovernorView } from '../monitor/governor-monitor.ts'
+import { Monitor } from '../monitor/monitor.ts'
+import type { RunSnapshot } from '../monitor/run-monitor.ts'
+import { formatMs } from './summary.ts'
+
+const BAR_WIDTH = 16
+
+export interface LiveViewOptions {
+  /** A TTY stream. @default process.stderr */
+  readonly stream?: NodeJS.WriteStream
+  /** Redraw period, so elapsed times and the ETA tick between events. @default 100 */
+  readonly intervalMs?: number
+  /** A line to keep above the live block for a state change, or undefined for none. */
+  readonly formatEvent?: (event: TaskStateEvent) => string | undefined
+}
+
+/**
+ * The terminal's live view of a run, redrawn in place on stderr (with log-update): a
+ * line per running agent with its progress, last message and elapsed time; counts per
+ * state, ETA, speedup so far and the governor's status. Notable state changes scroll
+ * above it.
+ */
+export class LiveView {
+  readonly #monitor: Monitor
+  readonly #runId: string
+  readonly #stream: NodeJS.WriteStream
+  readonly #log: ReturnType<typeof createLogUpdate>
+  readonly #timer: NodeJS.Timeout
+  readonly #unsubscribe: () => void
+  #status: 'live' | 'stopped' = 'live'
+
+  constructor(runtime: Runtime, run: Run, options: LiveViewOptions = {}) {
+    this.#monitor = new Monitor(runtime)
+    this.#runId = run.id
+    this.#stream = options.stream ?? process.stderr
+    this.#log = createLogUpdate(this.#stream)
+    const formatEvent = options.formatEvent
+    this.#unsubscribe = this.#monitor.subscribe((event) => {
+      if (event.name !== 'task:state' || formatEvent === undefined) return
+      const e = event.data as TaskStateEvent
+      if (e.runId !== this.#runId) return
+      const line = formatEvent(e)
+      if (line !== undefined) this.#log.persist(line)
+    })
+    this.#timer = setInterval(() => this.#render(), options.intervalMs ?? 100)
+    this.#timer.unref()
+  }
+
+  /** Clears the live block and stops listening; what was persisted stays. */
+  stop(): void {
+    if (this.#status === 'stopped') return
+    this.#status = 'stopped'
+    clearInterval(this.#timer)
+    this.#unsubscribe()
+    this.#monitor.close()
+    this.#log.clear()
+    this.#log.done()
+  }
+
+  #render(): void {
+    const snapshot = this.#monitor.snapshot()
+    const run = snapshot.runs.find((r) => r.runId === this.#runId)
+    if (run === undefined) return
+    this.#log(renderLiveView(run, snapshot.governor, this.#stream.columns || 80, this.#stream.rows || 24))
+  }
+}
+
+/** The live block for one run, at most `rows - 1` lines of at most `columns` characters. */
+export function renderLiveView(run: RunSnapshot, governor: GovernorView, columns: number, rows = 24): string {
+  const c = run.counts
+  const counts = [
+    pc.cyan(`${c.RUNNING} running`),
+    pc.yellow(`${c.QUEUED} queued`),
+    `${c.PENDING} pending`,
+    pc.green(`${c.COMPLETED} completed`),
+    ...(c.FAILED > 0 ? [pc.red(`${c.FAILED} failed`)] : []),
+    ...(c.SKIPPED > 0 ? [pc.yellow(`${c.SKIPPED} skipped`)] : []),
+    ...(c.CANCELLED > 0 ? [pc.magenta(`${c.CANCELLED} cancelled`)] : []),
+  ].join(' · ')
+  const eta = run.etaMs === undefined ? 'ETA unknown' : `ETA ${formatMs(run.etaMs)}`
+  const figures = `elapsed ${formatMs(run.elapsedMs)} · ${eta} · speedup so far ${run.speedup.toFixed(2)}x · maxParallel ${run.maxParallel}`
+  const lines = [counts, figures, formatGovernor(governor)]
+  const running = run.tasks.filter((t) => t.state === 'RUNNING')
+  const room = Math.max(1, rows - lines.length - 2)
+  const idWidth = Math.min(24, Math.max(4, ...running.map((t) => t.id.length)))
+  for (const t of running.slice(0, running.length > room ? room - 1 : room)) {
+    const fraction = t.fraction ?? 0
+    const filled = Math.round(fraction * BAR_WIDTH)
+    const elapsed = formatMs(t.runningSince === undefined ? 0 : run.at - t.runningSince).padStart(8)
+    const head = `  ${fit(t.id, idWidth).padEnd(idWidth)} ${'█'.repeat(filled)}${'░'.repeat(BAR_WIDTH - filled)} ${`${Math.round(fraction * 100)}%`.padStart(4)} ${elapsed}  `
+    const agent = `${t.agent}${t.attempt > 1 ? ` #${t.attempt}` : ''}`
+    const tail = fit(t.message === undefined ? agent : `${agent}: ${t.message}`, Math.max(0, columns - head.length - 1))
+    lines.push(`${pc.bold(head)}${pc.dim(tail)}`)
+  }
+  if (running.length > room) lines.push(pc.dim(`  … and ${running.length - (room - 1)} more running`))
+  return lines.join('\n')
+}
+
+function formatGovernor(g: GovernorView): string {
+  if (g.status === 'n/a') return pc.dim('governor: n/a')
+  const readings = [
+    g.cpuPercent === undefined ? undefined : `cpu ${g.cpuPercent.toFixed(0)} %${g.thresholds ? ` (throttle ≥ ${g.thresholds.cpu.throttlePercent} %)` : ''}`,
+    g.memoryPercent === undefined ? undefined : `memory ${g.memoryPercent.toFixed(0)} %${g.thresholds ? ` (≥ ${g.thresholds.memory.throttlePercent} %)` : ''}`,
+  ].filter((r) => r !== undefined)
+  const status = g.status === 'throttled' ? pc.red(`governor: THROTTLED${g.reason ? ` on ${g.reason}` : ''}`) : pc.green('governor: admitting')
+  return readings.length > 0 ? `${status} — ${readings.join(', ')}` : status
+}
+
+function fit(text: string, width: number): string {
+  if (text.length <= width) return text
+  return width <= 1 ? text.slice(0, width) : `${text.slice(0, width - 1)}…`
+}

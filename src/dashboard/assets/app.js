@@ -1,0 +1,254 @@
+// troupe dashboard: renders MonitorSnapshot objects (src/monitor/monitor.ts). Live, they
+// arrive over Server-Sent Events from /events; in a `troupe report` file, one snapshot is
+// embedded in #troupe-data and nothing is fetched. User text always goes in via
+// textContent, never as markup.
+;(() => {
+  'use strict'
+
+  const SVG = 'http://www.w3.org/2000/svg'
+  const STATES = ['PENDING', 'QUEUED', 'RUNNING', 'COMPLETED', 'FAILED', 'SKIPPED', 'CANCELLED']
+  const $ = (id) => document.getElementById(id)
+  let current = { runs: [], governor: { status: 'n/a' } }
+  let selectedRun
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag)
+    for (const [k, v] of Object.entries(attrs || {})) if (v !== undefined) node.setAttribute(k, String(v))
+    for (const child of children) node.append(child)
+    return node
+  }
+
+  function svg(tag, attrs, text) {
+    const node = document.createElementNS(SVG, tag)
+    for (const [k, v] of Object.entries(attrs || {})) if (v !== undefined) node.setAttribute(k, String(v))
+    if (text !== undefined) node.textContent = text
+    return node
+  }
+
+  function ms(value) {
+    if (value === undefined || value === null) return '—'
+    if (value < 1000) return `${Math.round(value)} ms`
+    if (value < 60000) return `${(value / 1000).toFixed(2)} s`
+    return `${Math.floor(value / 60000)} min ${Math.round((value % 60000) / 1000)} s`
+  }
+
+  function pick() {
+    const runs = current.runs
+    const run = runs.find((r) => r.runId === selectedRun) || runs[runs.length - 1]
+    return run
+  }
+
+  function render() {
+    const run = pick()
+    renderRunSelect()
+    renderGovernor(current.governor)
+    if (!run) {
+      $('run-name').textContent = '— waiting for a run'
+      return
+    }
+    $('run-name').textContent = run.name
+    $('run-meta').textContent = `run ${run.runId} · ${run.strategy} · ${run.status}`
+    document.body.dataset.status = run.status
+    renderTotals(run)
+    renderControls(run)
+    renderCards(run)
+    renderTimeline(run)
+    renderGraph(run)
+    renderAgents(run)
+  }
+
+  function renderRunSelect() {
+    const select = $('run-select')
+    select.hidden = current.runs.length < 2
+    const ids = current.runs.map((r) => r.runId)
+    if (select.options.length !== ids.length || ids.some((id, i) => select.options[i].value !== id)) {
+      select.replaceChildren(...ids.map((id) => el('option', { value: id }, id)))
+    }
+    const run = pick()
+    if (run) select.value = run.runId
+  }
+
+  function stat(label, value, id) {
+    return el('div', { class: 'stat', id }, el('span', { class: 'label' }, label), el('span', { class: 'value' }, value))
+  }
+
+  function renderTotals(run) {
+    const f = run.final
+    const items = STATES.map((s) => stat(s.toLowerCase(), String(run.counts[s]), `count-${s}`))
+    items.push(stat('elapsed', ms(f ? f.makespanMs : run.elapsedMs), 'elapsed'))
+    if (!f) items.push(stat('ETA', run.etaMs === undefined ? 'unknown' : ms(run.etaMs), 'eta'))
+    items.push(stat(f ? 'speedup' : 'speedup so far', `${(f ? f.speedup : run.speedup).toFixed(2)}x`, 'speedup'))
+    if (f) {
+      items.push(stat('sequential', ms(f.sequentialMs), 'sequential'))
+      items.push(stat('lower bound', ms(f.lowerBoundMs), 'lower-bound'))
+      items.push(stat('efficiency', `${(f.efficiency * 100).toFixed(0)} %`, 'efficiency'))
+      items.push(stat('verdict', f.parallelization, 'verdict'))
+    }
+    $('totals').replaceChildren(...items)
+  }
+
+  function renderControls(run) {
+    const controls = $('controls')
+    controls.hidden = current.static === true
+    $('max-parallel-current').textContent = `now ${run.maxParallel}`
+    $('max-parallel-current').dataset.value = String(run.maxParallel)
+    const input = $('max-parallel-input')
+    if (document.activeElement !== input && input.value === '') input.value = String(run.maxParallel)
+    $('max-parallel-apply').disabled = run.status !== 'running'
+  }
+
+  function gauge(label, percent, thresholds) {
+    const width = 240
+    const g = svg('svg', { width, height: 34, viewBox: `0 0 ${width} 34`, class: 'gauge', role: 'img', 'aria-label': label })
+    g.append(svg('rect', { x: 0, y: 4, width, height: 16, class: 'gauge-track' }))
+    if (percent !== undefined) g.append(svg('rect', { x: 0, y: 4, width: (Math.min(100, percent) / 100) * width, height: 16, class: 'gauge-fill' }))
+    if (thresholds) {
+      for (const [cls, p] of [['threshold-throttle', thresholds.throttlePercent], ['threshold-resume', thresholds.resumePercent]]) {
+        const x = (p / 100) * width
+        g.append(svg('line', { x1: x, x2: x, y1: 0, y2: 24, class: cls }))
+        g.append(svg('text', { x: Math.min(width - 20, x + 2), y: 33, class: 'gauge-mark' }, `${p}%`))
+      }
+    }
+    return el('div', { class: 'gauge-row' }, el('span', { class: 'label' }, `${label} ${percent === undefined ? 'n/a' : `${percent.toFixed(0)} %`}`), g)
+  }
+
+  function renderGovernor(gov) {
+    const t = gov.thresholds
+    const status = gov.status === 'n/a' ? 'governor: n/a' : gov.status === 'throttled' ? `governor: throttled${gov.reason ? ` (${gov.reason})` : ''}` : 'governor: admitting'
+    $('governor-body').replaceChildren(
+      el('div', { id: 'governor-status', class: `pill ${gov.status}` }, status),
+      gauge('cpu', gov.cpuPercent, t && t.cpu),
+      gauge('memory', gov.memoryPercent, t && t.memory),
+    )
+  }
+
+  function renderCards(run) {
+    const cards = run.tasks.map((t) => {
+      const fraction = t.state === 'COMPLETED' ? 1 : (t.fraction ?? 0)
+      const elapsed = t.runningSince !== undefined ? run.at - t.runningSince : t.busyMs
+      const fill = el('div', { class: 'fill' })
+      // Set through CSSOM: the page's CSP forbids style attributes.
+      fill.style.width = `${(fraction * 100).toFixed(1)}%`
+      const bar = el('div', { class: 'bar' }, fill)
+      const card = el(
+        'article',
+        { class: `card ${t.state}`, 'data-task': t.id, 'data-state': t.state, 'data-history': t.history.join(' ') },
+        el('header', {}, el('strong', {}, t.id), el('span', { class: 'state' }, t.state)),
+        el('div', { class: 'agent', title: t.agent }, `${t.agent.split('/').pop()}${t.attempt > 1 ? ` · attempt ${t.attempt}` : ''}${t.reused ? ' · reused' : ''}`),
+        bar,
+        el('div', { class: 'meta' }, `${Math.round(fraction * 100)} % · ${ms(elapsed)}`),
+      )
+      if (t.message) card.append(el('div', { class: 'message' }, t.message))
+      if (t.error) card.append(el('div', { class: 'error' }, `${t.error.code}: ${t.error.message}`))
+      if (t.logs.length > 0) card.append(el('ul', { class: 'logs' }, ...t.logs.map((line) => el('li', {}, line))))
+      return card
+    })
+    $('cards').replaceChildren(...cards)
+  }
+
+  function renderTimeline(run) {
+    const bars = []
+    for (const t of run.tasks) for (const i of t.intervals) bars.push({ task: t, start: i.start, end: i.end ?? run.at, slot: i.slot, attempt: i.attempt })
+    const box = $('timeline')
+    if (bars.length === 0) return box.replaceChildren(el('p', { class: 'empty' }, 'no task has started yet'))
+    const t0 = Math.min(...bars.map((b) => b.start))
+    const t1 = Math.max(run.at, ...bars.map((b) => b.end))
+    const span = Math.max(1, t1 - t0)
+    const rows = Math.max(run.slots, ...bars.map((b) => b.slot + 1))
+    const left = 64
+    const width = 900
+    const rowH = 26
+    const height = rows * rowH + 24
+    const s = svg('svg', { viewBox: `0 0 ${left + width + 8} ${height}`, class: 'timeline', role: 'img', 'aria-label': 'timeline' })
+    for (let r = 0; r < rows; r++) s.append(svg('text', { x: 4, y: r * rowH + 17, class: 'axis' }, `slot ${r + 1}`))
+    for (let k = 0; k <= 4; k++) {
+      const x = left + (k / 4) * width
+      s.append(svg('line', { x1: x, x2: x, y1: 0, y2: rows * rowH, class: 'grid' }))
+      s.append(svg('text', { x: Math.min(x, left + width - 40), y: rows * rowH + 16, class: 'axis' }, ms((k / 4) * span)))
+    }
+    for (const b of bars) {
+      const x = left + ((b.start - t0) / span) * width
+      const w = Math.max(2, ((b.end - b.start) / span) * width)
+      const g = svg('g', { class: `bar-group ${b.task.state}`, 'data-task': b.task.id })
+      g.append(svg('title', {}, `${b.task.id} (${b.task.agent}) attempt ${b.attempt}: ${ms(b.end - b.start)}`))
+      g.append(svg('rect', { x, y: b.slot * rowH + 3, width: w, height: rowH - 6, rx: 3 }))
+      if (w > 30) g.append(svg('text', { x: x + 4, y: b.slot * rowH + 17, class: 'bar-label' }, b.task.id))
+      s.append(g)
+    }
+    box.replaceChildren(s)
+  }
+
+  function renderGraph(run) {
+    const box = $('graph')
+    if (!run.tasks.some((t) => t.deps.length > 0) && current.static) return box.replaceChildren(el('p', { class: 'empty' }, 'no dependencies recorded'))
+    const byLevel = []
+    for (const t of run.tasks) (byLevel[t.level] ||= []).push(t)
+    const colW = 170
+    const rowH = 40
+    const pos = new Map()
+    byLevel.forEach((tasks, level) => tasks.forEach((t, row) => pos.set(t.id, { x: 10 + level * colW, y: 10 + row * rowH })))
+    const rows = Math.max(1, ...byLevel.map((l) => (l ? l.length : 0)))
+    const w = byLevel.length * colW + 20
+    const h = rows * rowH + 20
+    const s = svg('svg', { width: w, height: h, viewBox: `0 0 ${w} ${h}`, class: 'graph', role: 'img', 'aria-label': 'dependency graph' })
+    for (const t of run.tasks) {
+      const to = pos.get(t.id)
+      for (const d of t.deps) {
+        const from = pos.get(d)
+        if (from) s.append(svg('line', { x1: from.x + 130, y1: from.y + 14, x2: to.x, y2: to.y + 14, class: 'edge' }))
+      }
+    }
+    for (const t of run.tasks) {
+      const p = pos.get(t.id)
+      const g = svg('g', { class: `node ${t.state}`, 'data-task': t.id })
+      g.append(svg('rect', { x: p.x, y: p.y, width: 130, height: 28, rx: 5 }))
+      g.append(svg('text', { x: p.x + 6, y: p.y + 18 }, t.id.length > 18 ? `${t.id.slice(0, 17)}…` : t.id))
+      g.append(svg('title', {}, `${t.id}: ${t.state}`))
+      s.append(g)
+    }
+    box.replaceChildren(s)
+  }
+
+  function renderAgents(run) {
+    const rows = run.agents.map((a) =>
+      el('tr', { 'data-agent': a.agent }, el('td', {}, a.agent), el('td', {}, String(a.tasks)), el('td', {}, ms(a.busyMs)), el('td', {}, `${(a.utilisation * 100).toFixed(0)} %`)),
+    )
+    const head = el('tr', {}, el('th', {}, 'agent'), el('th', {}, 'tasks'), el('th', {}, 'busy'), el('th', {}, 'share of slots'))
+    $('agents').replaceChildren(el('table', {}, el('thead', {}, head), el('tbody', {}, ...rows)))
+  }
+
+  async function applyMaxParallel() {
+    const run = pick()
+    if (!run) return
+    const value = Number($('max-parallel-input').value)
+    const response = await fetch(`api/runs/${encodeURIComponent(run.runId)}/max-parallel`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ maxParallel: value }),
+    })
+    const body = await response.json()
+    $('control-message').textContent = response.ok ? `maxParallel set to ${body.maxParallel}` : `${body.code}: ${body.message}`
+    $('control-message').dataset.ok = String(response.ok)
+  }
+
+  $('run-select').addEventListener('change', (e) => {
+    selectedRun = e.target.value
+    render()
+  })
+  $('max-parallel-apply').addEventListener('click', () => void applyMaxParallel())
+
+  const embedded = document.getElementById('troupe-data')
+  if (embedded) {
+    current = { ...JSON.parse(embedded.textContent), static: true }
+    $('connection').textContent = 'report'
+    render()
+  } else {
+    const source = new EventSource('events')
+    source.addEventListener('snapshot', (e) => {
+      current = JSON.parse(e.data)
+      render()
+    })
+    source.addEventListener('open', () => ($('connection').textContent = 'live'))
+    source.addEventListener('error', () => ($('connection').textContent = 'disconnected'))
+  }
+})()

@@ -1,0 +1,144 @@
+import { TASK_STATES, type TaskState } from '../actors/task-machine.ts'
+import type { MonitorSnapshot } from '../monitor/monitor.ts'
+import type { AgentUtilisation, RunSnapshot, TaskView } from '../monitor/run-monitor.ts'
+import type { RunResult } from '../runtime/result.ts'
+import { readAsset } from './read-asset.ts'
+
+/** A half-open interval `[start, end)` to place on a worker slot. */
+export interface Interval {
+  readonly start: number
+  readonly end: number
+}
+
+/**
+ * Greedy slot assignment: intervals by start time, each on the lowest slot free at its
+ * start. Uses as many slots as the peak overlap, which is the least possible.
+ * Returns the slot of each interval, in input order.
+ */
+export function assignSlots(intervals: readonly Interval[]): number[] {
+  const order = intervals.map((_, i) => i).sort((a, b) => intervals[a]!.start - intervals[b]!.start || a - b)
+  const freeAt: number[] = []
+  const slots = new Array<number>(intervals.length)
+  for (const i of order) {
+    const { start, end } = intervals[i]!
+    let slot = freeAt.findIndex((t) => t <= start)
+    if (slot === -1) slot = freeAt.length
+    freeAt[slot] = end
+    slots[i] = slot
+  }
+  return slots
+}
+
+/** Extra facts a journal may know of the plan, beyond the RunResult. */
+export interface ReportContext {
+  /** Agent name by task id. */
+  readonly agents?: Readonly<Record<string, string>>
+  /** Dependency ids by task id. */
+  readonly deps?: Readonly<Record<string, readonly string[]>>
+}
+
+/**
+ * The dashboard's snapshot of a finished run, rebuilt from its RunResult: each task that
+ * ran is one bar from its first start to its last finish, on a greedily assigned slot.
+ */
+export function snapshotFromResult(result: RunResult, context: ReportContext = {}): MonitorSnapshot {
+  const entries = Object.entries(result.tasks)
+  const ran = entries.filter(([, t]) => t.startedAt !== undefined && t.finishedAt !== undefined)
+  const slots = assignSlots(ran.map(([, t]) => ({ start: t.startedAt!, end: t.finishedAt! })))
+  const slotOf = new Map(ran.map(([id], k) => [id, slots[k]!]))
+  const counts = Object.fromEntries(TASK_STATES.map((s) => [s, 0])) as Record<TaskState, number>
+  const levels = dependencyLevelsById(entries.map(([id]) => id), context.deps ?? {})
+  const agents = new Map<string, { tasks: number; busyMs: number }>()
+  const tasks = entries.map(([id, t]): TaskView => {
+    counts[t.state]++
+    const agent = context.agents?.[id] ?? (t as { agent?: string }).agent ?? 'unknown'
+    const a = agents.get(agent) ?? { tasks: 0, busyMs: 0 }
+    a.tasks++
+    a.busyMs += t.durationMs ?? 0
+    agents.set(agent, a)
+    const slot = slotOf.get(id)
+    return {
+      id,
+      agent,
+      deps: context.deps?.[id] ?? [],
+      level: levels.get(id) ?? 0,
+      state: t.state,
+      history: [t.state],
+      attempt: t.attempts,
+      logs: [],
+      intervals: slot === undefined ? [] : [{ attempt: t.attempts, slot, start: t.startedAt!, end: t.finishedAt! }],
+      busyMs: t.durationMs ?? 0,
+      reused: t.reused === true,
+      ...(t.error ? { error: t.error } : {}),
+    }
+  })
+  const capacity = result.makespanMs * result.maxParallel
+  const run: RunSnapshot = {
+    runId: result.runId,
+    name: result.name,
+    strategy: result.strategy,
+    status: result.status,
+    maxParallel: result.maxParallel,
+    startedAt: result.startedAt,
+    at: ran.length > 0 ? Math.max(...ran.map(([, t]) => t.finishedAt!)) : result.finishedAt,
+    counts,
+    elapsedMs: result.makespanMs,
+    busyMs: result.sequentialMs,
+    speedup: result.speedup,
+    etaMs: 0,
+    slots: Math.max(0, ...slots.map((s) => s + 1)),
+    agents: [...agents].map(([agent, a]): AgentUtilisation => ({
+      agent,
+      tasks: a.tasks,
+      busyMs: a.busyMs,
+      utilisation: capacity > 0 ? Math.min(1, a.busyMs / capacity) : 0,
+    })),
+    tasks,
+    final: {
+      makespanMs: result.makespanMs,
+      sequentialMs: result.sequentialMs,
+      criticalPathMs: result.criticalPathMs,
+      lowerBoundMs: result.lowerBoundMs,
+      speedup: result.speedup,
+      efficiency: result.efficiency,
+      parallelization: result.parallelization,
+      totals: result.totals,
+    },
+  }
+  return { runs: [run], governor: { status: 'n/a' } }
+}
+
+/**
+ * A self-contained HTML report of a finished run: the dashboard page with its stylesheet,
+ * script and the run's snapshot inlined. It loads nothing from the network.
+ */
+export function renderReport(result: RunResult, context: ReportContext = {}): string {
+  // `<` escaped keeps `</script>` inside strings from closing the element early.
+  const data = JSON.stringify(snapshotFromResult(result, context)).replace(/</g, '\\u003c')
+  const script = readAsset('app.js').replace(/<\/script/gi, '<\\/script')
+  const style = readAsset('styles.css').replace(/<\/style/gi, '<\\/style')
+  return readAsset('index.html')
+    .replace('<title>troupe dashboard</title>', () => `<title>troupe report: ${escapeHtml(result.runId)}</title>`)
+    .replace('<link rel="stylesheet" href="styles.css">', () => `<style>\n${style}</style>`)
+    .replace('<script src="app.js"></script>', () => `<script type="application/json" id="troupe-data">${data}</script>\n<script>\n${script}</script>`)
+}
+
+function dependencyLevelsById(ids: readonly string[], deps: Readonly<Record<string, readonly string[]>>): Map<string, number> {
+  const level = new Map<string, number>()
+  const visit = (id: string, seen: Set<string>): number => {
+    const known = level.get(id)
+    if (known !== undefined) return known
+    if (seen.has(id)) return 0
+    seen.add(id)
+    let deepest = -1
+    for (const d of deps[id] ?? []) deepest = Math.max(deepest, visit(d, seen))
+    level.set(id, deepest + 1)
+    return deepest + 1
+  }
+  for (const id of ids) visit(id, new Set())
+  return level
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
+}

@@ -1,0 +1,339 @@
+import { TASK_STATES, TERMINAL_STATES, type TaskState } from '../actors/task-machine.ts'
+import type { SerializedError } from '../runtime/errors.ts'
+import type { RunEndEvent, TaskLogEvent, TaskProgressEvent, TaskStateEvent } from '../runtime/events.ts'
+import { bottomLevels, dependencyLevels, type Graph } from '../runtime/graph.ts'
+import type { Strategy } from '../runtime/plan.ts'
+import type { RunResult, RunStatus } from '../runtime/result.ts'
+
+/** Log lines kept per task for live views; older ones are dropped. */
+const RECENT_LOGS = 5
+
+/** One attempt's stay in RUNNING, on the worker slot it was drawn on. */
+export interface AttemptInterval {
+  readonly attempt: number
+  readonly slot: number
+  readonly start: number
+  /** Absent while the attempt runs. */
+  readonly end?: number
+}
+
+/** What a live view shows of one task. JSON-serialisable. */
+export interface TaskView {
+  readonly id: string
+  readonly agent: string
+  /** Ids of the tasks it depends on. */
+  readonly deps: readonly string[]
+  /** Dependency level: 0 for roots. */
+  readonly level: number
+  readonly state: TaskState
+  /** States entered, in order, starting with PENDING. */
+  readonly history: readonly TaskState[]
+  readonly attempt: number
+  /** Last reported progress, 0..1, of the current attempt. */
+  readonly fraction?: number
+  /** Last progress message of the current attempt. */
+  readonly message?: string
+  readonly logs: readonly string[]
+  readonly intervals: readonly AttemptInterval[]
+  /** When the running attempt started. */
+  readonly runningSince?: number
+  readonly busyMs: number
+  readonly reused: boolean
+  readonly error?: SerializedError
+}
+
+/** Time an agent kind spent in workers, and its share of the run's slot capacity. */
+export interface AgentUtilisation {
+  readonly agent: string
+  readonly tasks: number
+  readonly busyMs: number
+  /** busyMs / (elapsedMs × maxParallel), 0..1. */
+  readonly utilisation: number
+}
+
+/** The figures of a finished run, copied from its RunResult. */
+export type FinalFigures = Pick<
+  RunResult,
+  'makespanMs' | 'sequentialMs' | 'criticalPathMs' | 'lowerBoundMs' | 'speedup' | 'efficiency' | 'parallelization' | 'totals'
+>
+
+/** A run as a live view shows it, at one instant. JSON-serialisable. */
+export interface RunSnapshot {
+  readonly runId: string
+  readonly name: string
+  readonly strategy: Strategy
+  readonly status: 'running' | RunStatus
+  readonly maxParallel: number
+  readonly startedAt: number
+  /** The instant the snapshot describes. */
+  readonly at: number
+  readonly counts: Readonly<Record<TaskState, number>>
+  /** Time from the first start until now (or until the last finish, once ended). */
+  readonly elapsedMs: number
+  /** Worker time spent so far, ended and running attempts together. */
+  readonly busyMs: number
+  /** busyMs / elapsedMs: the parallelism achieved so far. */
+  readonly speedup: number
+  /** Estimated time to the end; undefined when nothing is known of some remaining task's duration. */
+  readonly etaMs: number | undefined
+  /** Worker slots drawn on so far (the timeline's rows). */
+  readonly slots: number
+  readonly agents: readonly AgentUtilisation[]
+  readonly tasks: readonly TaskView[]
+  /** Present once the run has ended. */
+  readonly final?: FinalFigures
+}
+
+/** What a monitor needs to know of a plan. A CompiledPlan fits. */
+export interface MonitoredPlan extends Graph {
+  readonly name: string
+  readonly order: readonly number[]
+  readonly tasks: readonly { readonly id: string; readonly agent: string; readonly estimateMs: number | undefined }[]
+  readonly byId: ReadonlyMap<string, number>
+}
+
+export interface RunMonitorInit {
+  readonly runId: string
+  readonly plan: MonitoredPlan
+  readonly strategy: Strategy
+  /** Read at each snapshot: the run's maxParallel may change while it runs. */
+  readonly maxParallel: () => number
+  readonly startedAt: number
+  readonly now: () => number
+}
+
+interface MutableTask {
+  state: TaskState
+  history: TaskState[]
+  attempt: number
+  fraction: number | undefined
+  message: string | undefined
+  logs: string[]
+  intervals: { attempt: number; slot: number; start: number; end?: number }[]
+  busyMs: number
+  reused: boolean
+  error: SerializedError | undefined
+}
+
+/**
+ * Folds a run's events into what live views show: states, progress, recent logs, attempt
+ * intervals on worker slots, ETA and speedup so far. Pure: no I/O, time comes from the
+ * events and the injected `now`. The terminal view and the dashboard both render its
+ * {@link RunMonitor.snapshot}.
+ */
+export class RunMonitor {
+  readonly runId: string
+  readonly #init: RunMonitorInit
+  readonly #tasks: MutableTask[]
+  readonly #levels: Int32Array
+  readonly #slotBusy: boolean[] = []
+  #status: RunSnapshot['status'] = 'running'
+  #final: FinalFigures | undefined
+  #endedAt: number | undefined
+  #firstStart: number | undefined
+
+  constructor(init: RunMonitorInit) {
+    this.runId = init.runId
+    this.#init = init
+    this.#levels = dependencyLevels(init.plan, init.plan.order)
+    this.#tasks = init.plan.tasks.map(() => ({
+      state: 'PENDING',
+      history: ['PENDING'],
+      attempt: 0,
+      fraction: undefined,
+      message: undefined,
+      logs: [],
+      intervals: [],
+      busyMs: 0,
+      reused: false,
+      error: undefined,
+    }))
+  }
+
+  get status(): RunSnapshot['status'] {
+    return this.#status
+  }
+
+  taskState(e: TaskStateEvent): void {
+    const task = this.#task(e.taskId)
+    if (task === undefined) return
+    if (task.state === 'RUNNING') this.#closeInterval(task, e.at)
+    task.state = e.state
+    task.history.push(e.state)
+    task.attempt = e.attempt
+    task.error = e.error
+    if (e.state === 'COMPLETED' && e.previous === 'PENDING') task.reused = true
+    if (e.state === 'RUNNING') {
+      let slot = this.#slotBusy.indexOf(false)
+      if (slot === -1) slot = this.#slotBusy.length
+      this.#slotBusy[slot] = true
+      task.intervals.push({ attempt: e.attempt, slot, start: e.at })
+      task.fraction = undefined
+      task.message = undefined
+      this.#firstStart ??= e.at
+    }
+  }
+
+  taskProgress(e: TaskProgressEvent): void {
+    const task = this.#task(e.taskId)
+    if (task === undefined || e.attempt !== task.attempt) return
+    task.fraction = e.fraction
+    if (e.message !== undefined) task.message = e.message
+  }
+
+  taskLog(e: TaskLogEvent): void {
+    const task = this.#task(e.taskId)
+    if (task === undefined) return
+    task.logs.push(e.message)
+    if (task.logs.length > RECENT_LOGS) task.logs.shift()
+  }
+
+  runEnd(e: RunEndEvent): void {
+    const r = e.result
+    this.#status = r.status
+    this.#endedAt = r.finishedAt
+    this.#final = {
+      makespanMs: r.makespanMs,
+      sequentialMs: r.sequentialMs,
+      criticalPathMs: r.criticalPathMs,
+      lowerBoundMs: r.lowerBoundMs,
+      speedup: r.speedup,
+      efficiency: r.efficiency,
+      parallelization: r.parallelization,
+      totals: r.totals,
+    }
+  }
+
+  snapshot(): RunSnapshot {
+    const now = this.#endedAt ?? this.#init.now()
+    const plan = this.#init.plan
+    const maxParallel = this.#init.maxParallel()
+    const counts = Object.fromEntries(TASK_STATES.map((s) => [s, 0])) as Record<TaskState, number>
+    const byAgent = new Map<string, { tasks: number; busyMs: number }>()
+    let busyMs = 0
+    let lastEnd = -Infinity
+    const tasks = this.#tasks.map((t, i): TaskView => {
+      counts[t.state]++
+      const open = t.intervals.at(-1)?.end === undefined ? t.intervals.at(-1) : undefined
+      const taskBusy = t.busyMs + (open ? Math.max(0, now - open.start) : 0)
+      for (const interval of t.intervals) if (interval.end !== undefined && interval.end > lastEnd) lastEnd = interval.end
+      busyMs += taskBusy
+      const spec = plan.tasks[i]!
+      const agent = byAgent.get(spec.agent) ?? { tasks: 0, busyMs: 0 }
+      agent.tasks++
+      agent.busyMs += taskBusy
+      byAgent.set(spec.agent, agent)
+      return {
+        id: spec.id,
+        agent: spec.agent,
+        deps: plan.deps[i]!.map((d) => plan.tasks[d]!.id),
+        level: this.#levels[i]!,
+        state: t.state,
+        history: [...t.history],
+        attempt: t.attempt,
+        ...(t.fraction === undefined ? {} : { fraction: t.fraction }),
+        ...(t.message === undefined ? {} : { message: t.message }),
+        logs: [...t.logs],
+        intervals: t.intervals.map((x) => ({ ...x })),
+        ...(open ? { runningSince: open.start } : {}),
+        busyMs: taskBusy,
+        reused: t.reused,
+        ...(t.error ? { error: t.error } : {}),
+      }
+    })
+    const until = this.#endedAt !== undefined && lastEnd > -Infinity ? lastEnd : now
+    const elapsedMs = this.#firstStart === undefined ? 0 : Math.max(0, until - this.#firstStart)
+    const capacity = elapsedMs * maxParallel
+    return {
+      runId: this.runId,
+      name: plan.name,
+      strategy: this.#init.strategy,
+      status: this.#status,
+      maxParallel,
+      startedAt: this.#init.startedAt,
+      at: now,
+      counts,
+      elapsedMs,
+      busyMs,
+      speedup: elapsedMs > 0 ? busyMs / elapsedMs : 0,
+      etaMs: this.#status === 'running' ? this.#eta(now, maxParallel) : 0,
+      slots: this.#slotBusy.length,
+      agents: [...byAgent].map(([agent, a]) => ({
+        agent,
+        tasks: a.tasks,
+        busyMs: a.busyMs,
+        utilisation: capacity > 0 ? Math.min(1, a.busyMs / capacity) : 0,
+      })),
+      tasks,
+      ...(this.#final ? { final: this.#final } : {}),
+    }
+  }
+
+  #task(id: string): MutableTask | undefined {
+    const index = this.#init.plan.byId.get(id)
+    return index === undefined ? undefined : this.#tasks[index]
+  }
+
+  #closeInterval(task: MutableTask, at: number): void {
+    const open = task.intervals.at(-1)
+    if (open === undefined || open.end !== undefined) return
+    open.end = at
+    task.busyMs += Math.max(0, at - open.start)
+    this.#slotBusy[open.slot] = false
+  }
+
+  /**
+   * The longer of the remaining critical path and the remaining work spread over
+   * maxParallel. A task's duration is the mean observed for its agent, else its
+   * `estimateMs`, else the mean observed over all agents (or, before anything finished,
+   * extrapolated from running tasks' progress); a running task's remainder is
+   * extrapolated from its own progress when it reported some.
+   */
+  #eta(now: number, maxParallel: number): number | undefined {
+    const plan = this.#init.plan
+    const observed = new Map<string, { sum: number; n: number }>()
+    let allSum = 0
+    let allN = 0
+    this.#tasks.forEach((t, i) => {
+      if (t.state !== 'COMPLETED' || t.reused) return
+      const o = observed.get(plan.tasks[i]!.agent) ?? { sum: 0, n: 0 }
+      o.sum += t.busyMs
+      o.n++
+      observed.set(plan.tasks[i]!.agent, o)
+      allSum += t.busyMs
+      allN++
+    })
+    // Nothing finished yet: running tasks' progress says what a whole task takes.
+    if (allN === 0) {
+      this.#tasks.forEach((t) => {
+        const open = t.state === 'RUNNING' ? t.intervals.at(-1) : undefined
+        if (open === undefined || t.fraction === undefined || t.fraction <= 0) return
+        allSum += (now - open.start) / t.fraction
+        allN++
+      })
+    }
+    const remaining = new Float64Array(this.#tasks.length)
+    let work = 0
+    for (let i = 0; i < this.#tasks.length; i++) {
+      const t = this.#tasks[i]!
+      if (TERMINAL_STATES.has(t.state)) continue
+      const o = observed.get(plan.tasks[i]!.agent)
+      const expected = o ? o.sum / o.n : (plan.tasks[i]!.estimateMs ?? (allN > 0 ? allSum / allN : undefined))
+      const open = t.state === 'RUNNING' ? t.intervals.at(-1) : undefined
+      let left: number | undefined
+      if (open && t.fraction !== undefined && t.fraction > 0) {
+        const ran = now - open.start
+        left = (ran * (1 - t.fraction)) / t.fraction
+      } else if (expected !== undefined) {
+        left = open ? Math.max(0, expected - (now - open.start)) : expected
+      }
+      if (left === undefined) return undefined
+      remaining[i] = left
+      work += left
+    }
+    const chain = bottomLevels(plan, plan.order, (i) => remaining[i]!)
+    let longest = 0
+    for (const b of chain) if (b > longest) longest = b
+    return Math.round(Math.max(longest, work / maxParallel))
+  }
+}
