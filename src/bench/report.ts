@@ -1,0 +1,108 @@
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { availableParallelism, cpus, loadavg, totalmem } from 'node:os'
+import { dirname, resolve } from 'node:path'
+import Table from 'cli-table3'
+import type { ScenarioRow } from './scenario.ts'
+
+/** Where and under what load the bench ran: speedups mean little without it. */
+export interface MachineInfo {
+  readonly node: string
+  readonly platform: string
+  readonly cpuModel: string
+  readonly cores: number
+  readonly totalMemMb: number
+  /** 1-minute load average when the bench started and ended (other processes included). */
+  readonly loadAvgStart: number
+  readonly loadAvgEnd?: number
+}
+
+/** A scenario that threw instead of producing rows. */
+export interface ScenarioFailure {
+  readonly scenario: string
+  readonly error: string
+}
+
+/** The JSON report of one `npm run bench`. */
+export interface BenchReport {
+  readonly command: string
+  readonly quick: boolean
+  readonly startedAt: string
+  readonly finishedAt: string
+  readonly durationMs: number
+  readonly machine: MachineInfo
+  readonly rows: readonly ScenarioRow[]
+  readonly failures: readonly ScenarioFailure[]
+  /** 1 when a row is SEQUENTIAL or a scenario failed, else 0. */
+  readonly exitCode: 0 | 1
+}
+
+export function machineInfo(): MachineInfo {
+  return {
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+    cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
+    cores: availableParallelism(),
+    totalMemMb: Math.round(totalmem() / 2 ** 20),
+    loadAvgStart: round2(loadavg()[0]!),
+  }
+}
+
+export function currentLoad(): number {
+  return round2(loadavg()[0]!)
+}
+
+/** The bench fails when any row is SEQUENTIAL (parallel execution did not pay) or a scenario failed. */
+export function benchExitCode(rows: readonly ScenarioRow[], failures: readonly ScenarioFailure[]): 0 | 1 {
+  return failures.length > 0 || rows.some((row) => row.verdict === 'SEQUENTIAL') ? 1 : 0
+}
+
+/** Default report path: `bench-results/bench-<timestamp>.json` under `cwd`. */
+export function defaultReportPath(cwd: string, at: Date): string {
+  return resolve(cwd, 'bench-results', `bench-${at.toISOString().replace(/[:.]/g, '-')}.json`)
+}
+
+export function writeReport(report: BenchReport, file: string): void {
+  mkdirSync(dirname(file), { recursive: true })
+  writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`)
+}
+
+const HEAD = ['scenario', 'label', 'makespan', 'sequential', 'speedup', 'efficiency', 'ideal', 'ratio to ideal', 'verdict', 'claimed']
+
+/** The stdout table: one line per row, times in ms. */
+export function formatTable(rows: readonly ScenarioRow[]): string {
+  const table = new Table({ head: HEAD, style: { head: [], border: [] }, colAligns: ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'left', 'left'] })
+  for (const row of rows) {
+    table.push([
+      row.scenario,
+      row.label,
+      formatMs(row.makespanMs),
+      formatMs(row.sequentialMs),
+      `${row.speedup.toFixed(2)}x`,
+      `${(row.efficiency * 100).toFixed(0)}%`,
+      formatMs(row.idealMs),
+      row.ratioToIdeal.toFixed(3),
+      row.verdict,
+      row.claimed ?? '',
+    ])
+  }
+  return table.toString()
+}
+
+/** The same rows as a Markdown table (for the README). */
+export function formatMarkdown(rows: readonly ScenarioRow[]): string {
+  const lines = [`| ${HEAD.join(' | ')} |`, `|${HEAD.map(() => '---').join('|')}|`]
+  for (const row of rows) {
+    lines.push(
+      `| ${row.scenario} | ${row.label} | ${formatMs(row.makespanMs)} | ${formatMs(row.sequentialMs)} | ${row.speedup.toFixed(2)}x | ${(row.efficiency * 100).toFixed(0)}% | ${formatMs(row.idealMs)} | ${row.ratioToIdeal.toFixed(3)} | ${row.verdict} | ${row.claimed ?? ''} |`,
+    )
+  }
+  return lines.join('\n')
+}
+
+function formatMs(ms: number): string {
+  return ms >= 100 ? `${ms.toFixed(0)} ms` : `${ms.toFixed(1)} ms`
+}
+
+function round2(value: number): number {
+  return Math.round(value * 100) / 100
+}

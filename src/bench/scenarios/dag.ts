@@ -1,0 +1,78 @@
+import { simulate } from '../../runtime/simulate.ts'
+import { loadStg, loadStgReferences, type StgReference } from '../data/stg.ts'
+import { measureInterleaved } from '../measure.ts'
+import { scenarioRow } from '../row.ts'
+import { runToEnd, withRuntime } from '../runs.ts'
+import type { Scenario, ScenarioRow } from '../scenario.ts'
+import { graphBounds, referencePlan } from '../stg-plan.ts'
+import { round3 } from '../stats.ts'
+
+const WORKERS = 4
+/** Easy graphs (a list schedule reaches the trivial bound) and hard ones (published best above it). */
+const GRAPHS = ['50/rand0000.stg', '50/rand0001.stg', '50/rand0009.stg', '50/rand0012.stg', '50/rand0123.stg', '50/rand0130.stg']
+const QUICK_GRAPHS = ['50/rand0000.stg', '50/rand0001.stg']
+/** One STG time unit, in real ms. Longer units make the fixed per-task cost a smaller share. */
+const UNIT_MS = { full: 10, quick: 5 } as const
+
+/**
+ * STG graphs executed for real (simulated agents that wait their task's duration): the real
+ * makespan against troupe's own simulated schedule and against the published optimum.
+ */
+const dag: Scenario = {
+  name: 'dag',
+  description: `Kasahara STG graphs run for real on ${WORKERS} workers vs simulate() and the published optimum`,
+  async run(options) {
+    const unitMs = options.quick ? UNIT_MS.quick : UNIT_MS.full
+    const references = new Map(loadStgReferences(options.dataDir).filter((r) => r.procs === WORKERS).map((r) => [r.graph, r]))
+    return withRuntime({ maxParallel: WORKERS, pool: { minThreads: WORKERS, maxThreads: WORKERS } }, async (runtime) => {
+      const rows: ScenarioRow[] = []
+      let warm = false
+      for (const name of options.quick ? QUICK_GRAPHS : GRAPHS) {
+        const reference: StgReference | undefined = references.get(name)
+        if (reference === undefined) throw new Error(`no published optimum for ${name} on ${WORKERS} processors in ${options.dataDir}`)
+        const graph = loadStg(options.dataDir, name)
+        const plan = referencePlan(graph, unitMs)
+        const simulated = simulate(graph.plan, { workers: WORKERS, durations: graph.durations }).makespanMs
+        const { work, criticalPath } = graphBounds(graph)
+        const summaries = await measureInterleaved([{ name: 'real', run: () => runToEnd(runtime, plan, { maxParallel: WORKERS }) }], {
+          rounds: options.quick ? 1 : 3,
+          // The first graph also starts the threads and loads the agent.
+          warmupRounds: warm ? 0 : 1,
+        })
+        warm = true
+        const real = summaries.get('real')!
+        const simulatedMs = simulated * unitMs
+        rows.push(
+          scenarioRow({
+            scenario: 'dag',
+            label: `STG ${name}, ${WORKERS} workers vs published best`,
+            makespanMs: real.median,
+            sequentialMs: work * unitMs,
+            idealMs: reference.optUpper * unitMs,
+            parallelism: WORKERS,
+            extra: {
+              simulated: true,
+              unitMs,
+              sequentialIsNominal: 'total work x unitMs',
+              simulatedMs,
+              realVsSimulated: round3(real.median / simulatedMs),
+              goalRealVsSimulated: 1.05,
+              simulatedVsPublishedBest: round3(simulated / reference.optUpper),
+              optLower: reference.optLower,
+              optUpper: reference.optUpper,
+              provenOptimal: reference.provenOptimal,
+              hard: reference.hard,
+              criticalPath,
+              work,
+              real,
+            },
+          }),
+        )
+        options.log(`  ${name}: real ${real.median.toFixed(1)} ms, simulated ${simulatedMs} ms (x${round3(real.median / simulatedMs)}), published best ${reference.optUpper * unitMs} ms`)
+      }
+      return rows
+    })
+  },
+}
+
+export default dag
