@@ -35,6 +35,20 @@ function get(url: string, path: string, headers: Record<string, string> = {}): P
   })
 }
 
+function post(url: string, path: string, type: string, body: string): Promise<{ status: number; body: string }> {
+  const { hostname, port } = new URL(url)
+  return new Promise((resolve, reject) => {
+    const req = request({ host: hostname, port, path, method: 'POST', headers: { 'content-type': type } }, (res) => {
+      let text = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => (text += chunk))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }))
+    })
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+
 /** Most attempts running at once among these intervals. */
 function peakOverlap(intervals: readonly { start: number; end: number }[]): number {
   const edges = intervals.flatMap((i) => [
@@ -108,6 +122,25 @@ describe('dashboard in Chromium', () => {
     mkdirSync('test-results', { recursive: true })
     await page.screenshot({ path: 'test-results/dashboard.png', fullPage: true })
     await page.close()
+  })
+
+  it('rejects a maxParallel below 1 with ERR_ARGUMENT_INVALID and leaves the run as it was', async () => {
+    const run = runtime.run({ name: 'control', tasks: [{ id: 'slow', agent, input: { ms: 400 } }] }, { runId: 'control-run' })
+    await new Promise((resolve) => setImmediate(resolve))
+    const response = await post(dashboard.url, '/api/runs/control-run/max-parallel', 'application/json', JSON.stringify({ maxParallel: 0 }))
+    expect(response.status).toBe(400)
+    expect(JSON.parse(response.body)).toMatchObject({ code: 'ERR_ARGUMENT_INVALID' })
+    expect(run.maxParallel).toBe(1)
+    await run.result
+  })
+
+  it('refuses a control request that is not JSON, as a cross-site form would send', async () => {
+    const run = runtime.run({ name: 'form', tasks: [{ id: 'slow', agent, input: { ms: 400 } }] }, { runId: 'form-run' })
+    await new Promise((resolve) => setImmediate(resolve))
+    const response = await post(dashboard.url, '/api/runs/form-run/max-parallel', 'text/plain', JSON.stringify({ maxParallel: 4 }))
+    expect(response.status).toBe(415)
+    expect(run.maxParallel).toBe(1)
+    await run.result
   })
 
   it('serves nothing outside its own assets', async () => {
