@@ -1,26 +1,15 @@
 import { describe, expect, it } from 'vitest'
-import { SimulatedClock, createActor, fromPromise } from 'xstate'
-import { taskMachine, type ExecuteInput, type TaskState } from '../src/actors/task-machine.ts'
+import { createActor } from 'xstate'
+import { taskMachine, type TaskState } from '../src/actors/task-machine.ts'
 
-/** A fake `execute` actor whose attempts the test settles by hand. */
-function controllable() {
-  const attempts: { input: ExecuteInput; resolve: (v: unknown) => void; reject: (e: unknown) => void; signal: AbortSignal }[] = []
-  const execute = fromPromise<unknown, ExecuteInput>(
-    ({ input, signal }) => new Promise((resolve, reject) => attempts.push({ input, resolve, reject, signal })),
-  )
-  return { attempts, execute }
-}
-
+/** A task actor on a hand-driven clock. The machine is pure: tests send it every event. */
 function start(options: { maxAttempts?: number; timeoutMs?: number; retryDelay?: (attempt: number) => number } = {}) {
-  const clock = new SimulatedClock()
-  const fake = controllable()
-  const actor = createActor(taskMachine.provide({ actors: { execute: fake.execute } }), {
-    clock,
+  let now = 1000
+  const actor = createActor(taskMachine, {
     input: {
-      taskIndex: 0,
       maxAttempts: options.maxAttempts ?? 1,
       timeoutMs: options.timeoutMs ?? 1000,
-      env: { now: () => clock.now(), retryDelay: options.retryDelay ?? ((attempt) => 100 * attempt) },
+      env: { now: () => now, retryDelay: options.retryDelay ?? ((attempt) => 100 * attempt) },
     },
   })
   const states: TaskState[] = []
@@ -28,32 +17,34 @@ function start(options: { maxAttempts?: number; timeoutMs?: number; retryDelay?:
     if (states.at(-1) !== s.value) states.push(s.value as TaskState)
   })
   actor.start()
-  return { actor, clock, attempts: fake.attempts, states }
+  const advance = (ms: number) => (now += ms)
+  const run = () => {
+    actor.send({ type: 'DEPS_DONE' })
+    actor.send({ type: 'START' })
+  }
+  return { actor, states, advance, run }
 }
 
-const tick = () => new Promise((resolve) => setImmediate(resolve))
 const state = (actor: { getSnapshot(): { value: unknown } }) => actor.getSnapshot().value
+const context = (actor: ReturnType<typeof start>['actor']) => actor.getSnapshot().context
 
 describe('task machine', () => {
   it('starts PENDING', () => {
     expect(state(start().actor)).toBe('PENDING')
   })
 
-  it('goes PENDING → QUEUED → RUNNING → COMPLETED with the output', async () => {
-    const { actor, attempts, states } = start()
-    actor.send({ type: 'DEPS_DONE' })
-    actor.send({ type: 'START' })
-    attempts[0]!.resolve({ ok: 1 })
-    await tick()
+  it('goes PENDING → QUEUED → RUNNING → COMPLETED with the output', () => {
+    const { actor, states, run } = start()
+    run()
+    actor.send({ type: 'SUCCEED', output: { ok: 1 } })
     expect(states).toEqual(['PENDING', 'QUEUED', 'RUNNING', 'COMPLETED'])
-    expect(actor.getSnapshot().context.output).toEqual({ ok: 1 })
+    expect(context(actor).output).toEqual({ ok: 1 })
   })
 
-  it('passes the 1-based attempt number to execute', () => {
-    const { actor, attempts } = start()
-    actor.send({ type: 'DEPS_DONE' })
-    actor.send({ type: 'START' })
-    expect(attempts[0]!.input).toEqual({ taskIndex: 0, attempt: 1 })
+  it('numbers attempts from 1', () => {
+    const { actor, run } = start()
+    run()
+    expect(context(actor).attempt).toBe(1)
   })
 
   it('ignores START while PENDING', () => {
@@ -62,114 +53,128 @@ describe('task machine', () => {
     expect(state(actor)).toBe('PENDING')
   })
 
-  it('fails with the error the attempt rejected with when no retries are left', async () => {
-    const { actor, attempts } = start()
+  it('ignores an outcome while not RUNNING', () => {
+    const { actor } = start()
     actor.send({ type: 'DEPS_DONE' })
-    actor.send({ type: 'START' })
-    attempts[0]!.reject({ code: 'ERR_TASK_FAILED', message: 'boom' })
-    await tick()
-    expect(state(actor)).toBe('FAILED')
-    expect(actor.getSnapshot().context.error).toEqual({ code: 'ERR_TASK_FAILED', message: 'boom' })
-  })
-
-  it('goes back to QUEUED with attempt + 1 and a backoff delay when retries are left', async () => {
-    const { actor, attempts, clock } = start({ maxAttempts: 3 })
-    clock.set(5000)
-    actor.send({ type: 'DEPS_DONE' })
-    actor.send({ type: 'START' })
-    attempts[0]!.reject({ code: 'ERR_TASK_FAILED', message: 'flaky' })
-    await tick()
+    actor.send({ type: 'SUCCEED', output: 1 })
     expect(state(actor)).toBe('QUEUED')
-    expect(actor.getSnapshot().context.notBefore).toBe(5100)
-    actor.send({ type: 'START' })
-    expect(actor.getSnapshot().context.attempt).toBe(2)
   })
 
-  it('does not retry an error marked not retryable', async () => {
-    const { actor, attempts } = start({ maxAttempts: 3 })
-    actor.send({ type: 'DEPS_DONE' })
+  it('fails with the attempt error when no retries are left', () => {
+    const { actor, run } = start()
+    run()
+    actor.send({ type: 'FAIL', error: { code: 'ERR_TASK_FAILED', message: 'boom' } })
+    expect(state(actor)).toBe('FAILED')
+    expect(context(actor).error).toEqual({ code: 'ERR_TASK_FAILED', message: 'boom' })
+  })
+
+  it('goes back to QUEUED with a backoff delay when retries are left', () => {
+    const { actor, run } = start({ maxAttempts: 3 })
+    run()
+    actor.send({ type: 'FAIL', error: { code: 'ERR_TASK_FAILED', message: 'flaky' } })
+    expect(state(actor)).toBe('QUEUED')
+    expect(context(actor).notBefore).toBe(1100)
     actor.send({ type: 'START' })
-    attempts[0]!.reject({ code: 'ERR_TASK_FAILED', message: 'fatal', retryable: false })
-    await tick()
+    expect(context(actor).attempt).toBe(2)
+  })
+
+  it('asks the retry policy for the delay after the attempt that failed', () => {
+    const { actor, run } = start({ maxAttempts: 3, retryDelay: (attempt) => attempt * 7 })
+    run()
+    actor.send({ type: 'FAIL', error: { code: 'ERR_TASK_FAILED', message: 'x' } })
+    actor.send({ type: 'START' })
+    actor.send({ type: 'FAIL', error: { code: 'ERR_TASK_FAILED', message: 'x' } })
+    expect(context(actor).notBefore).toBe(1014)
+  })
+
+  it('fails for good after the last attempt', () => {
+    const { actor, run } = start({ maxAttempts: 2 })
+    run()
+    actor.send({ type: 'FAIL', error: { code: 'ERR_TASK_FAILED', message: 'one' } })
+    actor.send({ type: 'START' })
+    actor.send({ type: 'FAIL', error: { code: 'ERR_TASK_FAILED', message: 'two' } })
+    expect(state(actor)).toBe('FAILED')
+    expect(context(actor)).toMatchObject({ attempt: 2, error: { message: 'two' } })
+  })
+
+  it('does not retry an error marked not retryable, and drops the mark from the record', () => {
+    const { actor, run } = start({ maxAttempts: 3 })
+    run()
+    actor.send({ type: 'FAIL', error: { code: 'ERR_TASK_FAILED', message: 'fatal', retryable: false } })
+    expect(state(actor)).toBe('FAILED')
+    expect(context(actor).error).toEqual({ code: 'ERR_TASK_FAILED', message: 'fatal' })
+  })
+
+  it.each(['ERR_AGENT_LOAD', 'ERR_OUTPUT_NOT_CLONEABLE'] as const)('does not retry %s', (code) => {
+    const { actor, run } = start({ maxAttempts: 3 })
+    run()
+    actor.send({ type: 'FAIL', error: { code, message: 'x' } })
     expect(state(actor)).toBe('FAILED')
   })
 
-  it('does not retry an agent that cannot be loaded', async () => {
-    const { actor, attempts } = start({ maxAttempts: 3 })
-    actor.send({ type: 'DEPS_DONE' })
-    actor.send({ type: 'START' })
-    attempts[0]!.reject({ code: 'ERR_AGENT_LOAD', message: 'missing' })
-    await tick()
-    expect(actor.getSnapshot().context.error?.code).toBe('ERR_AGENT_LOAD')
-  })
-
-  it('times out an attempt on the injected clock and aborts its execution', () => {
-    const { actor, attempts, clock } = start({ timeoutMs: 300 })
-    actor.send({ type: 'DEPS_DONE' })
-    actor.send({ type: 'START' })
-    clock.increment(299)
-    expect(state(actor)).toBe('RUNNING')
-    clock.increment(1)
+  it('fails a timed-out attempt with ERR_TASK_TIMEOUT naming the limit', () => {
+    const { actor, run } = start({ timeoutMs: 300 })
+    run()
+    actor.send({ type: 'TIMEOUT' })
     expect(state(actor)).toBe('FAILED')
-    expect(actor.getSnapshot().context.error?.code).toBe('ERR_TASK_TIMEOUT')
-    expect(attempts[0]!.signal.aborted).toBe(true)
+    expect(context(actor).error).toEqual({ code: 'ERR_TASK_TIMEOUT', message: 'Attempt 1 timed out after 300 ms' })
   })
 
   it('retries a timed-out attempt when retries are left', () => {
-    const { actor, clock } = start({ timeoutMs: 300, maxAttempts: 2 })
-    actor.send({ type: 'DEPS_DONE' })
-    actor.send({ type: 'START' })
-    clock.increment(300)
+    const { actor, run } = start({ timeoutMs: 300, maxAttempts: 2 })
+    run()
+    actor.send({ type: 'TIMEOUT' })
     expect(state(actor)).toBe('QUEUED')
-    expect(actor.getSnapshot().context.error?.code).toBe('ERR_TASK_TIMEOUT')
+    expect(context(actor).error?.code).toBe('ERR_TASK_TIMEOUT')
   })
 
-  it('sums the durations of all attempts', async () => {
-    const { actor, attempts, clock } = start({ maxAttempts: 2 })
-    actor.send({ type: 'DEPS_DONE' })
+  it('sums the durations of all attempts, not the waits between them', () => {
+    const { actor, run, advance } = start({ maxAttempts: 2 })
+    run()
+    advance(40)
+    actor.send({ type: 'FAIL', error: { code: 'ERR_TASK_FAILED', message: 'x' } })
+    advance(100)
     actor.send({ type: 'START' })
-    clock.increment(40)
-    attempts[0]!.reject({ code: 'ERR_TASK_FAILED', message: 'x' })
-    await tick()
-    clock.increment(100)
-    actor.send({ type: 'START' })
-    clock.increment(60)
-    attempts[1]!.resolve('ok')
-    await tick()
-    expect(actor.getSnapshot().context.busyMs).toBe(100)
-    expect(actor.getSnapshot().context.attempt).toBe(2)
+    advance(60)
+    actor.send({ type: 'SUCCEED', output: 'ok' })
+    expect(context(actor)).toMatchObject({ busyMs: 100, startedAt: 1000, finishedAt: 1200 })
   })
 
   it('becomes SKIPPED from PENDING with the given error', () => {
     const { actor } = start()
     actor.send({ type: 'SKIP', error: { code: 'ERR_DEPENDENCY_FAILED', message: 'dep' } })
     expect(state(actor)).toBe('SKIPPED')
-    expect(actor.getSnapshot().context.error?.code).toBe('ERR_DEPENDENCY_FAILED')
+    expect(context(actor).error?.code).toBe('ERR_DEPENDENCY_FAILED')
   })
 
-  it('cancels a running attempt and aborts its signal', () => {
-    const { actor, attempts } = start()
-    actor.send({ type: 'DEPS_DONE' })
-    actor.send({ type: 'START' })
+  it('cancels from any non-final state', () => {
+    for (const prepare of [() => {}, (a: ReturnType<typeof start>['actor']) => a.send({ type: 'DEPS_DONE' })]) {
+      const { actor } = start()
+      prepare(actor)
+      actor.send({ type: 'CANCEL', error: { code: 'ERR_CANCELLED', message: 'stop' } })
+      expect(state(actor)).toBe('CANCELLED')
+    }
+  })
+
+  it('closes the running attempt when cancelled', () => {
+    const { actor, run, advance } = start()
+    run()
+    advance(25)
     actor.send({ type: 'CANCEL', error: { code: 'ERR_CANCELLED', message: 'stop' } })
-    expect(state(actor)).toBe('CANCELLED')
-    expect(attempts[0]!.signal.aborted).toBe(true)
+    expect(context(actor)).toMatchObject({ busyMs: 25, error: { code: 'ERR_CANCELLED' } })
   })
 
-  it('ignores CANCEL once a final state is reached', async () => {
-    const { actor, attempts } = start()
-    actor.send({ type: 'DEPS_DONE' })
-    actor.send({ type: 'START' })
-    attempts[0]!.resolve(1)
-    await tick()
-    actor.send({ type: 'CANCEL', error: { code: 'ERR_CANCELLED', message: 'late' } })
-    expect(state(actor)).toBe('COMPLETED')
+  it('fails a running attempt on ABORT without retrying', () => {
+    const { actor, run } = start({ maxAttempts: 3 })
+    run()
+    actor.send({ type: 'ABORT', error: { code: 'ERR_BUDGET_EXCEEDED', message: 'over budget' } })
+    expect(state(actor)).toBe('FAILED')
   })
 
   it('restores a journaled output straight to COMPLETED', () => {
     const { actor, states } = start()
     actor.send({ type: 'RESTORE', output: { cached: true }, attempts: 2 })
     expect(states).toEqual(['PENDING', 'COMPLETED'])
-    expect(actor.getSnapshot().context).toMatchObject({ output: { cached: true }, reused: true, attempt: 2 })
+    expect(context(actor)).toMatchObject({ output: { cached: true }, reused: true, attempt: 2 })
   })
 })

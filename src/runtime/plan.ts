@@ -169,7 +169,12 @@ export function compilePlan(data: unknown, options: CompileOptions = {}): Compil
   }
 
   const tasks = parsed.map((spec, index): CompiledTask => {
-    const moduleUrl = agents.get(spec.agent) ?? resolveAgentPath(spec.agent, baseDir, `tasks[${index}].agent`, agents)
+    let moduleUrl = agents.get(spec.agent)
+    if (moduleUrl === undefined) {
+      // Cache module paths given inline, so a 100,000-task plan checks each file once.
+      moduleUrl = resolveAgentPath(spec.agent, baseDir, `tasks[${index}].agent`, agents)
+      agents.set(spec.agent, moduleUrl)
+    }
     return {
       index,
       id: spec.id,

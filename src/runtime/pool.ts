@@ -2,7 +2,8 @@ import type { MessagePort } from 'node:worker_threads'
 import * as Comlink from 'comlink'
 import { Piscina } from 'piscina'
 import { workerFile } from './worker-file.ts'
-import { ABORT_MESSAGE, CTX_PORT_MESSAGE, type AttemptKey, type HostApi, type WorkerError, type WorkerResult, type WorkerTask } from './protocol.ts'
+import { ABORT_MESSAGE, CTX_PORT_MESSAGE, type AttemptKey, type ClaimResult, type HostApi, type WorkerError, type WorkerResult, type WorkerTask } from './protocol.ts'
+import type { UsageReport } from './usage.ts'
 
 export interface PoolOptions {
   readonly minThreads: number
@@ -19,12 +20,56 @@ export interface PoolOptions {
 export interface AttemptListener {
   onProgress(fraction: number, message: string | undefined): void
   onLog(message: string): void
+  /** `ctx.acquire(name)`: resolves with the release function once a unit is held; `signal` aborts when the attempt ends. */
+  onAcquire(name: string, signal: AbortSignal): Promise<() => void>
+  onUsage(report: UsageReport): void
+  /** `ctx.claim(path)`: answers at once. */
+  onClaim(path: string): ClaimResult
+  /** `ctx.release(path)`. */
+  onRelease(path: string): void
+}
+
+/** One attempt in flight on the pool. */
+export interface PoolAttempt {
+  /** Settles when the worker answered or died; never rejects. */
+  readonly result: Promise<WorkerResult>
+  /** Stops the attempt (cooperatively first, if the agent watches ctx.signal). */
+  abort(): void
+}
+
+/**
+ * The abort signal piscina gets for an attempt. piscina accepts any object shaped like an
+ * AbortSignal's listener API; this one holds its single listener in a field and costs a
+ * fraction of an AbortController, which matters at thousands of tasks per second.
+ */
+class HardAbort {
+  aborted = false
+  reason: unknown = undefined
+  #listener: (() => void) | undefined
+
+  addEventListener(_event: 'abort', listener: () => void): void {
+    this.#listener = listener
+  }
+
+  removeEventListener(): void {
+    this.#listener = undefined
+  }
+
+  abort(): void {
+    if (this.aborted) return
+    this.aborted = true
+    this.#listener?.()
+  }
 }
 
 interface Attempt {
   readonly listener: AttemptListener
   /** The ctx port of the worker running it, once the agent watches `ctx.signal`. */
   abortPort: MessagePort | undefined
+  /** Limit units held through `ctx.acquire`, by lease id; created on first use. */
+  leases: Map<number, () => void> | undefined
+  /** Aborted when the attempt ends, so `ctx.acquire` calls still waiting give up. */
+  ended: AbortController | undefined
 }
 
 
@@ -65,30 +110,32 @@ export class WorkerPool {
   }
 
   /**
-   * Runs one attempt. When `signal` aborts, an agent that watches `ctx.signal` is told first
-   * and given `graceMs` to finish; then the attempt's thread is terminated (and replaced).
+   * Starts one attempt. `abort()` on the returned handle tells an agent that watches
+   * `ctx.signal` first and gives it `graceMs` to finish; then the attempt's thread is
+   * terminated (piscina replaces it). The result promise never rejects.
    */
-  async run(task: WorkerTask, listener: AttemptListener, signal: AbortSignal, graceMs: number): Promise<WorkerResult> {
+  start(task: WorkerTask, listener: AttemptListener, graceMs: number): PoolAttempt {
     const key = keyOf(task)
-    const attempt: Attempt = { listener, abortPort: undefined }
+    const attempt: Attempt = { listener, abortPort: undefined, leases: undefined, ended: undefined }
     this.#attempts.set(key, attempt)
-    const hard = new AbortController()
+    const hard = new HardAbort()
     let graceTimer: NodeJS.Timeout | undefined
-    const onAbort = () => {
-      if (attempt.abortPort === undefined || graceMs === 0) return hard.abort()
-      attempt.abortPort.postMessage({ type: ABORT_MESSAGE, key: { runId: task.runId, taskId: task.taskId, attempt: task.attempt } })
-      graceTimer = setTimeout(() => hard.abort(), graceMs)
-    }
-    if (signal.aborted) onAbort()
-    else signal.addEventListener('abort', onAbort, { once: true })
-    try {
-      return await this.#piscina.run(task, { signal: hard.signal })
-    } catch (error) {
-      return { ok: false, error: classifyWorkerError(error as Error, task) }
-    } finally {
-      signal.removeEventListener('abort', onAbort)
-      clearTimeout(graceTimer)
-      this.#attempts.delete(key)
+    const result = this.#piscina
+      .run(task, { signal: hard })
+      .catch((error: Error): WorkerResult => ({ ok: false, error: classifyWorkerError(error, task) }))
+      .finally(() => {
+        clearTimeout(graceTimer)
+        this.#attempts.delete(key)
+        endLeases(attempt)
+      })
+    return {
+      result,
+      abort: () => {
+        if (hard.aborted || graceTimer !== undefined) return
+        if (attempt.abortPort === undefined || graceMs === 0) return hard.abort()
+        attempt.abortPort.postMessage({ type: ABORT_MESSAGE, key: { runId: task.runId, taskId: task.taskId, attempt: task.attempt } })
+        graceTimer = setTimeout(() => hard.abort(), graceMs)
+      },
     }
   }
 
@@ -112,6 +159,37 @@ export class WorkerPool {
         const attempt = attempts.get(keyOf(key))
         if (attempt) attempt.abortPort = port
       },
+      async acquire(key, name) {
+        const attempt = attempts.get(keyOf(key))
+        if (attempt === undefined) throw new Error(`ctx.acquire(${JSON.stringify(name)}): the attempt has ended`)
+        attempt.ended ??= new AbortController()
+        const release = await attempt.listener.onAcquire(String(name), attempt.ended.signal)
+        // The attempt may have ended while the unit was granted.
+        if (attempt.ended.signal.aborted) {
+          release()
+          throw new Error(`ctx.acquire(${JSON.stringify(name)}): the attempt has ended`)
+        }
+        const lease = ++nextLease
+        ;(attempt.leases ??= new Map()).set(lease, release)
+        return lease
+      },
+      releaseLease(key, lease) {
+        const attempt = attempts.get(keyOf(key))
+        const release = attempt?.leases?.get(lease)
+        if (release === undefined) return
+        attempt!.leases!.delete(lease)
+        release()
+      },
+      usage(key, report) {
+        attempts.get(keyOf(key))?.listener.onUsage(report)
+      },
+      claim(key, path) {
+        // An attempt that has ended holds nothing and may claim nothing.
+        return attempts.get(keyOf(key))?.listener.onClaim(String(path)) ?? { granted: false }
+      },
+      release(key, path) {
+        attempts.get(keyOf(key))?.listener.onRelease(String(path))
+      },
     }
     Comlink.expose(host, port as unknown as Comlink.Endpoint)
     // One port per worker thread: it closes when its thread ends.
@@ -119,6 +197,16 @@ export class WorkerPool {
     port.once('close', () => this.#ports.delete(port))
     port.unref()
   }
+}
+
+let nextLease = 0
+
+/** Gives back what an ended attempt still holds and stops its waiting `ctx.acquire` calls. */
+function endLeases(attempt: Attempt): void {
+  attempt.ended?.abort(new Error('the attempt has ended'))
+  if (attempt.leases === undefined) return
+  for (const release of attempt.leases.values()) release()
+  attempt.leases.clear()
 }
 
 function keyOf(key: AttemptKey): string {
@@ -140,5 +228,5 @@ function classifyWorkerError(error: Error & { code?: string }, task: WorkerTask)
   if (error.name === 'DataCloneError') {
     return { code: 'ERR_TASK_FAILED', message: `Input of task "${task.taskId}" cannot be structured-cloned: ${error.message}`, cause, retryable: false }
   }
-  return { code: 'ERR_TASK_FAILED', message: `Task "${task.taskId}" crashed its worker thread with an uncaught exception: ${error.message}`, cause }
+  return { code: 'ERR_WORKER_CRASH', message: `Task "${task.taskId}" crashed its worker thread with an uncaught exception: ${error.message}; the worker was replaced`, cause }
 }

@@ -2,7 +2,9 @@
  * The typed protocol between the main thread and worker threads. Type-only: the worker
  * entry imports nothing from the runtime at run time, so threads start fast.
  */
+import type { ClaimResult } from './claims.ts'
 import type { ErrorCode } from './errors.ts'
+import type { UsageReport } from './usage.ts'
 
 /** One attempt of one task, as posted to a worker. */
 export interface WorkerTask {
@@ -42,7 +44,19 @@ export interface HostApi {
   log(key: AttemptKey, message: string): void
   /** The agent is watching `ctx.signal`: send it an abort message before terminating. */
   watchAbort(key: AttemptKey): void
+  /** `ctx.acquire(name)`: resolves with a lease id once one unit of limit `name` is held. */
+  acquire(key: AttemptKey, name: string): Promise<number>
+  /** Gives back a lease from {@link acquire}. Leases left at the attempt's end are given back then. */
+  releaseLease(key: AttemptKey, lease: number): void
+  /** `ctx.usage(report)`: spend to add to the run's usage and budget. */
+  usage(key: AttemptKey, report: UsageReport): void
+  /** `ctx.claim(path)`: answers at once, never waits for the claim to be free. */
+  claim(key: AttemptKey, path: string): ClaimResult
+  /** `ctx.release(path)`: gives back one hold on `path`. */
+  release(key: AttemptKey, path: string): void
 }
+
+export type { ClaimResult }
 
 /** Tag of the message a worker posts on its parentPort to hand the main thread its ctx port. */
 export const CTX_PORT_MESSAGE = 'troupe:ctx-port'

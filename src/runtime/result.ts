@@ -1,7 +1,9 @@
 import type { TaskState } from '../actors/task-machine.ts'
 import type { SerializedError } from './errors.ts'
 import { criticalPath, type Graph } from './graph.ts'
+import type { GovernorReport } from './governor.ts'
 import type { Strategy } from './plan.ts'
+import type { UsageSummary } from './usage.ts'
 
 export type Parallelization = 'PARALLEL' | 'PARTIAL' | 'SEQUENTIAL'
 export type RunStatus = 'completed' | 'failed' | 'cancelled'
@@ -50,6 +52,10 @@ export interface RunResult {
   readonly parallelization: Parallelization
   readonly totals: RunTotals
   readonly tasks: Readonly<Record<string, TaskResult>>
+  /** Spend the agents reported with `ctx.usage`: in total, by agent and by model. */
+  readonly usage?: UsageSummary
+  /** What the resource governor did while the run was in flight; absent when it is disabled. */
+  readonly governor?: GovernorReport
   readonly error?: SerializedError
 }
 

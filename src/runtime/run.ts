@@ -1,15 +1,20 @@
 import { EventEmitter } from 'node:events'
-import { createActor, fromPromise, type Actor, type SnapshotFrom } from 'xstate'
-import { TERMINAL_STATES, taskMachine, type ExecuteInput, type TaskContext, type TaskState } from '../actors/task-machine.ts'
+import { createActor, type Actor } from 'xstate'
+import { TERMINAL_STATES, taskMachine, type TaskContext, type TaskEvent, type TaskState } from '../actors/task-machine.ts'
+import { budgetAdmits, budgetLevel, type BudgetLevel } from './budget.ts'
+import type { ClaimRegistry } from './claims.ts'
 import type { ResolvedConfig } from './config.ts'
 import type { Dispatchable, Dispatcher } from './dispatcher.ts'
 import { TroupeError, type SerializedError } from './errors.ts'
 import { reportListenerError, type RunEvents } from './events.ts'
 import type { CompiledPlan, CompiledTask, Strategy } from './plan.ts'
-import type { AttemptListener, WorkerPool } from './pool.ts'
+import type { AttemptListener, PoolAttempt, WorkerPool } from './pool.ts'
 import type { WorkerTask } from './protocol.ts'
 import { speedupFigures, type RunResult, type RunStatus, type TaskResult } from './result.ts'
 import { DagScheduler, type Transition } from './scheduler.ts'
+import type { GovernorReport } from './governor.ts'
+import type { Limits } from './limits.ts'
+import { UsageLedger, type UsageReport } from './usage.ts'
 
 /** A gate a ready task must pass to start (claims, named limits). Shared across runs. */
 export interface Gate {
@@ -49,21 +54,31 @@ export interface RunInit {
   readonly pool: WorkerPool
   readonly dispatcher: Dispatcher
   readonly gates: readonly Gate[]
+  /** Where `ctx.claim` / `ctx.release` go (also one of `gates`). */
+  readonly claims?: ClaimRegistry
+  /** Where `ctx.acquire` goes (also one of `gates`). */
+  readonly limits?: Limits
+  /** The governor's record of this run, for `RunResult.governor`; absent when the governor is off. */
+  readonly governor?: { end(): GovernorReport }
   readonly clock: Clock
   readonly retryDelay: (attempt: number) => number
   readonly recorder: RunRecorder | undefined
   readonly signal: AbortSignal | undefined
   /** Receives every event of the run (the runtime re-emits them). */
   readonly forward: <K extends keyof RunEvents>(name: K, ...args: RunEvents[K]) => void
+  /** Whether anyone outside the run listens to an event (the runtime's listeners). */
+  readonly listening: (name: keyof RunEvents) => boolean
 }
 
-type TaskActor = Actor<typeof taskMachine>
-type TaskSnapshot = SnapshotFrom<typeof taskMachine>
+const EMPTY: Readonly<Record<string, unknown>> = Object.freeze({})
 
-/** One attempt's hold on a slot: freed when the actor left RUNNING and the worker settled. */
-interface Slot {
-  left: boolean
-  settled: boolean
+type TaskActor = Actor<typeof taskMachine>
+
+/** An attempt in flight: it holds a slot until its worker settles. */
+interface InFlight {
+  readonly attempt: number
+  readonly handle: PoolAttempt
+  readonly timer: unknown
 }
 
 interface Change {
@@ -88,17 +103,22 @@ export class Run extends EventEmitter<RunEvents> implements Dispatchable {
   readonly #init: RunInit
   readonly #plan: CompiledPlan
   readonly #scheduler: DagScheduler
-  readonly #machine
   readonly #actors: (TaskActor | undefined)[]
-  readonly #final: (TaskSnapshot | undefined)[]
+  /** Context of each ended task: all a finished task needs, without its snapshot's machinery. */
+  readonly #final: (TaskContext | undefined)[]
   readonly #states: TaskState[]
-  readonly #slots: (Slot | undefined)[]
+  readonly #inFlightAttempts: (InFlight | undefined)[]
   readonly #retryTimers = new Map<number, unknown>()
   readonly #inbox: Change[] = []
+  readonly #usage = new UsageLedger()
   #draining = false
   #drainScheduled = false
   #status: RunStatusInternal = 'running'
+  /** waves and pipeline open groups of tasks at once: any completion can change the ready set. */
+  readonly #barriers: boolean
   #cancelError: SerializedError | undefined
+  /** Ended by {@link fail}: the run's status is `failed`, not `cancelled`. */
+  #failedFast = false
   #maxParallel: number
   #inFlight = 0
   #startedAt = 0
@@ -111,15 +131,13 @@ export class Run extends EventEmitter<RunEvents> implements Dispatchable {
     this.#plan = init.plan
     this.#maxParallel = init.strategy === 'sequential' ? 1 : init.maxParallel
     this.#scheduler = new DagScheduler(init.plan, init.strategy)
+    this.#barriers = init.strategy === 'waves' || init.strategy === 'pipeline'
     const n = init.plan.tasks.length
     this.#actors = new Array(n)
     this.#final = new Array(n)
     this.#states = new Array<TaskState>(n).fill('PENDING')
-    this.#slots = new Array(n)
+    this.#inFlightAttempts = new Array(n)
     this.result = new Promise((resolve) => (this.#resolve = resolve))
-    this.#machine = taskMachine.provide({
-      actors: { execute: fromPromise<unknown, ExecuteInput>(({ input, signal }) => this.#execute(input, signal)) },
-    })
   }
 
   /** Tasks run at once at most, in this run. */
@@ -161,6 +179,18 @@ export class Run extends EventEmitter<RunEvents> implements Dispatchable {
     return this.result
   }
 
+  /**
+   * Stops the run because it cannot succeed (e.g. the supervisor saw a crash loop): like
+   * {@link cancel}, but the run ends `failed`, with `error` as the run's and the cancelled
+   * tasks' error. Resolves with the result.
+   */
+  fail(error: SerializedError): Promise<RunResult> {
+    if (this.#status !== 'running') return this.result
+    this.#failedFast = true
+    this.#cancel(error)
+    return this.result
+  }
+
   /** Starts the run. Called once by the runtime. */
   start(): void {
     this.#startedAt = this.#init.clock.now()
@@ -182,7 +212,7 @@ export class Run extends EventEmitter<RunEvents> implements Dispatchable {
       reused: reused.size,
       at: this.#startedAt,
     })
-    for (const [index, record] of reused) this.#actor(index).send({ type: 'RESTORE', output: record.output, attempts: record.attempts })
+    for (const [index, record] of reused) this.#send(index, { type: 'RESTORE', output: record.output, attempts: record.attempts })
     this.#apply(this.#scheduler.start(reused.keys()))
     this.#init.dispatcher.add(this)
     this.#scheduleDrain()
@@ -193,16 +223,54 @@ export class Run extends EventEmitter<RunEvents> implements Dispatchable {
   tryStartOne(): boolean {
     if (this.#status !== 'running' || this.#inFlight >= this.#maxParallel) return false
     const gates = this.#init.gates
+    const level = budgetLevel(this.#usage.costUsd, this.#init.config.budget.maxCostUsd)
     const task =
-      gates.length === 0 ? this.#scheduler.next() : this.#scheduler.next((i) => this.#acquireGates(this.#plan.tasks[i]!))
-    if (task === undefined) return false
+      gates.length === 0 && level === 'open'
+        ? this.#scheduler.next()
+        : this.#scheduler.next((i) => budgetAdmits(level, this.#plan.tasks[i]!.priority) && this.#acquireGates(this.#plan.tasks[i]!))
+    if (task === undefined) {
+      if (level !== 'open') this.#checkBudgetStall(level)
+      return false
+    }
     this.#inFlight++
-    this.#slots[task] = { left: false, settled: false }
-    this.#actor(task).send({ type: 'START' })
+    this.#send(task, { type: 'START' })
+    this.#startAttempt(task)
     return true
   }
 
   // ---- internals ----
+
+  /**
+   * Near the budget only critical tasks start. When none of this run's tasks is running or
+   * waiting to retry, nothing can make a critical task ready: the run ends as over budget.
+   */
+  #checkBudgetStall(level: BudgetLevel): void {
+    if (this.#inFlight > 0 || this.#retryTimers.size > 0) return
+    const max = this.#init.config.budget.maxCostUsd!
+    const message =
+      level === 'exceeded'
+        ? `Budget exceeded: agents reported $${this.#usage.costUsd} of budget.maxCostUsd $${max}`
+        : `Budget nearly exhausted: agents reported $${this.#usage.costUsd} of budget.maxCostUsd $${max}; above 90 % only critical tasks start, and none is ready`
+    queueMicrotask(() => this.#cancel({ code: 'ERR_BUDGET_EXCEEDED', message }, false))
+  }
+
+  #onUsage(task: CompiledTask, report: UsageReport): void {
+    this.#usage.add(task.agent, report)
+    const budget = this.#init.config.budget
+    if (this.#status !== 'running' || budgetLevel(this.#usage.costUsd, budget.maxCostUsd) !== 'exceeded') return
+    const fail = budget.onExceeded === 'fail'
+    const spentUsd = this.#usage.costUsd
+    this.#emit('budget:exceeded', {
+      runId: this.id,
+      spentUsd,
+      maxCostUsd: budget.maxCostUsd!,
+      onExceeded: budget.onExceeded,
+      taskId: task.id,
+      at: this.#init.clock.now(),
+    })
+    const message = `Budget exceeded: agents reported $${spentUsd} of budget.maxCostUsd $${budget.maxCostUsd} (task "${task.id}" crossed it); ${fail ? 'running tasks were cancelled' : 'running tasks finished, no new task started'}`
+    this.#cancel({ code: 'ERR_BUDGET_EXCEEDED', message }, fail)
+  }
 
   #acquireGates(task: CompiledTask): boolean {
     const gates = this.#init.gates
@@ -219,29 +287,12 @@ export class Run extends EventEmitter<RunEvents> implements Dispatchable {
     let actor = this.#actors[index]
     if (actor === undefined) {
       const task = this.#plan.tasks[index]!
-      actor = createActor(this.#machine, {
+      actor = createActor(taskMachine, {
         input: {
-          taskIndex: index,
           maxAttempts: 1 + (task.retries ?? this.#init.config.retry.maxRetries),
           timeoutMs: task.timeoutMs ?? this.#init.config.timeoutMs,
           env: { now: this.#init.clock.now, retryDelay: this.#init.retryDelay },
         },
-        clock: this.#init.clock,
-      })
-      actor.subscribe({
-        next: (snapshot) => {
-          const to = snapshot.value as TaskState
-          const from = this.#states[index]!
-          if (to === from) return
-          this.#states[index] = to
-          if (TERMINAL_STATES.has(to)) {
-            this.#final[index] = snapshot
-            this.#actors[index] = undefined
-          }
-          this.#inbox.push({ task: index, from, to })
-          this.#scheduleDrain()
-        },
-        error: (error) => reportListenerError(error),
       })
       this.#actors[index] = actor
       actor.start()
@@ -249,29 +300,69 @@ export class Run extends EventEmitter<RunEvents> implements Dispatchable {
     return actor
   }
 
-  async #execute(input: ExecuteInput, signal: AbortSignal): Promise<unknown> {
-    const index = input.taskIndex
+  /**
+   * Sends an event to a task's actor. The run is the only sender, so it sees every
+   * transition here and queues it for the drain; no subscription is needed.
+   */
+  #send(index: number, event: TaskEvent): void {
+    const actor = this.#actor(index)
+    actor.send(event)
+    const snapshot = actor.getSnapshot()
+    const to = snapshot.value as TaskState
+    const from = this.#states[index]!
+    if (to === from) return
+    this.#states[index] = to
+    if (TERMINAL_STATES.has(to)) {
+      this.#final[index] = snapshot.context
+      this.#actors[index] = undefined
+    }
+    // Leaving RUNNING other than through the worker's answer (timeout, cancel): stop the work.
+    if (from === 'RUNNING') this.#inFlightAttempts[index]?.handle.abort()
+    this.#inbox.push({ task: index, from, to })
+    this.#scheduleDrain()
+  }
+
+  #startAttempt(index: number): void {
     const task = this.#plan.tasks[index]!
-    const slot = this.#slots[index]!
-    const dependencies: Record<string, unknown> = {}
-    for (const dep of task.deps) dependencies[this.#plan.tasks[dep]!.id] = this.#final[dep]?.context.output
-    const workerTask: WorkerTask = {
-      moduleUrl: task.moduleUrl,
-      input: task.input,
-      runId: this.id,
-      taskId: task.id,
-      attempt: input.attempt,
-      dependencies,
-      model: this.#init.config.models[task.agent],
+    const context = this.#actors[index]!.getSnapshot().context
+    const attempt = context.attempt
+    let dependencies: Record<string, unknown> = EMPTY
+    if (task.deps.length > 0) {
+      dependencies = {}
+      for (const dep of task.deps) dependencies[this.#plan.tasks[dep]!.id] = this.#final[dep]?.output
     }
-    try {
-      const result = await this.#init.pool.run(workerTask, this.#listener(task, input.attempt), signal, this.#init.config.cancelGraceMs)
-      if (result.ok) return result.output
-      throw result.error
-    } finally {
-      slot.settled = true
-      this.#freeSlot(index, slot)
-    }
+    const handle = this.#init.pool.start(
+      {
+        moduleUrl: task.moduleUrl,
+        input: task.input,
+        runId: this.id,
+        taskId: task.id,
+        attempt,
+        dependencies,
+        model: this.#init.config.models[task.agent],
+      },
+      this.#listener(task, attempt),
+      this.#init.config.cancelGraceMs,
+    )
+    const clock = this.#init.clock
+    const timer = clock.setTimeout(() => {
+      if (this.#inFlightAttempts[index]?.attempt === attempt && this.#states[index] === 'RUNNING') this.#send(index, { type: 'TIMEOUT' })
+    }, context.timeoutMs)
+    const inFlight: InFlight = { attempt, handle, timer }
+    this.#inFlightAttempts[index] = inFlight
+    void handle.result.then((result) => {
+      clock.clearTimeout(timer)
+      if (this.#inFlightAttempts[index] === inFlight) this.#inFlightAttempts[index] = undefined
+      // A late answer from an attempt that already timed out or was cancelled is ignored.
+      if (this.#states[index] === 'RUNNING' && this.#actors[index]?.getSnapshot().context.attempt === attempt) {
+        this.#send(index, result.ok ? { type: 'SUCCEED', output: result.output } : { type: 'FAIL', error: result.error })
+      }
+      // The scheduler learns of the outcome in the next drain. A completion that cannot make
+      // another task ready (no dependents, no barrier) must not delay the next start: start
+      // it now, so the worker does not idle. Otherwise the drain goes first, and newly ready
+      // tasks compete for the slot in priority order.
+      this.#freeSlot(task, task.dependents.length === 0 && !this.#barriers)
+    })
   }
 
   #listener(task: CompiledTask, attempt: number): AttemptListener {
@@ -286,16 +377,22 @@ export class Run extends EventEmitter<RunEvents> implements Dispatchable {
           at: this.#init.clock.now(),
         }),
       onLog: (message) => this.#emit('task:log', { runId: this.id, taskId: task.id, attempt, message, at: this.#init.clock.now() }),
+      onAcquire: (name, signal) =>
+        this.#init.limits?.acquire(name, signal) ?? Promise.reject(new TroupeError('ERR_ARGUMENT_INVALID', `ctx.acquire(${JSON.stringify(name)}): no limits on this runtime`)),
+      onUsage: (report) => this.#onUsage(task, report),
+      onClaim: (path) => this.#init.claims?.claim(this.id, task.id, path) ?? { granted: true },
+      onRelease: (path) => {
+        // A task kept QUEUED by this claim may pass its gate now.
+        if (this.#init.claims?.unclaim(this.id, task.id, path)) this.#init.dispatcher.request()
+      },
     }
   }
 
-  /** Frees an attempt's slot once its actor left RUNNING and its worker settled, both. */
-  #freeSlot(index: number, slot: Slot): void {
-    if (!slot.left || !slot.settled) return
-    if (this.#slots[index] === slot) this.#slots[index] = undefined
+  /** An attempt's worker settled: its slot, and what its gates hold, are free again. */
+  #freeSlot(task: CompiledTask, pumpNow: boolean): void {
     this.#inFlight--
-    for (const gate of this.#init.gates) gate.release(this.id, this.#plan.tasks[index]!)
-    this.#init.dispatcher.release()
+    for (const gate of this.#init.gates) gate.release(this.id, task)
+    this.#init.dispatcher.release(pumpNow)
     this.#scheduleDrain()
   }
 
@@ -311,7 +408,10 @@ export class Run extends EventEmitter<RunEvents> implements Dispatchable {
   #drain(): void {
     this.#draining = true
     try {
-      for (let change = this.#inbox.shift(); change !== undefined; change = this.#inbox.shift()) this.#onChange(change)
+      // Index, not shift(): a run's first drain can hold one change per task (100,000+).
+      const inbox = this.#inbox
+      for (let at = 0; at < inbox.length; at++) this.#onChange(inbox[at]!)
+      inbox.length = 0
     } finally {
       this.#draining = false
     }
@@ -321,33 +421,29 @@ export class Run extends EventEmitter<RunEvents> implements Dispatchable {
   }
 
   #onChange({ task, from, to }: Change): void {
-    const snapshot = this.#final[task] ?? this.#actors[task]?.getSnapshot()
-    const context = snapshot?.context
-    this.#emit('task:state', {
-      runId: this.id,
-      taskId: this.#plan.tasks[task]!.id,
-      agent: this.#plan.tasks[task]!.agent,
-      state: to,
-      previous: from,
-      attempt: context?.attempt ?? 0,
-      at: this.#init.clock.now(),
-      ...(context?.error && to !== 'RUNNING' ? { error: context.error } : {}),
-    })
-    if (from === 'RUNNING') {
-      const slot = this.#slots[task]
-      if (slot) {
-        slot.left = true
-        this.#freeSlot(task, slot)
-      }
+    const context = this.#final[task] ?? this.#actors[task]?.getSnapshot().context
+    // Three events per task: build them only for someone who listens.
+    if (this.#listening('task:state')) {
+      this.#emit('task:state', {
+        runId: this.id,
+        taskId: this.#plan.tasks[task]!.id,
+        agent: this.#plan.tasks[task]!.agent,
+        state: to,
+        previous: from,
+        attempt: context?.attempt ?? 0,
+        at: this.#init.clock.now(),
+        ...(context?.error && to !== 'RUNNING' ? { error: context.error } : {}),
+      })
     }
     if (TERMINAL_STATES.has(to)) {
-      const result = this.#taskResult(task)
-      this.#init.recorder?.taskEnded(this.#plan.tasks[task]!, result)
+      this.#init.recorder?.taskEnded(this.#plan.tasks[task]!, this.#taskResult(task))
       if (to === 'COMPLETED' && context?.reused) return
       if (to === 'COMPLETED') this.#apply(this.#scheduler.end(task, 'completed'))
       else if (to === 'FAILED') this.#apply(this.#scheduler.end(task, 'failed'))
     } else if (to === 'QUEUED' && from === 'RUNNING') {
-      this.#scheduleRetry(task, context!.notBefore)
+      // A run stopped with running tasks left to finish (budget "pause") starts no retry.
+      if (this.#status !== 'running') this.#send(task, { type: 'CANCEL', error: this.#cancelError! })
+      else this.#scheduleRetry(task, context!.notBefore)
     }
   }
 
@@ -363,12 +459,12 @@ export class Run extends EventEmitter<RunEvents> implements Dispatchable {
   }
 
   #apply(transition: Transition): void {
-    for (const task of transition.ready) this.#actor(task).send({ type: 'DEPS_DONE' })
+    for (const task of transition.ready) this.#send(task, { type: 'DEPS_DONE' })
     if (transition.skipped.length > 0) {
       for (const task of transition.skipped) {
         const failedDeps = this.#plan.tasks[task]!.deps.filter((d) => this.#scheduler.isEnded(d) && this.#states[d] !== 'COMPLETED')
         const names = failedDeps.map((d) => `"${this.#plan.tasks[d]!.id}" (${this.#states[d]})`)
-        this.#actor(task).send({
+        this.#send(task, {
           type: 'SKIP',
           error: {
             code: 'ERR_DEPENDENCY_FAILED',
@@ -383,22 +479,25 @@ export class Run extends EventEmitter<RunEvents> implements Dispatchable {
     if (transition.ready.length > 0) this.#init.dispatcher.request()
   }
 
-  #cancel(error: SerializedError): void {
+  /** Ends the run early. `abortRunning: false` lets running attempts finish (budget "pause"). */
+  #cancel(error: SerializedError, abortRunning = true): void {
     if (this.#status !== 'running') return
     this.#status = 'cancelling'
     this.#cancelError = error
     for (const handle of this.#retryTimers.values()) this.#init.clock.clearTimeout(handle)
     this.#retryTimers.clear()
-    for (const task of this.#scheduler.endAll()) this.#actor(task).send({ type: 'CANCEL', error })
+    for (const task of this.#scheduler.endAll()) {
+      if (abortRunning || this.#states[task] !== 'RUNNING') this.#send(task, { type: 'CANCEL', error })
+    }
     // Retrying tasks sit in QUEUED without being in the scheduler's ready set.
     for (let i = 0; i < this.#states.length; i++) {
-      if (!TERMINAL_STATES.has(this.#states[i]!)) this.#actor(i).send({ type: 'CANCEL', error })
+      if (!TERMINAL_STATES.has(this.#states[i]!) && (abortRunning || this.#states[i] !== 'RUNNING')) this.#send(i, { type: 'CANCEL', error })
     }
     this.#scheduleDrain()
   }
 
   #taskResult(index: number): TaskResult {
-    const context: TaskContext | undefined = (this.#final[index] ?? this.#actors[index]?.getSnapshot())?.context
+    const context: TaskContext | undefined = this.#final[index] ?? this.#actors[index]?.getSnapshot().context
     const state = this.#states[index]!
     if (context === undefined) return { state, attempts: 0 }
     const ran = context.startedAt !== undefined
@@ -426,7 +525,8 @@ export class Run extends EventEmitter<RunEvents> implements Dispatchable {
       else if (r.state === 'CANCELLED') totals.cancelled++
       if (r.reused) totals.reused++
     })
-    const status: RunStatus = this.#cancelError ? 'cancelled' : totals.completed === totals.tasks ? 'completed' : 'failed'
+    const budgetFailed = this.#cancelError?.code === 'ERR_BUDGET_EXCEEDED' && this.#init.config.budget.onExceeded === 'fail'
+    const status: RunStatus = budgetFailed || this.#failedFast ? 'failed' : this.#cancelError ? 'cancelled' : totals.completed === totals.tasks ? 'completed' : 'failed'
     const figures = speedupFigures(this.#plan, this.#plan.order, results, this.#maxParallel)
     const result: RunResult = {
       runId: this.id,
@@ -439,6 +539,8 @@ export class Run extends EventEmitter<RunEvents> implements Dispatchable {
       ...figures,
       totals,
       tasks,
+      usage: this.#usage.summary(),
+      ...(this.#init.governor ? { governor: this.#init.governor.end() } : {}),
       ...(this.#cancelError ? { error: this.#cancelError } : {}),
     }
     try {
@@ -448,6 +550,10 @@ export class Run extends EventEmitter<RunEvents> implements Dispatchable {
     }
     this.#emit('run:end', { runId: this.id, result })
     this.#resolve(result)
+  }
+
+  #listening(name: keyof RunEvents): boolean {
+    return this.listenerCount(name) > 0 || this.#init.listening(name)
   }
 
   #emit<K extends keyof RunEvents>(name: K, ...args: RunEvents[K]): void {

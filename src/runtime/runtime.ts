@@ -1,13 +1,21 @@
 import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
+import { resolve } from 'node:path'
+import { ClaimRegistry } from './claims.ts'
+import { Governor, type ResourceProbe } from './governor.ts'
+import { Limits } from './limits.ts'
+import { SystemProbe } from './system-probe.ts'
 import { resolveConfig, type ResolvedConfig, type TroupeConfig } from './config.ts'
 import { Dispatcher } from './dispatcher.ts'
 import { TroupeError, describeValue } from './errors.ts'
-import { reportListenerError, type RunEvents } from './events.ts'
+import { reportListenerError, type GovernorSampleEvent, type RunEvents } from './events.ts'
 import { STRATEGIES, compilePlan, type CompiledPlan, type Plan, type Strategy } from './plan.ts'
 import { WorkerPool } from './pool.ts'
 import type { RunResult } from './result.ts'
+import { Journal } from './journal.ts'
 import { retryDelayFor } from './retry-policy.ts'
+import { FileRollback } from './rollback.ts'
+import { superviseRun } from './supervisor.ts'
 import { Run, systemClock, type Clock, type Gate } from './run.ts'
 
 export interface RuntimeOptions {
@@ -15,6 +23,11 @@ export interface RuntimeOptions {
   readonly config?: TroupeConfig | ResolvedConfig
   /** Clock for timestamps, timeouts and retry delays. @default the system clock */
   readonly clock?: Clock
+  /**
+   * Where the governor reads CPU and memory load.
+   * @default this machine, sampled with systeminformation in a dedicated thread
+   */
+  readonly probe?: ResourceProbe
 }
 
 export interface RunOptions {
@@ -40,6 +53,8 @@ export interface CloseOptions {
 /** Events of a runtime: every run's events, plus `run:created` with the Run itself. */
 export interface RuntimeEvents extends RunEvents {
   'run:created': [Run]
+  /** Every governor reading, with the decision it led to. */
+  'governor:sample': [GovernorSampleEvent]
 }
 
 /**
@@ -57,8 +72,15 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   readonly #clock: Clock
   readonly #pool: WorkerPool
   readonly #dispatcher: Dispatcher
-  readonly #gates: Gate[] = []
+  readonly #claims = new ClaimRegistry()
+  readonly #gates: Gate[] = [this.#claims]
   readonly #runs = new Map<string, Run>()
+  readonly #limits: Limits
+  readonly #governor: Governor | undefined
+  /** Restores a failed task's claimed files (`checkpoint.rollbackOnFailure`). */
+  readonly #rollback: FileRollback | undefined
+  /** The probe this runtime made (and closes), when none was injected. */
+  readonly #systemProbe: SystemProbe | undefined
   #status: RuntimeStatus = 'open'
 
   constructor(options: RuntimeOptions = {}) {
@@ -75,6 +97,13 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       onError: (error) => reportListenerError(new Error(`worker pool error: ${error.message}`, { cause: error })),
     })
     this.#dispatcher = new Dispatcher(this.#pool.capacity)
+    this.#limits = new Limits(this.config.limits, this.#clock, () => this.#dispatcher.request())
+    if (Object.keys(this.config.limits).length > 0) this.#gates.push(this.#limits)
+    // Last gate: the snapshot is taken only once the task holds its claims and will start.
+    this.#rollback = this.config.checkpoint.rollbackOnFailure ? new FileRollback() : undefined
+    if (this.#rollback) this.#gates.push(this.#rollback)
+    this.#systemProbe = this.config.governor.enabled && options.probe === undefined ? new SystemProbe() : undefined
+    this.#governor = this.config.governor.enabled ? this.#createGovernor(options.probe ?? this.#systemProbe!) : undefined
   }
 
   get status(): RuntimeStatus {
@@ -108,7 +137,19 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     }
     if (this.#runs.has(id)) throw new TroupeError('ERR_ARGUMENT_INVALID', `A run with id "${id}" is already in flight on this runtime`)
     this.#checkQueueBound(compiled.tasks.length)
+    this.#limits.check(compiled)
 
+    const journal = this.config.checkpoint.enabled
+      ? new Journal({
+          dir: resolve(this.config.checkpoint.dir),
+          runId: id,
+          plan: compiled,
+          strategy,
+          maxParallel,
+          models: this.config.models,
+          now: () => this.#clock.now(),
+        })
+      : undefined
     const run = new Run({
       id,
       plan: compiled,
@@ -118,16 +159,29 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       pool: this.#pool,
       dispatcher: this.#dispatcher,
       gates: this.#gates,
+      claims: this.#claims,
+      limits: this.#limits,
+      ...(this.#governor ? { governor: this.#governor.track() } : {}),
       clock: this.#clock,
       retryDelay: retryDelayFor(this.config.retry),
-      recorder: undefined,
+      recorder: journal,
       signal: options.signal,
       forward: (name, ...args) => this.#forward(name, ...(args as RuntimeEvents[typeof name])),
+      listening: (name) => this.listenerCount(name) > 0,
     })
     this.#runs.set(id, run)
-    void run.result.then(() => this.#runs.delete(id))
+    void run.result.then(() => {
+      this.#runs.delete(id)
+      if (this.#runs.size === 0) this.#governor?.deactivate()
+    })
+    // Before the run starts, so a probe that answers at once decides its first admissions.
+    this.#governor?.activate()
+    superviseRun(run, this.config.supervision, () => this.#clock.now())
+    this.#rollback?.watch(run)
     this.#forward('run:created', run)
-    queueMicrotask(() => run.start())
+    if (journal === undefined) queueMicrotask(() => run.start())
+    // The journal is read before the run starts, so that it knows which tasks to reuse.
+    else void journal.open().then(() => this.#runs.get(id) === run && run.start())
     return run
   }
 
@@ -142,7 +196,40 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     if (options.force) for (const run of runs) void run.cancel('Runtime closed')
     await Promise.all(runs.map((run) => run.result))
     await this.#pool.close(options.force ?? false)
+    this.#governor?.close()
+    this.#limits.close()
+    await this.#systemProbe?.close()
     this.#status = 'closed'
+  }
+
+  #createGovernor(probe: ResourceProbe): Governor {
+    const settings = this.config.governor
+    const capacity = this.#dispatcher.capacity
+    const governor = new Governor({
+      probe,
+      clock: this.#clock,
+      policy: settings,
+      sampleIntervalMs: settings.sampleIntervalMs,
+      capacity,
+      initialLimit: Math.min(capacity, this.config.maxParallel),
+      inFlight: () => this.#dispatcher.inFlight,
+      onChange: (change) => {
+        if (change.type === 'governor:sample') return this.#forward(change.type, change.event)
+        if (change.type !== 'limit') {
+          this.#forward(change.type, change.event)
+          for (const run of this.#runs.values()) {
+            try {
+              run.emit(change.type, change.event)
+            } catch (error) {
+              reportListenerError(error)
+            }
+          }
+        }
+        this.#dispatcher.request()
+      },
+    })
+    this.#dispatcher.setAdmissionLimit(() => governor.admissionLimit)
+    return governor
   }
 
   #checkQueueBound(adding: number): void {

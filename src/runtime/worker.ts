@@ -8,11 +8,13 @@ import {
   ABORT_MESSAGE,
   CTX_PORT_MESSAGE,
   type AttemptKey,
+  type ClaimResult,
   type HostApi,
   type WorkerError,
   type WorkerResult,
   type WorkerTask,
 } from './protocol.ts'
+import type { UsageReport } from './usage.ts'
 
 type Agent = (input: unknown, ctx: AgentContext) => unknown
 
@@ -31,6 +33,24 @@ export interface AgentContext {
   /** Reports progress (0..1) with an optional message. */
   progress(fraction: number, message?: string): Promise<void>
   log(message: string): Promise<void>
+  /**
+   * Claims a file or resource (path or glob) discovered at run time. Answers at once: not
+   * granted (with the holder's task id) when a running task holds an overlapping claim.
+   * Everything claimed is released when the attempt ends, however it ends.
+   */
+  claim(path: string): Promise<ClaimResult>
+  /** Gives back a claim taken with {@link claim} before the attempt ends. */
+  release(path: string): Promise<void>
+  /**
+   * Waits for one unit of the named limit (`config.limits.NAME`) and returns the function
+   * that gives it back. Units still held when the attempt ends are given back then.
+   * @example
+   * const done = await ctx.acquire('llm')
+   * try { return await callModel(input) } finally { await done() }
+   */
+  acquire(name: string): Promise<() => Promise<void>>
+  /** Reports spend for `RunResult.usage` and `budget.maxCostUsd`; numbers must be finite and >= 0. */
+  usage(report: UsageReport): Promise<void>
 }
 
 const agents = new Map<string, Promise<Agent>>()
@@ -104,6 +124,11 @@ function createContext(task: WorkerTask, pending: Promise<unknown>[]): AgentCont
     pending.push(done)
     return done
   }
+  const ask = <T>(fn: (api: HostApi) => T | PromiseLike<T>): Promise<T> => {
+    const answer = getHost().then(fn)
+    pending.push(answer)
+    return answer
+  }
   return {
     taskId: task.taskId,
     runId: task.runId,
@@ -120,7 +145,32 @@ function createContext(task: WorkerTask, pending: Promise<unknown>[]): AgentCont
     },
     progress: (fraction, message) => call((api) => api.progress(key, fraction, message)),
     log: (message) => call((api) => api.log(key, String(message))),
+    claim: (path) => ask((api) => api.claim(key, String(path))),
+    release: (path) => call((api) => api.release(key, String(path))),
+    acquire: async (name) => {
+      const api = await getHost()
+      const lease = await api.acquire(key, String(name))
+      let released: Promise<void> | undefined
+      return () => (released ??= call((host) => host.releaseLease(key, lease)))
+    },
+    usage: (report) => {
+      const checked = checkUsage(report)
+      return call((api) => api.usage(key, { ...checked, model: checked.model ?? task.model }))
+    },
   }
+}
+
+/** Throws a TypeError in the agent, where the mistake is, for a malformed usage report. */
+function checkUsage(report: UsageReport): UsageReport {
+  if (typeof report !== 'object' || report === null) throw new TypeError(`ctx.usage expects an object like { costUsd, tokens, apiCalls, model }, got ${String(report)}`)
+  for (const field of ['costUsd', 'tokens', 'apiCalls'] as const) {
+    const value = report[field]
+    if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value) || value < 0)) {
+      throw new TypeError(`ctx.usage: \`${field}\` must be a finite number >= 0, got ${String(value)} (${typeof value})`)
+    }
+  }
+  if (report.model !== undefined && typeof report.model !== 'string') throw new TypeError(`ctx.usage: \`model\` must be a string, got ${typeof report.model}`)
+  return { costUsd: report.costUsd, tokens: report.tokens, apiCalls: report.apiCalls, model: report.model }
 }
 
 // ---- one attempt ----
