@@ -55,6 +55,19 @@ export function buildProgram(exit: (code: number) => void): Command {
     })
 
   program
+    .command('plan')
+    .description('validate and analyse a plan without running it: levels, critical path, estimated makespan, claim conflicts')
+    .argument('<plan>', 'plan file')
+    .option('--max-parallel <n>', 'slots to estimate the makespan for', positiveInt('--max-parallel'))
+    .addOption(new Option('--strategy <strategy>', 'scheduling strategy').choices(STRATEGIES))
+    .option('--config <file>', 'config file (default: ./troupe.config.json if present)')
+    .option('--json', 'print the analysis as one JSON document on stdout')
+    .action(async (plan: string, options: { maxParallel?: number; strategy?: Strategy; config?: string; json?: boolean }) => {
+      const { planCommand } = await import('./plan-command.ts')
+      exit(await planCommand(plan, options))
+    })
+
+  program
     .command('bench')
     .description('validate parallel speedup: scenarios vs a sequential baseline; table on stdout, JSON report to a file')
     .option('--quick', 'fewer repetitions and smaller inputs (under a minute, for CI smoke runs)')
