@@ -1,0 +1,153 @@
+import { execFile } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { TaskStateEvent } from '../src/runtime/events.ts'
+import { loadPlan, type CompiledPlan, type Plan } from '../src/runtime/plan.ts'
+import type { RunResult } from '../src/runtime/result.ts'
+import { createRuntime, type Runtime } from '../src/runtime/runtime.ts'
+
+const examples = join(import.meta.dirname, '..', 'examples')
+
+/** RUNNING periods [start, end] of every attempt, by task id, from task:state events. */
+function runningPeriods(events: readonly TaskStateEvent[]): Map<string, [number, number][]> {
+  const out = new Map<string, [number, number][]>()
+  for (const e of events) {
+    if (e.state === 'RUNNING') out.set(e.taskId, [...(out.get(e.taskId) ?? []), [e.at, Infinity]])
+    else if (e.previous === 'RUNNING') out.get(e.taskId)!.at(-1)![1] = e.at
+  }
+  return out
+}
+
+/** The most tasks of `ids` RUNNING at once, from the order of task:state events. */
+function peakRunning(events: readonly TaskStateEvent[], ids: ReadonlySet<string>): number {
+  let running = 0
+  let peak = 0
+  for (const e of events) {
+    if (!ids.has(e.taskId)) continue
+    if (e.state === 'RUNNING') peak = Math.max(peak, ++running)
+    else if (e.previous === 'RUNNING') running--
+  }
+  return peak
+}
+
+describe('examples/full-stack-feature', () => {
+  const dir = join(examples, 'full-stack-feature')
+  let plan: CompiledPlan
+  let runtime: Runtime
+  let result: RunResult
+  const events: TaskStateEvent[] = []
+
+  beforeAll(async () => {
+    plan = loadPlan(join(dir, 'plan.yaml'))
+    const config = JSON.parse(readFileSync(join(dir, 'troupe.config.json'), 'utf8'))
+    // The governor would hold back starts when other work loads the machine; these tests
+    // are about the plan's own constraints (dependencies, claims, the llm limit).
+    runtime = createRuntime({ config: { ...config, checkpoint: { enabled: false }, governor: { enabled: false } } })
+    const run = runtime.run(plan)
+    run.on('task:state', (e) => events.push(e))
+    result = await run.result
+  })
+
+  afterAll(async () => {
+    await runtime?.close()
+  })
+
+  it('completes every task', () => {
+    expect(result.status).toBe('completed')
+    expect(Object.fromEntries(Object.entries(result.tasks).map(([id, t]) => [id, t.state]))).toEqual(
+      Object.fromEntries(plan.tasks.map((t) => [t.id, 'COMPLETED'])),
+    )
+  })
+
+  it('starts each task only after all its dependencies finished', () => {
+    const periods = runningPeriods(events)
+    for (const task of plan.tasks) {
+      const firstStart = periods.get(task.id)![0]![0]
+      for (const dep of task.deps) {
+        const depEnd = periods.get(plan.tasks[dep]!.id)!.at(-1)![1]
+        expect(firstStart, `${task.id} after ${plan.tasks[dep]!.id}`).toBeGreaterThanOrEqual(depEnd)
+      }
+    }
+  })
+
+  it('retries the backend after its simulated rate limit', () => {
+    expect(result.tasks.backend!.attempts).toBe(2)
+  })
+
+  it('hands the backend and frontend outputs to qa through ctx.dependencies', () => {
+    const qa = result.tasks.qa!.output as { contract: { endpoints: number; calls: number; missing: string[] } }
+    expect(qa.contract).toEqual({ endpoints: 4, calls: 4, missing: [] })
+  })
+
+  it('never runs frontend and ux at once (overlapping claims)', () => {
+    const periods = runningPeriods(events)
+    for (const [fs, fe] of periods.get('frontend')!) {
+      for (const [us, ue] of periods.get('ux')!) expect(fs >= ue || us >= fe).toBe(true)
+    }
+  })
+
+  it('runs at most limits.llm.maxConcurrent tasks that use llm at once', () => {
+    const llmTasks = new Set(plan.tasks.filter((t) => t.uses.includes('llm')).map((t) => t.id))
+    expect(peakRunning(events, llmTasks)).toBe(2)
+  })
+})
+
+describe('examples/codebase-analysis', () => {
+  const dir = join(examples, 'codebase-analysis')
+  const planFile = join(dir, 'plan.yaml')
+
+  it('has a valid plan whose report depends on every file task', () => {
+    const plan = loadPlan(planFile)
+    const report = plan.tasks[plan.byId.get('report')!]!
+    expect(report.deps.map((i) => plan.tasks[i]!.id).sort()).toEqual(plan.tasks.filter((t) => t !== report).map((t) => t.id).sort())
+  })
+
+  it('names only files that exist after npm ci', () => {
+    const plan = loadPlan(planFile)
+    const missing = plan.tasks
+      .filter((t) => t.agent === 'analyse-file')
+      .map((t) => resolve(dir, (t.input as { file: string }).file))
+      .filter((file) => !existsSync(file))
+    expect(missing).toEqual([])
+  })
+
+  it('is what make-plan.mjs generates', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'troupe-make-plan-'))
+    try {
+      await promisify(execFile)(process.execPath, [join(dir, 'make-plan.mjs'), '--out', join(out, 'plan.yaml')])
+      const inputs = (plan: CompiledPlan) => plan.tasks.map((t) => [t.id, t.input, t.estimateMs])
+      expect(inputs(loadPlan(join(out, 'plan.yaml')))).toEqual(inputs(loadPlan(planFile)))
+    } finally {
+      rmSync(out, { recursive: true, force: true })
+    }
+  })
+
+  it('analyses a subset of the files and aggregates them in the report', async () => {
+    const full = loadPlan(planFile)
+    const files = ['analyse-usb.js', 'analyse-audio.js']
+    const subset: Plan = {
+      name: 'codebase-analysis-subset',
+      agents: Object.fromEntries(full.tasks.map((t) => [t.agent, fileURLToPath(t.moduleUrl)])),
+      tasks: [
+        ...files.map((id) => full.tasks[full.byId.get(id)!]!.spec),
+        { ...full.tasks[full.byId.get('report')!]!.spec, dependsOn: files },
+      ],
+    }
+    const runtime = createRuntime({ config: { maxParallel: 2, checkpoint: { enabled: false }, governor: { enabled: false } } })
+    try {
+      const result = await runtime.run(subset, { baseDir: dir }).result
+      expect(result.status).toBe('completed')
+      const report = result.tasks.report!.output as { totals: { files: number; lines: number } }
+      const realLines = files
+        .map((id) => readFileSync(resolve(dir, (full.tasks[full.byId.get(id)!]!.input as { file: string }).file), 'utf8'))
+        .reduce((sum, text) => sum + text.split('\n').length - (text.endsWith('\n') ? 1 : 0), 0)
+      expect(report.totals).toMatchObject({ files: 2, lines: realLines })
+    } finally {
+      await runtime.close()
+    }
+  })
+})
