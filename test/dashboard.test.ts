@@ -70,7 +70,7 @@ describe('dashboard in Chromium', () => {
   beforeAll(async () => {
     browser = await launchChromium()
     // The governor would hold starts back on a busy machine; this test is about the control.
-    runtime = createRuntime({ config: { maxParallel: 1, pool: { minThreads: 1, maxThreads: 4 }, governor: { enabled: false } } })
+    runtime = createRuntime({ config: { maxParallel: 1, pool: { minThreads: 1, maxThreads: 4 }, governor: { enabled: false }, checkpoint: { enabled: false } } })
     dashboard = await startDashboard(runtime)
   })
 

@@ -50,9 +50,10 @@ describe('troupe report', () => {
           { id: 'd', agent, input: { ms: 120 }, dependsOn: ['a', 'b'] },
         ],
       },
-      { runId: 'report-run', maxParallel: 2, config: { governor: { enabled: false } } },
+      { runId: 'report-run', maxParallel: 2, config: { governor: { enabled: false }, checkpoint: { dir: join(cwd, '.troupe') } } },
     )
     // The journal's contract: <checkpoint.dir>/<runId>/result.json holds the final RunResult.
+    // Written here too, so the report is checked against exactly this result.
     mkdirSync(join(cwd, '.troupe', 'report-run'), { recursive: true })
     writeFileSync(join(cwd, '.troupe', 'report-run', 'result.json'), JSON.stringify(result))
   })
