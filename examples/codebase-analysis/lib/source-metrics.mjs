@@ -56,12 +56,12 @@ const OPERAND_KINDS = new Set([
   SyntaxKind.TrueKeyword,
   SyntaxKind.FalseKeyword,
   SyntaxKind.NullKeyword,
-  SyntaxKind.UndefinedKeyword,
 ])
 
 /**
- * One token of the file. `norm` is the token with names and literal values erased
- * (`id`, `str`, `num`, …), so that two functions that differ only in naming compare equal.
+ * The file's tokens in order, and the lines that hold one. A token's `norm` erases names and
+ * literal values (`id`, `str`, `num`, …), so two functions that differ only in naming
+ * compare equal.
  */
 function tokenize(sourceFile) {
   const tokens = []
@@ -77,6 +77,8 @@ function tokenize(sourceFile) {
     }
     if (node.kind === SyntaxKind.EndOfFileToken || node.kind === SyntaxKind.SyntaxList) return
     const start = node.getStart(sourceFile)
+    // Zero-width leaves (the hole in `[a, , b]`, nodes the parser invented to recover) are not text.
+    if (start === node.getEnd()) return
     const kind = node.kind
     const operand = OPERAND_KINDS.has(kind)
     tokens.push({ kind, start, operand, value: operand ? node.getText(sourceFile) : tokenText(kind), norm: normalise(kind) })
@@ -206,7 +208,17 @@ export function measureSource(fileName, text) {
       // Callbacks are only recognisable by where they are: name them after their enclosing function.
       const anonymous = name.startsWith('<')
       const named = anonymous ? owner?.named : name
-      nextOwner = { node, named, name: anonymous && named !== undefined ? `${named} > ${name}` : name, line: startLine + 1, lines: endLine - startLine + 1, complexity: 1, start, end: node.getEnd(), params: node.parameters.length }
+      nextOwner = {
+        node,
+        named,
+        name: anonymous && named !== undefined ? `${named} > ${name}` : name,
+        line: startLine + 1,
+        lines: endLine - startLine + 1,
+        complexity: 1,
+        start,
+        end: node.getEnd(),
+        params: node.parameters.length,
+      }
       functions.push(nextOwner)
     } else if (owner !== undefined) {
       if (DECISION_KINDS.has(node.kind)) owner.complexity++
