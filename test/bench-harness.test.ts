@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { checkGoals } from '../src/bench/goals.ts'
 import { runScenarios } from '../src/bench/harness.ts'
 import { runBench } from '../src/bench/main.ts'
 import { measureInterleaved } from '../src/bench/measure.ts'
@@ -171,5 +172,30 @@ describe('seed examples', () => {
   it('full-stack pipeline: stage barriers make the ideal the sum of stage lengths', () => {
     const example = byName.get('full-stack pipeline')!
     expect([sequentialMinutes(example), idealMinutes(example)]).toEqual([22, 13])
+  })
+})
+
+describe('checkGoals', () => {
+  it('meets the cpu goal at 0.95 x cores', () => {
+    const cpu = row({ scenario: 'cpu', speedup: 1.9, extra: { cores: 2 } })
+    expect(checkGoals([cpu])).toEqual([{ goal: 'cpu speedup >= 0.95 x 2 cores', measured: '1.90x', met: true }])
+  })
+
+  it('misses the cpu goal just below 0.95 x cores', () => {
+    expect(checkGoals([row({ scenario: 'cpu', speedup: 1.89, extra: { cores: 2 } })])[0]!.met).toBe(false)
+  })
+
+  it('misses the overhead goal below half of raw piscina throughput', () => {
+    expect(checkGoals([row({ scenario: 'overhead', extra: { throughputRatio: 0.49 } })])[0]).toMatchObject({ measured: '49%', met: false })
+  })
+
+  it('misses the dag goal when the real makespan is over 5 % above the simulated one', () => {
+    expect(checkGoals([row({ scenario: 'dag', label: 'STG 50/rand0000.stg, 4 workers', extra: { realVsSimulated: 1.051 } })])[0]!.met).toBe(false)
+  })
+
+  it('checks concurrent vs waves once per graph, on the concurrent row', () => {
+    const extra = { concurrentAtLeastAsGood: true, strategiesDifferInSimulation: true, concurrentVsWaves: 0.5 }
+    const rows = [row({ scenario: 'strategies', label: 'STG g, 4 workers: concurrent', extra }), row({ scenario: 'strategies', label: 'STG g, 4 workers: waves', extra })]
+    expect(checkGoals(rows)).toEqual([{ goal: 'STG g: concurrent better than waves', measured: 'concurrent/waves x0.500', met: true }])
   })
 })

@@ -1,3 +1,4 @@
+import { checkGoals } from './goals.ts'
 import type { BenchOptions, Scenario, ScenarioRow } from './scenario.ts'
 import { benchExitCode, currentLoad, machineInfo, type BenchReport, type ScenarioFailure } from './report.ts'
 
@@ -44,6 +45,7 @@ export async function runScenarios(scenarios: readonly Scenario[], options: Harn
     machine: { ...machine, loadAvgEnd: currentLoad() },
     rows,
     failures,
+    goals: checkGoals(rows),
     exitCode: benchExitCode(rows, failures),
   }
 }

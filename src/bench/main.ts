@@ -1,5 +1,6 @@
 import { TroupeError } from '../index.ts'
 import { referenceDataDir } from './data/reference-graph.ts'
+import { formatGoals } from './goals.ts'
 import { runScenarios } from './harness.ts'
 import { defaultReportPath, formatTable, writeReport } from './report.ts'
 import type { Scenario } from './scenario.ts'
@@ -58,6 +59,7 @@ export async function runBench(options: BenchMainOptions = {}, io: BenchIo = pro
   const file = options.jsonOut ?? defaultReportPath(io.cwd, new Date(report.startedAt))
   writeReport(report, file)
   io.stdout(`${formatTable(report.rows)}\n`)
+  if (report.goals.length > 0) io.stdout(`goals:\n${formatGoals(report.goals)}\n`)
   for (const failure of report.failures) io.stdout(`FAILED ${failure.scenario}: ${failure.error.split('\n')[0]}\n`)
   const sequential = report.rows.filter((row) => row.verdict === 'SEQUENTIAL')
   for (const row of sequential) io.stdout(`SEQUENTIAL: ${row.scenario} / ${row.label}\n`)

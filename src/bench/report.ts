@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os'
 import { dirname, resolve } from 'node:path'
 import Table from 'cli-table3'
+import type { GoalCheck } from './goals.ts'
 import type { ScenarioRow } from './scenario.ts'
 
 /** Where and under what load the bench ran: speedups mean little without it. */
@@ -32,6 +33,8 @@ export interface BenchReport {
   readonly machine: MachineInfo
   readonly rows: readonly ScenarioRow[]
   readonly failures: readonly ScenarioFailure[]
+  /** The goals against the rows (informational: they do not change the exit code). */
+  readonly goals: readonly GoalCheck[]
   /** 1 when a row is SEQUENTIAL or a scenario failed, else 0. */
   readonly exitCode: 0 | 1
 }
