@@ -12,7 +12,7 @@ const WORKERS = 4
 const GRAPHS = ['50/rand0000.stg', '50/rand0001.stg', '50/rand0009.stg', '50/rand0012.stg', '50/rand0123.stg', '50/rand0130.stg']
 const QUICK_GRAPHS = ['50/rand0000.stg', '50/rand0001.stg']
 /** One STG time unit, in real ms. Longer units make the fixed per-task cost a smaller share. */
-const UNIT_MS = { full: 10, quick: 5 } as const
+const UNIT_MS = { full: 20, quick: 5 } as const
 
 /**
  * STG graphs executed for real (simulated agents that wait their task's duration): the real
@@ -35,7 +35,7 @@ const dag: Scenario = {
         const simulated = simulate(graph.plan, { workers: WORKERS, durations: graph.durations }).makespanMs
         const { work, criticalPath } = graphBounds(graph)
         const summaries = await measureInterleaved([{ name: 'real', run: () => runToEnd(runtime, plan, { maxParallel: WORKERS }) }], {
-          rounds: options.quick ? 1 : 3,
+          rounds: options.quick ? 1 : 5,
           // The first graph also starts the threads and loads the agent.
           warmupRounds: warm ? 0 : 1,
         })

@@ -21,7 +21,7 @@ const io: Scenario = {
           { name: 'sequential', run: () => runToEnd(runtime, plan, { maxParallel: 1 }) },
           { name: 'parallel', run: () => runToEnd(runtime, plan, { maxParallel: PARALLEL }) },
         ],
-        { rounds: options.quick ? 1 : 3 },
+        { rounds: options.quick ? 1 : 5 },
       )
       const sequential = summaries.get('sequential')!
       const parallel = summaries.get('parallel')!

@@ -48,7 +48,7 @@ const seeds: Scenario = {
             { name: 'sequential', run: () => runToEnd(runtime, plan, { maxParallel: 1 }) },
             { name: 'parallel', run: () => runToEnd(runtime, plan, { maxParallel: example.agents }) },
           ],
-          { rounds: options.quick ? 1 : 3, warmupRounds: 0 },
+          { rounds: options.quick ? 1 : 5, warmupRounds: 0 },
         )
         const sequential = summaries.get('sequential')!
         const parallel = summaries.get('parallel')!

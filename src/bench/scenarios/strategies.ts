@@ -31,7 +31,7 @@ const strategies: Scenario = {
         const { work, criticalPath } = graphBounds(graph)
         const summaries = await measureInterleaved(
           STRATEGIES.map((strategy) => ({ name: strategy, run: () => runToEnd(runtime, plan, { maxParallel: WORKERS, strategy }) })),
-          { rounds: options.quick ? 1 : 3, warmupRounds: warm ? 0 : 1 },
+          { rounds: options.quick ? 1 : 5, warmupRounds: warm ? 0 : 1 },
         )
         warm = true
         const simulated = new Map(STRATEGIES.map((s) => [s, simulate(graph.plan, { workers: WORKERS, strategy: s, durations: graph.durations }).makespanMs * UNIT_MS]))
