@@ -57,6 +57,18 @@ export interface GovernorEvent {
   readonly at: number
 }
 
+/** One governor reading (`governor:sample`, on the runtime only), with the decision it led to. */
+export interface GovernorSampleEvent {
+  readonly cpuPercent: number
+  readonly memoryPercent: number
+  readonly memoryUsedMb: number
+  /** Why new starts are held back, if they are. */
+  readonly throttled: 'cpu' | 'memory' | undefined
+  /** Attempts in flight the governor allows across runs (Infinity: no bound but the pool). */
+  readonly limit: number
+  readonly at: number
+}
+
 /** The run's reported spend reached `budget.maxCostUsd`; no task starts after this. */
 export interface BudgetExceededEvent {
   readonly runId: string

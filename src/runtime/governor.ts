@@ -1,4 +1,4 @@
-import type { GovernorEvent } from './events.ts'
+import type { GovernorEvent, GovernorSampleEvent } from './events.ts'
 import {
   admissionLimit,
   decide,
@@ -46,6 +46,7 @@ export interface GovernorOptions {
 export type GovernorChange =
   | { readonly type: 'governor:throttled' | 'governor:resumed'; readonly event: GovernorEvent }
   | { readonly type: 'limit'; readonly limit: number; readonly at: number }
+  | { readonly type: 'governor:sample'; readonly event: GovernorSampleEvent }
 
 type Status = 'idle' | 'sampling' | 'closed'
 
@@ -168,6 +169,7 @@ export class Governor {
       for (const tracker of this.#trackers) tracker.limit(after.limit, at)
       this.#options.onChange({ type: 'limit', limit: after.limit, at })
     }
+    this.#options.onChange({ type: 'governor:sample', event: { ...reading, throttled: after.throttled, limit: this.admissionLimit, at } })
   }
 }
 
