@@ -59,6 +59,7 @@ describe('the journal', () => {
     const lines = records('layout')
     expect(lines[0]).toMatchObject({ type: 'run-start', runId: 'layout', name: 'layout', strategy: 'concurrent', maxParallel: 2, reused: 0 })
     expect(lines.at(-1)).toMatchObject({ type: 'run-end', status: 'failed', totals: { completed: 1, failed: 1, skipped: 1 } })
+    expect(lines[0]).toMatchObject({ plan: { tasks: [{ id: 'a', dependsOn: [] }, { id: 'f', dependsOn: [] }, { id: 'b', dependsOn: ['f'] }] } })
     const tasks = lines.filter((line) => line.type === 'task')
     expect(Object.fromEntries(tasks.map((t) => [t.id, t.state]))).toEqual({ a: 'COMPLETED', f: 'FAILED', b: 'SKIPPED' })
     expect(tasks.find((t) => t.id === 'a')).toMatchObject({ attempt: 1, output: { taskId: 'a' }, hash: expect.any(String) })

@@ -26,6 +26,8 @@ export type JournalRecord =
       readonly tasks: number
       /** Tasks taken from earlier runs with this id. */
       readonly reused: number
+      /** The plan's shape, for reports: each task's id, agent and dependencies (not inputs). */
+      readonly plan: { readonly tasks: readonly { readonly id: string; readonly agent: string; readonly dependsOn: readonly string[] }[] }
       readonly at: number
     }
   | ({
@@ -135,7 +137,18 @@ export class Journal implements RunRecorder {
     if (end < text.length) await truncate(this.file, Buffer.byteLength(text.slice(0, end)))
     this.#findReusable(text.slice(0, end))
     this.#handle = await open(this.file, 'a')
-    this.#append({ type: 'run-start', runId, name: plan.name, strategy, maxParallel, tasks: plan.tasks.length, reused: this.reused.size, at: this.#options.now() })
+    const shape = plan.tasks.map((task) => ({ id: task.id, agent: task.agent, dependsOn: task.deps.map((dep) => plan.tasks[dep]!.id) }))
+    this.#append({
+      type: 'run-start',
+      runId,
+      name: plan.name,
+      strategy,
+      maxParallel,
+      tasks: plan.tasks.length,
+      reused: this.reused.size,
+      plan: { tasks: shape },
+      at: this.#options.now(),
+    })
     await this.#flushing
   }
 

@@ -117,8 +117,10 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
 
   /**
    * Starts a run of `plan` (a plan object, or one compiled by `compilePlan`/`loadPlan`).
-   * Returns at once; the run starts on the next microtask, so listeners attached now see
-   * every event. Throws a TroupeError for an invalid plan or options.
+   * Returns at once; the run starts on the next microtask, or with `checkpoint.enabled` once
+   * its journal has been read (a `runId` with a journal resumes: completed tasks are reused),
+   * so listeners attached now see every event. Throws a TroupeError for an invalid plan or
+   * options.
    */
   run(plan: Plan | CompiledPlan, options: RunOptions = {}): Run {
     if (this.#status !== 'open') throw new TroupeError('ERR_RUNTIME_CLOSED', `Cannot start a run: the runtime is ${this.#status}`)
