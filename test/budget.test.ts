@@ -36,7 +36,7 @@ afterEach(async () => {
 type Seen = { type: 'state'; event: TaskStateEvent } | { type: 'budget'; event: BudgetExceededEvent }
 
 async function execute(plan: Plan, config: TroupeConfig) {
-  runtime = createRuntime({ config: { pool: { minThreads: 2, maxThreads: 2 }, governor: { enabled: false }, ...config } })
+  runtime = createRuntime({ config: { checkpoint: { enabled: false }, pool: { minThreads: 2, maxThreads: 2 }, governor: { enabled: false }, ...config } })
   const run = runtime.run(plan)
   const seen: Seen[] = []
   run.on('task:state', (event) => seen.push({ type: 'state', event }))

@@ -220,7 +220,7 @@ afterEach(async () => {
 })
 
 async function runFourSleeps(config: TroupeConfig, probe?: ResourceProbe) {
-  runtime = createRuntime({ config: { maxParallel: 4, pool: { minThreads: 4, maxThreads: 4 }, ...config }, ...(probe ? { probe } : {}) })
+  runtime = createRuntime({ config: { checkpoint: { enabled: false }, maxParallel: 4, pool: { minThreads: 4, maxThreads: 4 }, ...config }, ...(probe ? { probe } : {}) })
   const run = runtime.run(fourSleeps(200))
   const events: TaskStateEvent[] = []
   const throttled: GovernorEvent[] = []
@@ -298,7 +298,7 @@ describe('SystemProbe (this machine)', () => {
   })
 
   it('is what a runtime samples by default', async () => {
-    runtime = createRuntime({ config: { maxParallel: 2, governor: { sampleIntervalMs: 50 } } })
+    runtime = createRuntime({ config: { checkpoint: { enabled: false }, maxParallel: 2, governor: { sampleIntervalMs: 50 } } })
     const result = await runtime.run({ name: 'one', tasks: [{ id: 'a', agent: sleep, input: { ms: 1500 } }] }).result
     expect(result.governor!.samples).toBeGreaterThan(0)
     expect(result.governor!.peakMemoryMb).toBeGreaterThan(0)

@@ -139,7 +139,7 @@ function runningIntervals(events: TaskStateEvent[]): [number, number][] {
 
 describe('named limits on a runtime', () => {
   it('a limit with maxConcurrent 1 serialises the tasks that use it, across two concurrent runs', async () => {
-    runtime = createRuntime({ config: { maxParallel: 4, pool: { minThreads: 4, maxThreads: 4 }, governor: { enabled: false }, limits: { llm: { maxConcurrent: 1 } } } })
+    runtime = createRuntime({ config: { checkpoint: { enabled: false }, maxParallel: 4, pool: { minThreads: 4, maxThreads: 4 }, governor: { enabled: false }, limits: { llm: { maxConcurrent: 1 } } } })
     const plan = (name: string): Plan => ({ name, tasks: ['a', 'b'].map((id) => ({ id, agent: sleep, input: { ms: 100 }, uses: ['llm'] })) })
     const events: TaskStateEvent[] = []
     runtime.on('task:state', (e) => events.push(e))
@@ -151,7 +151,7 @@ describe('named limits on a runtime', () => {
   })
 
   it('tasks that do not use the limit still run beside those that do', async () => {
-    runtime = createRuntime({ config: { maxParallel: 4, pool: { minThreads: 4, maxThreads: 4 }, governor: { enabled: false }, limits: { llm: { maxConcurrent: 1 } } } })
+    runtime = createRuntime({ config: { checkpoint: { enabled: false }, maxParallel: 4, pool: { minThreads: 4, maxThreads: 4 }, governor: { enabled: false }, limits: { llm: { maxConcurrent: 1 } } } })
     const events: TaskStateEvent[] = []
     const run = runtime.run({
       name: 'mixed',
@@ -167,7 +167,7 @@ describe('named limits on a runtime', () => {
   })
 
   it('ctx.acquire serialises the sections agents hold with it', async () => {
-    runtime = createRuntime({ config: { maxParallel: 3, pool: { minThreads: 3, maxThreads: 3 }, governor: { enabled: false }, limits: { llm: { maxConcurrent: 1 } } } })
+    runtime = createRuntime({ config: { checkpoint: { enabled: false }, maxParallel: 3, pool: { minThreads: 3, maxThreads: 3 }, governor: { enabled: false }, limits: { llm: { maxConcurrent: 1 } } } })
     const result = await runtime.run({ name: 'acquire', tasks: ['a', 'b', 'c'].map((id) => ({ id, agent: acquire, input: { limit: 'llm', ms: 80 } })) }).result
     expect(result.totals.completed).toBe(3)
     const spans = Object.values(result.tasks).map((t) => t.output as { start: number; end: number }).map((o): [number, number] => [o.start, o.end])
@@ -175,7 +175,7 @@ describe('named limits on a runtime', () => {
   })
 
   it('gives back a unit an agent forgot to release when its attempt ends', async () => {
-    runtime = createRuntime({ config: { maxParallel: 1, governor: { enabled: false }, limits: { llm: { maxConcurrent: 1 } } } })
+    runtime = createRuntime({ config: { checkpoint: { enabled: false }, maxParallel: 1, governor: { enabled: false }, limits: { llm: { maxConcurrent: 1 } } } })
     const result = await runtime.run({
       name: 'forgetful',
       tasks: [
@@ -187,14 +187,14 @@ describe('named limits on a runtime', () => {
   })
 
   it('fails the task when an agent acquires a limit that is not configured', async () => {
-    runtime = createRuntime({ config: { maxParallel: 1, governor: { enabled: false } } })
+    runtime = createRuntime({ config: { checkpoint: { enabled: false }, maxParallel: 1, governor: { enabled: false } } })
     const result = await runtime.run({ name: 'unknown', tasks: [{ id: 'a', agent: acquire, input: { limit: 'nope' } }] }).result
     expect(result.tasks.a!.error).toMatchObject({ code: 'ERR_TASK_FAILED' })
     expect(result.tasks.a!.error!.message).toContain('nope')
   })
 
   it('a rate-limited task starts once a token refills, without other activity to wake it', async () => {
-    runtime = createRuntime({ config: { maxParallel: 2, governor: { enabled: false }, limits: { api: { perSecond: 5 } } } })
+    runtime = createRuntime({ config: { checkpoint: { enabled: false }, maxParallel: 2, governor: { enabled: false }, limits: { api: { perSecond: 5 } } } })
     const events: TaskStateEvent[] = []
     const run = runtime.run({ name: 'rate', tasks: ['a', 'b', 'c', 'd', 'e', 'f', 'g'].map((id) => ({ id, agent: sleep, input: { ms: 1 }, uses: ['api'] })) })
     run.on('task:state', (e) => events.push(e))
@@ -206,7 +206,7 @@ describe('named limits on a runtime', () => {
   })
 
   it('rejects a plan whose task uses an undefined limit with ERR_PLAN_INVALID naming task and limit', () => {
-    runtime = createRuntime({ config: { governor: { enabled: false }, limits: { llm: { maxConcurrent: 1 } } } })
+    runtime = createRuntime({ config: { checkpoint: { enabled: false }, governor: { enabled: false }, limits: { llm: { maxConcurrent: 1 } } } })
     let error: unknown
     try {
       runtime.run({ name: 'bad', tasks: [{ id: 'writer', agent: sleep, uses: ['gpu'] }] })

@@ -10,7 +10,7 @@ let result: RunResult
 
 beforeAll(async () => {
   runtime = createRuntime({
-    config: { maxParallel: 3, pool: { minThreads: 2, maxThreads: 3 }, governor: { enabled: false, memory: { perAgentMb: 64 } } },
+    config: { checkpoint: { enabled: false }, maxParallel: 3, pool: { minThreads: 2, maxThreads: 3 }, governor: { enabled: false, memory: { perAgentMb: 64 } } },
   })
   result = await runtime.run({
     name: 'hog-and-siblings',

@@ -58,6 +58,7 @@ async function reaction(sampleIntervalMs: number): Promise<{ sampleIntervalMs: n
   const cores = availableParallelism()
   const runtime = createRuntime({
     config: {
+      checkpoint: { enabled: false },
       maxParallel: cores * 2,
       pool: { minThreads: cores * 2 + 1, maxThreads: cores * 2 + 1 },
       governor: { sampleIntervalMs, cpu: { throttlePercent: 80, resumePercent: 60 } },

@@ -1,5 +1,6 @@
 import Table from 'cli-table3'
 import pc from 'picocolors'
+import type { GovernorReport } from '../runtime/governor.ts'
 import type { RunResult } from '../runtime/result.ts'
 
 const STATE_COLOR: Record<string, (text: string) => string> = {
@@ -36,8 +37,21 @@ export function formatSummary(result: RunResult): string {
     `run ${result.runId}: ${result.status.toUpperCase()} — ${t.completed}/${t.tasks} completed, ${t.failed} failed, ${t.skipped} skipped, ${t.cancelled} cancelled${t.reused ? `, ${t.reused} reused` : ''}`,
     `makespan ${formatMs(result.makespanMs)} vs sequential ${formatMs(result.sequentialMs)} (lower bound ${formatMs(result.lowerBoundMs)}, critical path ${formatMs(result.criticalPathMs)})`,
     `speedup ${result.speedup.toFixed(2)}x at maxParallel ${result.maxParallel} (efficiency ${(result.efficiency * 100).toFixed(0)} %, strategy ${result.strategy}): ${result.parallelization}`,
+    ...(result.governor ? [formatGovernor(result.governor)] : []),
+    ...(result.usage && (result.usage.total.costUsd > 0 || result.usage.total.tokens > 0 || result.usage.total.apiCalls > 0)
+      ? [`usage: $${result.usage.total.costUsd} · ${result.usage.total.tokens} tokens · ${result.usage.total.apiCalls} API calls`]
+      : []),
   ]
   return lines.join('\n')
+}
+
+function formatGovernor(g: GovernorReport): string {
+  const steps = (g.concurrency ?? []).map((c) => c.limit)
+  const limits =
+    steps.length > 1
+      ? `; concurrency ${steps[0]} → ${steps.at(-1)} (${Math.min(...steps)}–${Math.max(...steps)} over ${steps.length - 1} changes)`
+      : ''
+  return `governor (${g.mode}): throttled ${formatMs(g.throttledMs)} in ${g.throttleEvents} period(s); peak CPU ${g.peakCpuPercent} %, peak memory ${g.peakMemoryMb} MB over ${g.samples} samples${limits}`
 }
 
 export function formatMs(ms: number): string {
