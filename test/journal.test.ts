@@ -2,9 +2,10 @@ import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSyn
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { journalFile, resultFile, type JournalRecord } from '../src/runtime/journal.ts'
-import type { Plan, TaskSpec } from '../src/runtime/plan.ts'
+import { Journal, journalFile, resultFile, type JournalRecord } from '../src/runtime/journal.ts'
+import { compilePlan, type CompiledTask, type Plan, type TaskSpec } from '../src/runtime/plan.ts'
 import { createRuntime, type Runtime } from '../src/runtime/runtime.ts'
+import { StageCheckpoint } from '../src/runtime/stage-checkpoint.ts'
 
 const agent = (name: string) => join(import.meta.dirname, 'fixtures', 'agents', name)
 
@@ -95,6 +96,29 @@ describe('the journal', () => {
     expect(kinds.indexOf('stage:design')).toBeGreaterThan(Math.max(kinds.indexOf('d1'), kinds.indexOf('d2')))
     expect(kinds.indexOf('stage:design')).toBeLessThan(kinds.indexOf('b1'))
     expect(kinds.at(-2)).toBe('stage:build')
+  })
+})
+
+describe('pipeline checkpoints between stages (StageCheckpoint gate)', () => {
+  it('admits a stage only once the previous stage is durable in the journal', async () => {
+    await prepare()
+    const plan = compilePlan(
+      { name: 'gate', strategy: 'pipeline', tasks: [marker('d1', { stage: 'design' }), marker('b1', { stage: 'build' })] },
+      { baseDir: dir },
+    )
+    let durable!: () => void
+    const stageDurable = new Promise<void>((resolve) => (durable = resolve))
+    const journal = new Journal({ dir: checkpointDir, runId: 'gate', plan, strategy: 'pipeline', maxParallel: 1, models: {}, now: Date.now, onStageDurable: () => durable() })
+    await journal.open()
+    const gate = new StageCheckpoint()
+    gate.track('gate', plan, journal)
+    const [design, build] = plan.tasks as [CompiledTask, CompiledTask]
+    expect(gate.tryAcquire('gate', design)).toBe(true)
+    journal.taskEnded(design, { state: 'COMPLETED', attempts: 1, output: null })
+    expect(gate.tryAcquire('gate', build)).toBe(false)
+    await stageDurable
+    expect(gate.tryAcquire('gate', build)).toBe(true)
+    expect(readFileSync(journal.file, 'utf8')).toContain('"type":"stage","stage":"design","completed":true')
   })
 })
 

@@ -59,6 +59,8 @@ export interface JournalOptions {
   /** Model per agent (`config.models`): part of a task's definition. */
   readonly models: Readonly<Record<string, string>>
   readonly now: () => number
+  /** Pipeline strategy: called when a stage's end marker (and all before it) is on disk. */
+  readonly onStageDurable?: (stage: string) => void
 }
 
 interface Reusable {
@@ -87,6 +89,11 @@ export class Journal implements RunRecorder {
   /** Pipeline strategy: tasks of each stage not yet ended. */
   readonly #stageLeft = new Map<string, number>()
   readonly #stageFailed = new Set<string>()
+  readonly #durableStages = new Set<string>()
+  /** Stage markers in {@link #pending}, made durable with it. */
+  #pendingStages: string[] = []
+  /** A write failed: nothing more can be made durable, so nothing waits for it. */
+  #broken = false
   #handle: FileHandle | undefined
   #pending: string[] = []
   #flushing: Promise<void> | undefined
@@ -102,6 +109,14 @@ export class Journal implements RunRecorder {
     if (options.strategy === 'pipeline') {
       for (const task of options.plan.tasks) this.#stageLeft.set(task.stage ?? '', (this.#stageLeft.get(task.stage ?? '') ?? 0) + 1)
     }
+  }
+
+  /**
+   * Pipeline strategy: whether stage `stage` has ended and its records are on disk. True
+   * when the journal cannot be written, so that a broken disk does not stall the run.
+   */
+  isStageDurable(stage: string): boolean {
+    return this.#disabled || this.#broken || this.#durableStages.has(stage)
   }
 
   /** Hash of task `index`'s definition (agent, module, model, input, and its dependencies' hashes). */
@@ -206,7 +221,10 @@ export class Journal implements RunRecorder {
     if (result.state !== 'COMPLETED') this.#stageFailed.add(stage)
     const left = this.#stageLeft.get(stage)! - 1
     this.#stageLeft.set(stage, left)
-    if (left === 0) this.#pending.push(`${JSON.stringify({ type: 'stage', stage, completed: !this.#stageFailed.has(stage), at: this.#options.now() })}\n`)
+    if (left === 0) {
+      this.#pending.push(`${JSON.stringify({ type: 'stage', stage, completed: !this.#stageFailed.has(stage), at: this.#options.now() })}\n`)
+      this.#pendingStages.push(stage)
+    }
   }
 
   #append(record: JournalRecord): void {
@@ -224,15 +242,26 @@ export class Journal implements RunRecorder {
     try {
       while (this.#pending.length > 0 && this.#handle !== undefined && !this.#disabled) {
         const chunk = this.#pending.join('')
+        const stages = this.#pendingStages
         this.#pending = []
+        this.#pendingStages = []
         await this.#handle.write(chunk)
         await this.#handle.datasync()
+        for (const stage of stages) this.#stageDurable(stage)
       }
     } catch (error) {
+      this.#broken = true
       this.#warn(error)
+      for (const stage of this.#stageLeft.keys()) this.#stageDurable(stage)
     } finally {
       this.#flushing = undefined
     }
+  }
+
+  #stageDurable(stage: string): void {
+    if (this.#durableStages.has(stage)) return
+    this.#durableStages.add(stage)
+    this.#options.onStageDurable?.(stage)
   }
 
   #warn(error: unknown): void {

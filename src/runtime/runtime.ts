@@ -15,6 +15,7 @@ import type { RunResult } from './result.ts'
 import { Journal } from './journal.ts'
 import { retryDelayFor } from './retry-policy.ts'
 import { FileRollback } from './rollback.ts'
+import { StageCheckpoint } from './stage-checkpoint.ts'
 import { superviseRun } from './supervisor.ts'
 import { Run, systemClock, type Clock, type Gate } from './run.ts'
 
@@ -79,6 +80,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   readonly #governor: Governor | undefined
   /** Restores a failed task's claimed files (`checkpoint.rollbackOnFailure`). */
   readonly #rollback: FileRollback | undefined
+  /** Pipeline strategy: a stage starts once the previous one is durable in the journal. */
+  readonly #stageCheckpoint = new StageCheckpoint()
   /** The probe this runtime made (and closes), when none was injected. */
   readonly #systemProbe: SystemProbe | undefined
   #status: RuntimeStatus = 'open'
@@ -99,6 +102,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     this.#dispatcher = new Dispatcher(this.#pool.capacity)
     this.#limits = new Limits(this.config.limits, this.#clock, () => this.#dispatcher.request())
     if (Object.keys(this.config.limits).length > 0) this.#gates.push(this.#limits)
+    if (this.config.checkpoint.enabled) this.#gates.push(this.#stageCheckpoint)
     // Last gate: the snapshot is taken only once the task holds its claims and will start.
     this.#rollback = this.config.checkpoint.rollbackOnFailure ? new FileRollback() : undefined
     if (this.#rollback) this.#gates.push(this.#rollback)
@@ -150,6 +154,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
           maxParallel,
           models: this.config.models,
           now: () => this.#clock.now(),
+          onStageDurable: () => this.#dispatcher.request(),
         })
       : undefined
     const run = new Run({
@@ -180,6 +185,10 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     this.#governor?.activate()
     superviseRun(run, this.config.supervision, () => this.#clock.now())
     this.#rollback?.watch(run)
+    if (journal !== undefined && strategy === 'pipeline') {
+      this.#stageCheckpoint.track(id, compiled, journal)
+      void run.result.then(() => this.#stageCheckpoint.forget(id))
+    }
     this.#forward('run:created', run)
     if (journal === undefined) queueMicrotask(() => run.start())
     // The journal is read before the run starts, so that it knows which tasks to reuse.
