@@ -124,6 +124,23 @@ describe('above 90 % of the budget', () => {
   })
 })
 
+describe('a run that ends above 90 % of its budget', () => {
+  it('is completed when every task completed', async () => {
+    const { result } = await execute(
+      {
+        name: 'near-done',
+        tasks: [
+          { id: 'first', agent: spend, input: { usage: { costUsd: 0.5 } } },
+          { id: 'last', agent: spend, input: { usage: { costUsd: 0.45 } }, dependsOn: ['first'] },
+        ],
+      },
+      { maxParallel: 1, budget: { maxCostUsd: 1 } },
+    )
+    expect(result.status).toBe('completed')
+    expect(result.error).toBeUndefined()
+  })
+})
+
 describe('usage and models', () => {
   const plan: Plan = {
     name: 'models',

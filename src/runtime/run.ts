@@ -224,12 +224,17 @@ export class Run extends EventEmitter<RunEvents> implements Dispatchable {
     if (this.#status !== 'running' || this.#inFlight >= this.#maxParallel) return false
     const gates = this.#init.gates
     const level = budgetLevel(this.#usage.costUsd, this.#init.config.budget.maxCostUsd)
+    let affordable = false
     const task =
       gates.length === 0 && level === 'open'
         ? this.#scheduler.next()
-        : this.#scheduler.next((i) => budgetAdmits(level, this.#plan.tasks[i]!.priority) && this.#acquireGates(this.#plan.tasks[i]!))
+        : this.#scheduler.next((i) => {
+            if (!budgetAdmits(level, this.#plan.tasks[i]!.priority)) return false
+            affordable = true
+            return this.#acquireGates(this.#plan.tasks[i]!)
+          })
     if (task === undefined) {
-      if (level !== 'open') this.#checkBudgetStall(level)
+      if (level !== 'open' && !affordable && this.#scheduler.readyCount > 0) this.#checkBudgetStall(level)
       return false
     }
     this.#inFlight++
@@ -241,8 +246,9 @@ export class Run extends EventEmitter<RunEvents> implements Dispatchable {
   // ---- internals ----
 
   /**
-   * Near the budget only critical tasks start. When none of this run's tasks is running or
-   * waiting to retry, nothing can make a critical task ready: the run ends as over budget.
+   * Near the budget only critical tasks start. Called when tasks are ready but none may start
+   * for the budget: if none of this run's tasks is running or waiting to retry, nothing can
+   * make a critical task ready, so the run ends as over budget.
    */
   #checkBudgetStall(level: BudgetLevel): void {
     if (this.#inFlight > 0 || this.#retryTimers.size > 0) return
