@@ -13,6 +13,8 @@ export type { TroupeConfig, ResolvedConfig, LimitConfig } from './runtime/config
 export { TroupeError, isTroupeError, ERROR_CODES } from './runtime/errors.ts'
 export type { ErrorCode, SerializedError } from './runtime/errors.ts'
 export { classifyParallelization } from './runtime/result.ts'
+export { journalFile, resultFile } from './runtime/journal.ts'
+export type { JournalRecord } from './runtime/journal.ts'
 export type { RunResult, TaskResult, RunTotals, RunStatus, Parallelization } from './runtime/result.ts'
 export type { RunEvents, TaskStateEvent, TaskProgressEvent, TaskLogEvent, RunStartEvent, RunEndEvent } from './runtime/events.ts'
 export { TASK_STATES } from './actors/task-machine.ts'
