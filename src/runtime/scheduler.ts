@@ -1,4 +1,4 @@
-import { bottomLevels, dependencyLevels, type Graph } from './graph.ts'
+import { dependencyLevels, type Graph } from './graph.ts'
 import { PRIORITIES, type Priority, type Strategy } from './plan.ts'
 import { ReadyQueue } from './ready-queue.ts'
 
@@ -66,10 +66,10 @@ export class DagScheduler {
   constructor(plan: SchedulablePlan, strategy: Strategy = 'concurrent', durations: Float64Array = estimatedDurations(plan)) {
     const n = plan.tasks.length
     this.#graph = plan
-    this.blevel = bottomLevels(plan, plan.order, (i) => durations[i]!)
+    const { blevel: levels, downstream } = orderingKeys(plan, plan.order, durations)
+    this.blevel = levels
     const rank = Uint8Array.from(plan.tasks, (t) => RANK[t.priority ?? 'medium'])
     const blevel = this.blevel
-    const downstream = downstreamWork(plan, plan.order, durations)
     this.#queue = new ReadyQueue((a, b) =>
       rank[a] !== rank[b]
         ? rank[a]! < rank[b]!
@@ -242,16 +242,28 @@ export class DagScheduler {
   }
 }
 
-/** For each task, the work on every dependency path leaving it, summed over the paths. */
-function downstreamWork(graph: Graph, order: readonly number[], durations: Float64Array): Float64Array {
-  const work = new Float64Array(durations.length)
+/**
+ * The ready-order keys in one backward pass over the edges (the pass is memory-bound on
+ * large plans, so both keys share it): b-level, as `bottomLevels` in graph.ts, and the work
+ * on every dependency path leaving the task, summed over the paths.
+ */
+function orderingKeys(graph: Graph, order: readonly number[], durations: Float64Array): { blevel: Float64Array; downstream: Float64Array } {
+  const blevel = new Float64Array(durations.length)
+  const downstream = new Float64Array(durations.length)
   for (let k = order.length - 1; k >= 0; k--) {
     const task = order[k]!
+    const dependents = graph.dependents[task]!
+    let longest = 0
     let sum = 0
-    for (const next of graph.dependents[task]!) sum += durations[next]! + work[next]!
-    work[task] = sum
+    for (let j = 0; j < dependents.length; j++) {
+      const next = dependents[j]!
+      if (blevel[next]! > longest) longest = blevel[next]!
+      sum += durations[next]! + downstream[next]!
+    }
+    blevel[task] = durations[task]! + longest
+    downstream[task] = sum
   }
-  return work
+  return { blevel, downstream }
 }
 
 function groupsFor(plan: SchedulablePlan, strategy: Strategy): Int32Array {
