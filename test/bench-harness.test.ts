@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -97,10 +97,15 @@ describe('report', () => {
   })
 
   it('writes the report as JSON, creating the directory', () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'troupe-bench-')), 'nested', 'report.json')
-    const report = { rows: [row()], exitCode: 0 } as unknown as BenchReport
-    writeReport(report, file)
-    expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual(report)
+    const dir = mkdtempSync(join(tmpdir(), 'troupe-bench-test-'))
+    try {
+      const file = join(dir, 'nested', 'report.json')
+      const report = { rows: [row()], exitCode: 0 } as unknown as BenchReport
+      writeReport(report, file)
+      expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual(report)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
 

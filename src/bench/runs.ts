@@ -1,17 +1,25 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { createRuntime, type Plan, type RunOptions, type RunResult, type Runtime, type TroupeConfig } from '../index.ts'
 
 /**
  * Runs `fn` on a fresh runtime and always closes it, so a failed scenario leaves no threads
  * behind. The governor is off unless the config turns it on: the bench measures the
  * scheduler's parallelism, and on a shared machine the governor would (rightly) hold work
- * back because of other processes' load.
+ * back because of other processes' load. Journals stay on, as by default, so their cost is
+ * measured, but go to a temporary directory removed afterwards, not into the user's `.troupe`.
  */
 export async function withRuntime<T>(config: TroupeConfig, fn: (runtime: Runtime) => Promise<T>): Promise<T> {
-  const runtime = createRuntime({ config: { ...config, governor: { enabled: false, ...config.governor } } })
+  const journals = mkdtempSync(join(tmpdir(), 'troupe-bench-'))
+  const runtime = createRuntime({
+    config: { ...config, governor: { enabled: false, ...config.governor }, checkpoint: { dir: journals, ...config.checkpoint } },
+  })
   try {
     return await fn(runtime)
   } finally {
     await runtime.close({ force: true })
+    rmSync(journals, { recursive: true, force: true })
   }
 }
 

@@ -1,4 +1,6 @@
-import { availableParallelism } from 'node:os'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { availableParallelism, tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import PQueue from 'p-queue'
 import { Piscina } from 'piscina'
@@ -20,11 +22,14 @@ async function noopThroughput(quick: boolean, tasks: number): Promise<ScenarioRo
   // troupe's pool runs with atomics disabled (see pool.ts); this isolates that choice from troupe's own cost.
   const piscinaNoAtomics = new Piscina({ filename: noop, minThreads: threads, maxThreads: threads, atomics: 'disabled' })
   const flood = (pool: Piscina) => Promise.all(Array.from({ length: tasks }, () => pool.run(null)))
+  const config = { maxParallel: threads, pool: { minThreads: threads, maxThreads: threads } }
   try {
-    return await withRuntime({ maxParallel: threads, pool: { minThreads: threads, maxThreads: threads } }, async (runtime) => {
+    // A second runtime without journals shows what checkpointing costs per task.
+    return await withRuntime(config, (runtime) => withRuntime({ ...config, checkpoint: { enabled: false } }, async (unjournaled) => {
       const s = await measureInterleaved(
         [
           { name: 'troupe', run: () => runToEnd(runtime, plan, { maxParallel: threads }) },
+          { name: 'troupe checkpoint off', run: () => runToEnd(unjournaled, plan, { maxParallel: threads }) },
           { name: 'troupe sequential', run: () => runToEnd(runtime, plan, { maxParallel: 1 }) },
           { name: 'piscina', run: () => flood(piscina) },
           { name: 'piscina atomics disabled', run: () => flood(piscinaNoAtomics) },
@@ -47,13 +52,14 @@ async function noopThroughput(quick: boolean, tasks: number): Promise<ScenarioRo
           threads,
           throughputRatio: round3(raw.median / troupe.median),
           throughputRatioVsNoAtomics: round3(rawNoAtomics.median / troupe.median),
+          throughputRatioCheckpointOff: round3(raw.median / s.get('troupe checkpoint off')!.median),
           goalThroughputRatio: 0.5,
           tasksPerSecond: { troupe: Math.round((tasks * 1000) / troupe.median), piscina: Math.round((tasks * 1000) / raw.median), piscinaAtomicsDisabled: Math.round((tasks * 1000) / rawNoAtomics.median) },
-          perTaskUs: { troupe: perTaskUs(troupe.median), piscina: perTaskUs(raw.median), piscinaAtomicsDisabled: perTaskUs(rawNoAtomics.median), troupeOverPiscina: perTaskUs(troupe.median - raw.median) },
+          perTaskUs: { troupe: perTaskUs(troupe.median), troupeCheckpointOff: perTaskUs(s.get('troupe checkpoint off')!.median), piscina: perTaskUs(raw.median), piscinaAtomicsDisabled: perTaskUs(rawNoAtomics.median), troupeOverPiscina: perTaskUs(troupe.median - raw.median) },
           samples: Object.fromEntries(s),
         },
       })
-    })
+    }))
   } finally {
     await Promise.all([piscina.close({ force: true }), piscinaNoAtomics.close({ force: true })])
   }
@@ -97,9 +103,10 @@ async function ioVsPQueue(quick: boolean): Promise<ScenarioRow> {
 async function timeToFirstTask(quick: boolean): Promise<Record<string, unknown>> {
   const plan = independentPlan('bench-first-task', 1, benchAgentFile('noop'), () => null)
   const bench = new Bench({ iterations: quick ? 3 : 10, time: 0, warmupIterations: 1, warmupTime: 0, throws: true })
+  const journals = mkdtempSync(join(tmpdir(), 'troupe-bench-'))
   bench.add('createRuntime to first task done', async () => {
     const t0 = bench.now()
-    const runtime = createRuntime({ config: { maxParallel: 1, pool: { minThreads: 1, maxThreads: 1 }, governor: { enabled: false } } })
+    const runtime = createRuntime({ config: { maxParallel: 1, pool: { minThreads: 1, maxThreads: 1 }, governor: { enabled: false }, checkpoint: { dir: journals } } })
     const run = runtime.run(plan)
     const done = new Promise<void>((resolve) => run.on('task:state', (event) => event.state === 'COMPLETED' && resolve()))
     await done
@@ -109,7 +116,7 @@ async function timeToFirstTask(quick: boolean): Promise<Record<string, unknown>>
     // Closing the runtime is not part of the start-up latency.
     return { overriddenDuration }
   }, { async: true })
-  const [task] = await bench.run()
+  const [task] = await bench.run().finally(() => rmSync(journals, { recursive: true, force: true }))
   const result = task!.result
   if (result.state !== 'completed') throw new Error(`time-to-first-task bench ${result.state}`)
   const latency = result.latency
