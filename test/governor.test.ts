@@ -192,6 +192,21 @@ describe('Governor (injected probe and clock)', () => {
     expect(probe.samples).toBe(3)
     governor.close()
   })
+
+  it('stays quiet when a sample in flight fails because the governor was closed', async () => {
+    let fail!: (error: Error) => void
+    const probe: ResourceProbe = { sample: () => new Promise((_, reject) => (fail = reject)) }
+    const { governor } = governorWith(probe, manualClock())
+    const warnings: Error[] = []
+    const onWarning = (warning: Error) => warnings.push(warning)
+    process.on('warning', onWarning)
+    governor.activate()
+    governor.close()
+    fail(new Error('the system probe was closed'))
+    await new Promise((resolve) => setTimeout(resolve, 10))
+    process.off('warning', onWarning)
+    expect(warnings.filter((w) => w.name === 'TroupeGovernorWarning')).toEqual([])
+  })
 })
 
 // ---- on a runtime, with real worker threads ----

@@ -1,7 +1,7 @@
 /**
  * What the resource governor costs the dispatch thread, and how fast it reacts.
  *
- *   npx tsx src/bench/governor-cost.ts [--samples N]
+ *   npx tsx src/bench/governor-cost.ts [--samples N] [--repeats N]
  *
  * 1. Per sample, main-thread busy time (event-loop utilisation) and the longest event-loop
  *    stall, with systeminformation called on the main thread vs through {@link SystemProbe}'s
@@ -10,7 +10,7 @@
  * 2. Throttle reaction: with the real probe already sampling, a run starts CPU-bound tasks
  *    on every core; the time from the first of them to `governor:throttled`, for two intervals.
  */
-import { availableParallelism } from 'node:os'
+import { availableParallelism, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import si from 'systeminformation'
@@ -54,7 +54,7 @@ async function measure(label: string, sample: () => Promise<unknown>): Promise<C
  * The governor is already sampling (a first run keeps it busy with an idle task) when a
  * second run starts CPU-bound tasks on every core; reaction = first spin start → throttled.
  */
-async function reaction(sampleIntervalMs: number): Promise<{ sampleIntervalMs: number; cpuBefore: number; reactionMs: number | undefined; startedBeforeThrottle: number }> {
+async function reaction(sampleIntervalMs: number): Promise<{ cpuBefore: number; reactionMs: number | undefined; startedBeforeThrottle: number }> {
   const cores = availableParallelism()
   const runtime = createRuntime({
     config: {
@@ -71,10 +71,14 @@ async function reaction(sampleIntervalMs: number): Promise<{ sampleIntervalMs: n
   runtime.on('governor:sample', (e) => (lastCpu = e.cpuPercent))
   runtime.on('governor:throttled', () => (throttledAt ??= performance.now()))
   const warm = runtime.run({ name: 'warm', tasks: [{ id: 'idle', agent: sleep, input: { ms: 2500 + 6 * sampleIntervalMs } }] })
-  // Readings flowing, nothing CPU-bound yet.
+  // Readings flowing, nothing CPU-bound yet; on a shared machine, wait for others' load to drop.
+  let throttled = false
+  runtime.on('governor:sample', (e) => (throttled = e.throttled !== undefined))
   while (Number.isNaN(lastCpu)) await wait(20)
   await wait(3 * sampleIntervalMs)
+  for (let waited = 0; throttled && waited < 10_000; waited += 50) await wait(50)
   const cpuBefore = lastCpu
+  const busy = throttled
   throttledAt = undefined
   const hot = runtime.run({ name: 'hot', tasks: Array.from({ length: cores * 4 }, (_, i) => ({ id: `spin-${i}`, agent: spin, input: { ms: 1000 } })) })
   hot.on('task:state', (e) => {
@@ -85,9 +89,8 @@ async function reaction(sampleIntervalMs: number): Promise<{ sampleIntervalMs: n
   await Promise.all([warm.result, hot.result])
   await runtime.close()
   return {
-    sampleIntervalMs,
     cpuBefore: Math.round(cpuBefore),
-    reactionMs: throttledAt === undefined || firstStart === undefined ? undefined : Math.round(throttledAt - firstStart),
+    reactionMs: busy || throttledAt === undefined || firstStart === undefined ? undefined : Math.round(throttledAt - firstStart),
     startedBeforeThrottle: started,
   }
 }
@@ -97,20 +100,37 @@ function wait(ms: number): Promise<void> {
 }
 
 const probe = new SystemProbe()
+await probe.sample()
+let postMs = 0
+let roundTripMs = 0
+for (let i = 0; i < samples; i++) {
+  await wait(SPACING_MS)
+  const start = performance.now()
+  const reply = probe.sample()
+  postMs += performance.now() - start
+  await reply
+  roundTripMs += performance.now() - start
+}
 const costs = [
   await measure('idle (timers only)', async () => {}),
   await measure('SystemProbe (sampler thread)', () => probe.sample()),
   await measure('systeminformation on the main thread', () => Promise.all([si.currentLoad(), si.mem()])),
 ]
 await probe.close()
-console.log(`Cost per governor sample on the dispatch thread (${samples} samples, ${SPACING_MS} ms apart):`)
+console.log(`Cost per governor sample on the dispatch thread (${samples} samples, ${SPACING_MS} ms apart; load average ${loadavg()[0]!.toFixed(1)}):`)
 for (const c of costs) {
   console.log(`  ${c.label.padEnd(40)} busy ${c.busyMsPerSample.toFixed(3)} ms/sample   stall max ${c.maxStallMs.toFixed(2)} ms   p99 ${c.p99StallMs.toFixed(2)} ms`)
 }
-console.log('Throttle reaction (CPU-bound tasks on every core, cpu.throttlePercent 80):')
+console.log(
+  `  SystemProbe request on the main thread: ${((postMs / samples) * 1000).toFixed(0)} µs/sample; reply after ${(roundTripMs / samples).toFixed(2)} ms, spent in the sampler thread`,
+)
+const repeats = Number(args[args.indexOf('--repeats') + 1]) || 5
+console.log(`Throttle reaction (CPU-bound tasks on every core, cpu.throttlePercent 80; ${repeats} repeats; load average ${loadavg()[0]!.toFixed(1)}):`)
 for (const interval of [500, 100]) {
-  const r = await reaction(interval)
+  const runs = []
+  for (let i = 0; i < repeats; i++) runs.push(await reaction(interval))
+  const times = runs.flatMap((r) => (r.reactionMs === undefined ? [] : [r.reactionMs])).sort((a, b) => a - b)
   console.log(
-    `  sampleIntervalMs ${String(r.sampleIntervalMs).padStart(3)}: CPU ${r.cpuBefore} % before; throttled ${r.reactionMs ?? 'never'} ms after the first CPU-bound task started; ${r.startedBeforeThrottle} tasks started before`,
+    `  sampleIntervalMs ${String(interval).padStart(3)}: throttled after median ${times[Math.floor(times.length / 2)] ?? '-'} ms, max ${times.at(-1) ?? '-'} ms; ${runs.map((r) => r.startedBeforeThrottle).join('/')} tasks started before (each: ${runs.map((r) => (r.reactionMs === undefined ? `not measured (machine busy, CPU ${r.cpuBefore} %)` : `${r.reactionMs} ms from CPU ${r.cpuBefore} %`)).join(', ')})`,
   )
 }

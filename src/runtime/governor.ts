@@ -121,6 +121,7 @@ export class Governor {
       },
       (error: unknown) => {
         this.#inSample = false
+        if (this.#status === 'closed') return
         if (!this.#warned) {
           this.#warned = true
           process.emitWarning(`troupe: the governor's probe failed; admission stays as last decided: ${String((error as Error)?.message ?? error)}`, 'TroupeGovernorWarning')
