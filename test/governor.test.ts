@@ -1,5 +1,8 @@
-import { totalmem } from 'node:os'
+import { spawn } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { GovernorEvent, TaskStateEvent } from '../src/runtime/events.ts'
 import { Governor, type GovernorChange, type ResourceProbe } from '../src/runtime/governor.ts'
@@ -310,6 +313,26 @@ describe('SystemProbe (this machine)', () => {
     } finally {
       await probe.close()
     }
+  })
+
+  it('does not keep the process alive once runs are over, even without close()', async () => {
+    const runtimeModule = pathToFileURL(join(import.meta.dirname, '..', 'src', 'runtime', 'runtime.ts')).href
+    const code = [
+      `const { createRuntime } = await import(${JSON.stringify(runtimeModule)})`,
+      `const runtime = createRuntime({ config: { checkpoint: { enabled: false }, governor: { sampleIntervalMs: 50 } } })`,
+      `const result = await runtime.run({ name: 'alive', tasks: [{ id: 'a', agent: ${JSON.stringify(sleep)}, input: { ms: 700 } }] }).result`,
+      `console.log(result.status, result.governor.samples > 0)`,
+    ].join('\n')
+    const script = join(mkdtempSync(join(tmpdir(), 'troupe-governor-')), 'no-close.mjs')
+    writeFileSync(script, code)
+    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), script], { stdio: ['ignore', 'pipe', 'inherit'] })
+    let stdout = ''
+    child.stdout.on('data', (chunk) => (stdout += chunk))
+    // A hang detector, not a timing claim: a process kept alive by the sampler never exits.
+    const killer = setTimeout(() => child.kill('SIGKILL'), 20_000)
+    const code_ = await new Promise<number | null>((resolve) => child.on('close', resolve))
+    clearTimeout(killer)
+    expect({ code: code_, stdout: stdout.trim() }).toEqual({ code: 0, stdout: 'completed true' })
   })
 
   it('is what a runtime samples by default', async () => {

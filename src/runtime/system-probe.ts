@@ -37,7 +37,6 @@ export class SystemProbe implements ResourceProbe {
 
   #start(): Worker {
     const worker = new Worker(threadEntryFile('sampler-worker', ['sampler-worker.ts']))
-    worker.unref()
     worker.on('message', (reply: SamplerReply) => {
       const pending = this.#pending.get(reply.id)
       if (pending === undefined) return
@@ -51,6 +50,8 @@ export class SystemProbe implements ResourceProbe {
     }
     worker.on('error', lost)
     worker.on('exit', (code) => lost(new Error(`the sampler thread exited with code ${code}`)))
+    // After the listeners: adding a 'message' listener refs the worker's port again.
+    worker.unref()
     return worker
   }
 
