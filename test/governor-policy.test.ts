@@ -75,6 +75,14 @@ describe('decide (adaptive mode, AIMD)', () => {
     expect(decide(initialGovernorState(8), reading(40), adaptive, { inFlight: 8, capacity: 8 }).limit).toBe(8)
   })
 
+  it('does not throttle on the CPU thresholds, which the target replaces', () => {
+    expect(decide(initialGovernorState(8), reading(99), adaptive, { inFlight: 8, capacity: 8 }).throttled).toBeUndefined()
+  })
+
+  it('still throttles on the memory thresholds', () => {
+    expect(decide(initialGovernorState(8), reading(10, 95), adaptive, { inFlight: 8, capacity: 8 }).throttled).toBe('memory')
+  })
+
   it('leaves the limit alone in threshold mode', () => {
     expect(decide(initialGovernorState(8), reading(85), threshold, { inFlight: 8, capacity: 8 }).limit).toBe(8)
   })

@@ -44,8 +44,9 @@ export function initialGovernorState(limit: number): GovernorState {
 /**
  * The next state after `reading`. Hysteresis: a reading at or above a throttle threshold
  * throttles; once throttled, every reading must be below both resume thresholds to resume.
- * Adaptive mode also runs AIMD on the limit: halve it when CPU reaches the target, add one
- * when CPU is below the target and the limit is what holds work back.
+ * Adaptive mode steers CPU with AIMD on the limit instead of the CPU thresholds: halve it
+ * when CPU reaches the target, add one when CPU is below the target and the limit is what
+ * holds work back. Memory thresholds throttle in both modes.
  */
 export function decide(state: GovernorState, reading: ResourceReading, policy: GovernorPolicy, load: GovernorLoad): GovernorState {
   const throttled = state.throttled === undefined ? pressure(reading, policy, 'throttlePercent') : pressure(reading, policy, 'resumePercent')
@@ -67,7 +68,7 @@ export function admissionLimit(state: GovernorState, mode: GovernorMode): number
 }
 
 function pressure(reading: ResourceReading, policy: GovernorPolicy, level: 'throttlePercent' | 'resumePercent'): ThrottleReason | undefined {
-  if (reading.cpuPercent >= policy.cpu[level]) return 'cpu'
+  if (policy.mode === 'threshold' && reading.cpuPercent >= policy.cpu[level]) return 'cpu'
   if (reading.memoryPercent >= policy.memory[level]) return 'memory'
   return undefined
 }
