@@ -11,7 +11,7 @@ import { measureInterleaved } from '../measure.ts'
 import { scenarioRow } from '../row.ts'
 import { independentPlan, runToEnd, withRuntime } from '../runs.ts'
 import type { Scenario, ScenarioRow } from '../scenario.ts'
-import { round3, summarize } from '../stats.ts'
+import { round3 } from '../stats.ts'
 
 /** 10,000 no-op tasks: what troupe adds per task (actors, scheduling, events) over a bare pool. */
 async function noopThroughput(quick: boolean, tasks: number): Promise<ScenarioRow> {
@@ -130,6 +130,10 @@ const overhead: Scenario = {
     const noop = await noopThroughput(options.quick, options.quick ? 2_000 : 10_000)
     const io = await ioVsPQueue(options.quick)
     const firstTask = await timeToFirstTask(options.quick)
+    const perTask = noop.extra!.perTaskUs as Record<string, number>
+    options.log(
+      `  no-op: troupe ${perTask.troupe} µs/task (checkpoint off ${perTask.troupeCheckpointOff}), raw piscina ${perTask.piscina} µs/task: ${Math.round(Number(noop.extra!.throughputRatio) * 100)} % of piscina's throughput`,
+    )
     options.log(`  createRuntime to first task done: ${String(firstTask.medianMs)} ms median`)
     return [{ ...noop, extra: { ...noop.extra, createRuntimeToFirstTaskDone: firstTask } }, io]
   },
