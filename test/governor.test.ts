@@ -296,6 +296,26 @@ describe('the governor on a runtime', () => {
   })
 })
 
+/** File URLs of the runtime modules, JSON-quoted for a script's import(). */
+function modules() {
+  const url = (file: string) => JSON.stringify(pathToFileURL(join(import.meta.dirname, '..', 'src', 'runtime', file)).href)
+  return { createRuntime: url('runtime.ts'), SystemProbe: url('system-probe.ts') }
+}
+
+/** Runs `lines` as an ES module in a child process (through tsx) that is never told to exit. */
+async function runScript(lines: string[]): Promise<{ code: number | null; stdout: string }> {
+  const script = join(mkdtempSync(join(tmpdir(), 'troupe-governor-')), 'script.mjs')
+  writeFileSync(script, lines.join('\n'))
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), script], { stdio: ['ignore', 'pipe', 'inherit'] })
+  let stdout = ''
+  child.stdout.on('data', (chunk) => (stdout += chunk))
+  // A hang detector, not a timing claim: a process kept alive by the sampler never exits.
+  const killer = setTimeout(() => child.kill('SIGKILL'), 20_000)
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
+  clearTimeout(killer)
+  return { code, stdout: stdout.trim() }
+}
+
 describe('SystemProbe (this machine)', () => {
   it('reads sane CPU and memory figures', async () => {
     const probe = new SystemProbe()
@@ -316,23 +336,24 @@ describe('SystemProbe (this machine)', () => {
   })
 
   it('does not keep the process alive once runs are over, even without close()', async () => {
-    const runtimeModule = pathToFileURL(join(import.meta.dirname, '..', 'src', 'runtime', 'runtime.ts')).href
-    const code = [
-      `const { createRuntime } = await import(${JSON.stringify(runtimeModule)})`,
+    const { createRuntime } = modules()
+    const outcome = await runScript([
+      `const { createRuntime } = await import(${createRuntime})`,
       `const runtime = createRuntime({ config: { checkpoint: { enabled: false }, governor: { sampleIntervalMs: 50 } } })`,
       `const result = await runtime.run({ name: 'alive', tasks: [{ id: 'a', agent: ${JSON.stringify(sleep)}, input: { ms: 700 } }] }).result`,
       `console.log(result.status, result.governor.samples > 0)`,
-    ].join('\n')
-    const script = join(mkdtempSync(join(tmpdir(), 'troupe-governor-')), 'no-close.mjs')
-    writeFileSync(script, code)
-    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), script], { stdio: ['ignore', 'pipe', 'inherit'] })
-    let stdout = ''
-    child.stdout.on('data', (chunk) => (stdout += chunk))
-    // A hang detector, not a timing claim: a process kept alive by the sampler never exits.
-    const killer = setTimeout(() => child.kill('SIGKILL'), 20_000)
-    const code_ = await new Promise<number | null>((resolve) => child.on('close', resolve))
-    clearTimeout(killer)
-    expect({ code: code_, stdout: stdout.trim() }).toEqual({ code: 0, stdout: 'completed true' })
+    ])
+    expect(outcome).toEqual({ code: 0, stdout: 'completed true' })
+  })
+
+  it('keeps a script alive while its sample is pending, and not after', async () => {
+    const { SystemProbe } = modules()
+    const outcome = await runScript([
+      `const { SystemProbe } = await import(${SystemProbe})`,
+      `const reading = await new SystemProbe().sample()`,
+      `console.log(typeof reading.cpuPercent)`,
+    ])
+    expect(outcome).toEqual({ code: 0, stdout: 'number' })
   })
 
   it('is what a runtime samples by default', async () => {

@@ -9,6 +9,8 @@
  *    (with a blocking execSync) when its last reading is 200 ms old or more.
  * 2. Throttle reaction: with the real probe already sampling, a run starts CPU-bound tasks
  *    on every core; the time from the first of them to `governor:throttled`, for two intervals.
+ * 3. What governing costs a plan that saturates every core by itself: speedup of 8 CPU-bound
+ *    tasks at maxParallel = cores, governor off vs threshold vs adaptive (default settings).
  */
 import { availableParallelism, loadavg } from 'node:os'
 import { join } from 'node:path'
@@ -132,5 +134,17 @@ for (const interval of [500, 100]) {
   const times = runs.flatMap((r) => (r.reactionMs === undefined ? [] : [r.reactionMs])).sort((a, b) => a - b)
   console.log(
     `  sampleIntervalMs ${String(interval).padStart(3)}: throttled after median ${times[Math.floor(times.length / 2)] ?? '-'} ms, max ${times.at(-1) ?? '-'} ms; ${runs.map((r) => r.startedBeforeThrottle).join('/')} tasks started before (each: ${runs.map((r) => (r.reactionMs === undefined ? `not measured (machine busy, CPU ${r.cpuBefore} %)` : `${r.reactionMs} ms from CPU ${r.cpuBefore} %`)).join(', ')})`,
+  )
+}
+
+console.log(`A plan that saturates every core by itself (${availableParallelism() * 4} × 1 s CPU-bound tasks, maxParallel ${availableParallelism()}, default thresholds):`)
+for (const governor of [{ enabled: false }, { mode: 'threshold' as const }, { mode: 'adaptive' as const }]) {
+  const runtime = createRuntime({ config: { maxParallel: availableParallelism(), checkpoint: { enabled: false }, governor } })
+  const tasks = Array.from({ length: availableParallelism() * 4 }, (_, i) => ({ id: `t${i}`, agent: spin, input: { ms: 1000 } }))
+  const result = await runtime.run({ name: 'saturate', tasks }).result
+  await runtime.close()
+  const g = result.governor
+  console.log(
+    `  governor ${'enabled' in governor ? 'off' : governor.mode}: speedup ${result.speedup.toFixed(2)}x${g ? ` (throttled ${g.throttledMs} ms${g.concurrency ? `, concurrency ${g.concurrency.map((c) => c.limit).join('→')}` : ''})` : ''}`,
   )
 }

@@ -11,8 +11,8 @@ interface SamplerReply {
 
 /**
  * Reads CPU and memory of this machine with systeminformation, in a dedicated worker thread
- * (not the agents' pool) started on the first sample. The thread is unref'd: it never keeps
- * the process alive.
+ * (not the agents' pool) started on the first sample. The thread keeps the process alive only
+ * while a sample is pending, never while idle.
  */
 export class SystemProbe implements ResourceProbe {
   #worker: Worker | undefined
@@ -23,6 +23,7 @@ export class SystemProbe implements ResourceProbe {
     const worker = (this.#worker ??= this.#start())
     const id = ++this.#nextId
     return new Promise((resolve, reject) => {
+      if (this.#pending.size === 0) worker.ref()
       this.#pending.set(id, { resolve, reject })
       worker.postMessage({ id })
     })
@@ -41,6 +42,7 @@ export class SystemProbe implements ResourceProbe {
       const pending = this.#pending.get(reply.id)
       if (pending === undefined) return
       this.#pending.delete(reply.id)
+      if (this.#pending.size === 0) worker.unref()
       if (reply.reading) pending.resolve(reply.reading)
       else pending.reject(new Error(reply.error ?? 'the sampler thread sent no reading'))
     })
