@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { admissionLimit, decide, initialGovernorState, type GovernorPolicy, type ResourceReading } from '../src/runtime/governor-policy.ts'
+import { admissionLimit, decide, externalCpuPercent, initialGovernorState, type GovernorPolicy, type ResourceReading } from '../src/runtime/governor-policy.ts'
 
 const threshold: GovernorPolicy = {
   mode: 'threshold',
@@ -11,6 +11,21 @@ const reading = (cpuPercent: number, memoryPercent = 10): ResourceReading => ({ 
 const load = { inFlight: 0, capacity: 8 }
 
 describe('decide (threshold mode)', () => {
+  it("does not throttle on CPU that troupe's own workers use", () => {
+    const own: ResourceReading = { ...reading(100), ownCpuPercent: 96 }
+    expect(decide(initialGovernorState(4), own, threshold, load).throttled).toBeUndefined()
+  })
+
+  it('throttles when the CPU troupe does not use reaches cpu.throttlePercent', () => {
+    const others: ResourceReading = { ...reading(100), ownCpuPercent: 8 }
+    expect(decide(initialGovernorState(4), others, threshold, load).throttled).toBe('cpu')
+  })
+
+  it("counts troupe's own memory: memory is a hard limit", () => {
+    const own: ResourceReading = { ...reading(10, 95), ownCpuPercent: 10 }
+    expect(decide(initialGovernorState(4), own, threshold, load).throttled).toBe('memory')
+  })
+
   it('throttles for cpu when a reading reaches cpu.throttlePercent', () => {
     expect(decide(initialGovernorState(4), reading(90), threshold, load).throttled).toBe('cpu')
   })
@@ -85,5 +100,13 @@ describe('decide (adaptive mode, AIMD)', () => {
 
   it('leaves the limit alone in threshold mode', () => {
     expect(decide(initialGovernorState(8), reading(85), threshold, { inFlight: 8, capacity: 8 }).limit).toBe(8)
+  })
+})
+
+describe('externalCpuPercent', () => {
+  it('is the machine CPU minus the process CPU, never below 0', () => {
+    expect(externalCpuPercent({ ...reading(70), ownCpuPercent: 50 })).toBe(20)
+    expect(externalCpuPercent({ ...reading(30), ownCpuPercent: 50 })).toBe(0)
+    expect(externalCpuPercent(reading(30))).toBe(30)
   })
 })

@@ -8,6 +8,11 @@
 export interface ResourceReading {
   /** CPU busy, all cores, 0..100. */
   readonly cpuPercent: number
+  /**
+   * The part of `cpuPercent` used by this process (troupe's main thread and its worker
+   * threads) over the same window, all cores, 0..100. Absent: counted as 0.
+   */
+  readonly ownCpuPercent?: number
   /** Memory in use (excluding buffers and cache), 0..100 of total. */
   readonly memoryPercent: number
   readonly memoryUsedMb: number
@@ -42,7 +47,8 @@ export function initialGovernorState(limit: number): GovernorState {
 }
 
 /**
- * The next state after `reading`. Hysteresis: a reading at or above a throttle threshold
+ * The next state after `reading`. Threshold mode compares the CPU load of everything but
+ * troupe ({@link externalCpuPercent}) and total memory. Hysteresis: a reading at or above a throttle threshold
  * throttles; once throttled, every reading must be below both resume thresholds to resume.
  * Adaptive mode steers CPU with AIMD on the limit instead of the CPU thresholds: halve it
  * when CPU reaches the target, add one when CPU is below the target and the limit is what
@@ -67,8 +73,17 @@ export function admissionLimit(state: GovernorState, mode: GovernorMode): number
   return mode === 'adaptive' ? state.limit : Infinity
 }
 
+/**
+ * CPU load that troupe did not cause: the machine's minus this process's own. Threshold mode
+ * compares this one. troupe's own CPU is already bounded by maxParallel; counting it would
+ * make a plan that fills every core throttle itself down to one task at a time.
+ */
+export function externalCpuPercent(reading: ResourceReading): number {
+  return Math.max(0, reading.cpuPercent - (reading.ownCpuPercent ?? 0))
+}
+
 function pressure(reading: ResourceReading, policy: GovernorPolicy, level: 'throttlePercent' | 'resumePercent'): ThrottleReason | undefined {
-  if (policy.mode === 'threshold' && reading.cpuPercent >= policy.cpu[level]) return 'cpu'
+  if (policy.mode === 'threshold' && externalCpuPercent(reading) >= policy.cpu[level]) return 'cpu'
   if (reading.memoryPercent >= policy.memory[level]) return 'memory'
   return undefined
 }

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import type { ResourceProbe } from './governor.ts'
 import type { ResourceReading } from './governor-policy.ts'
@@ -18,15 +19,29 @@ export class SystemProbe implements ResourceProbe {
   #worker: Worker | undefined
   #nextId = 0
   readonly #pending = new Map<number, { resolve: (reading: ResourceReading) => void; reject: (error: Error) => void }>()
+  /** This process's CPU time and the wall clock at the previous sample, for `ownCpuPercent`. */
+  #lastCpu = { usage: process.cpuUsage(), at: performance.now() }
 
   sample(): Promise<ResourceReading> {
     const worker = (this.#worker ??= this.#start())
     const id = ++this.#nextId
-    return new Promise((resolve, reject) => {
+    // systeminformation's CPU figure covers the time since its previous call; measure this
+    // process's share over the same window (process.cpuUsage counts all its threads).
+    const ownCpuPercent = this.#ownCpuPercent()
+    return new Promise<ResourceReading>((resolve, reject) => {
       if (this.#pending.size === 0) worker.ref()
       this.#pending.set(id, { resolve, reject })
       worker.postMessage({ id })
-    })
+    }).then((reading) => ({ ...reading, ownCpuPercent: Math.min(ownCpuPercent, reading.cpuPercent) }))
+  }
+
+  #ownCpuPercent(): number {
+    const now = performance.now()
+    const usage = process.cpuUsage(this.#lastCpu.usage)
+    const elapsedUs = (now - this.#lastCpu.at) * 1000
+    this.#lastCpu = { usage: process.cpuUsage(), at: now }
+    if (elapsedUs <= 0) return 0
+    return Math.min(100, ((usage.user + usage.system) / (elapsedUs * availableParallelism())) * 100)
   }
 
   async close(): Promise<void> {
