@@ -1,4 +1,4 @@
-import { simulate } from '../../runtime/simulate.ts'
+import { simulate } from '../../index.ts'
 import { loadStg, loadStgReferences, type StgReference } from '../data/stg.ts'
 import { measureInterleaved } from '../measure.ts'
 import { scenarioRow } from '../row.ts'

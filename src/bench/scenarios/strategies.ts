@@ -1,5 +1,4 @@
-import type { Strategy } from '../../index.ts'
-import { simulate } from '../../runtime/simulate.ts'
+import { simulate, type Strategy } from '../../index.ts'
 import { loadStg } from '../data/stg.ts'
 import { measureInterleaved } from '../measure.ts'
 import { scenarioRow } from '../row.ts'
