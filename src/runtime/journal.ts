@@ -169,14 +169,29 @@ export class Journal implements RunRecorder {
 
   taskEnded(task: CompiledTask, result: TaskResult): void {
     if (this.#disabled) return
-    const { attempts, ...rest } = result
-    const base = { type: 'task' as const, id: task.id, hash: this.#hashes[task.index]!, attempt: attempts, at: this.#options.now() }
+    // Built field by field: rest/spread of the result cost more than the JSON itself, per task.
+    const record = {
+      type: 'task' as const,
+      id: task.id,
+      hash: this.#hashes[task.index]!,
+      attempt: result.attempts,
+      at: this.#options.now(),
+      state: result.state,
+      startedAt: result.startedAt,
+      finishedAt: result.finishedAt,
+      durationMs: result.durationMs,
+      output: result.output,
+      error: result.error,
+      reused: result.reused,
+      outputUnavailable: undefined as true | undefined,
+    }
     let line: string
     try {
-      line = JSON.stringify({ ...base, ...rest })
+      line = JSON.stringify(record)
     } catch {
-      const { output: _unavailable, ...withoutOutput } = rest
-      line = JSON.stringify({ ...base, ...withoutOutput, outputUnavailable: true })
+      record.output = undefined
+      record.outputUnavailable = true
+      line = JSON.stringify(record)
     }
     this.#pending.push(`${line}\n`)
     if (this.#stageLeft.size > 0) this.#stageEnded(task, result)
@@ -190,7 +205,9 @@ export class Journal implements RunRecorder {
     await this.#flushing
     await this.#handle?.close()
     this.#handle = undefined
-    await writeDurably(resultFile(this.#options.dir, this.#options.runId), `${JSON.stringify(result, null, 2)}\n`)
+    // Indented for people to read; compact past a thousand tasks, where it is for programs.
+    const text = result.totals.tasks > 1000 ? JSON.stringify(result) : JSON.stringify(result, null, 2)
+    await writeDurably(resultFile(this.#options.dir, this.#options.runId), `${text}\n`)
   }
 
   #findReusable(text: string): void {
