@@ -3,17 +3,7 @@ import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { loadConfig, resolveConfig } from '../src/runtime/config.ts'
-import { TroupeError } from '../src/runtime/errors.ts'
-
-function errorOf(fn: () => unknown): TroupeError {
-  try {
-    fn()
-  } catch (error) {
-    if (error instanceof TroupeError) return error
-    throw error
-  }
-  throw new Error('expected a TroupeError')
-}
+import { troupeErrorOf } from './helpers/errors.ts'
 
 describe('resolveConfig', () => {
   it('fills every default', () => {
@@ -42,25 +32,25 @@ describe('resolveConfig', () => {
     [{ budget: { onExceeded: 'panic' } }, '`budget.onExceeded` is `"panic"` (string)'],
     [{ maxParalel: 2 }, '`maxParalel` is `2` (number): expected no excess property'],
   ])('rejects %j with ERR_CONFIG_INVALID naming the key and value', (input, message) => {
-    const error = errorOf(() => resolveConfig(input))
+    const error = troupeErrorOf(() => resolveConfig(input))
     expect(error.code).toBe('ERR_CONFIG_INVALID')
     expect(error.message).toContain(message)
   })
 
   it('reports every invalid key at once', () => {
-    const error = errorOf(() => resolveConfig({ maxParallel: 0, timeoutMs: -1 }))
+    const error = troupeErrorOf(() => resolveConfig({ maxParallel: 0, timeoutMs: -1 }))
     expect(error.message).toContain('`maxParallel`')
     expect(error.message).toContain('`timeoutMs`')
   })
 
   it('rejects minThreads above maxThreads', () => {
-    const error = errorOf(() => resolveConfig({ pool: { minThreads: 4, maxThreads: 2 } }))
+    const error = troupeErrorOf(() => resolveConfig({ pool: { minThreads: 4, maxThreads: 2 } }))
     expect(error.code).toBe('ERR_CONFIG_INVALID')
     expect(error.message).toContain('`pool.minThreads` is `4` (number)')
   })
 
   it('rejects a resume threshold above the throttle threshold', () => {
-    const error = errorOf(() => resolveConfig({ governor: { memory: { throttlePercent: 70, resumePercent: 80 } } }))
+    const error = troupeErrorOf(() => resolveConfig({ governor: { memory: { throttlePercent: 70, resumePercent: 80 } } }))
     expect(error.message).toContain('`governor.memory.resumePercent` is `80` (number)')
   })
 })
@@ -81,7 +71,7 @@ describe('loadConfig', () => {
     const dir = mkdtempSync(join(tmpdir(), 'troupe-config-'))
     const file = join(dir, 'custom.json')
     writeFileSync(file, JSON.stringify({ timeoutMs: 0 }))
-    const error = errorOf(() => loadConfig({ file }))
+    const error = troupeErrorOf(() => loadConfig({ file }))
     expect(error.code).toBe('ERR_CONFIG_INVALID')
     expect(error.message).toContain('custom.json')
     expect(error.message).toContain('`timeoutMs` is `0` (number)')
@@ -91,6 +81,6 @@ describe('loadConfig', () => {
     const dir = mkdtempSync(join(tmpdir(), 'troupe-config-'))
     const file = join(dir, 'broken.json')
     writeFileSync(file, '{ maxParallel: 2 ')
-    expect(errorOf(() => loadConfig({ file })).code).toBe('ERR_CONFIG_INVALID')
+    expect(troupeErrorOf(() => loadConfig({ file })).code).toBe('ERR_CONFIG_INVALID')
   })
 })

@@ -13,6 +13,7 @@ import type { RunResult } from '../src/runtime/result.ts'
 import type { Clock } from '../src/runtime/run.ts'
 import { createRuntime, type Runtime } from '../src/runtime/runtime.ts'
 import { SystemProbe } from '../src/runtime/system-probe.ts'
+import { peakRunning } from './helpers/task-events.ts'
 
 const sleep = join(import.meta.dirname, 'fixtures', 'agents', 'sleep.mjs')
 
@@ -218,17 +219,6 @@ const fourSleeps = (ms: number): Plan => ({
   name: 'four-sleeps',
   tasks: ['a', 'b', 'c', 'd'].map((id) => ({ id, agent: sleep, input: { ms } })),
 })
-
-/** The most tasks RUNNING at once, from the order of task:state events. */
-function peakRunning(events: TaskStateEvent[]): number {
-  let running = 0
-  let peak = 0
-  for (const e of events) {
-    if (e.state === 'RUNNING') peak = Math.max(peak, ++running)
-    else if (e.previous === 'RUNNING') running--
-  }
-  return peak
-}
 
 let runtime: Runtime | undefined
 

@@ -2,21 +2,11 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { TroupeError } from '../src/runtime/errors.ts'
 import { compilePlan, loadPlan } from '../src/runtime/plan.ts'
+import { troupeErrorOf } from './helpers/errors.ts'
 
 const fixtures = join(import.meta.dirname, 'fixtures', 'agents')
 const echo = join(fixtures, 'echo.mjs')
-
-function errorOf(fn: () => unknown): TroupeError {
-  try {
-    fn()
-  } catch (error) {
-    if (error instanceof TroupeError) return error
-    throw error
-  }
-  throw new Error('expected a TroupeError')
-}
 
 describe('compilePlan', () => {
   it('resolves dependencies to indices and agents to file URLs', () => {
@@ -33,13 +23,13 @@ describe('compilePlan', () => {
   })
 
   it('rejects duplicate ids with ERR_PLAN_DUPLICATE_ID naming the id', () => {
-    const error = errorOf(() => compilePlan({ agents: { echo }, tasks: [{ id: 'a', agent: 'echo' }, { id: 'a', agent: 'echo' }] }))
+    const error = troupeErrorOf(() => compilePlan({ agents: { echo }, tasks: [{ id: 'a', agent: 'echo' }, { id: 'a', agent: 'echo' }] }))
     expect(error.code).toBe('ERR_PLAN_DUPLICATE_ID')
     expect(error.message).toContain('"a"')
   })
 
   it('rejects an unknown dependency with ERR_PLAN_UNKNOWN_DEPENDENCY and a suggestion', () => {
-    const error = errorOf(() =>
+    const error = troupeErrorOf(() =>
       compilePlan({ agents: { echo }, tasks: [{ id: 'build', agent: 'echo' }, { id: 't', agent: 'echo', dependsOn: ['biuld'] }] }),
     )
     expect(error.code).toBe('ERR_PLAN_UNKNOWN_DEPENDENCY')
@@ -48,19 +38,19 @@ describe('compilePlan', () => {
   })
 
   it('rejects an undeclared agent name with ERR_PLAN_UNKNOWN_AGENT', () => {
-    const error = errorOf(() => compilePlan({ agents: { echo }, tasks: [{ id: 'a', agent: 'ecko' }] }))
+    const error = troupeErrorOf(() => compilePlan({ agents: { echo }, tasks: [{ id: 'a', agent: 'ecko' }] }))
     expect(error.code).toBe('ERR_PLAN_UNKNOWN_AGENT')
     expect(error.message).toContain('"ecko"')
   })
 
   it('rejects a missing agent module with ERR_PLAN_UNKNOWN_AGENT naming the path', () => {
-    const error = errorOf(() => compilePlan({ agents: { ghost: './nope/ghost.mjs' }, tasks: [{ id: 'a', agent: 'ghost' }] }))
+    const error = troupeErrorOf(() => compilePlan({ agents: { ghost: './nope/ghost.mjs' }, tasks: [{ id: 'a', agent: 'ghost' }] }))
     expect(error.code).toBe('ERR_PLAN_UNKNOWN_AGENT')
     expect(error.message).toContain('ghost.mjs')
   })
 
   it('names the cycle path with ERR_PLAN_CYCLE', () => {
-    const error = errorOf(() =>
+    const error = troupeErrorOf(() =>
       compilePlan({
         agents: { echo },
         tasks: [
@@ -75,7 +65,7 @@ describe('compilePlan', () => {
   })
 
   it('rejects a self-dependency as a cycle', () => {
-    expect(errorOf(() => compilePlan({ agents: { echo }, tasks: [{ id: 'a', agent: 'echo', dependsOn: ['a'] }] })).code).toBe('ERR_PLAN_CYCLE')
+    expect(troupeErrorOf(() => compilePlan({ agents: { echo }, tasks: [{ id: 'a', agent: 'echo', dependsOn: ['a'] }] })).code).toBe('ERR_PLAN_CYCLE')
   })
 
   it.each([
@@ -88,7 +78,7 @@ describe('compilePlan', () => {
     [{ tasks: [{ id: 'a', agent: 'echo', depends: ['b'] }] }, '`tasks[0] ("a").depends` is not a task key (did you mean "dependsOn"?)'],
     [{ strategy: 'fast', tasks: [] }, '`strategy` is `"fast"` (string); expected one of "concurrent", "sequential", "pipeline", "waves"'],
   ])('rejects ill-typed field %j with ERR_PLAN_INVALID naming field, value and what is allowed', (plan, message) => {
-    const error = errorOf(() => compilePlan({ agents: { echo }, ...plan }))
+    const error = troupeErrorOf(() => compilePlan({ agents: { echo }, ...plan }))
     expect(error.code).toBe('ERR_PLAN_INVALID')
     expect(error.message).toContain(message)
   })
@@ -120,12 +110,12 @@ describe('loadPlan', () => {
   it('reports malformed YAML as ERR_PLAN_INVALID naming the file', () => {
     const file = join(dir, 'bad.yaml')
     writeFileSync(file, 'tasks: [ {id: a\n')
-    const error = errorOf(() => loadPlan(file))
+    const error = troupeErrorOf(() => loadPlan(file))
     expect(error.code).toBe('ERR_PLAN_INVALID')
     expect(error.message).toContain('bad.yaml')
   })
 
   it('reports a missing plan file as ERR_PLAN_INVALID', () => {
-    expect(errorOf(() => loadPlan(join(dir, 'missing.yaml'))).code).toBe('ERR_PLAN_INVALID')
+    expect(troupeErrorOf(() => loadPlan(join(dir, 'missing.yaml'))).code).toBe('ERR_PLAN_INVALID')
   })
 })

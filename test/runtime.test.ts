@@ -4,31 +4,11 @@ import type { TaskStateEvent } from '../src/runtime/events.ts'
 import type { Plan, TaskSpec } from '../src/runtime/plan.ts'
 import type { RunResult } from '../src/runtime/result.ts'
 import { createRuntime, type Runtime } from '../src/runtime/runtime.ts'
+import { peakRunning, runningIntervals } from './helpers/task-events.ts'
 
 const agents = join(import.meta.dirname, 'fixtures', 'agents')
 const agent = (name: string) => join(agents, name)
 const task = (id: string, name: string, extra: Partial<TaskSpec> = {}): TaskSpec => ({ id, agent: agent(name), ...extra })
-
-/** Intervals [start, end] of the RUNNING periods of each task, from task:state events. */
-function intervals(events: TaskStateEvent[]): Map<string, [number, number]> {
-  const out = new Map<string, [number, number]>()
-  for (const e of events) {
-    if (e.state === 'RUNNING') out.set(e.taskId, [e.at, Infinity])
-    else if (e.previous === 'RUNNING') out.get(e.taskId)![1] = e.at
-  }
-  return out
-}
-
-/** The most tasks RUNNING at once, from the order of task:state events. */
-function peakRunning(events: TaskStateEvent[]): number {
-  let running = 0
-  let peak = 0
-  for (const e of events) {
-    if (e.state === 'RUNNING') peak = Math.max(peak, ++running)
-    else if (e.previous === 'RUNNING') running--
-  }
-  return peak
-}
 
 let runtime: Runtime
 
@@ -64,7 +44,7 @@ describe('a diamond plan (a → b, a → c, b + c → d)', () => {
   it('runs in dependency order', async () => {
     const { result, events } = await execute(diamond())
     expect(result.status).toBe('completed')
-    const spans = intervals(events)
+    const spans = runningIntervals(events)
     expect(spans.get('b')![0]).toBeGreaterThanOrEqual(spans.get('a')![1])
     expect(spans.get('c')![0]).toBeGreaterThanOrEqual(spans.get('a')![1])
     expect(spans.get('d')![0]).toBeGreaterThanOrEqual(Math.max(spans.get('b')![1], spans.get('c')![1]))
@@ -72,7 +52,7 @@ describe('a diamond plan (a → b, a → c, b + c → d)', () => {
 
   it('overlaps b and c in time', async () => {
     const { events } = await execute(diamond())
-    const spans = intervals(events)
+    const spans = runningIntervals(events)
     const [b, c] = [spans.get('b')!, spans.get('c')!]
     expect(b[0]).toBeLessThan(c[1])
     expect(c[0]).toBeLessThan(b[1])

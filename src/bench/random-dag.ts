@@ -18,8 +18,8 @@ export function randomDagPlan(options: { tasks: number; edgesPerTask: number; ag
   return { name: options.name ?? `random-dag-${options.tasks}`, agents: { work: options.agent }, tasks }
 }
 
-/** A tiny, fast, seedable PRNG (public domain); returns floats in [0, 1). */
-function mulberry32(seed: number): () => number {
+/** A tiny, fast, seedable PRNG (mulberry32, public domain); returns floats in [0, 1). */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0
   return () => {
     a = (a + 0x6d2b79f5) >>> 0

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createRuntime, type Plan, type RunResult } from '../index.ts'
+import { mulberry32 } from './random-dag.ts'
 
 const FAULTS = [
   ['throw', 0.05],
@@ -32,18 +33,6 @@ export interface SoakReport {
   readonly totalsAddUp: boolean
 }
 
-/** A seeded generator (mulberry32), so a soak can be replayed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 /**
  * The soak agent, written out as a plain `.mjs` so that threads replaced after a crash load
  * it at native speed: fails the way `input.fault` says, or succeeds after `input.ms`.
@@ -63,7 +52,7 @@ const FAULT_AGENT = `export default async (input) => {
 `
 
 export async function soak(tasksPerRun = 500, runs = 4, seed = 1): Promise<SoakReport> {
-  const next = random(seed)
+  const next = mulberry32(seed)
   const workDir = mkdtempSync(join(tmpdir(), 'troupe-soak-'))
   const agent = join(workDir, 'fault.mjs')
   writeFileSync(agent, FAULT_AGENT)
