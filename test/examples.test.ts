@@ -151,3 +151,11 @@ describe('examples/codebase-analysis', () => {
     }
   })
 })
+
+describe('examples/cpu-burst', () => {
+  it('is a plan of eight independent CPU-bound tasks with a real agent module', () => {
+    const plan = loadPlan(join(examples, 'cpu-burst', 'plan.yaml'))
+    expect(plan.tasks.map((t) => [t.deps.length, t.agent])).toEqual(Array.from({ length: 8 }, () => [0, 'spin']))
+    expect(existsSync(fileURLToPath(plan.tasks[0]!.moduleUrl))).toBe(true)
+  })
+})
