@@ -1,5 +1,5 @@
 import { firstOverlap } from './claims.ts'
-import { criticalPath, dependencyLevels } from './graph.ts'
+import { criticalPath, dependencyLevels, descendants } from './graph.ts'
 import type { CompiledPlan, Strategy } from './plan.ts'
 import { estimatedDurations } from './scheduler.ts'
 import { simulate } from './simulate.ts'
@@ -112,19 +112,7 @@ export function claimConflicts(plan: CompiledPlan): ClaimConflict[] {
   const reach = new Map<number, Set<number>>()
   const reachable = (from: number): Set<number> => {
     let seen = reach.get(from)
-    if (seen === undefined) {
-      seen = new Set()
-      const stack = [from]
-      while (stack.length > 0) {
-        for (const next of plan.dependents[stack.pop()!]!) {
-          if (!seen.has(next)) {
-            seen.add(next)
-            stack.push(next)
-          }
-        }
-      }
-      reach.set(from, seen)
-    }
+    if (seen === undefined) reach.set(from, (seen = new Set(descendants(plan, from))))
     return seen
   }
   return overlaps
