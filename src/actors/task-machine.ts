@@ -14,7 +14,7 @@ const NOT_RETRYABLE: ReadonlySet<string> = new Set([
   'ERR_BUDGET_EXCEEDED',
 ])
 
-/** A failed attempt, as the `execute` actor rejects with it. */
+/** A failed attempt, as the run reports it to the machine in a FAIL event. */
 export interface AttemptError extends SerializedError {
   /** Set by an agent (`error.retryable = false`) or by troupe for errors retrying cannot fix. */
   readonly retryable?: boolean

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events'
 import { createActor, type Actor } from 'xstate'
-import { TERMINAL_STATES, taskMachine, type TaskContext, type TaskEvent, type TaskState } from '../actors/task-machine.ts'
+import { TERMINAL_STATES, taskMachine, type TaskContext, type TaskEvent, type TaskMachineInput, type TaskState } from '../actors/task-machine.ts'
 import { budgetAdmits, budgetLevel, type BudgetLevel } from './budget.ts'
 import type { ClaimRegistry } from './claims.ts'
 import type { ResolvedConfig } from './config.ts'
@@ -119,6 +119,8 @@ export class Run extends EventEmitter<RunEvents> implements Dispatchable {
   #cancelError: SerializedError | undefined
   /** Ended by {@link fail}: the run's status is `failed`, not `cancelled`. */
   #failedFast = false
+  /** The clock and retry policy every task actor of this run shares. */
+  readonly #env: TaskMachineInput['env']
   #maxParallel: number
   #inFlight = 0
   #startedAt = 0
@@ -132,6 +134,7 @@ export class Run extends EventEmitter<RunEvents> implements Dispatchable {
     this.#maxParallel = init.strategy === 'sequential' ? 1 : init.maxParallel
     this.#scheduler = new DagScheduler(init.plan, init.strategy)
     this.#barriers = init.strategy === 'waves' || init.strategy === 'pipeline'
+    this.#env = { now: init.clock.now, retryDelay: init.retryDelay }
     const n = init.plan.tasks.length
     this.#actors = new Array(n)
     this.#final = new Array(n)
@@ -297,7 +300,7 @@ export class Run extends EventEmitter<RunEvents> implements Dispatchable {
         input: {
           maxAttempts: 1 + (task.retries ?? this.#init.config.retry.maxRetries),
           timeoutMs: task.timeoutMs ?? this.#init.config.timeoutMs,
-          env: { now: this.#init.clock.now, retryDelay: this.#init.retryDelay },
+          env: this.#env,
         },
       })
       this.#actors[index] = actor
@@ -358,9 +361,11 @@ export class Run extends EventEmitter<RunEvents> implements Dispatchable {
     this.#inFlightAttempts[index] = inFlight
     void handle.result.then((result) => {
       clock.clearTimeout(timer)
-      if (this.#inFlightAttempts[index] === inFlight) this.#inFlightAttempts[index] = undefined
-      // A late answer from an attempt that already timed out or was cancelled is ignored.
-      if (this.#states[index] === 'RUNNING' && this.#actors[index]?.getSnapshot().context.attempt === attempt) {
+      // A late answer from an attempt that already timed out or was cancelled (and may have
+      // been followed by a newer attempt) is ignored.
+      const current = this.#inFlightAttempts[index] === inFlight
+      if (current) this.#inFlightAttempts[index] = undefined
+      if (current && this.#states[index] === 'RUNNING') {
         this.#send(index, result.ok ? { type: 'SUCCEED', output: result.output } : { type: 'FAIL', error: result.error })
       }
       // The scheduler learns of the outcome in the next drain. A completion that cannot make
@@ -427,7 +432,7 @@ export class Run extends EventEmitter<RunEvents> implements Dispatchable {
   }
 
   #onChange({ task, from, to }: Change): void {
-    const context = this.#final[task] ?? this.#actors[task]?.getSnapshot().context
+    const context = this.#contextOf(task)
     // Three events per task: build them only for someone who listens.
     if (this.#listening('task:state')) {
       this.#emit('task:state', {
@@ -492,18 +497,21 @@ export class Run extends EventEmitter<RunEvents> implements Dispatchable {
     this.#cancelError = error
     for (const handle of this.#retryTimers.values()) this.#init.clock.clearTimeout(handle)
     this.#retryTimers.clear()
-    for (const task of this.#scheduler.endAll()) {
-      if (abortRunning || this.#states[task] !== 'RUNNING') this.#send(task, { type: 'CANCEL', error })
-    }
-    // Retrying tasks sit in QUEUED without being in the scheduler's ready set.
+    this.#scheduler.endAll()
+    // Every task not ended, including retrying ones (QUEUED, but not in the ready set).
     for (let i = 0; i < this.#states.length; i++) {
       if (!TERMINAL_STATES.has(this.#states[i]!) && (abortRunning || this.#states[i] !== 'RUNNING')) this.#send(i, { type: 'CANCEL', error })
     }
     this.#scheduleDrain()
   }
 
+  /** A task's context: its final one once ended, else its actor's (undefined before it has one). */
+  #contextOf(index: number): TaskContext | undefined {
+    return this.#final[index] ?? this.#actors[index]?.getSnapshot().context
+  }
+
   #taskResult(index: number): TaskResult {
-    const context: TaskContext | undefined = this.#final[index] ?? this.#actors[index]?.getSnapshot().context
+    const context = this.#contextOf(index)
     const state = this.#states[index]!
     if (context === undefined) return { state, attempts: 0 }
     const ran = context.startedAt !== undefined

@@ -3,7 +3,7 @@
  * every import here is paid by every new thread. The ctx channel to the main thread is
  * opened lazily, so an agent that never touches `ctx` costs no MessagePort and no comlink.
  */
-import { MessageChannel, parentPort, type MessagePort } from 'node:worker_threads'
+import { MessageChannel, parentPort } from 'node:worker_threads'
 import {
   ABORT_MESSAGE,
   CTX_PORT_MESSAGE,
@@ -92,7 +92,6 @@ function pickDefault(mod: Record<string, unknown>): unknown {
 // ---- ctx channel: one MessagePort per worker thread, opened on first use ----
 
 let host: Promise<HostApi> | undefined
-let hostPort: MessagePort | undefined
 const abortControllers = new Map<string, AbortController>()
 
 function keyOf(key: AttemptKey): string {
@@ -102,7 +101,6 @@ function keyOf(key: AttemptKey): string {
 function getHost(): Promise<HostApi> {
   host ??= import('comlink').then((Comlink) => {
     const { port1, port2 } = new MessageChannel()
-    hostPort = port1
     port1.on('message', (message: { type?: string; key?: AttemptKey }) => {
       if (message?.type === ABORT_MESSAGE && message.key) {
         abortControllers.get(keyOf(message.key))?.abort(new Error('troupe: attempt aborted'))
