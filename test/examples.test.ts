@@ -5,9 +5,9 @@ import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { TaskStateEvent } from '../src/runtime/events.ts'
-import { loadPlan, type CompiledPlan, type Plan } from '../src/runtime/plan.ts'
-import type { RunResult } from '../src/runtime/result.ts'
+import type { TaskStateEvent } from '../src/runtime/core/events.ts'
+import { loadPlan, type CompiledPlan, type Plan } from '../src/runtime/plan/plan.ts'
+import type { RunResult } from '../src/runtime/core/result.ts'
 import { createRuntime, type Runtime } from '../src/runtime/runtime.ts'
 
 const examples = join(import.meta.dirname, '..', 'examples')

@@ -1,5 +1,5 @@
 import { assign, setup } from 'xstate'
-import type { SerializedError } from '../runtime/errors.ts'
+import type { SerializedError } from '../runtime/core/errors.ts'
 
 /** The task states of DESIGN.md, exactly. */
 export const TASK_STATES = ['PENDING', 'QUEUED', 'RUNNING', 'COMPLETED', 'FAILED', 'SKIPPED', 'CANCELLED'] as const

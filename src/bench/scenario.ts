@@ -1,4 +1,4 @@
-import type { Parallelization } from '../runtime/result.ts'
+import type { Parallelization } from '../runtime/core/result.ts'
 
 /** Options every scenario receives from `npm run bench`. */
 export interface BenchOptions {

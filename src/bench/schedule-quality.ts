@@ -1,5 +1,5 @@
-import type { Strategy } from '../runtime/plan.ts'
-import { simulate, validateSchedule, type ScheduleViolation } from '../runtime/simulate.ts'
+import type { Strategy } from '../runtime/plan/plan.ts'
+import { simulate, validateSchedule, type ScheduleViolation } from '../runtime/schedule/simulate.ts'
 import type { ReferenceGraph } from './data/reference-graph.ts'
 import { loadStg, loadStgReferences, type StgReference } from './data/stg.ts'
 

@@ -1,4 +1,4 @@
-import { INPUT_ERROR_CODES, isTroupeError } from '../runtime/errors.ts'
+import { INPUT_ERROR_CODES, isTroupeError } from '../runtime/core/errors.ts'
 
 /** Exit codes of the CLI (DESIGN.md "CLI"). */
 export const EXIT = {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError, Option } from 'commander'
-import { STRATEGIES, type Strategy } from '../runtime/plan.ts'
+import { STRATEGIES, type Strategy } from '../runtime/plan/plan.ts'
 import { EXIT, reportError } from './exit-codes.ts'
 import { runCommand } from './run-command.ts'
 

@@ -1,7 +1,7 @@
 import pc from 'picocolors'
-import { analyzePlan, type PlanAnalysis } from '../runtime/analysis.ts'
-import { loadConfig } from '../runtime/config.ts'
-import { loadPlan, type Strategy } from '../runtime/plan.ts'
+import { analyzePlan, type PlanAnalysis } from '../runtime/schedule/analysis.ts'
+import { loadConfig } from '../runtime/core/config.ts'
+import { loadPlan, type Strategy } from '../runtime/plan/plan.ts'
 import { EXIT } from './exit-codes.ts'
 import { formatMs } from './summary.ts'
 

@@ -1,9 +1,9 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { renderReport, type ReportContext } from '../dashboard/report.ts'
-import { loadConfig } from '../runtime/config.ts'
-import { TroupeError, describeValue } from '../runtime/errors.ts'
-import type { RunResult } from '../runtime/result.ts'
+import { loadConfig } from '../runtime/core/config.ts'
+import { TroupeError, describeValue } from '../runtime/core/errors.ts'
+import type { RunResult } from '../runtime/core/result.ts'
 import { EXIT } from './exit-codes.ts'
 
 export interface ReportCommandOptions {

@@ -1,7 +1,7 @@
 import Table from 'cli-table3'
 import pc from 'picocolors'
-import type { GovernorReport } from '../runtime/governor.ts'
-import type { RunResult } from '../runtime/result.ts'
+import type { GovernorReport } from '../runtime/admission/governor.ts'
+import type { RunResult } from '../runtime/core/result.ts'
 
 const STATE_COLOR: Record<string, (text: string) => string> = {
   COMPLETED: pc.green,

@@ -1,7 +1,7 @@
 import { TASK_STATES, type TaskState } from '../actors/task-machine.ts'
 import type { MonitorSnapshot } from '../monitor/monitor.ts'
 import type { AgentUtilisation, RunSnapshot, TaskView } from '../monitor/run-monitor.ts'
-import type { RunResult } from '../runtime/result.ts'
+import type { RunResult } from '../runtime/core/result.ts'
 import { readAsset } from './read-asset.ts'
 
 /** A half-open interval `[start, end)` to place on a worker slot. */

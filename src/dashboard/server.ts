@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { TroupeError, describeValue, isTroupeError } from '../runtime/errors.ts'
+import { TroupeError, describeValue, isTroupeError } from '../runtime/core/errors.ts'
 import type { Run } from '../runtime/run.ts'
 import type { Runtime } from '../runtime/runtime.ts'
 import type { GovernorThresholds } from '../monitor/governor-monitor.ts'

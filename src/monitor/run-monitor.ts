@@ -1,9 +1,9 @@
 import { TASK_STATES, TERMINAL_STATES, type TaskState } from '../actors/task-machine.ts'
-import type { SerializedError } from '../runtime/errors.ts'
-import type { RunEndEvent, TaskLogEvent, TaskProgressEvent, TaskStateEvent } from '../runtime/events.ts'
-import { bottomLevels, dependencyLevels, type Graph } from '../runtime/graph.ts'
-import type { Strategy } from '../runtime/plan.ts'
-import type { RunResult, RunStatus } from '../runtime/result.ts'
+import type { SerializedError } from '../runtime/core/errors.ts'
+import type { RunEndEvent, TaskLogEvent, TaskProgressEvent, TaskStateEvent } from '../runtime/core/events.ts'
+import { bottomLevels, dependencyLevels, type Graph } from '../runtime/plan/graph.ts'
+import type { Strategy } from '../runtime/plan/plan.ts'
+import type { RunResult, RunStatus } from '../runtime/core/result.ts'
 
 /** Log lines kept per task for live views; older ones are dropped. */
 const RECENT_LOGS = 5

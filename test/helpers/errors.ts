@@ -1,4 +1,4 @@
-import { TroupeError } from '../../src/runtime/errors.ts'
+import { TroupeError } from '../../src/runtime/core/errors.ts'
 
 /** The TroupeError `fn` throws; fails the test if it throws nothing or something else. */
 export function troupeErrorOf(fn: () => unknown): TroupeError {

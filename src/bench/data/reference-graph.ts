@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url'
-import { topologicalOrder } from '../../runtime/graph.ts'
-import type { SchedulablePlan } from '../../runtime/scheduler.ts'
+import { topologicalOrder } from '../../runtime/plan/graph.ts'
+import type { SchedulablePlan } from '../../runtime/schedule/scheduler.ts'
 
 /** A task graph from published reference data, ready for the simulated scheduler. */
 export interface ReferenceGraph {

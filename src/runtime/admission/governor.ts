@@ -1,0 +1,224 @@
+import type { GovernorEvent, GovernorSampleEvent } from '../core/events.ts'
+import {
+  admissionLimit,
+  decide,
+  initialGovernorState,
+  type GovernorPolicy,
+  type GovernorState,
+  type ResourceReading,
+} from './governor-policy.ts'
+import type { Clock } from '../run.ts'
+
+/** Where readings come from: the machine ({@link SystemProbe}), or a test. */
+export interface ResourceProbe {
+  sample(): Promise<ResourceReading>
+}
+
+/** What the governor did during one run: `RunResult.governor`. */
+export interface GovernorReport {
+  readonly mode: GovernorPolicy['mode']
+  /** Time new starts were held back while the run was in flight. */
+  readonly throttledMs: number
+  /** Throttle periods the run saw (one if it started throttled). */
+  readonly throttleEvents: number
+  readonly peakCpuPercent: number
+  readonly peakMemoryMb: number
+  /** Readings taken while the run was in flight. */
+  readonly samples: number
+  /** Adaptive mode: the admission limit the governor chose, each time it changed (and at the start). */
+  readonly concurrency?: readonly { readonly at: number; readonly limit: number }[]
+}
+
+export interface GovernorOptions {
+  readonly probe: ResourceProbe
+  readonly clock: Clock
+  readonly policy: GovernorPolicy
+  readonly sampleIntervalMs: number
+  /** Slots of the pool: the most the adaptive limit grows to. */
+  readonly capacity: number
+  /** Where the adaptive limit starts. */
+  readonly initialLimit: number
+  readonly inFlight: () => number
+  /** Called on throttle, resume and (adaptive) limit changes, after the state changed. */
+  readonly onChange: (event: GovernorChange) => void
+}
+
+export type GovernorChange =
+  | { readonly type: 'governor:throttled' | 'governor:resumed'; readonly event: GovernorEvent }
+  | { readonly type: 'limit'; readonly limit: number; readonly at: number }
+  | { readonly type: 'governor:sample'; readonly event: GovernorSampleEvent }
+
+type Status = 'idle' | 'sampling' | 'closed'
+
+/**
+ * Samples the probe every `sampleIntervalMs` while runs are in flight and turns readings into
+ * an admission limit for the dispatcher (see {@link decide}). One sample at a time; the timer
+ * is unref'd so a governor never keeps the process alive.
+ */
+export class Governor {
+  readonly #options: GovernorOptions
+  #state: GovernorState
+  #status: Status = 'idle'
+  #inSample = false
+  #timer: unknown
+  #warned = false
+  readonly #trackers = new Set<Tracker>()
+
+  constructor(options: GovernorOptions) {
+    this.#options = options
+    this.#state = initialGovernorState(Math.min(options.capacity, options.initialLimit))
+  }
+
+  /** Attempts in flight allowed at most (the dispatcher admits one more when none run). */
+  get admissionLimit(): number {
+    return admissionLimit(this.#state, this.#options.policy.mode)
+  }
+
+  get throttled(): boolean {
+    return this.#state.throttled !== undefined
+  }
+
+  /** Starts sampling (now, then every interval) unless already sampling. */
+  activate(): void {
+    if (this.#status !== 'idle') return
+    this.#status = 'sampling'
+    if (!this.#inSample) this.#sample()
+  }
+
+  /** Stops sampling once no run is in flight. The last decision stays until the next reading. */
+  deactivate(): void {
+    if (this.#status !== 'sampling') return
+    this.#status = 'idle'
+    this.#clearTimer()
+  }
+
+  /** Starts recording what the governor does for one run; `end()` returns the report. */
+  track(): { end(): GovernorReport } {
+    const tracker = new Tracker(this.#options.clock.now(), this.#state, this.#options.policy.mode)
+    this.#trackers.add(tracker)
+    return {
+      end: () => {
+        this.#trackers.delete(tracker)
+        return tracker.report(this.#options.clock.now())
+      },
+    }
+  }
+
+  /** Stops sampling for good. The probe belongs to whoever made it. */
+  close(): void {
+    this.#status = 'closed'
+    this.#clearTimer()
+  }
+
+  #sample(): void {
+    this.#inSample = true
+    this.#options.probe.sample().then(
+      (reading) => {
+        this.#inSample = false
+        if (this.#status === 'closed') return
+        this.#apply(reading)
+        this.#schedule()
+      },
+      (error: unknown) => {
+        this.#inSample = false
+        if (this.#status === 'closed') return
+        if (!this.#warned) {
+          this.#warned = true
+          process.emitWarning(`troupe: the governor's probe failed; admission stays as last decided: ${String((error as Error)?.message ?? error)}`, 'TroupeGovernorWarning')
+        }
+        this.#schedule()
+      },
+    )
+  }
+
+  #schedule(): void {
+    if (this.#status !== 'sampling') return
+    const timer = this.#options.clock.setTimeout(() => {
+      this.#timer = undefined
+      if (this.#status === 'sampling') this.#sample()
+    }, this.#options.sampleIntervalMs)
+    ;(timer as { unref?: () => void } | undefined)?.unref?.()
+    this.#timer = timer
+  }
+
+  #clearTimer(): void {
+    if (this.#timer === undefined) return
+    this.#options.clock.clearTimeout(this.#timer)
+    this.#timer = undefined
+  }
+
+  #apply(reading: ResourceReading): void {
+    const at = this.#options.clock.now()
+    const before = this.#state
+    const load = { inFlight: this.#options.inFlight(), capacity: this.#options.capacity }
+    this.#state = decide(before, reading, this.#options.policy, load)
+    for (const tracker of this.#trackers) tracker.sampled(reading)
+    const after = this.#state
+    if (after.throttled !== before.throttled && (after.throttled === undefined || before.throttled === undefined)) {
+      const throttling = after.throttled !== undefined
+      for (const tracker of this.#trackers) tracker.throttle(throttling, at)
+      const event: GovernorEvent = {
+        reason: after.throttled ?? before.throttled!,
+        cpuPercent: reading.cpuPercent,
+        memoryPercent: reading.memoryPercent,
+        memoryUsedMb: reading.memoryUsedMb,
+        at,
+      }
+      this.#options.onChange({ type: throttling ? 'governor:throttled' : 'governor:resumed', event })
+    }
+    if (after.limit !== before.limit && this.#options.policy.mode === 'adaptive') {
+      for (const tracker of this.#trackers) tracker.limit(after.limit, at)
+      this.#options.onChange({ type: 'limit', limit: after.limit, at })
+    }
+    this.#options.onChange({ type: 'governor:sample', event: { ...reading, throttled: after.throttled, limit: this.admissionLimit, at } })
+  }
+}
+
+/** One run's view of the governor. */
+class Tracker {
+  #throttledMs = 0
+  #throttledSince: number | undefined
+  #throttleEvents = 0
+  #peakCpuPercent = 0
+  #peakMemoryMb = 0
+  #samples = 0
+  readonly #concurrency: { at: number; limit: number }[] | undefined
+
+  constructor(at: number, state: GovernorState, readonly mode: GovernorPolicy['mode']) {
+    if (state.throttled !== undefined) this.throttle(true, at)
+    this.#concurrency = mode === 'adaptive' ? [{ at, limit: state.limit }] : undefined
+  }
+
+  sampled(reading: ResourceReading): void {
+    this.#samples++
+    if (reading.cpuPercent > this.#peakCpuPercent) this.#peakCpuPercent = reading.cpuPercent
+    if (reading.memoryUsedMb > this.#peakMemoryMb) this.#peakMemoryMb = reading.memoryUsedMb
+  }
+
+  throttle(on: boolean, at: number): void {
+    if (on && this.#throttledSince === undefined) {
+      this.#throttledSince = at
+      this.#throttleEvents++
+    } else if (!on && this.#throttledSince !== undefined) {
+      this.#throttledMs += at - this.#throttledSince
+      this.#throttledSince = undefined
+    }
+  }
+
+  limit(limit: number, at: number): void {
+    this.#concurrency?.push({ at, limit })
+  }
+
+  report(at: number): GovernorReport {
+    const throttledMs = this.#throttledMs + (this.#throttledSince === undefined ? 0 : at - this.#throttledSince)
+    return {
+      mode: this.mode,
+      throttledMs,
+      throttleEvents: this.#throttleEvents,
+      peakCpuPercent: Math.round(this.#peakCpuPercent * 10) / 10,
+      peakMemoryMb: Math.round(this.#peakMemoryMb),
+      samples: this.#samples,
+      ...(this.#concurrency ? { concurrency: this.#concurrency.slice() } : {}),
+    }
+  }
+}

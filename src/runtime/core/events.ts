@@ -1,0 +1,102 @@
+import type { TaskState } from '../../actors/task-machine.ts'
+import type { SerializedError } from './errors.ts'
+import type { RunResult } from './result.ts'
+
+export interface TaskStateEvent {
+  readonly runId: string
+  readonly taskId: string
+  readonly agent: string
+  readonly state: TaskState
+  readonly previous: TaskState
+  /** 1-based attempt; 0 before the first. */
+  readonly attempt: number
+  readonly at: number
+  readonly error?: SerializedError
+}
+
+export interface TaskProgressEvent {
+  readonly runId: string
+  readonly taskId: string
+  readonly attempt: number
+  /** 0..1 */
+  readonly fraction: number
+  readonly message: string | undefined
+  readonly at: number
+}
+
+export interface TaskLogEvent {
+  readonly runId: string
+  readonly taskId: string
+  readonly attempt: number
+  readonly message: string
+  readonly at: number
+}
+
+export interface RunStartEvent {
+  readonly runId: string
+  readonly name: string
+  readonly strategy: string
+  readonly maxParallel: number
+  readonly tasks: number
+  readonly reused: number
+  readonly at: number
+}
+
+export interface RunEndEvent {
+  readonly runId: string
+  readonly result: RunResult
+}
+
+/** The governor held back new starts (`governor:throttled`) or let them go again (`governor:resumed`). */
+export interface GovernorEvent {
+  /** The resource over its threshold (for `resumed`: the one that had throttled). */
+  readonly reason: 'cpu' | 'memory'
+  readonly cpuPercent: number
+  readonly memoryPercent: number
+  readonly memoryUsedMb: number
+  readonly at: number
+}
+
+/** One governor reading (`governor:sample`, on the runtime only), with the decision it led to. */
+export interface GovernorSampleEvent {
+  readonly cpuPercent: number
+  readonly memoryPercent: number
+  readonly memoryUsedMb: number
+  /** Why new starts are held back, if they are. */
+  readonly throttled: 'cpu' | 'memory' | undefined
+  /** Attempts in flight the governor allows across runs (Infinity: no bound but the pool). */
+  readonly limit: number
+  readonly at: number
+}
+
+/** The run's reported spend reached `budget.maxCostUsd`; no task starts after this. */
+export interface BudgetExceededEvent {
+  readonly runId: string
+  readonly spentUsd: number
+  readonly maxCostUsd: number
+  readonly onExceeded: 'pause' | 'fail'
+  /** The task whose `ctx.usage` crossed the budget. */
+  readonly taskId: string
+  readonly at: number
+}
+
+/** Events of a run. Listen with `run.on(name, listener)`; the runtime re-emits them all. */
+export interface RunEvents {
+  'run:start': [RunStartEvent]
+  'task:state': [TaskStateEvent]
+  'task:progress': [TaskProgressEvent]
+  'task:log': [TaskLogEvent]
+  'run:end': [RunEndEvent]
+  /** Emitted on every run in flight, and once on the runtime. */
+  'governor:throttled': [GovernorEvent]
+  'governor:resumed': [GovernorEvent]
+  'budget:exceeded': [BudgetExceededEvent]
+}
+
+/**
+ * Calls a user listener without letting it unwind the runtime: an error is reported as a
+ * process warning, and the run goes on.
+ */
+export function reportListenerError(error: unknown): void {
+  process.emitWarning(`troupe: an event listener threw: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`, 'TroupeListenerWarning')
+}

@@ -1,0 +1,115 @@
+import type { TaskState } from '../../actors/task-machine.ts'
+import type { SerializedError } from './errors.ts'
+import { criticalPath, type Graph } from '../plan/graph.ts'
+import type { GovernorReport } from '../admission/governor.ts'
+import type { Strategy } from '../plan/plan.ts'
+import type { UsageSummary } from '../admission/usage.ts'
+
+export type Parallelization = 'PARALLEL' | 'PARTIAL' | 'SEQUENTIAL'
+export type RunStatus = 'completed' | 'failed' | 'cancelled'
+
+export interface TaskResult {
+  readonly state: TaskState
+  readonly attempts: number
+  readonly startedAt?: number
+  readonly finishedAt?: number
+  /** Sum of this task's attempts' durations. */
+  readonly durationMs?: number
+  readonly output?: unknown
+  readonly error?: SerializedError
+  /** True when the output was taken from a previous run's journal. */
+  readonly reused?: boolean
+}
+
+export interface RunTotals {
+  readonly tasks: number
+  readonly completed: number
+  readonly failed: number
+  readonly skipped: number
+  readonly cancelled: number
+  readonly reused: number
+}
+
+/** The outcome of a run (DESIGN.md "RunResult"); also `troupe run --json` output. */
+export interface RunResult {
+  readonly runId: string
+  readonly name: string
+  readonly status: RunStatus
+  readonly strategy: Strategy
+  readonly maxParallel: number
+  readonly startedAt: number
+  readonly finishedAt: number
+  /** First start to last finish. */
+  readonly makespanMs: number
+  /** Sum of the task attempts' durations. */
+  readonly sequentialMs: number
+  /** Longest dependency chain, by measured durations. */
+  readonly criticalPathMs: number
+  /** max(criticalPathMs, sequentialMs / maxParallel) */
+  readonly lowerBoundMs: number
+  readonly speedup: number
+  readonly efficiency: number
+  readonly parallelization: Parallelization
+  readonly totals: RunTotals
+  readonly tasks: Readonly<Record<string, TaskResult>>
+  /** Spend the agents reported with `ctx.usage`: in total, by agent and by model. */
+  readonly usage?: UsageSummary
+  /** What the resource governor did while the run was in flight; absent when it is disabled. */
+  readonly governor?: GovernorReport
+  readonly error?: SerializedError
+}
+
+/**
+ * The verdict of DESIGN.md: PARALLEL when the makespan is within 20 % of the lower bound,
+ * PARTIAL when it saves at least 20 % over sequential, else SEQUENTIAL.
+ */
+export function classifyParallelization(makespanMs: number, lowerBoundMs: number, sequentialMs: number): Parallelization {
+  if (makespanMs <= 1.2 * lowerBoundMs) return 'PARALLEL'
+  if (makespanMs <= 0.8 * sequentialMs) return 'PARTIAL'
+  return 'SEQUENTIAL'
+}
+
+export interface SpeedupFigures {
+  readonly makespanMs: number
+  readonly sequentialMs: number
+  readonly criticalPathMs: number
+  readonly lowerBoundMs: number
+  readonly speedup: number
+  readonly efficiency: number
+  readonly parallelization: Parallelization
+}
+
+/** Speedup figures from measured per-task intervals. Tasks that did not run have no interval. */
+export function speedupFigures(
+  graph: Graph,
+  order: readonly number[],
+  tasks: readonly { readonly startedAt?: number | undefined; readonly finishedAt?: number | undefined; readonly durationMs?: number | undefined }[],
+  maxParallel: number,
+): SpeedupFigures {
+  let first = Infinity
+  let last = -Infinity
+  let sequentialMs = 0
+  for (const t of tasks) {
+    if (t.startedAt === undefined || t.finishedAt === undefined) continue
+    if (t.startedAt < first) first = t.startedAt
+    if (t.finishedAt > last) last = t.finishedAt
+    sequentialMs += t.durationMs ?? 0
+  }
+  const makespanMs = last > first ? last - first : 0
+  const criticalPathMs = criticalPath(graph, order, (i) => (tasks[i]!.startedAt === undefined ? 0 : (tasks[i]!.durationMs ?? 0))).lengthMs
+  const lowerBoundMs = Math.max(criticalPathMs, sequentialMs / maxParallel)
+  const speedup = makespanMs > 0 ? sequentialMs / makespanMs : 1
+  return {
+    makespanMs,
+    sequentialMs,
+    criticalPathMs,
+    lowerBoundMs,
+    speedup: round(speedup),
+    efficiency: round(speedup / maxParallel),
+    parallelization: makespanMs > 0 ? classifyParallelization(makespanMs, lowerBoundMs, sequentialMs) : 'PARALLEL',
+  }
+}
+
+function round(value: number): number {
+  return Math.round(value * 1000) / 1000
+}

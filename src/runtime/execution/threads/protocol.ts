@@ -1,0 +1,64 @@
+/**
+ * The typed protocol between the main thread and worker threads. Type-only: the worker
+ * entry imports nothing from the runtime at run time, so threads start fast.
+ */
+import type { ClaimResult } from '../../admission/claims.ts'
+import type { ErrorCode } from '../../core/errors.ts'
+import type { UsageReport } from '../../admission/usage.ts'
+
+/** One attempt of one task, as posted to a worker. */
+export interface WorkerTask {
+  readonly moduleUrl: string
+  readonly input: unknown
+  readonly runId: string
+  readonly taskId: string
+  readonly attempt: number
+  readonly dependencies: Readonly<Record<string, unknown>>
+  readonly model: string | undefined
+}
+
+export interface WorkerError {
+  readonly code: ErrorCode
+  readonly message: string
+  readonly cause?: { readonly name: string; readonly message: string; readonly stack?: string }
+  readonly retryable?: boolean
+}
+
+export type WorkerResult =
+  | { readonly ok: true; readonly output: unknown }
+  | { readonly ok: false; readonly error: WorkerError }
+
+/** Identifies one attempt in messages between threads. */
+export interface AttemptKey {
+  readonly runId: string
+  readonly taskId: string
+  readonly attempt: number
+}
+
+/**
+ * What a worker can call on the main thread (through comlink, over one MessagePort per
+ * worker thread, opened the first time an agent uses `ctx`).
+ */
+export interface HostApi {
+  progress(key: AttemptKey, fraction: number, message: string | undefined): void
+  log(key: AttemptKey, message: string): void
+  /** The agent is watching `ctx.signal`: send it an abort message before terminating. */
+  watchAbort(key: AttemptKey): void
+  /** `ctx.acquire(name)`: resolves with a lease id once one unit of limit `name` is held. */
+  acquire(key: AttemptKey, name: string): Promise<number>
+  /** Gives back a lease from {@link acquire}. Leases left at the attempt's end are given back then. */
+  releaseLease(key: AttemptKey, lease: number): void
+  /** `ctx.usage(report)`: spend to add to the run's usage and budget. */
+  usage(key: AttemptKey, report: UsageReport): void
+  /** `ctx.claim(path)`: answers at once, never waits for the claim to be free. */
+  claim(key: AttemptKey, path: string): ClaimResult
+  /** `ctx.release(path)`: gives back one hold on `path`. */
+  release(key: AttemptKey, path: string): void
+}
+
+export type { ClaimResult }
+
+/** Tag of the message a worker posts on its parentPort to hand the main thread its ctx port. */
+export const CTX_PORT_MESSAGE = 'troupe:ctx-port'
+/** Tag of the abort message the main thread posts on a worker's ctx port. */
+export const ABORT_MESSAGE = 'troupe:abort'

@@ -1,0 +1,224 @@
+/**
+ * Piscina worker entry: loads an agent module and runs one attempt. Keep imports minimal:
+ * every import here is paid by every new thread. The ctx channel to the main thread is
+ * opened lazily, so an agent that never touches `ctx` costs no MessagePort and no comlink.
+ */
+import { MessageChannel, parentPort } from 'node:worker_threads'
+import {
+  ABORT_MESSAGE,
+  CTX_PORT_MESSAGE,
+  type AttemptKey,
+  type ClaimResult,
+  type HostApi,
+  type WorkerError,
+  type WorkerResult,
+  type WorkerTask,
+} from './protocol.ts'
+import type { UsageReport } from '../../admission/usage.ts'
+
+type Agent = (input: unknown, ctx: AgentContext) => unknown
+
+/** The second argument of an agent. See DESIGN.md "Agent module". */
+export interface AgentContext {
+  readonly taskId: string
+  readonly runId: string
+  /** 1-based. */
+  readonly attempt: number
+  /** Outputs of this task's direct dependencies, by task id. */
+  readonly dependencies: Readonly<Record<string, unknown>>
+  /** The model configured for this agent (`config.models`), if any. */
+  readonly model: string | undefined
+  /** Aborted when the run is cancelled or the attempt times out; the thread is terminated after a grace period. */
+  readonly signal: AbortSignal
+  /** Reports progress (0..1) with an optional message. */
+  progress(fraction: number, message?: string): Promise<void>
+  log(message: string): Promise<void>
+  /**
+   * Claims a file or resource (path or glob) discovered at run time. Answers at once: not
+   * granted (with the holder's task id) when a running task holds an overlapping claim.
+   * Everything claimed is released when the attempt ends, however it ends.
+   */
+  claim(path: string): Promise<ClaimResult>
+  /** Gives back a claim taken with {@link claim} before the attempt ends. */
+  release(path: string): Promise<void>
+  /**
+   * Waits for one unit of the named limit (`config.limits.NAME`) and returns the function
+   * that gives it back. Units still held when the attempt ends are given back then.
+   * @example
+   * const done = await ctx.acquire('llm')
+   * try { return await callModel(input) } finally { await done() }
+   */
+  acquire(name: string): Promise<() => Promise<void>>
+  /** Reports spend for `RunResult.usage` and `budget.maxCostUsd`; numbers must be finite and >= 0. */
+  usage(report: UsageReport): Promise<void>
+}
+
+const agents = new Map<string, Promise<Agent>>()
+
+function loadAgent(url: string): Promise<Agent> {
+  let agent = agents.get(url)
+  if (agent === undefined) {
+    agent = importModule(url).then((mod) => {
+      const fn = pickDefault(mod)
+      if (typeof fn !== 'function') {
+        throw new TypeError(`the module's default export is ${fn === undefined ? 'missing' : `a ${typeof fn}`}, expected a function (input, ctx) => output`)
+      }
+      return fn as Agent
+    })
+    // A failed load is not cached: the file may be fixed before a retry.
+    agent.catch(() => agents.delete(url))
+    agents.set(url, agent)
+  }
+  return agent
+}
+
+async function importModule(url: string): Promise<Record<string, unknown>> {
+  if (/\.m?ts$/.test(url)) {
+    const { tsImport } = await import('tsx/esm/api')
+    return (await tsImport(url, import.meta.url)) as Record<string, unknown>
+  }
+  return (await import(url)) as Record<string, unknown>
+}
+
+function pickDefault(mod: Record<string, unknown>): unknown {
+  const value = mod.default
+  // CommonJS modules loaded through import() put module.exports on `default`.
+  if (typeof value === 'object' && value !== null && typeof (value as { default?: unknown }).default === 'function') {
+    return (value as { default: unknown }).default
+  }
+  return value
+}
+
+// ---- ctx channel: one MessagePort per worker thread, opened on first use ----
+
+let host: Promise<HostApi> | undefined
+const abortControllers = new Map<string, AbortController>()
+
+function keyOf(key: AttemptKey): string {
+  return `${key.runId}\u0000${key.taskId}\u0000${key.attempt}`
+}
+
+function getHost(): Promise<HostApi> {
+  host ??= import('comlink').then((Comlink) => {
+    const { port1, port2 } = new MessageChannel()
+    port1.on('message', (message: { type?: string; key?: AttemptKey }) => {
+      if (message?.type === ABORT_MESSAGE && message.key) {
+        abortControllers.get(keyOf(message.key))?.abort(new Error('troupe: attempt aborted'))
+      }
+    })
+    // The port must not keep an idle worker alive on its own.
+    port1.unref()
+    parentPort!.postMessage({ type: CTX_PORT_MESSAGE, port: port2 }, [port2])
+    return Comlink.wrap<HostApi>(port1 as unknown as Parameters<typeof Comlink.wrap>[0]) as unknown as HostApi
+  })
+  return host
+}
+
+function createContext(task: WorkerTask, pending: Promise<unknown>[]): AgentContext {
+  const key: AttemptKey = { runId: task.runId, taskId: task.taskId, attempt: task.attempt }
+  let controller: AbortController | undefined
+  const call = (fn: (api: HostApi) => unknown): Promise<void> => {
+    const done = getHost().then(fn).then(() => undefined)
+    pending.push(done)
+    return done
+  }
+  const ask = <T>(fn: (api: HostApi) => T | PromiseLike<T>): Promise<T> => {
+    const answer = getHost().then(fn)
+    pending.push(answer)
+    return answer
+  }
+  return {
+    taskId: task.taskId,
+    runId: task.runId,
+    attempt: task.attempt,
+    dependencies: task.dependencies,
+    model: task.model,
+    get signal() {
+      if (controller === undefined) {
+        controller = new AbortController()
+        abortControllers.set(keyOf(key), controller)
+        void call((api) => api.watchAbort(key))
+      }
+      return controller.signal
+    },
+    progress: (fraction, message) => call((api) => api.progress(key, fraction, message)),
+    log: (message) => call((api) => api.log(key, String(message))),
+    claim: (path) => ask((api) => api.claim(key, String(path))),
+    release: (path) => call((api) => api.release(key, String(path))),
+    acquire: async (name) => {
+      const api = await getHost()
+      const lease = await api.acquire(key, String(name))
+      let released: Promise<void> | undefined
+      return () => (released ??= call((host) => host.releaseLease(key, lease)))
+    },
+    usage: (report) => {
+      const checked = checkUsage(report)
+      return call((api) => api.usage(key, { ...checked, model: checked.model ?? task.model }))
+    },
+  }
+}
+
+/** Throws a TypeError in the agent, where the mistake is, for a malformed usage report. */
+function checkUsage(report: UsageReport): UsageReport {
+  if (typeof report !== 'object' || report === null) throw new TypeError(`ctx.usage expects an object like { costUsd, tokens, apiCalls, model }, got ${String(report)}`)
+  for (const field of ['costUsd', 'tokens', 'apiCalls'] as const) {
+    const value = report[field]
+    if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value) || value < 0)) {
+      throw new TypeError(`ctx.usage: \`${field}\` must be a finite number >= 0, got ${String(value)} (${typeof value})`)
+    }
+  }
+  if (report.model !== undefined && typeof report.model !== 'string') throw new TypeError(`ctx.usage: \`model\` must be a string, got ${typeof report.model}`)
+  return { costUsd: report.costUsd, tokens: report.tokens, apiCalls: report.apiCalls, model: report.model }
+}
+
+// ---- one attempt ----
+
+export default async function runAttempt(task: WorkerTask): Promise<WorkerResult> {
+  let agent: Agent
+  try {
+    agent = await loadAgent(task.moduleUrl)
+  } catch (error) {
+    return fail('ERR_AGENT_LOAD', `Cannot load agent module ${task.moduleUrl}: ${messageOf(error)}`, error, false)
+  }
+  const pending: Promise<unknown>[] = []
+  try {
+    const output = await agent(task.input, createContext(task, pending))
+    // Progress and log calls travel on the ctx port, the result on piscina's: wait for them
+    // so that none arrives after the task has ended.
+    await Promise.allSettled(pending)
+    if (!isCloneable(output)) {
+      return fail('ERR_OUTPUT_NOT_CLONEABLE', `Agent output of task "${task.taskId}" cannot be structured-cloned (functions, symbols, class instances with private state are not allowed)`, undefined, false)
+    }
+    return { ok: true, output }
+  } catch (error) {
+    await Promise.allSettled(pending)
+    const retryable = (error as { retryable?: unknown })?.retryable === false ? false : undefined
+    return fail('ERR_TASK_FAILED', `Agent of task "${task.taskId}" threw: ${messageOf(error)}`, error, retryable)
+  } finally {
+    abortControllers.delete(keyOf({ runId: task.runId, taskId: task.taskId, attempt: task.attempt }))
+  }
+}
+
+function isCloneable(value: unknown): boolean {
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function' && typeof value !== 'symbol')) return true
+  try {
+    structuredClone(value)
+    return true
+  } catch {
+    return false
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}
+
+function fail(code: WorkerError['code'], message: string, error: unknown, retryable: false | undefined): WorkerResult {
+  const cause =
+    error instanceof Error
+      ? { name: error.name, message: error.message, ...(error.stack ? { stack: error.stack } : {}) }
+      : error === undefined
+        ? undefined
+        : { name: 'NonError', message: String(error) }
+  return { ok: false, error: { code, message, ...(cause ? { cause } : {}), ...(retryable === false ? { retryable } : {}) } }
+}

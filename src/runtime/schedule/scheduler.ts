@@ -1,0 +1,283 @@
+import { dependencyLevels, type Graph } from '../plan/graph.ts'
+import { PRIORITIES, type Priority, type Strategy } from '../plan/plan.ts'
+import { ReadyQueue } from './ready-queue.ts'
+
+/** What the scheduler needs to know about a plan. Both compiled plans and bare graphs fit. */
+export interface SchedulablePlan extends Graph {
+  readonly tasks: readonly { readonly priority?: Priority; readonly estimateMs?: number | undefined; readonly stage?: string | undefined }[]
+  readonly order: readonly number[]
+}
+
+export type Outcome = 'completed' | 'failed' | 'cancelled'
+
+export interface Transition {
+  /** Tasks whose dependencies (and strategy barrier) are now satisfied: PENDING → QUEUED. */
+  readonly ready: readonly number[]
+  /** Tasks that can no longer run because a dependency did not complete: → SKIPPED. */
+  readonly skipped: readonly number[]
+}
+
+const RANK: Readonly<Record<Priority, number>> = Object.fromEntries(PRIORITIES.map((p, i) => [p, i])) as Record<Priority, number>
+
+/**
+ * Per-task durations for critical-path ordering: `estimateMs`, or for tasks without one the
+ * plan's median estimate (or 1 when no task has an estimate).
+ */
+export function estimatedDurations(plan: SchedulablePlan): Float64Array {
+  const known = plan.tasks.map((t) => t.estimateMs).filter((e): e is number => e !== undefined).sort((a, b) => a - b)
+  const fallback = known.length === 0 ? 1 : known[known.length >> 1]!
+  return Float64Array.from(plan.tasks, (t) => t.estimateMs ?? fallback)
+}
+
+/**
+ * The pure scheduling core, shared by real runs and the virtual-clock simulation. It owns
+ * no clock, no threads and no task state: callers tell it how tasks ended and ask it which
+ * ready task goes next.
+ *
+ * Ready order: priority class (critical > high > medium > low), then the longest remaining
+ * path to the end of the graph (b-level), then plan order. Among tasks of equal b-level
+ * (frequent with integer or missing estimates) the one that unlocks more downstream work
+ * goes first: the sum, over every dependency path leaving the task, of the work on it.
+ * Paths, not distinct descendants, because that is one O(n + e) pass; on the 1440 STG
+ * schedules it lowers the mean gap to the published best from 0.33 % to 0.31 % (hard
+ * subset 0.83 % to 0.79 %). On huge graphs the sum can overflow to Infinity, which only
+ * hands those ties back to plan order.
+ *
+ * Strategies map to barrier groups: `waves` puts each dependency level in its own group,
+ * `pipeline` each stage (in order of first appearance); a group opens only when every task
+ * of the previous groups has ended. `concurrent` and `sequential` use one group (sequential
+ * differs only in running one task at a time, which is the caller's slot count).
+ */
+export class DagScheduler {
+  readonly #graph: Graph
+  readonly #remainingDeps: Int32Array
+  readonly #ended: Uint8Array
+  readonly #group: Int32Array
+  readonly #groupRemaining: Int32Array
+  readonly #groupFailed: Uint8Array
+  readonly #deferred: number[][]
+  readonly #failFast: boolean
+  readonly #queue: ReadyQueue
+  #openGroup = 0
+  #endedCount = 0
+  /** b-level of each task (longest estimated path to the end), the critical-path key. */
+  readonly blevel: Float64Array
+
+  constructor(plan: SchedulablePlan, strategy: Strategy = 'concurrent', durations: Float64Array = estimatedDurations(plan)) {
+    const n = plan.tasks.length
+    this.#graph = plan
+    const { blevel: levels, downstream } = orderingKeys(plan, plan.order, durations)
+    this.blevel = levels
+    const rank = Uint8Array.from(plan.tasks, (t) => RANK[t.priority ?? 'medium'])
+    const blevel = this.blevel
+    this.#queue = new ReadyQueue((a, b) =>
+      rank[a] !== rank[b]
+        ? rank[a]! < rank[b]!
+        : blevel[a] !== blevel[b]
+          ? blevel[a]! > blevel[b]!
+          : downstream[a] !== downstream[b]
+            ? downstream[a]! > downstream[b]!
+            : a < b,
+    )
+    this.#remainingDeps = Int32Array.from(plan.deps, (d) => d.length)
+    this.#ended = new Uint8Array(n)
+    this.#group = groupsFor(plan, strategy)
+    let groups = 0
+    for (const g of this.#group) if (g + 1 > groups) groups = g + 1
+    this.#groupRemaining = new Int32Array(groups)
+    for (let i = 0; i < n; i++) this.#groupRemaining[this.#group[i]!]!++
+    this.#groupFailed = new Uint8Array(groups)
+    this.#deferred = Array.from({ length: groups }, () => [])
+    this.#failFast = strategy === 'pipeline'
+  }
+
+  get size(): number {
+    return this.#ended.length
+  }
+
+  /** Number of tasks ready to start. */
+  get readyCount(): number {
+    return this.#queue.size
+  }
+
+  /** True once every task has ended. */
+  get done(): boolean {
+    return this.#endedCount === this.#ended.length
+  }
+
+  isEnded(task: number): boolean {
+    return this.#ended[task] === 1
+  }
+
+  /**
+   * Starts the schedule. `alreadyCompleted` tasks (reused from a journal) count as completed
+   * without running. Returns the first transitions.
+   */
+  start(alreadyCompleted: Iterable<number> = []): Transition {
+    const ready: number[] = []
+    const skipped: number[] = []
+    // All reused tasks are marked ended before any is released: ending them one by one
+    // would release a reused task when its reused dependency ends, and release others twice.
+    const completed = [...alreadyCompleted].filter((task) => this.#ended[task] === 0)
+    for (const task of completed) this.#markEnded(task)
+    for (const task of completed) for (const next of this.#graph.dependents[task]!) this.#remainingDeps[next]!--
+    for (let i = 0; i < this.#ended.length; i++) {
+      if (this.#ended[i] === 0 && this.#remainingDeps[i] === 0) this.#release(i, ready)
+    }
+    this.#advanceGroups(ready, skipped)
+    return { ready, skipped }
+  }
+
+  /**
+   * Pops the best ready task for which `admit` returns true (default: any). Tasks that are
+   * not admitted stay ready, in their place.
+   */
+  next(admit?: (task: number) => boolean): number | undefined {
+    if (admit === undefined) return this.#queue.pop()
+    let blocked: number[] | undefined
+    let found: number | undefined
+    while (this.#queue.size > 0) {
+      const task = this.#queue.pop()!
+      if (admit(task)) {
+        found = task
+        break
+      }
+      ;(blocked ??= []).push(task)
+    }
+    if (blocked) for (const task of blocked) this.#queue.push(task)
+    return found
+  }
+
+  /** A task popped by {@link next} goes back to ready (it will retry, or was not started). */
+  requeue(task: number): void {
+    this.#queue.push(task)
+  }
+
+  /** Records how a started task ended. */
+  end(task: number, outcome: Outcome): Transition {
+    const ready: number[] = []
+    const skipped: number[] = []
+    this.#end(task, outcome, ready, skipped)
+    this.#advanceGroups(ready, skipped)
+    return { ready, skipped }
+  }
+
+  /** Ends every task that has not ended (run cancelled or budget exhausted). Returns them. */
+  endAll(): number[] {
+    this.#queue.drain()
+    const ended: number[] = []
+    for (let i = 0; i < this.#ended.length; i++) {
+      if (this.#ended[i] === 0) {
+        this.#ended[i] = 1
+        ended.push(i)
+      }
+    }
+    this.#endedCount = this.#ended.length
+    return ended
+  }
+
+  #end(task: number, outcome: Outcome, ready: number[], skipped: number[]): void {
+    if (this.#ended[task] === 1) return
+    this.#markEnded(task)
+    if (outcome === 'completed') {
+      for (const next of this.#graph.dependents[task]!) {
+        if (--this.#remainingDeps[next]! === 0 && this.#ended[next] === 0) this.#release(next, ready)
+      }
+      return
+    }
+    this.#groupFailed[this.#group[task]!] = 1
+    // Every transitive dependent can no longer run.
+    const stack = [task]
+    while (stack.length > 0) {
+      for (const next of this.#graph.dependents[stack.pop()!]!) {
+        if (this.#ended[next] === 0) {
+          this.#markEnded(next)
+          skipped.push(next)
+          stack.push(next)
+        }
+      }
+    }
+  }
+
+  #markEnded(task: number): void {
+    this.#ended[task] = 1
+    this.#endedCount++
+    this.#groupRemaining[this.#group[task]!]!--
+  }
+
+  #release(task: number, ready: number[]): void {
+    if (this.#group[task]! <= this.#openGroup) {
+      this.#queue.push(task)
+      ready.push(task)
+    } else {
+      this.#deferred[this.#group[task]!]!.push(task)
+    }
+  }
+
+  #advanceGroups(ready: number[], skipped: number[]): void {
+    const groups = this.#groupRemaining.length
+    while (this.#openGroup < groups && this.#groupRemaining[this.#openGroup] === 0) {
+      const failed = this.#groupFailed[this.#openGroup] === 1
+      this.#openGroup++
+      if (failed && this.#failFast) {
+        // Pipeline fail-fast: a failed stage skips every later stage.
+        for (let i = 0; i < this.#ended.length; i++) {
+          if (this.#ended[i] === 0) {
+            this.#markEnded(i)
+            skipped.push(i)
+          }
+        }
+        this.#queue.drain()
+        return
+      }
+      if (this.#openGroup < groups) {
+        for (const task of this.#deferred[this.#openGroup]!.splice(0)) {
+          if (this.#ended[task] === 0) {
+            this.#queue.push(task)
+            ready.push(task)
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * The ready-order keys in one backward pass over the edges (the pass is memory-bound on
+ * large plans, so both keys share it): b-level, as `bottomLevels` in graph.ts, and the work
+ * on every dependency path leaving the task, summed over the paths.
+ */
+function orderingKeys(graph: Graph, order: readonly number[], durations: Float64Array): { blevel: Float64Array; downstream: Float64Array } {
+  const blevel = new Float64Array(durations.length)
+  const downstream = new Float64Array(durations.length)
+  for (let k = order.length - 1; k >= 0; k--) {
+    const task = order[k]!
+    const dependents = graph.dependents[task]!
+    let longest = 0
+    let sum = 0
+    for (let j = 0; j < dependents.length; j++) {
+      const next = dependents[j]!
+      if (blevel[next]! > longest) longest = blevel[next]!
+      sum += durations[next]! + downstream[next]!
+    }
+    blevel[task] = durations[task]! + longest
+    downstream[task] = sum
+  }
+  return { blevel, downstream }
+}
+
+function groupsFor(plan: SchedulablePlan, strategy: Strategy): Int32Array {
+  const n = plan.tasks.length
+  if (strategy === 'waves') return dependencyLevels(plan, plan.order)
+  if (strategy === 'pipeline') {
+    const stages = new Map<string, number>()
+    const group = new Int32Array(n)
+    for (let i = 0; i < n; i++) {
+      const stage = plan.tasks[i]!.stage ?? ''
+      if (!stages.has(stage)) stages.set(stage, stages.size)
+      group[i] = stages.get(stage)!
+    }
+    return group
+  }
+  return new Int32Array(n)
+}

@@ -1,0 +1,106 @@
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import type { RunResult } from '../../src/runtime/core/result.ts'
+import { runCli } from '../helpers/cli.ts'
+
+const agents = join(import.meta.dirname, '..', 'fixtures', 'agents')
+
+function workspace(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'troupe-cli-'))
+  for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content)
+  return dir
+}
+
+const okPlan = `name: ok
+agents:
+  sleep: ${join(agents, 'sleep.mjs')}
+tasks:
+  - { id: a, agent: sleep, input: { ms: 20 } }
+  - { id: b, agent: sleep, input: { ms: 20 }, dependsOn: [a] }
+`
+
+describe('troupe run', () => {
+  it('exits 0 and prints exactly one RunResult on stdout with --json', async () => {
+    const dir = workspace({ 'plan.yaml': okPlan })
+    const { code, stdout, stderr } = await runCli(['run', 'plan.yaml', '--json', '--run-id', 'cli-ok'], { cwd: dir })
+    expect(code).toBe(0)
+    const result = JSON.parse(stdout) as RunResult
+    expect(result).toMatchObject({ runId: 'cli-ok', status: 'completed', totals: { tasks: 2, completed: 2 } })
+    expect(stderr).toContain('✓ completed')
+  })
+
+  it('prints progress lines and a summary table on stderr', async () => {
+    const dir = workspace({ 'plan.yaml': okPlan })
+    const { stderr, stdout } = await runCli(['run', 'plan.yaml'], { cwd: dir })
+    expect(stdout).toBe('')
+    expect(stderr).toContain('▶ started')
+    expect(stderr).toMatch(/speedup \d+\.\d\dx at maxParallel/)
+  })
+
+  it('exits 1 when a task does not complete', async () => {
+    const dir = workspace({
+      'plan.yaml': `tasks:\n  - { id: t, agent: ${join(agents, 'throw.mjs')} }\n`,
+    })
+    expect((await runCli(['run', 'plan.yaml'], { cwd: dir })).code).toBe(1)
+  })
+
+  it('exits 2 naming the cycle of a cyclic plan', async () => {
+    const echo = join(agents, 'echo.mjs')
+    const dir = workspace({
+      'plan.yaml': `tasks:\n  - { id: a, agent: ${echo}, dependsOn: [c] }\n  - { id: b, agent: ${echo}, dependsOn: [a] }\n  - { id: c, agent: ${echo}, dependsOn: [b] }\n`,
+    })
+    const { code, stderr } = await runCli(['run', 'plan.yaml'], { cwd: dir })
+    expect(code).toBe(2)
+    expect(stderr).toContain('a → b → c → a')
+    expect(stderr).toContain('ERR_PLAN_CYCLE')
+  })
+
+  it('exits 2 naming an agent module that does not exist', async () => {
+    const dir = workspace({ 'plan.yaml': 'agents:\n  coder: ./agents/coder.mjs\ntasks:\n  - { id: a, agent: coder }\n' })
+    const { code, stderr } = await runCli(['run', 'plan.yaml'], { cwd: dir })
+    expect(code).toBe(2)
+    expect(stderr).toContain('coder.mjs')
+    expect(stderr).toContain('ERR_PLAN_UNKNOWN_AGENT')
+  })
+
+  it('exits 2 naming the key of an invalid config value', async () => {
+    const dir = workspace({ 'plan.yaml': okPlan, 'bad.json': JSON.stringify({ retry: { backoff: 'linear' } }) })
+    const { code, stderr } = await runCli(['run', 'plan.yaml', '--config', 'bad.json'], { cwd: dir })
+    expect(code).toBe(2)
+    expect(stderr).toContain('`retry.backoff` is `"linear"` (string)')
+  })
+
+  it('reads troupe.config.json from the working directory', async () => {
+    const dir = workspace({ 'plan.yaml': okPlan, 'troupe.config.json': JSON.stringify({ maxParallel: 0 }) })
+    const { code, stderr } = await runCli(['run', 'plan.yaml'], { cwd: dir })
+    expect(code).toBe(2)
+    expect(stderr).toContain('troupe.config.json')
+  })
+
+  it('exits 2 for an invalid --max-parallel', async () => {
+    const dir = workspace({ 'plan.yaml': okPlan })
+    const { code, stderr } = await runCli(['run', 'plan.yaml', '--max-parallel', '0'], { cwd: dir })
+    expect(code).toBe(2)
+    expect(stderr).toContain('--max-parallel must be an integer >= 1, got "0"')
+  })
+
+  it('exits 2 for an unknown strategy', async () => {
+    const dir = workspace({ 'plan.yaml': okPlan })
+    expect((await runCli(['run', 'plan.yaml', '--strategy', 'fastest'], { cwd: dir })).code).toBe(2)
+  })
+
+  it('exits 2 for a missing plan file', async () => {
+    const dir = workspace({})
+    const { code, stderr } = await runCli(['run', 'nowhere.yaml'], { cwd: dir })
+    expect(code).toBe(2)
+    expect(stderr).toContain('nowhere.yaml')
+  })
+
+  it('applies --max-parallel to the run', async () => {
+    const dir = workspace({ 'plan.yaml': okPlan })
+    const { stdout } = await runCli(['run', 'plan.yaml', '--json', '--max-parallel', '3'], { cwd: dir })
+    expect((JSON.parse(stdout) as RunResult).maxParallel).toBe(3)
+  })
+})

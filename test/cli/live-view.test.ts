@@ -1,0 +1,50 @@
+import { fileURLToPath } from 'node:url'
+import { stripVTControlCharacters } from 'node:util'
+import { describe, expect, it } from 'vitest'
+import { renderLiveView } from '../../src/cli/live-view.ts'
+import { RunMonitor } from '../../src/monitor/run-monitor.ts'
+import { compilePlan } from '../../src/runtime/plan/plan.ts'
+
+const plan = compilePlan(
+  {
+    name: 'live',
+    agents: { w: './echo.mjs' },
+    tasks: Array.from({ length: 12 }, (_, i) => ({ id: `t${i}`, agent: 'w', estimateMs: 1000 })),
+  },
+  { baseDir: fileURLToPath(new URL('../fixtures/agents/', import.meta.url)) },
+)
+
+function running(count: number) {
+  const m = new RunMonitor({ runId: 'r', plan, strategy: 'concurrent', maxParallel: () => 12, startedAt: 0, now: () => 500 })
+  for (let i = 0; i < count; i++) m.taskState({ runId: 'r', taskId: `t${i}`, agent: 'w', state: 'RUNNING', previous: 'QUEUED', attempt: 1, at: 0 })
+  m.taskProgress({ runId: 'r', taskId: 't0', attempt: 1, fraction: 0.5, message: 'halfway through a long message that goes on and on and on', at: 400 })
+  return m.snapshot()
+}
+
+describe('renderLiveView', () => {
+  it('shows a line per running agent with its progress, message and elapsed time', () => {
+    const lines = stripVTControlCharacters(renderLiveView(running(2), { status: 'n/a' }, 100)).split('\n')
+    expect(lines[0]).toContain('2 running')
+    expect(lines[2]).toBe('governor: n/a')
+    expect(lines[3]).toMatch(/^ {2}t0 +█{8}░{8} +50% +500 ms {2}w: halfway/)
+    expect(lines[4]).toMatch(/^ {2}t1 +░{16} +0% +500 ms {2}w$/)
+  })
+
+  it('keeps every line within the terminal width', () => {
+    const lines = stripVTControlCharacters(renderLiveView(running(2), { status: 'n/a' }, 60)).split('\n')
+    for (const line of lines.slice(3)) expect(line.length).toBeLessThanOrEqual(60)
+  })
+
+  it('folds running agents beyond the terminal height into one line', () => {
+    const lines = stripVTControlCharacters(renderLiveView(running(12), { status: 'n/a' }, 100, 10)).split('\n')
+    expect(lines.length).toBeLessThanOrEqual(9)
+    expect(lines.at(-1)).toMatch(/and \d+ more running/)
+  })
+
+  it('shows the governor throttling with its readings and threshold', () => {
+    const text = stripVTControlCharacters(
+      renderLiveView(running(1), { status: 'throttled', reason: 'cpu', cpuPercent: 95, memoryPercent: 40, thresholds: { cpu: { throttlePercent: 90, resumePercent: 75 }, memory: { throttlePercent: 90, resumePercent: 80 } } }, 120),
+    )
+    expect(text).toContain('governor: THROTTLED on cpu — cpu 95 % (throttle ≥ 90 %), memory 40 %')
+  })
+})

@@ -1,0 +1,93 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { analyzePlan, claimConflicts } from '../../src/runtime/schedule/analysis.ts'
+import { compilePlan, type TaskSpec } from '../../src/runtime/plan/plan.ts'
+import { runCli } from '../helpers/cli.ts'
+
+const sleep = join(import.meta.dirname, '..', 'fixtures', 'agents', 'sleep.mjs')
+const compile = (tasks: TaskSpec[]) => compilePlan({ name: 'p', agents: { sleep }, tasks }, { baseDir: import.meta.dirname })
+const t = (id: string, extra: Partial<TaskSpec> = {}): TaskSpec => ({ id, agent: 'sleep', ...extra })
+
+describe('analyzePlan', () => {
+  // a(100) → b(300) → d(100), c(50) alone.
+  const plan = compile([t('a', { estimateMs: 100 }), t('b', { estimateMs: 300, dependsOn: ['a'] }), t('c', { estimateMs: 50 }), t('d', { estimateMs: 100, dependsOn: ['b', 'c'] })])
+
+  it('lists task ids by dependency level', () => {
+    expect(analyzePlan(plan, { maxParallel: 2 }).levels).toEqual([['a', 'c'], ['b'], ['d']])
+  })
+
+  it('names the critical path and its length', () => {
+    expect(analyzePlan(plan, { maxParallel: 2 }).criticalPath).toEqual({ ids: ['a', 'b', 'd'], ms: 500 })
+  })
+
+  it('estimates the makespan at maxParallel against the sequential sum', () => {
+    const a = analyzePlan(plan, { maxParallel: 2 })
+    expect([a.makespanMs, a.sequentialMs, a.lowerBoundMs]).toEqual([500, 550, 500])
+  })
+
+  it('estimates the waves strategy for comparison', () => {
+    const lopsided = compile([t('x', { estimateMs: 100 }), t('y', { estimateMs: 10 }), t('z', { estimateMs: 10, dependsOn: ['y'] })])
+    // waves: z waits for x's level to end (110); concurrent: y → z runs beside x (100).
+    expect([analyzePlan(lopsided, { maxParallel: 2 }).makespanMs, analyzePlan(lopsided, { maxParallel: 2 }).wavesMakespanMs]).toEqual([100, 110])
+  })
+
+  it('estimates with one slot under the sequential strategy', () => {
+    expect(analyzePlan(plan, { maxParallel: 4, strategy: 'sequential' }).makespanMs).toBe(550)
+  })
+
+  it('counts tasks without an estimate as the median estimate', () => {
+    const partial = compile([t('a', { estimateMs: 100 }), t('b', { estimateMs: 300 }), t('c', { estimateMs: 200 }), t('d')])
+    expect([analyzePlan(partial, { maxParallel: 1 }).sequentialMs, analyzePlan(partial, { maxParallel: 1 }).defaultEstimateMs]).toEqual([800, 200])
+  })
+})
+
+describe('claimConflicts', () => {
+  it('reports unordered tasks whose claims overlap', () => {
+    const plan = compile([t('a', { claims: ['src/**'] }), t('b', { claims: ['src/api/user.ts'] }), t('c', { claims: ['docs/**'] })])
+    expect(claimConflicts(plan)).toEqual([{ tasks: ['a', 'b'], claims: ['src/**', 'src/api/user.ts'] }])
+  })
+
+  it('ignores overlapping tasks that a dependency already orders', () => {
+    const plan = compile([t('a', { claims: ['src/**'] }), t('m'), t('b', { claims: ['src/x.ts'], dependsOn: ['m'] }), t('n', { dependsOn: ['a'] })])
+    const ordered = compile([t('a', { claims: ['src/**'] }), t('m', { dependsOn: ['a'] }), t('b', { claims: ['src/x.ts'], dependsOn: ['m'] })])
+    expect([claimConflicts(plan).length, claimConflicts(ordered).length]).toEqual([1, 0])
+  })
+})
+
+describe('troupe plan', () => {
+  let dir: string
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'troupe-plan-'))
+    const tasks = (cyclic: boolean) => `
+agents: { sleep: ${JSON.stringify(sleep)} }
+tasks:
+  - { id: fetch, agent: sleep, estimateMs: 100${cyclic ? ', dependsOn: [report]' : ''} }
+  - { id: parse, agent: sleep, estimateMs: 200, dependsOn: [fetch] }
+  - { id: report, agent: sleep, estimateMs: 50, dependsOn: [parse] }
+  - { id: lint, agent: sleep, estimateMs: 50 }
+`
+    writeFileSync(join(dir, 'plan.yaml'), tasks(false))
+    writeFileSync(join(dir, 'cycle.yaml'), tasks(true))
+  })
+
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  it('exits 2 naming the cycle on a cyclic plan', async () => {
+    const { code, stderr } = await runCli(['plan', join(dir, 'cycle.yaml')])
+    expect([code, stderr.includes('fetch → parse → report → fetch'), stderr.includes('ERR_PLAN_CYCLE')]).toEqual([2, true, true])
+  })
+
+  it('prints the analysis as one JSON document with --json', async () => {
+    const { code, stdout } = await runCli(['plan', join(dir, 'plan.yaml'), '--max-parallel', '2', '--json'])
+    const analysis = JSON.parse(stdout)
+    expect([code, analysis.criticalPath, analysis.makespanMs, analysis.sequentialMs]).toEqual([0, { ids: ['fetch', 'parse', 'report'], ms: 350 }, 350, 400])
+  })
+
+  it('prints levels, the critical path and the estimates on stderr', async () => {
+    const { code, stderr } = await runCli(['plan', join(dir, 'plan.yaml'), '--max-parallel', '2'])
+    expect([code, stderr.includes('critical path: 350 ms, 3 tasks: fetch → parse → report'), stderr.includes('estimated makespan at maxParallel 2: 350 ms')]).toEqual([0, true, true])
+  })
+})

@@ -1,0 +1,109 @@
+import { spawnSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import type { Browser } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { assignSlots } from '../../src/dashboard/report.ts'
+import type { RunResult } from '../../src/runtime/core/result.ts'
+import { runPlan } from '../../src/runtime/runtime.ts'
+import { formatMs } from '../../src/cli/summary.ts'
+import { launchChromium } from '../helpers/chromium.ts'
+
+const agent = fileURLToPath(new URL('../fixtures/agents/sleep.mjs', import.meta.url))
+const cli = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url))
+const tsx = fileURLToPath(new URL('../../node_modules/.bin/tsx', import.meta.url))
+
+function troupe(cwd: string, ...args: string[]) {
+  return spawnSync(tsx, [cli, ...args], { cwd, encoding: 'utf8', timeout: 60_000 })
+}
+
+describe('assignSlots', () => {
+  it('puts each interval on the lowest slot free at its start', () => {
+    expect(
+      assignSlots([
+        { start: 0, end: 10 },
+        { start: 5, end: 15 },
+        { start: 10, end: 20 },
+        { start: 12, end: 14 },
+      ]),
+    ).toEqual([0, 1, 0, 2])
+  })
+})
+
+describe('troupe report', () => {
+  let browser: Browser
+  let cwd: string
+  let result: RunResult
+
+  beforeAll(async () => {
+    browser = await launchChromium()
+    cwd = mkdtempSync(join(tmpdir(), 'troupe-report-'))
+    result = await runPlan(
+      {
+        name: 'report-test',
+        tasks: [
+          { id: 'a', agent, input: { ms: 150 } },
+          { id: 'b', agent, input: { ms: 200 } },
+          { id: 'c', agent, input: { ms: 100 }, dependsOn: ['a'] },
+          { id: 'd', agent, input: { ms: 120 }, dependsOn: ['a', 'b'] },
+        ],
+      },
+      { runId: 'report-run', maxParallel: 2, config: { governor: { enabled: false }, checkpoint: { dir: join(cwd, '.troupe') } } },
+    )
+    // The journal's contract: <checkpoint.dir>/<runId>/result.json holds the final RunResult.
+    // Written here too, so the report is checked against exactly this result.
+    mkdirSync(join(cwd, '.troupe', 'report-run'), { recursive: true })
+    writeFileSync(join(cwd, '.troupe', 'report-run', 'result.json'), JSON.stringify(result))
+  })
+
+  afterAll(async () => {
+    await browser?.close()
+  })
+
+  it('writes a report that opens offline and shows the numbers of the RunResult', async () => {
+    const out = join(cwd, 'report.html')
+    const cli = troupe(cwd, 'report', 'report-run', '--out', out)
+    expect(cli.stderr).toContain('report.html')
+    expect(cli.status).toBe(0)
+
+    const page = await browser.newPage()
+    const requests: string[] = []
+    page.on('request', (request) => requests.push(request.url()))
+    await page.goto(pathToFileURL(out).href)
+    await page.waitForSelector('#speedup')
+
+    expect(requests).toEqual([pathToFileURL(out).href])
+    expect(await page.textContent('#speedup .value')).toBe(`${result.speedup.toFixed(2)}x`)
+    expect(await page.textContent('#elapsed .value')).toBe(formatMs(result.makespanMs))
+    expect(await page.textContent('#sequential .value')).toBe(formatMs(result.sequentialMs))
+    expect(await page.textContent('#verdict .value')).toBe(result.parallelization)
+    expect(await page.textContent('#count-COMPLETED .value')).toBe(String(result.totals.completed))
+    const bars = await page.locator('#timeline [data-task]').evaluateAll((nodes) => nodes.map((n) => n.getAttribute('data-task')))
+    expect(bars.sort()).toEqual(['a', 'b', 'c', 'd'])
+    await page.close()
+  })
+
+  it('embeds everything it needs: no script, style or image is loaded by reference', () => {
+    const out = join(cwd, 'inline.html')
+    expect(troupe(cwd, 'report', 'report-run', '--out', out).status).toBe(0)
+    const html = readFileSync(out, 'utf8')
+    expect(html).not.toMatch(/<script[^>]+src=|<link[^>]+href=|<img[^>]+src=/)
+    expect(html).toContain('id="troupe-data"')
+  })
+
+  it('exits 2 naming the run when no finished run has that id', () => {
+    const cli = troupe(cwd, 'report', 'no-such-run')
+    expect(cli.status).toBe(2)
+    expect(cli.stderr).toContain('No finished run "no-such-run"')
+    expect(cli.stderr).toContain('report-run')
+    expect(cli.stderr).toContain('[ERR_ARGUMENT_INVALID]')
+  })
+
+  it('exits 2 for a run id that would leave the journal directory', () => {
+    const cli = troupe(cwd, 'report', '../etc')
+    expect(cli.status).toBe(2)
+    expect(cli.stderr).toContain('[ERR_ARGUMENT_INVALID]')
+  })
+})
