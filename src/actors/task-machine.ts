@@ -1,10 +1,9 @@
 import { assign, setup } from 'xstate'
 import type { SerializedError } from '../runtime/core/errors.ts'
 
-/** The task states of DESIGN.md, exactly. */
-export const TASK_STATES = ['PENDING', 'QUEUED', 'RUNNING', 'COMPLETED', 'FAILED', 'SKIPPED', 'CANCELLED'] as const
-export type TaskState = (typeof TASK_STATES)[number]
-export const TERMINAL_STATES: ReadonlySet<TaskState> = new Set(['COMPLETED', 'FAILED', 'SKIPPED', 'CANCELLED'])
+import type { TaskState } from './task-state.ts'
+
+export { TASK_STATES, TERMINAL_STATES, type TaskState } from './task-state.ts'
 
 /** Error codes that another attempt cannot fix. */
 const NOT_RETRYABLE: ReadonlySet<string> = new Set([

@@ -1,4 +1,4 @@
-import type { Parallelization } from '../runtime/core/result.ts'
+import type { Parallelization } from '../index.ts'
 
 /** Options every scenario receives from `npm run bench`. */
 export interface BenchOptions {

@@ -1,5 +1,4 @@
-import type { Strategy } from '../runtime/plan/plan.ts'
-import { simulate, validateSchedule, type ScheduleViolation } from '../runtime/schedule/simulate.ts'
+import { simulate, validateSchedule, type ScheduleViolation, type Strategy } from '../index.ts'
 import type { ReferenceGraph } from './data/reference-graph.ts'
 import { loadStg, loadStgReferences, type StgReference } from './data/stg.ts'
 

@@ -1,7 +1,8 @@
 import pc from 'picocolors'
 import { analyzePlan, type PlanAnalysis } from '../runtime/schedule/analysis.ts'
 import { loadConfig } from '../runtime/core/config.ts'
-import { loadPlan, type Strategy } from '../runtime/plan/plan.ts'
+import { type Strategy } from '../runtime/plan/plan.ts'
+import { loadPlan } from '../runtime/plan/load-plan.ts'
 import { EXIT } from './exit-codes.ts'
 import { formatMs } from './summary.ts'
 

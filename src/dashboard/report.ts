@@ -1,4 +1,4 @@
-import { TASK_STATES, type TaskState } from '../actors/task-machine.ts'
+import { TASK_STATES, type TaskState } from '../actors/task-state.ts'
 import type { MonitorSnapshot } from '../monitor/monitor.ts'
 import type { AgentUtilisation, RunSnapshot, TaskView } from '../monitor/run-monitor.ts'
 import type { RunResult } from '../runtime/core/result.ts'

@@ -1,4 +1,4 @@
-import { TASK_STATES, TERMINAL_STATES, type TaskState } from '../actors/task-machine.ts'
+import { TASK_STATES, TERMINAL_STATES, type TaskState } from '../actors/task-state.ts'
 import type { SerializedError } from '../runtime/core/errors.ts'
 import type { RunEndEvent, TaskLogEvent, TaskProgressEvent, TaskStateEvent } from '../runtime/core/events.ts'
 import { bottomLevels, dependencyLevels, type Graph } from '../runtime/plan/graph.ts'

@@ -3,47 +3,20 @@ import { createActor, type Actor } from 'xstate'
 import { TERMINAL_STATES, taskMachine, type TaskContext, type TaskEvent, type TaskMachineInput, type TaskState } from '../actors/task-machine.ts'
 import { budgetAdmits, budgetLevel, type BudgetLevel } from './admission/budget.ts'
 import type { ClaimRegistry } from './admission/claims.ts'
+import type { Gate } from './admission/gate.ts'
+import type { Clock } from './core/clock.ts'
+import type { RunRecorder } from './journal/recorder.ts'
 import type { ResolvedConfig } from './core/config.ts'
 import type { Dispatchable, Dispatcher } from './admission/dispatcher.ts'
 import { TroupeError, type SerializedError } from './core/errors.ts'
 import { reportListenerError, type RunEvents } from './core/events.ts'
 import type { CompiledPlan, CompiledTask, Strategy } from './plan/plan.ts'
-import type { AttemptListener, PoolAttempt, WorkerPool } from './execution/threads/pool.ts'
-import type { WorkerTask } from './execution/threads/protocol.ts'
+import type { AttemptHandle, AttemptListener, Executor } from './execution/executor.ts'
 import { speedupFigures, type RunResult, type RunStatus, type TaskResult } from './core/result.ts'
 import { DagScheduler, type Transition } from './schedule/scheduler.ts'
 import type { GovernorReport } from './admission/governor.ts'
 import type { Limits } from './admission/limits.ts'
 import { UsageLedger, type UsageReport } from './admission/usage.ts'
-
-/** A gate a ready task must pass to start (claims, named limits). Shared across runs. */
-export interface Gate {
-  /** Takes what `task` needs and returns true, or returns false and takes nothing. */
-  tryAcquire(runId: string, task: CompiledTask): boolean
-  /** Gives back what {@link tryAcquire} took, however the task ended. */
-  release(runId: string, task: CompiledTask): void
-}
-
-/** Hooks for the journal: what a run reports as it goes, and what it can reuse. */
-export interface RunRecorder {
-  /** Tasks completed by an earlier run with this id, by index. */
-  readonly reused: ReadonlyMap<number, { readonly output: unknown; readonly attempts: number }>
-  taskEnded(task: CompiledTask, result: TaskResult): void
-  runEnded(result: RunResult): Promise<void> | void
-}
-
-/** The clock a run uses; injected for deterministic tests. */
-export interface Clock {
-  now(): number
-  setTimeout(fn: () => void, ms: number): unknown
-  clearTimeout(handle: unknown): void
-}
-
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-}
 
 export interface RunInit {
   readonly id: string
@@ -51,7 +24,10 @@ export interface RunInit {
   readonly strategy: Strategy
   readonly maxParallel: number
   readonly config: ResolvedConfig
-  readonly pool: WorkerPool
+  /** Runs the attempts (the local executor, or a remote backend). */
+  readonly executor: Executor
+  /** The run's directory for per-attempt logs; absent when the journal is off. */
+  readonly runDir: string | undefined
   readonly dispatcher: Dispatcher
   readonly gates: readonly Gate[]
   /** Where `ctx.claim` / `ctx.release` go (also one of `gates`). */
@@ -77,7 +53,7 @@ type TaskActor = Actor<typeof taskMachine>
 /** An attempt in flight: it holds a slot until its worker settles. */
 interface InFlight {
   readonly attempt: number
-  readonly handle: PoolAttempt
+  readonly handle: AttemptHandle
   readonly timer: unknown
 }
 
@@ -340,18 +316,23 @@ export class Run extends EventEmitter<RunEvents> implements Dispatchable {
       dependencies = {}
       for (const dep of task.deps) dependencies[this.#plan.tasks[dep]!.id] = this.#final[dep]?.output
     }
-    const handle = this.#init.pool.start(
+    const handle = this.#init.executor.start(
       {
-        moduleUrl: task.moduleUrl,
-        input: task.input,
         runId: this.id,
         taskId: task.id,
         attempt,
+        agent: task.agentSpec,
+        input: task.input,
         dependencies,
         model: this.#init.config.models[task.agent],
+        timeoutMs: context.timeoutMs,
+        graceMs: this.#init.config.cancelGraceMs,
+        baseDir: this.#plan.baseDir,
+        runDir: this.#init.runDir,
+        workspace: undefined,
+        port: undefined,
       },
       this.#listener(task, attempt),
-      this.#init.config.cancelGraceMs,
     )
     const clock = this.#init.clock
     const timer = clock.setTimeout(() => {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
-import { resolve } from 'node:path'
+import { join, resolve } from 'node:path'
 import { ClaimRegistry } from './admission/claims.ts'
 import { Governor, type ResourceProbe } from './admission/governor.ts'
 import { Limits } from './admission/limits.ts'
@@ -9,7 +9,10 @@ import { resolveConfig, type ResolvedConfig, type TroupeConfig } from './core/co
 import { Dispatcher } from './admission/dispatcher.ts'
 import { TroupeError, describeValue } from './core/errors.ts'
 import { reportListenerError, type GovernorSampleEvent, type RunEvents } from './core/events.ts'
-import { STRATEGIES, compilePlan, type CompiledPlan, type Plan, type Strategy } from './plan/plan.ts'
+import { STRATEGIES, type CompiledPlan, type Plan, type Strategy } from './plan/plan.ts'
+import { compilePlan } from './plan/load-plan.ts'
+import type { Executor } from './execution/executor.ts'
+import { LocalExecutor } from './execution/local-executor.ts'
 import { WorkerPool } from './execution/threads/pool.ts'
 import type { RunResult } from './core/result.ts'
 import { Journal } from './journal/journal.ts'
@@ -17,7 +20,9 @@ import { retryDelayFor } from './core/retry-policy.ts'
 import { FileRollback } from './journal/rollback.ts'
 import { StageCheckpoint } from './journal/stage-checkpoint.ts'
 import { superviseRun } from '../actors/supervisor.ts'
-import { Run, systemClock, type Clock, type Gate } from './run.ts'
+import type { Gate } from './admission/gate.ts'
+import { systemClock, type Clock } from './core/clock.ts'
+import { Run } from './run.ts'
 
 export interface RuntimeOptions {
   /** Config object (the shape of `troupe.config.json`); validated, defaults filled in. */
@@ -72,6 +77,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   readonly config: ResolvedConfig
   readonly #clock: Clock
   readonly #pool: WorkerPool
+  /** Runs every attempt: routes by agent kind (module agents to the pool). */
+  readonly #executor: Executor
   readonly #dispatcher: Dispatcher
   readonly #claims = new ClaimRegistry()
   readonly #gates: Gate[] = [this.#claims]
@@ -99,6 +106,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       perAgentMb: this.config.governor.memory.perAgentMb,
       onError: (error) => reportListenerError(new Error(`worker pool error: ${error.message}`, { cause: error })),
     })
+    this.#executor = new LocalExecutor(new Map([['module', this.#pool]]))
     this.#dispatcher = new Dispatcher(this.#pool.capacity)
     this.#limits = new Limits(this.config.limits, this.#clock, () => this.#dispatcher.request())
     if (Object.keys(this.config.limits).length > 0) this.#gates.push(this.#limits)
@@ -163,7 +171,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       strategy,
       maxParallel,
       config: this.config,
-      pool: this.#pool,
+      executor: this.#executor,
+      runDir: journal === undefined ? undefined : join(resolve(this.config.checkpoint.dir), id),
       dispatcher: this.#dispatcher,
       gates: this.#gates,
       claims: this.#claims,
@@ -206,7 +215,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     const runs = [...this.#runs.values()]
     if (options.force) for (const run of runs) void run.cancel('Runtime closed')
     await Promise.all(runs.map((run) => run.result))
-    await this.#pool.close(options.force ?? false)
+    await this.#executor.close(options.force ?? false)
     this.#governor?.close()
     this.#limits.close()
     await this.#systemProbe?.close()

@@ -3,7 +3,7 @@ import { stripVTControlCharacters } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import { renderLiveView } from '../../src/cli/live-view.ts'
 import { RunMonitor } from '../../src/monitor/run-monitor.ts'
-import { compilePlan } from '../../src/runtime/plan/plan.ts'
+import { compilePlan } from '../../src/runtime/plan/load-plan.ts'
 
 const plan = compilePlan(
   {

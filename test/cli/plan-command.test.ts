@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { analyzePlan, claimConflicts } from '../../src/runtime/schedule/analysis.ts'
-import { compilePlan, type TaskSpec } from '../../src/runtime/plan/plan.ts'
+import { type TaskSpec } from '../../src/runtime/plan/plan.ts'
+import { compilePlan } from '../../src/runtime/plan/load-plan.ts'
 import { runCli } from '../helpers/cli.ts'
 
 const sleep = join(import.meta.dirname, '..', 'fixtures', 'agents', 'sleep.mjs')

@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { GovernorMonitor } from '../../src/monitor/governor-monitor.ts'
 import { RunMonitor } from '../../src/monitor/run-monitor.ts'
-import { compilePlan } from '../../src/runtime/plan/plan.ts'
+import { compilePlan } from '../../src/runtime/plan/load-plan.ts'
 import type { TaskState } from '../../src/actors/task-machine.ts'
 
 const plan = compilePlan(

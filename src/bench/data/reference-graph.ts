@@ -1,6 +1,5 @@
 import { fileURLToPath } from 'node:url'
-import { topologicalOrder } from '../../runtime/plan/graph.ts'
-import type { SchedulablePlan } from '../../runtime/schedule/scheduler.ts'
+import type { SchedulablePlan } from '../../index.ts'
 
 /** A task graph from published reference data, ready for the simulated scheduler. */
 export interface ReferenceGraph {
@@ -29,8 +28,18 @@ export function referenceGraph(name: string, ids: readonly string[], deps: reado
     for (const dep of list) dependents[dep]!.push(task)
   })
   const graph = { deps, dependents }
-  const order = topologicalOrder(graph)
+  const order = kahnOrder(deps, dependents)
   if (order === undefined) throw new Error(`${name}: the task graph has a cycle`)
   const tasks = Array.from(durations, (estimateMs) => ({ estimateMs }))
   return { name, plan: { ...graph, tasks, order }, durations, ids }
+}
+
+/** A topological order of reference data (Kahn's algorithm), or undefined for a cycle. */
+function kahnOrder(deps: readonly (readonly number[])[], dependents: readonly (readonly number[])[]): number[] | undefined {
+  const waiting = deps.map((list) => list.length)
+  const order = waiting.flatMap((n, task) => (n === 0 ? [task] : []))
+  for (let at = 0; at < order.length; at++) {
+    for (const next of dependents[order[at]!]!) if (--waiting[next]! === 0) order.push(next)
+  }
+  return order.length === deps.length ? order : undefined
 }

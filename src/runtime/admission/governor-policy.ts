@@ -87,3 +87,18 @@ function pressure(reading: ResourceReading, policy: GovernorPolicy, level: 'thro
   if (reading.memoryPercent >= policy.memory[level]) return 'memory'
   return undefined
 }
+
+/** What the governor did during one run: `RunResult.governor`. */
+export interface GovernorReport {
+  readonly mode: GovernorPolicy['mode']
+  /** Time new starts were held back while the run was in flight. */
+  readonly throttledMs: number
+  /** Throttle periods the run saw (one if it started throttled). */
+  readonly throttleEvents: number
+  readonly peakCpuPercent: number
+  readonly peakMemoryMb: number
+  /** Readings taken while the run was in flight. */
+  readonly samples: number
+  /** Adaptive mode: the admission limit the governor chose, each time it changed (and at the start). */
+  readonly concurrency?: readonly { readonly at: number; readonly limit: number }[]
+}

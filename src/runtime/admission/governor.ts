@@ -7,26 +7,14 @@ import {
   type GovernorState,
   type ResourceReading,
 } from './governor-policy.ts'
-import type { Clock } from '../run.ts'
+import type { GovernorReport } from './governor-policy.ts'
+
+export type { GovernorReport }
+import type { Clock } from '../core/clock.ts'
 
 /** Where readings come from: the machine ({@link SystemProbe}), or a test. */
 export interface ResourceProbe {
   sample(): Promise<ResourceReading>
-}
-
-/** What the governor did during one run: `RunResult.governor`. */
-export interface GovernorReport {
-  readonly mode: GovernorPolicy['mode']
-  /** Time new starts were held back while the run was in flight. */
-  readonly throttledMs: number
-  /** Throttle periods the run saw (one if it started throttled). */
-  readonly throttleEvents: number
-  readonly peakCpuPercent: number
-  readonly peakMemoryMb: number
-  /** Readings taken while the run was in flight. */
-  readonly samples: number
-  /** Adaptive mode: the admission limit the governor chose, each time it changed (and at the start). */
-  readonly concurrency?: readonly { readonly at: number; readonly limit: number }[]
 }
 
 export interface GovernorOptions {

@@ -1,7 +1,8 @@
 import type { LimitConfig } from '../core/config.ts'
 import { TroupeError, describeValue } from '../core/errors.ts'
 import type { CompiledPlan, CompiledTask } from '../plan/plan.ts'
-import type { Clock, Gate } from '../run.ts'
+import type { Clock } from '../core/clock.ts'
+import type { Gate } from './gate.ts'
 
 /** Gives back a unit taken with {@link Limits.acquire}. Calling it again does nothing. */
 export type ReleaseLimit = () => void

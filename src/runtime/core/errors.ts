@@ -23,6 +23,16 @@ export const ERROR_CODES = [
   'ERR_RUNTIME_CLOSED',
   'ERR_WORKER_CRASH',
   'ERR_CRASH_LOOP',
+  'ERR_COMMAND_FAILED',
+  'ERR_AGENT_UNAVAILABLE',
+  'ERR_RATE_LIMITED',
+  'ERR_MERGE_CONFLICT',
+  'ERR_VERIFY_FAILED',
+  'ERR_RUN_LOCKED',
+  'ERR_AGENT_MISMATCH',
+  'ERR_BACKEND_UNAVAILABLE',
+  'ERR_CONDITION_FALSE',
+  'ERR_JOURNAL_UNREADABLE',
 ] as const
 
 export type ErrorCode = (typeof ERROR_CODES)[number]
@@ -63,6 +73,10 @@ export const INPUT_ERROR_CODES: ReadonlySet<ErrorCode> = new Set([
   'ERR_PLAN_UNKNOWN_AGENT',
   'ERR_CONFIG_INVALID',
   'ERR_ARGUMENT_INVALID',
+  'ERR_AGENT_UNAVAILABLE',
+  'ERR_AGENT_LOAD',
+  'ERR_RUN_LOCKED',
+  'ERR_BACKEND_UNAVAILABLE',
 ])
 
 export function serializeError(error: TroupeError): SerializedError {

@@ -1,4 +1,4 @@
-import type { TaskState } from '../../actors/task-machine.ts'
+import type { TaskState } from '../../actors/task-state.ts'
 import type { SerializedError } from './errors.ts'
 import type { RunResult } from './result.ts'
 

@@ -1,7 +1,7 @@
-import type { TaskState } from '../../actors/task-machine.ts'
+import type { TaskState } from '../../actors/task-state.ts'
 import type { SerializedError } from './errors.ts'
 import { criticalPath, type Graph } from '../plan/graph.ts'
-import type { GovernorReport } from '../admission/governor.ts'
+import type { GovernorReport } from '../admission/governor-policy.ts'
 import type { Strategy } from '../plan/plan.ts'
 import type { UsageSummary } from '../admission/usage.ts'
 

@@ -3,7 +3,7 @@ import { mkdir, open, readFile, rename, truncate, type FileHandle } from 'node:f
 import { join } from 'node:path'
 import type { CompiledPlan, CompiledTask, Strategy } from '../plan/plan.ts'
 import type { RunResult, TaskResult } from '../core/result.ts'
-import type { RunRecorder } from '../run.ts'
+import type { RunRecorder } from './recorder.ts'
 
 /** The journal of run `runId` under the checkpoint directory: one JSON object per line. */
 export function journalFile(checkpointDir: string, runId: string): string {

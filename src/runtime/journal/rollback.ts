@@ -3,7 +3,8 @@ import { dirname, isAbsolute, join, resolve } from 'node:path'
 import picomatch from 'picomatch'
 import type { TaskStateEvent } from '../core/events.ts'
 import type { CompiledTask } from '../plan/plan.ts'
-import type { Gate, Run } from '../run.ts'
+import type { Gate } from '../admission/gate.ts'
+import type { Run } from '../run.ts'
 
 /** The files one claim covers: a literal path, or a glob walked from its static base. */
 interface ClaimScope {

@@ -1,6 +1,6 @@
 import type { Journal } from './journal.ts'
 import type { CompiledPlan, CompiledTask } from '../plan/plan.ts'
-import type { Gate } from '../run.ts'
+import type { Gate } from '../admission/gate.ts'
 
 interface Pipeline {
   readonly journal: Journal

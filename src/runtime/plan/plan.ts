@@ -1,8 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs'
-import { dirname, extname, isAbsolute, resolve } from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
-import { parse as parseYaml } from 'yaml'
 import { TroupeError, describeValue } from '../core/errors.ts'
+import type { AgentSpec } from './agent-spec.ts'
 import { findCycle, topologicalOrder, type Graph } from './graph.ts'
 
 export const PRIORITIES = ['critical', 'high', 'medium', 'low'] as const
@@ -54,8 +51,10 @@ export interface CompiledTask {
   readonly index: number
   readonly id: string
   readonly agent: string
-  /** `file:` URL of the agent module. */
+  /** `file:` URL of the agent module (module agents; '' for other kinds). */
   readonly moduleUrl: string
+  /** The compiled agent definition: its kind and how to run it. */
+  readonly agentSpec: AgentSpec
   readonly input: unknown
   readonly deps: readonly number[]
   readonly dependents: readonly number[]
@@ -88,39 +87,27 @@ export interface CompileOptions {
   readonly baseDir?: string
 }
 
-/** Reads a plan file (`.json`, `.yaml`, `.yml`) and validates it. */
-export function loadPlan(file: string): CompiledPlan {
-  const path = resolve(file)
-  let text: string
-  try {
-    text = readFileSync(path, 'utf8')
-  } catch (error) {
-    throw new TroupeError('ERR_PLAN_INVALID', `Cannot read plan file ${path}: ${(error as Error).message}`, {
-      cause: error,
-    })
-  }
-  let data: unknown
-  try {
-    data = extname(path) === '.json' ? JSON.parse(text) : parseYaml(text)
-  } catch (error) {
-    throw new TroupeError('ERR_PLAN_INVALID', `Plan file ${path} is not valid ${extname(path) === '.json' ? 'JSON' : 'YAML'}: ${(error as Error).message}`, {
-      cause: error,
-    })
-  }
-  return compilePlan(data, { baseDir: dirname(path) })
+/** Finds an agent module: returns its `file:` URL or throws ERR_PLAN_UNKNOWN_AGENT. Injected, so linking does no I/O. */
+export type ModuleResolver = (path: string, baseDir: string, name: string) => string
+
+export interface LinkOptions {
+  /** Absolute directory that relative agent paths resolve against. */
+  readonly baseDir: string
+  readonly resolveModule: ModuleResolver
 }
 
 /**
- * Validates a plan object and resolves it for execution. Throws a TroupeError naming the
- * field, the value received and what is allowed.
+ * Validates a plan object and links it for execution (ids to indices, agents to modules
+ * through `options.resolveModule`). Throws a TroupeError naming the field, the value
+ * received and what is allowed.
  */
-export function compilePlan(data: unknown, options: CompileOptions = {}): CompiledPlan {
-  const baseDir = resolve(options.baseDir ?? process.cwd())
+export function linkPlan(data: unknown, options: LinkOptions): CompiledPlan {
+  const { baseDir, resolveModule } = options
   const plan = expectObject(data, 'plan')
   const name = optionalString(plan.name, 'name') ?? 'plan'
   const strategy = optionalEnum(plan.strategy, 'strategy', STRATEGIES)
   const maxParallel = optionalInteger(plan.maxParallel, 'maxParallel', 1)
-  const agents = resolveAgents(plan.agents, baseDir)
+  const agents = resolveAgents(plan.agents, baseDir, resolveModule)
 
   if (!Array.isArray(plan.tasks)) {
     throw invalid('tasks', plan.tasks, 'an array of tasks')
@@ -168,18 +155,22 @@ export function compilePlan(data: unknown, options: CompileOptions = {}): Compil
     throw new TroupeError('ERR_PLAN_CYCLE', `Plan has a cycle: ${cycle.map((i) => parsed[i]!.id).join(' → ')}`)
   }
 
+  const agentSpecs = new Map<string, AgentSpec>()
   const tasks = parsed.map((spec, index): CompiledTask => {
     let moduleUrl = agents.get(spec.agent)
     if (moduleUrl === undefined) {
       // Cache module paths given inline, so a 100,000-task plan checks each file once.
-      moduleUrl = resolveAgentPath(spec.agent, baseDir, `tasks[${index}].agent`, agents)
+      moduleUrl = resolveAgentPath(spec.agent, baseDir, `tasks[${index}].agent`, agents, resolveModule)
       agents.set(spec.agent, moduleUrl)
     }
+    let agentSpec = agentSpecs.get(spec.agent)
+    if (agentSpec === undefined) agentSpecs.set(spec.agent, (agentSpec = { kind: 'module', name: spec.agent, moduleUrl }))
     return {
       index,
       id: spec.id,
       agent: spec.agent,
       moduleUrl,
+      agentSpec,
       input: spec.input,
       deps: deps[index]!,
       dependents: dependents[index]!,
@@ -197,7 +188,7 @@ export function compilePlan(data: unknown, options: CompileOptions = {}): Compil
   return { name, strategy, maxParallel, tasks, byId, order, deps, dependents, baseDir }
 }
 
-function resolveAgents(value: unknown, baseDir: string): Map<string, string> {
+function resolveAgents(value: unknown, baseDir: string, resolveModule: ModuleResolver): Map<string, string> {
   const agents = new Map<string, string>()
   if (value === undefined) return agents
   const record = expectObject(value, 'agents')
@@ -210,7 +201,7 @@ function resolveAgents(value: unknown, baseDir: string): Map<string, string> {
   return agents
 }
 
-function resolveAgentPath(agent: string, baseDir: string, field: string, agents: Map<string, string>): string {
+function resolveAgentPath(agent: string, baseDir: string, field: string, agents: Map<string, string>, resolveModule: ModuleResolver): string {
   if (!looksLikePath(agent)) {
     const known = [...agents.keys()]
     throw new TroupeError(
@@ -223,14 +214,6 @@ function resolveAgentPath(agent: string, baseDir: string, field: string, agents:
 
 function looksLikePath(agent: string): boolean {
   return agent.startsWith('.') || agent.startsWith('/') || agent.startsWith('file:') || /\.(m?js|ts|mts)$/.test(agent)
-}
-
-function resolveModule(path: string, baseDir: string, name: string): string {
-  const file = path.startsWith('file:') ? fileURLToPath(path) : isAbsolute(path) ? path : resolve(baseDir, path)
-  if (!existsSync(file)) {
-    throw new TroupeError('ERR_PLAN_UNKNOWN_AGENT', `Agent "${name}" module not found: ${file} (resolved from "${path}" against ${baseDir})`)
-  }
-  return pathToFileURL(file).href
 }
 
 function parseTask(raw: unknown, index: number): TaskSpec {

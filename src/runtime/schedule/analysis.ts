@@ -1,4 +1,4 @@
-import { firstOverlap } from '../admission/claims.ts'
+import { firstOverlap } from '../plan/claim-patterns.ts'
 import { criticalPath, dependencyLevels, descendants } from '../plan/graph.ts'
 import type { CompiledPlan, Strategy } from '../plan/plan.ts'
 import { estimatedDurations } from './scheduler.ts'

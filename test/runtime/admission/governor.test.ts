@@ -10,7 +10,8 @@ import type { GovernorPolicy, ResourceReading } from '../../../src/runtime/admis
 import type { TroupeConfig } from '../../../src/runtime/core/config.ts'
 import type { Plan } from '../../../src/runtime/plan/plan.ts'
 import type { RunResult } from '../../../src/runtime/core/result.ts'
-import type { Clock } from '../../../src/runtime/run.ts'
+import type { Clock } from '../../../src/runtime/core/clock.ts'
+import { testClock } from '../../helpers/test-clock.ts'
 import { createRuntime, type Runtime } from '../../../src/runtime/runtime.ts'
 import { SystemProbe } from '../../../src/runtime/admission/system-probe.ts'
 import { peakRunning } from '../../helpers/task-events.ts'
@@ -31,34 +32,6 @@ function fixedProbe(next: () => ResourceReading): ResourceProbe & { samples: num
   return probe
 }
 
-/** A clock whose timers run only when the test advances it. */
-function manualClock(): Clock & { advance(ms: number): Promise<void>; pending(): number } {
-  let now = 0
-  let nextId = 0
-  const timers = new Map<number, { at: number; fn: () => void }>()
-  return {
-    now: () => now,
-    setTimeout: (fn, ms) => {
-      timers.set(++nextId, { at: now + ms, fn })
-      return nextId
-    },
-    clearTimeout: (handle) => void timers.delete(handle as number),
-    pending: () => timers.size,
-    async advance(ms) {
-      const until = now + ms
-      for (;;) {
-        const due = [...timers].filter(([, t]) => t.at <= until).sort((a, b) => a[1].at - b[1].at)[0]
-        if (due === undefined) break
-        timers.delete(due[0])
-        now = due[1].at
-        due[1].fn()
-        // Let the probe's promise settle before the next timer.
-        await new Promise((resolve) => setImmediate(resolve))
-      }
-      now = until
-    },
-  }
-}
 
 const policy: GovernorPolicy = {
   mode: 'threshold',
@@ -86,7 +59,7 @@ const flush = () => new Promise((resolve) => setImmediate(resolve))
 
 describe('Governor (injected probe and clock)', () => {
   it('samples once on activation and then every sampleIntervalMs', async () => {
-    const clock = manualClock()
+    const clock = testClock()
     const probe = fixedProbe(() => reading(10))
     const { governor } = governorWith(probe, clock)
     governor.activate()
@@ -98,7 +71,7 @@ describe('Governor (injected probe and clock)', () => {
   })
 
   it('stops sampling when deactivated', async () => {
-    const clock = manualClock()
+    const clock = testClock()
     const probe = fixedProbe(() => reading(10))
     const { governor } = governorWith(probe, clock)
     governor.activate()
@@ -110,7 +83,7 @@ describe('Governor (injected probe and clock)', () => {
   })
 
   it('reports throttled with the reason and readings, then resumed below the resume thresholds', async () => {
-    const clock = manualClock()
+    const clock = testClock()
     let cpu = 95
     const { governor, changes } = governorWith(fixedProbe(() => reading(cpu)), clock)
     governor.activate()
@@ -130,7 +103,7 @@ describe('Governor (injected probe and clock)', () => {
   })
 
   it('reports every reading with the admission limit it led to', async () => {
-    const clock = manualClock()
+    const clock = testClock()
     let cpu = 95
     const { governor, changes } = governorWith(fixedProbe(() => reading(cpu)), clock)
     governor.activate()
@@ -145,7 +118,7 @@ describe('Governor (injected probe and clock)', () => {
   })
 
   it("a run's report counts its throttled time, throttle periods, samples and peaks", async () => {
-    const clock = manualClock()
+    const clock = testClock()
     const cpu = [95, 95, 50, 50, 95, 50]
     let i = 0
     const { governor } = governorWith(fixedProbe(() => reading(cpu[Math.min(i++, cpu.length - 1)]!)), clock)
@@ -158,7 +131,7 @@ describe('Governor (injected probe and clock)', () => {
   })
 
   it('adaptive mode records the limit it chose over time', async () => {
-    const clock = manualClock()
+    const clock = testClock()
     const cpu = [85, 85, 40, 40]
     let i = 0
     const { governor, setInFlight } = governorWith(fixedProbe(() => reading(cpu[Math.min(i++, cpu.length - 1)]!)), clock, {
@@ -181,7 +154,7 @@ describe('Governor (injected probe and clock)', () => {
   })
 
   it('keeps the last decision and goes on sampling when the probe fails', async () => {
-    const clock = manualClock()
+    const clock = testClock()
     let fail = false
     const probe = fixedProbe(() => {
       if (fail) throw new Error('probe down')
@@ -200,7 +173,7 @@ describe('Governor (injected probe and clock)', () => {
   it('stays quiet when a sample in flight fails because the governor was closed', async () => {
     let fail!: (error: Error) => void
     const probe: ResourceProbe = { sample: () => new Promise((_, reject) => (fail = reject)) }
-    const { governor } = governorWith(probe, manualClock())
+    const { governor } = governorWith(probe, testClock())
     const warnings: Error[] = []
     const onWarning = (warning: Error) => warnings.push(warning)
     process.on('warning', onWarning)

@@ -3,8 +3,10 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { isTroupeError } from '../../../src/runtime/core/errors.ts'
 import type { TaskStateEvent } from '../../../src/runtime/core/events.ts'
 import { Limits } from '../../../src/runtime/admission/limits.ts'
-import { compilePlan, type CompiledTask, type Plan } from '../../../src/runtime/plan/plan.ts'
-import type { Clock } from '../../../src/runtime/run.ts'
+import { type CompiledTask, type Plan } from '../../../src/runtime/plan/plan.ts'
+import { compilePlan } from '../../../src/runtime/plan/load-plan.ts'
+import type { Clock } from '../../../src/runtime/core/clock.ts'
+import { testClock } from '../../helpers/test-clock.ts'
 import { createRuntime, type Runtime } from '../../../src/runtime/runtime.ts'
 
 const agents = join(import.meta.dirname, '..', '..', 'fixtures', 'agents')
@@ -12,31 +14,13 @@ const sleep = join(agents, 'sleep.mjs')
 const acquire = join(agents, 'acquire.mjs')
 
 /** A clock whose timers run only when the test advances it. */
-function manualClock(): Clock & { advance(ms: number): void } {
-  let now = 0
-  const timers = new Map<number, { at: number; fn: () => void }>()
-  let nextId = 0
-  return {
-    now: () => now,
-    setTimeout: (fn, ms) => (timers.set(++nextId, { at: now + ms, fn }), nextId),
-    clearTimeout: (handle) => void timers.delete(handle as number),
-    advance(ms) {
-      now += ms
-      for (const [id, timer] of [...timers].sort((a, b) => a[1].at - b[1].at)) {
-        if (timer.at > now) continue
-        timers.delete(id)
-        timer.fn()
-      }
-    },
-  }
-}
 
 const using = (uses: string[]): CompiledTask =>
   compilePlan({ name: 'p', tasks: [{ id: 't', agent: sleep, uses }] }, { baseDir: agents }).tasks[0]!
 
 describe('Limits (a run gate)', () => {
   it('admits as many tasks as maxConcurrent, then refuses until one is released', () => {
-    const limits = new Limits({ llm: { maxConcurrent: 2, perSecond: undefined } }, manualClock(), () => {})
+    const limits = new Limits({ llm: { maxConcurrent: 2, perSecond: undefined } }, testClock(), () => {})
     const task = using(['llm'])
     expect([limits.tryAcquire('r', task), limits.tryAcquire('r', task), limits.tryAcquire('r', task)]).toEqual([true, true, false])
     limits.release('r', task)
@@ -44,41 +28,41 @@ describe('Limits (a run gate)', () => {
   })
 
   it('admits tasks that use no limit', () => {
-    const limits = new Limits({ llm: { maxConcurrent: 1, perSecond: undefined } }, manualClock(), () => {})
+    const limits = new Limits({ llm: { maxConcurrent: 1, perSecond: undefined } }, testClock(), () => {})
     expect(limits.tryAcquire('r', using([]))).toBe(true)
   })
 
   it('takes nothing when one of several limits refuses', () => {
-    const limits = new Limits({ a: { maxConcurrent: 1, perSecond: undefined }, b: { maxConcurrent: 1, perSecond: undefined } }, manualClock(), () => {})
+    const limits = new Limits({ a: { maxConcurrent: 1, perSecond: undefined }, b: { maxConcurrent: 1, perSecond: undefined } }, testClock(), () => {})
     expect(limits.tryAcquire('r', using(['b']))).toBe(true)
     expect(limits.tryAcquire('r', using(['a', 'b']))).toBe(false)
     expect(limits.tryAcquire('r', using(['a']))).toBe(true)
   })
 
   it('perSecond allows a burst of one second, then one more per 1/perSecond', () => {
-    const clock = manualClock()
+    const clock = testClock()
     const limits = new Limits({ api: { maxConcurrent: undefined, perSecond: 2 } }, clock, () => {})
     const task = using(['api'])
     expect([limits.tryAcquire('r', task), limits.tryAcquire('r', task), limits.tryAcquire('r', task)]).toEqual([true, true, false])
-    clock.advance(499)
+    clock.advanceSync(499)
     expect(limits.tryAcquire('r', task)).toBe(false)
-    clock.advance(1)
+    clock.advanceSync(1)
     expect(limits.tryAcquire('r', task)).toBe(true)
   })
 
   it('wakes the dispatcher when a task was refused only for want of a token', () => {
-    const clock = manualClock()
+    const clock = testClock()
     let wakes = 0
     const limits = new Limits({ api: { maxConcurrent: undefined, perSecond: 1 } }, clock, () => wakes++)
     const task = using(['api'])
     limits.tryAcquire('r', task)
     limits.tryAcquire('r', task)
-    clock.advance(1000)
+    clock.advanceSync(1000)
     expect(wakes).toBe(1)
   })
 
   it('serves agents waiting in acquire before tasks that have not started', async () => {
-    const limits = new Limits({ llm: { maxConcurrent: 1, perSecond: undefined } }, manualClock(), () => {})
+    const limits = new Limits({ llm: { maxConcurrent: 1, perSecond: undefined } }, testClock(), () => {})
     const task = using(['llm'])
     limits.tryAcquire('r', task)
     const waiting = limits.acquire('llm', new AbortController().signal)
@@ -90,7 +74,7 @@ describe('Limits (a run gate)', () => {
   })
 
   it('a release function gives back its unit once, however often it is called', async () => {
-    const limits = new Limits({ llm: { maxConcurrent: 1, perSecond: undefined } }, manualClock(), () => {})
+    const limits = new Limits({ llm: { maxConcurrent: 1, perSecond: undefined } }, testClock(), () => {})
     const release = await limits.acquire('llm', new AbortController().signal)
     release()
     release()
@@ -99,7 +83,7 @@ describe('Limits (a run gate)', () => {
   })
 
   it('drops a waiter whose signal aborts', async () => {
-    const limits = new Limits({ llm: { maxConcurrent: 1, perSecond: undefined } }, manualClock(), () => {})
+    const limits = new Limits({ llm: { maxConcurrent: 1, perSecond: undefined } }, testClock(), () => {})
     const held = await limits.acquire('llm', new AbortController().signal)
     const controller = new AbortController()
     const waiting = limits.acquire('llm', controller.signal)
@@ -110,7 +94,7 @@ describe('Limits (a run gate)', () => {
   })
 
   it('rejects acquire of a limit config.limits does not define', async () => {
-    const limits = new Limits({}, manualClock(), () => {})
+    const limits = new Limits({}, testClock(), () => {})
     await expect(limits.acquire('nope', new AbortController().signal)).rejects.toMatchObject({ code: 'ERR_ARGUMENT_INVALID' })
   })
 })

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { compilePlan, loadPlan } from '../../../src/runtime/plan/plan.ts'
+import { compilePlan, loadPlan } from '../../../src/runtime/plan/load-plan.ts'
 import { troupeErrorOf } from '../../helpers/errors.ts'
 
 const fixtures = join(import.meta.dirname, '..', '..', 'fixtures', 'agents')

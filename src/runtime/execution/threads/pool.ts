@@ -3,7 +3,7 @@ import * as Comlink from 'comlink'
 import { Piscina } from 'piscina'
 import { threadEntryFile } from '../../core/worker-file.ts'
 import { ABORT_MESSAGE, CTX_PORT_MESSAGE, type AttemptKey, type ClaimResult, type HostApi, type WorkerError, type WorkerResult, type WorkerTask } from './protocol.ts'
-import type { UsageReport } from '../../admission/usage.ts'
+import type { AttemptHandle, AttemptListener, AttemptRequest, Executor } from '../executor.ts'
 
 export interface PoolOptions {
   readonly minThreads: number
@@ -14,27 +14,6 @@ export interface PoolOptions {
   readonly perAgentMb: number | null
   /** Called for pool-level errors not tied to a task, so they never crash the process. */
   readonly onError: (error: Error) => void
-}
-
-/** Receives what an attempt reports through `ctx`. */
-export interface AttemptListener {
-  onProgress(fraction: number, message: string | undefined): void
-  onLog(message: string): void
-  /** `ctx.acquire(name)`: resolves with the release function once a unit is held; `signal` aborts when the attempt ends. */
-  onAcquire(name: string, signal: AbortSignal): Promise<() => void>
-  onUsage(report: UsageReport): void
-  /** `ctx.claim(path)`: answers at once. */
-  onClaim(path: string): ClaimResult
-  /** `ctx.release(path)`. */
-  onRelease(path: string): void
-}
-
-/** One attempt in flight on the pool. */
-export interface PoolAttempt {
-  /** Settles when the worker answered or died; never rejects. */
-  readonly result: Promise<WorkerResult>
-  /** Stops the attempt (cooperatively first, if the agent watches ctx.signal). */
-  abort(): void
 }
 
 /**
@@ -78,7 +57,8 @@ interface Attempt {
  * `ctx` calls reach. Never rejects a run: every outcome, including a dead worker, comes
  * back as a {@link WorkerResult}.
  */
-export class WorkerPool {
+export class WorkerPool implements Executor {
+  readonly name = 'local'
   readonly #piscina: Piscina<WorkerTask, WorkerResult>
   readonly #attempts = new Map<string, Attempt>()
   readonly #ports = new Set<MessagePort>()
@@ -105,16 +85,27 @@ export class WorkerPool {
     })
   }
 
-  get threads(): number {
-    return this.#piscina.threads.length
-  }
-
   /**
-   * Starts one attempt. `abort()` on the returned handle tells an agent that watches
-   * `ctx.signal` first and gives it `graceMs` to finish; then the attempt's thread is
+   * Starts one attempt of a module agent. `abort()` on the returned handle tells an agent
+   * that watches `ctx.signal` first and gives it `request.graceMs` to finish; then its thread is
    * terminated (piscina replaces it). The result promise never rejects.
    */
-  start(task: WorkerTask, listener: AttemptListener, graceMs: number): PoolAttempt {
+  start(request: AttemptRequest, listener: AttemptListener): AttemptHandle {
+    const agent = request.agent
+    if (agent.kind !== 'module') {
+      const message = `The worker pool runs module agents only; agent "${agent.name}" is of kind "${agent.kind}"`
+      return { result: Promise.resolve({ ok: false, error: { code: 'ERR_AGENT_UNAVAILABLE', message, retryable: false } }), abort: () => {} }
+    }
+    const task: WorkerTask = {
+      moduleUrl: agent.moduleUrl,
+      input: request.input,
+      runId: request.runId,
+      taskId: request.taskId,
+      attempt: request.attempt,
+      dependencies: request.dependencies,
+      model: request.model,
+    }
+    const graceMs = request.graceMs
     const key = keyOf(task)
     const attempt: Attempt = { listener, abortPort: undefined, leases: undefined, ended: undefined }
     this.#attempts.set(key, attempt)

@@ -2,7 +2,7 @@
  * The typed protocol between the main thread and worker threads. Type-only: the worker
  * entry imports nothing from the runtime at run time, so threads start fast.
  */
-import type { ClaimResult } from '../../admission/claims.ts'
+import type { ClaimResult } from '../../admission/gate.ts'
 import type { ErrorCode } from '../../core/errors.ts'
 import type { UsageReport } from '../../admission/usage.ts'
 

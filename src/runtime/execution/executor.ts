@@ -1,0 +1,85 @@
+/**
+ * The executor seam: how a run hands one attempt of one task to whatever executes it —
+ * a worker thread (module agents), an OS process group (command and CLI agents), an HTTP
+ * call (LLM agents), or a remote worker (the Redis backend). The run knows only this
+ * interface; each implementation lives in its own folder under `execution/`.
+ */
+import type { ClaimResult } from '../admission/gate.ts'
+import type { UsageReport } from '../admission/usage.ts'
+import type { ErrorCode, SerializedError } from '../core/errors.ts'
+import type { AgentSpec } from '../plan/agent-spec.ts'
+
+/** One attempt of one task, as the run hands it over. Structured-clone-able. */
+export interface AttemptRequest {
+  readonly runId: string
+  readonly taskId: string
+  /** 1-based. */
+  readonly attempt: number
+  readonly agent: AgentSpec
+  readonly input: unknown
+  /** Outputs of the task's direct dependencies, by task id. */
+  readonly dependencies: Readonly<Record<string, unknown>>
+  /** The model configured for this agent (`config.models`), if any. */
+  readonly model: string | undefined
+  /** The attempt's deadline budget; the run enforces it and aborts, executors may use it for their own clients. */
+  readonly timeoutMs: number
+  /** After abort: time an agent gets to stop on its own before it is killed. */
+  readonly graceMs: number
+  /** The plan's directory: the default cwd of process agents without a workspace. */
+  readonly baseDir: string
+  /** The run's directory (`.troupe/<runId>`), for per-attempt logs; absent when the journal is off. */
+  readonly runDir: string | undefined
+  /** The task's git worktree, when it has one (`ctx.workspace`, `{{workspace}}`). */
+  readonly workspace: string | undefined
+  /** First port of the task's range (`ctx.port`, `{{port}}`), when it has a workspace. */
+  readonly port: number | undefined
+}
+
+/** Why an attempt failed. */
+export interface AttemptError extends SerializedError {
+  readonly code: ErrorCode
+  /** `false` when another attempt cannot help (bad agent, uncloneable output). */
+  readonly retryable?: boolean
+  /**
+   * The provider rate-limited this attempt (HTTP 429, a CLI's rate-limit event): epoch ms
+   * when it may try again. The run pauses the limits the task `uses` until then and puts
+   * the attempt back in the queue without counting it as a failure.
+   */
+  readonly rateLimitedUntil?: number
+}
+
+export type AttemptResult = { readonly ok: true; readonly output: unknown } | { readonly ok: false; readonly error: AttemptError }
+
+/** What an attempt reports while it runs (through `ctx`, a process's output, an API stream). */
+export interface AttemptListener {
+  onProgress(fraction: number, message: string | undefined): void
+  onLog(message: string): void
+  /** `ctx.acquire(name)`: resolves with the release function once a unit is held; `signal` aborts when the attempt ends. */
+  onAcquire(name: string, signal: AbortSignal): Promise<() => void>
+  /** Spend (tokens, cost, calls) for `RunResult.usage` and the budget. */
+  onUsage(report: UsageReport): void
+  /** `ctx.claim(path)`: answers at once. */
+  onClaim(path: string): ClaimResult
+  /** `ctx.release(path)`. */
+  onRelease(path: string): void
+}
+
+/** One attempt in flight. */
+export interface AttemptHandle {
+  /** Settles when the attempt finished, failed or was stopped; never rejects. */
+  readonly result: Promise<AttemptResult>
+  /**
+   * Stops the attempt: cooperatively first (ctx.signal, SIGTERM to the process group),
+   * then for good after `graceMs` (thread terminated, SIGKILL to the group).
+   */
+  abort(): void
+}
+
+/** Runs attempts. One per runtime (the local one routes by agent kind). */
+export interface Executor {
+  /** Where attempts run, for `RunResult.tasks[id].worker` (`local` for this machine). */
+  readonly name: string
+  start(request: AttemptRequest, listener: AttemptListener): AttemptHandle
+  /** Waits for attempts in flight (or with `force` stops them) and frees what the executor holds. */
+  close(force?: boolean): Promise<void>
+}

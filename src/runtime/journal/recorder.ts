@@ -1,0 +1,10 @@
+import type { RunResult, TaskResult } from '../core/result.ts'
+import type { CompiledTask } from '../plan/plan.ts'
+
+/** Hooks for the journal: what a run reports as it goes, and what it can reuse. */
+export interface RunRecorder {
+  /** Tasks completed by an earlier run with this id, by index. */
+  readonly reused: ReadonlyMap<number, { readonly output: unknown; readonly attempts: number }>
+  taskEnded(task: CompiledTask, result: TaskResult): void
+  runEnded(result: RunResult): Promise<void> | void
+}
