@@ -52,6 +52,8 @@ export interface TaskContext {
   readonly notBefore: number
   /** Completed in an earlier run; not run again. */
   readonly reused: boolean
+  /** Attempts that were rate-limited and re-queued without counting. */
+  readonly rateLimited: number
 }
 
 export type TaskEvent =
@@ -67,6 +69,11 @@ export type TaskEvent =
   | { readonly type: 'CANCEL'; readonly error: SerializedError }
   /** Ends the running attempt as failed without retry (e.g. the budget was exceeded). */
   | { readonly type: 'ABORT'; readonly error: SerializedError }
+  /**
+   * The provider rate-limited the running attempt: back to QUEUED until `until`, the attempt
+   * not counted; FAILED with ERR_RATE_LIMITED once `maxRateLimits` is used up.
+   */
+  | { readonly type: 'RATE_LIMITED'; readonly error: AttemptError; readonly until: number; readonly maxRateLimits: number }
   /** The task completed in an earlier run of the same plan; its output is reused. */
   | { readonly type: 'RESTORE'; readonly output: unknown; readonly attempts: number }
 
@@ -118,6 +125,7 @@ export const taskMachine = setup({
     busyMs: 0,
     notBefore: 0,
     reused: false,
+    rateLimited: 0,
   }),
   on: {
     CANCEL: {
@@ -163,6 +171,27 @@ export const taskMachine = setup({
           { target: 'FAILED', actions: assign(({ context }) => finish(context, timeoutError(context))) },
         ],
         ABORT: { target: 'FAILED', actions: assign(({ context, event }) => finish(context, event.error)) },
+        RATE_LIMITED: [
+          {
+            guard: ({ context, event }) => context.rateLimited < event.maxRateLimits,
+            target: 'QUEUED',
+            actions: assign(({ context, event }) => ({
+              ...finish(context, strip(event.error)),
+              attempt: context.attempt - 1,
+              rateLimited: context.rateLimited + 1,
+              notBefore: event.until,
+            })),
+          },
+          {
+            target: 'FAILED',
+            actions: assign(({ context, event }) =>
+              finish(context, {
+                code: 'ERR_RATE_LIMITED',
+                message: `Rate-limited ${context.rateLimited + 1} times (retry.rateLimitRetries is ${event.maxRateLimits}): ${event.error.message}`,
+              }),
+            ),
+          },
+        ],
       },
     },
     COMPLETED: { type: 'final' },

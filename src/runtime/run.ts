@@ -11,7 +11,7 @@ import type { Dispatchable, Dispatcher } from './admission/dispatcher.ts'
 import { TroupeError, type SerializedError } from './core/errors.ts'
 import { reportListenerError, type RunEvents } from './core/events.ts'
 import type { CompiledPlan, CompiledTask, Strategy } from './plan/plan.ts'
-import type { AttemptHandle, AttemptListener, Executor } from './execution/executor.ts'
+import type { AttemptError, AttemptHandle, AttemptListener, Executor } from './execution/executor.ts'
 import { speedupFigures, type RunResult, type RunStatus, type TaskResult } from './core/result.ts'
 import { DagScheduler, type Transition } from './schedule/scheduler.ts'
 import type { GovernorReport } from './admission/governor.ts'
@@ -347,7 +347,9 @@ export class Run extends EventEmitter<RunEvents> implements Dispatchable {
       const current = this.#inFlightAttempts[index] === inFlight
       if (current) this.#inFlightAttempts[index] = undefined
       if (current && this.#states[index] === 'RUNNING') {
-        this.#send(index, result.ok ? { type: 'SUCCEED', output: result.output } : { type: 'FAIL', error: result.error })
+        if (result.ok) this.#send(index, { type: 'SUCCEED', output: result.output })
+        else if (result.error.rateLimitedUntil !== undefined) this.#rateLimited(task, result.error, result.error.rateLimitedUntil)
+        else this.#send(index, { type: 'FAIL', error: result.error })
       }
       // The scheduler learns of the outcome in the next drain. A completion that cannot make
       // another task ready (no dependents, no barrier) must not delay the next start: start
@@ -355,6 +357,16 @@ export class Run extends EventEmitter<RunEvents> implements Dispatchable {
       // tasks compete for the slot in priority order.
       this.#freeSlot(task, task.dependents.length === 0 && !this.#barriers)
     })
+  }
+
+  /**
+   * The provider said "too many requests": every limit the task uses pauses until `until`
+   * (so the whole team waits once, instead of each task retrying on its own), and the
+   * attempt goes back to the queue without counting.
+   */
+  #rateLimited(task: CompiledTask, error: AttemptError, until: number): void {
+    this.#init.limits?.pauseUntil(task.uses, until, task.id)
+    this.#send(task.index, { type: 'RATE_LIMITED', error, until, maxRateLimits: this.#init.config.retry.rateLimitRetries })
   }
 
   #listener(task: CompiledTask, attempt: number): AttemptListener {

@@ -81,7 +81,7 @@ describe('retries', () => {
 })
 
 describe('retryDelayFor (effect Schedule)', () => {
-  const base = { maxRetries: 5, delayMs: 100, maxDelayMs: 500, jitter: false } as const
+  const base = { maxRetries: 5, delayMs: 100, maxDelayMs: 500, jitter: false, rateLimitRetries: 5 } as const
 
   it('doubles the delay per attempt with exponential backoff, up to maxDelayMs', () => {
     const delay = retryDelayFor({ ...base, backoff: 'exponential' })

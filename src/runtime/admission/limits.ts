@@ -7,6 +7,16 @@ import type { Gate } from './gate.ts'
 /** Gives back a unit taken with {@link Limits.acquire}. Calling it again does nothing. */
 export type ReleaseLimit = () => void
 
+/** Limits paused because a provider rate-limited a task that uses them. */
+export interface LimitPause {
+  readonly limits: readonly string[]
+  /** Epoch ms when they admit again. */
+  readonly until: number
+  /** The task whose attempt was rate-limited. */
+  readonly taskId: string
+  readonly at: number
+}
+
 interface Waiter {
   readonly resolve: (release: ReleaseLimit) => void
 }
@@ -19,6 +29,8 @@ class Limit {
   /** A full bucket allows a burst of one second's worth (at least one). */
   readonly #burst: number
   #held = 0
+  /** A provider's rate limit: nothing is admitted before this time (epoch ms). */
+  pausedUntil = 0
   #tokens: number
   #refilledAt: number
   readonly waiters: Waiter[] = []
@@ -37,12 +49,14 @@ class Limit {
   }
 
   hasToken(now: number): boolean {
+    if (now < this.pausedUntil) return false
     this.#refill(now)
     return this.#tokens >= 1
   }
 
-  /** Milliseconds until the next token, when the bucket is what blocks. */
+  /** Milliseconds until the next token, when the bucket (or a pause) is what blocks. */
   msToToken(now: number): number {
+    if (now < this.pausedUntil) return this.pausedUntil - now
     this.#refill(now)
     return this.#tokens >= 1 ? 0 : Math.ceil(((1 - this.#tokens) * 1000) / this.#rate)
   }
@@ -74,11 +88,16 @@ export class Limits implements Gate {
   readonly #clock: Clock
   readonly #wake: () => void
   readonly #timers = new Map<Limit, unknown>()
+  readonly #onPause: ((pause: LimitPause) => void) | undefined
 
-  /** `wake` is called when a unit or token frees up (the dispatcher's `request`). */
-  constructor(config: Readonly<Record<string, LimitConfig>>, clock: Clock, wake: () => void) {
+  /**
+   * `wake` is called when a unit or token frees up (the dispatcher's `request`); `onPause`
+   * when a provider's rate limit pauses limits.
+   */
+  constructor(config: Readonly<Record<string, LimitConfig>>, clock: Clock, wake: () => void, onPause?: (pause: LimitPause) => void) {
     this.#clock = clock
     this.#wake = wake
+    this.#onPause = onPause
     for (const [name, limit] of Object.entries(config)) this.#limits.set(name, new Limit(name, limit, clock.now()))
   }
 
@@ -146,6 +165,32 @@ export class Limits implements Gate {
       limit.waiters.push(waiter)
       this.#serve(limit)
     })
+  }
+
+  /**
+   * A provider rate-limited a task that uses `names`: those limits admit nothing (neither
+   * tasks nor `ctx.acquire`) until `until`. Pauses only extend, never shorten.
+   */
+  pauseUntil(names: readonly string[], until: number, taskId: string): void {
+    const now = this.#clock.now()
+    const paused: string[] = []
+    for (const limit of this.#unique(names)) {
+      if (until <= limit.pausedUntil) continue
+      limit.pausedUntil = until
+      paused.push(limit.name)
+      // A refill timer set for an earlier token must not wake the limit inside the pause.
+      const timer = this.#timers.get(limit)
+      if (timer !== undefined) this.#clock.clearTimeout(timer)
+      this.#timers.delete(limit)
+      this.#wakeForToken(limit, now)
+    }
+    if (paused.length > 0) this.#onPause?.({ limits: paused, until, taskId, at: now })
+  }
+
+  /** Limits paused by a provider's rate limit right now, with when each resumes. */
+  paused(): { readonly name: string; readonly until: number }[] {
+    const now = this.#clock.now()
+    return [...this.#limits.values()].filter((l) => l.pausedUntil > now).map((l) => ({ name: l.name, until: l.pausedUntil }))
   }
 
   /** Stops the refill timers. */

@@ -31,6 +31,7 @@ export const ConfigSchema = Schema.Struct({
       backoff: opt(Schema.Literals(['fixed', 'exponential'])),
       maxDelayMs: opt(NonNegativeInt),
       jitter: opt(Schema.Boolean),
+      rateLimitRetries: opt(NonNegativeInt),
     }),
   ),
   governor: opt(
@@ -93,6 +94,8 @@ export interface ResolvedConfig {
     readonly backoff: 'fixed' | 'exponential'
     readonly maxDelayMs: number
     readonly jitter: boolean
+    /** Times an attempt may be rate-limited (and re-queued, uncounted) before the task fails with ERR_RATE_LIMITED. */
+    readonly rateLimitRetries: number
   }
   readonly governor: {
     readonly enabled: boolean
@@ -201,6 +204,7 @@ function withDefaults(c: TroupeConfig, source: string): ResolvedConfig {
       backoff: c.retry?.backoff ?? 'exponential',
       maxDelayMs: c.retry?.maxDelayMs ?? 30_000,
       jitter: c.retry?.jitter ?? false,
+      rateLimitRetries: c.retry?.rateLimitRetries ?? 5,
     },
     governor: {
       enabled: c.governor?.enabled ?? true,

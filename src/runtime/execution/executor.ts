@@ -48,7 +48,17 @@ export interface AttemptError extends SerializedError {
   readonly rateLimitedUntil?: number
 }
 
-export type AttemptResult = { readonly ok: true; readonly output: unknown } | { readonly ok: false; readonly error: AttemptError }
+/** What an attempt really used, measured by its executor (for the governor's per-agent demand). */
+export interface AttemptResources {
+  /** CPU time in ms: the worker thread's, or the whole process tree's for process agents. */
+  readonly cpuMs: number
+  /** Peak resident memory in MB, where the executor can measure it (process agents: the group's RSS). */
+  readonly peakRssMb?: number
+}
+
+export type AttemptResult =
+  | { readonly ok: true; readonly output: unknown; readonly resources?: AttemptResources }
+  | { readonly ok: false; readonly error: AttemptError; readonly resources?: AttemptResources }
 
 /** What an attempt reports while it runs (through `ctx`, a process's output, an API stream). */
 export interface AttemptListener {
