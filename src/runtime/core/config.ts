@@ -65,7 +65,19 @@ export const ConfigSchema = Schema.Struct({
       onExceeded: opt(Schema.Literals(['pause', 'fail'])),
     }),
   ),
-  models: opt(Schema.Record(Schema.String, Schema.String)),
+  models: opt(
+    Schema.Record(
+      Schema.String,
+      Schema.Union([
+        Schema.String,
+        Schema.Struct({
+          model: Schema.String,
+          inputUsdPerMTok: opt(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0))),
+          outputUsdPerMTok: opt(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0))),
+        }),
+      ]),
+    ),
+  ),
 })
 
 /** Config as a user writes it (`troupe.config.json` or `createRuntime({ config })`). */
@@ -109,7 +121,13 @@ export interface ResolvedConfig {
   /** Worker crashes (exit, out of memory, uncaught exception) a run tolerates per period before it fails fast. */
   readonly supervision: { readonly maxRestarts: number; readonly periodMs: number }
   readonly budget: { readonly maxCostUsd: number | null; readonly onExceeded: 'pause' | 'fail' }
+  /** Agent name → model name (`config.models`, the string form or the object's `model`). */
   readonly models: Readonly<Record<string, string>>
+  /**
+   * Prices for turning tokens into cost, by agent name and by model name (from the object
+   * form of `config.models`). Used when an agent reports tokens but no cost.
+   */
+  readonly prices: Readonly<Record<string, ModelPrice>>
 }
 
 export const CONFIG_FILE = 'troupe.config.json'
@@ -221,8 +239,31 @@ function withDefaults(c: TroupeConfig, source: string): ResolvedConfig {
     },
     supervision: { maxRestarts: c.supervision?.maxRestarts ?? 10, periodMs: c.supervision?.periodMs ?? 10_000 },
     budget: { maxCostUsd: c.budget?.maxCostUsd ?? null, onExceeded: c.budget?.onExceeded ?? 'pause' },
-    models: { ...c.models },
+    ...resolveModels(c.models ?? {}),
   }
+}
+
+/** USD per million tokens, in and out. */
+export interface ModelPrice {
+  readonly inputUsdPerMTok: number
+  readonly outputUsdPerMTok: number
+}
+
+function resolveModels(models: NonNullable<TroupeConfig['models']>): { models: Record<string, string>; prices: Record<string, ModelPrice> } {
+  const names: Record<string, string> = Object.create(null)
+  const prices: Record<string, ModelPrice> = Object.create(null)
+  for (const [agent, entry] of Object.entries(models)) {
+    if (typeof entry === 'string') {
+      names[agent] = entry
+      continue
+    }
+    names[agent] = entry.model
+    if (entry.inputUsdPerMTok === undefined && entry.outputUsdPerMTok === undefined) continue
+    const price = { inputUsdPerMTok: entry.inputUsdPerMTok ?? 0, outputUsdPerMTok: entry.outputUsdPerMTok ?? 0 }
+    prices[agent] = price
+    prices[entry.model] = price
+  }
+  return { models: names, prices }
 }
 
 function valueAt(root: unknown, keys: readonly string[]): unknown {

@@ -81,6 +81,17 @@ export interface BudgetExceededEvent {
 }
 
 /** Events of a run. Listen with `run.on(name, listener)`; the runtime re-emits them all. */
+/** A provider rate-limited a task: the limits it uses admit nothing until `until`. */
+export interface LimitPausedEvent {
+  readonly runId: string
+  readonly taskId: string
+  /** Names of the paused limits (`config.limits`). */
+  readonly limits: readonly string[]
+  /** Epoch ms when they admit again. */
+  readonly until: number
+  readonly at: number
+}
+
 export interface RunEvents {
   'run:start': [RunStartEvent]
   'task:state': [TaskStateEvent]
@@ -91,6 +102,7 @@ export interface RunEvents {
   'governor:throttled': [GovernorEvent]
   'governor:resumed': [GovernorEvent]
   'budget:exceeded': [BudgetExceededEvent]
+  'limit:paused': [LimitPausedEvent]
 }
 
 /**

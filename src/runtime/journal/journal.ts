@@ -3,19 +3,13 @@ import { mkdir, open, readFile, rename, truncate, type FileHandle } from 'node:f
 import { join } from 'node:path'
 import type { CompiledPlan, CompiledTask, Strategy } from '../plan/plan.ts'
 import type { RunResult, TaskResult } from '../core/result.ts'
+import { journalFile, resultFile } from './paths.ts'
 import type { RunRecorder } from './recorder.ts'
 
+export { journalFile, resultFile }
+
 /** The journal of run `runId` under the checkpoint directory: one JSON object per line. */
-export function journalFile(checkpointDir: string, runId: string): string {
-  return join(checkpointDir, runId, 'journal.jsonl')
-}
 
-/** The final RunResult of run `runId`, written when the run ends. */
-export function resultFile(checkpointDir: string, runId: string): string {
-  return join(checkpointDir, runId, 'result.json')
-}
-
-/** The lines of `journal.jsonl`. Readers should ignore types and fields they do not know. */
 export type JournalRecord =
   | {
       readonly type: 'run-start'

@@ -1,0 +1,39 @@
+import { join } from 'node:path'
+
+/**
+ * Where a run keeps its files, under `checkpoint.dir` (default `.troupe`):
+ * `<dir>/<runId>/journal.jsonl`, `result.json`, and `logs/<taskId>/<attempt>.log`.
+ */
+
+/** A run id: a plain name, safe as one path segment (never `.` or `..`). */
+export const RUN_ID_PATTERN = /^(?!\.{1,2}$)[\w.-]{1,128}$/
+
+export function isRunId(value: unknown): value is string {
+  return typeof value === 'string' && RUN_ID_PATTERN.test(value)
+}
+
+export function runDir(checkpointDir: string, runId: string): string {
+  return join(checkpointDir, runId)
+}
+
+export function journalFile(checkpointDir: string, runId: string): string {
+  return join(checkpointDir, runId, 'journal.jsonl')
+}
+
+export function resultFile(checkpointDir: string, runId: string): string {
+  return join(checkpointDir, runId, 'result.json')
+}
+
+/**
+ * The log of one attempt of one task: everything it logged (`ctx.log`, a process's stdout
+ * and stderr). Task ids are user-chosen, so they are encoded into one safe path segment.
+ */
+export function attemptLogFile(runDirectory: string, taskId: string, attempt: number): string {
+  return join(runDirectory, 'logs', taskIdSegment(taskId), `${attempt}.log`)
+}
+
+/** A task id as one path segment: percent-encoded, and never `.`/`..`. */
+export function taskIdSegment(taskId: string): string {
+  const encoded = encodeURIComponent(taskId).replace(/\*/g, '%2A')
+  return encoded === '.' ? '%2E' : encoded === '..' ? '%2E%2E' : encoded
+}
