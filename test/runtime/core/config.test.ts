@@ -9,7 +9,7 @@ describe('resolveConfig', () => {
   it('fills every default', () => {
     const config = resolveConfig({})
     expect(config.maxParallel).toBe(availableParallelism())
-    expect(config.retry).toEqual({ maxRetries: 0, delayMs: 1000, backoff: 'exponential', maxDelayMs: 30000, jitter: false })
+    expect(config.retry).toEqual({ maxRetries: 0, delayMs: 1000, backoff: 'exponential', maxDelayMs: 30000, jitter: false, rateLimitRetries: 5 })
     expect(config.governor.cpu).toEqual({ throttlePercent: 90, resumePercent: 75, targetPercent: 80 })
     expect(config.checkpoint).toEqual({ enabled: true, dir: '.troupe', rollbackOnFailure: false })
     expect(config.budget).toEqual({ maxCostUsd: null, onExceeded: 'pause' })
