@@ -1,8 +1,9 @@
-import { existsSync, readFileSync } from 'node:fs'
-import { dirname, extname, isAbsolute, resolve } from 'node:path'
+import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs'
+import { delimiter, dirname, extname, isAbsolute, join, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parse as parseYaml } from 'yaml'
 import { TroupeError } from '../core/errors.ts'
+import type { AgentEnvironment } from './agents.ts'
 import { linkPlan, type CompiledPlan, type CompileOptions } from './plan.ts'
 
 /** Reads a plan file (`.json`, `.yaml`, `.yml`) and validates it. */
@@ -32,7 +33,34 @@ export function loadPlan(file: string): CompiledPlan {
  * Throws a TroupeError naming the field, the value received and what is allowed.
  */
 export function compilePlan(data: unknown, options: CompileOptions = {}): CompiledPlan {
-  return linkPlan(data, { baseDir: resolve(options.baseDir ?? process.cwd()), resolveModule })
+  return linkPlan(data, { baseDir: resolve(options.baseDir ?? process.cwd()), environment: machineEnvironment })
+}
+
+/** The real machine: files on disk, PATH, the process's environment variables. */
+const machineEnvironment: AgentEnvironment = {
+  resolveModule,
+  which(command, baseDir) {
+    if (command.includes('/')) {
+      const file = isAbsolute(command) ? command : resolve(baseDir, command)
+      return isExecutable(file) ? file : undefined
+    }
+    for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+      if (dir === '') continue
+      const file = join(dir, command)
+      if (isExecutable(file)) return file
+    }
+    return undefined
+  },
+  hasEnv: (name) => typeof process.env[name] === 'string' && process.env[name] !== '',
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK)
+    return statSync(file).isFile()
+  } catch {
+    return false
+  }
 }
 
 function resolveModule(path: string, baseDir: string, name: string): string {

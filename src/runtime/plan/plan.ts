@@ -1,5 +1,7 @@
 import { TroupeError, describeValue } from '../core/errors.ts'
-import type { AgentSpec } from './agent-spec.ts'
+import { isProcessAgent, type AgentSpec } from './agent-spec.ts'
+import { compileAgent, type AgentEnvironment } from './agents.ts'
+import { dependencyRefs, parseTemplate } from './templates.ts'
 import { findCycle, topologicalOrder, type Graph } from './graph.ts'
 
 export const PRIORITIES = ['critical', 'high', 'medium', 'low'] as const
@@ -41,8 +43,8 @@ export interface Plan {
   readonly strategy?: Strategy
   /** Overrides config.maxParallel for runs of this plan. */
   readonly maxParallel?: number
-  /** Agent name → ES module path, relative to the plan file (or `baseDir`). */
-  readonly agents?: Readonly<Record<string, string>>
+  /** Agent name → ES module path relative to the plan file (or `baseDir`), or a built-in kind (DESIGN.md "Agent kinds"). */
+  readonly agents?: Readonly<Record<string, string | Readonly<Record<string, unknown>>>>
   readonly tasks: readonly TaskSpec[]
 }
 
@@ -87,13 +89,11 @@ export interface CompileOptions {
   readonly baseDir?: string
 }
 
-/** Finds an agent module: returns its `file:` URL or throws ERR_PLAN_UNKNOWN_AGENT. Injected, so linking does no I/O. */
-export type ModuleResolver = (path: string, baseDir: string, name: string) => string
-
 export interface LinkOptions {
   /** Absolute directory that relative agent paths resolve against. */
   readonly baseDir: string
-  readonly resolveModule: ModuleResolver
+  /** Finds modules and executables, checks API-key variables. Injected, so linking does no I/O. */
+  readonly environment: AgentEnvironment
 }
 
 /**
@@ -102,12 +102,12 @@ export interface LinkOptions {
  * received and what is allowed.
  */
 export function linkPlan(data: unknown, options: LinkOptions): CompiledPlan {
-  const { baseDir, resolveModule } = options
+  const { baseDir, environment } = options
   const plan = expectObject(data, 'plan')
   const name = optionalString(plan.name, 'name') ?? 'plan'
   const strategy = optionalEnum(plan.strategy, 'strategy', STRATEGIES)
   const maxParallel = optionalInteger(plan.maxParallel, 'maxParallel', 1)
-  const agents = resolveAgents(plan.agents, baseDir, resolveModule)
+  const agents = resolveAgents(plan.agents, baseDir, environment)
 
   if (!Array.isArray(plan.tasks)) {
     throw invalid('tasks', plan.tasks, 'an array of tasks')
@@ -155,16 +155,15 @@ export function linkPlan(data: unknown, options: LinkOptions): CompiledPlan {
     throw new TroupeError('ERR_PLAN_CYCLE', `Plan has a cycle: ${cycle.map((i) => parsed[i]!.id).join(' → ')}`)
   }
 
-  const agentSpecs = new Map<string, AgentSpec>()
   const tasks = parsed.map((spec, index): CompiledTask => {
-    let moduleUrl = agents.get(spec.agent)
-    if (moduleUrl === undefined) {
+    let agentSpec = agents.get(spec.agent)
+    if (agentSpec === undefined) {
       // Cache module paths given inline, so a 100,000-task plan checks each file once.
-      moduleUrl = resolveAgentPath(spec.agent, baseDir, `tasks[${index}].agent`, agents, resolveModule)
-      agents.set(spec.agent, moduleUrl)
+      agentSpec = resolveAgentPath(spec.agent, baseDir, `tasks[${index}].agent`, agents, environment)
+      agents.set(spec.agent, agentSpec)
     }
-    let agentSpec = agentSpecs.get(spec.agent)
-    if (agentSpec === undefined) agentSpecs.set(spec.agent, (agentSpec = { kind: 'module', name: spec.agent, moduleUrl }))
+    if (agentSpec.kind !== 'module') checkTemplates(spec, agentSpec, index)
+    const moduleUrl = agentSpec.kind === 'module' ? agentSpec.moduleUrl : ''
     return {
       index,
       id: spec.id,
@@ -188,20 +187,47 @@ export function linkPlan(data: unknown, options: LinkOptions): CompiledPlan {
   return { name, strategy, maxParallel, tasks, byId, order, deps, dependents, baseDir }
 }
 
-function resolveAgents(value: unknown, baseDir: string, resolveModule: ModuleResolver): Map<string, string> {
-  const agents = new Map<string, string>()
+function resolveAgents(value: unknown, baseDir: string, environment: AgentEnvironment): Map<string, AgentSpec> {
+  const agents = new Map<string, AgentSpec>()
   if (value === undefined) return agents
   const record = expectObject(value, 'agents')
-  for (const [name, path] of Object.entries(record)) {
-    if (typeof path !== 'string' || path.length === 0) {
-      throw invalid(`agents.${name}`, path, 'a module path (string)')
-    }
-    agents.set(name, resolveModule(path, baseDir, name))
-  }
+  for (const [name, entry] of Object.entries(record)) agents.set(name, compileAgent(name, entry, baseDir, environment))
   return agents
 }
 
-function resolveAgentPath(agent: string, baseDir: string, field: string, agents: Map<string, string>, resolveModule: ModuleResolver): string {
+/**
+ * Process and LLM agents: the task's `input.prompt` (CLI and LLM kinds) must be a string,
+ * and every `{{deps.ID…}}` in the agent's templates or the prompt must name a dependency.
+ */
+function checkTemplates(spec: TaskSpec, agent: Exclude<AgentSpec, { kind: 'module' }>, index: number): void {
+  const where = `tasks[${index}] ("${spec.id}")`
+  const templates: [string, string][] = []
+  if (agent.kind === 'command') {
+    const run = typeof agent.run === 'string' ? [agent.run] : agent.run
+    run.forEach((arg, i) => templates.push([`agents.${agent.name}.run[${i}]`, arg]))
+  } else {
+    const prompt = (spec.input as { prompt?: unknown } | null | undefined)?.prompt
+    if (typeof prompt !== 'string' || prompt.length === 0) {
+      throw invalid(`${where}.input.prompt`, prompt, `a prompt string (agent "${agent.name}" is of kind ${agent.kind})`)
+    }
+    templates.push([`${where}.input.prompt`, prompt])
+    if (isProcessAgent(agent)) agent.args.forEach((arg, i) => templates.push([`agents.${agent.name}.args[${i}]`, arg]))
+  }
+  if (isProcessAgent(agent)) {
+    if (agent.cwd !== undefined) templates.push([`agents.${agent.name}.cwd`, agent.cwd])
+    for (const [key, value] of Object.entries(agent.env)) templates.push([`agents.${agent.name}.env.${key}`, value])
+  }
+  const deps = new Set(spec.dependsOn ?? [])
+  for (const [field, template] of templates) {
+    for (const dep of dependencyRefs(parseTemplate(template, field))) {
+      if (!deps.has(dep)) {
+        throw new TroupeError('ERR_PLAN_INVALID', `Plan field \`${field}\` reads {{deps.${dep}…}}, but "${dep}" is not a dependency of task "${spec.id}"; add it to \`${where}.dependsOn\``)
+      }
+    }
+  }
+}
+
+function resolveAgentPath(agent: string, baseDir: string, field: string, agents: Map<string, AgentSpec>, environment: AgentEnvironment): AgentSpec {
   if (!looksLikePath(agent)) {
     const known = [...agents.keys()]
     throw new TroupeError(
@@ -209,7 +235,7 @@ function resolveAgentPath(agent: string, baseDir: string, field: string, agents:
       `${field} is "${agent}", which is not declared in plan.agents (${known.length > 0 ? `declared: ${known.join(', ')}` : 'none declared'})${suggest(agent, known)}; declare it or give a module path such as ./agents/${agent}.mjs`,
     )
   }
-  return resolveModule(agent, baseDir, agent)
+  return { kind: 'module', name: agent, moduleUrl: environment.resolveModule(agent, baseDir, agent) }
 }
 
 function looksLikePath(agent: string): boolean {
