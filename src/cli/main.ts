@@ -39,7 +39,8 @@ export function buildProgram(exit: (code: number) => void): Command {
     .option('--no-progress', 'plain line-per-event output')
     .option('--dashboard [port]', 'serve a live web dashboard (default port 4700; 0 picks a free one)', port)
     .option('--host <host>', 'interface the dashboard binds (default: 127.0.0.1)')
-    .action(async (plan: string, options: { maxParallel?: number; strategy?: Strategy; config?: string; runId?: string; json?: boolean; quiet?: boolean; progress?: boolean; dashboard?: boolean | number; host?: string }) => {
+    .option('--backend <url>', 'where attempts run: local (default) or redis://HOST:PORT[/DB] (troupe worker processes)')
+    .action(async (plan: string, options: { maxParallel?: number; strategy?: Strategy; config?: string; runId?: string; json?: boolean; quiet?: boolean; progress?: boolean; dashboard?: boolean | number; host?: string; backend?: string }) => {
       exit(await runCommand(plan, options))
     })
 
@@ -65,6 +66,18 @@ export function buildProgram(exit: (code: number) => void): Command {
     .action(async (plan: string, options: { maxParallel?: number; strategy?: Strategy; config?: string; json?: boolean }) => {
       const { planCommand } = await import('./plan-command.ts')
       exit(await planCommand(plan, options))
+    })
+
+  program
+    .command('worker')
+    .description('take attempts of any run from a Redis backend and run them here (module, command, CLI and LLM agents)')
+    .requiredOption('--backend <url>', 'redis://HOST:PORT[/DB]')
+    .option('--concurrency <n>', 'attempts run at once on this worker (default: available cores)', positiveInt('--concurrency'))
+    .option('--name <name>', 'this worker\'s name in results (default: <hostname>-<pid>)')
+    .option('--config <file>', 'config file (default: ./troupe.config.json if present)')
+    .action(async (options: { backend: string; concurrency?: number; name?: string; config?: string }) => {
+      const { workerCommand } = await import('./worker-command.ts')
+      exit(await workerCommand(options))
     })
 
   program

@@ -21,6 +21,8 @@ export interface RunCommandOptions {
   readonly dashboard?: boolean | number
   /** Interface the dashboard binds. @default '127.0.0.1' */
   readonly host?: string
+  /** `local` or `redis://HOST:PORT[/DB]`; overrides config.backend. */
+  readonly backend?: string
 }
 
 /** The dashboard's port when `--dashboard` is given without one. */
@@ -30,7 +32,13 @@ export const DEFAULT_DASHBOARD_PORT = 4700
 export async function runCommand(planFile: string, options: RunCommandOptions): Promise<number> {
   const config = loadConfig({ file: options.config })
   const plan = loadPlan(planFile)
-  const runtime = createRuntime({ config })
+  const runtime = createRuntime({ config, ...(options.backend === undefined ? {} : { backend: options.backend }) })
+  try {
+    await runtime.ready()
+  } catch (error) {
+    await runtime.close({ force: true })
+    throw error
+  }
   let dashboard: Awaited<ReturnType<typeof startDashboard>> | undefined
   if (options.dashboard !== undefined && options.dashboard !== false) {
     try {

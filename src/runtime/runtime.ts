@@ -13,6 +13,8 @@ import { STRATEGIES, type CompiledPlan, type Plan, type Strategy } from './plan/
 import { compilePlan } from './plan/load-plan.ts'
 import type { Executor } from './execution/executor.ts'
 import { LocalExecutor } from './execution/local-executor.ts'
+import { checkReachable, parseRedisUrl, type RedisTarget } from './execution/redis/connection.ts'
+import { RedisExecutor } from './execution/redis/redis-executor.ts'
 import { WorkerPool } from './execution/threads/pool.ts'
 import type { RunResult } from './core/result.ts'
 import { Journal } from './journal/journal.ts'
@@ -34,6 +36,11 @@ export interface RuntimeOptions {
    * @default this machine, sampled with systeminformation in a dedicated thread
    */
   readonly probe?: ResourceProbe
+  /**
+   * Where attempts run: `local` (this process's pool) or `redis://HOST:PORT[/DB]` (BullMQ
+   * workers started with `troupe worker`). Overrides `config.backend`.
+   */
+  readonly backend?: string
 }
 
 export interface RunOptions {
@@ -77,8 +84,9 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   readonly config: ResolvedConfig
   readonly #clock: Clock
   readonly #pool: WorkerPool
-  /** Runs every attempt: routes by agent kind (module agents to the pool). */
+  /** Runs every attempt: routes by agent kind (module agents to the pool), or hands them to a remote backend. */
   readonly #executor: Executor
+  readonly #backend: RedisTarget | undefined
   readonly #dispatcher: Dispatcher
   readonly #claims = new ClaimRegistry()
   readonly #gates: Gate[] = [this.#claims]
@@ -106,7 +114,9 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       perAgentMb: this.config.governor.memory.perAgentMb,
       onError: (error) => reportListenerError(new Error(`worker pool error: ${error.message}`, { cause: error })),
     })
-    this.#executor = new LocalExecutor(new Map([['module', this.#pool]]))
+    const backend = options.backend ?? this.config.backend
+    this.#backend = backend === 'local' ? undefined : parseRedisUrl(backend)
+    this.#executor = this.#backend === undefined ? new LocalExecutor(new Map([['module', this.#pool]])) : new RedisExecutor(this.#backend)
     this.#dispatcher = new Dispatcher(this.#pool.capacity)
     this.#limits = new Limits(this.config.limits, this.#clock, () => this.#dispatcher.request())
     if (Object.keys(this.config.limits).length > 0) this.#gates.push(this.#limits)
@@ -116,6 +126,14 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     if (this.#rollback) this.#gates.push(this.#rollback)
     this.#systemProbe = this.config.governor.enabled && options.probe === undefined ? new SystemProbe() : undefined
     this.#governor = this.config.governor.enabled ? this.#createGovernor(options.probe ?? this.#systemProbe!) : undefined
+  }
+
+  /**
+   * Resolves once the backend can take work: at once for `local`; for Redis after one ping,
+   * else rejects with ERR_BACKEND_UNAVAILABLE. Call it before the first run to fail up front.
+   */
+  async ready(): Promise<void> {
+    if (this.#backend !== undefined) await checkReachable(this.#backend)
   }
 
   get status(): RuntimeStatus {

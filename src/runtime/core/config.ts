@@ -11,6 +11,9 @@ const Percent = Schema.Finite.check(Schema.isBetween({ minimum: 0, maximum: 100 
 const opt = Schema.optionalKey
 
 /** The shape of `troupe.config.json`. Every key is optional; defaults live in {@link resolveConfig}. */
+/** `local`, or a Redis URL: `redis://HOST[:PORT][/DB]`. */
+export const BACKEND_PATTERN = /^(local|redis:\/\/[^/\s:]+(:\d{1,5})?(\/\d{1,2})?)$/
+
 export const ConfigSchema = Schema.Struct({
   maxParallel: opt(PositiveInt),
   maxQueuedTasks: opt(PositiveInt),
@@ -65,6 +68,7 @@ export const ConfigSchema = Schema.Struct({
       onExceeded: opt(Schema.Literals(['pause', 'fail'])),
     }),
   ),
+  backend: opt(Schema.String.check(Schema.isPattern(BACKEND_PATTERN, { expected: '"local" or redis://HOST:PORT[/DB]' }))),
   models: opt(
     Schema.Record(
       Schema.String,
@@ -121,6 +125,8 @@ export interface ResolvedConfig {
   /** Worker crashes (exit, out of memory, uncaught exception) a run tolerates per period before it fails fast. */
   readonly supervision: { readonly maxRestarts: number; readonly periodMs: number }
   readonly budget: { readonly maxCostUsd: number | null; readonly onExceeded: 'pause' | 'fail' }
+  /** Where attempts run: `local` (the embedded pool) or `redis://HOST:PORT[/DB]` (BullMQ workers). */
+  readonly backend: string
   /** Agent name → model name (`config.models`, the string form or the object's `model`). */
   readonly models: Readonly<Record<string, string>>
   /**
@@ -239,6 +245,7 @@ function withDefaults(c: TroupeConfig, source: string): ResolvedConfig {
     },
     supervision: { maxRestarts: c.supervision?.maxRestarts ?? 10, periodMs: c.supervision?.periodMs ?? 10_000 },
     budget: { maxCostUsd: c.budget?.maxCostUsd ?? null, onExceeded: c.budget?.onExceeded ?? 'pause' },
+    backend: c.backend ?? 'local',
     ...resolveModels(c.models ?? {}),
   }
 }

@@ -48,6 +48,8 @@ export interface AttemptError extends SerializedError {
   readonly rateLimitedUntil?: number
 }
 
+/** `worker` on a result: where the attempt ran, when not this process (a `troupe worker`'s name). */
+
 /** What an attempt really used, measured by its executor (for the governor's per-agent demand). */
 export interface AttemptResources {
   /** CPU time in ms: the worker thread's, or the whole process tree's for process agents. */
@@ -57,8 +59,8 @@ export interface AttemptResources {
 }
 
 export type AttemptResult =
-  | { readonly ok: true; readonly output: unknown; readonly resources?: AttemptResources }
-  | { readonly ok: false; readonly error: AttemptError; readonly resources?: AttemptResources }
+  | { readonly ok: true; readonly output: unknown; readonly resources?: AttemptResources; readonly worker?: string }
+  | { readonly ok: false; readonly error: AttemptError; readonly resources?: AttemptResources; readonly worker?: string }
 
 /** What an attempt reports while it runs (through `ctx`, a process's output, an API stream). */
 export interface AttemptListener {

@@ -1,0 +1,39 @@
+import type { UsageReport } from '../../admission/usage.ts'
+import type { AttemptRequest, AttemptResult } from '../executor.ts'
+
+/** The BullMQ queue every run of a backend shares; workers of any run take from it. */
+export const QUEUE = 'attempts'
+/** Key prefix of troupe's data in Redis. */
+export const PREFIX = 'troupe'
+/** Pub/sub channel a worker reports an attempt's progress, logs and usage on. */
+export const eventsChannel = (jobId: string): string => `${PREFIX}:events:${jobId}`
+export const EVENTS_PATTERN = `${PREFIX}:events:*`
+/** Pub/sub channel the coordinator asks workers to abort an attempt on (message: the job id). */
+export const ABORT_CHANNEL = `${PREFIX}:abort`
+
+/** One attempt as a job: the request, and how to check the agent's module is the coordinator's. */
+export interface AttemptJob {
+  readonly request: AttemptRequest
+  /** Module agents: the module path relative to the coordinator's working directory, and its content hash. */
+  readonly module?: { readonly relativePath: string; readonly sha256: string }
+}
+
+/** What a worker returns for a job. */
+export interface AttemptJobResult {
+  readonly result: AttemptResult
+  /** The worker's name (`troupe worker --name`), for `RunResult.tasks[id].worker`. */
+  readonly worker: string
+}
+
+/** What a worker reports while an attempt runs. */
+export type AttemptEvent =
+  | { readonly type: 'progress'; readonly fraction: number; readonly message: string | undefined }
+  | { readonly type: 'log'; readonly message: string }
+  | { readonly type: 'usage'; readonly report: UsageReport }
+  | { readonly type: 'started'; readonly worker: string }
+
+/** A job id per attempt: enqueueing the same attempt twice (a resumed coordinator) is idempotent. */
+export function jobIdOf(request: Pick<AttemptRequest, 'runId' | 'taskId' | 'attempt'>): string {
+  // BullMQ reserves ':' in ids; task ids are user-chosen, so encode them.
+  return `${request.runId}.${encodeURIComponent(request.taskId).replace(/[.:]/g, (c) => (c === '.' ? '%2E' : '%3A'))}.${request.attempt}`
+}

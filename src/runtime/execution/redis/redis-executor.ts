@@ -1,0 +1,161 @@
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { relative } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Queue, QueueEvents, type ConnectionOptions } from 'bullmq'
+import { Redis } from 'ioredis'
+import type { AttemptHandle, AttemptListener, AttemptRequest, AttemptResult, Executor } from '../executor.ts'
+import { redisOptions, type RedisTarget } from './connection.ts'
+import { ABORT_CHANNEL, EVENTS_PATTERN, PREFIX, QUEUE, jobIdOf, type AttemptEvent, type AttemptJob, type AttemptJobResult } from './protocol.ts'
+
+interface Clients {
+  readonly queue: Queue
+  readonly events: QueueEvents
+  readonly subscriber: Redis
+  readonly publisher: Redis
+  readonly ready: Promise<void>
+}
+
+interface Pending {
+  readonly listener: AttemptListener
+  readonly resolve: (result: AttemptResult & { worker?: string }) => void
+  aborted: boolean
+}
+
+/**
+ * The coordinator's side of the Redis backend: each attempt becomes a BullMQ job that any
+ * `troupe worker` on the backend takes (atomically: one worker per job). The run keeps the
+ * DAG and releases dependents itself (BullMQ flows are trees); BullMQ brings atomic
+ * claiming, priorities and stalled-job recovery (a worker killed mid-task loses its lock,
+ * and the job runs again on another worker). Progress, logs and usage come back over
+ * pub/sub; the result comes back as the job's return value.
+ */
+export class RedisExecutor implements Executor {
+  readonly name: string
+  readonly #target: RedisTarget
+  readonly #pending = new Map<string, Pending>()
+  readonly #startedAt = Date.now()
+  readonly #cwd: string
+  /** Connected on the first attempt, so a runtime that never runs (or cannot reach Redis) holds no connection. */
+  #clients: Clients | undefined
+
+  constructor(target: RedisTarget, cwd = process.cwd()) {
+    this.name = target.url
+    this.#target = target
+    this.#cwd = cwd
+  }
+
+  #connect(): Clients {
+    if (this.#clients !== undefined) return this.#clients
+    const options = redisOptions(this.#target)
+    const connection = options as ConnectionOptions
+    const queue = new Queue(QUEUE, { connection, prefix: PREFIX })
+    const events = new QueueEvents(QUEUE, { connection, prefix: PREFIX })
+    const subscriber = new Redis(options)
+    const publisher = new Redis(options)
+    for (const client of [subscriber, publisher]) client.on('error', () => undefined)
+    queue.on('error', () => undefined)
+    events.on('error', () => undefined)
+    events.on('completed', ({ jobId, returnvalue }) => this.#settle(jobId, returnvalue as unknown as AttemptJobResult))
+    events.on('failed', ({ jobId, failedReason }) =>
+      this.#settle(jobId, { worker: 'unknown', result: { ok: false, error: { code: 'ERR_WORKER_EXIT', message: `The worker running this attempt failed: ${failedReason}` } } }),
+    )
+    subscriber.on('pmessage', (_pattern, channel, message) => this.#onEvent(channel, message))
+    const ready = Promise.all([events.waitUntilReady(), subscriber.psubscribe(EVENTS_PATTERN)]).then(() => undefined)
+    return (this.#clients = { queue, events, subscriber, publisher, ready })
+  }
+
+  start(request: AttemptRequest, listener: AttemptListener): AttemptHandle {
+    const jobId = jobIdOf(request)
+    let pending!: Pending
+    const result = new Promise<AttemptResult>((resolve) => {
+      pending = { listener, resolve, aborted: false }
+      this.#pending.set(jobId, pending)
+    })
+    void this.#enqueue(jobId, request).catch((error: Error) =>
+      this.#settle(jobId, { worker: 'none', result: { ok: false, error: { code: 'ERR_BACKEND_UNAVAILABLE', message: `Cannot enqueue task "${request.taskId}" on ${this.name}: ${error.message}` } } }),
+    )
+    return {
+      result,
+      abort: () => {
+        if (pending.aborted) return
+        pending.aborted = true
+        void this.#abort(jobId, request)
+      },
+    }
+  }
+
+  async close(force = false): Promise<void> {
+    const clients = this.#clients
+    if (clients === undefined) return
+    if (force) for (const jobId of this.#pending.keys()) await clients.publisher.publish(ABORT_CHANNEL, jobId).catch(() => undefined)
+    // BullMQ's close waits for a connection that may never come back: bound it.
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([Promise.allSettled([clients.events.close(), clients.queue.close()]), new Promise((resolve) => (timer = setTimeout(resolve, 2_000)))])
+    clearTimeout(timer)
+    for (const client of [clients.subscriber, clients.publisher]) client.disconnect()
+    void clients.queue.disconnect().catch(() => undefined)
+    void clients.events.disconnect().catch(() => undefined)
+  }
+
+  async #enqueue(jobId: string, request: AttemptRequest): Promise<void> {
+    const { queue, ready } = this.#connect()
+    await ready
+    const job = await queue.add(request.taskId, this.#jobOf(request), { jobId, removeOnComplete: { age: 3_600 }, removeOnFail: { age: 3_600 }, attempts: 1 })
+    // An existing job with this id: a resumed coordinator adopts it while it is still
+    // waiting or running; one that finished before this coordinator started is stale
+    // (the journal did not record its outcome), so it runs again.
+    if (job.timestamp < this.#startedAt) {
+      const state = await job.getState()
+      if (state === 'completed' || state === 'failed') {
+        await job.remove()
+        await queue.add(request.taskId, this.#jobOf(request), { jobId, removeOnComplete: { age: 3_600 }, removeOnFail: { age: 3_600 }, attempts: 1 })
+      }
+    }
+  }
+
+  #jobOf(request: AttemptRequest): AttemptJob {
+    if (request.agent.kind !== 'module') return { request }
+    const file = fileURLToPath(request.agent.moduleUrl)
+    const sha256 = createHash('sha256').update(readFileSync(file)).digest('hex')
+    return { request, module: { relativePath: relative(this.#cwd, file), sha256 } }
+  }
+
+  async #abort(jobId: string, request: AttemptRequest): Promise<void> {
+    const { queue, publisher } = this.#connect()
+    const job = await queue.getJob(jobId).catch(() => undefined)
+    const state = await job?.getState().catch(() => undefined)
+    if (job !== undefined && (state === 'waiting' || state === 'prioritized' || state === 'delayed')) {
+      const removed = await job.remove().then(
+        () => true,
+        () => false,
+      )
+      if (removed) {
+        this.#settle(jobId, { worker: 'none', result: { ok: false, error: { code: 'ERR_CANCELLED', message: `Attempt ${request.attempt} of task "${request.taskId}" was aborted before a worker took it` } } })
+        return
+      }
+    }
+    await publisher.publish(ABORT_CHANNEL, jobId).catch(() => undefined)
+  }
+
+  #settle(jobId: string, value: AttemptJobResult): void {
+    const pending = this.#pending.get(jobId)
+    if (pending === undefined) return
+    this.#pending.delete(jobId)
+    pending.resolve({ ...value.result, worker: value.worker })
+  }
+
+  #onEvent(channel: string, message: string): void {
+    const pending = this.#pending.get(channel.slice(`${PREFIX}:events:`.length))
+    if (pending === undefined) return
+    let event: AttemptEvent
+    try {
+      event = JSON.parse(message) as AttemptEvent
+    } catch {
+      return
+    }
+    if (event.type === 'progress') pending.listener.onProgress(event.fraction, event.message)
+    else if (event.type === 'log') pending.listener.onLog(event.message)
+    else if (event.type === 'usage') pending.listener.onUsage(event.report)
+  }
+}
