@@ -1,0 +1,92 @@
+import { appendFile, mkdir, readFile } from 'node:fs/promises'
+import { dirname } from 'node:path'
+
+/** One note on a run's scratchpad. */
+export interface Note {
+  readonly taskId: string
+  /** Epoch ms. */
+  readonly at: number
+  readonly text: string
+}
+
+/** Longest note kept, in characters; longer ones are cut with a marker. */
+export const MAX_NOTE_CHARS = 8_000
+/** Notes kept per run; appending past it fails, so agents learn the pad is full. */
+export const MAX_NOTES = 10_000
+
+/**
+ * A run's shared scratchpad (the seeds' scratchpad.md / activity tracker): an append-only
+ * list of notes `{ taskId, at, text }` every agent of the run can read and add to. Kept in
+ * `<runDir>/scratchpad.jsonl`, one note per line, appended and flushed before `append`
+ * resolves, so a resumed run starts with every note taken before the crash. Without a file
+ * (journal off) it lives in memory.
+ */
+export class Scratchpad {
+  readonly file: string | undefined
+  readonly #notes: Note[]
+  #writes: Promise<void> = Promise.resolve()
+
+  private constructor(file: string | undefined, notes: Note[]) {
+    this.file = file
+    this.#notes = notes
+  }
+
+  /** Opens the run's scratchpad, restoring the notes a previous process of the run wrote. */
+  static async open(file: string | undefined): Promise<Scratchpad> {
+    if (file === undefined) return new Scratchpad(undefined, [])
+    await mkdir(dirname(file), { recursive: true })
+    let text = ''
+    try {
+      text = await readFile(file, 'utf8')
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+    }
+    const notes: Note[] = []
+    for (const line of text.split('\n')) {
+      // A torn last line (killed mid-write) is dropped; every earlier line was complete.
+      const note = parseNote(line)
+      if (note !== undefined) notes.push(note)
+    }
+    return new Scratchpad(file, notes)
+  }
+
+  /** Every note, oldest first. */
+  read(): readonly Note[] {
+    return this.#notes
+  }
+
+  get size(): number {
+    return this.#notes.length
+  }
+
+  /** Adds a note for `taskId`; resolves once it is on disk. */
+  async append(taskId: string, text: string, at = Date.now()): Promise<Note> {
+    if (typeof text !== 'string' || text.trim() === '') throw new TypeError('scratchpad: a note must be a non-empty string')
+    if (this.#notes.length >= MAX_NOTES) throw new RangeError(`scratchpad: the run's scratchpad is full (${MAX_NOTES} notes)`)
+    const note: Note = { taskId, at, text: text.length > MAX_NOTE_CHARS ? `${text.slice(0, MAX_NOTE_CHARS)}… [cut at ${MAX_NOTE_CHARS} characters]` : text }
+    this.#notes.push(note)
+    if (this.file !== undefined) {
+      const file = this.file
+      const write = this.#writes.then(() => appendFile(file, `${JSON.stringify(note)}\n`))
+      this.#writes = write.catch(() => undefined)
+      await write
+    }
+    return note
+  }
+
+  /** Waits for pending writes. */
+  async flush(): Promise<void> {
+    await this.#writes
+  }
+}
+
+function parseNote(line: string): Note | undefined {
+  if (line.trim() === '') return undefined
+  try {
+    const value = JSON.parse(line) as Partial<Note>
+    if (typeof value.taskId === 'string' && typeof value.at === 'number' && typeof value.text === 'string') return { taskId: value.taskId, at: value.at, text: value.text }
+  } catch {
+    // torn or foreign line
+  }
+  return undefined
+}
