@@ -120,3 +120,18 @@ function tempCheckout(repo: string): string {
   gitIn(repo, 'worktree', 'add', '-q', dir, 'troupe/r1/integration')
   return dir
 }
+
+describe('cleanWorktrees', () => {
+  it('removes task worktrees and branches of runs that are not running, and keeps integration branches and live runs', async () => {
+    const { cleanWorktrees } = await import('../../../src/runtime/workspace/clean.ts')
+    const repo = tempRepo({ 'README.md': 'x\n', '.gitignore': '.troupe/\n' })
+    const dead = await RunWorkspaces.open({ repoDir: repo, runId: 'dead', worktreesDir: join(repo, '.troupe', 'dead', 'worktrees'), integrationBranch: 'troupe/dead/integration' })
+    await dead.create('orphan')
+    const live = await RunWorkspaces.open({ repoDir: repo, runId: 'live', worktreesDir: join(repo, '.troupe', 'live', 'worktrees'), integrationBranch: 'troupe/live/integration' })
+    await live.create('busy')
+    const report = await cleanWorktrees(repo, (runId) => runId === 'live')
+    expect(report.branches).toEqual(['troupe/dead/orphan'])
+    expect(branches(repo).sort()).toEqual(['troupe/dead/integration', 'troupe/live/busy', 'troupe/live/integration'])
+    await live.close()
+  })
+})
