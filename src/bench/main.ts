@@ -8,13 +8,14 @@ import cpu from './scenarios/cpu.ts'
 import dag from './scenarios/dag.ts'
 import io from './scenarios/io.ts'
 import overhead from './scenarios/overhead.ts'
+import redis from './scenarios/redis.ts'
 import scale from './scenarios/scale.ts'
 import seeds from './scenarios/seeds.ts'
 import stgQuality from './scenarios/stg-quality.ts'
 import strategies from './scenarios/strategies.ts'
 
 /** Every scenario of `npm run bench`, in the order they run and print. */
-export const SCENARIOS: readonly Scenario[] = [cpu, io, seeds, dag, strategies, stgQuality, overhead, scale]
+export const SCENARIOS: readonly Scenario[] = [cpu, io, seeds, dag, strategies, stgQuality, overhead, scale, redis]
 
 export interface BenchMainOptions {
   /** Fewer repetitions and smaller inputs: under a minute in all. @default false */
