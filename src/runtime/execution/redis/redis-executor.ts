@@ -102,13 +102,17 @@ export class RedisExecutor implements Executor {
     const { queue, ready } = this.#connect()
     await ready
     const job = await queue.add(request.taskId, this.#jobOf(request), { jobId, removeOnComplete: { age: 3_600 }, removeOnFail: { age: 3_600 }, attempts: 1 })
-    // An existing job with this id: a resumed coordinator adopts it while it is still
-    // waiting or running; one that finished before this coordinator started is stale
-    // (the journal did not record its outcome), so it runs again.
-    if (job.timestamp < this.#startedAt) {
-      const state = await job.getState()
-      if (state === 'completed' || state === 'failed') {
-        await job.remove()
+    // An existing job with this id was enqueued by an earlier coordinator of this run (killed,
+    // then resumed): adopt it while it waits or runs, and adopt its output if it completed
+    // well; a failed one runs again (the journal did not record it, so this is a new try).
+    // (`add` with an existing id returns a local object, not the stored job: read it back.)
+    const stored = job.timestamp < this.#startedAt ? job : await queue.getJob(jobId)
+    if (stored !== undefined && stored.timestamp < this.#startedAt) {
+      const state = await stored.getState()
+      const value = stored.returnvalue as AttemptJobResult | undefined
+      if (state === 'completed' && value?.result.ok === true) this.#settle(jobId, value)
+      else if (state === 'completed' || state === 'failed') {
+        await stored.remove()
         await queue.add(request.taskId, this.#jobOf(request), { jobId, removeOnComplete: { age: 3_600 }, removeOnFail: { age: 3_600 }, attempts: 1 })
       }
     }

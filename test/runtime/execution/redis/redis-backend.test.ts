@@ -129,3 +129,27 @@ describe('Redis backend', () => {
     expect(result.stderr).toContain('ERR_BACKEND_UNAVAILABLE')
   })
 })
+
+describe('Redis backend: the coordinator killed with SIGKILL, then resumed', () => {
+  it('adopts the attempts still queued or running on workers: every task runs exactly once', async () => {
+    const { existsSync, readFileSync } = await import('node:fs')
+    const cwd = mkdtempSync(join(tmpdir(), 'troupe-coordinator-'))
+    const marks = join(cwd, 'marks')
+    const marker = join(root, 'test', 'fixtures', 'agents', 'marker.mjs')
+    writeFileSync(join(cwd, 'troupe.config.json'), JSON.stringify({ governor: { enabled: false }, backend: redis.url }))
+    writeFileSync(join(cwd, 'plan.json'), JSON.stringify({ name: 'co', maxParallel: 3, tasks: Array.from({ length: 9 }, (_, i) => ({ id: `t${i}`, agent: marker, input: { file: marks, ms: 700 } })) }))
+    const journal = join(cwd, '.troupe', 'co', 'journal.jsonl')
+    const completed = () => (existsSync(journal) ? readFileSync(journal, 'utf8').split('\n').filter((l) => l.includes('"COMPLETED"')).length : 0)
+    const child = spawn(process.execPath, ['--import', TSX, CLI_ENTRY, 'run', 'plan.json', '--run-id', 'co', '--quiet'], { cwd, stdio: 'ignore' })
+    const end = Date.now() + 30_000
+    while (completed() < 3 && Date.now() < end) await new Promise((resolve) => setTimeout(resolve, 25))
+    child.kill('SIGKILL')
+    await new Promise((resolve) => child.once('exit', resolve))
+    const again = await runCli(['run', 'plan.json', '--run-id', 'co', '--json', '--quiet'], { cwd })
+    expect(again.code).toBe(0)
+    const result = JSON.parse(again.stdout) as { totals: { completed: number } }
+    expect(result.totals.completed).toBe(9)
+    const runs = readFileSync(marks, 'utf8').split('\n').filter(Boolean)
+    expect(runs.sort()).toEqual(Array.from({ length: 9 }, (_, i) => `t${i}`).sort())
+  }, 90_000)
+})
