@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises'
+import { appendFile, mkdir } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import type { ModelPrice } from '../../core/config.ts'
 import { attemptLogFile } from '../../journal/paths.ts'
@@ -179,14 +179,17 @@ export function parseJsonAnswer(text: string): { ok: true; value: unknown } | { 
   }
 }
 
-/** `.troupe/<runId>/logs/<taskId>/<attempt>.log`: the streamed answer and how the attempt ended. */
+/**
+ * `.troupe/<runId>/logs/<taskId>/<attempt>.log`: the streamed answer and how the attempt
+ * ended. Appended: a rate-limited attempt is not counted, so its retry has the same number.
+ */
 async function writeAttemptLog(request: AttemptRequest, lines: readonly string[], result: AttemptResult, scrub: (text: string) => string): Promise<void> {
   if (request.runDir === undefined) return
   const file = attemptLogFile(request.runDir, request.taskId, request.attempt)
   const end = result.ok ? '[troupe] completed' : `[troupe] ${result.error.code}: ${result.error.message}`
   try {
     await mkdir(dirname(file), { recursive: true })
-    await writeFile(file, scrub([...lines, end].join('\n') + '\n'))
+    await appendFile(file, scrub([...lines, end].join('\n') + '\n'))
   } catch {
     // A log that cannot be written does not fail the attempt; its output is in the result.
   }

@@ -161,6 +161,19 @@ describe.each(['openai', 'anthropic'] as const)('LlmExecutor, kind %s', (kind) =
 })
 
 describe('LlmExecutor', () => {
+  it('keeps the log of a rate-limited attempt when its uncounted retry runs under the same number', async () => {
+    const server = await serve('openai', (r) => (r.index === 0 ? { status: 429, headers: { 'retry-after-ms': '1' } } : { text: 'fine' }))
+    const runDir = mkdtempSync(join(tmpdir(), 'troupe-llm-'))
+    try {
+      const executor = new LlmExecutor({ prices: {}, env })
+      for (let i = 0; i < 2; i++) await executor.start(attemptRequest(llmAgent('openai', server.url), undefined, { runDir }), recordingListener().listener).result
+      const log = readFileSync(join(runDir, 'logs', 't1', '1.log'), 'utf8')
+      expect([log.includes('HTTP 429'), log.includes('fine\n[troupe] completed')]).toEqual([true, true])
+    } finally {
+      rmSync(runDir, { recursive: true, force: true })
+    }
+  })
+
   it('fails with ERR_AGENT_UNAVAILABLE when the key variable is unset at attempt time', async () => {
     const result = await new LlmExecutor({ prices: {}, env: () => undefined }).start(attemptRequest(llmAgent('openai', 'http://127.0.0.1:9/v1')), recordingListener().listener).result
     expect(result.ok ? undefined : [result.error.code, result.error.retryable]).toEqual(['ERR_AGENT_UNAVAILABLE', false])
