@@ -129,6 +129,26 @@ describe('rate limits on a runtime', () => {
   })
 })
 
+describe('timeouts and cancellation', () => {
+  it('a timed-out attempt cancels its HTTP request', async () => {
+    standIn = await startOpenAiStandIn(() => ({ text: 'a b c d e f g h', delayMs: 2000 }))
+    const result = await start({}).run(writers(standIn.url, 1, { timeoutMs: 300 })).result
+    await standIn.hungUp()
+    expect([result.tasks.t1!.error?.code, standIn.hangUps]).toEqual(['ERR_TASK_TIMEOUT', 1])
+  })
+
+  it('cancelling the run cancels the HTTP requests in flight', async () => {
+    standIn = await startOpenAiStandIn(() => ({ text: 'a b c d e f g h', delayMs: 2000 }))
+    const controller = new AbortController()
+    const run = start({ maxParallel: 2 }).run(writers(standIn.url, 2), { signal: controller.signal })
+    while (standIn.requests.length < 2) await new Promise((resolve) => setTimeout(resolve, 10))
+    controller.abort()
+    const result = await run.result
+    await standIn.hungUp(2)
+    expect([result.status, standIn.hangUps]).toEqual(['cancelled', 2])
+  })
+})
+
 describe('budget with priced LLM agents', () => {
   it('stops new starts once the real spend crosses budget.maxCostUsd', async () => {
     standIn = await startOpenAiStandIn(() => ({ text: 'ok', inputTokens: 400_000, outputTokens: 0 }))
