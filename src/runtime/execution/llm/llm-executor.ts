@@ -5,11 +5,9 @@ import { attemptLogFile } from '../../journal/paths.ts'
 import type { LlmAgentSpec, LlmKind } from '../../plan/agent-spec.ts'
 import { renderString } from '../../plan/templates.ts'
 import type { AttemptError, AttemptHandle, AttemptListener, AttemptRequest, AttemptResult, Executor } from '../executor.ts'
-import { callAnthropic } from './anthropic.ts'
 import type { LlmProvider, LlmReply } from './llm-call.ts'
 import { attemptErrorOf, scrubber } from './llm-errors.ts'
 import { StreamReporter } from './stream-reporter.ts'
-import { callOpenAi } from './openai.ts'
 
 export interface LlmExecutorOptions {
   /** Token prices by agent name and by model name (`config.prices`). */
@@ -42,7 +40,14 @@ const FALLBACK_TIMEOUT_MS = 10 * 60_000
 
 const JSON_INSTRUCTION = 'Respond with a single JSON object only: no prose, no code fences.'
 
-const PROVIDERS: Readonly<Record<LlmKind, LlmProvider>> = { openai: callOpenAi, anthropic: callAnthropic }
+/**
+ * Loaded on first use: the two SDKs take a few hundred ms to import, which a runtime (or a
+ * CLI run) without LLM agents should not pay.
+ */
+const PROVIDERS: Readonly<Record<LlmKind, () => Promise<LlmProvider>>> = {
+  openai: () => import('./openai.ts').then((m) => m.callOpenAi),
+  anthropic: () => import('./anthropic.ts').then((m) => m.callAnthropic),
+}
 
 /**
  * Runs `openai` and `anthropic` agents: one streamed chat call per attempt, in this
@@ -96,7 +101,8 @@ export class LlmExecutor implements Executor {
     const reporter = new StreamReporter(listener, this.#now, agent.maxTokens)
     let result: AttemptResult
     try {
-      const reply = await PROVIDERS[agent.kind]({
+      const provider = await PROVIDERS[agent.kind]()
+      const reply = await provider({
         agent,
         apiKey,
         prompt,
