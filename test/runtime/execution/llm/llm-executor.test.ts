@@ -142,7 +142,7 @@ describe.each(['openai', 'anthropic'] as const)('LlmExecutor, kind %s', (kind) =
     handle.abort()
     const result = await handle.result
     await server.hungUp()
-    expect(result.ok ? undefined : result.error.code).toBe('ERR_CANCELLED')
+    expect([result.ok ? undefined : result.error.code, server.hangUps]).toEqual(['ERR_CANCELLED', 1])
     expect(seen.usage).toEqual([])
   })
 
