@@ -6,6 +6,7 @@ import type { TroupeConfig } from '../../../../src/runtime/core/config.ts'
 import type { LimitPausedEvent, RunEvents, TaskStateEvent } from '../../../../src/runtime/core/events.ts'
 import type { Plan } from '../../../../src/runtime/plan/plan.ts'
 import { createRuntime, type Runtime } from '../../../../src/runtime/runtime.ts'
+import { startAnthropicStandIn } from '../../../fixtures/standins/anthropic-server.ts'
 import { startOpenAiStandIn, type StandIn, type StandInScript } from '../../../fixtures/standins/openai-server.ts'
 import { SECRET } from './llm-test-kit.ts'
 
@@ -126,6 +127,23 @@ describe('rate limits on a runtime', () => {
     const otherStart = states.find((e) => e.taskId === 'other' && e.state === 'RUNNING')!.at
     expect(pauses.map((p) => p.limits)).toEqual([['llm']])
     expect(otherStart).toBeLessThan(pauses[0]!.until)
+  })
+})
+
+describe('kind anthropic on a runtime', () => {
+  it('runs the task and hands its text to a dependent through {{deps.…}}', async () => {
+    standIn = await startAnthropicStandIn((r) => ({ text: r.index === 0 ? 'first answer' : 'second answer' }))
+    const plan = {
+      name: 'anthropic',
+      agents: { claude: { kind: 'anthropic', model: 'claude-standin', baseUrl: standIn.url, apiKeyEnv: KEY_ENV } },
+      tasks: [
+        { id: 'a', agent: 'claude', input: { prompt: 'first' } },
+        { id: 'b', agent: 'claude', input: { prompt: 'Improve: {{deps.a.output.text}}' }, dependsOn: ['a'] },
+      ],
+    } as Plan
+    const result = await start({}).run(plan).result
+    expect([result.status, (result.tasks.b!.output as { text: string }).text]).toEqual(['completed', 'second answer'])
+    expect(standIn.requests[1]!.body.messages).toEqual([{ role: 'user', content: 'Improve: first answer' }])
   })
 })
 
