@@ -32,3 +32,5 @@ export type { ResourceProbe, GovernorReport } from './runtime/admission/governor
 export type { ResourceReading, GovernorMode, ThrottleReason } from './runtime/admission/governor-policy.ts'
 export type { GovernorEvent, GovernorSampleEvent, BudgetExceededEvent } from './runtime/core/events.ts'
 export type { Usage, UsageReport, UsageSummary } from './runtime/admission/usage.ts'
+export type { LlmOutput, LlmUsage } from './runtime/execution/llm/llm-executor.ts'
+export type { LimitPausedEvent } from './runtime/core/events.ts'

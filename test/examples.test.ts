@@ -7,7 +7,9 @@ import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { TaskStateEvent } from '../src/runtime/core/events.ts'
 import { type CompiledPlan, type Plan } from '../src/runtime/plan/plan.ts'
-import { loadPlan } from '../src/runtime/plan/load-plan.ts'
+import { compilePlan, loadPlan } from '../src/runtime/plan/load-plan.ts'
+import { parse as parseYaml } from 'yaml'
+import { startOpenAiStandIn, type StandIn, type StandInRequest } from './fixtures/standins/openai-server.ts'
 import type { RunResult } from '../src/runtime/core/result.ts'
 import { createRuntime, type Runtime } from '../src/runtime/runtime.ts'
 
@@ -158,5 +160,61 @@ describe('examples/cpu-burst', () => {
     const plan = loadPlan(join(examples, 'cpu-burst', 'plan.yaml'))
     expect(plan.tasks.map((t) => [t.deps.length, t.agent])).toEqual(Array.from({ length: 8 }, () => [0, 'spin']))
     expect(existsSync(fileURLToPath(plan.tasks[0]!.moduleUrl))).toBe(true)
+  })
+})
+
+describe('examples/llm-fanout (real openai SDK against a local stand-in server)', () => {
+  const dir = join(examples, 'llm-fanout')
+  const topics = ['scheduling', 'admission', 'journal', 'execution']
+  let standIn: StandIn
+  let runtime: Runtime
+  let result: RunResult
+  const savedKey = process.env.OPENAI_API_KEY
+  const lastMessage = (r: StandInRequest) => String((r.body.messages as { content: string }[]).at(-1)!.content)
+
+  beforeAll(async () => {
+    // Stand-in: answers a summariser with "SUMMARY(<file>)" and the merge with "MERGED".
+    standIn = await startOpenAiStandIn((r) => {
+      const prompt = lastMessage(r)
+      const file = /Summarise (docs\/\S+) in/.exec(prompt)?.[1]
+      return { text: file ? `SUMMARY(${file})` : 'MERGED', inputTokens: 1000, outputTokens: 100, delayMs: 5 }
+    })
+    process.env.OPENAI_API_KEY = 'sk-standin-example'
+    const raw = parseYaml(readFileSync(join(dir, 'plan.yaml'), 'utf8')) as { agents: Record<string, { baseUrl?: string }> }
+    for (const name of ['summarise', 'merge']) raw.agents[name]!.baseUrl = standIn.url
+    const plan = compilePlan(raw, { baseDir: dir })
+    const config = JSON.parse(readFileSync(join(dir, 'troupe.config.json'), 'utf8'))
+    runtime = createRuntime({ config: { ...config, checkpoint: { enabled: false }, governor: { enabled: false } } })
+    result = await runtime.run(plan).result
+  })
+
+  afterAll(async () => {
+    await runtime?.close()
+    await standIn?.close()
+    if (savedKey === undefined) delete process.env.OPENAI_API_KEY
+    else process.env.OPENAI_API_KEY = savedKey
+  })
+
+  it('completes every task', () => {
+    expect(result.status).toBe('completed')
+    expect(result.totals).toMatchObject({ tasks: 9, completed: 9 })
+  })
+
+  it("puts each file's text into its summariser's prompt", () => {
+    for (const topic of topics) {
+      const request = standIn.requests.find((r) => lastMessage(r).includes(`docs/${topic}.md`))!
+      expect(lastMessage(request)).toContain(readFileSync(join(dir, 'docs', `${topic}.md`), 'utf8').trim())
+    }
+  })
+
+  it("merges the four summaries, read through {{deps.…}} in the merge task's prompt", () => {
+    const merge = standIn.requests.find((r) => lastMessage(r).startsWith('Merge these'))!
+    for (const topic of topics) expect(lastMessage(merge)).toContain(`SUMMARY(docs/${topic}.md)`)
+    expect(result.tasks.merge!.output).toMatchObject({ text: 'MERGED', model: 'gpt-4.1-mini' })
+  })
+
+  it('prices the calls from troupe.config.json models', () => {
+    // 5 calls × (1000 in × $0.4 + 100 out × $1.6) per million tokens.
+    expect(result.usage?.total).toEqual({ costUsd: 0.0028, tokens: 5500, apiCalls: 5 })
   })
 })

@@ -365,7 +365,7 @@ export class Run extends EventEmitter<RunEvents> implements Dispatchable {
    * attempt goes back to the queue without counting.
    */
   #rateLimited(task: CompiledTask, error: AttemptError, until: number): void {
-    this.#init.limits?.pauseUntil(task.uses, until, task.id)
+    this.#init.limits?.pauseUntil(task.uses, until, task.id, this.id)
     this.#send(task.index, { type: 'RATE_LIMITED', error, until, maxRateLimits: this.#init.config.retry.rateLimitRetries })
   }
 

@@ -3,16 +3,18 @@ import { EventEmitter } from 'node:events'
 import { join, resolve } from 'node:path'
 import { ClaimRegistry } from './admission/claims.ts'
 import { Governor, type ResourceProbe } from './admission/governor.ts'
-import { Limits } from './admission/limits.ts'
+import { Limits, type LimitPause } from './admission/limits.ts'
 import { SystemProbe } from './admission/system-probe.ts'
 import { resolveConfig, type ResolvedConfig, type TroupeConfig } from './core/config.ts'
 import { Dispatcher } from './admission/dispatcher.ts'
 import { TroupeError, describeValue } from './core/errors.ts'
-import { reportListenerError, type GovernorSampleEvent, type RunEvents } from './core/events.ts'
+import { reportListenerError, type GovernorSampleEvent, type LimitPausedEvent, type RunEvents } from './core/events.ts'
 import { STRATEGIES, type CompiledPlan, type Plan, type Strategy } from './plan/plan.ts'
+import type { AgentKind } from './plan/agent-spec.ts'
 import { compilePlan } from './plan/load-plan.ts'
 import type { Executor } from './execution/executor.ts'
 import { LocalExecutor } from './execution/local-executor.ts'
+import { LlmExecutor } from './execution/llm/llm-executor.ts'
 import { checkReachable, parseRedisUrl, type RedisTarget } from './execution/redis/connection.ts'
 import { RedisExecutor } from './execution/redis/redis-executor.ts'
 import { WorkerPool } from './execution/threads/pool.ts'
@@ -116,9 +118,19 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     })
     const backend = options.backend ?? this.config.backend
     this.#backend = backend === 'local' ? undefined : parseRedisUrl(backend)
-    this.#executor = this.#backend === undefined ? new LocalExecutor(new Map([['module', this.#pool]])) : new RedisExecutor(this.#backend)
+    const llm = new LlmExecutor({ prices: this.config.prices, now: () => this.#clock.now() })
+    this.#executor =
+      this.#backend !== undefined
+        ? new RedisExecutor(this.#backend)
+        : new LocalExecutor(
+            new Map<AgentKind, Executor>([
+              ['module', this.#pool],
+              ['openai', llm],
+              ['anthropic', llm],
+            ]),
+          )
     this.#dispatcher = new Dispatcher(this.#pool.capacity)
-    this.#limits = new Limits(this.config.limits, this.#clock, () => this.#dispatcher.request())
+    this.#limits = new Limits(this.config.limits, this.#clock, () => this.#dispatcher.request(), (pause) => this.#onLimitPaused(pause))
     if (Object.keys(this.config.limits).length > 0) this.#gates.push(this.#limits)
     if (this.config.checkpoint.enabled) this.#gates.push(this.#stageCheckpoint)
     // Last gate: the snapshot is taken only once the task holds its claims and will start.
@@ -268,6 +280,19 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     })
     this.#dispatcher.setAdmissionLimit(() => governor.admissionLimit)
     return governor
+  }
+
+  /** A provider rate limit paused shared limits: `limit:paused` on the task's run (and so on the runtime). */
+  #onLimitPaused(pause: LimitPause): void {
+    const run = pause.runId === undefined ? undefined : this.#runs.get(pause.runId)
+    const event: LimitPausedEvent = { runId: pause.runId ?? '', taskId: pause.taskId, limits: pause.limits, until: pause.until, at: pause.at }
+    if (run === undefined) return this.#forward('limit:paused', event)
+    try {
+      run.emit('limit:paused', event)
+    } catch (error) {
+      reportListenerError(error)
+    }
+    this.#forward('limit:paused', event)
   }
 
   #checkQueueBound(adding: number): void {

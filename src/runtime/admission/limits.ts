@@ -14,6 +14,8 @@ export interface LimitPause {
   readonly until: number
   /** The task whose attempt was rate-limited. */
   readonly taskId: string
+  /** The run of that task, when the caller named it. */
+  readonly runId: string | undefined
   readonly at: number
 }
 
@@ -169,9 +171,11 @@ export class Limits implements Gate {
 
   /**
    * A provider rate-limited a task that uses `names`: those limits admit nothing (neither
-   * tasks nor `ctx.acquire`) until `until`. Pauses only extend, never shorten.
+   * tasks nor `ctx.acquire`) until `until`. Pauses only extend, never shorten; `onPause`
+   * is called only when some limit's pause was extended, so N tasks rate-limited by the
+   * same reset report one pause.
    */
-  pauseUntil(names: readonly string[], until: number, taskId: string): void {
+  pauseUntil(names: readonly string[], until: number, taskId: string, runId?: string): void {
     const now = this.#clock.now()
     const paused: string[] = []
     for (const limit of this.#unique(names)) {
@@ -184,7 +188,7 @@ export class Limits implements Gate {
       this.#timers.delete(limit)
       this.#wakeForToken(limit, now)
     }
-    if (paused.length > 0) this.#onPause?.({ limits: paused, until, taskId, at: now })
+    if (paused.length > 0) this.#onPause?.({ limits: paused, until, taskId, runId, at: now })
   }
 
   /** Limits paused by a provider's rate limit right now, with when each resumes. */

@@ -1,5 +1,7 @@
 import type { ResolvedConfig } from '../core/config.ts'
+import type { AgentKind } from '../plan/agent-spec.ts'
 import type { Executor } from './executor.ts'
+import { LlmExecutor } from './llm/llm-executor.ts'
 import { LocalExecutor } from './local-executor.ts'
 import { WorkerPool } from './threads/pool.ts'
 
@@ -22,5 +24,12 @@ export function createLocalExecutor(config: ResolvedConfig, options: LocalBacken
     perAgentMb: config.governor.memory.perAgentMb,
     onError: options.onError,
   })
-  return new LocalExecutor(new Map([['module', pool]]))
+  const llm = new LlmExecutor({ prices: config.prices, now: () => Date.now() })
+  return new LocalExecutor(
+    new Map<AgentKind, Executor>([
+      ['module', pool],
+      ['openai', llm],
+      ['anthropic', llm],
+    ]),
+  )
 }

@@ -2,7 +2,7 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { isTroupeError } from '../../../src/runtime/core/errors.ts'
 import type { TaskStateEvent } from '../../../src/runtime/core/events.ts'
-import { Limits } from '../../../src/runtime/admission/limits.ts'
+import { Limits, type LimitPause } from '../../../src/runtime/admission/limits.ts'
 import { type CompiledTask, type Plan } from '../../../src/runtime/plan/plan.ts'
 import { compilePlan } from '../../../src/runtime/plan/load-plan.ts'
 import type { Clock } from '../../../src/runtime/core/clock.ts'
@@ -120,6 +120,95 @@ function runningIntervals(events: TaskStateEvent[]): [number, number][] {
   }
   return out
 }
+
+describe('Limits.pauseUntil (a provider rate limit)', () => {
+  const config = { llm: { maxConcurrent: 3, perSecond: undefined }, cpu: { maxConcurrent: 3, perSecond: undefined } }
+
+  it('admits no task that uses a paused limit until the pause ends', () => {
+    const clock = testClock(1000)
+    const limits = new Limits(config, clock, () => {})
+    limits.pauseUntil(['llm'], 1500, 't1', 'r')
+    clock.advanceSync(499)
+    expect(limits.tryAcquire('r', using(['llm']))).toBe(false)
+    clock.advanceSync(1)
+    expect(limits.tryAcquire('r', using(['llm']))).toBe(true)
+  })
+
+  it('keeps admitting tasks on other limits', () => {
+    const limits = new Limits(config, testClock(1000), () => {})
+    limits.pauseUntil(['llm'], 5000, 't1', 'r')
+    expect(limits.tryAcquire('r', using(['cpu']))).toBe(true)
+  })
+
+  it('holds back ctx.acquire on a paused limit until the pause ends', async () => {
+    const clock = testClock(1000)
+    const limits = new Limits(config, clock, () => {})
+    limits.pauseUntil(['llm'], 2000, 't1', 'r')
+    let acquired = false
+    void limits.acquire('llm', new AbortController().signal).then(() => (acquired = true))
+    await clock.advance(999)
+    expect(acquired).toBe(false)
+    await clock.advance(1)
+    expect(acquired).toBe(true)
+  })
+
+  it('wakes the dispatcher when the pause ends, without other activity', () => {
+    const clock = testClock(1000)
+    let wakes = 0
+    const limits = new Limits(config, clock, () => wakes++)
+    limits.pauseUntil(['llm'], 1200, 't1', 'r')
+    clock.advanceSync(200)
+    expect(wakes).toBe(1)
+  })
+
+  it('reports the pause once, with limits, until, task, run and time', () => {
+    const pauses: LimitPause[] = []
+    const limits = new Limits(config, testClock(1000), () => {}, (pause) => pauses.push(pause))
+    limits.pauseUntil(['llm', 'cpu', 'llm'], 3000, 't1', 'r')
+    expect(pauses).toEqual([{ limits: ['llm', 'cpu'], until: 3000, taskId: 't1', runId: 'r', at: 1000 }])
+  })
+
+  it('neither shortens a pause nor reports one that changes nothing (N tasks hitting the same reset)', () => {
+    const clock = testClock(1000)
+    const pauses: LimitPause[] = []
+    const limits = new Limits(config, clock, () => {}, (pause) => pauses.push(pause))
+    limits.pauseUntil(['llm'], 3000, 't1', 'r')
+    limits.pauseUntil(['llm'], 3000, 't2', 'r')
+    limits.pauseUntil(['llm'], 2000, 't3', 'r')
+    clock.advanceSync(1500)
+    expect([pauses.length, limits.tryAcquire('r', using(['llm']))]).toEqual([1, false])
+  })
+
+  it('extends a pause to a later reset, and reports the extension', () => {
+    const clock = testClock(1000)
+    const pauses: LimitPause[] = []
+    const limits = new Limits(config, clock, () => {}, (pause) => pauses.push(pause))
+    limits.pauseUntil(['llm'], 2000, 't1', 'r')
+    limits.pauseUntil(['llm'], 4000, 't2', 'r')
+    clock.advanceSync(2000)
+    expect([pauses.map((p) => p.until), limits.tryAcquire('r', using(['llm']))]).toEqual([[2000, 4000], false])
+  })
+
+  it('lists the paused limits with their resume time', () => {
+    const limits = new Limits(config, testClock(1000), () => {})
+    limits.pauseUntil(['cpu'], 2500, 't1', 'r')
+    expect(limits.paused()).toEqual([{ name: 'cpu', until: 2500 }])
+  })
+
+  it('does not let a refill timer set before the pause admit inside it', () => {
+    const clock = testClock(0)
+    const limits = new Limits({ api: { maxConcurrent: undefined, perSecond: 1 } }, clock, () => {})
+    const task = using(['api'])
+    limits.tryAcquire('r', task)
+    limits.release('r', task)
+    expect(limits.tryAcquire('r', task)).toBe(false) // refill timer set for t=1000
+    limits.pauseUntil(['api'], 5000, 't1', 'r')
+    clock.advanceSync(1000)
+    expect(limits.tryAcquire('r', task)).toBe(false)
+    clock.advanceSync(4000)
+    expect(limits.tryAcquire('r', task)).toBe(true)
+  })
+})
 
 describe('named limits on a runtime', () => {
   it('a limit with maxConcurrent 1 serialises the tasks that use it, across two concurrent runs', async () => {
