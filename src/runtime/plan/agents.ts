@@ -1,3 +1,4 @@
+import { didYouMean } from '../core/did-you-mean.ts'
 import { TroupeError, describeValue } from '../core/errors.ts'
 import {
   AGENT_KINDS,
@@ -130,7 +131,9 @@ function compileLlm(name: string, kind: LlmKind, entry: Record<string, unknown>,
 
 function checkKeys(field: string, entry: Record<string, unknown>, allowed: readonly string[]): void {
   for (const key of Object.keys(entry)) {
-    if (!allowed.includes(key)) throw new TroupeError('ERR_PLAN_INVALID', `Plan field \`${field}.${key}\` is not a key of a ${String(entry.kind)} agent; allowed keys: ${allowed.join(', ')}`)
+    if (!allowed.includes(key)) {
+      throw new TroupeError('ERR_PLAN_INVALID', `Invalid plan: \`${field}.${key}\` is not a key of a ${String(entry.kind)} agent${didYouMean(key, allowed)}; allowed keys: ${allowed.join(', ')}`)
+    }
   }
 }
 
@@ -159,5 +162,5 @@ function templateRecord(value: unknown, field: string): Record<string, string> {
 }
 
 function invalid(field: string, value: unknown, allowed: string): TroupeError {
-  return new TroupeError('ERR_PLAN_INVALID', `Plan field \`${field}\` is ${describeValue(value)}; expected ${allowed}`)
+  return new TroupeError('ERR_PLAN_INVALID', `Invalid plan: \`${field}\` is ${describeValue(value)}: expected ${allowed}`)
 }
