@@ -41,6 +41,13 @@ export function issueLines(issue: SchemaIssue.Issue, input: unknown, options: Is
       case 'UnexpectedKey':
         lines.push(unexpectedKey(node.ast, path, formatPath, options.hintKey))
         break
+      case 'AnyOf': {
+        // `optional(X)` is `X | undefined`: a value that fails X is best explained by X alone.
+        const relevant = node.issues.filter((i) => !(i._tag === 'InvalidType' && i.ast._tag === 'Undefined'))
+        if (relevant.length === 1) stack.push([relevant[0]!, path])
+        else lines.push(`\`${formatPath(path)}\` is ${describeValue(valueAt(input, path))}: ${lowerFirst(formatLeaf(node))}`)
+        break
+      }
       case 'MissingKey':
         lines.push(`\`${formatPath(path)}\` is missing: expected ${node.annotations?.messageMissingKey ?? 'a value'}`)
         break

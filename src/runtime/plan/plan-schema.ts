@@ -29,7 +29,8 @@ export type Strategy = (typeof STRATEGIES)[number]
 export const PLAN_STRATEGIES = [...STRATEGIES, 'hybrid'] as const
 export type PlanStrategy = (typeof PLAN_STRATEGIES)[number]
 
-const opt = Schema.optionalKey
+// `optional`: a key given as `undefined` counts as not given, as with `??` defaults everywhere.
+const opt = Schema.optional
 
 /** Names what a schema expects in messages (`expected an array of strings`); effect reads the `identifier`. */
 function expecting<S extends Schema.Top>(schema: S, expected: string): S['Rebuild'] {
