@@ -44,7 +44,9 @@ export function issueLines(issue: SchemaIssue.Issue, input: unknown, options: Is
       case 'AnyOf': {
         // `optional(X)` is `X | undefined`: a value that fails X is best explained by X alone.
         const relevant = node.issues.filter((i) => !(i._tag === 'InvalidType' && i.ast._tag === 'Undefined'))
+        const members = node.ast.types.filter((t) => t._tag !== 'Undefined')
         if (relevant.length === 1) stack.push([relevant[0]!, path])
+        else if (relevant.length === 0 && members.length === 1) stack.push([new SchemaIssue.InvalidType(members[0]!), path])
         else lines.push(`\`${formatPath(path)}\` is ${describeValue(valueAt(input, path))}: ${lowerFirst(formatLeaf(node))}`)
         break
       }
