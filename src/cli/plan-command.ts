@@ -89,7 +89,7 @@ export function formatOutline(o: PlanOutline): string {
     }
   }
   if (o.conditions.length > 0) {
-    lines.push(`conditional tasks: ${o.conditions.length} (skipped when their condition is false)`)
+    lines.push(`conditional tasks: ${o.conditions.length}`)
     for (const c of o.conditions.slice(0, SHOWN)) lines.push(`  ${c.id}: when ${c.when}`)
     if (o.conditions.length > SHOWN) lines.push(`  … ${o.conditions.length - SHOWN} more`)
   }
