@@ -1,7 +1,9 @@
 import pc from 'picocolors'
 import { analyzePlan, type PlanAnalysis } from '../runtime/schedule/analysis.ts'
+import { Limits } from '../runtime/admission/limits.ts'
+import { systemClock } from '../runtime/core/clock.ts'
 import { loadConfig } from '../runtime/core/config.ts'
-import { type Strategy } from '../runtime/plan/plan.ts'
+import { type CompiledPlan, type Strategy } from '../runtime/plan/plan.ts'
 import { loadPlan } from '../runtime/plan/load-plan.ts'
 import { EXIT } from './exit-codes.ts'
 import { formatMs } from './summary.ts'
@@ -16,18 +18,89 @@ export interface PlanCommandOptions {
 /** Lines and ids shown per section in the human report; `--json` has everything. */
 const SHOWN = 20
 
+/** What `troupe plan` shows beyond the schedule analysis: agent kinds, stages, conditions, labels. */
+export interface PlanOutline {
+  readonly agents: readonly { readonly name: string; readonly kind: string }[]
+  /** `strategy: hybrid` only, in stage order. */
+  readonly stages: readonly { readonly name: string; readonly parallel: boolean; readonly maxParallel?: number; readonly failFast?: boolean; readonly tasks: number }[] | undefined
+  /** Tasks with a `when` condition. */
+  readonly conditions: readonly { readonly id: string; readonly when: string }[]
+  /** Tasks with a `description` or `tags`. */
+  readonly labels: readonly { readonly id: string; readonly description?: string; readonly tags: readonly string[] }[]
+}
+
 /**
  * `troupe plan <plan>`: validates and analyses a plan without running it. The report goes
- * to stderr, or with `--json` as one document on stdout. An invalid plan (a cycle, an
- * unknown dependency …) throws, which the CLI reports with exit code 2.
+ * to stderr, or with `--json` as one document on stdout. Config is loaded as `troupe run`
+ * loads it, and the plan checked against it as `run` checks it, so whatever `run` would
+ * reject (a cycle, a missing executable or API key, an undefined limit …) throws here too,
+ * which the CLI reports with exit code 2.
  */
 export async function planCommand(planFile: string, options: PlanCommandOptions): Promise<number> {
+  const config = loadConfig({ file: options.config })
   const plan = loadPlan(planFile)
-  const maxParallel = options.maxParallel ?? plan.maxParallel ?? loadConfig({ file: options.config }).maxParallel
+  const limits = new Limits(config.limits, systemClock, () => {})
+  try {
+    limits.check(plan)
+  } finally {
+    limits.close()
+  }
+  const maxParallel = options.maxParallel ?? plan.maxParallel ?? config.maxParallel
   const analysis = analyzePlan(plan, { maxParallel, ...(options.strategy === undefined ? {} : { strategy: options.strategy }) })
-  if (options.json) process.stdout.write(`${JSON.stringify(analysis)}\n`)
-  else process.stderr.write(`${formatAnalysis(analysis)}\n`)
+  const outline = outlinePlan(plan)
+  if (options.json) process.stdout.write(`${JSON.stringify({ ...analysis, ...outline })}\n`)
+  else process.stderr.write(`${formatAnalysis(analysis)}\n${formatOutline(outline)}\n`)
   return EXIT.ok
+}
+
+/** The parts of a plan `troupe plan` shows besides its schedule. */
+export function outlinePlan(plan: CompiledPlan): PlanOutline {
+  const agents = new Map<string, string>()
+  for (const task of plan.tasks) agents.set(task.agentSpec.name, task.agentSpec.kind)
+  const stageTasks = new Map<string, number>()
+  for (const task of plan.tasks) if (task.stage !== undefined) stageTasks.set(task.stage, (stageTasks.get(task.stage) ?? 0) + 1)
+  return {
+    agents: [...agents].map(([name, kind]) => ({ name, kind })),
+    stages:
+      plan.stages === undefined
+        ? undefined
+        : Object.values(plan.stages).map((s) => ({
+            name: s.name,
+            parallel: s.parallel,
+            ...(s.maxParallel === undefined ? {} : { maxParallel: s.maxParallel }),
+            ...(s.failFast === undefined ? {} : { failFast: s.failFast }),
+            tasks: stageTasks.get(s.name) ?? 0,
+          })),
+    conditions: plan.tasks.flatMap((t) => (t.when === undefined ? [] : [{ id: t.id, when: t.when }])),
+    labels: plan.tasks.flatMap((t) =>
+      t.description === undefined && t.tags.length === 0 ? [] : [{ id: t.id, ...(t.description === undefined ? {} : { description: t.description }), tags: t.tags }],
+    ),
+  }
+}
+
+/** The human-readable part of {@link outlinePlan}. */
+export function formatOutline(o: PlanOutline): string {
+  const lines = [`agents: ${list(o.agents.map((a) => `${a.name} (${a.kind})`))}`]
+  if (o.stages !== undefined) {
+    lines.push(`stages (hybrid; runs as pipeline until the hybrid scheduler lands): ${o.stages.length}`)
+    for (const s of o.stages.slice(0, SHOWN)) {
+      const rule = [s.parallel ? 'parallel' : 'sequential', ...(s.maxParallel === undefined ? [] : [`maxParallel ${s.maxParallel}`]), ...(s.failFast ? ['failFast'] : [])]
+      lines.push(`  ${s.name}: ${s.tasks} tasks, ${rule.join(', ')}`)
+    }
+  }
+  if (o.conditions.length > 0) {
+    lines.push(`conditional tasks: ${o.conditions.length}`)
+    for (const c of o.conditions.slice(0, SHOWN)) lines.push(`  ${c.id}: when ${c.when}`)
+    if (o.conditions.length > SHOWN) lines.push(`  … ${o.conditions.length - SHOWN} more`)
+  }
+  if (o.labels.length > 0) {
+    lines.push('tasks:')
+    for (const l of o.labels.slice(0, SHOWN)) {
+      lines.push(`  ${l.id}${l.tags.length > 0 ? ` [${l.tags.join(', ')}]` : ''}${l.description === undefined ? '' : `: ${l.description}`}`)
+    }
+    if (o.labels.length > SHOWN) lines.push(`  … ${o.labels.length - SHOWN} more`)
+  }
+  return lines.join('\n')
 }
 
 /** The human-readable report of {@link planCommand}. */

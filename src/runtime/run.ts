@@ -17,6 +17,7 @@ import { DagScheduler, type Transition } from './schedule/scheduler.ts'
 import type { GovernorReport } from './admission/governor.ts'
 import type { Limits } from './admission/limits.ts'
 import { UsageLedger, type UsageReport } from './admission/usage.ts'
+import { setOwn } from './core/own-property.ts'
 
 export interface RunInit {
   readonly id: string
@@ -314,7 +315,7 @@ export class Run extends EventEmitter<RunEvents> implements Dispatchable {
     let dependencies: Record<string, unknown> = EMPTY
     if (task.deps.length > 0) {
       dependencies = {}
-      for (const dep of task.deps) dependencies[this.#plan.tasks[dep]!.id] = this.#final[dep]?.output
+      for (const dep of task.deps) setOwn(dependencies, this.#plan.tasks[dep]!.id, this.#final[dep]?.output)
     }
     const handle = this.#init.executor.start(
       {
@@ -525,7 +526,7 @@ export class Run extends EventEmitter<RunEvents> implements Dispatchable {
     const totals = { tasks: results.length, completed: 0, failed: 0, skipped: 0, cancelled: 0, reused: 0 }
     const tasks: Record<string, TaskResult> = {}
     results.forEach((r, i) => {
-      tasks[this.#plan.tasks[i]!.id] = r
+      setOwn(tasks, this.#plan.tasks[i]!.id, r)
       if (r.state === 'COMPLETED') totals.completed++
       else if (r.state === 'FAILED') totals.failed++
       else if (r.state === 'SKIPPED') totals.skipped++

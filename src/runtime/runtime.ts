@@ -5,7 +5,8 @@ import { ClaimRegistry } from './admission/claims.ts'
 import { Governor, type ResourceProbe } from './admission/governor.ts'
 import { Limits, type LimitPause } from './admission/limits.ts'
 import { SystemProbe } from './admission/system-probe.ts'
-import { resolveConfig, type ResolvedConfig, type TroupeConfig } from './core/config.ts'
+import { isResolvedConfig, resolveConfig, type ResolvedConfig, type TroupeConfig } from './core/config.ts'
+import { RUN_OPTION_KEYS, RUNTIME_OPTION_KEYS, checkOptions, pickOptions } from './core/options.ts'
 import { Dispatcher } from './admission/dispatcher.ts'
 import { TroupeError, describeValue } from './core/errors.ts'
 import { reportListenerError, type GovernorSampleEvent, type LimitPausedEvent, type RunEvents } from './core/events.ts'
@@ -105,6 +106,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
 
   constructor(options: RuntimeOptions = {}) {
     super()
+    checkOptions('createRuntime', options)
     this.config = isResolved(options.config) ? options.config : resolveConfig(options.config ?? {})
     this.#clock = options.clock ?? systemClock
     const pool = this.config.pool
@@ -166,6 +168,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
    */
   run(plan: Plan | CompiledPlan, options: RunOptions = {}): Run {
     if (this.#status !== 'open') throw new TroupeError('ERR_RUNTIME_CLOSED', `Cannot start a run: the runtime is ${this.#status}`)
+    checkOptions('run', options)
     const compiled = isCompiled(plan) ? plan : compilePlan(plan, { baseDir: options.baseDir })
     const strategy = options.strategy ?? compiled.strategy ?? 'concurrent'
     if (!STRATEGIES.includes(strategy)) {
@@ -323,9 +326,10 @@ export function createRuntime(options: RuntimeOptions = {}): Runtime {
 
 /** Runs one plan on a fresh runtime and closes it: the shortest path from a plan to its result. */
 export async function runPlan(plan: Plan | CompiledPlan, options: RunOptions & RuntimeOptions = {}): Promise<RunResult> {
-  const runtime = createRuntime(options)
+  checkOptions('runPlan', options)
+  const runtime = createRuntime(pickOptions(options, RUNTIME_OPTION_KEYS))
   try {
-    return await runtime.run(plan, options).result
+    return await runtime.run(plan, pickOptions(options, RUN_OPTION_KEYS)).result
   } finally {
     await runtime.close()
   }
@@ -336,5 +340,5 @@ function isCompiled(plan: Plan | CompiledPlan): plan is CompiledPlan {
 }
 
 function isResolved(config: TroupeConfig | ResolvedConfig | undefined): config is ResolvedConfig {
-  return config !== undefined && Object.isFrozen(config) && typeof (config as ResolvedConfig).pool?.maxThreads === 'number'
+  return isResolvedConfig(config)
 }

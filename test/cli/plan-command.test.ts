@@ -92,3 +92,101 @@ tasks:
     expect([code, stderr.includes('critical path: 350 ms, 3 tasks: fetch → parse → report'), stderr.includes('estimated makespan at maxParallel 2: 350 ms')]).toEqual([0, true, true])
   })
 })
+
+describe('troupe plan reports what troupe run would reject', () => {
+  let dir: string
+  const write = (name: string, text: string) => {
+    writeFileSync(join(dir, name), text)
+    return join(dir, name)
+  }
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'troupe-plan-reject-'))
+  })
+
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  it('regression: a task using a limit config does not define passed troupe plan; now exit 2 as in run', async () => {
+    const file = write('limit.yaml', `agents: { sleep: ${JSON.stringify(sleep)} }\ntasks: [{ id: a, agent: sleep, uses: [llm] }]\n`)
+    const plan = await runCli(['plan', file], { cwd: dir })
+    const run = await runCli(['run', file, '--quiet'], { cwd: dir })
+    const message = 'Task "a" uses limit `"llm"` (string), which config.limits does not define'
+    expect([plan.code, plan.stderr.includes(message), run.code, run.stderr.includes(message)]).toEqual([2, true, 2, true])
+  })
+
+  it('accepts the limit when the config given with --config defines it', async () => {
+    const file = write('limit-ok.yaml', `agents: { sleep: ${JSON.stringify(sleep)} }\ntasks: [{ id: a, agent: sleep, uses: [llm] }]\n`)
+    const config = write('troupe.limits.json', JSON.stringify({ limits: { llm: { maxConcurrent: 2 } } }))
+    expect((await runCli(['plan', file, '--config', config], { cwd: dir })).code).toBe(0)
+  })
+
+  it('exits 2 with ERR_AGENT_UNAVAILABLE for a command that is not on PATH', async () => {
+    const file = write('unavailable.yaml', 'agents: { x: { kind: command, run: [no-such-program-troupe] } }\ntasks: [{ id: a, agent: x }]\n')
+    const { code, stderr } = await runCli(['plan', file], { cwd: dir })
+    expect([code, stderr.includes('ERR_AGENT_UNAVAILABLE'), stderr.includes('no-such-program-troupe')]).toEqual([2, true, true])
+  })
+
+  it('regression: input nested 10,000 levels deep exits 2 at validation in troupe plan and troupe run', async () => {
+    const file = write('deep.json', `{"agents": {"sleep": ${JSON.stringify(sleep)}}, "tasks": [{"id": "a", "agent": "sleep", "input": ${'{"a":'.repeat(10_000)}1${'}'.repeat(10_000)}}]}`)
+    const plan = await runCli(['plan', file], { cwd: dir })
+    const run = await runCli(['run', file, '--quiet'], { cwd: dir })
+    const message = 'expected a value nested at most 64 levels deep'
+    expect([plan.code, plan.stderr.includes(message), run.code, run.stderr.includes(message)]).toEqual([2, true, 2, true])
+  })
+
+  it('regression: troupe run of a plan with maxparallel (a typo) exited 0; now exit 2 with did-you-mean', async () => {
+    const file = write('typo.yaml', `maxparallel: 3\nagents: { sleep: ${JSON.stringify(sleep)} }\ntasks: [{ id: a, agent: sleep }]\n`)
+    const { code, stderr } = await runCli(['run', file, '--quiet'], { cwd: dir })
+    expect([code, stderr.includes('`maxparallel` is not a plan key (did you mean "maxParallel"?)')]).toEqual([2, true])
+  })
+})
+
+describe('troupe plan shows', () => {
+  let dir: string
+  let file: string
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'troupe-plan-show-'))
+    file = join(dir, 'hybrid.yaml')
+    writeFileSync(
+      file,
+      `strategy: hybrid
+stages:
+  design: { parallel: true }
+  build: { parallel: false, maxParallel: 1, failFast: true }
+agents:
+  sleep: ${JSON.stringify(sleep)}
+  shell: { kind: command, run: [sh, -c, 'true'] }
+tasks:
+  - { id: arch, agent: sleep, stage: design, description: Design the API, tags: [design, api] }
+  - { id: lint, agent: shell, stage: build, dependsOn: [arch] }
+  - { id: deploy, agent: sleep, stage: build, dependsOn: [arch], when: "deps.arch.output.ok == true" }
+`,
+    )
+  })
+
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  it('agent kinds, stages, conditional tasks and labels on stderr', async () => {
+    const { code, stderr } = await runCli(['plan', file], { cwd: dir })
+    expect([
+      code,
+      stderr.includes('agents: sleep (module), shell (command)'),
+      stderr.includes('  build: 2 tasks, sequential, maxParallel 1, failFast'),
+      stderr.includes('  deploy: when deps.arch.output.ok == true'),
+      stderr.includes('  arch [design, api]: Design the API'),
+    ]).toEqual([0, true, true, true, true])
+  })
+
+  it('the same in the --json document', async () => {
+    const { code, stdout } = await runCli(['plan', file, '--json'], { cwd: dir })
+    const report = JSON.parse(stdout)
+    expect([code, report.agents, report.stages.map((s: { name: string }) => s.name), report.conditions, report.labels]).toEqual([
+      0,
+      [{ name: 'sleep', kind: 'module' }, { name: 'shell', kind: 'command' }],
+      ['design', 'build'],
+      [{ id: 'deploy', when: 'deps.arch.output.ok == true' }],
+      [{ id: 'arch', description: 'Design the API', tags: ['design', 'api'] }],
+    ])
+  })
+})

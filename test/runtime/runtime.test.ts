@@ -219,10 +219,8 @@ describe('runtime', () => {
     )
   })
 
-  it('completes an empty plan', async () => {
-    const { result } = await execute({ tasks: [] })
-    expect(result.status).toBe('completed')
-    expect(result.totals.tasks).toBe(0)
+  it('rejects an empty plan with ERR_PLAN_INVALID (a plan runs at least one task)', () => {
+    expect(() => runtime.run({ tasks: [] })).toThrow(expect.objectContaining({ code: 'ERR_PLAN_INVALID' }))
   })
 
   it('refuses new runs once closed', async () => {

@@ -2,8 +2,8 @@ import { existsSync, readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { resolve } from 'node:path'
 import * as Schema from 'effect/Schema'
-import * as SchemaIssue from 'effect/SchemaIssue'
 import { TroupeError, describeValue } from './errors.ts'
+import { valueOrThrow } from './schema-errors.ts'
 
 const PositiveInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
 const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
@@ -82,7 +82,7 @@ export const ConfigSchema = Schema.Struct({
       ]),
     ),
   ),
-})
+}).annotate({ title: 'config' })
 
 /** Config as a user writes it (`troupe.config.json` or `createRuntime({ config })`). */
 export type TroupeConfig = typeof ConfigSchema.Type
@@ -139,25 +139,23 @@ export interface ResolvedConfig {
 export const CONFIG_FILE = 'troupe.config.json'
 
 const decode = Schema.decodeUnknownExit(ConfigSchema, { onExcessProperty: 'error', errors: 'all' })
-const formatIssue = SchemaIssue.makeFormatterStandardSchemaV1()
+/** Configs made by {@link resolveConfig}: only these skip resolution (a frozen partial config is not one). */
+const resolvedConfigs = new WeakSet<object>()
+
+/** Whether `value` was made by {@link resolveConfig} (and so is complete and frozen). */
+export function isResolvedConfig(value: unknown): value is ResolvedConfig {
+  return typeof value === 'object' && value !== null && resolvedConfigs.has(value)
+}
 
 /**
  * Decodes and resolves config. Throws ERR_CONFIG_INVALID naming the key, the value
  * received and what is allowed. `source` names where the config came from, for messages.
  */
 export function resolveConfig(input: unknown = {}, source = 'config'): ResolvedConfig {
-  const exit = decode(input)
-  if (exit._tag === 'Failure') {
-    const reason = exit.cause.reasons.find((r) => r._tag === 'Fail')
-    const issues = reason ? formatIssue(reason.error.issue).issues : [{ message: String(exit.cause), path: [] }]
-    const lines = issues.map(({ message, path }) => {
-      const keys = (path ?? []).map((p) => String(typeof p === 'object' ? p.key : p))
-      const received = valueAt(input, keys)
-      return `\`${keys.join('.') || '(root)'}\` is ${describeValue(received)}: ${lowerFirst(message)}`
-    })
-    throw new TroupeError('ERR_CONFIG_INVALID', `Invalid ${source}: ${lines.join('; ')}`)
-  }
-  return freeze(withDefaults(exit.value, source))
+  const decoded = valueOrThrow(decode(input), input, 'ERR_CONFIG_INVALID', `Invalid ${source}`)
+  const config = freeze(withDefaults(decoded, source))
+  resolvedConfigs.add(config)
+  return config
 }
 
 /**
@@ -207,7 +205,8 @@ function withDefaults(c: TroupeConfig, source: string): ResolvedConfig {
       )
     }
   }
-  const limits: Record<string, LimitConfig> = {}
+  // Null prototype: a limit may be named `__proto__` or `toString`.
+  const limits: Record<string, LimitConfig> = Object.create(null)
   for (const [name, limit] of Object.entries(c.limits ?? {})) {
     limits[name] = { maxConcurrent: limit.maxConcurrent, perSecond: limit.perSecond }
   }
@@ -271,19 +270,6 @@ function resolveModels(models: NonNullable<TroupeConfig['models']>): { models: R
     prices[entry.model] = price
   }
   return { models: names, prices }
-}
-
-function valueAt(root: unknown, keys: readonly string[]): unknown {
-  let at = root
-  for (const key of keys) {
-    if (typeof at !== 'object' || at === null) return undefined
-    at = (at as Record<string, unknown>)[key]
-  }
-  return at
-}
-
-function lowerFirst(text: string): string {
-  return text.charAt(0).toLowerCase() + text.slice(1)
 }
 
 function freeze<T>(value: T): T {

@@ -1,9 +1,12 @@
 import { TroupeError, describeValue } from '../core/errors.ts'
+import { formatKeyPath, valueOrThrow } from '../core/schema-errors.ts'
+import { decodeAgentEntry } from './agent-schema.ts'
 import {
   AGENT_KINDS,
   CLI_KINDS,
   COMMAND_OUTPUTS,
   LLM_KINDS,
+  type AgentKind,
   type AgentSpec,
   type CliKind,
   type CommandOutput,
@@ -34,6 +37,8 @@ export function compileAgent(name: string, raw: unknown, baseDir: string, env: A
   const entry = raw as Record<string, unknown>
   const kind = entry.kind
   if (!AGENT_KINDS.includes(kind as never)) throw invalid(`${field}.kind`, kind, `one of ${AGENT_KINDS.map((k) => `"${k}"`).join(', ')}`)
+  // The shape (keys, types, bounds) from the kind's schema; below, what needs the machine or the templates.
+  valueOrThrow(decodeAgentEntry(kind as AgentKind, raw), raw, 'ERR_PLAN_INVALID', 'Invalid plan', { formatPath: (path) => formatKeyPath(['agents', name, ...path]) })
   if (kind === 'module') {
     const path = entry.path
     if (typeof path !== 'string' || path.length === 0) throw invalid(`${field}.path`, path, 'a module path')
@@ -66,13 +71,11 @@ function compileCommand(name: string, entry: Record<string, unknown>, baseDir: s
   }
   const output = entry.output ?? 'text'
   if (!COMMAND_OUTPUTS.includes(output as CommandOutput)) throw invalid(`${field}.output`, output, `one of ${COMMAND_OUTPUTS.map((o) => `"${o}"`).join(', ')}`)
-  checkKeys(field, entry, ['kind', 'run', 'cwd', 'env', 'output', 'description'])
   return { kind: 'command', name, run: run as string | string[], cwd: optionalTemplate(entry.cwd, `${field}.cwd`), env: templateRecord(entry.env, `${field}.env`), output: output as CommandOutput, executable }
 }
 
 function compileCli(name: string, kind: CliKind, entry: Record<string, unknown>, baseDir: string, env: AgentEnvironment): AgentSpec {
   const field = `agents.${name}`
-  checkKeys(field, entry, ['kind', 'model', 'args', 'bin', 'cwd', 'env', 'description'])
   const bin = optionalString(entry.bin, `${field}.bin`)
   const program = bin ?? DEFAULT_BINS[kind]
   const executable = env.which(program, baseDir)
@@ -99,7 +102,6 @@ function compileCli(name: string, kind: CliKind, entry: Record<string, unknown>,
 
 function compileLlm(name: string, kind: LlmKind, entry: Record<string, unknown>, env: AgentEnvironment): AgentSpec {
   const field = `agents.${name}`
-  checkKeys(field, entry, ['kind', 'model', 'baseUrl', 'apiKeyEnv', 'system', 'output', 'maxTokens', 'temperature', 'description'])
   const model = entry.model
   if (typeof model !== 'string' || model.length === 0) throw invalid(`${field}.model`, model, 'a model name')
   const apiKeyEnv = optionalString(entry.apiKeyEnv, `${field}.apiKeyEnv`) ?? (kind === 'openai' ? 'OPENAI_API_KEY' : 'ANTHROPIC_API_KEY')
@@ -128,12 +130,6 @@ function compileLlm(name: string, kind: LlmKind, entry: Record<string, unknown>,
   }
 }
 
-function checkKeys(field: string, entry: Record<string, unknown>, allowed: readonly string[]): void {
-  for (const key of Object.keys(entry)) {
-    if (!allowed.includes(key)) throw new TroupeError('ERR_PLAN_INVALID', `Plan field \`${field}.${key}\` is not a key of a ${String(entry.kind)} agent; allowed keys: ${allowed.join(', ')}`)
-  }
-}
-
 function optionalString(value: unknown, field: string): string | undefined {
   if (value === undefined) return undefined
   if (typeof value !== 'string' || value.length === 0) throw invalid(field, value, 'a non-empty string')
@@ -159,5 +155,5 @@ function templateRecord(value: unknown, field: string): Record<string, string> {
 }
 
 function invalid(field: string, value: unknown, allowed: string): TroupeError {
-  return new TroupeError('ERR_PLAN_INVALID', `Plan field \`${field}\` is ${describeValue(value)}; expected ${allowed}`)
+  return new TroupeError('ERR_PLAN_INVALID', `Invalid plan: \`${field}\` is ${describeValue(value)}: expected ${allowed}`)
 }

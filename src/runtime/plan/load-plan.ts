@@ -4,7 +4,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parse as parseYaml } from 'yaml'
 import { TroupeError } from '../core/errors.ts'
 import type { AgentEnvironment } from './agents.ts'
-import { linkPlan, type CompiledPlan, type CompileOptions } from './plan.ts'
+import { MAX_INPUT_DEPTH, linkPlan, type CompiledPlan, type CompileOptions } from './plan.ts'
 
 /** Reads a plan file (`.json`, `.yaml`, `.yml`) and validates it. */
 export function loadPlan(file: string): CompiledPlan {
@@ -21,11 +21,14 @@ export function loadPlan(file: string): CompiledPlan {
   try {
     data = extname(path) === '.json' ? JSON.parse(text) : parseYaml(text)
   } catch (error) {
-    throw new TroupeError('ERR_PLAN_INVALID', `Plan file ${path} is not valid ${extname(path) === '.json' ? 'JSON' : 'YAML'}: ${(error as Error).message}`, {
-      cause: error,
-    })
+    const message = (error as Error).message
+    // The YAML parser recurses per level of nesting; a hostile file overflows its stack.
+    const why = message.includes('Maximum call stack size exceeded')
+      ? `it nests too deeply to read (a task's input may nest at most ${MAX_INPUT_DEPTH} levels)`
+      : message
+    throw new TroupeError('ERR_PLAN_INVALID', `Plan file ${path} is not valid ${extname(path) === '.json' ? 'JSON' : 'YAML'}: ${why}`, { cause: error })
   }
-  return compilePlan(data, { baseDir: dirname(path) })
+  return compilePlan(data, { baseDir: dirname(path), source: `plan file ${path}` })
 }
 
 /**
@@ -33,7 +36,11 @@ export function loadPlan(file: string): CompiledPlan {
  * Throws a TroupeError naming the field, the value received and what is allowed.
  */
 export function compilePlan(data: unknown, options: CompileOptions = {}): CompiledPlan {
-  return linkPlan(data, { baseDir: resolve(options.baseDir ?? process.cwd()), environment: machineEnvironment })
+  return linkPlan(data, {
+    baseDir: resolve(options.baseDir ?? process.cwd()),
+    environment: machineEnvironment,
+    ...(options.source === undefined ? {} : { source: options.source }),
+  })
 }
 
 /** The real machine: files on disk, PATH, the process's environment variables. */

@@ -1,14 +1,17 @@
+import * as Schema from 'effect/Schema'
+import { didYouMean } from '../core/did-you-mean.ts'
 import { TroupeError, describeValue } from '../core/errors.ts'
-import { isProcessAgent, type AgentSpec } from './agent-spec.ts'
-import { compileAgent, type AgentEnvironment } from './agents.ts'
-import { dependencyRefs, parseTemplate } from './templates.ts'
+import { formatKeyPath, valueOrThrow, type IssueFormatOptions } from '../core/schema-errors.ts'
+import type { AgentSpec } from './agent-spec.ts'
+import { checkTemplates, resolveAgentPath, resolveAgents } from './agent-links.ts'
+import type { AgentEnvironment } from './agents.ts'
+import { checkCondition } from './condition.ts'
 import { findCycle, topologicalOrder, type Graph } from './graph.ts'
+import { leanTask } from './lean-task.ts'
+import { PlanSchema, TaskSchema, type PlanStrategy, type Priority, type StageFields, type Strategy, type TaskFields } from './plan-schema.ts'
 
-export const PRIORITIES = ['critical', 'high', 'medium', 'low'] as const
-export type Priority = (typeof PRIORITIES)[number]
-
-export const STRATEGIES = ['concurrent', 'sequential', 'pipeline', 'waves'] as const
-export type Strategy = (typeof STRATEGIES)[number]
+export { PRIORITIES, STRATEGIES, PLAN_STRATEGIES, MAX_PARALLEL, MAX_TIMEOUT_MS, MAX_INPUT_DEPTH } from './plan-schema.ts'
+export type { Priority, Strategy, PlanStrategy } from './plan-schema.ts'
 
 /** One task of a plan, as written by the user (DESIGN.md "Plan"). */
 export interface TaskSpec {
@@ -16,13 +19,13 @@ export interface TaskSpec {
   readonly id: string
   /** A key of `plan.agents`, or a module path (`./agents/x.mjs`) relative to the plan. */
   readonly agent: string
-  /** Any structured-clone-able value, handed to the agent as its first argument. */
+  /** Any structured-clone-able value, nested at most 64 levels deep, handed to the agent as its first argument. */
   readonly input?: unknown
   /** Ids of the tasks that must COMPLETE before this one starts. */
   readonly dependsOn?: readonly string[]
   /** @default 'medium' */
   readonly priority?: Priority
-  /** Per attempt. @default config.timeoutMs */
+  /** Per attempt, at most 2,147,483,647 (the longest timer Node keeps). @default config.timeoutMs */
   readonly timeoutMs?: number
   /** Extra attempts after the first. @default config.retry.maxRetries */
   readonly retries?: number
@@ -32,19 +35,39 @@ export interface TaskSpec {
   readonly claims?: readonly string[]
   /** Named limits (config.limits) it holds one unit of while it runs. */
   readonly uses?: readonly string[]
-  /** Pipeline strategy: stages run in order of first appearance. */
+  /** Pipeline strategy: stages run in order of first appearance. Hybrid: a key of `plan.stages`. */
   readonly stage?: string
+  /** Shown by `troupe plan` and views; never interpreted. */
+  readonly description?: string
+  /** Shown by `troupe plan` and views; never interpreted. */
+  readonly tags?: readonly string[]
+  /** A prior for the governor (it learns the real demand per agent). */
+  readonly resources?: { readonly cpu?: number; readonly memoryMb?: number }
+  /** Runs the task only if this expression over `deps.ID.output…` and `input…` is true, e.g. `deps.check.output.ok == true`. */
+  readonly when?: string
+}
+
+/** The rule of one stage of a `hybrid` plan. */
+export interface StageSpec {
+  /** Tasks of the stage run at once (true) or one at a time (false). */
+  readonly parallel: boolean
+  /** At most this many of the stage's tasks at once. */
+  readonly maxParallel?: number
+  /** A failed task skips the rest of the stage and every later stage. */
+  readonly failFast?: boolean
 }
 
 /** A plan: a set of agent tasks with dependencies (DESIGN.md "Plan"). */
 export interface Plan {
   readonly name?: string
   /** @default 'concurrent' */
-  readonly strategy?: Strategy
-  /** Overrides config.maxParallel for runs of this plan. */
+  readonly strategy?: PlanStrategy
+  /** Overrides config.maxParallel for runs of this plan; at most 10,000. */
   readonly maxParallel?: number
   /** Agent name → ES module path relative to the plan file (or `baseDir`), or a built-in kind (DESIGN.md "Agent kinds"). */
   readonly agents?: Readonly<Record<string, string | Readonly<Record<string, unknown>>>>
+  /** `strategy: hybrid`: stage name → its rule, in the order the stages run. */
+  readonly stages?: Readonly<Record<string, StageSpec>>
   readonly tasks: readonly TaskSpec[]
 }
 
@@ -67,15 +90,34 @@ export interface CompiledTask {
   readonly claims: readonly string[]
   readonly uses: readonly string[]
   readonly stage: string | undefined
+  readonly description: string | undefined
+  readonly tags: readonly string[]
+  readonly resources: { readonly cpu?: number; readonly memoryMb?: number } | undefined
+  /** The `when` expression's source (validated: its syntax, and that every `deps.X` is a dependency). */
+  readonly when: string | undefined
   /** The task as written, for journals and reports. */
   readonly spec: TaskSpec
+}
+
+/** One stage of a `hybrid` plan, with its rule. */
+export interface CompiledStage {
+  readonly name: string
+  readonly parallel: boolean
+  readonly maxParallel: number | undefined
+  readonly failFast: boolean | undefined
 }
 
 /** A validated, acyclic plan. Immutable. */
 export interface CompiledPlan extends Graph {
   readonly name: string
+  /** The strategy to run with. A `hybrid` plan compiles to `pipeline`, with {@link CompiledPlan.stages} set. */
   readonly strategy: Strategy | undefined
   readonly maxParallel: number | undefined
+  /**
+   * `strategy: hybrid` only: its stages by name, keys in the order the stages run (a
+   * null-prototype record, so a `CompiledPlan` is still a `Plan`).
+   */
+  readonly stages: Readonly<Record<string, CompiledStage>> | undefined
   readonly tasks: readonly CompiledTask[]
   readonly byId: ReadonlyMap<string, number>
   /** A topological order; ties keep plan order. */
@@ -87,6 +129,8 @@ export interface CompiledPlan extends Graph {
 export interface CompileOptions {
   /** Directory that relative agent paths resolve against. @default process.cwd() */
   readonly baseDir?: string
+  /** Names the plan in messages, e.g. `plan file ./plan.yaml`. @default 'plan' */
+  readonly source?: string
 }
 
 export interface LinkOptions {
@@ -94,59 +138,65 @@ export interface LinkOptions {
   readonly baseDir: string
   /** Finds modules and executables, checks API-key variables. Injected, so linking does no I/O. */
   readonly environment: AgentEnvironment
+  /** Names the plan in messages. @default 'plan' */
+  readonly source?: string
 }
+
+const decodePlan = Schema.decodeUnknownExit(PlanSchema, { onExcessProperty: 'error', errors: 'all' })
+const decodeTask = Schema.decodeUnknownExit(TaskSchema, { onExcessProperty: 'error', errors: 'all' })
 
 /**
  * Validates a plan object and links it for execution (ids to indices, agents to modules
- * through `options.resolveModule`). Throws a TroupeError naming the field, the value
+ * through `options.environment`). Throws a TroupeError naming the field, the value
  * received and what is allowed.
  */
 export function linkPlan(data: unknown, options: LinkOptions): CompiledPlan {
   const { baseDir, environment } = options
-  const plan = expectObject(data, 'plan')
-  const name = optionalString(plan.name, 'name') ?? 'plan'
-  const strategy = optionalEnum(plan.strategy, 'strategy', STRATEGIES)
-  const maxParallel = optionalInteger(plan.maxParallel, 'maxParallel', 1)
-  const agents = resolveAgents(plan.agents, baseDir, environment)
-
-  if (!Array.isArray(plan.tasks)) {
-    throw invalid('tasks', plan.tasks, 'an array of tasks')
+  const subject = `Invalid ${options.source ?? 'plan'}`
+  const formatPath = (path: readonly PropertyKey[]) => formatPlanPath(data, path)
+  const plan = valueOrThrow(decodePlan(data), data, 'ERR_PLAN_INVALID', subject, { formatPath })
+  const agents = resolveAgents(data, baseDir, environment)
+  const hybrid = plan.strategy === 'hybrid'
+  if (hybrid !== (plan.stages !== undefined)) {
+    throw invalid(hybrid ? 'stages' : 'strategy', hybrid ? undefined : plan.strategy, hybrid ? 'the stages of the hybrid strategy: { NAME: { parallel, maxParallel?, failFast? } }' : '"hybrid" (only a hybrid plan declares `stages`)')
   }
-  const specs = plan.tasks as unknown[]
+  const stages = plan.stages === undefined ? undefined : compileStages(plan.stages)
+  const stageNames = new Set(stages === undefined ? [] : Object.keys(stages))
+
+  const specs = plan.tasks
   const byId = new Map<string, number>()
-  const parsed = specs.map((raw, index) => {
-    const spec = parseTask(raw, index)
-    if (byId.has(spec.id)) {
-      throw new TroupeError(
-        'ERR_PLAN_DUPLICATE_ID',
-        `Plan has two tasks with id "${spec.id}" (tasks[${byId.get(spec.id)}] and tasks[${index}]); task ids must be unique`,
-      )
+  const parsed: TaskFields[] = new Array(specs.length)
+  for (let index = 0; index < specs.length; index++) {
+    const raw = specs[index]
+    const spec = leanTask(raw) ?? valueOrThrow(decodeTask(raw), raw, 'ERR_PLAN_INVALID', subject, taskPath(data, index))
+    const seen = byId.get(spec.id)
+    if (seen !== undefined) {
+      throw new TroupeError('ERR_PLAN_DUPLICATE_ID', `Plan has two tasks with id "${spec.id}" (tasks[${seen}] and tasks[${index}]); task ids must be unique`)
+    }
+    if (stages !== undefined && (spec.stage === undefined || !stageNames.has(spec.stage))) {
+      throw invalid(`tasks[${index}] ("${spec.id}").stage`, spec.stage, `one of the declared stages: ${[...stageNames].join(', ')}${spec.stage === undefined ? '' : didYouMean(spec.stage, stageNames)}`)
     }
     byId.set(spec.id, index)
-    return spec
-  })
+    parsed[index] = spec
+  }
 
-  const deps: number[][] = parsed.map(() => [])
-  const dependents: number[][] = parsed.map(() => [])
-  parsed.forEach((spec, index) => {
-    const seen = new Set<number>()
+  const deps: number[][] = new Array(parsed.length)
+  const dependents: number[][] = new Array(parsed.length)
+  for (let index = 0; index < parsed.length; index++) dependents[index] = []
+  for (let index = 0; index < parsed.length; index++) {
+    const spec = parsed[index]!
+    const mine: number[] = (deps[index] = [])
     for (const depId of spec.dependsOn ?? []) {
       const dep = byId.get(depId)
       if (dep === undefined) {
-        throw new TroupeError(
-          'ERR_PLAN_UNKNOWN_DEPENDENCY',
-          `Task "${spec.id}" depends on "${depId}", which is not a task of this plan${suggest(depId, byId.keys())}`,
-        )
+        throw new TroupeError('ERR_PLAN_UNKNOWN_DEPENDENCY', `Task "${spec.id}" depends on "${depId}", which is not a task of this plan${didYouMean(depId, byId.keys())}`)
       }
-      if (dep === index) {
-        throw new TroupeError('ERR_PLAN_CYCLE', `Plan has a cycle: ${spec.id} → ${spec.id} (task depends on itself)`)
-      }
-      if (seen.has(dep)) continue
-      seen.add(dep)
-      deps[index]!.push(dep)
+      if (dep === index) throw new TroupeError('ERR_PLAN_CYCLE', `Plan has a cycle: ${spec.id} → ${spec.id} (task depends on itself)`)
+      if (mine.includes(dep)) continue
+      mine.push(dep)
       dependents[dep]!.push(index)
     }
-  })
+  }
 
   const graph = { deps, dependents }
   const order = topologicalOrder(graph)
@@ -163,12 +213,12 @@ export function linkPlan(data: unknown, options: LinkOptions): CompiledPlan {
       agents.set(spec.agent, agentSpec)
     }
     if (agentSpec.kind !== 'module') checkTemplates(spec, agentSpec, index)
-    const moduleUrl = agentSpec.kind === 'module' ? agentSpec.moduleUrl : ''
+    if (spec.when !== undefined) checkCondition(spec.when, `tasks[${index}] ("${spec.id}").when`, spec.id, new Set(spec.dependsOn))
     return {
       index,
       id: spec.id,
       agent: spec.agent,
-      moduleUrl,
+      moduleUrl: agentSpec.kind === 'module' ? agentSpec.moduleUrl : '',
       agentSpec,
       input: spec.input,
       deps: deps[index]!,
@@ -180,164 +230,40 @@ export function linkPlan(data: unknown, options: LinkOptions): CompiledPlan {
       claims: spec.claims ?? [],
       uses: spec.uses ?? [],
       stage: spec.stage,
+      description: spec.description,
+      tags: spec.tags ?? [],
+      resources: spec.resources,
+      when: spec.when,
       spec,
     }
   })
 
-  return { name, strategy, maxParallel, tasks, byId, order, deps, dependents, baseDir }
+  const strategy = plan.strategy === 'hybrid' ? 'pipeline' : plan.strategy
+  return { name: plan.name ?? 'plan', strategy, maxParallel: plan.maxParallel, stages, tasks, byId, order, deps, dependents, baseDir }
 }
 
-function resolveAgents(value: unknown, baseDir: string, environment: AgentEnvironment): Map<string, AgentSpec> {
-  const agents = new Map<string, AgentSpec>()
-  if (value === undefined) return agents
-  const record = expectObject(value, 'agents')
-  for (const [name, entry] of Object.entries(record)) agents.set(name, compileAgent(name, entry, baseDir, environment))
-  return agents
+function compileStages(declared: Readonly<Record<string, StageFields>>): Record<string, CompiledStage> {
+  const stages: Record<string, CompiledStage> = Object.create(null)
+  for (const name of Object.keys(declared)) {
+    const s = declared[name]!
+    stages[name] = { name, parallel: s.parallel, maxParallel: s.maxParallel, failFast: s.failFast }
+  }
+  return stages
 }
 
-/**
- * Process and LLM agents: the task's `input.prompt` (CLI and LLM kinds) must be a string,
- * and every `{{deps.ID…}}` in the agent's templates or the prompt must name a dependency.
- */
-function checkTemplates(spec: TaskSpec, agent: Exclude<AgentSpec, { kind: 'module' }>, index: number): void {
-  const where = `tasks[${index}] ("${spec.id}")`
-  const templates: [string, string][] = []
-  if (agent.kind === 'command') {
-    const run = typeof agent.run === 'string' ? [agent.run] : agent.run
-    run.forEach((arg, i) => templates.push([`agents.${agent.name}.run[${i}]`, arg]))
-  } else {
-    const prompt = (spec.input as { prompt?: unknown } | null | undefined)?.prompt
-    if (typeof prompt !== 'string' || prompt.length === 0) {
-      throw invalid(`${where}.input.prompt`, prompt, `a prompt string (agent "${agent.name}" is of kind ${agent.kind})`)
-    }
-    templates.push([`${where}.input.prompt`, prompt])
-    if (isProcessAgent(agent)) agent.args.forEach((arg, i) => templates.push([`agents.${agent.name}.args[${i}]`, arg]))
-  }
-  if (isProcessAgent(agent)) {
-    if (agent.cwd !== undefined) templates.push([`agents.${agent.name}.cwd`, agent.cwd])
-    for (const [key, value] of Object.entries(agent.env)) templates.push([`agents.${agent.name}.env.${key}`, value])
-  }
-  const deps = new Set(spec.dependsOn ?? [])
-  for (const [field, template] of templates) {
-    for (const dep of dependencyRefs(parseTemplate(template, field))) {
-      if (!deps.has(dep)) {
-        throw new TroupeError('ERR_PLAN_INVALID', `Plan field \`${field}\` reads {{deps.${dep}…}}, but "${dep}" is not a dependency of task "${spec.id}"; add it to \`${where}.dependsOn\``)
-      }
-    }
-  }
+/** `tasks[3] ("build").retries`: a task's position and, when it has one, its id. */
+function formatPlanPath(data: unknown, path: readonly PropertyKey[]): string {
+  if (path[0] !== 'tasks' || typeof path[1] !== 'number') return formatKeyPath(path)
+  const id = (data as { tasks: { id?: unknown }[] }).tasks[path[1]]?.id
+  const task = typeof id === 'string' && id.length > 0 ? `tasks[${path[1]}] ("${id}")` : `tasks[${path[1]}]`
+  const rest = path.length > 2 ? formatKeyPath(path.slice(2)) : ''
+  return rest === '' ? task : rest.startsWith('[') ? `${task}${rest}` : `${task}.${rest}`
 }
 
-function resolveAgentPath(agent: string, baseDir: string, field: string, agents: Map<string, AgentSpec>, environment: AgentEnvironment): AgentSpec {
-  if (!looksLikePath(agent)) {
-    const known = [...agents.keys()]
-    throw new TroupeError(
-      'ERR_PLAN_UNKNOWN_AGENT',
-      `${field} is "${agent}", which is not declared in plan.agents (${known.length > 0 ? `declared: ${known.join(', ')}` : 'none declared'})${suggest(agent, known)}; declare it or give a module path such as ./agents/${agent}.mjs`,
-    )
-  }
-  return { kind: 'module', name: agent, moduleUrl: environment.resolveModule(agent, baseDir, agent) }
+function taskPath(data: unknown, index: number): IssueFormatOptions {
+  return { formatPath: (path) => formatPlanPath(data, ['tasks', index, ...path]) }
 }
-
-function looksLikePath(agent: string): boolean {
-  return agent.startsWith('.') || agent.startsWith('/') || agent.startsWith('file:') || /\.(m?js|ts|mts)$/.test(agent)
-}
-
-function parseTask(raw: unknown, index: number): TaskSpec {
-  const at = `tasks[${index}]`
-  const task = expectObject(raw, at)
-  const id = task.id
-  if (typeof id !== 'string' || id.length === 0) throw invalid(`${at}.id`, id, 'a non-empty string')
-  const where = `tasks[${index}] ("${id}")`
-  const agent = task.agent
-  if (typeof agent !== 'string' || agent.length === 0) throw invalid(`${where}.agent`, agent, 'an agent name or module path')
-  for (const key of Object.keys(task)) {
-    if (!TASK_KEYS.has(key)) {
-      throw new TroupeError(
-        'ERR_PLAN_INVALID',
-        `Plan field \`${where}.${key}\` is not a task key${suggest(key, TASK_KEYS)}; allowed keys: ${[...TASK_KEYS].join(', ')}`,
-      )
-    }
-  }
-  return {
-    id,
-    agent,
-    input: task.input,
-    dependsOn: optionalStringArray(task.dependsOn, `${where}.dependsOn`),
-    priority: optionalEnum(task.priority, `${where}.priority`, PRIORITIES),
-    timeoutMs: optionalInteger(task.timeoutMs, `${where}.timeoutMs`, 1),
-    retries: optionalInteger(task.retries, `${where}.retries`, 0),
-    estimateMs: optionalNumber(task.estimateMs, `${where}.estimateMs`, 0),
-    claims: optionalStringArray(task.claims, `${where}.claims`),
-    uses: optionalStringArray(task.uses, `${where}.uses`),
-    stage: optionalString(task.stage, `${where}.stage`),
-  }
-}
-
-const TASK_KEYS = new Set(['id', 'agent', 'input', 'dependsOn', 'priority', 'timeoutMs', 'retries', 'estimateMs', 'claims', 'uses', 'stage'])
 
 function invalid(field: string, value: unknown, allowed: string): TroupeError {
-  return new TroupeError('ERR_PLAN_INVALID', `Plan field \`${field}\` is ${describeValue(value)}; expected ${allowed}`)
-}
-
-function expectObject(value: unknown, field: string): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid(field, value, 'an object')
-  return value as Record<string, unknown>
-}
-
-function optionalString(value: unknown, field: string): string | undefined {
-  if (value === undefined) return undefined
-  if (typeof value !== 'string') throw invalid(field, value, 'a string')
-  return value
-}
-
-function optionalStringArray(value: unknown, field: string): string[] | undefined {
-  if (value === undefined) return undefined
-  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) throw invalid(field, value, 'an array of strings')
-  return value as string[]
-}
-
-function optionalEnum<T extends string>(value: unknown, field: string, allowed: readonly T[]): T | undefined {
-  if (value === undefined) return undefined
-  if (!allowed.includes(value as T)) throw invalid(field, value, `one of ${allowed.map((a) => `"${a}"`).join(', ')}`)
-  return value as T
-}
-
-function optionalInteger(value: unknown, field: string, minimum: number): number | undefined {
-  if (value === undefined) return undefined
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < minimum) {
-    throw invalid(field, value, `an integer >= ${minimum}`)
-  }
-  return value
-}
-
-function optionalNumber(value: unknown, field: string, minimum: number): number | undefined {
-  if (value === undefined) return undefined
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < minimum) throw invalid(field, value, `a number >= ${minimum}`)
-  return value
-}
-
-function suggest(name: string, candidates: Iterable<string>): string {
-  let best: string | undefined
-  let bestDistance = Math.max(2, Math.floor(name.length / 3)) + 1
-  for (const candidate of candidates) {
-    const d = editDistance(name, candidate)
-    if (d < bestDistance) {
-      best = candidate
-      bestDistance = d
-    }
-  }
-  return best === undefined ? '' : ` (did you mean "${best}"?)`
-}
-
-function editDistance(a: string, b: string): number {
-  if (Math.abs(a.length - b.length) > 3) return Infinity
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i]
-    for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
-    }
-    prev = row
-  }
-  return prev[b.length]!
+  return new TroupeError('ERR_PLAN_INVALID', `Invalid plan: \`${field}\` is ${describeValue(value)}: expected ${allowed}`)
 }

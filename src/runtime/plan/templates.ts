@@ -46,7 +46,7 @@ function parseRef(expression: string, field: string, template: string): Template
   const bad = (why: string) =>
     new TroupeError(
       'ERR_PLAN_INVALID',
-      `Plan field \`${field}\` has template ${JSON.stringify(template)} with {{${expression}}}: ${why}; allowed: {{input.KEY}}, {{deps.TASK_ID.output.PATH}}, {{task.id}}, {{run.id}}, {{attempt}}, {{workspace}}, {{port}}`,
+      `Invalid plan: \`${field}\` has template ${JSON.stringify(template)} with {{${expression}}}: ${why}; allowed: {{input.KEY}}, {{deps.TASK_ID.output.PATH}}, {{task.id}}, {{run.id}}, {{attempt}}, {{workspace}}, {{port}}`,
     )
   if (segments.some((s) => !SEGMENT.test(s))) throw bad('each part must be a plain name or index')
   const [root, ...rest] = segments

@@ -30,7 +30,7 @@ describe('resolveConfig', () => {
     [{ governor: { cpu: { throttlePercent: 120 } } }, '`governor.cpu.throttlePercent` is `120` (number)'],
     [{ limits: { llm: { maxConcurrent: 0 } } }, '`limits.llm.maxConcurrent` is `0` (number)'],
     [{ budget: { onExceeded: 'panic' } }, '`budget.onExceeded` is `"panic"` (string)'],
-    [{ maxParalel: 2 }, '`maxParalel` is `2` (number): expected no excess property'],
+    [{ maxParalel: 2 }, '`maxParalel` is not a config key (did you mean "maxParallel"?)'],
   ])('rejects %j with ERR_CONFIG_INVALID naming the key and value', (input, message) => {
     const error = troupeErrorOf(() => resolveConfig(input))
     expect(error.code).toBe('ERR_CONFIG_INVALID')

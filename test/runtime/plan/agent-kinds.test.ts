@@ -43,4 +43,19 @@ describe('agent kinds', () => {
     expect(error.code).toBe('ERR_PLAN_INVALID')
     expect(error.message).toContain('input.prompt')
   })
+
+  it('rejects an unknown key of an agent entry with did-you-mean and the allowed keys', () => {
+    const error = troupeErrorOf(() => compile({ sh: { kind: 'command', run: ['sh'], ouptut: 'json' } }, [{ id: 'a', agent: 'sh' }]))
+    expect([error.code, error.message]).toEqual(['ERR_PLAN_INVALID', expect.stringContaining('`agents.sh.ouptut` is not a command agent key (did you mean "output"?); allowed keys: kind, description, run, cwd, env, output')])
+  })
+
+  it('reports every ill-typed field of an agent entry at once', () => {
+    process.env.TROUPE_TEST_KEY = 'x'
+    const error = troupeErrorOf(() =>
+      compile({ s: { kind: 'openai', model: 'm', apiKeyEnv: 'TROUPE_TEST_KEY', baseUrl: 'ftp://x', temperature: 3 } }, [{ id: 'a', agent: 's', input: { prompt: 'p' } }]),
+    )
+    expect(error.message).toBe(
+      'Invalid plan: `agents.s.baseUrl` is `"ftp://x"` (string): expected an http:// or https:// URL; `agents.s.temperature` is `3` (number): expected a number from 0 to 2',
+    )
+  })
 })

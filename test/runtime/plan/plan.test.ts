@@ -69,14 +69,14 @@ describe('compilePlan', () => {
   })
 
   it.each([
-    [{ tasks: 'x' }, '`tasks` is `"x"` (string); expected an array of tasks'],
-    [{ tasks: [{ agent: 'echo' }] }, '`tasks[0].id` is `undefined`; expected a non-empty string'],
-    [{ tasks: [{ id: 'a', agent: 'echo', priority: 'urgent' }] }, '`tasks[0] ("a").priority` is `"urgent"` (string); expected one of "critical", "high", "medium", "low"'],
-    [{ tasks: [{ id: 'a', agent: 'echo', retries: -1 }] }, '`tasks[0] ("a").retries` is `-1` (number); expected an integer >= 0'],
-    [{ tasks: [{ id: 'a', agent: 'echo', timeoutMs: 1.5 }] }, '`tasks[0] ("a").timeoutMs` is `1.5` (number); expected an integer >= 1'],
-    [{ tasks: [{ id: 'a', agent: 'echo', dependsOn: 'b' }] }, '`tasks[0] ("a").dependsOn` is `"b"` (string); expected an array of strings'],
+    [{ tasks: 'x' }, '`tasks` is `"x"` (string): expected an array of tasks'],
+    [{ tasks: [{ agent: 'echo' }] }, '`tasks[0].id` is missing: expected a non-empty string'],
+    [{ tasks: [{ id: 'a', agent: 'echo', priority: 'urgent' }] }, '`tasks[0] ("a").priority` is `"urgent"` (string): expected one of "critical", "high", "medium", "low"'],
+    [{ tasks: [{ id: 'a', agent: 'echo', retries: -1 }] }, '`tasks[0] ("a").retries` is `-1` (number): expected an integer >= 0'],
+    [{ tasks: [{ id: 'a', agent: 'echo', timeoutMs: 1.5 }] }, '`tasks[0] ("a").timeoutMs` is `1.5` (number): expected an integer from 1 to 2147483647'],
+    [{ tasks: [{ id: 'a', agent: 'echo', dependsOn: 'b' }] }, '`tasks[0] ("a").dependsOn` is `"b"` (string): expected an array of strings'],
     [{ tasks: [{ id: 'a', agent: 'echo', depends: ['b'] }] }, '`tasks[0] ("a").depends` is not a task key (did you mean "dependsOn"?)'],
-    [{ strategy: 'fast', tasks: [] }, '`strategy` is `"fast"` (string); expected one of "concurrent", "sequential", "pipeline", "waves"'],
+    [{ strategy: 'fast', tasks: [{ id: 'a', agent: 'echo' }] }, '`strategy` is `"fast"` (string): expected one of "concurrent", "sequential", "pipeline", "waves", "hybrid"'],
   ])('rejects ill-typed field %j with ERR_PLAN_INVALID naming field, value and what is allowed', (plan, message) => {
     const error = troupeErrorOf(() => compilePlan({ agents: { echo }, ...plan }))
     expect(error.code).toBe('ERR_PLAN_INVALID')

@@ -1,0 +1,73 @@
+import jexl from 'jexl'
+import { TroupeError } from '../core/errors.ts'
+
+/**
+ * A task's `when` condition: a jexl expression over `deps.ID.output…` and `input…` with
+ * JavaScript-style operators (`== != < <= > >= && || !`, `?:`, `in`), no eval and no
+ * functions. Validated here; evaluated by the run when the task's dependencies are done.
+ */
+
+const ROOTS = ['deps', 'input'] as const
+
+/** A node of jexl's AST (the parts this module reads). */
+interface Node {
+  readonly type: string
+  readonly value?: unknown
+  readonly from?: Node
+  readonly relative?: boolean
+  readonly subject?: Node
+  readonly expr?: Node
+  readonly left?: Node
+  readonly right?: Node
+  readonly test?: Node
+  readonly consequent?: Node
+  readonly alternate?: Node
+  readonly args?: readonly Node[]
+  readonly name?: string
+}
+
+/**
+ * Checks the syntax of `source` and that every `deps.X` names one of `dependencies`.
+ * Returns the task ids the condition reads. Throws ERR_PLAN_INVALID naming `field`.
+ */
+export function checkCondition(source: string, field: string, taskId: string, dependencies: ReadonlySet<string>): string[] {
+  const bad = (why: string) => new TroupeError('ERR_PLAN_INVALID', `Invalid plan: \`${field}\` is ${JSON.stringify(source)}: ${why}`)
+  let ast: Node | undefined
+  try {
+    ast = jexl.compile(source)._getAst() as Node | undefined
+  } catch (error) {
+    throw bad(`not a valid expression (${(error as Error).message}); expected e.g. "deps.check.output.ok == true && input.env != 'prod'"`)
+  }
+  if (ast === undefined) throw bad('the expression is empty')
+  const reads = new Set<string>()
+  const stack: Node[] = [ast]
+  while (stack.length > 0) {
+    const node = stack.pop()!
+    if (node.type === 'FunctionCall') throw bad(`calls ${JSON.stringify(node.name)}, but conditions have no functions or transforms`)
+    if (node.type === 'Identifier' && node.from === undefined && node.relative !== true) {
+      if (!ROOTS.includes(node.value as never)) throw bad(`reads ${JSON.stringify(node.value)}; a condition may read only deps.TASK_ID.output… and input…`)
+    }
+    const dep = dependencyOf(node)
+    if (dep === null) throw bad('names a dependency through a computed key; write deps.TASK_ID or deps["TASK_ID"]')
+    if (dep !== undefined) {
+      if (!dependencies.has(dep)) throw bad(`reads deps.${dep}, but "${dep}" is not a dependency of task "${taskId}"; add it to its \`dependsOn\``)
+      reads.add(dep)
+    }
+    for (const child of [node.from, node.subject, node.expr, node.left, node.right, node.test, node.consequent, node.alternate, ...(node.args ?? [])]) {
+      if (child !== undefined) stack.push(child)
+    }
+    if (node.type === 'ArrayLiteral' && Array.isArray(node.value)) stack.push(...(node.value as Node[]))
+    if (node.type === 'ObjectLiteral' && typeof node.value === 'object' && node.value !== null) stack.push(...(Object.values(node.value) as Node[]))
+  }
+  return [...reads]
+}
+
+/** The task id `node` selects from `deps` (`deps.X` or `deps['X']`), null for a computed key, else undefined. */
+function dependencyOf(node: Node): string | null | undefined {
+  const isDeps = (n: Node | undefined) => n?.type === 'Identifier' && n.value === 'deps' && n.from === undefined && n.relative !== true
+  if (node.type === 'Identifier' && isDeps(node.from)) return String(node.value)
+  if (node.type === 'FilterExpression' && isDeps(node.subject)) {
+    return node.expr?.type === 'Literal' && typeof node.expr.value === 'string' ? node.expr.value : null
+  }
+  return undefined
+}
