@@ -2,7 +2,7 @@ import type * as Exit from 'effect/Exit'
 import * as Schema from 'effect/Schema'
 import { MAX_PARALLEL, STRATEGIES } from '../plan/plan-schema.ts'
 import { closest } from './did-you-mean.ts'
-import { ConfigSchema } from './config.ts'
+import { BACKEND_PATTERN, ConfigSchema } from './config.ts'
 import { valueOrThrow, formatKeyPath, type IssueFormatOptions } from './schema-errors.ts'
 
 /**
@@ -36,6 +36,7 @@ const runtimeFields = {
   config: opt(expecting(Schema.Record(Schema.String, Schema.Unknown), 'a config object (the shape of troupe.config.json)')),
   clock: opt(withMethods('a Clock: an object with now(), setTimeout() and clearTimeout()', ['now', 'setTimeout', 'clearTimeout'])),
   probe: opt(withMethods('a ResourceProbe: an object with sample()', ['sample'])),
+  backend: opt(expecting(Schema.String.check(Schema.isPattern(BACKEND_PATTERN)), '"local" or redis://HOST:PORT[/DB]')),
 }
 
 const runFields = {
@@ -64,7 +65,7 @@ export function pickOptions<T extends object>(options: T, keys: readonly string[
 }
 
 const schemas = {
-  createRuntime: Schema.Struct(runtimeFields).annotate({ title: 'createRuntime option', identifier: 'an object of runtime options { config?, clock?, probe? }' }),
+  createRuntime: Schema.Struct(runtimeFields).annotate({ title: 'createRuntime option', identifier: 'an object of runtime options { config?, clock?, probe?, backend? }' }),
   run: Schema.Struct(runFields).annotate({ title: 'run option', identifier: 'an object of run options { runId?, signal?, maxParallel?, strategy?, baseDir? }' }),
   runPlan: Schema.Struct({ ...runtimeFields, ...runFields }).annotate({ title: 'runPlan option', identifier: 'an object of runtime and run options' }),
 }
