@@ -16,6 +16,7 @@ import { LocalExecutor } from './execution/local-executor.ts'
 import { WorkerPool } from './execution/threads/pool.ts'
 import type { RunResult } from './core/result.ts'
 import { Journal } from './journal/journal.ts'
+import { isRunId } from './journal/paths.ts'
 import { retryDelayFor } from './core/retry-policy.ts'
 import { FileRollback } from './journal/rollback.ts'
 import { StageCheckpoint } from './journal/stage-checkpoint.ts'
@@ -146,8 +147,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       throw new TroupeError('ERR_ARGUMENT_INVALID', `Expected \`maxParallel\` to be an integer >= 1, got ${describeValue(maxParallel)}`)
     }
     const id = options.runId ?? `${compiled.name.replace(/[^\w.-]+/g, '-')}-${new Date(this.#clock.now()).toISOString().replace(/[:.]/g, '-')}-${randomUUID().slice(0, 8)}`
-    if (!/^[\w.-]{1,128}$/.test(id)) {
-      throw new TroupeError('ERR_ARGUMENT_INVALID', `Expected \`runId\` to be 1-128 letters, digits, '.', '_' or '-', got ${describeValue(id)}`)
+    if (!isRunId(id)) {
+      throw new TroupeError('ERR_ARGUMENT_INVALID', `Expected \`runId\` to be 1-128 letters, digits, '.', '_' or '-' (not "." or ".."), got ${describeValue(id)}`)
     }
     if (this.#runs.has(id)) throw new TroupeError('ERR_ARGUMENT_INVALID', `A run with id "${id}" is already in flight on this runtime`)
     this.#checkQueueBound(compiled.tasks.length)
