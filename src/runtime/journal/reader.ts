@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { TroupeError } from '../core/errors.ts'
 import { decode } from './codec.ts'
-import type { JournalRecord } from './journal.ts'
+import type { JournalRecord } from './records.ts'
 
 /** A journal as read from disk: its records, and how many bytes of it are whole lines. */
 export interface JournalContents {
