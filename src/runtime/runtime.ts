@@ -16,7 +16,8 @@ import { LocalExecutor } from './execution/local-executor.ts'
 import { WorkerPool } from './execution/threads/pool.ts'
 import type { RunResult } from './core/result.ts'
 import { Journal } from './journal/journal.ts'
-import { isRunId } from './journal/paths.ts'
+import { LogStore } from './journal/log-store.ts'
+import { isRunId, runDir } from './journal/paths.ts'
 import { retryDelayFor } from './core/retry-policy.ts'
 import { FileRollback } from './journal/rollback.ts'
 import { StageCheckpoint } from './journal/stage-checkpoint.ts'
@@ -195,6 +196,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     this.#governor?.activate()
     superviseRun(run, this.config.supervision, () => this.#clock.now())
     this.#rollback?.watch(run)
+    if (journal !== undefined) LogStore.attach(run, runDir(resolve(this.config.checkpoint.dir), id))
     if (journal !== undefined && strategy === 'pipeline') {
       this.#stageCheckpoint.track(id, compiled, journal)
       void run.result.then(() => this.#stageCheckpoint.forget(id))

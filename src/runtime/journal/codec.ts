@@ -38,6 +38,8 @@ const TYPED_ARRAYS = {
   BigUint64Array,
 } as const
 
+const ERROR_CLASSES = { Error, EvalError, RangeError, ReferenceError, SyntaxError, TypeError, URIError } as const
+
 type TypedArrayName = keyof typeof TYPED_ARRAYS
 
 /** Thrown for a value the codec cannot represent (a function, a symbol, too deep). */
@@ -176,9 +178,12 @@ export function decode(tree: unknown): unknown {
         return remember(new TYPED_ARRAYS[type as TypedArrayName](buffer))
       }
       case 'error': {
-        const out = new Error(String(node.message))
+        const name = String(node.name)
+        // Like structured clone: the built-in error classes come back as themselves.
+        const ErrorClass = ERROR_CLASSES[name as keyof typeof ERROR_CLASSES] ?? Error
+        const out = new ErrorClass(String(node.message))
         objects.push(out)
-        out.name = String(node.name)
+        if (out.name !== name) out.name = name
         if (node.stack === undefined) delete out.stack
         else out.stack = String(node.stack)
         if ('cause' in node) out.cause = walk(node.cause, next)

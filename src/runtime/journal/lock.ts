@@ -138,6 +138,13 @@ function parseHolder(text: string): LockHolder | undefined {
   return undefined
 }
 
+/** The live holder of run directory `runDirectory`'s lock, if any. */
+export function liveHolder(runDirectory: string): LockHolder | undefined {
+  const text = readText(lockFile(runDirectory))
+  const holder = text === undefined ? undefined : parseHolder(text)
+  return holder !== undefined && isAlive(holder) ? holder : undefined
+}
+
 /** Whether the holder may still be running. A holder on another host is assumed alive: its pid means nothing here. */
 export function isAlive(holder: Pick<LockHolder, 'pid' | 'host'>): boolean {
   if (holder.host !== hostname()) return true
