@@ -72,7 +72,13 @@ function readResult(file: string): RunResult {
 
 /** What the journal adds to the report: each task's agent and dependencies, from the latest run-start. */
 function readContext(journal: string): ReportContext {
-  const contents = readJournal(journal)
+  let contents
+  try {
+    contents = readJournal(journal)
+  } catch {
+    // result.json is the report; a damaged journal only costs the agents and dependencies.
+    return {}
+  }
   const tasks = contents === undefined ? undefined : summarize(contents.records).lastStart?.plan.tasks
   if (tasks === undefined) return {}
   const agents: Record<string, string> = {}
