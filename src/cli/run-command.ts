@@ -4,7 +4,7 @@ import type { TaskStateEvent } from '../runtime/core/events.ts'
 import { type Strategy } from '../runtime/plan/plan.ts'
 import { loadPlan } from '../runtime/plan/load-plan.ts'
 import { createRuntime } from '../runtime/runtime.ts'
-import { stringify } from '../runtime/journal/codec.ts'
+import { resultText } from '../runtime/journal/journal.ts'
 import { startDashboard } from '../dashboard/server.ts'
 import { EXIT } from './exit-codes.ts'
 import { LiveView } from './live-view.ts'
@@ -81,7 +81,7 @@ export async function runCommand(planFile: string, options: RunCommandOptions): 
     view?.stop()
     err(formatSummary(result))
     // Through the journal's codec: outputs JSON cannot hold (10n, a Map, a cycle) come out tagged.
-    if (options.json) process.stdout.write(`${stringify(result)}\n`)
+    if (options.json) process.stdout.write(`${resultText(result)}\n`)
     if (interrupted) return EXIT.interrupted
     return result.status === 'completed' ? EXIT.ok : EXIT.incomplete
   } finally {

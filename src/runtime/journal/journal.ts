@@ -184,7 +184,9 @@ export class Journal implements RunRecorder {
       await this.#flushing
       await this.#handle?.close()
       this.#handle = undefined
-      await writeDurably(resultFile(this.#options.dir, this.#options.runId), `${resultText(result)}\n`)
+      // Indented for people to read; compact past a thousand tasks, where it is for programs.
+      const text = resultText(result, result.totals.tasks > 1000 ? {} : { indent: 2 })
+      await writeDurably(resultFile(this.#options.dir, this.#options.runId), `${text}\n`)
     } finally {
       this.#lock.release()
     }
@@ -285,11 +287,25 @@ function canonicalInput(task: CompiledTask): string {
 }
 
 /**
- * result.json's text, through the codec. Indented for people to read; compact past a
- * thousand tasks, where it is for programs.
+ * A RunResult as JSON text through the codec (result.json, `--json`). Never throws: an
+ * output the codec cannot encode (nested past its depth bound) is left out of its task,
+ * which says so in `outputUnavailable`.
  */
-export function resultText(result: RunResult): string {
-  return stringify(result, result.totals.tasks > 1000 ? {} : { indent: 2 })
+export function resultText(result: RunResult, options: { readonly indent?: number } = {}): string {
+  try {
+    return stringify(result, options)
+  } catch {
+    const tasks: Record<string, unknown> = {}
+    for (const [id, task] of Object.entries(result.tasks)) {
+      try {
+        stringify(task.output)
+        tasks[id] = task
+      } catch (error) {
+        tasks[id] = { ...task, output: undefined, outputUnavailable: (error as Error).message }
+      }
+    }
+    return stringify({ ...result, tasks }, options)
+  }
 }
 
 /** Writes a file so that a crash leaves either the old content or the new, never half. */

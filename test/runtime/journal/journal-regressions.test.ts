@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { parse } from '../../../src/runtime/journal/codec.ts'
+import { resultText } from '../../../src/runtime/journal/journal.ts'
+import type { RunResult } from '../../../src/runtime/core/result.ts'
 import { attemptLogFile, journalFile, resultFile, runDir } from '../../../src/runtime/journal/paths.ts'
 import { readJournal } from '../../../src/runtime/journal/reader.ts'
 import type { Plan, TaskSpec } from '../../../src/runtime/plan/plan.ts'
@@ -51,6 +53,15 @@ describe('outputs JSON cannot encode (regression: result.json never written for 
     const cyc = stored.tasks.cyc!.output as { self: unknown; list: unknown[] }
     expect(cyc.self).toBe(cyc)
     expect(cyc.list[1]).toBe(cyc)
+  })
+
+  it('writes result text when an output is nested deeper than the codec allows, leaving that output out', () => {
+    let deep: unknown = 0
+    for (let i = 0; i < 2000; i++) deep = { d: deep }
+    const result = { runId: 'r', totals: { tasks: 2 }, tasks: { deep: { state: 'COMPLETED', output: deep }, big: { state: 'COMPLETED', output: 10n } } } as unknown as RunResult
+    const stored = parse(resultText(result)) as { tasks: Record<string, { output?: unknown; outputUnavailable?: string }> }
+    expect(stored.tasks.deep).toMatchObject({ output: undefined, outputUnavailable: expect.stringContaining('1000 levels') })
+    expect(stored.tasks.big!.output).toBe(10n)
   })
 
   it('reuses the exact 10n, Map and cyclic outputs on resume', async () => {
