@@ -54,11 +54,15 @@ export class LogStore {
     if (this.#status === 'closed') return
     const file = attemptLogFile(this.#runDir, taskId, attempt)
     const size = this.#sizes.get(file) ?? 0
-    if (size >= this.#maxBytes) return
+    if (size > this.#maxBytes) return
     let line = `${message}\n`
     const bytes = Buffer.byteLength(line)
-    if (size + bytes > this.#maxBytes) line = `[troupe: log truncated at ${this.#maxBytes} bytes]\n`
-    this.#sizes.set(file, size + (line === `${message}\n` ? bytes : this.#maxBytes))
+    if (size + bytes <= this.#maxBytes) this.#sizes.set(file, size + bytes)
+    else {
+      // Past the bound: one truncation line, then nothing (the size is marked past the bound).
+      line = `[troupe: log truncated at ${this.#maxBytes} bytes]\n`
+      this.#sizes.set(file, this.#maxBytes + 1)
+    }
     let pending = this.#pending.get(file)
     if (pending === undefined) {
       pending = { file, lines: [], bytes: 0 }
