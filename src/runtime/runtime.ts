@@ -134,7 +134,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
    * Returns at once; the run starts on the next microtask, or with `checkpoint.enabled` once
    * its journal has been read (a `runId` with a journal resumes: completed tasks are reused),
    * so listeners attached now see every event. Throws a TroupeError for an invalid plan or
-   * options.
+   * options; with the journal on, `ERR_RUN_LOCKED` while another process runs this id and
+   * `ERR_JOURNAL_UNREADABLE` when its journal cannot be resumed from.
    */
   run(plan: Plan | CompiledPlan, options: RunOptions = {}): Run {
     if (this.#status !== 'open') throw new TroupeError('ERR_RUNTIME_CLOSED', `Cannot start a run: the runtime is ${this.#status}`)
