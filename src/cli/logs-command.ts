@@ -2,7 +2,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { loadConfig } from '../runtime/core/config.ts'
 import { TroupeError } from '../runtime/core/errors.ts'
-import { attemptLogFile, runDir, taskIdSegment } from '../runtime/journal/paths.ts'
+import { attemptLogFile, journalFile, runDir, taskIdSegment } from '../runtime/journal/paths.ts'
+import { readJournal, summarize } from '../runtime/journal/reader.ts'
 import { EXIT } from './exit-codes.ts'
 import { checkRunId } from './run-id.ts'
 
@@ -23,7 +24,7 @@ export function logsCommand(runId: string, taskId: string | undefined, options: 
   const dir = runDir(root, runId)
   if (!existsSync(dir)) throw new TroupeError('ERR_ARGUMENT_INVALID', `No run "${runId}" in ${root} (checkpoint.dir); \`troupe runs\` lists the runs`)
   const logs = join(dir, 'logs')
-  const tasks = existsSync(logs) ? readdirSync(logs).map(decodeURIComponent).sort() : []
+  const tasks = existsSync(logs) ? inPlanOrder(readdirSync(logs).map(decodeURIComponent), planOrder(root, runId)) : []
   if (taskId !== undefined && !tasks.includes(taskId)) {
     throw new TroupeError(
       'ERR_ARGUMENT_INVALID',
@@ -50,4 +51,19 @@ export function logsCommand(runId: string, taskId: string | undefined, options: 
   }
   if (printed === 0) process.stderr.write(`troupe: run ${runId} has no stored logs\n`)
   return EXIT.ok
+}
+
+/** Task ids in the order of the run's plan, from its journal (empty when it cannot be read). */
+function planOrder(root: string, runId: string): readonly string[] {
+  try {
+    const contents = readJournal(journalFile(root, runId))
+    return contents === undefined ? [] : (summarize(contents.records).lastStart?.plan.tasks.map((task) => task.id) ?? [])
+  } catch {
+    return []
+  }
+}
+
+function inPlanOrder(ids: string[], order: readonly string[]): string[] {
+  const rank = new Map(order.map((id, i) => [id, i]))
+  return ids.sort((a, b) => (rank.get(a) ?? Infinity) - (rank.get(b) ?? Infinity) || a.localeCompare(b))
 }
