@@ -47,12 +47,35 @@ export function buildProgram(exit: (code: number) => void): Command {
   program
     .command('report')
     .description('write a self-contained HTML report (timeline, figures) of a finished run from its journal')
-    .argument('<runId>', 'id of a finished run')
-    .option('--out <file>', 'output file (default: troupe-report-<runId>.html)')
+    .argument('[runId]', 'id of a finished run')
+    .option('--last', 'report the newest finished run')
+    .option('-o, --out <file>', 'output file (default: <checkpoint.dir>/<runId>/report.html)')
     .option('--config <file>', 'config file, for checkpoint.dir (default: ./troupe.config.json if present)')
-    .action(async (runId: string, options: { out?: string; config?: string }) => {
+    .action(async (runId: string | undefined, options: { out?: string; config?: string; last?: boolean }) => {
       const { reportCommand } = await import('./report-command.ts')
       exit(reportCommand(runId, options))
+    })
+
+  program
+    .command('runs')
+    .description('list the runs in the journal directory, newest first: id, status, start time, tasks done/total')
+    .option('--json', 'print the list as one JSON array on stdout')
+    .option('--config <file>', 'config file, for checkpoint.dir (default: ./troupe.config.json if present)')
+    .action(async (options: { json?: boolean; config?: string }) => {
+      const { runsCommand } = await import('./runs-command.ts')
+      exit(runsCommand(options))
+    })
+
+  program
+    .command('logs')
+    .description("print a run's stored attempt logs (every task, or one)")
+    .argument('<runId>', 'id of a run')
+    .argument('[taskId]', 'only this task')
+    .option('--attempt <n>', 'only this attempt', positiveInt('--attempt'))
+    .option('--config <file>', 'config file, for checkpoint.dir (default: ./troupe.config.json if present)')
+    .action(async (runId: string, taskId: string | undefined, options: { attempt?: number; config?: string }) => {
+      const { logsCommand } = await import('./logs-command.ts')
+      exit(logsCommand(runId, taskId, options))
     })
 
   program

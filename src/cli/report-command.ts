@@ -1,47 +1,65 @@
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { renderReport, type ReportContext } from '../dashboard/report.ts'
 import { loadConfig } from '../runtime/core/config.ts'
-import { TroupeError, describeValue } from '../runtime/core/errors.ts'
+import { TroupeError } from '../runtime/core/errors.ts'
 import type { RunResult } from '../runtime/core/result.ts'
+import { parse } from '../runtime/journal/codec.ts'
+import { listRuns } from '../runtime/journal/history.ts'
+import { journalFile, resultFile, runDir } from '../runtime/journal/paths.ts'
+import { readJournal, summarize } from '../runtime/journal/reader.ts'
 import { EXIT } from './exit-codes.ts'
+import { checkRunId } from './run-id.ts'
 
 export interface ReportCommandOptions {
-  /** @default `troupe-report-<runId>.html` in the current directory */
+  /** @default `<checkpoint.dir>/<runId>/report.html` */
   readonly out?: string
   readonly config?: string
+  /** Report the newest finished run. */
+  readonly last?: boolean
 }
 
 /**
- * `troupe report <runId>`: writes a self-contained HTML report of a finished run from its
- * journal directory (`<checkpoint.dir>/<runId>/result.json`). Returns the exit code.
+ * `troupe report <runId>` / `troupe report --last`: writes a self-contained HTML report of a
+ * finished run from its directory (`<checkpoint.dir>/<runId>/result.json` and its journal),
+ * by default to `<checkpoint.dir>/<runId>/report.html`. Returns the exit code.
  */
-export function reportCommand(runId: string, options: ReportCommandOptions): number {
-  if (!/^[\w.-]{1,128}$/.test(runId) || runId === '.' || runId === '..') {
-    throw new TroupeError('ERR_ARGUMENT_INVALID', `Expected a run id of 1-128 letters, digits, '.', '_' or '-', got ${describeValue(runId)}`)
-  }
+export function reportCommand(runId: string | undefined, options: ReportCommandOptions): number {
   const config = loadConfig({ file: options.config })
   const root = resolve(config.checkpoint.dir)
-  const dir = resolve(root, runId)
-  const file = resolve(dir, 'result.json')
-  if (!existsSync(file)) {
-    const known = existsSync(root) ? readdirSync(root).filter((name) => existsSync(resolve(root, name, 'result.json'))) : []
+  const id = pickRun(root, runId, options.last ?? false)
+  const file = resultFile(root, id)
+  const result = readResult(file)
+  const out = resolve(options.out ?? resolve(runDir(root, id), 'report.html'))
+  writeFileSync(out, renderReport(result, readContext(journalFile(root, id))))
+  process.stderr.write(`troupe: report of run ${id} written to ${out}\n`)
+  return EXIT.ok
+}
+
+function pickRun(root: string, runId: string | undefined, last: boolean): string {
+  if (runId !== undefined && last) throw new TroupeError('ERR_ARGUMENT_INVALID', 'Give either a run id or --last, not both')
+  const finished = () => listRuns(root).filter((run) => existsSync(resultFile(root, run.runId)))
+  if (runId === undefined) {
+    if (!last) throw new TroupeError('ERR_ARGUMENT_INVALID', 'Expected a run id, or --last for the newest finished run (`troupe runs` lists them)')
+    const newest = finished()[0]
+    if (newest === undefined) throw new TroupeError('ERR_ARGUMENT_INVALID', `No finished runs in ${root} (checkpoint.dir); pass --config if the journal lives elsewhere.`)
+    return newest.runId
+  }
+  checkRunId(runId)
+  if (!existsSync(resultFile(root, runId))) {
+    const known = finished().map((run) => run.runId)
     throw new TroupeError(
       'ERR_ARGUMENT_INVALID',
-      `No finished run "${runId}": ${file} does not exist. ${known.length > 0 ? `Finished runs in ${root}: ${known.slice(0, 10).join(', ')}${known.length > 10 ? ', …' : ''}.` : `No finished runs in ${root} (checkpoint.dir); pass --config if the journal lives elsewhere.`}`,
+      `No finished run "${runId}": ${resultFile(root, runId)} does not exist. ${known.length > 0 ? `Finished runs in ${root}: ${known.slice(0, 10).join(', ')}${known.length > 10 ? ', …' : ''}.` : `No finished runs in ${root} (checkpoint.dir); pass --config if the journal lives elsewhere.`}`,
     )
   }
-  const result = readResult(file)
-  const out = resolve(options.out ?? `troupe-report-${runId}.html`)
-  writeFileSync(out, renderReport(result, readContext(resolve(dir, 'journal.jsonl'))))
-  process.stderr.write(`troupe: report of run ${runId} written to ${out}\n`)
-  return EXIT.ok
+  return runId
 }
 
 function readResult(file: string): RunResult {
   let parsed: unknown
   try {
-    parsed = JSON.parse(readFileSync(file, 'utf8'))
+    parsed = parse(readFileSync(file, 'utf8'))
   } catch (error) {
     throw new TroupeError('ERR_ARGUMENT_INVALID', `Cannot read ${file}: ${error instanceof Error ? error.message : String(error)}`, { cause: error })
   }
@@ -52,31 +70,22 @@ function readResult(file: string): RunResult {
   return r as RunResult
 }
 
-/**
- * What the journal adds to the report: each task's agent and dependencies, from any
- * record carrying the plan's task specs (`{ plan: { tasks: [{ id, agent, dependsOn }] } }`).
- * A journal that is absent or says nothing of the plan leaves the report without them.
- */
+/** What the journal adds to the report: each task's agent and dependencies, from the latest run-start. */
 function readContext(journal: string): ReportContext {
-  if (!existsSync(journal)) return {}
+  let contents
+  try {
+    contents = readJournal(journal)
+  } catch {
+    // result.json is the report; a damaged journal only costs the agents and dependencies.
+    return {}
+  }
+  const tasks = contents === undefined ? undefined : summarize(contents.records).lastStart?.plan.tasks
+  if (tasks === undefined) return {}
   const agents: Record<string, string> = {}
   const deps: Record<string, readonly string[]> = {}
-  for (const line of readFileSync(journal, 'utf8').split('\n')) {
-    if (!line.trim()) continue
-    let record: { plan?: { tasks?: unknown } }
-    try {
-      record = JSON.parse(line) as typeof record
-    } catch {
-      // A torn last line is what a killed run leaves behind; the rest is still good.
-      continue
-    }
-    const tasks = record?.plan?.tasks
-    if (!Array.isArray(tasks)) continue
-    for (const t of tasks as { id?: unknown; agent?: unknown; dependsOn?: unknown }[]) {
-      if (typeof t?.id !== 'string') continue
-      if (typeof t.agent === 'string') agents[t.id] = t.agent
-      if (Array.isArray(t.dependsOn)) deps[t.id] = t.dependsOn.filter((d): d is string => typeof d === 'string')
-    }
+  for (const task of tasks) {
+    agents[task.id] = task.agent
+    deps[task.id] = task.dependsOn
   }
   return { agents, deps }
 }

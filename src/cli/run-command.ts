@@ -4,6 +4,7 @@ import type { TaskStateEvent } from '../runtime/core/events.ts'
 import { type Strategy } from '../runtime/plan/plan.ts'
 import { loadPlan } from '../runtime/plan/load-plan.ts'
 import { createRuntime } from '../runtime/runtime.ts'
+import { resultText } from '../runtime/journal/journal.ts'
 import { startDashboard } from '../dashboard/server.ts'
 import { EXIT } from './exit-codes.ts'
 import { LiveView } from './live-view.ts'
@@ -87,7 +88,8 @@ export async function runCommand(planFile: string, options: RunCommandOptions): 
     const result = await run.result
     view?.stop()
     err(formatSummary(result))
-    if (options.json) process.stdout.write(`${JSON.stringify(result)}\n`)
+    // Through the journal's codec: outputs JSON cannot hold (10n, a Map, a cycle) come out tagged.
+    if (options.json) process.stdout.write(`${resultText(result)}\n`)
     if (interrupted) return EXIT.interrupted
     return result.status === 'completed' ? EXIT.ok : EXIT.incomplete
   } finally {

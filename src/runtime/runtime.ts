@@ -21,6 +21,8 @@ import { RedisExecutor } from './execution/redis/redis-executor.ts'
 import { WorkerPool } from './execution/threads/pool.ts'
 import type { RunResult } from './core/result.ts'
 import { Journal } from './journal/journal.ts'
+import { LogStore } from './journal/log-store.ts'
+import { isRunId, runDir } from './journal/paths.ts'
 import { retryDelayFor } from './core/retry-policy.ts'
 import { FileRollback } from './journal/rollback.ts'
 import { StageCheckpoint } from './journal/stage-checkpoint.ts'
@@ -164,7 +166,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
    * Returns at once; the run starts on the next microtask, or with `checkpoint.enabled` once
    * its journal has been read (a `runId` with a journal resumes: completed tasks are reused),
    * so listeners attached now see every event. Throws a TroupeError for an invalid plan or
-   * options.
+   * options; with the journal on, `ERR_RUN_LOCKED` while another process runs this id and
+   * `ERR_JOURNAL_UNREADABLE` when its journal cannot be resumed from.
    */
   run(plan: Plan | CompiledPlan, options: RunOptions = {}): Run {
     if (this.#status !== 'open') throw new TroupeError('ERR_RUNTIME_CLOSED', `Cannot start a run: the runtime is ${this.#status}`)
@@ -179,8 +182,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       throw new TroupeError('ERR_ARGUMENT_INVALID', `Expected \`maxParallel\` to be an integer >= 1, got ${describeValue(maxParallel)}`)
     }
     const id = options.runId ?? `${compiled.name.replace(/[^\w.-]+/g, '-')}-${new Date(this.#clock.now()).toISOString().replace(/[:.]/g, '-')}-${randomUUID().slice(0, 8)}`
-    if (!/^[\w.-]{1,128}$/.test(id)) {
-      throw new TroupeError('ERR_ARGUMENT_INVALID', `Expected \`runId\` to be 1-128 letters, digits, '.', '_' or '-', got ${describeValue(id)}`)
+    if (!isRunId(id)) {
+      throw new TroupeError('ERR_ARGUMENT_INVALID', `Expected \`runId\` to be 1-128 letters, digits, '.', '_' or '-' (not "." or ".."), got ${describeValue(id)}`)
     }
     if (this.#runs.has(id)) throw new TroupeError('ERR_ARGUMENT_INVALID', `A run with id "${id}" is already in flight on this runtime`)
     this.#checkQueueBound(compiled.tasks.length)
@@ -227,6 +230,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     this.#governor?.activate()
     superviseRun(run, this.config.supervision, () => this.#clock.now())
     this.#rollback?.watch(run)
+    if (journal !== undefined) LogStore.attach(run, runDir(resolve(this.config.checkpoint.dir), id))
     if (journal !== undefined && strategy === 'pipeline') {
       this.#stageCheckpoint.track(id, compiled, journal)
       void run.result.then(() => this.#stageCheckpoint.forget(id))

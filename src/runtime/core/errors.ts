@@ -77,6 +77,7 @@ export const INPUT_ERROR_CODES: ReadonlySet<ErrorCode> = new Set([
   'ERR_AGENT_LOAD',
   'ERR_RUN_LOCKED',
   'ERR_BACKEND_UNAVAILABLE',
+  'ERR_JOURNAL_UNREADABLE',
 ])
 
 export function serializeError(error: TroupeError): SerializedError {

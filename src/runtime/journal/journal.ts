@@ -1,47 +1,18 @@
 import { createHash } from 'node:crypto'
-import { mkdir, open, readFile, rename, truncate, type FileHandle } from 'node:fs/promises'
-import { join } from 'node:path'
+import { open, rename, truncate, type FileHandle } from 'node:fs/promises'
 import type { CompiledPlan, CompiledTask, Strategy } from '../plan/plan.ts'
+import { TroupeError } from '../core/errors.ts'
 import type { RunResult, TaskResult } from '../core/result.ts'
-import { journalFile, resultFile } from './paths.ts'
+import { stringify } from './codec.ts'
+import { RunLock } from './lock.ts'
+import { journalFile, resultFile, runDir } from './paths.ts'
+import { readJournal, summarize, type JournalContents } from './reader.ts'
+import type { JournalRecord } from './records.ts'
 import type { RunRecorder } from './recorder.ts'
 
 export { journalFile, resultFile }
 
-/** The journal of run `runId` under the checkpoint directory: one JSON object per line. */
-
-export type JournalRecord =
-  | {
-      readonly type: 'run-start'
-      readonly runId: string
-      readonly name: string
-      readonly strategy: Strategy
-      readonly maxParallel: number
-      readonly tasks: number
-      /** Tasks taken from earlier runs with this id. */
-      readonly reused: number
-      /** The plan's shape, for reports: each task's id, agent and dependencies (not inputs). */
-      readonly plan: { readonly tasks: readonly { readonly id: string; readonly agent: string; readonly dependsOn: readonly string[] }[] }
-      readonly at: number
-    }
-  | ({
-      readonly type: 'task'
-      readonly id: string
-      /** Hash of the task's definition; a resumed run reuses the output only if it still matches. */
-      readonly hash: string
-      readonly attempt: number
-      readonly at: number
-      /** Set when the output could not be written as JSON, so it cannot be reused. */
-      readonly outputUnavailable?: true
-    } & Omit<TaskResult, 'attempts'>)
-  | {
-      /** Pipeline strategy: every task of `stage` has ended; the journal is durable up to here. */
-      readonly type: 'stage'
-      readonly stage: string
-      readonly completed: boolean
-      readonly at: number
-    }
-  | { readonly type: 'run-end'; readonly status: RunResult['status']; readonly totals: RunResult['totals']; readonly at: number }
+export type { JournalRecord }
 
 export interface JournalOptions {
   /** The checkpoint directory, absolute. */
@@ -95,7 +66,14 @@ export class Journal implements RunRecorder {
   /** The journal could not be opened: the run goes on without one. */
   #disabled = false
   #warned = false
+  readonly #lock: RunLock
+  readonly #previous: JournalContents | undefined
 
+  /**
+   * Takes the run id's lock and reads what an earlier run with this id left, synchronously,
+   * so that `runtime.run()` refuses a locked id (`ERR_RUN_LOCKED`), an unreadable journal
+   * (`ERR_JOURNAL_UNREADABLE`) or an input it cannot hash before it returns.
+   */
   constructor(options: JournalOptions) {
     this.#options = options
     this.file = journalFile(options.dir, options.runId)
@@ -103,6 +81,19 @@ export class Journal implements RunRecorder {
     if (options.strategy === 'pipeline') {
       for (const task of options.plan.tasks) this.#stageLeft.set(task.stage ?? '', (this.#stageLeft.get(task.stage ?? '') ?? 0) + 1)
     }
+    this.#lock = RunLock.acquire(runDir(options.dir, options.runId), options.runId, options.now)
+    try {
+      this.#previous = readJournal(this.file)
+      if (this.#previous !== undefined) this.#findReusable(this.#previous)
+    } catch (error) {
+      this.#lock.release()
+      throw error
+    }
+  }
+
+  /** Frees the run id. Called when the run ends; also usable when a run never starts. */
+  release(): void {
+    this.#lock.release()
   }
 
   /**
@@ -113,15 +104,10 @@ export class Journal implements RunRecorder {
     return this.#disabled || this.#broken || this.#durableStages.has(stage)
   }
 
-  /** Hash of task `index`'s definition (agent, module, model, input, and its dependencies' hashes). */
-  hashOf(index: number): string {
-    return this.#hashes[index]!
-  }
-
   /**
-   * Reads what an earlier run with this id left, then opens the journal for appending. Never
-   * rejects: when the journal cannot be read or written, a warning is emitted and the run
-   * goes on without one (and without reuse).
+   * Cuts a torn last line off and opens the journal for appending. Never rejects: when the
+   * journal cannot be written, a warning is emitted and the run goes on without one (and
+   * without reuse).
    */
   open(): Promise<void> {
     this.#opening ??= this.#open().catch((error: unknown) => {
@@ -134,17 +120,10 @@ export class Journal implements RunRecorder {
   }
 
   async #open(): Promise<void> {
-    const { dir, runId, plan, strategy, maxParallel } = this.#options
-    await mkdir(join(dir, runId), { recursive: true })
-    let text = ''
-    try {
-      text = await readFile(this.file, 'utf8')
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
-    }
-    const end = text.lastIndexOf('\n') + 1
-    if (end < text.length) await truncate(this.file, Buffer.byteLength(text.slice(0, end)))
-    this.#findReusable(text.slice(0, end))
+    const { runId, plan, strategy, maxParallel } = this.#options
+    const previous = this.#previous
+    // Bytes, not decoded text: invalid UTF-8 before the cut must not move it.
+    if (previous !== undefined && previous.validBytes < previous.size) await truncate(this.file, previous.validBytes)
     this.#handle = await open(this.file, 'a')
     const shape = plan.tasks.map((task) => ({ id: task.id, agent: task.agent, dependsOn: task.deps.map((dep) => plan.tasks[dep]!.id) }))
     this.#append({
@@ -163,6 +142,11 @@ export class Journal implements RunRecorder {
 
   taskEnded(task: CompiledTask, result: TaskResult): void {
     if (this.#disabled) return
+    // A reused task's record is already in the journal: append only what is new.
+    if (result.reused) {
+      if (this.#stageLeft.size > 0) this.#stageEnded(task, result)
+      return
+    }
     // Built field by field: rest/spread of the result cost more than the JSON itself, per task.
     const record = {
       type: 'task' as const,
@@ -181,11 +165,11 @@ export class Journal implements RunRecorder {
     }
     let line: string
     try {
-      line = JSON.stringify(record)
+      line = stringify(record)
     } catch {
       record.output = undefined
       record.outputUnavailable = true
-      line = JSON.stringify(record)
+      line = stringify(record)
     }
     this.#pending.push(`${line}\n`)
     if (this.#stageLeft.size > 0) this.#stageEnded(task, result)
@@ -193,29 +177,23 @@ export class Journal implements RunRecorder {
   }
 
   async runEnded(result: RunResult): Promise<void> {
-    await this.#opening
-    if (this.#disabled) return
-    this.#append({ type: 'run-end', status: result.status, totals: result.totals, at: this.#options.now() })
-    await this.#flushing
-    await this.#handle?.close()
-    this.#handle = undefined
-    // Indented for people to read; compact past a thousand tasks, where it is for programs.
-    const text = result.totals.tasks > 1000 ? JSON.stringify(result) : JSON.stringify(result, null, 2)
-    await writeDurably(resultFile(this.#options.dir, this.#options.runId), `${text}\n`)
+    try {
+      await this.#opening
+      if (this.#disabled) return
+      this.#append({ type: 'run-end', status: result.status, totals: result.totals, at: this.#options.now() })
+      await this.#flushing
+      await this.#handle?.close()
+      this.#handle = undefined
+      // Indented for people to read; compact past a thousand tasks, where it is for programs.
+      const text = resultText(result, result.totals.tasks > 1000 ? {} : { indent: 2 })
+      await writeDurably(resultFile(this.#options.dir, this.#options.runId), `${text}\n`)
+    } finally {
+      this.#lock.release()
+    }
   }
 
-  #findReusable(text: string): void {
-    const last = new Map<string, { state: string; hash: string; attempt: number; output?: unknown; outputUnavailable?: boolean }>()
-    for (const line of text.split('\n')) {
-      if (line === '') continue
-      let record: { type?: unknown; id?: unknown }
-      try {
-        record = JSON.parse(line)
-      } catch {
-        continue
-      }
-      if (record?.type === 'task' && typeof record.id === 'string') last.set(record.id, record as never)
-    }
+  #findReusable(previous: JournalContents): void {
+    const last = summarize(previous.records).tasks
     if (last.size === 0) return
     const { plan } = this.#options
     for (const index of plan.order) {
@@ -239,7 +217,7 @@ export class Journal implements RunRecorder {
   }
 
   #append(record: JournalRecord): void {
-    this.#pending.push(`${JSON.stringify(record)}\n`)
+    this.#pending.push(`${stringify(record)}\n`)
     this.#flushSoon()
   }
 
@@ -292,18 +270,41 @@ function definitionHashes(plan: CompiledPlan, models: Readonly<Record<string, st
   for (const index of plan.order) {
     const task = plan.tasks[index]!
     const hash = createHash('sha256')
-    hash.update(`${task.id}\0${task.agent}\0${task.moduleUrl}\0${models[task.agent] ?? ''}\0${jsonOf(task.input)}`)
+    hash.update(`${task.id}\0${task.agent}\0${task.moduleUrl}\0${models[task.agent] ?? ''}\0${canonicalInput(task)}`)
     for (const dep of task.deps) hash.update(`\0${hashes[dep]}`)
     hashes[index] = hash.digest('base64url').slice(0, 22)
   }
   return hashes
 }
 
-function jsonOf(value: unknown): string {
+/** The task's input in the codec's canonical form: Map, Set, NaN, undefined… all count. */
+function canonicalInput(task: CompiledTask): string {
   try {
-    return JSON.stringify(value) ?? 'undefined'
+    return stringify(task.input, { canonical: true })
+  } catch (error) {
+    throw new TroupeError('ERR_PLAN_INVALID', `Cannot hash the input of task "${task.id}" for the journal: ${(error as Error).message}`, { cause: error })
+  }
+}
+
+/**
+ * A RunResult as JSON text through the codec (result.json, `--json`). Never throws: an
+ * output the codec cannot encode (nested past its depth bound) is left out of its task,
+ * which says so in `outputUnavailable`.
+ */
+export function resultText(result: RunResult, options: { readonly indent?: number } = {}): string {
+  try {
+    return stringify(result, options)
   } catch {
-    return String(value)
+    const tasks: Record<string, unknown> = {}
+    for (const [id, task] of Object.entries(result.tasks)) {
+      try {
+        stringify(task.output)
+        tasks[id] = task
+      } catch (error) {
+        tasks[id] = { ...task, output: undefined, outputUnavailable: (error as Error).message }
+      }
+    }
+    return stringify({ ...result, tasks }, options)
   }
 }
 

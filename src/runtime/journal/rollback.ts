@@ -1,5 +1,5 @@
-import { lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
-import { dirname, isAbsolute, join, resolve } from 'node:path'
+import { lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
 import picomatch from 'picomatch'
 import type { TaskStateEvent } from '../core/events.ts'
 import type { CompiledTask } from '../plan/plan.ts'
@@ -13,11 +13,16 @@ interface ClaimScope {
   readonly matches: ((path: string) => boolean) | undefined
 }
 
+/** One claimed path as it was: a file's content, or a symbolic link's target (never followed). */
+type Saved = Buffer | { readonly link: string }
+
 /** The claimed files of one task as they were before its first attempt. */
 interface FileSnapshot {
   readonly scopes: readonly ClaimScope[]
-  /** Absolute path → content; paths absent before the task are not in the map. */
-  readonly files: ReadonlyMap<string, Buffer>
+  /** Absolute path → content (or link); paths absent before the task are not in the map. */
+  readonly files: ReadonlyMap<string, Saved>
+  /** Each claim's containing directory (the claimed directory, a glob's base, a file's parent) → its real path then. */
+  readonly roots: ReadonlyMap<string, string | undefined>
 }
 
 interface Entry {
@@ -137,33 +142,107 @@ function collect(path: string, matches: ((path: string) => boolean) | undefined,
   }
   if (stat.isDirectory()) {
     for (const name of readdirSync(path)) collect(join(path, name), matches, into)
-  } else if (stat.isFile() && (matches === undefined || matches(path))) {
+  } else if ((stat.isFile() || stat.isSymbolicLink()) && (matches === undefined || matches(path))) {
+    // A symbolic link is a claimed entry of its own: never followed, so never left behind.
     into.add(path)
   }
 }
 
 export function takeSnapshot(claims: readonly string[], baseDir: string): FileSnapshot {
   const scopes = claimScopes(claims, baseDir)
-  const files = new Map<string, Buffer>()
-  for (const file of filesInScope(scopes)) files.set(file, readFileSync(file))
-  return { scopes, files }
+  const files = new Map<string, Saved>()
+  for (const file of filesInScope(scopes)) files.set(file, lstatSync(file).isSymbolicLink() ? { link: readlinkSync(file) } : readFileSync(file))
+  const roots = new Map<string, string | undefined>()
+  for (const scope of scopes) {
+    const root = containerOf(scope)
+    roots.set(root, realOrUndefined(root))
+  }
+  return { scopes, files, roots }
 }
 
-/** Puts the files back as they were: rewrites changed and deleted files, deletes new ones. */
+/**
+ * Puts the files back as they were: rewrites changed and deleted files, deletes new ones.
+ * Never follows a symbolic link: links the task made are removed as links, links that
+ * were there are restored as links, a directory the task replaced by a link becomes a
+ * directory again, and nothing is written whose real path leaves its claim's directory.
+ */
 export function restoreSnapshot(snapshot: FileSnapshot): void {
   for (const file of filesInScope(snapshot.scopes)) {
     if (!snapshot.files.has(file)) rmSync(file, { force: true })
   }
-  for (const [file, content] of snapshot.files) {
-    let same = false
-    try {
-      same = readFileSync(file).equals(content)
-    } catch {
-      // deleted by the task
+  const refused: string[] = []
+  for (const [file, saved] of snapshot.files) {
+    const root = rootOf(snapshot, file)
+    if (root === undefined || !makeRealDirs(root, dirname(file)) || !staysInside(root, snapshot.roots.get(root), dirname(file))) {
+      refused.push(file)
+      continue
     }
-    if (same) continue
-    mkdirSync(dirname(file), { recursive: true })
-    writeFileSync(file, content)
+    const now = lstatOrUndefined(file)
+    if (Buffer.isBuffer(saved)) {
+      if (now?.isFile() && readFileSync(file).equals(saved)) continue
+      if (now !== undefined) rmSync(file, { force: true, recursive: true })
+      writeFileSync(file, saved, { flag: 'wx' })
+    } else {
+      if (now?.isSymbolicLink() && readlinkSync(file) === saved.link) continue
+      if (now !== undefined) rmSync(file, { force: true, recursive: true })
+      symlinkSync(saved.link, file)
+    }
+  }
+  if (refused.length > 0) throw new Error(`refused to restore ${refused.join(', ')}: the path now leads outside the claimed directory`)
+}
+
+/** The directory a claim's files live in, which rollback may recreate but never leave. */
+function containerOf(scope: ClaimScope): string {
+  if (scope.matches !== undefined) return scope.root
+  const stat = lstatOrUndefined(scope.root)
+  return stat?.isDirectory() ? scope.root : dirname(scope.root)
+}
+
+function rootOf(snapshot: FileSnapshot, file: string): string | undefined {
+  let best: string | undefined
+  for (const root of snapshot.roots.keys()) {
+    if ((file.startsWith(root + sep) || file === root) && (best === undefined || root.length > best.length)) best = root
+  }
+  return best
+}
+
+/** Makes every directory from `root` down to `dir` a real directory (a link there is replaced). */
+function makeRealDirs(root: string, dir: string): boolean {
+  const rel = relative(root, dir)
+  if (rel.startsWith('..') || isAbsolute(rel)) return false
+  let path = root
+  for (const part of ['', ...rel.split(sep).filter(Boolean)]) {
+    path = part === '' ? path : join(path, part)
+    const stat = lstatOrUndefined(path)
+    if (stat?.isDirectory()) continue
+    // The claim's own directory is never replaced: a link there (not the task's to make) is refused.
+    if (stat !== undefined && path === root) return false
+    if (stat !== undefined) rmSync(path, { force: true })
+    mkdirSync(path, { recursive: true })
+  }
+  return true
+}
+
+/** Whether `dir` (under `root`) really is where it was: `root`'s real path has not moved. */
+function staysInside(root: string, realRootBefore: string | undefined, dir: string): boolean {
+  const realRoot = realOrUndefined(root)
+  if (realRoot === undefined) return false
+  if (realRootBefore !== undefined && realRoot !== realRootBefore) return false
+  return realOrUndefined(dir) === join(realRoot, relative(root, dir))
+}
+
+function lstatOrUndefined(path: string) {
+  try {
+    return lstatSync(path)
+  } catch {
+    return undefined
   }
 }
 
+function realOrUndefined(path: string): string | undefined {
+  try {
+    return realpathSync(path)
+  } catch {
+    return undefined
+  }
+}

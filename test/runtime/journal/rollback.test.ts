@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
@@ -123,5 +123,48 @@ describe('takeSnapshot / restoreSnapshot', () => {
     writeFileSync(join(dir, 'report.txt'), 'created')
     restoreSnapshot(snapshot)
     expect(read('report.txt')).toBeUndefined()
+  })
+
+  it('removes a symlink that replaced a claimed file, without writing through it (regression: rollback overwrote the link target)', () => {
+    const outside = join(dir, 'outside.txt')
+    writeFileSync(outside, 'outside stays')
+    const snapshot = takeSnapshot(['src/api.ts'], dir)
+    rmSync(join(dir, 'src', 'api.ts'))
+    symlinkSync(outside, join(dir, 'src', 'api.ts'))
+    restoreSnapshot(snapshot)
+    expect(readFileSync(outside, 'utf8')).toBe('outside stays')
+    expect(lstatSync(join(dir, 'src', 'api.ts')).isFile()).toBe(true)
+    expect(read('src/api.ts')).toBe('original api')
+  })
+
+  it('replaces a symlink that replaced a claimed directory, without writing through it (regression: rollback wrote outside its claims)', () => {
+    const elsewhere = join(dir, 'elsewhere')
+    mkdirSync(elsewhere)
+    const snapshot = takeSnapshot(['src'], dir)
+    renameSync(join(dir, 'src'), join(dir, 'moved'))
+    symlinkSync(elsewhere, join(dir, 'src'))
+    restoreSnapshot(snapshot)
+    expect(existsSync(join(elsewhere, 'api.ts'))).toBe(false)
+    expect(lstatSync(join(dir, 'src')).isDirectory()).toBe(true)
+    expect([read('src/api.ts'), read('src/old.ts')]).toEqual(['original api', 'old file'])
+  })
+
+  it('restores a symlink that was there before as a link, not as a copy of its target', () => {
+    symlinkSync('api.ts', join(dir, 'src', 'link.ts'))
+    const snapshot = takeSnapshot(['src'], dir)
+    rmSync(join(dir, 'src', 'link.ts'))
+    writeFileSync(join(dir, 'src', 'link.ts'), 'a file now')
+    restoreSnapshot(snapshot)
+    expect(readlinkSync(join(dir, 'src', 'link.ts'))).toBe('api.ts')
+  })
+
+  it('refuses to restore a claimed file whose parent directory became a link elsewhere', () => {
+    const elsewhere = join(dir, 'elsewhere')
+    mkdirSync(elsewhere)
+    const snapshot = takeSnapshot(['src/api.ts'], dir)
+    renameSync(join(dir, 'src'), join(dir, 'moved'))
+    symlinkSync(elsewhere, join(dir, 'src'))
+    expect(() => restoreSnapshot(snapshot)).toThrow(/refused to restore .*api\.ts/)
+    expect(existsSync(join(elsewhere, 'api.ts'))).toBe(false)
   })
 })

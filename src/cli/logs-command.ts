@@ -1,0 +1,69 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { loadConfig } from '../runtime/core/config.ts'
+import { TroupeError } from '../runtime/core/errors.ts'
+import { attemptLogFile, journalFile, runDir, taskIdSegment } from '../runtime/journal/paths.ts'
+import { readJournal, summarize } from '../runtime/journal/reader.ts'
+import { EXIT } from './exit-codes.ts'
+import { checkRunId } from './run-id.ts'
+
+export interface LogsCommandOptions {
+  readonly config?: string
+  /** Only this attempt (1-based). */
+  readonly attempt?: number
+}
+
+/**
+ * `troupe logs <runId> [taskId] [--attempt N]`: prints the stored attempt logs of a run
+ * (`<checkpoint.dir>/<runId>/logs/<taskId>/<attempt>.log`) on stdout, each under a
+ * `== <taskId> · attempt N ==` header.
+ */
+export function logsCommand(runId: string, taskId: string | undefined, options: LogsCommandOptions): number {
+  checkRunId(runId)
+  const root = resolve(loadConfig({ file: options.config }).checkpoint.dir)
+  const dir = runDir(root, runId)
+  if (!existsSync(dir)) throw new TroupeError('ERR_ARGUMENT_INVALID', `No run "${runId}" in ${root} (checkpoint.dir); \`troupe runs\` lists the runs`)
+  const logs = join(dir, 'logs')
+  const tasks = existsSync(logs) ? inPlanOrder(readdirSync(logs).map(decodeURIComponent), planOrder(root, runId)) : []
+  if (taskId !== undefined && !tasks.includes(taskId)) {
+    throw new TroupeError(
+      'ERR_ARGUMENT_INVALID',
+      `No logs for task "${taskId}" in run "${runId}". ${tasks.length > 0 ? `Tasks with logs: ${tasks.slice(0, 20).join(', ')}${tasks.length > 20 ? ', …' : ''}.` : 'No task of this run logged anything.'}`,
+    )
+  }
+  let printed = 0
+  for (const task of taskId === undefined ? tasks : [taskId]) {
+    const attempts = readdirSync(join(logs, taskIdSegment(task)))
+      .map((name) => /^(\d+)\.log$/.exec(name)?.[1])
+      .filter((n): n is string => n !== undefined)
+      .map(Number)
+      .sort((a, b) => a - b)
+    for (const attempt of attempts) {
+      if (options.attempt !== undefined && attempt !== options.attempt) continue
+      process.stdout.write(`== ${task} · attempt ${attempt} ==\n`)
+      const text = readFileSync(attemptLogFile(dir, task, attempt), 'utf8')
+      process.stdout.write(text.endsWith('\n') || text === '' ? text : `${text}\n`)
+      printed++
+    }
+  }
+  if (printed === 0 && options.attempt !== undefined) {
+    throw new TroupeError('ERR_ARGUMENT_INVALID', `No log of attempt ${options.attempt} in run "${runId}"${taskId === undefined ? '' : ` for task "${taskId}"`}`)
+  }
+  if (printed === 0) process.stderr.write(`troupe: run ${runId} has no stored logs\n`)
+  return EXIT.ok
+}
+
+/** Task ids in the order of the run's plan, from its journal (empty when it cannot be read). */
+function planOrder(root: string, runId: string): readonly string[] {
+  try {
+    const contents = readJournal(journalFile(root, runId))
+    return contents === undefined ? [] : (summarize(contents.records).lastStart?.plan.tasks.map((task) => task.id) ?? [])
+  } catch {
+    return []
+  }
+}
+
+function inPlanOrder(ids: string[], order: readonly string[]): string[] {
+  const rank = new Map(order.map((id, i) => [id, i]))
+  return ids.sort((a, b) => (rank.get(a) ?? Infinity) - (rank.get(b) ?? Infinity) || a.localeCompare(b))
+}

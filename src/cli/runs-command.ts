@@ -1,0 +1,43 @@
+import { resolve } from 'node:path'
+import { loadConfig } from '../runtime/core/config.ts'
+import { listRuns, type RunInfo } from '../runtime/journal/history.ts'
+import { EXIT } from './exit-codes.ts'
+
+export interface RunsCommandOptions {
+  readonly config?: string
+  readonly json?: boolean
+}
+
+/**
+ * `troupe runs`: the runs in the journal directory (`checkpoint.dir`), newest first, with
+ * status, start time and tasks done/total; `--json` prints them as one JSON array.
+ */
+export function runsCommand(options: RunsCommandOptions): number {
+  const root = resolve(loadConfig({ file: options.config }).checkpoint.dir)
+  const runs = listRuns(root)
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify(runs)}\n`)
+    return EXIT.ok
+  }
+  if (runs.length === 0) {
+    process.stderr.write(`troupe: no runs in ${root} (checkpoint.dir)\n`)
+    return EXIT.ok
+  }
+  process.stdout.write(`${formatRuns(runs)}\n`)
+  return EXIT.ok
+}
+
+/** A plain-text table: one run per line. */
+export function formatRuns(runs: readonly RunInfo[]): string {
+  const rows = runs.map((run) => [
+    run.runId,
+    run.status,
+    run.startedAt === undefined ? '-' : new Date(run.startedAt).toISOString().replace('T', ' ').slice(0, 19),
+    `${run.done}/${run.total}`,
+    String(run.invocations),
+    run.name ?? '',
+  ])
+  const header = ['RUN ID', 'STATUS', 'STARTED (UTC)', 'DONE', 'INVOCATIONS', 'PLAN']
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)))
+  return [header, ...rows].map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n')
+}

@@ -1,0 +1,62 @@
+import { existsSync, readdirSync } from 'node:fs'
+import { isTroupeError } from '../core/errors.ts'
+import type { RunStatus } from '../core/result.ts'
+import { liveHolder } from './lock.ts'
+import { isRunId, journalFile, runDir } from './paths.ts'
+import { readJournal, summarize } from './reader.ts'
+
+/** One run found in the checkpoint directory, as `troupe runs` lists it. */
+export interface RunInfo {
+  readonly runId: string
+  /** `running`: a live process holds its lock; `interrupted`: its last invocation never ended (killed); `unreadable`: see `error`. */
+  readonly status: RunStatus | 'running' | 'interrupted' | 'unreadable'
+  readonly name: string | undefined
+  /** When the run was first started (epoch ms); resumes keep it. */
+  readonly startedAt: number | undefined
+  /** When its last invocation ended. */
+  readonly endedAt: number | undefined
+  /** Tasks whose latest record is COMPLETED, and tasks in the plan. */
+  readonly done: number
+  readonly total: number
+  /** The first run and every resume. */
+  readonly invocations: number
+  readonly error?: string
+}
+
+/** The runs in `checkpointDir` (one directory with a journal each), newest first. */
+export function listRuns(checkpointDir: string): RunInfo[] {
+  if (!existsSync(checkpointDir)) return []
+  const runs: RunInfo[] = []
+  for (const entry of readdirSync(checkpointDir, { withFileTypes: true })) {
+    if (!entry.isDirectory() || !isRunId(entry.name) || !existsSync(journalFile(checkpointDir, entry.name))) continue
+    runs.push(runInfo(checkpointDir, entry.name))
+  }
+  return runs.sort((a, b) => (b.startedAt ?? 0) - (a.startedAt ?? 0) || a.runId.localeCompare(b.runId))
+}
+
+/** What the journal of run `runId` says about it. */
+export function runInfo(checkpointDir: string, runId: string): RunInfo {
+  const holder = liveHolder(runDir(checkpointDir, runId))
+  let contents
+  try {
+    contents = readJournal(journalFile(checkpointDir, runId))
+  } catch (error) {
+    if (!isTroupeError(error, 'ERR_JOURNAL_UNREADABLE')) throw error
+    const base = { runId, name: undefined, startedAt: undefined, endedAt: undefined, done: 0, total: 0, invocations: 0 }
+    return { ...base, status: 'unreadable', error: error.message }
+  }
+  const summary = summarize(contents?.records ?? [])
+  let done = 0
+  for (const record of summary.tasks.values()) if (record.state === 'COMPLETED') done++
+  const status = summary.lastEnd?.status ?? (holder !== undefined ? 'running' : 'interrupted')
+  return {
+    runId,
+    status,
+    name: summary.lastStart?.name,
+    startedAt: summary.firstStart?.at,
+    endedAt: summary.lastEnd?.at,
+    done,
+    total: summary.lastStart?.tasks ?? 0,
+    invocations: summary.invocations,
+  }
+}

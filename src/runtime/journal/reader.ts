@@ -1,0 +1,111 @@
+import { readFileSync } from 'node:fs'
+import { TroupeError } from '../core/errors.ts'
+import { decode } from './codec.ts'
+import type { JournalRecord } from './records.ts'
+
+/** A journal as read from disk: its records, and how many bytes of it are whole lines. */
+export interface JournalContents {
+  readonly file: string
+  readonly records: readonly JournalRecord[]
+  /** Bytes up to the end of the last complete line; anything after is a torn write. */
+  readonly validBytes: number
+  /** Size of the file: more than {@link validBytes} when the last line is torn. */
+  readonly size: number
+}
+
+const NEWLINE = 0x0a
+
+/**
+ * Reads the journal `file` (the one reader of the format: resume, `troupe report`, `runs`
+ * and `logs` all use it). Returns `undefined` when there is none (or it is empty).
+ *
+ * Works on bytes: only a last line without its newline (a write torn by a crash) is
+ * ignored. Anything else that is not a journal record — invalid UTF-8, broken JSON, an
+ * unknown record, a first record that is not `run-start` — throws `ERR_JOURNAL_UNREADABLE`
+ * naming the file and the line, because resuming from a journal half understood would
+ * silently re-run (or skip) work.
+ */
+export function readJournal(file: string): JournalContents | undefined {
+  let bytes: Buffer
+  try {
+    bytes = readFileSync(file)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw unreadable(file, undefined, (error as Error).message, error)
+  }
+  const validBytes = bytes.lastIndexOf(NEWLINE) + 1
+  const decoder = new TextDecoder('utf-8', { fatal: true })
+  const records: JournalRecord[] = []
+  let start = 0
+  let line = 0
+  while (start < validBytes) {
+    const end = bytes.indexOf(NEWLINE, start)
+    line++
+    const slice = bytes.subarray(start, end)
+    start = end + 1
+    let text: string
+    try {
+      text = decoder.decode(slice)
+    } catch (error) {
+      throw unreadable(file, line, 'it is not valid UTF-8', error)
+    }
+    if (text.trim() === '') throw unreadable(file, line, 'the line is empty')
+    let record: JournalRecord
+    try {
+      record = decode(JSON.parse(text)) as JournalRecord
+    } catch (error) {
+      throw unreadable(file, line, `it is not a journal record (${(error as Error).message})`, error)
+    }
+    const type = (record as { type?: unknown } | null)?.type
+    // Record types this reader does not know (added by later versions) are kept, not refused.
+    if (typeof type !== 'string' || type === '') throw unreadable(file, line, 'a record without a type')
+    if (records.length === 0 && type !== 'run-start') throw unreadable(file, line, `the first record is "${type}", not "run-start"`)
+    if (type === 'task' && typeof (record as { id?: unknown }).id !== 'string') throw unreadable(file, line, 'a task record without an id')
+    records.push(record)
+  }
+  if (records.length === 0 && validBytes === bytes.length) return undefined
+  return { file, records, validBytes, size: bytes.length }
+}
+
+function unreadable(file: string, line: number | undefined, why: string, cause?: unknown): TroupeError {
+  return new TroupeError(
+    'ERR_JOURNAL_UNREADABLE',
+    `Cannot resume from the journal ${file}${line === undefined ? '' : ` (line ${line})`}: ${why}. Move the file away (or delete the run's directory) to start the run afresh, or use another --run-id.`,
+    cause === undefined ? undefined : { cause },
+  )
+}
+
+type TaskRecord = Extract<JournalRecord, { type: 'task' }>
+type RunStart = Extract<JournalRecord, { type: 'run-start' }>
+type RunEnd = Extract<JournalRecord, { type: 'run-end' }>
+
+/** What the records say about a run, for resume and the CLI. */
+export interface JournalSummary {
+  /** The first and the latest `run-start` (a resumed run has one per invocation). */
+  readonly firstStart: RunStart | undefined
+  readonly lastStart: RunStart | undefined
+  /** The `run-end` after the latest `run-start`; absent when that invocation was killed or is running. */
+  readonly lastEnd: RunEnd | undefined
+  /** Each task's latest record, by task id. */
+  readonly tasks: ReadonlyMap<string, TaskRecord>
+  /** How many runs with this id were started (first run and resumes). */
+  readonly invocations: number
+}
+
+export function summarize(records: readonly JournalRecord[]): JournalSummary {
+  let firstStart: RunStart | undefined
+  let lastStart: RunStart | undefined
+  let lastEnd: RunEnd | undefined
+  let invocations = 0
+  const tasks = new Map<string, TaskRecord>()
+  for (const record of records) {
+    if (record.type === 'run-start') {
+      firstStart ??= record
+      lastStart = record
+      lastEnd = undefined
+      invocations++
+    } else if (record.type === 'run-end') lastEnd = record
+    else if (record.type === 'task') tasks.set(record.id, record)
+  }
+  return { firstStart, lastStart, lastEnd, tasks, invocations }
+}

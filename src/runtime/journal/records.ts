@@ -1,0 +1,40 @@
+import type { RunResult, TaskResult } from '../core/result.ts'
+import type { Strategy } from '../plan/plan.ts'
+
+/**
+ * The records of a run's journal (`<checkpoint.dir>/<runId>/journal.jsonl`): one JSON
+ * object per line, written through the codec (codec.ts).
+ */
+export type JournalRecord =
+  | {
+      readonly type: 'run-start'
+      readonly runId: string
+      readonly name: string
+      readonly strategy: Strategy
+      readonly maxParallel: number
+      readonly tasks: number
+      /** Tasks taken from earlier runs with this id. */
+      readonly reused: number
+      /** The plan's shape, for reports: each task's id, agent and dependencies (not inputs). */
+      readonly plan: { readonly tasks: readonly { readonly id: string; readonly agent: string; readonly dependsOn: readonly string[] }[] }
+      readonly at: number
+    }
+  | ({
+      readonly type: 'task'
+      readonly id: string
+      /** Hash of the task's definition; a resumed run reuses the output only if it still matches. */
+      readonly hash: string
+      readonly attempt: number
+      readonly at: number
+      /** Set when the output could not be encoded (see codec.ts), so it cannot be reused. */
+      readonly outputUnavailable?: true
+    } & Omit<TaskResult, 'attempts'>)
+  | {
+      /** Pipeline strategy: every task of `stage` has ended; the journal is durable up to here. */
+      readonly type: 'stage'
+      readonly stage: string
+      readonly completed: boolean
+      readonly at: number
+    }
+  | { readonly type: 'run-end'; readonly status: RunResult['status']; readonly totals: RunResult['totals']; readonly at: number }
+

@@ -1,0 +1,44 @@
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { runCli } from '../helpers/cli.ts'
+
+const agents = join(import.meta.dirname, '..', 'fixtures', 'agents')
+let cwd: string
+
+beforeAll(async () => {
+  cwd = mkdtempSync(join(tmpdir(), 'troupe-logs-'))
+  writeFileSync(join(cwd, 'troupe.config.json'), JSON.stringify({ governor: { enabled: false }, pool: { minThreads: 1, maxThreads: 1 } }))
+  const tasks = [
+    { id: 'big', agent: join(agents, 'special.mjs'), input: { kind: 'bigint' } },
+    { id: 'map', agent: join(agents, 'special.mjs'), input: { kind: 'map' } },
+  ]
+  writeFileSync(join(cwd, 'plan.json'), JSON.stringify({ name: 'logs', tasks }))
+  expect((await runCli(['run', 'plan.json', '--run-id', 'logged', '--quiet'], { cwd })).code).toBe(0)
+})
+
+describe('troupe logs', () => {
+  it('prints every stored attempt log of a run under a header', async () => {
+    const { code, stdout } = await runCli(['logs', 'logged'], { cwd })
+    expect(code).toBe(0)
+    expect(stdout).toBe('== big · attempt 1 ==\nmaking bigint (attempt 1)\n== map · attempt 1 ==\nmaking map (attempt 1)\n')
+  })
+
+  it('prints one task with --attempt', async () => {
+    const { code, stdout } = await runCli(['logs', 'logged', 'map', '--attempt', '1'], { cwd })
+    expect([code, stdout]).toEqual([0, '== map · attempt 1 ==\nmaking map (attempt 1)\n'])
+  })
+
+  it('exits 2 naming the tasks with logs for an unknown task', async () => {
+    const { code, stderr } = await runCli(['logs', 'logged', 'nope'], { cwd })
+    expect(code).toBe(2)
+    expect(stderr).toContain('Tasks with logs: big, map')
+  })
+
+  it('exits 2 for run id ".."', async () => {
+    const { code, stderr } = await runCli(['logs', '..'], { cwd })
+    expect(code).toBe(2)
+    expect(stderr).toContain('ERR_ARGUMENT_INVALID')
+  })
+})
