@@ -35,7 +35,12 @@ export interface ReportContext {
   readonly agents?: Readonly<Record<string, string>>
   /** Dependency ids by task id. */
   readonly deps?: Readonly<Record<string, readonly string[]>>
+  /** Log lines by task id (the last ones are shown). */
+  readonly logs?: Readonly<Record<string, readonly string[]>>
 }
+
+/** Log lines per task a report shows. */
+const REPORT_LOGS = 20
 
 /**
  * The dashboard's snapshot of a finished run, rebuilt from its RunResult: each task that
@@ -65,7 +70,8 @@ export function snapshotFromResult(result: RunResult, context: ReportContext = {
       state: t.state,
       history: [t.state],
       attempt: t.attempts,
-      logs: [],
+      logs: (context.logs?.[id] ?? []).slice(-REPORT_LOGS),
+      ...(t.output === undefined ? {} : { output: t.output }),
       intervals: slot === undefined ? [] : [{ attempt: t.attempts, slot, start: t.startedAt!, end: t.finishedAt! }],
       busyMs: t.durationMs ?? 0,
       reused: t.reused === true,
@@ -94,6 +100,7 @@ export function snapshotFromResult(result: RunResult, context: ReportContext = {
       utilisation: capacity > 0 ? Math.min(1, a.busyMs / capacity) : 0,
     })),
     tasks,
+    pauses: [],
     final: {
       makespanMs: result.makespanMs,
       sequentialMs: result.sequentialMs,
@@ -105,7 +112,7 @@ export function snapshotFromResult(result: RunResult, context: ReportContext = {
       totals: result.totals,
     },
   }
-  return { runs: [run], governor: { status: 'n/a' } }
+  return { runs: [run], governor: result.governor ? { status: 'n/a', report: result.governor } : { status: 'n/a' } }
 }
 
 /**
@@ -120,6 +127,8 @@ export function renderReport(result: RunResult, context: ReportContext = {}): st
   return readAsset('index.html')
     .replace('<title>troupe dashboard</title>', () => `<title>troupe report: ${escapeHtml(result.runId)}</title>`)
     .replace('<link rel="stylesheet" href="styles.css">', () => `<style>\n${style}</style>`)
+    // A finished run has nothing to control.
+    .replace(/<section id="controls"[\s\S]*?<\/section>\n/, '')
     .replace('<script src="app.js"></script>', () => `<script type="application/json" id="troupe-data">${data}</script>\n<script>\n${script}</script>`)
 }
 

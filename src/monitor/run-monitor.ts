@@ -1,6 +1,6 @@
 import { TASK_STATES, TERMINAL_STATES, type TaskState } from '../actors/task-state.ts'
 import type { SerializedError } from '../runtime/core/errors.ts'
-import type { RunEndEvent, TaskLogEvent, TaskProgressEvent, TaskStateEvent } from '../runtime/core/events.ts'
+import type { LimitPausedEvent, RunEndEvent, TaskLogEvent, TaskProgressEvent, TaskStateEvent } from '../runtime/core/events.ts'
 import { bottomLevels, dependencyLevels, type Graph } from '../runtime/plan/graph.ts'
 import type { Strategy } from '../runtime/plan/plan.ts'
 import type { RunResult, RunStatus } from '../runtime/core/result.ts'
@@ -15,6 +15,17 @@ export interface AttemptInterval {
   readonly start: number
   /** Absent while the attempt runs. */
   readonly end?: number
+  /** The attempt failed (whether or not the task was retried). */
+  readonly failed?: boolean
+}
+
+/** Named limits paused by a provider's rate limit, and when they admit again. */
+export interface LimitPause {
+  readonly limits: readonly string[]
+  readonly taskId: string
+  /** Epoch ms when they admit again. */
+  readonly until: number
+  readonly at: number
 }
 
 /** What a live view shows of one task. JSON-serialisable. */
@@ -34,6 +45,8 @@ export interface TaskView {
   /** Last progress message of the current attempt. */
   readonly message?: string
   readonly logs: readonly string[]
+  /** The task's output: in reports of finished runs only. */
+  readonly output?: unknown
   readonly intervals: readonly AttemptInterval[]
   /** When the running attempt started. */
   readonly runningSince?: number
@@ -80,6 +93,8 @@ export interface RunSnapshot {
   readonly slots: number
   readonly agents: readonly AgentUtilisation[]
   readonly tasks: readonly TaskView[]
+  /** Rate-limit pauses not yet over at `at`, latest per limit. */
+  readonly pauses: readonly LimitPause[]
   /** Present once the run has ended. */
   readonly final?: FinalFigures
 }
@@ -109,7 +124,7 @@ interface MutableTask {
   fraction: number | undefined
   message: string | undefined
   logs: string[]
-  intervals: { attempt: number; slot: number; start: number; end?: number }[]
+  intervals: { attempt: number; slot: number; start: number; end?: number; failed?: boolean }[]
   busyMs: number
   reused: boolean
   error: SerializedError | undefined
@@ -131,6 +146,9 @@ export class RunMonitor {
   #final: FinalFigures | undefined
   #endedAt: number | undefined
   #firstStart: number | undefined
+  readonly #pauses = new Map<string, LimitPause>()
+  /** The last raw ETA and when it was computed: between changes, the ETA counts down. */
+  #etaAnchor: { raw: number; at: number } | undefined
 
   constructor(init: RunMonitorInit) {
     this.runId = init.runId
@@ -157,7 +175,7 @@ export class RunMonitor {
   taskState(e: TaskStateEvent): void {
     const task = this.#task(e.taskId)
     if (task === undefined) return
-    if (task.state === 'RUNNING') this.#closeInterval(task, e.at)
+    if (task.state === 'RUNNING') this.#closeInterval(task, e.at, e.state === 'FAILED' || (e.state === 'QUEUED' && e.error !== undefined))
     task.state = e.state
     task.history.push(e.state)
     task.attempt = e.attempt
@@ -186,6 +204,13 @@ export class RunMonitor {
     if (task === undefined) return
     task.logs.push(e.message)
     if (task.logs.length > RECENT_LOGS) task.logs.shift()
+  }
+
+  limitPaused(e: LimitPausedEvent): void {
+    for (const limit of e.limits) {
+      const before = this.#pauses.get(limit)
+      if (before === undefined || before.until <= e.until) this.#pauses.set(limit, { limits: [limit], taskId: e.taskId, until: e.until, at: e.at })
+    }
   }
 
   runEnd(e: RunEndEvent): void {
@@ -256,7 +281,7 @@ export class RunMonitor {
       elapsedMs,
       busyMs,
       speedup: elapsedMs > 0 ? busyMs / elapsedMs : 0,
-      etaMs: this.#status === 'running' ? this.#eta(now, maxParallel) : 0,
+      etaMs: this.#status === 'running' ? this.#tickingEta(now, maxParallel) : 0,
       slots: this.#slotBusy.length,
       agents: [...byAgent].map(([agent, a]) => ({
         agent,
@@ -265,6 +290,7 @@ export class RunMonitor {
         utilisation: capacity > 0 ? Math.min(1, a.busyMs / capacity) : 0,
       })),
       tasks,
+      pauses: this.#status === 'running' ? [...this.#pauses.values()].filter((p) => p.until > now) : [],
       ...(this.#final ? { final: this.#final } : {}),
     }
   }
@@ -274,12 +300,31 @@ export class RunMonitor {
     return index === undefined ? undefined : this.#tasks[index]
   }
 
-  #closeInterval(task: MutableTask, at: number): void {
+  #closeInterval(task: MutableTask, at: number, failed: boolean): void {
     const open = task.intervals.at(-1)
     if (open === undefined || open.end !== undefined) return
     open.end = at
+    if (failed) open.failed = true
     task.busyMs += Math.max(0, at - open.start)
     this.#slotBusy[open.slot] = false
+  }
+
+  /**
+   * The estimate counts down while nothing new is known: an unchanged raw estimate (tasks
+   * running past their expected duration are clamped to zero left) would otherwise freeze
+   * between completions. It never goes below what the raw estimate says is left.
+   */
+  #tickingEta(now: number, maxParallel: number): number | undefined {
+    const raw = this.#eta(now, maxParallel)
+    if (raw === undefined) {
+      this.#etaAnchor = undefined
+      return undefined
+    }
+    if (this.#etaAnchor === undefined || this.#etaAnchor.raw !== raw) {
+      this.#etaAnchor = { raw, at: now }
+      return raw
+    }
+    return Math.max(0, raw - (now - this.#etaAnchor.at))
   }
 
   /**

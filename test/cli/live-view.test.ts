@@ -25,20 +25,40 @@ describe('renderLiveView', () => {
   it('shows a line per running agent with its progress, message and elapsed time', () => {
     const lines = stripVTControlCharacters(renderLiveView(running(2), { status: 'n/a' }, 100)).split('\n')
     expect(lines[0]).toContain('2 running')
-    expect(lines[2]).toBe('governor: n/a')
-    expect(lines[3]).toMatch(/^ {2}t0 +█{8}░{8} +50% +500 ms {2}w: halfway/)
-    expect(lines[4]).toMatch(/^ {2}t1 +░{16} +0% +500 ms {2}w$/)
+    expect(lines[2]).toMatch(/^ {2}t0 +█{8}░{8} +50% +500 ms {2}w: halfway/)
+    expect(lines[3]).toMatch(/^ {2}t1 +░{16} +0% +500 ms {2}w$/)
   })
 
   it('keeps every line within the terminal width', () => {
     const lines = stripVTControlCharacters(renderLiveView(running(2), { status: 'n/a' }, 60)).split('\n')
-    for (const line of lines.slice(3)) expect(line.length).toBeLessThanOrEqual(60)
+    for (const line of lines) expect(line.length).toBeLessThanOrEqual(60)
   })
 
   it('folds running agents beyond the terminal height into one line', () => {
     const lines = stripVTControlCharacters(renderLiveView(running(12), { status: 'n/a' }, 100, 10)).split('\n')
     expect(lines.length).toBeLessThanOrEqual(9)
     expect(lines.at(-1)).toMatch(/and \d+ more running/)
+  })
+
+  it('shows no governor line before the governor has reported (regression: "governor: n/a" clutter)', () => {
+    const lines = stripVTControlCharacters(renderLiveView(running(2), { status: 'n/a' }, 100)).split('\n')
+    expect(lines.filter((l) => l.includes('governor'))).toEqual([])
+  })
+
+  it('shows a rate-limit pause and when it resumes', () => {
+    const m = new RunMonitor({ runId: 'r', plan, strategy: 'concurrent', maxParallel: () => 12, startedAt: 0, now: () => 500 })
+    m.limitPaused({ runId: 'r', taskId: 't0', limits: ['llm'], until: 3500, at: 400 })
+    const text = stripVTControlCharacters(renderLiveView(m.snapshot(), { status: 'n/a' }, 120))
+    expect(text).toContain('rate limit: llm paused — resumes in 3.00 s')
+  })
+
+  it('strips escape sequences from task ids and progress messages (regression: an agent retitled and cleared the terminal)', () => {
+    const m = new RunMonitor({ runId: 'r', plan, strategy: 'concurrent', maxParallel: () => 12, startedAt: 0, now: () => 500 })
+    m.taskState({ runId: 'r', taskId: 't0', agent: 'w', state: 'RUNNING', previous: 'QUEUED', attempt: 1, at: 0 })
+    m.taskProgress({ runId: 'r', taskId: 't0', attempt: 1, fraction: 0.5, message: '\u001b]0;pwned\u0007\u001b[2J\r✓ completed fake', at: 400 })
+    const text = renderLiveView(m.snapshot(), { status: 'n/a' }, 200)
+    expect(text).not.toMatch(/\u001b\]|\u001b\[2J|\r/)
+    expect(stripVTControlCharacters(text)).toContain('w: �✓ completed fake')
   })
 
   it('shows the governor throttling with its readings and threshold', () => {

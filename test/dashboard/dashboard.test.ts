@@ -20,7 +20,12 @@ function fanOutPlan() {
   }
 }
 
-function get(url: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+/** The token the dashboard printed in its URL, as an Authorization header. */
+function auth(url: string): Record<string, string> {
+  return { authorization: `Bearer ${new URL(url).searchParams.get('token') ?? ''}` }
+}
+
+function get(url: string, path: string, headers: Record<string, string> = auth(url)): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
   const { hostname, port } = new URL(url)
   return new Promise((resolve, reject) => {
     // http.request sends the path as given: no client-side normalisation of `..`.
@@ -28,17 +33,17 @@ function get(url: string, path: string, headers: Record<string, string> = {}): P
       let body = ''
       res.setEncoding('utf8')
       res.on('data', (chunk: string) => (body += chunk))
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }))
     })
     req.on('error', reject)
     req.end()
   })
 }
 
-function post(url: string, path: string, type: string, body: string): Promise<{ status: number; body: string }> {
+function post(url: string, path: string, type: string, body: string, headers: Record<string, string> = auth(url)): Promise<{ status: number; body: string }> {
   const { hostname, port } = new URL(url)
   return new Promise((resolve, reject) => {
-    const req = request({ host: hostname, port, path, method: 'POST', headers: { 'content-type': type } }, (res) => {
+    const req = request({ host: hostname, port, path, method: 'POST', headers: { 'content-type': type, ...headers } }, (res) => {
       let text = ''
       res.setEncoding('utf8')
       res.on('data', (chunk: string) => (text += chunk))
@@ -181,7 +186,7 @@ describe('dashboard in Chromium', () => {
   })
 
   it('answers only requests addressed to the host it serves', async () => {
-    const response = await get(dashboard.url, '/', { host: 'attacker.example:80' })
+    const response = await get(dashboard.url, '/', { ...auth(dashboard.url), host: 'attacker.example:80' })
     expect(response.status).toBe(421)
   })
 })
