@@ -1,7 +1,9 @@
 import { fileURLToPath } from 'node:url'
 import { stripVTControlCharacters } from 'node:util'
 import { describe, expect, it } from 'vitest'
-import { renderLiveView } from '../../src/cli/live-view.ts'
+import { Writable } from 'node:stream'
+import { LiveView, renderLiveView } from '../../src/cli/live-view.ts'
+import { createRuntime } from '../../src/runtime/runtime.ts'
 import { RunMonitor } from '../../src/monitor/run-monitor.ts'
 import { compilePlan } from '../../src/runtime/plan/load-plan.ts'
 
@@ -66,5 +68,29 @@ describe('renderLiveView', () => {
       renderLiveView(running(1), { status: 'throttled', reason: 'cpu', cpuPercent: 95, memoryPercent: 40, thresholds: { cpu: { throttlePercent: 90, resumePercent: 75 }, memory: { throttlePercent: 90, resumePercent: 80 } } }, 120),
     )
     expect(text).toContain('governor: THROTTLED on cpu — cpu 95 % (throttle ≥ 90 %), memory 40 %')
+  })
+
+  it('prints ctx.log lines above the live block in TTY mode (regression: they vanished)', async () => {
+    let out = ''
+    const tty = Object.assign(
+      new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          out += chunk.toString('utf8')
+          done()
+        },
+      }),
+      { isTTY: true, columns: 100, rows: 24 },
+    ) as unknown as NodeJS.WriteStream
+    const runtime = createRuntime({ config: { maxParallel: 1, pool: { minThreads: 1, maxThreads: 1 }, governor: { enabled: false }, checkpoint: { enabled: false } } })
+    try {
+      const agent = fileURLToPath(new URL('../fixtures/agents/progress.mjs', import.meta.url))
+      const run = runtime.run({ name: 'logs', tasks: [{ id: 'p', agent }] })
+      const view = new LiveView(runtime, run, { stream: tty, intervalMs: 10, formatLog: (e) => `LOG ${e.taskId}: ${e.message}` })
+      await run.result
+      view.stop()
+      expect(stripVTControlCharacters(out)).toContain('LOG p: done')
+    } finally {
+      await runtime.close({ force: true })
+    }
   })
 })

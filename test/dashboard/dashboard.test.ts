@@ -1,4 +1,6 @@
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { request } from 'node:http'
 import { networkInterfaces } from 'node:os'
 import { fileURLToPath } from 'node:url'
@@ -188,5 +190,57 @@ describe('dashboard in Chromium', () => {
   it('answers only requests addressed to the host it serves', async () => {
     const response = await get(dashboard.url, '/', { ...auth(dashboard.url), host: 'attacker.example:80' })
     expect(response.status).toBe(421)
+  })
+})
+
+describe('dashboard at the end of a run', () => {
+  let browser: Browser
+
+  beforeAll(async () => {
+    browser = await launchChromium()
+  })
+
+  afterAll(async () => {
+    await browser?.close()
+  })
+
+  it('shows the final state when closed right after the run, as the CLI does (regression: the page froze at "running · disconnected")', async () => {
+    const rt = createRuntime({ config: { maxParallel: 2, pool: { minThreads: 1, maxThreads: 2 }, governor: { enabled: false }, checkpoint: { enabled: false } } })
+    const dash = await startDashboard(rt)
+    try {
+      const page = await browser.newPage()
+      await page.goto(dash.url)
+      await page.waitForSelector('#connection:text("live")')
+      const result = await rt.run({ name: 'ending', tasks: [{ id: 'only', agent, input: { ms: 300, steps: 2 } }] }).result
+      await dash.close()
+      await page.waitForSelector('#connection:text("run ended")')
+      expect(await page.getAttribute('body', 'data-status')).toBe('completed')
+      expect(await page.textContent('#speedup .value')).toBe(`${result.speedup.toFixed(2)}x`)
+      await page.close()
+    } finally {
+      await dash.close()
+      await rt.close({ force: true })
+    }
+  })
+
+  it('draws a failed attempt red even when its retry succeeded, with a legend', async () => {
+    const rt = createRuntime({ config: { maxParallel: 1, pool: { minThreads: 1, maxThreads: 1 }, retry: { maxRetries: 1, delayMs: 0 }, governor: { enabled: false }, checkpoint: { enabled: false } } })
+    const dash = await startDashboard(rt)
+    try {
+      const page = await browser.newPage()
+      await page.goto(dash.url)
+      await page.waitForSelector('#connection:text("live")')
+      const flaky = fileURLToPath(new URL('../fixtures/agents/flaky.mjs', import.meta.url))
+      const dir = mkdtempSync(join(tmpdir(), 'troupe-flaky-'))
+      await rt.run({ name: 'retry', tasks: [{ id: 'f', agent: flaky, input: { dir, failures: 1 } }] }).result
+      await page.waitForSelector('body[data-status="completed"]')
+      const classes = await page.locator('#timeline [data-task="f"]').evaluateAll((nodes) => nodes.map((n) => `${n.getAttribute('data-attempt')}:${n.getAttribute('class')}`))
+      expect(classes).toEqual(['1:bar-group FAILED attempt-failed', '2:bar-group COMPLETED'])
+      expect(await page.textContent('#legend')).toContain('failed attempt')
+      await page.close()
+    } finally {
+      await dash.close()
+      await rt.close({ force: true })
+    }
   })
 })
