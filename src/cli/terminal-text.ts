@@ -12,13 +12,13 @@ const BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g
  * A string from a plan, an agent or an error, made safe to print on a terminal: escape
  * sequences are removed (so an agent cannot retitle or clear the terminal, move the
  * cursor or colour a fake line), remaining C0/C1 controls become `�` (a newline too: one
- * value is one line), bidi overrides are removed, and the result is at most `maxLength`
+ * value is one line, unless `multiline`), bidi overrides are removed, and the result is at most `maxLength`
  * characters, ending in `…` when cut.
  */
-export function terminalText(value: unknown, maxLength = MAX_TERMINAL_TEXT): string {
+export function terminalText(value: unknown, maxLength = MAX_TERMINAL_TEXT, options: { readonly multiline?: boolean } = {}): string {
   const text = String(value ?? '')
     .replace(ESCAPE_SEQUENCE, '')
-    .replace(CONTROL, (c) => (c === '\t' ? ' ' : '�'))
+    .replace(CONTROL, (c) => (c === '\t' ? ' ' : c === '\n' && options.multiline ? c : '�'))
     .replace(BIDI, '')
   if (text.length <= maxLength) return text
   return maxLength <= 1 ? text.slice(0, maxLength) : `${text.slice(0, maxLength - 1)}…`

@@ -46,4 +46,24 @@ describe('troupe run interrupted', () => {
     // Well under the 20 s grace the first signal would have waited out.
     expect(at - secondAt).toBeLessThan(15_000)
   })
+
+  it('keeps the dashboard open after the run with --keep-open, until Ctrl-C, and exits with the run\'s code', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'troupe-keep-'))
+    writeFileSync(join(dir, 'plan.yaml'), `tasks:\n  - { id: a, agent: ${join(agents, 'echo.mjs')} }\n`)
+    const child = spawn(process.execPath, ['--import', TSX, CLI_ENTRY, 'run', 'plan.yaml', '--dashboard', '0', '--keep-open', '--no-progress'], {
+      cwd: dir,
+      env: { ...process.env, NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stderr = ''
+    child.stderr.on('data', (chunk) => (stderr += chunk))
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
+    while (!stderr.includes('stays open')) await new Promise((resolve) => setTimeout(resolve, 20))
+    const url = /dashboard stays open at (\S+)/.exec(stderr)![1]!
+    const snapshot = await fetch(new URL('api/snapshot', url), { headers: { authorization: `Bearer ${new URL(url).searchParams.get('token')}` } })
+    expect(snapshot.status).toBe(200)
+    expect(((await snapshot.json()) as { runs: { status: string }[] }).runs[0]!.status).toBe('completed')
+    child.kill('SIGINT')
+    expect(await exited).toBe(0)
+  })
 })

@@ -19,6 +19,10 @@ describe('terminalText', () => {
     expect(terminalText('x\r\ny\u0008z\u0000')).toBe('x��y�z�')
   })
 
+  it('keeps newlines, and only them, when multiline', () => {
+    expect(terminalText('a\nb\rc', 100, { multiline: true })).toBe('a\nb�c')
+  })
+
   it('removes bidi overrides that reorder what is shown', () => {
     expect(terminalText('abc\u202edcba\u2066x\u2069')).toBe('abcdcbax')
   })
