@@ -1,4 +1,5 @@
 import { INPUT_ERROR_CODES, isTroupeError } from '../runtime/core/errors.ts'
+import { terminalText } from './terminal-text.ts'
 
 /** Exit codes of the CLI (DESIGN.md "CLI"). */
 export const EXIT = {
@@ -12,16 +13,19 @@ export const EXIT = {
   interrupted: 130,
 } as const
 
-/** Prints a one-paragraph message for an error and returns the exit code it maps to. */
+/**
+ * Prints a one-paragraph message for an error and returns the exit code it maps to.
+ * Messages quote plan and agent text, so they are made safe for the terminal.
+ */
 export function reportError(error: unknown): number {
   if (isTroupeError(error) && INPUT_ERROR_CODES.has(error.code)) {
-    process.stderr.write(`troupe: ${error.message} [${error.code}]\n`)
+    process.stderr.write(`troupe: ${terminalText(error.message, 4000, { multiline: true })} [${error.code}]\n`)
     return EXIT.invalidInput
   }
   if (isTroupeError(error)) {
-    process.stderr.write(`troupe: ${error.message} [${error.code}]\n`)
+    process.stderr.write(`troupe: ${terminalText(error.message, 4000, { multiline: true })} [${error.code}]\n`)
     return EXIT.incomplete
   }
-  process.stderr.write(`troupe: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`)
+  process.stderr.write(`troupe: unexpected error: ${terminalText(error instanceof Error ? (error.stack ?? error.message) : String(error), 8000, { multiline: true })}\n`)
   return EXIT.incomplete
 }

@@ -1,12 +1,13 @@
 import { createLogUpdate } from 'log-update'
 import pc from 'picocolors'
-import type { TaskStateEvent } from '../runtime/core/events.ts'
+import type { TaskLogEvent, TaskStateEvent } from '../runtime/core/events.ts'
 import type { Runtime } from '../runtime/runtime.ts'
 import type { Run } from '../runtime/run.ts'
 import type { GovernorView } from '../monitor/governor-monitor.ts'
 import { Monitor } from '../monitor/monitor.ts'
 import type { RunSnapshot } from '../monitor/run-monitor.ts'
 import { formatMs } from './summary.ts'
+import { fit, terminalText } from './terminal-text.ts'
 
 const BAR_WIDTH = 16
 
@@ -17,6 +18,8 @@ export interface LiveViewOptions {
   readonly intervalMs?: number
   /** A line to keep above the live block for a state change, or undefined for none. */
   readonly formatEvent?: (event: TaskStateEvent) => string | undefined
+  /** A line to keep above the live block for a `ctx.log` line. @default none */
+  readonly formatLog?: (event: TaskLogEvent) => string | undefined
 }
 
 /**
@@ -39,12 +42,13 @@ export class LiveView {
     this.#runId = run.id
     this.#stream = options.stream ?? process.stderr
     this.#log = createLogUpdate(this.#stream)
-    const formatEvent = options.formatEvent
+    const { formatEvent, formatLog } = options
     this.#unsubscribe = this.#monitor.subscribe((event) => {
-      if (event.name !== 'task:state' || formatEvent === undefined) return
-      const e = event.data as TaskStateEvent
+      const e = event.data as { runId?: string }
       if (e.runId !== this.#runId) return
-      const line = formatEvent(e)
+      const line =
+        event.name === 'task:state' ? formatEvent?.(event.data as TaskStateEvent) : event.name === 'task:log' ? formatLog?.(event.data as TaskLogEvent) : undefined
+      // log-update clears the block, prints the line and redraws: it scrolls above the view.
       if (line !== undefined) this.#log.persist(line)
     })
     this.#timer = setInterval(() => this.#render(), options.intervalMs ?? 100)
@@ -84,17 +88,20 @@ export function renderLiveView(run: RunSnapshot, governor: GovernorView, columns
   ].join(' · ')
   const eta = run.etaMs === undefined ? 'ETA unknown' : `ETA ${formatMs(run.etaMs)}`
   const figures = `elapsed ${formatMs(run.elapsedMs)} · ${eta} · speedup so far ${run.speedup.toFixed(2)}x · maxParallel ${run.maxParallel}`
-  const lines = [counts, figures, formatGovernor(governor)]
+  const pauses = run.pauses
+    .filter((p) => p.until > run.at)
+    .map((p) => pc.yellow(`rate limit: ${p.limits.map((l) => terminalText(l, 40)).join(', ')} paused — resumes in ${formatMs(p.until - run.at)} (${new Date(p.until).toLocaleTimeString()})`))
+  const lines = [counts, figures, ...(governor.status === 'n/a' ? [] : [formatGovernor(governor)]), ...pauses].map((l) => fitStyled(l, columns))
   const running = run.tasks.filter((t) => t.state === 'RUNNING')
   const room = Math.max(1, rows - lines.length - 2)
-  const idWidth = Math.min(24, Math.max(4, ...running.map((t) => t.id.length)))
+  const idWidth = Math.min(24, Math.max(4, ...running.map((t) => terminalText(t.id, 64).length)))
   for (const t of running.slice(0, running.length > room ? room - 1 : room)) {
     const fraction = t.fraction ?? 0
     const filled = Math.round(fraction * BAR_WIDTH)
     const elapsed = formatMs(t.runningSince === undefined ? 0 : run.at - t.runningSince).padStart(8)
-    const head = `  ${fit(t.id, idWidth).padEnd(idWidth)} ${'█'.repeat(filled)}${'░'.repeat(BAR_WIDTH - filled)} ${`${Math.round(fraction * 100)}%`.padStart(4)} ${elapsed}  `
-    const agent = `${t.agent}${t.attempt > 1 ? ` #${t.attempt}` : ''}`
-    const tail = fit(t.message === undefined ? agent : `${agent}: ${t.message}`, Math.max(0, columns - head.length - 1))
+    const head = `  ${fit(terminalText(t.id, 64), idWidth).padEnd(idWidth)} ${'█'.repeat(filled)}${'░'.repeat(BAR_WIDTH - filled)} ${`${Math.round(fraction * 100)}%`.padStart(4)} ${elapsed}  `
+    const agent = `${terminalText(t.agent, 64)}${t.attempt > 1 ? ` #${t.attempt}` : ''}`
+    const tail = fit(t.message === undefined ? agent : `${agent}: ${terminalText(t.message)}`, Math.max(0, columns - head.length - 1))
     lines.push(`${pc.bold(head)}${pc.dim(tail)}`)
   }
   if (running.length > room) lines.push(pc.dim(`  … and ${running.length - (room - 1)} more running`))
@@ -102,7 +109,6 @@ export function renderLiveView(run: RunSnapshot, governor: GovernorView, columns
 }
 
 function formatGovernor(g: GovernorView): string {
-  if (g.status === 'n/a') return pc.dim('governor: n/a')
   const readings = [
     g.cpuPercent === undefined ? undefined : `cpu ${g.cpuPercent.toFixed(0)} %${g.thresholds ? ` (throttle ≥ ${g.thresholds.cpu.throttlePercent} %)` : ''}`,
     g.memoryPercent === undefined ? undefined : `memory ${g.memoryPercent.toFixed(0)} %${g.thresholds ? ` (≥ ${g.thresholds.memory.throttlePercent} %)` : ''}`,
@@ -111,7 +117,8 @@ function formatGovernor(g: GovernorView): string {
   return readings.length > 0 ? `${status} — ${readings.join(', ')}` : status
 }
 
-function fit(text: string, width: number): string {
-  if (text.length <= width) return text
-  return width <= 1 ? text.slice(0, width) : `${text.slice(0, width - 1)}…`
+/** Cuts a line that may hold colour codes to `columns` visible characters. */
+function fitStyled(line: string, columns: number): string {
+  const plain = line.replace(/\u001b\[[0-9;]*m/g, '')
+  return plain.length < columns ? line : fit(plain, columns - 1)
 }

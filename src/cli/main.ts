@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { STRATEGIES, type Strategy } from '../runtime/plan/plan.ts'
 import { EXIT, reportError } from './exit-codes.ts'
@@ -18,10 +20,17 @@ function port(value: string): number {
   return n
 }
 
+/** The package's version, from its package.json (two levels up, in src/ and in dist/). */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8')) as { version?: string }
+  return pkg.version ?? 'unknown'
+}
+
 /** Builds the `troupe` command line. `exit` receives the exit code of the chosen command. */
 export function buildProgram(exit: (code: number) => void): Command {
   const program = new Command('troupe')
     .description('Run many agents in parallel: plans of tasks as XState actors on worker threads.')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .showHelpAfterError()
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) })
@@ -32,15 +41,17 @@ export function buildProgram(exit: (code: number) => void): Command {
     .argument('<plan>', 'plan file')
     .option('--max-parallel <n>', 'tasks run at once at most', positiveInt('--max-parallel'))
     .addOption(new Option('--strategy <strategy>', 'scheduling strategy').choices(STRATEGIES))
-    .option('--config <file>', 'config file (default: ./troupe.config.json if present)')
+    .option('--config <file>', 'config file (default: ./troupe.config.json, else troupe.config.json beside the plan)')
     .option('--run-id <id>', 'name the run; an existing journal with this id resumes it')
     .option('--json', 'print the RunResult as one JSON document on stdout')
     .option('--quiet', 'print only the summary')
     .option('--no-progress', 'plain line-per-event output')
     .option('--dashboard [port]', 'serve a live web dashboard (default port 4700; 0 picks a free one)', port)
-    .option('--host <host>', 'interface the dashboard binds (default: 127.0.0.1)')
+    .option('--host <host>', 'interface the dashboard binds (default: 127.0.0.1); beyond loopback, --allow-host is required')
+    .option('--allow-host <name>', 'host name browsers use to reach the dashboard (repeatable)', (value: string, previous: string[] = []) => [...previous, value])
+    .option('--keep-open', 'keep the dashboard open after the run ends, until Ctrl-C')
     .option('--backend <url>', 'where attempts run: local (default) or redis://HOST:PORT[/DB] (troupe worker processes)')
-    .action(async (plan: string, options: { maxParallel?: number; strategy?: Strategy; config?: string; runId?: string; json?: boolean; quiet?: boolean; progress?: boolean; dashboard?: boolean | number; host?: string; backend?: string }) => {
+    .action(async (plan: string, options: { maxParallel?: number; strategy?: Strategy; config?: string; runId?: string; json?: boolean; quiet?: boolean; progress?: boolean; dashboard?: boolean | number; host?: string; allowHost?: string[]; keepOpen?: boolean; backend?: string }) => {
       exit(await runCommand(plan, options))
     })
 

@@ -1,14 +1,19 @@
+import { resolve } from 'node:path'
 import pc from 'picocolors'
 import { loadConfig } from '../runtime/core/config.ts'
-import type { TaskStateEvent } from '../runtime/core/events.ts'
+import type { TaskLogEvent, TaskStateEvent } from '../runtime/core/events.ts'
+import { runDir } from '../runtime/journal/paths.ts'
 import { type Strategy } from '../runtime/plan/plan.ts'
 import { loadPlan } from '../runtime/plan/load-plan.ts'
 import { createRuntime } from '../runtime/runtime.ts'
 import { resultText } from '../runtime/journal/journal.ts'
 import { startDashboard } from '../dashboard/server.ts'
+import { findConfigFile } from './config-file.ts'
 import { EXIT } from './exit-codes.ts'
 import { LiveView } from './live-view.ts'
+import { onInterrupt } from './interrupt.ts'
 import { formatMs, formatSummary } from './summary.ts'
+import { terminalText } from './terminal-text.ts'
 
 export interface RunCommandOptions {
   readonly maxParallel?: number
@@ -22,6 +27,10 @@ export interface RunCommandOptions {
   readonly dashboard?: boolean | number
   /** Interface the dashboard binds. @default '127.0.0.1' */
   readonly host?: string
+  /** Host names browsers use to reach a dashboard bound beyond loopback. */
+  readonly allowHost?: readonly string[]
+  /** Keep the dashboard open after the run until Ctrl-C. */
+  readonly keepOpen?: boolean
   /** `local` or `redis://HOST:PORT[/DB]`; overrides config.backend. */
   readonly backend?: string
 }
@@ -31,7 +40,7 @@ export const DEFAULT_DASHBOARD_PORT = 4700
 
 /** `troupe run <plan>`: runs a plan with progress on stderr. Returns the exit code. */
 export async function runCommand(planFile: string, options: RunCommandOptions): Promise<number> {
-  const config = loadConfig({ file: options.config })
+  const config = loadConfig({ file: findConfigFile({ config: options.config, planFile }) })
   const plan = loadPlan(planFile)
   const runtime = createRuntime({ config, ...(options.backend === undefined ? {} : { backend: options.backend }) })
   try {
@@ -44,7 +53,11 @@ export async function runCommand(planFile: string, options: RunCommandOptions): 
   if (options.dashboard !== undefined && options.dashboard !== false) {
     try {
       const port = options.dashboard === true ? DEFAULT_DASHBOARD_PORT : options.dashboard
-      dashboard = await startDashboard(runtime, { port, ...(options.host === undefined ? {} : { host: options.host }) })
+      dashboard = await startDashboard(runtime, {
+        port,
+        ...(options.host === undefined ? {} : { host: options.host }),
+        ...(options.allowHost === undefined ? {} : { allowHosts: options.allowHost }),
+      })
     } catch (error) {
       await runtime.close({ force: true })
       throw error
@@ -60,62 +73,94 @@ export async function runCommand(planFile: string, options: RunCommandOptions): 
   if (dashboard) err(pc.bold(`troupe: dashboard at ${dashboard.url}`))
   const view =
     !options.quiet && options.progress !== false && process.stderr.isTTY === true
-      ? new LiveView(runtime, run, { formatEvent: describeTransition })
+      ? new LiveView(runtime, run, { formatEvent: describeTransition, formatLog: describeLog })
       : undefined
   if (!options.quiet) {
     run.on('run:start', (e) =>
-      err(pc.bold(`troupe: run ${e.runId} — ${e.tasks} tasks of "${e.name}", strategy ${e.strategy}, maxParallel ${e.maxParallel}${e.reused ? `, ${e.reused} reused from the journal` : ''}`)),
+      err(pc.bold(`troupe: run ${terminalText(e.runId, 128)} — ${e.tasks} tasks of "${terminalText(e.name, 120)}", strategy ${e.strategy}, maxParallel ${e.maxParallel}${e.reused ? `, ${e.reused} reused from the journal` : ''}`)),
     )
   }
   if (!options.quiet && view === undefined) {
+    const stamp = (at: number) => pc.dim(`[${((at - startedAt) / 1000).toFixed(2).padStart(7)}s]`)
     run.on('task:state', (e) => {
       const line = describeTransition(e)
-      if (line) err(`${pc.dim(`[${((e.at - startedAt) / 1000).toFixed(2).padStart(7)}s]`)} ${line}`)
+      if (line) err(`${stamp(e.at)} ${line}`)
     })
-    run.on('task:log', (e) => err(`${pc.dim(`[${((e.at - startedAt) / 1000).toFixed(2).padStart(7)}s]`)}   ${pc.dim(`${e.taskId}: ${e.message}`)}`))
+    run.on('task:log', (e) => err(`${stamp(e.at)}   ${describeLog(e)}`))
   }
 
-  let interrupted = false
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (interrupted) return
-    interrupted = true
-    err(pc.yellow(`troupe: ${signal} received — cancelling running tasks…`))
-    void run.cancel(`Interrupted by ${signal}`)
-  }
-  process.on('SIGINT', onSignal)
-  process.on('SIGTERM', onSignal)
+  // First signal: cancel gracefully (the journal is flushed as the run ends). Second:
+  // force — close the runtime with `force`, which kills what is left, and exit 130 now.
+  let ended = false
+  let interruptedRun = false
+  const interrupt = onInterrupt({
+    graceful(signal) {
+      if (ended) return
+      interruptedRun = true
+      err(pc.yellow(`troupe: ${signal} received — cancelling running tasks (again to force exit)…`))
+      void run.cancel(`Interrupted by ${signal}`)
+    },
+    async force(signal) {
+      view?.stop()
+      err(pc.red(`troupe: second ${signal} — forcing exit`))
+      await Promise.race([runtime.close({ force: true }), new Promise((resolve) => setTimeout(resolve, 2000).unref())])
+      process.exit(EXIT.interrupted)
+    },
+  })
   try {
     const result = await run.result
+    ended = true
     view?.stop()
-    err(formatSummary(result))
+    const resume = `troupe run ${quoteArg(planFile)} --run-id ${quoteArg(result.runId)}`
+    err(
+      formatSummary(result, {
+        columns: process.stderr.columns || 80,
+        resumeCommand: resume,
+        ...(config.checkpoint.enabled ? { runDirectory: runDir(resolve(config.checkpoint.dir), result.runId) } : {}),
+      }),
+    )
     // Through the journal's codec: outputs JSON cannot hold (10n, a Map, a cycle) come out tagged.
     if (options.json) process.stdout.write(`${resultText(result)}\n`)
-    if (interrupted) return EXIT.interrupted
+    if (dashboard && options.keepOpen && !interrupt.interrupted) {
+      err(pc.bold(`troupe: the run ended; the dashboard stays open at ${dashboard.url} — Ctrl-C to exit`))
+      await interrupt.next()
+    }
+    if (interruptedRun) return EXIT.interrupted
     return result.status === 'completed' ? EXIT.ok : EXIT.incomplete
   } finally {
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
+    interrupt.dispose()
     view?.stop()
+    // Sends every open page the final state before the server goes.
     await dashboard?.close()
     await runtime.close({ force: true })
   }
 }
 
+/** An argument as a POSIX shell would need it to be typed. */
+function quoteArg(value: string): string {
+  return /^[\w./:@=+-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`
+}
+
+function describeLog(e: TaskLogEvent): string {
+  return pc.dim(`${terminalText(e.taskId, 64)}: ${terminalText(e.message)}`)
+}
+
 function describeTransition(e: TaskStateEvent): string | undefined {
-  const id = pc.bold(e.taskId)
+  const id = pc.bold(terminalText(e.taskId, 64))
+  const error = e.error ? `${terminalText(e.error.code, 40)} ${terminalText(e.error.message)}` : ''
   switch (e.state) {
     case 'RUNNING':
-      return `${pc.cyan('▶ started  ')} ${id} (${e.agent}${e.attempt > 1 ? `, attempt ${e.attempt}` : ''})`
+      return `${pc.cyan('▶ started  ')} ${id} (${terminalText(e.agent, 64)}${e.attempt > 1 ? `, attempt ${e.attempt}` : ''})`
     case 'COMPLETED':
       return `${pc.green('✓ completed')} ${id}${e.previous === 'PENDING' ? ' (reused)' : ''}`
     case 'FAILED':
-      return `${pc.red('✗ failed   ')} ${id}: ${e.error?.code} ${e.error?.message ?? ''}`
+      return `${pc.red('✗ failed   ')} ${id}: ${error}`
     case 'SKIPPED':
-      return `${pc.yellow('↷ skipped  ')} ${id}: ${e.error?.message ?? ''}`
+      return `${pc.yellow('↷ skipped  ')} ${id}: ${e.error ? terminalText(e.error.message) : ''}`
     case 'CANCELLED':
       return `${pc.magenta('■ cancelled')} ${id}`
     case 'QUEUED':
-      return e.previous === 'RUNNING' ? `${pc.yellow('↻ retrying ')} ${id} after ${e.error?.code} (attempt ${e.attempt} failed)` : undefined
+      return e.previous === 'RUNNING' ? `${pc.yellow('↻ retrying ')} ${id} after ${terminalText(e.error?.code ?? '', 40)} (attempt ${e.attempt} failed)` : undefined
     default:
       return undefined
   }

@@ -1,3 +1,4 @@
+import { stringify } from '../runtime/journal/codec.ts'
 import { TASK_STATES, type TaskState } from '../actors/task-state.ts'
 import type { MonitorSnapshot } from '../monitor/monitor.ts'
 import type { AgentUtilisation, RunSnapshot, TaskView } from '../monitor/run-monitor.ts'
@@ -35,7 +36,12 @@ export interface ReportContext {
   readonly agents?: Readonly<Record<string, string>>
   /** Dependency ids by task id. */
   readonly deps?: Readonly<Record<string, readonly string[]>>
+  /** Log lines by task id (the last ones are shown). */
+  readonly logs?: Readonly<Record<string, readonly string[]>>
 }
+
+/** Log lines per task a report shows. */
+const REPORT_LOGS = 20
 
 /**
  * The dashboard's snapshot of a finished run, rebuilt from its RunResult: each task that
@@ -65,7 +71,8 @@ export function snapshotFromResult(result: RunResult, context: ReportContext = {
       state: t.state,
       history: [t.state],
       attempt: t.attempts,
-      logs: [],
+      logs: (context.logs?.[id] ?? []).slice(-REPORT_LOGS),
+      ...(t.output === undefined ? {} : { output: t.output }),
       intervals: slot === undefined ? [] : [{ attempt: t.attempts, slot, start: t.startedAt!, end: t.finishedAt! }],
       busyMs: t.durationMs ?? 0,
       reused: t.reused === true,
@@ -94,6 +101,7 @@ export function snapshotFromResult(result: RunResult, context: ReportContext = {
       utilisation: capacity > 0 ? Math.min(1, a.busyMs / capacity) : 0,
     })),
     tasks,
+    pauses: [],
     final: {
       makespanMs: result.makespanMs,
       sequentialMs: result.sequentialMs,
@@ -105,7 +113,7 @@ export function snapshotFromResult(result: RunResult, context: ReportContext = {
       totals: result.totals,
     },
   }
-  return { runs: [run], governor: { status: 'n/a' } }
+  return { runs: [run], governor: result.governor ? { status: 'n/a', report: result.governor } : { status: 'n/a' } }
 }
 
 /**
@@ -114,12 +122,14 @@ export function snapshotFromResult(result: RunResult, context: ReportContext = {
  */
 export function renderReport(result: RunResult, context: ReportContext = {}): string {
   // `<` escaped keeps `</script>` inside strings from closing the element early.
-  const data = JSON.stringify(snapshotFromResult(result, context)).replace(/</g, '\\u003c')
+  const data = snapshotJson(snapshotFromResult(result, context)).replace(/</g, '\\u003c')
   const script = readAsset('app.js').replace(/<\/script/gi, '<\\/script')
   const style = readAsset('styles.css').replace(/<\/style/gi, '<\\/style')
   return readAsset('index.html')
     .replace('<title>troupe dashboard</title>', () => `<title>troupe report: ${escapeHtml(result.runId)}</title>`)
     .replace('<link rel="stylesheet" href="styles.css">', () => `<style>\n${style}</style>`)
+    // A finished run has nothing to control.
+    .replace(/<section id="controls"[\s\S]*?<\/section>\n/, '')
     .replace('<script src="app.js"></script>', () => `<script type="application/json" id="troupe-data">${data}</script>\n<script>\n${script}</script>`)
 }
 
@@ -141,4 +151,16 @@ function dependencyLevelsById(ids: readonly string[], deps: Readonly<Record<stri
 
 function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
+}
+
+/**
+ * Outputs may hold what JSON cannot (10n, a Map, a cycle): they go through the journal's
+ * codec, as tagged values. An output too deep even for it is left out of the report.
+ */
+function snapshotJson(snapshot: ReturnType<typeof snapshotFromResult>): string {
+  try {
+    return stringify(snapshot)
+  } catch {
+    return stringify({ ...snapshot, runs: snapshot.runs.map((run) => ({ ...run, tasks: run.tasks.map(({ output: _omitted, ...task }) => task) })) })
+  }
 }

@@ -1,3 +1,4 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { TroupeError, describeValue, isTroupeError } from '../runtime/core/errors.ts'
@@ -5,7 +6,7 @@ import type { Run } from '../runtime/run.ts'
 import type { Runtime } from '../runtime/runtime.ts'
 import type { GovernorThresholds } from '../monitor/governor-monitor.ts'
 import { Monitor } from '../monitor/monitor.ts'
-import { EventStream } from './event-stream.ts'
+import { Broadcast, type BroadcastOptions } from './event-stream.ts'
 import { readAsset } from './read-asset.ts'
 
 /** The files the dashboard serves: nothing else is reachable, whatever the path says. */
@@ -21,8 +22,12 @@ const MAX_BODY_BYTES = 1024
 const SECURITY_HEADERS = {
   'cache-control': 'no-store',
   'x-content-type-options': 'nosniff',
-  'content-security-policy': "default-src 'self'; style-src 'self'; img-src 'self' data:",
+  'content-security-policy': "default-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
 } as const
+
+const TOKEN_COOKIE = 'troupe_token'
 
 export interface DashboardOptions {
   /** 0 picks a free port. @default 0 */
@@ -31,13 +36,24 @@ export interface DashboardOptions {
   readonly host?: string
   /** Governor thresholds shown with the gauges. @default the runtime's config.governor */
   readonly thresholds?: GovernorThresholds
+  /**
+   * Host names (optionally `name:port`) requests may be addressed to, besides loopback
+   * names. Required when `host` is not loopback: the Host check guards against DNS rebinding.
+   */
+  readonly allowHosts?: readonly string[]
+  /** The access token every request must carry. @default a random one */
+  readonly token?: string
+  /** Pacing and bounds of the live stream. */
+  readonly stream?: BroadcastOptions
 }
 
 /** A running dashboard. */
 export interface Dashboard {
-  /** Where to point a browser, e.g. `http://127.0.0.1:4700/`. */
+  /** Where to point a browser, with the token: e.g. `http://127.0.0.1:4700/?token=…`. */
   readonly url: string
-  /** Ends the live streams and stops the server. */
+  /** The token every request must carry (`?token=`, the cookie the page gets, or `Authorization: Bearer`). */
+  readonly token: string
+  /** Sends the final state to every page, ends the live streams and stops the server. */
   close(): Promise<void>
 }
 
@@ -47,8 +63,10 @@ export interface Dashboard {
  * utilisation and speedup, and a control for the run's maxParallel. Updates stream over
  * Server-Sent Events at `/events`; `/api/snapshot` returns the same data once.
  *
- * Binds loopback unless `host` says otherwise, and answers only requests addressed to the
- * host it serves (a guard against DNS rebinding).
+ * Binds loopback unless `host` says otherwise, answers only requests addressed to the
+ * host it serves (a guard against DNS rebinding; beyond loopback, `allowHosts` names it)
+ * and carrying its token, and refuses to be framed. Live clients are capped and a client
+ * that does not read is dropped.
  *
  * @example
  * const runtime = createRuntime()
@@ -61,10 +79,21 @@ export async function startDashboard(source: Runtime | Run, options: DashboardOp
     throw new TroupeError('ERR_ARGUMENT_INVALID', `Expected \`port\` to be an integer from 0 to 65535, got ${describeValue(port)}`)
   }
   const host = options.host ?? '127.0.0.1'
+  const allowHosts = (options.allowHosts ?? []).map((h) => h.trim().toLowerCase()).filter((h) => h !== '')
+  if (!isLoopback(host) && host !== 'localhost' && allowHosts.length === 0) {
+    throw new TroupeError(
+      'ERR_ARGUMENT_INVALID',
+      `Expected \`allowHosts\` (--allow-host NAME) when the dashboard binds beyond loopback, got host ${describeValue(host)} and no allowed host: name the host browsers will use to reach it`,
+    )
+  }
+  const token = options.token ?? randomBytes(18).toString('base64url')
+  if (!/^[\w-]{16,128}$/.test(token)) {
+    throw new TroupeError('ERR_ARGUMENT_INVALID', `Expected \`token\` to be 16 to 128 letters, digits, \`-\` or \`_\`, got ${describeValue(token.length > 40 ? `${token.slice(0, 40)}…` : token)}`)
+  }
   const assets = new Map(Object.entries(ASSETS).map(([path, a]) => [path, { body: readAsset(a.file), type: a.type }]))
   const monitor = new Monitor(source, options.thresholds ? { thresholds: options.thresholds } : {})
-  const streams = new Set<EventStream>()
-  let allowedHosts: ReadonlySet<string> | undefined
+  const broadcast = new Broadcast(monitor, options.stream)
+  let allowedHosts: ReadonlySet<string> = new Set()
 
   const server = createServer((req, res) => {
     try {
@@ -75,32 +104,38 @@ export async function startDashboard(source: Runtime | Run, options: DashboardOp
   })
 
   function route(req: IncomingMessage, res: ServerResponse): void {
-    if (allowedHosts && !allowedHosts.has((req.headers.host ?? '').toLowerCase())) {
+    if (!allowedHosts.has((req.headers.host ?? '').toLowerCase())) {
       return send(res, 421, 'text/plain; charset=utf-8', 'Misdirected request: unexpected Host header')
     }
     const path = safePath(req.url ?? '/')
     if (path === undefined) return send(res, 400, 'text/plain; charset=utf-8', 'Bad request path')
+    const given = requestToken(req)
+    if (given === undefined || !sameToken(given, token)) {
+      return send(res, 401, 'text/plain; charset=utf-8', 'Unauthorized: open the dashboard with the URL troupe printed (it carries ?token=…)')
+    }
+    // The page's own requests (styles, script, stream, control) then carry the cookie.
+    if (new URL(req.url ?? '/', 'http://x').searchParams.has('token')) {
+      res.setHeader('set-cookie', `${TOKEN_COOKIE}=${token}; HttpOnly; SameSite=Strict; Path=/`)
+    }
     if (req.method === 'POST') {
       const match = /^\/api\/runs\/([\w.-]{1,128})\/max-parallel$/.exec(path)
       if (match) return setMaxParallel(req, res, match[1]!)
       return send(res, 404, 'text/plain; charset=utf-8', 'Not found')
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain; charset=utf-8', 'Method not allowed')
-    if (path === '/events') return openStream(req, res)
+    if (path === '/events') return openStream(res)
     if (path === '/api/snapshot') return send(res, 200, 'application/json', JSON.stringify(monitor.snapshot()))
     const asset = assets.get(path)
     if (asset === undefined) return send(res, 404, 'text/plain; charset=utf-8', 'Not found')
     send(res, 200, asset.type, req.method === 'HEAD' ? '' : asset.body)
   }
 
-  function openStream(req: IncomingMessage, res: ServerResponse): void {
+  function openStream(res: ServerResponse): void {
+    if (broadcast.clients >= (options.stream?.maxClients ?? 16)) {
+      return send(res, 503, 'text/plain; charset=utf-8', 'Too many dashboard connections')
+    }
     res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream', connection: 'keep-alive' })
-    const stream = new EventStream(monitor, res)
-    streams.add(stream)
-    req.on('close', () => {
-      stream.close()
-      streams.delete(stream)
-    })
+    if (!broadcast.add(res)) res.end()
   }
 
   function setMaxParallel(req: IncomingMessage, res: ServerResponse, runId: string): void {
@@ -142,21 +177,24 @@ export async function startDashboard(source: Runtime | Run, options: DashboardOp
     throw new TroupeError('ERR_ARGUMENT_INVALID', `Cannot serve the dashboard on ${host}:${port}: ${code === 'EADDRINUSE' ? 'the port is in use; pick another with --dashboard PORT' : (error as Error).message}`, { cause: error })
   }
   const address = server.address() as AddressInfo
-  const hostInUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address
-  if (isLoopback(address.address)) {
-    allowedHosts = new Set([`${hostInUrl}:${address.port}`, `localhost:${address.port}`, `127.0.0.1:${address.port}`, `[::1]:${address.port}`])
-  }
+  const bound = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  const named = allowHosts.map((h) => (/:\d+$/.test(h) && !h.endsWith(']') ? h : `${h}:${address.port}`))
+  const loopback = [`localhost:${address.port}`, `127.0.0.1:${address.port}`, `[::1]:${address.port}`]
+  allowedHosts = new Set([...loopback, ...named, ...(isLoopback(address.address) ? [`${bound}:${address.port}`] : [])])
+  const hostInUrl = isLoopback(address.address) ? `${bound}:${address.port}` : (named[0] ?? `${bound}:${address.port}`)
   let closing: Promise<void> | undefined
   return {
-    url: `http://${hostInUrl}:${address.port}/`,
+    url: `http://${hostInUrl}/?token=${token}`,
+    token,
     close() {
-      closing ??= new Promise<void>((resolve) => {
-        for (const stream of streams) stream.close()
-        streams.clear()
+      closing ??= (async () => {
+        await broadcast.close()
         monitor.close()
-        server.close(() => resolve())
-        server.closeAllConnections()
-      })
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve())
+          server.closeAllConnections()
+        })
+      })()
       return closing
     },
   }
@@ -176,6 +214,24 @@ export function safePath(url: string): string | undefined {
   }
   if (!decoded.startsWith('/') || decoded.includes('\\') || decoded.includes('\0') || decoded.split('/').includes('..')) return undefined
   return decoded
+}
+
+function requestToken(req: IncomingMessage): string | undefined {
+  const query = new URL(req.url ?? '/', 'http://x').searchParams.get('token')
+  if (query !== null) return query
+  const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')
+  if (bearer) return bearer[1]
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const [name, value] = part.trim().split('=', 2)
+    if (name === TOKEN_COOKIE && value !== undefined) return value
+  }
+  return undefined
+}
+
+function sameToken(given: string, token: string): boolean {
+  const a = Buffer.from(given)
+  const b = Buffer.from(token)
+  return a.length === b.length && timingSafeEqual(a, b)
 }
 
 function isLoopback(address: string): boolean {

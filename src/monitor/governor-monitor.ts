@@ -1,3 +1,4 @@
+import type { GovernorReport } from '../runtime/admission/governor-policy.ts'
 /** The runtime events the governor emits; a runtime without a governor emits none. */
 export const GOVERNOR_EVENTS = ['governor:throttled', 'governor:resumed', 'governor:sample'] as const
 export type GovernorEventName = (typeof GOVERNOR_EVENTS)[number]
@@ -16,6 +17,8 @@ export interface GovernorView {
   readonly reason?: string
   readonly at?: number
   readonly thresholds?: GovernorThresholds
+  /** A finished run's governor figures (reports). */
+  readonly report?: GovernorReport
 }
 
 /**

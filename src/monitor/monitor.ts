@@ -77,6 +77,10 @@ export class Monitor {
       this.#runs.get(e.runId)?.monitor.taskLog(e)
       this.#emit('task:log', e)
     })
+    on('limit:paused', (e: RunEvents['limit:paused'][0]) => {
+      this.#runs.get(e.runId)?.monitor.limitPaused(e)
+      this.#emit('limit:paused', e)
+    })
     on('run:end', (e: RunEvents['run:end'][0]) => {
       this.#runs.get(e.runId)?.monitor.runEnd(e)
       this.#emit('run:end', e)

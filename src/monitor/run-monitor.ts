@@ -1,7 +1,8 @@
-import { TASK_STATES, TERMINAL_STATES, type TaskState } from '../actors/task-state.ts'
+import { TASK_STATES, type TaskState } from '../actors/task-state.ts'
 import type { SerializedError } from '../runtime/core/errors.ts'
-import type { RunEndEvent, TaskLogEvent, TaskProgressEvent, TaskStateEvent } from '../runtime/core/events.ts'
-import { bottomLevels, dependencyLevels, type Graph } from '../runtime/plan/graph.ts'
+import type { LimitPausedEvent, RunEndEvent, TaskLogEvent, TaskProgressEvent, TaskStateEvent } from '../runtime/core/events.ts'
+import { dependencyLevels, type Graph } from '../runtime/plan/graph.ts'
+import { estimateEta } from './eta.ts'
 import type { Strategy } from '../runtime/plan/plan.ts'
 import type { RunResult, RunStatus } from '../runtime/core/result.ts'
 
@@ -15,6 +16,17 @@ export interface AttemptInterval {
   readonly start: number
   /** Absent while the attempt runs. */
   readonly end?: number
+  /** The attempt failed (whether or not the task was retried). */
+  readonly failed?: boolean
+}
+
+/** Named limits paused by a provider's rate limit, and when they admit again. */
+export interface LimitPause {
+  readonly limits: readonly string[]
+  readonly taskId: string
+  /** Epoch ms when they admit again. */
+  readonly until: number
+  readonly at: number
 }
 
 /** What a live view shows of one task. JSON-serialisable. */
@@ -34,6 +46,8 @@ export interface TaskView {
   /** Last progress message of the current attempt. */
   readonly message?: string
   readonly logs: readonly string[]
+  /** The task's output: in reports of finished runs only. */
+  readonly output?: unknown
   readonly intervals: readonly AttemptInterval[]
   /** When the running attempt started. */
   readonly runningSince?: number
@@ -80,6 +94,8 @@ export interface RunSnapshot {
   readonly slots: number
   readonly agents: readonly AgentUtilisation[]
   readonly tasks: readonly TaskView[]
+  /** Rate-limit pauses not yet over at `at`, latest per limit. */
+  readonly pauses: readonly LimitPause[]
   /** Present once the run has ended. */
   readonly final?: FinalFigures
 }
@@ -109,7 +125,7 @@ interface MutableTask {
   fraction: number | undefined
   message: string | undefined
   logs: string[]
-  intervals: { attempt: number; slot: number; start: number; end?: number }[]
+  intervals: { attempt: number; slot: number; start: number; end?: number; failed?: boolean }[]
   busyMs: number
   reused: boolean
   error: SerializedError | undefined
@@ -131,6 +147,9 @@ export class RunMonitor {
   #final: FinalFigures | undefined
   #endedAt: number | undefined
   #firstStart: number | undefined
+  readonly #pauses = new Map<string, LimitPause>()
+  /** The last raw ETA and when it was computed: between changes, the ETA counts down. */
+  #etaAnchor: { raw: number; at: number } | undefined
 
   constructor(init: RunMonitorInit) {
     this.runId = init.runId
@@ -157,7 +176,7 @@ export class RunMonitor {
   taskState(e: TaskStateEvent): void {
     const task = this.#task(e.taskId)
     if (task === undefined) return
-    if (task.state === 'RUNNING') this.#closeInterval(task, e.at)
+    if (task.state === 'RUNNING') this.#closeInterval(task, e.at, e.state === 'FAILED' || (e.state === 'QUEUED' && e.error !== undefined))
     task.state = e.state
     task.history.push(e.state)
     task.attempt = e.attempt
@@ -186,6 +205,13 @@ export class RunMonitor {
     if (task === undefined) return
     task.logs.push(e.message)
     if (task.logs.length > RECENT_LOGS) task.logs.shift()
+  }
+
+  limitPaused(e: LimitPausedEvent): void {
+    for (const limit of e.limits) {
+      const before = this.#pauses.get(limit)
+      if (before === undefined || before.until <= e.until) this.#pauses.set(limit, { limits: [limit], taskId: e.taskId, until: e.until, at: e.at })
+    }
   }
 
   runEnd(e: RunEndEvent): void {
@@ -256,7 +282,7 @@ export class RunMonitor {
       elapsedMs,
       busyMs,
       speedup: elapsedMs > 0 ? busyMs / elapsedMs : 0,
-      etaMs: this.#status === 'running' ? this.#eta(now, maxParallel) : 0,
+      etaMs: this.#status === 'running' ? this.#tickingEta(now, maxParallel) : 0,
       slots: this.#slotBusy.length,
       agents: [...byAgent].map(([agent, a]) => ({
         agent,
@@ -265,6 +291,7 @@ export class RunMonitor {
         utilisation: capacity > 0 ? Math.min(1, a.busyMs / capacity) : 0,
       })),
       tasks,
+      pauses: this.#status === 'running' ? [...this.#pauses.values()].filter((p) => p.until > now) : [],
       ...(this.#final ? { final: this.#final } : {}),
     }
   }
@@ -274,66 +301,30 @@ export class RunMonitor {
     return index === undefined ? undefined : this.#tasks[index]
   }
 
-  #closeInterval(task: MutableTask, at: number): void {
+  #closeInterval(task: MutableTask, at: number, failed: boolean): void {
     const open = task.intervals.at(-1)
     if (open === undefined || open.end !== undefined) return
     open.end = at
+    if (failed) open.failed = true
     task.busyMs += Math.max(0, at - open.start)
     this.#slotBusy[open.slot] = false
   }
 
   /**
-   * The longer of the remaining critical path and the remaining work spread over
-   * maxParallel. A task's duration is the mean observed for its agent, else its
-   * `estimateMs`, else the mean observed over all agents (or, before anything finished,
-   * extrapolated from running tasks' progress); a running task's remainder is
-   * extrapolated from its own progress when it reported some.
+   * The estimate counts down while nothing new is known: an unchanged raw estimate (tasks
+   * running past their expected duration are clamped to zero left) would otherwise freeze
+   * between completions. It never goes below what the raw estimate says is left.
    */
-  #eta(now: number, maxParallel: number): number | undefined {
-    const plan = this.#init.plan
-    const observed = new Map<string, { sum: number; n: number }>()
-    let allSum = 0
-    let allN = 0
-    this.#tasks.forEach((t, i) => {
-      if (t.state !== 'COMPLETED' || t.reused) return
-      const o = observed.get(plan.tasks[i]!.agent) ?? { sum: 0, n: 0 }
-      o.sum += t.busyMs
-      o.n++
-      observed.set(plan.tasks[i]!.agent, o)
-      allSum += t.busyMs
-      allN++
-    })
-    // Nothing finished yet: running tasks' progress says what a whole task takes.
-    if (allN === 0) {
-      this.#tasks.forEach((t) => {
-        const open = t.state === 'RUNNING' ? t.intervals.at(-1) : undefined
-        if (open === undefined || t.fraction === undefined || t.fraction <= 0) return
-        allSum += (now - open.start) / t.fraction
-        allN++
-      })
+  #tickingEta(now: number, maxParallel: number): number | undefined {
+    const raw = estimateEta(this.#init.plan, this.#tasks, now, maxParallel)
+    if (raw === undefined) {
+      this.#etaAnchor = undefined
+      return undefined
     }
-    const remaining = new Float64Array(this.#tasks.length)
-    let work = 0
-    for (let i = 0; i < this.#tasks.length; i++) {
-      const t = this.#tasks[i]!
-      if (TERMINAL_STATES.has(t.state)) continue
-      const o = observed.get(plan.tasks[i]!.agent)
-      const expected = o ? o.sum / o.n : (plan.tasks[i]!.estimateMs ?? (allN > 0 ? allSum / allN : undefined))
-      const open = t.state === 'RUNNING' ? t.intervals.at(-1) : undefined
-      let left: number | undefined
-      if (open && t.fraction !== undefined && t.fraction > 0) {
-        const ran = now - open.start
-        left = (ran * (1 - t.fraction)) / t.fraction
-      } else if (expected !== undefined) {
-        left = open ? Math.max(0, expected - (now - open.start)) : expected
-      }
-      if (left === undefined) return undefined
-      remaining[i] = left
-      work += left
+    if (this.#etaAnchor === undefined || this.#etaAnchor.raw !== raw) {
+      this.#etaAnchor = { raw, at: now }
+      return raw
     }
-    const chain = bottomLevels(plan, plan.order, (i) => remaining[i]!)
-    let longest = 0
-    for (const b of chain) if (b > longest) longest = b
-    return Math.round(Math.max(longest, work / maxParallel))
+    return Math.max(0, raw - (now - this.#etaAnchor.at))
   }
 }

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -102,5 +102,66 @@ describe('troupe run', () => {
     const dir = workspace({ 'plan.yaml': okPlan })
     const { stdout } = await runCli(['run', 'plan.yaml', '--json', '--max-parallel', '3'], { cwd: dir })
     expect((JSON.parse(stdout) as RunResult).maxParallel).toBe(3)
+  })
+
+  it('finds troupe.config.json beside the plan when the working directory has none (regression: examples ignored their config)', async () => {
+    const dir = workspace({})
+    mkdirSync(join(dir, 'example'))
+    writeFileSync(join(dir, 'example', 'plan.yaml'), okPlan)
+    writeFileSync(join(dir, 'example', 'troupe.config.json'), JSON.stringify({ maxParallel: 3 }))
+    const { code, stdout } = await runCli(['run', 'example/plan.yaml', '--json'], { cwd: dir })
+    expect(code).toBe(0)
+    expect((JSON.parse(stdout) as RunResult).maxParallel).toBe(3)
+  })
+
+  it('prefers troupe.config.json in the working directory over the one beside the plan', async () => {
+    const dir = workspace({ 'troupe.config.json': JSON.stringify({ maxParallel: 5 }) })
+    mkdirSync(join(dir, 'example'))
+    writeFileSync(join(dir, 'example', 'plan.yaml'), okPlan)
+    writeFileSync(join(dir, 'example', 'troupe.config.json'), JSON.stringify({ maxParallel: 3 }))
+    const { stdout } = await runCli(['run', 'example/plan.yaml', '--json'], { cwd: dir })
+    expect((JSON.parse(stdout) as RunResult).maxParallel).toBe(5)
+  })
+
+  it('prefers --config over both config files', async () => {
+    const dir = workspace({ 'troupe.config.json': JSON.stringify({ maxParallel: 5 }), 'mine.json': JSON.stringify({ maxParallel: 2 }) })
+    mkdirSync(join(dir, 'example'))
+    writeFileSync(join(dir, 'example', 'plan.yaml'), okPlan)
+    writeFileSync(join(dir, 'example', 'troupe.config.json'), JSON.stringify({ maxParallel: 3 }))
+    const { stdout } = await runCli(['run', 'example/plan.yaml', '--json', '--config', 'mine.json'], { cwd: dir })
+    expect((JSON.parse(stdout) as RunResult).maxParallel).toBe(2)
+  })
+
+  it('strips escape sequences from ctx.log lines (regression: an agent retitled and cleared the terminal and printed a fake "✓ completed")', async () => {
+    const dir = workspace({ 'plan.yaml': `tasks:\n  - { id: h, agent: ${join(agents, 'hostile-log.mjs')} }\n` })
+    const { code, stderr } = await runCli(['run', 'plan.yaml'], { cwd: dir })
+    expect(code).toBe(0)
+    expect(stderr).not.toContain('\u001b')
+    expect(stderr).not.toContain('\r')
+    expect(stderr).toContain('h: �✓ completed fake-task')
+  })
+
+  it('says how to resume a run that did not complete', async () => {
+    const dir = workspace({ 'plan.yaml': `tasks:\n  - { id: t, agent: ${join(agents, 'throw.mjs')} }\n` })
+    const { code, stderr } = await runCli(['run', 'plan.yaml', '--run-id', 'resume-me'], { cwd: dir })
+    expect(code).toBe(1)
+    expect(stderr).toContain('resume: troupe run plan.yaml --run-id resume-me')
+    expect(stderr).toContain(join('.troupe', 'resume-me'))
+  })
+
+  it('exits 2 for a dashboard bound beyond loopback without --allow-host', async () => {
+    const dir = workspace({ 'plan.yaml': okPlan })
+    const { code, stderr } = await runCli(['run', 'plan.yaml', '--dashboard', '0', '--host', '0.0.0.0'], { cwd: dir })
+    expect(code).toBe(2)
+    expect(stderr).toContain('--allow-host')
+  })
+})
+
+describe('troupe --version', () => {
+  it('prints the package version', async () => {
+    const { version } = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }
+    const { code, stdout } = await runCli(['--version'])
+    expect(code).toBe(0)
+    expect(stdout.trim()).toBe(version)
   })
 })

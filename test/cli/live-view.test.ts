@@ -1,7 +1,9 @@
 import { fileURLToPath } from 'node:url'
 import { stripVTControlCharacters } from 'node:util'
 import { describe, expect, it } from 'vitest'
-import { renderLiveView } from '../../src/cli/live-view.ts'
+import { Writable } from 'node:stream'
+import { LiveView, renderLiveView } from '../../src/cli/live-view.ts'
+import { createRuntime } from '../../src/runtime/runtime.ts'
 import { RunMonitor } from '../../src/monitor/run-monitor.ts'
 import { compilePlan } from '../../src/runtime/plan/load-plan.ts'
 
@@ -25,14 +27,13 @@ describe('renderLiveView', () => {
   it('shows a line per running agent with its progress, message and elapsed time', () => {
     const lines = stripVTControlCharacters(renderLiveView(running(2), { status: 'n/a' }, 100)).split('\n')
     expect(lines[0]).toContain('2 running')
-    expect(lines[2]).toBe('governor: n/a')
-    expect(lines[3]).toMatch(/^ {2}t0 +█{8}░{8} +50% +500 ms {2}w: halfway/)
-    expect(lines[4]).toMatch(/^ {2}t1 +░{16} +0% +500 ms {2}w$/)
+    expect(lines[2]).toMatch(/^ {2}t0 +█{8}░{8} +50% +500 ms {2}w: halfway/)
+    expect(lines[3]).toMatch(/^ {2}t1 +░{16} +0% +500 ms {2}w$/)
   })
 
   it('keeps every line within the terminal width', () => {
     const lines = stripVTControlCharacters(renderLiveView(running(2), { status: 'n/a' }, 60)).split('\n')
-    for (const line of lines.slice(3)) expect(line.length).toBeLessThanOrEqual(60)
+    for (const line of lines) expect(line.length).toBeLessThanOrEqual(60)
   })
 
   it('folds running agents beyond the terminal height into one line', () => {
@@ -41,10 +42,55 @@ describe('renderLiveView', () => {
     expect(lines.at(-1)).toMatch(/and \d+ more running/)
   })
 
+  it('shows no governor line before the governor has reported (regression: "governor: n/a" clutter)', () => {
+    const lines = stripVTControlCharacters(renderLiveView(running(2), { status: 'n/a' }, 100)).split('\n')
+    expect(lines.filter((l) => l.includes('governor'))).toEqual([])
+  })
+
+  it('shows a rate-limit pause and when it resumes', () => {
+    const m = new RunMonitor({ runId: 'r', plan, strategy: 'concurrent', maxParallel: () => 12, startedAt: 0, now: () => 500 })
+    m.limitPaused({ runId: 'r', taskId: 't0', limits: ['llm'], until: 3500, at: 400 })
+    const text = stripVTControlCharacters(renderLiveView(m.snapshot(), { status: 'n/a' }, 120))
+    expect(text).toContain('rate limit: llm paused — resumes in 3.00 s')
+  })
+
+  it('strips escape sequences from task ids and progress messages (regression: an agent retitled and cleared the terminal)', () => {
+    const m = new RunMonitor({ runId: 'r', plan, strategy: 'concurrent', maxParallel: () => 12, startedAt: 0, now: () => 500 })
+    m.taskState({ runId: 'r', taskId: 't0', agent: 'w', state: 'RUNNING', previous: 'QUEUED', attempt: 1, at: 0 })
+    m.taskProgress({ runId: 'r', taskId: 't0', attempt: 1, fraction: 0.5, message: '\u001b]0;pwned\u0007\u001b[2J\r✓ completed fake', at: 400 })
+    const text = renderLiveView(m.snapshot(), { status: 'n/a' }, 200)
+    expect(text).not.toMatch(/\u001b\]|\u001b\[2J|\r/)
+    expect(stripVTControlCharacters(text)).toContain('w: �✓ completed fake')
+  })
+
   it('shows the governor throttling with its readings and threshold', () => {
     const text = stripVTControlCharacters(
       renderLiveView(running(1), { status: 'throttled', reason: 'cpu', cpuPercent: 95, memoryPercent: 40, thresholds: { cpu: { throttlePercent: 90, resumePercent: 75 }, memory: { throttlePercent: 90, resumePercent: 80 } } }, 120),
     )
     expect(text).toContain('governor: THROTTLED on cpu — cpu 95 % (throttle ≥ 90 %), memory 40 %')
+  })
+
+  it('prints ctx.log lines above the live block in TTY mode (regression: they vanished)', async () => {
+    let out = ''
+    const tty = Object.assign(
+      new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          out += chunk.toString('utf8')
+          done()
+        },
+      }),
+      { isTTY: true, columns: 100, rows: 24 },
+    ) as unknown as NodeJS.WriteStream
+    const runtime = createRuntime({ config: { maxParallel: 1, pool: { minThreads: 1, maxThreads: 1 }, governor: { enabled: false }, checkpoint: { enabled: false } } })
+    try {
+      const agent = fileURLToPath(new URL('../fixtures/agents/progress.mjs', import.meta.url))
+      const run = runtime.run({ name: 'logs', tasks: [{ id: 'p', agent }] })
+      const view = new LiveView(runtime, run, { stream: tty, intervalMs: 10, formatLog: (e) => `LOG ${e.taskId}: ${e.message}` })
+      await run.result
+      view.stop()
+      expect(stripVTControlCharacters(out)).toContain('LOG p: done')
+    } finally {
+      await runtime.close({ force: true })
+    }
   })
 })

@@ -1,4 +1,6 @@
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { request } from 'node:http'
 import { networkInterfaces } from 'node:os'
 import { fileURLToPath } from 'node:url'
@@ -20,7 +22,12 @@ function fanOutPlan() {
   }
 }
 
-function get(url: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+/** The token the dashboard printed in its URL, as an Authorization header. */
+function auth(url: string): Record<string, string> {
+  return { authorization: `Bearer ${new URL(url).searchParams.get('token') ?? ''}` }
+}
+
+function get(url: string, path: string, headers: Record<string, string> = auth(url)): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
   const { hostname, port } = new URL(url)
   return new Promise((resolve, reject) => {
     // http.request sends the path as given: no client-side normalisation of `..`.
@@ -28,17 +35,17 @@ function get(url: string, path: string, headers: Record<string, string> = {}): P
       let body = ''
       res.setEncoding('utf8')
       res.on('data', (chunk: string) => (body += chunk))
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }))
     })
     req.on('error', reject)
     req.end()
   })
 }
 
-function post(url: string, path: string, type: string, body: string): Promise<{ status: number; body: string }> {
+function post(url: string, path: string, type: string, body: string, headers: Record<string, string> = auth(url)): Promise<{ status: number; body: string }> {
   const { hostname, port } = new URL(url)
   return new Promise((resolve, reject) => {
-    const req = request({ host: hostname, port, path, method: 'POST', headers: { 'content-type': type } }, (res) => {
+    const req = request({ host: hostname, port, path, method: 'POST', headers: { 'content-type': type, ...headers } }, (res) => {
       let text = ''
       res.setEncoding('utf8')
       res.on('data', (chunk: string) => (text += chunk))
@@ -181,7 +188,59 @@ describe('dashboard in Chromium', () => {
   })
 
   it('answers only requests addressed to the host it serves', async () => {
-    const response = await get(dashboard.url, '/', { host: 'attacker.example:80' })
+    const response = await get(dashboard.url, '/', { ...auth(dashboard.url), host: 'attacker.example:80' })
     expect(response.status).toBe(421)
+  })
+})
+
+describe('dashboard at the end of a run', () => {
+  let browser: Browser
+
+  beforeAll(async () => {
+    browser = await launchChromium()
+  })
+
+  afterAll(async () => {
+    await browser?.close()
+  })
+
+  it('shows the final state when closed right after the run, as the CLI does (regression: the page froze at "running · disconnected")', async () => {
+    const rt = createRuntime({ config: { maxParallel: 2, pool: { minThreads: 1, maxThreads: 2 }, governor: { enabled: false }, checkpoint: { enabled: false } } })
+    const dash = await startDashboard(rt)
+    try {
+      const page = await browser.newPage()
+      await page.goto(dash.url)
+      await page.waitForSelector('#connection:text("live")')
+      const result = await rt.run({ name: 'ending', tasks: [{ id: 'only', agent, input: { ms: 300, steps: 2 } }] }).result
+      await dash.close()
+      await page.waitForSelector('#connection:text("run ended")')
+      expect(await page.getAttribute('body', 'data-status')).toBe('completed')
+      expect(await page.textContent('#speedup .value')).toBe(`${result.speedup.toFixed(2)}x`)
+      await page.close()
+    } finally {
+      await dash.close()
+      await rt.close({ force: true })
+    }
+  })
+
+  it('draws a failed attempt red even when its retry succeeded, with a legend', async () => {
+    const rt = createRuntime({ config: { maxParallel: 1, pool: { minThreads: 1, maxThreads: 1 }, retry: { maxRetries: 1, delayMs: 0 }, governor: { enabled: false }, checkpoint: { enabled: false } } })
+    const dash = await startDashboard(rt)
+    try {
+      const page = await browser.newPage()
+      await page.goto(dash.url)
+      await page.waitForSelector('#connection:text("live")')
+      const flaky = fileURLToPath(new URL('../fixtures/agents/flaky.mjs', import.meta.url))
+      const dir = mkdtempSync(join(tmpdir(), 'troupe-flaky-'))
+      await rt.run({ name: 'retry', tasks: [{ id: 'f', agent: flaky, input: { dir, failures: 1 } }] }).result
+      await page.waitForSelector('body[data-status="completed"]')
+      const classes = await page.locator('#timeline [data-task="f"]').evaluateAll((nodes) => nodes.map((n) => `${n.getAttribute('data-attempt')}:${n.getAttribute('class')}`))
+      expect(classes).toEqual(['1:bar-group FAILED attempt-failed', '2:bar-group COMPLETED'])
+      expect(await page.textContent('#legend')).toContain('failed attempt')
+      await page.close()
+    } finally {
+      await dash.close()
+      await rt.close({ force: true })
+    }
   })
 })

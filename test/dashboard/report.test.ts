@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { assignSlots } from '../../src/dashboard/report.ts'
+import { assignSlots, renderReport } from '../../src/dashboard/report.ts'
 import type { RunResult } from '../../src/runtime/core/result.ts'
 import { runPlan } from '../../src/runtime/runtime.ts'
 import { formatMs } from '../../src/cli/summary.ts'
@@ -82,6 +82,35 @@ describe('troupe report', () => {
     expect(await page.textContent('#count-COMPLETED .value')).toBe(String(result.totals.completed))
     const bars = await page.locator('#timeline [data-task]').evaluateAll((nodes) => nodes.map((n) => n.getAttribute('data-task')))
     expect(bars.sort()).toEqual(['a', 'b', 'c', 'd'])
+    await page.close()
+  })
+
+  it('shows the governor figures, task outputs and logs, and no maxParallel control', async () => {
+    const withGovernor = { ...result, governor: { mode: 'threshold', throttledMs: 1200, throttleEvents: 2, peakCpuPercent: 93, peakMemoryMb: 512, samples: 40 } } as RunResult
+    const withOutput = { ...withGovernor, tasks: { ...withGovernor.tasks, a: { ...withGovernor.tasks.a!, output: { answer: 42 } } } }
+    const out = join(cwd, 'rich.html')
+    writeFileSync(out, renderReport(withOutput, { logs: { a: ['first line', 'second line'] } }))
+    const page = await browser.newPage()
+    await page.goto(pathToFileURL(out).href)
+    await page.waitForSelector('#speedup')
+    expect(await page.textContent('#governor-report')).toContain('throttled 1.20 s in 2 period(s) · peak CPU 93 %')
+    expect(await page.textContent('[data-task="a"] .output')).toContain('"answer": 42')
+    expect(await page.locator('[data-task="a"] .logs li').allTextContents()).toEqual(['first line', 'second line'])
+    expect(await page.locator('#controls').count()).toBe(0)
+    await page.close()
+  })
+
+  it('shows a hostile task id as text: it cannot close the data script or inject markup', async () => {
+    const id = '</script><script>window.pwned=1</script><img src=x onerror="window.pwned=2">'
+    const hostile = { ...result, tasks: { [id]: { state: 'FAILED', attempts: 1, error: { code: 'ERR_TASK_FAILED', message: '<b>bold</b>' } } } } as unknown as RunResult
+    const out = join(cwd, 'hostile.html')
+    writeFileSync(out, renderReport(hostile))
+    const page = await browser.newPage()
+    await page.goto(pathToFileURL(out).href)
+    await page.waitForSelector('#cards [data-task]')
+    expect(await page.evaluate('typeof window.pwned')).toBe('undefined')
+    expect(await page.textContent('#cards .card strong')).toBe(id)
+    expect(await page.locator('#cards b').count()).toBe(0)
     await page.close()
   })
 

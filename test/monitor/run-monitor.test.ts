@@ -105,4 +105,38 @@ describe('GovernorMonitor', () => {
     g.apply('governor:resumed', { reason: 'cpu', cpuPercent: 60, memoryPercent: 41, memoryUsedMb: 900, at: 9 })
     expect(g.view).toEqual({ status: 'ok', cpuPercent: 60, memoryPercent: 41, at: 9 })
   })
+
+  it('counts the ETA down between completions (regression: it froze while tasks ran past their estimate)', () => {
+    const clock = { now: 0 }
+    const m = monitorAt(clock)
+    move(m, 'a', 'QUEUED', 'RUNNING', 0)
+    move(m, 'b', 'QUEUED', 'RUNNING', 0)
+    // Past their 1000 ms estimates: the raw estimate is c's 1000 ms and stops changing.
+    clock.now = 1500
+    const first = m.snapshot().etaMs!
+    clock.now = 1800
+    const later = m.snapshot().etaMs!
+    expect(first).toBe(1000)
+    expect(later).toBe(700)
+  })
+
+  it('marks the interval of a failed attempt as failed, also when the task is retried', () => {
+    const clock = { now: 0 }
+    const m = monitorAt(clock)
+    move(m, 'a', 'QUEUED', 'RUNNING', 0)
+    m.taskState({ runId: 'r', taskId: 'a', agent: 'w', state: 'QUEUED', previous: 'RUNNING', attempt: 1, at: 100, error: { code: 'ERR_TASK_FAILED', message: 'x' } })
+    move(m, 'a', 'QUEUED', 'RUNNING', 200, 2)
+    move(m, 'a', 'RUNNING', 'COMPLETED', 300, 2)
+    const a = m.snapshot().tasks.find((t) => t.id === 'a')!
+    expect(a.intervals.map((i) => i.failed === true)).toEqual([true, false])
+  })
+
+  it('keeps a rate-limit pause until it is over', () => {
+    const clock = { now: 0 }
+    const m = monitorAt(clock)
+    m.limitPaused({ runId: 'r', taskId: 'a', limits: ['llm', 'api'], until: 1000, at: 0 })
+    expect(m.snapshot().pauses.map((p) => p.limits[0])).toEqual(['llm', 'api'])
+    clock.now = 1000
+    expect(m.snapshot().pauses).toEqual([])
+  })
 })

@@ -52,6 +52,7 @@
     renderTotals(run)
     renderControls(run)
     renderCards(run)
+    renderPauses(run)
     renderTimeline(run)
     renderGraph(run)
     renderAgents(run)
@@ -89,6 +90,7 @@
 
   function renderControls(run) {
     const controls = $('controls')
+    if (!controls) return
     controls.hidden = current.static === true
     $('max-parallel-current').textContent = `now ${run.maxParallel}`
     $('max-parallel-current').dataset.value = String(run.maxParallel)
@@ -115,6 +117,11 @@
   function renderGovernor(gov) {
     const t = gov.thresholds
     const status = gov.status === 'n/a' ? 'governor: n/a' : gov.status === 'throttled' ? `governor: throttled${gov.reason ? ` (${gov.reason})` : ''}` : 'governor: admitting'
+    const r = gov.report
+    if (r) {
+      const line = `governor (${r.mode}): throttled ${ms(r.throttledMs)} in ${r.throttleEvents} period(s) · peak CPU ${r.peakCpuPercent} % · peak memory ${r.peakMemoryMb} MB · ${r.samples} samples`
+      return $('governor-body').replaceChildren(el('div', { id: 'governor-report' }, r.samples > 0 ? line : `governor (${r.mode}): no samples taken`))
+    }
     $('governor-body').replaceChildren(
       el('div', { id: 'governor-status', class: `pill ${gov.status}` }, status),
       gauge('cpu', gov.cpuPercent, t && t.cpu),
@@ -140,15 +147,36 @@
       )
       if (t.message) card.append(el('div', { class: 'message' }, t.message))
       if (t.error) card.append(el('div', { class: 'error' }, `${t.error.code}: ${t.error.message}`))
+      if (t.output !== undefined) card.append(el('pre', { class: 'output' }, outputText(t.output)))
       if (t.logs.length > 0) card.append(el('ul', { class: 'logs' }, ...t.logs.map((line) => el('li', {}, line))))
       return card
     })
     $('cards').replaceChildren(...cards)
   }
 
+  function renderPauses(run) {
+    const box = $('pauses')
+    const pauses = (run.pauses || []).filter((p) => run.status === 'running' && p.until > run.at)
+    box.hidden = pauses.length === 0
+    box.replaceChildren(
+      ...pauses.map((p) => el('div', { class: 'pill paused', 'data-limits': p.limits.join(' ') }, `rate limit: ${p.limits.join(', ')} paused — resumes in ${ms(p.until - run.at)} (at ${new Date(p.until).toLocaleTimeString()})`)),
+    )
+  }
+
+  function renderLegend() {
+    const items = STATES.map((s) => el('span', { class: `legend-item ${s}` }, el('span', { class: 'swatch' }), s.toLowerCase()))
+    items.push(el('span', { class: 'legend-item FAILED attempt-failed' }, el('span', { class: 'swatch' }), 'failed attempt (retried)'))
+    $('legend').replaceChildren(...items)
+  }
+
+  function outputText(output) {
+    const text = typeof output === 'string' ? output : JSON.stringify(output, null, 1)
+    return text.length > 400 ? `${text.slice(0, 399)}…` : text
+  }
+
   function renderTimeline(run) {
     const bars = []
-    for (const t of run.tasks) for (const i of t.intervals) bars.push({ task: t, start: i.start, end: i.end ?? run.at, slot: i.slot, attempt: i.attempt })
+    for (const t of run.tasks) for (const i of t.intervals) bars.push({ task: t, start: i.start, end: i.end ?? run.at, slot: i.slot, attempt: i.attempt, failed: i.failed === true })
     const box = $('timeline')
     if (bars.length === 0) return box.replaceChildren(el('p', { class: 'empty' }, 'no task has started yet'))
     const t0 = Math.min(...bars.map((b) => b.start))
@@ -169,8 +197,8 @@
     for (const b of bars) {
       const x = left + ((b.start - t0) / span) * width
       const w = Math.max(2, ((b.end - b.start) / span) * width)
-      const g = svg('g', { class: `bar-group ${b.task.state}`, 'data-task': b.task.id })
-      g.append(svg('title', {}, `${b.task.id} (${b.task.agent}) attempt ${b.attempt}: ${ms(b.end - b.start)}`))
+      const g = svg('g', { class: `bar-group ${b.failed ? 'FAILED attempt-failed' : b.task.state}`, 'data-task': b.task.id, 'data-attempt': b.attempt })
+      g.append(svg('title', {}, `${b.task.id} (${b.task.agent}) attempt ${b.attempt}${b.failed ? ' failed' : ''}: ${ms(b.end - b.start)}`))
       g.append(svg('rect', { x, y: b.slot * rowH + 3, width: w, height: rowH - 6, rx: 3 }))
       if (w > 30) g.append(svg('text', { x: x + 4, y: b.slot * rowH + 17, class: 'bar-label' }, b.task.id))
       s.append(g)
@@ -231,11 +259,13 @@
     $('control-message').dataset.ok = String(response.ok)
   }
 
+  renderLegend()
   $('run-select').addEventListener('change', (e) => {
     selectedRun = e.target.value
     render()
   })
-  $('max-parallel-apply').addEventListener('click', () => void applyMaxParallel())
+  // A report has no controls.
+  if ($('max-parallel-apply')) $('max-parallel-apply').addEventListener('click', () => void applyMaxParallel())
 
   const embedded = document.getElementById('troupe-data')
   if (embedded) {
@@ -248,7 +278,28 @@
       current = JSON.parse(e.data)
       render()
     })
+    // A delta carries run figures and only the tasks that changed: merge them by id.
+    source.addEventListener('delta', (e) => {
+      const delta = JSON.parse(e.data)
+      const before = new Map(current.runs.map((r) => [r.runId, r]))
+      const runs = delta.runs.map((r) => {
+        const old = before.get(r.runId)
+        if (!old) return r
+        const changed = new Map(r.tasks.map((t) => [t.id, t]))
+        return { ...r, tasks: old.tasks.map((t) => changed.get(t.id) || t) }
+      })
+      current = { runs: runs.filter((r) => delta.runIds.includes(r.runId)), governor: delta.governor }
+      render()
+    })
+    // The server ends the stream once it has sent the final state: stay on it.
+    source.addEventListener('end', () => {
+      source.close()
+      $('connection').textContent = 'run ended'
+      $('connection').dataset.state = 'ended'
+    })
     source.addEventListener('open', () => ($('connection').textContent = 'live'))
-    source.addEventListener('error', () => ($('connection').textContent = 'disconnected'))
+    source.addEventListener('error', () => {
+      if ($('connection').dataset.state !== 'ended') $('connection').textContent = 'disconnected'
+    })
   }
 })()

@@ -1,0 +1,86 @@
+import { stripVTControlCharacters } from 'node:util'
+import { describe, expect, it } from 'vitest'
+import { formatSummary } from '../../src/cli/summary.ts'
+import type { RunResult } from '../../src/runtime/core/result.ts'
+
+function result(overrides: Partial<RunResult> = {}, count = 19): RunResult {
+  const tasks = Object.fromEntries(
+    Array.from({ length: count }, (_, i) => [`task-${i}`, { state: 'COMPLETED', attempts: 1, startedAt: 0, finishedAt: 100, durationMs: 100 }]),
+  )
+  return {
+    runId: 'r1',
+    name: 'p',
+    status: 'completed',
+    strategy: 'concurrent',
+    maxParallel: 4,
+    startedAt: 0,
+    finishedAt: 1000,
+    makespanMs: 1000,
+    sequentialMs: 1900,
+    criticalPathMs: 950,
+    lowerBoundMs: 950,
+    speedup: 1.9,
+    efficiency: 0.475,
+    parallelization: 'PARALLEL',
+    totals: { tasks: count, completed: count, failed: 0, skipped: 0, cancelled: 0, reused: 0 },
+    tasks,
+    ...overrides,
+  } as RunResult
+}
+
+const plain = (text: string) => stripVTControlCharacters(text).split('\n')
+
+describe('formatSummary', () => {
+  it('draws one line per task, without rules between rows (regression: 19 tasks took 41 lines)', () => {
+    const lines = plain(formatSummary(result()))
+    expect(lines.filter((l) => l.startsWith('task-'))).toHaveLength(19)
+    expect(lines.length).toBeLessThanOrEqual(19 + 6)
+    expect(lines.some((l) => /^[─┼├┤-]{5,}/.test(l))).toBe(false)
+  })
+
+  it('has no error column when no task has an error (regression: an empty 60-column error column)', () => {
+    const lines = plain(formatSummary(result()))
+    expect(lines[0]).not.toContain('error')
+    expect(Math.max(...lines.filter((l) => l.startsWith('task')).map((l) => l.length))).toBeLessThan(40)
+  })
+
+  it('keeps every table line within the terminal width, cutting long errors with …', () => {
+    const r = result({
+      status: 'failed',
+      tasks: { [`t-${'x'.repeat(100)}`]: { state: 'FAILED', attempts: 2, durationMs: 5, error: { code: 'ERR_TASK_FAILED', message: 'boom '.repeat(100) } } } as RunResult['tasks'],
+    })
+    const lines = plain(formatSummary(r, { columns: 80 }))
+    const table = lines.slice(0, 2)
+    for (const line of table) expect(line.length).toBeLessThanOrEqual(80)
+    expect(table[1]).toContain('…')
+  })
+
+  it('strips escape sequences from task ids and errors (regression: fake "✓ completed" lines in the table)', () => {
+    const r = result({
+      tasks: { 'a\u001b[2J': { state: 'FAILED', attempts: 1, error: { code: 'ERR_TASK_FAILED', message: 'x\r\u001b[32m✓ completed b' } } } as RunResult['tasks'],
+    })
+    const text = formatSummary(r, { columns: 200 })
+    expect(stripVTControlCharacters(text)).toBe(text.replace(/\u001b\[[0-9;]*m/g, ''))
+    expect(text).not.toContain('\r')
+  })
+
+  it('explains a PARALLEL verdict with a speedup below 1 instead of contradicting it', () => {
+    const text = plain(formatSummary(result({ speedup: 0.91, sequentialMs: 910, makespanMs: 1000, criticalPathMs: 900, lowerBoundMs: 900 }))).join('\n')
+    expect(text).toMatch(/verdict PARALLEL: as parallel as the dependencies allow/)
+  })
+
+  it('shows no governor line when it took no samples (regression: "peak CPU 0 % over 0 samples")', () => {
+    const r = result({ governor: { mode: 'threshold', throttledMs: 0, throttleEvents: 0, peakCpuPercent: 0, peakMemoryMb: 0, samples: 0 } } as Partial<RunResult>)
+    expect(plain(formatSummary(r)).some((l) => l.startsWith('governor'))).toBe(false)
+  })
+
+  it('says how to resume a run that did not complete', () => {
+    const text = plain(formatSummary(result({ status: 'cancelled' }), { resumeCommand: 'troupe run plan.yaml --run-id r1' })).join('\n')
+    expect(text).toContain('resume: troupe run plan.yaml --run-id r1')
+  })
+
+  it('does not offer to resume a completed run', () => {
+    const text = plain(formatSummary(result(), { resumeCommand: 'troupe run plan.yaml --run-id r1' })).join('\n')
+    expect(text).not.toContain('resume:')
+  })
+})
