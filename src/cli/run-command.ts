@@ -6,6 +6,7 @@ import { loadPlan } from '../runtime/plan/load-plan.ts'
 import { createRuntime } from '../runtime/runtime.ts'
 import { startDashboard } from '../dashboard/server.ts'
 import { EXIT } from './exit-codes.ts'
+import { INPUT_ERROR_CODES } from '../runtime/core/errors.ts'
 import { LiveView } from './live-view.ts'
 import { formatMs, formatSummary } from './summary.ts'
 
@@ -81,6 +82,11 @@ export async function runCommand(planFile: string, options: RunCommandOptions): 
     err(formatSummary(result))
     if (options.json) process.stdout.write(`${JSON.stringify(result)}\n`)
     if (interrupted) return EXIT.interrupted
+    // Found before any task ran (e.g. an agent module that cannot load): the input's fault.
+    if (result.error !== undefined && INPUT_ERROR_CODES.has(result.error.code)) {
+      err(`troupe: ${result.error.message} [${result.error.code}]`)
+      return EXIT.invalidInput
+    }
     return result.status === 'completed' ? EXIT.ok : EXIT.incomplete
   } finally {
     process.off('SIGINT', onSignal)

@@ -7,7 +7,7 @@ import { Limits } from './admission/limits.ts'
 import { SystemProbe } from './admission/system-probe.ts'
 import { resolveConfig, type ResolvedConfig, type TroupeConfig } from './core/config.ts'
 import { Dispatcher } from './admission/dispatcher.ts'
-import { TroupeError, describeValue } from './core/errors.ts'
+import { TroupeError, describeValue, isTroupeError } from './core/errors.ts'
 import { reportListenerError, type GovernorSampleEvent, type RunEvents } from './core/events.ts'
 import { STRATEGIES, type CompiledPlan, type Plan, type Strategy } from './plan/plan.ts'
 import { compilePlan } from './plan/load-plan.ts'
@@ -100,14 +100,17 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     const pool = this.config.pool
     this.#pool = new WorkerPool({
       minThreads: pool.minThreads,
-      maxThreads: pool.maxThreads,
+      maxThreads: pool.autoSize ? undefined : pool.maxThreads,
       concurrentTasksPerWorker: pool.concurrentTasksPerWorker,
       idleTimeoutMs: pool.idleTimeoutMs,
       perAgentMb: this.config.governor.memory.perAgentMb,
+      loadTimeoutMs: this.config.timeoutMs,
       onError: (error) => reportListenerError(new Error(`worker pool error: ${error.message}`, { cause: error })),
     })
     this.#executor = new LocalExecutor(new Map([['module', this.#pool]]))
-    this.#dispatcher = new Dispatcher(this.#pool.capacity)
+    // Threads bound module agents only (the pool's slots gate); each run bounds itself by its maxParallel.
+    this.#dispatcher = new Dispatcher(Number.POSITIVE_INFINITY)
+    this.#gates.push(this.#pool.slots)
     this.#limits = new Limits(this.config.limits, this.#clock, () => this.#dispatcher.request())
     if (Object.keys(this.config.limits).length > 0) this.#gates.push(this.#limits)
     if (this.config.checkpoint.enabled) this.#gates.push(this.#stageCheckpoint)
@@ -199,9 +202,17 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       void run.result.then(() => this.#stageCheckpoint.forget(id))
     }
     this.#forward('run:created', run)
-    if (journal === undefined) queueMicrotask(() => run.start())
+    // Agent modules are checked and threads started before the first task (no-op without module agents).
+    const prepared = this.#pool.prepare(compiled, strategy === 'sequential' ? 1 : maxParallel).then(
+      () => undefined,
+      (error: unknown) => error,
+    )
     // The journal is read before the run starts, so that it knows which tasks to reuse.
-    else void journal.open().then(() => this.#runs.get(id) === run && run.start())
+    void Promise.all([journal?.open(), prepared]).then(([, problem]) => {
+      if (this.#runs.get(id) !== run) return
+      run.start()
+      if (problem !== undefined) void run.fail(isTroupeError(problem) ? problem.toJSON() : { code: 'ERR_AGENT_LOAD', message: String(problem) })
+    })
     return run
   }
 

@@ -99,6 +99,11 @@ export interface ResolvedConfig {
     readonly maxThreads: number
     readonly concurrentTasksPerWorker: number
     readonly idleTimeoutMs: number
+    /**
+     * Neither `minThreads` nor `maxThreads` was given: the runtime sizes the pool from its runs
+     * (their maxParallel for module agents, bounded) instead of `maxThreads`.
+     */
+    readonly autoSize: boolean
   }
   readonly retry: {
     readonly maxRetries: number
@@ -215,6 +220,7 @@ function withDefaults(c: TroupeConfig, source: string): ResolvedConfig {
       maxThreads,
       concurrentTasksPerWorker: c.pool?.concurrentTasksPerWorker ?? 1,
       idleTimeoutMs: c.pool?.idleTimeoutMs ?? 30_000,
+      autoSize: c.pool?.minThreads === undefined && c.pool?.maxThreads === undefined,
     },
     retry: {
       maxRetries: c.retry?.maxRetries ?? 0,

@@ -1,20 +1,35 @@
+import { availableParallelism } from 'node:os'
 import type { MessagePort } from 'node:worker_threads'
 import * as Comlink from 'comlink'
 import { Piscina } from 'piscina'
 import { threadEntryFile } from '../../core/worker-file.ts'
-import { ABORT_MESSAGE, CTX_PORT_MESSAGE, type AttemptKey, type ClaimResult, type HostApi, type WorkerError, type WorkerResult, type WorkerTask } from './protocol.ts'
+import type { CompiledPlan } from '../../plan/plan.ts'
+import type { ModuleAgentSpec } from '../../plan/agent-spec.ts'
+import { AgentChecker } from './agent-check.ts'
+import { ThreadSlots } from './thread-slots.ts'
+import { ABORT_MESSAGE, CTX_PORT_MESSAGE, WARM_EXPORT, type AttemptKey, type ClaimResult, type HostApi, type WorkerError, type WorkerResult, type WorkerTask } from './protocol.ts'
 import type { AttemptHandle, AttemptListener, AttemptRequest, Executor } from '../executor.ts'
 
 export interface PoolOptions {
+  /** Threads kept started even when idle. */
   readonly minThreads: number
-  readonly maxThreads: number
+  /**
+   * Threads at most. `undefined` (no `pool` sizes in the config): sized from the runs — each
+   * run pre-starts the threads its module agents can use at once, up to {@link AUTO_MAX_THREADS}.
+   */
+  readonly maxThreads: number | undefined
   readonly concurrentTasksPerWorker: number
   readonly idleTimeoutMs: number
   /** Heap limit per worker thread (V8 old generation); `null` for none. */
   readonly perAgentMb: number | null
+  /** How long loading an agent module may take in the pre-run check. */
+  readonly loadTimeoutMs: number
   /** Called for pool-level errors not tied to a task, so they never crash the process. */
   readonly onError: (error: Error) => void
 }
+
+/** The bound on threads when the pool is sized from the runs: the sum of their parallelism, at most this. */
+export const AUTO_MAX_THREADS = Math.max(64, 4 * availableParallelism())
 
 /**
  * The abort signal piscina gets for an attempt. piscina accepts any object shaped like an
@@ -62,21 +77,30 @@ export class WorkerPool implements Executor {
   readonly #piscina: Piscina<WorkerTask, WorkerResult>
   readonly #attempts = new Map<string, Attempt>()
   readonly #ports = new Set<MessagePort>()
-  readonly capacity: number
+  readonly #checker: AgentChecker
+  /**
+   * The admission gate for module agents: a task starts only when a thread slot is free.
+   * Other kinds need no thread and pass.
+   */
+  readonly slots: ThreadSlots
 
   constructor(options: PoolOptions) {
-    this.capacity = options.maxThreads * options.concurrentTasksPerWorker
+    const maxThreads = options.maxThreads ?? Math.max(AUTO_MAX_THREADS, options.minThreads)
+    this.slots = new ThreadSlots(maxThreads * options.concurrentTasksPerWorker)
+    const filename = threadEntryFile(import.meta.url, 'worker-entry', ['worker-entry.ts', 'protocol.ts'])
+    const resourceLimits = options.perAgentMb === null ? undefined : { maxOldGenerationSizeMb: options.perAgentMb }
+    this.#checker = new AgentChecker({ filename, resourceLimits, timeoutMs: options.loadTimeoutMs })
     this.#piscina = new Piscina<WorkerTask, WorkerResult>({
-      filename: threadEntryFile(import.meta.url, 'worker-entry', ['worker-entry.ts', 'protocol.ts']),
-      minThreads: options.minThreads,
-      maxThreads: options.maxThreads,
+      filename,
+      minThreads: Math.min(options.minThreads, maxThreads),
+      maxThreads,
       concurrentTasksPerWorker: options.concurrentTasksPerWorker,
       idleTimeout: options.idleTimeoutMs,
       // 'sync' (the default) blocks a worker's event loop between tasks, freezing its timers.
       atomics: 'disabled',
       // The scheduler never hands piscina more than it can run; no queue limit here.
       maxQueue: Infinity,
-      ...(options.perAgentMb === null ? {} : { resourceLimits: { maxOldGenerationSizeMb: options.perAgentMb } }),
+      ...(resourceLimits === undefined ? {} : { resourceLimits }),
     })
     // Without an 'error' listener a worker that fails outside a task crashes the process.
     this.#piscina.on('error', (error: Error) => options.onError(error))
@@ -130,8 +154,49 @@ export class WorkerPool implements Executor {
     }
   }
 
+  /** Threads started (busy or idle). */
+  get threads(): number {
+    return this.#piscina.threads.length
+  }
+
+  /**
+   * Readies the pool for a run, before its first task starts: checks that every module
+   * agent of `plan` loads (rejects with `ERR_AGENT_LOAD` otherwise, see {@link AgentChecker})
+   * and starts the threads the run can use at once (`parallelism`, at most the module tasks),
+   * so that none starts cold in the middle of the DAG. Resolves at once for a plan without
+   * module agents.
+   */
+  async prepare(plan: CompiledPlan, parallelism: number): Promise<void> {
+    const agents = new Map<string, ModuleAgentSpec>()
+    let moduleTasks = 0
+    for (const task of plan.tasks) {
+      const agent = task.agentSpec
+      if (agent.kind !== 'module') continue
+      moduleTasks++
+      if (!agents.has(agent.name)) agents.set(agent.name, agent)
+    }
+    if (moduleTasks === 0) return
+    await Promise.all([this.#checker.check([...agents.values()]), this.#warm(Math.min(parallelism, moduleTasks))])
+  }
+
+  /**
+   * Makes `threads` threads free for new work. piscina starts a thread for a task that finds
+   * none free, so `n` no-op tasks at once leave at least `n` threads up. Only as many as
+   * there are free or startable threads: a warm-up never queues behind a busy thread.
+   */
+  async #warm(threads: number): Promise<void> {
+    const perThread = this.#piscina.options.concurrentTasksPerWorker
+    const free = Math.floor((this.slots.capacity - this.slots.inFlight) / perThread)
+    const n = Math.min(threads, free)
+    if (n <= 0) return
+    const warming: Promise<unknown>[] = []
+    for (let i = 0; i < n; i++) warming.push(this.#piscina.run(null as unknown as WorkerTask, { name: WARM_EXPORT }).catch(() => undefined))
+    await Promise.all(warming)
+  }
+
   /** Waits for queued work to finish (or, with `force`, terminates it) and stops the threads. */
   async close(force = false): Promise<void> {
+    await this.#checker.close()
     await this.#piscina.close({ force })
     for (const port of this.#ports) port.close()
     this.#ports.clear()

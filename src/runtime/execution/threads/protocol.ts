@@ -62,3 +62,16 @@ export type { ClaimResult }
 export const CTX_PORT_MESSAGE = 'troupe:ctx-port'
 /** Tag of the abort message the main thread posts on a worker's ctx port. */
 export const ABORT_MESSAGE = 'troupe:abort'
+
+/** Why an agent module cannot load, as found by the worker entry's `checkAgents`. */
+export interface AgentLoadProblem {
+  readonly moduleUrl: string
+  /** e.g. `SyntaxError: Unexpected end of input`, `the module's default export is a number, …` */
+  readonly message: string
+  /** For a syntax error: `path:line:column`. */
+  readonly location?: string
+}
+
+/** Named exports of the worker entry besides the default one (piscina's `name` option). */
+export const CHECK_AGENTS_EXPORT = 'checkAgents'
+export const WARM_EXPORT = 'warm'

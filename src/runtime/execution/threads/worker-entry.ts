@@ -7,6 +7,7 @@ import { MessageChannel, parentPort } from 'node:worker_threads'
 import {
   ABORT_MESSAGE,
   CTX_PORT_MESSAGE,
+  type AgentLoadProblem,
   type AttemptKey,
   type ClaimResult,
   type HostApi,
@@ -73,7 +74,7 @@ function loadAgent(url: string): Promise<Agent> {
 }
 
 async function importModule(url: string): Promise<Record<string, unknown>> {
-  if (/\.m?ts$/.test(url)) {
+  if (/\.m?ts(\?|$)/.test(url)) {
     const { tsImport } = await import('tsx/esm/api')
     return (await tsImport(url, import.meta.url)) as Record<string, unknown>
   }
@@ -87,6 +88,46 @@ function pickDefault(mod: Record<string, unknown>): unknown {
     return (value as { default: unknown }).default
   }
   return value
+}
+
+// ---- pre-checks and warm-up (piscina's `name` option selects these exports) ----
+
+/**
+ * Loads each agent module as a task would, and reports those that cannot: a throw at import,
+ * a default export that is not a function, a syntax error (with `path:line:column`, which
+ * Node's ESM loader leaves out of the error, so a syntax check of the file finds it).
+ */
+export async function checkAgents(moduleUrls: readonly string[]): Promise<AgentLoadProblem[]> {
+  const problems: AgentLoadProblem[] = []
+  for (const moduleUrl of moduleUrls) {
+    try {
+      await loadAgent(moduleUrl)
+    } catch (error) {
+      const message = error instanceof Error ? `${error.name === 'Error' || error.name === 'TypeError' ? '' : `${error.name}: `}${error.message}` : String(error)
+      const location = error instanceof Error && error.name === 'SyntaxError' ? await syntaxErrorLocation(moduleUrl) : undefined
+      problems.push({ moduleUrl, message, ...(location === undefined ? {} : { location }) })
+    }
+  }
+  return problems
+}
+
+/** `node --check FILE` prints `FILE:LINE`, the line, and a caret under the column. */
+async function syntaxErrorLocation(moduleUrl: string): Promise<string | undefined> {
+  const [{ spawnSync }, { fileURLToPath }] = await Promise.all([import('node:child_process'), import('node:url')])
+  const file = fileURLToPath(moduleUrl)
+  const { stderr } = spawnSync(process.execPath, ['--check', file], { encoding: 'utf8', timeout: 10_000 })
+  const lines = (stderr ?? '').split('\n')
+  const at = lines.findIndex((line) => line.startsWith(`${file}:`))
+  if (at === -1) return undefined
+  const line = Number(lines[at]!.slice(file.length + 1))
+  if (!Number.isSafeInteger(line)) return undefined
+  const caret = lines[at + 2]?.indexOf('^') ?? -1
+  return `${file}:${line}:${caret + 1 > 0 ? caret + 1 : 1}`
+}
+
+/** A no-op task: submitting several at once makes piscina start the threads a run needs. */
+export function warm(): null {
+  return null
 }
 
 // ---- ctx channel: one MessagePort per worker thread, opened on first use ----
