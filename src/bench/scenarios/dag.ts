@@ -25,7 +25,8 @@ const dag: Scenario = {
   async run(options) {
     const unitMs = options.quick ? UNIT_MS.quick : UNIT_MS.full
     const references = new Map(loadStgReferences(options.dataDir).filter((r) => r.procs === WORKERS).map((r) => [r.graph, r]))
-    return withRuntime({ maxParallel: WORKERS, pool: { minThreads: WORKERS, maxThreads: WORKERS } }, async (runtime) => {
+    // Default pool settings: the pool sizes itself from the run (what a user gets without tuning).
+    return withRuntime({ maxParallel: WORKERS }, async (runtime) => {
       const rows: ScenarioRow[] = []
       let warm = false
       for (const name of options.quick ? QUICK_GRAPHS : GRAPHS) {
