@@ -8,7 +8,7 @@ import type { ModuleAgentSpec } from '../../plan/agent-spec.ts'
 import { AgentChecker } from './agent-check.ts'
 import { ThreadSlots } from './thread-slots.ts'
 import { ABORT_MESSAGE, CTX_PORT_MESSAGE, WARM_EXPORT, type AttemptKey, type ClaimResult, type HostApi, type WorkerError, type WorkerResult, type WorkerTask } from './protocol.ts'
-import type { AttemptHandle, AttemptListener, AttemptRequest, Executor } from '../executor.ts'
+import type { AttemptHandle, AttemptListener, AttemptRequest, AttemptResult, Executor } from '../executor.ts'
 
 export interface PoolOptions {
   /** Threads kept started even when idle. */
@@ -32,40 +32,65 @@ export interface PoolOptions {
 export const AUTO_MAX_THREADS = Math.max(64, 4 * availableParallelism())
 
 /**
- * The abort signal piscina gets for an attempt. piscina accepts any object shaped like an
+ * One attempt in flight: the handle the run holds, the record `ctx` calls reach, and the
+ * abort signal piscina gets, in one object. piscina accepts any object shaped like an
  * AbortSignal's listener API; this one holds its single listener in a field and costs a
  * fraction of an AbortController, which matters at thousands of tasks per second.
  */
-class HardAbort {
+class PoolAttempt implements AttemptHandle {
+  result!: Promise<AttemptResult>
+  /** The ctx port of the worker running it, once the agent watches `ctx.signal`. */
+  abortPort: MessagePort | undefined = undefined
+  /** Limit units held through `ctx.acquire`, by lease id; created on first use. */
+  leases: Map<number, () => void> | undefined = undefined
+  /** Aborted when the attempt ends, so `ctx.acquire` calls still waiting give up. */
+  ended: AbortController | undefined = undefined
+  /** AbortSignal shape, read by piscina. */
   aborted = false
   reason: unknown = undefined
-  #listener: (() => void) | undefined
+  #onAbort: (() => void) | undefined = undefined
+  #graceTimer: NodeJS.Timeout | undefined = undefined
+
+  constructor(
+    readonly id: AttemptKey,
+    readonly listener: AttemptListener,
+    readonly graceMs: number,
+  ) {}
 
   addEventListener(_event: 'abort', listener: () => void): void {
-    this.#listener = listener
+    this.#onAbort = listener
   }
 
   removeEventListener(): void {
-    this.#listener = undefined
+    this.#onAbort = undefined
   }
 
+  /**
+   * Tells an agent that watches `ctx.signal` first and gives it `graceMs` to finish; then
+   * its thread is terminated (piscina replaces it).
+   */
   abort(): void {
+    if (this.aborted || this.#graceTimer !== undefined) return
+    if (this.abortPort === undefined || this.graceMs === 0) return this.#terminate()
+    this.abortPort.postMessage({ type: ABORT_MESSAGE, key: this.id })
+    this.#graceTimer = setTimeout(() => this.#terminate(), this.graceMs)
+  }
+
+  /** The attempt settled: stop the grace timer, give back what it still holds. */
+  settle(): void {
+    if (this.#graceTimer !== undefined) clearTimeout(this.#graceTimer)
+    this.ended?.abort(new Error('the attempt has ended'))
+    if (this.leases === undefined) return
+    for (const release of this.leases.values()) release()
+    this.leases.clear()
+  }
+
+  #terminate(): void {
     if (this.aborted) return
     this.aborted = true
-    this.#listener?.()
+    this.#onAbort?.()
   }
 }
-
-interface Attempt {
-  readonly listener: AttemptListener
-  /** The ctx port of the worker running it, once the agent watches `ctx.signal`. */
-  abortPort: MessagePort | undefined
-  /** Limit units held through `ctx.acquire`, by lease id; created on first use. */
-  leases: Map<number, () => void> | undefined
-  /** Aborted when the attempt ends, so `ctx.acquire` calls still waiting give up. */
-  ended: AbortController | undefined
-}
-
 
 /**
  * The worker threads of one runtime: a piscina pool plus the comlink host that agents'
@@ -75,7 +100,8 @@ interface Attempt {
 export class WorkerPool implements Executor {
   readonly name = 'local'
   readonly #piscina: Piscina<WorkerTask, WorkerResult>
-  readonly #attempts = new Map<string, Attempt>()
+  readonly #attempts = new Map<AttemptKey, PoolAttempt>()
+  #nextAttempt = 0
   readonly #ports = new Set<MessagePort>()
   readonly #checker: AgentChecker
   /**
@@ -120,7 +146,9 @@ export class WorkerPool implements Executor {
       const message = `The worker pool runs module agents only; agent "${agent.name}" is of kind "${agent.kind}"`
       return { result: Promise.resolve({ ok: false, error: { code: 'ERR_AGENT_UNAVAILABLE', message, retryable: false } }), abort: () => {} }
     }
+    const id = ++this.#nextAttempt
     const task: WorkerTask = {
+      id,
       moduleUrl: agent.moduleUrl,
       input: request.input,
       runId: request.runId,
@@ -129,29 +157,22 @@ export class WorkerPool implements Executor {
       dependencies: request.dependencies,
       model: request.model,
     }
-    const graceMs = request.graceMs
-    const key = keyOf(task)
-    const attempt: Attempt = { listener, abortPort: undefined, leases: undefined, ended: undefined }
-    this.#attempts.set(key, attempt)
-    const hard = new HardAbort()
-    let graceTimer: NodeJS.Timeout | undefined
-    const result = this.#piscina
-      .run(task, { signal: hard })
-      .catch((error: Error): WorkerResult => ({ ok: false, error: classifyWorkerError(error, task) }))
-      .finally(() => {
-        clearTimeout(graceTimer)
-        this.#attempts.delete(key)
-        endLeases(attempt)
-      })
-    return {
-      result,
-      abort: () => {
-        if (hard.aborted || graceTimer !== undefined) return
-        if (attempt.abortPort === undefined || graceMs === 0) return hard.abort()
-        attempt.abortPort.postMessage({ type: ABORT_MESSAGE, key: { runId: task.runId, taskId: task.taskId, attempt: task.attempt } })
-        graceTimer = setTimeout(() => hard.abort(), graceMs)
+    const attempt = new PoolAttempt(id, listener, request.graceMs)
+    const attempts = this.#attempts
+    attempts.set(id, attempt)
+    attempt.result = this.#piscina.run(task, { signal: attempt }).then(
+      (result) => {
+        attempts.delete(id)
+        attempt.settle()
+        return result
       },
-    }
+      (error: Error): WorkerResult => {
+        attempts.delete(id)
+        attempt.settle()
+        return { ok: false, error: classifyWorkerError(error, task) }
+      },
+    )
+    return attempt
   }
 
   /** Threads started (busy or idle). */
@@ -206,17 +227,17 @@ export class WorkerPool implements Executor {
     const attempts = this.#attempts
     const host: HostApi = {
       progress(key, fraction, message) {
-        attempts.get(keyOf(key))?.listener.onProgress(fraction, message)
+        attempts.get(key)?.listener.onProgress(fraction, message)
       },
       log(key, message) {
-        attempts.get(keyOf(key))?.listener.onLog(message)
+        attempts.get(key)?.listener.onLog(message)
       },
       watchAbort(key) {
-        const attempt = attempts.get(keyOf(key))
+        const attempt = attempts.get(key)
         if (attempt) attempt.abortPort = port
       },
       async acquire(key, name) {
-        const attempt = attempts.get(keyOf(key))
+        const attempt = attempts.get(key)
         if (attempt === undefined) throw new Error(`ctx.acquire(${JSON.stringify(name)}): the attempt has ended`)
         attempt.ended ??= new AbortController()
         const release = await attempt.listener.onAcquire(String(name), attempt.ended.signal)
@@ -230,21 +251,21 @@ export class WorkerPool implements Executor {
         return lease
       },
       releaseLease(key, lease) {
-        const attempt = attempts.get(keyOf(key))
+        const attempt = attempts.get(key)
         const release = attempt?.leases?.get(lease)
         if (release === undefined) return
         attempt!.leases!.delete(lease)
         release()
       },
       usage(key, report) {
-        attempts.get(keyOf(key))?.listener.onUsage(report)
+        attempts.get(key)?.listener.onUsage(report)
       },
       claim(key, path) {
         // An attempt that has ended holds nothing and may claim nothing.
-        return attempts.get(keyOf(key))?.listener.onClaim(String(path)) ?? { granted: false }
+        return attempts.get(key)?.listener.onClaim(String(path)) ?? { granted: false }
       },
       release(key, path) {
-        attempts.get(keyOf(key))?.listener.onRelease(String(path))
+        attempts.get(key)?.listener.onRelease(String(path))
       },
     }
     Comlink.expose(host, port as unknown as Comlink.Endpoint)
@@ -256,18 +277,6 @@ export class WorkerPool implements Executor {
 }
 
 let nextLease = 0
-
-/** Gives back what an ended attempt still holds and stops its waiting `ctx.acquire` calls. */
-function endLeases(attempt: Attempt): void {
-  attempt.ended?.abort(new Error('the attempt has ended'))
-  if (attempt.leases === undefined) return
-  for (const release of attempt.leases.values()) release()
-  attempt.leases.clear()
-}
-
-function keyOf(key: AttemptKey): string {
-  return `${key.runId}\u0000${key.taskId}\u0000${key.attempt}`
-}
 
 function classifyWorkerError(error: Error & { code?: string }, task: WorkerTask): WorkerError {
   const cause = { name: error.name, message: error.message, ...(error.stack ? { stack: error.stack } : {}) }

@@ -55,6 +55,8 @@ export interface AgentContext {
 }
 
 const agents = new Map<string, Promise<Agent>>()
+/** Agents loaded: a task of a loaded agent starts without waiting for a promise. */
+const loaded = new Map<string, Agent>()
 
 function loadAgent(url: string): Promise<Agent> {
   let agent = agents.get(url)
@@ -64,6 +66,7 @@ function loadAgent(url: string): Promise<Agent> {
       if (typeof fn !== 'function') {
         throw new TypeError(`the module's default export is ${fn === undefined ? 'missing' : `a ${typeof fn}`}, expected a function (input, ctx) => output`)
       }
+      loaded.set(url, fn as Agent)
       return fn as Agent
     })
     // A failed load is not cached: the file may be fixed before a retry.
@@ -133,18 +136,14 @@ export function warm(): null {
 // ---- ctx channel: one MessagePort per worker thread, opened on first use ----
 
 let host: Promise<HostApi> | undefined
-const abortControllers = new Map<string, AbortController>()
-
-function keyOf(key: AttemptKey): string {
-  return `${key.runId}\u0000${key.taskId}\u0000${key.attempt}`
-}
+const abortControllers = new Map<AttemptKey, AbortController>()
 
 function getHost(): Promise<HostApi> {
   host ??= import('comlink').then((Comlink) => {
     const { port1, port2 } = new MessageChannel()
     port1.on('message', (message: { type?: string; key?: AttemptKey }) => {
-      if (message?.type === ABORT_MESSAGE && message.key) {
-        abortControllers.get(keyOf(message.key))?.abort(new Error('troupe: attempt aborted'))
+      if (message?.type === ABORT_MESSAGE && message.key !== undefined) {
+        abortControllers.get(message.key)?.abort(new Error('troupe: attempt aborted'))
       }
     })
     // The port must not keep an idle worker alive on its own.
@@ -156,7 +155,7 @@ function getHost(): Promise<HostApi> {
 }
 
 function createContext(task: WorkerTask, pending: Promise<unknown>[]): AgentContext {
-  const key: AttemptKey = { runId: task.runId, taskId: task.taskId, attempt: task.attempt }
+  const key = task.id
   let controller: AbortController | undefined
   const call = (fn: (api: HostApi) => unknown): Promise<void> => {
     const done = getHost().then(fn).then(() => undefined)
@@ -177,7 +176,7 @@ function createContext(task: WorkerTask, pending: Promise<unknown>[]): AgentCont
     get signal() {
       if (controller === undefined) {
         controller = new AbortController()
-        abortControllers.set(keyOf(key), controller)
+        abortControllers.set(key, controller)
         void call((api) => api.watchAbort(key))
       }
       return controller.signal
@@ -215,18 +214,20 @@ function checkUsage(report: UsageReport): UsageReport {
 // ---- one attempt ----
 
 export default async function runAttempt(task: WorkerTask): Promise<WorkerResult> {
-  let agent: Agent
-  try {
-    agent = await loadAgent(task.moduleUrl)
-  } catch (error) {
-    return fail('ERR_AGENT_LOAD', `Cannot load agent module ${task.moduleUrl}: ${messageOf(error)}`, error, false)
+  let agent = loaded.get(task.moduleUrl)
+  if (agent === undefined) {
+    try {
+      agent = await loadAgent(task.moduleUrl)
+    } catch (error) {
+      return fail('ERR_AGENT_LOAD', `Cannot load agent module ${task.moduleUrl}: ${messageOf(error)}`, error, false)
+    }
   }
   const pending: Promise<unknown>[] = []
   try {
     const output = await agent(task.input, createContext(task, pending))
     // Progress and log calls travel on the ctx port, the result on piscina's: wait for them
     // so that none arrives after the task has ended.
-    await Promise.allSettled(pending)
+    if (pending.length > 0) await Promise.allSettled(pending)
     if (!isCloneable(output)) {
       return fail('ERR_OUTPUT_NOT_CLONEABLE', `Agent output of task "${task.taskId}" cannot be structured-cloned (functions, symbols, class instances with private state are not allowed)`, undefined, false)
     }
@@ -236,7 +237,7 @@ export default async function runAttempt(task: WorkerTask): Promise<WorkerResult
     const retryable = (error as { retryable?: unknown })?.retryable === false ? false : undefined
     return fail('ERR_TASK_FAILED', `Agent of task "${task.taskId}" threw: ${messageOf(error)}`, error, retryable)
   } finally {
-    abortControllers.delete(keyOf({ runId: task.runId, taskId: task.taskId, attempt: task.attempt }))
+    if (abortControllers.size > 0) abortControllers.delete(task.id)
   }
 }
 
