@@ -101,7 +101,7 @@ export interface ResolvedConfig {
     readonly idleTimeoutMs: number
     /**
      * Neither `minThreads` nor `maxThreads` was given: the runtime sizes the pool from its runs
-     * (their maxParallel for module agents, bounded) instead of `maxThreads`.
+     * (the threads their module agents can use at once, bounded); `maxThreads` is then unused.
      */
     readonly autoSize: boolean
   }
