@@ -1,14 +1,12 @@
 import { statSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { Piscina } from 'piscina'
 import { TroupeError } from '../../core/errors.ts'
 import type { ModuleAgentSpec } from '../../plan/agent-spec.ts'
-import { CHECK_AGENTS_EXPORT, type AgentLoadProblem } from './protocol.ts'
+import type { AgentLoadProblem } from './protocol.ts'
 
 export interface AgentCheckOptions {
-  /** The worker entry file (it exports `checkAgents`). */
-  readonly filename: string
-  readonly resourceLimits: { readonly maxOldGenerationSizeMb: number } | undefined
+  /** Runs the worker entry's `checkAgents(urls)` in a worker thread. */
+  readonly load: (urls: readonly string[], signal: AbortSignal) => Promise<AgentLoadProblem[]>
   /** A module still loading after this long fails the check (a top-level `await` that never settles). */
   readonly timeoutMs: number
 }
@@ -19,16 +17,14 @@ interface Checked {
 }
 
 /**
- * Loads a plan's agent modules once, in a thread of its own, before the run's first task:
- * a module that cannot load fails the run up front with `ERR_AGENT_LOAD`, and agent
- * top-level code never runs on the main thread. Results are cached by module URL and file
- * mtime, so a plan of 100,000 tasks, or a runtime running it again, checks each file once.
- * The checker has its own thread so that a check never waits behind busy pool threads.
+ * Loads a plan's agent modules once, in a worker thread, before the run's first task: a
+ * module that cannot load fails the run up front with `ERR_AGENT_LOAD`, and agent top-level
+ * code never runs on the main thread. Results are cached by module URL and file mtime, so a
+ * plan of 100,000 tasks, or a runtime running it again, checks each file once.
  */
 export class AgentChecker {
   readonly #options: AgentCheckOptions
   readonly #cache = new Map<string, Checked>()
-  #piscina: Piscina<readonly string[], AgentLoadProblem[]> | undefined
 
   constructor(options: AgentCheckOptions) {
     this.#options = options
@@ -79,31 +75,16 @@ export class AgentChecker {
     )
   }
 
-  async close(): Promise<void> {
-    await this.#piscina?.close({ force: true })
-    this.#piscina = undefined
-  }
-
   /**
    * Loads `urls` in the checker thread; the answer holds each URL's problem at its index.
    * Never rejects: a crash or timeout is a problem of every module in the batch.
    */
   async #load(urls: readonly string[]): Promise<(AgentLoadProblem | undefined)[]> {
-    this.#piscina ??= new Piscina<readonly string[], AgentLoadProblem[]>({
-      filename: this.#options.filename,
-      name: CHECK_AGENTS_EXPORT,
-      minThreads: 0,
-      maxThreads: 1,
-      idleTimeout: 1_000,
-      atomics: 'disabled',
-      maxQueue: Infinity,
-      ...(this.#options.resourceLimits === undefined ? {} : { resourceLimits: this.#options.resourceLimits }),
-    })
     const timeout = new AbortController()
     const timer = setTimeout(() => timeout.abort(), this.#options.timeoutMs)
     timer.unref()
     try {
-      const problems = await this.#piscina.run(urls, { signal: timeout.signal })
+      const problems = await this.#options.load(urls, timeout.signal)
       return urls.map((url) => problems.find((p) => p.moduleUrl === url))
     } catch (error) {
       const message = timeout.signal.aborted

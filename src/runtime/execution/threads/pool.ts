@@ -6,8 +6,9 @@ import { threadEntryFile } from '../../core/worker-file.ts'
 import type { CompiledPlan } from '../../plan/plan.ts'
 import type { ModuleAgentSpec } from '../../plan/agent-spec.ts'
 import { AgentChecker } from './agent-check.ts'
+import { classifyWorkerError } from './worker-error.ts'
 import { ThreadSlots } from './thread-slots.ts'
-import { ABORT_MESSAGE, CTX_PORT_MESSAGE, WARM_EXPORT, type AttemptKey, type ClaimResult, type HostApi, type WorkerError, type WorkerResult, type WorkerTask } from './protocol.ts'
+import { ABORT_MESSAGE, CHECK_AGENTS_EXPORT, CTX_PORT_MESSAGE, WARM_EXPORT, type AgentLoadProblem, type AttemptKey, type ClaimResult, type HostApi, type WorkerResult, type WorkerTask } from './protocol.ts'
 import type { AttemptHandle, AttemptListener, AttemptRequest, AttemptResult, Executor } from '../executor.ts'
 
 export interface PoolOptions {
@@ -104,6 +105,10 @@ export class WorkerPool implements Executor {
   #nextAttempt = 0
   readonly #ports = new Set<MessagePort>()
   readonly #checker: AgentChecker
+  /** Checks agents when every pool thread is busy, so that a check never waits behind a task. */
+  #spareChecker: Piscina<readonly string[], AgentLoadProblem[]> | undefined
+  readonly #filename: string
+  readonly #resourceLimits: { readonly maxOldGenerationSizeMb: number } | undefined
   /**
    * The admission gate for module agents: a task starts only when a thread slot is free.
    * Other kinds need no thread and pass.
@@ -115,7 +120,9 @@ export class WorkerPool implements Executor {
     this.slots = new ThreadSlots(maxThreads * options.concurrentTasksPerWorker)
     const filename = threadEntryFile(import.meta.url, 'worker-entry', ['worker-entry.ts', 'protocol.ts'])
     const resourceLimits = options.perAgentMb === null ? undefined : { maxOldGenerationSizeMb: options.perAgentMb }
-    this.#checker = new AgentChecker({ filename, resourceLimits, timeoutMs: options.loadTimeoutMs })
+    this.#filename = filename
+    this.#resourceLimits = resourceLimits
+    this.#checker = new AgentChecker({ load: (urls, signal) => this.#checkIn(urls, signal), timeoutMs: options.loadTimeoutMs })
     this.#piscina = new Piscina<WorkerTask, WorkerResult>({
       filename,
       minThreads: Math.min(options.minThreads, maxThreads),
@@ -197,7 +204,27 @@ export class WorkerPool implements Executor {
       if (!agents.has(agent.name)) agents.set(agent.name, agent)
     }
     if (moduleTasks === 0) return
-    await Promise.all([this.#checker.check([...agents.values()]), this.#warm(Math.min(parallelism, moduleTasks))])
+    // Threads start now, before the first dispatch, but the run need not wait for them: its first
+    // tasks queue for the threads already booting, none waits for a thread started mid-run.
+    this.#warm(Math.min(parallelism, moduleTasks))
+    await this.#checker.check([...agents.values()])
+  }
+
+  /** Runs `checkAgents` on a free pool thread (no extra thread to start), else on a spare one. */
+  #checkIn(urls: readonly string[], signal: AbortSignal): Promise<AgentLoadProblem[]> {
+    if (this.slots.inFlight < this.slots.capacity) return this.#piscina.run(urls as unknown as WorkerTask, { name: CHECK_AGENTS_EXPORT, signal }) as unknown as Promise<AgentLoadProblem[]>
+    const resourceLimits = this.#resourceLimits
+    this.#spareChecker ??= new Piscina<readonly string[], AgentLoadProblem[]>({
+      filename: this.#filename,
+      name: CHECK_AGENTS_EXPORT,
+      minThreads: 0,
+      maxThreads: 1,
+      idleTimeout: 1_000,
+      atomics: 'disabled',
+      maxQueue: Infinity,
+      ...(resourceLimits === undefined ? {} : { resourceLimits }),
+    })
+    return this.#spareChecker.run(urls, { signal })
   }
 
   /**
@@ -205,19 +232,17 @@ export class WorkerPool implements Executor {
    * none free, so `n` no-op tasks at once leave at least `n` threads up. Only as many as
    * there are free or startable threads: a warm-up never queues behind a busy thread.
    */
-  async #warm(threads: number): Promise<void> {
+  #warm(threads: number): void {
     const perThread = this.#piscina.options.concurrentTasksPerWorker
     const free = Math.floor((this.slots.capacity - this.slots.inFlight) / perThread)
     const n = Math.min(threads, free)
     if (n <= 0) return
-    const warming: Promise<unknown>[] = []
-    for (let i = 0; i < n; i++) warming.push(this.#piscina.run(null as unknown as WorkerTask, { name: WARM_EXPORT }).catch(() => undefined))
-    await Promise.all(warming)
+    for (let i = 0; i < n; i++) this.#piscina.run(null as unknown as WorkerTask, { name: WARM_EXPORT }).catch(() => undefined)
   }
 
   /** Waits for queued work to finish (or, with `force`, terminates it) and stops the threads. */
   async close(force = false): Promise<void> {
-    await this.#checker.close()
+    await this.#spareChecker?.close({ force: true })
     await this.#piscina.close({ force })
     for (const port of this.#ports) port.close()
     this.#ports.clear()
@@ -277,21 +302,3 @@ export class WorkerPool implements Executor {
 }
 
 let nextLease = 0
-
-function classifyWorkerError(error: Error & { code?: string }, task: WorkerTask): WorkerError {
-  const cause = { name: error.name, message: error.message, ...(error.stack ? { stack: error.stack } : {}) }
-  if (error.name === 'AbortError') {
-    return { code: 'ERR_CANCELLED', message: `Attempt ${task.attempt} of task "${task.taskId}" was aborted`, cause }
-  }
-  if (error.code === 'ERR_WORKER_OUT_OF_MEMORY') {
-    return { code: 'ERR_WORKER_OOM', message: `Task "${task.taskId}" ran out of memory in its worker thread (heap limit: governor.memory.perAgentMb); the worker was replaced`, cause }
-  }
-  const exit = /worker exited with code: (-?\d+)/.exec(error.message)
-  if (exit) {
-    return { code: 'ERR_WORKER_EXIT', message: `The worker thread running task "${task.taskId}" exited with code ${exit[1]} (did the agent call process.exit?); the worker was replaced`, cause }
-  }
-  if (error.name === 'DataCloneError') {
-    return { code: 'ERR_TASK_FAILED', message: `Input of task "${task.taskId}" cannot be structured-cloned: ${error.message}`, cause, retryable: false }
-  }
-  return { code: 'ERR_WORKER_CRASH', message: `Task "${task.taskId}" crashed its worker thread with an uncaught exception: ${error.message}; the worker was replaced`, cause }
-}
