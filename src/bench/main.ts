@@ -24,7 +24,7 @@ export interface BenchMainOptions {
   readonly jsonOut?: string
   /** Run only these scenarios, by name. @default all */
   readonly only?: readonly string[]
-  /** The scheduling reference data. @default `TROUPE_DATA_DIR`, else ../shared/data beside the repository */
+  /** The scheduling reference data. @default `TROUPE_DATA_DIR`, else the repository's vendored data/ */
   readonly dataDir?: string
   readonly command?: string
 }
@@ -63,6 +63,7 @@ export async function runBench(options: BenchMainOptions = {}, io: BenchIo = pro
   writeReport(report, file)
   io.stdout(`${formatTable(report.rows)}\n`)
   if (report.goals.length > 0) io.stdout(`goals:\n${formatGoals(report.goals)}\n`)
+  for (const skip of report.skipped) io.stdout(`skipped ${skip.scenario}: ${skip.reason}\n`)
   for (const failure of report.failures) io.stdout(`FAILED ${failure.scenario}: ${failure.error.split('\n')[0]}\n`)
   const sequential = report.rows.filter((row) => row.verdict === 'SEQUENTIAL')
   for (const row of sequential) io.stdout(`SEQUENTIAL: ${row.scenario} / ${row.label}\n`)

@@ -23,6 +23,12 @@ export interface ScenarioFailure {
   readonly error: string
 }
 
+/** A scenario left out because optional reference data is absent. */
+export interface ScenarioSkip {
+  readonly scenario: string
+  readonly reason: string
+}
+
 /** The JSON report of one `npm run bench`. */
 export interface BenchReport {
   readonly command: string
@@ -33,6 +39,8 @@ export interface BenchReport {
   readonly machine: MachineInfo
   readonly rows: readonly ScenarioRow[]
   readonly failures: readonly ScenarioFailure[]
+  /** Scenarios skipped for missing optional data: they do not change the exit code. */
+  readonly skipped: readonly ScenarioSkip[]
   /** The issue's goals against the rows (informational: they do not change the exit code). */
   readonly goals: readonly GoalCheck[]
   /** 1 when a row is SEQUENTIAL or a scenario failed, else 0. */

@@ -4,7 +4,7 @@ import type { Parallelization } from '../index.ts'
 export interface BenchOptions {
   /** `--quick`: fewer repetitions and smaller inputs, for CI smoke runs (< 1 min in all). */
   readonly quick: boolean
-  /** Path of `../shared/data` (scheduling reference data). */
+  /** The scheduling reference data (the repository's `data/`, see data/README.md). */
   readonly dataDir: string
   /** Writes a progress line to stderr. */
   readonly log: (line: string) => void

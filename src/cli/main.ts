@@ -120,7 +120,7 @@ export function buildProgram(exit: (code: number) => void): Command {
     .option('--quick', 'fewer repetitions and smaller inputs (under a minute, for CI smoke runs)')
     .option('--json-out <file>', 'JSON report path (default: bench-results/bench-<timestamp>.json)')
     .option('--only <names>', 'comma-separated scenarios to run (default: all)', (value: string) => value.split(',').map((name) => name.trim()).filter(Boolean))
-    .option('--data-dir <dir>', 'scheduling reference data (default: $TROUPE_DATA_DIR, else ../shared/data beside the repository)')
+    .option('--data-dir <dir>', 'scheduling reference data (default: $TROUPE_DATA_DIR, else the vendored data/ folder of the repository)')
     .action(async (options: { quick?: boolean; jsonOut?: string; only?: string[]; dataDir?: string }) => {
       // Loaded on demand: `troupe run` should not pay for the bench's modules.
       const { benchCommand } = await import('./bench-command.ts')

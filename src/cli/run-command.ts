@@ -10,6 +10,7 @@ import { resultText } from '../runtime/journal/journal.ts'
 import { startDashboard } from '../dashboard/server.ts'
 import { findConfigFile } from './config-file.ts'
 import { EXIT } from './exit-codes.ts'
+import { INPUT_ERROR_CODES } from '../runtime/core/errors.ts'
 import { LiveView } from './live-view.ts'
 import { onInterrupt } from './interrupt.ts'
 import { formatMs, formatSummary } from './summary.ts'
@@ -126,6 +127,11 @@ export async function runCommand(planFile: string, options: RunCommandOptions): 
       await interrupt.next()
     }
     if (interruptedRun) return EXIT.interrupted
+    // Found before any task ran (e.g. an agent module that cannot load): the input's fault.
+    if (result.error !== undefined && INPUT_ERROR_CODES.has(result.error.code)) {
+      err(`troupe: ${terminalText(result.error.message)} [${result.error.code}]`)
+      return EXIT.invalidInput
+    }
     return result.status === 'completed' ? EXIT.ok : EXIT.incomplete
   } finally {
     interrupt.dispose()

@@ -8,7 +8,7 @@ import { SystemProbe } from './admission/system-probe.ts'
 import { isResolvedConfig, resolveConfig, type ResolvedConfig, type TroupeConfig } from './core/config.ts'
 import { RUN_OPTION_KEYS, RUNTIME_OPTION_KEYS, checkOptions, pickOptions } from './core/options.ts'
 import { Dispatcher } from './admission/dispatcher.ts'
-import { TroupeError, describeValue } from './core/errors.ts'
+import { TroupeError, describeValue, isTroupeError } from './core/errors.ts'
 import { reportListenerError, type GovernorSampleEvent, type LimitPausedEvent, type RunEvents } from './core/events.ts'
 import { STRATEGIES, type CompiledPlan, type Plan, type Strategy } from './plan/plan.ts'
 import type { AgentKind } from './plan/agent-spec.ts'
@@ -114,10 +114,11 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     const pool = this.config.pool
     this.#pool = new WorkerPool({
       minThreads: pool.minThreads,
-      maxThreads: pool.maxThreads,
+      maxThreads: pool.autoSize ? undefined : pool.maxThreads,
       concurrentTasksPerWorker: pool.concurrentTasksPerWorker,
       idleTimeoutMs: pool.idleTimeoutMs,
       perAgentMb: this.config.governor.memory.perAgentMb,
+      loadTimeoutMs: this.config.timeoutMs,
       onError: (error) => reportListenerError(new Error(`worker pool error: ${error.message}`, { cause: error })),
     })
     const backend = options.backend ?? this.config.backend
@@ -133,7 +134,10 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
               ['anthropic', llm],
             ]),
           )
-    this.#dispatcher = new Dispatcher(this.#pool.capacity)
+    // Threads bound module agents only (the pool's slots gate); each run bounds itself by its
+    // maxParallel. On a remote backend the workers' own pools do.
+    this.#dispatcher = new Dispatcher(Number.POSITIVE_INFINITY)
+    if (this.#backend === undefined) this.#gates.push(this.#pool.slots)
     this.#limits = new Limits(this.config.limits, this.#clock, () => this.#dispatcher.request(), (pause) => this.#onLimitPaused(pause))
     if (Object.keys(this.config.limits).length > 0) this.#gates.push(this.#limits)
     if (this.config.checkpoint.enabled) this.#gates.push(this.#stageCheckpoint)
@@ -236,9 +240,17 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       void run.result.then(() => this.#stageCheckpoint.forget(id))
     }
     this.#forward('run:created', run)
-    if (journal === undefined) queueMicrotask(() => run.start())
+    // Agent modules are checked and threads started before the first task (no-op without module agents).
+    const prepared = this.#pool.prepare(compiled, strategy === 'sequential' || this.#backend !== undefined ? 1 : maxParallel).then(
+      () => undefined,
+      (error: unknown) => error,
+    )
     // The journal is read before the run starts, so that it knows which tasks to reuse.
-    else void journal.open().then(() => this.#runs.get(id) === run && run.start())
+    void Promise.all([journal?.open(), prepared]).then(([, problem]) => {
+      if (this.#runs.get(id) !== run) return
+      run.start()
+      if (problem !== undefined) void run.fail(isTroupeError(problem) ? problem.toJSON() : { code: 'ERR_AGENT_LOAD', message: String(problem) })
+    })
     return run
   }
 

@@ -1,10 +1,12 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { referenceDataDir } from '../../src/bench/data/reference-graph.ts'
 import { checkGoals } from '../../src/bench/goals.ts'
 import { runScenarios } from '../../src/bench/harness.ts'
 import { runBench } from '../../src/bench/main.ts'
+import stgQuality from '../../src/bench/scenarios/stg-quality.ts'
 import { measureInterleaved } from '../../src/bench/measure.ts'
 import { benchExitCode, defaultReportPath, formatMarkdown, formatTable, writeReport, type BenchReport } from '../../src/bench/report.ts'
 import { scenarioRow } from '../../src/bench/row.ts'
@@ -130,10 +132,25 @@ describe('runScenarios', () => {
     expect(report.exitCode).toBe(1)
   })
 
+  it('skips, in one line without a stack trace, a scenario whose reference data is missing', async () => {
+    const lines: string[] = []
+    const report = await runScenarios([stgQuality, scenario('fine', async () => [row({ scenario: 'fine' })])], { ...silent, log: (line) => lines.push(line) })
+    expect(report.skipped).toEqual([{ scenario: 'stg-quality', reason: expect.stringContaining('stg/hard_subset.csv not found in /nonexistent') }])
+    expect([report.failures, report.exitCode, report.rows.map((r) => r.scenario)]).toEqual([[], 0, ['fine']])
+    expect(lines.filter((line) => /^\s+at /m.test(line))).toEqual([])
+  })
+
   it('passes quick and the data directory to every scenario', async () => {
     const seen: unknown[] = []
     await runScenarios([scenario('a', async (options) => (seen.push([options.quick, options.dataDir]), []))], silent)
     expect(seen).toEqual([[true, '/nonexistent']])
+  })
+})
+
+describe('referenceDataDir', () => {
+  it('is the vendored data/ folder of the repository, so a clone needs nothing beside it', () => {
+    expect(referenceDataDir()).toBe(process.env.TROUPE_DATA_DIR ?? join(import.meta.dirname, '..', '..', 'data'))
+    expect(readdirSync(join(referenceDataDir(), 'stg'))).toEqual(expect.arrayContaining(['50', '100', 'hard_subset.csv', 'optimal_50_100.csv']))
   })
 })
 

@@ -65,6 +65,14 @@ describe('troupe run', () => {
     expect(stderr).toContain('ERR_PLAN_UNKNOWN_AGENT')
   })
 
+  it('exits 2 with ERR_AGENT_LOAD and file:line:column for an agent module that does not parse', async () => {
+    const dir = workspace({ 'plan.yaml': `agents:\n  coder: ${join(agents, 'bad-token.mjs')}\ntasks:\n  - { id: a, agent: coder }\n` })
+    const { code, stderr } = await runCli(['run', 'plan.yaml'], { cwd: dir })
+    expect(code).toBe(2)
+    expect(stderr).toContain(`${join(agents, 'bad-token.mjs')}:3:16`)
+    expect(stderr).toContain('ERR_AGENT_LOAD')
+  })
+
   it('exits 2 naming the key of an invalid config value', async () => {
     const dir = workspace({ 'plan.yaml': okPlan, 'bad.json': JSON.stringify({ retry: { backoff: 'linear' } }) })
     const { code, stderr } = await runCli(['run', 'plan.yaml', '--config', 'bad.json'], { cwd: dir })

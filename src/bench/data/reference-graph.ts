@@ -14,11 +14,11 @@ export interface ReferenceGraph {
 }
 
 /**
- * `../shared/data` beside the repository (the layout in CI and on the dev machine), or
- * `TROUPE_DATA_DIR` when set. The same path works from `src/` and from `dist/`.
+ * The repository's vendored `data/` folder (see data/README.md), or `TROUPE_DATA_DIR` when
+ * set. The same path works from `src/` and from `dist/`.
  */
 export function referenceDataDir(): string {
-  return process.env.TROUPE_DATA_DIR ?? fileURLToPath(new URL('../../../../shared/data', import.meta.url))
+  return process.env.TROUPE_DATA_DIR ?? fileURLToPath(new URL('../../../data', import.meta.url))
 }
 
 /** Builds a plan from dependency lists. Throws when the graph has a cycle (bad data). */

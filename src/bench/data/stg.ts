@@ -1,5 +1,4 @@
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { readDataFile } from './dataset.ts'
 import { referenceGraph, type ReferenceGraph } from './reference-graph.ts'
 
 /**
@@ -36,7 +35,7 @@ export function parseStg(name: string, text: string): ReferenceGraph {
 
 /** Loads `stg/<name>` (e.g. `50/rand0000.stg`) from the data directory. */
 export function loadStg(dataDir: string, name: string): ReferenceGraph {
-  return parseStg(name, readFileSync(join(dataDir, 'stg', name), 'utf8'))
+  return parseStg(name, readDataFile(dataDir, `stg/${name}`))
 }
 
 /** One row of `stg/optimal_50_100.csv`: published bounds for one graph on m processors. */
@@ -58,10 +57,10 @@ export interface StgReference {
   readonly hard: boolean
 }
 
-/** Reads `stg/optimal_50_100.csv` joined with `stg/hard_subset.csv`: 1440 rows. */
+/** Reads `stg/optimal_50_100.csv` joined with `stg/hard_subset.csv` (the vendored subset: 396 rows). */
 export function loadStgReferences(dataDir: string): StgReference[] {
-  const hard = new Set(csvRows(join(dataDir, 'stg', 'hard_subset.csv')).map((row) => `${row.graph}@${row.procs}`))
-  return csvRows(join(dataDir, 'stg', 'optimal_50_100.csv')).map((row) => ({
+  const hard = new Set(csvRows(readDataFile(dataDir, 'stg/hard_subset.csv')).map((row) => `${row.graph}@${row.procs}`))
+  return csvRows(readDataFile(dataDir, 'stg/optimal_50_100.csv')).map((row) => ({
     graph: row.graph!,
     tasks: Number(row.tasks),
     procs: Number(row.procs),
@@ -75,8 +74,8 @@ export function loadStgReferences(dataDir: string): StgReference[] {
   }))
 }
 
-function csvRows(file: string): Record<string, string>[] {
-  const [header, ...lines] = readFileSync(file, 'utf8').trim().split(/\r?\n/)
+function csvRows(text: string): Record<string, string>[] {
+  const [header, ...lines] = text.trim().split(/\r?\n/)
   const keys = header!.split(',')
   return lines.map((line) => {
     const values = line.split(',')

@@ -1,5 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { listDataDir, readDataFile } from './dataset.ts'
 import { referenceGraph, type ReferenceGraph } from './reference-graph.ts'
 
 /**
@@ -34,9 +33,8 @@ export function parseWfInstance(name: string, text: string): ReferenceGraph {
 
 /** Loads every `wfinstances/*.dag.tsv` from the data directory, by file name. */
 export function loadWfInstances(dataDir: string): ReferenceGraph[] {
-  const dir = join(dataDir, 'wfinstances')
-  return readdirSync(dir)
+  return listDataDir(dataDir, 'wfinstances')
     .filter((file) => file.endsWith('.dag.tsv'))
     .sort()
-    .map((file) => parseWfInstance(file, readFileSync(join(dir, file), 'utf8')))
+    .map((file) => parseWfInstance(file, readDataFile(dataDir, `wfinstances/${file}`)))
 }

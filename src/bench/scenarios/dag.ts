@@ -1,5 +1,6 @@
 import { simulate } from '../../index.ts'
 import { loadStg, loadStgReferences, type StgReference } from '../data/stg.ts'
+import { DatasetMissingError } from '../data/dataset.ts'
 import { measureInterleaved } from '../measure.ts'
 import { scenarioRow } from '../row.ts'
 import { runToEnd, withRuntime } from '../runs.ts'
@@ -24,12 +25,13 @@ const dag: Scenario = {
   async run(options) {
     const unitMs = options.quick ? UNIT_MS.quick : UNIT_MS.full
     const references = new Map(loadStgReferences(options.dataDir).filter((r) => r.procs === WORKERS).map((r) => [r.graph, r]))
-    return withRuntime({ maxParallel: WORKERS, pool: { minThreads: WORKERS, maxThreads: WORKERS } }, async (runtime) => {
+    // Default pool settings: the pool sizes itself from the run (what a user gets without tuning).
+    return withRuntime({ maxParallel: WORKERS }, async (runtime) => {
       const rows: ScenarioRow[] = []
       let warm = false
       for (const name of options.quick ? QUICK_GRAPHS : GRAPHS) {
         const reference: StgReference | undefined = references.get(name)
-        if (reference === undefined) throw new Error(`no published optimum for ${name} on ${WORKERS} processors in ${options.dataDir}`)
+        if (reference === undefined) throw new DatasetMissingError(`no published optimum for ${name} on ${WORKERS} processors in ${options.dataDir}`)
         const graph = loadStg(options.dataDir, name)
         const plan = referencePlan(graph, unitMs)
         const simulated = simulate(graph.plan, { workers: WORKERS, durations: graph.durations }).makespanMs

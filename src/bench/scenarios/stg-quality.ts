@@ -9,14 +9,14 @@ const PROCS = [2, 4, 8, 16] as const
 
 /**
  * Schedule quality against published optima: troupe's scheduler on a virtual clock (no
- * threads) over all 360 Kasahara STG graphs × 2, 4, 8, 16 processors, every schedule
+ * threads) over the vendored Kasahara STG graphs (99 of 360, see data/README.md) × 2, 4, 8, 16 processors, every schedule
  * validated, for `concurrent` and the `waves` baseline; then the WfInstances workflow traces
  * against max(CP, W/m). Times are in the data's units (STG: abstract units, summed over the
  * graphs of a row; WfInstances: ms). Deterministic: one repetition, quick or not.
  */
 const scenario: Scenario = {
   name: 'stg-quality',
-  description: 'simulated schedules of the 360 STG graphs × 2/4/8/16 workers vs the published optima (concurrent and waves), and WfInstances traces vs max(CP, W/m)',
+  description: 'simulated schedules of the vendored STG graphs (99 of the 360) × 2/4/8/16 workers vs the published optima (concurrent and waves), and WfInstances traces vs max(CP, W/m)',
   async run(options) {
     const references = loadStgReferences(options.dataDir)
     const rows: ScenarioRow[] = []

@@ -103,6 +103,11 @@ export interface ResolvedConfig {
     readonly maxThreads: number
     readonly concurrentTasksPerWorker: number
     readonly idleTimeoutMs: number
+    /**
+     * Neither `minThreads` nor `maxThreads` was given: the runtime sizes the pool from its runs
+     * (the threads their module agents can use at once, bounded); `maxThreads` is then unused.
+     */
+    readonly autoSize: boolean
   }
   readonly retry: {
     readonly maxRetries: number
@@ -220,6 +225,7 @@ function withDefaults(c: TroupeConfig, source: string): ResolvedConfig {
       maxThreads,
       concurrentTasksPerWorker: c.pool?.concurrentTasksPerWorker ?? 1,
       idleTimeoutMs: c.pool?.idleTimeoutMs ?? 30_000,
+      autoSize: c.pool?.minThreads === undefined && c.pool?.maxThreads === undefined,
     },
     retry: {
       maxRetries: c.retry?.maxRetries ?? 0,

@@ -22,6 +22,7 @@ export function createLocalExecutor(config: ResolvedConfig, options: LocalBacken
     concurrentTasksPerWorker: 1,
     idleTimeoutMs: config.pool.idleTimeoutMs,
     perAgentMb: config.governor.memory.perAgentMb,
+    loadTimeoutMs: config.timeoutMs,
     onError: options.onError,
   })
   const llm = new LlmExecutor({ prices: config.prices, now: () => Date.now() })

@@ -55,9 +55,6 @@ describe('each fault fails only its own task, with its own code', () => {
     ['exits', 'exit.mjs', { input: { code: 3 } }, 'ERR_WORKER_EXIT'],
     ['throws from a callback', 'uncaught.mjs', {}, 'ERR_WORKER_CRASH'],
     ['runs out of memory', 'oom.mjs', {}, 'ERR_WORKER_OOM'],
-    ['does not parse', 'syntax-error.mjs', {}, 'ERR_AGENT_LOAD'],
-    ['throws while loading', 'load-error.mjs', {}, 'ERR_AGENT_LOAD'],
-    ['has no default export', 'no-default.mjs', {}, 'ERR_AGENT_LOAD'],
     ['returns a function', 'return-function.mjs', {}, 'ERR_OUTPUT_NOT_CLONEABLE'],
   ]
 

@@ -1,56 +1,97 @@
+import { availableParallelism } from 'node:os'
 import type { MessagePort } from 'node:worker_threads'
 import * as Comlink from 'comlink'
 import { Piscina } from 'piscina'
 import { threadEntryFile } from '../../core/worker-file.ts'
-import { ABORT_MESSAGE, CTX_PORT_MESSAGE, type AttemptKey, type ClaimResult, type HostApi, type WorkerError, type WorkerResult, type WorkerTask } from './protocol.ts'
-import type { AttemptHandle, AttemptListener, AttemptRequest, Executor } from '../executor.ts'
+import type { CompiledPlan } from '../../plan/plan.ts'
+import type { ModuleAgentSpec } from '../../plan/agent-spec.ts'
+import { AgentChecker } from './agent-check.ts'
+import { classifyWorkerError } from './worker-error.ts'
+import { ThreadSlots } from './thread-slots.ts'
+import { ABORT_MESSAGE, CHECK_AGENTS_EXPORT, CTX_PORT_MESSAGE, WARM_EXPORT, type AgentLoadProblem, type AttemptKey, type ClaimResult, type HostApi, type WorkerResult, type WorkerTask } from './protocol.ts'
+import type { AttemptHandle, AttemptListener, AttemptRequest, AttemptResult, Executor } from '../executor.ts'
 
 export interface PoolOptions {
+  /** Threads kept started even when idle. */
   readonly minThreads: number
-  readonly maxThreads: number
+  /**
+   * Threads at most. `undefined` (no `pool` sizes in the config): sized from the runs — each
+   * run pre-starts the threads its module agents can use at once, up to {@link AUTO_MAX_THREADS}.
+   */
+  readonly maxThreads: number | undefined
   readonly concurrentTasksPerWorker: number
   readonly idleTimeoutMs: number
   /** Heap limit per worker thread (V8 old generation); `null` for none. */
   readonly perAgentMb: number | null
+  /** How long loading an agent module may take in the pre-run check. */
+  readonly loadTimeoutMs: number
   /** Called for pool-level errors not tied to a task, so they never crash the process. */
   readonly onError: (error: Error) => void
 }
 
+/** The bound on threads when the pool is sized from the runs: the sum of their parallelism, at most this. */
+export const AUTO_MAX_THREADS = Math.max(64, 4 * availableParallelism())
+
 /**
- * The abort signal piscina gets for an attempt. piscina accepts any object shaped like an
+ * One attempt in flight: the handle the run holds, the record `ctx` calls reach, and the
+ * abort signal piscina gets, in one object. piscina accepts any object shaped like an
  * AbortSignal's listener API; this one holds its single listener in a field and costs a
  * fraction of an AbortController, which matters at thousands of tasks per second.
  */
-class HardAbort {
+class PoolAttempt implements AttemptHandle {
+  result!: Promise<AttemptResult>
+  /** The ctx port of the worker running it, once the agent watches `ctx.signal`. */
+  abortPort: MessagePort | undefined = undefined
+  /** Limit units held through `ctx.acquire`, by lease id; created on first use. */
+  leases: Map<number, () => void> | undefined = undefined
+  /** Aborted when the attempt ends, so `ctx.acquire` calls still waiting give up. */
+  ended: AbortController | undefined = undefined
+  /** AbortSignal shape, read by piscina. */
   aborted = false
   reason: unknown = undefined
-  #listener: (() => void) | undefined
+  #onAbort: (() => void) | undefined = undefined
+  #graceTimer: NodeJS.Timeout | undefined = undefined
+
+  constructor(
+    readonly id: AttemptKey,
+    readonly listener: AttemptListener,
+    readonly graceMs: number,
+  ) {}
 
   addEventListener(_event: 'abort', listener: () => void): void {
-    this.#listener = listener
+    this.#onAbort = listener
   }
 
   removeEventListener(): void {
-    this.#listener = undefined
+    this.#onAbort = undefined
   }
 
+  /**
+   * Tells an agent that watches `ctx.signal` first and gives it `graceMs` to finish; then
+   * its thread is terminated (piscina replaces it).
+   */
   abort(): void {
+    if (this.aborted || this.#graceTimer !== undefined) return
+    if (this.abortPort === undefined || this.graceMs === 0) return this.#terminate()
+    this.abortPort.postMessage({ type: ABORT_MESSAGE, key: this.id })
+    this.#graceTimer = setTimeout(() => this.#terminate(), this.graceMs)
+  }
+
+  /** The attempt settled: stop the grace timer, give back what it still holds. */
+  settle(): void {
+    if (this.#graceTimer !== undefined) clearTimeout(this.#graceTimer)
+    this.ended?.abort(new Error('the attempt has ended'))
+    if (this.leases === undefined) return
+    for (const release of this.leases.values()) release()
+    this.leases.clear()
+  }
+
+  #terminate(): void {
     if (this.aborted) return
     this.aborted = true
-    this.#listener?.()
+    this.#onAbort?.()
   }
 }
-
-interface Attempt {
-  readonly listener: AttemptListener
-  /** The ctx port of the worker running it, once the agent watches `ctx.signal`. */
-  abortPort: MessagePort | undefined
-  /** Limit units held through `ctx.acquire`, by lease id; created on first use. */
-  leases: Map<number, () => void> | undefined
-  /** Aborted when the attempt ends, so `ctx.acquire` calls still waiting give up. */
-  ended: AbortController | undefined
-}
-
 
 /**
  * The worker threads of one runtime: a piscina pool plus the comlink host that agents'
@@ -60,23 +101,39 @@ interface Attempt {
 export class WorkerPool implements Executor {
   readonly name = 'local'
   readonly #piscina: Piscina<WorkerTask, WorkerResult>
-  readonly #attempts = new Map<string, Attempt>()
+  readonly #attempts = new Map<AttemptKey, PoolAttempt>()
+  #nextAttempt = 0
   readonly #ports = new Set<MessagePort>()
-  readonly capacity: number
+  readonly #checker: AgentChecker
+  /** Checks agents when every pool thread is busy, so that a check never waits behind a task. */
+  #spareChecker: Piscina<readonly string[], AgentLoadProblem[]> | undefined
+  readonly #filename: string
+  readonly #resourceLimits: { readonly maxOldGenerationSizeMb: number } | undefined
+  /**
+   * The admission gate for module agents: a task starts only when a thread slot is free.
+   * Other kinds need no thread and pass.
+   */
+  readonly slots: ThreadSlots
 
   constructor(options: PoolOptions) {
-    this.capacity = options.maxThreads * options.concurrentTasksPerWorker
+    const maxThreads = options.maxThreads ?? Math.max(AUTO_MAX_THREADS, options.minThreads)
+    this.slots = new ThreadSlots(maxThreads * options.concurrentTasksPerWorker)
+    const filename = threadEntryFile(import.meta.url, 'worker-entry', ['worker-entry.ts', 'protocol.ts'])
+    const resourceLimits = options.perAgentMb === null ? undefined : { maxOldGenerationSizeMb: options.perAgentMb }
+    this.#filename = filename
+    this.#resourceLimits = resourceLimits
+    this.#checker = new AgentChecker({ load: (urls, signal) => this.#checkIn(urls, signal), timeoutMs: options.loadTimeoutMs })
     this.#piscina = new Piscina<WorkerTask, WorkerResult>({
-      filename: threadEntryFile(import.meta.url, 'worker-entry', ['worker-entry.ts', 'protocol.ts']),
-      minThreads: options.minThreads,
-      maxThreads: options.maxThreads,
+      filename,
+      minThreads: Math.min(options.minThreads, maxThreads),
+      maxThreads,
       concurrentTasksPerWorker: options.concurrentTasksPerWorker,
       idleTimeout: options.idleTimeoutMs,
       // 'sync' (the default) blocks a worker's event loop between tasks, freezing its timers.
       atomics: 'disabled',
       // The scheduler never hands piscina more than it can run; no queue limit here.
       maxQueue: Infinity,
-      ...(options.perAgentMb === null ? {} : { resourceLimits: { maxOldGenerationSizeMb: options.perAgentMb } }),
+      ...(resourceLimits === undefined ? {} : { resourceLimits }),
     })
     // Without an 'error' listener a worker that fails outside a task crashes the process.
     this.#piscina.on('error', (error: Error) => options.onError(error))
@@ -96,7 +153,9 @@ export class WorkerPool implements Executor {
       const message = `The worker pool runs module agents only; agent "${agent.name}" is of kind "${agent.kind}"`
       return { result: Promise.resolve({ ok: false, error: { code: 'ERR_AGENT_UNAVAILABLE', message, retryable: false } }), abort: () => {} }
     }
+    const id = ++this.#nextAttempt
     const task: WorkerTask = {
+      id,
       moduleUrl: agent.moduleUrl,
       input: request.input,
       runId: request.runId,
@@ -105,33 +164,85 @@ export class WorkerPool implements Executor {
       dependencies: request.dependencies,
       model: request.model,
     }
-    const graceMs = request.graceMs
-    const key = keyOf(task)
-    const attempt: Attempt = { listener, abortPort: undefined, leases: undefined, ended: undefined }
-    this.#attempts.set(key, attempt)
-    const hard = new HardAbort()
-    let graceTimer: NodeJS.Timeout | undefined
-    const result = this.#piscina
-      .run(task, { signal: hard })
-      .catch((error: Error): WorkerResult => ({ ok: false, error: classifyWorkerError(error, task) }))
-      .finally(() => {
-        clearTimeout(graceTimer)
-        this.#attempts.delete(key)
-        endLeases(attempt)
-      })
-    return {
-      result,
-      abort: () => {
-        if (hard.aborted || graceTimer !== undefined) return
-        if (attempt.abortPort === undefined || graceMs === 0) return hard.abort()
-        attempt.abortPort.postMessage({ type: ABORT_MESSAGE, key: { runId: task.runId, taskId: task.taskId, attempt: task.attempt } })
-        graceTimer = setTimeout(() => hard.abort(), graceMs)
+    const attempt = new PoolAttempt(id, listener, request.graceMs)
+    const attempts = this.#attempts
+    attempts.set(id, attempt)
+    attempt.result = this.#piscina.run(task, { signal: attempt }).then(
+      (result) => {
+        attempts.delete(id)
+        attempt.settle()
+        return result
       },
+      (error: Error): WorkerResult => {
+        attempts.delete(id)
+        attempt.settle()
+        return { ok: false, error: classifyWorkerError(error, task) }
+      },
+    )
+    return attempt
+  }
+
+  /** Threads started (busy or idle). */
+  get threads(): number {
+    return this.#piscina.threads.length
+  }
+
+  /**
+   * Readies the pool for a run, before its first task starts: checks that every module
+   * agent of `plan` loads (rejects with `ERR_AGENT_LOAD` otherwise, see {@link AgentChecker})
+   * and starts the threads the run can use at once (`parallelism`, at most the module tasks),
+   * so that none starts cold in the middle of the DAG. Resolves at once for a plan without
+   * module agents.
+   */
+  async prepare(plan: CompiledPlan, parallelism: number): Promise<void> {
+    const agents = new Map<string, ModuleAgentSpec>()
+    let moduleTasks = 0
+    for (const task of plan.tasks) {
+      const agent = task.agentSpec
+      if (agent.kind !== 'module') continue
+      moduleTasks++
+      if (!agents.has(agent.name)) agents.set(agent.name, agent)
     }
+    if (moduleTasks === 0) return
+    // Threads start now, before the first dispatch, but the run need not wait for them: its first
+    // tasks queue for the threads already booting, none waits for a thread started mid-run.
+    this.#warm(Math.min(parallelism, moduleTasks))
+    await this.#checker.check([...agents.values()])
+  }
+
+  /** Runs `checkAgents` on a free pool thread (no extra thread to start), else on a spare one. */
+  #checkIn(urls: readonly string[], signal: AbortSignal): Promise<AgentLoadProblem[]> {
+    if (this.slots.inFlight < this.slots.capacity) return this.#piscina.run(urls as unknown as WorkerTask, { name: CHECK_AGENTS_EXPORT, signal }) as unknown as Promise<AgentLoadProblem[]>
+    const resourceLimits = this.#resourceLimits
+    this.#spareChecker ??= new Piscina<readonly string[], AgentLoadProblem[]>({
+      filename: this.#filename,
+      name: CHECK_AGENTS_EXPORT,
+      minThreads: 0,
+      maxThreads: 1,
+      idleTimeout: 1_000,
+      atomics: 'disabled',
+      maxQueue: Infinity,
+      ...(resourceLimits === undefined ? {} : { resourceLimits }),
+    })
+    return this.#spareChecker.run(urls, { signal })
+  }
+
+  /**
+   * Makes `threads` threads free for new work. piscina starts a thread for a task that finds
+   * none free, so `n` no-op tasks at once leave at least `n` threads up. Only as many as
+   * there are free or startable threads: a warm-up never queues behind a busy thread.
+   */
+  #warm(threads: number): void {
+    const perThread = this.#piscina.options.concurrentTasksPerWorker
+    const free = Math.floor((this.slots.capacity - this.slots.inFlight) / perThread)
+    const n = Math.min(threads, free)
+    if (n <= 0) return
+    for (let i = 0; i < n; i++) this.#piscina.run(null as unknown as WorkerTask, { name: WARM_EXPORT }).catch(() => undefined)
   }
 
   /** Waits for queued work to finish (or, with `force`, terminates it) and stops the threads. */
   async close(force = false): Promise<void> {
+    await this.#spareChecker?.close({ force: true })
     await this.#piscina.close({ force })
     for (const port of this.#ports) port.close()
     this.#ports.clear()
@@ -141,17 +252,17 @@ export class WorkerPool implements Executor {
     const attempts = this.#attempts
     const host: HostApi = {
       progress(key, fraction, message) {
-        attempts.get(keyOf(key))?.listener.onProgress(fraction, message)
+        attempts.get(key)?.listener.onProgress(fraction, message)
       },
       log(key, message) {
-        attempts.get(keyOf(key))?.listener.onLog(message)
+        attempts.get(key)?.listener.onLog(message)
       },
       watchAbort(key) {
-        const attempt = attempts.get(keyOf(key))
+        const attempt = attempts.get(key)
         if (attempt) attempt.abortPort = port
       },
       async acquire(key, name) {
-        const attempt = attempts.get(keyOf(key))
+        const attempt = attempts.get(key)
         if (attempt === undefined) throw new Error(`ctx.acquire(${JSON.stringify(name)}): the attempt has ended`)
         attempt.ended ??= new AbortController()
         const release = await attempt.listener.onAcquire(String(name), attempt.ended.signal)
@@ -165,21 +276,21 @@ export class WorkerPool implements Executor {
         return lease
       },
       releaseLease(key, lease) {
-        const attempt = attempts.get(keyOf(key))
+        const attempt = attempts.get(key)
         const release = attempt?.leases?.get(lease)
         if (release === undefined) return
         attempt!.leases!.delete(lease)
         release()
       },
       usage(key, report) {
-        attempts.get(keyOf(key))?.listener.onUsage(report)
+        attempts.get(key)?.listener.onUsage(report)
       },
       claim(key, path) {
         // An attempt that has ended holds nothing and may claim nothing.
-        return attempts.get(keyOf(key))?.listener.onClaim(String(path)) ?? { granted: false }
+        return attempts.get(key)?.listener.onClaim(String(path)) ?? { granted: false }
       },
       release(key, path) {
-        attempts.get(keyOf(key))?.listener.onRelease(String(path))
+        attempts.get(key)?.listener.onRelease(String(path))
       },
     }
     Comlink.expose(host, port as unknown as Comlink.Endpoint)
@@ -191,33 +302,3 @@ export class WorkerPool implements Executor {
 }
 
 let nextLease = 0
-
-/** Gives back what an ended attempt still holds and stops its waiting `ctx.acquire` calls. */
-function endLeases(attempt: Attempt): void {
-  attempt.ended?.abort(new Error('the attempt has ended'))
-  if (attempt.leases === undefined) return
-  for (const release of attempt.leases.values()) release()
-  attempt.leases.clear()
-}
-
-function keyOf(key: AttemptKey): string {
-  return `${key.runId}\u0000${key.taskId}\u0000${key.attempt}`
-}
-
-function classifyWorkerError(error: Error & { code?: string }, task: WorkerTask): WorkerError {
-  const cause = { name: error.name, message: error.message, ...(error.stack ? { stack: error.stack } : {}) }
-  if (error.name === 'AbortError') {
-    return { code: 'ERR_CANCELLED', message: `Attempt ${task.attempt} of task "${task.taskId}" was aborted`, cause }
-  }
-  if (error.code === 'ERR_WORKER_OUT_OF_MEMORY') {
-    return { code: 'ERR_WORKER_OOM', message: `Task "${task.taskId}" ran out of memory in its worker thread (heap limit: governor.memory.perAgentMb); the worker was replaced`, cause }
-  }
-  const exit = /worker exited with code: (-?\d+)/.exec(error.message)
-  if (exit) {
-    return { code: 'ERR_WORKER_EXIT', message: `The worker thread running task "${task.taskId}" exited with code ${exit[1]} (did the agent call process.exit?); the worker was replaced`, cause }
-  }
-  if (error.name === 'DataCloneError') {
-    return { code: 'ERR_TASK_FAILED', message: `Input of task "${task.taskId}" cannot be structured-cloned: ${error.message}`, cause, retryable: false }
-  }
-  return { code: 'ERR_WORKER_CRASH', message: `Task "${task.taskId}" crashed its worker thread with an uncaught exception: ${error.message}; the worker was replaced`, cause }
-}

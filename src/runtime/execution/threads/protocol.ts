@@ -8,6 +8,8 @@ import type { UsageReport } from '../../admission/usage.ts'
 
 /** One attempt of one task, as posted to a worker. */
 export interface WorkerTask {
+  /** Names the attempt in `ctx` calls between threads (unique per pool). */
+  readonly id: AttemptKey
   readonly moduleUrl: string
   readonly input: unknown
   readonly runId: string
@@ -28,12 +30,11 @@ export type WorkerResult =
   | { readonly ok: true; readonly output: unknown }
   | { readonly ok: false; readonly error: WorkerError }
 
-/** Identifies one attempt in messages between threads. */
-export interface AttemptKey {
-  readonly runId: string
-  readonly taskId: string
-  readonly attempt: number
-}
+/**
+ * Identifies one attempt in messages between threads: a number the pool hands out, so that
+ * neither side builds a string key per task.
+ */
+export type AttemptKey = number
 
 /**
  * What a worker can call on the main thread (through comlink, over one MessagePort per
@@ -62,3 +63,16 @@ export type { ClaimResult }
 export const CTX_PORT_MESSAGE = 'troupe:ctx-port'
 /** Tag of the abort message the main thread posts on a worker's ctx port. */
 export const ABORT_MESSAGE = 'troupe:abort'
+
+/** Why an agent module cannot load, as found by the worker entry's `checkAgents`. */
+export interface AgentLoadProblem {
+  readonly moduleUrl: string
+  /** e.g. `SyntaxError: Unexpected end of input`, `the module's default export is a number, …` */
+  readonly message: string
+  /** For a syntax error: `path:line:column`. */
+  readonly location?: string
+}
+
+/** Named exports of the worker entry besides the default one (piscina's `name` option). */
+export const CHECK_AGENTS_EXPORT = 'checkAgents'
+export const WARM_EXPORT = 'warm'

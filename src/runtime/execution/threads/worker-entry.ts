@@ -7,6 +7,7 @@ import { MessageChannel, parentPort } from 'node:worker_threads'
 import {
   ABORT_MESSAGE,
   CTX_PORT_MESSAGE,
+  type AgentLoadProblem,
   type AttemptKey,
   type ClaimResult,
   type HostApi,
@@ -54,6 +55,8 @@ export interface AgentContext {
 }
 
 const agents = new Map<string, Promise<Agent>>()
+/** Agents loaded: a task of a loaded agent starts without waiting for a promise. */
+const loaded = new Map<string, Agent>()
 
 function loadAgent(url: string): Promise<Agent> {
   let agent = agents.get(url)
@@ -63,6 +66,7 @@ function loadAgent(url: string): Promise<Agent> {
       if (typeof fn !== 'function') {
         throw new TypeError(`the module's default export is ${fn === undefined ? 'missing' : `a ${typeof fn}`}, expected a function (input, ctx) => output`)
       }
+      loaded.set(url, fn as Agent)
       return fn as Agent
     })
     // A failed load is not cached: the file may be fixed before a retry.
@@ -73,7 +77,7 @@ function loadAgent(url: string): Promise<Agent> {
 }
 
 async function importModule(url: string): Promise<Record<string, unknown>> {
-  if (/\.m?ts$/.test(url)) {
+  if (/\.m?ts(\?|$)/.test(url)) {
     const { tsImport } = await import('tsx/esm/api')
     return (await tsImport(url, import.meta.url)) as Record<string, unknown>
   }
@@ -89,21 +93,57 @@ function pickDefault(mod: Record<string, unknown>): unknown {
   return value
 }
 
+// ---- pre-checks and warm-up (piscina's `name` option selects these exports) ----
+
+/**
+ * Loads each agent module as a task would, and reports those that cannot: a throw at import,
+ * a default export that is not a function, a syntax error (with `path:line:column`, which
+ * Node's ESM loader leaves out of the error, so a syntax check of the file finds it).
+ */
+export async function checkAgents(moduleUrls: readonly string[]): Promise<AgentLoadProblem[]> {
+  const problems: AgentLoadProblem[] = []
+  for (const moduleUrl of moduleUrls) {
+    try {
+      await loadAgent(moduleUrl)
+    } catch (error) {
+      const message = error instanceof Error ? `${error.name === 'Error' || error.name === 'TypeError' ? '' : `${error.name}: `}${error.message}` : String(error)
+      const location = error instanceof Error && error.name === 'SyntaxError' ? await syntaxErrorLocation(moduleUrl) : undefined
+      problems.push({ moduleUrl, message, ...(location === undefined ? {} : { location }) })
+    }
+  }
+  return problems
+}
+
+/** `node --check FILE` prints `FILE:LINE`, the line, and a caret under the column. */
+async function syntaxErrorLocation(moduleUrl: string): Promise<string | undefined> {
+  const [{ spawnSync }, { fileURLToPath }] = await Promise.all([import('node:child_process'), import('node:url')])
+  const file = fileURLToPath(moduleUrl)
+  const { stderr } = spawnSync(process.execPath, ['--check', file], { encoding: 'utf8', timeout: 10_000 })
+  const lines = (stderr ?? '').split('\n')
+  const at = lines.findIndex((line) => line.startsWith(`${file}:`))
+  if (at === -1) return undefined
+  const line = Number(lines[at]!.slice(file.length + 1))
+  if (!Number.isSafeInteger(line)) return undefined
+  const caret = lines[at + 2]?.indexOf('^') ?? -1
+  return `${file}:${line}:${caret + 1 > 0 ? caret + 1 : 1}`
+}
+
+/** A no-op task: submitting several at once makes piscina start the threads a run needs. */
+export function warm(): null {
+  return null
+}
+
 // ---- ctx channel: one MessagePort per worker thread, opened on first use ----
 
 let host: Promise<HostApi> | undefined
-const abortControllers = new Map<string, AbortController>()
-
-function keyOf(key: AttemptKey): string {
-  return `${key.runId}\u0000${key.taskId}\u0000${key.attempt}`
-}
+const abortControllers = new Map<AttemptKey, AbortController>()
 
 function getHost(): Promise<HostApi> {
   host ??= import('comlink').then((Comlink) => {
     const { port1, port2 } = new MessageChannel()
     port1.on('message', (message: { type?: string; key?: AttemptKey }) => {
-      if (message?.type === ABORT_MESSAGE && message.key) {
-        abortControllers.get(keyOf(message.key))?.abort(new Error('troupe: attempt aborted'))
+      if (message?.type === ABORT_MESSAGE && message.key !== undefined) {
+        abortControllers.get(message.key)?.abort(new Error('troupe: attempt aborted'))
       }
     })
     // The port must not keep an idle worker alive on its own.
@@ -115,7 +155,7 @@ function getHost(): Promise<HostApi> {
 }
 
 function createContext(task: WorkerTask, pending: Promise<unknown>[]): AgentContext {
-  const key: AttemptKey = { runId: task.runId, taskId: task.taskId, attempt: task.attempt }
+  const key = task.id
   let controller: AbortController | undefined
   const call = (fn: (api: HostApi) => unknown): Promise<void> => {
     const done = getHost().then(fn).then(() => undefined)
@@ -136,7 +176,7 @@ function createContext(task: WorkerTask, pending: Promise<unknown>[]): AgentCont
     get signal() {
       if (controller === undefined) {
         controller = new AbortController()
-        abortControllers.set(keyOf(key), controller)
+        abortControllers.set(key, controller)
         void call((api) => api.watchAbort(key))
       }
       return controller.signal
@@ -174,18 +214,20 @@ function checkUsage(report: UsageReport): UsageReport {
 // ---- one attempt ----
 
 export default async function runAttempt(task: WorkerTask): Promise<WorkerResult> {
-  let agent: Agent
-  try {
-    agent = await loadAgent(task.moduleUrl)
-  } catch (error) {
-    return fail('ERR_AGENT_LOAD', `Cannot load agent module ${task.moduleUrl}: ${messageOf(error)}`, error, false)
+  let agent = loaded.get(task.moduleUrl)
+  if (agent === undefined) {
+    try {
+      agent = await loadAgent(task.moduleUrl)
+    } catch (error) {
+      return fail('ERR_AGENT_LOAD', `Cannot load agent module ${task.moduleUrl}: ${messageOf(error)}`, error, false)
+    }
   }
   const pending: Promise<unknown>[] = []
   try {
     const output = await agent(task.input, createContext(task, pending))
     // Progress and log calls travel on the ctx port, the result on piscina's: wait for them
     // so that none arrives after the task has ended.
-    await Promise.allSettled(pending)
+    if (pending.length > 0) await Promise.allSettled(pending)
     if (!isCloneable(output)) {
       return fail('ERR_OUTPUT_NOT_CLONEABLE', `Agent output of task "${task.taskId}" cannot be structured-cloned (functions, symbols, class instances with private state are not allowed)`, undefined, false)
     }
@@ -195,7 +237,7 @@ export default async function runAttempt(task: WorkerTask): Promise<WorkerResult
     const retryable = (error as { retryable?: unknown })?.retryable === false ? false : undefined
     return fail('ERR_TASK_FAILED', `Agent of task "${task.taskId}" threw: ${messageOf(error)}`, error, retryable)
   } finally {
-    abortControllers.delete(keyOf({ runId: task.runId, taskId: task.taskId, attempt: task.attempt }))
+    if (abortControllers.size > 0) abortControllers.delete(task.id)
   }
 }
 
