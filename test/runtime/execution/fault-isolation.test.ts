@@ -56,6 +56,8 @@ describe('each fault fails only its own task, with its own code', () => {
     ['throws from a callback', 'uncaught.mjs', {}, 'ERR_WORKER_CRASH'],
     ['runs out of memory', 'oom.mjs', {}, 'ERR_WORKER_OOM'],
     ['returns a function', 'return-function.mjs', {}, 'ERR_OUTPUT_NOT_CLONEABLE'],
+    // Regression: an output nested 2,000 levels deep overflowed the stack as piscina posted it, and the attempt never answered.
+    ['returns an output nested 2,000 levels deep', 'deep-output.mjs', {}, 'ERR_OUTPUT_NOT_CLONEABLE'],
   ]
 
   for (const [what, file, extra, code] of faults) {

@@ -231,6 +231,9 @@ export default async function runAttempt(task: WorkerTask): Promise<WorkerResult
     if (!isCloneable(output)) {
       return fail('ERR_OUTPUT_NOT_CLONEABLE', `Agent output of task "${task.taskId}" cannot be structured-cloned (functions, symbols, class instances with private state are not allowed)`, undefined, false)
     }
+    if (tooDeep(output)) {
+      return fail('ERR_OUTPUT_NOT_CLONEABLE', `Agent output of task "${task.taskId}" is nested more than ${MAX_OUTPUT_DEPTH} levels deep; return a flatter value`, undefined, false)
+    }
     return { ok: true, output }
   } catch (error) {
     await Promise.allSettled(pending)
@@ -249,6 +252,25 @@ function isCloneable(value: unknown): boolean {
   } catch {
     return false
   }
+}
+
+/** Deeper outputs overflow the stack when piscina posts the result, and the attempt would never answer. */
+const MAX_OUTPUT_DEPTH = 1_000
+
+/** Whether `value` nests objects deeper than {@link MAX_OUTPUT_DEPTH} (iterative: no recursion to overflow). */
+function tooDeep(value: unknown): boolean {
+  if (value === null || typeof value !== 'object') return false
+  const stack: [unknown, number][] = [[value, 1]]
+  const seen = new Set<object>()
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!
+    if (node === null || typeof node !== 'object' || seen.has(node)) continue
+    if (depth > MAX_OUTPUT_DEPTH) return true
+    seen.add(node)
+    const children = node instanceof Map ? [...node.keys(), ...node.values()] : node instanceof Set ? [...node] : Object.values(node)
+    for (const child of children) if (child !== null && typeof child === 'object') stack.push([child, depth + 1])
+  }
+  return false
 }
 
 function messageOf(error: unknown): string {
