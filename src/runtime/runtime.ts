@@ -5,6 +5,10 @@ import { ClaimRegistry } from './admission/claims.ts'
 import { Governor, type ResourceProbe } from './admission/governor.ts'
 import { Limits } from './admission/limits.ts'
 import { SystemProbe } from './admission/system-probe.ts'
+import { DemandBook } from './admission/demand.ts'
+import { FitGate, type HoldNotice } from './admission/fit-gate.ts'
+import { readMachineLimits } from './admission/machine-limits.ts'
+import { MeasuredExecutor } from './admission/measured-executor.ts'
 import { resolveConfig, type ResolvedConfig, type TroupeConfig } from './core/config.ts'
 import { Dispatcher } from './admission/dispatcher.ts'
 import { TroupeError, describeValue } from './core/errors.ts'
@@ -61,6 +65,8 @@ export interface RuntimeEvents extends RunEvents {
   'run:created': [Run]
   /** Every governor reading, with the decision it led to. */
   'governor:sample': [GovernorSampleEvent]
+  /** A ready task does not fit the headroom and stays queued ("held: build needs ~1.0 CPU, 0.2 free"); once per distinct message. */
+  'governor:held': [HoldNotice]
 }
 
 /**
@@ -85,6 +91,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   readonly #runs = new Map<string, Run>()
   readonly #limits: Limits
   readonly #governor: Governor | undefined
+  /** Per-agent demand (measured CPU and memory), when the governor is on. */
+  readonly #demand: DemandBook | undefined
   /** Restores a failed task's claimed files (`checkpoint.rollbackOnFailure`). */
   readonly #rollback: FileRollback | undefined
   /** Pipeline strategy: a stage starts once the previous one is durable in the journal. */
@@ -106,7 +114,9 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       perAgentMb: this.config.governor.memory.perAgentMb,
       onError: (error) => reportListenerError(new Error(`worker pool error: ${error.message}`, { cause: error })),
     })
-    this.#executor = new LocalExecutor(new Map([['module', this.#pool]]))
+    const local = new LocalExecutor(new Map([['module', this.#pool]]))
+    this.#demand = this.config.governor.enabled ? new DemandBook() : undefined
+    this.#executor = this.#demand ? new MeasuredExecutor(local, this.#demand, this.#clock) : local
     this.#dispatcher = new Dispatcher(this.#pool.capacity)
     this.#limits = new Limits(this.config.limits, this.#clock, () => this.#dispatcher.request())
     if (Object.keys(this.config.limits).length > 0) this.#gates.push(this.#limits)
@@ -222,10 +232,20 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     this.#status = 'closed'
   }
 
+  /** Per-agent demand estimates (CPU cores, peak MB), e.g. for `troupe plan`; empty when the governor is off. */
+  agentDemand(): ReturnType<DemandBook['snapshot']> {
+    return this.#demand?.snapshot() ?? {}
+  }
+
   #createGovernor(probe: ResourceProbe): Governor {
     const settings = this.config.governor
     const capacity = this.#dispatcher.capacity
+    const machine = this.#systemProbe?.limits ?? readMachineLimits()
+    const fit = new FitGate(this.#demand!, this.#clock, machine, (notice) => this.#forward('governor:held', notice))
+    this.#gates.unshift(fit)
     const governor = new Governor({
+      fit,
+      machine,
       probe,
       clock: this.#clock,
       policy: settings,
@@ -234,7 +254,11 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       initialLimit: Math.min(capacity, this.config.maxParallel),
       inFlight: () => this.#dispatcher.inFlight,
       onChange: (change) => {
-        if (change.type === 'governor:sample') return this.#forward(change.type, change.event)
+        if (change.type === 'governor:sample') {
+          this.#forward(change.type, change.event)
+          // A new reading may make room for a task the fit gate held.
+          return this.#dispatcher.request()
+        }
         if (change.type !== 'limit') {
           this.#forward(change.type, change.event)
           for (const run of this.#runs.values()) {

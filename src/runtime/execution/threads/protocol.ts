@@ -25,8 +25,13 @@ export interface WorkerError {
 }
 
 export type WorkerResult =
-  | { readonly ok: true; readonly output: unknown }
-  | { readonly ok: false; readonly error: WorkerError }
+  | { readonly ok: true; readonly output: unknown; readonly resources?: WorkerResources }
+  | { readonly ok: false; readonly error: WorkerError; readonly resources?: WorkerResources }
+
+/** What the attempt's thread measured: its event loop's active time over the attempt, ms. */
+export interface WorkerResources {
+  readonly cpuMs: number
+}
 
 /** Identifies one attempt in messages between threads. */
 export interface AttemptKey {

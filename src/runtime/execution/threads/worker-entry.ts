@@ -174,6 +174,13 @@ function checkUsage(report: UsageReport): UsageReport {
 // ---- one attempt ----
 
 export default async function runAttempt(task: WorkerTask): Promise<WorkerResult> {
+  const before = performance.eventLoopUtilization()
+  const result = await attempt(task)
+  // The thread's event loop active time over the attempt: its CPU, one attempt per thread.
+  return { ...result, resources: { cpuMs: performance.eventLoopUtilization(before).active } }
+}
+
+async function attempt(task: WorkerTask): Promise<WorkerResult> {
   let agent: Agent
   try {
     agent = await loadAgent(task.moduleUrl)
