@@ -5,6 +5,9 @@ import { describeHold, fit, liveUnknownCpu, UNKNOWN_CPU, type Headroom } from '.
 import type { Gate } from './gate.ts'
 import type { ResourceReading } from './governor-policy.ts'
 
+/** Machine CPU at or above which measured shares understate demand. */
+const SATURATED_PERCENT = 90
+
 export type HoldReason = 'cpu' | 'memory'
 
 /** A task kept queued because it does not fit (`governor:held`). */
@@ -63,17 +66,17 @@ export class FitGate implements Gate {
   }
 
   /** Takes a reading: the new headroom, and what unmeasured agents really use. */
-  observe(reading: ResourceReading, at: number): void {
+  observe(reading: ResourceReading, at: number, cpuThrottled = false): void {
     const cores = this.#headroom.cores
     const ownCpu = ((reading.ownCpuPercent ?? 0) / 100) * cores
     const othersCpu = Math.max(0, (reading.cpuPercent / 100) * cores - ownCpu)
-    this.#headroom = { ...this.#headroom, othersCpu, memoryUsedMb: reading.memoryUsedMb }
+    this.#headroom = { ...this.#headroom, othersCpu, memoryUsedMb: reading.memoryUsedMb, cpuThrottled }
     // The reading's window began at the previous one: it says something about the unmeasured
     // attempts only if they all ran for the whole of it.
     if (this.#unknown > 0 && this.#lastReadingAt >= this.#lastUnknownStartAt) {
       let known = 0
       for (const reservation of this.#running.values()) known += reservation.cpu ?? 0
-      this.#liveUnknown = liveUnknownCpu(ownCpu, known, this.#unknown)
+      this.#liveUnknown = liveUnknownCpu(ownCpu, known, this.#unknown, reading.cpuPercent >= SATURATED_PERCENT)
     }
     this.#lastReadingAt = at
   }

@@ -20,6 +20,11 @@ export interface Headroom {
   readonly memoryMb: number
   /** Memory in use at the last reading, MB (everyone's, troupe's included). */
   readonly memoryUsedMb: number
+  /**
+   * The CPU threshold (the safety net) is crossed: CPU-bound attempts get one core between
+   * them, waiting attempts still flow.
+   */
+  readonly cpuThrottled?: boolean
 }
 
 export interface Running {
@@ -41,7 +46,7 @@ export type FitVerdict =
 export function fit(headroom: Headroom, running: Running, cpu: number, memoryMb: number | undefined): FitVerdict {
   if (running.attempts === 0) return { fits: true }
   if (cpu >= WAITING_CPU) {
-    const free = Math.max(1, headroom.cores - headroom.othersCpu) - running.cpu
+    const free = (headroom.cpuThrottled ? 1 : Math.max(1, headroom.cores - headroom.othersCpu)) - running.cpu
     if (cpu > free + CPU_SLACK) return { fits: false, reason: 'cpu', need: round(cpu), free: round(Math.max(0, free)) }
   }
   if (memoryMb !== undefined) {
@@ -54,11 +59,14 @@ export function fit(headroom: Headroom, running: Running, cpu: number, memoryMb:
 /**
  * Cores per attempt of agents troupe has not measured yet, from a reading taken while they
  * ran: troupe's measured CPU minus what its measured agents are predicted to use, shared
- * among the unmeasured attempts.
+ * among the unmeasured attempts. `saturated`: the machine was (nearly) fully busy.
  */
-export function liveUnknownCpu(ownCpu: number, knownCpu: number, unknownAttempts: number): number {
+export function liveUnknownCpu(ownCpu: number, knownCpu: number, unknownAttempts: number, saturated: boolean): number {
   if (unknownAttempts <= 0) return UNKNOWN_CPU
-  return Math.min(UNKNOWN_CPU, Math.max(0, (ownCpu - knownCpu) / unknownAttempts))
+  const each = Math.min(UNKNOWN_CPU, Math.max(0, (ownCpu - knownCpu) / unknownAttempts))
+  // On a saturated machine an attempt gets only a share of what it would use: any real CPU
+  // use then says "CPU-bound", only a near-zero one says "waiting".
+  return saturated && each >= WAITING_CPU ? UNKNOWN_CPU : each
 }
 
 /** "held: analyse-file needs ~1.0 CPU, 0.2 free" */

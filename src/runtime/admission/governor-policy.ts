@@ -88,8 +88,9 @@ export function externalCpuPercent(reading: ResourceReading): number {
 }
 
 function pressure(reading: ResourceReading, policy: GovernorPolicy, level: 'throttlePercent' | 'resumePercent'): ThrottleReason | undefined {
-  if (policy.mode === 'threshold' && externalCpuPercent(reading) >= policy.cpu[level]) return 'cpu'
+  // Memory first: it holds every start, CPU pressure only CPU-bound ones (see Governor).
   if (reading.memoryPercent >= policy.memory[level]) return 'memory'
+  if (policy.mode === 'threshold' && externalCpuPercent(reading) >= policy.cpu[level]) return 'cpu'
   return undefined
 }
 

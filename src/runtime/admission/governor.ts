@@ -76,6 +76,11 @@ export class Governor {
 
   /** Attempts in flight allowed at most (the dispatcher admits one more when none run). */
   get admissionLimit(): number {
+    // With admission by fit, CPU pressure holds CPU-bound agents only (in the fit gate):
+    // agents that wait on I/O keep flowing. Memory pressure holds everything.
+    if (this.#options.fit !== undefined && this.#state.throttled === 'cpu') {
+      return admissionLimit({ ...this.#state, throttled: undefined }, this.#options.policy.mode)
+    }
     return admissionLimit(this.#state, this.#options.policy.mode)
   }
 
@@ -158,7 +163,7 @@ export class Governor {
     const before = this.#state
     const load = { inFlight: this.#options.inFlight(), capacity: this.#options.capacity }
     this.#state = decide(before, reading, this.#options.policy, load)
-    this.#options.fit?.observe(reading, at)
+    this.#options.fit?.observe(reading, at, this.#state.throttled === 'cpu')
     for (const tracker of this.#trackers) tracker.sampled(reading)
     const after = this.#state
     if (after.throttled !== before.throttled && (after.throttled === undefined || before.throttled === undefined)) {

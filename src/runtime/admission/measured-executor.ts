@@ -25,7 +25,7 @@ export class MeasuredExecutor implements Executor {
       if (outcome.resources !== undefined) {
         this.demand.record(request.agent.name, {
           cpuMs: outcome.resources.cpuMs,
-          wallMs: this.clock.now() - startedAt,
+          wallMs: outcome.resources.wallMs ?? this.clock.now() - startedAt,
           ...(outcome.resources.peakRssMb !== undefined ? { peakRssMb: outcome.resources.peakRssMb } : {}),
         })
       }

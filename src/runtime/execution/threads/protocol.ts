@@ -31,6 +31,8 @@ export type WorkerResult =
 /** What the attempt's thread measured: its event loop's active time over the attempt, ms. */
 export interface WorkerResources {
   readonly cpuMs: number
+  /** The attempt's wall time inside the thread, ms. */
+  readonly wallMs: number
 }
 
 /** Identifies one attempt in messages between threads. */

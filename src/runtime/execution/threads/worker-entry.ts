@@ -177,7 +177,8 @@ export default async function runAttempt(task: WorkerTask): Promise<WorkerResult
   const before = performance.eventLoopUtilization()
   const result = await attempt(task)
   // The thread's event loop active time over the attempt: its CPU, one attempt per thread.
-  return { ...result, resources: { cpuMs: performance.eventLoopUtilization(before).active } }
+  const used = performance.eventLoopUtilization(before)
+  return { ...result, resources: { cpuMs: used.active, wallMs: used.active + used.idle } }
 }
 
 async function attempt(task: WorkerTask): Promise<WorkerResult> {
