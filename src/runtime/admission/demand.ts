@@ -77,3 +77,19 @@ export class DemandBook {
 function ewma(previous: number, next: number): number {
   return previous + ALPHA * (next - previous)
 }
+
+/**
+ * One line per agent for `troupe plan` and the live view, e.g.
+ * `analyse-file  ~1.0 CPU  ~420 MB  (measured, 5 attempts)`, from
+ * {@link DemandBook.snapshot} (`Runtime.agentDemand()`, `RunResult.governor.agents`).
+ */
+export function describeAgentDemand(estimates: Readonly<Record<string, AgentDemand>>): string[] {
+  const names = Object.keys(estimates).sort()
+  const width = Math.max(0, ...names.map((name) => name.length))
+  return names.map((name) => {
+    const demand = estimates[name]!
+    const memory = demand.memoryMb === undefined ? '' : `  ~${Math.round(demand.memoryMb)} MB`
+    const origin = demand.source === 'plan' ? 'declared' : `measured, ${demand.samples} attempt${demand.samples === 1 ? '' : 's'}`
+    return `${name.padEnd(width)}  ~${demand.cpu.toFixed(1)} CPU${memory}  (${origin})`
+  })
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { DemandBook } from '../../../src/runtime/admission/demand.ts'
+import { DemandBook, describeAgentDemand } from '../../../src/runtime/admission/demand.ts'
 
 describe('DemandBook', () => {
   it('knows nothing of an agent never declared nor measured', () => {
@@ -32,5 +32,14 @@ describe('DemandBook', () => {
     book.seed('build', { cpu: 3 })
     expect(book.estimate('build')!.cpu).toBeCloseTo(0.4)
     expect(book.estimate('build')!.samples).toBe(2)
+  })
+})
+
+describe('describeAgentDemand', () => {
+  it('prints one aligned line per agent with its origin', () => {
+    const book = new DemandBook()
+    book.seed('build', { cpu: 2, memoryMb: 512 })
+    book.record('llm', { cpuMs: 10, wallMs: 1000 })
+    expect(describeAgentDemand(book.snapshot())).toEqual(['build  ~2.0 CPU  ~512 MB  (declared)', 'llm    ~0.0 CPU  (measured, 1 attempt)'])
   })
 })
