@@ -111,6 +111,7 @@ describe('Governor in a runtime (injected probe, real workers)', () => {
     const result = await runtime.run({ name: 'io', agents: { sleep }, tasks }).result
     expect(result.status).toBe('completed')
     expect(peakRunning(events)).toBeGreaterThanOrEqual(4)
-    expect(result.governor!.agents!['sleep']!.cpu).toBeLessThan(0.1)
+    // Far from one core: a new thread's first attempt also pays for loading the agent module.
+    expect(result.governor!.agents!['sleep']!.cpu).toBeLessThan(0.5)
   })
 })
