@@ -5,6 +5,10 @@ import { ClaimRegistry } from './admission/claims.ts'
 import { Governor, type ResourceProbe } from './admission/governor.ts'
 import { Limits, type LimitPause } from './admission/limits.ts'
 import { SystemProbe } from './admission/system-probe.ts'
+import { DemandBook } from './admission/demand.ts'
+import { FitGate, type HoldNotice } from './admission/fit-gate.ts'
+import { readMachineLimits } from './admission/machine-limits.ts'
+import { MeasuredExecutor } from './admission/measured-executor.ts'
 import { isResolvedConfig, resolveConfig, type ResolvedConfig, type TroupeConfig } from './core/config.ts'
 import { RUN_OPTION_KEYS, RUNTIME_OPTION_KEYS, checkOptions, pickOptions } from './core/options.ts'
 import { Dispatcher } from './admission/dispatcher.ts'
@@ -73,6 +77,8 @@ export interface RuntimeEvents extends RunEvents {
   'run:created': [Run]
   /** Every governor reading, with the decision it led to. */
   'governor:sample': [GovernorSampleEvent]
+  /** A ready task does not fit the headroom and stays queued ("held: build needs ~1.0 CPU, 0.2 free"); once per distinct message. */
+  'governor:held': [HoldNotice]
 }
 
 /**
@@ -98,6 +104,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   readonly #runs = new Map<string, Run>()
   readonly #limits: Limits
   readonly #governor: Governor | undefined
+  /** Per-agent demand (measured CPU and memory), when the governor is on. */
+  readonly #demand: DemandBook | undefined
   /** Restores a failed task's claimed files (`checkpoint.rollbackOnFailure`). */
   readonly #rollback: FileRollback | undefined
   /** Pipeline strategy: a stage starts once the previous one is durable in the journal. */
@@ -124,7 +132,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     const backend = options.backend ?? this.config.backend
     this.#backend = backend === 'local' ? undefined : parseRedisUrl(backend)
     const llm = new LlmExecutor({ prices: this.config.prices, now: () => this.#clock.now() })
-    this.#executor =
+    const local =
       this.#backend !== undefined
         ? new RedisExecutor(this.#backend)
         : new LocalExecutor(
@@ -134,6 +142,9 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
               ['anthropic', llm],
             ]),
           )
+    // Measured per agent for the governor's demand estimates (remote workers report theirs too).
+    this.#demand = this.config.governor.enabled ? new DemandBook() : undefined
+    this.#executor = this.#demand ? new MeasuredExecutor(local, this.#demand, this.#clock) : local
     // Threads bound module agents only (the pool's slots gate); each run bounds itself by its
     // maxParallel. On a remote backend the workers' own pools do.
     this.#dispatcher = new Dispatcher(Number.POSITIVE_INFINITY)
@@ -271,10 +282,21 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     this.#status = 'closed'
   }
 
+  /** Per-agent demand estimates (CPU cores, peak MB), e.g. for `troupe plan`; empty when the governor is off. */
+  agentDemand(): ReturnType<DemandBook['snapshot']> {
+    return this.#demand?.snapshot() ?? {}
+  }
+
   #createGovernor(probe: ResourceProbe): Governor {
     const settings = this.config.governor
-    const capacity = this.#dispatcher.capacity
+    // The dispatcher is unbounded (each run bounds itself); adaptive mode steers within maxParallel.
+    const capacity = Number.isFinite(this.#dispatcher.capacity) ? this.#dispatcher.capacity : this.config.maxParallel
+    const machine = this.#systemProbe?.limits ?? readMachineLimits()
+    const fit = new FitGate(this.#demand!, this.#clock, machine, (notice) => this.#forward('governor:held', notice))
+    this.#gates.unshift(fit)
     const governor = new Governor({
+      fit,
+      machine,
       probe,
       clock: this.#clock,
       policy: settings,
@@ -283,7 +305,11 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       initialLimit: Math.min(capacity, this.config.maxParallel),
       inFlight: () => this.#dispatcher.inFlight,
       onChange: (change) => {
-        if (change.type === 'governor:sample') return this.#forward(change.type, change.event)
+        if (change.type === 'governor:sample') {
+          this.#forward(change.type, change.event)
+          // A new reading may make room for a task the fit gate held.
+          return this.#dispatcher.request()
+        }
         if (change.type !== 'limit') {
           this.#forward(change.type, change.event)
           for (const run of this.#runs.values()) {

@@ -3,19 +3,24 @@
  * state: no clock, no threads, no probe. {@link Governor} wires them to a probe and the
  * dispatcher.
  */
+import type { AgentDemand } from './demand.ts'
 
 /** One sample of the machine's load. */
 export interface ResourceReading {
   /** CPU busy, all cores, 0..100. */
   readonly cpuPercent: number
   /**
-   * The part of `cpuPercent` used by this process (troupe's main thread and its worker
-   * threads) over the same window, all cores, 0..100. Absent: counted as 0.
+   * The part of `cpuPercent` used by troupe: this process (main thread and worker threads)
+   * and every process it started, over the same window, all cores, 0..100. Absent: counted as 0.
    */
   readonly ownCpuPercent?: number
   /** Memory in use (excluding buffers and cache), 0..100 of total. */
   readonly memoryPercent: number
   readonly memoryUsedMb: number
+  /** Resident memory of troupe and every process it started, MB (Linux). */
+  readonly ownMemoryMb?: number
+  /** Processes in troupe's tree, itself included (Linux). */
+  readonly processes?: number
 }
 
 export type GovernorMode = 'threshold' | 'adaptive'
@@ -83,8 +88,9 @@ export function externalCpuPercent(reading: ResourceReading): number {
 }
 
 function pressure(reading: ResourceReading, policy: GovernorPolicy, level: 'throttlePercent' | 'resumePercent'): ThrottleReason | undefined {
-  if (policy.mode === 'threshold' && externalCpuPercent(reading) >= policy.cpu[level]) return 'cpu'
+  // Memory first: it holds every start, CPU pressure only CPU-bound ones (see Governor).
   if (reading.memoryPercent >= policy.memory[level]) return 'memory'
+  if (policy.mode === 'threshold' && externalCpuPercent(reading) >= policy.cpu[level]) return 'cpu'
   return undefined
 }
 
@@ -101,4 +107,10 @@ export interface GovernorReport {
   readonly samples: number
   /** Adaptive mode: the admission limit the governor chose, each time it changed (and at the start). */
   readonly concurrency?: readonly { readonly at: number; readonly limit: number }[]
+  /** Time ready tasks were held because their predicted demand did not fit, by resource. */
+  readonly heldMs?: { readonly cpu: number; readonly memory: number }
+  /** Per-agent demand estimates at the end of the run (CPU cores, peak MB; measured or declared). */
+  readonly agents?: Readonly<Record<string, AgentDemand>>
+  /** The capacity admission fitted into: cores and memory (host or cgroup). */
+  readonly machine?: { readonly cores: number; readonly memoryMb: number; readonly source: string }
 }

@@ -11,11 +11,21 @@ import type { GovernorReport } from './governor-policy.ts'
 
 export type { GovernorReport }
 import type { Clock } from '../core/clock.ts'
+import type { FitGate } from './fit-gate.ts'
+import type { MachineLimits } from './machine-limits.ts'
 
 /** Where readings come from: the machine ({@link SystemProbe}), or a test. */
 export interface ResourceProbe {
   sample(): Promise<ResourceReading>
+  /**
+   * A cheap synchronous reading (load average, `/proc/meminfo`, cgroup files), taken when
+   * the governor is made so that no task is admitted before a first reading.
+   */
+  initial?(): ResourceReading
 }
+
+/** Fastest sampling while the fit gate learns what a new agent uses. */
+const LEARNING_INTERVAL_MS = 100
 
 export interface GovernorOptions {
   readonly probe: ResourceProbe
@@ -29,6 +39,10 @@ export interface GovernorOptions {
   readonly inFlight: () => number
   /** Called on throttle, resume and (adaptive) limit changes, after the state changed. */
   readonly onChange: (event: GovernorChange) => void
+  /** Admission by fit: fed every reading; its demand book and hold times go in the report. */
+  readonly fit?: FitGate
+  /** The capacity `fit` works with, for the report. */
+  readonly machine?: MachineLimits
 }
 
 export type GovernorChange =
@@ -55,10 +69,18 @@ export class Governor {
   constructor(options: GovernorOptions) {
     this.#options = options
     this.#state = initialGovernorState(Math.min(options.capacity, options.initialLimit))
+    // No blind start: decide on a first reading before anything is admitted.
+    const initial = options.probe.initial?.()
+    if (initial !== undefined) this.#apply(initial)
   }
 
   /** Attempts in flight allowed at most (the dispatcher admits one more when none run). */
   get admissionLimit(): number {
+    // With admission by fit, CPU pressure holds CPU-bound agents only (in the fit gate):
+    // agents that wait on I/O keep flowing. Memory pressure holds everything.
+    if (this.#options.fit !== undefined && this.#state.throttled === 'cpu') {
+      return admissionLimit({ ...this.#state, throttled: undefined }, this.#options.policy.mode)
+    }
     return admissionLimit(this.#state, this.#options.policy.mode)
   }
 
@@ -82,7 +104,7 @@ export class Governor {
 
   /** Starts recording what the governor does for one run; `end()` returns the report. */
   track(): { end(): GovernorReport } {
-    const tracker = new Tracker(this.#options.clock.now(), this.#state, this.#options.policy.mode)
+    const tracker = new Tracker(this.#options.clock.now(), this.#state, this.#options.policy.mode, this.#options.fit, this.#options.machine)
     this.#trackers.add(tracker)
     return {
       end: () => {
@@ -121,10 +143,11 @@ export class Governor {
 
   #schedule(): void {
     if (this.#status !== 'sampling') return
+    const interval = this.#options.fit?.learning ? Math.min(LEARNING_INTERVAL_MS, this.#options.sampleIntervalMs) : this.#options.sampleIntervalMs
     const timer = this.#options.clock.setTimeout(() => {
       this.#timer = undefined
       if (this.#status === 'sampling') this.#sample()
-    }, this.#options.sampleIntervalMs)
+    }, interval)
     ;(timer as { unref?: () => void } | undefined)?.unref?.()
     this.#timer = timer
   }
@@ -140,6 +163,7 @@ export class Governor {
     const before = this.#state
     const load = { inFlight: this.#options.inFlight(), capacity: this.#options.capacity }
     this.#state = decide(before, reading, this.#options.policy, load)
+    this.#options.fit?.observe(reading, at, this.#state.throttled === 'cpu')
     for (const tracker of this.#trackers) tracker.sampled(reading)
     const after = this.#state
     if (after.throttled !== before.throttled && (after.throttled === undefined || before.throttled === undefined)) {
@@ -171,8 +195,16 @@ class Tracker {
   #peakMemoryMb = 0
   #samples = 0
   readonly #concurrency: { at: number; limit: number }[] | undefined
+  readonly #heldAtStart: { cpu: number; memory: number } | undefined
 
-  constructor(at: number, state: GovernorState, readonly mode: GovernorPolicy['mode']) {
+  constructor(
+    at: number,
+    state: GovernorState,
+    readonly mode: GovernorPolicy['mode'],
+    readonly fit: FitGate | undefined,
+    readonly machine: MachineLimits | undefined,
+  ) {
+    this.#heldAtStart = fit?.heldMs()
     if (state.throttled !== undefined) this.throttle(true, at)
     this.#concurrency = mode === 'adaptive' ? [{ at, limit: state.limit }] : undefined
   }
@@ -207,6 +239,14 @@ class Tracker {
       peakMemoryMb: Math.round(this.#peakMemoryMb),
       samples: this.#samples,
       ...(this.#concurrency ? { concurrency: this.#concurrency.slice() } : {}),
+      ...(this.fit ? { heldMs: this.#held(), agents: this.fit.demand.snapshot() } : {}),
+      ...(this.machine ? { machine: { cores: this.machine.cores, memoryMb: Math.round(this.machine.memoryMb), source: this.machine.source } } : {}),
     }
+  }
+
+  #held(): { cpu: number; memory: number } {
+    const now = this.fit!.heldMs()
+    const start = this.#heldAtStart ?? { cpu: 0, memory: 0 }
+    return { cpu: Math.round(now.cpu - start.cpu), memory: Math.round(now.memory - start.memory) }
   }
 }

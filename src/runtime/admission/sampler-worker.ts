@@ -1,15 +1,23 @@
 /**
- * Entry of the governor's sampler thread. systeminformation's CPU reading shells out with a
- * blocking execSync and its first call waits 500 ms, so it runs here, off the dispatch thread.
- * Answers each `{ id }` request with `{ id, reading }` or `{ id, error }`. Imports only
- * systeminformation: no effect, no runtime modules.
+ * Entry of the governor's sampler thread: walking `/proc` (and, off Linux,
+ * systeminformation's CPU reading, which shells out with a blocking execSync) runs here, off
+ * the dispatch thread. Answers each `{ id }` request with `{ id, reading }` or `{ id, error }`.
+ * Imports only node, systeminformation and the small `/proc` readers.
  */
 import { parentPort } from 'node:worker_threads'
 import si from 'systeminformation'
+import { cgroupMemoryUsedMb, readMachineLimits } from './machine-limits.ts'
+import { machineMemory, machineTicks, processTree, treeTicksBetween, type CpuTicks, type ProcessTree } from './proc-stats.ts'
+import type { ResourceReading } from './governor-policy.ts'
 
 const MB = 1024 * 1024
+const limits = readMachineLimits()
+let lastTicks: CpuTicks | undefined = machineTicks()
+let lastTree: ProcessTree | undefined = processTree()
 
 parentPort!.on('message', (request: { id: number }) => {
+  const reading = procReading()
+  if (reading) return parentPort!.postMessage({ id: request.id, reading })
   Promise.all([si.currentLoad(), si.mem()]).then(
     ([load, mem]) => {
       // `active` excludes buffers and page cache, which the kernel gives back under pressure.
@@ -26,6 +34,32 @@ parentPort!.on('message', (request: { id: number }) => {
     (error: unknown) => parentPort!.postMessage({ id: request.id, error: String((error as Error)?.message ?? error) }),
   )
 })
+
+/**
+ * CPU over the time since the previous sample, from `/proc/stat`; troupe's share is the CPU
+ * of this process (all its threads) and of every process it started, alive or reaped.
+ */
+function procReading(): ResourceReading | undefined {
+  const ticks = machineTicks()
+  const tree = processTree()
+  const memory = machineMemory()
+  if (ticks === undefined || tree === undefined || memory === undefined || lastTicks === undefined || lastTree === undefined) return undefined
+  const total = ticks.total - lastTicks.total
+  const cpuPercent = total > 0 ? clampPercent(((ticks.busy - lastTicks.busy) / total) * 100) : 0
+  const ownCpuPercent = total > 0 ? Math.min(cpuPercent, clampPercent((treeTicksBetween(lastTree, tree) / total) * 100)) : 0
+  lastTicks = ticks
+  lastTree = tree
+  const limited = limits.memoryMb < memory.totalMb - 1
+  const usedMb = limited ? (cgroupMemoryUsedMb() ?? memory.usedMb) : memory.usedMb
+  return {
+    cpuPercent,
+    ownCpuPercent,
+    memoryPercent: clampPercent((usedMb / limits.memoryMb) * 100),
+    memoryUsedMb: usedMb,
+    ownMemoryMb: tree.rssMb,
+    processes: tree.processes,
+  }
+}
 
 function clampPercent(value: number): number {
   return Number.isFinite(value) ? Math.min(100, Math.max(0, value)) : 0

@@ -1,8 +1,12 @@
-import { availableParallelism } from 'node:os'
+import { availableParallelism, freemem, loadavg, totalmem } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import type { ResourceProbe } from './governor.ts'
 import type { ResourceReading } from './governor-policy.ts'
 import { threadEntryFile } from '../core/worker-file.ts'
+import { cgroupMemoryUsedMb, readMachineLimits, type MachineLimits } from './machine-limits.ts'
+import { machineMemory } from './proc-stats.ts'
+
+const MB = 1024 * 1024
 
 interface SamplerReply {
   readonly id: number
@@ -11,7 +15,8 @@ interface SamplerReply {
 }
 
 /**
- * Reads CPU and memory of this machine with systeminformation, in a dedicated worker thread
+ * Reads CPU and memory of this machine — from `/proc` on Linux (troupe's share: this process
+ * and every process it started), else with systeminformation — in a dedicated worker thread
  * (not the agents' pool) started on the first sample. The thread keeps the process alive only
  * while a sample is pending, never while idle.
  */
@@ -21,6 +26,23 @@ export class SystemProbe implements ResourceProbe {
   readonly #pending = new Map<number, { resolve: (reading: ResourceReading) => void; reject: (error: Error) => void }>()
   /** This process's CPU time and the wall clock at the previous sample, for `ownCpuPercent`. */
   #lastCpu = { usage: process.cpuUsage(), at: performance.now() }
+
+  /** Cores and memory troupe may use: the host's, or its cgroup's limits. */
+  readonly limits: MachineLimits = readMachineLimits()
+
+  /**
+   * Synchronous and cheap, for the decision before the first dispatch: CPU from the 1-minute
+   * load average (the only CPU figure that needs no window), memory from `/proc/meminfo` or
+   * the cgroup. Troupe has started nothing yet, so all of it counts as others'.
+   */
+  initial(): ResourceReading {
+    const cpuPercent = Math.min(100, Math.max(0, ((loadavg()[0] ?? 0) / this.limits.cores) * 100))
+    const memory = machineMemory()
+    const hostUsedMb = memory?.usedMb ?? (totalmem() - freemem()) / MB
+    const limited = this.limits.memoryMb < (memory?.totalMb ?? totalmem() / MB) - 1
+    const usedMb = limited ? (cgroupMemoryUsedMb() ?? hostUsedMb) : hostUsedMb
+    return { cpuPercent, ownCpuPercent: 0, memoryPercent: Math.min(100, (usedMb / this.limits.memoryMb) * 100), memoryUsedMb: usedMb }
+  }
 
   sample(): Promise<ResourceReading> {
     const worker = (this.#worker ??= this.#start())
@@ -32,7 +54,7 @@ export class SystemProbe implements ResourceProbe {
       if (this.#pending.size === 0) worker.ref()
       this.#pending.set(id, { resolve, reject })
       worker.postMessage({ id })
-    }).then((reading) => ({ ...reading, ownCpuPercent: Math.min(ownCpuPercent, reading.cpuPercent) }))
+    }).then((reading) => (reading.ownCpuPercent !== undefined ? reading : { ...reading, ownCpuPercent: Math.min(ownCpuPercent, reading.cpuPercent) }))
   }
 
   #ownCpuPercent(): number {
@@ -52,7 +74,7 @@ export class SystemProbe implements ResourceProbe {
   }
 
   #start(): Worker {
-    const worker = new Worker(threadEntryFile(import.meta.url, 'sampler-worker', ['sampler-worker.ts']))
+    const worker = new Worker(threadEntryFile(import.meta.url, 'sampler-worker', ['sampler-worker.ts', 'machine-limits.ts', 'proc-stats.ts']))
     worker.on('message', (reply: SamplerReply) => {
       const pending = this.#pending.get(reply.id)
       if (pending === undefined) return

@@ -182,7 +182,10 @@ export function loadConfig(options: { file?: string | undefined; cwd?: string | 
 
 function withDefaults(c: TroupeConfig, source: string): ResolvedConfig {
   const cores = availableParallelism()
-  const maxParallel = c.maxParallel ?? cores
+  // With the governor on, admission by fit holds CPU-bound agents to the cores, so the
+  // default bound is sized for agents that wait (LLM calls, network): many at once.
+  // Without the governor nothing else bounds CPU, so the default stays the core count.
+  const maxParallel = c.maxParallel ?? (c.governor?.enabled === false ? cores : Math.max(64, cores * 4))
   // Threads are cheap for I/O-bound agents (LLM calls); idle ones above minThreads are reaped.
   const maxThreads = c.pool?.maxThreads ?? Math.max(16, cores, maxParallel)
   const minThreads = c.pool?.minThreads ?? Math.min(cores, maxThreads)

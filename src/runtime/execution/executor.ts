@@ -56,6 +56,8 @@ export interface AttemptResources {
   readonly cpuMs: number
   /** Peak resident memory in MB, where the executor can measure it (process agents: the group's RSS). */
   readonly peakRssMb?: number
+  /** Wall time the measurement covers, ms, when it is shorter than the attempt as the run sees it (a thread's start-up excluded). */
+  readonly wallMs?: number
 }
 
 export type AttemptResult =

@@ -6,9 +6,13 @@ import { loadConfig, resolveConfig } from '../../../src/runtime/core/config.ts'
 import { troupeErrorOf } from '../../helpers/errors.ts'
 
 describe('resolveConfig', () => {
+  it('defaults maxParallel to the core count when the governor is off (nothing else bounds CPU)', () => {
+    expect(resolveConfig({ governor: { enabled: false } }).maxParallel).toBe(availableParallelism())
+  })
+
   it('fills every default', () => {
     const config = resolveConfig({})
-    expect(config.maxParallel).toBe(availableParallelism())
+    expect(config.maxParallel).toBe(Math.max(64, availableParallelism() * 4))
     expect(config.retry).toEqual({ maxRetries: 0, delayMs: 1000, backoff: 'exponential', maxDelayMs: 30000, jitter: false, rateLimitRetries: 5 })
     expect(config.governor.cpu).toEqual({ throttlePercent: 90, resumePercent: 75, targetPercent: 80 })
     expect(config.checkpoint).toEqual({ enabled: true, dir: '.troupe', rollbackOnFailure: false })

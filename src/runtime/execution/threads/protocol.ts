@@ -27,8 +27,15 @@ export interface WorkerError {
 }
 
 export type WorkerResult =
-  | { readonly ok: true; readonly output: unknown }
-  | { readonly ok: false; readonly error: WorkerError }
+  | { readonly ok: true; readonly output: unknown; readonly resources?: WorkerResources }
+  | { readonly ok: false; readonly error: WorkerError; readonly resources?: WorkerResources }
+
+/** What the attempt's thread measured: its event loop's active time over the attempt, ms. */
+export interface WorkerResources {
+  readonly cpuMs: number
+  /** The attempt's wall time inside the thread, ms. */
+  readonly wallMs: number
+}
 
 /**
  * Identifies one attempt in messages between threads: a number the pool hands out, so that

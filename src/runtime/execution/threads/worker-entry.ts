@@ -214,6 +214,14 @@ function checkUsage(report: UsageReport): UsageReport {
 // ---- one attempt ----
 
 export default async function runAttempt(task: WorkerTask): Promise<WorkerResult> {
+  const before = performance.eventLoopUtilization()
+  const result = await attempt(task)
+  // The thread's event loop active time over the attempt: its CPU, one attempt per thread.
+  const used = performance.eventLoopUtilization(before)
+  return { ...result, resources: { cpuMs: used.active, wallMs: used.active + used.idle } }
+}
+
+async function attempt(task: WorkerTask): Promise<WorkerResult> {
   let agent = loaded.get(task.moduleUrl)
   if (agent === undefined) {
     try {

@@ -1,0 +1,91 @@
+import { availableParallelism } from 'node:os'
+import type { Plan, Runtime, TaskStateEvent, TroupeConfig } from '../../index.ts'
+import { benchAgentFile } from '../agent-file.ts'
+import { calibrateRounds } from '../calibrate.ts'
+import { scenarioRow } from '../row.ts'
+import { runToEnd, withRuntime } from '../runs.ts'
+import type { Scenario } from '../scenario.ts'
+import { median, round3 } from '../stats.ts'
+
+const CPU_TASKS = 16
+const IO_TASKS = 64
+const CPU_MS = 200
+const IO_MS = 500
+
+/**
+ * Mixed work, the governor's case: CPU-bound tasks (real hashing) and I/O-bound ones (a
+ * simulated LLM call that only waits) in one plan. Default settings (governor on) vs the
+ * governor off at its default maxParallel and at the best hand-tuned one; each in a fresh
+ * runtime, so the governor starts knowing nothing of the agents. Peak oversubscription:
+ * the most CPU-bound tasks running at once, per core.
+ */
+const mixed: Scenario = {
+  name: 'mixed',
+  description: `${CPU_TASKS} CPU-bound (~${CPU_MS} ms hash) + ${IO_TASKS} I/O-bound (${IO_MS} ms wait) tasks: governor default vs off vs best hand-tuned maxParallel`,
+  async run(options) {
+    const cores = availableParallelism()
+    const rounds = calibrateRounds(CPU_MS)
+    const plan: Plan = {
+      name: 'bench-mixed',
+      agents: { hash: benchAgentFile('busy-hash'), llm: benchAgentFile('simulated-llm') },
+      tasks: [
+        ...Array.from({ length: CPU_TASKS }, (_, i) => ({ id: `cpu-${i}`, agent: 'hash', input: { rounds } })),
+        ...Array.from({ length: IO_TASKS }, (_, i) => ({ id: `io-${i}`, agent: 'llm', input: { ms: IO_MS } })),
+      ],
+    }
+    const repeats = options.quick ? 1 : 3
+    const measure = async (config: TroupeConfig) => {
+      const makespans: number[] = []
+      const peaks: number[] = []
+      for (let r = 0; r < repeats; r++) {
+        await withRuntime(config, async (runtime) => {
+          const peak = watchCpuPeak(runtime)
+          const result = await runToEnd(runtime, plan)
+          makespans.push(result.makespanMs)
+          peaks.push(peak())
+        })
+      }
+      return { makespanMs: median(makespans), oversubscription: round3(Math.max(...peaks) / cores) }
+    }
+    const governed = await measure({ governor: {} })
+    const offDefault = await measure({ governor: { enabled: false } })
+    const tuned: Record<number, { makespanMs: number; oversubscription: number }> = {}
+    for (const maxParallel of [cores * 2, 16, 32, 64]) tuned[maxParallel] = await measure({ governor: { enabled: false }, maxParallel })
+    const [bestMax, best] = Object.entries(tuned).sort((a, b) => a[1].makespanMs - b[1].makespanMs)[0]!
+    const cpuWorkMs = (CPU_TASKS * CPU_MS) / cores
+    const idealMs = Math.max(cpuWorkMs, IO_MS)
+    return [
+      scenarioRow({
+        scenario: 'mixed',
+        label: `${CPU_TASKS} cpu + ${IO_TASKS} io, governor default vs off (maxParallel ${cores}) vs best tuned (${bestMax})`,
+        makespanMs: governed.makespanMs,
+        sequentialMs: CPU_TASKS * CPU_MS + IO_TASKS * IO_MS,
+        idealMs,
+        parallelism: cores,
+        extra: {
+          cores,
+          governed,
+          offDefault,
+          tuned,
+          bestTunedMaxParallel: Number(bestMax),
+          ratioGovernedToOff: round3(governed.makespanMs / offDefault.makespanMs),
+          ratioGovernedToBestTuned: round3(governed.makespanMs / best.makespanMs),
+        },
+      }),
+    ]
+  },
+}
+
+/** The most tasks of agent `hash` RUNNING at once, from task:state events. */
+function watchCpuPeak(runtime: Runtime): () => number {
+  let running = 0
+  let peak = 0
+  runtime.on('task:state', (e: TaskStateEvent) => {
+    if (e.agent !== 'hash') return
+    if (e.state === 'RUNNING') peak = Math.max(peak, ++running)
+    else if (e.previous === 'RUNNING') running--
+  })
+  return () => peak
+}
+
+export default mixed

@@ -1,0 +1,138 @@
+import type { Clock } from '../core/clock.ts'
+import type { CompiledTask } from '../plan/plan.ts'
+import type { DemandBook } from './demand.ts'
+import { describeHold, fit, liveUnknownCpu, UNKNOWN_CPU, type Headroom } from './fit-policy.ts'
+import type { Gate } from './gate.ts'
+import type { ResourceReading } from './governor-policy.ts'
+
+/** Machine CPU at or above which measured shares understate demand. */
+const SATURATED_PERCENT = 90
+
+export type HoldReason = 'cpu' | 'memory'
+
+/** A task kept queued because it does not fit (`governor:held`). */
+export interface HoldNotice {
+  readonly runId: string
+  readonly taskId: string
+  readonly agent: string
+  readonly reason: HoldReason
+  readonly message: string
+  readonly at: number
+}
+
+interface Reservation {
+  readonly agent: string
+  /** Predicted cores; undefined for an agent troupe had not measured (see liveUnknownCpu). */
+  readonly cpu: number | undefined
+  readonly startedAt: number
+}
+
+/**
+ * The governor's admission by fit, as a gate (shared by the runs of a runtime): a ready task
+ * starts when its agent's predicted CPU and memory fit the headroom of the latest reading,
+ * given what the attempts in flight are predicted to use. Agents never measured are assumed
+ * CPU-bound until a reading taken while they ran says otherwise.
+ */
+export class FitGate implements Gate {
+  readonly #running = new Map<string, Reservation>()
+  #headroom: Headroom
+  #unknown = 0
+  #lastUnknownStartAt = -Infinity
+  #lastReadingAt = -Infinity
+  #liveUnknown: number | undefined
+  readonly #heldMs = { cpu: 0, memory: 0 }
+  readonly #heldSince: { cpu?: number; memory?: number } = {}
+  #lastNotice = ''
+
+  constructor(
+    readonly demand: DemandBook,
+    readonly clock: Clock,
+    limits: { readonly cores: number; readonly memoryMb: number },
+    readonly onHold: (notice: HoldNotice) => void,
+  ) {
+    this.#headroom = { cores: limits.cores, othersCpu: 0, memoryMb: limits.memoryMb, memoryUsedMb: 0 }
+  }
+
+  /** True while some unmeasured agent runs and no reading has covered it yet: sample soon. */
+  get learning(): boolean {
+    return this.#unknown > 0 && this.#liveUnknown === undefined
+  }
+
+  /** Cores predicted busy by the attempts in flight. */
+  get reservedCpu(): number {
+    let cpu = 0
+    for (const reservation of this.#running.values()) cpu += reservation.cpu ?? this.#liveUnknown ?? UNKNOWN_CPU
+    return cpu
+  }
+
+  /** Takes a reading: the new headroom, and what unmeasured agents really use. */
+  observe(reading: ResourceReading, at: number, cpuThrottled = false): void {
+    const cores = this.#headroom.cores
+    const ownCpu = ((reading.ownCpuPercent ?? 0) / 100) * cores
+    const othersCpu = Math.max(0, (reading.cpuPercent / 100) * cores - ownCpu)
+    this.#headroom = { ...this.#headroom, othersCpu, memoryUsedMb: reading.memoryUsedMb, cpuThrottled }
+    // The reading's window began at the previous one: it says something about the unmeasured
+    // attempts only if they all ran for the whole of it.
+    if (this.#unknown > 0 && this.#lastReadingAt >= this.#lastUnknownStartAt) {
+      let known = 0
+      for (const reservation of this.#running.values()) known += reservation.cpu ?? 0
+      this.#liveUnknown = liveUnknownCpu(ownCpu, known, this.#unknown, reading.cpuPercent >= SATURATED_PERCENT)
+    }
+    this.#lastReadingAt = at
+  }
+
+  tryAcquire(runId: string, task: CompiledTask): boolean {
+    this.demand.seed(task.agent, (task.spec as { resources?: unknown }).resources)
+    const estimate = this.demand.estimate(task.agent)
+    const cpu = estimate?.cpu ?? this.#liveUnknown ?? UNKNOWN_CPU
+    const verdict = fit(this.#headroom, { attempts: this.#running.size, cpu: this.reservedCpu }, cpu, estimate?.memoryMb)
+    const now = this.clock.now()
+    if (!verdict.fits) {
+      this.#heldSince[verdict.reason] ??= now
+      const message = describeHold(task.agent, verdict)
+      if (message !== this.#lastNotice) {
+        this.#lastNotice = message
+        this.onHold({ runId, taskId: task.id, agent: task.agent, reason: verdict.reason, message, at: now })
+      }
+      return false
+    }
+    this.#endHolds(now)
+    if (estimate === undefined) {
+      this.#unknown++
+      this.#lastUnknownStartAt = now
+      this.#liveUnknown = undefined
+    }
+    this.#running.set(keyOf(runId, task.id), { agent: task.agent, cpu: estimate?.cpu, startedAt: now })
+    return true
+  }
+
+  release(runId: string, task: CompiledTask): void {
+    const key = keyOf(runId, task.id)
+    const reservation = this.#running.get(key)
+    if (reservation === undefined) return
+    this.#running.delete(key)
+    if (reservation.cpu === undefined) this.#unknown--
+    if (this.#running.size === 0) this.#endHolds(this.clock.now())
+  }
+
+  /** Time tasks were held for each reason, up to now. */
+  heldMs(): { cpu: number; memory: number } {
+    const now = this.clock.now()
+    const open = (reason: HoldReason) => (this.#heldSince[reason] === undefined ? 0 : now - this.#heldSince[reason]!)
+    return { cpu: this.#heldMs.cpu + open('cpu'), memory: this.#heldMs.memory + open('memory') }
+  }
+
+  #endHolds(now: number): void {
+    for (const reason of ['cpu', 'memory'] as const) {
+      const since = this.#heldSince[reason]
+      if (since === undefined) continue
+      this.#heldMs[reason] += now - since
+      delete this.#heldSince[reason]
+    }
+    this.#lastNotice = ''
+  }
+}
+
+function keyOf(runId: string, taskId: string): string {
+  return `${runId}\u0000${taskId}`
+}

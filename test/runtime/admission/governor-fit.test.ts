@@ -1,0 +1,117 @@
+import { spawn } from 'node:child_process'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { DemandBook } from '../../../src/runtime/admission/demand.ts'
+import { FitGate, type HoldNotice } from '../../../src/runtime/admission/fit-gate.ts'
+import type { ResourceProbe } from '../../../src/runtime/admission/governor.ts'
+import type { ResourceReading } from '../../../src/runtime/admission/governor-policy.ts'
+import { processTree, treeTicksBetween } from '../../../src/runtime/admission/proc-stats.ts'
+import type { TaskStateEvent } from '../../../src/runtime/core/events.ts'
+import type { CompiledTask } from '../../../src/runtime/plan/plan.ts'
+import { createRuntime, type Runtime } from '../../../src/runtime/runtime.ts'
+import { testClock } from '../../helpers/test-clock.ts'
+import { peakRunning } from '../../helpers/task-events.ts'
+
+const sleep = join(import.meta.dirname, '..', '..', 'fixtures', 'agents', 'sleep.mjs')
+
+/** A task as the gate sees it; `resources` as the plan engineer's schema will carry it. */
+const task = (id: string, agent: string, resources?: { cpu: number; memoryMb?: number }) =>
+  ({ id, agent, spec: { id, agent, ...(resources ? { resources } : {}) } }) as unknown as CompiledTask
+
+const reading = (cpuPercent: number, ownCpuPercent: number, memoryPercent = 10): ResourceReading => ({ cpuPercent, ownCpuPercent, memoryPercent, memoryUsedMb: 1000 })
+
+describe('FitGate (injected clock and readings)', () => {
+  const machine = { cores: 2, memoryMb: 8000 }
+
+  it('holds a second declared CPU-bound task while others use both cores, and says why', () => {
+    const notices: HoldNotice[] = []
+    const gate = new FitGate(new DemandBook(), testClock(), machine, (n) => notices.push(n))
+    gate.observe(reading(100, 0), 0)
+    expect(gate.tryAcquire('r', task('a', 'analyse-file', { cpu: 1 }))).toBe(true)
+    expect(gate.tryAcquire('r', task('b', 'analyse-file', { cpu: 1 }))).toBe(false)
+    expect(notices.map((n) => n.message)).toEqual(['held: analyse-file needs ~1.0 CPU, 0.0 free'])
+  })
+
+  it('lets declared waiting agents through while others use both cores', () => {
+    const gate = new FitGate(new DemandBook(), testClock(), machine, () => {})
+    gate.observe(reading(100, 0), 0)
+    const admitted = Array.from({ length: 20 }, (_, i) => gate.tryAcquire('r', task(`t${i}`, 'llm', { cpu: 0.01 })))
+    expect(admitted.every(Boolean)).toBe(true)
+  })
+
+  it('counts time held for CPU until a task starts again', async () => {
+    const clock = testClock()
+    const gate = new FitGate(new DemandBook(), clock, machine, () => {})
+    gate.observe(reading(100, 0), 0)
+    gate.tryAcquire('r', task('a', 'cc', { cpu: 1 }))
+    gate.tryAcquire('r', task('b', 'cc', { cpu: 1 }))
+    await clock.advance(300)
+    gate.release('r', task('a', 'cc'))
+    expect(gate.heldMs()).toEqual({ cpu: 300, memory: 0 })
+  })
+
+  it('assumes an unmeasured agent is CPU-bound until a reading taken while it ran shows it waits', async () => {
+    const clock = testClock()
+    const gate = new FitGate(new DemandBook(), clock, machine, () => {})
+    gate.observe(reading(100, 0), 0)
+    expect(gate.tryAcquire('r', task('a', 'new'))).toBe(true)
+    expect(gate.tryAcquire('r', task('b', 'new'))).toBe(false)
+    expect(gate.learning).toBe(true)
+    await clock.advance(100)
+    gate.observe(reading(100, 0), 100)
+    await clock.advance(100)
+    gate.observe(reading(100, 1), 200)
+    expect(gate.learning).toBe(false)
+    expect(gate.tryAcquire('r', task('b', 'new'))).toBe(true)
+  })
+})
+
+describe("troupe's own load", () => {
+  const children: ReturnType<typeof spawn>[] = []
+  afterEach(() => {
+    for (const child of children.splice(0)) child.kill('SIGKILL')
+  })
+
+  it.skipIf(process.platform !== 'linux')('counts the CPU of a busy child process as troupe’s', async () => {
+    const before = processTree()!
+    const child = spawn(process.execPath, ['-e', 'const end = Date.now() + 400; while (Date.now() < end) {}'], { stdio: 'ignore' })
+    children.push(child)
+    await new Promise((resolve) => child.once('exit', resolve))
+    const after = processTree()!
+    // A reaped child's CPU shows in this process's cutime: at least 0.1 s of ticks (100 Hz).
+    expect(treeTicksBetween(before, after)).toBeGreaterThanOrEqual(10)
+  })
+})
+
+describe('Governor in a runtime (injected probe, real workers)', () => {
+  let runtime: Runtime | undefined
+  afterEach(async () => {
+    await runtime?.close({ force: true })
+    runtime = undefined
+  })
+
+  /** Answers with `next()`; `initial` is the synchronous reading taken at runtime start. */
+  const probeOf = (next: () => ResourceReading): ResourceProbe => ({ sample: async () => next(), initial: next })
+
+  it('no blind start: four tasks run one at a time from the first when memory is over the threshold at start', async () => {
+    runtime = createRuntime({ config: { maxParallel: 4, governor: { sampleIntervalMs: 100 } }, probe: probeOf(() => reading(10, 0, 95)) })
+    const events: TaskStateEvent[] = []
+    runtime.on('task:state', (e) => events.push(e))
+    const tasks = ['a', 'b', 'c', 'd'].map((id) => ({ id, agent: 'sleep', input: { ms: 100 } }))
+    const result = await runtime.run({ name: 'mem', agents: { sleep }, tasks }).result
+    expect(peakRunning(events)).toBe(1)
+    expect(result.governor).toMatchObject({ throttleEvents: 1 })
+  })
+
+  it('sleeping agents keep flowing while other programs use every core', async () => {
+    runtime = createRuntime({ config: { maxParallel: 8, governor: { sampleIntervalMs: 50 } }, probe: probeOf(() => reading(100, 0)) })
+    const events: TaskStateEvent[] = []
+    runtime.on('task:state', (e) => events.push(e))
+    const tasks = Array.from({ length: 8 }, (_, i) => ({ id: `t${i}`, agent: 'sleep', input: { ms: 600 } }))
+    const result = await runtime.run({ name: 'io', agents: { sleep }, tasks }).result
+    expect(result.status).toBe('completed')
+    expect(peakRunning(events)).toBeGreaterThanOrEqual(4)
+    // Far from one core: a new thread's first attempt also pays for loading the agent module.
+    expect(result.governor!.agents!['sleep']!.cpu).toBeLessThan(0.5)
+  })
+})
