@@ -14,6 +14,8 @@ import { compilePlan } from './plan/load-plan.ts'
 import type { Executor } from './execution/executor.ts'
 import { LocalExecutor } from './execution/local-executor.ts'
 import { WorkerPool } from './execution/threads/pool.ts'
+import { ProcessExecutor } from './execution/processes/process-executor.ts'
+import type { AgentKind } from './plan/agent-spec.ts'
 import type { RunResult } from './core/result.ts'
 import { Journal } from './journal/journal.ts'
 import { retryDelayFor } from './core/retry-policy.ts'
@@ -106,7 +108,16 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       perAgentMb: this.config.governor.memory.perAgentMb,
       onError: (error) => reportListenerError(new Error(`worker pool error: ${error.message}`, { cause: error })),
     })
-    this.#executor = new LocalExecutor(new Map([['module', this.#pool]]))
+    const processes = new ProcessExecutor({ prices: this.config.prices })
+    this.#executor = new LocalExecutor(
+      new Map<AgentKind, Executor>([
+        ['module', this.#pool],
+        ['command', processes],
+        ['claude-code', processes],
+        ['codex', processes],
+        ['gemini', processes],
+      ]),
+    )
     this.#dispatcher = new Dispatcher(this.#pool.capacity)
     this.#limits = new Limits(this.config.limits, this.#clock, () => this.#dispatcher.request())
     if (Object.keys(this.config.limits).length > 0) this.#gates.push(this.#limits)
