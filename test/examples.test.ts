@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { parse as parseYaml } from 'yaml'
 import type { TaskStateEvent } from '../src/runtime/core/events.ts'
 import { type CompiledPlan, type Plan } from '../src/runtime/plan/plan.ts'
 import { loadPlan } from '../src/runtime/plan/load-plan.ts'
@@ -158,5 +159,37 @@ describe('examples/cpu-burst', () => {
     const plan = loadPlan(join(examples, 'cpu-burst', 'plan.yaml'))
     expect(plan.tasks.map((t) => [t.deps.length, t.agent])).toEqual(Array.from({ length: 8 }, () => [0, 'spin']))
     expect(existsSync(fileURLToPath(plan.tasks[0]!.moduleUrl))).toBe(true)
+  })
+})
+
+describe('examples/checks', () => {
+  it('type-checks, lints and tests every package in parallel, then summarises', async () => {
+    const runtime = createRuntime({ config: { maxParallel: 4, checkpoint: { enabled: false }, governor: { enabled: false } } })
+    try {
+      const result = await runtime.run(loadPlan(join(examples, 'checks', 'plan.yaml'))).result
+      expect(result.status).toBe('completed')
+      expect(result.tasks.summary?.output).toMatchObject({ exitCode: 0, json: { checks: 9, failed: 0 } })
+    } finally {
+      await runtime.close({ force: true })
+    }
+  })
+})
+
+describe('examples/full-stack-team (claude-code stand-in)', () => {
+  it('runs the team from architect to deploy against the stand-in CLI', async () => {
+    const dir = join(examples, 'full-stack-team')
+    const config = JSON.parse(readFileSync(join(dir, 'troupe.config.json'), 'utf8'))
+    const runtime = createRuntime({ config: { ...config, checkpoint: { enabled: false }, governor: { enabled: false } } })
+    try {
+      // The documented way to try it without an account: the stand-in `claude` as each agent's bin.
+      const plan = parseYaml(readFileSync(join(dir, 'plan.yaml'), 'utf8')) as Plan & { agents: Record<string, object> }
+      for (const name of Object.keys(plan.agents)) plan.agents[name] = { ...plan.agents[name], bin: join(import.meta.dirname, 'fixtures', 'bin', 'claude') }
+      const result = await runtime.run(plan).result
+      expect(result.status).toBe('completed')
+      expect(Object.keys(result.tasks)).toEqual(['architect', 'backend', 'frontend', 'ux', 'qa', 'security', 'deploy'])
+      expect(result.tasks.deploy?.output).toMatchObject({ sessionId: expect.any(String) })
+    } finally {
+      await runtime.close({ force: true })
+    }
   })
 })
