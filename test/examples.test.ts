@@ -5,10 +5,10 @@ import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { parse as parseYaml } from 'yaml'
 import type { TaskStateEvent } from '../src/runtime/core/events.ts'
 import { type CompiledPlan, type Plan } from '../src/runtime/plan/plan.ts'
 import { compilePlan, loadPlan } from '../src/runtime/plan/load-plan.ts'
-import { parse as parseYaml } from 'yaml'
 import { startOpenAiStandIn, type StandIn, type StandInRequest } from './fixtures/standins/openai-server.ts'
 import type { RunResult } from '../src/runtime/core/result.ts'
 import { createRuntime, type Runtime } from '../src/runtime/runtime.ts'
@@ -216,5 +216,37 @@ describe('examples/llm-fanout (real openai SDK against a local stand-in server)'
   it('prices the calls from troupe.config.json models', () => {
     // 5 calls × (1000 in × $0.4 + 100 out × $1.6) per million tokens.
     expect(result.usage?.total).toEqual({ costUsd: 0.0028, tokens: 5500, apiCalls: 5 })
+  })
+})
+
+describe('examples/checks', () => {
+  it('type-checks, lints and tests every package in parallel, then summarises', async () => {
+    const runtime = createRuntime({ config: { maxParallel: 4, checkpoint: { enabled: false }, governor: { enabled: false } } })
+    try {
+      const result = await runtime.run(loadPlan(join(examples, 'checks', 'plan.yaml'))).result
+      expect(result.status).toBe('completed')
+      expect(result.tasks.summary?.output).toMatchObject({ exitCode: 0, json: { checks: 9, failed: 0 } })
+    } finally {
+      await runtime.close({ force: true })
+    }
+  })
+})
+
+describe('examples/full-stack-team (claude-code stand-in)', () => {
+  it('runs the team from architect to deploy against the stand-in CLI', async () => {
+    const dir = join(examples, 'full-stack-team')
+    const config = JSON.parse(readFileSync(join(dir, 'troupe.config.json'), 'utf8'))
+    const runtime = createRuntime({ config: { ...config, checkpoint: { enabled: false }, governor: { enabled: false } } })
+    try {
+      // The documented way to try it without an account: the stand-in `claude` as each agent's bin.
+      const plan = parseYaml(readFileSync(join(dir, 'plan.yaml'), 'utf8')) as Plan & { agents: Record<string, object> }
+      for (const name of Object.keys(plan.agents)) plan.agents[name] = { ...plan.agents[name], bin: join(import.meta.dirname, 'fixtures', 'bin', 'claude') }
+      const result = await runtime.run(plan).result
+      expect(result.status).toBe('completed')
+      expect(Object.keys(result.tasks)).toEqual(['architect', 'backend', 'frontend', 'ux', 'qa', 'security', 'deploy'])
+      expect(result.tasks.deploy?.output).toMatchObject({ sessionId: expect.any(String) })
+    } finally {
+      await runtime.close({ force: true })
+    }
   })
 })

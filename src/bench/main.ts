@@ -4,6 +4,7 @@ import { formatGoals } from './goals.ts'
 import { runScenarios } from './harness.ts'
 import { defaultReportPath, formatTable, writeReport } from './report.ts'
 import type { Scenario } from './scenario.ts'
+import commands from './scenarios/commands.ts'
 import cpu from './scenarios/cpu.ts'
 import dag from './scenarios/dag.ts'
 import io from './scenarios/io.ts'
@@ -16,7 +17,7 @@ import strategies from './scenarios/strategies.ts'
 import mixed from './scenarios/mixed.ts'
 
 /** Every scenario of `npm run bench`, in the order they run and print. */
-export const SCENARIOS: readonly Scenario[] = [cpu, io, seeds, dag, strategies, stgQuality, overhead, scale, mixed, redis]
+export const SCENARIOS: readonly Scenario[] = [cpu, io, seeds, dag, strategies, stgQuality, overhead, scale, mixed, commands, redis]
 
 export interface BenchMainOptions {
   /** Fewer repetitions and smaller inputs: under a minute in all. @default false */

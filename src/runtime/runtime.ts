@@ -23,6 +23,7 @@ import { LlmExecutor } from './execution/llm/llm-executor.ts'
 import { checkReachable, parseRedisUrl, type RedisTarget } from './execution/redis/connection.ts'
 import { RedisExecutor } from './execution/redis/redis-executor.ts'
 import { WorkerPool } from './execution/threads/pool.ts'
+import { ProcessExecutor } from './execution/processes/process-executor.ts'
 import type { RunResult } from './core/result.ts'
 import { Journal } from './journal/journal.ts'
 import { LogStore } from './journal/log-store.ts'
@@ -132,12 +133,17 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     const backend = options.backend ?? this.config.backend
     this.#backend = backend === 'local' ? undefined : parseRedisUrl(backend)
     const llm = new LlmExecutor({ prices: this.config.prices, now: () => this.#clock.now() })
+    const processes = new ProcessExecutor({ prices: this.config.prices })
     const local =
       this.#backend !== undefined
         ? new RedisExecutor(this.#backend)
         : new LocalExecutor(
             new Map<AgentKind, Executor>([
               ['module', this.#pool],
+              ['command', processes],
+              ['claude-code', processes],
+              ['codex', processes],
+              ['gemini', processes],
               ['openai', llm],
               ['anthropic', llm],
             ]),

@@ -32,6 +32,15 @@ export function attemptLogFile(runDirectory: string, taskId: string, attempt: nu
   return join(runDirectory, 'logs', taskIdSegment(taskId), `${attempt}.log`)
 }
 
+/**
+ * The raw output of one attempt, as its executor received it: a process's stdout and stderr
+ * (for CLI agents, the JSON event stream), an LLM's streamed answer. Beside the attempt's
+ * log, which holds what the agent logged (`ctx.log`, parsed CLI events, output lines).
+ */
+export function attemptOutputFile(runDirectory: string, taskId: string, attempt: number): string {
+  return join(runDirectory, 'logs', taskIdSegment(taskId), `${attempt}.output.log`)
+}
+
 /** A task id as one path segment: percent-encoded, and never `.`/`..`. */
 export function taskIdSegment(taskId: string): string {
   const encoded = encodeURIComponent(taskId).replace(/\*/g, '%2A')

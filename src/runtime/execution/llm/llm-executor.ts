@@ -1,7 +1,7 @@
 import { appendFile, mkdir } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import type { ModelPrice } from '../../core/config.ts'
-import { attemptLogFile } from '../../journal/paths.ts'
+import { attemptOutputFile } from '../../journal/paths.ts'
 import type { LlmAgentSpec, LlmKind } from '../../plan/agent-spec.ts'
 import { renderString } from '../../plan/templates.ts'
 import type { AttemptError, AttemptHandle, AttemptListener, AttemptRequest, AttemptResult, Executor } from '../executor.ts'
@@ -186,12 +186,12 @@ export function parseJsonAnswer(text: string): { ok: true; value: unknown } | { 
 }
 
 /**
- * `.troupe/<runId>/logs/<taskId>/<attempt>.log`: the streamed answer and how the attempt
+ * `.troupe/<runId>/logs/<taskId>/<attempt>.output.log`: the streamed answer and how the attempt
  * ended. Appended: a rate-limited attempt is not counted, so its retry has the same number.
  */
 async function writeAttemptLog(request: AttemptRequest, lines: readonly string[], result: AttemptResult, scrub: (text: string) => string): Promise<void> {
   if (request.runDir === undefined) return
-  const file = attemptLogFile(request.runDir, request.taskId, request.attempt)
+  const file = attemptOutputFile(request.runDir, request.taskId, request.attempt)
   const end = result.ok ? '[troupe] completed' : `[troupe] ${result.error.code}: ${result.error.message}`
   try {
     await mkdir(dirname(file), { recursive: true })

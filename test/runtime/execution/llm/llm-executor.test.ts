@@ -151,7 +151,7 @@ describe.each(['openai', 'anthropic'] as const)('LlmExecutor, kind %s', (kind) =
     const runDir = mkdtempSync(join(tmpdir(), 'troupe-llm-'))
     try {
       await new LlmExecutor({ prices: {}, env }).start(attemptRequest(llmAgent(kind, server.url), undefined, { runDir }), recordingListener().listener).result
-      const log = readFileSync(join(runDir, 'logs', 't1', '1.log'), 'utf8')
+      const log = readFileSync(join(runDir, 'logs', 't1', '1.output.log'), 'utf8')
       expect(log).toContain('HTTP 400')
       expect(log).not.toContain(SECRET)
     } finally {
@@ -167,7 +167,7 @@ describe('LlmExecutor', () => {
     try {
       const executor = new LlmExecutor({ prices: {}, env })
       for (let i = 0; i < 2; i++) await executor.start(attemptRequest(llmAgent('openai', server.url), undefined, { runDir }), recordingListener().listener).result
-      const log = readFileSync(join(runDir, 'logs', 't1', '1.log'), 'utf8')
+      const log = readFileSync(join(runDir, 'logs', 't1', '1.output.log'), 'utf8')
       expect([log.includes('HTTP 429'), log.includes('fine\n[troupe] completed')]).toEqual([true, true])
     } finally {
       rmSync(runDir, { recursive: true, force: true })

@@ -1,0 +1,3 @@
+export function isoDay(date) {
+  return date.toISOString().slice(0, 10)
+}

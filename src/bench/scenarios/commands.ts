@@ -1,0 +1,125 @@
+import { spawn } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { readdirSync, readFileSync } from 'node:fs'
+import type { Plan } from '../../index.ts'
+import { measureInterleaved } from '../measure.ts'
+import { scenarioRow } from '../row.ts'
+import { runToEnd, withRuntime } from '../runs.ts'
+import type { Scenario } from '../scenario.ts'
+
+const TASKS = 200
+const SLEEP_S = 0.2
+const PARALLEL = 20
+const KILLS = 500
+
+/** A plan of `count` `command` tasks of `sleep`. */
+function sleepPlan(count: number): Plan {
+  return {
+    name: 'bench-commands',
+    agents: { sleep: { kind: 'command', run: ['sleep', String(SLEEP_S)] } },
+    tasks: Array.from({ length: count }, (_, i) => ({ id: `t${i}`, agent: 'sleep' })),
+  } as Plan
+}
+
+/** The baseline: the same sleeps through bare `child_process.spawn`, `PARALLEL` at a time. */
+async function spawnLoop(count: number): Promise<void> {
+  let next = 0
+  const worker = async () => {
+    while (next < count) {
+      next++
+      await new Promise<void>((resolve, reject) => spawn('sleep', [String(SLEEP_S)], { stdio: 'ignore' }).on('exit', () => resolve()).on('error', reject))
+    }
+  }
+  await Promise.all(Array.from({ length: PARALLEL }, worker))
+}
+
+/** Live processes whose environment carries `TROUPE_MARK=<mark>`. */
+function survivors(mark: string): number {
+  let count = 0
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    try {
+      if (!readFileSync(`/proc/${name}/environ`, 'latin1').split('\0').includes(`TROUPE_MARK=${mark}`)) continue
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
+      if (stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z') count++
+    } catch {
+      // exited while we looked
+    }
+  }
+  return count
+}
+
+/**
+ * `command` agents: process start-up overhead against a bare spawn loop at the same
+ * concurrency, and the cleanup guarantee at volume (attempts killed by timeout or cancel,
+ * each a shell with two grandchildren).
+ */
+const commands: Scenario = {
+  name: 'commands',
+  description: `${TASKS} command tasks (sleep ${SLEEP_S}) at maxParallel ${PARALLEL} vs a bare spawn loop; ${KILLS} killed attempts, processes left behind`,
+  async run(options) {
+    const kills = options.quick ? 100 : KILLS
+    // The dispatcher's capacity follows the thread pool here, so the pool is sized to the slots.
+    return withRuntime({ maxParallel: PARALLEL, pool: { minThreads: 1, maxThreads: PARALLEL }, cancelGraceMs: 200, checkpoint: { enabled: false } }, async (runtime) => {
+      const plan = sleepPlan(TASKS)
+      const summaries = await measureInterleaved(
+        [
+          { name: 'spawn', run: () => spawnLoop(TASKS) },
+          { name: 'troupe', run: () => runToEnd(runtime, plan) },
+        ],
+        { rounds: options.quick ? 1 : 3 },
+      )
+      const troupe = summaries.get('troupe')!
+      const bare = summaries.get('spawn')!
+      const idealMs = (TASKS / PARALLEL) * SLEEP_S * 1000
+      const overheadPerTaskMs = ((troupe.median - idealMs) * PARALLEL) / TASKS
+      const bareOverheadPerTaskMs = ((bare.median - idealMs) * PARALLEL) / TASKS
+
+      // Half the attempts time out, half are cancelled with their run; all are process trees.
+      const mark = randomUUID()
+      const tree: Plan = {
+        name: 'bench-kills',
+        agents: { tree: { kind: 'command', run: 'sleep 100 & sleep 100 & wait', env: { TROUPE_MARK: mark } } },
+        tasks: Array.from({ length: kills / 2 }, (_, i) => ({ id: `k${i}`, agent: 'tree', timeoutMs: 100, retries: 0 })),
+      } as Plan
+      await runtime.run(tree).result
+      // Cancelled runs of PARALLEL tasks each, cancelled once all of them run.
+      for (let done = 0; done < kills / 2; done += PARALLEL) {
+        const batch = { ...tree, name: `bench-cancel-${done}`, tasks: tree.tasks.slice(0, PARALLEL).map((t) => ({ ...t, timeoutMs: 60_000 })) } as Plan
+        const run = runtime.run(batch)
+        let started = 0
+        run.on('task:state', (e) => {
+          if (e.state === 'RUNNING' && ++started === PARALLEL) void run.cancel('bench')
+        })
+        await run.result
+      }
+      // SIGKILL follows SIGTERM after cancelGraceMs; give stragglers that long, then count.
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      const left = survivors(mark)
+      options.log(`commands: troupe ${troupe.median.toFixed(0)} ms, spawn ${bare.median.toFixed(0)} ms, ideal ${idealMs} ms; ${kills} kills, ${left} processes left`)
+      return [
+        scenarioRow({
+          scenario: 'commands',
+          label: `${TASKS} x sleep ${SLEEP_S} s as command agents, ${PARALLEL} slots`,
+          makespanMs: troupe.median,
+          sequentialMs: TASKS * SLEEP_S * 1000,
+          idealMs,
+          parallelism: PARALLEL,
+          extra: {
+            sequentialNominal: true,
+            spawnLoopMs: bare.median,
+            ratioToSpawnLoop: troupe.median / bare.median,
+            overheadPerTaskMs,
+            bareOverheadPerTaskMs,
+            killedAttempts: kills,
+            processesLeftBehind: left,
+            troupe,
+            spawn: bare,
+          },
+        }),
+      ]
+    })
+  },
+}
+
+export default commands

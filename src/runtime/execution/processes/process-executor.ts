@@ -1,0 +1,136 @@
+import type { ModelPrice } from '../../core/config.ts'
+import { isProcessAgent } from '../../plan/agent-spec.ts'
+import { renderString, type TemplateScope } from '../../plan/templates.ts'
+import type { AttemptHandle, AttemptListener, AttemptRequest, AttemptResult, Executor } from '../executor.ts'
+import { createCliDriver } from './cli-drivers.ts'
+import { CommandDriver } from './command.ts'
+import { AttemptLog } from './log-file.ts'
+import { LineSplitter, Tail } from './line-splitter.ts'
+import type { ProcessDriver } from './process-driver.ts'
+import { ProcessGroup } from './process-group.ts'
+import { ResourceSampler } from './resource-sampler.ts'
+
+export interface ProcessExecutorOptions {
+  /** `config.prices`: token prices by agent and model name, for CLIs that report tokens only. */
+  readonly prices?: Readonly<Record<string, ModelPrice>>
+}
+
+/** Longest line sent to `listener.onLog` (the log file and tails keep more). */
+const LOG_LINE_MAX = 4096
+/** Characters of stdout and of stderr kept in a command's output. */
+const TAIL_CHARS = 16 * 1024
+
+/**
+ * Runs `command` and coding-agent CLI attempts as OS processes, one process group per
+ * attempt (see ProcessGroup): abort → SIGTERM to the group, SIGKILL after `graceMs`;
+ * `close(true)` kills every group at once.
+ */
+export class ProcessExecutor implements Executor {
+  readonly name = 'local'
+  readonly #prices: Readonly<Record<string, ModelPrice>>
+  readonly #groups = new Set<ProcessGroup>()
+  readonly #inFlight = new Set<Promise<AttemptResult>>()
+  readonly #sampler = new ResourceSampler()
+
+  constructor(options: ProcessExecutorOptions = {}) {
+    this.#prices = options.prices ?? {}
+  }
+
+  start(request: AttemptRequest, listener: AttemptListener): AttemptHandle {
+    const agent = request.agent
+    if (!isProcessAgent(agent)) {
+      const message = `The process executor runs command and CLI agents, not "${agent.kind}" (agent "${agent.name}")`
+      return { result: Promise.resolve({ ok: false, error: { code: 'ERR_AGENT_UNAVAILABLE', message, retryable: false } }), abort: () => {} }
+    }
+    const scope: TemplateScope = {
+      input: request.input,
+      deps: new Map(Object.entries(request.dependencies)),
+      taskId: request.taskId,
+      runId: request.runId,
+      attempt: request.attempt,
+      workspace: request.workspace,
+      port: request.port,
+    }
+    let driver: ProcessDriver
+    let cwd: string
+    const env: Record<string, string> = {}
+    try {
+      const log = (line: string) => listener.onLog(line.length > LOG_LINE_MAX ? `${line.slice(0, LOG_LINE_MAX)} [… ${line.length - LOG_LINE_MAX} characters cut]` : line)
+      const context = { request, listener, scope, prices: this.#prices, log }
+      driver = agent.kind === 'command' ? new CommandDriver(agent, context) : createCliDriver(agent, context)
+      cwd = agent.cwd === undefined ? (request.workspace ?? request.baseDir) : renderString(agent.cwd, scope, `agents.${agent.name}.cwd`)
+      for (const [key, value] of Object.entries(process.env)) if (value !== undefined) env[key] = value
+      for (const [key, value] of Object.entries(agent.env)) env[key] = renderString(value, scope, `agents.${agent.name}.env.${key}`)
+      env.TROUPE_RUN_ID = request.runId
+      env.TROUPE_TASK_ID = request.taskId
+      env.TROUPE_ATTEMPT = String(request.attempt)
+    } catch (error) {
+      const message = `Agent "${agent.name}" could not be prepared for task "${request.taskId}": ${(error as Error).message}`
+      return { result: Promise.resolve({ ok: false, error: { code: 'ERR_TASK_FAILED', message, retryable: false } }), abort: () => {} }
+    }
+    return this.#spawn(request, driver, cwd, env)
+  }
+
+  #spawn(request: AttemptRequest, driver: ProcessDriver, cwd: string, env: Record<string, string>): AttemptHandle {
+    const file = new AttemptLog(request.runDir, request.taskId, request.attempt)
+    const stdoutTail = new Tail(TAIL_CHARS)
+    const stderrTail = new Tail(TAIL_CHARS)
+    const stdout = new LineSplitter(driver.maxLine, (line, dropped) => {
+      file.write(line)
+      driver.onStdoutLine(line, dropped)
+    })
+    const stderr = new LineSplitter(LOG_LINE_MAX * 4, (line) => {
+      file.write(line)
+      driver.onStderrLine(line)
+    })
+    const group = new ProcessGroup(driver.file, driver.args, {
+      cwd,
+      env,
+      graceMs: request.graceMs,
+      onStdout: (chunk) => {
+        stdoutTail.append(chunk.toString('utf8'))
+        stdout.push(chunk)
+      },
+      onStderr: (chunk) => {
+        stderrTail.append(chunk.toString('utf8'))
+        stderr.push(chunk)
+      },
+    })
+    this.#groups.add(group)
+    const sample = group.pid === undefined ? undefined : this.#sampler.track(group.pid)
+    let aborted = false
+    const result = group.exited.then(async (exit): Promise<AttemptResult> => {
+      stdout.end()
+      stderr.end()
+      this.#groups.delete(group)
+      const resources = sample?.stop()
+      await file.close()
+      if (aborted) {
+        return { ok: false, error: { code: 'ERR_CANCELLED', message: `Task "${request.taskId}" attempt ${request.attempt} was stopped (its process group got SIGTERM, then SIGKILL)` }, resources }
+      }
+      let outcome: AttemptResult
+      try {
+        outcome = driver.finish(exit, { stdout: stdoutTail.toString(), stderr: stderrTail.toString() })
+      } catch (error) {
+        outcome = { ok: false, error: { code: 'ERR_TASK_FAILED', message: `Agent "${request.agent.name}": ${(error as Error).message}` } }
+      }
+      return resources === undefined ? outcome : { ...outcome, resources }
+    })
+    this.#inFlight.add(result)
+    void result.then(() => this.#inFlight.delete(result))
+    return {
+      result,
+      abort: () => {
+        if (group.state !== 'running') return
+        aborted = true
+        group.stop(request.graceMs)
+      },
+    }
+  }
+
+  async close(force = false): Promise<void> {
+    if (force) for (const group of this.#groups) group.kill()
+    await Promise.all(this.#inFlight)
+    this.#sampler.close()
+  }
+}

@@ -1,0 +1,56 @@
+import type { AttemptResources } from '../executor.ts'
+import { readProcTable } from './process-tree.ts'
+
+/** How often the process groups in flight are sampled. */
+const SAMPLE_INTERVAL_MS = 250
+
+interface Tracked {
+  cpuMs: number
+  peakRssBytes: number
+}
+
+/**
+ * Measures what each attempt's process group uses, from `/proc`: one scan of the process
+ * table per tick for all groups at once. CPU is the group's largest observed sum of
+ * user + system time (including children its members reaped); RSS is the peak sum. A
+ * sampling estimate: work done between the last tick and the exit is not seen.
+ */
+export class ResourceSampler {
+  readonly #groups = new Map<number, Tracked>()
+  #timer: NodeJS.Timeout | undefined
+
+  track(pgid: number): { stop(): AttemptResources } {
+    const tracked: Tracked = { cpuMs: 0, peakRssBytes: 0 }
+    this.#groups.set(pgid, tracked)
+    this.#timer ??= setInterval(() => this.#sample(), SAMPLE_INTERVAL_MS).unref()
+    return {
+      stop: () => {
+        this.#groups.delete(pgid)
+        if (this.#groups.size === 0) this.close()
+        const resources: AttemptResources = { cpuMs: Math.round(tracked.cpuMs) }
+        return tracked.peakRssBytes > 0 ? { ...resources, peakRssMb: Math.round((tracked.peakRssBytes / 1024 / 1024) * 10) / 10 } : resources
+      },
+    }
+  }
+
+  close(): void {
+    clearInterval(this.#timer)
+    this.#timer = undefined
+  }
+
+  #sample(): void {
+    const sums = new Map<number, { cpuMs: number; rssBytes: number }>()
+    for (const entry of readProcTable()) {
+      if (!this.#groups.has(entry.pgrp)) continue
+      const sum = sums.get(entry.pgrp) ?? { cpuMs: 0, rssBytes: 0 }
+      sum.cpuMs += entry.cpuMs
+      sum.rssBytes += entry.rssBytes
+      sums.set(entry.pgrp, sum)
+    }
+    for (const [pgid, sum] of sums) {
+      const tracked = this.#groups.get(pgid)!
+      tracked.cpuMs = Math.max(tracked.cpuMs, sum.cpuMs)
+      tracked.peakRssBytes = Math.max(tracked.peakRssBytes, sum.rssBytes)
+    }
+  }
+}
