@@ -1,0 +1,71 @@
+import type { SerializedError } from '../runtime/core/errors.ts'
+import { speedupFigures, type RunResult, type RunTotals, type TaskResult } from '../runtime/core/result.ts'
+import type { CompiledPlan, Strategy } from '../runtime/plan/plan.ts'
+import type { GovernorReport } from '../runtime/admission/governor.ts'
+import type { UsageSummary } from '../runtime/admission/usage.ts'
+import type { TaskContext, TaskState } from './task-machine.ts'
+
+/** The record a task leaves behind when its actor is released: all a result needs. */
+export function taskResult(state: TaskState, context: TaskContext): TaskResult {
+  const ran = context.startedAt !== undefined
+  return {
+    state,
+    attempts: context.attempt,
+    ...(ran ? { startedAt: context.startedAt, finishedAt: context.finishedAt, durationMs: context.busyMs } : {}),
+    ...(state === 'COMPLETED' ? { output: context.output } : {}),
+    ...(context.error ? { error: context.error } : {}),
+    ...(context.reused ? { reused: true } : {}),
+  }
+}
+
+export interface RunSummary {
+  readonly runId: string
+  readonly plan: CompiledPlan
+  readonly strategy: Strategy
+  readonly maxParallel: number
+  readonly startedAt: number
+  readonly finishedAt: number
+  /** One record per plan task, by index; every task has ended. */
+  readonly results: readonly TaskResult[]
+  readonly usage: UsageSummary
+  readonly governor: GovernorReport | undefined
+  readonly error: SerializedError | undefined
+}
+
+/** Counts tasks by how they ended. */
+export function countTotals(results: readonly TaskResult[]): RunTotals {
+  const totals = { tasks: results.length, completed: 0, failed: 0, skipped: 0, cancelled: 0, reused: 0 }
+  for (const r of results) {
+    if (r.state === 'COMPLETED') totals.completed++
+    else if (r.state === 'FAILED') totals.failed++
+    else if (r.state === 'SKIPPED') totals.skipped++
+    else if (r.state === 'CANCELLED') totals.cancelled++
+    if (r.reused) totals.reused++
+  }
+  return totals
+}
+
+/**
+ * Assembles the RunResult. `tasks` is keyed by user-chosen ids, so it has no prototype: a
+ * task named `__proto__` or `constructor` is a task like any other.
+ */
+export function assembleResult(summary: RunSummary, status: RunResult['status'], totals: RunTotals): RunResult {
+  const { plan, results } = summary
+  const tasks = Object.create(null) as Record<string, TaskResult>
+  for (let i = 0; i < results.length; i++) tasks[plan.tasks[i]!.id] = results[i]!
+  return {
+    runId: summary.runId,
+    name: plan.name,
+    status,
+    strategy: summary.strategy,
+    maxParallel: summary.maxParallel,
+    startedAt: summary.startedAt,
+    finishedAt: summary.finishedAt,
+    ...speedupFigures(plan, plan.order, results, summary.maxParallel),
+    totals,
+    tasks,
+    usage: summary.usage,
+    ...(summary.governor ? { governor: summary.governor } : {}),
+    ...(summary.error ? { error: summary.error } : {}),
+  }
+}
