@@ -1,90 +1,105 @@
-import type { ClaimRegistry } from '../runtime/admission/claims.ts'
-import type { Dispatcher } from '../runtime/admission/dispatcher.ts'
-import type { Limits } from '../runtime/admission/limits.ts'
 import type { UsageReport } from '../runtime/admission/usage.ts'
-import type { Clock } from '../runtime/core/clock.ts'
-import type { ResolvedConfig } from '../runtime/core/config.ts'
 import { TroupeError } from '../runtime/core/errors.ts'
 import type { RunEvents } from '../runtime/core/events.ts'
-import type { AttemptHandle, AttemptListener, AttemptResult, Executor } from '../runtime/execution/executor.ts'
-import type { CompiledPlan, CompiledTask } from '../runtime/plan/plan.ts'
+import type { AttemptHandle, AttemptListener, AttemptResult } from '../runtime/execution/executor.ts'
+import type { CompiledTask } from '../runtime/plan/plan.ts'
+import type { RunInit } from './run-init.ts'
 
 /** What an attempt needs from its run: where it runs, and where its callbacks go. */
-export interface AttemptHost {
-  readonly runId: string
-  readonly plan: CompiledPlan
-  readonly config: ResolvedConfig
-  readonly executor: Executor
-  readonly runDir: string | undefined
-  readonly clock: Clock
-  readonly dispatcher: Dispatcher
-  readonly claims: ClaimRegistry | undefined
-  readonly limits: Limits | undefined
+export interface AttemptHost extends Pick<RunInit, 'id' | 'plan' | 'config' | 'executor' | 'runDir' | 'clock' | 'dispatcher' | 'claims' | 'limits'> {
   readonly emit: <K extends keyof RunEvents>(name: K, ...args: RunEvents[K]) => void
   readonly onUsage: (task: CompiledTask, report: UsageReport) => void
+  /** The output of an ended task, for its dependents' `ctx.dependencies`. */
+  readonly outputOf: (task: number) => unknown
+  /** The current attempt of a task ran out of time. */
+  readonly onTimeout: (task: number) => void
+  /** The executor answered the task's current attempt (a late answer from an earlier one is dropped). */
+  readonly onAnswer: (task: CompiledTask, result: AttemptResult) => void
+  /** An attempt's slot is free again (after its answer, late or not). */
+  readonly onFreed: (task: CompiledTask) => void
 }
 
 /** An attempt in flight: it holds a slot until its executor settles. */
-export interface InFlight {
+interface InFlight {
   readonly attempt: number
   readonly handle: AttemptHandle
-  /** The attempt's timeout, on the run's clock. */
-  readonly timer: unknown
 }
 
 const EMPTY: Readonly<Record<string, unknown>> = Object.freeze(Object.create(null) as Record<string, unknown>)
 
 /**
- * Starts attempt `attempt` of `task` through the executor seam, with its timeout on the
- * run's clock. `onTimeout` fires when the timeout elapses first; `onSettled` when the
- * executor answers (also after a timeout or an abort: the slot is held until then).
- * `dependencies` is keyed by user-chosen task ids, so it has no prototype.
+ * The attempts in flight of one run, through the executor seam, each with its timeout on
+ * the run's clock. An attempt holds its slot until the executor answers, also after a
+ * timeout or an abort.
  */
-export function startAttempt(
-  host: AttemptHost,
-  task: CompiledTask,
-  attempt: number,
-  timeoutMs: number,
-  outputOf: (dep: number) => unknown,
-  onTimeout: () => void,
-  onSettled: (inFlight: InFlight, result: AttemptResult) => void,
-): InFlight {
-  let dependencies = EMPTY
-  if (task.deps.length > 0) {
-    const byId = Object.create(null) as Record<string, unknown>
-    for (const dep of task.deps) byId[host.plan.tasks[dep]!.id] = outputOf(dep)
-    dependencies = byId
+export class Attempts {
+  readonly #host: AttemptHost
+  readonly #current: (InFlight | undefined)[]
+  #inFlight = 0
+
+  constructor(host: AttemptHost) {
+    this.#host = host
+    this.#current = new Array(host.plan.tasks.length)
   }
-  const handle = host.executor.start(
-    {
-      runId: host.runId,
-      taskId: task.id,
-      attempt,
-      agent: task.agentSpec,
-      input: task.input,
-      dependencies,
-      model: host.config.models[task.agent],
-      timeoutMs,
-      graceMs: host.config.cancelGraceMs,
-      baseDir: host.plan.baseDir,
-      runDir: host.runDir,
-      workspace: undefined,
-      port: undefined,
-    },
-    attemptListener(host, task, attempt),
-  )
-  const timer = host.clock.setTimeout(onTimeout, timeoutMs)
-  const inFlight: InFlight = { attempt, handle, timer }
-  void handle.result.then((result) => {
-    host.clock.clearTimeout(timer)
-    onSettled(inFlight, result)
-  })
-  return inFlight
+
+  /** Attempts holding a slot. */
+  get inFlight(): number {
+    return this.#inFlight
+  }
+
+  /** Stops the task's current attempt, if any (timeout, cancel); its slot stays held until it answers. */
+  abort(index: number): void {
+    this.#current[index]?.handle.abort()
+  }
+
+  /** Starts attempt `attempt` of `task`. `dependencies` is keyed by user-chosen ids, so it has no prototype. */
+  start(task: CompiledTask, attempt: number, timeoutMs: number): void {
+    const host = this.#host
+    let dependencies = EMPTY
+    if (task.deps.length > 0) {
+      const byId = Object.create(null) as Record<string, unknown>
+      for (const dep of task.deps) byId[host.plan.tasks[dep]!.id] = host.outputOf(dep)
+      dependencies = byId
+    }
+    const handle = host.executor.start(
+      {
+        runId: host.id,
+        taskId: task.id,
+        attempt,
+        agent: task.agentSpec,
+        input: task.input,
+        dependencies,
+        model: host.config.models[task.agent],
+        timeoutMs,
+        graceMs: host.config.cancelGraceMs,
+        baseDir: host.plan.baseDir,
+        runDir: host.runDir,
+        workspace: undefined,
+        port: undefined,
+      },
+      attemptListener(host, task, attempt),
+    )
+    const inFlight: InFlight = { attempt, handle }
+    this.#current[task.index] = inFlight
+    this.#inFlight++
+    const timer = host.clock.setTimeout(() => {
+      if (this.#current[task.index] === inFlight) host.onTimeout(task.index)
+    }, timeoutMs)
+    void handle.result.then((result) => {
+      host.clock.clearTimeout(timer)
+      if (this.#current[task.index] === inFlight) {
+        this.#current[task.index] = undefined
+        host.onAnswer(task, result)
+      }
+      this.#inFlight--
+      host.onFreed(task)
+    })
+  }
 }
 
 /** The `ctx` bridge: what an agent's progress, logs, usage, claims and limits turn into. */
 function attemptListener(host: AttemptHost, task: CompiledTask, attempt: number): AttemptListener {
-  const { runId, clock } = host
+  const { id: runId, clock } = host
   return {
     onProgress: (fraction, message) =>
       host.emit('task:progress', {

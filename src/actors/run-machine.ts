@@ -1,6 +1,6 @@
 import { createActor } from 'xstate'
 import { budgetAdmits, budgetLevel, budgetStop } from '../runtime/admission/budget.ts'
-import type { Dispatchable } from '../runtime/admission/dispatcher.ts'
+import { acquireGates, type Dispatchable } from '../runtime/admission/dispatcher.ts'
 import { UsageLedger, type UsageReport } from '../runtime/admission/usage.ts'
 import type { SerializedError } from '../runtime/core/errors.ts'
 import { reportListenerError } from '../runtime/core/events.ts'
@@ -8,13 +8,13 @@ import type { RunResult } from '../runtime/core/result.ts'
 import type { AttemptResult } from '../runtime/execution/executor.ts'
 import type { CompiledPlan, CompiledTask } from '../runtime/plan/plan.ts'
 import { DagScheduler, type Transition } from '../runtime/schedule/scheduler.ts'
-import { startAttempt, type AttemptHost, type InFlight } from './attempts.ts'
+import { Attempts } from './attempts.ts'
 import { effectiveMaxParallel, type RunInit, type RunOutlet } from './run-init.ts'
-import { abortsRunning, runLifecycle, runStatus, type LifecycleState, type StopReason } from './run-lifecycle.ts'
-import { assembleResult, countTotals } from './run-result.ts'
+import { abortsRunning, runLifecycle, type LifecycleState, type StopReason } from './run-lifecycle.ts'
+import { assembleResult, skipError } from './run-result.ts'
 import { crashWindow } from './supervision.ts'
 import { TaskActors, type TaskChange } from './task-actors.ts'
-import { TERMINAL_STATES, type TaskEvent, type TaskState } from './task-machine.ts'
+import { TERMINAL_STATES, type TaskState } from './task-machine.ts'
 
 /**
  * The engine of one run: it owns the run's lifecycle actor, its task actors (one per task
@@ -27,11 +27,10 @@ export class RunMachine implements Dispatchable {
   readonly #init: RunInit
   readonly #plan: CompiledPlan
   readonly #out: RunOutlet
-  readonly #host: AttemptHost
   readonly #lifecycle = createActor(runLifecycle)
   readonly #scheduler: DagScheduler
   readonly #tasks: TaskActors
-  readonly #attempts: (InFlight | undefined)[]
+  readonly #attempts: Attempts
   readonly #retryTimers = new Map<number, unknown>()
   readonly #inbox: TaskChange[] = []
   /** From a drain's scheduling to its end: changes queued meanwhile join the same drain. */
@@ -42,7 +41,6 @@ export class RunMachine implements Dispatchable {
   /** waves and pipeline open groups of tasks at once: any completion can change the ready set. */
   readonly #barriers: boolean
   #maxParallel: number
-  #inFlight = 0
   #startedAt = 0
   #resolve!: (result: RunResult) => void
 
@@ -54,20 +52,15 @@ export class RunMachine implements Dispatchable {
     this.#scheduler = new DagScheduler(init.plan, init.strategy)
     this.#barriers = init.strategy === 'waves' || init.strategy === 'pipeline'
     this.#tasks = new TaskActors(init.plan, init.config, { now: init.clock.now, retryDelay: init.retryDelay }, (change) => this.#changed(change))
-    this.#attempts = new Array(init.plan.tasks.length)
-    this.#host = {
-      runId: init.id,
-      plan: init.plan,
-      config: init.config,
-      executor: init.executor,
-      runDir: init.runDir,
-      clock: init.clock,
-      dispatcher: init.dispatcher,
-      claims: init.claims,
-      limits: init.limits,
+    this.#attempts = new Attempts({
+      ...init,
       emit: out.emit,
       onUsage: (task, report) => this.#onUsage(task, report),
-    }
+      outputOf: (task) => this.#tasks.resultOf(task)?.output,
+      onTimeout: (task) => this.#tasks.send(task, { type: 'TIMEOUT' }),
+      onAnswer: (task, result) => this.#answered(task, result),
+      onFreed: (task) => this.#freed(task),
+    })
     this.#lifecycle.start()
     this.result = new Promise((resolve) => (this.#resolve = resolve))
   }
@@ -104,7 +97,7 @@ export class RunMachine implements Dispatchable {
     const abort = abortsRunning(reason)
     // Every task not ended, including retrying ones (QUEUED, but not in the ready set).
     for (let i = 0; i < this.#plan.tasks.length; i++) {
-      if (this.#tasks.resultOf(i) === undefined && (abort || this.stateOf(i) !== 'RUNNING')) this.#send(i, { type: 'CANCEL', error: reason.error })
+      if (this.#tasks.resultOf(i) === undefined && (abort || this.stateOf(i) !== 'RUNNING')) this.#tasks.send(i, { type: 'CANCEL', error: reason.error })
     }
     this.#scheduleDrain()
   }
@@ -121,14 +114,14 @@ export class RunMachine implements Dispatchable {
       reused: reused.size,
       at: this.#startedAt,
     })
-    for (const [index, record] of reused) this.#send(index, { type: 'RESTORE', output: record.output, attempts: record.attempts })
+    for (const [index, record] of reused) this.#tasks.send(index, { type: 'RESTORE', output: record.output, attempts: record.attempts })
     this.#apply(this.#scheduler.start(reused.keys()))
     this.#init.dispatcher.add(this)
     this.#scheduleDrain()
   }
 
   tryStartOne(): boolean {
-    if (this.#inFlight >= this.#maxParallel || this.lifecycle !== 'running') return false
+    if (this.#attempts.inFlight >= this.#maxParallel || this.lifecycle !== 'running') return false
     const gates = this.#init.gates
     const budget = this.#init.config.budget
     const level = budgetLevel(this.#usage.costUsd, budget.maxCostUsd)
@@ -139,57 +132,37 @@ export class RunMachine implements Dispatchable {
         : this.#scheduler.next((i) => {
             if (!budgetAdmits(level, this.#plan.tasks[i]!.priority)) return false
             affordable = true
-            return this.#acquireGates(this.#plan.tasks[i]!)
+            return acquireGates(gates, this.#init.id, this.#plan.tasks[i]!)
           })
     if (index === undefined) {
       // Ready tasks the budget keeps back, and nothing running or retrying that could make a
       // critical one ready: the run cannot go on.
-      if (level !== 'open' && !affordable && this.#scheduler.readyCount > 0 && this.#inFlight === 0 && this.#retryTimers.size === 0) {
+      if (level !== 'open' && !affordable && this.#scheduler.readyCount > 0 && this.#attempts.inFlight === 0 && this.#retryTimers.size === 0) {
         const reason = budgetStop(level, this.#usage.costUsd, budget)
         queueMicrotask(() => this.stop(reason))
       }
       return false
     }
-    this.#inFlight++
-    this.#send(index, { type: 'START' })
-    this.#startAttempt(index)
+    this.#tasks.send(index, { type: 'START' })
+    const { attempt, timeoutMs } = this.#tasks.contextOf(index)
+    this.#attempts.start(this.#plan.tasks[index]!, attempt, timeoutMs)
     return true
   }
 
-  #startAttempt(index: number): void {
-    const task = this.#plan.tasks[index]!
-    const { attempt, timeoutMs } = this.#tasks.contextOf(index)
-    const inFlight: InFlight = startAttempt(
-      this.#host,
-      task,
-      attempt,
-      timeoutMs,
-      (dep) => this.#tasks.resultOf(dep)?.output,
-      () => {
-        if (this.#attempts[index] === inFlight && this.stateOf(index) === 'RUNNING') this.#send(index, { type: 'TIMEOUT' })
-      },
-      (settled, result) => this.#settled(task, settled, result),
-    )
-    this.#attempts[index] = inFlight
+  /** The executor answered the task's current attempt. */
+  #answered(task: CompiledTask, result: AttemptResult): void {
+    const index = task.index
+    if (this.stateOf(index) !== 'RUNNING') return
+    if (result.ok) return this.#tasks.send(index, { type: 'SUCCEED', output: result.output })
+    if (result.error.rateLimitedUntil !== undefined) return this.#rateLimited(task, result.error, result.error.rateLimitedUntil)
+    this.#tasks.send(index, { type: 'FAIL', error: result.error })
+    const verdict = crashWindow(this.#crashes, result.error, this.#init.clock.now(), this.#init.config.supervision)
+    this.#crashes = verdict.crashes
+    if (verdict.stop) this.stop({ kind: 'crash-loop', error: verdict.stop })
   }
 
-  #settled(task: CompiledTask, inFlight: InFlight, result: AttemptResult): void {
-    const index = task.index
-    // A late answer from an attempt that already timed out or was cancelled (and may have
-    // been followed by a newer attempt) is ignored.
-    const current = this.#attempts[index] === inFlight
-    if (current) this.#attempts[index] = undefined
-    if (current && this.stateOf(index) === 'RUNNING') {
-      if (result.ok) this.#send(index, { type: 'SUCCEED', output: result.output })
-      else if (result.error.rateLimitedUntil !== undefined) this.#rateLimited(task, result.error, result.error.rateLimitedUntil)
-      else {
-        this.#send(index, { type: 'FAIL', error: result.error })
-        const verdict = crashWindow(this.#crashes, result.error, this.#init.clock.now(), this.#init.config.supervision)
-        this.#crashes = verdict.crashes
-        if (verdict.stop) this.stop({ kind: 'crash-loop', error: verdict.stop })
-      }
-    }
-    this.#inFlight--
+  /** An attempt's slot, and what its gates hold, are free again. */
+  #freed(task: CompiledTask): void {
     for (const gate of this.#init.gates) gate.release(this.#init.id, task)
     // The scheduler learns of the outcome in the next drain. A completion that cannot make
     // another task ready (no dependents, no barrier) must not delay the next start: start
@@ -206,7 +179,7 @@ export class RunMachine implements Dispatchable {
    */
   #rateLimited(task: CompiledTask, error: SerializedError, until: number): void {
     this.#init.limits?.pauseUntil(task.uses, until, task.id)
-    this.#send(task.index, { type: 'RATE_LIMITED', error, until, maxRateLimits: this.#init.config.retry.rateLimitRetries })
+    this.#tasks.send(task.index, { type: 'RATE_LIMITED', error, until, maxRateLimits: this.#init.config.retry.rateLimitRetries })
   }
 
   #onUsage(task: CompiledTask, report: UsageReport): void {
@@ -225,25 +198,10 @@ export class RunMachine implements Dispatchable {
     this.stop(budgetStop('exceeded', spentUsd, budget, task.id))
   }
 
-  #acquireGates(task: CompiledTask): boolean {
-    const gates = this.#init.gates
-    for (let g = 0; g < gates.length; g++) {
-      if (!gates[g]!.tryAcquire(this.#init.id, task)) {
-        for (let back = 0; back < g; back++) gates[back]!.release(this.#init.id, task)
-        return false
-      }
-    }
-    return true
-  }
-
-  #send(index: number, event: TaskEvent): void {
-    this.#tasks.send(index, event)
-  }
-
   /** Every task transition, from inside the actor's send: queued for the drain. */
   #changed(change: TaskChange): void {
     // Leaving RUNNING other than through the executor's answer (timeout, cancel): stop the work.
-    if (change.from === 'RUNNING') this.#attempts[change.task]?.handle.abort()
+    if (change.from === 'RUNNING') this.#attempts.abort(change.task)
     this.#inbox.push(change)
     this.#scheduleDrain()
   }
@@ -265,7 +223,7 @@ export class RunMachine implements Dispatchable {
       this.#drainScheduled = false
     }
     const phase = this.lifecycle
-    if ((phase === 'running' || phase === 'stopping') && this.#scheduler.done && this.#inFlight === 0 && this.#retryTimers.size === 0) {
+    if ((phase === 'running' || phase === 'stopping') && this.#scheduler.done && this.#attempts.inFlight === 0 && this.#retryTimers.size === 0) {
       this.#lifecycle.send({ type: 'SETTLED' })
       void this.#record()
     }
@@ -295,7 +253,7 @@ export class RunMachine implements Dispatchable {
     } else if (to === 'QUEUED' && from === 'RUNNING') {
       // A run stopped with running tasks left to finish (budget "pause") starts no retry.
       const reason = this.#lifecycle.getSnapshot().context.reason
-      if (reason !== undefined) this.#send(task, { type: 'CANCEL', error: reason.error })
+      if (reason !== undefined) this.#tasks.send(task, { type: 'CANCEL', error: reason.error })
       else this.#scheduleRetry(task, notBefore)
     }
   }
@@ -312,17 +270,10 @@ export class RunMachine implements Dispatchable {
   }
 
   #apply(transition: Transition): void {
-    for (const task of transition.ready) this.#send(task, { type: 'DEPS_DONE' })
+    for (const task of transition.ready) this.#tasks.send(task, { type: 'DEPS_DONE' })
     for (const task of transition.skipped) {
       const failedDeps = this.#plan.tasks[task]!.deps.filter((d) => this.#scheduler.isEnded(d) && this.stateOf(d) !== 'COMPLETED')
-      const names = failedDeps.map((d) => `"${this.#plan.tasks[d]!.id}" (${this.stateOf(d)})`)
-      this.#send(task, {
-        type: 'SKIP',
-        error: {
-          code: 'ERR_DEPENDENCY_FAILED',
-          message: names.length > 0 ? `Skipped: dependency ${names.join(', ')} did not complete` : 'Skipped: an earlier stage failed (pipeline fail-fast)',
-        },
-      })
+      this.#tasks.send(task, { type: 'SKIP', error: skipError(failedDeps.map((d) => `"${this.#plan.tasks[d]!.id}" (${this.stateOf(d)})`)) })
     }
     if (transition.ready.length > 0) this.#init.dispatcher.request()
   }
@@ -330,25 +281,18 @@ export class RunMachine implements Dispatchable {
   /** Every task has ended: assemble the result, journal it, then end. */
   async #record(): Promise<void> {
     this.#init.dispatcher.remove(this)
-    const results = this.#tasks.results()
-    const totals = countTotals(results)
-    const reason = this.#lifecycle.getSnapshot().context.reason
-    const result = assembleResult(
-      {
-        runId: this.#init.id,
-        plan: this.#plan,
-        strategy: this.#init.strategy,
-        maxParallel: this.#maxParallel,
-        startedAt: this.#startedAt,
-        finishedAt: this.#init.clock.now(),
-        results,
-        usage: this.#usage.summary(),
-        governor: this.#init.governor?.end(),
-        error: reason?.error,
-      },
-      runStatus(reason, totals.completed === totals.tasks),
-      totals,
-    )
+    const result = assembleResult({
+      runId: this.#init.id,
+      plan: this.#plan,
+      strategy: this.#init.strategy,
+      maxParallel: this.#maxParallel,
+      startedAt: this.#startedAt,
+      finishedAt: this.#init.clock.now(),
+      results: this.#tasks.results(),
+      usage: this.#usage.summary(),
+      governor: this.#init.governor?.end(),
+      reason: this.#lifecycle.getSnapshot().context.reason,
+    })
     try {
       await this.#init.recorder?.runEnded(result)
     } catch (error) {

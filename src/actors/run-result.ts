@@ -3,6 +3,7 @@ import { speedupFigures, type RunResult, type RunTotals, type TaskResult } from 
 import type { CompiledPlan, Strategy } from '../runtime/plan/plan.ts'
 import type { GovernorReport } from '../runtime/admission/governor.ts'
 import type { UsageSummary } from '../runtime/admission/usage.ts'
+import { runStatus, type StopReason } from './run-lifecycle.ts'
 import type { TaskContext, TaskState } from './task-machine.ts'
 
 /** The record a task leaves behind when its actor is released: all a result needs. */
@@ -29,7 +30,8 @@ export interface RunSummary {
   readonly results: readonly TaskResult[]
   readonly usage: UsageSummary
   readonly governor: GovernorReport | undefined
-  readonly error: SerializedError | undefined
+  /** Why the run stopped early, if it did. */
+  readonly reason: StopReason | undefined
 }
 
 /** Counts tasks by how they ended. */
@@ -49,14 +51,15 @@ export function countTotals(results: readonly TaskResult[]): RunTotals {
  * Assembles the RunResult. `tasks` is keyed by user-chosen ids, so it has no prototype: a
  * task named `__proto__` or `constructor` is a task like any other.
  */
-export function assembleResult(summary: RunSummary, status: RunResult['status'], totals: RunTotals): RunResult {
-  const { plan, results } = summary
+export function assembleResult(summary: RunSummary): RunResult {
+  const { plan, results, reason } = summary
+  const totals = countTotals(results)
   const tasks = Object.create(null) as Record<string, TaskResult>
   for (let i = 0; i < results.length; i++) tasks[plan.tasks[i]!.id] = results[i]!
   return {
     runId: summary.runId,
     name: plan.name,
-    status,
+    status: runStatus(reason, totals.completed === totals.tasks),
     strategy: summary.strategy,
     maxParallel: summary.maxParallel,
     startedAt: summary.startedAt,
@@ -66,6 +69,14 @@ export function assembleResult(summary: RunSummary, status: RunResult['status'],
     tasks,
     usage: summary.usage,
     ...(summary.governor ? { governor: summary.governor } : {}),
-    ...(summary.error ? { error: summary.error } : {}),
+    ...(reason ? { error: reason.error } : {}),
+  }
+}
+
+/** The error of a task skipped because `failedDeps` (quoted ids with states) did not complete, or for pipeline fail-fast. */
+export function skipError(failedDeps: readonly string[]): SerializedError {
+  return {
+    code: 'ERR_DEPENDENCY_FAILED',
+    message: failedDeps.length > 0 ? `Skipped: dependency ${failedDeps.join(', ')} did not complete` : 'Skipped: an earlier stage failed (pipeline fail-fast)',
   }
 }
