@@ -25,7 +25,23 @@ interface InFlight {
   readonly handle: AttemptHandle
 }
 
-const EMPTY: Readonly<Record<string, unknown>> = Object.freeze(Object.create(null) as Record<string, unknown>)
+const EMPTY: Readonly<Record<string, unknown>> = Object.freeze({})
+
+/**
+ * The outputs of `task`'s dependencies by task id. A plain object (it is cloned to the worker
+ * for every attempt, and stays in V8's fast mode), with `__proto__` defined as an own
+ * property: assigned, it would replace the prototype instead of naming a task.
+ */
+function dependencyOutputs(host: AttemptHost, task: CompiledTask): Readonly<Record<string, unknown>> {
+  if (task.deps.length === 0) return EMPTY
+  const byId: Record<string, unknown> = {}
+  for (const dep of task.deps) {
+    const id = host.plan.tasks[dep]!.id
+    if (id === '__proto__') Object.defineProperty(byId, id, { value: host.outputOf(dep), enumerable: true, writable: true, configurable: true })
+    else byId[id] = host.outputOf(dep)
+  }
+  return byId
+}
 
 /**
  * The attempts in flight of one run, through the executor seam, each with its timeout on
@@ -52,15 +68,9 @@ export class Attempts {
     this.#current[index]?.handle.abort()
   }
 
-  /** Starts attempt `attempt` of `task`. `dependencies` is keyed by user-chosen ids, so it has no prototype. */
+  /** Starts attempt `attempt` of `task`. */
   start(task: CompiledTask, attempt: number, timeoutMs: number): void {
     const host = this.#host
-    let dependencies = EMPTY
-    if (task.deps.length > 0) {
-      const byId = Object.create(null) as Record<string, unknown>
-      for (const dep of task.deps) byId[host.plan.tasks[dep]!.id] = host.outputOf(dep)
-      dependencies = byId
-    }
     const handle = host.executor.start(
       {
         runId: host.id,
@@ -68,7 +78,7 @@ export class Attempts {
         attempt,
         agent: task.agentSpec,
         input: task.input,
-        dependencies,
+        dependencies: dependencyOutputs(host, task),
         model: host.config.models[task.agent],
         timeoutMs,
         graceMs: host.config.cancelGraceMs,

@@ -51,7 +51,9 @@ export class RunMachine implements Dispatchable {
     this.#maxParallel = effectiveMaxParallel(init.strategy, init.maxParallel)
     this.#scheduler = new DagScheduler(init.plan, init.strategy)
     this.#barriers = init.strategy === 'waves' || init.strategy === 'pipeline'
-    this.#tasks = new TaskActors(init.plan, init.config, { now: init.clock.now, retryDelay: init.retryDelay }, (change) => this.#changed(change))
+    this.#tasks = new TaskActors(init.plan, init.config, { now: init.clock.now, retryDelay: init.retryDelay }, this.#lifecycle, (change) =>
+      this.#changed(change),
+    )
     this.#attempts = new Attempts({
       ...init,
       emit: out.emit,

@@ -8,15 +8,18 @@ import type { TaskContext, TaskState } from './task-machine.ts'
 
 /** The record a task leaves behind when its actor is released: all a result needs. */
 export function taskResult(state: TaskState, context: TaskContext): TaskResult {
-  const ran = context.startedAt !== undefined
-  return {
-    state,
-    attempts: context.attempt,
-    ...(ran ? { startedAt: context.startedAt, finishedAt: context.finishedAt, durationMs: context.busyMs } : {}),
-    ...(state === 'COMPLETED' ? { output: context.output } : {}),
-    ...(context.error ? { error: context.error } : {}),
-    ...(context.reused ? { reused: true } : {}),
+  // Built field by field: 100,000 of these are made per large run, and spreads of
+  // conditional objects would allocate three temporaries each.
+  const result: { -readonly [K in keyof TaskResult]: TaskResult[K] } = { state, attempts: context.attempt }
+  if (context.startedAt !== undefined) {
+    result.startedAt = context.startedAt
+    result.finishedAt = context.finishedAt
+    result.durationMs = context.busyMs
   }
+  if (state === 'COMPLETED') result.output = context.output
+  if (context.error) result.error = context.error
+  if (context.reused) result.reused = true
+  return result
 }
 
 export interface RunSummary {

@@ -1,4 +1,4 @@
-import { createActor, type Actor } from 'xstate'
+import { createActor, type Actor, type AnyActorRef } from 'xstate'
 import type { ResolvedConfig } from '../runtime/core/config.ts'
 import type { SerializedError } from '../runtime/core/errors.ts'
 import type { TaskResult } from '../runtime/core/result.ts'
@@ -30,13 +30,19 @@ export class TaskActors {
   readonly #config: ResolvedConfig
   readonly #env: TaskEnvironment
   readonly #onChange: (change: TaskChange) => void
+  readonly #parent: AnyActorRef
   readonly #actors: (TaskActor | undefined)[]
   readonly #results: (TaskResult | undefined)[]
   #live = 0
 
-  /** `onChange` sees every transition, from inside `send`. */
-  constructor(plan: CompiledPlan, config: ResolvedConfig, env: TaskEnvironment, onChange: (change: TaskChange) => void) {
+  /**
+   * `parent` is the run's actor: its task actors are its children in XState's sense, and
+   * share its actor system (an actor of its own system would cost twice the memory).
+   * `onChange` sees every transition, from inside `send`.
+   */
+  constructor(plan: CompiledPlan, config: ResolvedConfig, env: TaskEnvironment, parent: AnyActorRef, onChange: (change: TaskChange) => void) {
     this.#plan = plan
+    this.#parent = parent
     this.#config = config
     this.#env = env
     this.#onChange = onChange
@@ -75,6 +81,7 @@ export class TaskActors {
     if (actor === undefined) {
       const task = this.#plan.tasks[index]!
       actor = createActor(taskMachine, {
+        parent: this.#parent,
         input: {
           maxAttempts: 1 + (task.retries ?? this.#config.retry.maxRetries),
           timeoutMs: task.timeoutMs ?? this.#config.timeoutMs,
