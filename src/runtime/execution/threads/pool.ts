@@ -2,7 +2,7 @@ import type { MessagePort } from 'node:worker_threads'
 import * as Comlink from 'comlink'
 import { Piscina } from 'piscina'
 import { threadEntryFile } from '../../core/worker-file.ts'
-import { ABORT_MESSAGE, CTX_PORT_MESSAGE, type AttemptKey, type ClaimResult, type HostApi, type WorkerError, type WorkerResult, type WorkerTask } from './protocol.ts'
+import { ABORT_MESSAGE, CTX_PORT_MESSAGE, attemptKeyOf as keyOf, errorCause, type AttemptKey, type ClaimResult, type HostApi, type WorkerError, type WorkerResult, type WorkerTask } from './protocol.ts'
 import type { AttemptHandle, AttemptListener, AttemptRequest, Executor } from '../executor.ts'
 
 export interface PoolOptions {
@@ -200,12 +200,9 @@ function endLeases(attempt: Attempt): void {
   attempt.leases.clear()
 }
 
-function keyOf(key: AttemptKey): string {
-  return `${key.runId}\u0000${key.taskId}\u0000${key.attempt}`
-}
 
 function classifyWorkerError(error: Error & { code?: string }, task: WorkerTask): WorkerError {
-  const cause = { name: error.name, message: error.message, ...(error.stack ? { stack: error.stack } : {}) }
+  const cause = errorCause(error)
   if (error.name === 'AbortError') {
     return { code: 'ERR_CANCELLED', message: `Attempt ${task.attempt} of task "${task.taskId}" was aborted`, cause }
   }

@@ -62,3 +62,17 @@ export type { ClaimResult }
 export const CTX_PORT_MESSAGE = 'troupe:ctx-port'
 /** Tag of the abort message the main thread posts on a worker's ctx port. */
 export const ABORT_MESSAGE = 'troupe:abort'
+
+/** An attempt's key as one string, for maps on both sides of the thread boundary. */
+export function attemptKeyOf(key: AttemptKey): string {
+  return `${key.runId}\u0000${key.taskId}\u0000${key.attempt}`
+}
+
+/**
+ * What crosses the thread boundary of an error an agent threw (or a worker died of): its
+ * name, message and stack. A thrown non-Error is kept as its string form.
+ */
+export function errorCause(error: unknown): NonNullable<WorkerError['cause']> {
+  if (error instanceof Error) return { name: error.name, message: error.message, ...(error.stack ? { stack: error.stack } : {}) }
+  return { name: 'NonError', message: String(error) }
+}

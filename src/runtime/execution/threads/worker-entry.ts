@@ -13,6 +13,8 @@ import {
   type WorkerError,
   type WorkerResult,
   type WorkerTask,
+  attemptKeyOf as keyOf,
+  errorCause,
 } from './protocol.ts'
 import type { UsageReport } from '../../admission/usage.ts'
 
@@ -94,9 +96,6 @@ function pickDefault(mod: Record<string, unknown>): unknown {
 let host: Promise<HostApi> | undefined
 const abortControllers = new Map<string, AbortController>()
 
-function keyOf(key: AttemptKey): string {
-  return `${key.runId}\u0000${key.taskId}\u0000${key.attempt}`
-}
 
 function getHost(): Promise<HostApi> {
   host ??= import('comlink').then((Comlink) => {
@@ -214,11 +213,6 @@ function messageOf(error: unknown): string {
 }
 
 function fail(code: WorkerError['code'], message: string, error: unknown, retryable: false | undefined): WorkerResult {
-  const cause =
-    error instanceof Error
-      ? { name: error.name, message: error.message, ...(error.stack ? { stack: error.stack } : {}) }
-      : error === undefined
-        ? undefined
-        : { name: 'NonError', message: String(error) }
+  const cause = error === undefined ? undefined : errorCause(error)
   return { ok: false, error: { code, message, ...(cause ? { cause } : {}), ...(retryable === false ? { retryable } : {}) } }
 }
