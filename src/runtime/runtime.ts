@@ -31,10 +31,9 @@ import { isRunId, runDir } from './journal/paths.ts'
 import { retryDelayFor } from './core/retry-policy.ts'
 import { FileRollback } from './journal/rollback.ts'
 import { StageCheckpoint } from './journal/stage-checkpoint.ts'
-import { superviseRun } from '../actors/supervisor.ts'
 import type { Gate } from './admission/gate.ts'
 import { systemClock, type Clock } from './core/clock.ts'
-import { Run } from './run.ts'
+import { Run, checkMaxParallel } from './run.ts'
 
 export interface RuntimeOptions {
   /** Config object (the shape of `troupe.config.json`); validated, defaults filled in. */
@@ -198,10 +197,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     if (!STRATEGIES.includes(strategy)) {
       throw new TroupeError('ERR_ARGUMENT_INVALID', `Expected \`strategy\` to be one of ${STRATEGIES.join(', ')}, got ${describeValue(strategy)}`)
     }
-    const maxParallel = options.maxParallel ?? compiled.maxParallel ?? this.config.maxParallel
-    if (!Number.isSafeInteger(maxParallel) || maxParallel < 1) {
-      throw new TroupeError('ERR_ARGUMENT_INVALID', `Expected \`maxParallel\` to be an integer >= 1, got ${describeValue(maxParallel)}`)
-    }
+    const maxParallel = checkMaxParallel(options.maxParallel ?? compiled.maxParallel ?? this.config.maxParallel)
     const id = options.runId ?? `${compiled.name.replace(/[^\w.-]+/g, '-')}-${new Date(this.#clock.now()).toISOString().replace(/[:.]/g, '-')}-${randomUUID().slice(0, 8)}`
     if (!isRunId(id)) {
       throw new TroupeError('ERR_ARGUMENT_INVALID', `Expected \`runId\` to be 1-128 letters, digits, '.', '_' or '-' (not "." or ".."), got ${describeValue(id)}`)
@@ -249,7 +245,6 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     })
     // Before the run starts, so a probe that answers at once decides its first admissions.
     this.#governor?.activate()
-    superviseRun(run, this.config.supervision, () => this.#clock.now())
     this.#rollback?.watch(run)
     if (journal !== undefined) LogStore.attach(run, runDir(resolve(this.config.checkpoint.dir), id))
     if (journal !== undefined && strategy === 'pipeline') {

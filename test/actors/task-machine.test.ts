@@ -177,4 +177,26 @@ describe('task machine', () => {
     expect(states).toEqual(['PENDING', 'COMPLETED'])
     expect(context(actor)).toMatchObject({ output: { cached: true }, reused: true, attempt: 2 })
   })
+
+  it('goes back to QUEUED on RATE_LIMITED without counting the attempt, not before the reset time', () => {
+    const { actor, states, run } = start({ maxAttempts: 1 })
+    run()
+    actor.send({ type: 'RATE_LIMITED', error: { code: 'ERR_TASK_FAILED', message: '429' }, until: 5000, maxRateLimits: 2 })
+    expect(states).toEqual(['PENDING', 'QUEUED', 'RUNNING', 'QUEUED'])
+    expect(context(actor)).toMatchObject({ attempt: 0, rateLimited: 1, notBefore: 5000 })
+    actor.send({ type: 'START' })
+    expect(context(actor).attempt).toBe(1)
+  })
+
+  it('fails with ERR_RATE_LIMITED once maxRateLimits is used up', () => {
+    const { actor, run } = start({ maxAttempts: 3 })
+    const limited = { type: 'RATE_LIMITED', error: { code: 'ERR_TASK_FAILED', message: '429 from provider' }, until: 5000, maxRateLimits: 1 } as const
+    run()
+    actor.send(limited)
+    actor.send({ type: 'START' })
+    actor.send(limited)
+    expect(state(actor)).toBe('FAILED')
+    expect(context(actor).error?.code).toBe('ERR_RATE_LIMITED')
+    expect(context(actor).error?.message).toContain('429 from provider')
+  })
 })

@@ -229,3 +229,24 @@ describe('runtime', () => {
     expect(() => other.run({ tasks: [] })).toThrow(expect.objectContaining({ code: 'ERR_RUNTIME_CLOSED' }))
   })
 })
+
+describe('reserved names as task ids', () => {
+  const reserved = ['__proto__', 'constructor', 'toString']
+  const plan: Plan = {
+    name: 'reserved-ids',
+    tasks: [...reserved.map((id) => task(id, 'echo.mjs', { input: { id } })), task('child', 'echo.mjs', { dependsOn: reserved })],
+  }
+
+  it('task id __proto__ is missing from RunResult.tasks', async () => {
+    const result = await runtime.run(plan).result
+    expect(result.status).toBe('completed')
+    for (const id of reserved) expect(Object.hasOwn(result.tasks, id) && result.tasks[id]!.state).toBe('COMPLETED')
+    expect(Object.keys(result.tasks).sort()).toEqual([...reserved, 'child'].sort())
+  })
+
+  it("outputs of tasks named __proto__, constructor, toString reach their dependent's ctx.dependencies", async () => {
+    const result = await runtime.run(plan).result
+    const dependencies = (result.tasks.child!.output as { dependencies: Record<string, { input: { id: string } }> }).dependencies
+    for (const id of reserved) expect(Object.hasOwn(dependencies, id) && dependencies[id]!.input.id).toBe(id)
+  })
+})

@@ -1,3 +1,6 @@
+import type { CompiledTask } from '../plan/plan.ts'
+import type { Gate } from './gate.ts'
+
 /** A run as the dispatcher sees it. */
 export interface Dispatchable {
   /** Starts one ready task if its own limits allow; true when it did. */
@@ -84,4 +87,18 @@ export class Dispatcher {
       }
     }
   }
+}
+
+/**
+ * Takes `task` through every gate in order (claims, limits, checkpoints, …); all or none:
+ * a gate that refuses hands back what the earlier ones granted.
+ */
+export function acquireGates(gates: readonly Gate[], runId: string, task: CompiledTask): boolean {
+  for (let g = 0; g < gates.length; g++) {
+    if (!gates[g]!.tryAcquire(runId, task)) {
+      for (let back = 0; back < g; back++) gates[back]!.release(runId, task)
+      return false
+    }
+  }
+  return true
 }

@@ -1,5 +1,6 @@
 import type { Journal } from './journal.ts'
 import type { CompiledPlan, CompiledTask } from '../plan/plan.ts'
+import { stageOrder } from '../plan/stages.ts'
 import type { Gate } from '../admission/gate.ts'
 
 interface Pipeline {
@@ -20,12 +21,8 @@ export class StageCheckpoint implements Gate {
 
   /** Holds run `runId`'s stages on `journal` until the run ends (`forget`). */
   track(runId: string, plan: CompiledPlan, journal: Journal): void {
-    const order: string[] = []
-    for (const task of plan.tasks) if (!order.includes(task.stage ?? '')) order.push(task.stage ?? '')
-    const previousStage = plan.tasks.map((task) => {
-      const k = order.indexOf(task.stage ?? '')
-      return k === 0 ? undefined : order[k - 1]
-    })
+    const { names, index } = stageOrder(plan)
+    const previousStage = Array.from(index, (k) => (k === 0 ? undefined : names[k - 1]))
     this.#pipelines.set(runId, { journal, previousStage })
   }
 

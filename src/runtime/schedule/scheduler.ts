@@ -1,5 +1,6 @@
 import { dependencyLevels, type Graph } from '../plan/graph.ts'
 import { PRIORITIES, type Priority, type Strategy } from '../plan/plan.ts'
+import { stageOrder } from '../plan/stages.ts'
 import { ReadyQueue } from './ready-queue.ts'
 
 /** What the scheduler needs to know about a plan. Both compiled plans and bare graphs fit. */
@@ -269,15 +270,6 @@ function orderingKeys(graph: Graph, order: readonly number[], durations: Float64
 function groupsFor(plan: SchedulablePlan, strategy: Strategy): Int32Array {
   const n = plan.tasks.length
   if (strategy === 'waves') return dependencyLevels(plan, plan.order)
-  if (strategy === 'pipeline') {
-    const stages = new Map<string, number>()
-    const group = new Int32Array(n)
-    for (let i = 0; i < n; i++) {
-      const stage = plan.tasks[i]!.stage ?? ''
-      if (!stages.has(stage)) stages.set(stage, stages.size)
-      group[i] = stages.get(stage)!
-    }
-    return group
-  }
+  if (strategy === 'pipeline') return stageOrder(plan).index
   return new Int32Array(n)
 }

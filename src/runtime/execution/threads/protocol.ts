@@ -83,3 +83,11 @@ export interface AgentLoadProblem {
 /** Named exports of the worker entry besides the default one (piscina's `name` option). */
 export const CHECK_AGENTS_EXPORT = 'checkAgents'
 export const WARM_EXPORT = 'warm'
+/**
+ * What crosses the thread boundary of an error an agent threw (or a worker died of): its
+ * name, message and stack. A thrown non-Error is kept as its string form.
+ */
+export function errorCause(error: unknown): NonNullable<WorkerError['cause']> {
+  if (error instanceof Error) return { name: error.name, message: error.message, ...(error.stack ? { stack: error.stack } : {}) }
+  return { name: 'NonError', message: String(error) }
+}

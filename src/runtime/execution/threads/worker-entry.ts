@@ -14,6 +14,7 @@ import {
   type WorkerError,
   type WorkerResult,
   type WorkerTask,
+  errorCause,
 } from './protocol.ts'
 import type { UsageReport } from '../../admission/usage.ts'
 
@@ -286,11 +287,6 @@ function messageOf(error: unknown): string {
 }
 
 function fail(code: WorkerError['code'], message: string, error: unknown, retryable: false | undefined): WorkerResult {
-  const cause =
-    error instanceof Error
-      ? { name: error.name, message: error.message, ...(error.stack ? { stack: error.stack } : {}) }
-      : error === undefined
-        ? undefined
-        : { name: 'NonError', message: String(error) }
+  const cause = error === undefined ? undefined : errorCause(error)
   return { ok: false, error: { code, message, ...(cause ? { cause } : {}), ...(retryable === false ? { retryable } : {}) } }
 }

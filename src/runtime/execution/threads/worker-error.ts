@@ -1,8 +1,8 @@
-import type { WorkerError, WorkerTask } from './protocol.ts'
+import { errorCause, type WorkerError, type WorkerTask } from './protocol.ts'
 
 /** What a piscina rejection of an attempt means: aborted, out of memory, exited, uncloneable input, crashed. */
 export function classifyWorkerError(error: Error & { code?: string }, task: WorkerTask): WorkerError {
-  const cause = { name: error.name, message: error.message, ...(error.stack ? { stack: error.stack } : {}) }
+  const cause = errorCause(error)
   if (error.name === 'AbortError') {
     return { code: 'ERR_CANCELLED', message: `Attempt ${task.attempt} of task "${task.taskId}" was aborted`, cause }
   }

@@ -1,0 +1,133 @@
+import type { UsageReport } from '../runtime/admission/usage.ts'
+import { TroupeError } from '../runtime/core/errors.ts'
+import type { RunEvents } from '../runtime/core/events.ts'
+import type { AttemptHandle, AttemptListener, AttemptResult } from '../runtime/execution/executor.ts'
+import type { CompiledTask } from '../runtime/plan/plan.ts'
+import type { RunInit } from './run-init.ts'
+
+/** What an attempt needs from its run: where it runs, and where its callbacks go. */
+export interface AttemptHost extends Pick<RunInit, 'id' | 'plan' | 'config' | 'executor' | 'runDir' | 'clock' | 'dispatcher' | 'claims' | 'limits'> {
+  readonly emit: <K extends keyof RunEvents>(name: K, ...args: RunEvents[K]) => void
+  readonly onUsage: (task: CompiledTask, report: UsageReport) => void
+  /** The output of an ended task, for its dependents' `ctx.dependencies`. */
+  readonly outputOf: (task: number) => unknown
+  /** The current attempt of a task ran out of time. */
+  readonly onTimeout: (task: number) => void
+  /** The executor answered the task's current attempt (a late answer from an earlier one is dropped). */
+  readonly onAnswer: (task: CompiledTask, result: AttemptResult) => void
+  /** An attempt's slot is free again (after its answer, late or not). */
+  readonly onFreed: (task: CompiledTask) => void
+}
+
+/** An attempt in flight: it holds a slot until its executor settles. */
+interface InFlight {
+  readonly attempt: number
+  readonly handle: AttemptHandle
+}
+
+const EMPTY: Readonly<Record<string, unknown>> = Object.freeze({})
+
+/**
+ * The outputs of `task`'s dependencies by task id. A plain object (it is cloned to the worker
+ * for every attempt, and stays in V8's fast mode), with `__proto__` defined as an own
+ * property: assigned, it would replace the prototype instead of naming a task.
+ */
+function dependencyOutputs(host: AttemptHost, task: CompiledTask): Readonly<Record<string, unknown>> {
+  if (task.deps.length === 0) return EMPTY
+  const byId: Record<string, unknown> = {}
+  for (const dep of task.deps) {
+    const id = host.plan.tasks[dep]!.id
+    if (id === '__proto__') Object.defineProperty(byId, id, { value: host.outputOf(dep), enumerable: true, writable: true, configurable: true })
+    else byId[id] = host.outputOf(dep)
+  }
+  return byId
+}
+
+/**
+ * The attempts in flight of one run, through the executor seam, each with its timeout on
+ * the run's clock. An attempt holds its slot until the executor answers, also after a
+ * timeout or an abort.
+ */
+export class Attempts {
+  readonly #host: AttemptHost
+  readonly #current: (InFlight | undefined)[]
+  #inFlight = 0
+
+  constructor(host: AttemptHost) {
+    this.#host = host
+    this.#current = new Array(host.plan.tasks.length)
+  }
+
+  /** Attempts holding a slot. */
+  get inFlight(): number {
+    return this.#inFlight
+  }
+
+  /** Stops the task's current attempt, if any (timeout, cancel); its slot stays held until it answers. */
+  abort(index: number): void {
+    this.#current[index]?.handle.abort()
+  }
+
+  /** Starts attempt `attempt` of `task`. */
+  start(task: CompiledTask, attempt: number, timeoutMs: number): void {
+    const host = this.#host
+    const handle = host.executor.start(
+      {
+        runId: host.id,
+        taskId: task.id,
+        attempt,
+        agent: task.agentSpec,
+        input: task.input,
+        dependencies: dependencyOutputs(host, task),
+        model: host.config.models[task.agent],
+        timeoutMs,
+        graceMs: host.config.cancelGraceMs,
+        baseDir: host.plan.baseDir,
+        runDir: host.runDir,
+        workspace: undefined,
+        port: undefined,
+      },
+      attemptListener(host, task, attempt),
+    )
+    const inFlight: InFlight = { attempt, handle }
+    this.#current[task.index] = inFlight
+    this.#inFlight++
+    const timer = host.clock.setTimeout(() => {
+      if (this.#current[task.index] === inFlight) host.onTimeout(task.index)
+    }, timeoutMs)
+    void handle.result.then((result) => {
+      host.clock.clearTimeout(timer)
+      if (this.#current[task.index] === inFlight) {
+        this.#current[task.index] = undefined
+        host.onAnswer(task, result)
+      }
+      this.#inFlight--
+      host.onFreed(task)
+    })
+  }
+}
+
+/** The `ctx` bridge: what an agent's progress, logs, usage, claims and limits turn into. */
+function attemptListener(host: AttemptHost, task: CompiledTask, attempt: number): AttemptListener {
+  const { id: runId, clock } = host
+  return {
+    onProgress: (fraction, message) =>
+      host.emit('task:progress', {
+        runId,
+        taskId: task.id,
+        attempt,
+        fraction: Math.min(1, Math.max(0, Number(fraction) || 0)),
+        message,
+        at: clock.now(),
+      }),
+    onLog: (message) => host.emit('task:log', { runId, taskId: task.id, attempt, message, at: clock.now() }),
+    onAcquire: (name, signal) =>
+      host.limits?.acquire(name, signal) ?? Promise.reject(new TroupeError('ERR_ARGUMENT_INVALID', `ctx.acquire(${JSON.stringify(name)}): no limits on this runtime`)),
+    onUsage: (report) => host.onUsage(task, report),
+    onClaim: (path) => host.claims?.claim(runId, task.id, path) ?? { granted: true },
+    onRelease: (path) => {
+      // A task kept QUEUED by this claim may pass its gate now.
+      if (host.claims?.unclaim(runId, task.id, path)) host.dispatcher.request()
+    },
+  }
+}

@@ -1,0 +1,307 @@
+import { createActor } from 'xstate'
+import { budgetAdmits, budgetLevel, budgetStop } from '../runtime/admission/budget.ts'
+import { acquireGates, type Dispatchable } from '../runtime/admission/dispatcher.ts'
+import { UsageLedger, type UsageReport } from '../runtime/admission/usage.ts'
+import type { SerializedError } from '../runtime/core/errors.ts'
+import { reportListenerError } from '../runtime/core/events.ts'
+import type { RunResult } from '../runtime/core/result.ts'
+import type { AttemptResult } from '../runtime/execution/executor.ts'
+import type { CompiledPlan, CompiledTask } from '../runtime/plan/plan.ts'
+import { DagScheduler, type Transition } from '../runtime/schedule/scheduler.ts'
+import { Attempts } from './attempts.ts'
+import { effectiveMaxParallel, type RunInit, type RunOutlet } from './run-init.ts'
+import { abortsRunning, runLifecycle, type LifecycleState, type StopReason } from './run-lifecycle.ts'
+import { assembleResult, skipError } from './run-result.ts'
+import { crashWindow } from './supervision.ts'
+import { TaskActors, type TaskChange } from './task-actors.ts'
+import { TERMINAL_STATES, type TaskState } from './task-machine.ts'
+
+/**
+ * The engine of one run: it owns the run's lifecycle actor, its task actors (one per task
+ * while the task lives; a task that ended keeps only its result record), the inbox that
+ * feeds task state changes to the scheduler outside the actors' call stacks, the retry and
+ * timeout timers (on the injected clock), supervision, the budget and cancellation.
+ */
+export class RunMachine implements Dispatchable {
+  readonly result: Promise<RunResult>
+  readonly #init: RunInit
+  readonly #plan: CompiledPlan
+  readonly #out: RunOutlet
+  readonly #lifecycle = createActor(runLifecycle)
+  readonly #scheduler: DagScheduler
+  readonly #tasks: TaskActors
+  readonly #attempts: Attempts
+  readonly #retryTimers = new Map<number, unknown>()
+  readonly #inbox: TaskChange[] = []
+  /** From a drain's scheduling to its end: changes queued meanwhile join the same drain. */
+  #drainScheduled = false
+  readonly #usage = new UsageLedger()
+  /** Times of recent worker crashes, for {@link crashWindow}. */
+  #crashes: readonly number[] = []
+  /** waves and pipeline open groups of tasks at once: any completion can change the ready set. */
+  readonly #barriers: boolean
+  #maxParallel: number
+  #startedAt = 0
+  #resolve!: (result: RunResult) => void
+
+  constructor(init: RunInit, out: RunOutlet) {
+    this.#init = init
+    this.#plan = init.plan
+    this.#out = out
+    this.#maxParallel = effectiveMaxParallel(init.strategy, init.maxParallel)
+    this.#scheduler = new DagScheduler(init.plan, init.strategy)
+    this.#barriers = init.strategy === 'waves' || init.strategy === 'pipeline'
+    this.#tasks = new TaskActors(init.plan, init.config, { now: init.clock.now, retryDelay: init.retryDelay }, this.#lifecycle, (change) =>
+      this.#changed(change),
+    )
+    this.#attempts = new Attempts({
+      ...init,
+      emit: out.emit,
+      onUsage: (task, report) => this.#onUsage(task, report),
+      outputOf: (task) => this.#tasks.resultOf(task)?.output,
+      onTimeout: (task) => this.#tasks.send(task, { type: 'TIMEOUT' }),
+      onAnswer: (task, result) => this.#answered(task, result),
+      onFreed: (task) => this.#freed(task),
+    })
+    this.#lifecycle.start()
+    this.result = new Promise((resolve) => (this.#resolve = resolve))
+  }
+
+  get lifecycle(): LifecycleState {
+    return this.#lifecycle.getSnapshot().value
+  }
+
+  get maxParallel(): number {
+    return this.#maxParallel
+  }
+
+  set maxParallel(value: number) {
+    this.#maxParallel = effectiveMaxParallel(this.#init.strategy, value)
+    this.#init.dispatcher.request()
+  }
+
+  /** Tasks with a live actor (queued, running or waiting to retry); an ended task has none. */
+  get liveActors(): number {
+    return this.#tasks.live
+  }
+
+  stateOf(index: number): TaskState {
+    return this.#tasks.stateOf(index)
+  }
+
+  /** Stops the run early; the first reason wins. */
+  stop(reason: StopReason): void {
+    if (this.lifecycle !== 'running') return
+    this.#lifecycle.send({ type: 'STOP', reason })
+    for (const handle of this.#retryTimers.values()) this.#init.clock.clearTimeout(handle)
+    this.#retryTimers.clear()
+    this.#scheduler.endAll()
+    const abort = abortsRunning(reason)
+    // Every task not ended, including retrying ones (QUEUED, but not in the ready set).
+    for (let i = 0; i < this.#plan.tasks.length; i++) {
+      if (this.#tasks.resultOf(i) === undefined && (abort || this.stateOf(i) !== 'RUNNING')) this.#tasks.send(i, { type: 'CANCEL', error: reason.error })
+    }
+    this.#scheduleDrain()
+  }
+
+  start(): void {
+    this.#startedAt = this.#init.clock.now()
+    const reused = this.#init.recorder?.reused ?? new Map()
+    this.#out.emit('run:start', {
+      runId: this.#init.id,
+      name: this.#plan.name,
+      strategy: this.#init.strategy,
+      maxParallel: this.#maxParallel,
+      tasks: this.#plan.tasks.length,
+      reused: reused.size,
+      at: this.#startedAt,
+    })
+    for (const [index, record] of reused) this.#tasks.send(index, { type: 'RESTORE', output: record.output, attempts: record.attempts })
+    this.#apply(this.#scheduler.start(reused.keys()))
+    this.#init.dispatcher.add(this)
+    this.#scheduleDrain()
+  }
+
+  tryStartOne(): boolean {
+    if (this.#attempts.inFlight >= this.#maxParallel || this.lifecycle !== 'running') return false
+    const gates = this.#init.gates
+    const budget = this.#init.config.budget
+    const level = budgetLevel(this.#usage.costUsd, budget.maxCostUsd)
+    let affordable = false
+    const index =
+      gates.length === 0 && level === 'open'
+        ? this.#scheduler.next()
+        : this.#scheduler.next((i) => {
+            if (!budgetAdmits(level, this.#plan.tasks[i]!.priority)) return false
+            affordable = true
+            return acquireGates(gates, this.#init.id, this.#plan.tasks[i]!)
+          })
+    if (index === undefined) {
+      // Ready tasks the budget keeps back, and nothing running or retrying that could make a
+      // critical one ready: the run cannot go on.
+      if (level !== 'open' && !affordable && this.#scheduler.readyCount > 0 && this.#attempts.inFlight === 0 && this.#retryTimers.size === 0) {
+        const reason = budgetStop(level, this.#usage.costUsd, budget)
+        queueMicrotask(() => this.stop(reason))
+      }
+      return false
+    }
+    this.#tasks.send(index, { type: 'START' })
+    const { attempt, timeoutMs } = this.#tasks.contextOf(index)
+    this.#attempts.start(this.#plan.tasks[index]!, attempt, timeoutMs)
+    return true
+  }
+
+  /** The executor answered the task's current attempt. */
+  #answered(task: CompiledTask, result: AttemptResult): void {
+    const index = task.index
+    if (this.stateOf(index) !== 'RUNNING') return
+    if (result.ok) return this.#tasks.send(index, { type: 'SUCCEED', output: result.output })
+    if (result.error.rateLimitedUntil !== undefined) return this.#rateLimited(task, result.error, result.error.rateLimitedUntil)
+    this.#tasks.send(index, { type: 'FAIL', error: result.error })
+    const verdict = crashWindow(this.#crashes, result.error, this.#init.clock.now(), this.#init.config.supervision)
+    this.#crashes = verdict.crashes
+    if (verdict.stop) this.stop({ kind: 'crash-loop', error: verdict.stop })
+  }
+
+  /** An attempt's slot, and what its gates hold, are free again. */
+  #freed(task: CompiledTask): void {
+    for (const gate of this.#init.gates) gate.release(this.#init.id, task)
+    // The scheduler learns of the outcome in the next drain. A completion that cannot make
+    // another task ready (no dependents, no barrier) must not delay the next start: start
+    // it now, so the worker does not idle. Otherwise the drain goes first, and newly ready
+    // tasks compete for the slot in priority order.
+    this.#init.dispatcher.release(task.dependents.length === 0 && !this.#barriers)
+    this.#scheduleDrain()
+  }
+
+  /**
+   * The provider said "too many requests": every limit the task uses pauses until `until`
+   * (so the whole team waits once, instead of each task retrying on its own), and the
+   * attempt goes back to the queue without counting.
+   */
+  #rateLimited(task: CompiledTask, error: SerializedError, until: number): void {
+    this.#init.limits?.pauseUntil(task.uses, until, task.id, this.#init.id)
+    this.#tasks.send(task.index, { type: 'RATE_LIMITED', error, until, maxRateLimits: this.#init.config.retry.rateLimitRetries })
+  }
+
+  #onUsage(task: CompiledTask, report: UsageReport): void {
+    this.#usage.add(task.agent, report)
+    const budget = this.#init.config.budget
+    const spentUsd = this.#usage.costUsd
+    if (this.lifecycle !== 'running' || budgetLevel(spentUsd, budget.maxCostUsd) !== 'exceeded') return
+    this.#out.emit('budget:exceeded', {
+      runId: this.#init.id,
+      spentUsd,
+      maxCostUsd: budget.maxCostUsd!,
+      onExceeded: budget.onExceeded,
+      taskId: task.id,
+      at: this.#init.clock.now(),
+    })
+    this.stop(budgetStop('exceeded', spentUsd, budget, task.id))
+  }
+
+  /** Every task transition, from inside the actor's send: queued for the drain. */
+  #changed(change: TaskChange): void {
+    // Leaving RUNNING other than through the executor's answer (timeout, cancel): stop the work.
+    if (change.from === 'RUNNING') this.#attempts.abort(change.task)
+    this.#inbox.push(change)
+    this.#scheduleDrain()
+  }
+
+  #scheduleDrain(): void {
+    if (this.#drainScheduled) return
+    this.#drainScheduled = true
+    queueMicrotask(() => this.#drain())
+  }
+
+  /** Everything that arrived since the drain was scheduled, in one pass. */
+  #drain(): void {
+    try {
+      // Index, not shift(): a run's first drain can hold one change per task (100,000+).
+      const inbox = this.#inbox
+      for (let at = 0; at < inbox.length; at++) this.#onChange(inbox[at]!)
+      inbox.length = 0
+    } finally {
+      this.#drainScheduled = false
+    }
+    const phase = this.lifecycle
+    if ((phase === 'running' || phase === 'stopping') && this.#scheduler.done && this.#attempts.inFlight === 0 && this.#retryTimers.size === 0) {
+      this.#lifecycle.send({ type: 'SETTLED' })
+      void this.#record()
+    }
+  }
+
+  #onChange({ task, from, to, attempt, error, notBefore }: TaskChange): void {
+    const compiled = this.#plan.tasks[task]!
+    // Three events per task: build them only for someone who listens.
+    if (this.#out.listening('task:state')) {
+      this.#out.emit('task:state', {
+        runId: this.#init.id,
+        taskId: compiled.id,
+        agent: compiled.agent,
+        state: to,
+        previous: from,
+        attempt,
+        at: this.#init.clock.now(),
+        ...(error && to !== 'RUNNING' ? { error } : {}),
+      })
+    }
+    if (TERMINAL_STATES.has(to)) {
+      const result = this.#tasks.resultOf(task)!
+      this.#init.recorder?.taskEnded(compiled, result)
+      if (to === 'COMPLETED' && result.reused) return
+      if (to === 'COMPLETED') this.#apply(this.#scheduler.end(task, 'completed'))
+      else if (to === 'FAILED') this.#apply(this.#scheduler.end(task, 'failed'))
+    } else if (to === 'QUEUED' && from === 'RUNNING') {
+      // A run stopped with running tasks left to finish (budget "pause") starts no retry.
+      const reason = this.#lifecycle.getSnapshot().context.reason
+      if (reason !== undefined) this.#tasks.send(task, { type: 'CANCEL', error: reason.error })
+      else this.#scheduleRetry(task, notBefore)
+    }
+  }
+
+  #scheduleRetry(task: number, notBefore: number): void {
+    const clock = this.#init.clock
+    const handle = clock.setTimeout(() => {
+      this.#retryTimers.delete(task)
+      if (this.lifecycle !== 'running') return this.#scheduleDrain()
+      this.#scheduler.requeue(task)
+      this.#init.dispatcher.request()
+    }, Math.max(0, notBefore - clock.now()))
+    this.#retryTimers.set(task, handle)
+  }
+
+  #apply(transition: Transition): void {
+    for (const task of transition.ready) this.#tasks.send(task, { type: 'DEPS_DONE' })
+    for (const task of transition.skipped) {
+      const failedDeps = this.#plan.tasks[task]!.deps.filter((d) => this.#scheduler.isEnded(d) && this.stateOf(d) !== 'COMPLETED')
+      this.#tasks.send(task, { type: 'SKIP', error: skipError(failedDeps.map((d) => `"${this.#plan.tasks[d]!.id}" (${this.stateOf(d)})`)) })
+    }
+    if (transition.ready.length > 0) this.#init.dispatcher.request()
+  }
+
+  /** Every task has ended: assemble the result, journal it, then end. */
+  async #record(): Promise<void> {
+    this.#init.dispatcher.remove(this)
+    const result = assembleResult({
+      runId: this.#init.id,
+      plan: this.#plan,
+      strategy: this.#init.strategy,
+      maxParallel: this.#maxParallel,
+      startedAt: this.#startedAt,
+      finishedAt: this.#init.clock.now(),
+      results: this.#tasks.results(),
+      usage: this.#usage.summary(),
+      governor: this.#init.governor?.end(),
+      reason: this.#lifecycle.getSnapshot().context.reason,
+    })
+    try {
+      await this.#init.recorder?.runEnded(result)
+    } catch (error) {
+      reportListenerError(error)
+    }
+    this.#lifecycle.send({ type: 'RECORDED' })
+    this.#out.emit('run:end', { runId: this.#init.id, result })
+    this.#resolve(result)
+  }
+}

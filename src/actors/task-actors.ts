@@ -1,0 +1,108 @@
+import { createActor, type Actor, type AnyActorRef } from 'xstate'
+import type { ResolvedConfig } from '../runtime/core/config.ts'
+import type { SerializedError } from '../runtime/core/errors.ts'
+import type { TaskResult } from '../runtime/core/result.ts'
+import type { CompiledPlan } from '../runtime/plan/plan.ts'
+import { taskResult } from './run-result.ts'
+import { TERMINAL_STATES, taskMachine, type TaskContext, type TaskEnvironment, type TaskEvent, type TaskState } from './task-machine.ts'
+
+/** A task's state change, as seen when it happened. */
+export interface TaskChange {
+  readonly task: number
+  readonly from: TaskState
+  readonly to: TaskState
+  readonly attempt: number
+  readonly error: SerializedError | undefined
+  /** A retrying task is not started before this time. */
+  readonly notBefore: number
+}
+
+type TaskActor = Actor<typeof taskMachine>
+
+/**
+ * The task actors of one run. A task gets its actor when it is first sent an event, and
+ * gives it up when it ends: from then on its result record is all that remains, so a
+ * finished task costs a record, not an actor. While the actor lives, its snapshot is the
+ * single source of truth for the task's state.
+ */
+export class TaskActors {
+  readonly #plan: CompiledPlan
+  readonly #config: ResolvedConfig
+  readonly #env: TaskEnvironment
+  readonly #onChange: (change: TaskChange) => void
+  readonly #parent: AnyActorRef
+  readonly #actors: (TaskActor | undefined)[]
+  readonly #results: (TaskResult | undefined)[]
+  #live = 0
+
+  /**
+   * `parent` is the run's actor: its task actors are its children in XState's sense, and
+   * share its actor system (an actor of its own system would cost twice the memory).
+   * `onChange` sees every transition, from inside `send`.
+   */
+  constructor(plan: CompiledPlan, config: ResolvedConfig, env: TaskEnvironment, parent: AnyActorRef, onChange: (change: TaskChange) => void) {
+    this.#plan = plan
+    this.#parent = parent
+    this.#config = config
+    this.#env = env
+    this.#onChange = onChange
+    this.#actors = new Array(plan.tasks.length)
+    this.#results = new Array(plan.tasks.length)
+  }
+
+  /** Tasks with a live actor. */
+  get live(): number {
+    return this.#live
+  }
+
+  stateOf(index: number): TaskState {
+    return this.#results[index]?.state ?? (this.#actors[index]?.getSnapshot().value as TaskState | undefined) ?? 'PENDING'
+  }
+
+  /** The record of an ended task. */
+  resultOf(index: number): TaskResult | undefined {
+    return this.#results[index]
+  }
+
+  /** The context of a task that has an actor. */
+  contextOf(index: number): TaskContext {
+    return this.#actors[index]!.getSnapshot().context
+  }
+
+  /** One record per task; a task that never had an actor is reported in its state with no attempts. */
+  results(): TaskResult[] {
+    return Array.from(this.#results, (r, i) => r ?? { state: this.stateOf(i), attempts: 0 })
+  }
+
+  /** Sends an event to a task's actor, creating it on first use. An ended task ignores events. */
+  send(index: number, event: TaskEvent): void {
+    if (this.#results[index] !== undefined) return
+    let actor = this.#actors[index]
+    if (actor === undefined) {
+      const task = this.#plan.tasks[index]!
+      actor = createActor(taskMachine, {
+        parent: this.#parent,
+        input: {
+          maxAttempts: 1 + (task.retries ?? this.#config.retry.maxRetries),
+          timeoutMs: task.timeoutMs ?? this.#config.timeoutMs,
+          env: this.#env,
+        },
+      })
+      actor.start()
+      this.#actors[index] = actor
+      this.#live++
+    }
+    const from = actor.getSnapshot().value as TaskState
+    actor.send(event)
+    const snapshot = actor.getSnapshot()
+    const to = snapshot.value as TaskState
+    if (to === from) return
+    const context = snapshot.context
+    if (TERMINAL_STATES.has(to)) {
+      this.#results[index] = taskResult(to, context)
+      this.#actors[index] = undefined
+      this.#live--
+    }
+    this.#onChange({ task: index, from, to, attempt: context.attempt, error: context.error, notBefore: context.notBefore })
+  }
+}
