@@ -44,6 +44,8 @@ export interface RunInit {
   readonly forward: <K extends keyof RunEvents>(name: K, ...args: RunEvents[K]) => void
   /** Whether anyone outside the run listens to an event (the runtime's listeners). */
   readonly listening: (name: keyof RunEvents) => boolean
+  /** Completes the result once every task has ended, before it is journaled and resolved (workspaces: cleanup, merge outcomes). */
+  readonly finalize?: (result: RunResult) => Promise<RunResult>
 }
 
 const EMPTY: Readonly<Record<string, unknown>> = Object.freeze({})
@@ -535,7 +537,7 @@ export class Run extends EventEmitter<RunEvents> implements Dispatchable {
     const budgetFailed = this.#cancelError?.code === 'ERR_BUDGET_EXCEEDED' && this.#init.config.budget.onExceeded === 'fail'
     const status: RunStatus = budgetFailed || this.#failedFast ? 'failed' : this.#cancelError ? 'cancelled' : totals.completed === totals.tasks ? 'completed' : 'failed'
     const figures = speedupFigures(this.#plan, this.#plan.order, results, this.#maxParallel)
-    const result: RunResult = {
+    let result: RunResult = {
       runId: this.id,
       name: this.#plan.name,
       status,
@@ -549,6 +551,11 @@ export class Run extends EventEmitter<RunEvents> implements Dispatchable {
       usage: this.#usage.summary(),
       ...(this.#init.governor ? { governor: this.#init.governor.end() } : {}),
       ...(this.#cancelError ? { error: this.#cancelError } : {}),
+    }
+    try {
+      if (this.#init.finalize) result = await this.#init.finalize(result)
+    } catch (error) {
+      reportListenerError(error)
     }
     try {
       await this.#init.recorder?.runEnded(result)

@@ -27,6 +27,9 @@ import { superviseRun } from '../actors/supervisor.ts'
 import type { Gate } from './admission/gate.ts'
 import { systemClock, type Clock } from './core/clock.ts'
 import { Run } from './run.ts'
+import { PortBlocks } from './workspace/ports.ts'
+import { RunWorkspaceSession } from './workspace/run-workspace-session.ts'
+import { WorkspaceExecutor } from './workspace/workspace-executor.ts'
 
 export interface RuntimeOptions {
   /** Config object (the shape of `troupe.config.json`); validated, defaults filled in. */
@@ -56,6 +59,8 @@ export interface RunOptions {
   readonly strategy?: Strategy
   /** Directory relative agent paths of a plan object resolve against. @default process.cwd() */
   readonly baseDir?: string
+  /** Keep worktree tasks' worktrees and branches after the run, for inspection (`--keep-worktrees`). @default false */
+  readonly keepWorktrees?: boolean
 }
 
 export type RuntimeStatus = 'open' | 'closing' | 'closed'
@@ -89,6 +94,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   /** Runs every attempt: routes by agent kind (module agents to the pool), or hands them to a remote backend. */
   readonly #executor: Executor
   readonly #backend: RedisTarget | undefined
+  /** Wraps #executor: worktree tasks run in a git worktree and complete once merged. */
+  readonly #workspaces: WorkspaceExecutor
   readonly #dispatcher: Dispatcher
   readonly #claims = new ClaimRegistry()
   readonly #gates: Gate[] = [this.#claims]
@@ -129,6 +136,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
               ['anthropic', llm],
             ]),
           )
+    this.#executor = this.#workspaces = new WorkspaceExecutor(this.#executor, new PortBlocks())
     this.#dispatcher = new Dispatcher(this.#pool.capacity)
     this.#limits = new Limits(this.config.limits, this.#clock, () => this.#dispatcher.request(), (pause) => this.#onLimitPaused(pause))
     if (Object.keys(this.config.limits).length > 0) this.#gates.push(this.#limits)
@@ -182,6 +190,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     if (this.#runs.has(id)) throw new TroupeError('ERR_ARGUMENT_INVALID', `A run with id "${id}" is already in flight on this runtime`)
     this.#checkQueueBound(compiled.tasks.length)
     this.#limits.check(compiled)
+    const workspaces = this.#openWorkspaces(compiled, id, options)
 
     const journal = this.config.checkpoint.enabled
       ? new Journal({
@@ -214,6 +223,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       signal: options.signal,
       forward: (name, ...args) => this.#forward(name, ...(args as RuntimeEvents[typeof name])),
       listening: (name) => this.listenerCount(name) > 0,
+      ...(workspaces ? { finalize: (result: RunResult) => this.#workspaces.unbind(id).then(() => workspaces.attach(result)) } : {}),
     })
     this.#runs.set(id, run)
     void run.result.then(() => {
@@ -250,6 +260,15 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     this.#limits.close()
     await this.#systemProbe?.close()
     this.#status = 'closed'
+  }
+
+  /** Worktree plans: checks the repository (ERR_PLAN_INVALID), then routes the run's worktree tasks through it until the run ends. */
+  #openWorkspaces(plan: CompiledPlan, runId: string, options: RunOptions): RunWorkspaceSession | undefined {
+    if (plan.workspaces === undefined) return undefined
+    const worktreesDir = join(resolve(this.config.checkpoint.dir), runId, 'worktrees')
+    const session = new RunWorkspaceSession({ spec: plan.workspaces, runId, repoDir: plan.baseDir, worktreesDir, keep: options.keepWorktrees ?? false })
+    this.#workspaces.bind(runId, session.binding)
+    return session
   }
 
   #createGovernor(probe: ResourceProbe): Governor {

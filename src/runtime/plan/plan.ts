@@ -3,6 +3,7 @@ import { isProcessAgent, type AgentSpec } from './agent-spec.ts'
 import { compileAgent, type AgentEnvironment } from './agents.ts'
 import { dependencyRefs, parseTemplate } from './templates.ts'
 import { findCycle, topologicalOrder, type Graph } from './graph.ts'
+import { parseWorkspaceSpec, type PlanWorkspace, type PlanWorkspaceFields, type TaskWorkspaceFields } from './workspace-spec.ts'
 
 export const PRIORITIES = ['critical', 'high', 'medium', 'low'] as const
 export type Priority = (typeof PRIORITIES)[number]
@@ -11,7 +12,7 @@ export const STRATEGIES = ['concurrent', 'sequential', 'pipeline', 'waves'] as c
 export type Strategy = (typeof STRATEGIES)[number]
 
 /** One task of a plan, as written by the user (DESIGN.md "Plan"). */
-export interface TaskSpec {
+export interface TaskSpec extends TaskWorkspaceFields {
   /** Unique within the plan. */
   readonly id: string
   /** A key of `plan.agents`, or a module path (`./agents/x.mjs`) relative to the plan. */
@@ -37,7 +38,7 @@ export interface TaskSpec {
 }
 
 /** A plan: a set of agent tasks with dependencies (DESIGN.md "Plan"). */
-export interface Plan {
+export interface Plan extends PlanWorkspaceFields {
   readonly name?: string
   /** @default 'concurrent' */
   readonly strategy?: Strategy
@@ -82,6 +83,8 @@ export interface CompiledPlan extends Graph {
   readonly order: readonly number[]
   /** Directory agent paths were resolved against. */
   readonly baseDir: string
+  /** Git worktree settings (workspace-spec.ts); absent when no task uses a worktree. */
+  readonly workspaces?: PlanWorkspace
 }
 
 export interface CompileOptions {
@@ -184,7 +187,8 @@ export function linkPlan(data: unknown, options: LinkOptions): CompiledPlan {
     }
   })
 
-  return { name, strategy, maxParallel, tasks, byId, order, deps, dependents, baseDir }
+  const workspaces = parseWorkspaceSpec(plan, specs)
+  return { name, strategy, maxParallel, tasks, byId, order, deps, dependents, baseDir, ...(workspaces ? { workspaces } : {}) }
 }
 
 function resolveAgents(value: unknown, baseDir: string, environment: AgentEnvironment): Map<string, AgentSpec> {
@@ -273,7 +277,7 @@ function parseTask(raw: unknown, index: number): TaskSpec {
   }
 }
 
-const TASK_KEYS = new Set(['id', 'agent', 'input', 'dependsOn', 'priority', 'timeoutMs', 'retries', 'estimateMs', 'claims', 'uses', 'stage'])
+const TASK_KEYS = new Set(['id', 'agent', 'input', 'dependsOn', 'priority', 'timeoutMs', 'retries', 'estimateMs', 'claims', 'uses', 'stage', 'workspace'])
 
 function invalid(field: string, value: unknown, allowed: string): TroupeError {
   return new TroupeError('ERR_PLAN_INVALID', `Plan field \`${field}\` is ${describeValue(value)}; expected ${allowed}`)

@@ -104,6 +104,7 @@ export class WorkerPool implements Executor {
       attempt: request.attempt,
       dependencies: request.dependencies,
       model: request.model,
+      ...(request.workspace !== undefined ? { workspace: request.workspace, port: request.port } : {}),
     }
     const graceMs = request.graceMs
     const key = keyOf(task)
