@@ -40,7 +40,8 @@ export function buildProgram(exit: (code: number) => void): Command {
     .option('--dashboard [port]', 'serve a live web dashboard (default port 4700; 0 picks a free one)', port)
     .option('--host <host>', 'interface the dashboard binds (default: 127.0.0.1)')
     .option('--backend <url>', 'where attempts run: local (default) or redis://HOST:PORT[/DB] (troupe worker processes)')
-    .action(async (plan: string, options: { maxParallel?: number; strategy?: Strategy; config?: string; runId?: string; json?: boolean; quiet?: boolean; progress?: boolean; dashboard?: boolean | number; host?: string; backend?: string }) => {
+    .option('--keep-worktrees', 'keep worktree tasks\' worktrees and branches after the run, for inspection')
+    .action(async (plan: string, options: { maxParallel?: number; strategy?: Strategy; config?: string; runId?: string; json?: boolean; quiet?: boolean; progress?: boolean; dashboard?: boolean | number; host?: string; backend?: string; keepWorktrees?: boolean }) => {
       exit(await runCommand(plan, options))
     })
 
@@ -78,6 +79,16 @@ export function buildProgram(exit: (code: number) => void): Command {
     .action(async (options: { backend: string; concurrency?: number; name?: string; config?: string }) => {
       const { workerCommand } = await import('./worker-command.ts')
       exit(await workerCommand(options))
+    })
+
+  program
+    .command('clean')
+    .description('remove the worktrees and task branches that runs no longer running left in this repository (integration branches stay)')
+    .option('--run-id <id>', 'only this run\'s leftovers')
+    .option('--config <file>', 'config file, for checkpoint.dir (default: ./troupe.config.json if present)')
+    .action(async (options: { runId?: string; config?: string }) => {
+      const { cleanCommand } = await import('./clean-command.ts')
+      exit(await cleanCommand(options))
     })
 
   program

@@ -4,6 +4,7 @@ import { isAbsolute, join, relative, resolve } from 'node:path'
 import { execa } from 'execa'
 import { TroupeError } from '../core/errors.ts'
 import { git, gitOk, tail } from './git.ts'
+import { clearOwner, markOwner } from './run-liveness.ts'
 
 /** How a run uses git worktrees (DESIGN.md "Workspaces"). */
 export interface WorkspaceOptions {
@@ -149,10 +150,12 @@ export class RunWorkspaces {
     await git(this.root, ['worktree', 'remove', '--force', this.#integrationDir])
     await rm(this.#integrationDir, { recursive: true, force: true })
     await git(this.root, ['worktree', 'prune'])
+    clearOwner(this.options.worktreesDir)
   }
 
   async #prepare(): Promise<void> {
     await mkdir(this.options.worktreesDir, { recursive: true })
+    markOwner(this.options.worktreesDir)
     const branch = this.options.integrationBranch
     const exists = await git(this.root, ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}`])
     if (exists.exitCode !== 0) await gitOk(this.root, ['branch', branch, 'HEAD'])
