@@ -13,9 +13,10 @@ import scale from './scenarios/scale.ts'
 import seeds from './scenarios/seeds.ts'
 import stgQuality from './scenarios/stg-quality.ts'
 import strategies from './scenarios/strategies.ts'
+import worktrees from './scenarios/worktrees.ts'
 
 /** Every scenario of `npm run bench`, in the order they run and print. */
-export const SCENARIOS: readonly Scenario[] = [cpu, io, seeds, dag, strategies, stgQuality, overhead, scale, redis]
+export const SCENARIOS: readonly Scenario[] = [cpu, io, seeds, dag, strategies, stgQuality, overhead, scale, redis, worktrees]
 
 export interface BenchMainOptions {
   /** Fewer repetitions and smaller inputs: under a minute in all. @default false */
