@@ -10,10 +10,20 @@ import { join } from 'node:path'
  * that errs on the safe side (nothing is removed).
  */
 export function isRunLive(checkpointDir: string, runId: string): boolean {
-  const dir = join(checkpointDir, runId)
-  if (journalEnded(join(dir, 'journal.jsonl'))) return false
-  const pid = readPid(join(dir, 'lock')) ?? readPid(ownerFile(join(dir, 'worktrees')))
+  const pid = holder(checkpointDir, runId)
   return pid !== undefined && processAlive(pid)
+}
+
+/** The pid of the live process other than this one that holds the run, if any. */
+export function otherHolder(checkpointDir: string, runId: string): number | undefined {
+  const pid = holder(checkpointDir, runId)
+  return pid !== undefined && pid !== process.pid && processAlive(pid) ? pid : undefined
+}
+
+function holder(checkpointDir: string, runId: string): number | undefined {
+  const dir = join(checkpointDir, runId)
+  if (journalEnded(join(dir, 'journal.jsonl'))) return undefined
+  return readPid(join(dir, 'lock')) ?? readPid(ownerFile(join(dir, 'worktrees')))
 }
 
 /** The marker naming the process that uses a run's worktrees. */

@@ -1,9 +1,11 @@
 import { execFileSync } from 'node:child_process'
+import { dirname } from 'node:path'
 import { TroupeError } from '../core/errors.ts'
 import type { RunResult, TaskResult, TaskWorkspaceResult } from '../core/result.ts'
 import type { PlanWorkspace } from '../plan/workspace-spec.ts'
 import { renderIntegrationBranch } from '../plan/workspace-spec.ts'
 import type { RunWorkspaceBinding } from './workspace-executor.ts'
+import { otherHolder } from './run-liveness.ts'
 import { RunWorkspaces, defaultIntegrationBranch } from './worktree.ts'
 
 export interface WorkspaceSessionOptions {
@@ -34,6 +36,11 @@ export class RunWorkspaceSession {
   constructor(options: WorkspaceSessionOptions) {
     checkRepository(options.repoDir)
     const { spec, runId } = options
+    // Opening removes the run's task worktrees: never while another process runs it.
+    const holder = otherHolder(dirname(dirname(options.worktreesDir)), runId)
+    if (holder !== undefined) {
+      throw new TroupeError('ERR_RUN_LOCKED', `Run "${runId}" is running in process ${holder}, which uses its worktrees in ${options.worktreesDir}; wait for it to end, or choose another --run-id`)
+    }
     this.integrationBranch = renderIntegrationBranch(spec.integrationBranch, runId) ?? defaultIntegrationBranch(runId)
     const workspaces = RunWorkspaces.open({
       repoDir: options.repoDir,
