@@ -105,10 +105,13 @@ export class RunWorkspaces {
     this.#created.add(taskId)
     const base = await this.integrationHead()
     this.#bases.set(taskId, base)
-    await gitOk(this.root, ['worktree', 'add', '-q', '-b', branch, path, base])
+    // Registered without files (worktree commands run one at a time), then checked out in
+    // the new worktree alone, so parallel tasks populate their trees at the same time.
+    await gitOk(this.root, ['worktree', 'add', '-q', '--no-checkout', '-b', branch, path, base])
     const worktree = { taskId, path, branch }
     this.#live.set(taskId, worktree)
     try {
+      await gitOk(path, ['reset', '-q', '--hard'])
       for (const item of this.options.copy ?? []) await this.#copy(item, path)
       if (this.options.setup !== undefined) await runStep(this.options.setup, path, `setup of task "${taskId}"`)
     } catch (error) {
@@ -220,9 +223,9 @@ export class RunWorkspaces {
   }
 
   async #removeTask(path: string, branch: string): Promise<void> {
-    const removed = await git(this.root, ['worktree', 'remove', '--force', path])
+    // Files first, outside git's one-at-a-time worktree commands; then git forgets the worktree.
     await rm(path, { recursive: true, force: true })
-    if (removed.exitCode !== 0) await git(this.root, ['worktree', 'prune'])
+    await git(this.root, ['worktree', 'prune'])
     await git(this.root, ['branch', '-q', '-D', branch])
   }
 }
