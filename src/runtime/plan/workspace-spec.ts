@@ -84,6 +84,13 @@ function parseIntegration(value: unknown): { branch: string | undefined; verify:
       throw invalid('integration.branch', branch, 'a git branch name of letters, digits, ".", "_", "-" and "/", where `{{run.id}}` is the run id (e.g. "troupe/{{run.id}}/integration")')
     }
   }
+  if (typeof branch === 'string') {
+    // `troupe/<runId>/…` holds the task branches (which `troupe clean` deletes); `troupe/<runId>` cannot sit beside them in git.
+    const rendered = branch.replace(RUN_ID, '\0')
+    if (rendered === 'troupe/\0' || (rendered.startsWith('troupe/\0/') && rendered !== 'troupe/\0/integration')) {
+      throw invalid('integration.branch', branch, 'a branch outside troupe/{{run.id}}/, which holds the task branches (git cannot hold troupe/{{run.id}} beside them); the default is troupe/{{run.id}}/integration')
+    }
+  }
   return { branch: branch as string | undefined, verify: step(record.verify, 'integration.verify') }
 }
 

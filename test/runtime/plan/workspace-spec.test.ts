@@ -38,6 +38,15 @@ describe('parseWorkspaceSpec', () => {
     expect(error.message).toContain('`integration.branch`')
   })
 
+  it('rejects an integration branch among the task branches or where git cannot put it', () => {
+    for (const branch of ['troupe/{{run.id}}', 'troupe/{{run.id}}/main']) {
+      const error = troupeErrorOf(() => parseWorkspaceSpec({ workspace: 'worktree', integration: { branch } }, tasks))
+      expect(error.code).toBe('ERR_PLAN_INVALID')
+      expect(error.message).toContain('a branch outside troupe/{{run.id}}/')
+    }
+    expect(parseWorkspaceSpec({ workspace: 'worktree', integration: { branch: 'troupe/{{run.id}}/integration' } }, tasks)?.integrationBranch).toBe('troupe/{{run.id}}/integration')
+  })
+
   it('rejects an unknown integration key', () => {
     expect(troupeErrorOf(() => parseWorkspaceSpec({ integration: { brnch: 'x' } }, tasks)).message).toContain('`integration.brnch` is not an integration key')
   })

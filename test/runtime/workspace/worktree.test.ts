@@ -135,6 +135,15 @@ describe('cleanWorktrees', () => {
     await live.close()
   })
 
+  it('removes the integration worktree of a killed run whose integration branch is custom, and keeps the branch', async () => {
+    const { cleanWorktrees } = await import('../../../src/runtime/workspace/clean.ts')
+    const repo = tempRepo({ 'README.md': 'x\n', '.gitignore': '.troupe/\n' })
+    await RunWorkspaces.open({ repoDir: repo, runId: 'dead', worktreesDir: join(repo, '.troupe', 'dead', 'worktrees'), integrationBranch: 'ai/dead' })
+    await cleanWorktrees(repo, () => false)
+    expect(worktrees(repo)).toBe(1)
+    expect(gitIn(repo, 'branch', '--list', 'ai/*', '--format=%(refname:short)')).toBe('ai/dead')
+  })
+
   it('creates and removes many worktrees at once (regression: a parallel `worktree add` read another\'s half-written .git/worktrees entry)', async () => {
     const repo = tempRepo({ 'README.md': 'hello\n', '.gitignore': '.troupe/\n' })
     const ws = await open(repo)
