@@ -57,7 +57,8 @@ const worktrees: Scenario = {
       options.log(`worktrees: per task ${median(perTaskWt).toFixed(0)} ms with a worktree vs ${median(perTaskPlain).toFixed(0)} ms without → cost ${costMs.toFixed(0)} ms (median)`)
 
       const rows: ScenarioRow[] = []
-      const workMs = options.quick ? 300 : 1_000
+      // Agent work of 1 s even with --quick: shorter, the worktree cost alone would make the rows SEQUENTIAL.
+      const workMs = 1_000
       for (const [label, tasks, maxParallel] of [['10 tasks on 4 slots', 10, 4], ['8 parallel agents', 8, 8]] as const) {
         const wt: RunResult[] = []
         const plain: RunResult[] = []
