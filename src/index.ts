@@ -25,6 +25,8 @@ export type { SimulateOptions, Simulation, ScheduleViolation } from './runtime/s
 export type { SchedulablePlan } from './runtime/schedule/scheduler.ts'
 export type { ClaimResult } from './runtime/admission/gate.ts'
 export type { RunResult, TaskResult, RunTotals, RunStatus, Parallelization } from './runtime/core/result.ts'
+export type { TaskWorkspaceResult } from './runtime/core/result.ts'
+export type { WorkspaceMode, StepCommand } from './runtime/plan/workspace-spec.ts'
 export type { RunEvents, TaskStateEvent, TaskProgressEvent, TaskLogEvent, RunStartEvent, RunEndEvent } from './runtime/core/events.ts'
 export { TASK_STATES } from './actors/task-state.ts'
 export type { TaskState } from './actors/task-state.ts'

@@ -1,3 +1,4 @@
+import type { RunResult } from '../runtime/core/result.ts'
 import type { ClaimRegistry } from '../runtime/admission/claims.ts'
 import type { Dispatcher } from '../runtime/admission/dispatcher.ts'
 import type { Gate } from '../runtime/admission/gate.ts'
@@ -38,6 +39,8 @@ export interface RunInit {
   readonly forward: <K extends keyof RunEvents>(name: K, ...args: RunEvents[K]) => void
   /** Whether anyone outside the run listens to an event (the runtime's listeners). */
   readonly listening: (name: keyof RunEvents) => boolean
+  /** Completes the result once every task has ended, before it is journaled and resolved (workspaces: cleanup, merge outcomes). */
+  readonly finalize?: (result: RunResult) => Promise<RunResult>
 }
 
 /** Where the machine's events go: the run handle's listeners and the runtime's. */

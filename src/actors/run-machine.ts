@@ -283,7 +283,7 @@ export class RunMachine implements Dispatchable {
   /** Every task has ended: assemble the result, journal it, then end. */
   async #record(): Promise<void> {
     this.#init.dispatcher.remove(this)
-    const result = assembleResult({
+    let result = assembleResult({
       runId: this.#init.id,
       plan: this.#plan,
       strategy: this.#init.strategy,
@@ -295,6 +295,11 @@ export class RunMachine implements Dispatchable {
       governor: this.#init.governor?.end(),
       reason: this.#lifecycle.getSnapshot().context.reason,
     })
+    try {
+      if (this.#init.finalize) result = await this.#init.finalize(result)
+    } catch (error) {
+      reportListenerError(error)
+    }
     try {
       await this.#init.recorder?.runEnded(result)
     } catch (error) {

@@ -51,7 +51,8 @@ export function buildProgram(exit: (code: number) => void): Command {
     .option('--allow-host <name>', 'host name browsers use to reach the dashboard (repeatable)', (value: string, previous: string[] = []) => [...previous, value])
     .option('--keep-open', 'keep the dashboard open after the run ends, until Ctrl-C')
     .option('--backend <url>', 'where attempts run: local (default) or redis://HOST:PORT[/DB] (troupe worker processes)')
-    .action(async (plan: string, options: { maxParallel?: number; strategy?: Strategy; config?: string; runId?: string; json?: boolean; quiet?: boolean; progress?: boolean; dashboard?: boolean | number; host?: string; allowHost?: string[]; keepOpen?: boolean; backend?: string }) => {
+    .option('--keep-worktrees', 'keep worktree tasks\' worktrees and branches after the run, for inspection')
+    .action(async (plan: string, options: { maxParallel?: number; strategy?: Strategy; config?: string; runId?: string; json?: boolean; quiet?: boolean; progress?: boolean; dashboard?: boolean | number; host?: string; allowHost?: string[]; keepOpen?: boolean; backend?: string; keepWorktrees?: boolean }) => {
       exit(await runCommand(plan, options))
     })
 
@@ -112,6 +113,16 @@ export function buildProgram(exit: (code: number) => void): Command {
     .action(async (options: { backend: string; concurrency?: number; name?: string; config?: string }) => {
       const { workerCommand } = await import('./worker-command.ts')
       exit(await workerCommand(options))
+    })
+
+  program
+    .command('clean')
+    .description('remove the worktrees and task branches that runs no longer running left in this repository (integration branches stay)')
+    .option('--run-id <id>', 'only this run\'s leftovers')
+    .option('--config <file>', 'config file, for checkpoint.dir (default: ./troupe.config.json if present)')
+    .action(async (options: { runId?: string; config?: string }) => {
+      const { cleanCommand } = await import('./clean-command.ts')
+      exit(await cleanCommand(options))
     })
 
   program

@@ -34,6 +34,8 @@ export interface RunCommandOptions {
   readonly keepOpen?: boolean
   /** `local` or `redis://HOST:PORT[/DB]`; overrides config.backend. */
   readonly backend?: string
+  /** `--keep-worktrees`: worktree tasks' worktrees and branches outlive the run. */
+  readonly keepWorktrees?: boolean
 }
 
 /** The dashboard's port when `--dashboard` is given without one. */
@@ -66,6 +68,7 @@ export async function runCommand(planFile: string, options: RunCommandOptions): 
   }
   const run = runtime.run(plan, {
     ...(options.runId === undefined ? {} : { runId: options.runId }),
+    ...(options.keepWorktrees ? { keepWorktrees: true } : {}),
     ...(options.maxParallel === undefined ? {} : { maxParallel: options.maxParallel }),
     ...(options.strategy === undefined ? {} : { strategy: options.strategy }),
   })

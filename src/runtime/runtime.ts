@@ -34,6 +34,9 @@ import { StageCheckpoint } from './journal/stage-checkpoint.ts'
 import type { Gate } from './admission/gate.ts'
 import { systemClock, type Clock } from './core/clock.ts'
 import { Run, checkMaxParallel } from './run.ts'
+import { PortBlocks } from './workspace/ports.ts'
+import { RunWorkspaceSession } from './workspace/run-workspace-session.ts'
+import { WorkspaceExecutor } from './workspace/workspace-executor.ts'
 
 export interface RuntimeOptions {
   /** Config object (the shape of `troupe.config.json`); validated, defaults filled in. */
@@ -63,6 +66,8 @@ export interface RunOptions {
   readonly strategy?: Strategy
   /** Directory relative agent paths of a plan object resolve against. @default process.cwd() */
   readonly baseDir?: string
+  /** Keep worktree tasks' worktrees and branches after the run, for inspection (`--keep-worktrees`). @default false */
+  readonly keepWorktrees?: boolean
 }
 
 export type RuntimeStatus = 'open' | 'closing' | 'closed'
@@ -98,6 +103,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   /** Runs every attempt: routes by agent kind (module agents to the pool), or hands them to a remote backend. */
   readonly #executor: Executor
   readonly #backend: RedisTarget | undefined
+  /** Wraps #executor: worktree tasks run in a git worktree and complete once merged. */
+  readonly #workspaces: WorkspaceExecutor
   readonly #dispatcher: Dispatcher
   readonly #claims = new ClaimRegistry()
   readonly #gates: Gate[] = [this.#claims]
@@ -149,7 +156,9 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
           )
     // Measured per agent for the governor's demand estimates (remote workers report theirs too).
     this.#demand = this.config.governor.enabled ? new DemandBook() : undefined
-    this.#executor = this.#demand ? new MeasuredExecutor(local, this.#demand, this.#clock) : local
+    const measured = this.#demand ? new MeasuredExecutor(local, this.#demand, this.#clock) : local
+    // Worktree tasks run in a git worktree of their own, merged back before they complete.
+    this.#executor = this.#workspaces = new WorkspaceExecutor(measured, new PortBlocks())
     // Threads bound module agents only (the pool's slots gate); each run bounds itself by its
     // maxParallel. On a remote backend the workers' own pools do.
     this.#dispatcher = new Dispatcher(Number.POSITIVE_INFINITY)
@@ -205,6 +214,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     if (this.#runs.has(id)) throw new TroupeError('ERR_ARGUMENT_INVALID', `A run with id "${id}" is already in flight on this runtime`)
     this.#checkQueueBound(compiled.tasks.length)
     this.#limits.check(compiled)
+    const workspaces = this.#openWorkspaces(compiled, id, options)
 
     const journal = this.config.checkpoint.enabled
       ? new Journal({
@@ -237,6 +247,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       signal: options.signal,
       forward: (name, ...args) => this.#forward(name, ...(args as RuntimeEvents[typeof name])),
       listening: (name) => this.listenerCount(name) > 0,
+      ...(workspaces ? { finalize: (result: RunResult) => this.#workspaces.unbind(id).then(() => workspaces.attach(result)) } : {}),
     })
     this.#runs.set(id, run)
     void run.result.then(() => {
@@ -286,6 +297,15 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   /** Per-agent demand estimates (CPU cores, peak MB), e.g. for `troupe plan`; empty when the governor is off. */
   agentDemand(): ReturnType<DemandBook['snapshot']> {
     return this.#demand?.snapshot() ?? {}
+  }
+
+  /** Worktree plans: checks the repository (ERR_PLAN_INVALID), then routes the run's worktree tasks through it until the run ends. */
+  #openWorkspaces(plan: CompiledPlan, runId: string, options: RunOptions): RunWorkspaceSession | undefined {
+    if (plan.workspaces === undefined) return undefined
+    const worktreesDir = join(resolve(this.config.checkpoint.dir), runId, 'worktrees')
+    const session = new RunWorkspaceSession({ spec: plan.workspaces, runId, repoDir: plan.baseDir, worktreesDir, keep: options.keepWorktrees ?? false })
+    this.#workspaces.bind(runId, session.binding)
+    return session
   }
 
   #createGovernor(probe: ResourceProbe): Governor {

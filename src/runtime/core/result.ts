@@ -19,6 +19,18 @@ export interface TaskResult {
   readonly error?: SerializedError
   /** True when the output was taken from a previous run's journal. */
   readonly reused?: boolean
+  /** What became of the task's git worktree (worktree tasks that started). */
+  readonly workspace?: TaskWorkspaceResult
+}
+
+/** A worktree task's branch and what its merge into the integration branch did. */
+export interface TaskWorkspaceResult {
+  readonly branch: string
+  readonly filesChanged: number
+  readonly insertions: number
+  readonly deletions: number
+  /** `discarded`: the attempt failed or was cancelled, so nothing was merged. */
+  readonly merge: 'merged' | 'conflict' | 'verify-failed' | 'discarded'
 }
 
 export interface RunTotals {
@@ -56,6 +68,8 @@ export interface RunResult {
   readonly usage?: UsageSummary
   /** What the resource governor did while the run was in flight; absent when it is disabled. */
   readonly governor?: GovernorReport
+  /** The branch worktree tasks were merged into, when the plan uses worktrees. */
+  readonly integrationBranch?: string
   readonly error?: SerializedError
 }
 

@@ -1,4 +1,5 @@
 import * as Schema from 'effect/Schema'
+import { WORKSPACE_MODES } from './workspace-spec.ts'
 
 /**
  * The shape of a plan (DESIGN.md "Plan") as effect Schemas: the single source of truth for
@@ -103,6 +104,7 @@ export const TaskSchema = Schema.Struct({
       'an expression (a string)',
     ),
   ),
+  workspace: opt(oneOf(WORKSPACE_MODES)),
 }).annotate({ title: 'task', identifier: 'a task: an object with `id` and `agent`' })
 
 /** The rule of one stage of a `hybrid` plan. */
@@ -119,6 +121,11 @@ export const PlanSchema = Schema.Struct({
   maxParallel: opt(integer(1, MAX_PARALLEL)),
   agents: opt(expecting(Schema.Record(Schema.String, Schema.Unknown), 'an object of agent name → module path or agent definition')),
   stages: opt(expecting(Schema.Record(Schema.String, StageSchema), 'an object of stage name → { parallel, maxParallel?, failFast? }')),
+  // Workspaces: the mode is checked here, the rest (templates, commands, paths) by parseWorkspaceSpec.
+  workspace: opt(oneOf(WORKSPACE_MODES)),
+  integration: opt(Schema.Unknown),
+  setup: opt(Schema.Unknown),
+  copy: opt(Schema.Unknown),
   tasks: expecting(
     Schema.Array(Schema.Unknown).check(Schema.makeFilter((tasks: readonly unknown[]) => tasks.length > 0, { expected: 'at least one task' })),
     'an array of tasks',

@@ -9,12 +9,13 @@ import { checkCondition } from './condition.ts'
 import { findCycle, topologicalOrder, type Graph } from './graph.ts'
 import { leanTask } from './lean-task.ts'
 import { PlanSchema, TaskSchema, type PlanStrategy, type Priority, type StageFields, type Strategy, type TaskFields } from './plan-schema.ts'
+import { parseWorkspaceSpec, type PlanWorkspace, type PlanWorkspaceFields, type TaskWorkspaceFields } from './workspace-spec.ts'
 
 export { PRIORITIES, STRATEGIES, PLAN_STRATEGIES, MAX_PARALLEL, MAX_TIMEOUT_MS, MAX_INPUT_DEPTH } from './plan-schema.ts'
 export type { Priority, Strategy, PlanStrategy } from './plan-schema.ts'
 
 /** One task of a plan, as written by the user (DESIGN.md "Plan"). */
-export interface TaskSpec {
+export interface TaskSpec extends TaskWorkspaceFields {
   /** Unique within the plan. */
   readonly id: string
   /** A key of `plan.agents`, or a module path (`./agents/x.mjs`) relative to the plan. */
@@ -58,7 +59,7 @@ export interface StageSpec {
 }
 
 /** A plan: a set of agent tasks with dependencies (DESIGN.md "Plan"). */
-export interface Plan {
+export interface Plan extends PlanWorkspaceFields {
   readonly name?: string
   /** @default 'concurrent' */
   readonly strategy?: PlanStrategy
@@ -124,6 +125,8 @@ export interface CompiledPlan extends Graph {
   readonly order: readonly number[]
   /** Directory agent paths were resolved against. */
   readonly baseDir: string
+  /** Git worktree settings (workspace-spec.ts); absent when no task uses a worktree. */
+  readonly workspaces?: PlanWorkspace
 }
 
 export interface CompileOptions {
@@ -239,7 +242,8 @@ export function linkPlan(data: unknown, options: LinkOptions): CompiledPlan {
   })
 
   const strategy = plan.strategy === 'hybrid' ? 'pipeline' : plan.strategy
-  return { name: plan.name ?? 'plan', strategy, maxParallel: plan.maxParallel, stages, tasks, byId, order, deps, dependents, baseDir }
+  const workspaces = parseWorkspaceSpec(data as Record<string, unknown>, plan.tasks)
+  return { name: plan.name ?? 'plan', strategy, maxParallel: plan.maxParallel, stages, tasks, byId, order, deps, dependents, baseDir, ...(workspaces ? { workspaces } : {}) }
 }
 
 function compileStages(declared: Readonly<Record<string, StageFields>>): Record<string, CompiledStage> {

@@ -31,8 +31,9 @@ export async function cleanWorktrees(repoDir: string, isLive: (runId: string) =>
     if ((await git(root, ['branch', '-q', '-D', branch])).exitCode === 0) branches.push(branch)
   }
   // Integration worktrees of dead runs (`…/worktrees/.integration`), and records of deleted dirs.
+  // A custom integration branch (plan `integration.branch`) is known by its worktree's path.
   for (const [branch, path] of paths) {
-    const match = /^troupe\/([^/]+)\/integration$/.exec(branch)
+    const match = /^troupe\/([^/]+)\/integration$/.exec(branch) ?? /\/([^/]+)\/worktrees\/\.integration$/.exec(path)
     if (match === null || isLive(match[1]!)) continue
     await git(root, ['worktree', 'remove', '--force', path])
     await rm(path, { recursive: true, force: true })

@@ -12,6 +12,27 @@ export interface GitResult {
  * prompts, no user hooks' surprises on stdin; a fixed locale so messages can be matched.
  */
 export async function git(cwd: string, args: readonly string[]): Promise<GitResult> {
+  if (!SERIAL.has(args[0] ?? '')) return run(cwd, args)
+  // git's worktree bookkeeping is not safe under concurrent add/remove (one `worktree add`
+  // reads another's half-written .git/worktrees/<name>): one at a time per repository here,
+  // and a retry for another process doing the same.
+  const turn = (queues.get(cwd) ?? Promise.resolve()).then(async () => {
+    let result = await run(cwd, args)
+    for (let retry = 1; retry <= 3 && result.exitCode !== 0 && /\.git\/worktrees\/|cannot lock ref/.test(result.stderr); retry++) {
+      await new Promise((resolve) => setTimeout(resolve, 50 * retry))
+      result = await run(cwd, args)
+    }
+    return result
+  })
+  queues.set(cwd, turn.catch(() => undefined))
+  return turn
+}
+
+/** Commands that change or read the repository's worktree list and branches. */
+const SERIAL = new Set(['worktree', 'branch'])
+const queues = new Map<string, Promise<unknown>>()
+
+async function run(cwd: string, args: readonly string[]): Promise<GitResult> {
   const result = await execa('git', args, {
     cwd,
     reject: false,

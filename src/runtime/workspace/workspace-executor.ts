@@ -1,14 +1,16 @@
 import type { AttemptHandle, AttemptListener, AttemptRequest, AttemptResult, Executor } from '../execution/executor.ts'
 import { isTroupeError } from '../core/errors.ts'
 import type { PortBlocks } from './ports.ts'
-import type { MergeOutcome, RunWorkspaces } from './worktree.ts'
+import type { TaskWorkspaceResult } from '../core/result.ts'
+import type { RunWorkspaces } from './worktree.ts'
 
 /** A run's worktrees and which of its tasks use one. */
 export interface RunWorkspaceBinding {
-  readonly workspaces: RunWorkspaces
+  /** A promise while the repository is being prepared; attempts wait for it (and fail with its error). */
+  readonly workspaces: RunWorkspaces | Promise<RunWorkspaces>
   readonly taskIds: ReadonlySet<string>
-  /** Called after each merge attempt, for the result and the dashboard. */
-  readonly onMerged?: (taskId: string, outcome: MergeOutcome | { readonly error: string }) => void
+  /** Called once each attempt's worktree is merged or discarded, for the result and the dashboard. */
+  readonly onMerged?: (taskId: string, outcome: TaskWorkspaceResult) => void
 }
 
 /**
@@ -41,7 +43,9 @@ export class WorkspaceExecutor implements Executor {
   async unbind(runId: string): Promise<void> {
     const binding = this.#runs.get(runId)
     this.#runs.delete(runId)
-    await binding?.workspaces.close()
+    if (binding === undefined) return
+    const workspaces = await Promise.resolve(binding.workspaces).catch(() => undefined)
+    await workspaces?.close()
   }
 
   start(request: AttemptRequest, listener: AttemptListener): AttemptHandle {
@@ -69,24 +73,30 @@ export class WorkspaceExecutor implements Executor {
     started: (handle: AttemptHandle) => void,
     isAborted: () => boolean,
   ): Promise<AttemptResult> {
-    const { workspaces } = binding
+    let workspaces: RunWorkspaces | undefined
     let port: number | undefined
+    let outcome: TaskWorkspaceResult | undefined
     try {
+      workspaces = await binding.workspaces
       const worktree = await workspaces.create(request.taskId)
+      outcome = { branch: worktree.branch, filesChanged: 0, insertions: 0, deletions: 0, merge: 'discarded' }
       port = await this.#ports.take()
       if (isAborted()) return cancelled(request)
       listener.onLog(`workspace: ${worktree.path} on branch ${worktree.branch}, ports ${port}-${port + 9}`)
       const handle = this.#inner.start({ ...request, workspace: worktree.path, port }, listener)
       started(handle)
       const result = await handle.result
-      if (!result.ok || isAborted()) return result
+      if (!result.ok) return result
+      // Aborted after the agent succeeded (cancel, timeout): its work is not merged.
+      if (isAborted()) return cancelled(request)
       try {
-        const outcome = await workspaces.finish(request.taskId)
-        binding.onMerged?.(request.taskId, outcome)
-        listener.onLog(`workspace: merged ${outcome.branch} (${outcome.filesChanged} files, +${outcome.insertions} −${outcome.deletions})`)
+        const merged = await workspaces.finish(request.taskId)
+        outcome = { branch: merged.branch, filesChanged: merged.filesChanged, insertions: merged.insertions, deletions: merged.deletions, merge: 'merged' }
+        listener.onLog(`workspace: merged ${merged.branch} (${merged.filesChanged} files, +${merged.insertions} −${merged.deletions})`)
         return result
       } catch (error) {
-        binding.onMerged?.(request.taskId, { error: (error as Error).message })
+        if (isTroupeError(error) && error.code === 'ERR_MERGE_CONFLICT') outcome = { ...outcome, merge: 'conflict' }
+        if (isTroupeError(error) && error.code === 'ERR_VERIFY_FAILED') outcome = { ...outcome, merge: 'verify-failed' }
         if (isTroupeError(error)) return { ok: false, error: { code: error.code, message: error.message, retryable: false } }
         throw error
       }
@@ -95,7 +105,8 @@ export class WorkspaceExecutor implements Executor {
       return { ok: false, error: { code: isTroupeError(error) ? error.code : 'ERR_TASK_FAILED', message } }
     } finally {
       if (port !== undefined) this.#ports.give(port)
-      await workspaces.discard(request.taskId).catch(() => undefined)
+      await workspaces?.discard(request.taskId).catch(() => undefined)
+      if (outcome !== undefined) binding.onMerged?.(request.taskId, outcome)
     }
   }
 

@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto'
+import { existsSync } from 'node:fs'
 import { cp, mkdir, rm } from 'node:fs/promises'
 import { isAbsolute, join, relative, resolve } from 'node:path'
 import { execa } from 'execa'
 import { TroupeError } from '../core/errors.ts'
 import { git, gitOk, tail } from './git.ts'
+import { clearOwner, markOwner } from './run-liveness.ts'
 
 /** How a run uses git worktrees (DESIGN.md "Workspaces"). */
 export interface WorkspaceOptions {
@@ -53,6 +55,10 @@ export class RunWorkspaces {
   readonly #integrationDir: string
   readonly #identity: readonly string[]
   readonly #live = new Map<string, TaskWorktree>()
+  /** Tasks that had a worktree in this process: a retry's leftovers (with `keep`) are removed first. */
+  readonly #created = new Set<string>()
+  /** The integration commit each live worktree started from. */
+  readonly #bases = new Map<string, string>()
   /** Merges run one at a time: each waits for the one before. */
   #mergeChain: Promise<unknown> = Promise.resolve()
 
@@ -94,12 +100,18 @@ export class RunWorkspaces {
     const name = refSafe(taskId)
     const branch = `troupe/${this.options.runId}/${name}`
     const path = join(this.options.worktreesDir, name)
-    await this.#removeTask(path, branch)
+    // Stale ones of a killed run were removed by open(); only a retry (or a reused dir) needs this.
+    if (this.#created.has(taskId) || existsSync(path)) await this.#removeTask(path, branch)
+    this.#created.add(taskId)
     const base = await this.integrationHead()
-    await gitOk(this.root, ['worktree', 'add', '-q', '-b', branch, path, base])
+    this.#bases.set(taskId, base)
+    // Registered without files (worktree commands run one at a time), then checked out in
+    // the new worktree alone, so parallel tasks populate their trees at the same time.
+    await gitOk(this.root, ['worktree', 'add', '-q', '--no-checkout', '-b', branch, path, base])
     const worktree = { taskId, path, branch }
     this.#live.set(taskId, worktree)
     try {
+      await gitOk(path, ['reset', '-q', '--hard'])
       for (const item of this.options.copy ?? []) await this.#copy(item, path)
       if (this.options.setup !== undefined) await runStep(this.options.setup, path, `setup of task "${taskId}"`)
     } catch (error) {
@@ -125,7 +137,11 @@ export class RunWorkspaces {
       if (staged.exitCode === 1) {
         await gitOk(worktree.path, [...this.#identity, 'commit', '-q', '--no-verify', '-m', `troupe: ${taskId}`, '-m', `Troupe-Run: ${this.options.runId}\nTroupe-Task: ${taskId}`])
       }
-      const merged = this.#mergeChain.then(() => this.#merge(worktree))
+      // The task's own changes, measured in its worktree while other merges may be running.
+      const base = this.#bases.get(taskId)!
+      const stat = parseShortstat(await gitOk(worktree.path, ['diff', '--shortstat', base, 'HEAD']))
+      const commits = stat[0] === 0 ? Number((await gitOk(worktree.path, ['rev-list', '--count', `${base}..HEAD`])).trim()) : 1
+      const merged = this.#mergeChain.then(() => this.#merge(worktree, stat, commits))
       this.#mergeChain = merged.catch(() => undefined)
       return await merged
     } finally {
@@ -149,10 +165,12 @@ export class RunWorkspaces {
     await git(this.root, ['worktree', 'remove', '--force', this.#integrationDir])
     await rm(this.#integrationDir, { recursive: true, force: true })
     await git(this.root, ['worktree', 'prune'])
+    clearOwner(this.options.worktreesDir)
   }
 
   async #prepare(): Promise<void> {
     await mkdir(this.options.worktreesDir, { recursive: true })
+    markOwner(this.options.worktreesDir)
     const branch = this.options.integrationBranch
     const exists = await git(this.root, ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}`])
     if (exists.exitCode !== 0) await gitOk(this.root, ['branch', branch, 'HEAD'])
@@ -170,14 +188,12 @@ export class RunWorkspaces {
     return out.split('\n').filter((b) => b !== '' && b !== this.options.integrationBranch)
   }
 
-  async #merge(worktree: TaskWorktree): Promise<MergeOutcome> {
+  async #merge(worktree: TaskWorktree, [filesChanged, insertions, deletions]: [number, number, number], commits: number): Promise<MergeOutcome> {
     const dir = this.#integrationDir
-    const before = await this.integrationHead()
-    const stat = await gitOk(dir, ['diff', '--shortstat', `${before}...${worktree.branch}`])
-    const [filesChanged, insertions, deletions] = parseShortstat(stat)
-    if (filesChanged === 0 && (await gitOk(dir, ['rev-list', '--count', `${before}..${worktree.branch}`])).trim() === '0') {
+    if (commits === 0) {
       return { branch: worktree.branch, commit: undefined, filesChanged, insertions, deletions }
     }
+    const before = await this.integrationHead()
     const merge = await git(dir, [...this.#identity, 'merge', '--no-ff', '--no-edit', '-q', '-m', `troupe: merge ${worktree.taskId}`, worktree.branch])
     if (merge.exitCode !== 0) {
       const conflicted = (await git(dir, ['diff', '--name-only', '--diff-filter=U'])).stdout.split('\n').filter(Boolean)
@@ -207,7 +223,7 @@ export class RunWorkspaces {
   }
 
   async #removeTask(path: string, branch: string): Promise<void> {
-    await git(this.root, ['worktree', 'remove', '--force', path])
+    // Files first, outside git's one-at-a-time worktree commands; then git forgets the worktree.
     await rm(path, { recursive: true, force: true })
     await git(this.root, ['worktree', 'prune'])
     await git(this.root, ['branch', '-q', '-D', branch])

@@ -134,4 +134,31 @@ describe('cleanWorktrees', () => {
     expect(branches(repo).sort()).toEqual(['troupe/dead/integration', 'troupe/live/busy', 'troupe/live/integration'])
     await live.close()
   })
+
+  it('removes the integration worktree of a killed run whose integration branch is custom, and keeps the branch', async () => {
+    const { cleanWorktrees } = await import('../../../src/runtime/workspace/clean.ts')
+    const repo = tempRepo({ 'README.md': 'x\n', '.gitignore': '.troupe/\n' })
+    await RunWorkspaces.open({ repoDir: repo, runId: 'dead', worktreesDir: join(repo, '.troupe', 'dead', 'worktrees'), integrationBranch: 'ai/dead' })
+    await cleanWorktrees(repo, () => false)
+    expect(worktrees(repo)).toBe(1)
+    expect(gitIn(repo, 'branch', '--list', 'ai/*', '--format=%(refname:short)')).toBe('ai/dead')
+  })
+
+  it('creates and removes many worktrees at once (regression: a parallel `worktree add` read another\'s half-written .git/worktrees entry)', async () => {
+    const repo = tempRepo({ 'README.md': 'hello\n', '.gitignore': '.troupe/\n' })
+    const ws = await open(repo)
+    const ids = Array.from({ length: 12 }, (_, i) => `t${i}`)
+    await Promise.all(
+      ids.map(async (id) => {
+        const worktree = await ws.create(id)
+        writeFileSync(join(worktree.path, `${id}.txt`), `${id}\n`)
+        await ws.finish(id)
+      }),
+    )
+    await ws.close()
+    const files = gitIn(repo, 'ls-tree', '--name-only', 'troupe/r1/integration').split('\n')
+    expect(files).toEqual(expect.arrayContaining(ids.map((id) => `${id}.txt`)))
+    expect(branches(repo)).toEqual(['troupe/r1/integration'])
+    expect(worktrees(repo)).toBe(1)
+  })
 })

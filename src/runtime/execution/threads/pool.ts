@@ -163,6 +163,7 @@ export class WorkerPool implements Executor {
       attempt: request.attempt,
       dependencies: request.dependencies,
       model: request.model,
+      ...(request.workspace !== undefined ? { workspace: request.workspace, port: request.port } : {}),
     }
     const attempt = new PoolAttempt(id, listener, request.graceMs)
     const attempts = this.#attempts

@@ -17,6 +17,10 @@ export interface WorkerTask {
   readonly attempt: number
   readonly dependencies: Readonly<Record<string, unknown>>
   readonly model: string | undefined
+  /** The task's git worktree (`ctx.workspace`), when it has one. */
+  readonly workspace?: string
+  /** First port of the task's block (`ctx.port`), when it has a worktree. */
+  readonly port?: number
 }
 
 export interface WorkerError {

@@ -30,6 +30,10 @@ export interface AgentContext {
   readonly dependencies: Readonly<Record<string, unknown>>
   /** The model configured for this agent (`config.models`), if any. */
   readonly model: string | undefined
+  /** The task's own git worktree (plan `workspace: worktree`): work and write files here. */
+  readonly workspace: string | undefined
+  /** First port of a block of 10 no other running worktree task holds (with `workspace`). */
+  readonly port: number | undefined
   /** Aborted when the run is cancelled or the attempt times out; the thread is terminated after a grace period. */
   readonly signal: AbortSignal
   /** Reports progress (0..1) with an optional message. */
@@ -174,6 +178,8 @@ function createContext(task: WorkerTask, pending: Promise<unknown>[]): AgentCont
     attempt: task.attempt,
     dependencies: task.dependencies,
     model: task.model,
+    workspace: task.workspace,
+    port: task.port,
     get signal() {
       if (controller === undefined) {
         controller = new AbortController()

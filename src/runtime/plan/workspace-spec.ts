@@ -1,0 +1,118 @@
+import { TroupeError, describeValue } from '../core/errors.ts'
+
+export const WORKSPACE_MODES = ['none', 'worktree'] as const
+/** Where a task works: in the plan's directory (`none`) or in a git worktree of its own. */
+export type WorkspaceMode = (typeof WORKSPACE_MODES)[number]
+
+/** A command: argv (no shell), or one string run by /bin/sh. */
+export type StepCommand = string | readonly string[]
+
+/** The workspace keys of a plan (DESIGN.md "Workspaces"). */
+export interface PlanWorkspaceFields {
+  /** The default of every task. @default 'none' */
+  readonly workspace?: WorkspaceMode
+  readonly integration?: {
+    /** Completed worktree tasks are merged here; `{{run.id}}` is the run's id. @default 'troupe/{{run.id}}/integration' */
+    readonly branch?: string
+    /** Must pass on the merged tree before a merge is kept. */
+    readonly verify?: StepCommand
+  }
+  /** Runs in each new worktree before its agent (e.g. `[npm, ci]`). */
+  readonly setup?: StepCommand
+  /** Untracked files copied into each worktree (e.g. `[.env]`), relative to the repository root. */
+  readonly copy?: readonly string[]
+}
+
+/** The workspace key of a task. */
+export interface TaskWorkspaceFields {
+  /** @default the plan's `workspace` */
+  readonly workspace?: WorkspaceMode
+}
+
+/** A plan's validated workspace settings; present only when some task uses a worktree. */
+export interface PlanWorkspace {
+  /** Ids of the tasks that run in a worktree. */
+  readonly taskIds: ReadonlySet<string>
+  /** Branch template; `{{run.id}}` is the only placeholder. */
+  readonly integrationBranch: string | undefined
+  readonly verify: StepCommand | undefined
+  readonly setup: StepCommand | undefined
+  readonly copy: readonly string[]
+}
+
+/** The plan's top-level workspace keys. */
+export const PLAN_WORKSPACE_KEYS = ['workspace', 'integration', 'setup', 'copy'] as const
+
+/**
+ * Validates the workspace keys of a plan and of its tasks (`tasks` as written; ids already
+ * checked). Returns undefined when no task runs in a worktree. Pure: whether the plan's
+ * directory is a git repository is checked when a run starts.
+ */
+export function parseWorkspaceSpec(plan: Record<string, unknown>, tasks: readonly unknown[]): PlanWorkspace | undefined {
+  const fallback = mode(plan.workspace, 'workspace') ?? 'none'
+  const taskIds = new Set<string>()
+  tasks.forEach((raw, index) => {
+    const task = raw as Record<string, unknown>
+    const own = mode(task.workspace, `tasks[${index}] ("${String(task.id)}").workspace`)
+    if ((own ?? fallback) === 'worktree') taskIds.add(String(task.id))
+  })
+  const integration = parseIntegration(plan.integration)
+  const setup = step(plan.setup, 'setup')
+  const copy = parseCopy(plan.copy)
+  if (taskIds.size === 0) return undefined
+  return { taskIds, integrationBranch: integration.branch, verify: integration.verify, setup, copy }
+}
+
+/** The integration branch of run `runId`: the template rendered, or undefined for the default. */
+export function renderIntegrationBranch(template: string | undefined, runId: string): string | undefined {
+  return template?.replace(RUN_ID, runId)
+}
+
+const RUN_ID = /\{\{\s*run\.id\s*\}\}/g
+
+function parseIntegration(value: unknown): { branch: string | undefined; verify: StepCommand | undefined } {
+  if (value === undefined) return { branch: undefined, verify: undefined }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid('integration', value, 'an object with `branch` and/or `verify`')
+  const record = value as Record<string, unknown>
+  for (const key of Object.keys(record)) {
+    if (key !== 'branch' && key !== 'verify') throw new TroupeError('ERR_PLAN_INVALID', `Plan field \`integration.${key}\` is not an integration key; allowed keys: branch, verify`)
+  }
+  const branch = record.branch
+  if (branch !== undefined) {
+    const sample = typeof branch === 'string' ? branch.replace(RUN_ID, 'run') : ''
+    if (typeof branch !== 'string' || !/^[A-Za-z0-9_][A-Za-z0-9._/-]*$/.test(sample) || /\.\.|\/\/|\/$|\.lock$|\/\./.test(sample)) {
+      throw invalid('integration.branch', branch, 'a git branch name of letters, digits, ".", "_", "-" and "/", where `{{run.id}}` is the run id (e.g. "troupe/{{run.id}}/integration")')
+    }
+  }
+  if (typeof branch === 'string') {
+    // `troupe/<runId>/…` holds the task branches (which `troupe clean` deletes); `troupe/<runId>` cannot sit beside them in git.
+    const rendered = branch.replace(RUN_ID, '\0')
+    if (rendered === 'troupe/\0' || (rendered.startsWith('troupe/\0/') && rendered !== 'troupe/\0/integration')) {
+      throw invalid('integration.branch', branch, 'a branch outside troupe/{{run.id}}/, which holds the task branches (git cannot hold troupe/{{run.id}} beside them); the default is troupe/{{run.id}}/integration')
+    }
+  }
+  return { branch: branch as string | undefined, verify: step(record.verify, 'integration.verify') }
+}
+
+function parseCopy(value: unknown): readonly string[] {
+  if (value === undefined) return []
+  if (!Array.isArray(value) || value.some((item) => typeof item !== 'string' || item.length === 0)) throw invalid('copy', value, 'an array of paths relative to the repository root')
+  return value as string[]
+}
+
+function mode(value: unknown, field: string): WorkspaceMode | undefined {
+  if (value === undefined) return undefined
+  if (!WORKSPACE_MODES.includes(value as WorkspaceMode)) throw invalid(field, value, `one of ${WORKSPACE_MODES.map((m) => `"${m}"`).join(', ')}`)
+  return value as WorkspaceMode
+}
+
+function step(value: unknown, field: string): StepCommand | undefined {
+  if (value === undefined) return undefined
+  if (typeof value === 'string' && value.trim().length > 0) return value
+  if (Array.isArray(value) && value.length > 0 && value.every((arg) => typeof arg === 'string') && (value[0] as string).length > 0) return value as string[]
+  throw invalid(field, value, 'a command: an argv array such as ["npm", "test"], or a non-empty string run by /bin/sh')
+}
+
+function invalid(field: string, value: unknown, allowed: string): TroupeError {
+  return new TroupeError('ERR_PLAN_INVALID', `Plan field \`${field}\` is ${describeValue(value)}; expected ${allowed}`)
+}
