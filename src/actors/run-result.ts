@@ -67,13 +67,24 @@ export function assembleResult(summary: RunSummary): RunResult {
     maxParallel: summary.maxParallel,
     startedAt: summary.startedAt,
     finishedAt: summary.finishedAt,
-    ...speedupFigures(plan, plan.order, results, summary.maxParallel),
+    ...speedupFigures(plan, plan.order, results, effectiveParallelism(summary.maxParallel, summary.governor)),
     totals,
     tasks,
     usage: summary.usage,
     ...(summary.governor ? { governor: summary.governor } : {}),
     ...(reason ? { error: reason.error } : {}),
   }
+}
+
+/**
+ * The slots the speedup figures are judged against: `maxParallel`, or the machine's cores when
+ * the governor held CPU-bound tasks to them (default maxParallel is sized for agents that wait,
+ * so a CPU-bound plan would otherwise be judged against 64 slots it could never use).
+ */
+export function effectiveParallelism(maxParallel: number, governor: GovernorReport | undefined): number {
+  const cores = governor?.machine?.cores
+  if (cores === undefined || !((governor?.heldMs?.cpu ?? 0) > 0)) return maxParallel
+  return Math.max(1, Math.min(maxParallel, Math.round(cores)))
 }
 
 /** The error of a task skipped because `failedDeps` (quoted ids with states) did not complete, or for pipeline fail-fast. */
