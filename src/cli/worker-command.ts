@@ -2,7 +2,8 @@ import { availableParallelism, hostname } from 'node:os'
 import { loadConfig } from '../runtime/core/config.ts'
 import { reportListenerError } from '../runtime/core/events.ts'
 import { TroupeError } from '../runtime/core/errors.ts'
-import { createLocalExecutor } from '../runtime/execution/local-backend.ts'
+import { createLocalBackend } from '../runtime/execution/local-backend.ts'
+import { systemClock } from '../runtime/core/clock.ts'
 import { checkReachable, parseRedisUrl } from '../runtime/execution/redis/connection.ts'
 import { startRemoteWorker } from '../runtime/execution/redis/redis-worker.ts'
 import { EXIT } from './exit-codes.ts'
@@ -26,7 +27,7 @@ export async function workerCommand(options: WorkerCommandOptions): Promise<numb
   const config = loadConfig({ file: options.config })
   const concurrency = options.concurrency ?? availableParallelism()
   const name = options.name ?? `${hostname()}-${process.pid}`
-  const executor = createLocalExecutor(config, { threads: concurrency, onError: (error) => reportListenerError(error) })
+  const { executor } = createLocalBackend(config, { threads: concurrency, clock: systemClock, onError: (error) => reportListenerError(error) })
   const worker = await startRemoteWorker({ target, name, concurrency, cwd: process.cwd(), executor, onError: (error) => reportListenerError(error) })
   process.stderr.write(`troupe worker ${JSON.stringify(name)}: taking attempts from ${target.url} (concurrency ${concurrency})\n`)
   return new Promise((resolve) => {

@@ -10,20 +10,17 @@ import { FitGate, type HoldNotice } from './admission/fit-gate.ts'
 import { readMachineLimits } from './admission/machine-limits.ts'
 import { MeasuredExecutor } from './admission/measured-executor.ts'
 import { isResolvedConfig, resolveConfig, type ResolvedConfig, type TroupeConfig } from './core/config.ts'
-import { RUN_OPTION_KEYS, RUNTIME_OPTION_KEYS, checkOptions, pickOptions } from './core/options.ts'
+import { RUN_OPTION_KEYS, RUNTIME_OPTION_KEYS, checkOptions, pickOptions, type CloseOptions, type RunOptions, type RuntimeOptions, type RuntimeStatus } from './core/options.ts'
 import { Dispatcher } from './admission/dispatcher.ts'
 import { TroupeError, describeValue, isTroupeError } from './core/errors.ts'
 import { reportListenerError, type GovernorSampleEvent, type LimitPausedEvent, type RunEvents } from './core/events.ts'
-import { STRATEGIES, type CompiledPlan, type Plan, type Strategy } from './plan/plan.ts'
-import type { AgentKind } from './plan/agent-spec.ts'
+import { STRATEGIES, type CompiledPlan, type Plan } from './plan/plan.ts'
 import { compilePlan } from './plan/load-plan.ts'
 import type { Executor } from './execution/executor.ts'
-import { LocalExecutor } from './execution/local-executor.ts'
-import { LlmExecutor } from './execution/llm/llm-executor.ts'
 import { checkReachable, parseRedisUrl, type RedisTarget } from './execution/redis/connection.ts'
 import { RedisExecutor } from './execution/redis/redis-executor.ts'
-import { WorkerPool } from './execution/threads/pool.ts'
-import { ProcessExecutor } from './execution/processes/process-executor.ts'
+import type { WorkerPool } from './execution/threads/pool.ts'
+import { createLocalBackend } from './execution/local-backend.ts'
 import type { RunResult } from './core/result.ts'
 import { Journal } from './journal/journal.ts'
 import { LogStore } from './journal/log-store.ts'
@@ -38,44 +35,7 @@ import { PortBlocks } from './workspace/ports.ts'
 import { RunWorkspaceSession } from './workspace/run-workspace-session.ts'
 import { WorkspaceExecutor } from './workspace/workspace-executor.ts'
 
-export interface RuntimeOptions {
-  /** Config object (the shape of `troupe.config.json`); validated, defaults filled in. */
-  readonly config?: TroupeConfig | ResolvedConfig
-  /** Clock for timestamps, timeouts and retry delays. @default the system clock */
-  readonly clock?: Clock
-  /**
-   * Where the governor reads CPU and memory load.
-   * @default this machine, sampled with systeminformation in a dedicated thread
-   */
-  readonly probe?: ResourceProbe
-  /**
-   * Where attempts run: `local` (this process's pool) or `redis://HOST:PORT[/DB]` (BullMQ
-   * workers started with `troupe worker`). Overrides `config.backend`.
-   */
-  readonly backend?: string
-}
-
-export interface RunOptions {
-  /** Names the run. A journal with this id resumes it. @default a generated id */
-  readonly runId?: string
-  /** Aborting it cancels the run. */
-  readonly signal?: AbortSignal
-  /** Overrides the plan's and the config's maxParallel. */
-  readonly maxParallel?: number
-  /** Overrides the plan's strategy. */
-  readonly strategy?: Strategy
-  /** Directory relative agent paths of a plan object resolve against. @default process.cwd() */
-  readonly baseDir?: string
-  /** Keep worktree tasks' worktrees and branches after the run, for inspection (`--keep-worktrees`). @default false */
-  readonly keepWorktrees?: boolean
-}
-
-export type RuntimeStatus = 'open' | 'closing' | 'closed'
-
-export interface CloseOptions {
-  /** Cancel running work instead of waiting for it. @default false */
-  readonly force?: boolean
-}
+export type { CloseOptions, RunOptions, RuntimeOptions, RuntimeStatus } from './core/options.ts'
 
 /** Events of a runtime: every run's events, plus `run:created` with the Run itself. */
 export interface RuntimeEvents extends RunEvents {
@@ -126,37 +86,17 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     checkOptions('createRuntime', options)
     this.config = isResolved(options.config) ? options.config : resolveConfig(options.config ?? {})
     this.#clock = options.clock ?? systemClock
-    const pool = this.config.pool
-    this.#pool = new WorkerPool({
-      minThreads: pool.minThreads,
-      maxThreads: pool.autoSize ? undefined : pool.maxThreads,
-      concurrentTasksPerWorker: pool.concurrentTasksPerWorker,
-      idleTimeoutMs: pool.idleTimeoutMs,
-      perAgentMb: this.config.governor.memory.perAgentMb,
-      loadTimeoutMs: this.config.timeoutMs,
+    const local = createLocalBackend(this.config, {
+      clock: this.#clock,
       onError: (error) => reportListenerError(new Error(`worker pool error: ${error.message}`, { cause: error })),
     })
+    this.#pool = local.pool
     const backend = options.backend ?? this.config.backend
     this.#backend = backend === 'local' ? undefined : parseRedisUrl(backend)
-    const llm = new LlmExecutor({ prices: this.config.prices, now: () => this.#clock.now() })
-    const processes = new ProcessExecutor({ prices: this.config.prices })
-    const local =
-      this.#backend !== undefined
-        ? new RedisExecutor(this.#backend)
-        : new LocalExecutor(
-            new Map<AgentKind, Executor>([
-              ['module', this.#pool],
-              ['command', processes],
-              ['claude-code', processes],
-              ['codex', processes],
-              ['gemini', processes],
-              ['openai', llm],
-              ['anthropic', llm],
-            ]),
-          )
+    const base = this.#backend === undefined ? local.executor : new RedisExecutor(this.#backend)
     // Measured per agent for the governor's demand estimates (remote workers report theirs too).
     this.#demand = this.config.governor.enabled ? new DemandBook() : undefined
-    const measured = this.#demand ? new MeasuredExecutor(local, this.#demand, this.#clock) : local
+    const measured = this.#demand ? new MeasuredExecutor(base, this.#demand, this.#clock) : base
     // Worktree tasks run in a git worktree of their own, merged back before they complete.
     this.#executor = this.#workspaces = new WorkspaceExecutor(measured, new PortBlocks())
     // Threads bound module agents only (the pool's slots gate); each run bounds itself by its

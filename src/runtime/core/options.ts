@@ -1,5 +1,9 @@
 import type * as Exit from 'effect/Exit'
 import * as Schema from 'effect/Schema'
+import type { ResourceProbe } from '../admission/governor.ts'
+import type { Strategy } from '../plan/plan.ts'
+import type { Clock } from './clock.ts'
+import type { ResolvedConfig, TroupeConfig } from './config.ts'
 import { MAX_PARALLEL, STRATEGIES } from '../plan/plan-schema.ts'
 import { closest } from './did-you-mean.ts'
 import { BACKEND_PATTERN, ConfigSchema } from './config.ts'
@@ -12,6 +16,47 @@ import { valueOrThrow, formatKeyPath, type IssueFormatOptions } from './schema-e
  *
  * A new option of `RuntimeOptions` or `RunOptions` must be added here too.
  */
+
+/** Options of `createRuntime`. */
+export interface RuntimeOptions {
+  /** Config object (the shape of `troupe.config.json`); validated, defaults filled in. */
+  readonly config?: TroupeConfig | ResolvedConfig
+  /** Clock for timestamps, timeouts and retry delays. @default the system clock */
+  readonly clock?: Clock
+  /**
+   * Where the governor reads CPU and memory load.
+   * @default this machine, sampled with systeminformation in a dedicated thread
+   */
+  readonly probe?: ResourceProbe
+  /**
+   * Where attempts run: `local` (this process's pool) or `redis://HOST:PORT[/DB]` (BullMQ
+   * workers started with `troupe worker`). Overrides `config.backend`.
+   */
+  readonly backend?: string
+}
+
+export interface RunOptions {
+  /** Names the run. A journal with this id resumes it. @default a generated id */
+  readonly runId?: string
+  /** Aborting it cancels the run. */
+  readonly signal?: AbortSignal
+  /** Overrides the plan's and the config's maxParallel. */
+  readonly maxParallel?: number
+  /** Overrides the plan's strategy. */
+  readonly strategy?: Strategy
+  /** Directory relative agent paths of a plan object resolve against. @default process.cwd() */
+  readonly baseDir?: string
+  /** Keep worktree tasks' worktrees and branches after the run, for inspection (`--keep-worktrees`). @default false */
+  readonly keepWorktrees?: boolean
+}
+
+export type RuntimeStatus = 'open' | 'closing' | 'closed'
+
+export interface CloseOptions {
+  /** Cancel running work instead of waiting for it. @default false */
+  readonly force?: boolean
+}
+
 
 const opt = Schema.optional
 

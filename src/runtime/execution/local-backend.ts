@@ -1,36 +1,52 @@
+import type { Clock } from '../core/clock.ts'
 import type { ResolvedConfig } from '../core/config.ts'
 import type { AgentKind } from '../plan/agent-spec.ts'
 import type { Executor } from './executor.ts'
 import { LlmExecutor } from './llm/llm-executor.ts'
 import { LocalExecutor } from './local-executor.ts'
+import { ProcessExecutor } from './processes/process-executor.ts'
 import { WorkerPool } from './threads/pool.ts'
 
 export interface LocalBackendOptions {
-  /** Worker threads for module agents. */
-  readonly threads: number
+  /** Worker threads for module agents: a fixed number (`troupe worker --concurrency`), or sized from config. */
+  readonly threads?: number
+  readonly clock: Clock
   readonly onError: (error: Error) => void
 }
 
+/** This machine's executors: the worker-thread pool for module agents and the router over every kind. */
+export interface LocalBackend {
+  readonly pool: WorkerPool
+  readonly executor: Executor
+}
+
 /**
- * This machine's executor for every agent kind, as a `troupe worker` builds it: module agents
- * on a worker-thread pool of `threads` threads, kept warm.
+ * Builds this machine's executor for every agent kind, as `createRuntime` (backend `local`)
+ * and `troupe worker` both need it: module agents on a worker-thread pool, command and CLI
+ * agents as process groups, LLM agents through their SDKs.
  */
-export function createLocalExecutor(config: ResolvedConfig, options: LocalBackendOptions): Executor {
+export function createLocalBackend(config: ResolvedConfig, options: LocalBackendOptions): LocalBackend {
   const pool = new WorkerPool({
-    minThreads: options.threads,
-    maxThreads: options.threads,
-    concurrentTasksPerWorker: 1,
+    minThreads: options.threads ?? config.pool.minThreads,
+    maxThreads: options.threads ?? (config.pool.autoSize ? undefined : config.pool.maxThreads),
+    concurrentTasksPerWorker: config.pool.concurrentTasksPerWorker,
     idleTimeoutMs: config.pool.idleTimeoutMs,
     perAgentMb: config.governor.memory.perAgentMb,
     loadTimeoutMs: config.timeoutMs,
     onError: options.onError,
   })
-  const llm = new LlmExecutor({ prices: config.prices, now: () => Date.now() })
-  return new LocalExecutor(
+  const llm = new LlmExecutor({ prices: config.prices, now: () => options.clock.now() })
+  const processes = new ProcessExecutor({ prices: config.prices })
+  const executor = new LocalExecutor(
     new Map<AgentKind, Executor>([
       ['module', pool],
+      ['command', processes],
+      ['claude-code', processes],
+      ['codex', processes],
+      ['gemini', processes],
       ['openai', llm],
       ['anthropic', llm],
     ]),
   )
+  return { pool, executor }
 }
