@@ -4,7 +4,7 @@ import { acquireGates, type Dispatchable } from '../runtime/admission/dispatcher
 import { UsageLedger, type UsageReport } from '../runtime/admission/usage.ts'
 import type { SerializedError } from '../runtime/core/errors.ts'
 import { reportListenerError } from '../runtime/core/events.ts'
-import type { RunResult } from '../runtime/core/result.ts'
+import type { RunResult, TaskResult } from '../runtime/core/result.ts'
 import type { AttemptResult } from '../runtime/execution/executor.ts'
 import type { CompiledPlan, CompiledTask } from '../runtime/plan/plan.ts'
 import { DagScheduler, type Transition } from '../runtime/schedule/scheduler.ts'
@@ -42,6 +42,8 @@ export class RunMachine implements Dispatchable {
   readonly #barriers: boolean
   #maxParallel: number
   #startedAt = 0
+  /** Where each task's final attempt ran, when its executor said (a remote worker's name). */
+  #workers: Map<number, string> | undefined
   #resolve!: (result: RunResult) => void
 
   constructor(init: RunInit, out: RunOutlet) {
@@ -73,6 +75,17 @@ export class RunMachine implements Dispatchable {
 
   get maxParallel(): number {
     return this.#maxParallel
+  }
+
+  /** `RunResult.tasks[id].worker`: `local`, or the remote worker the final attempt ran on. */
+  #withWorkers(results: TaskResult[]): TaskResult[] {
+    const executor = this.#init.executor.name
+    const local = executor === 'local' || executor === undefined
+    return results.map((r, i) => {
+      if (r.attempts === 0 || r.reused) return r
+      const worker = this.#workers?.get(i) ?? (local ? 'local' : undefined)
+      return worker === undefined ? r : { ...r, worker }
+    })
   }
 
   set maxParallel(value: number) {
@@ -154,6 +167,8 @@ export class RunMachine implements Dispatchable {
   /** The executor answered the task's current attempt. */
   #answered(task: CompiledTask, result: AttemptResult): void {
     const index = task.index
+    // Where the final attempt ran: a remote worker's name (`local` unless the backend says otherwise).
+    if (result.worker !== undefined) (this.#workers ??= new Map()).set(index, result.worker)
     if (this.stateOf(index) !== 'RUNNING') return
     if (result.ok) return this.#tasks.send(index, { type: 'SUCCEED', output: result.output })
     if (result.error.rateLimitedUntil !== undefined) return this.#rateLimited(task, result.error, result.error.rateLimitedUntil)
@@ -290,7 +305,7 @@ export class RunMachine implements Dispatchable {
       maxParallel: this.#maxParallel,
       startedAt: this.#startedAt,
       finishedAt: this.#init.clock.now(),
-      results: this.#tasks.results(),
+      results: this.#withWorkers(this.#tasks.results()),
       usage: this.#usage.summary(),
       governor: this.#init.governor?.end(),
       reason: this.#lifecycle.getSnapshot().context.reason,

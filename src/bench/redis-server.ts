@@ -11,8 +11,9 @@ export interface TestRedis {
   stop(): Promise<void>
 }
 
-export async function startRedis(): Promise<TestRedis> {
-  const port = await freePort()
+/** Starts redis-server on `port` (default: a free one). */
+export async function startRedis(port?: number): Promise<TestRedis> {
+  port ??= await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'troupe-redis-'))
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: ['ignore', 'pipe', 'inherit'] })
   await new Promise<void>((resolve, reject) => {

@@ -21,6 +21,8 @@ export interface TaskResult {
   readonly reused?: boolean
   /** What became of the task's git worktree (worktree tasks that started). */
   readonly workspace?: TaskWorkspaceResult
+  /** Where the final attempt ran: `local` (this process), or the name of a `troupe worker`. */
+  readonly worker?: string
 }
 
 /** A worktree task's branch and what its merge into the integration branch did. */

@@ -8,6 +8,9 @@ import type { AttemptHandle, AttemptListener, AttemptRequest, AttemptResult, Exe
 import { redisOptions, type RedisTarget } from './connection.ts'
 import { ABORT_CHANNEL, EVENTS_PATTERN, PREFIX, QUEUE, jobIdOf, type AttemptEvent, type AttemptJob, type AttemptJobResult } from './protocol.ts'
 
+/** How long the backend may be unreachable before the attempts in flight fail (retryable). */
+const OUTAGE_MS = 30_000
+
 interface Clients {
   readonly queue: Queue
   readonly events: QueueEvents
@@ -17,6 +20,7 @@ interface Clients {
 }
 
 interface Pending {
+  readonly request: AttemptRequest
   readonly listener: AttemptListener
   readonly resolve: (result: AttemptResult & { worker?: string }) => void
   aborted: boolean
@@ -54,6 +58,22 @@ export class RedisExecutor implements Executor {
     const subscriber = new Redis(options)
     const publisher = new Redis(options)
     for (const client of [subscriber, publisher]) client.on('error', () => undefined)
+    // Redis went away: re-enqueue what is in flight when it is back (idempotent job ids; a
+    // restarted Redis without persistence lost the jobs), and fail it, retryable, if it
+    // stays away longer than OUTAGE_MS — a run never hangs silently on a dead backend.
+    let connected = false
+    let outage: NodeJS.Timeout | undefined
+    publisher.on('ready', () => {
+      clearTimeout(outage)
+      outage = undefined
+      if (connected) void this.#reenqueue()
+      connected = true
+    })
+    publisher.on('close', () => {
+      if (!connected || outage !== undefined || this.#pending.size === 0) return
+      outage = setTimeout(() => this.#failAll(`Backend ${this.name} has been unreachable for ${OUTAGE_MS / 1000} s`), OUTAGE_MS)
+      outage.unref()
+    })
     queue.on('error', () => undefined)
     events.on('error', () => undefined)
     events.on('completed', ({ jobId, returnvalue }) => this.#settle(jobId, returnvalue as unknown as AttemptJobResult))
@@ -69,7 +89,7 @@ export class RedisExecutor implements Executor {
     const jobId = jobIdOf(request)
     let pending!: Pending
     const result = new Promise<AttemptResult>((resolve) => {
-      pending = { listener, resolve, aborted: false }
+      pending = { request, listener, resolve, aborted: false }
       this.#pending.set(jobId, pending)
     })
     void this.#enqueue(jobId, request).catch((error: Error) =>
@@ -140,6 +160,19 @@ export class RedisExecutor implements Executor {
       }
     }
     await publisher.publish(ABORT_CHANNEL, jobId).catch(() => undefined)
+  }
+
+  async #reenqueue(): Promise<void> {
+    for (const [jobId, pending] of this.#pending) {
+      if (pending.aborted) continue
+      await this.#enqueue(jobId, pending.request).catch(() => undefined)
+    }
+  }
+
+  #failAll(message: string): void {
+    for (const jobId of [...this.#pending.keys()]) {
+      this.#settle(jobId, { worker: 'none', result: { ok: false, error: { code: 'ERR_BACKEND_UNAVAILABLE', message } } })
+    }
   }
 
   #settle(jobId: string, value: AttemptJobResult): void {

@@ -64,6 +64,7 @@ describe('Redis backend', () => {
     const pids = new Set(tasks.map((t) => (t.output as { pid: number }).pid))
     expect(pids.size).toBe(3)
     expect(pids.has(process.pid)).toBe(false)
+    expect(new Set(tasks.map((t) => t.worker))).toEqual(new Set(['w1', 'w2', 'w3']))
   }, 60_000)
 
   it('holds a named limit of maxConcurrent 1 across all workers: no two tasks using it overlap', async () => {
