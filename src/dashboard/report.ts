@@ -77,6 +77,8 @@ export function snapshotFromResult(result: RunResult, context: ReportContext = {
       busyMs: t.durationMs ?? 0,
       reused: t.reused === true,
       ...(t.error ? { error: t.error } : {}),
+      ...(t.workspace ? { workspace: t.workspace } : {}),
+      ...(t.worker !== undefined && t.worker !== 'local' ? { worker: t.worker } : {}),
     }
   })
   const capacity = result.makespanMs * result.maxParallel

@@ -4,7 +4,7 @@ import type { LimitPausedEvent, RunEndEvent, TaskLogEvent, TaskProgressEvent, Ta
 import { dependencyLevels, type Graph } from '../runtime/plan/graph.ts'
 import { estimateEta } from './eta.ts'
 import type { Strategy } from '../runtime/plan/plan.ts'
-import type { RunResult, RunStatus } from '../runtime/core/result.ts'
+import type { RunResult, RunStatus, TaskWorkspaceResult } from '../runtime/core/result.ts'
 
 /** Log lines kept per task for live views; older ones are dropped. */
 const RECENT_LOGS = 5
@@ -54,6 +54,10 @@ export interface TaskView {
   readonly busyMs: number
   readonly reused: boolean
   readonly error?: SerializedError
+  /** Worktree tasks, once the run has ended: branch, diff size and merge result. */
+  readonly workspace?: TaskWorkspaceResult
+  /** Where the final attempt ran, when not this process (a `troupe worker`'s name). */
+  readonly worker?: string
 }
 
 /** Time an agent kind spent in workers, and its share of the run's slot capacity. */
@@ -129,6 +133,8 @@ interface MutableTask {
   busyMs: number
   reused: boolean
   error: SerializedError | undefined
+  workspace?: TaskWorkspaceResult
+  worker?: string
 }
 
 /**
@@ -216,6 +222,11 @@ export class RunMonitor {
 
   runEnd(e: RunEndEvent): void {
     const r = e.result
+    this.#init.plan.tasks.forEach((spec, i) => {
+      const ended = Object.hasOwn(r.tasks, spec.id) ? r.tasks[spec.id] : undefined
+      if (ended?.workspace) this.#tasks[i]!.workspace = ended.workspace
+      if (ended?.worker !== undefined) this.#tasks[i]!.worker = ended.worker
+    })
     this.#status = r.status
     this.#endedAt = r.finishedAt
     this.#final = {
@@ -265,6 +276,8 @@ export class RunMonitor {
         busyMs: taskBusy,
         reused: t.reused,
         ...(t.error ? { error: t.error } : {}),
+        ...(t.workspace ? { workspace: t.workspace } : {}),
+        ...(t.worker !== undefined && t.worker !== 'local' ? { worker: t.worker } : {}),
       }
     })
     const until = this.#endedAt !== undefined && lastEnd > -Infinity ? lastEnd : now

@@ -100,6 +100,19 @@ describe('troupe report', () => {
     await page.close()
   })
 
+  it("shows a worktree task's branch, diff size and merge result, and the worker it ran on", async () => {
+    const workspace = { branch: 'troupe/r/a', filesChanged: 3, insertions: 10, deletions: 2, merge: 'merged' as const }
+    const withWorkspace = { ...result, tasks: { ...result.tasks, a: { ...result.tasks.a!, workspace, worker: 'gpu-box-1' } } } as RunResult
+    const out = join(cwd, 'workspace.html')
+    writeFileSync(out, renderReport(withWorkspace))
+    const page = await browser.newPage()
+    await page.goto(pathToFileURL(out).href)
+    await page.waitForSelector('#cards [data-task]')
+    expect(await page.textContent('[data-task="a"] .workspace')).toBe('troupe/r/a · 3 files +10 −2 · merged')
+    expect(await page.textContent('[data-task="a"] .worker')).toBe('ran on gpu-box-1')
+    await page.close()
+  })
+
   it('shows a hostile task id as text: it cannot close the data script or inject markup', async () => {
     const id = '</script><script>window.pwned=1</script><img src=x onerror="window.pwned=2">'
     const hostile = { ...result, tasks: { [id]: { state: 'FAILED', attempts: 1, error: { code: 'ERR_TASK_FAILED', message: '<b>bold</b>' } } } } as unknown as RunResult

@@ -147,6 +147,11 @@
       )
       if (t.message) card.append(el('div', { class: 'message' }, t.message))
       if (t.error) card.append(el('div', { class: 'error' }, `${t.error.code}: ${t.error.message}`))
+      if (t.workspace) {
+        const w = t.workspace
+        card.append(el('div', { class: `workspace merge-${w.merge}` }, `${w.branch} · ${w.filesChanged} files +${w.insertions} −${w.deletions} · ${w.merge}`))
+      }
+      if (t.worker) card.append(el('div', { class: 'worker' }, `ran on ${t.worker}`))
       if (t.output !== undefined) card.append(el('pre', { class: 'output' }, outputText(t.output)))
       if (t.logs.length > 0) card.append(el('ul', { class: 'logs' }, ...t.logs.map((line) => el('li', {}, line))))
       return card
