@@ -45,7 +45,7 @@ export interface RunTotals {
 }
 
 /** The outcome of a run (DESIGN.md "RunResult"); also `troupe run --json` output. */
-export interface RunResult {
+export interface RunResult extends SpeedupFigures {
   readonly runId: string
   readonly name: string
   readonly status: RunStatus
@@ -53,17 +53,6 @@ export interface RunResult {
   readonly maxParallel: number
   readonly startedAt: number
   readonly finishedAt: number
-  /** First start to last finish. */
-  readonly makespanMs: number
-  /** Sum of the task attempts' durations. */
-  readonly sequentialMs: number
-  /** Longest dependency chain, by measured durations. */
-  readonly criticalPathMs: number
-  /** max(criticalPathMs, sequentialMs / maxParallel) */
-  readonly lowerBoundMs: number
-  readonly speedup: number
-  readonly efficiency: number
-  readonly parallelization: Parallelization
   readonly totals: RunTotals
   readonly tasks: Readonly<Record<string, TaskResult>>
   /** Spend the agents reported with `ctx.usage`: in total, by agent and by model. */
@@ -86,9 +75,13 @@ export function classifyParallelization(makespanMs: number, lowerBoundMs: number
 }
 
 export interface SpeedupFigures {
+  /** First start to last finish. */
   readonly makespanMs: number
+  /** Sum of the task attempts' durations. */
   readonly sequentialMs: number
+  /** Longest dependency chain, by measured durations. */
   readonly criticalPathMs: number
+  /** max(criticalPathMs, sequentialMs / maxParallel) */
   readonly lowerBoundMs: number
   readonly speedup: number
   readonly efficiency: number

@@ -8,6 +8,7 @@ import type { ClaimResult } from '../admission/gate.ts'
 import type { UsageReport } from '../admission/usage.ts'
 import type { ErrorCode, SerializedError } from '../core/errors.ts'
 import type { AgentSpec } from '../plan/agent-spec.ts'
+import type { TemplateScope } from '../plan/templates.ts'
 
 /** One attempt of one task, as the run hands it over. Structured-clone-able. */
 export interface AttemptRequest {
@@ -96,4 +97,17 @@ export interface Executor {
   start(request: AttemptRequest, listener: AttemptListener): AttemptHandle
   /** Waits for attempts in flight (or with `force` stops them) and frees what the executor holds. */
   close(force?: boolean): Promise<void>
+}
+
+/** What an attempt's templates (`{{input.*}}`, `{{deps.*}}`, `{{workspace}}` …) are rendered against. */
+export function templateScopeOf(request: AttemptRequest): TemplateScope {
+  return {
+    input: request.input,
+    deps: new Map(Object.entries(request.dependencies)),
+    taskId: request.taskId,
+    runId: request.runId,
+    attempt: request.attempt,
+    workspace: request.workspace,
+    port: request.port,
+  }
 }

@@ -4,7 +4,7 @@ import type { ModelPrice } from '../../core/config.ts'
 import { attemptOutputFile } from '../../journal/paths.ts'
 import type { LlmAgentSpec, LlmKind } from '../../plan/agent-spec.ts'
 import { renderString } from '../../plan/templates.ts'
-import type { AttemptError, AttemptHandle, AttemptListener, AttemptRequest, AttemptResult, Executor } from '../executor.ts'
+import { templateScopeOf, type AttemptError, type AttemptHandle, type AttemptListener, type AttemptRequest, type AttemptResult, type Executor } from '../executor.ts'
 import type { LlmProvider, LlmReply } from './llm-call.ts'
 import { attemptErrorOf, scrubber } from './llm-errors.ts'
 import { StreamReporter } from './stream-reporter.ts'
@@ -159,15 +159,7 @@ function renderPrompt(request: AttemptRequest): string | AttemptError {
   try {
     return renderString(
       template,
-      {
-        input: request.input,
-        deps: new Map(Object.entries(request.dependencies)),
-        taskId: request.taskId,
-        runId: request.runId,
-        attempt: request.attempt,
-        workspace: request.workspace,
-        port: request.port,
-      },
+      templateScopeOf(request),
       `tasks.${request.taskId}.input.prompt`,
     )
   } catch (error) {

@@ -1,7 +1,7 @@
 import type { ModelPrice } from '../../core/config.ts'
 import { isProcessAgent } from '../../plan/agent-spec.ts'
 import { renderString, type TemplateScope } from '../../plan/templates.ts'
-import type { AttemptHandle, AttemptListener, AttemptRequest, AttemptResult, Executor } from '../executor.ts'
+import { templateScopeOf, type AttemptHandle, type AttemptListener, type AttemptRequest, type AttemptResult, type Executor } from '../executor.ts'
 import { createCliDriver } from './cli-drivers.ts'
 import { CommandDriver } from './command.ts'
 import { AttemptLog } from './log-file.ts'
@@ -42,15 +42,7 @@ export class ProcessExecutor implements Executor {
       const message = `The process executor runs command and CLI agents, not "${agent.kind}" (agent "${agent.name}")`
       return { result: Promise.resolve({ ok: false, error: { code: 'ERR_AGENT_UNAVAILABLE', message, retryable: false } }), abort: () => {} }
     }
-    const scope: TemplateScope = {
-      input: request.input,
-      deps: new Map(Object.entries(request.dependencies)),
-      taskId: request.taskId,
-      runId: request.runId,
-      attempt: request.attempt,
-      workspace: request.workspace,
-      port: request.port,
-    }
+    const scope: TemplateScope = templateScopeOf(request)
     let driver: ProcessDriver
     let cwd: string
     const env: Record<string, string> = {}
