@@ -24,6 +24,8 @@ import { checkReachable, parseRedisUrl, type RedisTarget } from './execution/red
 import { RedisExecutor } from './execution/redis/redis-executor.ts'
 import { WorkerPool } from './execution/threads/pool.ts'
 import { ProcessExecutor } from './execution/processes/process-executor.ts'
+import { McpToolServer } from './coordination/mcp-server.ts'
+import { Scratchpad } from './coordination/scratchpad.ts'
 import type { RunResult } from './core/result.ts'
 import { Journal } from './journal/journal.ts'
 import { LogStore } from './journal/log-store.ts'
@@ -107,6 +109,9 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   readonly #workspaces: WorkspaceExecutor
   readonly #dispatcher: Dispatcher
   readonly #claims = new ClaimRegistry()
+  /** The run tools over MCP for CLI agents (one server per runtime), and each run's scratchpad. */
+  readonly #mcp = new McpToolServer()
+  readonly #scratchpads = new Map<string, Scratchpad>()
   readonly #gates: Gate[] = [this.#claims]
   readonly #runs = new Map<string, Run>()
   readonly #limits: Limits
@@ -139,7 +144,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     const backend = options.backend ?? this.config.backend
     this.#backend = backend === 'local' ? undefined : parseRedisUrl(backend)
     const llm = new LlmExecutor({ prices: this.config.prices, now: () => this.#clock.now() })
-    const processes = new ProcessExecutor({ prices: this.config.prices })
+    const processes = new ProcessExecutor({ prices: this.config.prices, tools: this.#mcp, scratchpad: (runId) => this.#scratchpads.get(runId) })
     const local =
       this.#backend !== undefined
         ? new RedisExecutor(this.#backend)
@@ -252,6 +257,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     this.#runs.set(id, run)
     void run.result.then(() => {
       this.#runs.delete(id)
+      this.#scratchpads.delete(id)
       if (this.#runs.size === 0) this.#governor?.deactivate()
     })
     // Before the run starts, so a probe that answers at once decides its first admissions.
@@ -269,7 +275,12 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       (error: unknown) => error,
     )
     // The journal is read before the run starts, so that it knows which tasks to reuse.
-    void Promise.all([journal?.open(), prepared]).then(([, problem]) => {
+    // The run's scratchpad (restored from <runDir>/scratchpad.jsonl on resume; in memory without a journal).
+    const scratchpad = Scratchpad.open(journal === undefined ? undefined : join(resolve(this.config.checkpoint.dir), id, 'scratchpad.jsonl')).then(
+      (pad) => void (this.#runs.get(id) === run && this.#scratchpads.set(id, pad)),
+      (error: unknown) => reportListenerError(new Error(`scratchpad of run ${id}: ${(error as Error).message}`, { cause: error })),
+    )
+    void Promise.all([journal?.open(), prepared, scratchpad]).then(([, problem]) => {
       if (this.#runs.get(id) !== run) return
       run.start()
       if (problem !== undefined) void run.fail(isTroupeError(problem) ? problem.toJSON() : { code: 'ERR_AGENT_LOAD', message: String(problem) })
@@ -286,8 +297,11 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     this.#status = 'closing'
     const runs = [...this.#runs.values()]
     if (options.force) for (const run of runs) void run.cancel('Runtime closed')
+    // With force, process groups are killed at once rather than after each attempt's grace.
+    const closing = options.force ? this.#executor.close(true) : undefined
     await Promise.all(runs.map((run) => run.result))
-    await this.#executor.close(options.force ?? false)
+    await (closing ?? this.#executor.close(false))
+    await this.#mcp.close()
     this.#governor?.close()
     this.#limits.close()
     await this.#systemProbe?.close()
