@@ -140,6 +140,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       perAgentMb: this.config.governor.memory.perAgentMb,
       loadTimeoutMs: this.config.timeoutMs,
       onError: (error) => reportListenerError(new Error(`worker pool error: ${error.message}`, { cause: error })),
+      scratchpad: (runId) => this.#scratchpads.get(runId),
     })
     const backend = options.backend ?? this.config.backend
     this.#backend = backend === 'local' ? undefined : parseRedisUrl(backend)

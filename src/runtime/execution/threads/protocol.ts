@@ -66,6 +66,18 @@ export interface HostApi {
   claim(key: AttemptKey, path: string): ClaimResult
   /** `ctx.release(path)`: gives back one hold on `path`. */
   release(key: AttemptKey, path: string): void
+  /** `ctx.scratchpad.read()`: every note of the run's scratchpad, oldest first. */
+  scratchpadRead(key: AttemptKey): readonly ScratchpadNote[]
+  /** `ctx.scratchpad.append(text)`: resolves with the note once it is journaled. */
+  scratchpadAppend(key: AttemptKey, text: string): Promise<ScratchpadNote>
+}
+
+/** One note of a run's scratchpad (the same shape as coordination's Note). */
+export interface ScratchpadNote {
+  readonly taskId: string
+  /** Epoch ms. */
+  readonly at: number
+  readonly text: string
 }
 
 export type { ClaimResult }

@@ -11,6 +11,7 @@ import {
   type AttemptKey,
   type ClaimResult,
   type HostApi,
+  type ScratchpadNote,
   type WorkerError,
   type WorkerResult,
   type WorkerTask,
@@ -57,6 +58,14 @@ export interface AgentContext {
   acquire(name: string): Promise<() => Promise<void>>
   /** Reports spend for `RunResult.usage` and `budget.maxCostUsd`; numbers must be finite and >= 0. */
   usage(report: UsageReport): Promise<void>
+  /**
+   * The run's shared scratchpad: append-only notes `{ taskId, at, text }` every agent of the
+   * run can read and add to (CLI agents through the MCP tools), journaled and kept on resume.
+   */
+  readonly scratchpad: {
+    read(): Promise<readonly ScratchpadNote[]>
+    append(text: string): Promise<ScratchpadNote>
+  }
 }
 
 const agents = new Map<string, Promise<Agent>>()
@@ -191,6 +200,10 @@ function createContext(task: WorkerTask, pending: Promise<unknown>[]): AgentCont
     progress: (fraction, message) => call((api) => api.progress(key, fraction, message)),
     log: (message) => call((api) => api.log(key, String(message))),
     claim: (path) => ask((api) => api.claim(key, String(path))),
+    scratchpad: {
+      read: () => ask((api) => api.scratchpadRead(key)),
+      append: (text) => ask((api) => api.scratchpadAppend(key, String(text))),
+    },
     release: (path) => call((api) => api.release(key, String(path))),
     acquire: async (name) => {
       const api = await getHost()
