@@ -25,7 +25,7 @@ import { RedisExecutor } from './execution/redis/redis-executor.ts'
 import { WorkerPool } from './execution/threads/pool.ts'
 import { ProcessExecutor } from './execution/processes/process-executor.ts'
 import { McpToolServer } from './coordination/mcp-server.ts'
-import { Scratchpad } from './coordination/scratchpad.ts'
+import { SCRATCHPAD_FILE, Scratchpad } from './coordination/scratchpad.ts'
 import type { RunResult } from './core/result.ts'
 import { Journal } from './journal/journal.ts'
 import { LogStore } from './journal/log-store.ts'
@@ -277,7 +277,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     )
     // The journal is read before the run starts, so that it knows which tasks to reuse.
     // The run's scratchpad (restored from <runDir>/scratchpad.jsonl on resume; in memory without a journal).
-    const scratchpad = Scratchpad.open(journal === undefined ? undefined : join(resolve(this.config.checkpoint.dir), id, 'scratchpad.jsonl')).then(
+    const scratchpad = Scratchpad.open(journal === undefined ? undefined : join(resolve(this.config.checkpoint.dir), id, SCRATCHPAD_FILE)).then(
       (pad) => void (this.#runs.get(id) === run && this.#scratchpads.set(id, pad)),
       (error: unknown) => reportListenerError(new Error(`scratchpad of run ${id}: ${(error as Error).message}`, { cause: error })),
     )

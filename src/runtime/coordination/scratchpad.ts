@@ -41,13 +41,7 @@ export class Scratchpad {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
     }
-    const notes: Note[] = []
-    for (const line of text.split('\n')) {
-      // A torn last line (killed mid-write) is dropped; every earlier line was complete.
-      const note = parseNote(line)
-      if (note !== undefined) notes.push(note)
-    }
-    return new Scratchpad(file, notes)
+    return new Scratchpad(file, parseNotes(text))
   }
 
   /** Every note, oldest first. */
@@ -79,6 +73,20 @@ export class Scratchpad {
     await this.#writes
   }
 }
+
+/** The notes of a `scratchpad.jsonl` text (for readers such as `troupe logs --scratchpad`). */
+export function parseNotes(text: string): Note[] {
+  const notes: Note[] = []
+  for (const line of text.split('\n')) {
+    // A torn last line (killed mid-write) is dropped; every earlier line was complete.
+    const note = parseNote(line)
+    if (note !== undefined) notes.push(note)
+  }
+  return notes
+}
+
+/** Name of a run's scratchpad file in its run directory. */
+export const SCRATCHPAD_FILE = 'scratchpad.jsonl'
 
 function parseNote(line: string): Note | undefined {
   if (line.trim() === '') return undefined
