@@ -13,7 +13,7 @@ import { isResolvedConfig, resolveConfig, type ResolvedConfig, type TroupeConfig
 import { RUN_OPTION_KEYS, RUNTIME_OPTION_KEYS, checkOptions, pickOptions } from './core/options.ts'
 import { Dispatcher } from './admission/dispatcher.ts'
 import { TroupeError, describeValue, isTroupeError } from './core/errors.ts'
-import { reportListenerError, type GovernorSampleEvent, type LimitPausedEvent, type RunEvents } from './core/events.ts'
+import { reportListenerError, type ScratchpadNoteEvent, type GovernorSampleEvent, type LimitPausedEvent, type RunEvents } from './core/events.ts'
 import { STRATEGIES, type CompiledPlan, type Plan, type Strategy } from './plan/plan.ts'
 import type { AgentKind } from './plan/agent-spec.ts'
 import { compilePlan } from './plan/load-plan.ts'
@@ -25,7 +25,7 @@ import { RedisExecutor } from './execution/redis/redis-executor.ts'
 import { WorkerPool } from './execution/threads/pool.ts'
 import { ProcessExecutor } from './execution/processes/process-executor.ts'
 import { McpToolServer } from './coordination/mcp-server.ts'
-import { SCRATCHPAD_FILE, Scratchpad } from './coordination/scratchpad.ts'
+import { SCRATCHPAD_FILE, Scratchpad, type Note } from './coordination/scratchpad.ts'
 import type { RunResult } from './core/result.ts'
 import { Journal } from './journal/journal.ts'
 import { LogStore } from './journal/log-store.ts'
@@ -277,7 +277,9 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     )
     // The journal is read before the run starts, so that it knows which tasks to reuse.
     // The run's scratchpad (restored from <runDir>/scratchpad.jsonl on resume; in memory without a journal).
-    const scratchpad = Scratchpad.open(journal === undefined ? undefined : join(resolve(this.config.checkpoint.dir), id, SCRATCHPAD_FILE)).then(
+    const scratchpad = Scratchpad.open(journal === undefined ? undefined : join(resolve(this.config.checkpoint.dir), id, SCRATCHPAD_FILE), (note) =>
+      this.#onScratchpadNote(id, note),
+    ).then(
       (pad) => void (this.#runs.get(id) === run && this.#scratchpads.set(id, pad)),
       (error: unknown) => reportListenerError(new Error(`scratchpad of run ${id}: ${(error as Error).message}`, { cause: error })),
     )
@@ -374,6 +376,17 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       reportListenerError(error)
     }
     this.#forward('limit:paused', event)
+  }
+
+  /** `scratchpad:note` on the note's run (and so on the runtime). */
+  #onScratchpadNote(runId: string, note: Note): void {
+    const event: ScratchpadNoteEvent = { runId, taskId: note.taskId, at: note.at, text: note.text }
+    try {
+      this.#runs.get(runId)?.emit('scratchpad:note', event)
+    } catch (error) {
+      reportListenerError(error)
+    }
+    this.#forward('scratchpad:note', event)
   }
 
   #checkQueueBound(adding: number): void {

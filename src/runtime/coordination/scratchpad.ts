@@ -24,16 +24,18 @@ export const MAX_NOTES = 10_000
 export class Scratchpad {
   readonly file: string | undefined
   readonly #notes: Note[]
+  readonly #onNote: ((note: Note) => void) | undefined
   #writes: Promise<void> = Promise.resolve()
 
-  private constructor(file: string | undefined, notes: Note[]) {
+  private constructor(file: string | undefined, notes: Note[], onNote: ((note: Note) => void) | undefined) {
     this.file = file
     this.#notes = notes
+    this.#onNote = onNote
   }
 
   /** Opens the run's scratchpad, restoring the notes a previous process of the run wrote. */
-  static async open(file: string | undefined): Promise<Scratchpad> {
-    if (file === undefined) return new Scratchpad(undefined, [])
+  static async open(file: string | undefined, onNote?: (note: Note) => void): Promise<Scratchpad> {
+    if (file === undefined) return new Scratchpad(undefined, [], onNote)
     await mkdir(dirname(file), { recursive: true })
     let text = ''
     try {
@@ -41,7 +43,7 @@ export class Scratchpad {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
     }
-    return new Scratchpad(file, parseNotes(text))
+    return new Scratchpad(file, parseNotes(text), onNote)
   }
 
   /** Every note, oldest first. */
@@ -65,6 +67,7 @@ export class Scratchpad {
       this.#writes = write.catch(() => undefined)
       await write
     }
+    this.#onNote?.(note)
     return note
   }
 

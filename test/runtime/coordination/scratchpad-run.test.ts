@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Monitor } from '../../../src/monitor/monitor.ts'
 import type { Plan } from '../../../src/runtime/plan/plan.ts'
 import { createRuntime, type Runtime } from '../../../src/runtime/runtime.ts'
 
@@ -45,5 +46,17 @@ describe('the run scratchpad for module agents', () => {
     const resumed = await runtime.run(plan, { runId: 'pad-2' }).result
     expect(resumed.tasks.b?.state).toBe('COMPLETED')
     expect((resumed.tasks.b?.output as Notes).notes).toMatchObject([{ taskId: 'a', text: 'note before the crash' }])
+  })
+
+  it('each note is a scratchpad:note run event, folded into the monitor snapshot', async () => {
+    const plan: Plan = { name: 'pad', tasks: [{ id: 'a', agent, input: { append: 'first note' } }] }
+    const run = runtime.run(plan, { runId: 'pad-3' })
+    const monitor = new Monitor(run)
+    const events: unknown[] = []
+    run.on('scratchpad:note', (event) => events.push(event))
+    await run.result
+    expect(events).toMatchObject([{ runId: 'pad-3', taskId: 'a', text: 'first note', at: expect.any(Number) }])
+    expect(monitor.snapshot().runs[0]?.notes).toMatchObject([{ taskId: 'a', text: 'first note' }])
+    monitor.close()
   })
 })
