@@ -9,6 +9,8 @@ import { AgentChecker } from './agent-check.ts'
 import { classifyWorkerError } from './worker-error.ts'
 import { ThreadSlots } from './thread-slots.ts'
 import type { Scratchpad } from '../../coordination/scratchpad.ts'
+import type { ProcessGroup } from '../processes/process-group.ts'
+import { hostExec } from './host-exec.ts'
 import { ABORT_MESSAGE, CHECK_AGENTS_EXPORT, CTX_PORT_MESSAGE, WARM_EXPORT, type AgentLoadProblem, type AttemptKey, type ClaimResult, type HostApi, type WorkerResult, type WorkerTask } from './protocol.ts'
 import type { AttemptHandle, AttemptListener, AttemptRequest, AttemptResult, Executor } from '../executor.ts'
 
@@ -55,6 +57,10 @@ class PoolAttempt implements AttemptHandle {
   /** The attempt's run and task (for `ctx.scratchpad`). */
   runId = ''
   taskId = ''
+  /** `ctx.exec` default cwd: the task's workspace, else the plan's directory. */
+  cwd = ''
+  /** Process groups started with `ctx.exec`, stopped when the attempt ends. */
+  groups: Set<ProcessGroup> | undefined = undefined
   #onAbort: (() => void) | undefined = undefined
   #graceTimer: NodeJS.Timeout | undefined = undefined
 
@@ -87,6 +93,7 @@ class PoolAttempt implements AttemptHandle {
   settle(): void {
     if (this.#graceTimer !== undefined) clearTimeout(this.#graceTimer)
     this.ended?.abort(new Error('the attempt has ended'))
+    if (this.groups !== undefined) for (const group of this.groups) group.stop(this.graceMs)
     if (this.leases === undefined) return
     for (const release of this.leases.values()) release()
     this.leases.clear()
@@ -177,6 +184,7 @@ export class WorkerPool implements Executor {
     const attempts = this.#attempts
     attempt.runId = request.runId
     attempt.taskId = request.taskId
+    attempt.cwd = request.workspace ?? request.baseDir
     attempts.set(id, attempt)
     attempt.result = this.#piscina.run(task, { signal: attempt }).then(
       (result) => {
@@ -303,6 +311,11 @@ export class WorkerPool implements Executor {
       },
       release(key, path) {
         attempts.get(key)?.listener.onRelease(String(path))
+      },
+      exec(key, command, args, options) {
+        const attempt = attempts.get(key)
+        if (attempt === undefined) return Promise.reject(new Error('ctx.exec: the attempt has ended'))
+        return hostExec(command, args, options, { cwd: attempt.cwd, graceMs: attempt.graceMs }, (attempt.groups ??= new Set()))
       },
       scratchpadRead(key) {
         const attempt = attempts.get(key)

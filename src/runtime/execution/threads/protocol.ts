@@ -70,6 +70,25 @@ export interface HostApi {
   scratchpadRead(key: AttemptKey): readonly ScratchpadNote[]
   /** `ctx.scratchpad.append(text)`: resolves with the note once it is journaled. */
   scratchpadAppend(key: AttemptKey, text: string): Promise<ScratchpadNote>
+  /** `ctx.exec(command, args, options)`: runs a process group tied to the attempt. */
+  exec(key: AttemptKey, command: string, args: readonly string[], options: ExecOptions): Promise<ExecResult>
+}
+
+/** `ctx.exec` options. */
+export interface ExecOptions {
+  /** Default: the task's workspace, else the plan's directory. */
+  readonly cwd?: string
+  /** Added to the environment of this process. */
+  readonly env?: Readonly<Record<string, string>>
+}
+
+/** What `ctx.exec` resolves with: the exit and the (bounded) tails of stdout and stderr. */
+export interface ExecResult {
+  /** null when the process was killed by a signal. */
+  readonly exitCode: number | null
+  readonly signal: string | null
+  readonly stdout: string
+  readonly stderr: string
 }
 
 /** One note of a run's scratchpad (the same shape as coordination's Note). */
