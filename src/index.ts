@@ -38,3 +38,5 @@ export type { GovernorEvent, GovernorSampleEvent, BudgetExceededEvent } from './
 export type { Usage, UsageReport, UsageSummary } from './runtime/admission/usage.ts'
 export type { LlmOutput, LlmUsage } from './runtime/execution/llm/llm-executor.ts'
 export type { LimitPausedEvent } from './runtime/core/events.ts'
+export type { ScratchpadNoteEvent } from './runtime/core/events.ts'
+export type { ExecOptions, ExecResult, ScratchpadNote } from './runtime/execution/threads/protocol.ts'

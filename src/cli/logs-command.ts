@@ -1,16 +1,20 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
+import { MAX_NOTE_CHARS, parseNotes, SCRATCHPAD_FILE } from '../runtime/coordination/scratchpad.ts'
 import { loadConfig } from '../runtime/core/config.ts'
 import { TroupeError } from '../runtime/core/errors.ts'
 import { attemptLogFile, journalFile, runDir, taskIdSegment } from '../runtime/journal/paths.ts'
 import { readJournal, summarize } from '../runtime/journal/reader.ts'
 import { EXIT } from './exit-codes.ts'
 import { checkRunId } from './run-id.ts'
+import { terminalText } from './terminal-text.ts'
 
 export interface LogsCommandOptions {
   readonly config?: string
   /** Only this attempt (1-based). */
   readonly attempt?: number
+  /** Print the run's scratchpad notes instead of the attempt logs. */
+  readonly scratchpad?: boolean
 }
 
 /**
@@ -23,6 +27,7 @@ export function logsCommand(runId: string, taskId: string | undefined, options: 
   const root = resolve(loadConfig({ file: options.config }).checkpoint.dir)
   const dir = runDir(root, runId)
   if (!existsSync(dir)) throw new TroupeError('ERR_ARGUMENT_INVALID', `No run "${runId}" in ${root} (checkpoint.dir); \`troupe runs\` lists the runs`)
+  if (options.scratchpad) return printScratchpad(dir, runId, taskId)
   const logs = join(dir, 'logs')
   const tasks = existsSync(logs) ? inPlanOrder(readdirSync(logs).map(decodeURIComponent), planOrder(root, runId)) : []
   if (taskId !== undefined && !tasks.includes(taskId)) {
@@ -66,4 +71,15 @@ function planOrder(root: string, runId: string): readonly string[] {
 function inPlanOrder(ids: string[], order: readonly string[]): string[] {
   const rank = new Map(order.map((id, i) => [id, i]))
   return ids.sort((a, b) => (rank.get(a) ?? Infinity) - (rank.get(b) ?? Infinity) || a.localeCompare(b))
+}
+
+/** `--scratchpad`: the run's notes, oldest first, `<time> <taskId>: <text>` (sanitised for the terminal). */
+function printScratchpad(dir: string, runId: string, taskId: string | undefined): number {
+  const file = join(dir, SCRATCHPAD_FILE)
+  const notes = existsSync(file) ? parseNotes(readFileSync(file, 'utf8')).filter((note) => taskId === undefined || note.taskId === taskId) : []
+  for (const note of notes) {
+    process.stdout.write(`${new Date(note.at).toISOString()} ${terminalText(note.taskId)}: ${terminalText(note.text, MAX_NOTE_CHARS + 100, { multiline: true })}\n`)
+  }
+  if (notes.length === 0) process.stderr.write(`troupe: run ${runId} has no scratchpad notes${taskId === undefined ? '' : ` from task "${taskId}"`}\n`)
+  return EXIT.ok
 }

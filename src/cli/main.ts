@@ -84,8 +84,9 @@ export function buildProgram(exit: (code: number) => void): Command {
     .argument('<runId>', 'id of a run')
     .argument('[taskId]', 'only this task')
     .option('--attempt <n>', 'only this attempt', positiveInt('--attempt'))
+    .option('--scratchpad', "print the run's scratchpad notes (of every task, or of taskId) instead")
     .option('--config <file>', 'config file, for checkpoint.dir (default: ./troupe.config.json if present)')
-    .action(async (runId: string, taskId: string | undefined, options: { attempt?: number; config?: string }) => {
+    .action(async (runId: string, taskId: string | undefined, options: { attempt?: number; config?: string; scratchpad?: boolean }) => {
       const { logsCommand } = await import('./logs-command.ts')
       exit(logsCommand(runId, taskId, options))
     })

@@ -81,6 +81,10 @@ export class Monitor {
       this.#runs.get(e.runId)?.monitor.limitPaused(e)
       this.#emit('limit:paused', e)
     })
+    on('scratchpad:note', (e: RunEvents['scratchpad:note'][0]) => {
+      this.#runs.get(e.runId)?.monitor.scratchpadNote(e)
+      this.#emit('scratchpad:note', e)
+    })
     on('run:end', (e: RunEvents['run:end'][0]) => {
       this.#runs.get(e.runId)?.monitor.runEnd(e)
       this.#emit('run:end', e)

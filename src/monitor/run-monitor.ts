@@ -1,6 +1,6 @@
 import { TASK_STATES, type TaskState } from '../actors/task-state.ts'
 import type { SerializedError } from '../runtime/core/errors.ts'
-import type { LimitPausedEvent, RunEndEvent, TaskLogEvent, TaskProgressEvent, TaskStateEvent } from '../runtime/core/events.ts'
+import type { LimitPausedEvent, RunEndEvent, ScratchpadNoteEvent, TaskLogEvent, TaskProgressEvent, TaskStateEvent } from '../runtime/core/events.ts'
 import { dependencyLevels, type Graph } from '../runtime/plan/graph.ts'
 import { estimateEta } from './eta.ts'
 import type { Strategy } from '../runtime/plan/plan.ts'
@@ -8,6 +8,8 @@ import type { RunResult, RunStatus, TaskWorkspaceResult } from '../runtime/core/
 
 /** Log lines kept per task for live views; older ones are dropped. */
 const RECENT_LOGS = 5
+/** Scratchpad notes kept for live views (the latest; `troupe logs --scratchpad` has them all). */
+const RECENT_NOTES = 20
 
 /** One attempt's stay in RUNNING, on the worker slot it was drawn on. */
 export interface AttemptInterval {
@@ -100,6 +102,8 @@ export interface RunSnapshot {
   readonly tasks: readonly TaskView[]
   /** Rate-limit pauses not yet over at `at`, latest per limit. */
   readonly pauses: readonly LimitPause[]
+  /** The latest notes of the run's scratchpad, oldest first (absent when there are none). */
+  readonly notes?: readonly ScratchpadNoteEvent[]
   /** Present once the run has ended. */
   readonly final?: FinalFigures
 }
@@ -154,6 +158,7 @@ export class RunMonitor {
   #endedAt: number | undefined
   #firstStart: number | undefined
   readonly #pauses = new Map<string, LimitPause>()
+  readonly #notes: ScratchpadNoteEvent[] = []
   /** The last raw ETA and when it was computed: between changes, the ETA counts down. */
   #etaAnchor: { raw: number; at: number } | undefined
 
@@ -218,6 +223,11 @@ export class RunMonitor {
       const before = this.#pauses.get(limit)
       if (before === undefined || before.until <= e.until) this.#pauses.set(limit, { limits: [limit], taskId: e.taskId, until: e.until, at: e.at })
     }
+  }
+
+  scratchpadNote(e: ScratchpadNoteEvent): void {
+    this.#notes.push(e)
+    if (this.#notes.length > RECENT_NOTES) this.#notes.shift()
   }
 
   runEnd(e: RunEndEvent): void {
@@ -304,6 +314,7 @@ export class RunMonitor {
         utilisation: capacity > 0 ? Math.min(1, a.busyMs / capacity) : 0,
       })),
       tasks,
+      ...(this.#notes.length > 0 ? { notes: [...this.#notes] } : {}),
       pauses: this.#status === 'running' ? [...this.#pauses.values()].filter((p) => p.until > now) : [],
       ...(this.#final ? { final: this.#final } : {}),
     }

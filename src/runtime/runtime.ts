@@ -13,7 +13,7 @@ import { isResolvedConfig, resolveConfig, type ResolvedConfig, type TroupeConfig
 import { RUN_OPTION_KEYS, RUNTIME_OPTION_KEYS, checkOptions, pickOptions, type CloseOptions, type RunOptions, type RuntimeOptions, type RuntimeStatus } from './core/options.ts'
 import { Dispatcher } from './admission/dispatcher.ts'
 import { TroupeError, describeValue, isTroupeError } from './core/errors.ts'
-import { reportListenerError, type GovernorSampleEvent, type LimitPausedEvent, type RunEvents } from './core/events.ts'
+import { reportListenerError, type ScratchpadNoteEvent, type GovernorSampleEvent, type LimitPausedEvent, type RunEvents } from './core/events.ts'
 import { STRATEGIES, type CompiledPlan, type Plan } from './plan/plan.ts'
 import { compilePlan } from './plan/load-plan.ts'
 import type { Executor } from './execution/executor.ts'
@@ -21,6 +21,8 @@ import { checkReachable, parseRedisUrl, type RedisTarget } from './execution/red
 import { RedisExecutor } from './execution/redis/redis-executor.ts'
 import type { WorkerPool } from './execution/threads/pool.ts'
 import { createLocalBackend } from './execution/local-backend.ts'
+import { McpToolServer } from './coordination/mcp-server.ts'
+import { SCRATCHPAD_FILE, Scratchpad, type Note } from './coordination/scratchpad.ts'
 import type { RunResult } from './core/result.ts'
 import { Journal } from './journal/journal.ts'
 import { LogStore } from './journal/log-store.ts'
@@ -67,6 +69,9 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   readonly #workspaces: WorkspaceExecutor
   readonly #dispatcher: Dispatcher
   readonly #claims = new ClaimRegistry()
+  /** The run tools over MCP for CLI agents (one server per runtime), and each run's scratchpad. */
+  readonly #mcp = new McpToolServer()
+  readonly #scratchpads = new Map<string, Scratchpad>()
   readonly #gates: Gate[] = [this.#claims]
   readonly #runs = new Map<string, Run>()
   readonly #limits: Limits
@@ -89,6 +94,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     const local = createLocalBackend(this.config, {
       clock: this.#clock,
       onError: (error) => reportListenerError(new Error(`worker pool error: ${error.message}`, { cause: error })),
+      tools: this.#mcp,
+      scratchpad: (runId) => this.#scratchpads.get(runId),
     })
     this.#pool = local.pool
     const backend = options.backend ?? this.config.backend
@@ -192,6 +199,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     this.#runs.set(id, run)
     void run.result.then(() => {
       this.#runs.delete(id)
+      this.#scratchpads.delete(id)
       if (this.#runs.size === 0) this.#governor?.deactivate()
     })
     // Before the run starts, so a probe that answers at once decides its first admissions.
@@ -209,7 +217,14 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       (error: unknown) => error,
     )
     // The journal is read before the run starts, so that it knows which tasks to reuse.
-    void Promise.all([journal?.open(), prepared]).then(([, problem]) => {
+    // The run's scratchpad (restored from <runDir>/scratchpad.jsonl on resume; in memory without a journal).
+    const scratchpad = Scratchpad.open(journal === undefined ? undefined : join(resolve(this.config.checkpoint.dir), id, SCRATCHPAD_FILE), (note) =>
+      this.#onScratchpadNote(id, note),
+    ).then(
+      (pad) => void (this.#runs.get(id) === run && this.#scratchpads.set(id, pad)),
+      (error: unknown) => reportListenerError(new Error(`scratchpad of run ${id}: ${(error as Error).message}`, { cause: error })),
+    )
+    void Promise.all([journal?.open(), prepared, scratchpad]).then(([, problem]) => {
       if (this.#runs.get(id) !== run) return
       run.start()
       if (problem !== undefined) void run.fail(isTroupeError(problem) ? problem.toJSON() : { code: 'ERR_AGENT_LOAD', message: String(problem) })
@@ -226,8 +241,11 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     this.#status = 'closing'
     const runs = [...this.#runs.values()]
     if (options.force) for (const run of runs) void run.cancel('Runtime closed')
+    // With force, process groups are killed at once rather than after each attempt's grace.
+    const closing = options.force ? this.#executor.close(true) : undefined
     await Promise.all(runs.map((run) => run.result))
-    await this.#executor.close(options.force ?? false)
+    await (closing ?? this.#executor.close(false))
+    await this.#mcp.close()
     this.#governor?.close()
     this.#limits.close()
     await this.#systemProbe?.close()
@@ -299,6 +317,17 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       reportListenerError(error)
     }
     this.#forward('limit:paused', event)
+  }
+
+  /** `scratchpad:note` on the note's run (and so on the runtime). */
+  #onScratchpadNote(runId: string, note: Note): void {
+    const event: ScratchpadNoteEvent = { runId, taskId: note.taskId, at: note.at, text: note.text }
+    try {
+      this.#runs.get(runId)?.emit('scratchpad:note', event)
+    } catch (error) {
+      reportListenerError(error)
+    }
+    this.#forward('scratchpad:note', event)
   }
 
   #checkQueueBound(adding: number): void {

@@ -16,6 +16,12 @@ beforeAll(async () => {
   ]
   writeFileSync(join(cwd, 'plan.json'), JSON.stringify({ name: 'logs', tasks }))
   expect((await runCli(['run', 'plan.json', '--run-id', 'logged', '--quiet'], { cwd })).code).toBe(0)
+  const noted = [
+    { id: 'n1', agent: join(agents, 'scratchpad-note.mjs'), input: { append: 'api in src/api.ts' } },
+    { id: 'n2', agent: join(agents, 'scratchpad-note.mjs'), input: { append: 'evil \u001b]0;title\u0007note' }, dependsOn: ['n1'] },
+  ]
+  writeFileSync(join(cwd, 'noted.json'), JSON.stringify({ name: 'noted', tasks: noted }))
+  expect((await runCli(['run', 'noted.json', '--run-id', 'noted', '--quiet'], { cwd })).code).toBe(0)
 })
 
 describe('troupe logs', () => {
@@ -23,6 +29,12 @@ describe('troupe logs', () => {
     const { code, stdout } = await runCli(['logs', 'logged'], { cwd })
     expect(code).toBe(0)
     expect(stdout).toBe('== big · attempt 1 ==\nmaking bigint (attempt 1)\n== map · attempt 1 ==\nmaking map (attempt 1)\n')
+  })
+
+  it('prints the scratchpad notes with --scratchpad, escape sequences removed', async () => {
+    const { code, stdout } = await runCli(['logs', 'noted', '--scratchpad'], { cwd })
+    expect(code).toBe(0)
+    expect(stdout).toMatch(/^\S+Z n1: api in src\/api\.ts\n\S+Z n2: evil note\n$/)
   })
 
   it('prints one task with --attempt', async () => {

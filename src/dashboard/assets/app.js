@@ -53,6 +53,7 @@
     renderControls(run)
     renderCards(run)
     renderPauses(run)
+    renderNotes(run)
     renderTimeline(run)
     renderGraph(run)
     renderAgents(run)
@@ -165,6 +166,16 @@
     box.hidden = pauses.length === 0
     box.replaceChildren(
       ...pauses.map((p) => el('div', { class: 'pill paused', 'data-limits': p.limits.join(' ') }, `rate limit: ${p.limits.join(', ')} paused — resumes in ${ms(p.until - run.at)} (at ${new Date(p.until).toLocaleTimeString()})`)),
+    )
+  }
+
+  function renderNotes(run) {
+    const box = $('notes')
+    const notes = run.notes || []
+    box.hidden = notes.length === 0
+    box.replaceChildren(
+      el('h2', {}, 'scratchpad'),
+      ...notes.map((n) => el('div', { class: 'note' }, `${new Date(n.at).toLocaleTimeString()} ${n.taskId}: ${n.text.length > 300 ? `${n.text.slice(0, 299)}…` : n.text}`)),
     )
   }
 

@@ -24,16 +24,18 @@ export const MAX_NOTES = 10_000
 export class Scratchpad {
   readonly file: string | undefined
   readonly #notes: Note[]
+  readonly #onNote: ((note: Note) => void) | undefined
   #writes: Promise<void> = Promise.resolve()
 
-  private constructor(file: string | undefined, notes: Note[]) {
+  private constructor(file: string | undefined, notes: Note[], onNote: ((note: Note) => void) | undefined) {
     this.file = file
     this.#notes = notes
+    this.#onNote = onNote
   }
 
   /** Opens the run's scratchpad, restoring the notes a previous process of the run wrote. */
-  static async open(file: string | undefined): Promise<Scratchpad> {
-    if (file === undefined) return new Scratchpad(undefined, [])
+  static async open(file: string | undefined, onNote?: (note: Note) => void): Promise<Scratchpad> {
+    if (file === undefined) return new Scratchpad(undefined, [], onNote)
     await mkdir(dirname(file), { recursive: true })
     let text = ''
     try {
@@ -41,13 +43,7 @@ export class Scratchpad {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
     }
-    const notes: Note[] = []
-    for (const line of text.split('\n')) {
-      // A torn last line (killed mid-write) is dropped; every earlier line was complete.
-      const note = parseNote(line)
-      if (note !== undefined) notes.push(note)
-    }
-    return new Scratchpad(file, notes)
+    return new Scratchpad(file, parseNotes(text), onNote)
   }
 
   /** Every note, oldest first. */
@@ -71,6 +67,7 @@ export class Scratchpad {
       this.#writes = write.catch(() => undefined)
       await write
     }
+    this.#onNote?.(note)
     return note
   }
 
@@ -79,6 +76,20 @@ export class Scratchpad {
     await this.#writes
   }
 }
+
+/** The notes of a `scratchpad.jsonl` text (for readers such as `troupe logs --scratchpad`). */
+export function parseNotes(text: string): Note[] {
+  const notes: Note[] = []
+  for (const line of text.split('\n')) {
+    // A torn last line (killed mid-write) is dropped; every earlier line was complete.
+    const note = parseNote(line)
+    if (note !== undefined) notes.push(note)
+  }
+  return notes
+}
+
+/** Name of a run's scratchpad file in its run directory. */
+export const SCRATCHPAD_FILE = 'scratchpad.jsonl'
 
 function parseNote(line: string): Note | undefined {
   if (line.trim() === '') return undefined

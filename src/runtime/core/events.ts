@@ -92,6 +92,15 @@ export interface LimitPausedEvent {
   readonly at: number
 }
 
+/** A note was added to the run's scratchpad (by a module agent's `ctx.scratchpad` or a CLI agent's MCP tool). */
+export interface ScratchpadNoteEvent {
+  readonly runId: string
+  readonly taskId: string
+  /** Epoch ms. */
+  readonly at: number
+  readonly text: string
+}
+
 export interface RunEvents {
   'run:start': [RunStartEvent]
   'task:state': [TaskStateEvent]
@@ -103,6 +112,7 @@ export interface RunEvents {
   'governor:resumed': [GovernorEvent]
   'budget:exceeded': [BudgetExceededEvent]
   'limit:paused': [LimitPausedEvent]
+  'scratchpad:note': [ScratchpadNoteEvent]
 }
 
 /**

@@ -1,3 +1,5 @@
+import type { McpToolServer } from '../coordination/mcp-server.ts'
+import type { Scratchpad } from '../coordination/scratchpad.ts'
 import type { Clock } from '../core/clock.ts'
 import type { ResolvedConfig } from '../core/config.ts'
 import type { AgentKind } from '../plan/agent-spec.ts'
@@ -12,6 +14,10 @@ export interface LocalBackendOptions {
   readonly threads?: number
   readonly clock: Clock
   readonly onError: (error: Error) => void
+  /** The runtime's MCP server: CLI agents get the run tools through it. */
+  readonly tools?: McpToolServer
+  /** The run's scratchpad, by run id (`ctx.scratchpad`, the MCP scratchpad tools). */
+  readonly scratchpad?: (runId: string) => Scratchpad | undefined
 }
 
 /** This machine's executors: the worker-thread pool for module agents and the router over every kind. */
@@ -34,9 +40,14 @@ export function createLocalBackend(config: ResolvedConfig, options: LocalBackend
     perAgentMb: config.governor.memory.perAgentMb,
     loadTimeoutMs: config.timeoutMs,
     onError: options.onError,
+    ...(options.scratchpad ? { scratchpad: options.scratchpad } : {}),
   })
   const llm = new LlmExecutor({ prices: config.prices, now: () => options.clock.now() })
-  const processes = new ProcessExecutor({ prices: config.prices })
+  const processes = new ProcessExecutor({
+    prices: config.prices,
+    ...(options.tools ? { tools: options.tools } : {}),
+    ...(options.scratchpad ? { scratchpad: options.scratchpad } : {}),
+  })
   const executor = new LocalExecutor(
     new Map<AgentKind, Executor>([
       ['module', pool],

@@ -74,7 +74,7 @@ export class CliDriver implements ProcessDriver {
     const maxTurns = maxTurnsAt === -1 ? NaN : Number(extra[maxTurnsAt + 1])
     this.#maxTurns = Number.isInteger(maxTurns) && maxTurns > 0 ? maxTurns : undefined
     this.file = spec.executable
-    this.args = parser.argv(prompt, this.#model, extra)
+    this.args = parser.argv(prompt, this.#model, [...(context.mcpArgs ?? []), ...extra])
     const listener = context.listener
     this.#events = {
       usage: (inputTokens, outputTokens, costUsd) => {

@@ -27,6 +27,8 @@ export interface DriverContext {
   readonly prices: Readonly<Record<string, ModelPrice>>
   /** Sends one line to `listener.onLog`, cut to the log line bound. */
   readonly log: (line: string) => void
+  /** Arguments that hand a CLI the run's MCP server (before the agent's own `args`). */
+  readonly mcpArgs?: readonly string[]
 }
 
 /** `[… N characters cut]` after a line that was too long. */

@@ -1,4 +1,11 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { cliMcpConfig } from '../../coordination/mcp-config.ts'
+import type { McpEndpoint, McpToolServer } from '../../coordination/mcp-server.ts'
+import { Scratchpad } from '../../coordination/scratchpad.ts'
 import type { ModelPrice } from '../../core/config.ts'
+import type { CliKind } from '../../plan/agent-spec.ts'
 import { isProcessAgent } from '../../plan/agent-spec.ts'
 import { renderString, type TemplateScope } from '../../plan/templates.ts'
 import { templateScopeOf, type AttemptHandle, type AttemptListener, type AttemptRequest, type AttemptResult, type Executor } from '../executor.ts'
@@ -13,6 +20,10 @@ import { ResourceSampler } from './resource-sampler.ts'
 export interface ProcessExecutorOptions {
   /** `config.prices`: token prices by agent and model name, for CLIs that report tokens only. */
   readonly prices?: Readonly<Record<string, ModelPrice>>
+  /** The runtime's MCP server: each CLI-agent attempt gets the run tools through its MCP configuration. */
+  readonly tools?: McpToolServer
+  /** The run's scratchpad, by run id (an in-memory one is used when the run has none). */
+  readonly scratchpad?: (runId: string) => Scratchpad | undefined
 }
 
 /** Longest line sent to `listener.onLog` (the log file and tails keep more). */
@@ -31,9 +42,13 @@ export class ProcessExecutor implements Executor {
   readonly #groups = new Set<ProcessGroup>()
   readonly #inFlight = new Set<Promise<AttemptResult>>()
   readonly #sampler = new ResourceSampler()
+  readonly #tools: McpToolServer | undefined
+  readonly #scratchpad: (runId: string) => Scratchpad | undefined
 
   constructor(options: ProcessExecutorOptions = {}) {
     this.#prices = options.prices ?? {}
+    this.#tools = options.tools
+    this.#scratchpad = options.scratchpad ?? (() => undefined)
   }
 
   start(request: AttemptRequest, listener: AttemptListener): AttemptHandle {
@@ -60,7 +75,60 @@ export class ProcessExecutor implements Executor {
       const message = `Agent "${agent.name}" could not be prepared for task "${request.taskId}": ${(error as Error).message}`
       return { result: Promise.resolve({ ok: false, error: { code: 'ERR_TASK_FAILED', message, retryable: false } }), abort: () => {} }
     }
+    if (agent.kind !== 'command' && this.#tools !== undefined) {
+      const tools = this.#tools
+      const log = (line: string) => listener.onLog(line.length > LOG_LINE_MAX ? `${line.slice(0, LOG_LINE_MAX)} [… ${line.length - LOG_LINE_MAX} characters cut]` : line)
+      const withMcp = (mcpArgs: readonly string[]) => createCliDriver(agent, { request, listener, scope, prices: this.#prices, log, mcpArgs })
+      return this.#withTools(tools, agent.kind, request, listener, withMcp, cwd, env)
+    }
     return this.#spawn(request, driver, cwd, env)
+  }
+
+  /**
+   * A CLI attempt with the run tools: binds an MCP URL to the attempt, hands it to the CLI in
+   * its own configuration (files in a temp dir of the attempt's), and revokes the URL and
+   * removes the dir when the attempt ends, however it ends. Claims taken over MCP are the
+   * task's: the run releases them when the attempt's slot is freed.
+   */
+  #withTools(tools: McpToolServer, kind: CliKind, request: AttemptRequest, listener: AttemptListener, driverWith: (mcpArgs: readonly string[]) => ProcessDriver, cwd: string, env: Record<string, string>): AttemptHandle {
+    let aborted = false
+    let inner: AttemptHandle | undefined
+    const result = (async (): Promise<AttemptResult> => {
+      let dir: string | undefined
+      let endpoint: McpEndpoint | undefined
+      try {
+        dir = await mkdtemp(join(tmpdir(), 'troupe-mcp-'))
+        const scratchpad = this.#scratchpad(request.runId) ?? (await Scratchpad.open(undefined))
+        endpoint = await tools.bind({
+          runId: request.runId,
+          taskId: request.taskId,
+          claim: (path) => listener.onClaim(path),
+          release: (path) => listener.onRelease(path),
+          progress: (fraction, message) => listener.onProgress(fraction, message),
+          log: (message) => listener.onLog(message),
+          scratchpad,
+        })
+        const config = cliMcpConfig(kind, endpoint.url, dir)
+        for (const [file, text] of Object.entries(config.files)) await writeFile(file, text, { mode: 0o600 })
+        if (aborted) return { ok: false, error: { code: 'ERR_CANCELLED', message: `Task "${request.taskId}" attempt ${request.attempt} was stopped before its process started` } }
+        inner = this.#spawn(request, driverWith(config.args), cwd, { ...env, ...config.env })
+        return await inner.result
+      } catch (error) {
+        return { ok: false, error: { code: 'ERR_TASK_FAILED', message: `Agent "${request.agent.name}" could not get the run tools: ${(error as Error).message}` } }
+      } finally {
+        endpoint?.revoke()
+        if (dir !== undefined) await rm(dir, { recursive: true, force: true }).catch(() => undefined)
+      }
+    })()
+    this.#inFlight.add(result)
+    void result.then(() => this.#inFlight.delete(result))
+    return {
+      result,
+      abort: () => {
+        aborted = true
+        inner?.abort()
+      },
+    }
   }
 
   #spawn(request: AttemptRequest, driver: ProcessDriver, cwd: string, env: Record<string, string>): AttemptHandle {

@@ -8,6 +8,9 @@ import type { ModuleAgentSpec } from '../../plan/agent-spec.ts'
 import { AgentChecker } from './agent-check.ts'
 import { classifyWorkerError } from './worker-error.ts'
 import { ThreadSlots } from './thread-slots.ts'
+import type { Scratchpad } from '../../coordination/scratchpad.ts'
+import type { ProcessGroup } from '../processes/process-group.ts'
+import { hostExec } from './host-exec.ts'
 import { ABORT_MESSAGE, CHECK_AGENTS_EXPORT, CTX_PORT_MESSAGE, WARM_EXPORT, type AgentLoadProblem, type AttemptKey, type ClaimResult, type HostApi, type WorkerResult, type WorkerTask } from './protocol.ts'
 import type { AttemptHandle, AttemptListener, AttemptRequest, AttemptResult, Executor } from '../executor.ts'
 
@@ -27,6 +30,8 @@ export interface PoolOptions {
   readonly loadTimeoutMs: number
   /** Called for pool-level errors not tied to a task, so they never crash the process. */
   readonly onError: (error: Error) => void
+  /** The run's scratchpad, by run id (`ctx.scratchpad`). */
+  readonly scratchpad?: (runId: string) => Scratchpad | undefined
 }
 
 /** The bound on threads when the pool is sized from the runs: the sum of their parallelism, at most this. */
@@ -49,6 +54,13 @@ class PoolAttempt implements AttemptHandle {
   /** AbortSignal shape, read by piscina. */
   aborted = false
   reason: unknown = undefined
+  /** The attempt's run and task (for `ctx.scratchpad`). */
+  runId = ''
+  taskId = ''
+  /** `ctx.exec` default cwd: the task's workspace, else the plan's directory. */
+  cwd = ''
+  /** Process groups started with `ctx.exec`, stopped when the attempt ends. */
+  groups: Set<ProcessGroup> | undefined = undefined
   #onAbort: (() => void) | undefined = undefined
   #graceTimer: NodeJS.Timeout | undefined = undefined
 
@@ -81,6 +93,7 @@ class PoolAttempt implements AttemptHandle {
   settle(): void {
     if (this.#graceTimer !== undefined) clearTimeout(this.#graceTimer)
     this.ended?.abort(new Error('the attempt has ended'))
+    if (this.groups !== undefined) for (const group of this.groups) group.stop(this.graceMs)
     if (this.leases === undefined) return
     for (const release of this.leases.values()) release()
     this.leases.clear()
@@ -102,6 +115,7 @@ export class WorkerPool implements Executor {
   readonly name = 'local'
   readonly #piscina: Piscina<WorkerTask, WorkerResult>
   readonly #attempts = new Map<AttemptKey, PoolAttempt>()
+  readonly #scratchpad: (runId: string) => Scratchpad | undefined
   #nextAttempt = 0
   readonly #ports = new Set<MessagePort>()
   readonly #checker: AgentChecker
@@ -116,6 +130,7 @@ export class WorkerPool implements Executor {
   readonly slots: ThreadSlots
 
   constructor(options: PoolOptions) {
+    this.#scratchpad = options.scratchpad ?? (() => undefined)
     const maxThreads = options.maxThreads ?? Math.max(AUTO_MAX_THREADS, options.minThreads)
     this.slots = new ThreadSlots(maxThreads * options.concurrentTasksPerWorker)
     const filename = threadEntryFile(import.meta.url, 'worker-entry', ['worker-entry.ts', 'protocol.ts'])
@@ -167,6 +182,9 @@ export class WorkerPool implements Executor {
     }
     const attempt = new PoolAttempt(id, listener, request.graceMs)
     const attempts = this.#attempts
+    attempt.runId = request.runId
+    attempt.taskId = request.taskId
+    attempt.cwd = request.workspace ?? request.baseDir
     attempts.set(id, attempt)
     attempt.result = this.#piscina.run(task, { signal: attempt }).then(
       (result) => {
@@ -251,6 +269,7 @@ export class WorkerPool implements Executor {
 
   #exposeHost(port: MessagePort): void {
     const attempts = this.#attempts
+    const scratchpad = this.#scratchpad
     const host: HostApi = {
       progress(key, fraction, message) {
         attempts.get(key)?.listener.onProgress(fraction, message)
@@ -292,6 +311,22 @@ export class WorkerPool implements Executor {
       },
       release(key, path) {
         attempts.get(key)?.listener.onRelease(String(path))
+      },
+      exec(key, command, args, options) {
+        const attempt = attempts.get(key)
+        if (attempt === undefined) return Promise.reject(new Error('ctx.exec: the attempt has ended'))
+        return hostExec(command, args, options, { cwd: attempt.cwd, graceMs: attempt.graceMs }, (attempt.groups ??= new Set()))
+      },
+      scratchpadRead(key) {
+        const attempt = attempts.get(key)
+        return attempt === undefined ? [] : (scratchpad(attempt.runId)?.read() ?? [])
+      },
+      async scratchpadAppend(key, text) {
+        const attempt = attempts.get(key)
+        if (attempt === undefined) throw new Error('ctx.scratchpad.append: the attempt has ended')
+        const pad = scratchpad(attempt.runId)
+        if (pad === undefined) throw new Error(`ctx.scratchpad.append: run "${attempt.runId}" has no scratchpad on this runtime`)
+        return pad.append(attempt.taskId, String(text))
       },
     }
     Comlink.expose(host, port as unknown as Comlink.Endpoint)

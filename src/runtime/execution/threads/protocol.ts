@@ -66,6 +66,37 @@ export interface HostApi {
   claim(key: AttemptKey, path: string): ClaimResult
   /** `ctx.release(path)`: gives back one hold on `path`. */
   release(key: AttemptKey, path: string): void
+  /** `ctx.scratchpad.read()`: every note of the run's scratchpad, oldest first. */
+  scratchpadRead(key: AttemptKey): readonly ScratchpadNote[]
+  /** `ctx.scratchpad.append(text)`: resolves with the note once it is journaled. */
+  scratchpadAppend(key: AttemptKey, text: string): Promise<ScratchpadNote>
+  /** `ctx.exec(command, args, options)`: runs a process group tied to the attempt. */
+  exec(key: AttemptKey, command: string, args: readonly string[], options: ExecOptions): Promise<ExecResult>
+}
+
+/** `ctx.exec` options. */
+export interface ExecOptions {
+  /** Default: the task's workspace, else the plan's directory. */
+  readonly cwd?: string
+  /** Added to the environment of this process. */
+  readonly env?: Readonly<Record<string, string>>
+}
+
+/** What `ctx.exec` resolves with: the exit and the (bounded) tails of stdout and stderr. */
+export interface ExecResult {
+  /** null when the process was killed by a signal. */
+  readonly exitCode: number | null
+  readonly signal: string | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** One note of a run's scratchpad (the same shape as coordination's Note). */
+export interface ScratchpadNote {
+  readonly taskId: string
+  /** Epoch ms. */
+  readonly at: number
+  readonly text: string
 }
 
 export type { ClaimResult }

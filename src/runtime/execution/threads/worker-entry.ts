@@ -11,6 +11,9 @@ import {
   type AttemptKey,
   type ClaimResult,
   type HostApi,
+  type ScratchpadNote,
+  type ExecOptions,
+  type ExecResult,
   type WorkerError,
   type WorkerResult,
   type WorkerTask,
@@ -57,6 +60,21 @@ export interface AgentContext {
   acquire(name: string): Promise<() => Promise<void>>
   /** Reports spend for `RunResult.usage` and `budget.maxCostUsd`; numbers must be finite and >= 0. */
   usage(report: UsageReport): Promise<void>
+  /**
+   * The run's shared scratchpad: append-only notes `{ taskId, at, text }` every agent of the
+   * run can read and add to (CLI agents through the MCP tools), journaled and kept on resume.
+   */
+  /**
+   * Runs `command` with `args` (no shell) in a process group of its own, tied to the
+   * attempt: when the attempt ends however it ends, the group and everything it started get
+   * SIGTERM, then SIGKILL after the grace period. Resolves with the exit code and the last
+   * 64 KiB of stdout and of stderr; rejects when the command cannot start.
+   */
+  exec(command: string, args?: readonly string[], options?: ExecOptions): Promise<ExecResult>
+  readonly scratchpad: {
+    read(): Promise<readonly ScratchpadNote[]>
+    append(text: string): Promise<ScratchpadNote>
+  }
 }
 
 const agents = new Map<string, Promise<Agent>>()
@@ -191,6 +209,11 @@ function createContext(task: WorkerTask, pending: Promise<unknown>[]): AgentCont
     progress: (fraction, message) => call((api) => api.progress(key, fraction, message)),
     log: (message) => call((api) => api.log(key, String(message))),
     claim: (path) => ask((api) => api.claim(key, String(path))),
+    exec: (command, args = [], options = {}) => ask((api) => api.exec(key, String(command), [...args].map(String), { ...(options.cwd === undefined ? {} : { cwd: String(options.cwd) }), ...(options.env === undefined ? {} : { env: { ...options.env } }) })),
+    scratchpad: {
+      read: () => ask((api) => api.scratchpadRead(key)),
+      append: (text) => ask((api) => api.scratchpadAppend(key, String(text))),
+    },
     release: (path) => call((api) => api.release(key, String(path))),
     acquire: async (name) => {
       const api = await getHost()
