@@ -9,6 +9,7 @@ import type { AttemptResult } from '../runtime/execution/executor.ts'
 import type { CompiledPlan, CompiledTask } from '../runtime/plan/plan.ts'
 import { DagScheduler, type Transition } from '../runtime/schedule/scheduler.ts'
 import { Attempts } from './attempts.ts'
+import { conditionSkipError, Conditions } from './conditions.ts'
 import { effectiveMaxParallel, type RunInit, type RunOutlet } from './run-init.ts'
 import { abortsRunning, runLifecycle, type LifecycleState, type StopReason } from './run-lifecycle.ts'
 import { assembleResult, skipError } from './run-result.ts'
@@ -33,6 +34,9 @@ export class RunMachine implements Dispatchable {
   readonly #attempts: Attempts
   readonly #retryTimers = new Map<number, unknown>()
   readonly #inbox: TaskChange[] = []
+  readonly #conditions = new Conditions()
+  /** Why a task's condition skipped or failed it, until the task is told. */
+  readonly #conditionErrors = new Map<number, SerializedError>()
   /** From a drain's scheduling to its end: changes queued meanwhile join the same drain. */
   #drainScheduled = false
   readonly #usage = new UsageLedger()
@@ -49,7 +53,7 @@ export class RunMachine implements Dispatchable {
     this.#plan = init.plan
     this.#out = out
     this.#maxParallel = effectiveMaxParallel(init.strategy, init.maxParallel)
-    this.#scheduler = new DagScheduler(init.plan, init.strategy)
+    this.#scheduler = new DagScheduler(init.plan, init.strategy, undefined, (task) => this.#decide(task))
     this.#barriers = init.strategy === 'waves' || init.strategy === 'pipeline'
     this.#tasks = new TaskActors(init.plan, init.config, { now: init.clock.now, retryDelay: init.retryDelay }, this.#lifecycle, (change) =>
       this.#changed(change),
@@ -271,7 +275,30 @@ export class RunMachine implements Dispatchable {
     this.#retryTimers.set(task, handle)
   }
 
+  /** A conditional task's dependencies are done: evaluate its `when`. */
+  #decide(task: number): 'run' | 'skip' | 'fail' {
+    const outcome = this.#conditions.decide(
+      this.#plan.tasks[task]!,
+      (dep) => this.#tasks.resultOf(dep)?.output,
+      (dep) => this.#plan.tasks[dep]!.id,
+    )
+    if (outcome.verdict !== 'run') this.#conditionErrors.set(task, outcome.error)
+    return outcome.verdict
+  }
+
   #apply(transition: Transition): void {
+    for (const task of transition.conditionFailed) {
+      this.#tasks.send(task, { type: 'REJECT', error: this.#conditionErrors.get(task)! })
+      this.#conditionErrors.delete(task)
+    }
+    for (const task of transition.conditionSkipped) {
+      let error = this.#conditionErrors.get(task)
+      if (error === undefined) {
+        const skippedDeps = this.#plan.tasks[task]!.deps.filter((d) => this.#scheduler.isEnded(d) && this.stateOf(d) === 'SKIPPED')
+        error = conditionSkipError(skippedDeps.map((d) => `"${this.#plan.tasks[d]!.id}"`))
+      } else this.#conditionErrors.delete(task)
+      this.#tasks.send(task, { type: 'SKIP', error })
+    }
     for (const task of transition.ready) this.#tasks.send(task, { type: 'DEPS_DONE' })
     for (const task of transition.skipped) {
       const failedDeps = this.#plan.tasks[task]!.deps.filter((d) => this.#scheduler.isEnded(d) && this.stateOf(d) !== 'COMPLETED')

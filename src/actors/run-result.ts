@@ -62,7 +62,7 @@ export function assembleResult(summary: RunSummary): RunResult {
   return {
     runId: summary.runId,
     name: plan.name,
-    status: runStatus(reason, totals.completed === totals.tasks),
+    status: runStatus(reason, totals.completed + conditionSkips(results) === totals.tasks),
     strategy: summary.strategy,
     maxParallel: summary.maxParallel,
     startedAt: summary.startedAt,
@@ -74,6 +74,13 @@ export function assembleResult(summary: RunSummary): RunResult {
     ...(summary.governor ? { governor: summary.governor } : {}),
     ...(reason ? { error: reason.error } : {}),
   }
+}
+
+/** Tasks skipped by a `when` condition (directly or through a dependency): they count as success. */
+function conditionSkips(results: readonly TaskResult[]): number {
+  let n = 0
+  for (const r of results) if (r.state === 'SKIPPED' && r.error?.code === 'ERR_CONDITION_FALSE') n++
+  return n
 }
 
 /** The error of a task skipped because `failedDeps` (quoted ids with states) did not complete, or for pipeline fail-fast. */
