@@ -127,7 +127,8 @@ export class RunMachine implements Dispatchable {
   }
 
   tryStartOne(): boolean {
-    if (this.#attempts.inFlight >= this.#maxParallel || this.lifecycle !== 'running') return false
+    // A hybrid plan's open stage may allow fewer slots than the run.
+    if (this.#attempts.inFlight >= Math.min(this.#maxParallel, this.#scheduler.slotLimit) || this.lifecycle !== 'running') return false
     const gates = this.#init.gates
     const budget = this.#init.config.budget
     const level = budgetLevel(this.#usage.costUsd, budget.maxCostUsd)

@@ -13,6 +13,19 @@ export interface SchedulablePlan extends Graph {
     readonly when?: string | undefined
   }[]
   readonly order: readonly number[]
+  /**
+   * `strategy: hybrid` (compiled as `pipeline`): stage name → its rule, keys in the order the
+   * stages run. Each stage is a barrier group in that order, with its own slot limit
+   * ({@link DagScheduler.slotLimit}) and fail-fast rule.
+   */
+  readonly stages?: Readonly<Record<string, HybridStage>> | undefined
+}
+
+/** The rule of one stage of a hybrid plan, as the scheduler reads it. */
+export interface HybridStage {
+  readonly parallel: boolean
+  readonly maxParallel?: number | undefined
+  readonly failFast?: boolean | undefined
 }
 
 export type Outcome = 'completed' | 'failed' | 'cancelled'
@@ -87,7 +100,10 @@ export class DagScheduler {
   readonly #groupRemaining: Int32Array
   readonly #groupFailed: Uint8Array
   readonly #deferred: number[][]
-  readonly #failFast: boolean
+  /** Per group: a failure in it skips every later group. */
+  readonly #failFast: Uint8Array
+  /** Per group: most tasks of it running at once (Infinity: the caller's limit only). */
+  readonly #limit: Float64Array
   readonly #queue: ReadyQueue
   readonly #tasks: SchedulablePlan['tasks']
   readonly #condition: ConditionCheck | undefined
@@ -128,11 +144,29 @@ export class DagScheduler {
     for (let i = 0; i < n; i++) this.#groupRemaining[this.#group[i]!]!++
     this.#groupFailed = new Uint8Array(groups)
     this.#deferred = Array.from({ length: groups }, () => [])
-    this.#failFast = strategy === 'pipeline'
+    this.#failFast = new Uint8Array(groups)
+    this.#limit = new Float64Array(groups).fill(Infinity)
+    const stages = strategy === 'pipeline' && plan.stages !== undefined ? Object.values(plan.stages) : undefined
+    if (stages === undefined) this.#failFast.fill(strategy === 'pipeline' ? 1 : 0)
+    else {
+      stages.forEach((stage, k) => {
+        if (k >= groups) return
+        this.#failFast[k] = stage.failFast === true ? 1 : 0
+        this.#limit[k] = stage.parallel ? (stage.maxParallel ?? Infinity) : 1
+      })
+    }
   }
 
   get size(): number {
     return this.#ended.length
+  }
+
+  /**
+   * Most tasks that may run at once now: the open stage's limit of a hybrid plan (one stage
+   * is open at a time), else Infinity. Callers take the smaller of this and their slots.
+   */
+  get slotLimit(): number {
+    return this.#limit[this.#openGroup] ?? Infinity
   }
 
   /** Number of tasks ready to start. */
@@ -296,8 +330,8 @@ export class DagScheduler {
     while (this.#openGroup < groups && this.#groupRemaining[this.#openGroup] === 0) {
       const failed = this.#groupFailed[this.#openGroup] === 1
       this.#openGroup++
-      if (failed && this.#failFast) {
-        // Pipeline fail-fast: a failed stage skips every later stage.
+      if (failed && this.#failFast[this.#openGroup - 1] === 1) {
+        // Fail-fast (pipeline, or a hybrid stage with failFast): a failed stage skips every later stage.
         for (let i = 0; i < this.#ended.length; i++) {
           if (this.#ended[i] === 0) {
             this.#markEnded(i)
@@ -343,6 +377,11 @@ function orderingKeys(graph: Graph, order: readonly number[], durations: Float64
 function groupsFor(plan: SchedulablePlan, strategy: Strategy): Int32Array {
   const n = plan.tasks.length
   if (strategy === 'waves') return dependencyLevels(plan, plan.order)
+  if (strategy === 'pipeline' && plan.stages !== undefined) {
+    // Hybrid: stages in declared order.
+    const number = new Map(Object.keys(plan.stages).map((name, k) => [name, k]))
+    return Int32Array.from(plan.tasks, (t) => number.get(t.stage ?? '') ?? 0)
+  }
   if (strategy === 'pipeline') return stageOrder(plan).index
   return new Int32Array(n)
 }
