@@ -45,6 +45,9 @@ export class RunMachine implements Dispatchable {
   /** waves and pipeline open groups of tasks at once: any completion can change the ready set. */
   readonly #barriers: boolean
   #maxParallel: number
+  /** Tasks RUNNING now, and the most at once so far (RunResult.peakConcurrency). */
+  #running = 0
+  #peakRunning = 0
   #startedAt = 0
   #resolve!: (result: RunResult) => void
 
@@ -238,6 +241,8 @@ export class RunMachine implements Dispatchable {
 
   #onChange({ task, from, to, attempt, error, notBefore }: TaskChange): void {
     const compiled = this.#plan.tasks[task]!
+    if (to === 'RUNNING' && ++this.#running > this.#peakRunning) this.#peakRunning = this.#running
+    if (from === 'RUNNING') this.#running--
     // Three events per task: build them only for someone who listens.
     if (this.#out.listening('task:state')) {
       this.#out.emit('task:state', {
@@ -322,6 +327,7 @@ export class RunMachine implements Dispatchable {
       usage: this.#usage.summary(),
       governor: this.#init.governor?.end(),
       reason: this.#lifecycle.getSnapshot().context.reason,
+      peakConcurrency: this.#peakRunning,
     })
     try {
       if (this.#init.finalize) result = await this.#init.finalize(result)

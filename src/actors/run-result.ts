@@ -35,6 +35,8 @@ export interface RunSummary {
   readonly governor: GovernorReport | undefined
   /** Why the run stopped early, if it did. */
   readonly reason: StopReason | undefined
+  /** Most tasks RUNNING at once. */
+  readonly peakConcurrency: number
 }
 
 /** Counts tasks by how they ended. */
@@ -57,6 +59,7 @@ export function countTotals(results: readonly TaskResult[]): RunTotals {
 export function assembleResult(summary: RunSummary): RunResult {
   const { plan, results, reason } = summary
   const totals = countTotals(results)
+  const speedup = speedupFigures(plan, plan.order, results, summary.maxParallel)
   const tasks = Object.create(null) as Record<string, TaskResult>
   for (let i = 0; i < results.length; i++) tasks[plan.tasks[i]!.id] = results[i]!
   return {
@@ -67,13 +70,28 @@ export function assembleResult(summary: RunSummary): RunResult {
     maxParallel: summary.maxParallel,
     startedAt: summary.startedAt,
     finishedAt: summary.finishedAt,
-    ...speedupFigures(plan, plan.order, results, summary.maxParallel),
+    ...speedup,
+    timeSavedMs: speedup.sequentialMs - speedup.makespanMs,
+    successRate: totals.tasks === 0 ? 1 : Math.round((totals.completed / totals.tasks) * 1000) / 1000,
+    peakConcurrency: summary.peakConcurrency,
+    agentUtilization: agentUtilization(plan, results, speedup.makespanMs),
     totals,
     tasks,
     usage: summary.usage,
     ...(summary.governor ? { governor: summary.governor } : {}),
     ...(reason ? { error: reason.error } : {}),
   }
+}
+
+/** Per agent: busy time of its tasks / makespan, rounded to 3 decimals (0 when nothing ran). */
+function agentUtilization(plan: CompiledPlan, results: readonly TaskResult[], makespanMs: number): Record<string, number> {
+  const busy = Object.create(null) as Record<string, number>
+  for (let i = 0; i < results.length; i++) {
+    const agent = plan.tasks[i]!.agent
+    busy[agent] = (busy[agent] ?? 0) + (results[i]!.durationMs ?? 0)
+  }
+  for (const agent in busy) busy[agent] = makespanMs > 0 ? Math.round((busy[agent]! / makespanMs) * 1000) / 1000 : 0
+  return busy
 }
 
 /** Tasks skipped by a `when` condition (directly or through a dependency): they count as success. */
