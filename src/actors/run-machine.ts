@@ -9,6 +9,7 @@ import type { AttemptResult } from '../runtime/execution/executor.ts'
 import type { CompiledPlan, CompiledTask } from '../runtime/plan/plan.ts'
 import { DagScheduler, type Transition } from '../runtime/schedule/scheduler.ts'
 import { Attempts } from './attempts.ts'
+import { conditionSkipError, Conditions } from './conditions.ts'
 import { effectiveMaxParallel, type RunInit, type RunOutlet } from './run-init.ts'
 import { abortsRunning, runLifecycle, type LifecycleState, type StopReason } from './run-lifecycle.ts'
 import { assembleResult, skipError } from './run-result.ts'
@@ -33,6 +34,9 @@ export class RunMachine implements Dispatchable {
   readonly #attempts: Attempts
   readonly #retryTimers = new Map<number, unknown>()
   readonly #inbox: TaskChange[] = []
+  readonly #conditions = new Conditions()
+  /** Why a task's condition skipped or failed it, until the task is told. */
+  readonly #conditionErrors = new Map<number, SerializedError>()
   /** From a drain's scheduling to its end: changes queued meanwhile join the same drain. */
   #drainScheduled = false
   readonly #usage = new UsageLedger()
@@ -41,6 +45,9 @@ export class RunMachine implements Dispatchable {
   /** waves and pipeline open groups of tasks at once: any completion can change the ready set. */
   readonly #barriers: boolean
   #maxParallel: number
+  /** Tasks RUNNING now, and the most at once so far (RunResult.peakConcurrency). */
+  #running = 0
+  #peakRunning = 0
   #startedAt = 0
   /** Where each task's final attempt ran, when its executor said (a remote worker's name). */
   #workers: Map<number, string> | undefined
@@ -51,7 +58,7 @@ export class RunMachine implements Dispatchable {
     this.#plan = init.plan
     this.#out = out
     this.#maxParallel = effectiveMaxParallel(init.strategy, init.maxParallel)
-    this.#scheduler = new DagScheduler(init.plan, init.strategy)
+    this.#scheduler = new DagScheduler(init.plan, init.strategy, undefined, (task) => this.#decide(task))
     this.#barriers = init.strategy === 'waves' || init.strategy === 'pipeline'
     this.#tasks = new TaskActors(init.plan, init.config, { now: init.clock.now, retryDelay: init.retryDelay }, this.#lifecycle, (change) =>
       this.#changed(change),
@@ -136,7 +143,8 @@ export class RunMachine implements Dispatchable {
   }
 
   tryStartOne(): boolean {
-    if (this.#attempts.inFlight >= this.#maxParallel || this.lifecycle !== 'running') return false
+    // A hybrid plan's open stage may allow fewer slots than the run.
+    if (this.#attempts.inFlight >= Math.min(this.#maxParallel, this.#scheduler.slotLimit) || this.lifecycle !== 'running') return false
     const gates = this.#init.gates
     const budget = this.#init.config.budget
     const level = budgetLevel(this.#usage.costUsd, budget.maxCostUsd)
@@ -248,6 +256,8 @@ export class RunMachine implements Dispatchable {
 
   #onChange({ task, from, to, attempt, error, notBefore }: TaskChange): void {
     const compiled = this.#plan.tasks[task]!
+    if (to === 'RUNNING' && ++this.#running > this.#peakRunning) this.#peakRunning = this.#running
+    if (from === 'RUNNING') this.#running--
     // Three events per task: build them only for someone who listens.
     if (this.#out.listening('task:state')) {
       this.#out.emit('task:state', {
@@ -286,7 +296,30 @@ export class RunMachine implements Dispatchable {
     this.#retryTimers.set(task, handle)
   }
 
+  /** A conditional task's dependencies are done: evaluate its `when`. */
+  #decide(task: number): 'run' | 'skip' | 'fail' {
+    const outcome = this.#conditions.decide(
+      this.#plan.tasks[task]!,
+      (dep) => this.#tasks.resultOf(dep)?.output,
+      (dep) => this.#plan.tasks[dep]!.id,
+    )
+    if (outcome.verdict !== 'run') this.#conditionErrors.set(task, outcome.error)
+    return outcome.verdict
+  }
+
   #apply(transition: Transition): void {
+    for (const task of transition.conditionFailed) {
+      this.#tasks.send(task, { type: 'REJECT', error: this.#conditionErrors.get(task)! })
+      this.#conditionErrors.delete(task)
+    }
+    for (const task of transition.conditionSkipped) {
+      let error = this.#conditionErrors.get(task)
+      if (error === undefined) {
+        const skippedDeps = this.#plan.tasks[task]!.deps.filter((d) => this.#scheduler.isEnded(d) && this.stateOf(d) === 'SKIPPED')
+        error = conditionSkipError(skippedDeps.map((d) => `"${this.#plan.tasks[d]!.id}"`))
+      } else this.#conditionErrors.delete(task)
+      this.#tasks.send(task, { type: 'SKIP', error })
+    }
     for (const task of transition.ready) this.#tasks.send(task, { type: 'DEPS_DONE' })
     for (const task of transition.skipped) {
       const failedDeps = this.#plan.tasks[task]!.deps.filter((d) => this.#scheduler.isEnded(d) && this.stateOf(d) !== 'COMPLETED')
@@ -309,6 +342,7 @@ export class RunMachine implements Dispatchable {
       usage: this.#usage.summary(),
       governor: this.#init.governor?.end(),
       reason: this.#lifecycle.getSnapshot().context.reason,
+      peakConcurrency: this.#peakRunning,
     })
     try {
       if (this.#init.finalize) result = await this.#init.finalize(result)

@@ -35,6 +35,8 @@ export interface RunSummary {
   readonly governor: GovernorReport | undefined
   /** Why the run stopped early, if it did. */
   readonly reason: StopReason | undefined
+  /** Most tasks RUNNING at once. */
+  readonly peakConcurrency: number
 }
 
 /** Counts tasks by how they ended. */
@@ -57,17 +59,22 @@ export function countTotals(results: readonly TaskResult[]): RunTotals {
 export function assembleResult(summary: RunSummary): RunResult {
   const { plan, results, reason } = summary
   const totals = countTotals(results)
+  const speedup = speedupFigures(plan, plan.order, results, effectiveParallelism(summary.maxParallel, summary.governor))
   const tasks = Object.create(null) as Record<string, TaskResult>
   for (let i = 0; i < results.length; i++) tasks[plan.tasks[i]!.id] = results[i]!
   return {
     runId: summary.runId,
     name: plan.name,
-    status: runStatus(reason, totals.completed === totals.tasks),
+    status: runStatus(reason, totals.completed + conditionSkips(results) === totals.tasks),
     strategy: summary.strategy,
     maxParallel: summary.maxParallel,
     startedAt: summary.startedAt,
     finishedAt: summary.finishedAt,
-    ...speedupFigures(plan, plan.order, results, effectiveParallelism(summary.maxParallel, summary.governor)),
+    ...speedup,
+    timeSavedMs: speedup.sequentialMs - speedup.makespanMs,
+    successRate: totals.tasks === 0 ? 1 : Math.round((totals.completed / totals.tasks) * 1000) / 1000,
+    peakConcurrency: summary.peakConcurrency,
+    agentUtilization: agentUtilization(plan, results, speedup.makespanMs),
     totals,
     tasks,
     usage: summary.usage,
@@ -85,6 +92,24 @@ export function effectiveParallelism(maxParallel: number, governor: GovernorRepo
   const cores = governor?.machine?.cores
   if (cores === undefined || !((governor?.heldMs?.cpu ?? 0) > 0)) return maxParallel
   return Math.max(1, Math.min(maxParallel, Math.round(cores)))
+}
+
+/** Per agent: busy time of its tasks / makespan, rounded to 3 decimals (0 when nothing ran). */
+function agentUtilization(plan: CompiledPlan, results: readonly TaskResult[], makespanMs: number): Record<string, number> {
+  const busy = Object.create(null) as Record<string, number>
+  for (let i = 0; i < results.length; i++) {
+    const agent = plan.tasks[i]!.agent
+    busy[agent] = (busy[agent] ?? 0) + (results[i]!.durationMs ?? 0)
+  }
+  for (const agent in busy) busy[agent] = makespanMs > 0 ? Math.round((busy[agent]! / makespanMs) * 1000) / 1000 : 0
+  return busy
+}
+
+/** Tasks skipped by a `when` condition (directly or through a dependency): they count as success. */
+function conditionSkips(results: readonly TaskResult[]): number {
+  let n = 0
+  for (const r of results) if (r.state === 'SKIPPED' && r.error?.code === 'ERR_CONDITION_FALSE') n++
+  return n
 }
 
 /** The error of a task skipped because `failedDeps` (quoted ids with states) did not complete, or for pipeline fail-fast. */

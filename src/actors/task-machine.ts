@@ -66,6 +66,8 @@ export type TaskEvent =
   /** The running attempt exceeded its timeoutMs. */
   | { readonly type: 'TIMEOUT' }
   | { readonly type: 'SKIP'; readonly error: SerializedError }
+  /** A PENDING task that cannot run (its condition threw): FAILED without an attempt. */
+  | { readonly type: 'REJECT'; readonly error: SerializedError }
   | { readonly type: 'CANCEL'; readonly error: SerializedError }
   /** Ends the running attempt as failed without retry (e.g. the budget was exceeded). */
   | { readonly type: 'ABORT'; readonly error: SerializedError }
@@ -138,6 +140,7 @@ export const taskMachine = setup({
       on: {
         DEPS_DONE: 'QUEUED',
         SKIP: { target: 'SKIPPED', actions: assign({ error: ({ event }) => event.error }) },
+        REJECT: { target: 'FAILED', actions: assign({ error: ({ event }) => event.error }) },
         RESTORE: {
           target: 'COMPLETED',
           actions: assign(({ event }) => ({ output: event.output, attempt: event.attempts, reused: true })),

@@ -82,7 +82,7 @@ export function outlinePlan(plan: CompiledPlan): PlanOutline {
 export function formatOutline(o: PlanOutline): string {
   const lines = [`agents: ${list(o.agents.map((a) => `${a.name} (${a.kind})`))}`]
   if (o.stages !== undefined) {
-    lines.push(`stages (hybrid; runs as pipeline until the hybrid scheduler lands): ${o.stages.length}`)
+    lines.push(`stages (hybrid, in this order): ${o.stages.length}`)
     for (const s of o.stages.slice(0, SHOWN)) {
       const rule = [s.parallel ? 'parallel' : 'sequential', ...(s.maxParallel === undefined ? [] : [`maxParallel ${s.maxParallel}`]), ...(s.failFast ? ['failFast'] : [])]
       lines.push(`  ${s.name}: ${s.tasks} tasks, ${rule.join(', ')}`)

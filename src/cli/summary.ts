@@ -58,6 +58,9 @@ export function formatSummary(result: RunResult, options: SummaryOptions = {}): 
     `run ${terminalText(result.runId, 128)}: ${result.status.toUpperCase()} — ${t.completed}/${t.tasks} completed, ${t.failed} failed, ${t.skipped} skipped, ${t.cancelled} cancelled${t.reused ? `, ${t.reused} reused` : ''}`,
     `makespan ${formatMs(result.makespanMs)} vs sequential ${formatMs(result.sequentialMs)} · speedup ${result.speedup.toFixed(2)}x at maxParallel ${result.maxParallel} (efficiency ${(result.efficiency * 100).toFixed(0)} %, strategy ${result.strategy})`,
     `verdict ${result.parallelization}: ${verdictReason(result)}`,
+    ...(result.peakConcurrency === undefined
+      ? []
+      : [`saved ${formatMs(result.timeSavedMs ?? 0)} · success ${((result.successRate ?? 0) * 100).toFixed(0)} % · peak ${result.peakConcurrency} running`]),
     ...(result.governor && result.governor.samples > 0 ? [formatGovernor(result.governor)] : []),
     ...(result.usage && (result.usage.total.costUsd > 0 || result.usage.total.tokens > 0 || result.usage.total.apiCalls > 0)
       ? [`usage: $${result.usage.total.costUsd} · ${result.usage.total.tokens} tokens · ${result.usage.total.apiCalls} API calls`]

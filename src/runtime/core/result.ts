@@ -53,6 +53,14 @@ export interface RunResult extends SpeedupFigures {
   readonly maxParallel: number
   readonly startedAt: number
   readonly finishedAt: number
+  /** sequentialMs − makespanMs: the time running in parallel saved. */
+  readonly timeSavedMs?: number
+  /** completed / tasks (0 for a plan with no tasks). */
+  readonly successRate?: number
+  /** Most tasks RUNNING at once during the run. */
+  readonly peakConcurrency?: number
+  /** Per agent: its tasks' busy time (sum of attempt durations) / makespan; can exceed 1 when its tasks overlap. */
+  readonly agentUtilization?: Readonly<Record<string, number>>
   readonly totals: RunTotals
   readonly tasks: Readonly<Record<string, TaskResult>>
   /** Spend the agents reported with `ctx.usage`: in total, by agent and by model. */

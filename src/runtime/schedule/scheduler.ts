@@ -5,18 +5,61 @@ import { ReadyQueue } from './ready-queue.ts'
 
 /** What the scheduler needs to know about a plan. Both compiled plans and bare graphs fit. */
 export interface SchedulablePlan extends Graph {
-  readonly tasks: readonly { readonly priority?: Priority; readonly estimateMs?: number | undefined; readonly stage?: string | undefined }[]
+  readonly tasks: readonly {
+    readonly priority?: Priority
+    readonly estimateMs?: number | undefined
+    readonly stage?: string | undefined
+    /** A run-time condition (the source of `when`); see {@link ConditionCheck}. */
+    readonly when?: string | undefined
+  }[]
   readonly order: readonly number[]
+  /**
+   * `strategy: hybrid` (compiled as `pipeline`): stage name → its rule, keys in the order the
+   * stages run. Each stage is a barrier group in that order, with its own slot limit
+   * ({@link DagScheduler.slotLimit}) and fail-fast rule.
+   */
+  readonly stages?: Readonly<Record<string, HybridStage>> | undefined
+}
+
+/** The rule of one stage of a hybrid plan, as the scheduler reads it. */
+export interface HybridStage {
+  readonly parallel: boolean
+  readonly maxParallel?: number | undefined
+  readonly failFast?: boolean | undefined
 }
 
 export type Outcome = 'completed' | 'failed' | 'cancelled'
+
+/**
+ * Decides a task with a `when` condition once its dependencies are done (and its barrier
+ * group is open): `run` queues it, `skip` ends it as skipped by its condition, `fail` ends
+ * it as failed (the expression threw). Absent (simulation), conditional tasks just run.
+ */
+export type ConditionCheck = (task: number) => 'run' | 'skip' | 'fail'
 
 export interface Transition {
   /** Tasks whose dependencies (and strategy barrier) are now satisfied: PENDING → QUEUED. */
   readonly ready: readonly number[]
   /** Tasks that can no longer run because a dependency did not complete: → SKIPPED. */
   readonly skipped: readonly number[]
+  /**
+   * Tasks skipped because their condition was false, or because they have no condition and
+   * a dependency was skipped that way (→ SKIPPED, ERR_CONDITION_FALSE). A condition-skipped
+   * dependency counts as satisfied for a dependent that has its own `when`.
+   */
+  readonly conditionSkipped: readonly number[]
+  /** Tasks whose condition threw (→ FAILED); their dependents are in `skipped`. */
+  readonly conditionFailed: readonly number[]
 }
+
+interface Acc {
+  ready: number[]
+  skipped: number[]
+  conditionSkipped: number[]
+  conditionFailed: number[]
+}
+
+const acc = (): Acc => ({ ready: [], skipped: [], conditionSkipped: [], conditionFailed: [] })
 
 const RANK: Readonly<Record<Priority, number>> = Object.fromEntries(PRIORITIES.map((p, i) => [p, i])) as Record<Priority, number>
 
@@ -57,16 +100,28 @@ export class DagScheduler {
   readonly #groupRemaining: Int32Array
   readonly #groupFailed: Uint8Array
   readonly #deferred: number[][]
-  readonly #failFast: boolean
+  /** Per group: a failure in it skips every later group. */
+  readonly #failFast: Uint8Array
+  /** Per group: most tasks of it running at once (Infinity: the caller's limit only). */
+  readonly #limit: Float64Array
   readonly #queue: ReadyQueue
+  readonly #tasks: SchedulablePlan['tasks']
+  readonly #condition: ConditionCheck | undefined
   #openGroup = 0
   #endedCount = 0
   /** b-level of each task (longest estimated path to the end), the critical-path key. */
   readonly blevel: Float64Array
 
-  constructor(plan: SchedulablePlan, strategy: Strategy = 'concurrent', durations: Float64Array = estimatedDurations(plan)) {
+  constructor(
+    plan: SchedulablePlan,
+    strategy: Strategy = 'concurrent',
+    durations: Float64Array = estimatedDurations(plan),
+    condition?: ConditionCheck,
+  ) {
     const n = plan.tasks.length
     this.#graph = plan
+    this.#tasks = plan.tasks
+    this.#condition = condition
     const { blevel: levels, downstream } = orderingKeys(plan, plan.order, durations)
     this.blevel = levels
     const rank = Uint8Array.from(plan.tasks, (t) => RANK[t.priority ?? 'medium'])
@@ -89,11 +144,29 @@ export class DagScheduler {
     for (let i = 0; i < n; i++) this.#groupRemaining[this.#group[i]!]!++
     this.#groupFailed = new Uint8Array(groups)
     this.#deferred = Array.from({ length: groups }, () => [])
-    this.#failFast = strategy === 'pipeline'
+    this.#failFast = new Uint8Array(groups)
+    this.#limit = new Float64Array(groups).fill(Infinity)
+    const stages = strategy === 'pipeline' && plan.stages !== undefined ? Object.values(plan.stages) : undefined
+    if (stages === undefined) this.#failFast.fill(strategy === 'pipeline' ? 1 : 0)
+    else {
+      stages.forEach((stage, k) => {
+        if (k >= groups) return
+        this.#failFast[k] = stage.failFast === true ? 1 : 0
+        this.#limit[k] = stage.parallel ? (stage.maxParallel ?? Infinity) : 1
+      })
+    }
   }
 
   get size(): number {
     return this.#ended.length
+  }
+
+  /**
+   * Most tasks that may run at once now: the open stage's limit of a hybrid plan (one stage
+   * is open at a time), else Infinity. Callers take the smaller of this and their slots.
+   */
+  get slotLimit(): number {
+    return this.#limit[this.#openGroup] ?? Infinity
   }
 
   /** Number of tasks ready to start. */
@@ -115,18 +188,17 @@ export class DagScheduler {
    * without running. Returns the first transitions.
    */
   start(alreadyCompleted: Iterable<number> = []): Transition {
-    const ready: number[] = []
-    const skipped: number[] = []
+    const t = acc()
     // All reused tasks are marked ended before any is released: ending them one by one
     // would release a reused task when its reused dependency ends, and release others twice.
     const completed = [...alreadyCompleted].filter((task) => this.#ended[task] === 0)
     for (const task of completed) this.#markEnded(task)
     for (const task of completed) for (const next of this.#graph.dependents[task]!) this.#remainingDeps[next]!--
     for (let i = 0; i < this.#ended.length; i++) {
-      if (this.#ended[i] === 0 && this.#remainingDeps[i] === 0) this.#release(i, ready)
+      if (this.#ended[i] === 0 && this.#remainingDeps[i] === 0) this.#release(i, t)
     }
-    this.#advanceGroups(ready, skipped)
-    return { ready, skipped }
+    this.#advanceGroups(t)
+    return t
   }
 
   /**
@@ -156,11 +228,10 @@ export class DagScheduler {
 
   /** Records how a started task ended. */
   end(task: number, outcome: Outcome): Transition {
-    const ready: number[] = []
-    const skipped: number[] = []
-    this.#end(task, outcome, ready, skipped)
-    this.#advanceGroups(ready, skipped)
-    return { ready, skipped }
+    const t = acc()
+    this.#end(task, outcome, t)
+    this.#advanceGroups(t)
+    return t
   }
 
   /** Ends every task that has not ended (run cancelled or budget exhausted). Returns them. */
@@ -177,15 +248,20 @@ export class DagScheduler {
     return ended
   }
 
-  #end(task: number, outcome: Outcome, ready: number[], skipped: number[]): void {
+  #end(task: number, outcome: Outcome, t: Acc): void {
     if (this.#ended[task] === 1) return
     this.#markEnded(task)
     if (outcome === 'completed') {
       for (const next of this.#graph.dependents[task]!) {
-        if (--this.#remainingDeps[next]! === 0 && this.#ended[next] === 0) this.#release(next, ready)
+        if (--this.#remainingDeps[next]! === 0 && this.#ended[next] === 0) this.#release(next, t)
       }
       return
     }
+    this.#failed(task, t.skipped)
+  }
+
+  /** `task` (already ended) did not complete: every transitive dependent can no longer run. */
+  #failed(task: number, skipped: number[]): void {
     this.#groupFailed[this.#group[task]!] = 1
     // Every transitive dependent can no longer run.
     const stack = [task]
@@ -206,22 +282,56 @@ export class DagScheduler {
     this.#groupRemaining[this.#group[task]!]!--
   }
 
-  #release(task: number, ready: number[]): void {
-    if (this.#group[task]! <= this.#openGroup) {
+  #release(task: number, t: Acc): void {
+    if (this.#group[task]! <= this.#openGroup) this.#enqueue(task, t)
+    else this.#deferred[this.#group[task]!]!.push(task)
+  }
+
+  /** A task whose dependencies are done and whose group is open: its condition decides. */
+  #enqueue(task: number, t: Acc): void {
+    const verdict = this.#condition !== undefined && this.#tasks[task]!.when !== undefined ? this.#condition(task) : 'run'
+    if (verdict === 'run') {
       this.#queue.push(task)
-      ready.push(task)
+      t.ready.push(task)
+    } else if (verdict === 'fail') {
+      this.#markEnded(task)
+      t.conditionFailed.push(task)
+      this.#failed(task, t.skipped)
     } else {
-      this.#deferred[this.#group[task]!]!.push(task)
+      this.#markEnded(task)
+      t.conditionSkipped.push(task)
+      this.#conditionSkipped(task, t)
     }
   }
 
-  #advanceGroups(ready: number[], skipped: number[]): void {
+  /**
+   * `task` was skipped by a condition: a dependent with its own condition counts it as
+   * satisfied; one without is skipped the same way, and so on down the graph.
+   */
+  #conditionSkipped(task: number, t: Acc): void {
+    const stack = [task]
+    while (stack.length > 0) {
+      for (const next of this.#graph.dependents[stack.pop()!]!) {
+        if (this.#ended[next] === 1) continue
+        if (this.#tasks[next]!.when !== undefined) {
+          if (--this.#remainingDeps[next]! === 0) this.#release(next, t)
+        } else {
+          this.#markEnded(next)
+          t.conditionSkipped.push(next)
+          stack.push(next)
+        }
+      }
+    }
+  }
+
+  #advanceGroups(t: Acc): void {
+    const { skipped } = t
     const groups = this.#groupRemaining.length
     while (this.#openGroup < groups && this.#groupRemaining[this.#openGroup] === 0) {
       const failed = this.#groupFailed[this.#openGroup] === 1
       this.#openGroup++
-      if (failed && this.#failFast) {
-        // Pipeline fail-fast: a failed stage skips every later stage.
+      if (failed && this.#failFast[this.#openGroup - 1] === 1) {
+        // Fail-fast (pipeline, or a hybrid stage with failFast): a failed stage skips every later stage.
         for (let i = 0; i < this.#ended.length; i++) {
           if (this.#ended[i] === 0) {
             this.#markEnded(i)
@@ -233,10 +343,7 @@ export class DagScheduler {
       }
       if (this.#openGroup < groups) {
         for (const task of this.#deferred[this.#openGroup]!.splice(0)) {
-          if (this.#ended[task] === 0) {
-            this.#queue.push(task)
-            ready.push(task)
-          }
+          if (this.#ended[task] === 0) this.#enqueue(task, t)
         }
       }
     }
@@ -270,6 +377,11 @@ function orderingKeys(graph: Graph, order: readonly number[], durations: Float64
 function groupsFor(plan: SchedulablePlan, strategy: Strategy): Int32Array {
   const n = plan.tasks.length
   if (strategy === 'waves') return dependencyLevels(plan, plan.order)
+  if (strategy === 'pipeline' && plan.stages !== undefined) {
+    // Hybrid: stages in declared order.
+    const number = new Map(Object.keys(plan.stages).map((name, k) => [name, k]))
+    return Int32Array.from(plan.tasks, (t) => number.get(t.stage ?? '') ?? 0)
+  }
   if (strategy === 'pipeline') return stageOrder(plan).index
   return new Int32Array(n)
 }

@@ -54,7 +54,7 @@ export function simulate(plan: SchedulablePlan, options: SimulateOptions): Simul
   let makespan = 0
   scheduler.start()
   while (!scheduler.done) {
-    while (running.size < workers) {
+    while (running.size < Math.min(workers, scheduler.slotLimit)) {
       const task = scheduler.next()
       if (task === undefined) break
       start[task] = now

@@ -122,3 +122,32 @@ describe('DagScheduler transitions', () => {
     expect(scheduler.done).toBe(true)
   })
 })
+
+describe('DagScheduler: conditions', () => {
+  /** a → b (when) → c (no when) → d (when); a → e (no when). */
+  const conditional = {
+    tasks: [{}, { when: 'x' }, {}, { when: 'y' }, {}],
+    deps: [[], [0], [1], [2], [0]],
+    dependents: [[1, 4], [2], [3], [], []],
+    order: [0, 1, 2, 3, 4],
+  }
+
+  it('a false condition skips the task and its dependents without a when; a later when is still evaluated', () => {
+    const seen: number[] = []
+    const s = new DagScheduler(conditional, 'concurrent', undefined, (t) => (seen.push(t), t === 1 ? 'skip' : 'run'))
+    expect(s.start().ready).toEqual([0])
+    const t = s.end(s.next()!, 'completed')
+    expect(t.conditionSkipped).toEqual([1, 2])
+    expect([...t.ready].sort()).toEqual([3, 4])
+    expect(seen).toEqual([1, 3])
+  })
+
+  it('a condition that fails ends the task failed and skips its dependents', () => {
+    const s = new DagScheduler(conditional, 'concurrent', undefined, (t) => (t === 1 ? 'fail' : 'run'))
+    s.start()
+    const t = s.end(s.next()!, 'completed')
+    expect(t.conditionFailed).toEqual([1])
+    expect(t.skipped).toEqual([2, 3])
+    expect(t.ready).toEqual([4])
+  })
+})
