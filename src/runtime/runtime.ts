@@ -6,14 +6,14 @@ import { Governor, type ResourceProbe } from './admission/governor.ts'
 import { Limits, type LimitPause } from './admission/limits.ts'
 import { SystemProbe } from './admission/system-probe.ts'
 import { DemandBook } from './admission/demand.ts'
-import { FitGate, type HoldNotice } from './admission/fit-gate.ts'
-import { readMachineLimits } from './admission/machine-limits.ts'
+import type { HoldNotice } from './admission/fit-gate.ts'
+import { createRuntimeGovernor } from './admission/runtime-governor.ts'
 import { MeasuredExecutor } from './admission/measured-executor.ts'
-import { isResolvedConfig, resolveConfig, type ResolvedConfig, type TroupeConfig } from './core/config.ts'
+import { isResolvedConfig, resolveConfig, type ResolvedConfig } from './core/config.ts'
 import { RUN_OPTION_KEYS, RUNTIME_OPTION_KEYS, checkOptions, pickOptions, type CloseOptions, type RunOptions, type RuntimeOptions, type RuntimeStatus } from './core/options.ts'
 import { Dispatcher } from './admission/dispatcher.ts'
 import { TroupeError, describeValue, isTroupeError } from './core/errors.ts'
-import { reportListenerError, type ScratchpadNoteEvent, type GovernorSampleEvent, type LimitPausedEvent, type RunEvents } from './core/events.ts'
+import { reportListenerError, type GovernorSampleEvent, type RunEvents } from './core/events.ts'
 import { STRATEGIES, type CompiledPlan, type Plan } from './plan/plan.ts'
 import { compilePlan } from './plan/load-plan.ts'
 import type { Executor } from './execution/executor.ts'
@@ -89,7 +89,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   constructor(options: RuntimeOptions = {}) {
     super()
     checkOptions('createRuntime', options)
-    this.config = isResolved(options.config) ? options.config : resolveConfig(options.config ?? {})
+    this.config = isResolvedConfig(options.config) ? options.config : resolveConfig(options.config ?? {})
     this.#clock = options.clock ?? systemClock
     const local = createLocalBackend(this.config, {
       clock: this.#clock,
@@ -267,67 +267,47 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   }
 
   #createGovernor(probe: ResourceProbe): Governor {
-    const settings = this.config.governor
-    // The dispatcher is unbounded (each run bounds itself); adaptive mode steers within maxParallel.
-    const capacity = Number.isFinite(this.#dispatcher.capacity) ? this.#dispatcher.capacity : this.config.maxParallel
-    const machine = this.#systemProbe?.limits ?? readMachineLimits()
-    const fit = new FitGate(this.#demand!, this.#clock, machine, (notice) => this.#forward('governor:held', notice))
-    this.#gates.unshift(fit)
-    const governor = new Governor({
-      fit,
-      machine,
-      probe,
+    return createRuntimeGovernor({
+      config: this.config,
+      demand: this.#demand!,
       clock: this.#clock,
-      policy: settings,
-      sampleIntervalMs: settings.sampleIntervalMs,
-      capacity,
-      initialLimit: Math.min(capacity, this.config.maxParallel),
-      inFlight: () => this.#dispatcher.inFlight,
-      onChange: (change) => {
-        if (change.type === 'governor:sample') {
-          this.#forward(change.type, change.event)
-          // A new reading may make room for a task the fit gate held.
-          return this.#dispatcher.request()
-        }
-        if (change.type !== 'limit') {
-          this.#forward(change.type, change.event)
-          for (const run of this.#runs.values()) {
-            try {
-              run.emit(change.type, change.event)
-            } catch (error) {
-              reportListenerError(error)
-            }
+      dispatcher: this.#dispatcher,
+      gates: this.#gates,
+      probe,
+      machine: this.#systemProbe?.limits,
+      onSample: (event) => this.#forward('governor:sample', event),
+      onHeld: (notice) => this.#forward('governor:held', notice),
+      onTransition: (name, event) => {
+        this.#forward(name, event)
+        for (const run of this.#runs.values()) {
+          try {
+            run.emit(name, event)
+          } catch (error) {
+            reportListenerError(error)
           }
         }
-        this.#dispatcher.request()
       },
     })
-    this.#dispatcher.setAdmissionLimit(() => governor.admissionLimit)
-    return governor
   }
 
   /** A provider rate limit paused shared limits: `limit:paused` on the task's run (and so on the runtime). */
   #onLimitPaused(pause: LimitPause): void {
-    const run = pause.runId === undefined ? undefined : this.#runs.get(pause.runId)
-    const event: LimitPausedEvent = { runId: pause.runId ?? '', taskId: pause.taskId, limits: pause.limits, until: pause.until, at: pause.at }
-    if (run === undefined) return this.#forward('limit:paused', event)
-    try {
-      run.emit('limit:paused', event)
-    } catch (error) {
-      reportListenerError(error)
-    }
-    this.#forward('limit:paused', event)
+    this.#emitOnRun(pause.runId, 'limit:paused', { runId: pause.runId ?? '', taskId: pause.taskId, limits: pause.limits, until: pause.until, at: pause.at })
   }
 
   /** `scratchpad:note` on the note's run (and so on the runtime). */
   #onScratchpadNote(runId: string, note: Note): void {
-    const event: ScratchpadNoteEvent = { runId, taskId: note.taskId, at: note.at, text: note.text }
+    this.#emitOnRun(runId, 'scratchpad:note', { runId, taskId: note.taskId, at: note.at, text: note.text })
+  }
+
+  /** An event raised outside a run's own machinery: on that run's handle, then on the runtime. */
+  #emitOnRun<K extends 'limit:paused' | 'scratchpad:note'>(runId: string | undefined, name: K, ...args: RunEvents[K]): void {
     try {
-      this.#runs.get(runId)?.emit('scratchpad:note', event)
+      if (runId !== undefined) (this.#runs.get(runId)?.emit as ((name: K, ...args: RunEvents[K]) => boolean) | undefined)?.call(this.#runs.get(runId), name, ...args)
     } catch (error) {
       reportListenerError(error)
     }
-    this.#forward('scratchpad:note', event)
+    this.#forward(name, ...(args as unknown as RuntimeEvents[K]))
   }
 
   #checkQueueBound(adding: number): void {
@@ -369,8 +349,4 @@ export async function runPlan(plan: Plan | CompiledPlan, options: RunOptions & R
 
 function isCompiled(plan: Plan | CompiledPlan): plan is CompiledPlan {
   return (plan as CompiledPlan).byId instanceof Map
-}
-
-function isResolved(config: TroupeConfig | ResolvedConfig | undefined): config is ResolvedConfig {
-  return isResolvedConfig(config)
 }

@@ -1,0 +1,57 @@
+import type { Clock } from '../core/clock.ts'
+import type { ResolvedConfig } from '../core/config.ts'
+import type { GovernorEvent, GovernorSampleEvent } from '../core/events.ts'
+import type { DemandBook } from './demand.ts'
+import type { Dispatcher } from './dispatcher.ts'
+import { FitGate, type HoldNotice } from './fit-gate.ts'
+import type { Gate } from './gate.ts'
+import { Governor, type ResourceProbe } from './governor.ts'
+import { readMachineLimits, type MachineLimits } from './machine-limits.ts'
+
+export interface RuntimeGovernorOptions {
+  readonly config: ResolvedConfig
+  readonly demand: DemandBook
+  readonly clock: Clock
+  readonly dispatcher: Dispatcher
+  /** The runtime's gates: the fit gate goes first. */
+  readonly gates: Gate[]
+  readonly probe: ResourceProbe
+  /** The machine's limits as the probe knows them (cgroups), else read now. */
+  readonly machine: MachineLimits | undefined
+  readonly onSample: (event: GovernorSampleEvent) => void
+  readonly onHeld: (notice: HoldNotice) => void
+  /** `governor:throttled` / `governor:resumed`, for the runtime and every run in flight. */
+  readonly onTransition: (name: 'governor:throttled' | 'governor:resumed', event: GovernorEvent) => void
+}
+
+/**
+ * Wires the governor into a runtime: admission by fit as the first gate, the dispatcher's
+ * admission limit, and a new dispatch attempt after every reading (it may make room for a
+ * task the fit gate held).
+ */
+export function createRuntimeGovernor(options: RuntimeGovernorOptions): Governor {
+  const { config, dispatcher } = options
+  // The dispatcher is unbounded (each run bounds itself); adaptive mode steers within maxParallel.
+  const capacity = Number.isFinite(dispatcher.capacity) ? dispatcher.capacity : config.maxParallel
+  const machine = options.machine ?? readMachineLimits()
+  const fit = new FitGate(options.demand, options.clock, machine, options.onHeld)
+  options.gates.unshift(fit)
+  const governor = new Governor({
+    fit,
+    machine,
+    probe: options.probe,
+    clock: options.clock,
+    policy: config.governor,
+    sampleIntervalMs: config.governor.sampleIntervalMs,
+    capacity,
+    initialLimit: Math.min(capacity, config.maxParallel),
+    inFlight: () => dispatcher.inFlight,
+    onChange: (change) => {
+      if (change.type === 'governor:sample') options.onSample(change.event)
+      else if (change.type !== 'limit') options.onTransition(change.type, change.event)
+      dispatcher.request()
+    },
+  })
+  dispatcher.setAdmissionLimit(() => governor.admissionLimit)
+  return governor
+}
