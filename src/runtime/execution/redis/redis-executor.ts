@@ -8,6 +8,9 @@ import type { AttemptHandle, AttemptListener, AttemptRequest, AttemptResult, Exe
 import { redisOptions, type RedisTarget } from './connection.ts'
 import { ABORT_CHANNEL, EVENTS_PATTERN, PREFIX, QUEUE, jobIdOf, type AttemptEvent, type AttemptJob, type AttemptJobResult } from './protocol.ts'
 
+/** How often attempts still waiting are looked up in Redis (see `#reconcile`). */
+const RECONCILE_MS = 2_000
+
 /** How long the backend may be unreachable before the attempts in flight fail (retryable). */
 const OUTAGE_MS = 30_000
 
@@ -17,10 +20,13 @@ interface Clients {
   readonly subscriber: Redis
   readonly publisher: Redis
   readonly ready: Promise<void>
+  readonly reconcile: NodeJS.Timeout
 }
 
 interface Pending {
   readonly request: AttemptRequest
+  /** When it was enqueued (epoch ms): the reconciler leaves young attempts alone. */
+  readonly since: number
   readonly listener: AttemptListener
   readonly resolve: (result: AttemptResult & { worker?: string }) => void
   aborted: boolean
@@ -42,6 +48,7 @@ export class RedisExecutor implements Executor {
   readonly #cwd: string
   /** Connected on the first attempt, so a runtime that never runs (or cannot reach Redis) holds no connection. */
   #clients: Clients | undefined
+  #reconciling = false
 
   constructor(target: RedisTarget, cwd = process.cwd()) {
     this.name = target.url
@@ -82,14 +89,19 @@ export class RedisExecutor implements Executor {
     )
     subscriber.on('pmessage', (_pattern, channel, message) => this.#onEvent(channel, message))
     const ready = Promise.all([events.waitUntilReady(), subscriber.psubscribe(EVENTS_PATTERN)]).then(() => undefined)
-    return (this.#clients = { queue, events, subscriber, publisher, ready })
+    // QueueEvents reads the event stream from "now" once its first blocking read is issued: a
+    // job that finishes before that read (or while the connection was down) raises no event
+    // here. Every few seconds the attempts still waiting are looked up, so none waits forever.
+    const reconcile = setInterval(() => void this.#reconcile(), RECONCILE_MS)
+    reconcile.unref()
+    return (this.#clients = { queue, events, subscriber, publisher, ready, reconcile })
   }
 
   start(request: AttemptRequest, listener: AttemptListener): AttemptHandle {
     const jobId = jobIdOf(request)
     let pending!: Pending
     const result = new Promise<AttemptResult>((resolve) => {
-      pending = { request, listener, resolve, aborted: false }
+      pending = { request, since: Date.now(), listener, resolve, aborted: false }
       this.#pending.set(jobId, pending)
     })
     void this.#enqueue(jobId, request).catch((error: Error) =>
@@ -108,6 +120,7 @@ export class RedisExecutor implements Executor {
   async close(force = false): Promise<void> {
     const clients = this.#clients
     if (clients === undefined) return
+    clearInterval(clients.reconcile)
     if (force) for (const jobId of this.#pending.keys()) await clients.publisher.publish(ABORT_CHANNEL, jobId).catch(() => undefined)
     // BullMQ's close waits for a connection that may never come back: bound it.
     let timer: NodeJS.Timeout | undefined
@@ -160,6 +173,30 @@ export class RedisExecutor implements Executor {
       }
     }
     await publisher.publish(ABORT_CHANNEL, jobId).catch(() => undefined)
+  }
+
+  /** Settles attempts whose job finished without an event reaching us; re-enqueues jobs Redis lost. */
+  async #reconcile(): Promise<void> {
+    const clients = this.#clients
+    if (clients === undefined || this.#reconciling) return
+    this.#reconciling = true
+    try {
+      for (const [jobId, pending] of [...this.#pending]) {
+        if (pending.aborted || Date.now() - pending.since < RECONCILE_MS) continue
+        const job = await clients.queue.getJob(jobId)
+        if (job === undefined) {
+          await this.#enqueue(jobId, pending.request)
+          continue
+        }
+        const state = await job.getState()
+        if (state === 'completed') this.#settle(jobId, job.returnvalue as AttemptJobResult)
+        else if (state === 'failed') this.#settle(jobId, { worker: 'unknown', result: { ok: false, error: { code: 'ERR_WORKER_EXIT', message: `The worker running this attempt failed: ${job.failedReason}` } } })
+      }
+    } catch {
+      // Redis unreachable: the outage timer decides; the next round tries again.
+    } finally {
+      this.#reconciling = false
+    }
   }
 
   async #reenqueue(): Promise<void> {
