@@ -7,10 +7,11 @@
  */
 import { spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createRuntime, type Plan } from '../src/index.ts'
+import { survivors } from '../src/bench/survivors.ts'
 
 const repetitions = Number(process.argv[2] ?? 50)
 /** Optional comma-separated case names to run (default: all). */
@@ -19,20 +20,6 @@ const TREE = 'sleep 100 & sleep 100 & wait'
 const STUBBORN = "trap '' TERM; sleep 100 & sleep 100 & wait"
 const CLI = join(import.meta.dirname, '..', 'src', 'cli', 'main.ts')
 
-function survivors(mark: string): number {
-  let count = 0
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue
-    try {
-      if (!readFileSync(`/proc/${name}/environ`, 'latin1').split('\0').includes(`TROUPE_MARK=${mark}`)) continue
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
-      if (stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z') count++
-    } catch {
-      // exited while we looked
-    }
-  }
-  return count
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 async function until(check: () => boolean, ms = 20_000): Promise<void> {
@@ -58,14 +45,14 @@ const cases: Record<string, (mark: string) => Promise<void>> = {
   cancel: async (mark) => {
     const runtime = createRuntime({ config })
     const run = runtime.run(plan(mark, TREE, 4))
-    await until(() => survivors(mark) === 12)
+    await until(() => survivors(mark).length === 12)
     await run.cancel('cleanup check')
     await runtime.close()
   },
   'force-close': async (mark) => {
     const runtime = createRuntime({ config: { ...config, cancelGraceMs: 1_000 } })
     void runtime.run(plan(mark, STUBBORN, 4)).result
-    await until(() => survivors(mark) === 12)
+    await until(() => survivors(mark).length === 12)
     await runtime.close({ force: true })
   },
   ...Object.fromEntries(
@@ -76,7 +63,7 @@ const cases: Record<string, (mark: string) => Promise<void>> = {
         writeFileSync(join(dir, 'plan.json'), JSON.stringify(plan(mark, STUBBORN, 2)))
         const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), CLI, 'run', 'plan.json', '--quiet'], { cwd: dir, stdio: 'ignore' })
         const exited = new Promise((resolve) => child.on('exit', resolve))
-        await until(() => survivors(mark) === 6, 60_000)
+        await until(() => survivors(mark).length === 6, 60_000)
         child.kill(signal)
         await exited
         rmSync(dir, { recursive: true, force: true })
@@ -95,7 +82,7 @@ for (const [name, run] of Object.entries(cases)) {
     await run(mark)
     // The grace before SIGKILL is 200 ms (1 s for force-close): wait past it, then count.
     await sleep(name === 'force-close' ? 1200 : 400)
-    left += survivors(mark)
+    left += survivors(mark).length
   }
   total += left
   console.log(`${name.padEnd(18)} ${String(reps).padStart(3)} repetitions  ${left} processes left behind`)

@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { readdirSync, readFileSync } from 'node:fs'
 import type { Plan } from '../../index.ts'
 import { measureInterleaved } from '../measure.ts'
 import { scenarioRow } from '../row.ts'
 import { runToEnd, withRuntime } from '../runs.ts'
+import { survivors } from '../survivors.ts'
 import type { Scenario } from '../scenario.ts'
 
 const TASKS = 200
@@ -33,21 +33,6 @@ async function spawnLoop(count: number): Promise<void> {
   await Promise.all(Array.from({ length: PARALLEL }, worker))
 }
 
-/** Live processes whose environment carries `TROUPE_MARK=<mark>`. */
-function survivors(mark: string): number {
-  let count = 0
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue
-    try {
-      if (!readFileSync(`/proc/${name}/environ`, 'latin1').split('\0').includes(`TROUPE_MARK=${mark}`)) continue
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
-      if (stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z') count++
-    } catch {
-      // exited while we looked
-    }
-  }
-  return count
-}
 
 /**
  * `command` agents: process start-up overhead against a bare spawn loop at the same
@@ -95,7 +80,7 @@ const commands: Scenario = {
       }
       // SIGKILL follows SIGTERM after cancelGraceMs; give stragglers that long, then count.
       await new Promise((resolve) => setTimeout(resolve, 500))
-      const left = survivors(mark)
+      const left = survivors(mark).length
       options.log(`commands: troupe ${troupe.median.toFixed(0)} ms, spawn ${bare.median.toFixed(0)} ms, ideal ${idealMs} ms; ${kills} kills, ${left} processes left`)
       return [
         scenarioRow({
