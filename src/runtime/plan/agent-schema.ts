@@ -62,6 +62,9 @@ export const AGENT_ENTRY_SCHEMAS = {
   anthropic: llm('anthropic'),
 } as const
 
+/** A decoded agent entry, typed by its kind. */
+export type AgentEntry = { [K in AgentKind]: (typeof AGENT_ENTRY_SCHEMAS)[K]['Type'] }[AgentKind]
+
 const DECODE_OPTIONS = { onExcessProperty: 'error', errors: 'all' } as const
 const decoders: Record<AgentKind, (input: unknown) => Exit.Exit<unknown, unknown>> = {
   module: Schema.decodeUnknownExit(AGENT_ENTRY_SCHEMAS.module, DECODE_OPTIONS),
@@ -74,6 +77,6 @@ const decoders: Record<AgentKind, (input: unknown) => Exit.Exit<unknown, unknown
 }
 
 /** Decodes an agent entry with the schema of its `kind`. */
-export function decodeAgentEntry(kind: AgentKind, entry: unknown): Exit.Exit<unknown, unknown> {
-  return decoders[kind](entry)
+export function decodeAgentEntry(kind: AgentKind, entry: unknown): Exit.Exit<AgentEntry, unknown> {
+  return decoders[kind](entry) as Exit.Exit<AgentEntry, unknown>
 }
