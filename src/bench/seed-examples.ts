@@ -1,6 +1,7 @@
 /**
- * The seed documents' own speedup examples (../shared/seeds), as task graphs with their
- * durations in the seed's minutes and the speedup the seed claims. The bench runs them with
+ * The seed documents' own speedup examples, transcribed here as task graphs with their
+ * durations in the seed's minutes and the speedup the seed claims (nothing is read from the
+ * seed documents at run time). The bench runs them with
  * simulated agents at a reduced time scale and prints the claim beside the measurement.
  */
 export interface SeedTask {

@@ -302,12 +302,13 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
 
   /** An event raised outside a run's own machinery: on that run's handle, then on the runtime. */
   #emitOnRun<K extends 'limit:paused' | 'scratchpad:note'>(runId: string | undefined, name: K, ...args: RunEvents[K]): void {
+    const run = runId === undefined ? undefined : this.#runs.get(runId)
     try {
-      if (runId !== undefined) (this.#runs.get(runId)?.emit as ((name: K, ...args: RunEvents[K]) => boolean) | undefined)?.call(this.#runs.get(runId), name, ...args)
+      if (run !== undefined) (run.emit as (name: K, ...args: RunEvents[K]) => boolean).call(run, name, ...args)
     } catch (error) {
       reportListenerError(error)
     }
-    this.#forward(name, ...(args as unknown as RuntimeEvents[K]))
+    this.#forward(name, ...(args as RuntimeEvents[K]))
   }
 
   #checkQueueBound(adding: number): void {

@@ -64,13 +64,12 @@ export function isTroupeError(error: unknown, code?: ErrorCode): error is Troupe
   return error instanceof TroupeError && (code === undefined || error.code === code)
 }
 
-/** Inputs that are not the user's fault to get wrong at run time: plans, config, arguments. */
-export const INPUT_ERROR_CODES: ReadonlySet<ErrorCode> = new Set([
-  'ERR_PLAN_INVALID',
-  'ERR_PLAN_CYCLE',
-  'ERR_PLAN_UNKNOWN_DEPENDENCY',
-  'ERR_PLAN_DUPLICATE_ID',
-  'ERR_PLAN_UNKNOWN_AGENT',
+/**
+ * What the user gave that is wrong or unusable before any task runs — plans (every
+ * `ERR_PLAN_*`), config, arguments, agents, the run id, the journal, the backend: exit 2.
+ */
+export const INPUT_ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  ...ERROR_CODES.filter((code) => code.startsWith('ERR_PLAN_')),
   'ERR_CONFIG_INVALID',
   'ERR_ARGUMENT_INVALID',
   'ERR_AGENT_UNAVAILABLE',

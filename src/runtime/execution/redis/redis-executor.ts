@@ -65,15 +65,14 @@ export class RedisExecutor implements Executor {
     const subscriber = new Redis(options)
     const publisher = new Redis(options)
     for (const client of [subscriber, publisher]) client.on('error', () => undefined)
-    // Redis went away: re-enqueue what is in flight when it is back (idempotent job ids; a
-    // restarted Redis without persistence lost the jobs), and fail it, retryable, if it
-    // stays away longer than OUTAGE_MS — a run never hangs silently on a dead backend.
+    // Redis went away: what is in flight fails, retryable, if it stays away longer than
+    // OUTAGE_MS — a run never hangs silently on a dead backend. When it is back, `#reconcile`
+    // re-enqueues jobs a restarted Redis (without persistence) lost (idempotent job ids).
     let connected = false
     let outage: NodeJS.Timeout | undefined
     publisher.on('ready', () => {
       clearTimeout(outage)
       outage = undefined
-      if (connected) void this.#reenqueue()
       connected = true
     })
     publisher.on('close', () => {
@@ -196,13 +195,6 @@ export class RedisExecutor implements Executor {
       // Redis unreachable: the outage timer decides; the next round tries again.
     } finally {
       this.#reconciling = false
-    }
-  }
-
-  async #reenqueue(): Promise<void> {
-    for (const [jobId, pending] of this.#pending) {
-      if (pending.aborted) continue
-      await this.#enqueue(jobId, pending.request).catch(() => undefined)
     }
   }
 
