@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { RunResult } from '../../src/runtime/core/result.ts'
 import { CLI_ENTRY, runCli } from '../helpers/cli.ts'
 import { gitIn, tempRepo } from '../helpers/git-repo.ts'
+import { completedIn, exited, until } from '../helpers/journal-file.ts'
 
 const TSX = import.meta.resolve('tsx')
 const agent = join(import.meta.dirname, '..', 'fixtures', 'agents', 'workspace-edit.mjs')
@@ -31,32 +32,6 @@ function start(repo: string, args: readonly string[]): ChildProcess {
   return spawn(process.execPath, ['--import', TSX, CLI_ENTRY, ...args], { cwd: repo, env: { ...process.env, NO_COLOR: '1' }, stdio: 'ignore' })
 }
 
-const exited = (child: ChildProcess) => new Promise<NodeJS.Signals | number | null>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code)))
-
-function completedIn(repo: string, runId: string): string[] {
-  const file = join(repo, '.troupe', runId, 'journal.jsonl')
-  if (!existsSync(file)) return []
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .flatMap((line) => {
-      try {
-        const record = JSON.parse(line) as { type: string; id?: string; state?: string }
-        return record.type === 'task' && record.state === 'COMPLETED' ? [record.id!] : []
-      } catch {
-        return []
-      }
-    })
-}
-
-async function until(condition: () => boolean, what: string, limitMs = 30_000): Promise<void> {
-  const end = Date.now() + limitMs
-  while (!condition()) {
-    if (Date.now() > end) throw new Error(`gave up waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
-}
-
 const branches = (repo: string) => gitIn(repo, 'branch', '--list', 'troupe/*', '--format=%(refname:short)').split('\n').filter(Boolean)
 const worktreeCount = (repo: string) => gitIn(repo, 'worktree', 'list', '--porcelain').split('\n').filter((l) => l.startsWith('worktree ')).length
 const taskWorktreesLive = (repo: string) => worktreeCount(repo) > 2
@@ -66,7 +41,7 @@ describe('troupe run with worktrees, killed with SIGKILL, then resumed', () => {
     const { repo, plan, marks } = repoWithPlan(3, 400)
     const child = start(repo, ['run', plan, '--run-id', 'killed', '--quiet'])
     const exit = exited(child)
-    await until(() => completedIn(repo, 'killed').length >= 2 && taskWorktreesLive(repo), 'two completed tasks and a running one')
+    await until(() => completedIn(repo, 'killed').length >= 2 && taskWorktreesLive(repo), 'two completed tasks and a running one', 30_000)
     child.kill('SIGKILL')
     expect(await exit).toBe('SIGKILL')
     const before = completedIn(repo, 'killed')
@@ -93,7 +68,7 @@ describe('troupe clean', () => {
     const { repo, plan } = repoWithPlan(2, 2_000)
     const child = start(repo, ['run', plan, '--run-id', 'dead', '--quiet'])
     const exit = exited(child)
-    await until(() => taskWorktreesLive(repo), 'task worktrees')
+    await until(() => taskWorktreesLive(repo), 'task worktrees', 30_000)
     child.kill('SIGKILL')
     await exit
     expect(branches(repo).length).toBeGreaterThan(1)
@@ -110,7 +85,7 @@ describe('troupe clean', () => {
     const child = start(repo, ['run', plan, '--run-id', 'live', '--quiet'])
     const exit = exited(child)
     try {
-      await until(() => taskWorktreesLive(repo), 'task worktrees')
+      await until(() => taskWorktreesLive(repo), 'task worktrees', 30_000)
       const refused = await runCli(['clean', '--run-id', 'live'], { cwd: repo })
       expect(refused.code).toBe(2)
       expect(refused.stderr).toContain('ERR_RUN_LOCKED')

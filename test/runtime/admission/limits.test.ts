@@ -5,7 +5,6 @@ import type { TaskStateEvent } from '../../../src/runtime/core/events.ts'
 import { Limits, type LimitPause } from '../../../src/runtime/admission/limits.ts'
 import { type CompiledTask, type Plan } from '../../../src/runtime/plan/plan.ts'
 import { compilePlan } from '../../../src/runtime/plan/load-plan.ts'
-import type { Clock } from '../../../src/runtime/core/clock.ts'
 import { testClock } from '../../helpers/test-clock.ts'
 import { createRuntime, type Runtime } from '../../../src/runtime/runtime.ts'
 

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CLI_ENTRY, runCli } from '../../helpers/cli.ts'
+import { completedIn as completedInFile, exited, journalLines as journalFileLines, until } from '../../helpers/journal-file.ts'
 import type { RunResult } from '../../../src/runtime/core/result.ts'
 
 const TSX = import.meta.resolve('tsx')
@@ -35,32 +36,8 @@ function start(args: readonly string[]): ChildProcess {
   return spawn(process.execPath, ['--import', TSX, CLI_ENTRY, ...args], { cwd, env: { ...process.env, NO_COLOR: '1' }, stdio: 'ignore' })
 }
 
-function journalLines(runId: string): { type: string; id?: string; state?: string; status?: string }[] {
-  const file = join(cwd, '.troupe', runId, 'journal.jsonl')
-  if (!existsSync(file)) return []
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .flatMap((line) => {
-      try {
-        return [JSON.parse(line)]
-      } catch {
-        return []
-      }
-    })
-}
-
-const completedIn = (runId: string) => journalLines(runId).filter((r) => r.type === 'task' && r.state === 'COMPLETED').map((r) => r.id!)
-
-async function until(condition: () => boolean, what: string, limitMs = 20_000): Promise<void> {
-  const end = Date.now() + limitMs
-  while (!condition()) {
-    if (Date.now() > end) throw new Error(`gave up waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
-}
-
-const exited = (child: ChildProcess) => new Promise<NodeJS.Signals | number | null>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code)))
+const journalLines = (runId: string) => journalFileLines(cwd, runId)
+const completedIn = (runId: string) => completedInFile(cwd, runId)
 
 describe('kill -9 mid-run, then the same command again', () => {
   it('finishes the run without re-running any task that had completed', async () => {
