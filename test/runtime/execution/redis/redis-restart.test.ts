@@ -17,7 +17,7 @@ afterAll(async () => {
 })
 
 describe('Redis backend: Redis restarts mid-run', () => {
-  it('re-enqueues what was in flight once Redis is back, and the run completes instead of hanging', async () => {
+  it('completes a run whose Redis is killed and restarted (its data lost) mid-run, instead of hanging', async () => {
     redis = await startRedis()
     const port = redis.port
     worker = spawn(process.execPath, ['--import', TSX, CLI_ENTRY, 'worker', '--backend', redis.url, '--concurrency', '2', '--name', 'survivor'], {
