@@ -1,7 +1,7 @@
 import type { UsageReport } from '../runtime/admission/usage.ts'
 import { TroupeError } from '../runtime/core/errors.ts'
 import type { RunEvents } from '../runtime/core/events.ts'
-import type { AttemptHandle, AttemptListener, AttemptResult } from '../runtime/execution/executor.ts'
+import type { AttemptHandle, AttemptListener, AttemptResult, SpawnAnswer } from '../runtime/execution/executor.ts'
 import type { CompiledTask } from '../runtime/plan/plan.ts'
 import type { RunInit } from './run-init.ts'
 
@@ -15,8 +15,10 @@ export interface AttemptHost extends Pick<RunInit, 'id' | 'plan' | 'config' | 'e
   readonly onTimeout: (task: number) => void
   /** The executor answered the task's current attempt (a late answer from an earlier one is dropped). */
   readonly onAnswer: (task: CompiledTask, result: AttemptResult) => void
-  /** An attempt's slot is free again (after its answer, late or not). */
-  readonly onFreed: (task: CompiledTask) => void
+  /** An attempt's slot is free again (after its answer, late or not); `parked`: it had given its slot back already. */
+  readonly onFreed: (task: CompiledTask, parked: boolean) => void
+  /** `ctx.spawn` / `add_tasks` of attempt `attempt` of `task`. */
+  readonly onSpawn: (task: CompiledTask, attempt: number, tasks: unknown, wait: boolean) => Promise<SpawnAnswer>
 }
 
 /** An attempt in flight: it holds a slot until its executor settles. */
@@ -51,6 +53,8 @@ function dependencyOutputs(host: AttemptHost, task: CompiledTask): Readonly<Reco
 export class Attempts {
   readonly #host: AttemptHost
   readonly #current: (InFlight | undefined)[]
+  /** Attempts that gave their slot back while they wait for tasks they spawned. */
+  readonly #parked = new Set<number>()
   #inFlight = 0
 
   constructor(host: AttemptHost) {
@@ -61,6 +65,28 @@ export class Attempts {
   /** Attempts holding a slot. */
   get inFlight(): number {
     return this.#inFlight
+  }
+
+  /** Attempts in flight that gave their slot back (waiting for spawned tasks). */
+  get parked(): number {
+    return this.#parked.size
+  }
+
+  /** The task's attempt waits for tasks it spawned: it gives its slot back until {@link unpark}. */
+  park(index: number): void {
+    if (this.#current[index] === undefined || this.#parked.has(index)) return
+    this.#parked.add(index)
+    this.#inFlight--
+  }
+
+  /** The task's attempt takes a slot again. */
+  unpark(index: number): void {
+    if (!this.#parked.delete(index)) return
+    this.#inFlight++
+  }
+
+  isParked(index: number): boolean {
+    return this.#parked.has(index)
   }
 
   /** Stops the task's current attempt, if any (timeout, cancel); its slot stays held until it answers. */
@@ -97,12 +123,13 @@ export class Attempts {
     }, timeoutMs)
     void handle.result.then((result) => {
       host.clock.clearTimeout(timer)
+      const parked = this.#current[task.index] === inFlight && this.#parked.delete(task.index)
       if (this.#current[task.index] === inFlight) {
         this.#current[task.index] = undefined
         host.onAnswer(task, result)
       }
-      this.#inFlight--
-      host.onFreed(task)
+      if (!parked) this.#inFlight--
+      host.onFreed(task, parked)
     })
   }
 }
@@ -129,5 +156,6 @@ function attemptListener(host: AttemptHost, task: CompiledTask, attempt: number)
       // A task kept QUEUED by this claim may pass its gate now.
       if (host.claims?.unclaim(runId, task.id, path)) host.dispatcher.request()
     },
+    onSpawn: (tasks, options) => host.onSpawn(task, attempt, tasks, options.wait),
   }
 }

@@ -9,12 +9,14 @@ import type { ResolvedConfig } from '../runtime/core/config.ts'
 import type { RunEvents } from '../runtime/core/events.ts'
 import type { Executor } from '../runtime/execution/executor.ts'
 import type { RunRecorder } from '../runtime/journal/recorder.ts'
-import type { CompiledPlan, Strategy } from '../runtime/plan/plan.ts'
+import type { Strategy } from '../runtime/plan/plan.ts'
+import type { RunPlan } from '../runtime/plan/run-plan.ts'
 
 /** What a run is made of: its plan, its runtime's shared parts, and where its events go. */
 export interface RunInit {
   readonly id: string
-  readonly plan: CompiledPlan
+  /** The run's own view of its plan, which grows as tasks are added. */
+  readonly plan: RunPlan
   readonly strategy: Strategy
   /** Validated by the caller; the sequential strategy runs one task at a time whatever it says. */
   readonly maxParallel: number

@@ -61,7 +61,10 @@ export function assembleResult(summary: RunSummary): RunResult {
   const totals = countTotals(results)
   const speedup = speedupFigures(plan, plan.order, results, effectiveParallelism(summary.maxParallel, summary.governor))
   const tasks = Object.create(null) as Record<string, TaskResult>
-  for (let i = 0; i < results.length; i++) tasks[plan.tasks[i]!.id] = results[i]!
+  for (let i = 0; i < results.length; i++) {
+    const task = plan.tasks[i]!
+    tasks[task.id] = task.added ? { ...results[i]!, added: true, ...(task.parent === undefined ? {} : { parent: task.parent }) } : results[i]!
+  }
   return {
     runId: summary.runId,
     name: plan.name,

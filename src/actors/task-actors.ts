@@ -71,7 +71,7 @@ export class TaskActors {
 
   /** One record per task; a task that never had an actor is reported in its state with no attempts. */
   results(): TaskResult[] {
-    return Array.from(this.#results, (r, i) => r ?? { state: this.stateOf(i), attempts: 0 })
+    return Array.from({ length: this.#plan.tasks.length }, (_, i) => this.#results[i] ?? { state: this.stateOf(i), attempts: 0 })
   }
 
   /** Sends an event to a task's actor, creating it on first use. An ended task ignores events. */

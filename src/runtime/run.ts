@@ -5,7 +5,7 @@ import type { TaskState } from '../actors/task-state.ts'
 import { TroupeError, describeValue, type SerializedError } from './core/errors.ts'
 import { reportListenerError, type RunEvents } from './core/events.ts'
 import type { RunResult } from './core/result.ts'
-import type { CompiledPlan, Strategy } from './plan/plan.ts'
+import type { CompiledPlan, Strategy, TaskSpec } from './plan/plan.ts'
 
 export type { RunInit } from '../actors/run-init.ts'
 
@@ -63,6 +63,19 @@ export class Run extends EventEmitter<RunEvents> {
   /** Tasks holding a live actor now (queued, running or waiting to retry); an ended task holds none. */
   get liveTasks(): number {
     return this.#machine.liveActors
+  }
+
+  /**
+   * Adds tasks to the running DAG: the same fields as a plan's tasks; `dependsOn` may name
+   * tasks of the run or of this call. Returns their ids. Throws a TroupeError with the plan's
+   * code (ERR_PLAN_INVALID, ERR_PLAN_DUPLICATE_ID, ERR_PLAN_UNKNOWN_DEPENDENCY, ERR_PLAN_CYCLE)
+   * when any is invalid, adding none; ERR_QUEUE_FULL past `config.maxQueuedTasks`;
+   * ERR_ARGUMENT_INVALID once the run is stopping or over. Added tasks are journaled: a
+   * resumed run adds them again and reuses those that completed.
+   */
+  addTasks(tasks: readonly TaskSpec[]): readonly string[] {
+    const addition = this.#machine.addTasks(tasks, { source: 'Run.addTasks' })
+    return addition.tasks.map((index) => this.#init.plan.tasks[index]!.id)
   }
 
   /** The current state of a task. */

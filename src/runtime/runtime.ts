@@ -16,6 +16,7 @@ import { TroupeError, describeValue, isTroupeError } from './core/errors.ts'
 import { reportListenerError, type GovernorSampleEvent, type RunEvents } from './core/events.ts'
 import { STRATEGIES, type CompiledPlan, type Plan } from './plan/plan.ts'
 import { compilePlan } from './plan/load-plan.ts'
+import { RunPlan } from './plan/run-plan.ts'
 import type { Executor } from './execution/executor.ts'
 import { checkReachable, parseRedisUrl, type RedisTarget } from './execution/redis/connection.ts'
 import { RedisExecutor } from './execution/redis/redis-executor.ts'
@@ -162,12 +163,14 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     this.#checkQueueBound(compiled.tasks.length)
     this.#limits.check(compiled)
     const workspaces = this.#openWorkspaces(compiled, id, options)
+    // The run's own view of the plan: tasks added while it runs go here, never into `compiled`.
+    const runPlan = new RunPlan(compiled)
 
     const journal = this.config.checkpoint.enabled
       ? new Journal({
           dir: resolve(this.config.checkpoint.dir),
           runId: id,
-          plan: compiled,
+          plan: runPlan,
           strategy,
           maxParallel,
           models: this.config.models,
@@ -177,7 +180,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       : undefined
     const run = new Run({
       id,
-      plan: compiled,
+      plan: runPlan,
       strategy,
       maxParallel,
       config: this.config,
@@ -207,7 +210,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     this.#rollback?.watch(run)
     if (journal !== undefined) LogStore.attach(run, runDir(resolve(this.config.checkpoint.dir), id))
     if (journal !== undefined && strategy === 'pipeline') {
-      this.#stageCheckpoint.track(id, compiled, journal)
+      this.#stageCheckpoint.track(id, runPlan, journal)
       void run.result.then(() => this.#stageCheckpoint.forget(id))
     }
     this.#forward('run:created', run)

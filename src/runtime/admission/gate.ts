@@ -9,6 +9,18 @@ export interface Gate {
   tryAcquire(runId: string, task: CompiledTask): boolean
   /** Gives back what {@link tryAcquire} took, however the task ended. */
   release(runId: string, task: CompiledTask): void
+  /**
+   * The task's attempt waits for tasks it spawned: give back what a waiting attempt does not
+   * use (a thread slot), or return false to keep it. Gates without this keep what they hold
+   * (claims, named-limit units) while the task waits.
+   */
+  suspend?(runId: string, task: CompiledTask): boolean
+  /**
+   * The waiting is over: take back what {@link suspend} gave, or return false (not free yet).
+   * With `force` (the attempt ended while waiting) it takes it back regardless, so that
+   * {@link release} balances.
+   */
+  resume?(runId: string, task: CompiledTask, force: boolean): boolean
 }
 
 /** What `ctx.claim(path)` resolves to inside an agent. */

@@ -101,8 +101,22 @@ export interface ScratchpadNoteEvent {
   readonly text: string
 }
 
+/** Tasks were added to the running DAG (`ctx.spawn`, the `add_tasks` tool, `Run.addTasks`): one event per task. */
+export interface TaskAddedEvent {
+  readonly runId: string
+  readonly taskId: string
+  readonly agent: string
+  /** The task that added it; absent for `Run.addTasks`. */
+  readonly parent?: string
+  readonly dependsOn: readonly string[]
+  readonly description?: string
+  readonly tags?: readonly string[]
+  readonly at: number
+}
+
 export interface RunEvents {
   'run:start': [RunStartEvent]
+  'task:added': [TaskAddedEvent]
   'task:state': [TaskStateEvent]
   'task:progress': [TaskProgressEvent]
   'task:log': [TaskLogEvent]

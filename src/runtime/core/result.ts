@@ -23,6 +23,9 @@ export interface TaskResult {
   readonly workspace?: TaskWorkspaceResult
   /** Where the final attempt ran: `local` (this process), or the name of a `troupe worker`. */
   readonly worker?: string
+  /** Added at run time: true, and `parent` names the task that added it (absent for `Run.addTasks`). */
+  readonly added?: true
+  readonly parent?: string
 }
 
 /** A worktree task's branch and what its merge into the integration branch did. */

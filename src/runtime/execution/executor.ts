@@ -77,7 +77,24 @@ export interface AttemptListener {
   onClaim(path: string): ClaimResult
   /** `ctx.release(path)`. */
   onRelease(path: string): void
+  /**
+   * `ctx.spawn(tasks, { wait })`, the `add_tasks` tool: adds tasks to the run. Without `wait`
+   * it answers once they are added; with it, once they have all ended (the attempt gives its
+   * slot back meanwhile), with their outputs by id. Never rejects: a refusal is an answer.
+   */
+  onSpawn(tasks: unknown, options: { readonly wait: boolean }): Promise<SpawnAnswer>
 }
+
+/** What `ctx.spawn` / `add_tasks` answers. */
+export type SpawnAnswer =
+  | {
+      readonly ok: true
+      /** Ids of the tasks of the call, in the order given. */
+      readonly added: readonly string[]
+      /** With `wait`: each completed task's output by id (a task skipped by its condition has none). */
+      readonly outputs?: Readonly<Record<string, unknown>>
+    }
+  | { readonly ok: false; readonly error: { readonly code: ErrorCode; readonly message: string } }
 
 /** One attempt in flight. */
 export interface AttemptHandle {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { open, rename, truncate, type FileHandle } from 'node:fs/promises'
-import type { CompiledPlan, CompiledTask, Strategy } from '../plan/plan.ts'
+import type { CompiledTask, Strategy } from '../plan/plan.ts'
+import type { RunPlan } from '../plan/run-plan.ts'
 import { TroupeError } from '../core/errors.ts'
 import type { RunResult, TaskResult } from '../core/result.ts'
 import { stringify } from './codec.ts'
@@ -18,7 +19,8 @@ export interface JournalOptions {
   /** The checkpoint directory, absolute. */
   readonly dir: string
   readonly runId: string
-  readonly plan: CompiledPlan
+  /** The run's plan: the journal re-adds the tasks an earlier run with this id added, and records new additions. */
+  readonly plan: RunPlan
   readonly strategy: Strategy
   readonly maxParallel: number
   /** Model per agent (`config.models`): part of a task's definition. */
@@ -45,12 +47,14 @@ interface Reusable {
  * COMPLETED with a readable output, its definition hash still matches, and every dependency
  * is reused too. A torn last line (the process died mid-write) is ignored and cut off before
  * appending. Tasks that were RUNNING at the crash have no terminal record and run again.
+ * Tasks added at run time are journaled as `spawn` records and added again, first thing, on
+ * resume: the same rules then decide which of them are reused.
  */
 export class Journal implements RunRecorder {
   readonly reused = new Map<number, Reusable>()
   readonly file: string
   readonly #options: JournalOptions
-  readonly #hashes: string[]
+  readonly #hashes!: string[]
   /** Pipeline strategy: tasks of each stage not yet ended. */
   readonly #stageLeft = new Map<string, number>()
   readonly #stageFailed = new Set<string>()
@@ -77,13 +81,14 @@ export class Journal implements RunRecorder {
   constructor(options: JournalOptions) {
     this.#options = options
     this.file = journalFile(options.dir, options.runId)
-    this.#hashes = definitionHashes(options.plan, options.models)
-    if (options.strategy === 'pipeline') {
-      for (const task of options.plan.tasks) this.#stageLeft.set(task.stage ?? '', (this.#stageLeft.get(task.stage ?? '') ?? 0) + 1)
-    }
     this.#lock = RunLock.acquire(runDir(options.dir, options.runId), options.runId, options.now)
     try {
       this.#previous = readJournal(this.file)
+      if (this.#previous !== undefined) this.#addSpawned(this.#previous)
+      this.#hashes = definitionHashes(options.plan, options.models)
+      if (options.strategy === 'pipeline') {
+        for (const task of options.plan.tasks) this.#stageLeft.set(task.stage ?? '', (this.#stageLeft.get(task.stage ?? '') ?? 0) + 1)
+      }
       if (this.#previous !== undefined) this.#findReusable(this.#previous)
     } catch (error) {
       this.#lock.release()
@@ -176,6 +181,14 @@ export class Journal implements RunRecorder {
     this.#flushSoon()
   }
 
+  tasksAdded(parent: string | undefined, tasks: readonly CompiledTask[]): void {
+    // Hashes first (dependencies come before dependents in `tasks`), so their records can be written.
+    for (const task of tasks) this.#hashes[task.index] = definitionHash(task, this.#hashes, this.#options.models)
+    if (this.#stageLeft.size > 0) for (const task of tasks) this.#stageLeft.set(task.stage ?? '', (this.#stageLeft.get(task.stage ?? '') ?? 0) + 1)
+    if (this.#disabled) return
+    this.#append({ type: 'spawn', ...(parent === undefined ? {} : { parent }), tasks: tasks.map((task) => task.spec), at: this.#options.now() })
+  }
+
   async runEnded(result: RunResult): Promise<void> {
     try {
       await this.#opening
@@ -189,6 +202,19 @@ export class Journal implements RunRecorder {
       await writeDurably(resultFile(this.#options.dir, this.#options.runId), `${text}\n`)
     } finally {
       this.#lock.release()
+    }
+  }
+
+  /** Adds the tasks earlier runs with this id added, in the order they were added. */
+  #addSpawned(previous: JournalContents): void {
+    for (const record of previous.records) {
+      if (record.type !== 'spawn') continue
+      const by = record.parent === undefined ? 'Run.addTasks' : `task "${record.parent}"`
+      try {
+        this.#options.plan.add(record.tasks, { source: `${by} (as journaled in ${this.file})`, ...(record.parent === undefined ? {} : { parent: record.parent }) })
+      } catch (error) {
+        throw new TroupeError('ERR_JOURNAL_UNREADABLE', `Cannot resume run "${this.#options.runId}": the tasks ${by} added cannot be added again: ${(error as Error).message}`, { cause: error })
+      }
     }
   }
 
@@ -265,16 +291,18 @@ export class Journal implements RunRecorder {
  * changing a task also invalidates everything downstream of it. Execution settings
  * (priority, timeout, retries, estimates) are left out: they do not change what a task makes.
  */
-function definitionHashes(plan: CompiledPlan, models: Readonly<Record<string, string>>): string[] {
+function definitionHashes(plan: RunPlan, models: Readonly<Record<string, string>>): string[] {
   const hashes = new Array<string>(plan.tasks.length)
-  for (const index of plan.order) {
-    const task = plan.tasks[index]!
-    const hash = createHash('sha256')
-    hash.update(`${task.id}\0${task.agent}\0${task.moduleUrl}\0${models[task.agent] ?? ''}\0${canonicalInput(task)}`)
-    for (const dep of task.deps) hash.update(`\0${hashes[dep]}`)
-    hashes[index] = hash.digest('base64url').slice(0, 22)
-  }
+  for (const index of plan.order) hashes[index] = definitionHash(plan.tasks[index]!, hashes, models)
   return hashes
+}
+
+/** One task's definition hash, its dependencies' hashes being known. */
+function definitionHash(task: CompiledTask, hashes: readonly string[], models: Readonly<Record<string, string>>): string {
+  const hash = createHash('sha256')
+  hash.update(`${task.id}\0${task.agent}\0${task.moduleUrl}\0${models[task.agent] ?? ''}\0${canonicalInput(task)}`)
+  for (const dep of task.deps) hash.update(`\0${hashes[dep]}`)
+  return hash.digest('base64url').slice(0, 22)
 }
 
 /** The task's input in the codec's canonical form: Map, Set, NaN, undefined… all count. */

@@ -6,5 +6,7 @@ export interface RunRecorder {
   /** Tasks completed by an earlier run with this id, by index. */
   readonly reused: ReadonlyMap<number, { readonly output: unknown; readonly attempts: number }>
   taskEnded(task: CompiledTask, result: TaskResult): void
+  /** Tasks were added to the run (by `parent`, or by `Run.addTasks`): a resumed run re-creates them. */
+  tasksAdded(parent: string | undefined, tasks: readonly CompiledTask[]): void
   runEnded(result: RunResult): Promise<void> | void
 }

@@ -1,5 +1,5 @@
 import type { RunResult, TaskResult } from '../core/result.ts'
-import type { Strategy } from '../plan/plan.ts'
+import type { Strategy, TaskSpec } from '../plan/plan.ts'
 
 /**
  * The records of a run's journal (`<checkpoint.dir>/<runId>/journal.jsonl`): one JSON
@@ -29,6 +29,14 @@ export type JournalRecord =
       /** Set when the output could not be encoded (see codec.ts), so it cannot be reused. */
       readonly outputUnavailable?: true
     } & Omit<TaskResult, 'attempts'>)
+  | {
+      /** Tasks added at run time (`ctx.spawn`, `add_tasks`, `Run.addTasks`), as written: a resumed run adds them again. */
+      readonly type: 'spawn'
+      /** The task that added them; absent for `Run.addTasks`. */
+      readonly parent?: string
+      readonly tasks: readonly TaskSpec[]
+      readonly at: number
+    }
   | {
       /** Pipeline strategy: every task of `stage` has ended; the journal is durable up to here. */
       readonly type: 'stage'

@@ -29,8 +29,8 @@ export function resolveAgents(data: unknown, baseDir: string, environment: Agent
  * Process and LLM agents: the task's `input.prompt` (CLI and LLM kinds) must be a string,
  * and every `{{deps.ID…}}` in the agent's templates or the prompt must name a dependency.
  */
-export function checkTemplates(spec: AgentTask, agent: Exclude<AgentSpec, { kind: 'module' }>, index: number): void {
-  const where = `tasks[${index}] ("${spec.id}")`
+export function checkTemplates(spec: AgentTask, agent: Exclude<AgentSpec, { kind: 'module' }>, at: number | string): void {
+  const where = `${typeof at === 'number' ? `tasks[${at}]` : at} ("${spec.id}")`
   const templates: [string, string][] = []
   if (agent.kind === 'command') {
     const run = typeof agent.run === 'string' ? [agent.run] : agent.run

@@ -98,6 +98,23 @@ export interface CompiledTask {
   readonly when: string | undefined
   /** The task as written, for journals and reports. */
   readonly spec: TaskSpec
+  /** Tasks added at run time: the id of the task that added them (absent for `Run.addTasks`, and for the plan's own). */
+  readonly parent?: string
+  /** True for a task added at run time (`ctx.spawn`, `add_tasks`, `Run.addTasks`). */
+  readonly added?: true
+}
+
+/**
+ * What linking a task needs beyond the task: the plan's agents by name (and module paths
+ * already used inline), where to find more, and the plan's workspace default. Kept on the
+ * compiled plan, so tasks added at run time are linked exactly like the plan's own.
+ */
+export interface TaskLinker {
+  readonly agents: Map<string, AgentSpec>
+  readonly environment: AgentEnvironment
+  readonly baseDir: string
+  /** The plan's `workspace` default. */
+  readonly workspace: 'none' | 'worktree'
 }
 
 /** One stage of a `hybrid` plan, with its rule. */
@@ -127,6 +144,8 @@ export interface CompiledPlan extends Graph {
   readonly baseDir: string
   /** Git worktree settings (workspace-spec.ts); absent when no task uses a worktree. */
   readonly workspaces?: PlanWorkspace
+  /** How to link tasks added at run time; absent on plans built by hand (they cannot grow). */
+  readonly linker?: TaskLinker
 }
 
 export interface CompileOptions {
@@ -171,7 +190,7 @@ export function linkPlan(data: unknown, options: LinkOptions): CompiledPlan {
   const parsed: TaskFields[] = new Array(specs.length)
   for (let index = 0; index < specs.length; index++) {
     const raw = specs[index]
-    const spec = leanTask(raw) ?? valueOrThrow(decodeTask(raw), raw, 'ERR_PLAN_INVALID', subject, taskPath(data, index))
+    const spec = decodeTaskSpec(raw, subject, taskPath(data, index))
     const seen = byId.get(spec.id)
     if (seen !== undefined) {
       throw new TroupeError('ERR_PLAN_DUPLICATE_ID', `Plan has two tasks with id "${spec.id}" (tasks[${seen}] and tasks[${index}]); task ids must be unique`)
@@ -208,42 +227,55 @@ export function linkPlan(data: unknown, options: LinkOptions): CompiledPlan {
     throw new TroupeError('ERR_PLAN_CYCLE', `Plan has a cycle: ${cycle.map((i) => parsed[i]!.id).join(' → ')}`)
   }
 
-  const tasks = parsed.map((spec, index): CompiledTask => {
-    let agentSpec = agents.get(spec.agent)
-    if (agentSpec === undefined) {
-      // Cache module paths given inline, so a 100,000-task plan checks each file once.
-      agentSpec = resolveAgentPath(spec.agent, baseDir, `tasks[${index}].agent`, agents, environment)
-      agents.set(spec.agent, agentSpec)
-    }
-    if (agentSpec.kind !== 'module') checkTemplates(spec, agentSpec, index)
-    if (spec.when !== undefined) checkCondition(spec.when, `tasks[${index}] ("${spec.id}").when`, spec.id, new Set(spec.dependsOn))
-    return {
-      index,
-      id: spec.id,
-      agent: spec.agent,
-      moduleUrl: agentSpec.kind === 'module' ? agentSpec.moduleUrl : '',
-      agentSpec,
-      input: spec.input,
-      deps: deps[index]!,
-      dependents: dependents[index]!,
-      priority: spec.priority ?? 'medium',
-      timeoutMs: spec.timeoutMs,
-      retries: spec.retries,
-      estimateMs: spec.estimateMs,
-      claims: spec.claims ?? [],
-      uses: spec.uses ?? [],
-      stage: spec.stage,
-      description: spec.description,
-      tags: spec.tags ?? [],
-      resources: spec.resources,
-      when: spec.when,
-      spec,
-    }
-  })
+  const workspaceDefault = (data as { workspace?: unknown }).workspace === 'worktree' ? 'worktree' : 'none'
+  const linker: TaskLinker = { agents, environment, baseDir, workspace: workspaceDefault }
+  const tasks = parsed.map((spec, index) => compileTask(spec, index, deps[index]!, dependents[index]!, linker))
 
   const strategy = plan.strategy === 'hybrid' ? 'pipeline' : plan.strategy
   const workspaces = parseWorkspaceSpec(data as Record<string, unknown>, plan.tasks)
-  return { name: plan.name ?? 'plan', strategy, maxParallel: plan.maxParallel, stages, tasks, byId, order, deps, dependents, baseDir, ...(workspaces ? { workspaces } : {}) }
+  return { name: plan.name ?? 'plan', strategy, maxParallel: plan.maxParallel, stages, tasks, byId, order, deps, dependents, baseDir, linker, ...(workspaces ? { workspaces } : {}) }
+}
+
+/** Decodes one task as written (the fast path for plain tasks, else the schema), or throws ERR_PLAN_INVALID naming the field. */
+export function decodeTaskSpec(raw: unknown, subject: string, format: IssueFormatOptions): TaskFields {
+  return leanTask(raw) ?? valueOrThrow(decodeTask(raw), raw, 'ERR_PLAN_INVALID', subject, format)
+}
+
+/**
+ * Links one decoded task whose dependencies are resolved: its agent (by name, or a module
+ * path given inline, cached so a 100,000-task plan checks each file once), its templates
+ * and its condition. Throws a TroupeError naming the field.
+ */
+export function compileTask(spec: TaskFields, index: number, deps: readonly number[], dependents: readonly number[], linker: TaskLinker, where = `tasks[${index}]`): CompiledTask {
+  let agentSpec = linker.agents.get(spec.agent)
+  if (agentSpec === undefined) {
+    agentSpec = resolveAgentPath(spec.agent, linker.baseDir, `${where}.agent`, linker.agents, linker.environment)
+    linker.agents.set(spec.agent, agentSpec)
+  }
+  if (agentSpec.kind !== 'module') checkTemplates(spec, agentSpec, where)
+  if (spec.when !== undefined) checkCondition(spec.when, `${where} ("${spec.id}").when`, spec.id, new Set(spec.dependsOn))
+  return {
+    index,
+    id: spec.id,
+    agent: spec.agent,
+    moduleUrl: agentSpec.kind === 'module' ? agentSpec.moduleUrl : '',
+    agentSpec,
+    input: spec.input,
+    deps,
+    dependents,
+    priority: spec.priority ?? 'medium',
+    timeoutMs: spec.timeoutMs,
+    retries: spec.retries,
+    estimateMs: spec.estimateMs,
+    claims: spec.claims ?? [],
+    uses: spec.uses ?? [],
+    stage: spec.stage,
+    description: spec.description,
+    tags: spec.tags ?? [],
+    resources: spec.resources,
+    when: spec.when,
+    spec,
+  }
 }
 
 function compileStages(declared: Readonly<Record<string, StageFields>>): Record<string, CompiledStage> {
@@ -264,7 +296,7 @@ function formatPlanPath(data: unknown, path: readonly PropertyKey[]): string {
   return rest === '' ? task : rest.startsWith('[') ? `${task}${rest}` : `${task}.${rest}`
 }
 
-function taskPath(data: unknown, index: number): IssueFormatOptions {
+export function taskPath(data: unknown, index: number): IssueFormatOptions {
   return { formatPath: (path) => formatPlanPath(data, ['tasks', index, ...path]) }
 }
 

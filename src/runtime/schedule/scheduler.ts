@@ -93,10 +93,13 @@ export function estimatedDurations(plan: SchedulablePlan): Float64Array {
  * differs only in running one task at a time, which is the caller's slot count).
  */
 export class DagScheduler {
-  readonly #graph: Graph
-  readonly #remainingDeps: Int32Array
-  readonly #ended: Uint8Array
-  readonly #group: Int32Array
+  /** Read through on every use: a run's plan grows (tasks added at run time, see {@link add}). */
+  readonly #plan: SchedulablePlan
+  #remainingDeps: Int32Array
+  /** Per task: 0 not ended, else how it ended ({@link COMPLETED}, {@link NOT_COMPLETED}, {@link CONDITION_SKIPPED}). */
+  #ended: Uint8Array
+  #group: Int32Array
+  #size: number
   readonly #groupRemaining: Int32Array
   readonly #groupFailed: Uint8Array
   readonly #deferred: number[][]
@@ -105,12 +108,18 @@ export class DagScheduler {
   /** Per group: most tasks of it running at once (Infinity: the caller's limit only). */
   readonly #limit: Float64Array
   readonly #queue: ReadyQueue
-  readonly #tasks: SchedulablePlan['tasks']
   readonly #condition: ConditionCheck | undefined
   #openGroup = 0
   #endedCount = 0
+  #started = false
+  /** Priority class of each task, the first ready-order key. */
+  #rank: Uint8Array
+  /** Work on every dependency path leaving each task, the tie-break after b-level. */
+  #downstream: Float64Array
+  /** Estimate of a task without `estimateMs` (the plan's median estimate). */
+  readonly #fallbackMs: number
   /** b-level of each task (longest estimated path to the end), the critical-path key. */
-  readonly blevel: Float64Array
+  blevel: Float64Array
 
   constructor(
     plan: SchedulablePlan,
@@ -119,22 +128,27 @@ export class DagScheduler {
     condition?: ConditionCheck,
   ) {
     const n = plan.tasks.length
-    this.#graph = plan
-    this.#tasks = plan.tasks
+    this.#plan = plan
+    this.#size = n
     this.#condition = condition
-    const { blevel: levels, downstream } = orderingKeys(plan, plan.order, durations)
-    this.blevel = levels
-    const rank = Uint8Array.from(plan.tasks, (t) => RANK[t.priority ?? 'medium'])
-    const blevel = this.blevel
-    this.#queue = new ReadyQueue((a, b) =>
-      rank[a] !== rank[b]
+    const known = plan.tasks.map((t) => t.estimateMs).filter((e): e is number => e !== undefined).sort((a, b) => a - b)
+    this.#fallbackMs = known.length === 0 ? 1 : known[known.length >> 1]!
+    const { blevel, downstream } = orderingKeys(plan, plan.order, durations)
+    this.blevel = blevel
+    this.#downstream = downstream
+    this.#rank = Uint8Array.from(plan.tasks, (t) => RANK[t.priority ?? 'medium'])
+    this.#queue = new ReadyQueue((a, b) => {
+      const rank = this.#rank
+      const level = this.blevel
+      const down = this.#downstream
+      return rank[a] !== rank[b]
         ? rank[a]! < rank[b]!
-        : blevel[a] !== blevel[b]
-          ? blevel[a]! > blevel[b]!
-          : downstream[a] !== downstream[b]
-            ? downstream[a]! > downstream[b]!
-            : a < b,
-    )
+        : level[a] !== level[b]
+          ? level[a]! > level[b]!
+          : down[a] !== down[b]
+            ? down[a]! > down[b]!
+            : a < b
+    })
     this.#remainingDeps = Int32Array.from(plan.deps, (d) => d.length)
     this.#ended = new Uint8Array(n)
     this.#group = groupsFor(plan, strategy)
@@ -158,13 +172,18 @@ export class DagScheduler {
   }
 
   get size(): number {
-    return this.#ended.length
+    return this.#size
   }
 
   /**
    * Most tasks that may run at once now: the open stage's limit of a hybrid plan (one stage
    * is open at a time), else Infinity. Callers take the smaller of this and their slots.
    */
+  /** The barrier group open now (0 for strategies without barriers). */
+  get openGroup(): number {
+    return this.#openGroup
+  }
+
   get slotLimit(): number {
     return this.#limit[this.#openGroup] ?? Infinity
   }
@@ -176,11 +195,11 @@ export class DagScheduler {
 
   /** True once every task has ended. */
   get done(): boolean {
-    return this.#endedCount === this.#ended.length
+    return this.#endedCount === this.#size
   }
 
   isEnded(task: number): boolean {
-    return this.#ended[task] === 1
+    return this.#ended[task] !== 0
   }
 
   /**
@@ -189,12 +208,13 @@ export class DagScheduler {
    */
   start(alreadyCompleted: Iterable<number> = []): Transition {
     const t = acc()
+    this.#started = true
     // All reused tasks are marked ended before any is released: ending them one by one
     // would release a reused task when its reused dependency ends, and release others twice.
     const completed = [...alreadyCompleted].filter((task) => this.#ended[task] === 0)
-    for (const task of completed) this.#markEnded(task)
-    for (const task of completed) for (const next of this.#graph.dependents[task]!) this.#remainingDeps[next]!--
-    for (let i = 0; i < this.#ended.length; i++) {
+    for (const task of completed) this.#markEnded(task, COMPLETED)
+    for (const task of completed) for (const next of this.#plan.dependents[task]!) this.#remainingDeps[next]!--
+    for (let i = 0; i < this.#size; i++) {
       if (this.#ended[i] === 0 && this.#remainingDeps[i] === 0) this.#release(i, t)
     }
     this.#advanceGroups(t)
@@ -238,21 +258,85 @@ export class DagScheduler {
   endAll(): number[] {
     this.#queue.drain()
     const ended: number[] = []
-    for (let i = 0; i < this.#ended.length; i++) {
+    for (let i = 0; i < this.#size; i++) {
       if (this.#ended[i] === 0) {
-        this.#ended[i] = 1
+        this.#ended[i] = NOT_COMPLETED
         ended.push(i)
       }
     }
-    this.#endedCount = this.#ended.length
+    this.#endedCount = this.#size
     return ended
   }
 
+  /**
+   * Adds tasks the plan has grown by (run indices from {@link size} on, dependencies first;
+   * their dependencies are tasks already known or earlier ones of `tasks`). They join the
+   * barrier group open now. A task whose dependency already failed is skipped at once, one
+   * whose dependencies all completed is ready at once. Returns the transitions.
+   */
+  add(tasks: readonly number[]): Transition {
+    const t = acc()
+    if (tasks.length === 0) return t
+    const first = this.#size
+    const size = first + tasks.length
+    const plan = this.#plan
+    this.#remainingDeps = grown(this.#remainingDeps, size)
+    this.#ended = grown(this.#ended, size)
+    this.#group = grown(this.#group, size)
+    this.#rank = grown(this.#rank, size)
+    this.blevel = grown(this.blevel, size)
+    this.#downstream = grown(this.#downstream, size)
+    this.#size = size
+    // Ordering keys, dependents before dependencies: an added task's dependents are added tasks.
+    for (let k = tasks.length - 1; k >= 0; k--) {
+      const task = tasks[k]!
+      let longest = 0
+      let sum = 0
+      for (const next of plan.dependents[task]!) {
+        if (this.blevel[next]! > longest) longest = this.blevel[next]!
+        sum += (plan.tasks[next]!.estimateMs ?? this.#fallbackMs) + this.#downstream[next]!
+      }
+      this.blevel[task] = (plan.tasks[task]!.estimateMs ?? this.#fallbackMs) + longest
+      this.#downstream[task] = sum
+      this.#rank[task] = RANK[plan.tasks[task]!.priority ?? 'medium']
+      this.#group[task] = this.#openGroup
+    }
+    this.#groupRemaining[this.#openGroup]! += tasks.length
+    if (!this.#started) {
+      // Added before the start: {@link start} releases them with the plan's own.
+      for (const task of tasks) this.#remainingDeps[task] = plan.deps[task]!.length
+      return t
+    }
+    for (const task of tasks) {
+      if (this.#ended[task] !== 0) continue
+      let waiting = 0
+      let how = 0
+      for (const dep of plan.deps[task]!) {
+        const ended = this.#ended[dep]!
+        if (ended === 0) waiting++
+        else if (ended === NOT_COMPLETED) how = NOT_COMPLETED
+        else if (ended === CONDITION_SKIPPED && how === 0 && plan.tasks[task]!.when === undefined) how = CONDITION_SKIPPED
+      }
+      this.#remainingDeps[task] = waiting
+      if (how === NOT_COMPLETED) {
+        this.#markEnded(task, NOT_COMPLETED)
+        t.skipped.push(task)
+        this.#failed(task, t.skipped)
+      } else if (how === CONDITION_SKIPPED) {
+        this.#markEnded(task, CONDITION_SKIPPED)
+        t.conditionSkipped.push(task)
+        this.#conditionSkipped(task, t)
+      } else if (waiting === 0) this.#release(task, t)
+    }
+    this.#advanceGroups(t)
+    return t
+  }
+
   #end(task: number, outcome: Outcome, t: Acc): void {
-    if (this.#ended[task] === 1) return
-    this.#markEnded(task)
+    if (this.#ended[task] !== 0) return
+    this.#markEnded(task, outcome === 'completed' ? COMPLETED : NOT_COMPLETED)
     if (outcome === 'completed') {
-      for (const next of this.#graph.dependents[task]!) {
+      for (const next of this.#plan.dependents[task]!) {
         if (--this.#remainingDeps[next]! === 0 && this.#ended[next] === 0) this.#release(next, t)
       }
       return
@@ -266,9 +350,9 @@ export class DagScheduler {
     // Every transitive dependent can no longer run.
     const stack = [task]
     while (stack.length > 0) {
-      for (const next of this.#graph.dependents[stack.pop()!]!) {
+      for (const next of this.#plan.dependents[stack.pop()!]!) {
         if (this.#ended[next] === 0) {
-          this.#markEnded(next)
+          this.#markEnded(next, NOT_COMPLETED)
           skipped.push(next)
           stack.push(next)
         }
@@ -276,8 +360,8 @@ export class DagScheduler {
     }
   }
 
-  #markEnded(task: number): void {
-    this.#ended[task] = 1
+  #markEnded(task: number, how: number): void {
+    this.#ended[task] = how
     this.#endedCount++
     this.#groupRemaining[this.#group[task]!]!--
   }
@@ -289,16 +373,16 @@ export class DagScheduler {
 
   /** A task whose dependencies are done and whose group is open: its condition decides. */
   #enqueue(task: number, t: Acc): void {
-    const verdict = this.#condition !== undefined && this.#tasks[task]!.when !== undefined ? this.#condition(task) : 'run'
+    const verdict = this.#condition !== undefined && this.#plan.tasks[task]!.when !== undefined ? this.#condition(task) : 'run'
     if (verdict === 'run') {
       this.#queue.push(task)
       t.ready.push(task)
     } else if (verdict === 'fail') {
-      this.#markEnded(task)
+      this.#markEnded(task, NOT_COMPLETED)
       t.conditionFailed.push(task)
       this.#failed(task, t.skipped)
     } else {
-      this.#markEnded(task)
+      this.#markEnded(task, CONDITION_SKIPPED)
       t.conditionSkipped.push(task)
       this.#conditionSkipped(task, t)
     }
@@ -311,12 +395,12 @@ export class DagScheduler {
   #conditionSkipped(task: number, t: Acc): void {
     const stack = [task]
     while (stack.length > 0) {
-      for (const next of this.#graph.dependents[stack.pop()!]!) {
-        if (this.#ended[next] === 1) continue
-        if (this.#tasks[next]!.when !== undefined) {
+      for (const next of this.#plan.dependents[stack.pop()!]!) {
+        if (this.#ended[next] !== 0) continue
+        if (this.#plan.tasks[next]!.when !== undefined) {
           if (--this.#remainingDeps[next]! === 0) this.#release(next, t)
         } else {
-          this.#markEnded(next)
+          this.#markEnded(next, CONDITION_SKIPPED)
           t.conditionSkipped.push(next)
           stack.push(next)
         }
@@ -332,9 +416,9 @@ export class DagScheduler {
       this.#openGroup++
       if (failed && this.#failFast[this.#openGroup - 1] === 1) {
         // Fail-fast (pipeline, or a hybrid stage with failFast): a failed stage skips every later stage.
-        for (let i = 0; i < this.#ended.length; i++) {
+        for (let i = 0; i < this.#size; i++) {
           if (this.#ended[i] === 0) {
-            this.#markEnded(i)
+            this.#markEnded(i, NOT_COMPLETED)
             skipped.push(i)
           }
         }
@@ -348,6 +432,21 @@ export class DagScheduler {
       }
     }
   }
+}
+
+/** How a task ended, in {@link DagScheduler}'s table (0: not ended). */
+const COMPLETED = 1
+/** Failed, skipped by a failure, or cancelled: its dependents cannot run. */
+const NOT_COMPLETED = 2
+/** Skipped by a condition: a dependent with its own `when` counts it as satisfied. */
+const CONDITION_SKIPPED = 3
+
+/** A copy of `array` with room for `size` entries (typed arrays have a fixed length). */
+function grown<T extends Uint8Array | Int32Array | Float64Array>(array: T, size: number): T {
+  if (array.length >= size) return array
+  const bigger = new (array.constructor as new (n: number) => T)(Math.max(size, array.length * 2))
+  bigger.set(array)
+  return bigger
 }
 
 /**

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { Journal, journalFile, resultFile, type JournalRecord } from '../../../src/runtime/journal/journal.ts'
 import { type CompiledTask, type Plan, type TaskSpec } from '../../../src/runtime/plan/plan.ts'
+import { RunPlan } from '../../../src/runtime/plan/run-plan.ts'
 import { compilePlan } from '../../../src/runtime/plan/load-plan.ts'
 import { createRuntime, type Runtime } from '../../../src/runtime/runtime.ts'
 import { StageCheckpoint } from '../../../src/runtime/journal/stage-checkpoint.ts'
@@ -103,9 +104,8 @@ describe('the journal', () => {
 describe('pipeline checkpoints between stages (StageCheckpoint gate)', () => {
   it('admits a stage only once the previous stage is durable in the journal', async () => {
     await prepare()
-    const plan = compilePlan(
-      { name: 'gate', strategy: 'pipeline', tasks: [marker('d1', { stage: 'design' }), marker('b1', { stage: 'build' })] },
-      { baseDir: dir },
+    const plan = new RunPlan(
+      compilePlan({ name: 'gate', strategy: 'pipeline', tasks: [marker('d1', { stage: 'design' }), marker('b1', { stage: 'build' })] }, { baseDir: dir }),
     )
     let durable!: () => void
     const stageDurable = new Promise<void>((resolve) => (durable = resolve))

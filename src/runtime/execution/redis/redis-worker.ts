@@ -92,6 +92,8 @@ function listener(jobId: string, publish: (jobId: string, event: AttemptEvent) =
     onAcquire: (name) => Promise.reject(new Error(`ctx.acquire(${JSON.stringify(name)}) is not available on a remote worker; declare the limit in the task's \`uses\` instead (the coordinator holds it)`)),
     onClaim: () => ({ granted: false, holder: '(ctx.claim is not available on a remote worker; declare the claim in the plan)' }),
     onRelease: () => undefined,
+    onSpawn: () =>
+      Promise.resolve({ ok: false, error: { code: 'ERR_ARGUMENT_INVALID', message: 'ctx.spawn is not available on a remote worker (Redis backend); add the tasks to the plan, or run on the local backend' } }),
   }
 }
 

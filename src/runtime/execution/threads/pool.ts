@@ -34,6 +34,9 @@ export interface PoolOptions {
   readonly scratchpad?: (runId: string) => Scratchpad | undefined
 }
 
+/** Threads the pool may start on top of its slots for module agents waiting for tasks they spawned. */
+export const PARKED_THREADS = 64
+
 /** The bound on threads when the pool is sized from the runs: the sum of their parallelism, at most this. */
 export const AUTO_MAX_THREADS = Math.max(64, 4 * availableParallelism())
 
@@ -132,7 +135,7 @@ export class WorkerPool implements Executor {
   constructor(options: PoolOptions) {
     this.#scratchpad = options.scratchpad ?? (() => undefined)
     const maxThreads = options.maxThreads ?? Math.max(AUTO_MAX_THREADS, options.minThreads)
-    this.slots = new ThreadSlots(maxThreads * options.concurrentTasksPerWorker)
+    this.slots = new ThreadSlots(maxThreads * options.concurrentTasksPerWorker, PARKED_THREADS)
     const filename = threadEntryFile(import.meta.url, 'worker-entry', ['worker-entry.ts', 'protocol.ts'])
     const resourceLimits = options.perAgentMb === null ? undefined : { maxOldGenerationSizeMb: options.perAgentMb }
     this.#filename = filename
@@ -141,7 +144,9 @@ export class WorkerPool implements Executor {
     this.#piscina = new Piscina<WorkerTask, WorkerResult>({
       filename,
       minThreads: Math.min(options.minThreads, maxThreads),
-      maxThreads,
+      // Attempts waiting in `ctx.spawn(…, { wait: true })` keep their thread but give back
+      // their slot: the threads of the tasks they wait for come on top.
+      maxThreads: maxThreads + PARKED_THREADS,
       concurrentTasksPerWorker: options.concurrentTasksPerWorker,
       idleTimeout: options.idleTimeoutMs,
       // 'sync' (the default) blocks a worker's event loop between tasks, freezing its timers.
@@ -311,6 +316,11 @@ export class WorkerPool implements Executor {
       },
       release(key, path) {
         attempts.get(key)?.listener.onRelease(String(path))
+      },
+      async spawn(key, tasks, wait) {
+        const attempt = attempts.get(key)
+        if (attempt === undefined) return { ok: false, error: { code: 'ERR_ARGUMENT_INVALID', message: 'ctx.spawn: the attempt has ended' } }
+        return attempt.listener.onSpawn(tasks, { wait: wait === true })
       },
       exec(key, command, args, options) {
         const attempt = attempts.get(key)

@@ -70,9 +70,20 @@ export interface HostApi {
   scratchpadRead(key: AttemptKey): readonly ScratchpadNote[]
   /** `ctx.scratchpad.append(text)`: resolves with the note once it is journaled. */
   scratchpadAppend(key: AttemptKey, text: string): Promise<ScratchpadNote>
+  /**
+   * `ctx.spawn(tasks, { wait })`: adds tasks to the run; with `wait`, answers once they have
+   * all ended (the attempt gives its slot back meanwhile). A refusal is an answer, not a throw
+   * (comlink would drop the error code).
+   */
+  spawn(key: AttemptKey, tasks: unknown, wait: boolean): Promise<SpawnReply>
   /** `ctx.exec(command, args, options)`: runs a process group tied to the attempt. */
   exec(key: AttemptKey, command: string, args: readonly string[], options: ExecOptions): Promise<ExecResult>
 }
+
+/** What `spawn` answers (the executor seam's SpawnAnswer). */
+export type SpawnReply =
+  | { readonly ok: true; readonly added: readonly string[]; readonly outputs?: Readonly<Record<string, unknown>> }
+  | { readonly ok: false; readonly error: { readonly code: ErrorCode; readonly message: string } }
 
 /** `ctx.exec` options. */
 export interface ExecOptions {

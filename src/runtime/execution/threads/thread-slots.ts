@@ -8,10 +8,37 @@ import type { CompiledTask } from '../../plan/plan.ts'
  */
 export class ThreadSlots implements Gate {
   readonly capacity: number
+  /** Threads beyond `capacity` the pool may start for attempts parked in {@link suspend}. */
+  readonly parkCapacity: number
   #inFlight = 0
+  #parked = 0
 
-  constructor(capacity: number) {
+  constructor(capacity: number, parkCapacity = 0) {
     this.capacity = capacity
+    this.parkCapacity = parkCapacity
+  }
+
+  /** Module-agent attempts waiting for tasks they spawned: each still occupies its thread. */
+  get parked(): number {
+    return this.#parked
+  }
+
+  /**
+   * A waiting module agent still occupies its thread, but not its slot: the pool may start
+   * one more thread (up to `parkCapacity` in all) so that the tasks it waits for can run.
+   */
+  suspend(_runId: string, task: CompiledTask): boolean {
+    if (task.agentSpec.kind !== 'module' || this.#parked >= this.parkCapacity) return false
+    this.#parked++
+    this.#inFlight--
+    return true
+  }
+
+  resume(_runId: string, _task: CompiledTask, force: boolean): boolean {
+    if (!force && this.#inFlight >= this.capacity) return false
+    this.#parked--
+    this.#inFlight++
+    return true
   }
 
   /** Module-agent attempts holding a slot. */

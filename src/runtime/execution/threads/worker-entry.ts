@@ -71,6 +71,19 @@ export interface AgentContext {
    * 64 KiB of stdout and of stderr; rejects when the command cannot start.
    */
   exec(command: string, args?: readonly string[], options?: ExecOptions): Promise<ExecResult>
+  /**
+   * Adds tasks to the running DAG: the same fields as a plan's tasks; `dependsOn` may name
+   * tasks of the run or of this call. They obey the run's limits, claims and budget. Resolves
+   * with their ids once added; with `{ wait: true }`, once they have all ended, with each
+   * one's output by id — the attempt gives its slot back while it waits. Rejects with an error
+   * whose `code` is the plan's (ERR_PLAN_INVALID, ERR_PLAN_DUPLICATE_ID, ERR_PLAN_CYCLE, …) when
+   * the tasks are invalid (nothing is added), or ERR_DEPENDENCY_FAILED when a waited-for task
+   * did not complete.
+   * @example
+   * const outputs = await ctx.spawn(files.map((f) => ({ id: `lint:${f}`, agent: 'lint', input: { f } })), { wait: true })
+   */
+  spawn(tasks: readonly Record<string, unknown>[], options: { readonly wait: true }): Promise<Readonly<Record<string, unknown>>>
+  spawn(tasks: readonly Record<string, unknown>[], options?: { readonly wait?: false }): Promise<readonly string[]>
   readonly scratchpad: {
     read(): Promise<readonly ScratchpadNote[]>
     append(text: string): Promise<ScratchpadNote>
@@ -215,6 +228,11 @@ function createContext(task: WorkerTask, pending: Promise<unknown>[]): AgentCont
       append: (text) => ask((api) => api.scratchpadAppend(key, String(text))),
     },
     release: (path) => call((api) => api.release(key, String(path))),
+    spawn: ((tasks: unknown, options?: { readonly wait?: boolean }) =>
+      ask((api) => api.spawn(key, tasks, options?.wait === true)).then((reply) => {
+        if (!reply.ok) throw Object.assign(new Error(reply.error.message), { name: 'TroupeError', code: reply.error.code })
+        return options?.wait === true ? (reply.outputs ?? {}) : reply.added
+      })) as AgentContext['spawn'],
     acquire: async (name) => {
       const api = await getHost()
       const lease = await api.acquire(key, String(name))

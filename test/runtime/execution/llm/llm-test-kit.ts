@@ -49,6 +49,7 @@ export function recordingListener() {
     onUsage: (report) => seen.usage.push(report),
     onClaim: () => ({ granted: true }),
     onRelease: () => {},
+    onSpawn: () => Promise.reject(new Error('not used')),
   }
   return { listener, seen }
 }

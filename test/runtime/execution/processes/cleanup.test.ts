@@ -28,6 +28,7 @@ const listener: AttemptListener = {
   onUsage: () => {},
   onClaim: () => ({ granted: true }),
   onRelease: () => {},
+  onSpawn: () => Promise.reject(new Error('not used')),
 }
 
 const request = (mark: string, run: string): AttemptRequest => ({

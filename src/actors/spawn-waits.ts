@@ -1,0 +1,120 @@
+import type { Gate } from '../runtime/admission/gate.ts'
+import type { SpawnAnswer } from '../runtime/execution/executor.ts'
+
+/** One `ctx.spawn(tasks, { wait: true })` call, until its tasks have all ended. */
+interface Wait {
+  readonly parent: number
+  readonly attempt: number
+  readonly children: readonly number[]
+  left: number
+  readonly resolve: (answer: SpawnAnswer) => void
+}
+
+/** What the waits need from their run. */
+export interface WaitHost {
+  isEnded(task: number): boolean
+  /** The answer for a wait whose tasks have all ended: their outputs, or why some did not complete. */
+  answer(children: readonly number[]): SpawnAnswer
+  /** The parent gives its slot back (and what its gates let it give); returns the gates that did. */
+  park(parent: number): readonly Gate[]
+}
+
+/**
+ * Parents waiting for the tasks they spawned. A parent parks (gives its slot back) when its
+ * first wait opens; when the tasks of a wait have all ended it is answered at once if it
+ * still waits for others, else it becomes resumable: the run gives it a slot again, before
+ * any new start ({@link nextResumable}), and then answers it. So a run whose every slot
+ * holds a waiting parent still makes progress: the parents hold no slot.
+ */
+export class SpawnWaits {
+  readonly #host: WaitHost
+  readonly #byChild = new Map<number, Wait[]>()
+  /** Per parked parent: its open waits and the gates it suspended. */
+  readonly #parked = new Map<number, { open: number; gates: readonly Gate[] }>()
+  readonly #resumable: Wait[] = []
+
+  constructor(host: WaitHost) {
+    this.#host = host
+  }
+
+  /** Resumable parents, ready for a slot. */
+  get resumable(): number {
+    return this.#resumable.length
+  }
+
+  /** Waits for `children` on behalf of attempt `attempt` of `parent`. */
+  wait(parent: number, attempt: number, children: readonly number[]): Promise<SpawnAnswer> {
+    const host = this.#host
+    const left = children.filter((c) => !host.isEnded(c)).length
+    if (left === 0) return Promise.resolve(host.answer(children))
+    return new Promise((resolve) => {
+      const wait: Wait = { parent, attempt, children, left, resolve }
+      for (const child of children) {
+        if (host.isEnded(child)) continue
+        const waits = this.#byChild.get(child)
+        if (waits === undefined) this.#byChild.set(child, [wait])
+        else waits.push(wait)
+      }
+      const parked = this.#parked.get(parent)
+      if (parked !== undefined) parked.open++
+      else this.#parked.set(parent, { open: 1, gates: host.park(parent) })
+    })
+  }
+
+  /** A task ended: answer, or make resumable, the waits it completes. True when a parent became resumable. */
+  ended(task: number): boolean {
+    const waits = this.#byChild.get(task)
+    if (waits === undefined) return false
+    this.#byChild.delete(task)
+    const before = this.#resumable.length
+    for (const wait of waits) if (--wait.left === 0) this.#complete(wait)
+    return this.#resumable.length > before
+  }
+
+  /** The oldest resumable wait, without taking it; see {@link resumed}. */
+  nextResumable(): { readonly parent: number; readonly attempt: number; readonly gates: readonly Gate[] } | undefined {
+    const wait = this.#resumable[0]
+    if (wait === undefined) return undefined
+    return { parent: wait.parent, attempt: wait.attempt, gates: this.#parked.get(wait.parent)?.gates ?? [] }
+  }
+
+  /** The oldest resumable parent has its slot again: answer it. */
+  resumed(): void {
+    const wait = this.#resumable.shift()
+    if (wait === undefined) return
+    this.#parked.delete(wait.parent)
+    wait.resolve(this.#host.answer(wait.children))
+  }
+
+  /** The oldest resumable wait's attempt is on its way out (timed out, cancelled): forget the wait, keep the parent parked until its attempt ends. */
+  discardResumable(): void {
+    this.#resumable.shift()
+  }
+
+  /**
+   * The parent's attempt ended while parked (timeout, cancel, thread death): forget its
+   * waits. Returns the gates it had suspended, to take back before they are released.
+   */
+  dropParent(parent: number): readonly Gate[] {
+    const parked = this.#parked.get(parent)
+    this.#parked.delete(parent)
+    for (let i = this.#resumable.length - 1; i >= 0; i--) if (this.#resumable[i]!.parent === parent) this.#resumable.splice(i, 1)
+    for (const [child, waits] of this.#byChild) {
+      const kept = waits.filter((w) => w.parent !== parent)
+      if (kept.length === 0) this.#byChild.delete(child)
+      else if (kept.length < waits.length) this.#byChild.set(child, kept)
+    }
+    return parked?.gates ?? []
+  }
+
+  /** Waits of `parent` still open besides a completed one answer it at once; the last makes it resumable. */
+  #complete(wait: Wait): void {
+    const parked = this.#parked.get(wait.parent)
+    if (parked !== undefined && parked.open > 1) {
+      parked.open--
+      wait.resolve(this.#host.answer(wait.children))
+      return
+    }
+    this.#resumable.push(wait)
+  }
+}
