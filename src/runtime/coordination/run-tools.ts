@@ -14,7 +14,7 @@ export interface ToolBinding {
   progress(fraction: number, message: string | undefined): void
   log(message: string): void
   readonly scratchpad: Scratchpad
-  /** Adds tasks to the running DAG (validated like plan tasks); undefined where the run cannot grow. */
+  /** Adds tasks to the running DAG (validated like plan tasks; rejects with `CODE: message`, adding nothing); undefined where the run cannot grow. */
   addTasks?(tasks: readonly unknown[]): Promise<{ readonly added: readonly string[] }>
 }
 

@@ -54,5 +54,182 @@ describe('ctx.spawn: tasks added at run time', () => {
     expect(result.status).toBe('completed')
     expect(result.totals).toMatchObject({ tasks: 52, completed: 52 })
     expect(Object.keys((result.tasks.p1!.output as { outputs: object }).outputs)).toHaveLength(25)
+    // While both parents waited, their slots ran children: two at a time, never more.
+    const spans = Object.entries(result.tasks).filter(([id]) => id !== 'p1' && id !== 'p2').map(([, t]) => [t.startedAt!, t.finishedAt!] as const)
+    const overlap = Math.max(...spans.map(([start]) => spans.filter(([s, f]) => s <= start && start < f).length))
+    expect(overlap).toBe(2)
+  })
+
+  it('a child that fails: the waiting parent gets ERR_DEPENDENCY_FAILED naming it', async () => {
+    const plan: Plan = {
+      name: 'failing-child',
+      agents: { ...AGENTS, throw: join(agents, 'throw.mjs') },
+      tasks: [{ id: 'lead', agent: 'spawn', input: { wait: true, children: [...children(1), { id: 'bad', agent: 'throw' }] } }],
+    }
+    const result = await runtime.run(plan).result
+    expect(result.tasks.lead!.output).toMatchObject({ error: { code: 'ERR_DEPENDENCY_FAILED', name: 'TroupeError' } })
+    expect((result.tasks.lead!.output as { error: { message: string } }).error.message).toContain('"bad" (FAILED')
+  })
+
+  it('a child may depend on a task of the plan that completed: it runs, and sees its output', async () => {
+    const plan: Plan = {
+      name: 'deps',
+      agents: AGENTS,
+      tasks: [
+        { id: 'first', agent: 'sleep', input: { ms: 1 } },
+        { id: 'lead', agent: 'spawn', dependsOn: ['first'], input: { wait: true, children: [{ id: 'echo', agent: 'echo', dependsOn: ['first'], input: 1 }] } },
+      ],
+    }
+    const result = await runtime.run(plan).result
+    expect(result.status).toBe('completed')
+    expect(result.tasks.echo!.state).toBe('COMPLETED')
+  })
+})
+
+describe('invalid additions fail the call with the plan error code, and add nothing', () => {
+  const refused = async (childrenSpec: unknown, extra: Record<string, unknown> = {}) => {
+    const plan: Plan = { name: 'refused', agents: AGENTS, tasks: [{ id: 'lead', agent: 'spawn', input: { children: childrenSpec, ...extra } }, { id: 'other', agent: 'noop' }] }
+    const result = await runtime.run(plan).result
+    return { result, error: (result.tasks.lead!.output as { error: { code: string; message: string } }).error }
+  }
+
+  it('a duplicate id (of a plan task): ERR_PLAN_DUPLICATE_ID', async () => {
+    const { result, error } = await refused([...children(2), { id: 'other', agent: 'noop' }])
+    expect(error.code).toBe('ERR_PLAN_DUPLICATE_ID')
+    expect(error.message).toContain('"other"')
+    expect(result.totals.tasks).toBe(2)
+  })
+
+  it('an unknown dependency: ERR_PLAN_UNKNOWN_DEPENDENCY with a suggestion', async () => {
+    const { result, error } = await refused([{ id: 'x', agent: 'noop', dependsOn: ['othr'] }])
+    expect(error.code).toBe('ERR_PLAN_UNKNOWN_DEPENDENCY')
+    expect(error.message).toContain('did you mean "other"')
+    expect(result.totals.tasks).toBe(2)
+  })
+
+  it('a cycle among the new tasks: ERR_PLAN_CYCLE naming it', async () => {
+    const { error } = await refused([
+      { id: 'x', agent: 'noop', dependsOn: ['y'] },
+      { id: 'y', agent: 'noop', dependsOn: ['x'] },
+    ])
+    expect(error.code).toBe('ERR_PLAN_CYCLE')
+    expect(error.message).toMatch(/x → y → x|y → x → y/)
+  })
+
+  it('a child of a waiting parent that depends on the parent: ERR_PLAN_CYCLE', async () => {
+    const { error } = await refused([{ id: 'x', agent: 'noop', dependsOn: ['lead'] }], { wait: true })
+    expect(error.code).toBe('ERR_PLAN_CYCLE')
+    expect(error.message).toContain('"lead" waits for its children')
+  })
+
+  it('an invalid field: ERR_PLAN_INVALID naming the field and the value', async () => {
+    const { error } = await refused([{ id: 'x', agent: 'noop', retries: -1 }])
+    expect(error.code).toBe('ERR_PLAN_INVALID')
+    expect(error.message).toContain('tasks[0] ("x").retries')
+  })
+
+  it('an unknown agent: ERR_PLAN_UNKNOWN_AGENT', async () => {
+    const { error } = await refused([{ id: 'x', agent: './missing-agent.mjs' }])
+    expect(error.code).toBe('ERR_PLAN_UNKNOWN_AGENT')
+  })
+
+  it('not an array: ERR_PLAN_INVALID', async () => {
+    const { error } = await refused('three tasks')
+    expect(error.code).toBe('ERR_PLAN_INVALID')
+    expect(error.message).toContain('expected a non-empty array')
+  })
+})
+
+describe('Run.addTasks', () => {
+  it('adds tasks from outside the run; an identical second call adds nothing new', async () => {
+    const plan: Plan = { name: 'outside', agents: AGENTS, tasks: [{ id: 'slow', agent: 'sleep', input: { ms: 300 } }] }
+    const run = runtime.run(plan)
+    const added: string[] = []
+    run.on('task:added', (e) => added.push(e.taskId))
+    expect(run.addTasks([{ id: 'late', agent: 'echo', input: 'hi', dependsOn: ['slow'] }])).toEqual(['late'])
+    expect(run.addTasks([{ id: 'late', agent: 'echo', input: 'hi', dependsOn: ['slow'] }])).toEqual(['late'])
+    const result = await run.result
+    expect(added).toEqual(['late'])
+    expect(result.tasks.late).toMatchObject({ state: 'COMPLETED', added: true })
+    expect(result.tasks.late!.parent).toBeUndefined()
+  })
+
+  it('once the run is over: ERR_ARGUMENT_INVALID', async () => {
+    const run = runtime.run({ name: 'over', agents: AGENTS, tasks: [{ id: 'a', agent: 'noop' }] })
+    await run.result
+    expect(() => run.addTasks([{ id: 'b', agent: 'noop' }])).toThrowError(expect.objectContaining({ code: 'ERR_ARGUMENT_INVALID' }))
+  })
+
+  it('a task added after a failed dependency is skipped at once with ERR_DEPENDENCY_FAILED', async () => {
+    const plan: Plan = {
+      name: 'after-failure',
+      agents: { ...AGENTS, throw: join(agents, 'throw.mjs') },
+      tasks: [{ id: 'bad', agent: 'throw' }, { id: 'slow', agent: 'sleep', input: { ms: 300 } }],
+    }
+    const run = runtime.run(plan)
+    await new Promise<void>((resolve) => run.on('task:state', (e) => e.taskId === 'bad' && e.state === 'FAILED' && resolve()))
+    run.addTasks([{ id: 'late', agent: 'noop', dependsOn: ['bad'] }])
+    const result = await run.result
+    expect(result.tasks.late).toMatchObject({ state: 'SKIPPED', error: { code: 'ERR_DEPENDENCY_FAILED' } })
+  })
+})
+
+describe('barrier strategies', () => {
+  it('pipeline: a child joins its parent\'s stage, and the next stage waits for it', async () => {
+    const plan: Plan = {
+      name: 'pipe',
+      strategy: 'pipeline',
+      agents: AGENTS,
+      tasks: [
+        { id: 'lead', agent: 'spawn', stage: 'build', input: { children: [{ id: 'child', agent: 'sleep', input: { ms: 200 } }] } },
+        { id: 'test', agent: 'noop', stage: 'test' },
+      ],
+    }
+    const result = await runtime.run(plan).result
+    expect(result.status).toBe('completed')
+    expect(result.tasks.test!.startedAt!).toBeGreaterThanOrEqual(result.tasks.child!.finishedAt!)
+  })
+
+  it('a child naming another stage: ERR_PLAN_INVALID', async () => {
+    const plan: Plan = {
+      name: 'pipe-bad',
+      strategy: 'pipeline',
+      agents: AGENTS,
+      tasks: [
+        { id: 'lead', agent: 'spawn', stage: 'build', input: { children: [{ id: 'child', agent: 'noop', stage: 'test' }] } },
+        { id: 'test', agent: 'noop', stage: 'test' },
+      ],
+    }
+    const result = await runtime.run(plan).result
+    expect(result.tasks.lead!.output).toMatchObject({ error: { code: 'ERR_PLAN_INVALID' } })
+  })
+})
+
+describe('add_tasks over MCP (stand-in claude, a real MCP client)', () => {
+  // Stand-in: test/fixtures/bin/claude, for an `add <agent> <n>` prompt, calls the `add_tasks` tool.
+  const claude = join(import.meta.dirname, '..', '..', 'fixtures', 'bin', 'claude')
+
+  it('a CLI agent adds tasks to its run: they run, with the agent as their parent', async () => {
+    const plan: Plan = {
+      name: 'cli-adds',
+      agents: { lead: { kind: 'claude-code', bin: claude }, worker: { kind: 'claude-code', bin: claude } },
+      tasks: [{ id: 'lead', agent: 'lead', input: { prompt: 'add worker 3' } }],
+    }
+    const result = await runtime.run(plan).result
+    expect(result.status).toBe('completed')
+    expect(result.tasks.lead!.output).toMatchObject({ text: JSON.stringify({ added: ['lead-sub-0', 'lead-sub-1', 'lead-sub-2'] }) })
+    expect(result.tasks['lead-sub-2']).toMatchObject({ state: 'COMPLETED', parent: 'lead' })
+  })
+
+  it('an invalid addition is refused with the plan error code in the tool error, and adds nothing', async () => {
+    const plan: Plan = {
+      name: 'cli-refused',
+      agents: { lead: { kind: 'claude-code', bin: claude } },
+      tasks: [{ id: 'lead', agent: 'lead', retries: 0, input: { prompt: 'add nobody 2' } }],
+    }
+    const result = await runtime.run(plan).result
+    expect(result.tasks.lead!.state).toBe('FAILED')
+    expect(result.tasks.lead!.error!.message).toContain('ERR_PLAN_UNKNOWN_AGENT')
+    expect(result.totals.tasks).toBe(1)
   })
 })

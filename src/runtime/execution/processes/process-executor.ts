@@ -107,6 +107,11 @@ export class ProcessExecutor implements Executor {
           progress: (fraction, message) => listener.onProgress(fraction, message),
           log: (message) => listener.onLog(message),
           scratchpad,
+          addTasks: async (tasks) => {
+            const answer = await listener.onSpawn(tasks, { wait: false })
+            if (!answer.ok) throw new Error(`${answer.error.code}: ${answer.error.message}`)
+            return { added: answer.added }
+          },
         })
         const config = cliMcpConfig(kind, endpoint.url, dir)
         for (const [file, text] of Object.entries(config.files)) await writeFile(file, text, { mode: 0o600 })
