@@ -70,7 +70,7 @@ function readResult(file: string): RunResult {
   return r as RunResult
 }
 
-/** What the journal adds to the report: each task's agent and dependencies, from the latest run-start. */
+/** What the journal adds to the report: each task's agent and dependencies, from the latest run-start and the additions. */
 function readContext(journal: string): ReportContext {
   let contents
   try {
@@ -86,6 +86,14 @@ function readContext(journal: string): ReportContext {
   for (const task of tasks) {
     agents[task.id] = task.agent
     deps[task.id] = task.dependsOn
+  }
+  // Tasks added at run time are in `spawn` records.
+  for (const record of contents!.records) {
+    if (record.type !== 'spawn') continue
+    for (const task of record.tasks) {
+      agents[task.id] = task.agent
+      deps[task.id] = task.dependsOn ?? []
+    }
   }
   return { agents, deps }
 }

@@ -79,6 +79,7 @@ export function snapshotFromResult(result: RunResult, context: ReportContext = {
       ...(t.error ? { error: t.error } : {}),
       ...(t.workspace ? { workspace: t.workspace } : {}),
       ...(t.worker !== undefined && t.worker !== 'local' ? { worker: t.worker } : {}),
+      ...(t.added ? { added: true as const, ...(t.parent === undefined ? {} : { parent: t.parent }) } : {}),
     }
   })
   const capacity = result.makespanMs * result.maxParallel

@@ -60,6 +60,16 @@ export interface TaskView {
   readonly workspace?: TaskWorkspaceResult
   /** Where the final attempt ran, when not this process (a `troupe worker`'s name). */
   readonly worker?: string
+  /** The plan's `description` and `tags` (shown, never interpreted). */
+  readonly description?: string
+  readonly tags?: readonly string[]
+  /** Added at run time (`ctx.spawn`, `add_tasks`, `Run.addTasks`), by `parent` when a task added it. */
+  readonly added?: true
+  readonly parent?: string
+}
+
+function pendingTask(): MutableTask {
+  return { state: 'PENDING', history: ['PENDING'], attempt: 0, fraction: undefined, message: undefined, logs: [], intervals: [], busyMs: 0, reused: false, error: undefined }
 }
 
 /** Time an agent kind spent in workers, and its share of the run's slot capacity. */
@@ -112,7 +122,15 @@ export interface RunSnapshot {
 export interface MonitoredPlan extends Graph {
   readonly name: string
   readonly order: readonly number[]
-  readonly tasks: readonly { readonly id: string; readonly agent: string; readonly estimateMs: number | undefined }[]
+  readonly tasks: readonly {
+    readonly id: string
+    readonly agent: string
+    readonly estimateMs: number | undefined
+    readonly description?: string | undefined
+    readonly tags?: readonly string[]
+    readonly added?: true
+    readonly parent?: string
+  }[]
   readonly byId: ReadonlyMap<string, number>
 }
 
@@ -151,7 +169,7 @@ export class RunMonitor {
   readonly runId: string
   readonly #init: RunMonitorInit
   readonly #tasks: MutableTask[]
-  readonly #levels: Int32Array
+  readonly #levels: number[]
   readonly #slotBusy: boolean[] = []
   #status: RunSnapshot['status'] = 'running'
   #final: FinalFigures | undefined
@@ -165,19 +183,20 @@ export class RunMonitor {
   constructor(init: RunMonitorInit) {
     this.runId = init.runId
     this.#init = init
-    this.#levels = dependencyLevels(init.plan, init.plan.order)
-    this.#tasks = init.plan.tasks.map(() => ({
-      state: 'PENDING',
-      history: ['PENDING'],
-      attempt: 0,
-      fraction: undefined,
-      message: undefined,
-      logs: [],
-      intervals: [],
-      busyMs: 0,
-      reused: false,
-      error: undefined,
-    }))
+    this.#levels = Array.from(dependencyLevels(init.plan, init.plan.order))
+    this.#tasks = init.plan.tasks.map(pendingTask)
+  }
+
+  /** Rows for tasks added to the run since the last look (a run's plan grows). */
+  #grow(): void {
+    const plan = this.#init.plan
+    while (this.#tasks.length < plan.tasks.length) {
+      const i = this.#tasks.length
+      this.#tasks.push(pendingTask())
+      let level = 0
+      for (const dep of plan.deps[i]!) level = Math.max(level, (this.#levels[dep] ?? 0) + 1)
+      this.#levels.push(level)
+    }
   }
 
   get status(): RunSnapshot['status'] {
@@ -254,6 +273,7 @@ export class RunMonitor {
   snapshot(): RunSnapshot {
     const now = this.#endedAt ?? this.#init.now()
     const plan = this.#init.plan
+    this.#grow()
     const maxParallel = this.#init.maxParallel()
     const counts = Object.fromEntries(TASK_STATES.map((s) => [s, 0])) as Record<TaskState, number>
     const byAgent = new Map<string, { tasks: number; busyMs: number }>()
@@ -275,6 +295,9 @@ export class RunMonitor {
         agent: spec.agent,
         deps: plan.deps[i]!.map((d) => plan.tasks[d]!.id),
         level: this.#levels[i]!,
+        ...(spec.description === undefined ? {} : { description: spec.description }),
+        ...(spec.tags === undefined || spec.tags.length === 0 ? {} : { tags: spec.tags }),
+        ...(spec.added ? { added: true as const, ...(spec.parent === undefined ? {} : { parent: spec.parent }) } : {}),
         state: t.state,
         history: [...t.history],
         attempt: t.attempt,
@@ -322,7 +345,9 @@ export class RunMonitor {
 
   #task(id: string): MutableTask | undefined {
     const index = this.#init.plan.byId.get(id)
-    return index === undefined ? undefined : this.#tasks[index]
+    if (index === undefined) return undefined
+    if (index >= this.#tasks.length) this.#grow()
+    return this.#tasks[index]
   }
 
   #closeInterval(task: MutableTask, at: number, failed: boolean): void {

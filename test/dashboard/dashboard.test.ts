@@ -131,6 +131,23 @@ describe('dashboard in Chromium', () => {
     await page.close()
   })
 
+  it('shows tasks added at run time as they arrive, with their parent, description and tags', async () => {
+    const page = await browser.newPage()
+    await page.goto(dashboard.url)
+    await page.waitForSelector('#connection:text("live")')
+    const spawn = fileURLToPath(new URL('../fixtures/agents/spawn.mjs', import.meta.url))
+    const children = [1, 2].map((n) => ({ id: `child-${n}`, agent, description: `child number ${n}`, tags: ['spawned'], input: { ms: 200, steps: 2 } }))
+    const run = runtime.run({ name: 'spawning', tasks: [{ id: 'lead', agent: spawn, input: { wait: true, children } }] })
+    await page.waitForSelector('[data-task="child-2"]')
+    await run.result
+    await page.waitForSelector('#cards [data-task="child-2"][data-state="COMPLETED"]')
+    const card = page.locator('#cards [data-task="child-2"]')
+    expect(await card.locator('.added').textContent()).toBe('added by lead')
+    expect(await card.locator('.description').textContent()).toBe('child number 2')
+    expect(await card.locator('.tag').textContent()).toBe('spawned')
+    await page.close()
+  })
+
   it('rejects a maxParallel below 1 with ERR_ARGUMENT_INVALID and leaves the run as it was', async () => {
     const run = runtime.run({ name: 'control', tasks: [{ id: 'slow', agent, input: { ms: 400 } }] }, { runId: 'control-run' })
     await new Promise((resolve) => setImmediate(resolve))

@@ -146,6 +146,9 @@
         bar,
         el('div', { class: 'meta' }, `${Math.round(fraction * 100)} % · ${ms(elapsed)}`),
       )
+      if (t.description) card.append(el('div', { class: 'description' }, t.description))
+      if (t.tags) card.append(el('div', { class: 'tags' }, ...t.tags.map((tag) => el('span', { class: 'tag' }, tag))))
+      if (t.added) card.append(el('div', { class: 'added' }, t.parent ? `added by ${t.parent}` : 'added at run time'))
       if (t.message) card.append(el('div', { class: 'message' }, t.message))
       if (t.error) card.append(el('div', { class: 'error' }, `${t.error.code}: ${t.error.message}`))
       if (t.workspace) {
@@ -302,7 +305,9 @@
         const old = before.get(r.runId)
         if (!old) return r
         const changed = new Map(r.tasks.map((t) => [t.id, t]))
-        return { ...r, tasks: old.tasks.map((t) => changed.get(t.id) || t) }
+        // Tasks added at run time arrive in a delta first: append them.
+        const known = new Set(old.tasks.map((t) => t.id))
+        return { ...r, tasks: [...old.tasks.map((t) => changed.get(t.id) || t), ...r.tasks.filter((t) => !known.has(t.id))] }
       })
       current = { runs: runs.filter((r) => delta.runIds.includes(r.runId)), governor: delta.governor }
       render()
