@@ -14,7 +14,7 @@ import { Attempts } from './attempts.ts'
 import { conditionSkipError, Conditions } from './conditions.ts'
 import { effectiveMaxParallel, type RunInit, type RunOutlet } from './run-init.ts'
 import { abortsRunning, runLifecycle, type LifecycleState, type StopReason } from './run-lifecycle.ts'
-import { assembleResult, skipError } from './run-result.ts'
+import { assembleResult, namedStrategy, skipError } from './run-result.ts'
 import { SpawnWaits } from './spawn-waits.ts'
 import { crashWindow } from './supervision.ts'
 import { TaskActors, type TaskChange } from './task-actors.ts'
@@ -147,7 +147,7 @@ export class RunMachine implements Dispatchable {
     this.#out.emit('run:start', {
       runId: this.#init.id,
       name: this.#plan.name,
-      strategy: this.#init.strategy,
+      strategy: namedStrategy(this.#init.strategy, this.#plan),
       maxParallel: this.#maxParallel,
       tasks: this.#plan.tasks.length,
       reused: reused.size,

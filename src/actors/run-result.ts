@@ -1,6 +1,6 @@
 import type { SerializedError } from '../runtime/core/errors.ts'
 import { speedupFigures, type RunResult, type RunTotals, type TaskResult } from '../runtime/core/result.ts'
-import type { CompiledPlan, Strategy } from '../runtime/plan/plan.ts'
+import type { CompiledPlan, PlanStrategy, Strategy } from '../runtime/plan/plan.ts'
 import type { GovernorReport } from '../runtime/admission/governor.ts'
 import type { UsageSummary } from '../runtime/admission/usage.ts'
 import { runStatus, type StopReason } from './run-lifecycle.ts'
@@ -69,7 +69,7 @@ export function assembleResult(summary: RunSummary): RunResult {
     runId: summary.runId,
     name: plan.name,
     status: runStatus(reason, totals.completed + conditionSkips(results) === totals.tasks),
-    strategy: summary.strategy,
+    strategy: namedStrategy(summary.strategy, plan),
     maxParallel: summary.maxParallel,
     startedAt: summary.startedAt,
     finishedAt: summary.finishedAt,
@@ -121,4 +121,9 @@ export function skipError(failedDeps: readonly string[]): SerializedError {
     code: 'ERR_DEPENDENCY_FAILED',
     message: failedDeps.length > 0 ? `Skipped: dependency ${failedDeps.join(', ')} did not complete` : 'Skipped: an earlier stage failed (pipeline fail-fast)',
   }
+}
+
+/** The strategy as the plan named it: `hybrid` for a pipeline of declared stages. */
+export function namedStrategy(strategy: Strategy, plan: { readonly stages?: unknown }): PlanStrategy {
+  return strategy === 'pipeline' && plan.stages !== undefined ? 'hybrid' : strategy
 }

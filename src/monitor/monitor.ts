@@ -123,7 +123,8 @@ export class Monitor {
     const monitor = new RunMonitor({
       runId: run.id,
       plan: run.plan,
-      strategy: run.strategy,
+      // A hybrid plan runs as a pipeline of its declared stages: show the name the plan gave.
+      strategy: run.strategy === 'pipeline' && run.plan.stages !== undefined ? 'hybrid' : run.strategy,
       maxParallel: () => run.maxParallel,
       startedAt: this.#now(),
       now: this.#now,

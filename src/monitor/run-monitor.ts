@@ -3,7 +3,7 @@ import type { SerializedError } from '../runtime/core/errors.ts'
 import type { LimitPausedEvent, RunEndEvent, ScratchpadNoteEvent, TaskLogEvent, TaskProgressEvent, TaskStateEvent } from '../runtime/core/events.ts'
 import { dependencyLevels, type Graph } from '../runtime/plan/graph.ts'
 import { estimateEta } from './eta.ts'
-import type { Strategy } from '../runtime/plan/plan.ts'
+import type { PlanStrategy } from '../runtime/plan/plan.ts'
 import type { RunResult, RunStatus, TaskWorkspaceResult } from '../runtime/core/result.ts'
 
 /** Log lines kept per task for live views; older ones are dropped. */
@@ -91,7 +91,7 @@ export type FinalFigures = Pick<
 export interface RunSnapshot {
   readonly runId: string
   readonly name: string
-  readonly strategy: Strategy
+  readonly strategy: PlanStrategy
   readonly status: 'running' | RunStatus
   readonly maxParallel: number
   readonly startedAt: number
@@ -137,7 +137,7 @@ export interface MonitoredPlan extends Graph {
 export interface RunMonitorInit {
   readonly runId: string
   readonly plan: MonitoredPlan
-  readonly strategy: Strategy
+  readonly strategy: PlanStrategy
   /** Read at each snapshot: the run's maxParallel may change while it runs. */
   readonly maxParallel: () => number
   readonly startedAt: number

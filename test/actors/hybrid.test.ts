@@ -56,6 +56,11 @@ describe('hybrid strategy', () => {
     expect(Math.min(...three.map((r) => r.startedAt!))).toBeGreaterThanOrEqual(Math.max(...two.map((r) => r.finishedAt!)))
   })
 
+  it('the RunResult names the strategy as the plan did: hybrid (regression: it said "pipeline")', async () => {
+    const result = await run({ ...plan, tasks: plan.tasks.slice(0, 1).map((t) => ({ ...t, stage: 'one' })) })
+    expect(result.strategy).toBe('hybrid')
+  })
+
   it('failFast: a failed task of the stage skips its later stages', async () => {
     const result = await run({
       name: 'ff',

@@ -2,7 +2,7 @@ import type { TaskState } from '../../actors/task-state.ts'
 import type { SerializedError } from './errors.ts'
 import { criticalPath, type Graph } from '../plan/graph.ts'
 import type { GovernorReport } from '../admission/governor-policy.ts'
-import type { Strategy } from '../plan/plan.ts'
+import type { PlanStrategy } from '../plan/plan.ts'
 import type { UsageSummary } from '../admission/usage.ts'
 
 export type Parallelization = 'PARALLEL' | 'PARTIAL' | 'SEQUENTIAL'
@@ -52,7 +52,8 @@ export interface RunResult extends SpeedupFigures {
   readonly runId: string
   readonly name: string
   readonly status: RunStatus
-  readonly strategy: Strategy
+  /** As the plan named it: a hybrid plan runs as a pipeline of its stages, and says `hybrid`. */
+  readonly strategy: PlanStrategy
   readonly maxParallel: number
   readonly startedAt: number
   readonly finishedAt: number
