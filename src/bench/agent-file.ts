@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url'
 
-export type BenchAgent = 'busy-hash' | 'simulated-llm' | 'noop'
+export type BenchAgent = 'busy-hash' | 'simulated-llm' | 'noop' | 'spawner'
 
 /**
  * Absolute path of a bench agent module. From the build it is the compiled `.js` beside this

@@ -12,13 +12,14 @@ import overhead from './scenarios/overhead.ts'
 import redis from './scenarios/redis.ts'
 import scale from './scenarios/scale.ts'
 import seeds from './scenarios/seeds.ts'
+import spawn from './scenarios/spawn.ts'
 import stgQuality from './scenarios/stg-quality.ts'
 import strategies from './scenarios/strategies.ts'
 import mixed from './scenarios/mixed.ts'
 import worktrees from './scenarios/worktrees.ts'
 
 /** Every scenario of `npm run bench`, in the order they run and print. */
-export const SCENARIOS: readonly Scenario[] = [cpu, io, seeds, dag, strategies, stgQuality, overhead, scale, mixed, commands, worktrees, redis]
+export const SCENARIOS: readonly Scenario[] = [cpu, io, seeds, dag, strategies, stgQuality, overhead, scale, spawn, mixed, commands, worktrees, redis]
 
 export interface BenchMainOptions {
   /** Fewer repetitions and smaller inputs: under a minute in all. @default false */
