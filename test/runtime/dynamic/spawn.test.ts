@@ -86,6 +86,26 @@ describe('ctx.spawn: tasks added at run time', () => {
   })
 })
 
+describe('a waiting parent that ends while it waits', () => {
+  it('times out: the parent fails with ERR_TASK_TIMEOUT, its children still run, the run ends', async () => {
+    const plan: Plan = { name: 'timed-out-parent', agents: AGENTS, tasks: [{ id: 'lead', agent: 'spawn', timeoutMs: 300, retries: 0, input: { wait: true, children: children(2, 'slow', 1_000) } }] }
+    const result = await runtime.run(plan, { maxParallel: 1 }).result
+    expect(result.tasks.lead).toMatchObject({ state: 'FAILED', error: { code: 'ERR_TASK_TIMEOUT' } })
+    expect(result.tasks['slow-1']!.state).toBe('COMPLETED')
+  })
+
+  it('is cancelled with its run: every task ends CANCELLED or COMPLETED, and the pool takes new work after', async () => {
+    const plan: Plan = { name: 'cancelled-parent', agents: AGENTS, tasks: [{ id: 'lead', agent: 'spawn', input: { wait: true, children: children(4, 'long', 5_000) } }] }
+    const run = runtime.run(plan, { maxParallel: 2 })
+    await new Promise<void>((resolve) => run.on('task:state', (e) => e.taskId === 'long-1' && e.state === 'RUNNING' && resolve()))
+    const result = await run.cancel()
+    expect(result.status).toBe('cancelled')
+    expect(Object.values(result.tasks).every((t) => t.state === 'CANCELLED')).toBe(true)
+    const after = await runtime.run({ name: 'after', agents: AGENTS, tasks: [{ id: 'a', agent: 'noop' }] }).result
+    expect(after.status).toBe('completed')
+  })
+})
+
 describe('invalid additions fail the call with the plan error code, and add nothing', () => {
   const refused = async (childrenSpec: unknown, extra: Record<string, unknown> = {}) => {
     const plan: Plan = { name: 'refused', agents: AGENTS, tasks: [{ id: 'lead', agent: 'spawn', input: { children: childrenSpec, ...extra } }, { id: 'other', agent: 'noop' }] }
