@@ -1,6 +1,6 @@
 import { createLogUpdate } from 'log-update'
 import pc from 'picocolors'
-import type { TaskLogEvent, TaskStateEvent } from '../runtime/core/events.ts'
+import type { TaskAddedEvent, TaskLogEvent, TaskStateEvent } from '../runtime/core/events.ts'
 import type { Runtime } from '../runtime/runtime.ts'
 import type { Run } from '../runtime/run.ts'
 import type { GovernorView } from '../monitor/governor-monitor.ts'
@@ -20,6 +20,8 @@ export interface LiveViewOptions {
   readonly formatEvent?: (event: TaskStateEvent) => string | undefined
   /** A line to keep above the live block for a `ctx.log` line. @default none */
   readonly formatLog?: (event: TaskLogEvent) => string | undefined
+  /** A line to keep above the live block for a task added at run time. @default none */
+  readonly formatAdded?: (event: TaskAddedEvent) => string | undefined
 }
 
 /**
@@ -42,12 +44,18 @@ export class LiveView {
     this.#runId = run.id
     this.#stream = options.stream ?? process.stderr
     this.#log = createLogUpdate(this.#stream)
-    const { formatEvent, formatLog } = options
+    const { formatEvent, formatLog, formatAdded } = options
     this.#unsubscribe = this.#monitor.subscribe((event) => {
       const e = event.data as { runId?: string }
       if (e.runId !== this.#runId) return
       const line =
-        event.name === 'task:state' ? formatEvent?.(event.data as TaskStateEvent) : event.name === 'task:log' ? formatLog?.(event.data as TaskLogEvent) : undefined
+        event.name === 'task:state'
+          ? formatEvent?.(event.data as TaskStateEvent)
+          : event.name === 'task:log'
+            ? formatLog?.(event.data as TaskLogEvent)
+            : event.name === 'task:added'
+              ? formatAdded?.(event.data as TaskAddedEvent)
+              : undefined
       // log-update clears the block, prints the line and redraws: it scrolls above the view.
       if (line !== undefined) this.#log.persist(line)
     })

@@ -83,17 +83,14 @@ function readContext(journal: string): ReportContext {
   if (tasks === undefined) return {}
   const agents: Record<string, string> = {}
   const deps: Record<string, readonly string[]> = {}
-  for (const task of tasks) {
+  const about: Record<string, { description?: string; tags?: readonly string[] }> = {}
+  const add = (task: { id: string; agent: string; dependsOn?: readonly string[] | undefined; description?: string | undefined; tags?: readonly string[] | undefined }) => {
     agents[task.id] = task.agent
-    deps[task.id] = task.dependsOn
+    deps[task.id] = task.dependsOn ?? []
+    if (task.description !== undefined || task.tags !== undefined) about[task.id] = { ...(task.description === undefined ? {} : { description: task.description }), ...(task.tags === undefined ? {} : { tags: task.tags }) }
   }
+  for (const task of tasks) add(task)
   // Tasks added at run time are in `spawn` records.
-  for (const record of contents!.records) {
-    if (record.type !== 'spawn') continue
-    for (const task of record.tasks) {
-      agents[task.id] = task.agent
-      deps[task.id] = task.dependsOn ?? []
-    }
-  }
-  return { agents, deps }
+  for (const record of contents!.records) if (record.type === 'spawn') for (const task of record.tasks) add(task)
+  return { agents, deps, about }
 }

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path'
 import pc from 'picocolors'
 import { loadConfig } from '../runtime/core/config.ts'
-import type { TaskLogEvent, TaskStateEvent } from '../runtime/core/events.ts'
+import type { TaskAddedEvent, TaskLogEvent, TaskStateEvent } from '../runtime/core/events.ts'
 import { runDir } from '../runtime/journal/paths.ts'
 import { type Strategy } from '../runtime/plan/plan.ts'
 import { loadPlan } from '../runtime/plan/load-plan.ts'
@@ -77,7 +77,7 @@ export async function runCommand(planFile: string, options: RunCommandOptions): 
   if (dashboard) err(pc.bold(`troupe: dashboard at ${dashboard.url}`))
   const view =
     !options.quiet && options.progress !== false && process.stderr.isTTY === true
-      ? new LiveView(runtime, run, { formatEvent: describeTransition, formatLog: describeLog })
+      ? new LiveView(runtime, run, { formatEvent: describeTransition, formatLog: describeLog, formatAdded: describeAdded })
       : undefined
   if (!options.quiet) {
     run.on('run:start', (e) =>
@@ -91,6 +91,7 @@ export async function runCommand(planFile: string, options: RunCommandOptions): 
       if (line) err(`${stamp(e.at)} ${line}`)
     })
     run.on('task:log', (e) => err(`${stamp(e.at)}   ${describeLog(e)}`))
+    run.on('task:added', (e) => err(`${stamp(e.at)} ${describeAdded(e)}`))
   }
 
   // First signal: cancel gracefully (the journal is flushed as the run ends). Second:
@@ -152,6 +153,12 @@ function quoteArg(value: string): string {
 
 function describeLog(e: TaskLogEvent): string {
   return pc.dim(`${terminalText(e.taskId, 64)}: ${terminalText(e.message)}`)
+}
+
+function describeAdded(e: TaskAddedEvent): string {
+  const by = e.parent === undefined ? '' : ` by ${terminalText(e.parent, 64)}`
+  const about = e.description === undefined ? '' : pc.dim(` — ${terminalText(e.description, 120)}`)
+  return `${pc.blue('+ added    ')} ${pc.bold(terminalText(e.taskId, 64))} (${terminalText(e.agent, 64)})${by}${about}`
 }
 
 function describeTransition(e: TaskStateEvent): string | undefined {

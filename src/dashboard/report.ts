@@ -36,6 +36,8 @@ export interface ReportContext {
   readonly agents?: Readonly<Record<string, string>>
   /** Dependency ids by task id. */
   readonly deps?: Readonly<Record<string, readonly string[]>>
+  /** The plan's `description` and `tags` by task id. */
+  readonly about?: Readonly<Record<string, { readonly description?: string; readonly tags?: readonly string[] }>>
   /** Log lines by task id (the last ones are shown). */
   readonly logs?: Readonly<Record<string, readonly string[]>>
 }
@@ -79,6 +81,8 @@ export function snapshotFromResult(result: RunResult, context: ReportContext = {
       ...(t.error ? { error: t.error } : {}),
       ...(t.workspace ? { workspace: t.workspace } : {}),
       ...(t.worker !== undefined && t.worker !== 'local' ? { worker: t.worker } : {}),
+      ...(context.about?.[id]?.description === undefined ? {} : { description: context.about[id].description }),
+      ...(context.about?.[id]?.tags === undefined ? {} : { tags: context.about[id].tags }),
       ...(t.added ? { added: true as const, ...(t.parent === undefined ? {} : { parent: t.parent }) } : {}),
     }
   })

@@ -69,6 +69,8 @@ export class Monitor {
       this.#runs.get(e.runId)?.monitor.taskState(e)
       this.#emit('task:state', e)
     })
+    // Tasks added at run time: the run's monitor reads them from the (growing) plan.
+    on('task:added', (e: RunEvents['task:added'][0]) => this.#emit('task:added', e))
     on('task:progress', (e: RunEvents['task:progress'][0]) => {
       this.#runs.get(e.runId)?.monitor.taskProgress(e)
       this.#emit('task:progress', e)

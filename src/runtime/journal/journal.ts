@@ -130,7 +130,13 @@ export class Journal implements RunRecorder {
     // Bytes, not decoded text: invalid UTF-8 before the cut must not move it.
     if (previous !== undefined && previous.validBytes < previous.size) await truncate(this.file, previous.validBytes)
     this.#handle = await open(this.file, 'a')
-    const shape = plan.tasks.map((task) => ({ id: task.id, agent: task.agent, dependsOn: task.deps.map((dep) => plan.tasks[dep]!.id) }))
+    const shape = plan.tasks.map((task) => ({
+      id: task.id,
+      agent: task.agent,
+      dependsOn: task.deps.map((dep) => plan.tasks[dep]!.id),
+      ...(task.description === undefined ? {} : { description: task.description }),
+      ...(task.tags.length === 0 ? {} : { tags: task.tags }),
+    }))
     this.#append({
       type: 'run-start',
       runId,

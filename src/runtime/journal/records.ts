@@ -16,7 +16,15 @@ export type JournalRecord =
       /** Tasks taken from earlier runs with this id. */
       readonly reused: number
       /** The plan's shape, for reports: each task's id, agent and dependencies (not inputs). */
-      readonly plan: { readonly tasks: readonly { readonly id: string; readonly agent: string; readonly dependsOn: readonly string[] }[] }
+      readonly plan: {
+        readonly tasks: readonly {
+          readonly id: string
+          readonly agent: string
+          readonly dependsOn: readonly string[]
+          readonly description?: string
+          readonly tags?: readonly string[]
+        }[]
+      }
       readonly at: number
     }
   | ({
