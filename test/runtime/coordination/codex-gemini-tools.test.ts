@@ -1,4 +1,5 @@
-import { existsSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
@@ -32,12 +33,13 @@ interface Step {
   readonly prompt: string
   readonly dependsOn?: readonly string[]
   readonly args?: readonly string[]
+  readonly env?: Readonly<Record<string, string>>
 }
 
 const plan = (name: string, ...steps: Step[]): Plan =>
   ({
     name,
-    agents: Object.fromEntries(steps.map((step) => [step.id, { kind: step.kind, bin: bin(step.kind), ...(step.args === undefined ? {} : { args: step.args }) }])),
+    agents: Object.fromEntries(steps.map((step) => [step.id, { kind: step.kind, bin: bin(step.kind), ...(step.args === undefined ? {} : { args: step.args }), ...(step.env === undefined ? {} : { env: step.env }) }])),
     tasks: steps.map((step) => ({ id: step.id, agent: step.id, retries: 0, input: { prompt: step.prompt }, ...(step.dependsOn === undefined ? {} : { dependsOn: step.dependsOn }) })),
   }) as Plan
 
@@ -68,6 +70,16 @@ function firstCall(run: Run, tool: string): Promise<McpCall> {
       if (match && match[2] === tool) resolve({ taskId: event.taskId, url: match[1]!, tool, text: match[3]! })
     })
   })
+}
+
+/** The settings files the gemini stand-in says it read. */
+function settingsRead(run: Run): string[] {
+  const files: string[] = []
+  run.on('task:log', (event) => {
+    const match = /^settings (.+)$/.exec(event.message)
+    if (match) files.push(match[1]!)
+  })
+  return files
 }
 
 const answer = (call: McpCall | undefined) => JSON.parse(call?.text ?? 'null') as Record<string, unknown>
@@ -155,15 +167,28 @@ describe('run tools over MCP for Codex and Gemini (stand-ins)', () => {
 
   it('the Gemini settings file troupe wrote for an attempt is gone when the attempt ends', async () => {
     const run = runtime.run(plan('settings', { id: 't', kind: 'gemini', prompt: 'mcp read' }))
-    const files: string[] = []
-    run.on('task:log', (event) => {
-      const match = /^settings (\S+)$/.exec(event.message)
-      if (match) files.push(match[1]!)
-    })
+    const files = settingsRead(run)
     expect((await run.result).tasks.t?.state).toBe('COMPLETED')
-    expect(files).toHaveLength(1)
-    expect(files[0]).toMatch(/gemini-settings\.json$/)
-    expect(existsSync(files[0]!)).toBe(false)
+    const ours = files.filter((file) => file.endsWith('gemini-system-defaults.json'))
+    expect(ours).toHaveLength(1)
+    expect(existsSync(ours[0]!)).toBe(false)
+  })
+
+  it("Gemini still reads the administrator's system settings and the system defaults, with troupe added to the defaults", async () => {
+    const etc = mkdtempSync(join(tmpdir(), 'troupe-gemini-etc-'))
+    const system = join(etc, 'settings.json')
+    writeFileSync(system, JSON.stringify({ mcpServers: { admin: { httpUrl: 'http://127.0.0.1:9/admin' } } }))
+    writeFileSync(join(etc, 'system-defaults.json'), JSON.stringify({ mcpServers: { team: { httpUrl: 'http://127.0.0.1:9/team' } } }))
+    const run = runtime.run(plan('admin', { id: 't', kind: 'gemini', prompt: 'mcp claim src/admin.ts', env: { GEMINI_CLI_SYSTEM_SETTINGS_PATH: system } }))
+    const files = settingsRead(run)
+    const logs: string[] = []
+    run.on('task:log', (event) => logs.push(event.message))
+    const seen = calls(run)
+    expect((await run.result).tasks.t?.state).toBe('COMPLETED')
+    rmSync(etc, { recursive: true, force: true })
+    expect(files).toContain(system)
+    expect(logs).toContain('servers team,troupe,admin')
+    expect(answer(seen[0])).toEqual({ granted: true })
   })
 
   it('codex exec declines a tool call the server is not approved for (what troupe’s default_tools_approval_mode="approve" prevents)', async () => {
