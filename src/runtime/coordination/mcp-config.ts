@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { platform } from 'node:os'
 import { dirname, join } from 'node:path'
 import type { CliKind } from '../plan/agent-spec.ts'
+import { RUN_TOOL_NAMES } from './tool-arguments.ts'
 
 /** How to hand a CLI agent the run's MCP server: extra arguments, variables and files. */
 export interface CliMcpConfig {
@@ -20,7 +21,10 @@ const MCP_SERVER_NAME = 'troupe'
  * (the URL is the attempt's own and dies with it):
  *
  * - Claude Code: `--mcp-config '{"mcpServers":{"troupe":{"type":"http","url":…}}}'` (a JSON
- *   string is accepted in place of a file).
+ *   string is accepted in place of a file), and `--allowedTools mcp__troupe__claim_files,…`:
+ *   in `-p` mode a tool call no permission rule allows is denied ("Claude requested permissions
+ *   to use …"). Each tool is named, as the server-wide `mcp__troupe` rule did not cover its
+ *   tools in some versions (anthropics/claude-code#13815).
  * - Codex: `-c mcp_servers.troupe.url="…"` — `-c key=value` sets a dotted key of config.toml and
  *   parses the value as TOML (codex-rs/common/src/config_override.rs); a server with `url` is a
  *   Streamable HTTP server (codex-rs/config/src/mcp_types.rs, `RawMcpServerConfig`), with no
@@ -43,7 +47,11 @@ const MCP_SERVER_NAME = 'troupe'
 export async function cliMcpConfig(kind: CliKind, url: string, scratchDir: string, env: Readonly<Record<string, string | undefined>>): Promise<CliMcpConfig> {
   switch (kind) {
     case 'claude-code':
-      return { args: ['--mcp-config', JSON.stringify({ mcpServers: { [MCP_SERVER_NAME]: { type: 'http', url } } })], env: {}, files: {} }
+      return {
+        args: ['--mcp-config', JSON.stringify({ mcpServers: { [MCP_SERVER_NAME]: { type: 'http', url } } }), '--allowedTools', RUN_TOOL_NAMES.map((name) => `mcp__${MCP_SERVER_NAME}__${name}`).join(',')],
+        env: {},
+        files: {},
+      }
     case 'codex': {
       const key = `mcp_servers.${MCP_SERVER_NAME}`
       // JSON string syntax is TOML basic-string syntax for a URL (no control characters).

@@ -1,6 +1,9 @@
 import { z } from 'zod'
 import { MAX_NOTE_CHARS } from './scratchpad.ts'
 
+/** The run tools' names, as the MCP server registers them. */
+export const RUN_TOOL_NAMES = ['claim_files', 'release_files', 'report_progress', 'log', 'scratchpad_read', 'scratchpad_append', 'add_tasks'] as const
+
 /** Most paths in one claim_files / release_files call, and most tasks in one add_tasks call. */
 export const MAX_TOOL_ITEMS = 1_000
 /** Longest claimed path or glob. */

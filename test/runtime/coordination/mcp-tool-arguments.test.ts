@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ClaimRegistry } from '../../../src/runtime/admission/claims.ts'
 import { McpToolServer } from '../../../src/runtime/coordination/mcp-server.ts'
 import { Scratchpad } from '../../../src/runtime/coordination/scratchpad.ts'
+import { RUN_TOOL_NAMES } from '../../../src/runtime/coordination/tool-arguments.ts'
 
 // A real MCP client (the official SDK's) sends invalid arguments to each run tool; the error
 // text it gets back names the argument, what is allowed and what was received, and nothing happens.
@@ -48,6 +49,12 @@ async function refused(name: string, args: Record<string, unknown>): Promise<str
 
 const paths = 'Expected `paths` to be a list of 1 to 1000 file paths or globs'
 const eachPath = 'Expected each of `paths` to be a file path or glob: a non-empty string of at most 4096 characters'
+
+describe('run tool names', () => {
+  it('the server lists exactly RUN_TOOL_NAMES (the names the CLIs are told to allow)', async () => {
+    expect((await client.listTools()).tools.map((tool) => tool.name).sort()).toEqual([...RUN_TOOL_NAMES].sort())
+  })
+})
 
 describe('run tool arguments are validated with a clear error (MCP client)', () => {
   it('claim_files with an empty list', async () => {
