@@ -54,6 +54,13 @@ describe('run tool names', () => {
   it('the server lists exactly RUN_TOOL_NAMES (the names the CLIs are told to allow)', async () => {
     expect((await client.listTools()).tools.map((tool) => tool.name).sort()).toEqual([...RUN_TOOL_NAMES].sort())
   })
+
+  it('the input schemas the client sees keep the limits the errors name', async () => {
+    const schemas = Object.fromEntries((await client.listTools()).tools.map((tool) => [tool.name, tool.inputSchema.properties]))
+    expect(schemas.claim_files).toEqual({ paths: { type: 'array', minItems: 1, maxItems: 1000, items: { type: 'string', minLength: 1, maxLength: 4096 } } })
+    expect(schemas.report_progress).toMatchObject({ fraction: { type: 'number', minimum: 0, maximum: 1 }, message: { type: 'string', maxLength: 2000 } })
+    expect(schemas.scratchpad_append).toEqual({ text: { type: 'string', minLength: 1, maxLength: 8000 } })
+  })
 })
 
 describe('run tool arguments are validated with a clear error (MCP client)', () => {
