@@ -30,7 +30,8 @@ const MCP_SERVER_NAME = 'troupe'
  *   Streamable HTTP server (codex-rs/config/src/mcp_types.rs, `RawMcpServerConfig`), with no
  *   feature flag since openai/codex#4689. `codex exec` declines every call to a tool without
  *   `readOnlyHint` ("user cancelled MCP tool call", openai/codex#16043) unless the server says
- *   `default_tools_approval_mode = "approve"` (openai/codex#17843).
+ *   `default_tools_approval_mode = "approve"` (openai/codex#17843; versions before it ignore the
+ *   key, as the server table's deserializer does not deny unknown fields).
  * - Gemini CLI: `{ "mcpServers": { "troupe": { "httpUrl": …, "trust": true } } }` in the system
  *   defaults file, named by `GEMINI_CLI_SYSTEM_DEFAULTS_PATH` (google-gemini/gemini-cli
  *   packages/cli/src/config/settings.ts, `getSystemDefaultsPath`). Settings layer as system
