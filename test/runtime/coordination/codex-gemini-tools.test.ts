@@ -184,8 +184,8 @@ describe('run tools over MCP for Codex and Gemini (stand-ins)', () => {
     const logs: string[] = []
     run.on('task:log', (event) => logs.push(event.message))
     const seen = calls(run)
-    expect((await run.result).tasks.t?.state).toBe('COMPLETED')
-    rmSync(etc, { recursive: true, force: true })
+    const result = await run.result.finally(() => rmSync(etc, { recursive: true, force: true }))
+    expect(result.tasks.t?.state).toBe('COMPLETED')
     expect(files).toContain(system)
     expect(logs).toContain('servers team,troupe,admin')
     expect(answer(seen[0])).toEqual({ granted: true })
