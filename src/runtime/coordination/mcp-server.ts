@@ -3,8 +3,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
-import { z } from 'zod'
 import { runTools, type ToolBinding } from './run-tools.ts'
+import { toolArguments } from './tool-arguments.ts'
 
 /** Where an attempt's MCP client connects, and how to stop it. */
 export interface McpEndpoint {
@@ -103,28 +103,27 @@ function toolServer(binding: ToolBinding): McpServer {
       return { content: [{ type: 'text' as const, text: (error as Error).message }], isError: true }
     }
   }
-  const path = z.string().min(1).max(4_096)
   server.registerTool(
     'claim_files',
-    { description: 'Claim files or globs before editing them. All or nothing: refused with the holder when another running task holds an overlapping claim.', inputSchema: { paths: z.array(path).min(1).max(1_000) } },
+    { description: 'Claim files or globs before editing them. All or nothing: refused with the holder when another running task holds an overlapping claim.', inputSchema: toolArguments.claimFiles },
     ({ paths }) => guard(() => runTools.claimFiles(binding, paths)),
   )
-  server.registerTool('release_files', { description: 'Release claims taken with claim_files.', inputSchema: { paths: z.array(path).min(1).max(1_000) } }, ({ paths }) =>
+  server.registerTool('release_files', { description: 'Release claims taken with claim_files.', inputSchema: toolArguments.releaseFiles }, ({ paths }) =>
     guard(() => runTools.releaseFiles(binding, paths)),
   )
   server.registerTool(
     'report_progress',
-    { description: 'Report progress of this task, 0..1, with an optional message.', inputSchema: { fraction: z.number().min(0).max(1), message: z.string().max(2_000).optional() } },
+    { description: 'Report progress of this task, 0..1, with an optional message.', inputSchema: toolArguments.reportProgress },
     ({ fraction, message }) => guard(() => runTools.reportProgress(binding, fraction, message)),
   )
-  server.registerTool('log', { description: "Write a line to this task's log.", inputSchema: { message: z.string().min(1).max(8_000) } }, ({ message }) => guard(() => runTools.log(binding, message)))
+  server.registerTool('log', { description: "Write a line to this task's log.", inputSchema: toolArguments.log }, ({ message }) => guard(() => runTools.log(binding, message)))
   server.registerTool('scratchpad_read', { description: "Read the run's shared scratchpad: every note { taskId, at, text }, oldest first." }, () => guard(() => runTools.scratchpadRead(binding)))
-  server.registerTool('scratchpad_append', { description: "Add a note to the run's shared scratchpad.", inputSchema: { text: z.string().min(1).max(8_000) } }, ({ text: note }) =>
+  server.registerTool('scratchpad_append', { description: "Add a note to the run's shared scratchpad.", inputSchema: toolArguments.scratchpadAppend }, ({ text: note }) =>
     guard(() => runTools.scratchpadAppend(binding, note)),
   )
   server.registerTool(
     'add_tasks',
-    { description: 'Add tasks to the running plan (same fields as plan tasks; dependsOn may name existing or new ids). Invalid additions add nothing.', inputSchema: { tasks: z.array(z.record(z.string(), z.unknown())).min(1).max(1_000) } },
+    { description: 'Add tasks to the running plan (same fields as plan tasks; dependsOn may name existing or new ids). Invalid additions add nothing.', inputSchema: toolArguments.addTasks },
     ({ tasks }) => guard(() => runTools.addTasks(binding, tasks)),
   )
   return server

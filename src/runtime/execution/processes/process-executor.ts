@@ -113,7 +113,7 @@ export class ProcessExecutor implements Executor {
             return { added: answer.added }
           },
         })
-        const config = cliMcpConfig(kind, endpoint.url, dir)
+        const config = await cliMcpConfig(kind, endpoint.url, dir, env)
         for (const [file, text] of Object.entries(config.files)) await writeFile(file, text, { mode: 0o600 })
         if (aborted) return { ok: false, error: { code: 'ERR_CANCELLED', message: `Task "${request.taskId}" attempt ${request.attempt} was stopped before its process started` } }
         inner = this.#spawn(request, driverWith(config.args), cwd, { ...env, ...config.env })

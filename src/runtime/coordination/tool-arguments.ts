@@ -1,0 +1,64 @@
+import { z } from 'zod'
+import { MAX_NOTE_CHARS } from './scratchpad.ts'
+
+/** The run tools' names, as the MCP server registers them. */
+export const RUN_TOOL_NAMES = ['claim_files', 'release_files', 'report_progress', 'log', 'scratchpad_read', 'scratchpad_append', 'add_tasks'] as const
+
+/** Most paths in one claim_files / release_files call, and most tasks in one add_tasks call. */
+export const MAX_TOOL_ITEMS = 1_000
+/** Longest claimed path or glob. */
+export const MAX_PATH_CHARS = 4_096
+
+/**
+ * A zod error option whose message names the argument, what is allowed and what was received:
+ * ``Expected `fraction` to be a number from 0 to 1, got `2` (number)``. The MCP SDK returns it to
+ * the client as the tool's error text, followed by ` at <argument path>`.
+ */
+function expected(what: string) {
+  return { error: (issue: { readonly input?: unknown }) => `Expected ${what}, got ${received(issue.input)}` }
+}
+
+/** A short description of a received value (long strings and lists by their size). */
+function received(value: unknown): string {
+  if (value === undefined) return 'nothing'
+  if (typeof value === 'string') return value.length > 60 ? `a string of ${value.length} characters` : `\`${JSON.stringify(value)}\` (string)`
+  if (Array.isArray(value)) return value.length === 0 ? '`[]` (an empty list)' : `a list of ${value.length} item${value.length === 1 ? '' : 's'}`
+  const text = JSON.stringify(value) ?? String(value)
+  return `\`${text.length > 60 ? `${text.slice(0, 60)}…` : text}\` (${value === null ? 'null' : typeof value})`
+}
+
+const pathsWhat = `\`paths\` to be a list of 1 to ${MAX_TOOL_ITEMS} file paths or globs`
+const pathWhat = `each of \`paths\` to be a file path or glob: a non-empty string of at most ${MAX_PATH_CHARS} characters`
+const path = z
+  .string(expected(pathWhat))
+  .min(1, expected(pathWhat))
+  .max(MAX_PATH_CHARS, expected(pathWhat))
+const paths = z
+  .array(path, expected(pathsWhat))
+  .min(1, expected(pathsWhat))
+  .max(MAX_TOOL_ITEMS, expected(pathsWhat))
+
+const fractionWhat = '`fraction` to be a number from 0 to 1'
+const progressMessageWhat = '`message` to be a string of at most 2000 characters'
+const logWhat = '`message` to be a non-empty string of at most 8000 characters'
+const noteWhat = `\`text\` to be a non-empty note of at most ${MAX_NOTE_CHARS} characters`
+const tasksWhat = `\`tasks\` to be a list of 1 to ${MAX_TOOL_ITEMS} tasks (objects with the fields of plan tasks)`
+const taskWhat = 'each of `tasks` to be an object with the fields of a plan task'
+
+/** The input schema of each run tool, as the MCP server registers them. */
+export const toolArguments = {
+  claimFiles: { paths },
+  releaseFiles: { paths },
+  reportProgress: {
+    fraction: z.number(expected(fractionWhat)).min(0, expected(fractionWhat)).max(1, expected(fractionWhat)),
+    message: z.string(expected(progressMessageWhat)).max(2_000, expected(progressMessageWhat)).optional(),
+  },
+  log: { message: z.string(expected(logWhat)).min(1, expected(logWhat)).max(8_000, expected(logWhat)) },
+  scratchpadAppend: { text: z.string(expected(noteWhat)).min(1, expected(noteWhat)).max(MAX_NOTE_CHARS, expected(noteWhat)) },
+  addTasks: {
+    tasks: z
+      .array(z.record(z.string(), z.unknown(), expected(taskWhat)), expected(tasksWhat))
+      .min(1, expected(tasksWhat))
+      .max(MAX_TOOL_ITEMS, expected(tasksWhat)),
+  },
+}
