@@ -253,3 +253,31 @@ describe('add_tasks over MCP (stand-in claude, a real MCP client)', () => {
     expect(result.totals.tasks).toBe(1)
   })
 })
+
+describe('added tasks obey the run', () => {
+  it("a named limit: spawned tasks that use it never run more at once than it allows", async () => {
+    const limited = createRuntime({ config: { governor: { enabled: false }, checkpoint: { enabled: false }, limits: { api: { maxConcurrent: 1 } } } })
+    try {
+      const kids = children(4, 'api', 60).map((t) => ({ ...t, uses: ['api'] }))
+      const result = await limited.run({ name: 'limited', agents: AGENTS, tasks: [{ id: 'lead', agent: 'spawn', input: { wait: true, children: kids } }] }, { maxParallel: 4 }).result
+      expect(result.status).toBe('completed')
+      const spans = kids.map((t) => [result.tasks[t.id]!.startedAt!, result.tasks[t.id]!.finishedAt!] as const)
+      expect(Math.max(...spans.map(([start]) => spans.filter(([s, f]) => s <= start && start < f).length))).toBe(1)
+    } finally {
+      await limited.close({ force: true })
+    }
+  })
+
+  it('the budget: once spent, spawned tasks of normal priority are not started', async () => {
+    const spend = join(agents, 'spend.mjs')
+    const budgeted = createRuntime({ config: { governor: { enabled: false }, checkpoint: { enabled: false }, budget: { maxCostUsd: 1 } } })
+    try {
+      const kids = Array.from({ length: 3 }, (_, i) => ({ id: `spender-${i}`, agent: 'spend', input: { usage: { costUsd: 2 } } }))
+      const result = await budgeted.run({ name: 'budget', agents: { ...AGENTS, spend }, tasks: [{ id: 'lead', agent: 'spawn', input: { children: kids } }] }, { maxParallel: 1 }).result
+      expect(result.status).not.toBe('completed')
+      expect(Object.values(result.tasks).filter((t) => t.state === 'COMPLETED' && t.added)).toHaveLength(1)
+    } finally {
+      await budgeted.close({ force: true })
+    }
+  })
+})
