@@ -1,21 +1,20 @@
 import { createActor } from 'xstate'
 import { budgetAdmits, budgetLevel, budgetStop } from '../runtime/admission/budget.ts'
-import { acquireGates, resumeGates, suspendGates, type Dispatchable } from '../runtime/admission/dispatcher.ts'
+import { acquireGates, type Dispatchable } from '../runtime/admission/dispatcher.ts'
 import { UsageLedger, type UsageReport } from '../runtime/admission/usage.ts'
-import { TroupeError, isTroupeError, type SerializedError } from '../runtime/core/errors.ts'
+import type { SerializedError } from '../runtime/core/errors.ts'
 import { reportListenerError } from '../runtime/core/events.ts'
 import type { RunResult, TaskResult } from '../runtime/core/result.ts'
-import type { AttemptResult, SpawnAnswer } from '../runtime/execution/executor.ts'
+import type { AttemptResult } from '../runtime/execution/executor.ts'
 import type { CompiledTask } from '../runtime/plan/plan.ts'
 import type { Addition, RunPlan } from '../runtime/plan/run-plan.ts'
-import { stageOrder } from '../runtime/plan/stages.ts'
 import { DagScheduler, type Transition } from '../runtime/schedule/scheduler.ts'
 import { Attempts } from './attempts.ts'
 import { conditionSkipError, Conditions } from './conditions.ts'
 import { effectiveMaxParallel, type RunInit, type RunOutlet } from './run-init.ts'
 import { abortsRunning, runLifecycle, type LifecycleState, type StopReason } from './run-lifecycle.ts'
 import { assembleResult, namedStrategy, skipError } from './run-result.ts'
-import { SpawnWaits } from './spawn-waits.ts'
+import { RunGrowth } from './run-growth.ts'
 import { crashWindow } from './supervision.ts'
 import { TaskActors, type TaskChange } from './task-actors.ts'
 import { TERMINAL_STATES, type TaskState } from './task-machine.ts'
@@ -39,8 +38,8 @@ export class RunMachine implements Dispatchable {
   readonly #retryTimers = new Map<number, unknown>()
   readonly #inbox: TaskChange[] = []
   readonly #conditions = new Conditions()
-  /** Parents waiting for tasks they spawned (they hold no slot meanwhile). */
-  readonly #waits: SpawnWaits
+  /** Tasks added at run time, and parents waiting for those they spawned. */
+  readonly #growth: RunGrowth
   /** Why a task's condition skipped or failed it, until the task is told. */
   readonly #conditionErrors = new Map<number, SerializedError>()
   /** From a drain's scheduling to its end: changes queued meanwhile join the same drain. */
@@ -77,17 +76,19 @@ export class RunMachine implements Dispatchable {
       onTimeout: (task) => this.#tasks.send(task, { type: 'TIMEOUT' }),
       onAnswer: (task, result) => this.#answered(task, result),
       onFreed: (task, parked) => this.#freed(task, parked),
-      onSpawn: (task, attempt, tasks, wait) => this.#spawn(task, attempt, tasks, wait),
+      onSpawn: (task, attempt, tasks, wait) => this.#growth.spawn(task, attempt, tasks, wait),
     })
-    this.#waits = new SpawnWaits({
-      isEnded: (task) => this.#tasks.resultOf(task) !== undefined,
-      answer: (children) => this.#waitAnswer(children),
-      park: (parent) => {
-        this.#attempts.park(parent)
-        const gates = suspendGates(this.#init.gates, this.#init.id, this.#plan.tasks[parent]!)
-        this.#init.dispatcher.release()
-        return gates
-      },
+    this.#growth = new RunGrowth({
+      init,
+      plan: init.plan,
+      out,
+      scheduler: this.#scheduler,
+      tasks: this.#tasks,
+      attempts: this.#attempts,
+      barriers: this.#barriers,
+      lifecycle: () => this.lifecycle,
+      apply: (transition) => this.#apply(transition),
+      scheduleDrain: () => this.#scheduleDrain(),
     })
     this.#lifecycle.start()
     this.result = new Promise((resolve) => (this.#resolve = resolve))
@@ -163,7 +164,10 @@ export class RunMachine implements Dispatchable {
     // A hybrid plan's open stage may allow fewer slots than the run.
     if (this.#attempts.inFlight >= Math.min(this.#maxParallel, this.#scheduler.slotLimit) || this.lifecycle !== 'running') return false
     // A parent whose spawned tasks have ended goes before any new start.
-    if (this.#waits.resumable > 0) return this.#resumeParent()
+    if (this.#growth.resumable > 0) {
+      const resumed = this.#growth.resumeParent()
+      if (resumed !== 'discarded') return resumed === 'resumed'
+    }
     const gates = this.#init.gates
     const budget = this.#init.config.budget
     const level = budgetLevel(this.#usage.costUsd, budget.maxCostUsd)
@@ -207,7 +211,7 @@ export class RunMachine implements Dispatchable {
 
   /** An attempt's slot, and what its gates hold, are free again. `parked`: it had given its slot back while waiting. */
   #freed(task: CompiledTask, parked: boolean): void {
-    if (parked) resumeGates(this.#waits.dropParent(task.index), this.#init.id, task, true)
+    if (parked) this.#growth.parkedAttemptEnded(task)
     for (const gate of this.#init.gates) gate.release(this.#init.id, task)
     // The scheduler learns of the outcome in the next drain. A completion that cannot make
     // another task ready (no dependents, no barrier) must not delay the next start: start
@@ -219,100 +223,11 @@ export class RunMachine implements Dispatchable {
   }
 
   /**
-   * Adds tasks to the running DAG (`Run.addTasks`, `ctx.spawn`, the `add_tasks` tool):
-   * validated like plan tasks, journaled, announced (`task:added`), then scheduled like any
-   * other. Throws a TroupeError (the plan's codes), adding nothing, when they are invalid.
+   * Adds tasks to the running DAG (`Run.addTasks`): see {@link RunGrowth.addTasks}. Throws a
+   * TroupeError (the plan's codes), adding nothing, when they are invalid.
    */
-  addTasks(raw: unknown, from: { readonly parent?: CompiledTask; readonly wait?: boolean; readonly source: string }): Addition {
-    if (this.lifecycle !== 'running') {
-      throw new TroupeError('ERR_ARGUMENT_INVALID', `${from.source}: run "${this.#init.id}" is ${this.lifecycle === 'stopping' ? 'stopping' : 'over'} and takes no new tasks`)
-    }
-    const adding = Array.isArray(raw) ? raw.length : 0
-    const bound = this.#init.config.maxQueuedTasks
-    if (this.#plan.tasks.length + adding > bound) {
-      throw new TroupeError('ERR_QUEUE_FULL', `${from.source}: cannot add ${adding} tasks to run "${this.#init.id}": it has ${this.#plan.tasks.length} and config.maxQueuedTasks is ${bound}`)
-    }
-    const parent = from.parent
-    const addition = this.#plan.add(raw, {
-      source: from.source,
-      ...(parent === undefined ? {} : { parent: parent.id }),
-      ...(parent !== undefined && from.wait === true ? { waitingParent: parent.index } : {}),
-      ...(this.#barriers ? { barrier: true, ...this.#openStage(parent) } : {}),
-    })
-    if (addition.added.length === 0) return addition
-    this.#init.recorder?.tasksAdded(parent?.id, addition.added)
-    const at = this.#init.clock.now()
-    if (this.#out.listening('task:added')) {
-      for (const task of addition.added) {
-        this.#out.emit('task:added', {
-          runId: this.#init.id,
-          taskId: task.id,
-          agent: task.agent,
-          ...(parent === undefined ? {} : { parent: parent.id }),
-          dependsOn: task.deps.map((dep) => this.#plan.tasks[dep]!.id),
-          ...(task.description === undefined ? {} : { description: task.description }),
-          ...(task.tags.length === 0 ? {} : { tags: task.tags }),
-          at,
-        })
-      }
-    }
-    this.#apply(this.#scheduler.add(addition.added.map((task) => task.index)))
-    this.#scheduleDrain()
-    return addition
-  }
-
-  /** Barrier strategies: added tasks join the parent's stage, or the one open now. */
-  #openStage(parent: CompiledTask | undefined): { stage?: string } {
-    if (this.#init.strategy !== 'pipeline') return {}
-    const stage = parent !== undefined ? parent.stage : this.#plan.stages !== undefined ? Object.keys(this.#plan.stages)[this.#scheduler.openGroup] : stageOrder(this.#plan).names[this.#scheduler.openGroup]
-    return stage === undefined || stage === '' ? {} : { stage }
-  }
-
-  /** `ctx.spawn` / `add_tasks` of attempt `attempt` of `task`: never rejects, a refusal is an answer. */
-  #spawn(task: CompiledTask, attempt: number, raw: unknown, wait: boolean): Promise<SpawnAnswer> {
-    const source = `task "${task.id}"`
-    if (this.stateOf(task.index) !== 'RUNNING' || this.#tasks.contextOf(task.index).attempt !== attempt) {
-      return Promise.resolve({ ok: false, error: { code: 'ERR_ARGUMENT_INVALID', message: `${source}: attempt ${attempt} has ended; it can add no tasks` } })
-    }
-    let addition: Addition
-    try {
-      addition = this.addTasks(raw, { parent: task, wait, source })
-    } catch (error) {
-      const { code, message } = isTroupeError(error) ? error : { code: 'ERR_PLAN_INVALID' as const, message: String((error as Error)?.message ?? error) }
-      return Promise.resolve({ ok: false, error: { code, message } })
-    }
-    if (!wait) return Promise.resolve({ ok: true, added: addition.tasks.map((i) => this.#plan.tasks[i]!.id) })
-    return this.#waits.wait(task.index, attempt, addition.tasks)
-  }
-
-  /** The answer to a wait whose tasks have all ended: outputs by id, or which did not complete. */
-  #waitAnswer(children: readonly number[]): SpawnAnswer {
-    const outputs: Record<string, unknown> = {}
-    const missing: string[] = []
-    for (const child of children) {
-      const result = this.#tasks.resultOf(child)!
-      const id = this.#plan.tasks[child]!.id
-      if (result.state === 'COMPLETED') Object.defineProperty(outputs, id, { value: result.output, enumerable: true, writable: true, configurable: true })
-      else if (result.error?.code !== 'ERR_CONDITION_FALSE') missing.push(`"${id}" (${result.state}${result.error ? `: ${result.error.message}` : ''})`)
-    }
-    const added = children.map((c) => this.#plan.tasks[c]!.id)
-    if (missing.length === 0) return { ok: true, added, outputs }
-    return { ok: false, error: { code: 'ERR_DEPENDENCY_FAILED', message: `${missing.length} of the ${children.length} tasks waited for did not complete: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}` } }
-  }
-
-  /** The oldest resumable parent takes a slot (and its thread slot) again, and is answered. */
-  #resumeParent(): boolean {
-    const next = this.#waits.nextResumable()!
-    const task = this.#plan.tasks[next.parent]!
-    if (!this.#attempts.isParked(next.parent) || this.stateOf(next.parent) !== 'RUNNING' || this.#tasks.contextOf(next.parent).attempt !== next.attempt) {
-      // The attempt is on its way out (timed out, cancelled): its end gives everything back.
-      this.#waits.discardResumable()
-      return this.tryStartOne()
-    }
-    if (!resumeGates(next.gates, this.#init.id, task, false)) return false
-    this.#attempts.unpark(next.parent)
-    this.#waits.resumed()
-    return true
+  addTasks(raw: unknown, source: string): Addition {
+    return this.#growth.addTasks(raw, { source })
   }
 
   /**
@@ -393,7 +308,7 @@ export class RunMachine implements Dispatchable {
       const result = this.#tasks.resultOf(task)!
       this.#init.recorder?.taskEnded(compiled, result)
       // A parent whose last awaited task this was takes a slot again at the next pump.
-      if (this.#waits.ended(task)) this.#init.dispatcher.request()
+      if (this.#growth.taskEnded(task)) this.#init.dispatcher.request()
       if (to === 'COMPLETED' && result.reused) return
       if (to === 'COMPLETED') this.#apply(this.#scheduler.end(task, 'completed'))
       else if (to === 'FAILED') this.#apply(this.#scheduler.end(task, 'failed'))

@@ -74,7 +74,7 @@ export class Run extends EventEmitter<RunEvents> {
    * resumed run adds them again and reuses those that completed.
    */
   addTasks(tasks: readonly TaskSpec[]): readonly string[] {
-    const addition = this.#machine.addTasks(tasks, { source: 'Run.addTasks' })
+    const addition = this.#machine.addTasks(tasks, 'Run.addTasks')
     return addition.tasks.map((index) => this.#init.plan.tasks[index]!.id)
   }
 

@@ -91,7 +91,7 @@ describe('DagScheduler.add (tasks added while the schedule runs)', () => {
     const plan = growingPlan([[]])
     const scheduler = new DagScheduler(plan)
     expect(scheduler.add(grow(plan, [[], [0]])).ready).toEqual([])
-    expect(scheduler.start().ready.sort()).toEqual([0, 1])
+    expect([...scheduler.start().ready].sort()).toEqual([0, 1])
     expect(scheduler.end(0, 'completed').ready).toEqual([2])
   })
 })

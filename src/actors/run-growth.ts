@@ -1,0 +1,175 @@
+import { resumeGates, suspendGates } from '../runtime/admission/dispatcher.ts'
+import { TroupeError, isTroupeError } from '../runtime/core/errors.ts'
+import type { SpawnAnswer } from '../runtime/execution/executor.ts'
+import type { CompiledTask } from '../runtime/plan/plan.ts'
+import type { Addition, RunPlan } from '../runtime/plan/run-plan.ts'
+import { stageOrder } from '../runtime/plan/stages.ts'
+import type { DagScheduler, Transition } from '../runtime/schedule/scheduler.ts'
+import type { Attempts } from './attempts.ts'
+import type { RunInit, RunOutlet } from './run-init.ts'
+import type { LifecycleState } from './run-lifecycle.ts'
+import { SpawnWaits } from './spawn-waits.ts'
+import type { TaskActors } from './task-actors.ts'
+
+/** What a run's growth works on: the run machine's parts. */
+export interface GrowthHost {
+  readonly init: RunInit
+  readonly plan: RunPlan
+  readonly out: RunOutlet
+  readonly scheduler: DagScheduler
+  readonly tasks: TaskActors
+  readonly attempts: Attempts
+  /** The strategy keeps barriers (waves, pipeline, hybrid). */
+  readonly barriers: boolean
+  lifecycle(): LifecycleState
+  /** Hands the scheduler's transitions to the task actors. */
+  apply(transition: Transition): void
+  scheduleDrain(): void
+}
+
+/**
+ * How a run grows while it runs: tasks added by `Run.addTasks`, `ctx.spawn` and the
+ * `add_tasks` tool (validated by the run's plan, journaled, announced, then scheduled like
+ * any other), and the parents waiting for the tasks they spawned, which give their slot
+ * back while they wait ({@link SpawnWaits}).
+ */
+export class RunGrowth {
+  readonly #host: GrowthHost
+  readonly #waits: SpawnWaits
+
+  constructor(host: GrowthHost) {
+    this.#host = host
+    this.#waits = new SpawnWaits({
+      isEnded: (task) => host.tasks.resultOf(task) !== undefined,
+      answer: (children) => this.#waitAnswer(children),
+      park: (parent) => {
+        host.attempts.park(parent)
+        const gates = suspendGates(host.init.gates, host.init.id, host.plan.tasks[parent]!)
+        host.init.dispatcher.release()
+        return gates
+      },
+    })
+  }
+
+  /** Parents whose awaited tasks have all ended, waiting for a slot. */
+  get resumable(): number {
+    return this.#waits.resumable
+  }
+
+  /** A task ended: true when a waiting parent can now take a slot again. */
+  taskEnded(task: number): boolean {
+    return this.#waits.ended(task)
+  }
+
+  /** A parked attempt ended (timeout, cancel): it takes back what it suspended, so that its gates' release balances. */
+  parkedAttemptEnded(task: CompiledTask): void {
+    resumeGates(this.#waits.dropParent(task.index), this.#host.init.id, task, true)
+  }
+
+  /**
+   * Adds tasks to the running DAG (`Run.addTasks`, `ctx.spawn`, the `add_tasks` tool):
+   * validated like plan tasks, journaled, announced (`task:added`), then scheduled like any
+   * other. Throws a TroupeError (the plan's codes), adding nothing, when they are invalid.
+   */
+  addTasks(raw: unknown, from: { readonly parent?: CompiledTask; readonly wait?: boolean; readonly source: string }): Addition {
+    const { barriers, init, out, plan, scheduler } = this.#host
+    const phase = this.#host.lifecycle()
+    if (phase !== 'running') {
+      throw new TroupeError('ERR_ARGUMENT_INVALID', `${from.source}: run "${init.id}" is ${phase === 'stopping' ? 'stopping' : 'over'} and takes no new tasks`)
+    }
+    const adding = Array.isArray(raw) ? raw.length : 0
+    const bound = init.config.maxQueuedTasks
+    if (plan.tasks.length + adding > bound) {
+      throw new TroupeError('ERR_QUEUE_FULL', `${from.source}: cannot add ${adding} tasks to run "${init.id}": it has ${plan.tasks.length} and config.maxQueuedTasks is ${bound}`)
+    }
+    const parent = from.parent
+    const addition = plan.add(raw, {
+      source: from.source,
+      ...(parent === undefined ? {} : { parent: parent.id }),
+      ...(parent !== undefined && from.wait === true ? { waitingParent: parent.index } : {}),
+      ...(barriers ? { barrier: true, ...this.#openStage(parent) } : {}),
+    })
+    if (addition.added.length === 0) return addition
+    init.recorder?.tasksAdded(parent?.id, addition.added)
+    const at = init.clock.now()
+    if (out.listening('task:added')) {
+      for (const task of addition.added) {
+        out.emit('task:added', {
+          runId: init.id,
+          taskId: task.id,
+          agent: task.agent,
+          ...(parent === undefined ? {} : { parent: parent.id }),
+          dependsOn: task.deps.map((dep) => plan.tasks[dep]!.id),
+          ...(task.description === undefined ? {} : { description: task.description }),
+          ...(task.tags.length === 0 ? {} : { tags: task.tags }),
+          at,
+        })
+      }
+    }
+    this.#host.apply(scheduler.add(addition.added.map((task) => task.index)))
+    this.#host.scheduleDrain()
+    return addition
+  }
+
+  /** Barrier strategies: added tasks join the parent's stage, or the one open now. */
+  #openStage(parent: CompiledTask | undefined): { stage?: string } {
+    const { init, plan, scheduler } = this.#host
+    if (init.strategy !== 'pipeline') return {}
+    const stage = parent !== undefined ? parent.stage : plan.stages !== undefined ? Object.keys(plan.stages)[scheduler.openGroup] : stageOrder(plan).names[scheduler.openGroup]
+    return stage === undefined || stage === '' ? {} : { stage }
+  }
+
+  /** `ctx.spawn` / `add_tasks` of attempt `attempt` of `task`: never rejects, a refusal is an answer. */
+  spawn(task: CompiledTask, attempt: number, raw: unknown, wait: boolean): Promise<SpawnAnswer> {
+    const { plan, tasks } = this.#host
+    const source = `task "${task.id}"`
+    if (tasks.stateOf(task.index) !== 'RUNNING' || tasks.contextOf(task.index).attempt !== attempt) {
+      return Promise.resolve({ ok: false, error: { code: 'ERR_ARGUMENT_INVALID', message: `${source}: attempt ${attempt} has ended; it can add no tasks` } })
+    }
+    let addition: Addition
+    try {
+      addition = this.addTasks(raw, { parent: task, wait, source })
+    } catch (error) {
+      const { code, message } = isTroupeError(error) ? error : { code: 'ERR_PLAN_INVALID' as const, message: String((error as Error)?.message ?? error) }
+      return Promise.resolve({ ok: false, error: { code, message } })
+    }
+    if (!wait) return Promise.resolve({ ok: true, added: addition.tasks.map((i) => plan.tasks[i]!.id) })
+    return this.#waits.wait(task.index, attempt, addition.tasks)
+  }
+
+  /** The answer to a wait whose tasks have all ended: outputs by id, or which did not complete. */
+  #waitAnswer(children: readonly number[]): SpawnAnswer {
+    const { plan, tasks } = this.#host
+    const outputs: Record<string, unknown> = {}
+    const missing: string[] = []
+    for (const child of children) {
+      const result = tasks.resultOf(child)!
+      const id = plan.tasks[child]!.id
+      if (result.state === 'COMPLETED') Object.defineProperty(outputs, id, { value: result.output, enumerable: true, writable: true, configurable: true })
+      else if (result.error?.code !== 'ERR_CONDITION_FALSE') missing.push(`"${id}" (${result.state}${result.error ? `: ${result.error.message}` : ''})`)
+    }
+    const added = children.map((c) => plan.tasks[c]!.id)
+    if (missing.length === 0) return { ok: true, added, outputs }
+    return { ok: false, error: { code: 'ERR_DEPENDENCY_FAILED', message: `${missing.length} of the ${children.length} tasks waited for did not complete: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}` } }
+  }
+
+  /**
+   * The oldest resumable parent takes a slot (and its thread slot) again, and is answered:
+   * `resumed`; `blocked` when its thread slot is not free yet; `discarded` when its attempt
+   * is on its way out (its end gives everything back), so the slot goes to other work.
+   */
+  resumeParent(): 'resumed' | 'blocked' | 'discarded' {
+    const { attempts, init, plan, tasks } = this.#host
+    const next = this.#waits.nextResumable()!
+    const task = plan.tasks[next.parent]!
+    if (!attempts.isParked(next.parent) || tasks.stateOf(next.parent) !== 'RUNNING' || tasks.contextOf(next.parent).attempt !== next.attempt) {
+      // The attempt is on its way out (timed out, cancelled): its end gives everything back.
+      this.#waits.discardResumable()
+      return 'discarded'
+    }
+    if (!resumeGates(next.gates, init.id, task, false)) return 'blocked'
+    attempts.unpark(next.parent)
+    this.#waits.resumed()
+    return 'resumed'
+  }
+}
