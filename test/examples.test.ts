@@ -232,6 +232,21 @@ describe('examples/checks', () => {
   })
 })
 
+describe('examples/dynamic-checks', () => {
+  it('adds a typecheck, lint and test task per package found at run time, and waits for them', async () => {
+    const runtime = createRuntime({ config: { maxParallel: 2, checkpoint: { enabled: false }, governor: { enabled: false } } })
+    try {
+      const result = await runtime.run(loadPlan(join(examples, 'dynamic-checks', 'plan.yaml'))).result
+      expect(result.status).toBe('completed')
+      expect(result.tasks.discover?.output).toMatchObject({ packages: ['dates', 'math', 'strings'], checks: 9 })
+      expect(result.tasks['lint-math']).toMatchObject({ state: 'COMPLETED', added: true, parent: 'discover' })
+      expect(result.totals.tasks).toBe(10)
+    } finally {
+      await runtime.close({ force: true })
+    }
+  })
+})
+
 describe('examples/full-stack-team (claude-code stand-in)', () => {
   it('runs the team from architect to deploy against the stand-in CLI', async () => {
     const dir = join(examples, 'full-stack-team')

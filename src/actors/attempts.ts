@@ -53,8 +53,10 @@ function dependencyOutputs(host: AttemptHost, task: CompiledTask): Readonly<Reco
 export class Attempts {
   readonly #host: AttemptHost
   readonly #current: (InFlight | undefined)[]
-  /** Attempts that gave their slot back while they wait for tasks they spawned. */
-  readonly #parked = new Set<number>()
+  /** Attempts that gave their slot back while they wait for tasks they spawned, and since when. */
+  readonly #parked = new Map<number, number>()
+  /** Per task: time its attempts spent parked (RunResult `waitedMs`). */
+  readonly #waitedMs = new Map<number, number>()
   #inFlight = 0
 
   constructor(host: AttemptHost) {
@@ -75,14 +77,27 @@ export class Attempts {
   /** The task's attempt waits for tasks it spawned: it gives its slot back until {@link unpark}. */
   park(index: number): void {
     if (this.#current[index] === undefined || this.#parked.has(index)) return
-    this.#parked.add(index)
+    this.#parked.set(index, this.#host.clock.now())
     this.#inFlight--
   }
 
   /** The task's attempt takes a slot again. */
   unpark(index: number): void {
-    if (!this.#parked.delete(index)) return
+    if (!this.#endPark(index)) return
     this.#inFlight++
+  }
+
+  /** Time the task's attempts spent waiting for tasks they spawned, holding no slot. */
+  waitedMs(index: number): number | undefined {
+    return this.#waitedMs.get(index)
+  }
+
+  #endPark(index: number): boolean {
+    const since = this.#parked.get(index)
+    if (since === undefined) return false
+    this.#parked.delete(index)
+    this.#waitedMs.set(index, (this.#waitedMs.get(index) ?? 0) + Math.max(0, this.#host.clock.now() - since))
+    return true
   }
 
   isParked(index: number): boolean {
@@ -123,7 +138,7 @@ export class Attempts {
     }, timeoutMs)
     void handle.result.then((result) => {
       host.clock.clearTimeout(timer)
-      const parked = this.#current[task.index] === inFlight && this.#parked.delete(task.index)
+      const parked = this.#current[task.index] === inFlight && this.#endPark(task.index)
       if (this.#current[task.index] === inFlight) {
         this.#current[task.index] = undefined
         host.onAnswer(task, result)

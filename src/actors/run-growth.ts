@@ -22,6 +22,8 @@ export interface GrowthHost {
   /** The strategy keeps barriers (waves, pipeline, hybrid). */
   readonly barriers: boolean
   lifecycle(): LifecycleState
+  /** A running task parked (-1) or took its slot again (+1). */
+  working(delta: -1 | 1): void
   /** Hands the scheduler's transitions to the task actors. */
   apply(transition: Transition): void
   scheduleDrain(): void
@@ -44,6 +46,7 @@ export class RunGrowth {
       answer: (children) => this.#waitAnswer(children),
       park: (parent) => {
         host.attempts.park(parent)
+        host.working(-1)
         const gates = suspendGates(host.init.gates, host.init.id, host.plan.tasks[parent]!)
         host.init.dispatcher.release()
         return gates
@@ -63,6 +66,8 @@ export class RunGrowth {
 
   /** A parked attempt ended (timeout, cancel): it takes back what it suspended, so that its gates' release balances. */
   parkedAttemptEnded(task: CompiledTask): void {
+    // It leaves RUNNING next, and counts down as a working task then.
+    this.#host.working(1)
     resumeGates(this.#waits.dropParent(task.index), this.#host.init.id, task, true)
   }
 
@@ -169,6 +174,7 @@ export class RunGrowth {
     }
     if (!resumeGates(next.gates, init.id, task, false)) return 'blocked'
     attempts.unpark(next.parent)
+    this.#host.working(1)
     this.#waits.resumed()
     return 'resumed'
   }

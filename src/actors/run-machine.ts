@@ -87,6 +87,7 @@ export class RunMachine implements Dispatchable {
       attempts: this.#attempts,
       barriers: this.#barriers,
       lifecycle: () => this.lifecycle,
+      working: (delta) => this.#working(delta),
       apply: (transition) => this.#apply(transition),
       scheduleDrain: () => this.#scheduleDrain(),
     })
@@ -102,15 +103,25 @@ export class RunMachine implements Dispatchable {
     return this.#maxParallel
   }
 
-  /** `RunResult.tasks[id].worker`: `local`, or the remote worker the final attempt ran on. */
+  /**
+   * `RunResult.tasks[id].worker`: `local`, or the remote worker the final attempt ran on; and
+   * `waitedMs` for a task that waited for tasks it spawned.
+   */
   #withWorkers(results: TaskResult[]): TaskResult[] {
     const executor = this.#init.executor.name
     const local = executor === 'local' || executor === undefined
     return results.map((r, i) => {
       if (r.attempts === 0 || r.reused) return r
       const worker = this.#workers?.get(i) ?? (local ? 'local' : undefined)
-      return worker === undefined ? r : { ...r, worker }
+      const waitedMs = this.#attempts.waitedMs(i)
+      return worker === undefined && waitedMs === undefined ? r : { ...r, ...(worker === undefined ? {} : { worker }), ...(waitedMs === undefined ? {} : { waitedMs }) }
     })
+  }
+
+  /** A running task parked (waiting for tasks it spawned: -1) or took its slot again (+1): RunResult.peakConcurrency counts working tasks. */
+  #working(delta: -1 | 1): void {
+    this.#running += delta
+    if (this.#running > this.#peakRunning) this.#peakRunning = this.#running
   }
 
   set maxParallel(value: number) {
@@ -165,6 +176,9 @@ export class RunMachine implements Dispatchable {
     if (this.#attempts.inFlight >= Math.min(this.#maxParallel, this.#scheduler.slotLimit) || this.lifecycle !== 'running') return false
     // A parent whose spawned tasks have ended goes before any new start.
     if (this.#growth.resumable > 0) {
+      // After the pending drain (which requests a pump), so that the ended tasks it holds
+      // are counted out before the parent counts in again.
+      if (this.#drainScheduled) return false
       const resumed = this.#growth.resumeParent()
       if (resumed !== 'discarded') return resumed === 'resumed'
     }
@@ -280,6 +294,7 @@ export class RunMachine implements Dispatchable {
     } finally {
       this.#drainScheduled = false
     }
+    if (this.#growth.resumable > 0) this.#init.dispatcher.request()
     const phase = this.lifecycle
     if ((phase === 'running' || phase === 'stopping') && this.#scheduler.done && this.#attempts.inFlight === 0 && this.#retryTimers.size === 0) {
       this.#lifecycle.send({ type: 'SETTLED' })

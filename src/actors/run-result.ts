@@ -1,5 +1,5 @@
 import type { SerializedError } from '../runtime/core/errors.ts'
-import { speedupFigures, type RunResult, type RunTotals, type TaskResult } from '../runtime/core/result.ts'
+import { speedupFigures, workMs, type RunResult, type RunTotals, type TaskResult } from '../runtime/core/result.ts'
 import type { CompiledPlan, PlanStrategy, Strategy } from '../runtime/plan/plan.ts'
 import type { GovernorReport } from '../runtime/admission/governor.ts'
 import type { UsageSummary } from '../runtime/admission/usage.ts'
@@ -102,7 +102,7 @@ function agentUtilization(plan: CompiledPlan, results: readonly TaskResult[], ma
   const busy = Object.create(null) as Record<string, number>
   for (let i = 0; i < results.length; i++) {
     const agent = plan.tasks[i]!.agent
-    busy[agent] = (busy[agent] ?? 0) + (results[i]!.durationMs ?? 0)
+    busy[agent] = (busy[agent] ?? 0) + workMs(results[i]!)
   }
   for (const agent in busy) busy[agent] = makespanMs > 0 ? Math.round((busy[agent]! / makespanMs) * 1000) / 1000 : 0
   return busy

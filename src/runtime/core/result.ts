@@ -15,6 +15,11 @@ export interface TaskResult {
   readonly finishedAt?: number
   /** Sum of this task's attempts' durations. */
   readonly durationMs?: number
+  /**
+   * Of `durationMs`, the time the task waited for tasks it spawned (`ctx.spawn` with `wait`),
+   * holding no slot: not work, so the speedup figures leave it out.
+   */
+  readonly waitedMs?: number
   readonly output?: unknown
   readonly error?: SerializedError
   /** True when the output was taken from a previous run's journal. */
@@ -100,11 +105,16 @@ export interface SpeedupFigures {
   readonly parallelization: Parallelization
 }
 
+/** A task's work: its attempts' time, less what it spent waiting for tasks it spawned. */
+export function workMs(task: { readonly durationMs?: number | undefined; readonly waitedMs?: number | undefined }): number {
+  return Math.max(0, (task.durationMs ?? 0) - (task.waitedMs ?? 0))
+}
+
 /** Speedup figures from measured per-task intervals. Tasks that did not run have no interval. */
 export function speedupFigures(
   graph: Graph,
   order: readonly number[],
-  tasks: readonly { readonly startedAt?: number | undefined; readonly finishedAt?: number | undefined; readonly durationMs?: number | undefined }[],
+  tasks: readonly { readonly startedAt?: number | undefined; readonly finishedAt?: number | undefined; readonly durationMs?: number | undefined; readonly waitedMs?: number | undefined }[],
   maxParallel: number,
 ): SpeedupFigures {
   let first = Infinity
@@ -114,10 +124,10 @@ export function speedupFigures(
     if (t.startedAt === undefined || t.finishedAt === undefined) continue
     if (t.startedAt < first) first = t.startedAt
     if (t.finishedAt > last) last = t.finishedAt
-    sequentialMs += t.durationMs ?? 0
+    sequentialMs += workMs(t)
   }
   const makespanMs = last > first ? last - first : 0
-  const criticalPathMs = criticalPath(graph, order, (i) => (tasks[i]!.startedAt === undefined ? 0 : (tasks[i]!.durationMs ?? 0))).lengthMs
+  const criticalPathMs = criticalPath(graph, order, (i) => (tasks[i]!.startedAt === undefined ? 0 : workMs(tasks[i]!))).lengthMs
   const lowerBoundMs = Math.max(criticalPathMs, sequentialMs / maxParallel)
   const speedup = makespanMs > 0 ? sequentialMs / makespanMs : 1
   return {

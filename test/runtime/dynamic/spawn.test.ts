@@ -58,6 +58,10 @@ describe('ctx.spawn: tasks added at run time', () => {
     const spans = Object.entries(result.tasks).filter(([id]) => id !== 'p1' && id !== 'p2').map(([, t]) => [t.startedAt!, t.finishedAt!] as const)
     const overlap = Math.max(...spans.map(([start]) => spans.filter(([s, f]) => s <= start && start < f).length))
     expect(overlap).toBe(2)
+    // Waiting is not work: the parents count neither in the peak nor in the sequential time.
+    expect(result.peakConcurrency).toBe(2)
+    expect(result.tasks.p1!.waitedMs).toBeGreaterThan(0)
+    expect(result.sequentialMs).toBeLessThan(Object.values(result.tasks).reduce((sum, t) => sum + t.durationMs!, 0))
   })
 
   it('a child that fails: the waiting parent gets ERR_DEPENDENCY_FAILED naming it', async () => {
