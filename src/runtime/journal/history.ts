@@ -56,7 +56,7 @@ export function runInfo(checkpointDir: string, runId: string): RunInfo {
     startedAt: summary.firstStart?.at,
     endedAt: summary.lastEnd?.at,
     done,
-    total: summary.lastStart?.tasks ?? 0,
+    total: (summary.lastStart?.tasks ?? 0) + summary.addedSinceStart,
     invocations: summary.invocations,
   }
 }

@@ -90,6 +90,8 @@ export interface JournalSummary {
   readonly tasks: ReadonlyMap<string, TaskRecord>
   /** How many runs with this id were started (first run and resumes). */
   readonly invocations: number
+  /** Tasks added at run time since the latest `run-start` (earlier additions are in its count). */
+  readonly addedSinceStart: number
 }
 
 export function summarize(records: readonly JournalRecord[]): JournalSummary {
@@ -97,6 +99,7 @@ export function summarize(records: readonly JournalRecord[]): JournalSummary {
   let lastStart: RunStart | undefined
   let lastEnd: RunEnd | undefined
   let invocations = 0
+  let added = 0
   const tasks = new Map<string, TaskRecord>()
   for (const record of records) {
     if (record.type === 'run-start') {
@@ -104,8 +107,10 @@ export function summarize(records: readonly JournalRecord[]): JournalSummary {
       lastStart = record
       lastEnd = undefined
       invocations++
+      added = 0
     } else if (record.type === 'run-end') lastEnd = record
     else if (record.type === 'task') tasks.set(record.id, record)
+    else if (record.type === 'spawn') added += record.tasks.length
   }
-  return { firstStart, lastStart, lastEnd, tasks, invocations }
+  return { firstStart, lastStart, lastEnd, tasks, invocations, addedSinceStart: added }
 }

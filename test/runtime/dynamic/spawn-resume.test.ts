@@ -64,4 +64,9 @@ describe('spawned tasks survive kill -9', () => {
     // The parent spawned the same children again: nothing new was journaled.
     expect(journalLines(cwd, 'spawned').filter((r) => r.type === 'spawn')).toHaveLength(1)
   })
+
+  it('troupe runs counts the spawned tasks (regression: it showed 13/1)', async () => {
+    const runs = await runCli(['runs'], { cwd })
+    expect(runs.stdout).toMatch(/spawned\s+completed\s+.*13\/13\s+2\s/)
+  })
 })
