@@ -64,6 +64,17 @@ describe('ctx.spawn: tasks added at run time', () => {
     expect(result.sequentialMs).toBeLessThan(Object.values(result.tasks).reduce((sum, t) => sum + t.durationMs!, 0))
   })
 
+  it('nested orchestrators at maxParallel 1: a parent spawns parents that spawn and wait, and all complete', async () => {
+    const sub = (n: number) => ({ id: `sub-${n}`, agent: 'spawn', input: { wait: true, throwOnRefusal: true, children: children(3, `leaf-${n}`, 5) } })
+    const plan: Plan = { name: 'nested', agents: AGENTS, tasks: [{ id: 'lead', agent: 'spawn', input: { wait: true, throwOnRefusal: true, children: [sub(0), sub(1)] } }] }
+    const result = await runtime.run(plan, { maxParallel: 1 }).result
+    expect(result.status).toBe('completed')
+    expect(result.totals.tasks).toBe(9)
+    expect(result.tasks['leaf-1-2']).toMatchObject({ state: 'COMPLETED', parent: 'sub-1' })
+    expect(result.tasks.lead!.output).toMatchObject({ outputs: { 'sub-0': { outputs: { 'leaf-0-0': { taskId: 'leaf-0-0' } } } } })
+    expect(result.peakConcurrency).toBe(1)
+  })
+
   it('a child that fails: the waiting parent gets ERR_DEPENDENCY_FAILED naming it', async () => {
     const plan: Plan = {
       name: 'failing-child',
