@@ -38,5 +38,6 @@ export type { GovernorEvent, GovernorSampleEvent, BudgetExceededEvent } from './
 export type { Usage, UsageReport, UsageSummary } from './runtime/admission/usage.ts'
 export type { LlmOutput, LlmUsage } from './runtime/execution/llm/llm-executor.ts'
 export type { LimitPausedEvent } from './runtime/core/events.ts'
-export type { ScratchpadNoteEvent } from './runtime/core/events.ts'
+export type { ScratchpadNoteEvent, TaskAddedEvent } from './runtime/core/events.ts'
+export { MAX_ADDED_PER_CALL } from './runtime/plan/run-plan.ts'
 export type { ExecOptions, ExecResult, ScratchpadNote } from './runtime/execution/threads/protocol.ts'
