@@ -9,6 +9,8 @@ interface Holder {
   readonly taskId: string
   /** Claims held, static (from the plan) and dynamic (`ctx.claim`), with multiplicity. */
   readonly claims: string[]
+  /** The task waits for tasks it spawned: its claims do not hold those back (nor theirs). */
+  waiting: boolean
 }
 
 /**
@@ -17,9 +19,13 @@ interface Holder {
  * task holds no slot meanwhile, so waiting on a claim never blocks anything else.
  * `ctx.claim` never waits: it answers at once and the agent decides what to do.
  * Everything a task holds is released when its attempt's slot is freed, however it ended.
+ * A task waiting for tasks it spawned lends its claims to them: they, and the tasks they
+ * spawn, may take overlapping claims (the parent does not work meanwhile); others may not.
  */
 export class ClaimRegistry implements Gate {
   readonly #holders = new Map<string, Holder>()
+  /** Running tasks added by another task: their parent's key, for the lending above. */
+  readonly #parents = new Map<string, string>()
 
   /** Tasks holding claims right now. */
   get size(): number {
@@ -27,14 +33,35 @@ export class ClaimRegistry implements Gate {
   }
 
   tryAcquire(runId: string, task: CompiledTask): boolean {
+    const key = keyOf(runId, task.id)
+    if (task.parent !== undefined) this.#parents.set(key, keyOf(runId, task.parent))
     if (task.claims.length === 0) return true
-    if (this.#conflict(runId, task.id, task.claims) !== undefined) return false
+    if (this.#conflict(runId, task.id, task.claims) !== undefined) {
+      this.#parents.delete(key)
+      return false
+    }
     this.#holderFor(runId, task.id).claims.push(...task.claims)
     return true
   }
 
   release(runId: string, task: CompiledTask): void {
     this.#holders.delete(keyOf(runId, task.id))
+    this.#parents.delete(keyOf(runId, task.id))
+  }
+
+  /** The task waits for tasks it spawned: it lends them its claims. */
+  suspend(runId: string, task: CompiledTask): boolean {
+    const holder = this.#holders.get(keyOf(runId, task.id))
+    if (holder === undefined) return false
+    holder.waiting = true
+    return true
+  }
+
+  /** The waiting is over: its children have ended, and nobody else could take what it held. */
+  resume(runId: string, task: CompiledTask): boolean {
+    const holder = this.#holders.get(keyOf(runId, task.id))
+    if (holder !== undefined) holder.waiting = false
+    return true
   }
 
   /** `ctx.claim(path)`: takes `path` for the task unless another task holds an overlapping claim. */
@@ -59,15 +86,22 @@ export class ClaimRegistry implements Gate {
   #conflict(runId: string, taskId: string, claims: readonly string[]): Holder | undefined {
     const self = keyOf(runId, taskId)
     for (const [key, holder] of this.#holders) {
-      if (key !== self && firstOverlap(claims, holder.claims) !== undefined) return holder
+      if (key === self || (holder.waiting && this.#isAncestor(key, self))) continue
+      if (firstOverlap(claims, holder.claims) !== undefined) return holder
     }
     return undefined
+  }
+
+  /** Whether task `ancestor` spawned task `key`, or one of its ancestors (all keys of one run). */
+  #isAncestor(ancestor: string, key: string): boolean {
+    for (let at = this.#parents.get(key); at !== undefined; at = this.#parents.get(at)) if (at === ancestor) return true
+    return false
   }
 
   #holderFor(runId: string, taskId: string): Holder {
     const key = keyOf(runId, taskId)
     let holder = this.#holders.get(key)
-    if (holder === undefined) this.#holders.set(key, (holder = { runId, taskId, claims: [] }))
+    if (holder === undefined) this.#holders.set(key, (holder = { runId, taskId, claims: [], waiting: false }))
     return holder
   }
 }

@@ -283,6 +283,24 @@ describe('added tasks obey the run', () => {
     }
   })
 
+  it('a waiting parent lends its claims to its children, not to others (regression: a child claiming its parent\'s files hung the run)', async () => {
+    const kids = [
+      { id: 'edit-a', agent: 'sleep', claims: ['src/a.ts'], input: { ms: 50 } },
+      { id: 'edit-b', agent: 'sleep', claims: ['src/b.ts'], input: { ms: 50 } },
+    ]
+    const plan: Plan = {
+      name: 'lent-claims',
+      agents: AGENTS,
+      tasks: [
+        { id: 'lead', agent: 'spawn', claims: ['src/**'], input: { wait: true, throwOnRefusal: true, children: kids } },
+        { id: 'outsider', agent: 'sleep', claims: ['src/c.ts'], input: { ms: 1 } },
+      ],
+    }
+    const result = await runtime.run(plan, { maxParallel: 3 }).result
+    expect(result.status).toBe('completed')
+    expect(result.tasks.outsider!.startedAt!).toBeGreaterThanOrEqual(result.tasks.lead!.finishedAt!)
+  })
+
   it('the budget: once spent, spawned tasks of normal priority are not started', async () => {
     const spend = join(agents, 'spend.mjs')
     const budgeted = createRuntime({ config: { governor: { enabled: false }, checkpoint: { enabled: false }, budget: { maxCostUsd: 1 } } })
