@@ -72,6 +72,11 @@ class Limit {
     this.#held--
   }
 
+  /** Holds a unit again without spending a token: a task that gave it back while waiting resumes. */
+  hold(): void {
+    this.#held++
+  }
+
   #refill(now: number): void {
     if (!Number.isFinite(this.#rate)) return
     this.#tokens = Math.min(this.#burst, this.#tokens + ((now - this.#refilledAt) * this.#rate) / 1000)
@@ -135,6 +140,21 @@ export class Limits implements Gate {
 
   release(_runId: string, task: CompiledTask): void {
     for (const limit of this.#unique(task.uses)) this.#give(limit)
+  }
+
+  /** A task waiting for tasks it spawned gives its units back (they may need them), until {@link resume}. */
+  suspend(runId: string, task: CompiledTask): boolean {
+    if (task.uses.length === 0) return false
+    this.release(runId, task)
+    return true
+  }
+
+  /** The task takes its units again once free (no token spent: it is the same call going on); with `force`, at once. */
+  resume(_runId: string, task: CompiledTask, force: boolean): boolean {
+    const limits = this.#unique(task.uses)
+    if (!force && limits.some((limit) => limit.full)) return false
+    for (const limit of limits) limit.hold()
+    return true
   }
 
   /**

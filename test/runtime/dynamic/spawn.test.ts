@@ -301,6 +301,19 @@ describe('added tasks obey the run', () => {
     expect(result.tasks.outsider!.startedAt!).toBeGreaterThanOrEqual(result.tasks.lead!.finishedAt!)
   })
 
+  it('a waiting parent gives back its named-limit units (regression: children using its only unit hung the run)', async () => {
+    const limited = createRuntime({ config: { governor: { enabled: false }, checkpoint: { enabled: false }, limits: { llm: { maxConcurrent: 1 } } } })
+    try {
+      const kids = children(3, 'call', 20).map((t) => ({ ...t, uses: ['llm'] }))
+      const plan: Plan = { name: 'lent-limit', agents: AGENTS, tasks: [{ id: 'lead', agent: 'spawn', uses: ['llm'], input: { wait: true, throwOnRefusal: true, children: kids } }] }
+      const result = await limited.run(plan, { maxParallel: 4 }).result
+      expect(result.status).toBe('completed')
+      expect(result.totals.completed).toBe(4)
+    } finally {
+      await limited.close({ force: true })
+    }
+  })
+
   it('the budget: once spent, spawned tasks of normal priority are not started', async () => {
     const spend = join(agents, 'spend.mjs')
     const budgeted = createRuntime({ config: { governor: { enabled: false }, checkpoint: { enabled: false }, budget: { maxCostUsd: 1 } } })
