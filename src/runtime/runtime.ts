@@ -96,6 +96,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       onError: (error) => reportListenerError(new Error(`worker pool error: ${error.message}`, { cause: error })),
       tools: this.#mcp,
       scratchpad: (runId) => this.#scratchpads.get(runId),
+      // Agents the governor sees mostly waiting share threads: no thread start per sleeping task.
+      ...(this.config.governor.enabled ? { shares: (agent: string) => this.#governor?.fit?.waits(agent) === true } : {}),
     })
     this.#pool = local.pool
     const backend = options.backend ?? this.config.backend

@@ -84,6 +84,11 @@ export class Governor {
     return admissionLimit(this.#state, this.#options.policy.mode)
   }
 
+  /** Admission by fit, when on. */
+  get fit(): FitGate | undefined {
+    return this.#options.fit
+  }
+
   get throttled(): boolean {
     return this.#state.throttled !== undefined
   }
