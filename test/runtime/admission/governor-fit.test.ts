@@ -64,6 +64,51 @@ describe('FitGate (injected clock and readings)', () => {
     expect(gate.learning).toBe(false)
     expect(gate.tryAcquire('r', task('b', 'new'))).toBe(true)
   })
+
+  it('admits the rest of an unmeasured agent at once after one reading shows it waiting (40 sleepers started one per two readings)', async () => {
+    const clock = testClock()
+    const gate = new FitGate(new DemandBook(), clock, machine, () => {})
+    gate.observe(reading(100, 0), 0)
+    gate.tryAcquire('r', task('t0', 'sleep'))
+    await clock.advance(100)
+    gate.observe(reading(100, 0), 100)
+    await clock.advance(100)
+    gate.observe(reading(100, 0.5), 200)
+    const admitted = Array.from({ length: 39 }, (_, i) => gate.tryAcquire('r', task(`t${i + 1}`, 'sleep')))
+    expect(admitted.every(Boolean)).toBe(true)
+  })
+
+  it("does not judge a second unmeasured agent by the first one's reading", async () => {
+    const clock = testClock()
+    const gate = new FitGate(new DemandBook(), clock, machine, () => {})
+    gate.observe(reading(100, 0), 0)
+    gate.tryAcquire('r', task('a', 'sleep'))
+    await clock.advance(100)
+    gate.observe(reading(100, 0), 100)
+    await clock.advance(100)
+    gate.observe(reading(100, 0.5), 200)
+    expect([gate.waits('sleep'), gate.waits('analyse')]).toEqual([true, false])
+    expect(gate.tryAcquire('r', task('b', 'analyse'))).toBe(true)
+    expect(gate.tryAcquire('r', task('c', 'analyse'))).toBe(false)
+  })
+
+  it('keeps sampling fast while the only reading of an unmeasured agent says CPU-bound', async () => {
+    const clock = testClock()
+    const gate = new FitGate(new DemandBook(), clock, machine, () => {})
+    gate.observe(reading(100, 0), 0)
+    gate.tryAcquire('r', task('a', 'new'))
+    await clock.advance(100)
+    gate.observe(reading(100, 0), 100)
+    await clock.advance(100)
+    gate.observe(reading(100, 40), 200)
+    expect([gate.waits('new'), gate.learning]).toEqual([false, true])
+  })
+
+  it('says a declared waiting agent waits, and one never seen does not', () => {
+    const gate = new FitGate(new DemandBook(), testClock(), machine, () => {})
+    gate.tryAcquire('r', task('a', 'llm', { cpu: 0.01 }))
+    expect([gate.waits('llm'), gate.waits('unknown')]).toEqual([true, false])
+  })
 })
 
 describe("troupe's own load", () => {
@@ -113,5 +158,14 @@ describe('Governor in a runtime (injected probe, real workers)', () => {
     expect(peakRunning(events)).toBeGreaterThanOrEqual(4)
     // Far from one core: a new thread's first attempt also pays for loading the agent module.
     expect(result.governor!.agents!['sleep']!.cpu).toBeLessThan(0.5)
+  })
+
+  it('starts a burst of unmeasured sleepers together once a reading shows them waiting', async () => {
+    runtime = createRuntime({ config: { maxParallel: 16, governor: { sampleIntervalMs: 50 } }, probe: probeOf(() => reading(100, 0)) })
+    const events: TaskStateEvent[] = []
+    runtime.on('task:state', (e) => events.push(e))
+    const tasks = Array.from({ length: 16 }, (_, i) => ({ id: `t${i}`, agent: 'sleep', input: { ms: 600 } }))
+    const result = await runtime.run({ name: 'burst', agents: { sleep }, tasks }).result
+    expect([result.status, peakRunning(events)]).toEqual(['completed', 16])
   })
 })
