@@ -48,6 +48,7 @@ export function createLocalBackend(config: ResolvedConfig, options: LocalBackend
   const llm = new LlmExecutor({ prices: config.prices, now: () => options.clock.now() })
   const processes = new ProcessExecutor({
     prices: config.prices,
+    maxRssMb: config.governor.memory.perProcessMb,
     ...(options.tools ? { tools: options.tools } : {}),
     ...(options.scratchpad ? { scratchpad: options.scratchpad } : {}),
   })
