@@ -31,7 +31,8 @@ interface Reservation {
  * The governor's admission by fit, as a gate (shared by the runs of a runtime): a ready task
  * starts when its agent's predicted CPU and memory fit the headroom of the latest reading,
  * given what the attempts in flight are predicted to use. Agents never measured are assumed
- * CPU-bound until a reading taken while they ran says otherwise.
+ * CPU-bound until a reading taken while they ran says otherwise; the first attempt of an
+ * agent never seen starts whatever the CPU, so that it gets measured.
  */
 export class FitGate implements Gate {
   readonly #running = new Map<string, Reservation>()
@@ -109,7 +110,10 @@ export class FitGate implements Gate {
   tryAcquire(runId: string, task: CompiledTask): boolean {
     this.demand.seed(task.agent, (task.spec as { resources?: unknown }).resources)
     const estimate = this.demand.estimate(task.agent)
-    const cpu = estimate?.cpu ?? this.#live.get(task.agent) ?? UNKNOWN_CPU
+    // An agent never seen gets one attempt, even on busy cores: otherwise agents that wait
+    // would queue behind CPU-bound ones until those are all done, never measured.
+    const probe = estimate === undefined && !this.#live.has(task.agent) && !this.#unknown.has(task.agent)
+    const cpu = probe ? 0 : (estimate?.cpu ?? this.#live.get(task.agent) ?? UNKNOWN_CPU)
     const verdict = fit(this.#headroom, { attempts: this.#running.size, cpu: this.reservedCpu }, cpu, estimate?.memoryMb)
     const now = this.clock.now()
     if (!verdict.fits) {

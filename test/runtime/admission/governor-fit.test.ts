@@ -104,6 +104,14 @@ describe('FitGate (injected clock and readings)', () => {
     expect([gate.waits('new'), gate.learning]).toEqual([false, true])
   })
 
+  it('starts one attempt of an agent never seen while CPU-bound ones fill the cores, to measure it', () => {
+    const gate = new FitGate(new DemandBook(), testClock(), machine, () => {})
+    gate.observe(reading(100, 100), 0)
+    gate.tryAcquire('r', task('h0', 'hash', { cpu: 1 }))
+    gate.tryAcquire('r', task('h1', 'hash', { cpu: 1 }))
+    expect([gate.tryAcquire('r', task('l0', 'llm')), gate.tryAcquire('r', task('l1', 'llm'))]).toEqual([true, false])
+  })
+
   it('says a declared waiting agent waits, and one never seen does not', () => {
     const gate = new FitGate(new DemandBook(), testClock(), machine, () => {})
     gate.tryAcquire('r', task('a', 'llm', { cpu: 0.01 }))
