@@ -56,6 +56,8 @@ export class FitGate implements Gate {
     readonly clock: Clock,
     limits: { readonly cores: number; readonly memoryMb: number },
     readonly onHold: (notice: HoldNotice) => void,
+    /** An attempt of an agent not known to wait started: a reading soon would tell what it uses. */
+    readonly onLearning: () => void = () => {},
   ) {
     this.#headroom = { cores: limits.cores, othersCpu: 0, memoryMb: limits.memoryMb, memoryUsedMb: 0 }
   }
@@ -129,6 +131,7 @@ export class FitGate implements Gate {
     if (estimate === undefined) {
       this.#unknown.set(task.agent, (this.#unknown.get(task.agent) ?? 0) + 1)
       this.#lastUnknownStartAt = now
+      if (this.learning) this.onLearning()
     }
     this.#running.set(keyOf(runId, task.id), { agent: task.agent, cpu: estimate?.cpu, startedAt: now })
     return true

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { DemandBook } from '../../../src/runtime/admission/demand.ts'
 import { FitGate, type HoldNotice } from '../../../src/runtime/admission/fit-gate.ts'
-import type { ResourceProbe } from '../../../src/runtime/admission/governor.ts'
+import { Governor, type ResourceProbe } from '../../../src/runtime/admission/governor.ts'
 import type { ResourceReading } from '../../../src/runtime/admission/governor-policy.ts'
 import { processTree, treeTicksBetween } from '../../../src/runtime/admission/proc-stats.ts'
 import type { TaskStateEvent } from '../../../src/runtime/core/events.ts'
@@ -110,6 +110,22 @@ describe('FitGate (injected clock and readings)', () => {
     gate.tryAcquire('r', task('h0', 'hash', { cpu: 1 }))
     gate.tryAcquire('r', task('h1', 'hash', { cpu: 1 }))
     expect([gate.tryAcquire('r', task('l0', 'llm')), gate.tryAcquire('r', task('l1', 'llm'))]).toEqual([true, false])
+  })
+
+  it('samples within the learning interval, not the regular one, once it starts an attempt it must learn about', async () => {
+    const clock = testClock()
+    let samples = 0
+    const probe: ResourceProbe = { sample: async () => (samples++, reading(10, 0)) }
+    let governor: Governor | undefined
+    const gate = new FitGate(new DemandBook(), clock, machine, () => {}, () => governor?.sampleSoon())
+    const policy = { mode: 'threshold', cpu: { throttlePercent: 90, resumePercent: 75, targetPercent: 80 }, memory: { throttlePercent: 90, resumePercent: 80 } } as const
+    governor = new Governor({ probe, clock, policy, sampleIntervalMs: 1000, capacity: 8, initialLimit: 8, inFlight: () => 0, onChange: () => {}, fit: gate })
+    governor.activate()
+    await new Promise((resolve) => setImmediate(resolve))
+    gate.tryAcquire('r', task('a', 'new'))
+    await clock.advance(100)
+    expect(samples).toBe(2)
+    governor.close()
   })
 
   it('says a declared waiting agent waits, and one never seen does not', () => {
