@@ -7,6 +7,8 @@ import type { ResourceReading } from './governor-policy.ts'
 
 /** Machine CPU at or above which measured shares understate demand. */
 const SATURATED_PERCENT = 90
+/** How long after an unmeasured agent starts a "CPU-bound" verdict on it is re-checked at the learning pace. */
+const RECHECK_MS = 1000
 
 export type HoldReason = 'cpu' | 'memory'
 
@@ -63,12 +65,16 @@ export class FitGate implements Gate {
   }
 
   /**
-   * True while some unmeasured agent runs and no reading has shown it waiting: sample soon.
-   * A "CPU-bound" verdict is worth checking again: thread starts and module loads at the
-   * start of a run are troupe's CPU too, and may be all a first reading saw.
+   * True while some unmeasured agent runs and no reading has judged it yet: sample soon. A
+   * "CPU-bound" verdict is checked again for {@link RECHECK_MS} after the last such start:
+   * thread starts and module loads are troupe's CPU too, and may be all a first reading saw.
    */
   get learning(): boolean {
-    for (const agent of this.#unknown.keys()) if (!((this.#live.get(agent) ?? UNKNOWN_CPU) < WAITING_CPU)) return true
+    const recent = this.clock.now() - this.#lastUnknownStartAt < RECHECK_MS
+    for (const agent of this.#unknown.keys()) {
+      const live = this.#live.get(agent)
+      if (live === undefined || (recent && live >= WAITING_CPU)) return true
+    }
     return false
   }
 

@@ -128,6 +128,19 @@ describe('FitGate (injected clock and readings)', () => {
     governor.close()
   })
 
+  it('goes back to the regular pace once a CPU-bound verdict has held for a second', async () => {
+    const clock = testClock()
+    const gate = new FitGate(new DemandBook(), clock, machine, () => {})
+    gate.observe(reading(100, 0), 0)
+    gate.tryAcquire('r', task('a', 'new'))
+    await clock.advance(100)
+    gate.observe(reading(100, 0), 100)
+    await clock.advance(100)
+    gate.observe(reading(100, 40), 200)
+    await clock.advance(1000)
+    expect([gate.waits('new'), gate.learning]).toEqual([false, false])
+  })
+
   it('says a declared waiting agent waits, and one never seen does not', () => {
     const gate = new FitGate(new DemandBook(), testClock(), machine, () => {})
     gate.tryAcquire('r', task('a', 'llm', { cpu: 0.01 }))
