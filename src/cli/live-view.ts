@@ -99,7 +99,9 @@ export function renderLiveView(run: RunSnapshot, governor: GovernorView, columns
   const pauses = run.pauses
     .filter((p) => p.until > run.at)
     .map((p) => pc.yellow(`rate limit: ${p.limits.map((l) => terminalText(l, 40)).join(', ')} paused — resumes in ${formatMs(p.until - run.at)} (${new Date(p.until).toLocaleTimeString()})`))
-  const lines = [counts, figures, ...(governor.status === 'n/a' ? [] : [formatGovernor(governor)]), ...pauses].map((l) => fitStyled(l, columns))
+  // While tasks wait, the governor's latest hold says why ("held: build needs ~1.0 CPU, 0.2 free").
+  const held = governor.held !== undefined && c.QUEUED > 0 ? [pc.yellow(`last hold: ${terminalText(governor.held.message, 200)}`)] : []
+  const lines = [counts, figures, ...(governor.status === 'n/a' ? [] : [formatGovernor(governor)]), ...held, ...pauses].map((l) => fitStyled(l, columns))
   const running = run.tasks.filter((t) => t.state === 'RUNNING')
   const room = Math.max(1, rows - lines.length - 2)
   const idWidth = Math.min(24, Math.max(4, ...running.map((t) => terminalText(t.id, 64).length)))

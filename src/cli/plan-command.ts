@@ -1,4 +1,8 @@
+import { resolve } from 'node:path'
 import pc from 'picocolors'
+import { readDemandFile, DEMAND_FILE } from '../runtime/admission/demand-file.ts'
+import type { AgentDemand } from '../runtime/admission/demand.ts'
+import { UNKNOWN_CPU } from '../runtime/admission/fit-policy.ts'
 import { analyzePlan, type PlanAnalysis } from '../runtime/schedule/analysis.ts'
 import { Limits } from '../runtime/admission/limits.ts'
 import { systemClock } from '../runtime/core/clock.ts'
@@ -48,8 +52,10 @@ export async function planCommand(planFile: string, options: PlanCommandOptions)
   const maxParallel = options.maxParallel ?? plan.maxParallel ?? config.maxParallel
   const analysis = analyzePlan(plan, { maxParallel, ...(options.strategy === undefined ? {} : { strategy: options.strategy }) })
   const outline = outlinePlan(plan)
-  if (options.json) process.stdout.write(`${JSON.stringify({ ...analysis, ...outline })}\n`)
-  else process.stderr.write(`${formatAnalysis(analysis)}\n${formatOutline(outline)}\n`)
+  const estimates = governorEstimates(plan, readDemandFile(resolve(config.checkpoint.dir)))
+  const governor = { enabled: config.governor.enabled, estimates }
+  if (options.json) process.stdout.write(`${JSON.stringify({ ...analysis, ...outline, governor })}\n`)
+  else process.stderr.write(`${formatAnalysis(analysis)}\n${formatOutline(outline)}\n${formatEstimates(governor)}\n`)
   return EXIT.ok
 }
 
@@ -76,6 +82,56 @@ export function outlinePlan(plan: CompiledPlan): PlanOutline {
       t.description === undefined && t.tags.length === 0 ? [] : [{ id: t.id, ...(t.description === undefined ? {} : { description: t.description }), tags: t.tags }],
     ),
   }
+}
+
+/** What the governor expects one attempt of an agent to use; `none`: never measured nor declared. */
+export interface AgentEstimate {
+  readonly agent: string
+  readonly cpu?: number
+  readonly memoryMb?: number
+  readonly source: 'measured' | 'plan' | 'none'
+  /** Attempts measured (0 for `plan` and `none`). */
+  readonly samples: number
+}
+
+/**
+ * Per agent of `plan`: the demand troupe measured in earlier runs of this project (`measured`,
+ * from `<checkpoint.dir>/demand.json`), else the first `resources` a task of it declares
+ * (`plan`), else `none` — as the governor would start the run.
+ */
+export function governorEstimates(plan: CompiledPlan, measured: Readonly<Record<string, AgentDemand>>): AgentEstimate[] {
+  const out = new Map<string, AgentEstimate>()
+  for (const task of plan.tasks) {
+    const agent = task.agentSpec.name
+    const known = out.get(agent)
+    if (known !== undefined && known.source !== 'none') continue
+    const stored = measured[agent]
+    if (stored !== undefined) {
+      out.set(agent, { agent, cpu: stored.cpu, ...(stored.memoryMb === undefined ? {} : { memoryMb: stored.memoryMb }), source: 'measured', samples: stored.samples })
+    } else if (task.resources?.cpu !== undefined) {
+      out.set(agent, { agent, cpu: task.resources.cpu, ...(task.resources.memoryMb === undefined ? {} : { memoryMb: task.resources.memoryMb }), source: 'plan', samples: 0 })
+    } else {
+      out.set(agent, { agent, source: 'none', samples: 0 })
+    }
+  }
+  return [...out.values()]
+}
+
+/** "governor estimates per attempt", one line per agent. */
+export function formatEstimates(governor: { readonly enabled: boolean; readonly estimates: readonly AgentEstimate[] }): string {
+  const width = Math.max(0, ...governor.estimates.map((e) => e.agent.length))
+  const lines = [`governor estimates per attempt (measured: ${DEMAND_FILE} in the checkpoint dir; plan: resources)${governor.enabled ? '' : ' — governor.enabled is false: not used'}:`]
+  for (const e of governor.estimates.slice(0, SHOWN)) {
+    if (e.source === 'none') {
+      lines.push(`  ${e.agent.padEnd(width)}  not measured yet: counted as ~${UNKNOWN_CPU.toFixed(1)} CPU until a reading shows otherwise`)
+      continue
+    }
+    const memory = e.memoryMb === undefined ? '' : `  ~${Math.round(e.memoryMb)} MB`
+    const origin = e.source === 'plan' ? 'plan' : `measured, ${e.samples} attempt${e.samples === 1 ? '' : 's'}`
+    lines.push(`  ${e.agent.padEnd(width)}  ~${e.cpu!.toFixed(1)} CPU${memory}  (${origin})`)
+  }
+  if (governor.estimates.length > SHOWN) lines.push(`  … ${governor.estimates.length - SHOWN} more`)
+  return lines.join('\n')
 }
 
 /** The human-readable part of {@link outlinePlan}. */

@@ -1,6 +1,7 @@
+import type { AgentDemand } from '../runtime/admission/demand.ts'
 import type { GovernorReport } from '../runtime/admission/governor-policy.ts'
 /** The runtime events the governor emits; a runtime without a governor emits none. */
-export const GOVERNOR_EVENTS = ['governor:throttled', 'governor:resumed', 'governor:sample'] as const
+export const GOVERNOR_EVENTS = ['governor:throttled', 'governor:resumed', 'governor:sample', 'governor:held'] as const
 export type GovernorEventName = (typeof GOVERNOR_EVENTS)[number]
 
 /** Thresholds shown next to the gauges (config.governor). */
@@ -17,6 +18,10 @@ export interface GovernorView {
   readonly reason?: string
   readonly at?: number
   readonly thresholds?: GovernorThresholds
+  /** The latest task kept queued because it did not fit ("held: build needs ~1.0 CPU, 0.2 free"), and when. */
+  readonly held?: { readonly message: string; readonly at: number }
+  /** What each agent is predicted to use per attempt (`Runtime.agentDemand()`), as of the latest reading. */
+  readonly agents?: Readonly<Record<string, AgentDemand>>
   /** A finished run's governor figures (reports). */
   readonly report?: GovernorReport
 }
@@ -28,9 +33,12 @@ export interface GovernorView {
  */
 export class GovernorMonitor {
   #view: GovernorView
+  readonly #demand: (() => Readonly<Record<string, AgentDemand>>) | undefined
 
-  constructor(thresholds?: GovernorThresholds) {
+  /** `demand`: the per-agent estimates, read at each reading (a runtime's `agentDemand`). */
+  constructor(thresholds?: GovernorThresholds, demand?: () => Readonly<Record<string, AgentDemand>>) {
     this.#view = thresholds ? { status: 'n/a', thresholds } : { status: 'n/a' }
+    this.#demand = demand
   }
 
   get view(): GovernorView {
@@ -49,6 +57,12 @@ export class GovernorMonitor {
     const reason = typeof e['reason'] === 'string' ? e['reason'] : undefined
     const at = pick('at')
     const previous = this.#view
+    if (name === 'governor:held') {
+      const message = typeof e['message'] === 'string' ? e['message'] : undefined
+      if (message !== undefined) this.#view = { ...previous, held: { message, at: at ?? 0 } }
+      return
+    }
+    const agents = name === 'governor:sample' ? this.#demand?.() : undefined
     const status = name === 'governor:throttled' ? 'throttled' : name === 'governor:resumed' ? 'ok' : previous.status === 'n/a' ? 'ok' : previous.status
     this.#view = {
       status,
@@ -57,6 +71,8 @@ export class GovernorMonitor {
       ...(status === 'throttled' && reason !== undefined ? { reason } : {}),
       ...(at === undefined ? {} : { at }),
       ...(previous.thresholds ? { thresholds: previous.thresholds } : {}),
+      ...(previous.held ? { held: previous.held } : {}),
+      ...(agents !== undefined && Object.keys(agents).length > 0 ? { agents } : previous.agents ? { agents: previous.agents } : {}),
     }
   }
 }

@@ -51,6 +51,7 @@ export class Monitor {
               memory: { throttlePercent: governor.memory.throttlePercent, resumePercent: governor.memory.resumePercent },
             }
           : undefined),
+      source instanceof Run ? undefined : () => source.agentDemand(),
     )
     const emitter = source as unknown as EventEmitter
     const on = <T>(name: string, typed: (arg: T) => void) => {

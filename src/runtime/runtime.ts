@@ -6,6 +6,7 @@ import { Governor, type ResourceProbe } from './admission/governor.ts'
 import { Limits, type LimitPause } from './admission/limits.ts'
 import { SystemProbe } from './admission/system-probe.ts'
 import { DemandBook } from './admission/demand.ts'
+import { writeDemandFile } from './admission/demand-file.ts'
 import type { HoldNotice } from './admission/fit-gate.ts'
 import { createRuntimeGovernor } from './admission/runtime-governor.ts'
 import { MeasuredExecutor } from './admission/measured-executor.ts'
@@ -97,6 +98,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       onError: (error) => reportListenerError(new Error(`worker pool error: ${error.message}`, { cause: error })),
       tools: this.#mcp,
       scratchpad: (runId) => this.#scratchpads.get(runId),
+      // Agents the governor sees mostly waiting share threads: no thread start per sleeping task.
+      ...(this.config.governor.enabled ? { shares: (agent: string) => this.#governor?.fit?.waits(agent) === true } : {}),
     })
     this.#pool = local.pool
     const backend = options.backend ?? this.config.backend
@@ -204,6 +207,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       this.#runs.delete(id)
       this.#scratchpads.delete(id)
       if (this.#runs.size === 0) this.#governor?.deactivate()
+      if (journal !== undefined) this.#saveDemand()
     })
     // Before the run starts, so a probe that answers at once decides its first admissions.
     this.#governor?.activate()
@@ -258,6 +262,16 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   /** Per-agent demand estimates (CPU cores, peak MB), e.g. for `troupe plan`; empty when the governor is off. */
   agentDemand(): ReturnType<DemandBook['snapshot']> {
     return this.#demand?.snapshot() ?? {}
+  }
+
+  /** `<checkpoint.dir>/demand.json`: what each agent was measured to cost, for `troupe plan`. */
+  #saveDemand(): void {
+    if (this.#demand === undefined) return
+    try {
+      writeDemandFile(resolve(this.config.checkpoint.dir), this.#demand.snapshot())
+    } catch (error) {
+      process.emitWarning(`troupe: cannot store measured agent demand: ${(error as Error).message}`, 'TroupeGovernorWarning')
+    }
   }
 
   /** Worktree plans: checks the repository (ERR_PLAN_INVALID), then routes the run's worktree tasks through it until the run ends. */

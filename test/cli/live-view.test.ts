@@ -70,6 +70,15 @@ describe('renderLiveView', () => {
     expect(text).toContain('governor: THROTTLED on cpu — cpu 95 % (throttle ≥ 90 %), memory 40 %')
   })
 
+  it("says why tasks wait: the governor's last hold, while some are queued", () => {
+    const m = new RunMonitor({ runId: 'r', plan, strategy: 'concurrent', maxParallel: () => 12, startedAt: 0, now: () => 500 })
+    m.taskState({ runId: 'r', taskId: 't0', agent: 'w', state: 'RUNNING', previous: 'QUEUED', attempt: 1, at: 0 })
+    m.taskState({ runId: 'r', taskId: 't1', agent: 'w', state: 'QUEUED', previous: 'PENDING', attempt: 1, at: 0 })
+    const governor = { status: 'ok', cpuPercent: 100, held: { message: 'held: w needs ~1.0 CPU, 0.0 free', at: 400 } } as const
+    expect(stripVTControlCharacters(renderLiveView(m.snapshot(), governor, 120))).toContain('last hold: held: w needs ~1.0 CPU, 0.0 free')
+    expect(stripVTControlCharacters(renderLiveView(running(1), governor, 120))).not.toContain('last hold')
+  })
+
   it('prints ctx.log lines above the live block in TTY mode (regression: they vanished)', async () => {
     let out = ''
     const tty = Object.assign(

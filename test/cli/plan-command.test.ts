@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { analyzePlan, claimConflicts } from '../../src/runtime/schedule/analysis.ts'
 import { type TaskSpec } from '../../src/runtime/plan/plan.ts'
 import { compilePlan } from '../../src/runtime/plan/load-plan.ts'
+import { writeDemandFile } from '../../src/runtime/admission/demand-file.ts'
 import { runCli } from '../helpers/cli.ts'
 
 const sleep = join(import.meta.dirname, '..', 'fixtures', 'agents', 'sleep.mjs')
@@ -188,5 +189,53 @@ tasks:
       [{ id: 'deploy', when: 'deps.arch.output.ok == true' }],
       [{ id: 'arch', description: 'Design the API', tags: ['design', 'api'] }],
     ])
+  })
+})
+
+describe('troupe plan shows the governor estimates', () => {
+  let dir: string
+  let file: string
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'troupe-plan-estimates-'))
+    file = join(dir, 'plan.yaml')
+    writeFileSync(
+      file,
+      `agents:
+  sleep: ${JSON.stringify(sleep)}
+  build: { kind: command, run: [sh, -c, 'true'] }
+  fresh: { kind: command, run: [sh, -c, 'true'] }
+tasks:
+  - { id: a, agent: sleep }
+  - { id: b, agent: build, resources: { cpu: 2, memoryMb: 512 } }
+  - { id: c, agent: fresh }
+`,
+    )
+    // What an earlier run in this project measured (written at run end with the journal on).
+    writeDemandFile(join(dir, '.troupe'), { sleep: { cpu: 0.01, memoryMb: 40, samples: 12, source: 'measured' } })
+  })
+
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  it('measured in earlier runs, declared in the plan, or not known yet, on stderr', async () => {
+    const { code, stderr } = await runCli(['plan', file], { cwd: dir })
+    expect([
+      code,
+      stderr.includes('  sleep  ~0.0 CPU  ~40 MB  (measured, 12 attempts)'),
+      stderr.includes('  build  ~2.0 CPU  ~512 MB  (plan)'),
+      stderr.includes('  fresh  not measured yet: counted as ~1.0 CPU'),
+    ]).toEqual([0, true, true, true])
+  })
+
+  it('the same in the --json document', async () => {
+    const { stdout } = await runCli(['plan', file, '--json'], { cwd: dir })
+    expect(JSON.parse(stdout).governor).toEqual({
+      enabled: true,
+      estimates: [
+        { agent: 'sleep', cpu: 0.01, memoryMb: 40, source: 'measured', samples: 12 },
+        { agent: 'build', cpu: 2, memoryMb: 512, source: 'plan', samples: 0 },
+        { agent: 'fresh', source: 'none', samples: 0 },
+      ],
+    })
   })
 })

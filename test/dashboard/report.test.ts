@@ -85,6 +85,31 @@ describe('troupe report', () => {
     await page.close()
   })
 
+  it("shows each agent's estimate and the time tasks were held in a finished run's governor panel", async () => {
+    const governor = {
+      mode: 'threshold',
+      throttledMs: 0,
+      throttleEvents: 0,
+      peakCpuPercent: 100,
+      peakMemoryMb: 900,
+      samples: 12,
+      heldMs: { cpu: 1500, memory: 0 },
+      agents: { analyse: { cpu: 0.97, memoryMb: 420, samples: 5, source: 'measured' }, llm: { cpu: 0.02, samples: 0, source: 'plan' } },
+    }
+    const out = join(cwd, 'estimates.html')
+    writeFileSync(out, renderReport({ ...result, governor } as RunResult))
+    const page = await browser.newPage()
+    await page.goto(pathToFileURL(out).href)
+    await page.waitForSelector('#governor-agents')
+    expect(await page.textContent('#governor-held-time')).toBe('tasks held: 1.50 s for CPU, 0 ms for memory')
+    const rows = await page.locator('#governor-agents tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)))
+    expect(rows).toEqual([
+      ['analyse', '~0.97 cores', '~420 MB', 'measured, 5 attempts'],
+      ['llm', '~0.02 cores', '—', 'plan'],
+    ])
+    await page.close()
+  })
+
   it('shows the governor figures, task outputs and logs, and no maxParallel control', async () => {
     const withGovernor = { ...result, governor: { mode: 'threshold', throttledMs: 1200, throttleEvents: 2, peakCpuPercent: 93, peakMemoryMb: 512, samples: 40 } } as RunResult
     const withOutput = { ...withGovernor, tasks: { ...withGovernor.tasks, a: { ...withGovernor.tasks.a!, output: { answer: 42 } } } }

@@ -47,7 +47,8 @@ const mixed: Scenario = {
       }
       return { makespanMs: median(makespans), oversubscription: round3(Math.max(...peaks) / cores) }
     }
-    const governed = await measure({ governor: {} })
+    // withRuntime turns the governor off unless told otherwise: say "on" (the default of createRuntime).
+    const governed = await measure({ governor: { enabled: true } })
     const offDefault = await measure({ governor: { enabled: false } })
     const tuned: Record<number, { makespanMs: number; oversubscription: number }> = {}
     for (const maxParallel of [cores * 2, 16, 32, 64]) tuned[maxParallel] = await measure({ governor: { enabled: false }, maxParallel })

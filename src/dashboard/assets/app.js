@@ -121,13 +121,29 @@
     const r = gov.report
     if (r) {
       const line = `governor (${r.mode}): throttled ${ms(r.throttledMs)} in ${r.throttleEvents} period(s) · peak CPU ${r.peakCpuPercent} % · peak memory ${r.peakMemoryMb} MB · ${r.samples} samples`
-      return $('governor-body').replaceChildren(el('div', { id: 'governor-report' }, r.samples > 0 ? line : `governor (${r.mode}): no samples taken`))
+      const held = r.heldMs ? el('div', { id: 'governor-held-time' }, `tasks held: ${ms(r.heldMs.cpu)} for CPU, ${ms(r.heldMs.memory)} for memory`) : ''
+      return $('governor-body').replaceChildren(el('div', { id: 'governor-report' }, r.samples > 0 ? line : `governor (${r.mode}): no samples taken`), held, demandTable(r.agents))
     }
     $('governor-body').replaceChildren(
       el('div', { id: 'governor-status', class: `pill ${gov.status}` }, status),
       gauge('cpu', gov.cpuPercent, t && t.cpu),
       gauge('memory', gov.memoryPercent, t && t.memory),
+      gov.held ? el('div', { id: 'governor-held' }, `last hold: ${gov.held.message}`) : '',
+      demandTable(gov.agents),
     )
+  }
+
+  /** Per-agent estimates (RunResult.governor.agents, Runtime.agentDemand()): what one attempt is predicted to use. */
+  function demandTable(agents) {
+    const names = Object.keys(agents || {}).sort()
+    if (names.length === 0) return ''
+    const head = el('tr', {}, ...['agent', 'CPU / attempt', 'memory', 'source'].map((h) => el('th', {}, h)))
+    const rows = names.map((name) => {
+      const d = agents[name]
+      const source = d.source === 'measured' ? `measured, ${d.samples} attempt${d.samples === 1 ? '' : 's'}` : 'plan'
+      return el('tr', {}, el('td', {}, name), el('td', {}, `~${Number(d.cpu).toFixed(2)} cores`), el('td', {}, d.memoryMb === undefined ? '—' : `~${d.memoryMb} MB`), el('td', {}, source))
+    })
+    return el('table', { id: 'governor-agents' }, el('thead', {}, head), el('tbody', {}, ...rows))
   }
 
   function renderCards(run) {

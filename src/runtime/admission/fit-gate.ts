@@ -1,12 +1,14 @@
 import type { Clock } from '../core/clock.ts'
 import type { CompiledTask } from '../plan/plan.ts'
 import type { DemandBook } from './demand.ts'
-import { describeHold, fit, liveUnknownCpu, UNKNOWN_CPU, type Headroom } from './fit-policy.ts'
+import { describeHold, fit, liveUnknownCpu, UNKNOWN_CPU, WAITING_CPU, type Headroom } from './fit-policy.ts'
 import type { Gate } from './gate.ts'
 import type { ResourceReading } from './governor-policy.ts'
 
 /** Machine CPU at or above which measured shares understate demand. */
 const SATURATED_PERCENT = 90
+/** How long after an unmeasured agent starts a "CPU-bound" verdict on it is re-checked at the learning pace. */
+const RECHECK_MS = 1000
 
 export type HoldReason = 'cpu' | 'memory'
 
@@ -31,15 +33,22 @@ interface Reservation {
  * The governor's admission by fit, as a gate (shared by the runs of a runtime): a ready task
  * starts when its agent's predicted CPU and memory fit the headroom of the latest reading,
  * given what the attempts in flight are predicted to use. Agents never measured are assumed
- * CPU-bound until a reading taken while they ran says otherwise.
+ * CPU-bound until a reading taken while they ran says otherwise; the first attempt of an
+ * agent never seen starts whatever the CPU, so that it gets measured.
  */
 export class FitGate implements Gate {
   readonly #running = new Map<string, Reservation>()
   #headroom: Headroom
-  #unknown = 0
+  /** Attempts in flight per agent troupe has not measured. */
+  readonly #unknown = new Map<string, number>()
+  /**
+   * Cores per attempt of each unmeasured agent, seen in the last reading taken while it ran
+   * (see liveUnknownCpu): further attempts of that agent are admitted by it without waiting
+   * for a new reading, so a plan of 40 sleepers does not start them one reading at a time.
+   */
+  readonly #live = new Map<string, number>()
   #lastUnknownStartAt = -Infinity
   #lastReadingAt = -Infinity
-  #liveUnknown: number | undefined
   readonly #heldMs = { cpu: 0, memory: 0 }
   readonly #heldSince: { cpu?: number; memory?: number } = {}
   #lastNotice = ''
@@ -49,19 +58,40 @@ export class FitGate implements Gate {
     readonly clock: Clock,
     limits: { readonly cores: number; readonly memoryMb: number },
     readonly onHold: (notice: HoldNotice) => void,
+    /** An attempt of an agent not known to wait started: a reading soon would tell what it uses. */
+    readonly onLearning: () => void = () => {},
   ) {
     this.#headroom = { cores: limits.cores, othersCpu: 0, memoryMb: limits.memoryMb, memoryUsedMb: 0 }
   }
 
-  /** True while some unmeasured agent runs and no reading has covered it yet: sample soon. */
+  /**
+   * True while some unmeasured agent runs and no reading has judged it yet: sample soon. A
+   * "CPU-bound" verdict is checked again for {@link RECHECK_MS} after the last such start:
+   * thread starts and module loads are troupe's CPU too, and may be all a first reading saw.
+   */
   get learning(): boolean {
-    return this.#unknown > 0 && this.#liveUnknown === undefined
+    const recent = this.clock.now() - this.#lastUnknownStartAt < RECHECK_MS
+    for (const agent of this.#unknown.keys()) {
+      const live = this.#live.get(agent)
+      if (live === undefined || (recent && live >= WAITING_CPU)) return true
+    }
+    return false
+  }
+
+  /**
+   * Whether `agent` is predicted to mostly wait (below {@link WAITING_CPU} cores): measured,
+   * declared, or — never measured — seen so in a reading taken while it ran. Such attempts
+   * may share a worker thread.
+   */
+  waits(agent: string): boolean {
+    const cpu = this.demand.estimate(agent)?.cpu ?? this.#live.get(agent)
+    return cpu !== undefined && cpu < WAITING_CPU
   }
 
   /** Cores predicted busy by the attempts in flight. */
   get reservedCpu(): number {
     let cpu = 0
-    for (const reservation of this.#running.values()) cpu += reservation.cpu ?? this.#liveUnknown ?? UNKNOWN_CPU
+    for (const reservation of this.#running.values()) cpu += reservation.cpu ?? this.#live.get(reservation.agent) ?? UNKNOWN_CPU
     return cpu
   }
 
@@ -72,11 +102,15 @@ export class FitGate implements Gate {
     const othersCpu = Math.max(0, (reading.cpuPercent / 100) * cores - ownCpu)
     this.#headroom = { ...this.#headroom, othersCpu, memoryUsedMb: reading.memoryUsedMb, cpuThrottled }
     // The reading's window began at the previous one: it says something about the unmeasured
-    // attempts only if they all ran for the whole of it.
-    if (this.#unknown > 0 && this.#lastReadingAt >= this.#lastUnknownStartAt) {
+    // attempts only if they all ran for the whole of it. Their CPU together is all it tells:
+    // low, each is low; high, any of them may be the heavy one, so all count as heavy.
+    if (this.#unknown.size > 0 && this.#lastReadingAt >= this.#lastUnknownStartAt) {
       let known = 0
+      let unknown = 0
       for (const reservation of this.#running.values()) known += reservation.cpu ?? 0
-      this.#liveUnknown = liveUnknownCpu(ownCpu, known, this.#unknown, reading.cpuPercent >= SATURATED_PERCENT)
+      for (const attempts of this.#unknown.values()) unknown += attempts
+      const each = liveUnknownCpu(ownCpu, known, unknown, reading.cpuPercent >= SATURATED_PERCENT)
+      for (const agent of this.#unknown.keys()) this.#live.set(agent, each)
     }
     this.#lastReadingAt = at
   }
@@ -84,7 +118,10 @@ export class FitGate implements Gate {
   tryAcquire(runId: string, task: CompiledTask): boolean {
     this.demand.seed(task.agent, (task.spec as { resources?: unknown }).resources)
     const estimate = this.demand.estimate(task.agent)
-    const cpu = estimate?.cpu ?? this.#liveUnknown ?? UNKNOWN_CPU
+    // An agent never seen gets one attempt, even on busy cores: otherwise agents that wait
+    // would queue behind CPU-bound ones until those are all done, never measured.
+    const probe = estimate === undefined && !this.#live.has(task.agent) && !this.#unknown.has(task.agent)
+    const cpu = probe ? 0 : (estimate?.cpu ?? this.#live.get(task.agent) ?? UNKNOWN_CPU)
     const verdict = fit(this.#headroom, { attempts: this.#running.size, cpu: this.reservedCpu }, cpu, estimate?.memoryMb)
     const now = this.clock.now()
     if (!verdict.fits) {
@@ -98,9 +135,9 @@ export class FitGate implements Gate {
     }
     this.#endHolds(now)
     if (estimate === undefined) {
-      this.#unknown++
+      this.#unknown.set(task.agent, (this.#unknown.get(task.agent) ?? 0) + 1)
       this.#lastUnknownStartAt = now
-      this.#liveUnknown = undefined
+      if (this.learning) this.onLearning()
     }
     this.#running.set(keyOf(runId, task.id), { agent: task.agent, cpu: estimate?.cpu, startedAt: now })
     return true
@@ -111,7 +148,11 @@ export class FitGate implements Gate {
     const reservation = this.#running.get(key)
     if (reservation === undefined) return
     this.#running.delete(key)
-    if (reservation.cpu === undefined) this.#unknown--
+    if (reservation.cpu === undefined) {
+      const left = (this.#unknown.get(reservation.agent) ?? 1) - 1
+      if (left > 0) this.#unknown.set(reservation.agent, left)
+      else this.#unknown.delete(reservation.agent)
+    }
     if (this.#running.size === 0) this.#endHolds(this.clock.now())
   }
 

@@ -63,10 +63,12 @@ export function fit(headroom: Headroom, running: Running, cpu: number, memoryMb:
  */
 export function liveUnknownCpu(ownCpu: number, knownCpu: number, unknownAttempts: number, saturated: boolean): number {
   if (unknownAttempts <= 0) return UNKNOWN_CPU
-  const each = Math.min(UNKNOWN_CPU, Math.max(0, (ownCpu - knownCpu) / unknownAttempts))
+  const total = Math.max(0, ownCpu - knownCpu)
+  const each = Math.min(UNKNOWN_CPU, total / unknownAttempts)
   // On a saturated machine an attempt gets only a share of what it would use: any real CPU
-  // use then says "CPU-bound", only a near-zero one says "waiting".
-  return saturated && each >= WAITING_CPU ? UNKNOWN_CPU : each
+  // use then says "CPU-bound", only a near-zero one says "waiting" — and a whole core among
+  // many attempts is no near-zero use, however thinly it spreads.
+  return saturated && (each >= WAITING_CPU || total >= UNKNOWN_CPU) ? UNKNOWN_CPU : each
 }
 
 /** "held: analyse-file needs ~1.0 CPU, 0.2 free" */

@@ -25,7 +25,7 @@ export interface ResourceProbe {
 }
 
 /** Fastest sampling while the fit gate learns what a new agent uses. */
-const LEARNING_INTERVAL_MS = 100
+const LEARNING_INTERVAL_MS = 50
 
 export interface GovernorOptions {
   readonly probe: ResourceProbe
@@ -84,6 +84,11 @@ export class Governor {
     return admissionLimit(this.#state, this.#options.policy.mode)
   }
 
+  /** Admission by fit, when on. */
+  get fit(): FitGate | undefined {
+    return this.#options.fit
+  }
+
   get throttled(): boolean {
     return this.#state.throttled !== undefined
   }
@@ -93,6 +98,16 @@ export class Governor {
     if (this.#status !== 'idle') return
     this.#status = 'sampling'
     if (!this.#inSample) this.#sample()
+  }
+
+  /**
+   * Takes the next reading within the learning interval rather than at the end of the
+   * regular one: the fit gate just started an attempt it must learn about.
+   */
+  sampleSoon(): void {
+    if (this.#status !== 'sampling' || this.#inSample || this.#timer === undefined) return
+    this.#clearTimer()
+    this.#schedule()
   }
 
   /** Stops sampling once no run is in flight. The last decision stays until the next reading. */

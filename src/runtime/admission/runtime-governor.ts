@@ -34,9 +34,11 @@ export function createRuntimeGovernor(options: RuntimeGovernorOptions): Governor
   // The dispatcher is unbounded (each run bounds itself); adaptive mode steers within maxParallel.
   const capacity = Number.isFinite(dispatcher.capacity) ? dispatcher.capacity : config.maxParallel
   const machine = options.machine ?? readMachineLimits()
-  const fit = new FitGate(options.demand, options.clock, machine, options.onHeld)
+  // The fit gate is made first (the governor feeds it readings); it asks the governor for one.
+  let governor: Governor | undefined
+  const fit = new FitGate(options.demand, options.clock, machine, options.onHeld, () => governor?.sampleSoon())
   options.gates.unshift(fit)
-  const governor = new Governor({
+  governor = new Governor({
     fit,
     machine,
     probe: options.probe,

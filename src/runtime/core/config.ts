@@ -48,6 +48,7 @@ export const ConfigSchema = Schema.Struct({
           throttlePercent: opt(Percent),
           resumePercent: opt(Percent),
           perAgentMb: opt(Schema.NullOr(PositiveInt)),
+          perProcessMb: opt(Schema.NullOr(PositiveInt)),
         }),
       ),
     }),
@@ -123,7 +124,12 @@ export interface ResolvedConfig {
     readonly mode: 'threshold' | 'adaptive'
     readonly sampleIntervalMs: number
     readonly cpu: { readonly throttlePercent: number; readonly resumePercent: number; readonly targetPercent: number }
-    readonly memory: { readonly throttlePercent: number; readonly resumePercent: number; readonly perAgentMb: number | null }
+    /**
+     * `perAgentMb`: a worker thread's JS heap limit (threads share one process, so their RSS is
+     * not theirs alone). `perProcessMb`: the resident memory of a process agent's whole process
+     * group; over it the group is killed (ERR_WORKER_OOM). `null`: no cap.
+     */
+    readonly memory: { readonly throttlePercent: number; readonly resumePercent: number; readonly perAgentMb: number | null; readonly perProcessMb: number | null }
   }
   readonly limits: Readonly<Record<string, LimitConfig>>
   readonly checkpoint: { readonly enabled: boolean; readonly dir: string; readonly rollbackOnFailure: boolean }
@@ -204,6 +210,8 @@ function withDefaults(c: TroupeConfig, source: string): ResolvedConfig {
     throttlePercent: c.governor?.memory?.throttlePercent ?? 90,
     resumePercent: c.governor?.memory?.resumePercent ?? 80,
     perAgentMb: c.governor?.memory?.perAgentMb === undefined ? 1024 : c.governor.memory.perAgentMb,
+    // No default cap: builds and test runners legitimately hold gigabytes across a process tree.
+    perProcessMb: c.governor?.memory?.perProcessMb ?? null,
   }
   for (const [name, t] of [['cpu', cpu], ['memory', memory]] as const) {
     if (t.resumePercent > t.throttlePercent) {

@@ -18,6 +18,8 @@ export interface LocalBackendOptions {
   readonly tools?: McpToolServer
   /** The run's scratchpad, by run id (`ctx.scratchpad`, the MCP scratchpad tools). */
   readonly scratchpad?: (runId: string) => Scratchpad | undefined
+  /** Whether an agent's attempts may share a worker thread (it mostly waits); see PoolOptions.shares. */
+  readonly shares?: (agent: string) => boolean
 }
 
 /** This machine's executors: the worker-thread pool for module agents and the router over every kind. */
@@ -41,10 +43,12 @@ export function createLocalBackend(config: ResolvedConfig, options: LocalBackend
     loadTimeoutMs: config.timeoutMs,
     onError: options.onError,
     ...(options.scratchpad ? { scratchpad: options.scratchpad } : {}),
+    ...(options.shares ? { shares: options.shares } : {}),
   })
   const llm = new LlmExecutor({ prices: config.prices, now: () => options.clock.now() })
   const processes = new ProcessExecutor({
     prices: config.prices,
+    maxRssMb: config.governor.memory.perProcessMb,
     ...(options.tools ? { tools: options.tools } : {}),
     ...(options.scratchpad ? { scratchpad: options.scratchpad } : {}),
   })

@@ -44,6 +44,10 @@ describe('liveUnknownCpu', () => {
     expect(liveUnknownCpu(0.6, 0, 2, true)).toBe(UNKNOWN_CPU)
   })
 
+  it('assumes CPU-bound on a saturated machine when many attempts together use a core', () => {
+    expect(liveUnknownCpu(1.5, 0, 40, true)).toBe(UNKNOWN_CPU)
+  })
+
   it('still says waiting on a saturated machine when the use is near zero', () => {
     expect(liveUnknownCpu(0.02, 0, 2, true)).toBeCloseTo(0.01)
   })

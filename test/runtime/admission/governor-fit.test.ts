@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { DemandBook } from '../../../src/runtime/admission/demand.ts'
 import { FitGate, type HoldNotice } from '../../../src/runtime/admission/fit-gate.ts'
-import type { ResourceProbe } from '../../../src/runtime/admission/governor.ts'
+import { Governor, type ResourceProbe } from '../../../src/runtime/admission/governor.ts'
 import type { ResourceReading } from '../../../src/runtime/admission/governor-policy.ts'
 import { processTree, treeTicksBetween } from '../../../src/runtime/admission/proc-stats.ts'
 import type { TaskStateEvent } from '../../../src/runtime/core/events.ts'
@@ -64,6 +64,88 @@ describe('FitGate (injected clock and readings)', () => {
     expect(gate.learning).toBe(false)
     expect(gate.tryAcquire('r', task('b', 'new'))).toBe(true)
   })
+
+  it('admits the rest of an unmeasured agent at once after one reading shows it waiting (40 sleepers started one per two readings)', async () => {
+    const clock = testClock()
+    const gate = new FitGate(new DemandBook(), clock, machine, () => {})
+    gate.observe(reading(100, 0), 0)
+    gate.tryAcquire('r', task('t0', 'sleep'))
+    await clock.advance(100)
+    gate.observe(reading(100, 0), 100)
+    await clock.advance(100)
+    gate.observe(reading(100, 0.5), 200)
+    const admitted = Array.from({ length: 39 }, (_, i) => gate.tryAcquire('r', task(`t${i + 1}`, 'sleep')))
+    expect(admitted.every(Boolean)).toBe(true)
+  })
+
+  it("does not judge a second unmeasured agent by the first one's reading", async () => {
+    const clock = testClock()
+    const gate = new FitGate(new DemandBook(), clock, machine, () => {})
+    gate.observe(reading(100, 0), 0)
+    gate.tryAcquire('r', task('a', 'sleep'))
+    await clock.advance(100)
+    gate.observe(reading(100, 0), 100)
+    await clock.advance(100)
+    gate.observe(reading(100, 0.5), 200)
+    expect([gate.waits('sleep'), gate.waits('analyse')]).toEqual([true, false])
+    expect(gate.tryAcquire('r', task('b', 'analyse'))).toBe(true)
+    expect(gate.tryAcquire('r', task('c', 'analyse'))).toBe(false)
+  })
+
+  it('keeps sampling fast while the only reading of an unmeasured agent says CPU-bound', async () => {
+    const clock = testClock()
+    const gate = new FitGate(new DemandBook(), clock, machine, () => {})
+    gate.observe(reading(100, 0), 0)
+    gate.tryAcquire('r', task('a', 'new'))
+    await clock.advance(100)
+    gate.observe(reading(100, 0), 100)
+    await clock.advance(100)
+    gate.observe(reading(100, 40), 200)
+    expect([gate.waits('new'), gate.learning]).toEqual([false, true])
+  })
+
+  it('starts one attempt of an agent never seen while CPU-bound ones fill the cores, to measure it', () => {
+    const gate = new FitGate(new DemandBook(), testClock(), machine, () => {})
+    gate.observe(reading(100, 100), 0)
+    gate.tryAcquire('r', task('h0', 'hash', { cpu: 1 }))
+    gate.tryAcquire('r', task('h1', 'hash', { cpu: 1 }))
+    expect([gate.tryAcquire('r', task('l0', 'llm')), gate.tryAcquire('r', task('l1', 'llm'))]).toEqual([true, false])
+  })
+
+  it('samples within the learning interval, not the regular one, once it starts an attempt it must learn about', async () => {
+    const clock = testClock()
+    let samples = 0
+    const probe: ResourceProbe = { sample: async () => (samples++, reading(10, 0)) }
+    let governor: Governor | undefined
+    const gate = new FitGate(new DemandBook(), clock, machine, () => {}, () => governor?.sampleSoon())
+    const policy = { mode: 'threshold', cpu: { throttlePercent: 90, resumePercent: 75, targetPercent: 80 }, memory: { throttlePercent: 90, resumePercent: 80 } } as const
+    governor = new Governor({ probe, clock, policy, sampleIntervalMs: 1000, capacity: 8, initialLimit: 8, inFlight: () => 0, onChange: () => {}, fit: gate })
+    governor.activate()
+    await new Promise((resolve) => setImmediate(resolve))
+    gate.tryAcquire('r', task('a', 'new'))
+    await clock.advance(100)
+    expect(samples).toBe(2)
+    governor.close()
+  })
+
+  it('goes back to the regular pace once a CPU-bound verdict has held for a second', async () => {
+    const clock = testClock()
+    const gate = new FitGate(new DemandBook(), clock, machine, () => {})
+    gate.observe(reading(100, 0), 0)
+    gate.tryAcquire('r', task('a', 'new'))
+    await clock.advance(100)
+    gate.observe(reading(100, 0), 100)
+    await clock.advance(100)
+    gate.observe(reading(100, 40), 200)
+    await clock.advance(1000)
+    expect([gate.waits('new'), gate.learning]).toEqual([false, false])
+  })
+
+  it('says a declared waiting agent waits, and one never seen does not', () => {
+    const gate = new FitGate(new DemandBook(), testClock(), machine, () => {})
+    gate.tryAcquire('r', task('a', 'llm', { cpu: 0.01 }))
+    expect([gate.waits('llm'), gate.waits('unknown')]).toEqual([true, false])
+  })
 })
 
 describe("troupe's own load", () => {
@@ -113,5 +195,14 @@ describe('Governor in a runtime (injected probe, real workers)', () => {
     expect(peakRunning(events)).toBeGreaterThanOrEqual(4)
     // Far from one core: a new thread's first attempt also pays for loading the agent module.
     expect(result.governor!.agents!['sleep']!.cpu).toBeLessThan(0.5)
+  })
+
+  it('starts a burst of unmeasured sleepers together once a reading shows them waiting', async () => {
+    runtime = createRuntime({ config: { maxParallel: 16, governor: { sampleIntervalMs: 50 } }, probe: probeOf(() => reading(100, 0)) })
+    const events: TaskStateEvent[] = []
+    runtime.on('task:state', (e) => events.push(e))
+    const tasks = Array.from({ length: 16 }, (_, i) => ({ id: `t${i}`, agent: 'sleep', input: { ms: 600 } }))
+    const result = await runtime.run({ name: 'burst', agents: { sleep }, tasks }).result
+    expect([result.status, peakRunning(events)]).toEqual(['completed', 16])
   })
 })

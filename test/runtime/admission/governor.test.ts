@@ -298,6 +298,19 @@ describe('SystemProbe (this machine)', () => {
     }
   })
 
+  it.skipIf(process.platform !== 'linux')('sees a busy child process in a reading asked for right after another (it read the empty window as 0 % busy)', async () => {
+    const child = spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' })
+    const probe = new SystemProbe()
+    try {
+      await probe.sample()
+      const next = await probe.sample()
+      expect([next.cpuPercent > 0, next.ownCpuPercent! > 0]).toEqual([true, true])
+    } finally {
+      child.kill('SIGKILL')
+      await probe.close()
+    }
+  })
+
   it('does not keep the process alive once runs are over, even without close()', async () => {
     const { createRuntime } = modules()
     const outcome = await runScript([

@@ -24,6 +24,12 @@ export interface ProcessExecutorOptions {
   readonly tools?: McpToolServer
   /** The run's scratchpad, by run id (an in-memory one is used when the run has none). */
   readonly scratchpad?: (runId: string) => Scratchpad | undefined
+  /**
+   * `governor.memory.perProcessMb`: the most resident memory an attempt's whole process group
+   * may hold, MB; over it the group is killed and the attempt fails with ERR_WORKER_OOM.
+   * `null`/absent: no cap (RSS is still measured for the governor).
+   */
+  readonly maxRssMb?: number | null
 }
 
 /** Longest line sent to `listener.onLog` (the log file and tails keep more). */
@@ -44,8 +50,10 @@ export class ProcessExecutor implements Executor {
   readonly #sampler = new ResourceSampler()
   readonly #tools: McpToolServer | undefined
   readonly #scratchpad: (runId: string) => Scratchpad | undefined
+  readonly #maxRssMb: number | null
 
   constructor(options: ProcessExecutorOptions = {}) {
+    this.#maxRssMb = options.maxRssMb ?? null
     this.#prices = options.prices ?? {}
     this.#tools = options.tools
     this.#scratchpad = options.scratchpad ?? (() => undefined)
@@ -162,7 +170,11 @@ export class ProcessExecutor implements Executor {
       },
     })
     this.#groups.add(group)
-    const sample = group.pid === undefined ? undefined : this.#sampler.track(group.pid)
+    // The memory cap (governor.memory.perProcessMb): the group's RSS over it kills the group.
+    let overCapMb: number | undefined
+    const maxRssMb = this.#maxRssMb
+    const cap = maxRssMb === null ? undefined : { maxRssBytes: maxRssMb * 1024 * 1024, onExceeded: (rssBytes: number) => ((overCapMb = Math.round(rssBytes / 1024 / 1024)), group.kill()) }
+    const sample = group.pid === undefined ? undefined : this.#sampler.track(group.pid, cap)
     let aborted = false
     const result = group.exited.then(async (exit): Promise<AttemptResult> => {
       stdout.end()
@@ -170,6 +182,10 @@ export class ProcessExecutor implements Executor {
       this.#groups.delete(group)
       const resources = sample?.stop()
       await file.close()
+      if (overCapMb !== undefined) {
+        const message = `Task "${request.taskId}" attempt ${request.attempt}: its process group held ${overCapMb} MB resident, over governor.memory.perProcessMb (${maxRssMb} MB); the group was killed`
+        return { ok: false, error: { code: 'ERR_WORKER_OOM', message }, resources }
+      }
       if (aborted) {
         return { ok: false, error: { code: 'ERR_CANCELLED', message: `Task "${request.taskId}" attempt ${request.attempt} was stopped (its process group got SIGTERM, then SIGKILL)` }, resources }
       }

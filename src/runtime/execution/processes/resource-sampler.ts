@@ -4,23 +4,32 @@ import { readProcTable } from './process-tree.ts'
 /** How often the process groups in flight are sampled. */
 const SAMPLE_INTERVAL_MS = 250
 
+/** A memory cap on one group: `onExceeded` is called once, at the first sample over it. */
+export interface RssCap {
+  readonly maxRssBytes: number
+  readonly onExceeded: (rssBytes: number) => void
+}
+
 interface Tracked {
   cpuMs: number
   peakRssBytes: number
+  cap: RssCap | undefined
 }
 
 /**
  * Measures what each attempt's process group uses, from `/proc`: one scan of the process
  * table per tick for all groups at once. CPU is the group's largest observed sum of
  * user + system time (including children its members reaped); RSS is the peak sum. A
- * sampling estimate: work done between the last tick and the exit is not seen.
+ * sampling estimate: work done between the last tick and the exit is not seen. A group with
+ * a cap is reported once its RSS sum goes over it (at the next tick: a fast allocator can
+ * overshoot for up to one interval).
  */
 export class ResourceSampler {
   readonly #groups = new Map<number, Tracked>()
   #timer: NodeJS.Timeout | undefined
 
-  track(pgid: number): { stop(): AttemptResources } {
-    const tracked: Tracked = { cpuMs: 0, peakRssBytes: 0 }
+  track(pgid: number, cap?: RssCap): { stop(): AttemptResources } {
+    const tracked: Tracked = { cpuMs: 0, peakRssBytes: 0, cap }
     this.#groups.set(pgid, tracked)
     this.#timer ??= setInterval(() => this.#sample(), SAMPLE_INTERVAL_MS).unref()
     return {
@@ -51,6 +60,11 @@ export class ResourceSampler {
       const tracked = this.#groups.get(pgid)!
       tracked.cpuMs = Math.max(tracked.cpuMs, sum.cpuMs)
       tracked.peakRssBytes = Math.max(tracked.peakRssBytes, sum.rssBytes)
+      const cap = tracked.cap
+      if (cap !== undefined && sum.rssBytes > cap.maxRssBytes) {
+        tracked.cap = undefined
+        cap.onExceeded(sum.rssBytes)
+      }
     }
   }
 }

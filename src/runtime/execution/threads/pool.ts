@@ -8,6 +8,8 @@ import type { ModuleAgentSpec } from '../../plan/agent-spec.ts'
 import { AgentChecker } from './agent-check.ts'
 import { classifyWorkerError } from './worker-error.ts'
 import { ThreadSlots } from './thread-slots.ts'
+import { sharingBalancer, WAITING_TASKS_PER_THREAD } from './thread-balancer.ts'
+import { SharedThreads } from './shared-threads.ts'
 import type { Scratchpad } from '../../coordination/scratchpad.ts'
 import type { ProcessGroup } from '../processes/process-group.ts'
 import { hostExec } from './host-exec.ts'
@@ -32,6 +34,13 @@ export interface PoolOptions {
   readonly onError: (error: Error) => void
   /** The run's scratchpad, by run id (`ctx.scratchpad`). */
   readonly scratchpad?: (runId: string) => Scratchpad | undefined
+  /**
+   * Whether an agent's attempts may share a thread (the governor measured or was told that it
+   * mostly waits): they then run without piscina's signal, up to {@link WAITING_TASKS_PER_THREAD}
+   * on a thread, and one that ignores `ctx.signal` is abandoned, not terminated. Absent: every
+   * attempt has a thread to itself. Also caps the threads warmed per run at the cores.
+   */
+  readonly shares?: (agent: string) => boolean
 }
 
 /** Threads the pool may start on top of its slots for module agents waiting for tasks they spawned. */
@@ -54,6 +63,8 @@ class PoolAttempt implements AttemptHandle {
   leases: Map<number, () => void> | undefined = undefined
   /** Aborted when the attempt ends, so `ctx.acquire` calls still waiting give up. */
   ended: AbortController | undefined = undefined
+  /** Settles an attempt that shares a thread (see SharedThreads) as aborted, its code left running. */
+  abandon: (() => void) | undefined = undefined
   /** AbortSignal shape, read by piscina. */
   aborted = false
   reason: unknown = undefined
@@ -105,7 +116,8 @@ class PoolAttempt implements AttemptHandle {
   #terminate(): void {
     if (this.aborted) return
     this.aborted = true
-    this.#onAbort?.()
+    if (this.abandon !== undefined) this.abandon()
+    else this.#onAbort?.()
   }
 }
 
@@ -126,6 +138,8 @@ export class WorkerPool implements Executor {
   #spareChecker: Piscina<readonly string[], AgentLoadProblem[]> | undefined
   readonly #filename: string
   readonly #resourceLimits: { readonly maxOldGenerationSizeMb: number } | undefined
+  readonly #shares: ((agent: string) => boolean) | undefined
+  readonly #shared: SharedThreads
   /**
    * The admission gate for module agents: a task starts only when a thread slot is free.
    * Other kinds need no thread and pass.
@@ -134,6 +148,7 @@ export class WorkerPool implements Executor {
 
   constructor(options: PoolOptions) {
     this.#scratchpad = options.scratchpad ?? (() => undefined)
+    this.#shares = options.shares
     const maxThreads = options.maxThreads ?? Math.max(AUTO_MAX_THREADS, options.minThreads)
     this.slots = new ThreadSlots(maxThreads * options.concurrentTasksPerWorker, PARKED_THREADS)
     const filename = threadEntryFile(import.meta.url, 'worker-entry', ['worker-entry.ts', 'protocol.ts'])
@@ -154,7 +169,9 @@ export class WorkerPool implements Executor {
       // The scheduler never hands piscina more than it can run; no queue limit here.
       maxQueue: Infinity,
       ...(resourceLimits === undefined ? {} : { resourceLimits }),
+      loadBalancer: sharingBalancer(Math.max(WAITING_TASKS_PER_THREAD, options.concurrentTasksPerWorker)),
     })
+    this.#shared = new SharedThreads(this.#piscina)
     // Without an 'error' listener a worker that fails outside a task crashes the process.
     this.#piscina.on('error', (error: Error) => options.onError(error))
     this.#piscina.on('message', (message: { type?: unknown; port?: MessagePort }) => {
@@ -191,15 +208,18 @@ export class WorkerPool implements Executor {
     attempt.taskId = request.taskId
     attempt.cwd = request.workspace ?? request.baseDir
     attempts.set(id, attempt)
-    attempt.result = this.#piscina.run(task, { signal: attempt }).then(
+    const running = this.#shares?.(agent.name) === true ? this.#shared.run(task, attempt) : this.#piscina.run(task, { signal: attempt })
+    attempt.result = running.then(
       (result) => {
         attempts.delete(id)
         attempt.settle()
+        this.#shared.flush()
         return result
       },
       (error: Error): WorkerResult => {
         attempts.delete(id)
         attempt.settle()
+        this.#shared.flush()
         return { ok: false, error: classifyWorkerError(error, task) }
       },
     )
@@ -230,7 +250,8 @@ export class WorkerPool implements Executor {
     if (moduleTasks === 0) return
     // Threads start now, before the first dispatch, but the run need not wait for them: its first
     // tasks queue for the threads already booting, none waits for a thread started mid-run.
-    this.#warm(Math.min(parallelism, moduleTasks))
+    // Sharing threads, attempts that wait need few and CPU-bound ones no more than the cores.
+    this.#warm(Math.min(parallelism, moduleTasks, this.#shares === undefined ? Infinity : availableParallelism()))
     await this.#checker.check([...agents.values()])
   }
 
@@ -267,6 +288,8 @@ export class WorkerPool implements Executor {
   /** Waits for queued work to finish (or, with `force`, terminates it) and stops the threads. */
   async close(force = false): Promise<void> {
     await this.#spareChecker?.close({ force: true })
+    // piscina's close waits for running tasks, even forced: abandoned ones may never end.
+    if (this.#shared.abandoned > 0) await Promise.all(this.#piscina.threads.map((thread) => thread.terminate()))
     await this.#piscina.close({ force })
     for (const port of this.#ports) port.close()
     this.#ports.clear()
