@@ -13,6 +13,7 @@ const listener: AttemptListener = {
   onUsage() {},
   onClaim: () => ({ granted: true }),
   onRelease() {},
+  onSpawn: () => Promise.reject(new Error('not used')),
 }
 
 const request = (agent: string, taskId: string, input: unknown): AttemptRequest => ({
