@@ -38,6 +38,8 @@ interface Reservation {
  */
 export class FitGate implements Gate {
   readonly #running = new Map<string, Reservation>()
+  /** Reservations of tasks waiting for tasks they spawned: set aside, they use no CPU meanwhile. */
+  readonly #suspended = new Map<string, Reservation>()
   #headroom: Headroom
   /** Attempts in flight per agent troupe has not measured. */
   readonly #unknown = new Map<string, number>()
@@ -148,12 +150,40 @@ export class FitGate implements Gate {
     const reservation = this.#running.get(key)
     if (reservation === undefined) return
     this.#running.delete(key)
-    if (reservation.cpu === undefined) {
-      const left = (this.#unknown.get(reservation.agent) ?? 1) - 1
-      if (left > 0) this.#unknown.set(reservation.agent, left)
-      else this.#unknown.delete(reservation.agent)
-    }
+    if (reservation.cpu === undefined) this.#countUnknown(reservation.agent, -1)
     if (this.#running.size === 0) this.#endHolds(this.clock.now())
+  }
+
+  /**
+   * The task waits for tasks it spawned, using no CPU: its reservation is set aside, so that
+   * it cannot hold back the very tasks it waits for (a deadlock on a busy machine).
+   */
+  suspend(runId: string, task: CompiledTask): boolean {
+    const key = keyOf(runId, task.id)
+    const reservation = this.#running.get(key)
+    if (reservation === undefined) return false
+    this.#running.delete(key)
+    if (reservation.cpu === undefined) this.#countUnknown(reservation.agent, -1)
+    this.#suspended.set(key, reservation)
+    if (this.#running.size === 0) this.#endHolds(this.clock.now())
+    return true
+  }
+
+  /** The waiting is over: the reservation comes back (the task was admitted once; it goes on). */
+  resume(runId: string, task: CompiledTask): boolean {
+    const key = keyOf(runId, task.id)
+    const reservation = this.#suspended.get(key)
+    if (reservation === undefined) return true
+    this.#suspended.delete(key)
+    this.#running.set(key, reservation)
+    if (reservation.cpu === undefined) this.#countUnknown(reservation.agent, 1)
+    return true
+  }
+
+  #countUnknown(agent: string, delta: 1 | -1): void {
+    const left = (this.#unknown.get(agent) ?? 0) + delta
+    if (left > 0) this.#unknown.set(agent, left)
+    else this.#unknown.delete(agent)
   }
 
   /** Time tasks were held for each reason, up to now. */

@@ -32,6 +32,20 @@ describe('FitGate (injected clock and readings)', () => {
     expect(notices.map((n) => n.message)).toEqual(['held: analyse-file needs ~1.0 CPU, 0.0 free'])
   })
 
+  it('a task waiting for tasks it spawned holds no CPU: its children fit (regression: a parked parent could hold them back forever)', () => {
+    const gate = new FitGate(new DemandBook(), testClock(), machine, () => {})
+    gate.observe(reading(100, 0), 0)
+    const parent = task('lead', 'orchestrator', { cpu: 1 })
+    expect(gate.tryAcquire('r', parent)).toBe(true)
+    expect(gate.tryAcquire('r', task('c1', 'analyse-file', { cpu: 1 }))).toBe(false)
+    expect(gate.suspend('r', parent)).toBe(true)
+    expect(gate.reservedCpu).toBe(0)
+    expect(gate.tryAcquire('r', task('c1', 'analyse-file', { cpu: 1 }))).toBe(true)
+    gate.release('r', task('c1', 'analyse-file'))
+    expect(gate.resume('r', parent)).toBe(true)
+    expect(gate.reservedCpu).toBe(1)
+  })
+
   it('lets declared waiting agents through while others use both cores', () => {
     const gate = new FitGate(new DemandBook(), testClock(), machine, () => {})
     gate.observe(reading(100, 0), 0)
