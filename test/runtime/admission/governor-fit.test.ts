@@ -20,8 +20,22 @@ const task = (id: string, agent: string, resources?: { cpu: number; memoryMb?: n
 
 const reading = (cpuPercent: number, ownCpuPercent: number, memoryPercent = 10): ResourceReading => ({ cpuPercent, ownCpuPercent, memoryPercent, memoryUsedMb: 1000 })
 
+const machine = { cores: 2, memoryMb: 8000 }
+
+/** A gate on busy cores that ran one attempt (`taskId`) of the unmeasured agent `sleep` through a whole reading showing it waits. */
+async function afterOneWaitingReading(taskId: string): Promise<FitGate> {
+  const clock = testClock()
+  const gate = new FitGate(new DemandBook(), clock, machine, () => {})
+  gate.observe(reading(100, 0), 0)
+  gate.tryAcquire('r', task(taskId, 'sleep'))
+  await clock.advance(100)
+  gate.observe(reading(100, 0), 100)
+  await clock.advance(100)
+  gate.observe(reading(100, 0.5), 200)
+  return gate
+}
+
 describe('FitGate (injected clock and readings)', () => {
-  const machine = { cores: 2, memoryMb: 8000 }
 
   it('holds a second declared CPU-bound task while others use both cores, and says why', () => {
     const notices: HoldNotice[] = []
@@ -80,27 +94,13 @@ describe('FitGate (injected clock and readings)', () => {
   })
 
   it('admits the rest of an unmeasured agent at once after one reading shows it waiting (40 sleepers started one per two readings)', async () => {
-    const clock = testClock()
-    const gate = new FitGate(new DemandBook(), clock, machine, () => {})
-    gate.observe(reading(100, 0), 0)
-    gate.tryAcquire('r', task('t0', 'sleep'))
-    await clock.advance(100)
-    gate.observe(reading(100, 0), 100)
-    await clock.advance(100)
-    gate.observe(reading(100, 0.5), 200)
+    const gate = await afterOneWaitingReading('t0')
     const admitted = Array.from({ length: 39 }, (_, i) => gate.tryAcquire('r', task(`t${i + 1}`, 'sleep')))
     expect(admitted.every(Boolean)).toBe(true)
   })
 
   it("does not judge a second unmeasured agent by the first one's reading", async () => {
-    const clock = testClock()
-    const gate = new FitGate(new DemandBook(), clock, machine, () => {})
-    gate.observe(reading(100, 0), 0)
-    gate.tryAcquire('r', task('a', 'sleep'))
-    await clock.advance(100)
-    gate.observe(reading(100, 0), 100)
-    await clock.advance(100)
-    gate.observe(reading(100, 0.5), 200)
+    const gate = await afterOneWaitingReading('a')
     expect([gate.waits('sleep'), gate.waits('analyse')]).toEqual([true, false])
     expect(gate.tryAcquire('r', task('b', 'analyse'))).toBe(true)
     expect(gate.tryAcquire('r', task('c', 'analyse'))).toBe(false)
