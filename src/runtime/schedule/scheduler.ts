@@ -1,7 +1,9 @@
-import { dependencyLevels, type Graph } from '../plan/graph.ts'
+import type { Graph } from '../plan/graph.ts'
 import { PRIORITIES, type Priority, type Strategy } from '../plan/plan.ts'
-import { stageOrder } from '../plan/stages.ts'
 import { ReadyQueue } from './ready-queue.ts'
+import { estimatedDurations, fallbackEstimate, groupsFor, grown, orderingKeys } from './schedule-keys.ts'
+
+export { estimatedDurations } from './schedule-keys.ts'
 
 /** What the scheduler needs to know about a plan. Both compiled plans and bare graphs fit. */
 export interface SchedulablePlan extends Graph {
@@ -61,17 +63,15 @@ interface Acc {
 
 const acc = (): Acc => ({ ready: [], skipped: [], conditionSkipped: [], conditionFailed: [] })
 
+/** How a task ended, in {@link DagScheduler}'s table (0: not ended). */
+const COMPLETED = 1
+/** Failed, skipped by a failure, or cancelled: its dependents cannot run. */
+const NOT_COMPLETED = 2
+/** Skipped by a condition: a dependent with its own `when` counts it as satisfied. */
+const CONDITION_SKIPPED = 3
+
 const RANK: Readonly<Record<Priority, number>> = Object.fromEntries(PRIORITIES.map((p, i) => [p, i])) as Record<Priority, number>
 
-/**
- * Per-task durations for critical-path ordering: `estimateMs`, or for tasks without one the
- * plan's median estimate (or 1 when no task has an estimate).
- */
-export function estimatedDurations(plan: SchedulablePlan): Float64Array {
-  const known = plan.tasks.map((t) => t.estimateMs).filter((e): e is number => e !== undefined).sort((a, b) => a - b)
-  const fallback = known.length === 0 ? 1 : known[known.length >> 1]!
-  return Float64Array.from(plan.tasks, (t) => t.estimateMs ?? fallback)
-}
 
 /**
  * The pure scheduling core, shared by real runs and the virtual-clock simulation. It owns
@@ -131,8 +131,7 @@ export class DagScheduler {
     this.#plan = plan
     this.#size = n
     this.#condition = condition
-    const known = plan.tasks.map((t) => t.estimateMs).filter((e): e is number => e !== undefined).sort((a, b) => a - b)
-    this.#fallbackMs = known.length === 0 ? 1 : known[known.length >> 1]!
+    this.#fallbackMs = fallbackEstimate(plan)
     const { blevel, downstream } = orderingKeys(plan, plan.order, durations)
     this.blevel = blevel
     this.#downstream = downstream
@@ -432,55 +431,4 @@ export class DagScheduler {
       }
     }
   }
-}
-
-/** How a task ended, in {@link DagScheduler}'s table (0: not ended). */
-const COMPLETED = 1
-/** Failed, skipped by a failure, or cancelled: its dependents cannot run. */
-const NOT_COMPLETED = 2
-/** Skipped by a condition: a dependent with its own `when` counts it as satisfied. */
-const CONDITION_SKIPPED = 3
-
-/** A copy of `array` with room for `size` entries (typed arrays have a fixed length). */
-function grown<T extends Uint8Array | Int32Array | Float64Array>(array: T, size: number): T {
-  if (array.length >= size) return array
-  const bigger = new (array.constructor as new (n: number) => T)(Math.max(size, array.length * 2))
-  bigger.set(array)
-  return bigger
-}
-
-/**
- * The ready-order keys in one backward pass over the edges (the pass is memory-bound on
- * large plans, so both keys share it): b-level, as `bottomLevels` in graph.ts, and the work
- * on every dependency path leaving the task, summed over the paths.
- */
-function orderingKeys(graph: Graph, order: readonly number[], durations: Float64Array): { blevel: Float64Array; downstream: Float64Array } {
-  const blevel = new Float64Array(durations.length)
-  const downstream = new Float64Array(durations.length)
-  for (let k = order.length - 1; k >= 0; k--) {
-    const task = order[k]!
-    const dependents = graph.dependents[task]!
-    let longest = 0
-    let sum = 0
-    for (let j = 0; j < dependents.length; j++) {
-      const next = dependents[j]!
-      if (blevel[next]! > longest) longest = blevel[next]!
-      sum += durations[next]! + downstream[next]!
-    }
-    blevel[task] = durations[task]! + longest
-    downstream[task] = sum
-  }
-  return { blevel, downstream }
-}
-
-function groupsFor(plan: SchedulablePlan, strategy: Strategy): Int32Array {
-  const n = plan.tasks.length
-  if (strategy === 'waves') return dependencyLevels(plan, plan.order)
-  if (strategy === 'pipeline' && plan.stages !== undefined) {
-    // Hybrid: stages in declared order.
-    const number = new Map(Object.keys(plan.stages).map((name, k) => [name, k]))
-    return Int32Array.from(plan.tasks, (t) => number.get(t.stage ?? '') ?? 0)
-  }
-  if (strategy === 'pipeline') return stageOrder(plan).index
-  return new Int32Array(n)
 }
