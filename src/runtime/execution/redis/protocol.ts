@@ -1,5 +1,5 @@
 import type { UsageReport } from '../../admission/usage.ts'
-import type { AttemptRequest, AttemptResult } from '../executor.ts'
+import type { AttemptRequest, AttemptResult, SpawnAnswer } from '../executor.ts'
 
 /** The BullMQ queue every run of a backend shares; workers of any run take from it. */
 export const QUEUE = 'attempts'
@@ -8,6 +8,8 @@ export const PREFIX = 'troupe'
 /** Pub/sub channel a worker reports an attempt's progress, logs and usage on. */
 export const eventsChannel = (jobId: string): string => `${PREFIX}:events:${jobId}`
 export const EVENTS_PATTERN = `${PREFIX}:events:*`
+/** Pub/sub channel the coordinator answers a worker's calls for one attempt on (`ctx.spawn`). */
+export const answersChannel = (jobId: string): string => `${PREFIX}:answers:${jobId}`
 /** Pub/sub channel the coordinator asks workers to abort an attempt on (message: the job id). */
 export const ABORT_CHANNEL = `${PREFIX}:abort`
 
@@ -31,6 +33,14 @@ export type AttemptEvent =
   | { readonly type: 'log'; readonly message: string }
   | { readonly type: 'usage'; readonly report: UsageReport }
   | { readonly type: 'started'; readonly worker: string }
+  /** `ctx.spawn` (or `add_tasks`) on the worker: the coordinator owns the DAG, and answers on {@link answersChannel}. */
+  | { readonly type: 'spawn'; readonly call: number; readonly tasks: unknown; readonly wait: boolean }
+
+/** The coordinator's answer to a worker's call of one attempt. */
+export interface CallAnswer {
+  readonly call: number
+  readonly answer: SpawnAnswer
+}
 
 /** A job id per attempt: enqueueing the same attempt twice (a resumed coordinator) is idempotent. */
 export function jobIdOf(request: Pick<AttemptRequest, 'runId' | 'taskId' | 'attempt'>): string {

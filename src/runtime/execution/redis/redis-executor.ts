@@ -6,7 +6,7 @@ import { Queue, QueueEvents, type ConnectionOptions } from 'bullmq'
 import { Redis } from 'ioredis'
 import type { AttemptHandle, AttemptListener, AttemptRequest, AttemptResult, Executor } from '../executor.ts'
 import { redisOptions, type RedisTarget } from './connection.ts'
-import { ABORT_CHANNEL, EVENTS_PATTERN, PREFIX, QUEUE, jobIdOf, type AttemptEvent, type AttemptJob, type AttemptJobResult } from './protocol.ts'
+import { ABORT_CHANNEL, EVENTS_PATTERN, PREFIX, QUEUE, answersChannel, jobIdOf, type AttemptEvent, type AttemptJob, type AttemptJobResult, type CallAnswer } from './protocol.ts'
 
 /** How often attempts still waiting are looked up in Redis (see `#reconcile`). */
 const RECONCILE_MS = 2_000
@@ -212,7 +212,8 @@ export class RedisExecutor implements Executor {
   }
 
   #onEvent(channel: string, message: string): void {
-    const pending = this.#pending.get(channel.slice(`${PREFIX}:events:`.length))
+    const jobId = channel.slice(`${PREFIX}:events:`.length)
+    const pending = this.#pending.get(jobId)
     if (pending === undefined) return
     let event: AttemptEvent
     try {
@@ -223,5 +224,12 @@ export class RedisExecutor implements Executor {
     if (event.type === 'progress') pending.listener.onProgress(event.fraction, event.message)
     else if (event.type === 'log') pending.listener.onLog(event.message)
     else if (event.type === 'usage') pending.listener.onUsage(event.report)
+    else if (event.type === 'spawn') {
+      // The run adds the tasks (and, with `wait`, answers once they have ended): the answer goes back to the worker.
+      void pending.listener.onSpawn(event.tasks, { wait: event.wait }).then((answer) => {
+        const reply: CallAnswer = { call: event.call, answer }
+        return this.#clients?.publisher.publish(answersChannel(jobId), JSON.stringify(reply))
+      }).catch(() => undefined)
+    }
   }
 }

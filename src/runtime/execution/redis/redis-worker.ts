@@ -4,9 +4,9 @@ import { resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { Worker, type ConnectionOptions, type Job } from 'bullmq'
 import { Redis } from 'ioredis'
-import type { AttemptHandle, AttemptListener, AttemptRequest, AttemptResult, Executor } from '../executor.ts'
+import type { AttemptHandle, AttemptListener, AttemptRequest, AttemptResult, Executor, SpawnAnswer } from '../executor.ts'
 import { redisOptions, type RedisTarget } from './connection.ts'
-import { ABORT_CHANNEL, PREFIX, QUEUE, eventsChannel, type AttemptEvent, type AttemptJob, type AttemptJobResult } from './protocol.ts'
+import { ABORT_CHANNEL, PREFIX, QUEUE, answersChannel, eventsChannel, type AttemptEvent, type AttemptJob, type AttemptJobResult, type CallAnswer } from './protocol.ts'
 
 export interface RemoteWorkerOptions {
   readonly target: RedisTarget
@@ -43,40 +43,70 @@ export async function startRemoteWorker(options: RemoteWorkerOptions): Promise<R
   publisher.on('error', onError)
   subscriber.on('error', onError)
   const running = new Map<string, AttemptHandle>()
-  subscriber.on('message', (_channel, jobId) => running.get(jobId)?.abort())
+  const calls = new RemoteCalls()
+  subscriber.on('message', (channel, message) => {
+    if (channel === ABORT_CHANNEL) running.get(message)?.abort()
+    else calls.answered(channel, message)
+  })
   await subscriber.subscribe(ABORT_CHANNEL)
   const publish = (jobId: string, event: AttemptEvent) => void publisher.publish(eventsChannel(jobId), JSON.stringify(event)).catch(onError)
+  /** BullMQ workers taking one job each in place of attempts that wait for tasks they spawned. */
+  const stand: Worker<AttemptJob, AttemptJobResult>[] = []
+  const spawn = async (jobId: string, tasks: unknown, wait: boolean): Promise<SpawnAnswer> => {
+    // A waiting attempt holds its slot of this worker: another takes jobs in its place
+    // meanwhile, so that the tasks it waits for can run here too (a worker whose every slot
+    // waits would deadlock). BullMQ's `concurrency` cannot grow a running worker: its loop
+    // waits for a job to finish before it reads the new value.
+    const extra = wait ? newWorker(1) : undefined
+    if (extra !== undefined) stand.push(extra)
+    try {
+      return await calls.call(jobId, (call) => publish(jobId, { type: 'spawn', call, tasks, wait }))
+    } finally {
+      if (extra !== undefined) {
+        stand.splice(stand.indexOf(extra), 1)
+        // Takes no new job from now on; finishes the one it holds.
+        void extra.close().catch(onError)
+      }
+    }
+  }
 
   const processor = async (job: Job<AttemptJob, AttemptJobResult>): Promise<AttemptJobResult> => {
     const jobId = job.id!
     const local = localRequest(job.data, options.cwd)
     if (!local.ok) return { worker: options.name, result: local }
     publish(jobId, { type: 'started', worker: options.name })
-    const handle = options.executor.start(local.request, listener(jobId, publish))
+    await subscriber.subscribe(answersChannel(jobId))
+    const handle = options.executor.start(local.request, listener(jobId, publish, (tasks, wait) => spawn(jobId, tasks, wait)))
     running.set(jobId, handle)
     try {
       return { worker: options.name, result: jsonSafe(await handle.result) }
     } finally {
       running.delete(jobId)
+      calls.forget(jobId)
+      void subscriber.unsubscribe(answersChannel(jobId)).catch(onError)
     }
   }
   const lockDuration = options.lockDurationMs ?? 4_000
-  const worker = new Worker<AttemptJob, AttemptJobResult>(QUEUE, processor, {
-    connection: connection as ConnectionOptions,
-    prefix: PREFIX,
-    concurrency: options.concurrency,
-    lockDuration,
-    stalledInterval: Math.max(500, Math.floor(lockDuration / 2)),
-    maxStalledCount: 3,
-    name: options.name,
-  })
-  worker.on('error', onError)
+  const newWorker = (concurrency: number) => {
+    const taker = new Worker<AttemptJob, AttemptJobResult>(QUEUE, processor, {
+      connection: connection as ConnectionOptions,
+      prefix: PREFIX,
+      concurrency,
+      lockDuration,
+      stalledInterval: Math.max(500, Math.floor(lockDuration / 2)),
+      maxStalledCount: 3,
+      name: options.name,
+    })
+    taker.on('error', onError)
+    return taker
+  }
+  const worker = newWorker(options.concurrency)
   await worker.waitUntilReady()
 
   return {
     async close(force = false) {
       if (force) for (const handle of running.values()) handle.abort()
-      await worker.close(force)
+      await Promise.all([worker, ...stand].map((taker) => taker.close(force)))
       await options.executor.close(force)
       subscriber.disconnect()
       publisher.disconnect()
@@ -84,7 +114,7 @@ export async function startRemoteWorker(options: RemoteWorkerOptions): Promise<R
   }
 }
 
-function listener(jobId: string, publish: (jobId: string, event: AttemptEvent) => void): AttemptListener {
+function listener(jobId: string, publish: (jobId: string, event: AttemptEvent) => void, spawn: (tasks: unknown, wait: boolean) => Promise<SpawnAnswer>): AttemptListener {
   return {
     onProgress: (fraction, message) => publish(jobId, { type: 'progress', fraction, message }),
     onLog: (message) => publish(jobId, { type: 'log', message }),
@@ -92,8 +122,47 @@ function listener(jobId: string, publish: (jobId: string, event: AttemptEvent) =
     onAcquire: (name) => Promise.reject(new Error(`ctx.acquire(${JSON.stringify(name)}) is not available on a remote worker; declare the limit in the task's \`uses\` instead (the coordinator holds it)`)),
     onClaim: () => ({ granted: false, holder: '(ctx.claim is not available on a remote worker; declare the claim in the plan)' }),
     onRelease: () => undefined,
-    onSpawn: () =>
-      Promise.resolve({ ok: false, error: { code: 'ERR_ARGUMENT_INVALID', message: 'ctx.spawn is not available on a remote worker (Redis backend); add the tasks to the plan, or run on the local backend' } }),
+    onSpawn: (tasks, options) => spawn(tasks, options.wait),
+  }
+}
+
+/**
+ * Calls of this worker's attempts the coordinator answers over pub/sub (`ctx.spawn`): each
+ * call has a number; the answer for it arrives on the attempt's answers channel. Calls of an
+ * attempt that ends unanswered are refused.
+ */
+class RemoteCalls {
+  readonly #waiting = new Map<string, Map<number, (answer: SpawnAnswer) => void>>()
+  #next = 0
+
+  call(jobId: string, send: (call: number) => void): Promise<SpawnAnswer> {
+    const call = ++this.#next
+    return new Promise((resolve) => {
+      let calls = this.#waiting.get(jobId)
+      if (calls === undefined) this.#waiting.set(jobId, (calls = new Map()))
+      calls.set(call, resolve)
+      send(call)
+    })
+  }
+
+  answered(channel: string, message: string): void {
+    const calls = this.#waiting.get(channel.slice(`${PREFIX}:answers:`.length))
+    let reply: CallAnswer
+    try {
+      reply = JSON.parse(message) as CallAnswer
+    } catch {
+      return
+    }
+    const resolve = calls?.get(reply.call)
+    if (resolve === undefined) return
+    calls!.delete(reply.call)
+    resolve(reply.answer)
+  }
+
+  forget(jobId: string): void {
+    const calls = this.#waiting.get(jobId)
+    this.#waiting.delete(jobId)
+    for (const resolve of calls?.values() ?? []) resolve({ ok: false, error: { code: 'ERR_CANCELLED', message: 'The attempt ended before the coordinator answered' } })
   }
 }
 

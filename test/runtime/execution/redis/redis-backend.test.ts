@@ -15,6 +15,7 @@ import { freePort, startRedis, type TestRedis } from '../../../helpers/redis-ser
 const TSX = import.meta.resolve('tsx')
 const root = join(import.meta.dirname, '..', '..', '..', '..')
 const whoami = join(root, 'test', 'fixtures', 'agents', 'whoami.mjs')
+const spawnAgent = join(root, 'test', 'fixtures', 'agents', 'spawn.mjs')
 const quiet = { governor: { enabled: false }, checkpoint: { enabled: false } } as const
 
 let redis: TestRedis
@@ -66,6 +67,22 @@ describe('Redis backend', () => {
     expect(pids.has(process.pid)).toBe(false)
     expect(new Set(tasks.map((t) => t.worker))).toEqual(new Set(['w1', 'w2', 'w3']))
   }, 60_000)
+
+  it('ctx.spawn with wait on remote workers, every worker slot holding a waiting parent: the coordinator adds the children, they run, no deadlock', async () => {
+    const runtime = createRuntime({ config: { ...quiet, maxParallel: 3 }, backend: redis.url })
+    await runtime.ready()
+    const parent = (p: number) => ({
+      id: `lead-${p}`,
+      agent: spawnAgent,
+      input: { wait: true, throwOnRefusal: true, children: [0, 1].map((c) => ({ id: `child-${p}-${c}`, agent: whoami, input: { ms: 30 } })) },
+    })
+    const result = await runtime.run({ name: 'remote-spawn', tasks: [0, 1, 2].map(parent) }).result
+    await runtime.close()
+    expect(result.status).toBe('completed')
+    expect(result.totals).toMatchObject({ tasks: 9, completed: 9 })
+    expect(result.tasks['child-2-1']).toMatchObject({ state: 'COMPLETED', parent: 'lead-2' })
+    expect(Object.keys((result.tasks['lead-0']!.output as { outputs: object }).outputs)).toEqual(['child-0-0', 'child-0-1'])
+  })
 
   it('holds a named limit of maxConcurrent 1 across all workers: no two tasks using it overlap', async () => {
     const runtime = createRuntime({ config: { ...quiet, maxParallel: 6, limits: { one: { maxConcurrent: 1 } } }, backend: redis.url })
