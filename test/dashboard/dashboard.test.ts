@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startDashboard, type Dashboard } from '../../src/dashboard/server.ts'
 import type { RunResult } from '../../src/runtime/core/result.ts'
 import { createRuntime, type Runtime } from '../../src/runtime/runtime.ts'
-import { launchChromium } from '../helpers/chromium.ts'
+import { LAUNCH_HOOK_TIMEOUT_MS, launchChromium } from '../helpers/chromium.ts'
 
 const agent = fileURLToPath(new URL('../fixtures/agents/sleep-progress.mjs', import.meta.url))
 
@@ -79,7 +79,7 @@ describe('dashboard in Chromium', () => {
     // The governor would hold starts back on a busy machine; this test is about the control.
     runtime = createRuntime({ config: { maxParallel: 1, pool: { minThreads: 1, maxThreads: 4 }, governor: { enabled: false }, checkpoint: { enabled: false } } })
     dashboard = await startDashboard(runtime)
-  })
+  }, LAUNCH_HOOK_TIMEOUT_MS)
 
   afterAll(async () => {
     await dashboard?.close()
@@ -215,7 +215,7 @@ describe('dashboard at the end of a run', () => {
 
   beforeAll(async () => {
     browser = await launchChromium()
-  })
+  }, LAUNCH_HOOK_TIMEOUT_MS)
 
   afterAll(async () => {
     await browser?.close()

@@ -9,7 +9,7 @@ import { assignSlots, renderReport } from '../../src/dashboard/report.ts'
 import type { RunResult } from '../../src/runtime/core/result.ts'
 import { runPlan } from '../../src/runtime/runtime.ts'
 import { formatMs } from '../../src/cli/summary.ts'
-import { launchChromium } from '../helpers/chromium.ts'
+import { LAUNCH_HOOK_TIMEOUT_MS, launchChromium } from '../helpers/chromium.ts'
 
 const agent = fileURLToPath(new URL('../fixtures/agents/sleep.mjs', import.meta.url))
 const cli = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url))
@@ -56,7 +56,7 @@ describe('troupe report', () => {
     // Written here too, so the report is checked against exactly this result.
     mkdirSync(join(cwd, '.troupe', 'report-run'), { recursive: true })
     writeFileSync(join(cwd, '.troupe', 'report-run', 'result.json'), JSON.stringify(result))
-  })
+  }, LAUNCH_HOOK_TIMEOUT_MS)
 
   afterAll(async () => {
     await browser?.close()
