@@ -69,11 +69,6 @@ export class Attempts {
     return this.#inFlight
   }
 
-  /** Attempts in flight that gave their slot back (waiting for spawned tasks). */
-  get parked(): number {
-    return this.#parked.size
-  }
-
   /** The task's attempt waits for tasks it spawned: it gives its slot back until {@link unpark}. */
   park(index: number): void {
     if (this.#current[index] === undefined || this.#parked.has(index)) return

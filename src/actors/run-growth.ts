@@ -59,9 +59,9 @@ export class RunGrowth {
     return this.#waits.resumable
   }
 
-  /** A task ended: true when a waiting parent can now take a slot again. */
-  taskEnded(task: number): boolean {
-    return this.#waits.ended(task)
+  /** A task ended: the waits it completes are answered, or their parents become resumable. */
+  taskEnded(task: number): void {
+    this.#waits.ended(task)
   }
 
   /** A parked attempt ended (timeout, cancel): it takes back what it suspended, so that its gates' release balances. */

@@ -107,7 +107,7 @@ export class RunMachine implements Dispatchable {
    * `RunResult.tasks[id].worker`: `local`, or the remote worker the final attempt ran on; and
    * `waitedMs` for a task that waited for tasks it spawned.
    */
-  #withWorkers(results: TaskResult[]): TaskResult[] {
+  #finalResults(results: TaskResult[]): TaskResult[] {
     const executor = this.#init.executor.name
     const local = executor === 'local' || executor === undefined
     return results.map((r, i) => {
@@ -294,6 +294,7 @@ export class RunMachine implements Dispatchable {
     } finally {
       this.#drainScheduled = false
     }
+    // Parents whose awaited tasks ended in this drain: their turn (see tryStartOne).
     if (this.#growth.resumable > 0) this.#init.dispatcher.request()
     const phase = this.lifecycle
     if ((phase === 'running' || phase === 'stopping') && this.#scheduler.done && this.#attempts.inFlight === 0 && this.#retryTimers.size === 0) {
@@ -322,8 +323,8 @@ export class RunMachine implements Dispatchable {
     if (TERMINAL_STATES.has(to)) {
       const result = this.#tasks.resultOf(task)!
       this.#init.recorder?.taskEnded(compiled, result)
-      // A parent whose last awaited task this was takes a slot again at the next pump.
-      if (this.#growth.taskEnded(task)) this.#init.dispatcher.request()
+      // A parent whose last awaited task this was takes a slot again once this drain is over.
+      this.#growth.taskEnded(task)
       if (to === 'COMPLETED' && result.reused) return
       if (to === 'COMPLETED') this.#apply(this.#scheduler.end(task, 'completed'))
       else if (to === 'FAILED') this.#apply(this.#scheduler.end(task, 'failed'))
@@ -388,7 +389,7 @@ export class RunMachine implements Dispatchable {
       maxParallel: this.#maxParallel,
       startedAt: this.#startedAt,
       finishedAt: this.#init.clock.now(),
-      results: this.#withWorkers(this.#tasks.results()),
+      results: this.#finalResults(this.#tasks.results()),
       usage: this.#usage.summary(),
       governor: this.#init.governor?.end(),
       reason: this.#lifecycle.getSnapshot().context.reason,

@@ -61,14 +61,12 @@ export class SpawnWaits {
     })
   }
 
-  /** A task ended: answer, or make resumable, the waits it completes. True when a parent became resumable. */
-  ended(task: number): boolean {
+  /** A task ended: answer, or make resumable, the waits it completes. */
+  ended(task: number): void {
     const waits = this.#byChild.get(task)
-    if (waits === undefined) return false
+    if (waits === undefined) return
     this.#byChild.delete(task)
-    const before = this.#resumable.length
     for (const wait of waits) if (--wait.left === 0) this.#complete(wait)
-    return this.#resumable.length > before
   }
 
   /** The oldest resumable wait, without taking it; see {@link resumed}. */

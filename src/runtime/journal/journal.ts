@@ -86,9 +86,7 @@ export class Journal implements RunRecorder {
       this.#previous = readJournal(this.file)
       if (this.#previous !== undefined) this.#addSpawned(this.#previous)
       this.#hashes = definitionHashes(options.plan, options.models)
-      if (options.strategy === 'pipeline') {
-        for (const task of options.plan.tasks) this.#stageLeft.set(task.stage ?? '', (this.#stageLeft.get(task.stage ?? '') ?? 0) + 1)
-      }
+      if (options.strategy === 'pipeline') this.#countStages(options.plan.tasks)
       if (this.#previous !== undefined) this.#findReusable(this.#previous)
     } catch (error) {
       this.#lock.release()
@@ -190,7 +188,7 @@ export class Journal implements RunRecorder {
   tasksAdded(parent: string | undefined, tasks: readonly CompiledTask[]): void {
     // Hashes first (dependencies come before dependents in `tasks`), so their records can be written.
     for (const task of tasks) this.#hashes[task.index] = definitionHash(task, this.#hashes, this.#options.models)
-    if (this.#stageLeft.size > 0) for (const task of tasks) this.#stageLeft.set(task.stage ?? '', (this.#stageLeft.get(task.stage ?? '') ?? 0) + 1)
+    if (this.#stageLeft.size > 0) this.#countStages(tasks)
     if (this.#disabled) return
     this.#append({ type: 'spawn', ...(parent === undefined ? {} : { parent }), tasks: tasks.map((task) => task.spec), at: this.#options.now() })
   }
@@ -209,6 +207,11 @@ export class Journal implements RunRecorder {
     } finally {
       this.#lock.release()
     }
+  }
+
+  /** Pipeline strategy: `tasks` are left to end in their stages. */
+  #countStages(tasks: readonly CompiledTask[]): void {
+    for (const task of tasks) this.#stageLeft.set(task.stage ?? '', (this.#stageLeft.get(task.stage ?? '') ?? 0) + 1)
   }
 
   /** Adds the tasks earlier runs with this id added, in the order they were added. */

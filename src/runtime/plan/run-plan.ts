@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util'
 import { didYouMean } from '../core/did-you-mean.ts'
 import { TroupeError, describeValue } from '../core/errors.ts'
-import { findCycle, topologicalOrder } from './graph.ts'
+import { descendants, findCycle, topologicalOrder } from './graph.ts'
 import type { TaskFields } from './plan-schema.ts'
 import { compileTask, decodeTaskSpec, taskPath, type CompiledPlan, type CompiledStage, type CompiledTask, type Strategy, type TaskLinker } from './plan.ts'
 import type { PlanWorkspace } from './workspace-spec.ts'
@@ -145,7 +145,8 @@ export class RunPlan implements CompiledPlan {
     const localDeps: number[][] = fresh.map(() => [])
     const localDependents: number[][] = fresh.map(() => [])
     const runDeps: number[][] = fresh.map(() => [])
-    const forbidden = options.waitingParent === undefined ? undefined : this.#downstreamOf(options.waitingParent)
+    // A waiting parent, and everything downstream of it, ends only after these tasks.
+    const forbidden = options.waitingParent === undefined ? undefined : new Set([options.waitingParent, ...descendants(this, options.waitingParent)])
     fresh.forEach(({ spec, at }, k) => {
       for (const depId of spec.dependsOn ?? []) {
         const mine = freshIndex.get(depId)
@@ -199,18 +200,6 @@ export class RunPlan implements CompiledPlan {
     this.#dependents = [...this.#dependents]
     this.#order = [...this.#order]
     this.#byId = new Map(this.#byId)
-  }
-
-  /** `task` and every task downstream of it. */
-  #downstreamOf(task: number): Set<number> {
-    const seen = new Set([task])
-    const stack = [task]
-    while (stack.length > 0) {
-      for (const next of this.#dependents[stack.pop()!]!) {
-        if (!seen.has(next)) (seen.add(next), stack.push(next))
-      }
-    }
-    return seen
   }
 }
 

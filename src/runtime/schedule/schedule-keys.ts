@@ -42,8 +42,17 @@ export function grown<T extends Uint8Array | Int32Array | Float64Array>(array: T
  * on every dependency path leaving the task, summed over the paths.
  */
 export function orderingKeys(graph: Graph, order: readonly number[], durations: Float64Array): { blevel: Float64Array; downstream: Float64Array } {
-  const blevel = new Float64Array(durations.length)
-  const downstream = new Float64Array(durations.length)
+  const keys = { blevel: new Float64Array(durations.length), downstream: new Float64Array(durations.length) }
+  fillOrderingKeys(graph, order, durations, keys)
+  return keys
+}
+
+/**
+ * {@link orderingKeys} for the tasks of `order` (a topological order of them, whose dependents
+ * already have their keys), written into `keys`: how tasks added to a running schedule get theirs.
+ */
+export function fillOrderingKeys(graph: Graph, order: readonly number[], durations: Float64Array, keys: { readonly blevel: Float64Array; readonly downstream: Float64Array }): void {
+  const { blevel, downstream } = keys
   for (let k = order.length - 1; k >= 0; k--) {
     const task = order[k]!
     const dependents = graph.dependents[task]!
@@ -57,7 +66,6 @@ export function orderingKeys(graph: Graph, order: readonly number[], durations: 
     blevel[task] = durations[task]! + longest
     downstream[task] = sum
   }
-  return { blevel, downstream }
 }
 
 /** Each task's barrier group: a dependency level (waves), a stage (pipeline, hybrid), or 0. */

@@ -1,7 +1,7 @@
 import type { Graph } from '../plan/graph.ts'
 import { PRIORITIES, type Priority, type Strategy } from '../plan/plan.ts'
 import { ReadyQueue } from './ready-queue.ts'
-import { estimatedDurations, fallbackEstimate, groupsFor, grown, orderingKeys } from './schedule-keys.ts'
+import { estimatedDurations, fallbackEstimate, fillOrderingKeys, groupsFor, grown, orderingKeys } from './schedule-keys.ts'
 
 export { estimatedDurations } from './schedule-keys.ts'
 
@@ -116,8 +116,10 @@ export class DagScheduler {
   #rank: Uint8Array
   /** Work on every dependency path leaving each task, the tie-break after b-level. */
   #downstream: Float64Array
-  /** Estimate of a task without `estimateMs` (the plan's median estimate). */
+  /** Estimate of a task without `estimateMs` (the plan's median estimate), for tasks added later. */
   readonly #fallbackMs: number
+  /** Each task's estimated duration, the ordering keys' input. */
+  #durations: Float64Array
   /** b-level of each task (longest estimated path to the end), the critical-path key. */
   blevel: Float64Array
 
@@ -132,6 +134,7 @@ export class DagScheduler {
     this.#size = n
     this.#condition = condition
     this.#fallbackMs = fallbackEstimate(plan)
+    this.#durations = durations
     const { blevel, downstream } = orderingKeys(plan, plan.order, durations)
     this.blevel = blevel
     this.#downstream = downstream
@@ -285,21 +288,15 @@ export class DagScheduler {
     this.#rank = grown(this.#rank, size)
     this.blevel = grown(this.blevel, size)
     this.#downstream = grown(this.#downstream, size)
+    this.#durations = grown(this.#durations, size)
     this.#size = size
-    // Ordering keys, dependents before dependencies: an added task's dependents are added tasks.
-    for (let k = tasks.length - 1; k >= 0; k--) {
-      const task = tasks[k]!
-      let longest = 0
-      let sum = 0
-      for (const next of plan.dependents[task]!) {
-        if (this.blevel[next]! > longest) longest = this.blevel[next]!
-        sum += (plan.tasks[next]!.estimateMs ?? this.#fallbackMs) + this.#downstream[next]!
-      }
-      this.blevel[task] = (plan.tasks[task]!.estimateMs ?? this.#fallbackMs) + longest
-      this.#downstream[task] = sum
+    for (const task of tasks) {
+      this.#durations[task] = plan.tasks[task]!.estimateMs ?? this.#fallbackMs
       this.#rank[task] = RANK[plan.tasks[task]!.priority ?? 'medium']
       this.#group[task] = this.#openGroup
     }
+    // An added task's dependents are added tasks: the keys of the new ones are all it takes.
+    fillOrderingKeys(plan, tasks, this.#durations, { blevel: this.blevel, downstream: this.#downstream })
     this.#groupRemaining[this.#openGroup]! += tasks.length
     if (!this.#started) {
       // Added before the start: {@link start} releases them with the plan's own.

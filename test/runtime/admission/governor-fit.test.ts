@@ -22,17 +22,20 @@ const reading = (cpuPercent: number, ownCpuPercent: number, memoryPercent = 10):
 
 const machine = { cores: 2, memoryMb: 8000 }
 
-/** A gate on busy cores that ran one attempt (`taskId`) of the unmeasured agent `sleep` through a whole reading showing it waits. */
-async function afterOneWaitingReading(taskId: string): Promise<FitGate> {
+/**
+ * A gate on busy cores that ran one attempt (`taskId`) of an unmeasured agent through a whole
+ * reading in which troupe used `ownCpuPercent` of the machine: 0.5 says it waits, 40 CPU-bound.
+ */
+async function afterOneReading(taskId: string, agent: string, ownCpuPercent: number): Promise<{ gate: FitGate; clock: ReturnType<typeof testClock> }> {
   const clock = testClock()
   const gate = new FitGate(new DemandBook(), clock, machine, () => {})
   gate.observe(reading(100, 0), 0)
-  gate.tryAcquire('r', task(taskId, 'sleep'))
+  gate.tryAcquire('r', task(taskId, agent))
   await clock.advance(100)
   gate.observe(reading(100, 0), 100)
   await clock.advance(100)
-  gate.observe(reading(100, 0.5), 200)
-  return gate
+  gate.observe(reading(100, ownCpuPercent), 200)
+  return { gate, clock }
 }
 
 describe('FitGate (injected clock and readings)', () => {
@@ -94,27 +97,20 @@ describe('FitGate (injected clock and readings)', () => {
   })
 
   it('admits the rest of an unmeasured agent at once after one reading shows it waiting (40 sleepers started one per two readings)', async () => {
-    const gate = await afterOneWaitingReading('t0')
+    const { gate } = await afterOneReading('t0', 'sleep', 0.5)
     const admitted = Array.from({ length: 39 }, (_, i) => gate.tryAcquire('r', task(`t${i + 1}`, 'sleep')))
     expect(admitted.every(Boolean)).toBe(true)
   })
 
   it("does not judge a second unmeasured agent by the first one's reading", async () => {
-    const gate = await afterOneWaitingReading('a')
+    const { gate } = await afterOneReading('a', 'sleep', 0.5)
     expect([gate.waits('sleep'), gate.waits('analyse')]).toEqual([true, false])
     expect(gate.tryAcquire('r', task('b', 'analyse'))).toBe(true)
     expect(gate.tryAcquire('r', task('c', 'analyse'))).toBe(false)
   })
 
   it('keeps sampling fast while the only reading of an unmeasured agent says CPU-bound', async () => {
-    const clock = testClock()
-    const gate = new FitGate(new DemandBook(), clock, machine, () => {})
-    gate.observe(reading(100, 0), 0)
-    gate.tryAcquire('r', task('a', 'new'))
-    await clock.advance(100)
-    gate.observe(reading(100, 0), 100)
-    await clock.advance(100)
-    gate.observe(reading(100, 40), 200)
+    const { gate } = await afterOneReading('a', 'new', 40)
     expect([gate.waits('new'), gate.learning]).toEqual([false, true])
   })
 
@@ -143,14 +139,7 @@ describe('FitGate (injected clock and readings)', () => {
   })
 
   it('goes back to the regular pace once a CPU-bound verdict has held for a second', async () => {
-    const clock = testClock()
-    const gate = new FitGate(new DemandBook(), clock, machine, () => {})
-    gate.observe(reading(100, 0), 0)
-    gate.tryAcquire('r', task('a', 'new'))
-    await clock.advance(100)
-    gate.observe(reading(100, 0), 100)
-    await clock.advance(100)
-    gate.observe(reading(100, 40), 200)
+    const { gate, clock } = await afterOneReading('a', 'new', 40)
     await clock.advance(1000)
     expect([gate.waits('new'), gate.learning]).toEqual([false, false])
   })

@@ -62,11 +62,8 @@ export async function startRemoteWorker(options: RemoteWorkerOptions): Promise<R
     try {
       return await calls.call(jobId, (call) => publish(jobId, { type: 'spawn', call, tasks, wait }))
     } finally {
-      if (extra !== undefined) {
-        stand.splice(stand.indexOf(extra), 1)
-        // Takes no new job from now on; finishes the one it holds.
-        void extra.close().catch(onError)
-      }
+      // Takes no new job from now on; finishes the one it holds (a forced close stops it sooner).
+      if (extra !== undefined) void extra.close().catch(onError).finally(() => stand.splice(stand.indexOf(extra), 1))
     }
   }
 

@@ -18,11 +18,6 @@ export class ThreadSlots implements Gate {
     this.parkCapacity = parkCapacity
   }
 
-  /** Module-agent attempts waiting for tasks they spawned: each still occupies its thread. */
-  get parked(): number {
-    return this.#parked
-  }
-
   /**
    * A waiting module agent still occupies its thread, but not its slot: the pool may start
    * one more thread (up to `parkCapacity` in all) so that the tasks it waits for can run.
