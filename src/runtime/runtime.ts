@@ -113,10 +113,13 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     // Threads bound module agents only (the pool's slots gate); each run bounds itself by its
     // maxParallel. On a remote backend the workers' own pools do.
     this.#dispatcher = new Dispatcher(Number.POSITIVE_INFINITY)
+    // Gate order, explicit: (governor fit, unshifted by #createGovernor), stage checkpoint (takes
+    // nothing, so it refuses before anything is taken), claims, thread slots, named limits,
+    // rollback snapshot (last: only for a task that will start).
+    if (this.config.checkpoint.enabled) this.#gates.unshift(this.#stageCheckpoint)
     if (this.#backend === undefined) this.#gates.push(this.#pool.slots)
     this.#limits = new Limits(this.config.limits, this.#clock, () => this.#dispatcher.request(), (pause) => this.#onLimitPaused(pause))
     if (Object.keys(this.config.limits).length > 0) this.#gates.push(this.#limits)
-    if (this.config.checkpoint.enabled) this.#gates.push(this.#stageCheckpoint)
     // Last gate: the snapshot is taken only once the task holds its claims and will start.
     this.#rollback = this.config.checkpoint.rollbackOnFailure ? new FileRollback() : undefined
     if (this.#rollback) this.#gates.push(this.#rollback)

@@ -114,7 +114,11 @@ export function resumeGates(suspended: readonly Gate[], runId: string, task: Com
 export function acquireGates(gates: readonly Gate[], runId: string, task: CompiledTask): boolean {
   for (let g = 0; g < gates.length; g++) {
     if (!gates[g]!.tryAcquire(runId, task)) {
-      for (let back = 0; back < g; back++) gates[back]!.release(runId, task)
+      for (let back = g - 1; back >= 0; back--) {
+        const gate = gates[back]!
+        if (gate.undo) gate.undo(runId, task)
+        else gate.release(runId, task)
+      }
       return false
     }
   }

@@ -10,6 +10,14 @@ export interface Gate {
   /** Gives back what {@link tryAcquire} took, however the task ended. */
   release(runId: string, task: CompiledTask): void
   /**
+   * Takes back what {@link tryAcquire} took in the same admission pass, because a later gate
+   * refused the task. Unlike {@link release} it wakes nobody: nothing was freed that was not
+   * just taken, and a wake here would start the same refused pass again, forever (regression:
+   * a stage-2 task that `uses` a named limit spun the dispatcher at 100 % CPU). Gates
+   * without it are rolled back with {@link release}, which must then wake nobody either.
+   */
+  undo?(runId: string, task: CompiledTask): void
+  /**
    * The task's attempt waits for tasks it spawned: give back what a waiting attempt does not
    * use (a thread slot), or return false to keep it. Gates without this keep what they hold
    * (claims, named-limit units) while the task waits.

@@ -72,6 +72,12 @@ class Limit {
     this.#held--
   }
 
+  /** Gives back a unit and the token {@link take} spent: the task did not start after all. */
+  untake(): void {
+    this.#held--
+    this.#tokens++
+  }
+
   /** Holds a unit again without spending a token: a task that gave it back while waiting resumes. */
   hold(): void {
     this.#held++
@@ -140,6 +146,11 @@ export class Limits implements Gate {
 
   release(_runId: string, task: CompiledTask): void {
     for (const limit of this.#unique(task.uses)) this.#give(limit)
+  }
+
+  /** A later gate refused the task: its units and tokens come back, waking nobody (see Gate.undo). */
+  undo(_runId: string, task: CompiledTask): void {
+    for (const limit of this.#unique(task.uses)) limit.untake()
   }
 
   /** A task waiting for tasks it spawned gives its units back (they may need them), until {@link resume}. */
