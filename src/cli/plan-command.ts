@@ -9,6 +9,7 @@ import { systemClock } from '../runtime/core/clock.ts'
 import { loadConfig } from '../runtime/core/config.ts'
 import { type CompiledPlan, type Strategy } from '../runtime/plan/plan.ts'
 import { loadPlan } from '../runtime/plan/load-plan.ts'
+import { checkStageDependencies } from '../runtime/plan/stages.ts'
 import { EXIT } from './exit-codes.ts'
 import { formatMs } from './summary.ts'
 
@@ -49,6 +50,7 @@ export async function planCommand(planFile: string, options: PlanCommandOptions)
   } finally {
     limits.close()
   }
+  if (options.strategy === 'pipeline' && plan.strategy !== 'pipeline') checkStageDependencies(plan)
   const maxParallel = options.maxParallel ?? plan.maxParallel ?? config.maxParallel
   const analysis = analyzePlan(plan, { maxParallel, ...(options.strategy === undefined ? {} : { strategy: options.strategy }) })
   const outline = outlinePlan(plan)

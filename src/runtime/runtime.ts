@@ -17,6 +17,7 @@ import { TroupeError, describeValue, isTroupeError } from './core/errors.ts'
 import { reportListenerError, type GovernorSampleEvent, type RunEvents } from './core/events.ts'
 import { STRATEGIES, type CompiledPlan, type Plan } from './plan/plan.ts'
 import { compilePlan } from './plan/load-plan.ts'
+import { checkStageDependencies } from './plan/stages.ts'
 import { RunPlan } from './plan/run-plan.ts'
 import type { Executor } from './execution/executor.ts'
 import { checkReachable, parseRedisUrl, type RedisTarget } from './execution/redis/connection.ts'
@@ -160,6 +161,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     if (!STRATEGIES.includes(strategy)) {
       throw new TroupeError('ERR_ARGUMENT_INVALID', `Expected \`strategy\` to be one of ${STRATEGIES.join(', ')}, got ${describeValue(strategy)}`)
     }
+    // A run-time `strategy: pipeline` over a plan compiled for another one: its stages are checked now.
+    if (strategy === 'pipeline' && compiled.strategy !== 'pipeline') checkStageDependencies(compiled)
     const maxParallel = checkMaxParallel(options.maxParallel ?? compiled.maxParallel ?? this.config.maxParallel)
     const id = options.runId ?? `${compiled.name.replace(/[^\w.-]+/g, '-')}-${new Date(this.#clock.now()).toISOString().replace(/[:.]/g, '-')}-${randomUUID().slice(0, 8)}`
     if (!isRunId(id)) {

@@ -73,7 +73,24 @@ tasks:
 `
     writeFileSync(join(dir, 'plan.yaml'), tasks(false))
     writeFileSync(join(dir, 'cycle.yaml'), tasks(true))
+    writeFileSync(
+      join(dir, 'backwards.yaml'),
+      `strategy: pipeline
+agents: { sleep: ${JSON.stringify(sleep)} }
+tasks:
+  - { id: build, agent: sleep, stage: one, dependsOn: [test] }
+  - { id: test, agent: sleep, stage: two }
+`,
+    )
   })
+
+  it('a pipeline task depending on a later stage: exits 2 naming task, dependency and stages, no stack trace (regression: it crashed)', async () => {
+    const { code, stderr } = await runCli(['plan', join(dir, 'backwards.yaml')])
+    expect(code).toBe(2)
+    expect(stderr).toContain('ERR_PLAN_INVALID')
+    expect(stderr).toContain('"build" (stage "one") depends on "test", which is in the later stage "two"')
+    expect(stderr).not.toMatch(/\n\s+at /)
+  }, 60_000)
 
   afterAll(() => rmSync(dir, { recursive: true, force: true }))
 

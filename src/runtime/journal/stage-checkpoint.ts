@@ -22,7 +22,13 @@ export class StageCheckpoint implements Gate {
   /** Holds run `runId`'s stages on `journal` until the run ends (`forget`). */
   track(runId: string, plan: CompiledPlan, journal: Journal): void {
     const { names, index } = stageOrder(plan)
-    const previousStage = Array.from(index, (k) => (k === 0 ? undefined : names[k - 1]))
+    // The stage before each, among those with tasks (a hybrid plan may declare an empty one: it never ends in the journal).
+    const used = new Set(index)
+    const before = names.map((_, k) => {
+      for (let at = k - 1; at >= 0; at--) if (used.has(at)) return names[at]
+      return undefined
+    })
+    const previousStage = Array.from(index, (k) => before[k])
     this.#pipelines.set(runId, { journal, previousStage })
   }
 

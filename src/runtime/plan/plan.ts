@@ -8,6 +8,7 @@ import type { AgentEnvironment } from './agents.ts'
 import { checkCondition } from './condition.ts'
 import { findCycle, topologicalOrder, type Graph } from './graph.ts'
 import { leanTask } from './lean-task.ts'
+import { checkStageDependencies } from './stages.ts'
 import { PlanSchema, TaskSchema, type PlanStrategy, type Priority, type StageFields, type Strategy, type TaskFields } from './plan-schema.ts'
 import { parseWorkspaceSpec, type PlanWorkspace, type PlanWorkspaceFields, type TaskWorkspaceFields } from './workspace-spec.ts'
 
@@ -226,6 +227,8 @@ export function linkPlan(data: unknown, options: LinkOptions): CompiledPlan {
     const cycle = findCycle(graph)!
     throw new TroupeError('ERR_PLAN_CYCLE', `Plan has a cycle: ${cycle.map((i) => parsed[i]!.id).join(' → ')}`)
   }
+
+  if (plan.strategy === 'pipeline' || hybrid) checkStageDependencies({ tasks: parsed, stages: plan.stages, deps })
 
   const workspaceDefault = (data as { workspace?: unknown }).workspace === 'worktree' ? 'worktree' : 'none'
   const linker: TaskLinker = { agents, environment, baseDir, workspace: workspaceDefault }

@@ -1,4 +1,9 @@
-/** The pipeline strategy's stages: names in order of first appearance, and each task's stage number. */
+import { TroupeError } from '../core/errors.ts'
+
+/**
+ * The pipeline strategy's stages: names in order of first appearance (a hybrid plan: in the
+ * order `stages` declares them), and each task's stage number.
+ */
 export interface StageOrder {
   /** Stage names in order of first appearance; a task without `stage` is in stage `''`. */
   readonly names: readonly string[]
@@ -6,7 +11,7 @@ export interface StageOrder {
   readonly index: Int32Array
 }
 
-type Staged = { readonly tasks: readonly { readonly stage?: string | undefined }[] }
+type Staged = { readonly tasks: readonly { readonly stage?: string | undefined }[]; readonly stages?: Readonly<Record<string, unknown>> | undefined }
 
 const computed = new WeakMap<Staged, StageOrder>()
 
@@ -17,7 +22,8 @@ const computed = new WeakMap<Staged, StageOrder>()
 export function stageOrder(plan: Staged): StageOrder {
   let order = computed.get(plan)
   if (order === undefined) {
-    const numbers = new Map<string, number>()
+    // Hybrid: the declared order (the scheduler's barrier groups and the journal's checkpoints must agree).
+    const numbers = new Map<string, number>(plan.stages === undefined ? [] : Object.keys(plan.stages).map((name, k) => [name, k]))
     const index = new Int32Array(plan.tasks.length)
     for (let i = 0; i < plan.tasks.length; i++) {
       const stage = plan.tasks[i]!.stage ?? ''
@@ -29,4 +35,24 @@ export function stageOrder(plan: Staged): StageOrder {
     computed.set(plan, order)
   }
   return order
+}
+
+/**
+ * Throws ERR_PLAN_INVALID when a task depends on a task of a later stage: under `pipeline`
+ * (and `hybrid`) a stage opens only once every earlier stage has ended, so such a task could
+ * never run (regression: the run stopped after stage 1 with no message and never settled).
+ */
+export function checkStageDependencies(plan: Staged & { readonly deps: readonly (readonly number[])[]; readonly tasks: readonly { readonly id: string }[] }): void {
+  const { names, index } = stageOrder(plan)
+  for (let task = 0; task < plan.tasks.length; task++) {
+    for (const dep of plan.deps[task]!) {
+      if (index[dep]! <= index[task]!) continue
+      const [mine, theirs] = [names[index[task]!]!, names[index[dep]!]!]
+      throw new TroupeError(
+        'ERR_PLAN_INVALID',
+        `Task "${plan.tasks[task]!.id}" (stage ${JSON.stringify(mine)}) depends on "${plan.tasks[dep]!.id}", which is in the later stage ${JSON.stringify(theirs)}; ` +
+          `a stage starts only after every earlier stage has ended: move "${plan.tasks[dep]!.id}" to stage ${JSON.stringify(mine)} or an earlier one, or drop the dependency`,
+      )
+    }
+  }
 }

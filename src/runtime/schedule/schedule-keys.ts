@@ -72,11 +72,7 @@ export function fillOrderingKeys(graph: Graph, order: readonly number[], duratio
 export function groupsFor(plan: KeyedPlan, strategy: Strategy): Int32Array {
   const n = plan.tasks.length
   if (strategy === 'waves') return dependencyLevels(plan, plan.order)
-  if (strategy === 'pipeline' && plan.stages !== undefined) {
-    // Hybrid: stages in declared order.
-    const number = new Map(Object.keys(plan.stages).map((name, k) => [name, k]))
-    return Int32Array.from(plan.tasks, (t) => number.get(t.stage ?? '') ?? 0)
-  }
+  // Hybrid: stages in declared order; pipeline: in order of first appearance.
   if (strategy === 'pipeline') return stageOrder(plan).index
   return new Int32Array(n)
 }
