@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { open, rename, truncate, type FileHandle } from 'node:fs/promises'
 import type { CompiledTask, Strategy } from '../plan/plan.ts'
 import type { RunPlan } from '../plan/run-plan.ts'
@@ -55,6 +57,8 @@ export class Journal implements RunRecorder {
   readonly file: string
   readonly #options: JournalOptions
   readonly #hashes!: string[]
+  /** Module agents' file contents by URL, hashed once per run. */
+  readonly #moduleDigests = new Map<string, string>()
   /** Pipeline strategy: tasks of each stage not yet ended. */
   readonly #stageLeft = new Map<string, number>()
   readonly #stageFailed = new Set<string>()
@@ -85,7 +89,7 @@ export class Journal implements RunRecorder {
     try {
       this.#previous = readJournal(this.file)
       if (this.#previous !== undefined) this.#addSpawned(this.#previous)
-      this.#hashes = definitionHashes(options.plan, options.models)
+      this.#hashes = definitionHashes(options.plan, options.models, this.#moduleDigests)
       if (options.strategy === 'pipeline') this.#countStages(options.plan.tasks)
       if (this.#previous !== undefined) this.#findReusable(this.#previous)
     } catch (error) {
@@ -187,7 +191,7 @@ export class Journal implements RunRecorder {
 
   tasksAdded(parent: string | undefined, tasks: readonly CompiledTask[]): void {
     // Hashes first (dependencies come before dependents in `tasks`), so their records can be written.
-    for (const task of tasks) this.#hashes[task.index] = definitionHash(task, this.#hashes, this.#options.models)
+    for (const task of tasks) this.#hashes[task.index] = definitionHash(task, this.#hashes, this.#options.models, this.#moduleDigests)
     if (this.#stageLeft.size > 0) this.#countStages(tasks)
     if (this.#disabled) return
     this.#append({ type: 'spawn', ...(parent === undefined ? {} : { parent }), tasks: tasks.map((task) => task.spec), at: this.#options.now() })
@@ -297,21 +301,43 @@ export class Journal implements RunRecorder {
 
 /**
  * Definition hashes in a Merkle fashion: a task's hash covers its dependencies' hashes, so
- * changing a task also invalidates everything downstream of it. Execution settings
- * (priority, timeout, retries, estimates) are left out: they do not change what a task makes.
+ * changing a task also invalidates everything downstream of it. A hash covers everything that
+ * defines the work: the id, the whole compiled agent definition (kind, module URL, command
+ * `run`/`cwd`/`env`/`output`, CLI `args`/`bin`/model, LLM model/system/options…), a module
+ * agent file's contents, the model from config, the task's workspace and its input (prompts
+ * included). Execution settings (priority, timeout, retries, estimates, claims, limits) are
+ * left out: they do not change what a task makes (regression: a changed command, template,
+ * agent option or module file was "reused").
  */
-function definitionHashes(plan: RunPlan, models: Readonly<Record<string, string>>): string[] {
+export function definitionHashes(plan: RunPlan, models: Readonly<Record<string, string>>, digests: Map<string, string>): string[] {
   const hashes = new Array<string>(plan.tasks.length)
-  for (const index of plan.order) hashes[index] = definitionHash(plan.tasks[index]!, hashes, models)
+  for (const index of plan.order) hashes[index] = definitionHash(plan.tasks[index]!, hashes, models, digests)
   return hashes
 }
 
 /** One task's definition hash, its dependencies' hashes being known. */
-function definitionHash(task: CompiledTask, hashes: readonly string[], models: Readonly<Record<string, string>>): string {
+function definitionHash(task: CompiledTask, hashes: readonly string[], models: Readonly<Record<string, string>>, digests: Map<string, string>): string {
   const hash = createHash('sha256')
-  hash.update(`${task.id}\0${task.agent}\0${task.moduleUrl}\0${models[task.agent] ?? ''}\0${canonicalInput(task)}`)
+  const agent = stringify(task.agentSpec, { canonical: true })
+  const file = task.agentSpec.kind === 'module' ? moduleDigest(task.agentSpec.moduleUrl, digests) : ''
+  const workspace = (task.spec as { workspace?: unknown }).workspace ?? ''
+  hash.update(`v2\0${task.id}\0${task.agent}\0${agent}\0${file}\0${models[task.agent] ?? ''}\0${String(workspace)}\0${canonicalInput(task)}`)
   for (const dep of task.deps) hash.update(`\0${hashes[dep]}`)
   return hash.digest('base64url').slice(0, 22)
+}
+
+/** The contents of a module agent's file, hashed (once per URL); unreadable: a marker (the attempt fails to load it anyway). */
+function moduleDigest(url: string, digests: Map<string, string>): string {
+  let digest = digests.get(url)
+  if (digest === undefined) {
+    try {
+      digest = createHash('sha256').update(readFileSync(url.startsWith('file:') ? fileURLToPath(url) : url)).digest('base64url')
+    } catch {
+      digest = 'unreadable'
+    }
+    digests.set(url, digest)
+  }
+  return digest
 }
 
 /** The task's input in the codec's canonical form: Map, Set, NaN, undefined… all count. */
