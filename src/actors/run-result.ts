@@ -59,7 +59,9 @@ export function countTotals(results: readonly TaskResult[]): RunTotals {
 export function assembleResult(summary: RunSummary): RunResult {
   const { plan, results, reason } = summary
   const totals = countTotals(results)
-  const speedup = speedupFigures(plan, plan.order, results, effectiveParallelism(summary.maxParallel, summary.governor))
+  const { parallelization, ...speedup } = speedupFigures(plan, plan.order, results, effectiveParallelism(summary.maxParallel, summary.governor), summary.peakConcurrency)
+  const skippedByCondition = conditionSkips(results)
+  const meant = totals.tasks - skippedByCondition
   const tasks = Object.create(null) as Record<string, TaskResult>
   for (let i = 0; i < results.length; i++) {
     const task = plan.tasks[i]!
@@ -68,14 +70,16 @@ export function assembleResult(summary: RunSummary): RunResult {
   return {
     runId: summary.runId,
     name: plan.name,
-    status: runStatus(reason, totals.completed + conditionSkips(results) === totals.tasks),
+    status: runStatus(reason, totals.completed + skippedByCondition === totals.tasks),
     strategy: namedStrategy(summary.strategy, plan),
     maxParallel: summary.maxParallel,
     startedAt: summary.startedAt,
     finishedAt: summary.finishedAt,
     ...speedup,
+    ...(hasVerdict(reason) ? { parallelization } : {}),
     timeSavedMs: speedup.sequentialMs - speedup.makespanMs,
-    successRate: totals.tasks === 0 ? 1 : Math.round((totals.completed / totals.tasks) * 1000) / 1000,
+    // Tasks skipped by their own `when` were not meant to run: neither success nor failure.
+    successRate: meant === 0 ? 1 : Math.round((totals.completed / meant) * 1000) / 1000,
     peakConcurrency: summary.peakConcurrency,
     agentUtilization: agentUtilization(plan, results, speedup.makespanMs),
     totals,
@@ -84,6 +88,12 @@ export function assembleResult(summary: RunSummary): RunResult {
     ...(summary.governor ? { governor: summary.governor } : {}),
     ...(reason ? { error: reason.error } : {}),
   }
+}
+
+/** A cancelled (or budget-paused) run, or one whose agents did not load, says nothing about parallelism: no verdict. */
+function hasVerdict(reason: StopReason | undefined): boolean {
+  if (reason === undefined) return true
+  return reason.kind !== 'cancel' && reason.kind !== 'budget-pause' && reason.error.code !== 'ERR_AGENT_LOAD'
 }
 
 /**

@@ -10,6 +10,7 @@ import { loadConfig } from '../runtime/core/config.ts'
 import { type CompiledPlan, type Strategy } from '../runtime/plan/plan.ts'
 import { loadPlan } from '../runtime/plan/load-plan.ts'
 import { checkStageDependencies } from '../runtime/plan/stages.ts'
+import { pastDurations } from '../runtime/journal/past-durations.ts'
 import { EXIT } from './exit-codes.ts'
 import { formatMs } from './summary.ts'
 
@@ -52,7 +53,8 @@ export async function planCommand(planFile: string, options: PlanCommandOptions)
   }
   if (options.strategy === 'pipeline' && plan.strategy !== 'pipeline') checkStageDependencies(plan)
   const maxParallel = options.maxParallel ?? plan.maxParallel ?? config.maxParallel
-  const analysis = analyzePlan(plan, { maxParallel, ...(options.strategy === undefined ? {} : { strategy: options.strategy }) })
+  const history = pastDurations(resolve(config.checkpoint.dir), plan.name)
+  const analysis = analyzePlan(plan, { maxParallel, history, ...(options.strategy === undefined ? {} : { strategy: options.strategy }) })
   const outline = outlinePlan(plan)
   const estimates = governorEstimates(plan, readDemandFile(resolve(config.checkpoint.dir)))
   const governor = { enabled: config.governor.enabled, estimates }
@@ -172,8 +174,10 @@ export function formatAnalysis(a: PlanAnalysis): string {
     `estimated makespan at maxParallel ${a.maxParallel}: ${formatMs(a.makespanMs)} (lower bound ${formatMs(a.lowerBoundMs)}), ` +
       `sequential ${formatMs(a.sequentialMs)} (${a.speedup.toFixed(2)}x), waves ${formatMs(a.wavesMakespanMs)}${a.makespanMs > 0 ? ` (${percent(a.wavesMakespanMs / a.makespanMs - 1)})` : ''}`,
   )
-  if (a.estimated < a.tasks) {
-    lines.push(pc.dim(`${a.tasks - a.estimated} of ${a.tasks} tasks have no estimateMs; they count as ${formatMs(a.defaultEstimateMs)} (the median estimate, or 1 ms when there is none)`))
+  if (a.measured > 0) lines.push(pc.dim(`${a.measured} of ${a.tasks} tasks without estimateMs are estimated from earlier journaled runs (median duration)`))
+  if (a.estimated + a.measured < a.tasks) {
+    const rest = a.tasks - a.estimated - a.measured
+    lines.push(pc.dim(`${rest} of ${a.tasks} tasks have no estimateMs and no past run; they count as ${formatMs(a.defaultEstimateMs)} (the median estimate, or 1 ms when there is none)`))
   }
   if (a.claimConflicts.length === 0) {
     lines.push('claim conflicts: none')

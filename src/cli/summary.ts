@@ -56,8 +56,8 @@ export function formatSummary(result: RunResult, options: SummaryOptions = {}): 
     ...table,
     ...(shown.length < rows.length ? [pc.dim(`(${rows.length - shown.length} completed tasks not listed)`)] : []),
     `run ${terminalText(result.runId, 128)}: ${result.status.toUpperCase()} — ${t.completed}/${t.tasks} completed, ${t.failed} failed, ${t.skipped} skipped, ${t.cancelled} cancelled${t.reused ? `, ${t.reused} reused` : ''}`,
-    `makespan ${formatMs(result.makespanMs)} vs sequential ${formatMs(result.sequentialMs)} · speedup ${result.speedup.toFixed(2)}x at maxParallel ${result.maxParallel} (efficiency ${(result.efficiency * 100).toFixed(0)} %, strategy ${result.strategy})`,
-    `verdict ${result.parallelization}: ${verdictReason(result)}`,
+    `makespan ${formatMs(result.makespanMs)} vs sequential ${formatMs(result.sequentialMs)} · speedup ${result.speedup.toFixed(2)}x at maxParallel ${result.maxParallel} (efficiency ${(result.efficiency * 100).toFixed(0)} % of ${result.parallelism ?? result.maxParallel} slots, strategy ${result.strategy})`,
+    ...(result.parallelization === undefined ? [] : [`verdict ${result.parallelization}: ${verdictReason(result)}`]),
     ...(result.peakConcurrency === undefined
       ? []
       : [`saved ${formatMs(result.timeSavedMs ?? 0)} · success ${((result.successRate ?? 0) * 100).toFixed(0)} % · peak ${result.peakConcurrency} running`]),
@@ -76,7 +76,9 @@ export function formatSummary(result: RunResult, options: SummaryOptions = {}): 
  * PARTIAL when ≤ 0.8 × sequentialMs, else SEQUENTIAL), in the terms that decided it.
  */
 export function verdictReason(r: RunResult): string {
-  const bound = r.criticalPathMs >= r.sequentialMs / Math.max(1, r.maxParallel) ? `the critical path (${formatMs(r.criticalPathMs)})` : `the work spread over ${r.maxParallel} slots (${formatMs(r.lowerBoundMs)})`
+  const slots = r.parallelism ?? r.maxParallel
+  const byPath = (r.boundedBy ?? (r.criticalPathMs >= r.sequentialMs / Math.max(1, slots) ? 'critical-path' : 'slots')) === 'critical-path'
+  const bound = byPath ? `the critical path (${formatMs(r.lowerBoundMs)})` : `the work spread over ${slots} slots (${formatMs(r.lowerBoundMs)})`
   if (r.parallelization === 'PARALLEL') {
     if (r.speedup < 1.1) return `as parallel as the dependencies allow — the makespan is within 20 % of ${bound}, so no schedule could do much better`
     return `the makespan is within 20 % of the best possible, ${bound}`

@@ -7,6 +7,8 @@ import { type TaskSpec } from '../../src/runtime/plan/plan.ts'
 import { compilePlan } from '../../src/runtime/plan/load-plan.ts'
 import { writeDemandFile } from '../../src/runtime/admission/demand-file.ts'
 import { runCli } from '../helpers/cli.ts'
+import { pastDurations } from '../../src/runtime/journal/past-durations.ts'
+import { createRuntime } from '../../src/runtime/runtime.ts'
 
 const sleep = join(import.meta.dirname, '..', 'fixtures', 'agents', 'sleep.mjs')
 const compile = (tasks: TaskSpec[]) => compilePlan({ name: 'p', agents: { sleep }, tasks }, { baseDir: import.meta.dirname })
@@ -255,4 +257,31 @@ tasks:
       ],
     })
   })
+})
+
+describe('troupe plan: names and estimates (regressions from issue 25)', () => {
+  it('calls a hybrid plan hybrid (regression: it said pipeline)', () => {
+    const plan = compilePlan(
+      { name: 'h', strategy: 'hybrid', stages: { one: { parallel: true } }, agents: { sleep }, tasks: [{ id: 'a', agent: 'sleep', stage: 'one' }] },
+      { baseDir: import.meta.dirname },
+    )
+    expect(analyzePlan(plan, { maxParallel: 2 }).strategy).toBe('hybrid')
+  })
+
+  it('estimates tasks without estimateMs from past journaled runs (regression: 1 ms per task)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'troupe-plan-history-'))
+    const runtime = createRuntime({ config: { maxParallel: 2, pool: { minThreads: 1, maxThreads: 1 }, governor: { enabled: false }, checkpoint: { dir } } })
+    try {
+      const plan = { name: 'timed', agents: { sleep }, tasks: [{ id: 'slow', agent: 'sleep', input: { ms: 200 } }, { id: 'quick', agent: 'sleep', input: { ms: 1 } }] }
+      await runtime.run(plan).result
+      const history = pastDurations(dir, 'timed')
+      expect(history.get('slow')).toBeGreaterThanOrEqual(150)
+      const analysis = analyzePlan(compilePlan(plan, { baseDir: dir }), { maxParallel: 1, history })
+      expect(analysis.measured).toBe(2)
+      expect(analysis.sequentialMs).toBeGreaterThanOrEqual(150)
+    } finally {
+      await runtime.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 60_000)
 })

@@ -53,7 +53,12 @@ export interface RunTotals {
 }
 
 /** The outcome of a run (DESIGN.md "RunResult"); also `troupe run --json` output. */
-export interface RunResult extends SpeedupFigures {
+export interface RunResult extends Omit<SpeedupFigures, 'parallelization'> {
+  /**
+   * The verdict; absent when the run says nothing about parallelism: it was cancelled (or
+   * paused by its budget), or its agents failed to load.
+   */
+  readonly parallelization?: Parallelization
   readonly runId: string
   readonly name: string
   readonly status: RunStatus
@@ -64,7 +69,7 @@ export interface RunResult extends SpeedupFigures {
   readonly finishedAt: number
   /** sequentialMs − makespanMs: the time running in parallel saved. */
   readonly timeSavedMs?: number
-  /** completed / tasks (0 for a plan with no tasks). */
+  /** completed / (tasks − tasks skipped by their `when` condition); 1 when no task was meant to run. */
   readonly successRate?: number
   /** Most tasks RUNNING at once during the run. */
   readonly peakConcurrency?: number
@@ -98,11 +103,21 @@ export interface SpeedupFigures {
   readonly sequentialMs: number
   /** Longest dependency chain, by measured durations. */
   readonly criticalPathMs: number
-  /** max(criticalPathMs, sequentialMs / maxParallel) */
+  /** min(makespanMs, max(criticalPathMs, sequentialMs / parallelism)): never above the makespan. */
   readonly lowerBoundMs: number
   readonly speedup: number
+  /** speedup / parallelism, in 0–1. */
   readonly efficiency: number
   readonly parallelization: Parallelization
+  /**
+   * The slots the run is judged against, the one definition behind `efficiency` and
+   * `lowerBoundMs`: the smaller of maxParallel and the machine's cores when the governor held
+   * CPU-bound tasks to them — but never fewer than the most tasks that did run at once (then
+   * those slots did not bound the run).
+   */
+  readonly parallelism: number
+  /** Which bound `lowerBoundMs` is, the one the verdict is judged against: the critical path, or the work spread over `parallelism` slots. */
+  readonly boundedBy: 'critical-path' | 'slots'
 }
 
 /** A task's work: its attempts' time, less what it spent waiting for tasks it spawned. */
@@ -110,12 +125,17 @@ export function workMs(task: { readonly durationMs?: number | undefined; readonl
   return Math.max(0, (task.durationMs ?? 0) - (task.waitedMs ?? 0))
 }
 
-/** Speedup figures from measured per-task intervals. Tasks that did not run have no interval. */
+/**
+ * Speedup figures from measured per-task intervals. Tasks that did not run have no interval.
+ * `parallelism`: the slots that bounded the run (see {@link SpeedupFigures.parallelism});
+ * `peakConcurrency`, when known, raises it to what did run at once.
+ */
 export function speedupFigures(
   graph: Graph,
   order: readonly number[],
   tasks: readonly { readonly startedAt?: number | undefined; readonly finishedAt?: number | undefined; readonly durationMs?: number | undefined; readonly waitedMs?: number | undefined }[],
-  maxParallel: number,
+  parallelism: number,
+  peakConcurrency = 0,
 ): SpeedupFigures {
   let first = Infinity
   let last = -Infinity
@@ -127,8 +147,12 @@ export function speedupFigures(
     sequentialMs += workMs(t)
   }
   const makespanMs = last > first ? last - first : 0
+  const slots = Math.max(1, parallelism, peakConcurrency)
   const criticalPathMs = criticalPath(graph, order, (i) => (tasks[i]!.startedAt === undefined ? 0 : workMs(tasks[i]!))).lengthMs
-  const lowerBoundMs = Math.max(criticalPathMs, sequentialMs / maxParallel)
+  const spreadMs = sequentialMs / slots
+  const boundedBy = criticalPathMs >= spreadMs ? 'critical-path' : 'slots'
+  // Measured bounds can pass the makespan (overlapping attempts, clock steps): a lower bound never does.
+  const lowerBoundMs = Math.min(makespanMs, Math.max(criticalPathMs, spreadMs))
   const speedup = makespanMs > 0 ? sequentialMs / makespanMs : 1
   return {
     makespanMs,
@@ -136,8 +160,10 @@ export function speedupFigures(
     criticalPathMs,
     lowerBoundMs,
     speedup: round(speedup),
-    efficiency: round(speedup / maxParallel),
+    efficiency: round(Math.min(1, Math.max(0, speedup / slots))),
     parallelization: makespanMs > 0 ? classifyParallelization(makespanMs, lowerBoundMs, sequentialMs) : 'PARALLEL',
+    parallelism: slots,
+    boundedBy,
   }
 }
 

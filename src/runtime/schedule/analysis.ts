@@ -1,6 +1,6 @@
 import { firstOverlap } from '../plan/claim-patterns.ts'
 import { criticalPath, dependencyLevels, descendants } from '../plan/graph.ts'
-import type { CompiledPlan, Strategy } from '../plan/plan.ts'
+import type { CompiledPlan, PlanStrategy, Strategy } from '../plan/plan.ts'
 import { estimatedDurations } from './scheduler.ts'
 import { simulate } from './simulate.ts'
 
@@ -9,6 +9,8 @@ export interface AnalysisOptions {
   readonly maxParallel: number
   /** @default plan.strategy ?? 'concurrent' */
   readonly strategy?: Strategy
+  /** What tasks took in earlier runs, by id (ms): used for tasks without `estimateMs`. */
+  readonly history?: ReadonlyMap<string, number>
 }
 
 /** Two tasks whose claims overlap and that no dependency orders: they will never run at once. */
@@ -23,13 +25,16 @@ export interface PlanAnalysis {
   readonly name: string
   readonly tasks: number
   readonly dependencies: number
-  readonly strategy: Strategy
+  /** As the plan names it: `hybrid` for a plan of declared stages. */
+  readonly strategy: PlanStrategy
   readonly maxParallel: number
   /** Task ids by dependency level: level 0 has no dependencies. */
   readonly levels: readonly (readonly string[])[]
   readonly criticalPath: { readonly ids: readonly string[]; readonly ms: number }
-  /** How many tasks have `estimateMs`; the others count as `defaultEstimateMs` (the median, or 1). */
+  /** How many tasks have `estimateMs`; the others count as their past duration, else `defaultEstimateMs` (the median, or 1). */
   readonly estimated: number
+  /** How many tasks without `estimateMs` are estimated from earlier journaled runs. */
+  readonly measured: number
   readonly defaultEstimateMs: number
   /** Sum of the estimates: the makespan one slot at a time. */
   readonly sequentialMs: number
@@ -53,6 +58,15 @@ export function analyzePlan(plan: CompiledPlan, options: AnalysisOptions): PlanA
   const strategy = options.strategy ?? plan.strategy ?? 'concurrent'
   const maxParallel = strategy === 'sequential' ? 1 : options.maxParallel
   const durations = estimatedDurations(plan)
+  let measured = 0
+  if (options.history !== undefined && options.history.size > 0) {
+    for (const task of plan.tasks) {
+      const past = task.estimateMs === undefined ? options.history.get(task.id) : undefined
+      if (past === undefined) continue
+      durations[task.index] = past
+      measured++
+    }
+  }
   const ids = plan.tasks.map((t) => t.id)
 
   const level = dependencyLevels(plan, plan.order)
@@ -74,12 +88,13 @@ export function analyzePlan(plan: CompiledPlan, options: AnalysisOptions): PlanA
     name: plan.name,
     tasks: plan.tasks.length,
     dependencies,
-    strategy,
+    strategy: strategy === 'pipeline' && plan.stages !== undefined ? 'hybrid' : strategy,
     maxParallel,
     levels,
     criticalPath: { ids: path.nodes.map((i) => ids[i]!), ms: path.lengthMs },
     estimated,
-    defaultEstimateMs: estimated === plan.tasks.length ? 0 : defaultEstimate(plan, durations),
+    measured,
+    defaultEstimateMs: estimated + measured === plan.tasks.length ? 0 : defaultEstimate(plan, durations, options.history),
     sequentialMs,
     lowerBoundMs: Math.max(path.lengthMs, sequentialMs / maxParallel),
     makespanMs,
@@ -89,8 +104,8 @@ export function analyzePlan(plan: CompiledPlan, options: AnalysisOptions): PlanA
   }
 }
 
-function defaultEstimate(plan: CompiledPlan, durations: Float64Array): number {
-  const task = plan.tasks.find((t) => t.estimateMs === undefined)
+function defaultEstimate(plan: CompiledPlan, durations: Float64Array, history: ReadonlyMap<string, number> | undefined): number {
+  const task = plan.tasks.find((t) => t.estimateMs === undefined && !history?.has(t.id))
   return task === undefined ? 0 : durations[task.index]!
 }
 
