@@ -21,13 +21,20 @@ export interface StopReason {
 export type LifecycleEvent =
   /** Stop early; the first reason wins. */
   | { readonly type: 'STOP'; readonly reason: StopReason }
+  /** Budget `pause`: no new starts, running attempts finish; the reason is kept for the result. */
+  | { readonly type: 'PAUSE'; readonly reason: StopReason }
+  /** The budget was raised while paused: starts again. */
+  | { readonly type: 'RESUME' }
   /** Every task has ended and no attempt or timer is left: the result is being recorded. */
   | { readonly type: 'SETTLED' }
   /** The result is in the journal: the run is over. */
   | { readonly type: 'RECORDED' }
 
-/** `running → stopping{reason} → recording → ended`, or `running → recording → ended`. */
-export type LifecycleState = 'running' | 'stopping' | 'recording' | 'ended'
+/**
+ * `running → stopping{reason} → recording → ended`, or `running → recording → ended`; with a
+ * budget that pauses, `running ⇄ paused{reason}`, and `paused → recording` once nothing runs.
+ */
+export type LifecycleState = 'running' | 'paused' | 'stopping' | 'recording' | 'ended'
 
 /**
  * The lifecycle of a run, as one state instead of a set of booleans: the run's final status
@@ -46,6 +53,14 @@ export const runLifecycle = setup({
     running: {
       on: {
         STOP: { target: 'stopping', actions: assign({ reason: ({ event }) => event.reason }) },
+        PAUSE: { target: 'paused', actions: assign({ reason: ({ event }) => event.reason }) },
+        SETTLED: 'recording',
+      },
+    },
+    paused: {
+      on: {
+        STOP: { target: 'stopping', actions: assign({ reason: ({ event }) => event.reason }) },
+        RESUME: { target: 'running', actions: assign({ reason: () => undefined }) },
         SETTLED: 'recording',
       },
     },
@@ -63,5 +78,6 @@ export function abortsRunning(reason: StopReason): boolean {
 /** The run's status: from its stop reason, else from whether every task completed. */
 export function runStatus(reason: StopReason | undefined, allCompleted: boolean): RunStatus {
   if (reason === undefined) return allCompleted ? 'completed' : 'failed'
-  return reason.kind === 'cancel' || reason.kind === 'budget-pause' ? 'cancelled' : 'failed'
+  if (reason.kind === 'budget-pause') return 'paused'
+  return reason.kind === 'cancel' ? 'cancelled' : 'failed'
 }

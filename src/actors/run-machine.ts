@@ -50,6 +50,8 @@ export class RunMachine implements Dispatchable {
   /** waves and pipeline open groups of tasks at once: any completion can change the ready set. */
   readonly #barriers: boolean
   #maxParallel: number
+  /** The run's budget: config's, until {@link setBudget} changes it. */
+  #budget: RunInit['config']['budget']
   /** Tasks RUNNING now, and the most at once so far (RunResult.peakConcurrency). */
   #running = 0
   #peakRunning = 0
@@ -63,6 +65,7 @@ export class RunMachine implements Dispatchable {
     this.#plan = init.plan
     this.#out = out
     this.#maxParallel = effectiveMaxParallel(init.strategy, init.maxParallel)
+    this.#budget = init.config.budget
     this.#scheduler = new DagScheduler(init.plan, init.strategy, undefined, (task) => this.#decide(task))
     this.#barriers = init.strategy === 'waves' || init.strategy === 'pipeline'
     this.#tasks = new TaskActors(init.plan, init.config, { now: init.clock.now, retryDelay: init.retryDelay }, this.#lifecycle, (change) =>
@@ -138,9 +141,47 @@ export class RunMachine implements Dispatchable {
     return this.#tasks.stateOf(index)
   }
 
+  /** The run's budget now (`budget.maxCostUsd`, `onExceeded`). */
+  get budget(): RunInit['config']['budget'] {
+    return this.#budget
+  }
+
+  /**
+   * Changes the run's `budget.maxCostUsd`. A run paused by its budget (`onExceeded: "pause"`)
+   * whose spend is now below the new budget starts tasks again.
+   */
+  setBudget(maxCostUsd: number | null): void {
+    this.#budget = { ...this.#budget, maxCostUsd }
+    if (this.lifecycle !== 'paused' || budgetLevel(this.#usage.costUsd, maxCostUsd) === 'exceeded') return
+    this.#lifecycle.send({ type: 'RESUME' })
+    this.#init.dispatcher.request()
+    this.#scheduleDrain()
+  }
+
+  /**
+   * Budget `pause`: no task starts; running attempts finish (their retries wait). Once nothing
+   * runs the run settles `paused` (see {@link #drain}) unless {@link setBudget} raised the budget first.
+   */
+  #pause(reason: StopReason): void {
+    if (this.lifecycle !== 'running') return
+    this.#lifecycle.send({ type: 'PAUSE', reason })
+    this.#scheduleDrain()
+  }
+
+  /** The paused run has nothing running: the tasks never started end CANCELLED with the pause's code, and the run settles. */
+  #settlePaused(): void {
+    const reason = this.#lifecycle.getSnapshot().context.reason!
+    for (const handle of this.#retryTimers.values()) this.#init.clock.clearTimeout(handle)
+    this.#retryTimers.clear()
+    this.#scheduler.endAll()
+    const error = { code: reason.error.code, message: `Not started: ${reason.error.message}; resume the run with a larger budget.maxCostUsd to run it` }
+    for (let i = 0; i < this.#plan.tasks.length; i++) if (this.#tasks.resultOf(i) === undefined) this.#tasks.send(i, { type: 'CANCEL', error })
+  }
+
   /** Stops the run early; the first reason wins. */
   stop(reason: StopReason): void {
-    if (this.lifecycle !== 'running') return
+    if (reason.kind === 'budget-pause') return this.#pause(reason)
+    if (this.lifecycle !== 'running' && this.lifecycle !== 'paused') return
     this.#lifecycle.send({ type: 'STOP', reason })
     for (const handle of this.#retryTimers.values()) this.#init.clock.clearTimeout(handle)
     this.#retryTimers.clear()
@@ -183,7 +224,7 @@ export class RunMachine implements Dispatchable {
       if (resumed !== 'discarded') return resumed === 'resumed'
     }
     const gates = this.#init.gates
-    const budget = this.#init.config.budget
+    const budget = this.#budget
     const level = budgetLevel(this.#usage.costUsd, budget.maxCostUsd)
     let affordable = false
     const index =
@@ -256,7 +297,7 @@ export class RunMachine implements Dispatchable {
 
   #onUsage(task: CompiledTask, report: UsageReport): void {
     this.#usage.add(task.agent, report)
-    const budget = this.#init.config.budget
+    const budget = this.#budget
     const spentUsd = this.#usage.costUsd
     if (this.lifecycle !== 'running' || budgetLevel(spentUsd, budget.maxCostUsd) !== 'exceeded') return
     this.#out.emit('budget:exceeded', {
@@ -297,7 +338,8 @@ export class RunMachine implements Dispatchable {
     // Parents whose awaited tasks ended in this drain: their turn (see tryStartOne).
     if (this.#growth.resumable > 0) this.#init.dispatcher.request()
     const phase = this.lifecycle
-    if ((phase === 'running' || phase === 'stopping') && this.#scheduler.done && this.#attempts.inFlight === 0 && this.#retryTimers.size === 0) {
+    if (phase === 'paused' && this.#attempts.inFlight === 0 && !this.#scheduler.done) this.#settlePaused()
+    else if ((phase === 'running' || phase === 'stopping' || phase === 'paused') && this.#scheduler.done && this.#attempts.inFlight === 0 && this.#retryTimers.size === 0) {
       this.#lifecycle.send({ type: 'SETTLED' })
       void this.#record()
     }
@@ -329,9 +371,9 @@ export class RunMachine implements Dispatchable {
       if (to === 'COMPLETED') this.#apply(this.#scheduler.end(task, 'completed'))
       else if (to === 'FAILED') this.#apply(this.#scheduler.end(task, 'failed'))
     } else if (to === 'QUEUED' && from === 'RUNNING') {
-      // A run stopped with running tasks left to finish (budget "pause") starts no retry.
+      // A stopped run starts no retry; a paused one keeps it for when it goes on (or settles).
       const reason = this.#lifecycle.getSnapshot().context.reason
-      if (reason !== undefined) this.#tasks.send(task, { type: 'CANCEL', error: reason.error })
+      if (reason !== undefined && this.lifecycle !== 'paused') this.#tasks.send(task, { type: 'CANCEL', error: reason.error })
       else this.#scheduleRetry(task, notBefore)
     }
   }
@@ -340,6 +382,8 @@ export class RunMachine implements Dispatchable {
     const clock = this.#init.clock
     const handle = clock.setTimeout(() => {
       this.#retryTimers.delete(task)
+      // Paused: ready again, to start when the run goes on (settling ends it otherwise).
+      if (this.lifecycle === 'paused') return this.#scheduler.requeue(task)
       if (this.lifecycle !== 'running') return this.#scheduleDrain()
       this.#scheduler.requeue(task)
       this.#init.dispatcher.request()

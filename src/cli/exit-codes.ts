@@ -9,6 +9,8 @@ export const EXIT = {
   incomplete: 1,
   /** Invalid input: plan, config or arguments. */
   invalidInput: 2,
+  /** The run paused at its budget (`onExceeded: pause`): resume it with a larger budget.maxCostUsd. */
+  paused: 3,
   /** Interrupted (SIGINT / SIGTERM). */
   interrupted: 130,
 } as const

@@ -136,6 +136,7 @@ export async function runCommand(planFile: string, options: RunCommandOptions): 
       err(`troupe: ${terminalText(result.error.message)} [${result.error.code}]`)
       return EXIT.invalidInput
     }
+    if (result.status === 'paused') return EXIT.paused
     return result.status === 'completed' ? EXIT.ok : EXIT.incomplete
   } finally {
     interrupt.dispose()

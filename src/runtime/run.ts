@@ -52,6 +52,24 @@ export class Run extends EventEmitter<RunEvents> {
     this.#machine.maxParallel = checkMaxParallel(value)
   }
 
+  /**
+   * Changes this run's `budget.maxCostUsd` (a number > 0, or null for none). A run paused by
+   * its budget (`onExceeded: "pause"`: running tasks finish, none starts) goes on when its
+   * spend is below the new budget — until it settles `paused` once nothing runs; after that,
+   * resume it from its journal with a larger budget.
+   */
+  setBudget(maxCostUsd: number | null): void {
+    if (maxCostUsd !== null && !(typeof maxCostUsd === 'number' && Number.isFinite(maxCostUsd) && maxCostUsd > 0)) {
+      throw new TroupeError('ERR_ARGUMENT_INVALID', `Expected \`maxCostUsd\` to be a number > 0 or null, got ${describeValue(maxCostUsd)}`)
+    }
+    this.#machine.setBudget(maxCostUsd)
+  }
+
+  /** `running`, `paused` (budget `pause`: nothing starts until {@link setBudget} raises it), `stopping`, `recording` or `ended`. */
+  get phase(): 'running' | 'paused' | 'stopping' | 'recording' | 'ended' {
+    return this.#machine.lifecycle
+  }
+
   get strategy(): Strategy {
     return this.#init.strategy
   }

@@ -78,10 +78,10 @@ describe('run machine: final status by reason', () => {
     expect(result.tasks.a).toMatchObject({ state: 'CANCELLED', error: { message: 'stop now' } })
   })
 
-  it('budget pause: the run ends cancelled with ERR_BUDGET_EXCEEDED, tasks not started CANCELLED', async () => {
+  it('budget pause: the run settles paused with ERR_BUDGET_EXCEEDED, tasks not started CANCELLED', async () => {
     const spend = (id: string) => task(id, 'spend.mjs', { input: { usage: { costUsd: 1 } } })
     const result = await start({ name: 'pause', tasks: [spend('a'), spend('b'), spend('c')] }, { maxParallel: 1, budget: { maxCostUsd: 1 } }).result
-    expect(result.status).toBe('cancelled')
+    expect(result.status).toBe('paused')
     expect(result.error?.code).toBe('ERR_BUDGET_EXCEEDED')
     expect(Object.values(result.tasks).map((t) => t.state)).toEqual(['COMPLETED', 'CANCELLED', 'CANCELLED'])
   })

@@ -6,7 +6,12 @@ import type { PlanStrategy } from '../plan/plan.ts'
 import type { UsageSummary } from '../admission/usage.ts'
 
 export type Parallelization = 'PARALLEL' | 'PARTIAL' | 'SEQUENTIAL'
-export type RunStatus = 'completed' | 'failed' | 'cancelled'
+/**
+ * `paused`: the budget ran out with `onExceeded: "pause"`: no task started after that, those
+ * running finished, those never started are CANCELLED with ERR_BUDGET_EXCEEDED; resuming the
+ * run (its journal) with a larger `budget.maxCostUsd` runs them. CLI exit code 3.
+ */
+export type RunStatus = 'completed' | 'failed' | 'cancelled' | 'paused'
 
 export interface TaskResult {
   readonly state: TaskState

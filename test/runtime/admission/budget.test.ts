@@ -1,3 +1,5 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { budgetAdmits, budgetLevel } from '../../../src/runtime/admission/budget.ts'
@@ -51,12 +53,77 @@ const spenders = (n: number, costUsd: number, ms = 0): Plan => ({
 })
 
 describe('budget.maxCostUsd with onExceeded "pause"', () => {
-  it('ends the run with ERR_BUDGET_EXCEEDED and the tasks not started CANCELLED', async () => {
+  it('settles the run paused with ERR_BUDGET_EXCEEDED, every task not started CANCELLED with that code (regression: status cancelled, tasks without a code)', async () => {
     const { result } = await execute(spenders(5, 0.4), { maxParallel: 1, budget: { maxCostUsd: 1 } })
-    expect(result.status).toBe('cancelled')
+    expect(result.status).toBe('paused')
     expect(result.error?.code).toBe('ERR_BUDGET_EXCEEDED')
     expect(Object.values(result.tasks).map((t) => t.state)).toEqual(['COMPLETED', 'COMPLETED', 'COMPLETED', 'CANCELLED', 'CANCELLED'])
-    expect(result.tasks.t4!.error?.code).toBe('ERR_BUDGET_EXCEEDED')
+    expect([result.tasks.t4!.error?.code, result.tasks.t5!.error?.code]).toEqual(['ERR_BUDGET_EXCEEDED', 'ERR_BUDGET_EXCEEDED'])
+  })
+
+  it('never-started tasks waiting on dependencies also get the code (regression: PENDING tasks were CANCELLED with none)', async () => {
+    const { result } = await execute(
+      {
+        name: 'chain',
+        tasks: [
+          { id: 'a', agent: spend, input: { usage: { costUsd: 2 } } },
+          { id: 'b', agent: spend, dependsOn: ['a'] },
+          { id: 'c', agent: spend, dependsOn: ['b'] },
+        ],
+      },
+      { maxParallel: 1, budget: { maxCostUsd: 1 } },
+    )
+    expect(result.status).toBe('paused')
+    expect([result.tasks.b!.error?.code, result.tasks.c!.error?.code]).toEqual(['ERR_BUDGET_EXCEEDED', 'ERR_BUDGET_EXCEEDED'])
+  })
+
+  it('run.setBudget() with a larger budget while paused continues the run to completion', async () => {
+    runtime = createRuntime({ config: { checkpoint: { enabled: false }, pool: { minThreads: 2, maxThreads: 2 }, governor: { enabled: false }, maxParallel: 2 } })
+    const run = runtime.run(
+      {
+        name: 'raise',
+        tasks: [
+          { id: 'spender', agent: spend, input: { usage: { costUsd: 2 } } },
+          { id: 'slow', agent: spend, input: { ms: 400 } },
+          { id: 'later', agent: spend, dependsOn: ['spender'] },
+        ],
+      },
+      {},
+    )
+    run.setBudget(1)
+    let phase: string | undefined
+    run.on('budget:exceeded', () =>
+      queueMicrotask(() => {
+        // Paused now: `slow` still runs, `later` waits; raising the budget lets it start.
+        phase = run.phase
+        run.setBudget(10)
+      }),
+    )
+    const result = await run.result
+    expect(phase).toBe('paused')
+    expect(result.status).toBe('completed')
+    expect(result.tasks.later!.state).toBe('COMPLETED')
+  })
+
+  it('run.setBudget() refuses a budget that is not a positive number or null', async () => {
+    runtime = createRuntime({ config: { checkpoint: { enabled: false }, governor: { enabled: false } } })
+    const run = runtime.run({ name: 'x', tasks: [{ id: 'a', agent: spend }] })
+    expect(() => run.setBudget(-1)).toThrow(expect.objectContaining({ code: 'ERR_ARGUMENT_INVALID' }))
+    await run.result
+  })
+
+  it('cancel() while paused ends the run cancelled', async () => {
+    runtime = createRuntime({ config: { checkpoint: { enabled: false }, pool: { minThreads: 2, maxThreads: 2 }, governor: { enabled: false }, maxParallel: 2, budget: { maxCostUsd: 1 } } })
+    const run = runtime.run({
+      name: 'cancel-paused',
+      tasks: [
+        { id: 'spender', agent: spend, input: { usage: { costUsd: 2 } } },
+        { id: 'slow', agent: spend, input: { ms: 5000 } },
+      ],
+    })
+    run.on('budget:exceeded', () => queueMicrotask(() => void run.cancel()))
+    const result = await run.result
+    expect(result.status).toBe('cancelled')
   })
 
   it('starts no task after the budget is crossed', async () => {
@@ -121,6 +188,7 @@ describe('above 90 % of the budget', () => {
     expect(result.tasks.vital!.state).toBe('COMPLETED')
     expect(result.tasks.ordinary).toMatchObject({ state: 'CANCELLED', error: { code: 'ERR_BUDGET_EXCEEDED' } })
     expect(result.error?.code).toBe('ERR_BUDGET_EXCEEDED')
+    expect(result.status).toBe('paused')
   })
 })
 
@@ -171,4 +239,24 @@ describe('usage and models', () => {
     expect(result.tasks.a!.error?.code).toBe('ERR_TASK_FAILED')
     expect(result.tasks.a!.error?.message).toContain('costUsd')
   })
+})
+
+describe('a paused run resumed with a larger budget', () => {
+  it('reuses what completed and runs what the pause left (journal on)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'troupe-budget-resume-'))
+    const plan: Plan = spenders(4, 0.6)
+    const config = (maxCostUsd: number) => ({ checkpoint: { dir }, pool: { minThreads: 1, maxThreads: 1 }, governor: { enabled: false }, maxParallel: 1, budget: { maxCostUsd } })
+    try {
+      runtime = createRuntime({ config: config(1) })
+      const paused = await runtime.run(plan, { runId: 'over-budget' }).result
+      await runtime.close()
+      expect(paused.status).toBe('paused')
+      runtime = createRuntime({ config: config(10) })
+      const resumed = await runtime.run(plan, { runId: 'over-budget' }).result
+      expect(resumed.status).toBe('completed')
+      expect(resumed.totals.reused).toBe(paused.totals.completed)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 60_000)
 })
