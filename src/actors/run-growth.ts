@@ -7,7 +7,7 @@ import { stageOrder } from '../runtime/plan/stages.ts'
 import type { DagScheduler, Transition } from '../runtime/schedule/scheduler.ts'
 import type { Attempts } from './attempts.ts'
 import type { RunInit, RunOutlet } from './run-init.ts'
-import type { LifecycleState } from './run-lifecycle.ts'
+import type { LifecycleState, StopReason } from './run-lifecycle.ts'
 import { SpawnWaits } from './spawn-waits.ts'
 import type { TaskActors } from './task-actors.ts'
 
@@ -27,6 +27,8 @@ export interface GrowthHost {
   /** Hands the scheduler's transitions to the task actors. */
   apply(transition: Transition): void
   scheduleDrain(): void
+  /** Stops the run (see RunMachine.stop). */
+  stop(reason: StopReason): void
 }
 
 /**
@@ -130,6 +132,16 @@ export class RunGrowth {
     const source = `task "${task.id}"`
     if (tasks.stateOf(task.index) !== 'RUNNING' || tasks.contextOf(task.index).attempt !== attempt) {
       return Promise.resolve({ ok: false, error: { code: 'ERR_ARGUMENT_INVALID', message: `${source}: attempt ${attempt} has ended; it can add no tasks` } })
+    }
+    if (wait && !this.#waits.isWaiting(task.index)) {
+      for (const gate of this.#host.init.gates) {
+        const refusal = gate.checkWait?.(this.#host.init.id, task)
+        if (refusal === undefined) continue
+        // Every slot would be held by a waiting parent: nothing could ever end those waits. Fail now, not at the timeout.
+        const error = { code: 'ERR_SPAWN_WAIT_LIMIT' as const, message: refusal }
+        queueMicrotask(() => this.#host.stop({ kind: 'fail', error }))
+        return Promise.resolve({ ok: false, error })
+      }
     }
     let addition: Addition
     try {

@@ -93,6 +93,7 @@ export class RunMachine implements Dispatchable {
       working: (delta) => this.#working(delta),
       apply: (transition) => this.#apply(transition),
       scheduleDrain: () => this.#scheduleDrain(),
+      stop: (reason) => this.stop(reason),
     })
     this.#lifecycle.start()
     this.result = new Promise((resolve) => (this.#resolve = resolve))

@@ -37,6 +37,11 @@ export class SpawnWaits {
     this.#host = host
   }
 
+  /** Whether `parent` waits already (parked or holding its slot). */
+  isWaiting(parent: number): boolean {
+    return this.#parked.has(parent)
+  }
+
   /** Resumable parents, ready for a slot. */
   get resumable(): number {
     return this.#resumable.length

@@ -5,6 +5,7 @@ import { ClaimRegistry } from './admission/claims.ts'
 import { Governor, type ResourceProbe } from './admission/governor.ts'
 import { Limits, type LimitPause } from './admission/limits.ts'
 import { SystemProbe } from './admission/system-probe.ts'
+import { WaitingThreads } from './admission/waiting-threads.ts'
 import { DemandBook } from './admission/demand.ts'
 import { writeDemandFile } from './admission/demand-file.ts'
 import type { HoldNotice } from './admission/fit-gate.ts'
@@ -118,7 +119,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     // nothing, so it refuses before anything is taken), claims, thread slots, named limits,
     // rollback snapshot (last: only for a task that will start).
     if (this.config.checkpoint.enabled) this.#gates.unshift(this.#stageCheckpoint)
-    if (this.#backend === undefined) this.#gates.push(this.#pool.slots)
+    if (this.#backend === undefined) this.#gates.push(new WaitingThreads(this.#pool.slots))
     this.#limits = new Limits(this.config.limits, this.#clock, () => this.#dispatcher.request(), (pause) => this.#onLimitPaused(pause))
     if (Object.keys(this.config.limits).length > 0) this.#gates.push(this.#limits)
     // Last gate: the snapshot is taken only once the task holds its claims and will start.

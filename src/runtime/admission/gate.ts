@@ -29,6 +29,11 @@ export interface Gate {
    * {@link release} balances.
    */
   resume?(runId: string, task: CompiledTask, force: boolean): boolean
+  /**
+   * `task` is about to wait for tasks it spawns: why it may not (the message of
+   * ERR_SPAWN_WAIT_LIMIT), or undefined when it may. Checked before the tasks are added.
+   */
+  checkWait?(runId: string, task: CompiledTask): string | undefined
 }
 
 /** What `ctx.claim(path)` resolves to inside an agent. */
