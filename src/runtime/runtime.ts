@@ -172,6 +172,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     if (this.#runs.has(id)) throw new TroupeError('ERR_ARGUMENT_INVALID', `A run with id "${id}" is already in flight on this runtime`)
     this.#checkQueueBound(compiled.tasks.length)
     this.#limits.check(compiled)
+    // Claims compare as real paths under the plan's directory; one outside it is ERR_PLAN_INVALID.
+    this.#claims.check(compiled.baseDir, compiled)
     const workspaces = this.#openWorkspaces(compiled, id, options)
     // The run's own view of the plan: tasks added while it runs go here, never into `compiled`.
     const runPlan = new RunPlan(compiled)
@@ -188,6 +190,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
           onStageDurable: () => this.#dispatcher.request(),
         })
       : undefined
+    this.#claims.track(id, compiled.baseDir)
     const run = new Run({
       id,
       plan: runPlan,
@@ -211,6 +214,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     })
     this.#runs.set(id, run)
     void run.result.then(() => {
+      this.#claims.forget(id)
       this.#runs.delete(id)
       this.#scratchpads.delete(id)
       if (this.#runs.size === 0) this.#governor?.deactivate()

@@ -1,4 +1,6 @@
-import type { CompiledTask } from '../plan/plan.ts'
+import { TroupeError } from '../core/errors.ts'
+import type { CompiledPlan, CompiledTask } from '../plan/plan.ts'
+import { normaliseClaim } from './claim-paths.ts'
 import { firstOverlap } from '../plan/claim-patterns.ts'
 import type { ClaimResult, Gate } from './gate.ts'
 
@@ -26,6 +28,45 @@ export class ClaimRegistry implements Gate {
   readonly #holders = new Map<string, Holder>()
   /** Running tasks added by another task: their parent's key, for the lending above. */
   readonly #parents = new Map<string, string>()
+  /** Each run's root (its plan's directory): claims are compared as real paths relative to it. */
+  readonly #roots = new Map<string, string>()
+  /** A task's plan claims, normalised once. */
+  readonly #normalised = new WeakMap<CompiledTask, readonly string[]>()
+
+  /** Throws ERR_PLAN_INVALID when a task of `plan` claims a path outside `root` (symlinks resolved). */
+  check(root: string, plan: CompiledPlan): void {
+    for (const task of plan.tasks) {
+      for (const claim of task.claims) {
+        const normal = normaliseClaim(root, claim)
+        if ('refused' in normal) throw new TroupeError('ERR_PLAN_INVALID', `Task "${task.id}" claims a path outside the run's root: ${normal.refused}; claims name files under the plan's directory`)
+      }
+    }
+  }
+
+  /** Compares run `runId`'s claims as real paths relative to `root` (see normaliseClaim) until {@link forget}. */
+  track(runId: string, root: string): void {
+    this.#roots.set(runId, root)
+  }
+
+  forget(runId: string): void {
+    this.#roots.delete(runId)
+  }
+
+  /** The task's plan claims as compared: normalised when its run has a root, else as written. */
+  #claimsOf(runId: string, task: CompiledTask): readonly string[] {
+    const root = this.#roots.get(runId)
+    if (root === undefined) return task.claims
+    let claims = this.#normalised.get(task)
+    if (claims === undefined) {
+      // A claim outside the root (a task added at run time) is compared as written.
+      claims = task.claims.map((claim) => {
+        const normal = normaliseClaim(root, claim)
+        return 'claim' in normal ? normal.claim : claim
+      })
+      this.#normalised.set(task, claims)
+    }
+    return claims
+  }
 
   /** Tasks holding claims right now. */
   get size(): number {
@@ -36,11 +77,12 @@ export class ClaimRegistry implements Gate {
     const key = keyOf(runId, task.id)
     if (task.parent !== undefined) this.#parents.set(key, keyOf(runId, task.parent))
     if (task.claims.length === 0) return true
-    if (this.#conflict(runId, task.id, task.claims) !== undefined) {
+    const claims = this.#claimsOf(runId, task)
+    if (this.#conflict(runId, task.id, claims) !== undefined) {
       this.#parents.delete(key)
       return false
     }
-    this.#holderFor(runId, task.id).claims.push(...task.claims)
+    this.#holderFor(runId, task.id).claims.push(...claims)
     return true
   }
 
@@ -65,7 +107,11 @@ export class ClaimRegistry implements Gate {
   }
 
   /** `ctx.claim(path)`: takes `path` for the task unless another task holds an overlapping claim. */
-  claim(runId: string, taskId: string, path: string): ClaimResult {
+  claim(runId: string, taskId: string, raw: string): ClaimResult {
+    const root = this.#roots.get(runId)
+    const normal = root === undefined ? { claim: raw } : normaliseClaim(root, raw)
+    if ('refused' in normal) return { granted: false, reason: normal.refused }
+    const path = normal.claim
     const conflict = this.#conflict(runId, taskId, [path])
     if (conflict !== undefined) return { granted: false, holder: conflict.taskId, holderRunId: conflict.runId }
     this.#holderFor(runId, taskId).claims.push(path)
@@ -73,7 +119,11 @@ export class ClaimRegistry implements Gate {
   }
 
   /** `ctx.release(path)`: gives back one hold on `path` (no-op when not held). Returns whether it was held. */
-  unclaim(runId: string, taskId: string, path: string): boolean {
+  unclaim(runId: string, taskId: string, raw: string): boolean {
+    const root = this.#roots.get(runId)
+    const normal = root === undefined ? { claim: raw } : normaliseClaim(root, raw)
+    if ('refused' in normal) return false
+    const path = normal.claim
     const key = keyOf(runId, taskId)
     const holder = this.#holders.get(key)
     const at = holder?.claims.indexOf(path) ?? -1

@@ -43,4 +43,6 @@ export interface ClaimResult {
   readonly holder?: string
   /** When refused: the run of that task. */
   readonly holderRunId?: string
+  /** When refused for another reason than a holder: why (a path outside the run's root). */
+  readonly reason?: string
 }
