@@ -81,6 +81,11 @@ export class TaskActors {
     if (actor === undefined) {
       const task = this.#plan.tasks[index]!
       actor = createActor(taskMachine, {
+        // One id for every task actor: xstate names the event a child's final state sends its
+        // parent after the child's id (`xstate.done.actor.<id>`), and memoises transition
+        // candidates per event type on the parent's machine definition, shared by every run:
+        // a per-task id added one key per task, never freed (regression: ~230 bytes per task).
+        id: 'task',
         parent: this.#parent,
         input: {
           maxAttempts: 1 + (task.retries ?? this.#config.retry.maxRetries),
