@@ -6,7 +6,8 @@ import { Limits } from '../../src/runtime/admission/limits.ts'
 import type { Clock } from '../../src/runtime/core/clock.ts'
 import { resolveConfig, type TroupeConfig } from '../../src/runtime/core/config.ts'
 import type { AttemptHandle, AttemptListener, AttemptRequest, AttemptResult, Executor } from '../../src/runtime/execution/executor.ts'
-import type { RunRecorder } from '../../src/runtime/journal/recorder.ts'
+import { Journal } from '../../src/runtime/journal/journal.ts'
+import { StageCheckpoint } from '../../src/runtime/journal/stage-checkpoint.ts'
 import { compilePlan } from '../../src/runtime/plan/load-plan.ts'
 import type { Plan, Strategy } from '../../src/runtime/plan/plan.ts'
 import { RunPlan } from '../../src/runtime/plan/run-plan.ts'
@@ -83,12 +84,13 @@ export interface FakeRunOptions {
   readonly maxParallel?: number
   /** Extra gates after claims and limits (e.g. thread slots). */
   readonly gates?: readonly Gate[]
-  readonly recorder?: RunRecorder
+  /** Journal on, in this directory: the run is journaled and, under pipeline/hybrid, its stage checkpoint gate is on (last, after the limits). */
+  readonly journalDir?: string
   readonly executor?: FakeExecutor
   readonly dispatcher?: Dispatcher
 }
 
-/** A Run of `plan` on a {@link FakeExecutor}: the real run machine, gates and scheduler, no threads. */
+/** A Run of `plan` on a {@link FakeExecutor}: the real run machine, gates and scheduler, no threads. Started once its journal (if any) is open. */
 export function fakeRun(plan: Plan, options: FakeRunOptions): { run: Run; executor: FakeExecutor; limits: Limits } {
   const config = resolveConfig({ governor: { enabled: false }, checkpoint: { enabled: false }, retry: { delayMs: 10, maxDelayMs: 10, jitter: false }, ...options.config })
   const compiled = compilePlan(plan, { baseDir: join(import.meta.dirname, '..', 'fixtures', 'agents') })
@@ -98,25 +100,39 @@ export function fakeRun(plan: Plan, options: FakeRunOptions): { run: Run; execut
   const limits = new Limits(config.limits, options.clock, () => dispatcher.request())
   limits.check(compiled)
   const strategy = options.strategy ?? compiled.strategy ?? 'concurrent'
+  const maxParallel = options.maxParallel ?? compiled.maxParallel ?? config.maxParallel
+  const id = `fake-${Math.random().toString(36).slice(2, 8)}`
+  const runPlan = new RunPlan(compiled)
+  const gates: Gate[] = [...(options.gates ?? []), claims, limits]
+  const journal =
+    options.journalDir === undefined
+      ? undefined
+      : new Journal({ dir: options.journalDir, runId: id, plan: runPlan, strategy, maxParallel, models: {}, now: () => options.clock.now(), onStageDurable: () => dispatcher.request() })
+  if (journal !== undefined && strategy === 'pipeline') {
+    const checkpoint = new StageCheckpoint()
+    checkpoint.track(id, runPlan, journal)
+    gates.push(checkpoint)
+  }
   const run = new Run({
-    id: `fake-${Math.random().toString(36).slice(2, 8)}`,
-    plan: new RunPlan(compiled),
+    id,
+    plan: runPlan,
     strategy,
-    maxParallel: options.maxParallel ?? compiled.maxParallel ?? config.maxParallel,
+    maxParallel,
     config,
     executor,
     runDir: undefined,
     dispatcher,
-    gates: [...(options.gates ?? []), claims, limits],
+    gates,
     claims,
     limits,
     clock: options.clock,
     retryDelay: () => 10,
-    recorder: options.recorder,
+    recorder: journal,
     signal: undefined,
     forward: () => {},
     listening: () => false,
   })
-  queueMicrotask(() => run.start())
+  void (journal?.open() ?? Promise.resolve()).then(() => run.start())
+  void run.result.then(() => limits.close())
   return { run, executor, limits }
 }
