@@ -22,8 +22,6 @@ export interface GrowthHost {
   /** The strategy keeps barriers (waves, pipeline, hybrid). */
   readonly barriers: boolean
   lifecycle(): LifecycleState
-  /** A running task parked (-1) or took its slot again (+1). */
-  working(delta: -1 | 1): void
   /** Hands the scheduler's transitions to the task actors. */
   apply(transition: Transition): void
   scheduleDrain(): void
@@ -48,7 +46,8 @@ export class RunGrowth {
       answer: (children) => this.#waitAnswer(children),
       park: (parent) => {
         host.attempts.park(parent)
-        host.working(-1)
+        // RUNNING → WAITING: the task's state says it holds no slot (and counts out of the working tasks).
+        host.tasks.send(parent, { type: 'WAIT' })
         const gates = suspendGates(host.init.gates, host.init.id, host.plan.tasks[parent]!)
         host.init.dispatcher.release()
         return gates
@@ -68,8 +67,7 @@ export class RunGrowth {
 
   /** A parked attempt ended (timeout, cancel): it takes back what it suspended, so that its gates' release balances. */
   parkedAttemptEnded(task: CompiledTask): void {
-    // It leaves RUNNING next, and counts down as a working task then.
-    this.#host.working(1)
+    // It leaves WAITING next (the answer ends it).
     resumeGates(this.#waits.dropParent(task.index), this.#host.init.id, task, true)
   }
 
@@ -130,7 +128,8 @@ export class RunGrowth {
   spawn(task: CompiledTask, attempt: number, raw: unknown, wait: boolean): Promise<SpawnAnswer> {
     const { plan, tasks } = this.#host
     const source = `task "${task.id}"`
-    if (tasks.stateOf(task.index) !== 'RUNNING' || tasks.contextOf(task.index).attempt !== attempt) {
+    const state = tasks.stateOf(task.index)
+    if ((state !== 'RUNNING' && state !== 'WAITING') || tasks.contextOf(task.index).attempt !== attempt) {
       return Promise.resolve({ ok: false, error: { code: 'ERR_ARGUMENT_INVALID', message: `${source}: attempt ${attempt} has ended; it can add no tasks` } })
     }
     if (wait && !this.#waits.isWaiting(task.index)) {
@@ -179,14 +178,14 @@ export class RunGrowth {
     const { attempts, init, plan, tasks } = this.#host
     const next = this.#waits.nextResumable()!
     const task = plan.tasks[next.parent]!
-    if (!attempts.isParked(next.parent) || tasks.stateOf(next.parent) !== 'RUNNING' || tasks.contextOf(next.parent).attempt !== next.attempt) {
+    if (!attempts.isParked(next.parent) || tasks.stateOf(next.parent) !== 'WAITING' || tasks.contextOf(next.parent).attempt !== next.attempt) {
       // The attempt is on its way out (timed out, cancelled): its end gives everything back.
       this.#waits.discardResumable()
       return 'discarded'
     }
     if (!resumeGates(next.gates, init.id, task, false)) return 'blocked'
     attempts.unpark(next.parent)
-    this.#host.working(1)
+    tasks.send(next.parent, { type: 'RESUME' })
     this.#waits.resumed()
     return 'resumed'
   }

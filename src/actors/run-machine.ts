@@ -90,7 +90,6 @@ export class RunMachine implements Dispatchable {
       attempts: this.#attempts,
       barriers: this.#barriers,
       lifecycle: () => this.lifecycle,
-      working: (delta) => this.#working(delta),
       apply: (transition) => this.#apply(transition),
       scheduleDrain: () => this.#scheduleDrain(),
       stop: (reason) => this.stop(reason),
@@ -120,12 +119,6 @@ export class RunMachine implements Dispatchable {
       const waitedMs = this.#attempts.waitedMs(i)
       return worker === undefined && waitedMs === undefined ? r : { ...r, ...(worker === undefined ? {} : { worker }), ...(waitedMs === undefined ? {} : { waitedMs }) }
     })
-  }
-
-  /** A running task parked (waiting for tasks it spawned: -1) or took its slot again (+1): RunResult.peakConcurrency counts working tasks. */
-  #working(delta: -1 | 1): void {
-    this.#running += delta
-    if (this.#running > this.#peakRunning) this.#peakRunning = this.#running
   }
 
   set maxParallel(value: number) {
@@ -190,7 +183,7 @@ export class RunMachine implements Dispatchable {
     const abort = abortsRunning(reason)
     // Every task not ended, including retrying ones (QUEUED, but not in the ready set).
     for (let i = 0; i < this.#plan.tasks.length; i++) {
-      if (this.#tasks.resultOf(i) === undefined && (abort || this.stateOf(i) !== 'RUNNING')) this.#tasks.send(i, { type: 'CANCEL', error: reason.error })
+      if (this.#tasks.resultOf(i) === undefined && (abort || !this.#attemptLive(i))) this.#tasks.send(i, { type: 'CANCEL', error: reason.error })
     }
     this.#scheduleDrain()
   }
@@ -256,7 +249,7 @@ export class RunMachine implements Dispatchable {
     const index = task.index
     // Where the final attempt ran: a remote worker's name (`local` unless the backend says otherwise).
     if (result.worker !== undefined) (this.#workers ??= new Map()).set(index, result.worker)
-    if (this.stateOf(index) !== 'RUNNING') return
+    if (!this.#attemptLive(index)) return
     if (result.ok) return this.#tasks.send(index, { type: 'SUCCEED', output: result.output })
     if (result.error.rateLimitedUntil !== undefined) return this.#rateLimited(task, result.error, result.error.rateLimitedUntil)
     this.#tasks.send(index, { type: 'FAIL', error: result.error })
@@ -314,8 +307,8 @@ export class RunMachine implements Dispatchable {
 
   /** Every task transition, from inside the actor's send: queued for the drain. */
   #changed(change: TaskChange): void {
-    // Leaving RUNNING other than through the executor's answer (timeout, cancel): stop the work.
-    if (change.from === 'RUNNING') this.#attempts.abort(change.task)
+    // Leaving RUNNING or WAITING other than through the executor's answer (timeout, cancel): stop the work.
+    if (isLive(change.from) && !isLive(change.to)) this.#attempts.abort(change.task)
     this.#inbox.push(change)
     this.#scheduleDrain()
   }
@@ -371,12 +364,17 @@ export class RunMachine implements Dispatchable {
       if (to === 'COMPLETED' && result.reused) return
       if (to === 'COMPLETED') this.#apply(this.#scheduler.end(task, 'completed'))
       else if (to === 'FAILED') this.#apply(this.#scheduler.end(task, 'failed'))
-    } else if (to === 'QUEUED' && from === 'RUNNING') {
+    } else if (to === 'QUEUED' && isLive(from)) {
       // A stopped run starts no retry; a paused one keeps it for when it goes on (or settles).
       const reason = this.#lifecycle.getSnapshot().context.reason
       if (reason !== undefined && this.lifecycle !== 'paused') this.#tasks.send(task, { type: 'CANCEL', error: reason.error })
       else this.#scheduleRetry(task, notBefore)
     }
+  }
+
+  /** The task has an attempt under way: RUNNING, or WAITING for tasks it spawned. */
+  #attemptLive(index: number): boolean {
+    return isLive(this.stateOf(index))
   }
 
   #scheduleRetry(task: number, notBefore: number): void {
@@ -454,4 +452,9 @@ export class RunMachine implements Dispatchable {
     this.#out.emit('run:end', { runId: this.#init.id, result })
     this.#resolve(result)
   }
+}
+
+/** A state in which the task's attempt is under way. */
+function isLive(state: TaskState): boolean {
+  return state === 'RUNNING' || state === 'WAITING'
 }

@@ -76,6 +76,10 @@ export type TaskEvent =
    * not counted; FAILED with ERR_RATE_LIMITED once `maxRateLimits` is used up.
    */
   | { readonly type: 'RATE_LIMITED'; readonly error: AttemptError; readonly until: number; readonly maxRateLimits: number }
+  /** The running attempt waits in `ctx.spawn(…, { wait: true })`: RUNNING → WAITING. */
+  | { readonly type: 'WAIT' }
+  /** The waiting attempt has its slot again and goes on: WAITING → RUNNING. */
+  | { readonly type: 'RESUME' }
   /** The task completed in an earlier run of the same plan; its output is reused. */
   | { readonly type: 'RESTORE'; readonly output: unknown; readonly attempts: number }
 
@@ -92,6 +96,49 @@ function strip(error: AttemptError): SerializedError {
   const { retryable: _ignored, ...rest } = error
   return rest
 }
+
+/** An `assign` typed for the task machine, for transitions written outside `createMachine`. */
+const update = (fn: (args: { context: TaskContext; event: TaskEvent }) => Partial<TaskContext>) => assign<TaskContext, TaskEvent, undefined, TaskEvent, never>(fn)
+type Of<T extends TaskEvent['type']> = Extract<TaskEvent, { type: T }>
+
+/** How a live attempt (RUNNING or WAITING) can end: the same from both states. */
+const attemptOutcomes = {
+  SUCCEED: {
+    target: 'COMPLETED',
+    actions: update(({ context, event }) => ({ ...finish(context, undefined), output: (event as Of<'SUCCEED'>).output })),
+  },
+  FAIL: [
+    { guard: 'canRetryError', target: 'QUEUED', actions: update(({ context, event }) => retry(context, (event as Of<'FAIL'>).error)) },
+    { target: 'FAILED', actions: update(({ context, event }) => finish(context, strip((event as Of<'FAIL'>).error))) },
+  ],
+  TIMEOUT: [
+    { guard: 'canRetryTimeout', target: 'QUEUED', actions: update(({ context }) => retry(context, timeoutError(context))) },
+    { target: 'FAILED', actions: update(({ context }) => finish(context, timeoutError(context))) },
+  ],
+  ABORT: { target: 'FAILED', actions: update(({ context, event }) => finish(context, (event as Of<'ABORT'>).error)) },
+  RATE_LIMITED: [
+    {
+      guard: ({ context, event }: { context: TaskContext; event: TaskEvent }) => context.rateLimited < (event as Of<'RATE_LIMITED'>).maxRateLimits,
+      target: 'QUEUED',
+      actions: update(({ context, event }) => ({
+        ...finish(context, strip((event as Of<'RATE_LIMITED'>).error)),
+        attempt: context.attempt - 1,
+        rateLimited: context.rateLimited + 1,
+        notBefore: (event as Of<'RATE_LIMITED'>).until,
+      })),
+    },
+    {
+      target: 'FAILED',
+      actions: update(({ context, event }) => {
+        const { error, maxRateLimits } = event as Of<'RATE_LIMITED'>
+        return finish(context, {
+          code: 'ERR_RATE_LIMITED',
+          message: `Rate-limited ${context.rateLimited + 1} times (retry.rateLimitRetries is ${maxRateLimits}): ${error.message}`,
+        })
+      }),
+    },
+  ],
+} as const
 
 /**
  * The lifecycle of one task: PENDING → QUEUED → RUNNING → COMPLETED / FAILED, plus SKIPPED
@@ -160,42 +207,11 @@ export const taskMachine = setup({
       },
     },
     RUNNING: {
-      on: {
-        SUCCEED: {
-          target: 'COMPLETED',
-          actions: assign(({ context, event }) => ({ ...finish(context, undefined), output: event.output })),
-        },
-        FAIL: [
-          { guard: 'canRetryError', target: 'QUEUED', actions: assign(({ context, event }) => retry(context, event.error)) },
-          { target: 'FAILED', actions: assign(({ context, event }) => finish(context, strip(event.error))) },
-        ],
-        TIMEOUT: [
-          { guard: 'canRetryTimeout', target: 'QUEUED', actions: assign(({ context }) => retry(context, timeoutError(context))) },
-          { target: 'FAILED', actions: assign(({ context }) => finish(context, timeoutError(context))) },
-        ],
-        ABORT: { target: 'FAILED', actions: assign(({ context, event }) => finish(context, event.error)) },
-        RATE_LIMITED: [
-          {
-            guard: ({ context, event }) => context.rateLimited < event.maxRateLimits,
-            target: 'QUEUED',
-            actions: assign(({ context, event }) => ({
-              ...finish(context, strip(event.error)),
-              attempt: context.attempt - 1,
-              rateLimited: context.rateLimited + 1,
-              notBefore: event.until,
-            })),
-          },
-          {
-            target: 'FAILED',
-            actions: assign(({ context, event }) =>
-              finish(context, {
-                code: 'ERR_RATE_LIMITED',
-                message: `Rate-limited ${context.rateLimited + 1} times (retry.rateLimitRetries is ${event.maxRateLimits}): ${event.error.message}`,
-              }),
-            ),
-          },
-        ],
-      },
+      on: { ...attemptOutcomes, WAIT: 'WAITING' },
+    },
+    // The attempt still runs (it may end, time out or be cancelled while it waits); it holds no slot.
+    WAITING: {
+      on: { ...attemptOutcomes, RESUME: 'RUNNING' },
     },
     COMPLETED: { type: 'final' },
     FAILED: { type: 'final' },

@@ -1,4 +1,8 @@
-/** The task states of DESIGN.md, exactly. A leaf: importing it loads no xstate. */
-export const TASK_STATES = ['PENDING', 'QUEUED', 'RUNNING', 'COMPLETED', 'FAILED', 'SKIPPED', 'CANCELLED'] as const
+/**
+ * The task states of DESIGN.md, exactly. A leaf: importing it loads no xstate. `WAITING`: the
+ * attempt runs, but waits in `ctx.spawn(…, { wait: true })` for the tasks it spawned, holding
+ * no slot of its run.
+ */
+export const TASK_STATES = ['PENDING', 'QUEUED', 'RUNNING', 'COMPLETED', 'FAILED', 'SKIPPED', 'CANCELLED', 'WAITING'] as const
 export type TaskState = (typeof TASK_STATES)[number]
 export const TERMINAL_STATES: ReadonlySet<TaskState> = new Set(['COMPLETED', 'FAILED', 'SKIPPED', 'CANCELLED'])

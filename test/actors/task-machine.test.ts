@@ -200,3 +200,36 @@ describe('task machine', () => {
     expect(context(actor).error?.message).toContain('429 from provider')
   })
 })
+
+describe('task machine: WAITING', () => {
+  it('goes RUNNING → WAITING on WAIT and back on RESUME, keeping its attempt', () => {
+    const { actor, states, run } = start()
+    run()
+    actor.send({ type: 'WAIT' })
+    actor.send({ type: 'RESUME' })
+    actor.send({ type: 'SUCCEED', output: 1 })
+    expect(states).toEqual(['PENDING', 'QUEUED', 'RUNNING', 'WAITING', 'RUNNING', 'COMPLETED'])
+    expect(context(actor).attempt).toBe(1)
+  })
+
+  it('a waiting attempt can time out and retry, or end with its answer', () => {
+    const retried = start({ maxAttempts: 2 })
+    retried.run()
+    retried.actor.send({ type: 'WAIT' })
+    retried.actor.send({ type: 'TIMEOUT' })
+    expect(state(retried.actor)).toBe('QUEUED')
+    const answered = start()
+    answered.run()
+    answered.actor.send({ type: 'WAIT' })
+    answered.actor.send({ type: 'SUCCEED', output: 2 })
+    expect(state(answered.actor)).toBe('COMPLETED')
+  })
+
+  it('START is ignored while WAITING (it holds its attempt)', () => {
+    const { actor, run } = start()
+    run()
+    actor.send({ type: 'WAIT' })
+    actor.send({ type: 'START' })
+    expect([state(actor), context(actor).attempt]).toEqual(['WAITING', 1])
+  })
+})

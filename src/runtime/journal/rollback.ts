@@ -98,7 +98,7 @@ export class FileRollback implements Gate {
     else if (event.state === 'FAILED') {
       entry.failed = true
       if (!entry.running) this.#restore(key, entry)
-    } else if (event.state !== 'QUEUED') this.#entries.delete(key)
+    } else if (event.state !== 'QUEUED' && event.state !== 'WAITING') this.#entries.delete(key)
   }
 
   #restore(key: string, entry: Entry): void {

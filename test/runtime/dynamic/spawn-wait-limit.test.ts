@@ -59,3 +59,30 @@ describe('ctx.spawn with wait and the thread slots (regression: silent deadlock 
     expect([stuck.status, stuck.error?.code]).toEqual(['failed', 'ERR_SPAWN_WAIT_LIMIT'])
   }, 30_000)
 })
+
+describe('WAITING: a parent in ctx.spawn with wait', () => {
+  it('goes RUNNING → WAITING while its children run, then RUNNING → COMPLETED, and holds no slot meanwhile', async () => {
+    const plan: Plan = {
+      name: 'waiting',
+      tasks: [{ id: 'lead', agent: FAKE_AGENT, input: { spawn: { wait: true, tasks: [{ id: 'kid', agent: FAKE_AGENT, input: { ms: 5 } }] } } }],
+    }
+    // maxParallel 1: the child can only start if the waiting parent holds no slot.
+    const { run } = fakeRun(plan, { clock: systemClock, maxParallel: 1 })
+    const states: string[] = []
+    run.on('task:state', (e) => e.taskId === 'lead' && states.push(e.state))
+    const result = await run.result
+    expect(result.status).toBe('completed')
+    expect(states).toEqual(['QUEUED', 'RUNNING', 'WAITING', 'RUNNING', 'COMPLETED'])
+  })
+
+  it('a waiting parent cancelled ends CANCELLED once', async () => {
+    const plan: Plan = {
+      name: 'waiting-cancel',
+      tasks: [{ id: 'lead', agent: FAKE_AGENT, input: { spawn: { wait: true, tasks: [{ id: 'kid', agent: FAKE_AGENT, input: { hang: true } }] } } }],
+    }
+    const { run } = fakeRun(plan, { clock: systemClock, maxParallel: 2 })
+    run.on('task:state', (e) => e.taskId === 'lead' && e.state === 'WAITING' && void run.cancel())
+    const result = await run.result
+    expect([result.status, result.tasks.lead!.state]).toEqual(['cancelled', 'CANCELLED'])
+  })
+})
