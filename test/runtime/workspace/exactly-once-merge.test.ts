@@ -7,6 +7,7 @@ import type { Plan } from '../../../src/runtime/plan/plan.ts'
 import { createRuntime, type Runtime } from '../../../src/runtime/runtime.ts'
 import { RunWorkspaces, type WorkspaceOptions } from '../../../src/runtime/workspace/worktree.ts'
 import { gitIn, tempRepo } from '../../helpers/git-repo.ts'
+import { mergeTrial } from '../../helpers/merge-trial.ts'
 
 /** Issue 21 items 3 and 9, issue 22 item 5: merges tied to the task's outcome, exactly once; git hooks off; a timeout on git. */
 
@@ -154,5 +155,19 @@ describe('git safety', () => {
     expect(() => compilePlan(plan([{ id: 'a', agent: 'edit' }], { integration: { hooks: 'yes' } } as unknown as Partial<Plan>), { baseDir: '/tmp' })).toThrow(
       expect.objectContaining({ code: 'ERR_PLAN_INVALID', message: expect.stringContaining('`integration.hooks`') }),
     )
+  })
+})
+
+describe('kill -9 during merge and verify, then resume', () => {
+  // The 20-kill version is scripts/reliability/kill-merge.ts; here 3 kills keep the suite's time down.
+  it('leaves each completed task merged exactly once and the failed task not at all', { timeout: 300_000 }, async () => {
+    const trial = await mergeTrial(4, 3, 4_000)
+    expect(trial.kills).toBeGreaterThan(0)
+    expect(trial.states.bad).toBe('FAILED')
+    expect(trial.merges.bad).toBe(0)
+    for (const id of ['t0', 't1', 't2', 't3']) {
+      expect(trial.states[id], id).toBe('COMPLETED')
+      expect(trial.merges[id], `merges of ${id}`).toBe(1)
+    }
   })
 })
