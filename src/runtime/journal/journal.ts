@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto'
-import { open, rename, truncate, type FileHandle } from 'node:fs/promises'
+import { open, rename, rm, truncate, type FileHandle } from 'node:fs/promises'
+import { join } from 'node:path'
 import type { CompiledTask, Strategy } from '../plan/plan.ts'
 import type { RunPlan } from '../plan/run-plan.ts'
 import { TroupeError } from '../core/errors.ts'
 import type { RunResult, TaskResult } from '../core/result.ts'
 import { stringify } from './codec.ts'
 import { RunLock } from './lock.ts'
-import { stopLeftovers } from './process-ledger.ts'
+import { PROCESSES_FILE, stopLeftovers } from './process-ledger.ts'
 import { journalFile, resultFile, runDir } from './paths.ts'
 import { seal } from './integrity.ts'
 import { readJournal, summarize, unreadable, type JournalContents } from './reader.ts'
@@ -211,6 +212,8 @@ export class Journal implements RunRecorder {
       await this.#flushing
       await this.#handle?.close()
       this.#handle = undefined
+      // Every attempt has ended: the process ledger names nothing that can still run.
+      await rm(join(runDir(this.#options.dir, this.#options.runId), PROCESSES_FILE), { force: true })
       // Indented for people to read; compact past a thousand tasks, where it is for programs.
       const text = resultText(result, result.totals.tasks > 1000 ? {} : { indent: 2 })
       await writeDurably(resultFile(this.#options.dir, this.#options.runId), `${text}\n`)
