@@ -34,6 +34,7 @@ export const ERROR_CODES = [
   'ERR_CONDITION_FALSE',
   'ERR_JOURNAL_UNREADABLE',
   'ERR_SPAWN_WAIT_LIMIT',
+  'ERR_GIT_TIMEOUT',
 ] as const
 
 export type ErrorCode = (typeof ERROR_CODES)[number]

@@ -1,15 +1,18 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { open, rename, rm, truncate, type FileHandle } from 'node:fs/promises'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { open, rename, truncate, type FileHandle } from 'node:fs/promises'
 import type { CompiledTask, Strategy } from '../plan/plan.ts'
 import type { RunPlan } from '../plan/run-plan.ts'
 import { TroupeError } from '../core/errors.ts'
 import type { RunResult, TaskResult } from '../core/result.ts'
 import { stringify } from './codec.ts'
 import { RunLock } from './lock.ts'
+import { PROCESSES_FILE, stopLeftovers } from './process-ledger.ts'
 import { journalFile, resultFile, runDir } from './paths.ts'
-import { readJournal, summarize, type JournalContents } from './reader.ts'
+import { seal } from './integrity.ts'
+import { readJournal, summarize, unreadable, type JournalContents } from './reader.ts'
 import type { JournalRecord } from './records.ts'
 import type { RunRecorder } from './recorder.ts'
 
@@ -69,6 +72,8 @@ export class Journal implements RunRecorder {
   #broken = false
   #handle: FileHandle | undefined
   #pending: string[] = []
+  /** Sequence number of the last record queued (integrity.ts): the file's line count once flushed. */
+  #seq = 0
   #flushing: Promise<void> | undefined
   #opening: Promise<void> | undefined
   /** The journal could not be opened: the run goes on without one. */
@@ -88,6 +93,10 @@ export class Journal implements RunRecorder {
     this.#lock = RunLock.acquire(runDir(options.dir, options.runId), options.runId, options.now)
     try {
       this.#previous = readJournal(this.file)
+      if (this.#previous?.legacy) {
+        throw unreadable(this.file, undefined, 'it was written by an earlier troupe, without sequence numbers and checksums, so a damaged record could not be told from a good one (`troupe report` and `troupe runs` still read it)')
+      }
+      this.#seq = this.#previous?.lastSeq ?? 0
       if (this.#previous !== undefined) this.#addSpawned(this.#previous)
       this.#hashes = definitionHashes(options.plan, options.models, this.#moduleDigests)
       if (options.strategy === 'pipeline') this.#countStages(options.plan.tasks)
@@ -129,6 +138,8 @@ export class Journal implements RunRecorder {
   async #open(): Promise<void> {
     const { runId, plan, strategy, maxParallel } = this.#options
     const previous = this.#previous
+    // What an earlier, killed invocation of this run left running dies before anything runs again.
+    await stopLeftovers(runDir(this.#options.dir, runId))
     // Bytes, not decoded text: invalid UTF-8 before the cut must not move it.
     if (previous !== undefined && previous.validBytes < previous.size) await truncate(this.file, previous.validBytes)
     this.#handle = await open(this.file, 'a')
@@ -184,7 +195,7 @@ export class Journal implements RunRecorder {
       record.outputUnavailable = true
       line = stringify(record)
     }
-    this.#pending.push(`${line}\n`)
+    this.#pending.push(`${seal(++this.#seq, line)}\n`)
     if (this.#stageLeft.size > 0) this.#stageEnded(task, result)
     this.#flushSoon()
   }
@@ -205,6 +216,8 @@ export class Journal implements RunRecorder {
       await this.#flushing
       await this.#handle?.close()
       this.#handle = undefined
+      // Every attempt has ended: the process ledger names nothing that can still run.
+      await rm(join(runDir(this.#options.dir, this.#options.runId), PROCESSES_FILE), { force: true })
       // Indented for people to read; compact past a thousand tasks, where it is for programs.
       const text = resultText(result, result.totals.tasks > 1000 ? {} : { indent: 2 })
       await writeDurably(resultFile(this.#options.dir, this.#options.runId), `${text}\n`)
@@ -250,13 +263,13 @@ export class Journal implements RunRecorder {
     const left = this.#stageLeft.get(stage)! - 1
     this.#stageLeft.set(stage, left)
     if (left === 0) {
-      this.#pending.push(`${JSON.stringify({ type: 'stage', stage, completed: !this.#stageFailed.has(stage), at: this.#options.now() })}\n`)
+      this.#pending.push(`${seal(++this.#seq, JSON.stringify({ type: 'stage', stage, completed: !this.#stageFailed.has(stage), at: this.#options.now() }))}\n`)
       this.#pendingStages.push(stage)
     }
   }
 
   #append(record: JournalRecord): void {
-    this.#pending.push(`${stringify(record)}\n`)
+    this.#pending.push(`${seal(++this.#seq, stringify(record))}\n`)
     this.#flushSoon()
   }
 

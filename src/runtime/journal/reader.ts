@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { TroupeError } from '../core/errors.ts'
 import { decode } from './codec.ts'
+import { isUnsealed, unseal } from './integrity.ts'
 import type { JournalRecord } from './records.ts'
 
 /** A journal as read from disk: its records, and how many bytes of it are whole lines. */
@@ -11,6 +12,13 @@ export interface JournalContents {
   readonly validBytes: number
   /** Size of the file: more than {@link validBytes} when the last line is torn. */
   readonly size: number
+  /** The sequence number of the last whole record (0 for a legacy journal): the next one written is `lastSeq + 1`. */
+  readonly lastSeq: number
+  /**
+   * Written by a troupe before records were sealed (no `seq`, no `crc` on any line). It can
+   * be read (`troupe report`, `runs`, `logs`) but a run never resumes from it.
+   */
+  readonly legacy: boolean
 }
 
 const NEWLINE = 0x0a
@@ -20,10 +28,11 @@ const NEWLINE = 0x0a
  * and `logs` all use it). Returns `undefined` when there is none (or it is empty).
  *
  * Works on bytes: only a last line without its newline (a write torn by a crash) is
- * ignored. Anything else that is not a journal record — invalid UTF-8, broken JSON, an
- * unknown record, a first record that is not `run-start` — throws `ERR_JOURNAL_UNREADABLE`
- * naming the file and the line, because resuming from a journal half understood would
- * silently re-run (or skip) work.
+ * ignored. Anything else that is not a journal record — invalid UTF-8, a line whose
+ * checksum does not match (edited), a sequence number out of order (a line deleted,
+ * repeated or moved), broken JSON, a first record that is not `run-start` — throws
+ * `ERR_JOURNAL_UNREADABLE` naming the file and the line, because resuming from a journal
+ * half understood would silently re-run (or skip) work. See integrity.ts for the seal.
  */
 export function readJournal(file: string): JournalContents | undefined {
   let bytes: Buffer
@@ -38,6 +47,7 @@ export function readJournal(file: string): JournalContents | undefined {
   const records: JournalRecord[] = []
   let start = 0
   let line = 0
+  let legacy: boolean | undefined
   while (start < validBytes) {
     const end = bytes.indexOf(NEWLINE, start)
     line++
@@ -50,9 +60,26 @@ export function readJournal(file: string): JournalContents | undefined {
       throw unreadable(file, line, 'it is not valid UTF-8', error)
     }
     if (text.trim() === '') throw unreadable(file, line, 'the line is empty')
+    // The first line decides: sealed (every line must be), or a legacy journal (no line may be).
+    legacy ??= isUnsealed(text)
+    if (legacy) {
+      if (!isUnsealed(text)) throw unreadable(file, line, 'a sealed record in a journal whose first line has no checksum')
+    } else {
+      const seal = unseal(text)
+      if ('problem' in seal) throw unreadable(file, line, seal.problem)
+      if (seal.seq !== line) {
+        const why = seal.seq < line ? 'repeated or moved' : 'deleted or moved'
+        throw unreadable(file, line, `its sequence number is ${seal.seq}, not ${line}: a record before it was ${why}`)
+      }
+    }
     let record: JournalRecord
     try {
-      record = decode(JSON.parse(text)) as JournalRecord
+      const tree = JSON.parse(text) as Record<string, unknown>
+      if (!legacy) {
+        delete tree.seq
+        delete tree.crc
+      }
+      record = decode(tree) as JournalRecord
     } catch (error) {
       throw unreadable(file, line, `it is not a journal record (${(error as Error).message})`, error)
     }
@@ -63,11 +90,15 @@ export function readJournal(file: string): JournalContents | undefined {
     if (type === 'task' && typeof (record as { id?: unknown }).id !== 'string') throw unreadable(file, line, 'a task record without an id')
     records.push(record)
   }
+  // A torn write is the start of a record: `{…` without its newline. Zeros or other bytes
+  // there are damage (a file overwritten or a disk block lost), not a crash mid-append.
+  const torn = bytes.subarray(validBytes)
+  if (torn.length > 0 && (torn[0] !== 0x7b || torn.includes(0))) throw unreadable(file, line + 1, 'the last line is neither a whole record nor the start of one')
   if (records.length === 0 && validBytes === bytes.length) return undefined
-  return { file, records, validBytes, size: bytes.length }
+  return { file, records, validBytes, size: bytes.length, lastSeq: legacy === true ? 0 : records.length, legacy: legacy === true }
 }
 
-function unreadable(file: string, line: number | undefined, why: string, cause?: unknown): TroupeError {
+export function unreadable(file: string, line: number | undefined, why: string, cause?: unknown): TroupeError {
   return new TroupeError(
     'ERR_JOURNAL_UNREADABLE',
     `Cannot resume from the journal ${file}${line === undefined ? '' : ` (line ${line})`}: ${why}. Move the file away (or delete the run's directory) to start the run afresh, or use another --run-id.`,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { TroupeError, describeValue } from '../core/errors.ts'
 
 export const WORKSPACE_MODES = ['none', 'worktree'] as const
@@ -16,6 +17,8 @@ export interface PlanWorkspaceFields {
     readonly branch?: string
     /** Must pass on the merged tree before a merge is kept. */
     readonly verify?: StepCommand
+    /** Run the repository's git hooks (post-checkout, pre-merge-commit, post-merge, …) in worktrees and merges. @default false */
+    readonly hooks?: boolean
   }
   /** Runs in each new worktree before its agent (e.g. `[npm, ci]`). */
   readonly setup?: StepCommand
@@ -36,6 +39,8 @@ export interface PlanWorkspace {
   /** Branch template; `{{run.id}}` is the only placeholder. */
   readonly integrationBranch: string | undefined
   readonly verify: StepCommand | undefined
+  /** `integration.hooks`: git runs the repository's hooks. */
+  readonly hooks: boolean
   readonly setup: StepCommand | undefined
   readonly copy: readonly string[]
 }
@@ -51,16 +56,29 @@ export const PLAN_WORKSPACE_KEYS = ['workspace', 'integration', 'setup', 'copy']
 export function parseWorkspaceSpec(plan: Record<string, unknown>, tasks: readonly unknown[]): PlanWorkspace | undefined {
   const fallback = mode(plan.workspace, 'workspace') ?? 'none'
   const taskIds = new Set<string>()
+  // One task id → one branch and worktree: ids whose ref-safe forms meet are refused.
+  const segments = new Map<string, string>()
   tasks.forEach((raw, index) => {
     const task = raw as Record<string, unknown>
     const own = mode(task.workspace, `tasks[${index}] ("${String(task.id)}").workspace`)
-    if ((own ?? fallback) === 'worktree') taskIds.add(String(task.id))
+    if ((own ?? fallback) !== 'worktree') return
+    const id = String(task.id)
+    const segment = refSafe(id)
+    const other = segments.get(segment)
+    if (other !== undefined && other !== id) {
+      throw new TroupeError(
+        'ERR_PLAN_INVALID',
+        `Tasks "${other}" and "${id}" would share the git branch troupe/<run>/${segment} and its worktree (task ids that are not plain names are made ref-safe as slug-hash); rename one of them`,
+      )
+    }
+    segments.set(segment, id)
+    taskIds.add(id)
   })
   const integration = parseIntegration(plan.integration)
   const setup = step(plan.setup, 'setup')
   const copy = parseCopy(plan.copy)
   if (taskIds.size === 0) return undefined
-  return { taskIds, integrationBranch: integration.branch, verify: integration.verify, setup, copy }
+  return { taskIds, integrationBranch: integration.branch, verify: integration.verify, hooks: integration.hooks, setup, copy }
 }
 
 /** The integration branch of run `runId`: the template rendered, or undefined for the default. */
@@ -70,13 +88,14 @@ export function renderIntegrationBranch(template: string | undefined, runId: str
 
 const RUN_ID = /\{\{\s*run\.id\s*\}\}/g
 
-function parseIntegration(value: unknown): { branch: string | undefined; verify: StepCommand | undefined } {
-  if (value === undefined) return { branch: undefined, verify: undefined }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid('integration', value, 'an object with `branch` and/or `verify`')
+function parseIntegration(value: unknown): { branch: string | undefined; verify: StepCommand | undefined; hooks: boolean } {
+  if (value === undefined) return { branch: undefined, verify: undefined, hooks: false }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid('integration', value, 'an object with `branch`, `verify` and/or `hooks`')
   const record = value as Record<string, unknown>
   for (const key of Object.keys(record)) {
-    if (key !== 'branch' && key !== 'verify') throw new TroupeError('ERR_PLAN_INVALID', `Plan field \`integration.${key}\` is not an integration key; allowed keys: branch, verify`)
+    if (key !== 'branch' && key !== 'verify' && key !== 'hooks') throw new TroupeError('ERR_PLAN_INVALID', `Plan field \`integration.${key}\` is not an integration key; allowed keys: branch, verify, hooks`)
   }
+  if (record.hooks !== undefined && typeof record.hooks !== 'boolean') throw invalid('integration.hooks', record.hooks, 'true (run the repository\'s git hooks) or false (the default)')
   const branch = record.branch
   if (branch !== undefined) {
     const sample = typeof branch === 'string' ? branch.replace(RUN_ID, 'run') : ''
@@ -91,7 +110,7 @@ function parseIntegration(value: unknown): { branch: string | undefined; verify:
       throw invalid('integration.branch', branch, 'a branch outside troupe/{{run.id}}/, which holds the task branches (git cannot hold troupe/{{run.id}} beside them); the default is troupe/{{run.id}}/integration')
     }
   }
-  return { branch: branch as string | undefined, verify: step(record.verify, 'integration.verify') }
+  return { branch: branch as string | undefined, verify: step(record.verify, 'integration.verify'), hooks: record.hooks === true }
 }
 
 function parseCopy(value: unknown): readonly string[] {
@@ -115,4 +134,17 @@ function step(value: unknown, field: string): StepCommand | undefined {
 
 function invalid(field: string, value: unknown, allowed: string): TroupeError {
   return new TroupeError('ERR_PLAN_INVALID', `Plan field \`${field}\` is ${describeValue(value)}; expected ${allowed}`)
+}
+
+const INTEGRATION = 'integration'
+
+/**
+ * A task id as one git ref component (its branch `troupe/<runId>/<segment>` and worktree
+ * directory): kept when already safe, else a slug and a short hash. Two ids can meet here
+ * (`a b` and `a-b-c8687a08`): plans with both are refused (parseWorkspaceSpec).
+ */
+export function refSafe(taskId: string): string {
+  if (/^[A-Za-z0-9_-][A-Za-z0-9._-]*$/.test(taskId) && !taskId.includes('..') && !taskId.endsWith('.lock') && !taskId.endsWith('.') && taskId !== INTEGRATION) return taskId
+  const slug = taskId.replace(/[^A-Za-z0-9_-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'task'
+  return `${slug}-${createHash('sha256').update(taskId).digest('hex').slice(0, 8)}`
 }

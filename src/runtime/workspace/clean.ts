@@ -16,7 +16,7 @@ export interface CleanReport {
 export async function cleanWorktrees(repoDir: string, isLive: (runId: string) => boolean): Promise<CleanReport> {
   const root = (await gitOk(repoDir, ['rev-parse', '--show-toplevel'])).trim()
   const refs = (await gitOk(root, ['for-each-ref', '--format=%(refname:short)', 'refs/heads/troupe/'])).split('\n').filter(Boolean)
-  const paths = await worktreesByBranch(root)
+  const { paths, detached } = await worktreesByBranch(root)
   const worktrees: string[] = []
   const branches: string[] = []
   for (const branch of refs) {
@@ -32,7 +32,8 @@ export async function cleanWorktrees(repoDir: string, isLive: (runId: string) =>
   }
   // Integration worktrees of dead runs (`…/worktrees/.integration`), and records of deleted dirs.
   // A custom integration branch (plan `integration.branch`) is known by its worktree's path.
-  for (const [branch, path] of paths) {
+  // (Integration worktrees are detached since merges are published by compare-and-swap.)
+  for (const [branch, path] of [...paths, ...detached.map((path) => ['', path] as const)]) {
     const match = /^troupe\/([^/]+)\/integration$/.exec(branch) ?? /\/([^/]+)\/worktrees\/\.integration$/.exec(path)
     if (match === null || isLive(match[1]!)) continue
     await git(root, ['worktree', 'remove', '--force', path])
@@ -43,13 +44,15 @@ export async function cleanWorktrees(repoDir: string, isLive: (runId: string) =>
   return { worktrees, branches }
 }
 
-async function worktreesByBranch(root: string): Promise<Map<string, string>> {
+async function worktreesByBranch(root: string): Promise<{ paths: Map<string, string>; detached: string[] }> {
   const out = await gitOk(root, ['worktree', 'list', '--porcelain'])
-  const map = new Map<string, string>()
+  const paths = new Map<string, string>()
+  const detached: string[] = []
   let path: string | undefined
   for (const line of out.split('\n')) {
     if (line.startsWith('worktree ')) path = line.slice('worktree '.length)
-    else if (line.startsWith('branch refs/heads/') && path !== undefined) map.set(line.slice('branch refs/heads/'.length), path)
+    else if (line.startsWith('branch refs/heads/') && path !== undefined) paths.set(line.slice('branch refs/heads/'.length), path)
+    else if (line === 'detached' && path !== undefined) detached.push(path)
   }
-  return map
+  return { paths, detached }
 }

@@ -51,6 +51,7 @@ export class RunWorkspaceSession {
       ...(spec.setup !== undefined ? { setup: spec.setup } : {}),
       copy: spec.copy,
       keep: options.keep ?? false,
+      hooks: spec.hooks,
     })
     // Attempts await it and report its error; this keeps an unawaited failure from being unhandled.
     workspaces.catch(() => undefined)

@@ -90,13 +90,16 @@ export class WorkspaceExecutor implements Executor {
       // Aborted after the agent succeeded (cancel, timeout): its work is not merged.
       if (isAborted()) return cancelled(request)
       try {
-        const merged = await workspaces.finish(request.taskId)
+        // The merge is published only if the attempt is still not aborted once verify passed (see RunWorkspaces).
+        const merged = await workspaces.finish(request.taskId, request.attempt, isAborted)
         outcome = { branch: merged.branch, filesChanged: merged.filesChanged, insertions: merged.insertions, deletions: merged.deletions, merge: 'merged' }
-        listener.onLog(`workspace: merged ${merged.branch} (${merged.filesChanged} files, +${merged.insertions} −${merged.deletions})`)
+        if (merged.alreadyMerged) listener.onLog(`workspace: ${request.taskId} was merged already (${merged.commit}); not merged again`)
+        else listener.onLog(`workspace: merged ${merged.branch} (${merged.filesChanged} files, +${merged.insertions} −${merged.deletions})`)
         return result
       } catch (error) {
         if (isTroupeError(error) && error.code === 'ERR_MERGE_CONFLICT') outcome = { ...outcome, merge: 'conflict' }
         if (isTroupeError(error) && error.code === 'ERR_VERIFY_FAILED') outcome = { ...outcome, merge: 'verify-failed' }
+        if (isTroupeError(error) && error.code === 'ERR_CANCELLED') return { ok: false, error: { code: 'ERR_CANCELLED', message: error.message } }
         if (isTroupeError(error)) return { ok: false, error: { code: error.code, message: error.message, retryable: false } }
         throw error
       }

@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { cp, mkdir, rm } from 'node:fs/promises'
 import { isAbsolute, join, relative, resolve } from 'node:path'
 import { execa } from 'execa'
 import { TroupeError } from '../core/errors.ts'
-import { git, gitOk, tail } from './git.ts'
+import { refSafe } from '../plan/workspace-spec.ts'
+import { git, gitOk, tail, type GitOptions, type GitResult } from './git.ts'
 import { clearOwner, markOwner } from './run-liveness.ts'
 
 /** How a run uses git worktrees (DESIGN.md "Workspaces"). */
@@ -24,6 +24,10 @@ export interface WorkspaceOptions {
   readonly copy?: readonly string[]
   /** Keep worktrees and task branches after the run, for inspection. */
   readonly keep?: boolean
+  /** Run the repository's git hooks (plan `integration.hooks`). @default false */
+  readonly hooks?: boolean
+  /** Longest one git command may take (ERR_GIT_TIMEOUT). @default GIT_TIMEOUT_MS */
+  readonly gitTimeoutMs?: number
 }
 
 /** A task's worktree. */
@@ -41,6 +45,8 @@ export interface MergeOutcome {
   readonly filesChanged: number
   readonly insertions: number
   readonly deletions: number
+  /** The task's merge was already on the integration branch (an earlier invocation published it before it was killed): nothing was merged again. */
+  readonly alreadyMerged?: true
 }
 
 /**
@@ -48,6 +54,14 @@ export interface MergeOutcome {
  * it stands when the task starts, committed and merged back one at a time when the task
  * completes (so dependents, which start later, see their dependencies' work), removed
  * however the task ends. The user's own working tree is never touched.
+ *
+ * Exactly-once merges: a merge is made on a candidate commit (the integration worktree is
+ * always detached), `verify` runs on the candidate, and only then is the integration
+ * branch moved to it, by compare-and-swap (`git update-ref NEW OLD`) — unless the attempt
+ * was aborted meanwhile (timeout, cancel), in which case the branch never moves (or is
+ * moved back). Each merge commit carries `Troupe-Run`, `Troupe-Task` and `Troupe-Attempt`
+ * trailers: that commit is the merge record, atomic with the merge itself, and a task
+ * whose merge is already on the branch (published just before a kill -9) is not merged again.
  */
 export class RunWorkspaces {
   readonly options: WorkspaceOptions
@@ -61,12 +75,16 @@ export class RunWorkspaces {
   readonly #bases = new Map<string, string>()
   /** Merges run one at a time: each waits for the one before. */
   #mergeChain: Promise<unknown> = Promise.resolve()
+  readonly #git: GitOptions
+  /** Tasks of this run merged on the integration branch, by task id → merge commit (read from its trailers once, then kept). */
+  #merged: Map<string, string> | undefined
 
   private constructor(options: WorkspaceOptions, root: string, identity: readonly string[]) {
     this.options = options
     this.root = root
     this.#integrationDir = join(options.worktreesDir, '.integration')
     this.#identity = identity
+    this.#git = gitOptions(options)
   }
 
   /**
@@ -76,14 +94,14 @@ export class RunWorkspaces {
    * killed process.
    */
   static async open(options: WorkspaceOptions): Promise<RunWorkspaces> {
-    const top = await git(options.repoDir, ['rev-parse', '--show-toplevel'])
+    const top = await git(options.repoDir, ['rev-parse', '--show-toplevel'], gitOptions(options))
     if (top.exitCode !== 0) {
       throw new TroupeError('ERR_PLAN_INVALID', `Plan uses \`workspace: worktree\`, but ${options.repoDir} is not inside a git repository (${tail(top.stderr, 200)})`)
     }
     const root = top.stdout.trim()
-    const head = await git(root, ['rev-parse', '--verify', 'HEAD'])
+    const head = await git(root, ['rev-parse', '--verify', 'HEAD'], gitOptions(options))
     if (head.exitCode !== 0) throw new TroupeError('ERR_PLAN_INVALID', `Plan uses \`workspace: worktree\`, but the repository at ${root} has no commit yet`)
-    const email = await git(root, ['config', 'user.email'])
+    const email = await git(root, ['config', 'user.email'], gitOptions(options))
     const identity = email.stdout.trim() === '' ? ['-c', 'user.name=troupe', '-c', 'user.email=troupe@localhost'] : []
     const workspaces = new RunWorkspaces(options, root, identity)
     await workspaces.#prepare()
@@ -92,7 +110,30 @@ export class RunWorkspaces {
 
   /** The integration branch's current commit. */
   async integrationHead(): Promise<string> {
-    return (await gitOk(this.#integrationDir, ['rev-parse', 'HEAD'])).trim()
+    return (await this.#ok(this.root, ['rev-parse', '--verify', `refs/heads/${this.options.integrationBranch}^{commit}`])).trim()
+  }
+
+  /** The merge commit of task `taskId` on the integration branch, if this run merged it (see the class comment). */
+  async mergedCommit(taskId: string): Promise<string | undefined> {
+    if (this.#merged === undefined) {
+      const out = await this.#ok(this.root, ['log', '--first-parent', '--merges', '-F', `--grep=${RUN_TRAILER}: ${this.options.runId}`, '--format=%H%x00%B%x1e', `refs/heads/${this.options.integrationBranch}`])
+      const merged = new Map<string, string>()
+      for (const entry of out.split('\x1e')) {
+        const [commit, body] = entry.trim().split('\0')
+        if (commit === undefined || body === undefined || !body.split('\n').includes(`${RUN_TRAILER}: ${this.options.runId}`)) continue
+        const task = body.split('\n').find((line) => line.startsWith(`${TASK_TRAILER}: `))
+        if (task === undefined) continue
+        try {
+          const id = JSON.parse(task.slice(TASK_TRAILER.length + 2)) as unknown
+          // Newest first: the first one found is the one on the branch now.
+          if (typeof id === 'string' && !merged.has(id)) merged.set(id, commit)
+        } catch {
+          // not ours
+        }
+      }
+      this.#merged = merged
+    }
+    return this.#merged.get(taskId)
   }
 
   /** Creates the task's worktree on branch `troupe/<runId>/<task>` from the integration branch, copies files and runs setup. */
@@ -107,11 +148,11 @@ export class RunWorkspaces {
     this.#bases.set(taskId, base)
     // Registered without files (worktree commands run one at a time), then checked out in
     // the new worktree alone, so parallel tasks populate their trees at the same time.
-    await gitOk(this.root, ['worktree', 'add', '-q', '--no-checkout', '-b', branch, path, base])
+    await this.#ok(this.root, ['worktree', 'add', '-q', '--no-checkout', '-b', branch, path, base])
     const worktree = { taskId, path, branch }
     this.#live.set(taskId, worktree)
     try {
-      await gitOk(path, ['reset', '-q', '--hard'])
+      await this.#ok(path, ['reset', '-q', '--hard'])
       for (const item of this.options.copy ?? []) await this.#copy(item, path)
       if (this.options.setup !== undefined) await runStep(this.options.setup, path, `setup of task "${taskId}"`)
     } catch (error) {
@@ -128,20 +169,20 @@ export class RunWorkspaces {
    * verify throws ERR_VERIFY_FAILED with its output's tail; either way the integration
    * branch is left exactly as it was.
    */
-  async finish(taskId: string): Promise<MergeOutcome> {
+  async finish(taskId: string, attempt = 1, isAborted: () => boolean = () => false): Promise<MergeOutcome> {
     const worktree = this.#live.get(taskId)
     if (worktree === undefined) throw new Error(`task "${taskId}" has no worktree`)
     try {
-      await gitOk(worktree.path, ['add', '-A'])
-      const staged = await git(worktree.path, ['diff', '--cached', '--quiet'])
+      await this.#ok(worktree.path, ['add', '-A'])
+      const staged = await this.#run(worktree.path, ['diff', '--cached', '--quiet'])
       if (staged.exitCode === 1) {
-        await gitOk(worktree.path, [...this.#identity, 'commit', '-q', '--no-verify', '-m', `troupe: ${taskId}`, '-m', `Troupe-Run: ${this.options.runId}\nTroupe-Task: ${taskId}`])
+        await this.#ok(worktree.path, [...this.#identity, 'commit', '-q', '--no-verify', '-m', `troupe: ${taskId}`])
       }
       // The task's own changes, measured in its worktree while other merges may be running.
       const base = this.#bases.get(taskId)!
-      const stat = parseShortstat(await gitOk(worktree.path, ['diff', '--shortstat', base, 'HEAD']))
-      const commits = stat[0] === 0 ? Number((await gitOk(worktree.path, ['rev-list', '--count', `${base}..HEAD`])).trim()) : 1
-      const merged = this.#mergeChain.then(() => this.#merge(worktree, stat, commits))
+      const stat = parseShortstat(await this.#ok(worktree.path, ['diff', '--shortstat', base, 'HEAD']))
+      const commits = stat[0] === 0 ? Number((await this.#ok(worktree.path, ['rev-list', '--count', `${base}..HEAD`])).trim()) : 1
+      const merged = this.#mergeChain.then(() => this.#merge(worktree, stat, commits, attempt, isAborted))
       this.#mergeChain = merged.catch(() => undefined)
       return await merged
     } finally {
@@ -162,9 +203,9 @@ export class RunWorkspaces {
   async close(): Promise<void> {
     await this.#mergeChain
     for (const taskId of [...this.#live.keys()]) await this.discard(taskId)
-    await git(this.root, ['worktree', 'remove', '--force', this.#integrationDir])
+    await this.#run(this.root, ['worktree', 'remove', '--force', this.#integrationDir])
     await rm(this.#integrationDir, { recursive: true, force: true })
-    await git(this.root, ['worktree', 'prune'])
+    await this.#run(this.root, ['worktree', 'prune'])
     clearOwner(this.options.worktreesDir)
   }
 
@@ -172,45 +213,75 @@ export class RunWorkspaces {
     await mkdir(this.options.worktreesDir, { recursive: true })
     markOwner(this.options.worktreesDir)
     const branch = this.options.integrationBranch
-    const exists = await git(this.root, ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}`])
-    if (exists.exitCode !== 0) await gitOk(this.root, ['branch', branch, 'HEAD'])
+    const exists = await this.#run(this.root, ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}`])
+    if (exists.exitCode !== 0) await this.#ok(this.root, ['branch', branch, 'HEAD'])
     // Leftovers of a killed run with this id: its task worktrees and branches (never the integration branch).
-    await git(this.root, ['worktree', 'prune'])
+    await this.#run(this.root, ['worktree', 'prune'])
     for (const stale of await this.#runBranches()) await this.#removeTask(join(this.options.worktreesDir, stale.slice(`troupe/${this.options.runId}/`.length)), stale)
-    await git(this.root, ['worktree', 'remove', '--force', this.#integrationDir])
+    await this.#run(this.root, ['worktree', 'remove', '--force', this.#integrationDir])
     await rm(this.#integrationDir, { recursive: true, force: true })
-    await git(this.root, ['worktree', 'prune'])
-    await gitOk(this.root, ['worktree', 'add', '-q', this.#integrationDir, branch])
+    await this.#run(this.root, ['worktree', 'prune'])
+    await this.#ok(this.root, ['worktree', 'add', '-q', '--detach', this.#integrationDir, branch])
   }
 
   async #runBranches(): Promise<string[]> {
-    const out = await gitOk(this.root, ['for-each-ref', '--format=%(refname:short)', `refs/heads/troupe/${this.options.runId}/`])
+    const out = await this.#ok(this.root, ['for-each-ref', '--format=%(refname:short)', `refs/heads/troupe/${this.options.runId}/`])
     return out.split('\n').filter((b) => b !== '' && b !== this.options.integrationBranch)
   }
 
-  async #merge(worktree: TaskWorktree, [filesChanged, insertions, deletions]: [number, number, number], commits: number): Promise<MergeOutcome> {
+  async #merge(worktree: TaskWorktree, [filesChanged, insertions, deletions]: [number, number, number], commits: number, attempt: number, isAborted: () => boolean): Promise<MergeOutcome> {
     const dir = this.#integrationDir
+    const { taskId } = worktree
+    const done = await this.mergedCommit(taskId)
+    if (done !== undefined) return { branch: worktree.branch, commit: done, filesChanged, insertions, deletions, alreadyMerged: true }
     if (commits === 0) {
       return { branch: worktree.branch, commit: undefined, filesChanged, insertions, deletions }
     }
     const before = await this.integrationHead()
-    const merge = await git(dir, [...this.#identity, 'merge', '--no-ff', '--no-edit', '-q', '-m', `troupe: merge ${worktree.taskId}`, worktree.branch])
+    const ref = `refs/heads/${this.options.integrationBranch}`
+    // The candidate: the merge on a detached HEAD at the integration branch's commit; the branch does not move yet.
+    await this.#ok(dir, ['reset', '-q', '--hard', before])
+    const trailers = `${RUN_TRAILER}: ${this.options.runId}\n${TASK_TRAILER}: ${JSON.stringify(taskId)}\n${ATTEMPT_TRAILER}: ${attempt}`
+    const merge = await this.#run(dir, [...this.#identity, 'merge', '--no-ff', '--no-edit', '-q', '-m', `troupe: merge ${taskId}`, '-m', trailers, worktree.branch])
     if (merge.exitCode !== 0) {
-      const conflicted = (await git(dir, ['diff', '--name-only', '--diff-filter=U'])).stdout.split('\n').filter(Boolean)
-      await git(dir, ['merge', '--abort'])
-      await git(dir, ['reset', '-q', '--hard', before])
+      const conflicted = (await this.#run(dir, ['diff', '--name-only', '--diff-filter=U'])).stdout.split('\n').filter(Boolean)
+      await this.#run(dir, ['merge', '--abort'])
+      await this.#run(dir, ['reset', '-q', '--hard', before])
       const files = conflicted.length > 0 ? conflicted.join(', ') : tail(merge.stdout || merge.stderr, 500)
-      throw new TroupeError('ERR_MERGE_CONFLICT', `Merging task "${worktree.taskId}" into ${this.options.integrationBranch} conflicts in: ${files}; the integration branch is unchanged`)
+      throw new TroupeError('ERR_MERGE_CONFLICT', `Merging task "${taskId}" into ${this.options.integrationBranch} conflicts in: ${files}; the integration branch is unchanged`)
     }
     if (this.options.verify !== undefined) {
       try {
-        await runStep(this.options.verify, dir, `verify after merging task "${worktree.taskId}"`)
+        await runStep(this.options.verify, dir, `verify after merging task "${taskId}"`, isAborted)
       } catch (error) {
-        await git(dir, ['reset', '-q', '--hard', before])
-        throw new TroupeError('ERR_VERIFY_FAILED', `${(error as Error).message}; the merge of task "${worktree.taskId}" was not kept`, { cause: error })
+        await this.#run(dir, ['reset', '-q', '--hard', before])
+        if (isAborted()) throw notPublished(taskId, attempt)
+        throw new TroupeError('ERR_VERIFY_FAILED', `${(error as Error).message}; the merge of task "${taskId}" was not kept`, { cause: error })
       }
     }
-    return { branch: worktree.branch, commit: await this.integrationHead(), filesChanged, insertions, deletions }
+    const candidate = (await this.#ok(dir, ['rev-parse', 'HEAD'])).trim()
+    if (isAborted()) {
+      await this.#run(dir, ['reset', '-q', '--hard', before])
+      throw notPublished(taskId, attempt)
+    }
+    // Publish: compare-and-swap, so a branch moved by anyone else meanwhile is never overwritten.
+    await this.#ok(this.root, ['update-ref', '-m', `troupe: merge ${taskId}`, ref, candidate, before])
+    if (isAborted()) {
+      // Aborted while publishing: the attempt's outcome is not a success, so its merge is taken back.
+      await this.#ok(this.root, ['update-ref', '-m', `troupe: undo merge of ${taskId} (attempt aborted)`, ref, before, candidate])
+      await this.#run(dir, ['reset', '-q', '--hard', before])
+      throw notPublished(taskId, attempt)
+    }
+    this.#merged?.set(taskId, candidate)
+    return { branch: worktree.branch, commit: candidate, filesChanged, insertions, deletions }
+  }
+
+  #run(cwd: string, args: readonly string[]): Promise<GitResult> {
+    return git(cwd, args, this.#git)
+  }
+
+  #ok(cwd: string, args: readonly string[]): Promise<string> {
+    return gitOk(cwd, args, this.#git)
   }
 
   async #copy(item: string, path: string): Promise<void> {
@@ -225,8 +296,8 @@ export class RunWorkspaces {
   async #removeTask(path: string, branch: string): Promise<void> {
     // Files first, outside git's one-at-a-time worktree commands; then git forgets the worktree.
     await rm(path, { recursive: true, force: true })
-    await git(this.root, ['worktree', 'prune'])
-    await git(this.root, ['branch', '-q', '-D', branch])
+    await this.#run(this.root, ['worktree', 'prune'])
+    await this.#run(this.root, ['branch', '-q', '-D', branch])
   }
 }
 
@@ -240,12 +311,18 @@ export function defaultIntegrationBranch(runId: string): string {
 }
 
 const INTEGRATION = 'integration'
+export { refSafe }
+const RUN_TRAILER = 'Troupe-Run'
+/** The task id as JSON: any id fits on one line. */
+const TASK_TRAILER = 'Troupe-Task'
+const ATTEMPT_TRAILER = 'Troupe-Attempt'
 
-/** A task id as one git ref component: kept when already safe, else a slug and a short hash. */
-export function refSafe(taskId: string): string {
-  if (/^[A-Za-z0-9_-][A-Za-z0-9._-]*$/.test(taskId) && !taskId.includes('..') && !taskId.endsWith('.lock') && !taskId.endsWith('.') && taskId !== INTEGRATION) return taskId
-  const slug = taskId.replace(/[^A-Za-z0-9_-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'task'
-  return `${slug}-${createHash('sha256').update(taskId).digest('hex').slice(0, 8)}`
+function gitOptions(options: WorkspaceOptions): GitOptions {
+  return { hooks: options.hooks ?? false, ...(options.gitTimeoutMs === undefined ? {} : { timeoutMs: options.gitTimeoutMs }) }
+}
+
+function notPublished(taskId: string, attempt: number): TroupeError {
+  return new TroupeError('ERR_CANCELLED', `Attempt ${attempt} of task "${taskId}" was aborted during its merge; the integration branch is unchanged`)
 }
 
 function parseShortstat(text: string): [number, number, number] {
@@ -254,9 +331,19 @@ function parseShortstat(text: string): [number, number, number] {
 }
 
 /** Runs a setup or verify step: argv without a shell, or a string through /bin/sh. Throws with the output's tail. */
-async function runStep(step: string | readonly string[], cwd: string, what: string): Promise<void> {
+async function runStep(step: string | readonly string[], cwd: string, what: string, isAborted: () => boolean = () => false): Promise<void> {
   const [file, args] = typeof step === 'string' ? ['/bin/sh', ['-c', step]] : [step[0]!, step.slice(1)]
-  const result = await execa(file, args, { cwd, reject: false, stdin: 'ignore', all: true, detached: true, forceKillAfterDelay: 2_000 })
+  const subprocess = execa(file, args, { cwd, reject: false, stdin: 'ignore', all: true, detached: true, forceKillAfterDelay: 2_000 })
+  // An aborted attempt's verify is not waited for: its group is killed.
+  const watch = setInterval(() => {
+    if (!isAborted()) return
+    try {
+      process.kill(-subprocess.pid!, 'SIGKILL')
+    } catch {
+      // gone
+    }
+  }, 100)
+  const result = await subprocess.finally(() => clearInterval(watch))
   if (result.exitCode !== 0 || result.failed) {
     throw new Error(`${what} failed (${result.exitCode === undefined ? (result.signal ?? 'could not start') : `exit ${result.exitCode}`}): ${tail(String(result.all ?? ''), 1_500)}`)
   }

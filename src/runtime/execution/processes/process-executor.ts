@@ -160,6 +160,7 @@ export class ProcessExecutor implements Executor {
       cwd,
       env,
       graceMs: request.graceMs,
+      owner: { runDir: request.runDir, taskId: request.taskId, attempt: request.attempt },
       onStdout: (chunk) => {
         stdoutTail.append(chunk.toString('utf8'))
         stdout.push(chunk)

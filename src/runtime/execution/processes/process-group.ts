@@ -1,12 +1,17 @@
 import { execa } from 'execa'
-import { signalGroup } from './process-tree.ts'
+import type { ProcessOwner } from '../../journal/process-ledger.ts'
+import { RUN_DIR_TAG } from '../../journal/process-ledger.ts'
+import { contain, nextTag, release, sweep, type Contained } from './containment.ts'
+import { readProc } from './process-tree.ts'
 
 /**
  * One OS process started in its own process group (`detached: true`, so its pid is the
  * group id), with everything it starts. The group is signalled as a whole: on Node no
  * library kills grandchildren, so a `sh -c 'sleep 100 & sleep 100'` would otherwise leave
- * orphans behind. Invariant: once `exited` settles, no process of the group is left —
- * whatever survived the leader (background jobs, daemons) got SIGTERM, then SIGKILL.
+ * orphans behind. Descendants that leave the group (`setsid`) are tracked too, and the
+ * supervisor stops all of it if troupe dies (see containment.ts). Invariant: once `exited`
+ * settles, no process of the group is left — whatever survived the leader (background
+ * jobs, daemons, `setsid` children) got SIGTERM, then SIGKILL.
  */
 
 export interface GroupExit {
@@ -24,6 +29,8 @@ export interface SpawnOptions {
   readonly onStderr: (chunk: Buffer) => void
   /** How long orphans that outlive the leader get between SIGTERM and SIGKILL. */
   readonly graceMs: number
+  /** The attempt it belongs to: recorded in the run's process ledger, tagged in its environment. */
+  readonly owner?: ProcessOwner
 }
 
 type GroupState = 'running' | 'stopping' | 'exited'
@@ -46,12 +53,16 @@ export class ProcessGroup {
   readonly exited: Promise<GroupExit>
   #state: GroupState = 'running'
   #killTimer: NodeJS.Timeout | undefined
+  #contained: Contained | undefined
 
   constructor(file: string, args: readonly string[], options: SpawnOptions) {
     installExitHook()
+    const tag = nextTag()
+    const env: Record<string, string> = { ...options.env, [tag.name]: tag.value }
+    if (options.owner?.runDir !== undefined) env[RUN_DIR_TAG] = options.owner.runDir
     const child = execa(file, args, {
       cwd: options.cwd,
-      env: options.env,
+      env,
       extendEnv: false,
       detached: true,
       stdin: 'ignore',
@@ -65,7 +76,12 @@ export class ProcessGroup {
     this.pid = child.pid
     child.stdout?.on('data', options.onStdout)
     child.stderr?.on('data', options.onStderr)
-    if (this.pid !== undefined) live.add(this)
+    if (this.pid !== undefined) {
+      live.add(this)
+      // Read at once: the leader has not exec'd anything yet that could exit before us.
+      const leader = readProc(this.pid)
+      if (leader !== undefined) this.#contained = contain(this.pid, leader.startTicks, tag.value, options.owner)
+    }
     // The leader's exit is not the end: orphans may still hold the pipes open, and execa
     // waits for the pipes. Reap the rest of the group so the streams can close.
     child.once('exit', () => {
@@ -88,28 +104,41 @@ export class ProcessGroup {
     return this.#state
   }
 
-  /** SIGTERM to the group now, SIGKILL after `graceMs` to whatever is left. Idempotent. */
+  /** SIGTERM to the group and its escaped descendants now, SIGKILL after `graceMs` to whatever is left. Idempotent. */
   stop(graceMs: number): void {
     if (this.#state !== 'running' || this.pid === undefined) return
     this.#state = 'stopping'
-    if (!signalGroup(this.pid, 'SIGTERM')) return
-    const pid = this.pid
-    this.#killTimer = setTimeout(() => signalGroup(pid, 'SIGKILL'), graceMs)
+    if (!this.#signal('SIGTERM')) return
+    this.#killTimer = setTimeout(() => this.#signal('SIGKILL'), graceMs)
     this.#killTimer.unref()
   }
 
-  /** SIGKILL to the group now (force close, troupe exiting). */
+  /** SIGKILL to the group and its escaped descendants now (force close, troupe exiting). */
   kill(): void {
     if (this.#state === 'exited' || this.pid === undefined) return
     this.#state = 'stopping'
-    signalGroup(this.pid, 'SIGKILL')
+    this.#signal('SIGKILL')
+  }
+
+  #signal(signal: NodeJS.Signals): boolean {
+    return this.#contained !== undefined ? sweep(this.#contained, signal) : this.pid !== undefined && signalPid(-this.pid, signal)
   }
 
   #finish(): void {
     // Late orphans that ignored SIGTERM but closed their pipes: make sure of them.
-    if (this.pid !== undefined && this.#state !== 'exited') signalGroup(this.pid, 'SIGKILL')
+    if (this.pid !== undefined && this.#state !== 'exited') this.#signal('SIGKILL')
     clearTimeout(this.#killTimer)
     this.#state = 'exited'
     live.delete(this)
+    if (this.#contained !== undefined) release(this.#contained)
+  }
+}
+
+function signalPid(pid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, signal)
+    return true
+  } catch {
+    return false
   }
 }

@@ -3,20 +3,34 @@ import { readdirSync, readFileSync } from 'node:fs'
 /**
  * What `/proc` says about the processes on this machine (Linux). Process agents are
  * tracked by process group: every descendant of an attempt's process stays in its group
- * unless it calls setsid/setpgid itself.
+ * unless it calls setsid/setpgid itself. Those that leave are found by their parent
+ * (`ppid`) while it lives, and by the tag troupe puts in every agent's environment
+ * (`TROUPE_PROCESS_TAG`), which children inherit even when their parent is gone.
  */
 
 /** Kernel clock ticks per second (`getconf CLK_TCK`; 100 on every Linux we run on). */
 const TICKS_PER_SECOND = 100
 const PAGE_BYTES = 4096
 
+/** The environment variable that tags every process troupe starts, and what they start. */
+export const PROCESS_TAG = 'TROUPE_PROCESS_TAG'
+
 export interface ProcEntry {
   readonly pid: number
+  readonly ppid: number
   readonly pgrp: number
   readonly state: string
+  /** When the process started, in clock ticks since boot: with the pid, its identity (pids are reused). */
+  readonly startTicks: number
   /** utime + stime + cutime + cstime, in ms (includes children already reaped by it). */
   readonly cpuMs: number
   readonly rssBytes: number
+}
+
+/** A process as the journal and the supervisor know it: pid and start time (pids are reused). */
+export interface ProcessIdentity {
+  readonly pid: number
+  readonly startTicks: number
 }
 
 /** Reads one process's `/proc/<pid>/stat`, or undefined when it is gone. */
@@ -31,7 +45,21 @@ export function readProc(pid: number): ProcEntry | undefined {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   const num = (i: number) => Number(fields[i] ?? 0)
   const ticks = num(11) + num(12) + num(13) + num(14)
-  return { pid, pgrp: num(2), state: fields[0] ?? '?', cpuMs: (ticks * 1000) / TICKS_PER_SECOND, rssBytes: num(21) * PAGE_BYTES }
+  return {
+    pid,
+    ppid: num(1),
+    pgrp: num(2),
+    state: fields[0] ?? '?',
+    startTicks: num(19),
+    cpuMs: (ticks * 1000) / TICKS_PER_SECOND,
+    rssBytes: num(21) * PAGE_BYTES,
+  }
+}
+
+/** Whether `identity` still names a live process (same pid, same start time, not a zombie). */
+export function isAlive(identity: ProcessIdentity): boolean {
+  const entry = readProc(identity.pid)
+  return entry !== undefined && entry.startTicks === identity.startTicks && entry.state !== 'Z'
 }
 
 /** Every live process (zombies excluded: they hold no resources and cannot be signalled away). */
@@ -57,10 +85,71 @@ export function groupMembers(pgid: number, table: readonly ProcEntry[] = readPro
   return table.filter((entry) => entry.pgrp === pgid)
 }
 
+/** `roots` and every live descendant of them (by parent pid), from one reading of the table. */
+export function withDescendants(roots: Iterable<number>, table: readonly ProcEntry[]): Set<number> {
+  const children = new Map<number, number[]>()
+  for (const entry of table) {
+    const list = children.get(entry.ppid)
+    if (list === undefined) children.set(entry.ppid, [entry.pid])
+    else list.push(entry.pid)
+  }
+  const out = new Set<number>()
+  const stack = [...roots]
+  while (stack.length > 0) {
+    const pid = stack.pop()!
+    if (out.has(pid)) continue
+    out.add(pid)
+    for (const child of children.get(pid) ?? []) stack.push(child)
+  }
+  return out
+}
+
+/**
+ * The live processes whose environment holds `name=value` (or, with `prefix`, a value
+ * starting with `value`). Only this user's processes can be read; others are skipped.
+ */
+export function taggedProcesses(name: string, value: string, table: readonly ProcEntry[], prefix = false): ProcEntry[] {
+  const wanted = `${name}=${value}`
+  const out: ProcEntry[] = []
+  for (const entry of table) {
+    let environ: string
+    try {
+      environ = readFileSync(`/proc/${entry.pid}/environ`, 'latin1')
+    } catch {
+      continue
+    }
+    for (const item of environ.split('\0')) {
+      if (prefix ? item.startsWith(wanted) : item === wanted) {
+        out.push(entry)
+        break
+      }
+    }
+  }
+  return out
+}
+
+/** This process and its ancestors: never signalled by a sweep, whatever their environment says. */
+export function selfAndAncestors(table: readonly ProcEntry[]): Set<number> {
+  const byPid = new Map(table.map((entry) => [entry.pid, entry]))
+  const out = new Set<number>()
+  for (let pid = process.pid; pid > 0 && !out.has(pid); pid = byPid.get(pid)?.ppid ?? 0) out.add(pid)
+  return out
+}
+
 /** Sends `signal` to every process of the group; false when the group is already empty. */
 export function signalGroup(pgid: number, signal: NodeJS.Signals): boolean {
   try {
     process.kill(-pgid, signal)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Sends `signal` to one process; false when it is gone. */
+export function signalProcess(pid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, signal)
     return true
   } catch {
     return false

@@ -1,3 +1,4 @@
+import type { ProcessOwner } from '../../journal/process-ledger.ts'
 import { Tail } from '../processes/line-splitter.ts'
 import { ProcessGroup } from '../processes/process-group.ts'
 import type { ExecOptions, ExecResult } from './protocol.ts'
@@ -10,7 +11,7 @@ export const EXEC_TAIL_CHARS = 64 * 1024
  * (see ProcessGroup), added to `groups` until it exits, so the attempt's end stops it and
  * everything it started (SIGTERM, then SIGKILL after the grace period).
  */
-export async function hostExec(command: string, args: readonly string[], options: ExecOptions, defaults: { readonly cwd: string; readonly graceMs: number }, groups: Set<ProcessGroup>): Promise<ExecResult> {
+export async function hostExec(command: string, args: readonly string[], options: ExecOptions, defaults: { readonly cwd: string; readonly graceMs: number; readonly owner?: ProcessOwner }, groups: Set<ProcessGroup>): Promise<ExecResult> {
   if (typeof command !== 'string' || command.length === 0) throw new TypeError(`ctx.exec: command must be a non-empty string, got ${JSON.stringify(command)}`)
   if (!Array.isArray(args) || args.some((arg) => typeof arg !== 'string')) throw new TypeError('ctx.exec: args must be an array of strings')
   const env: Record<string, string> = {}
@@ -22,6 +23,7 @@ export async function hostExec(command: string, args: readonly string[], options
     cwd: options.cwd ?? defaults.cwd,
     env,
     graceMs: defaults.graceMs,
+    ...(defaults.owner === undefined ? {} : { owner: defaults.owner }),
     onStdout: (chunk) => stdout.append(chunk.toString('utf8')),
     onStderr: (chunk) => stderr.append(chunk.toString('utf8')),
   })

@@ -11,6 +11,7 @@ import { ThreadSlots } from './thread-slots.ts'
 import { sharingBalancer, WAITING_TASKS_PER_THREAD } from './thread-balancer.ts'
 import { SharedThreads } from './shared-threads.ts'
 import type { Scratchpad } from '../../coordination/scratchpad.ts'
+import type { ProcessOwner } from '../../journal/process-ledger.ts'
 import type { ProcessGroup } from '../processes/process-group.ts'
 import { hostExec } from './host-exec.ts'
 import { ABORT_MESSAGE, CHECK_AGENTS_EXPORT, CTX_PORT_MESSAGE, WARM_EXPORT, type AgentLoadProblem, type AttemptKey, type ClaimResult, type HostApi, type WorkerResult, type WorkerTask } from './protocol.ts'
@@ -71,6 +72,8 @@ class PoolAttempt implements AttemptHandle {
   /** The attempt's run and task (for `ctx.scratchpad`). */
   runId = ''
   taskId = ''
+  /** Whose `ctx.exec` processes are (the run's process ledger, containment). */
+  owner: ProcessOwner | undefined = undefined
   /** `ctx.exec` default cwd: the task's workspace, else the plan's directory. */
   cwd = ''
   /** Process groups started with `ctx.exec`, stopped when the attempt ends. */
@@ -207,6 +210,7 @@ export class WorkerPool implements Executor {
     attempt.runId = request.runId
     attempt.taskId = request.taskId
     attempt.cwd = request.workspace ?? request.baseDir
+    attempt.owner = { runDir: request.runDir, taskId: request.taskId, attempt: request.attempt }
     attempts.set(id, attempt)
     const running = this.#shares?.(agent.name) === true ? this.#shared.run(task, attempt) : this.#piscina.run(task, { signal: attempt })
     attempt.result = running.then(
@@ -348,7 +352,7 @@ export class WorkerPool implements Executor {
       exec(key, command, args, options) {
         const attempt = attempts.get(key)
         if (attempt === undefined) return Promise.reject(new Error('ctx.exec: the attempt has ended'))
-        return hostExec(command, args, options, { cwd: attempt.cwd, graceMs: attempt.graceMs }, (attempt.groups ??= new Set()))
+        return hostExec(command, args, options, { cwd: attempt.cwd, graceMs: attempt.graceMs, owner: attempt.owner }, (attempt.groups ??= new Set()))
       },
       scratchpadRead(key) {
         const attempt = attempts.get(key)

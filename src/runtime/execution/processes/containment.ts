@@ -1,0 +1,158 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { threadEntryFile } from '../../core/worker-file.ts'
+import { recordProcess, type ProcessOwner } from '../../journal/process-ledger.ts'
+import {
+  PROCESS_TAG,
+  readProcTable,
+  selfAndAncestors,
+  signalGroup,
+  signalProcess,
+  taggedProcesses,
+  withDescendants,
+  type ProcEntry,
+  type ProcessIdentity,
+} from './process-tree.ts'
+
+/**
+ * Containment: no process troupe starts outlives it, however it ends.
+ *
+ * - Each process group troupe starts is registered here ({@link contain}): its leader's
+ *   identity (pid + start time) goes to the supervisor (supervisor.ts, one per troupe
+ *   process), which stops everything it knows when troupe's end of its pipe closes — also
+ *   when troupe is SIGKILLed — and, for a run with a journal, to the run's process ledger
+ *   (process-ledger.ts), which resume and `troupe clean` use to kill leftovers first.
+ * - Every such process gets `TROUPE_PROCESS_TAG=<token>.<n>` in its environment, inherited
+ *   by what it starts: descendants that leave the group (`setsid`) and lose their parent
+ *   are still found by it.
+ * - Descendants that leave the group are also captured by parent pid every
+ *   {@link CAPTURE_INTERVAL_MS} (for those that clear their environment), and again when
+ *   the group is stopped ({@link sweep}).
+ */
+
+/** How often live groups are scanned for descendants that left them. */
+const CAPTURE_INTERVAL_MS = 500
+/** What the supervisor gives processes between SIGTERM and SIGKILL once troupe is gone. */
+const SUPERVISOR_GRACE_MS = 1_000
+
+/** One contained process group: the group, its leader, and the processes that left it. */
+export interface Contained {
+  readonly pgid: number
+  readonly leader: ProcessIdentity
+  /** The value of `TROUPE_PROCESS_TAG` in the group's environment. */
+  readonly tag: string
+  /** Descendants found outside the group, by pid → start ticks. */
+  readonly escaped: Map<number, number>
+  readonly owner: ProcessOwner | undefined
+}
+
+const token = randomBytes(6).toString('hex')
+let counter = 0
+const live = new Set<Contained>()
+let supervisor: ChildProcess | undefined
+let captureTimer: NodeJS.Timeout | undefined
+
+/** A fresh `TROUPE_PROCESS_TAG` value for a group about to start. */
+export function nextTag(): { readonly name: string; readonly value: string } {
+  return { name: PROCESS_TAG, value: `${token}.${++counter}` }
+}
+
+/** Registers a started group: supervisor, ledger, periodic capture. */
+export function contain(pgid: number, startTicks: number, tag: string, owner: ProcessOwner | undefined): Contained {
+  const entry: Contained = { pgid, leader: { pid: pgid, startTicks }, tag, escaped: new Map(), owner }
+  live.add(entry)
+  tell(`g ${pgid} ${startTicks}`)
+  if (owner !== undefined) recordProcess(owner, { pid: pgid, startTicks, group: true })
+  captureTimer ??= setInterval(capture, CAPTURE_INTERVAL_MS).unref()
+  return entry
+}
+
+/** Forgets a group once nothing of it is left. */
+export function release(entry: Contained): void {
+  if (!live.delete(entry)) return
+  tell(`u ${entry.pgid}`)
+  for (const pid of entry.escaped.keys()) tell(`q ${pid}`)
+  if (live.size === 0) {
+    clearInterval(captureTimer)
+    captureTimer = undefined
+  }
+}
+
+/**
+ * Signals what is left of `entry` — the group, descendants of its members and of its
+ * escaped processes, and every process with its tag — from one fresh reading of `/proc`.
+ * Returns whether anything was signalled.
+ */
+export function sweep(entry: Contained, signal: NodeJS.Signals): boolean {
+  const table = readProcTable()
+  const byPid = new Map(table.map((process) => [process.pid, process]))
+  // The group id is ours unless its leader's pid now names another process (see supervisor.ts).
+  const leader = byPid.get(entry.pgid)
+  const groupIsOurs = leader === undefined || leader.startTicks === entry.leader.startTicks
+  const roots: number[] = []
+  if (groupIsOurs) for (const process of table) if (process.pgrp === entry.pgid) roots.push(process.pid)
+  for (const [pid, start] of entry.escaped) if (byPid.get(pid)?.startTicks === start) roots.push(pid)
+  for (const process of taggedProcesses(PROCESS_TAG, entry.tag, table)) roots.push(process.pid)
+  const targets = withDescendants(roots, table)
+  for (const pid of selfAndAncestors(table)) targets.delete(pid)
+  let signalled = groupIsOurs && signalGroup(entry.pgid, signal)
+  for (const pid of targets) if (byPid.get(pid)?.pgrp !== entry.pgid || !groupIsOurs) signalled = signalProcess(pid, signal) || signalled
+  return signalled
+}
+
+/** Records the descendants of live groups that left them (setsid, setpgid). */
+function capture(): void {
+  if (live.size === 0) return
+  const table = readProcTable()
+  const byPid = new Map(table.map((process) => [process.pid, process]))
+  for (const entry of live) {
+    const roots: number[] = []
+    for (const process of table) if (process.pgrp === entry.pgid) roots.push(process.pid)
+    for (const [pid, start] of entry.escaped) if (byPid.get(pid)?.startTicks === start) roots.push(pid)
+    for (const pid of withDescendants(roots, table)) {
+      const process = byPid.get(pid)
+      if (process === undefined || process.pgrp === entry.pgid || entry.escaped.has(pid)) continue
+      escaped(entry, process)
+    }
+  }
+}
+
+function escaped(entry: Contained, process: ProcEntry): void {
+  entry.escaped.set(process.pid, process.startTicks)
+  tell(`p ${process.pid} ${process.startTicks}`)
+  if (entry.owner !== undefined) recordProcess(entry.owner, { pid: process.pid, startTicks: process.startTicks, group: false })
+}
+
+/** Sends one line to the supervisor, starting it (again) first when needed. */
+function tell(line: string): void {
+  const child = supervisor ?? startSupervisor()
+  if (child?.stdin?.writable) child.stdin.write(`${line}\n`)
+}
+
+function startSupervisor(): ChildProcess | undefined {
+  let child: ChildProcess
+  try {
+    const file = threadEntryFile(import.meta.url, 'supervisor', ['supervisor.ts', 'process-tree.ts'])
+    // Detached: a Ctrl-C to troupe's terminal group must not stop it before troupe is done.
+    child = spawn(process.execPath, [file, token, String(SUPERVISOR_GRACE_MS)], { stdio: ['pipe', 'ignore', 'ignore'], detached: true, env: {} })
+  } catch {
+    return undefined
+  }
+  supervisor = child
+  child.unref()
+  const stdin = child.stdin as (NodeJS.WritableStream & { unref?: () => void; on: NodeJS.WritableStream['on'] }) | null
+  stdin?.unref?.()
+  stdin?.on('error', () => undefined)
+  child.once('exit', () => {
+    if (supervisor === child) supervisor = undefined
+  })
+  child.once('error', () => {
+    if (supervisor === child) supervisor = undefined
+  })
+  // A new supervisor (the last one was killed) learns everything still running.
+  for (const entry of live) {
+    child.stdin?.write(`g ${entry.pgid} ${entry.leader.startTicks}\n`)
+    for (const [pid, start] of entry.escaped) child.stdin?.write(`p ${pid} ${start}\n`)
+  }
+  return child
+}
