@@ -11,11 +11,11 @@ export interface TestRedis {
   stop(): Promise<void>
 }
 
-/** Starts redis-server on `port` (default: a free one). */
-export async function startRedis(port?: number): Promise<TestRedis> {
+/** Starts redis-server on `port` (default: a free one); `args` are more server options (e.g. `--requirepass`). */
+export async function startRedis(port?: number, args: readonly string[] = []): Promise<TestRedis> {
   port ??= await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'troupe-redis-'))
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
   await new Promise<void>((resolve, reject) => {
     let out = ''
     child.stdout!.on('data', (chunk: Buffer) => {

@@ -11,8 +11,8 @@ const Percent = Schema.Finite.check(Schema.isBetween({ minimum: 0, maximum: 100 
 const opt = Schema.optionalKey
 
 /** The shape of `troupe.config.json`. Every key is optional; defaults live in {@link resolveConfig}. */
-/** `local`, or a Redis URL: `redis://HOST[:PORT][/DB]`. */
-export const BACKEND_PATTERN = /^(local|redis:\/\/[^/\s:]+(:\d{1,5})?(\/\d{1,2})?)$/
+/** `local`, or a Redis URL: `redis[s]://[USER:PASSWORD@]HOST[:PORT][/DB]` (`rediss` = TLS). */
+export const BACKEND_PATTERN = /^(local|rediss?:\/\/([^\s/@]+@)?[^/\s:@]+(:\d{1,5})?(\/\d{1,2})?)$/
 
 export const ConfigSchema = Schema.Struct({
   maxParallel: opt(PositiveInt),
@@ -69,7 +69,7 @@ export const ConfigSchema = Schema.Struct({
       onExceeded: opt(Schema.Literals(['pause', 'fail'])),
     }),
   ),
-  backend: opt(Schema.String.check(Schema.isPattern(BACKEND_PATTERN, { expected: '"local" or redis://HOST:PORT[/DB]' }))),
+  backend: opt(Schema.String.check(Schema.isPattern(BACKEND_PATTERN, { expected: '"local" or redis[s]://[USER:PASSWORD@]HOST[:PORT][/DB]' }))),
   models: opt(
     Schema.Record(
       Schema.String,
