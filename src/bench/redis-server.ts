@@ -8,6 +8,8 @@ import { join } from 'node:path'
 export interface TestRedis {
   readonly url: string
   readonly port: number
+  /** Sends the server a signal (SIGSTOP/SIGCONT freeze and thaw it, for fault tests). */
+  signal(signal: NodeJS.Signals): void
   stop(): Promise<void>
 }
 
@@ -28,6 +30,7 @@ export async function startRedis(port?: number, args: readonly string[] = []): P
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
+    signal: (signal) => void child.kill(signal),
     stop: () => stopChild(child).then(() => rmSync(dir, { recursive: true, force: true })),
   }
 }

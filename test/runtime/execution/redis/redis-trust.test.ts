@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -178,4 +178,34 @@ describe('Redis with a password (--requirepass)', () => {
   it('never shows the password in messages: the URL is masked', () => {
     expect(parseRedisUrl(withPassword()).url).toBe(`redis://:***@127.0.0.1:${secured.port}`)
   })
+})
+
+describe('Redis backend with a stale worker', () => {
+  let own: TestRedis
+  afterAll(async () => {
+    await own?.stop()
+  })
+
+  it('leaves the jobs a stale worker cannot run to a good one: every task completes there, none fails', async () => {
+    own = await startRedis()
+    // The stale checkout has another version of the marker agent at the same path.
+    const stale = mkdtempSync(join(tmpdir(), 'troupe-stale-'))
+    mkdirSync(join(stale, 'test', 'fixtures', 'agents'), { recursive: true })
+    writeFileSync(join(stale, 'test', 'fixtures', 'agents', 'marker.mjs'), 'export default async () => "old version"\n')
+    await startWorker(own.url, ['--name', 'stale'], stale)
+    await startWorker(own.url, ['--name', 'good'])
+    const marks = join(mkdtempSync(join(tmpdir(), 'troupe-stale-marks-')), 'marks')
+    const previous = process.env.TROUPE_SECRET
+    process.env.TROUPE_SECRET = SECRET
+    try {
+      const runtime = createRuntime({ config: { ...quiet, maxParallel: 4 }, backend: own.url })
+      const ids = Array.from({ length: 8 }, (_, i) => `t${i}`)
+      const result = await runtime.run({ name: 'stale', tasks: ids.map((id) => ({ id, agent: marker, input: { file: marks, ms: 50 }, retries: 0 })) }).result
+      await runtime.close()
+      expect(result.status).toBe('completed')
+      expect(new Set(Object.values(result.tasks).map((task) => task.worker))).toEqual(new Set(['good']))
+    } finally {
+      process.env.TROUPE_SECRET = previous
+    }
+  }, 90_000)
 })
