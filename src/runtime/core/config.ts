@@ -17,6 +17,7 @@ export const BACKEND_PATTERN = /^(local|rediss?:\/\/([^\s/@]+@)?[^/\s:@]+(:\d{1,
 export const ConfigSchema = Schema.Struct({
   maxParallel: opt(PositiveInt),
   maxQueuedTasks: opt(PositiveInt),
+  maxAddedTasks: opt(PositiveInt),
   timeoutMs: opt(PositiveInt),
   cancelGraceMs: opt(NonNegativeInt),
   pool: opt(
@@ -97,6 +98,8 @@ export interface LimitConfig {
 export interface ResolvedConfig {
   readonly maxParallel: number
   readonly maxQueuedTasks: number
+  /** Tasks one run may add while it runs (`ctx.spawn`, `add_tasks`, `Run.addTasks`); past it ERR_QUEUE_FULL. @default 10000 */
+  readonly maxAddedTasks: number
   readonly timeoutMs: number
   readonly cancelGraceMs: number
   readonly pool: {
@@ -229,6 +232,7 @@ function withDefaults(c: TroupeConfig, source: string): ResolvedConfig {
   return {
     maxParallel,
     maxQueuedTasks: c.maxQueuedTasks ?? 1_000_000,
+    maxAddedTasks: c.maxAddedTasks ?? 10_000,
     timeoutMs: c.timeoutMs ?? 300_000,
     cancelGraceMs: c.cancelGraceMs ?? 1_000,
     pool: {
