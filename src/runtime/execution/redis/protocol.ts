@@ -69,3 +69,18 @@ export function jobIdOf(request: Pick<AttemptRequest, 'runId' | 'taskId' | 'atte
   // BullMQ reserves ':' in ids; task ids are user-chosen, so encode them.
   return `${request.runId}.${encodeURIComponent(request.taskId).replace(/[.:]/g, (c) => (c === '.' ? '%2E' : '%3A'))}.${request.attempt}`
 }
+
+/** A completion record's value (`completionKey`), or undefined for none or a foreign one. */
+export function parseCompletion(text: string | null): AttemptJobResult | undefined {
+  if (text === null) return undefined
+  try {
+    return JSON.parse(text) as AttemptJobResult
+  } catch {
+    return undefined
+  }
+}
+
+/** The `troupe worker --name` of a BullMQ worker connection (`queue.getWorkers()` gives `PREFIX:QUEUE:w:NAME`). */
+export function workerNameOf(client: { readonly rawname?: string }): string {
+  return String(client.rawname ?? '').replace(/^.*?:w:/, '')
+}

@@ -16,6 +16,8 @@ import {
   claimKey,
   completionKey,
   jobIdOf,
+  parseCompletion,
+  workerNameOf,
   type AttemptEvent,
   type AttemptJob,
   type AttemptJobResult,
@@ -160,7 +162,7 @@ export class RedisExecutor implements Executor {
     const { queue, ready, publisher } = this.#connect()
     await ready
     // A worker recorded this attempt's result (an earlier coordinator of this run, or a job Redis lost after it ran): adopt it.
-    const recorded = parseRecord(await publisher.get(completionKey(jobId)))
+    const recorded = parseCompletion(await publisher.get(completionKey(jobId)))
     if (recorded !== undefined) {
       this.#settle(jobId, recorded)
       return
@@ -215,15 +217,15 @@ export class RedisExecutor implements Executor {
         const job = await clients.queue.getJob(jobId)
         if (job === undefined) {
           // Lost by a Redis restart: re-enqueued unless its worker recorded it or still holds it.
-          const recorded = parseRecord(await clients.publisher.get(completionKey(jobId)))
+          const recorded = parseCompletion(await clients.publisher.get(completionKey(jobId)))
           if (recorded !== undefined) this.#settle(jobId, recorded)
-          else if (Date.now() - this.#reconnectedAt >= REASSERT_MS && (await clients.publisher.exists(claimKey(jobId))) === 0) await this.#enqueue(jobId, pending.request)
+          else if (Date.now() - this.#reconnectedAt >= REASSERT_MS && !(await this.#heldByLiveWorker(clients, jobId))) await this.#enqueue(jobId, pending.request)
           continue
         }
         const state = await job.getState()
         if (state === 'completed') this.#settle(jobId, job.returnvalue as AttemptJobResult)
         else if (state === 'failed' && (await clients.publisher.exists(completionKey(jobId))) === 1) {
-          this.#settle(jobId, parseRecord(await clients.publisher.get(completionKey(jobId))) ?? (job.returnvalue as AttemptJobResult))
+          this.#settle(jobId, parseCompletion(await clients.publisher.get(completionKey(jobId))) ?? (job.returnvalue as AttemptJobResult))
         } else if (state === 'failed') this.#settle(jobId, { worker: 'unknown', result: { ok: false, error: { code: 'ERR_WORKER_EXIT', message: `The worker running this attempt failed: ${job.failedReason}` } } })
       }
     } catch {
@@ -231,6 +233,14 @@ export class RedisExecutor implements Executor {
     } finally {
       this.#reconciling = false
     }
+  }
+
+  /** Whether a worker still connected claims the attempt (it runs it, or is about to record its result). */
+  async #heldByLiveWorker(clients: Clients, jobId: string): Promise<boolean> {
+    const holder = await clients.publisher.get(claimKey(jobId))
+    if (holder === null) return false
+    const workers = await clients.queue.getWorkers()
+    return workers.some((client) => workerNameOf(client) === holder)
   }
 
   #failAll(message: string): void {
@@ -276,11 +286,3 @@ function moduleCheck(moduleUrl: string, cwd: string): NonNullable<AttemptJob['mo
   return { relativePath: relative(cwd, file), sha256: createHash('sha256').update(readFileSync(file)).digest('hex') }
 }
 
-function parseRecord(text: string | null): AttemptJobResult | undefined {
-  if (text === null) return undefined
-  try {
-    return JSON.parse(text) as AttemptJobResult
-  } catch {
-    return undefined
-  }
-}

@@ -14,6 +14,8 @@ import {
   claimKey,
   completionKey,
   eventsChannel,
+  parseCompletion,
+  workerNameOf,
   type AttemptEvent,
   type AttemptJob,
   type AttemptJobResult,
@@ -105,7 +107,7 @@ export async function startRemoteWorker(options: RemoteWorkerOptions): Promise<R
   const queue = new Queue(QUEUE, { connection: connection as ConnectionOptions, prefix: PREFIX })
   queue.on('error', onError)
   const liveWorkers = async (): Promise<Set<string>> =>
-    new Set((await queue.getWorkers()).map((client) => String(client.rawname ?? '').replace(/^.*?:w:/, '')))
+    new Set((await queue.getWorkers()).map((client) => workerNameOf(client)))
   const record = async (jobId: string, value: AttemptJobResult): Promise<void> => {
     completed.set(jobId, { value, at: Date.now() })
     // Oldest first (insertion order): drop what Redis holds long enough by now.
@@ -152,7 +154,7 @@ export async function startRemoteWorker(options: RemoteWorkerOptions): Promise<R
       if (others.length > 0) return putBack(job, token, { ...job.data, refusedBy })
       return refuse('ERR_AGENT_MISMATCH', `${admission.message} (no worker connected can run it: ${refusedBy.join(', ')})`, true)
     }
-    const local = completed.get(jobId)?.value ?? parseRecord(await publisher.get(completionKey(jobId)))
+    const local = completed.get(jobId)?.value ?? parseCompletion(await publisher.get(completionKey(jobId)))
     if (local !== undefined) return local
     const running = inFlight.get(jobId)
     if (running !== undefined) return running
@@ -261,15 +263,6 @@ class RemoteCalls {
     const calls = this.#waiting.get(jobId)
     this.#waiting.delete(jobId)
     for (const resolve of calls?.values() ?? []) resolve({ ok: false, error: { code: 'ERR_CANCELLED', message: 'The attempt ended before the coordinator answered' } })
-  }
-}
-
-function parseRecord(text: string | null): AttemptJobResult | undefined {
-  if (text === null) return undefined
-  try {
-    return JSON.parse(text) as AttemptJobResult
-  } catch {
-    return undefined
   }
 }
 
