@@ -93,7 +93,8 @@ export class RunGrowth {
     if (added + adding > init.config.maxAddedTasks) {
       throw new TroupeError(
         'ERR_QUEUE_FULL',
-        `${from.source}: cannot add ${adding} tasks to run "${init.id}": ${added} were added already and config.maxAddedTasks is ${init.config.maxAddedTasks}`,
+        `${from.source}: cannot add ${adding} tasks to run "${init.id}": ${added} were added already ` +
+          `and config.maxAddedTasks is ${init.config.maxAddedTasks}`,
       )
     }
     const parent = from.parent

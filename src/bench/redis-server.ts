@@ -17,7 +17,8 @@ export interface TestRedis {
 export async function startRedis(port?: number, args: readonly string[] = []): Promise<TestRedis> {
   port ??= await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'troupe-redis-'))
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const options = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...args]
+  const child = spawn('redis-server', options, { stdio: ['ignore', 'pipe', 'inherit'] })
   await new Promise<void>((resolve, reject) => {
     let out = ''
     child.stdout!.on('data', (chunk: Buffer) => {

@@ -5,6 +5,7 @@ import { Command, InvalidArgumentError, Option } from 'commander'
 import { STRATEGIES, type Strategy } from '../runtime/plan/plan.ts'
 import { EXIT, reportError } from './exit-codes.ts'
 import { runCommand } from './run-command.ts'
+import type { WorkerCommandOptions } from './worker-command.ts'
 
 function positiveInt(name: string) {
   return (value: string): number => {
@@ -114,7 +115,7 @@ export function buildProgram(exit: (code: number) => void): Command {
     .option('--concurrency <n>', 'attempts run at once on this worker (default: available cores)', positiveInt('--concurrency'))
     .option('--name <name>', 'this worker\'s name in results (default: <hostname>-<pid>)')
     .option('--config <file>', 'config file (default: ./troupe.config.json if present)')
-    .action(async (options: { backend?: string; plan?: string; secretFile?: string; insecure?: boolean; concurrency?: number; name?: string; config?: string }) => {
+    .action(async (options: WorkerCommandOptions) => {
       const { workerCommand } = await import('./worker-command.ts')
       exit(await workerCommand(options))
     })

@@ -34,14 +34,18 @@ export interface WorkerCommandOptions {
  */
 export async function workerCommand(options: WorkerCommandOptions): Promise<number> {
   const backend = options.backend ?? process.env.REDIS_URL
-  if (backend === undefined || backend === '') throw new TroupeError('ERR_ARGUMENT_INVALID', '`troupe worker` needs a Redis URL: --backend redis[s]://[USER:PASSWORD@]HOST[:PORT][/DB] or REDIS_URL')
-  if (backend === 'local') throw new TroupeError('ERR_ARGUMENT_INVALID', '`troupe worker --backend` needs a Redis URL (redis[s]://[USER:PASSWORD@]HOST[:PORT][/DB]); "local" runs in `troupe run` itself')
+  if (backend === undefined || backend === '' || backend === 'local') {
+    const why = backend === 'local' ? '; "local" runs in `troupe run` itself' : ''
+    const url = 'redis[s]://[USER:PASSWORD@]HOST[:PORT][/DB]'
+    throw new TroupeError('ERR_ARGUMENT_INVALID', `\`troupe worker\` needs a Redis URL: --backend ${url} or REDIS_URL${why}`)
+  }
   const target = parseRedisUrl(backend)
   const secret = loadSecret({ file: options.secretFile })
   if (secret === undefined && options.insecure !== true) {
     throw new TroupeError(
       'ERR_ARGUMENT_INVALID',
-      '`troupe worker` needs the shared secret jobs are signed with: set TROUPE_SECRET (or TROUPE_SECRET_FILE, --secret-file) to the coordinator\'s; --insecure runs unsigned jobs',
+      '`troupe worker` needs the shared secret jobs are signed with: set TROUPE_SECRET (or TROUPE_SECRET_FILE, --secret-file) ' +
+        "to the coordinator's; --insecure runs unsigned jobs",
     )
   }
   const agents = options.plan === undefined ? undefined : planAgents(options.plan)
@@ -60,9 +64,12 @@ export async function workerCommand(options: WorkerCommandOptions): Promise<numb
     ...(agents === undefined ? {} : { agents }),
     onError: (error) => reportListenerError(error),
   })
-  if (secret === undefined) process.stderr.write('troupe worker: --insecure: running unsigned jobs; anyone who can write to this Redis runs this worker\'s agents\n')
+  if (secret === undefined) {
+    process.stderr.write("troupe worker: --insecure: running unsigned jobs; anyone who can write to this Redis runs this worker's agents\n")
+  }
   const runs = agents === undefined ? 'module agents of this checkout' : `the ${agents.size} agents of ${options.plan}`
-  process.stderr.write(`troupe worker ${JSON.stringify(name)}: taking attempts from ${target.url} (concurrency ${concurrency}; runs ${runs})\n`)
+  const taking = `taking attempts from ${target.url} (concurrency ${concurrency}; runs ${runs})`
+  process.stderr.write(`troupe worker ${JSON.stringify(name)}: ${taking}\n`)
   return new Promise((resolve) => {
     let stopping = false
     const stop = (signal: NodeJS.Signals) => {

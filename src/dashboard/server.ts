@@ -157,7 +157,8 @@ export async function startDashboard(source: Runtime | Run, options: DashboardOp
         const value = (JSON.parse(body) as { maxParallel?: unknown }).maxParallel
         // Bounded like a plan's maxParallel: the control must not size the run past what a plan may.
         if (typeof value === 'number' && value > MAX_PARALLEL) {
-          throw new TroupeError('ERR_ARGUMENT_INVALID', `Expected \`maxParallel\` to be an integer from 1 to ${MAX_PARALLEL}, got ${describeValue(value)}`)
+          const what = `\`maxParallel\` to be an integer from 1 to ${MAX_PARALLEL}`
+          throw new TroupeError('ERR_ARGUMENT_INVALID', `Expected ${what}, got ${describeValue(value)}`)
         }
         run.setMaxParallel(value as number)
         send(res, 200, 'application/json', JSON.stringify({ runId, maxParallel: run.maxParallel }))

@@ -80,7 +80,10 @@ export class McpToolServer {
     if (text === undefined) return end(res, 413, `ERR_ARGUMENT_INVALID: the request body is over ${MAX_BODY} bytes`, true)
     // Bounded before parsing: every later step (the SDK's schema checks, the plan's) walks the value recursively.
     const depth = nestingDepth(text, MAX_BODY_DEPTH)
-    if (depth > MAX_BODY_DEPTH) return end(res, 400, `ERR_ARGUMENT_INVALID: the request body nests more than ${MAX_BODY_DEPTH} levels (a task's input may nest at most ${MAX_INPUT_DEPTH})`)
+    if (depth > MAX_BODY_DEPTH) {
+      const message = `the request body nests more than ${MAX_BODY_DEPTH} levels (a task's input may nest at most ${MAX_INPUT_DEPTH})`
+      return end(res, 400, `ERR_ARGUMENT_INVALID: ${message}`)
+    }
     let body: unknown
     try {
       body = JSON.parse(text)
@@ -131,8 +134,9 @@ function toolServer(binding: ToolBinding): McpServer {
     'scratchpad_read',
     {
       description:
-        "Read the run's shared scratchpad, oldest first, one page at a time: notes { taskId, at, text } from position `since` (default 0), " +
-        'at most `limit` (default 100) and 256 KB of text; pass the returned `next` as `since` for the following page (no `next`: the end).',
+        "Read the run's shared scratchpad, oldest first, one page at a time: notes { taskId, at, text } " +
+        'from position `since` (default 0), at most `limit` (default 100) and 256 KB of text; ' +
+        'pass the returned `next` as `since` for the following page (no `next`: the end).',
       inputSchema: toolArguments.scratchpadRead,
     },
     ({ since, limit }) => guard(() => runTools.scratchpadRead(binding, since, limit)),
@@ -189,5 +193,6 @@ export function nestingDepth(text: string, limit: number): number {
 }
 
 function end(res: ServerResponse, status: number, message: string, close = false): void {
-  res.writeHead(status, { 'content-type': 'application/json', ...(close ? { connection: 'close' } : {}) }).end(JSON.stringify({ error: message }))
+  const headers = { 'content-type': 'application/json', ...(close ? { connection: 'close' } : {}) }
+  res.writeHead(status, headers).end(JSON.stringify({ error: message }))
 }

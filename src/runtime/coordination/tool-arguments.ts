@@ -57,8 +57,18 @@ export const toolArguments = {
   },
   log: { message: z.string(expected(logWhat)).min(1, expected(logWhat)).max(8_000, expected(logWhat)) },
   scratchpadRead: {
-    since: z.number(expected(sinceWhat)).int(expected(sinceWhat)).min(0, expected(sinceWhat)).max(MAX_NOTES, expected(sinceWhat)).optional(),
-    limit: z.number(expected(limitWhat)).int(expected(limitWhat)).min(1, expected(limitWhat)).max(MAX_PAGE_NOTES, expected(limitWhat)).optional(),
+    since: z
+      .number(expected(sinceWhat))
+      .int(expected(sinceWhat))
+      .min(0, expected(sinceWhat))
+      .max(MAX_NOTES, expected(sinceWhat))
+      .optional(),
+    limit: z
+      .number(expected(limitWhat))
+      .int(expected(limitWhat))
+      .min(1, expected(limitWhat))
+      .max(MAX_PAGE_NOTES, expected(limitWhat))
+      .optional(),
   },
   scratchpadAppend: { text: z.string(expected(noteWhat)).min(1, expected(noteWhat)).max(MAX_NOTE_CHARS, expected(noteWhat)) },
   addTasks: {

@@ -13,6 +13,7 @@ const opt = Schema.optionalKey
 /** The shape of `troupe.config.json`. Every key is optional; defaults live in {@link resolveConfig}. */
 /** `local`, or a Redis URL: `redis[s]://[USER:PASSWORD@]HOST[:PORT][/DB]` (`rediss` = TLS). */
 export const BACKEND_PATTERN = /^(local|rediss?:\/\/([^\s/@]+@)?[^/\s:@]+(:\d{1,5})?(\/\d{1,2})?)$/
+const BACKEND_EXPECTED = '"local" or redis[s]://[USER:PASSWORD@]HOST[:PORT][/DB]'
 
 export const ConfigSchema = Schema.Struct({
   maxParallel: opt(PositiveInt),
@@ -70,7 +71,7 @@ export const ConfigSchema = Schema.Struct({
       onExceeded: opt(Schema.Literals(['pause', 'fail'])),
     }),
   ),
-  backend: opt(Schema.String.check(Schema.isPattern(BACKEND_PATTERN, { expected: '"local" or redis[s]://[USER:PASSWORD@]HOST[:PORT][/DB]' }))),
+  backend: opt(Schema.String.check(Schema.isPattern(BACKEND_PATTERN, { expected: BACKEND_EXPECTED }))),
   models: opt(
     Schema.Record(
       Schema.String,

@@ -57,7 +57,9 @@ export function checkCondition(source: string, field: string, taskId: string, de
     }
     const member = memberOf(node)
     if (member === null) throw bad('reads a member through a computed key; index with a literal: input.list[0], input["key"]')
-    if (member !== undefined && PROTOTYPE_MEMBERS.has(member)) throw bad(`reads ${JSON.stringify(member)}, a member every object inherits; a condition may read only data`)
+    if (member !== undefined && PROTOTYPE_MEMBERS.has(member)) {
+      throw bad(`reads ${JSON.stringify(member)}, a member every object inherits; a condition may read only data`)
+    }
     for (const child of [node.from, node.subject, node.expr, node.left, node.right, node.test, node.consequent, node.alternate, ...(node.args ?? [])]) {
       if (child !== undefined) stack.push(child)
     }
@@ -74,8 +76,9 @@ export function checkCondition(source: string, field: string, taskId: string, de
 function memberOf(node: Node): string | null | undefined {
   if (node.type === 'Identifier' && node.from !== undefined) return String(node.value)
   if (node.type !== 'FilterExpression' || node.relative === true || node.expr === undefined) return undefined
-  if (node.expr.type === 'Literal') return typeof node.expr.value === 'string' ? node.expr.value : typeof node.expr.value === 'number' ? undefined : null
-  return null
+  if (node.expr.type !== 'Literal') return null
+  const key = node.expr.value
+  return typeof key === 'string' ? key : typeof key === 'number' ? undefined : null
 }
 
 /** The task id `node` selects from `deps` (`deps.X` or `deps['X']`), null for a computed key, else undefined. */

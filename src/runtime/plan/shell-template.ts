@@ -33,7 +33,8 @@ export function parseShellTemplate(template: string, field: string): ShellPart[]
     if (refused !== undefined) {
       throw new TroupeError(
         'ERR_PLAN_INVALID',
-        `Invalid plan: \`${field}\` has a {{…}} ${refused} in ${JSON.stringify(template)}; a shell \`run\` takes each value as one quoted word, ` +
+        `Invalid plan: \`${field}\` has a {{…}} ${refused} in ${JSON.stringify(template)}; ` +
+          'a shell `run` takes each value as one quoted word, ' +
           'so write it outside backticks, comments and here-documents (or use the argv form [program, arg, …])',
       )
     }

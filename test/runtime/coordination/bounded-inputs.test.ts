@@ -12,7 +12,10 @@ import { checkCondition } from '../../../src/runtime/plan/condition.ts'
 import { createRuntime } from '../../../src/runtime/runtime.ts'
 import { troupeErrorOf } from '../../helpers/errors.ts'
 
-/** Regression (#22.4): unbounded reads and inputs — a 153 MB scratchpad read, a reset instead of 413, a stack overflow, unlimited added tasks. */
+/**
+ * Regression (#22.4): unbounded reads and inputs — a 153 MB scratchpad read, a reset instead
+ * of 413, a stack overflow, unlimited added tasks, prototype members in `when`.
+ */
 
 const servers: McpToolServer[] = []
 afterEach(async () => {
@@ -49,7 +52,8 @@ async function connect(url: string): Promise<Client> {
 function post(url: string, body: string | Buffer): Promise<{ status: number; body: string }> {
   const { hostname, port, pathname } = new URL(url)
   return new Promise((done, fail) => {
-    const req = request({ host: hostname, port, path: pathname, method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' } }, (res) => {
+    const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }
+    const req = request({ host: hostname, port, path: pathname, method: 'POST', headers }, (res) => {
       let text = ''
       res.setEncoding('utf8')
       res.on('data', (chunk: string) => (text += chunk))
@@ -60,6 +64,7 @@ function post(url: string, body: string | Buffer): Promise<{ status: number; bod
   })
 }
 
+type ToolReply = { isError?: boolean; content: { text: string }[] }
 const json = (result: unknown) => JSON.parse((result as { content: { text: string }[] }).content[0]!.text) as Record<string, unknown>
 
 async function fullPad(notes: number): Promise<Scratchpad> {
@@ -75,7 +80,7 @@ describe('scratchpad_read pages', () => {
     let since: number | undefined = 0
     let pages = 0
     while (since !== undefined) {
-      const page = json(await client.callTool({ name: 'scratchpad_read', arguments: { since } })) as { notes: Note[]; next?: number; total: number }
+      const page = json(await client.callTool({ name: 'scratchpad_read', arguments: { since } })) as { notes: Note[]; next?: number }
       expect(page.notes.length).toBeLessThanOrEqual(100)
       expect(page.notes.reduce((sum, note) => sum + note.text.length, 0)).toBeLessThanOrEqual(MAX_PAGE_CHARS)
       seen.push(...page.notes.map((note) => note.taskId))
@@ -89,7 +94,7 @@ describe('scratchpad_read pages', () => {
 
   it('refuses a `limit` over 1000 with an error naming the argument', async () => {
     const client = await connect(await endpoint(await Scratchpad.open(undefined)))
-    const result = (await client.callTool({ name: 'scratchpad_read', arguments: { limit: 100_000 } })) as { isError?: boolean; content: { text: string }[] }
+    const result = (await client.callTool({ name: 'scratchpad_read', arguments: { limit: 100_000 } })) as ToolReply
     await client.close()
     expect(result.isError).toBe(true)
     expect(result.content[0]!.text).toContain('Expected `limit` to be a whole number of notes from 1 to 1000, got `100000` (number)')
@@ -123,7 +128,9 @@ describe('MCP request bounds', () => {
       return { added: [] }
     })
     const deep = `${'['.repeat(400_000)}${']'.repeat(400_000)}`
-    const body = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"add_tasks","arguments":{"tasks":[{"id":"x","agent":"a","input":${deep}}]}}}`
+    const params = { name: 'add_tasks', arguments: { tasks: [{ id: 'x', agent: 'a', input: 'DEEP' }] } }
+    const call = { jsonrpc: '2.0', id: 1, method: 'tools/call', params }
+    const body = JSON.stringify(call).replace('"DEEP"', deep)
     const reply = await post(url, body)
     expect(reply.status).toBe(400)
     expect(reply.body).toContain('ERR_ARGUMENT_INVALID: the request body nests more than')
@@ -150,12 +157,14 @@ describe('tasks added per run', () => {
     const result = await runtime.run(plan).result
     await runtime.close()
     expect(result.tasks.first?.output).toMatchObject({ added: ['a0', 'a1', 'a2', 'a3'] })
-    expect(result.tasks.second?.output).toMatchObject({ error: { code: 'ERR_QUEUE_FULL', message: expect.stringContaining('4 were added already and config.maxAddedTasks is 5') } })
+    const message = expect.stringContaining('4 were added already and config.maxAddedTasks is 5')
+    expect(result.tasks.second?.output).toMatchObject({ error: { code: 'ERR_QUEUE_FULL', message } })
   }, 30_000)
 })
 
 describe('`when` conditions', () => {
-  it.each(["input['constructor']['constructor']", "input.a['hasOwnProperty']", 'input.prototype', "input.list['__proto__']"])('refuses %s, a prototype member, with ERR_PLAN_INVALID', (source) => {
+  const inherited = ["input['constructor']['constructor']", "input.a['hasOwnProperty']", 'input.prototype', "input.list['__proto__']"]
+  it.each(inherited)('refuses %s, a prototype member, with ERR_PLAN_INVALID', (source) => {
     const error = troupeErrorOf(() => checkCondition(source, 'tasks[0].when', 't', new Set()))
     expect(error.code).toBe('ERR_PLAN_INVALID')
     expect(error.message).toContain('a member every object inherits')
@@ -168,6 +177,7 @@ describe('`when` conditions', () => {
   })
 
   it('accepts data members, literal indexes and relative filters', () => {
-    expect(() => checkCondition("input.list[0] == 1 && input['a-b'].c && input.items[.ok == true]", 'tasks[0].when', 't', new Set())).not.toThrow()
+    const source = "input.list[0] == 1 && input['a-b'].c && input.items[.ok == true]"
+    expect(() => checkCondition(source, 'tasks[0].when', 't', new Set())).not.toThrow()
   })
 })

@@ -27,7 +27,10 @@ export function parseRedisUrl(url: string): RedisTarget {
   }
   const shown = parsed === undefined ? url.replace(/\/\/[^@/]*@/, '//***@') : masked(parsed)
   const db = parsed === undefined || parsed.pathname === '' || parsed.pathname === '/' ? 0 : Number(parsed.pathname.slice(1))
-  if (parsed === undefined || (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') || parsed.hostname === '' || !Number.isSafeInteger(db) || db < 0) {
+  const scheme = parsed?.protocol
+  const redis = scheme === 'redis:' || scheme === 'rediss:'
+  const valid = parsed !== undefined && redis && parsed.hostname !== '' && Number.isSafeInteger(db) && db >= 0
+  if (parsed === undefined || !valid) {
     throw new TroupeError('ERR_CONFIG_INVALID', `Config key \`backend\` is ${JSON.stringify(shown)}; ${EXPECTED}`)
   }
   const decode = (text: string) => (text === '' ? undefined : decodeURIComponent(text))

@@ -39,7 +39,8 @@ export function loadSecret(options: { readonly file?: string | undefined; readon
   } else secret = env.TROUPE_SECRET
   if (secret === undefined || secret === '') return undefined
   if (secret.length < MIN_SECRET_CHARS) {
-    throw new TroupeError('ERR_CONFIG_INVALID', `The shared secret from ${source} has ${secret.length} characters; expected at least ${MIN_SECRET_CHARS} (e.g. \`openssl rand -hex 32\`)`)
+    const expected = `expected at least ${MIN_SECRET_CHARS} (e.g. \`openssl rand -hex 32\`)`
+    throw new TroupeError('ERR_CONFIG_INVALID', `The shared secret from ${source} has ${secret.length} characters; ${expected}`)
   }
   return secret
 }
@@ -58,12 +59,14 @@ export function signatureProblem(secret: string, jobId: string, job: AttemptJob,
   const signature = job.signature
   if (signature === undefined || typeof signature !== 'object') return 'it carries no signature'
   const { ts, nonce, hmac } = signature
-  if (typeof ts !== 'number' || typeof nonce !== 'string' || typeof hmac !== 'string' || !/^[0-9a-f]{64}$/.test(hmac)) return 'its signature is malformed'
+  const wellFormed = typeof ts === 'number' && typeof nonce === 'string' && typeof hmac === 'string' && /^[0-9a-f]{64}$/.test(hmac)
+  if (!wellFormed) return 'its signature is malformed'
   const unsigned = { request: job.request, module: job.module }
   const expected = Buffer.from(hmacOf(secret, jobId, unsigned, ts, nonce), 'hex')
   if (!timingSafeEqual(expected, Buffer.from(hmac, 'hex'))) return 'its signature does not match (another secret, or the job was changed)'
   if (ts > now + MAX_SKEW_MS) return `it was signed ${Math.round((ts - now) / 1000)} s in the future`
-  if (now - ts > SIGNATURE_MAX_AGE_MS) return `it was signed ${Math.round((now - ts) / 3_600_000)} h ago (older than ${SIGNATURE_MAX_AGE_MS / 3_600_000} h)`
+  const hours = (ms: number) => Math.round(ms / 3_600_000)
+  if (now - ts > SIGNATURE_MAX_AGE_MS) return `it was signed ${hours(now - ts)} h ago (older than ${hours(SIGNATURE_MAX_AGE_MS)} h)`
   return undefined
 }
 

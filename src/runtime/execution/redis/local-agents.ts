@@ -22,46 +22,51 @@ export type Admission = { readonly ok: true; readonly request: AttemptRequest } 
 export function admitAgent(job: AttemptJob, cwd: string, agents: ReadonlyMap<string, AgentSpec> | undefined): Admission {
   const request = job.request
   const wanted = request.agent
+  const agent = `Agent "${wanted.name}"`
+  const refuse = (message: string): Admission => ({ ok: false, message })
   if (agents === undefined) {
     if (wanted.kind === 'module') return admitCheckoutModule(job, cwd)
-    return { ok: false, message: `Agent "${wanted.name}" (kind ${wanted.kind}) is not defined on this worker: it has no plan (start it with \`troupe worker --plan PLAN\`)` }
+    return refuse(`${agent} (kind ${wanted.kind}) is not defined on this worker: it has no plan (\`troupe worker --plan PLAN\`)`)
   }
   const local = agents.get(wanted.name)
-  if (local === undefined) return { ok: false, message: `Agent "${wanted.name}" is not defined in this worker's plan` }
-  if (local.kind !== wanted.kind) return { ok: false, message: `Agent "${wanted.name}" is a ${local.kind} agent in this worker's plan, not ${wanted.kind}` }
+  if (local === undefined) return refuse(`${agent} is not defined in this worker's plan`)
+  if (local.kind !== wanted.kind) return refuse(`${agent} is a ${local.kind} agent in this worker's plan, not ${wanted.kind}`)
   if (local.kind === 'module') {
     const file = fileURLToPath(local.moduleUrl)
     if (job.module === undefined || !existsSync(file) || sha256(file) !== job.module.sha256) {
-      return { ok: false, message: `Agent "${wanted.name}" module ${file} differs from the coordinator's (content hash); update this worker's checkout` }
+      return refuse(`${agent} module ${file} differs from the coordinator's (content hash); update this worker's checkout`)
     }
     return { ok: true, request: { ...request, agent: local } }
   }
-  if (definitionOf(local) !== definitionOf(wanted)) return { ok: false, message: `Agent "${wanted.name}" is defined differently in this worker's plan; update this worker's plan` }
+  if (definitionOf(local) !== definitionOf(wanted)) return refuse(`${agent} is defined differently in this worker's plan; update it`)
   return { ok: true, request: { ...request, agent: local } }
 }
 
 /** A module agent without a plan: the file in this checkout (never outside it) with the coordinator's content. */
 function admitCheckoutModule(job: AttemptJob, cwd: string): Admission {
   const request = job.request
-  if (request.agent.kind !== 'module') throw new TypeError('not a module agent')
-  if (job.module === undefined) return { ok: false, message: `Agent "${request.agent.name}" comes without the coordinator's content hash` }
+  const wanted = request.agent
+  if (wanted.kind !== 'module') throw new TypeError('not a module agent')
+  if (job.module === undefined) return { ok: false, message: `Agent "${wanted.name}" comes without the coordinator's content hash` }
   const inside = (file: string) => {
     const path = relative(cwd, file)
     return path !== '' && !path.startsWith('..') && !isAbsolute(path)
   }
-  const candidates = [fileURLToPath(request.agent.moduleUrl), resolve(cwd, job.module.relativePath)].filter(inside)
+  const candidates = [fileURLToPath(wanted.moduleUrl), resolve(cwd, job.module.relativePath)].filter(inside)
   let seen: string | undefined
   for (const file of candidates) {
     if (!existsSync(file)) continue
     seen = file
-    if (sha256(file) === job.module.sha256) return { ok: true, request: { ...request, agent: { ...request.agent, moduleUrl: pathToFileURL(file).href } } }
+    if (sha256(file) !== job.module.sha256) continue
+    return { ok: true, request: { ...request, agent: { ...wanted, moduleUrl: pathToFileURL(file).href } } }
   }
   return {
     ok: false,
     message:
       seen === undefined
-        ? `Agent "${request.agent.name}" module ${job.module.relativePath} is not in this worker's checkout (${cwd}); run the worker in a checkout of the same project`
-        : `Agent "${request.agent.name}" module ${seen} differs from the coordinator's (content hash); update this worker's checkout`,
+        ? `Agent "${wanted.name}" module ${job.module.relativePath} is not in this worker's checkout (${cwd}); ` +
+          'run the worker in a checkout of the same project'
+        : `Agent "${wanted.name}" module ${seen} differs from the coordinator's (content hash); update this worker's checkout`,
   }
 }
 

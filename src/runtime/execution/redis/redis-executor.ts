@@ -185,7 +185,8 @@ export class RedisExecutor implements Executor {
   }
 
   #jobOf(request: AttemptRequest): AttemptJob {
-    const job: AttemptJob = request.agent.kind !== 'module' ? { request } : { request, module: moduleCheck(request.agent.moduleUrl, this.#cwd) }
+    const agent = request.agent
+    const job: AttemptJob = agent.kind !== 'module' ? { request } : { request, module: moduleCheck(agent.moduleUrl, this.#cwd) }
     return this.#secret === undefined ? job : signJob(this.#secret, jobIdOf(request), job)
   }
 
@@ -219,7 +220,9 @@ export class RedisExecutor implements Executor {
           // Lost by a Redis restart: re-enqueued unless its worker recorded it or still holds it.
           const recorded = parseCompletion(await clients.publisher.get(completionKey(jobId)))
           if (recorded !== undefined) this.#settle(jobId, recorded)
-          else if (Date.now() - this.#reconnectedAt >= REASSERT_MS && !(await this.#heldByLiveWorker(clients, jobId))) await this.#enqueue(jobId, pending.request)
+          else if (Date.now() - this.#reconnectedAt >= REASSERT_MS && !(await this.#heldByLiveWorker(clients, jobId))) {
+            await this.#enqueue(jobId, pending.request)
+          }
           continue
         }
         const state = await job.getState()

@@ -144,7 +144,9 @@ export async function startRemoteWorker(options: RemoteWorkerOptions): Promise<R
     if (options.secret !== null) {
       const problem = signatureProblem(options.secret, jobId, job.data)
       if (problem !== undefined) {
-        return refuse('ERR_JOB_REFUSED', `Worker ${JSON.stringify(options.name)} refused job ${jobId}: ${problem}; nothing ran (coordinator and workers need the same TROUPE_SECRET)`, false)
+        const message = `Worker ${JSON.stringify(options.name)} refused job ${jobId}: ${problem}; nothing ran ` +
+          '(coordinator and workers need the same TROUPE_SECRET)'
+        return refuse('ERR_JOB_REFUSED', message, false)
       }
     }
     const admission = admitAgent(job.data, options.cwd, options.agents)

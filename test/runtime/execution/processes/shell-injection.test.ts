@@ -11,7 +11,7 @@ let runtime: Runtime
 
 beforeAll(() => {
   runtime = createRuntime({
-    config: { maxParallel: 4, pool: { minThreads: 1, maxThreads: 2 }, cancelGraceMs: 200, governor: { enabled: false }, checkpoint: { enabled: false } },
+    config: { maxParallel: 4, pool: { minThreads: 1, maxThreads: 2 }, governor: { enabled: false }, checkpoint: { enabled: false } },
   })
 })
 
@@ -28,7 +28,8 @@ const argsOf = (output: unknown): unknown => JSON.parse((output as { stdout: str
 describe('shell-form command agents with hostile values', () => {
   it.each(['x; touch FILE', '$(touch FILE)', '`touch FILE`'])('passes input %j as one argument and runs nothing', async (name) => {
     const dir = mkdtempSync(join(tmpdir(), 'troupe-inject-'))
-    const plan = { name: 'inject', agents: { x: { kind: 'command', run: `${ARGS} {{input.name}}`, cwd: dir } }, tasks: [{ id: 't', agent: 'x', input: { name } }] } as Plan
+    const agents = { x: { kind: 'command', run: `${ARGS} {{input.name}}`, cwd: dir } }
+    const plan = { name: 'inject', agents, tasks: [{ id: 't', agent: 'x', input: { name } }] } as Plan
     const result = await runtime.run(plan).result
     expect(argsOf(result.tasks.t?.output)).toEqual([name])
     expect(readdirSync(dir)).toEqual([])

@@ -109,7 +109,7 @@ describe('Redis backend', () => {
     expect(result.totals.completed).toBe(16)
   }, 90_000)
 
-  it('fails a module whose content differs from the coordinator\'s on every worker with ERR_AGENT_MISMATCH, once each worker put it back', async () => {
+  it("fails a module that differs from the coordinator's on every worker with ERR_AGENT_MISMATCH, once each put it back", async () => {
     const elsewhere = mkdtempSync(join(tmpdir(), 'troupe-worker-checkout-'))
     writeFileSync(join(elsewhere, 'agent.mjs'), 'export default async () => "worker copy"\n')
     const connection = redisOptions(parseRedisUrl(redis.url)) as ConnectionOptions

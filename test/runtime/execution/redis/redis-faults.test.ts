@@ -30,7 +30,8 @@ afterEach(async () => {
 })
 
 function startWorker(name: string): Promise<void> {
-  const child = spawn(process.execPath, ['--import', TSX, CLI_ENTRY, 'worker', '--backend', redis!.url, '--concurrency', '2', '--name', name], {
+  const args = ['--import', TSX, CLI_ENTRY, 'worker', '--backend', redis!.url, '--concurrency', '2', '--name', name]
+  const child = spawn(process.execPath, args, {
     cwd: root,
     env: { ...process.env, NO_COLOR: '1' },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -53,7 +54,8 @@ async function runThrough(fault: () => Promise<void>, ms = 1_500) {
   redis = await startRedis()
   await Promise.all([startWorker('f1'), startWorker('f2')])
   const marks = join(mkdtempSync(join(tmpdir(), 'troupe-faults-')), 'marks')
-  const runtime = createRuntime({ config: { governor: { enabled: false }, checkpoint: { enabled: false }, maxParallel: 4 }, backend: redis.url })
+  const config = { governor: { enabled: false }, checkpoint: { enabled: false }, maxParallel: 4 }
+  const runtime = createRuntime({ config, backend: redis.url })
   await runtime.ready()
   const ids = Array.from({ length: 8 }, (_, i) => `t${i}`)
   const run = runtime.run({ name: 'faults', tasks: ids.map((id) => ({ id, agent: marker, input: { file: marks, ms } })) })

@@ -24,10 +24,10 @@ const quiet = { governor: { enabled: false }, checkpoint: { enabled: false } } a
 let redis: TestRedis
 const children: ChildProcess[] = []
 
-function startWorker(url: string, args: readonly string[], cwd = root, env: NodeJS.ProcessEnv = { TROUPE_SECRET: SECRET }): Promise<ChildProcess> {
+function startWorker(url: string, args: readonly string[], cwd = root): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', TSX, CLI_ENTRY, 'worker', '--backend', url, '--concurrency', '1', ...args], {
     cwd,
-    env: { ...process.env, TROUPE_SECRET: undefined, NO_COLOR: '1', ...env },
+    env: { ...process.env, NO_COLOR: '1', TROUPE_SECRET: SECRET },
     stdio: ['ignore', 'ignore', 'pipe'],
   })
   children.push(child)
@@ -42,8 +42,13 @@ function startWorker(url: string, args: readonly string[], cwd = root, env: Node
 }
 
 function request(runId: string, agent: AttemptRequest['agent'], input: unknown, baseDir: string): AttemptRequest {
-  return { runId, taskId: 'a', attempt: 1, input, dependencies: {}, model: undefined, timeoutMs: 10_000, graceMs: 100, baseDir, runDir: undefined, workspace: undefined, port: undefined, agent } as AttemptRequest
+  const none = { model: undefined, runDir: undefined, workspace: undefined, port: undefined }
+  const limits = { timeoutMs: 10_000, graceMs: 100 }
+  return { runId, taskId: 'a', attempt: 1, input, dependencies: {}, baseDir, agent, ...limits, ...none } as AttemptRequest
 }
+
+/** A command agent's definition as a job carries it. */
+const shell = { kind: 'command', cwd: undefined, env: {}, output: 'text', executable: '/bin/sh' } as const
 
 /** Writes a job straight into Redis, as someone with access to it could, and waits for a worker's answer. */
 async function forge(url: string, jobId: string, job: AttemptJob): Promise<AttemptJobResult> {
@@ -71,7 +76,9 @@ describe('Redis trust boundary: forged jobs', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'troupe-trust-'))
     // The worker's plan defines one command agent, `ok`, and the marker module.
-    writeFileSync(join(dir, 'plan.json'), JSON.stringify({ name: 'w', agents: { ok: { kind: 'command', run: ['echo', 'fine'] }, mark: marker }, tasks: [{ id: 'x', agent: 'ok' }, { id: 'y', agent: 'mark' }] }))
+    const agents = { ok: { kind: 'command', run: ['echo', 'fine'] }, mark: marker }
+    const tasks = [{ id: 'x', agent: 'ok' }, { id: 'y', agent: 'mark' }]
+    writeFileSync(join(dir, 'plan.json'), JSON.stringify({ name: 'w', agents, tasks }))
     await startWorker(redis.url, ['--plan', join(dir, 'plan.json'), '--name', 'planned'], dir)
   }, 60_000)
 
@@ -106,7 +113,7 @@ describe('Redis trust boundary: forged jobs', () => {
 
   it('refuses a signed job naming a command the worker\'s plan does not define; nothing runs', async () => {
     const file = join(dir, 'touched')
-    const agent = { kind: 'command', name: 'evil', run: `touch ${file}`, cwd: undefined, env: {}, output: 'text', executable: '/bin/sh' } as const
+    const agent = { ...shell, name: 'evil', run: `touch ${file}` }
     const value = await forge(redis.url, 'evil.a.1', signJob(SECRET, 'evil.a.1', { request: request('evil', agent, null, dir) }))
     expect(!value.result.ok && value.result.error.code).toBe('ERR_AGENT_MISMATCH')
     expect(!value.result.ok && value.result.error.message).toMatch(/not defined in this worker's plan/)
@@ -115,7 +122,7 @@ describe('Redis trust boundary: forged jobs', () => {
 
   it('refuses a signed job giving a plan agent\'s name another command; nothing runs', async () => {
     const file = join(dir, 'renamed')
-    const agent = { kind: 'command', name: 'ok', run: `touch ${file}`, cwd: undefined, env: {}, output: 'text', executable: '/bin/sh' } as const
+    const agent = { ...shell, name: 'ok', run: `touch ${file}` }
     const value = await forge(redis.url, 'renamed.a.1', signJob(SECRET, 'renamed.a.1', { request: request('renamed', agent, null, dir) }))
     expect(!value.result.ok && value.result.error.code).toBe('ERR_AGENT_MISMATCH')
     expect(!value.result.ok && value.result.error.message).toMatch(/defined differently/)
@@ -127,7 +134,8 @@ describe('Redis trust boundary: forged jobs', () => {
     process.env.TROUPE_SECRET = SECRET
     try {
       const runtime = createRuntime({ config: quiet, backend: redis.url })
-      const result = await runtime.run({ name: 'w', agents: { ok: { kind: 'command', run: ['echo', 'fine'] } }, tasks: [{ id: 'x', agent: 'ok' }] }, { runId: 'planned-ok' }).result
+      const plan = { name: 'w', agents: { ok: { kind: 'command', run: ['echo', 'fine'] } }, tasks: [{ id: 'x', agent: 'ok' }] } as const
+      const result = await runtime.run(plan, { runId: 'planned-ok' }).result
       await runtime.close()
       expect(result.tasks.x).toMatchObject({ state: 'COMPLETED', worker: 'planned', output: { stdout: 'fine\n' } })
     } finally {
@@ -159,16 +167,20 @@ describe('Redis with a password (--requirepass)', () => {
   it('runs a plan through a worker when both use the password URL', async () => {
     const cwd = mkdtempSync(join(tmpdir(), 'troupe-auth-'))
     await startWorker(withPassword(), ['--name', 'authed'])
-    writeFileSync(join(cwd, 'plan.json'), JSON.stringify({ name: 'auth', tasks: [{ id: 'm', agent: marker, input: { file: join(cwd, 'marks') } }] }))
-    const result = await runCli(['run', 'plan.json', '--json', '--quiet'], { cwd, env: { TROUPE_SECRET: SECRET, REDIS_URL: withPassword() } })
+    const tasks = [{ id: 'm', agent: marker, input: { file: join(cwd, 'marks') } }]
+    writeFileSync(join(cwd, 'plan.json'), JSON.stringify({ name: 'auth', tasks }))
+    const env = { TROUPE_SECRET: SECRET, REDIS_URL: withPassword() }
+    const result = await runCli(['run', 'plan.json', '--json', '--quiet'], { cwd, env })
     expect(result.code).toBe(0)
     expect(JSON.parse(result.stdout)).toMatchObject({ status: 'completed', tasks: { m: { state: 'COMPLETED', worker: 'authed' } } })
   }, 90_000)
 
   it('exits 2 with ERR_BACKEND_UNAVAILABLE without the password, before any task starts', async () => {
     const cwd = mkdtempSync(join(tmpdir(), 'troupe-auth-'))
-    writeFileSync(join(cwd, 'plan.json'), JSON.stringify({ name: 'noauth', tasks: [{ id: 'm', agent: marker, input: { file: join(cwd, 'marks') } }] }))
-    const result = await runCli(['run', 'plan.json', '--backend', `redis://127.0.0.1:${secured.port}`], { cwd, env: { TROUPE_SECRET: SECRET } })
+    const tasks = [{ id: 'm', agent: marker, input: { file: join(cwd, 'marks') } }]
+    writeFileSync(join(cwd, 'plan.json'), JSON.stringify({ name: 'noauth', tasks }))
+    const backend = `redis://127.0.0.1:${secured.port}`
+    const result = await runCli(['run', 'plan.json', '--backend', backend], { cwd, env: { TROUPE_SECRET: SECRET } })
     expect(result.code).toBe(2)
     expect(result.stderr).toContain('ERR_BACKEND_UNAVAILABLE')
     expect(result.stderr).not.toContain(password)
@@ -200,7 +212,8 @@ describe('Redis backend with a stale worker', () => {
     try {
       const runtime = createRuntime({ config: { ...quiet, maxParallel: 4 }, backend: own.url })
       const ids = Array.from({ length: 8 }, (_, i) => `t${i}`)
-      const result = await runtime.run({ name: 'stale', tasks: ids.map((id) => ({ id, agent: marker, input: { file: marks, ms: 50 }, retries: 0 })) }).result
+      const tasks = ids.map((id) => ({ id, agent: marker, input: { file: marks, ms: 50 }, retries: 0 }))
+      const result = await runtime.run({ name: 'stale', tasks }).result
       await runtime.close()
       expect(result.status).toBe('completed')
       expect(new Set(Object.values(result.tasks).map((task) => task.worker))).toEqual(new Set(['good']))
