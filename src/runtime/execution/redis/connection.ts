@@ -1,3 +1,4 @@
+import { isIP } from 'node:net'
 import { Redis, type RedisOptions } from 'ioredis'
 import { TroupeError } from '../../core/errors.ts'
 
@@ -60,7 +61,8 @@ export function redisOptions(target: RedisTarget): RedisOptions {
     db: target.db,
     ...(target.username === undefined ? {} : { username: target.username }),
     ...(target.password === undefined ? {} : { password: target.password }),
-    ...(target.tls ? { tls: { servername: target.host } } : {}),
+    // TLS checks the certificate against the host (an IP address takes no server name).
+    ...(target.tls ? { tls: isIP(target.host) === 0 ? { servername: target.host } : {} } : {}),
     maxRetriesPerRequest: null,
     enableReadyCheck: true,
     lazyConnect: false,

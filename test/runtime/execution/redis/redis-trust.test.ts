@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -11,7 +11,7 @@ import { PREFIX, QUEUE, type AttemptJob, type AttemptJobResult } from '../../../
 import type { AttemptRequest } from '../../../../src/runtime/execution/executor.ts'
 import { createRuntime } from '../../../../src/runtime/runtime.ts'
 import { CLI_ENTRY, runCli } from '../../../helpers/cli.ts'
-import { startRedis, type TestRedis } from '../../../helpers/redis-server.ts'
+import { freePort, startRedis, type TestRedis } from '../../../helpers/redis-server.ts'
 
 /** Regression (#22.2): any job written into Redis ran on every `troupe worker` — any command, any module path. */
 
@@ -24,10 +24,10 @@ const quiet = { governor: { enabled: false }, checkpoint: { enabled: false } } a
 let redis: TestRedis
 const children: ChildProcess[] = []
 
-function startWorker(url: string, args: readonly string[], cwd = root): Promise<ChildProcess> {
+function startWorker(url: string, args: readonly string[], cwd = root, env: NodeJS.ProcessEnv = {}): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', TSX, CLI_ENTRY, 'worker', '--backend', url, '--concurrency', '1', ...args], {
     cwd,
-    env: { ...process.env, NO_COLOR: '1', TROUPE_SECRET: SECRET },
+    env: { ...process.env, NO_COLOR: '1', TROUPE_SECRET: SECRET, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   })
   children.push(child)
@@ -45,6 +45,14 @@ function request(runId: string, agent: AttemptRequest['agent'], input: unknown, 
   const none = { model: undefined, runDir: undefined, workspace: undefined, port: undefined }
   const limits = { timeoutMs: 10_000, graceMs: 100 }
   return { runId, taskId: 'a', attempt: 1, input, dependencies: {}, baseDir, agent, ...limits, ...none } as AttemptRequest
+}
+
+/** A directory with plan.json: one marker task that appends to `m` there. */
+function markerPlan(prefix: string): string {
+  const cwd = mkdtempSync(join(tmpdir(), prefix))
+  const tasks = [{ id: 'm', agent: marker, input: { file: join(cwd, 'm') } }]
+  writeFileSync(join(cwd, 'plan.json'), JSON.stringify({ name: 'one', tasks }))
+  return cwd
 }
 
 /** A command agent's definition as a job carries it. */
@@ -221,4 +229,46 @@ describe('Redis backend with a stale worker', () => {
       process.env.TROUPE_SECRET = previous
     }
   }, 90_000)
+})
+
+describe('Redis over TLS (rediss://)', () => {
+  let tls: TestRedis
+  let certs: string
+  beforeAll(async () => {
+    certs = mkdtempSync(join(tmpdir(), 'troupe-tls-'))
+    const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: certs, stdio: 'ignore' })
+    const key = ['-newkey', 'rsa:2048', '-nodes']
+    ssl('req', '-x509', ...key, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=troupe test CA')
+    ssl('req', ...key, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1')
+    writeFileSync(join(certs, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n')
+    const ca = ['-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial']
+    ssl('x509', '-req', '-in', 'server.csr', ...ca, '-out', 'server.crt', '-days', '1', '-extfile', 'san.ext')
+    const port = await freePort()
+    const files = ['--tls-cert-file', 'server.crt', '--tls-key-file', 'server.key', '--tls-ca-cert-file', 'ca.crt'].map((arg) =>
+      arg.startsWith('--') ? arg : join(certs, arg),
+    )
+    tls = await startRedis(port, ['--port', '0', '--tls-port', String(port), ...files, '--tls-auth-clients', 'no'])
+  }, 60_000)
+  afterAll(async () => {
+    await tls?.stop()
+  })
+
+  it('runs a plan through a worker over TLS when both trust the server\'s CA', async () => {
+    const url = `rediss://127.0.0.1:${tls.port}`
+    const env = { TROUPE_SECRET: SECRET, NODE_EXTRA_CA_CERTS: join(certs, 'ca.crt') }
+    await startWorker(url, ['--name', 'tls'], root, env)
+    const cwd = markerPlan('troupe-tls-run-')
+    const result = await runCli(['run', 'plan.json', '--backend', url, '--json', '--quiet'], { cwd, env })
+    expect(result.code).toBe(0)
+    expect(JSON.parse(result.stdout)).toMatchObject({ status: 'completed', tasks: { m: { state: 'COMPLETED', worker: 'tls' } } })
+  }, 90_000)
+
+  it('refuses a server certificate it cannot verify: ERR_BACKEND_UNAVAILABLE, exit 2', async () => {
+    const cwd = markerPlan('troupe-tls-run-')
+    const backend = `rediss://127.0.0.1:${tls.port}`
+    const result = await runCli(['run', 'plan.json', '--backend', backend], { cwd, env: { TROUPE_SECRET: SECRET } })
+    expect(result.code).toBe(2)
+    expect(result.stderr).toContain('ERR_BACKEND_UNAVAILABLE')
+    expect(existsSync(join(cwd, 'm'))).toBe(false)
+  }, 60_000)
 })
