@@ -38,6 +38,8 @@ export interface GrowthHost {
 export class RunGrowth {
   readonly #host: GrowthHost
   readonly #waits: SpawnWaits
+  /** Tasks added to the run so far (counted once from the plan: a resumed run holds its earlier additions). */
+  #added: number | undefined
 
   constructor(host: GrowthHost) {
     this.#host = host
@@ -87,6 +89,14 @@ export class RunGrowth {
     if (plan.tasks.length + adding > bound) {
       throw new TroupeError('ERR_QUEUE_FULL', `${from.source}: cannot add ${adding} tasks to run "${init.id}": it has ${plan.tasks.length} and config.maxQueuedTasks is ${bound}`)
     }
+    const added = (this.#added ??= plan.tasks.reduce((count, task) => count + (task.added === true ? 1 : 0), 0))
+    if (added + adding > init.config.maxAddedTasks) {
+      throw new TroupeError(
+        'ERR_QUEUE_FULL',
+        `${from.source}: cannot add ${adding} tasks to run "${init.id}": ${added} were added already ` +
+          `and config.maxAddedTasks is ${init.config.maxAddedTasks}`,
+      )
+    }
     const parent = from.parent
     const addition = plan.add(raw, {
       source: from.source,
@@ -95,6 +105,7 @@ export class RunGrowth {
       ...(barriers ? { barrier: true, ...this.#openStage(parent) } : {}),
     })
     if (addition.added.length === 0) return addition
+    this.#added = added + addition.added.length
     init.recorder?.tasksAdded(parent?.id, addition.added)
     const at = init.clock.now()
     if (out.listening('task:added')) {

@@ -8,14 +8,17 @@ import { join } from 'node:path'
 export interface TestRedis {
   readonly url: string
   readonly port: number
+  /** Sends the server a signal (SIGSTOP/SIGCONT freeze and thaw it, for fault tests). */
+  signal(signal: NodeJS.Signals): void
   stop(): Promise<void>
 }
 
-/** Starts redis-server on `port` (default: a free one). */
-export async function startRedis(port?: number): Promise<TestRedis> {
+/** Starts redis-server on `port` (default: a free one); `args` are more server options (e.g. `--requirepass`). */
+export async function startRedis(port?: number, args: readonly string[] = []): Promise<TestRedis> {
   port ??= await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'troupe-redis-'))
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const options = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...args]
+  const child = spawn('redis-server', options, { stdio: ['ignore', 'pipe', 'inherit'] })
   await new Promise<void>((resolve, reject) => {
     let out = ''
     child.stdout!.on('data', (chunk: Buffer) => {
@@ -28,6 +31,7 @@ export async function startRedis(port?: number): Promise<TestRedis> {
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
+    signal: (signal) => void child.kill(signal),
     stop: () => stopChild(child).then(() => rmSync(dir, { recursive: true, force: true })),
   }
 }

@@ -5,6 +5,7 @@ import { Command, InvalidArgumentError, Option } from 'commander'
 import { STRATEGIES, type Strategy } from '../runtime/plan/plan.ts'
 import { EXIT, reportError } from './exit-codes.ts'
 import { runCommand } from './run-command.ts'
+import type { WorkerCommandOptions } from './worker-command.ts'
 
 function positiveInt(name: string) {
   return (value: string): number => {
@@ -107,11 +108,14 @@ export function buildProgram(exit: (code: number) => void): Command {
   program
     .command('worker')
     .description('take attempts of any run from a Redis backend and run them here (module, command, CLI and LLM agents)')
-    .requiredOption('--backend <url>', 'redis://HOST:PORT[/DB]')
+    .option('--backend <url>', 'redis[s]://[USER:PASSWORD@]HOST[:PORT][/DB] (default: $REDIS_URL)')
+    .option('--plan <file>', 'run only the agents this plan defines (default: module agents of this checkout)')
+    .option('--secret-file <file>', 'the shared secret jobs are signed with (default: $TROUPE_SECRET_FILE, $TROUPE_SECRET)')
+    .option('--insecure', 'run unsigned jobs: anyone who can write to the Redis runs this worker\'s agents')
     .option('--concurrency <n>', 'attempts run at once on this worker (default: available cores)', positiveInt('--concurrency'))
     .option('--name <name>', 'this worker\'s name in results (default: <hostname>-<pid>)')
     .option('--config <file>', 'config file (default: ./troupe.config.json if present)')
-    .action(async (options: { backend: string; concurrency?: number; name?: string; config?: string }) => {
+    .action(async (options: WorkerCommandOptions) => {
       const { workerCommand } = await import('./worker-command.ts')
       exit(await workerCommand(options))
     })

@@ -32,7 +32,7 @@ export interface RunCommandOptions {
   readonly allowHost?: readonly string[]
   /** Keep the dashboard open after the run until Ctrl-C. */
   readonly keepOpen?: boolean
-  /** `local` or `redis://HOST:PORT[/DB]`; overrides config.backend. */
+  /** `local` or `redis[s]://[USER:PASSWORD@]HOST[:PORT][/DB]`; overrides REDIS_URL, which overrides config.backend. */
   readonly backend?: string
   /** `--keep-worktrees`: worktree tasks' worktrees and branches outlive the run. */
   readonly keepWorktrees?: boolean
@@ -45,7 +45,8 @@ export const DEFAULT_DASHBOARD_PORT = 4700
 export async function runCommand(planFile: string, options: RunCommandOptions): Promise<number> {
   const config = loadConfig({ file: findConfigFile({ config: options.config, planFile }) })
   const plan = loadPlan(planFile)
-  const runtime = createRuntime({ config, ...(options.backend === undefined ? {} : { backend: options.backend }) })
+  const backend = options.backend ?? (process.env.REDIS_URL || undefined)
+  const runtime = createRuntime({ config, ...(backend === undefined ? {} : { backend }) })
   try {
     await runtime.ready()
   } catch (error) {

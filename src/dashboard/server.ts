@@ -2,6 +2,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { TroupeError, describeValue, isTroupeError } from '../runtime/core/errors.ts'
+import { MAX_PARALLEL } from '../runtime/plan/plan.ts'
 import type { Run } from '../runtime/run.ts'
 import type { Runtime } from '../runtime/runtime.ts'
 import type { GovernorThresholds } from '../monitor/governor-monitor.ts'
@@ -154,6 +155,11 @@ export async function startDashboard(source: Runtime | Run, options: DashboardOp
       if (run === undefined) return send(res, 404, 'application/json', JSON.stringify({ code: 'ERR_ARGUMENT_INVALID', message: `No run "${runId}"` }))
       try {
         const value = (JSON.parse(body) as { maxParallel?: unknown }).maxParallel
+        // Bounded like a plan's maxParallel: the control must not size the run past what a plan may.
+        if (typeof value === 'number' && value > MAX_PARALLEL) {
+          const what = `\`maxParallel\` to be an integer from 1 to ${MAX_PARALLEL}`
+          throw new TroupeError('ERR_ARGUMENT_INVALID', `Expected ${what}, got ${describeValue(value)}`)
+        }
         run.setMaxParallel(value as number)
         send(res, 200, 'application/json', JSON.stringify({ runId, maxParallel: run.maxParallel }))
       } catch (error) {

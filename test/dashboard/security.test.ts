@@ -80,6 +80,21 @@ describe('dashboard security', () => {
     await run.result
   })
 
+  it('bounds maxParallel like plans: 1e9 is refused with ERR_ARGUMENT_INVALID, the run keeps its value', async () => {
+    const rt = newRuntime()
+    dashboard = await startDashboard(rt)
+    const run = rt.run({ name: 'ctl', tasks: [{ id: 's', agent: sleep, input: { ms: 300 } }] }, { runId: 'ctl-bound' })
+    await new Promise((resolve) => setImmediate(resolve))
+    const headers = { 'content-type': 'application/json', ...bearer(dashboard.url) }
+    const body = JSON.stringify({ maxParallel: 1e9 })
+    const refused = await call(dashboard.url, '/api/runs/ctl-bound/max-parallel', { method: 'POST', headers, body })
+    expect(refused.status).toBe(400)
+    const message = expect.stringContaining('from 1 to 10000, got `1000000000`')
+    expect(JSON.parse(refused.body)).toMatchObject({ code: 'ERR_ARGUMENT_INVALID', message })
+    expect(run.maxParallel).toBe(2)
+    await run.result
+  })
+
   it('gives the page opened with ?token= a SameSite cookie that its own requests then carry', async () => {
     dashboard = await startDashboard(newRuntime())
     const page = await call(dashboard.url, new URL(dashboard.url).pathname + new URL(dashboard.url).search)

@@ -1,4 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { createRuntime, type Plan, type RunResult } from '../../index.ts'
 import { benchAgentFile } from '../agent-file.ts'
@@ -24,6 +25,8 @@ const redis: Scenario = {
       return []
     }
     const server = await startRedis()
+    // Coordinator (this process) and workers (its children) sign and check jobs with one secret.
+    process.env.TROUPE_SECRET ??= randomBytes(32).toString('hex')
     const rows: ScenarioRow[] = []
     try {
       const tasks = options.quick ? 24 : 80

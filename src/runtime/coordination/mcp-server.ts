@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
+import { MAX_INPUT_DEPTH } from '../plan/plan-schema.ts'
 import { runTools, type ToolBinding } from './run-tools.ts'
 import { toolArguments } from './tool-arguments.ts'
 
@@ -15,6 +16,10 @@ export interface McpEndpoint {
 
 /** Longest request body accepted (a large add_tasks call fits; nothing unbounded). */
 const MAX_BODY = 1 << 20
+/** Past this much, an oversize body is not drained any more: the connection is cut. */
+const DRAIN_LIMIT = 64 * MAX_BODY
+/** Deepest nesting of a request body: a task input's bound plus the JSON-RPC envelope around it. */
+const MAX_BODY_DEPTH = MAX_INPUT_DEPTH + 16
 
 /**
  * The run tools over MCP (Streamable HTTP, stateless) for CLI agents: one HTTP server per
@@ -71,9 +76,17 @@ export class McpToolServer {
     const binding = match ? this.#bindings.get(match[1]!) : undefined
     if (binding === undefined) return end(res, 404, 'unknown or ended attempt')
     if (req.method !== 'POST') return end(res, 405, 'POST only (stateless Streamable HTTP)')
+    const text = await readBody(req)
+    if (text === undefined) return end(res, 413, `ERR_ARGUMENT_INVALID: the request body is over ${MAX_BODY} bytes`, true)
+    // Bounded before parsing: every later step (the SDK's schema checks, the plan's) walks the value recursively.
+    const depth = nestingDepth(text, MAX_BODY_DEPTH)
+    if (depth > MAX_BODY_DEPTH) {
+      const message = `the request body nests more than ${MAX_BODY_DEPTH} levels (a task's input may nest at most ${MAX_INPUT_DEPTH})`
+      return end(res, 400, `ERR_ARGUMENT_INVALID: ${message}`)
+    }
     let body: unknown
     try {
-      body = JSON.parse(await readBody(req))
+      body = JSON.parse(text)
     } catch (error) {
       return end(res, 400, (error as Error).message)
     }
@@ -117,7 +130,17 @@ function toolServer(binding: ToolBinding): McpServer {
     ({ fraction, message }) => guard(() => runTools.reportProgress(binding, fraction, message)),
   )
   server.registerTool('log', { description: "Write a line to this task's log.", inputSchema: toolArguments.log }, ({ message }) => guard(() => runTools.log(binding, message)))
-  server.registerTool('scratchpad_read', { description: "Read the run's shared scratchpad: every note { taskId, at, text }, oldest first." }, () => guard(() => runTools.scratchpadRead(binding)))
+  server.registerTool(
+    'scratchpad_read',
+    {
+      description:
+        "Read the run's shared scratchpad, oldest first, one page at a time: notes { taskId, at, text } " +
+        'from position `since` (default 0), at most `limit` (default 100) and 256 KB of text; ' +
+        'pass the returned `next` as `since` for the following page (no `next`: the end).',
+      inputSchema: toolArguments.scratchpadRead,
+    },
+    ({ since, limit }) => guard(() => runTools.scratchpadRead(binding, since, limit)),
+  )
   server.registerTool('scratchpad_append', { description: "Add a note to the run's shared scratchpad.", inputSchema: toolArguments.scratchpadAppend }, ({ text: note }) =>
     guard(() => runTools.scratchpadAppend(binding, note)),
   )
@@ -129,22 +152,47 @@ function toolServer(binding: ToolBinding): McpServer {
   return server
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
+/**
+ * The body as text, or undefined once it is over MAX_BODY (by its Content-Length, or while
+ * reading): the rest is read and dropped, so the client gets its 413 instead of a reset.
+ */
+function readBody(req: IncomingMessage): Promise<string | undefined> {
   return new Promise((resolve, reject) => {
     let size = 0
+    let over = Number(req.headers['content-length'] ?? 0) > MAX_BODY
     const chunks: Buffer[] = []
     req.on('data', (chunk: Buffer) => {
       size += chunk.length
-      if (size > MAX_BODY) {
-        reject(new Error(`request body over ${MAX_BODY} bytes`))
-        req.destroy()
-      } else chunks.push(chunk)
+      if (size > MAX_BODY) over = true
+      if (!over) chunks.push(chunk)
+      // Drained to answer 413, but not forever.
+      else if (size > DRAIN_LIMIT) req.destroy()
     })
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
+    req.on('end', () => resolve(over ? undefined : Buffer.concat(chunks).toString('utf8')))
+    req.on('close', () => resolve(undefined))
     req.on('error', reject)
   })
 }
 
-function end(res: ServerResponse, status: number, message: string): void {
-  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ error: message }))
+/** How deep JSON text nests (brackets outside strings), counting no further than `limit + 1`. */
+export function nestingDepth(text: string, limit: number): number {
+  let depth = 0
+  let deepest = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 0x5c) i++
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) inString = true
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > deepest && (deepest = depth) > limit) return deepest
+    } else if (c === 0x5d || c === 0x7d) depth--
+  }
+  return deepest
+}
+
+function end(res: ServerResponse, status: number, message: string, close = false): void {
+  const headers = { 'content-type': 'application/json', ...(close ? { connection: 'close' } : {}) }
+  res.writeHead(status, headers).end(JSON.stringify({ error: message }))
 }

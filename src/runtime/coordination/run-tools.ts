@@ -1,5 +1,5 @@
 import type { ClaimResult } from '../admission/gate.ts'
-import type { Note, Scratchpad } from './scratchpad.ts'
+import type { Note, NotePage, Scratchpad } from './scratchpad.ts'
 
 /**
  * What one attempt of one task may do to its run through tools (MCP for CLI agents, `ctx`
@@ -17,6 +17,9 @@ export interface ToolBinding {
   /** Adds tasks to the running DAG (validated like plan tasks; rejects with `CODE: message`, adding nothing); undefined where the run cannot grow. */
   addTasks?(tasks: readonly unknown[]): Promise<{ readonly added: readonly string[] }>
 }
+
+/** Notes `scratchpad_read` returns when no `limit` is given. */
+export const DEFAULT_PAGE_NOTES = 100
 
 /** The tools, as plain functions over a binding (the MCP server and tests call these). */
 export const runTools = {
@@ -49,8 +52,9 @@ export const runTools = {
     return { ok: true }
   },
 
-  scratchpadRead(binding: ToolBinding): { notes: readonly Note[] } {
-    return { notes: binding.scratchpad.read() }
+  /** One page of notes from position `since`: at most `limit` notes and MAX_PAGE_CHARS of text; `next` continues. */
+  scratchpadRead(binding: ToolBinding, since = 0, limit = DEFAULT_PAGE_NOTES): NotePage {
+    return binding.scratchpad.page(since, limit)
   },
 
   async scratchpadAppend(binding: ToolBinding, text: string): Promise<{ note: Note }> {

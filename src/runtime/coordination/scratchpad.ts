@@ -13,6 +13,18 @@ export interface Note {
 export const MAX_NOTE_CHARS = 8_000
 /** Notes kept per run; appending past it fails, so agents learn the pad is full. */
 export const MAX_NOTES = 10_000
+/** Most notes one page holds (`scratchpad_read`'s `limit`). */
+export const MAX_PAGE_NOTES = 1_000
+/** Most note text one page holds, in characters (a page always holds at least one note). */
+export const MAX_PAGE_CHARS = 256 * 1024
+
+/** One page of notes: `next` is the `since` of the following page, absent at the end. */
+export interface NotePage {
+  readonly notes: readonly Note[]
+  /** Notes on the pad now. */
+  readonly total: number
+  readonly next?: number
+}
 
 /**
  * A run's shared scratchpad (the seeds' scratchpad.md / activity tracker): an append-only
@@ -49,6 +61,23 @@ export class Scratchpad {
   /** Every note, oldest first. */
   read(): readonly Note[] {
     return this.#notes
+  }
+
+  /**
+   * Notes from position `since` (0 = the first), at most `limit` and about `MAX_PAGE_CHARS` of
+   * text: a reader pages through a large pad instead of copying it whole.
+   */
+  page(since: number, limit: number): NotePage {
+    const notes: Note[] = []
+    let chars = 0
+    let at = Math.max(0, since)
+    for (; at < this.#notes.length && notes.length < limit; at++) {
+      const note = this.#notes[at]!
+      if (notes.length > 0 && chars + note.text.length > MAX_PAGE_CHARS) break
+      chars += note.text.length
+      notes.push(note)
+    }
+    return { notes, total: this.#notes.length, ...(at < this.#notes.length ? { next: at } : {}) }
   }
 
   get size(): number {

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { MAX_NOTE_CHARS } from './scratchpad.ts'
+import { MAX_NOTE_CHARS, MAX_NOTES, MAX_PAGE_NOTES } from './scratchpad.ts'
 
 /** The run tools' names, as the MCP server registers them. */
 export const RUN_TOOL_NAMES = ['claim_files', 'release_files', 'report_progress', 'log', 'scratchpad_read', 'scratchpad_append', 'add_tasks'] as const
@@ -42,6 +42,8 @@ const fractionWhat = '`fraction` to be a number from 0 to 1'
 const progressMessageWhat = '`message` to be a string of at most 2000 characters'
 const logWhat = '`message` to be a non-empty string of at most 8000 characters'
 const noteWhat = `\`text\` to be a non-empty note of at most ${MAX_NOTE_CHARS} characters`
+const sinceWhat = `\`since\` to be a note position from 0 to ${MAX_NOTES} (the \`next\` of the previous page)`
+const limitWhat = `\`limit\` to be a whole number of notes from 1 to ${MAX_PAGE_NOTES}`
 const tasksWhat = `\`tasks\` to be a list of 1 to ${MAX_TOOL_ITEMS} tasks (objects with the fields of plan tasks)`
 const taskWhat = 'each of `tasks` to be an object with the fields of a plan task'
 
@@ -54,6 +56,20 @@ export const toolArguments = {
     message: z.string(expected(progressMessageWhat)).max(2_000, expected(progressMessageWhat)).optional(),
   },
   log: { message: z.string(expected(logWhat)).min(1, expected(logWhat)).max(8_000, expected(logWhat)) },
+  scratchpadRead: {
+    since: z
+      .number(expected(sinceWhat))
+      .int(expected(sinceWhat))
+      .min(0, expected(sinceWhat))
+      .max(MAX_NOTES, expected(sinceWhat))
+      .optional(),
+    limit: z
+      .number(expected(limitWhat))
+      .int(expected(limitWhat))
+      .min(1, expected(limitWhat))
+      .max(MAX_PAGE_NOTES, expected(limitWhat))
+      .optional(),
+  },
   scratchpadAppend: { text: z.string(expected(noteWhat)).min(1, expected(noteWhat)).max(MAX_NOTE_CHARS, expected(noteWhat)) },
   addTasks: {
     tasks: z

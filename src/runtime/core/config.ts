@@ -11,12 +11,14 @@ const Percent = Schema.Finite.check(Schema.isBetween({ minimum: 0, maximum: 100 
 const opt = Schema.optionalKey
 
 /** The shape of `troupe.config.json`. Every key is optional; defaults live in {@link resolveConfig}. */
-/** `local`, or a Redis URL: `redis://HOST[:PORT][/DB]`. */
-export const BACKEND_PATTERN = /^(local|redis:\/\/[^/\s:]+(:\d{1,5})?(\/\d{1,2})?)$/
+/** `local`, or a Redis URL: `redis[s]://[USER:PASSWORD@]HOST[:PORT][/DB]` (`rediss` = TLS). */
+export const BACKEND_PATTERN = /^(local|rediss?:\/\/([^\s/@]+@)?[^/\s:@]+(:\d{1,5})?(\/\d{1,2})?)$/
+const BACKEND_EXPECTED = '"local" or redis[s]://[USER:PASSWORD@]HOST[:PORT][/DB]'
 
 export const ConfigSchema = Schema.Struct({
   maxParallel: opt(PositiveInt),
   maxQueuedTasks: opt(PositiveInt),
+  maxAddedTasks: opt(PositiveInt),
   timeoutMs: opt(PositiveInt),
   cancelGraceMs: opt(NonNegativeInt),
   pool: opt(
@@ -69,7 +71,7 @@ export const ConfigSchema = Schema.Struct({
       onExceeded: opt(Schema.Literals(['pause', 'fail'])),
     }),
   ),
-  backend: opt(Schema.String.check(Schema.isPattern(BACKEND_PATTERN, { expected: '"local" or redis://HOST:PORT[/DB]' }))),
+  backend: opt(Schema.String.check(Schema.isPattern(BACKEND_PATTERN, { expected: BACKEND_EXPECTED }))),
   models: opt(
     Schema.Record(
       Schema.String,
@@ -97,6 +99,8 @@ export interface LimitConfig {
 export interface ResolvedConfig {
   readonly maxParallel: number
   readonly maxQueuedTasks: number
+  /** Tasks one run may add while it runs (`ctx.spawn`, `add_tasks`, `Run.addTasks`); past it ERR_QUEUE_FULL. @default 10000 */
+  readonly maxAddedTasks: number
   readonly timeoutMs: number
   readonly cancelGraceMs: number
   readonly pool: {
@@ -229,6 +233,7 @@ function withDefaults(c: TroupeConfig, source: string): ResolvedConfig {
   return {
     maxParallel,
     maxQueuedTasks: c.maxQueuedTasks ?? 1_000_000,
+    maxAddedTasks: c.maxAddedTasks ?? 10_000,
     timeoutMs: c.timeoutMs ?? 300_000,
     cancelGraceMs: c.cancelGraceMs ?? 1_000,
     pool: {

@@ -81,7 +81,7 @@ const runtimeFields = {
   config: opt(expecting(Schema.Record(Schema.String, Schema.Unknown), 'a config object (the shape of troupe.config.json)')),
   clock: opt(withMethods('a Clock: an object with now(), setTimeout() and clearTimeout()', ['now', 'setTimeout', 'clearTimeout'])),
   probe: opt(withMethods('a ResourceProbe: an object with sample()', ['sample'])),
-  backend: opt(expecting(Schema.String.check(Schema.isPattern(BACKEND_PATTERN)), '"local" or redis://HOST:PORT[/DB]')),
+  backend: opt(expecting(Schema.String.check(Schema.isPattern(BACKEND_PATTERN)), '"local" or redis[s]://[USER:PASSWORD@]HOST[:PORT][/DB]')),
 }
 
 const runFields = {

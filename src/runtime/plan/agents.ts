@@ -2,6 +2,7 @@ import { TroupeError, describeValue } from '../core/errors.ts'
 import { formatKeyPath, valueOrThrow } from '../core/schema-errors.ts'
 import { decodeAgentEntry, type AgentEntry } from './agent-schema.ts'
 import { AGENT_KINDS, type AgentKind, type AgentSpec, type CliKind, type LlmKind } from './agent-spec.ts'
+import { parseShellTemplate } from './shell-template.ts'
 import { parseTemplate } from './templates.ts'
 
 /** What compiling an agent may ask of the machine. Injected, so linking does no I/O. */
@@ -45,7 +46,7 @@ function compileCommand(name: string, entry: Extract<AgentEntry, { kind: 'comman
   const field = `agents.${name}`
   const run = entry.run
   let executable = '/bin/sh'
-  if (typeof run === 'string') parseTemplate(run, `${field}.run`)
+  if (typeof run === 'string') parseShellTemplate(run, `${field}.run`)
   else {
     run.forEach((arg, i) => parseTemplate(arg, `${field}.run[${i}]`))
     const program = run[0]!

@@ -8,6 +8,8 @@ import { TroupeError } from '../core/errors.ts'
  */
 
 const ROOTS = ['deps', 'input'] as const
+/** Members every object inherits: never data a condition may read (`input.constructor.constructor` is Function). */
+const PROTOTYPE_MEMBERS: ReadonlySet<string> = new Set([...Object.getOwnPropertyNames(Object.prototype), 'prototype'])
 
 /** A node of jexl's AST (the parts this module reads). */
 interface Node {
@@ -53,6 +55,11 @@ export function checkCondition(source: string, field: string, taskId: string, de
       if (!dependencies.has(dep)) throw bad(`reads deps.${dep}, but "${dep}" is not a dependency of task "${taskId}"; add it to its \`dependsOn\``)
       reads.add(dep)
     }
+    const member = memberOf(node)
+    if (member === null) throw bad('reads a member through a computed key; index with a literal: input.list[0], input["key"]')
+    if (member !== undefined && PROTOTYPE_MEMBERS.has(member)) {
+      throw bad(`reads ${JSON.stringify(member)}, a member every object inherits; a condition may read only data`)
+    }
     for (const child of [node.from, node.subject, node.expr, node.left, node.right, node.test, node.consequent, node.alternate, ...(node.args ?? [])]) {
       if (child !== undefined) stack.push(child)
     }
@@ -60,6 +67,18 @@ export function checkCondition(source: string, field: string, taskId: string, de
     if (node.type === 'ObjectLiteral' && typeof node.value === 'object' && node.value !== null) stack.push(...(Object.values(node.value) as Node[]))
   }
   return [...reads]
+}
+
+/**
+ * The member name `node` reads from another value (`a.b`, `a['b']`), null for a computed key
+ * (`a[expr]`), else undefined. Filters relative to the subject (`list[.x > 1]`) read no member.
+ */
+function memberOf(node: Node): string | null | undefined {
+  if (node.type === 'Identifier' && node.from !== undefined) return String(node.value)
+  if (node.type !== 'FilterExpression' || node.relative === true || node.expr === undefined) return undefined
+  if (node.expr.type !== 'Literal') return null
+  const key = node.expr.value
+  return typeof key === 'string' ? key : typeof key === 'number' ? undefined : null
 }
 
 /** The task id `node` selects from `deps` (`deps.X` or `deps['X']`), null for a computed key, else undefined. */

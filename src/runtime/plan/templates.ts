@@ -73,8 +73,13 @@ export function dependencyRefs(parts: readonly TemplatePart[]): string[] {
  */
 export function renderTemplate(parts: readonly TemplatePart[], scope: TemplateScope): string {
   let out = ''
-  for (const part of parts) out += typeof part === 'string' ? part : stringify(resolveRef(part, scope))
+  for (const part of parts) out += typeof part === 'string' ? part : renderRef(part, scope)
   return out
+}
+
+/** One reference's value as text (as `renderTemplate` pastes it). */
+export function renderRef(ref: TemplateRef, scope: TemplateScope): string {
+  return stringify(resolveRef(ref, scope))
 }
 
 /** Parses and renders in one step (for strings not parsed at validation). */

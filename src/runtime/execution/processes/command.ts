@@ -1,4 +1,5 @@
 import type { CommandAgentSpec } from '../../plan/agent-spec.ts'
+import { renderShellTemplate } from '../../plan/shell-template.ts'
 import { renderString } from '../../plan/templates.ts'
 import type { AttemptResult } from '../executor.ts'
 import type { GroupExit } from './process-group.ts'
@@ -10,8 +11,9 @@ const MAX_JSON_STDOUT = 16 * 1024 * 1024
 const PROGRESS = /^::progress\s+([0-9]*\.?[0-9]+)(?:\s+(.*))?$/
 
 /**
- * A `command` agent: argv without a shell, or one string through `/bin/sh -c`; templates
- * rendered for this attempt. Output `{ exitCode, stdout, stderr, json? }` with bounded tails.
+ * A `command` agent: argv without a shell (each template renders into its own argument), or one
+ * string through `/bin/sh -c` (each value pasted as one shell-quoted word); rendered for this
+ * attempt. Output `{ exitCode, stdout, stderr, json? }` with bounded tails.
  */
 export class CommandDriver implements ProcessDriver {
   readonly file: string
@@ -29,7 +31,7 @@ export class CommandDriver implements ProcessDriver {
     const field = `agents.${spec.name}.run`
     if (typeof spec.run === 'string') {
       this.file = '/bin/sh'
-      this.args = ['-c', renderString(spec.run, context.scope, field)]
+      this.args = ['-c', renderShellTemplate(spec.run, context.scope, field)]
     } else {
       this.file = spec.executable
       this.args = spec.run.slice(1).map((arg, i) => renderString(arg, context.scope, `${field}[${i + 1}]`))

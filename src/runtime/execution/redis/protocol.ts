@@ -13,11 +13,31 @@ export const answersChannel = (jobId: string): string => `${PREFIX}:answers:${jo
 /** Pub/sub channel the coordinator asks workers to abort an attempt on (message: the job id). */
 export const ABORT_CHANNEL = `${PREFIX}:abort`
 
+/** Which worker holds an attempt (its name), while it runs and after. */
+export const claimKey = (jobId: string): string => `${PREFIX}:claim:${jobId}`
+/** An attempt's result (JSON {@link AttemptJobResult}), written by its worker before BullMQ hears of it. */
+export const completionKey = (jobId: string): string => `${PREFIX}:done:${jobId}`
+/** How long claims and completion records stay in Redis (s). */
+export const COMPLETION_TTL_S = 24 * 3600
+
 /** One attempt as a job: the request, and how to check the agent's module is the coordinator's. */
 export interface AttemptJob {
   readonly request: AttemptRequest
   /** Module agents: the module path relative to the coordinator's working directory, and its content hash. */
   readonly module?: { readonly relativePath: string; readonly sha256: string }
+  /** The coordinator's signature over the above (a worker with a secret runs nothing unsigned). */
+  readonly signature?: JobSignature
+  /** Workers that put the job back because they cannot run its agent (not signed: it grows as workers refuse). */
+  readonly refusedBy?: readonly string[]
+}
+
+/** A job's signature (see job-signature.ts), next to what it signs. */
+export interface JobSignature {
+  /** When it was signed (epoch ms). */
+  readonly ts: number
+  readonly nonce: string
+  /** hex HMAC-SHA256. */
+  readonly hmac: string
 }
 
 /** What a worker returns for a job. */
@@ -33,6 +53,8 @@ export type AttemptEvent =
   | { readonly type: 'log'; readonly message: string }
   | { readonly type: 'usage'; readonly report: UsageReport }
   | { readonly type: 'started'; readonly worker: string }
+  /** The attempt's result, once recorded (before BullMQ's completion, which a Redis fault can lose). */
+  | { readonly type: 'completed'; readonly value: AttemptJobResult }
   /** `ctx.spawn` (or `add_tasks`) on the worker: the coordinator owns the DAG, and answers on {@link answersChannel}. */
   | { readonly type: 'spawn'; readonly call: number; readonly tasks: unknown; readonly wait: boolean }
 
@@ -46,4 +68,19 @@ export interface CallAnswer {
 export function jobIdOf(request: Pick<AttemptRequest, 'runId' | 'taskId' | 'attempt'>): string {
   // BullMQ reserves ':' in ids; task ids are user-chosen, so encode them.
   return `${request.runId}.${encodeURIComponent(request.taskId).replace(/[.:]/g, (c) => (c === '.' ? '%2E' : '%3A'))}.${request.attempt}`
+}
+
+/** A completion record's value (`completionKey`), or undefined for none or a foreign one. */
+export function parseCompletion(text: string | null): AttemptJobResult | undefined {
+  if (text === null) return undefined
+  try {
+    return JSON.parse(text) as AttemptJobResult
+  } catch {
+    return undefined
+  }
+}
+
+/** The `troupe worker --name` of a BullMQ worker connection (`queue.getWorkers()` gives `PREFIX:QUEUE:w:NAME`). */
+export function workerNameOf(client: { readonly rawname?: string }): string {
+  return String(client.rawname ?? '').replace(/^.*?:w:/, '')
 }

@@ -6,13 +6,35 @@ import { Queue, QueueEvents, type ConnectionOptions } from 'bullmq'
 import { Redis } from 'ioredis'
 import type { AttemptHandle, AttemptListener, AttemptRequest, AttemptResult, Executor } from '../executor.ts'
 import { redisOptions, type RedisTarget } from './connection.ts'
-import { ABORT_CHANNEL, EVENTS_PATTERN, PREFIX, QUEUE, answersChannel, jobIdOf, type AttemptEvent, type AttemptJob, type AttemptJobResult, type CallAnswer } from './protocol.ts'
+import { loadSecret, signJob } from './job-signature.ts'
+import {
+  ABORT_CHANNEL,
+  EVENTS_PATTERN,
+  PREFIX,
+  QUEUE,
+  answersChannel,
+  claimKey,
+  completionKey,
+  jobIdOf,
+  parseCompletion,
+  workerNameOf,
+  type AttemptEvent,
+  type AttemptJob,
+  type AttemptJobResult,
+  type CallAnswer,
+} from './protocol.ts'
 
 /** How often attempts still waiting are looked up in Redis (see `#reconcile`). */
 const RECONCILE_MS = 2_000
 
-/** How long the backend may be unreachable before the attempts in flight fail (retryable). */
-const OUTAGE_MS = 30_000
+/**
+ * How long the backend may be unreachable before the attempts in flight fail (retryable). Long
+ * enough for a restart: an attempt that completed during an outage is reported completed once
+ * Redis is back (its worker's completion record), not failed and run again.
+ */
+const OUTAGE_MS = 5 * 60_000
+/** After Redis comes back, how long workers get to write their claims again before a lost job is re-enqueued. */
+const REASSERT_MS = 3_000
 
 interface Clients {
   readonly queue: Queue
@@ -46,14 +68,19 @@ export class RedisExecutor implements Executor {
   readonly #pending = new Map<string, Pending>()
   readonly #startedAt = Date.now()
   readonly #cwd: string
+  /** Signs every job; undefined: jobs go unsigned (only `troupe worker --insecure` runs them). */
+  readonly #secret: string | undefined
+  /** When the backend last became reachable again (epoch ms). */
+  #reconnectedAt = 0
   /** Connected on the first attempt, so a runtime that never runs (or cannot reach Redis) holds no connection. */
   #clients: Clients | undefined
   #reconciling = false
 
-  constructor(target: RedisTarget, cwd = process.cwd()) {
+  constructor(target: RedisTarget, cwd = process.cwd(), secret = loadSecret()) {
     this.name = target.url
     this.#target = target
     this.#cwd = cwd
+    this.#secret = secret
   }
 
   #connect(): Clients {
@@ -73,6 +100,7 @@ export class RedisExecutor implements Executor {
     publisher.on('ready', () => {
       clearTimeout(outage)
       outage = undefined
+      if (connected) this.#reconnectedAt = Date.now()
       connected = true
     })
     publisher.on('close', () => {
@@ -131,8 +159,14 @@ export class RedisExecutor implements Executor {
   }
 
   async #enqueue(jobId: string, request: AttemptRequest): Promise<void> {
-    const { queue, ready } = this.#connect()
+    const { queue, ready, publisher } = this.#connect()
     await ready
+    // A worker recorded this attempt's result (an earlier coordinator of this run, or a job Redis lost after it ran): adopt it.
+    const recorded = parseCompletion(await publisher.get(completionKey(jobId)))
+    if (recorded !== undefined) {
+      this.#settle(jobId, recorded)
+      return
+    }
     const job = await queue.add(request.taskId, this.#jobOf(request), { jobId, removeOnComplete: { age: 3_600 }, removeOnFail: { age: 3_600 }, attempts: 1 })
     // An existing job with this id was enqueued by an earlier coordinator of this run (killed,
     // then resumed): adopt it while it waits or runs, and adopt its output if it completed
@@ -151,10 +185,9 @@ export class RedisExecutor implements Executor {
   }
 
   #jobOf(request: AttemptRequest): AttemptJob {
-    if (request.agent.kind !== 'module') return { request }
-    const file = fileURLToPath(request.agent.moduleUrl)
-    const sha256 = createHash('sha256').update(readFileSync(file)).digest('hex')
-    return { request, module: { relativePath: relative(this.#cwd, file), sha256 } }
+    const agent = request.agent
+    const job: AttemptJob = agent.kind !== 'module' ? { request } : { request, module: moduleCheck(agent.moduleUrl, this.#cwd) }
+    return this.#secret === undefined ? job : signJob(this.#secret, jobIdOf(request), job)
   }
 
   async #abort(jobId: string, request: AttemptRequest): Promise<void> {
@@ -184,18 +217,33 @@ export class RedisExecutor implements Executor {
         if (pending.aborted || Date.now() - pending.since < RECONCILE_MS) continue
         const job = await clients.queue.getJob(jobId)
         if (job === undefined) {
-          await this.#enqueue(jobId, pending.request)
+          // Lost by a Redis restart: re-enqueued unless its worker recorded it or still holds it.
+          const recorded = parseCompletion(await clients.publisher.get(completionKey(jobId)))
+          if (recorded !== undefined) this.#settle(jobId, recorded)
+          else if (Date.now() - this.#reconnectedAt >= REASSERT_MS && !(await this.#heldByLiveWorker(clients, jobId))) {
+            await this.#enqueue(jobId, pending.request)
+          }
           continue
         }
         const state = await job.getState()
         if (state === 'completed') this.#settle(jobId, job.returnvalue as AttemptJobResult)
-        else if (state === 'failed') this.#settle(jobId, { worker: 'unknown', result: { ok: false, error: { code: 'ERR_WORKER_EXIT', message: `The worker running this attempt failed: ${job.failedReason}` } } })
+        else if (state === 'failed' && (await clients.publisher.exists(completionKey(jobId))) === 1) {
+          this.#settle(jobId, parseCompletion(await clients.publisher.get(completionKey(jobId))) ?? (job.returnvalue as AttemptJobResult))
+        } else if (state === 'failed') this.#settle(jobId, { worker: 'unknown', result: { ok: false, error: { code: 'ERR_WORKER_EXIT', message: `The worker running this attempt failed: ${job.failedReason}` } } })
       }
     } catch {
       // Redis unreachable: the outage timer decides; the next round tries again.
     } finally {
       this.#reconciling = false
     }
+  }
+
+  /** Whether a worker still connected claims the attempt (it runs it, or is about to record its result). */
+  async #heldByLiveWorker(clients: Clients, jobId: string): Promise<boolean> {
+    const holder = await clients.publisher.get(claimKey(jobId))
+    if (holder === null) return false
+    const workers = await clients.queue.getWorkers()
+    return workers.some((client) => workerNameOf(client) === holder)
   }
 
   #failAll(message: string): void {
@@ -221,7 +269,8 @@ export class RedisExecutor implements Executor {
     } catch {
       return
     }
-    if (event.type === 'progress') pending.listener.onProgress(event.fraction, event.message)
+    if (event.type === 'completed') this.#settle(jobId, event.value)
+    else if (event.type === 'progress') pending.listener.onProgress(event.fraction, event.message)
     else if (event.type === 'log') pending.listener.onLog(event.message)
     else if (event.type === 'usage') pending.listener.onUsage(event.report)
     else if (event.type === 'spawn') {
@@ -233,3 +282,10 @@ export class RedisExecutor implements Executor {
     }
   }
 }
+
+/** A module agent's path relative to the coordinator's directory and its content hash, for the worker to check its copy. */
+function moduleCheck(moduleUrl: string, cwd: string): NonNullable<AttemptJob['module']> {
+  const file = fileURLToPath(moduleUrl)
+  return { relativePath: relative(cwd, file), sha256: createHash('sha256').update(readFileSync(file)).digest('hex') }
+}
+

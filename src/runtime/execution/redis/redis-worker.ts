@@ -1,12 +1,26 @@
-import { createHash } from 'node:crypto'
-import { existsSync, readFileSync } from 'node:fs'
-import { resolve } from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
-import { Worker, type ConnectionOptions, type Job } from 'bullmq'
+import { DelayedError, Queue, Worker, type ConnectionOptions, type Job } from 'bullmq'
 import { Redis } from 'ioredis'
-import type { AttemptHandle, AttemptListener, AttemptRequest, AttemptResult, Executor, SpawnAnswer } from '../executor.ts'
+import type { AgentSpec } from '../../plan/agent-spec.ts'
+import type { AttemptHandle, AttemptListener, AttemptResult, Executor, SpawnAnswer } from '../executor.ts'
 import { redisOptions, type RedisTarget } from './connection.ts'
-import { ABORT_CHANNEL, PREFIX, QUEUE, answersChannel, eventsChannel, type AttemptEvent, type AttemptJob, type AttemptJobResult, type CallAnswer } from './protocol.ts'
+import { signatureProblem } from './job-signature.ts'
+import { admitAgent } from './local-agents.ts'
+import {
+  ABORT_CHANNEL,
+  COMPLETION_TTL_S,
+  PREFIX,
+  QUEUE,
+  answersChannel,
+  claimKey,
+  completionKey,
+  eventsChannel,
+  parseCompletion,
+  workerNameOf,
+  type AttemptEvent,
+  type AttemptJob,
+  type AttemptJobResult,
+  type CallAnswer,
+} from './protocol.ts'
 
 export interface RemoteWorkerOptions {
   readonly target: RedisTarget
@@ -18,6 +32,10 @@ export interface RemoteWorkerOptions {
   readonly cwd: string
   /** Runs the attempts here (the same local executor `troupe run` uses). */
   readonly executor: Executor
+  /** The secret jobs must be signed with; `null` runs unsigned jobs (`troupe worker --insecure`). */
+  readonly secret: string | null
+  /** The agents of this worker's plan by name (`troupe worker --plan`); without, module agents of the checkout only. */
+  readonly agents?: ReadonlyMap<string, AgentSpec>
   /** A job lock not renewed for this long (the worker died) hands the job to another worker. @default 4000 */
   readonly lockDurationMs?: number
   readonly onError?: (error: Error) => void
@@ -29,11 +47,27 @@ export interface RemoteWorker {
   close(force?: boolean): Promise<void>
 }
 
+/** How long this worker keeps results in memory, to write them again into a Redis that restarted empty. */
+const REMEMBER_MS = 10 * 60_000
+
+/** How long a job this worker cannot run waits before it is offered again (to another worker, or to this one once it may run it). */
+const PUT_BACK_MS = 250
+
 /**
  * The worker side of the Redis backend: takes attempts of any run from the shared BullMQ
  * queue and runs them with its own local executor, reporting progress, logs and usage back
- * over pub/sub. A module agent whose content differs from the coordinator's is refused with
- * ERR_AGENT_MISMATCH, never run.
+ * over pub/sub.
+ *
+ * Before anything runs: a job without a valid signature is refused (ERR_JOB_REFUSED); an
+ * agent this worker does not define identically (local-agents.ts) puts the job back for
+ * another worker, and fails with ERR_AGENT_MISMATCH (retryable) only once every worker
+ * connected has refused it.
+ *
+ * Exactly once across Redis faults: an attempt is claimed (`claimKey`, holding this worker's
+ * name) before it runs, and its result is recorded (`completionKey`, and in memory) before
+ * BullMQ hears of it. A job delivered again — a stalled lock after Redis froze, a job the
+ * coordinator re-enqueued after Redis lost its data — is answered from the record, waits for
+ * the holder still connected, and runs again only when its holder is gone.
  */
 export async function startRemoteWorker(options: RemoteWorkerOptions): Promise<RemoteWorker> {
   const connection = redisOptions(options.target)
@@ -67,13 +101,83 @@ export async function startRemoteWorker(options: RemoteWorkerOptions): Promise<R
     }
   }
 
-  const processor = async (job: Job<AttemptJob, AttemptJobResult>): Promise<AttemptJobResult> => {
+  /** Results of attempts this worker ran, by job id, oldest first (kept REMEMBER_MS). */
+  const completed = new Map<string, { readonly value: AttemptJobResult; readonly at: number }>()
+  const inFlight = new Map<string, Promise<AttemptJobResult>>()
+  const queue = new Queue(QUEUE, { connection: connection as ConnectionOptions, prefix: PREFIX })
+  queue.on('error', onError)
+  const liveWorkers = async (): Promise<Set<string>> =>
+    new Set((await queue.getWorkers()).map((client) => workerNameOf(client)))
+  const record = async (jobId: string, value: AttemptJobResult): Promise<void> => {
+    completed.set(jobId, { value, at: Date.now() })
+    // Oldest first (insertion order): drop what Redis holds long enough by now.
+    for (const [id, entry] of completed) {
+      if (Date.now() - entry.at <= REMEMBER_MS) break
+      completed.delete(id)
+    }
+    // Waits for Redis (commands queue while it is away): the record is written before BullMQ can re-deliver the job.
+    await publisher.set(completionKey(jobId), JSON.stringify(value), 'EX', COMPLETION_TTL_S)
+    publish(jobId, { type: 'completed', value })
+  }
+  // Redis restarted empty: claims and records of attempts held here are written again, so a
+  // job the coordinator re-enqueues is not run a second time by another worker.
+  publisher.on('ready', () => {
+    for (const jobId of inFlight.keys()) void publisher.set(claimKey(jobId), options.name, 'EX', COMPLETION_TTL_S, 'NX').catch(onError)
+    for (const [jobId, { value, at }] of completed) {
+      if (Date.now() - at > REMEMBER_MS) completed.delete(jobId)
+      else void publisher.set(completionKey(jobId), JSON.stringify(value), 'EX', COMPLETION_TTL_S, 'NX').catch(onError)
+    }
+  })
+
+  const putBack = async (job: Job<AttemptJob, AttemptJobResult>, token: string | undefined, data: AttemptJob): Promise<never> => {
+    if (data !== job.data) await job.updateData(data)
+    await job.moveToDelayed(Date.now() + PUT_BACK_MS, token)
+    throw new DelayedError()
+  }
+
+  const processor = async (job: Job<AttemptJob, AttemptJobResult>, token?: string): Promise<AttemptJobResult> => {
     const jobId = job.id!
-    const local = localRequest(job.data, options.cwd)
-    if (!local.ok) return { worker: options.name, result: local }
+    const refuse = (code: 'ERR_JOB_REFUSED' | 'ERR_AGENT_MISMATCH', message: string, retryable: boolean): AttemptJobResult => ({
+      worker: options.name,
+      result: { ok: false, error: { code, message, retryable } },
+    })
+    if (options.secret !== null) {
+      const problem = signatureProblem(options.secret, jobId, job.data)
+      if (problem !== undefined) {
+        const message = `Worker ${JSON.stringify(options.name)} refused job ${jobId}: ${problem}; nothing ran ` +
+          '(coordinator and workers need the same TROUPE_SECRET)'
+        return refuse('ERR_JOB_REFUSED', message, false)
+      }
+    }
+    const admission = admitAgent(job.data, options.cwd, options.agents)
+    if (!admission.ok) {
+      const refusedBy = [...new Set([...(job.data.refusedBy ?? []), options.name])]
+      const others = [...(await liveWorkers())].filter((name) => !refusedBy.includes(name))
+      if (others.length > 0) return putBack(job, token, { ...job.data, refusedBy })
+      return refuse('ERR_AGENT_MISMATCH', `${admission.message} (no worker connected can run it: ${refusedBy.join(', ')})`, true)
+    }
+    const local = completed.get(jobId)?.value ?? parseCompletion(await publisher.get(completionKey(jobId)))
+    if (local !== undefined) return local
+    const running = inFlight.get(jobId)
+    if (running !== undefined) return running
+    const holder = await publisher.set(claimKey(jobId), options.name, 'EX', COMPLETION_TTL_S, 'NX', 'GET')
+    if (holder !== null && holder !== options.name && (await liveWorkers()).has(holder)) return putBack(job, token, job.data)
+    if (holder !== null) await publisher.set(claimKey(jobId), options.name, 'EX', COMPLETION_TTL_S)
+    const attempt = run(jobId, admission.request)
+    inFlight.set(jobId, attempt)
+    try {
+      const value = await attempt
+      await record(jobId, value)
+      return value
+    } finally {
+      inFlight.delete(jobId)
+    }
+  }
+
+  const run = async (jobId: string, request: AttemptJob['request']): Promise<AttemptJobResult> => {
     publish(jobId, { type: 'started', worker: options.name })
     await subscriber.subscribe(answersChannel(jobId))
-    const handle = options.executor.start(local.request, listener(jobId, publish, (tasks, wait) => spawn(jobId, tasks, wait)))
+    const handle = options.executor.start(request, listener(jobId, publish, (tasks, wait) => spawn(jobId, tasks, wait)))
     running.set(jobId, handle)
     try {
       return { worker: options.name, result: jsonSafe(await handle.result) }
@@ -105,6 +209,7 @@ export async function startRemoteWorker(options: RemoteWorkerOptions): Promise<R
       if (force) for (const handle of running.values()) handle.abort()
       await Promise.all([worker, ...stand].map((taker) => taker.close(force)))
       await options.executor.close(force)
+      await queue.close().catch(onError)
       subscriber.disconnect()
       publisher.disconnect()
     },
@@ -161,26 +266,6 @@ class RemoteCalls {
     this.#waiting.delete(jobId)
     for (const resolve of calls?.values() ?? []) resolve({ ok: false, error: { code: 'ERR_CANCELLED', message: 'The attempt ended before the coordinator answered' } })
   }
-}
-
-/** The request with its module agent resolved in this worker's checkout, or ERR_AGENT_MISMATCH. */
-function localRequest(job: AttemptJob, cwd: string): { ok: true; request: AttemptRequest } | (AttemptResult & { ok: false }) {
-  const request = job.request
-  if (request.agent.kind !== 'module' || job.module === undefined) return { ok: true, request }
-  const candidates = [fileURLToPath(request.agent.moduleUrl), resolve(cwd, job.module.relativePath)]
-  let seen: string | undefined
-  for (const file of candidates) {
-    if (!existsSync(file)) continue
-    seen = file
-    if (createHash('sha256').update(readFileSync(file)).digest('hex') === job.module.sha256) {
-      return { ok: true, request: { ...request, agent: { ...request.agent, moduleUrl: pathToFileURL(file).href } } }
-    }
-  }
-  const message =
-    seen === undefined
-      ? `Agent "${request.agent.name}" module ${job.module.relativePath} is not in this worker's checkout (${cwd}); run the worker in a checkout of the same project`
-      : `Agent "${request.agent.name}" module ${seen} differs from the coordinator's (content hash); refusing to run it — update this worker's checkout`
-  return { ok: false, error: { code: 'ERR_AGENT_MISMATCH', message, retryable: false } }
 }
 
 /** BullMQ stores return values as JSON: an output JSON cannot carry unchanged fails clearly instead of arriving changed. */

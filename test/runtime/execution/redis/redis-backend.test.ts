@@ -7,12 +7,15 @@ import { Queue, QueueEvents, type ConnectionOptions } from 'bullmq'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isTroupeError } from '../../../../src/runtime/core/errors.ts'
 import { parseRedisUrl, redisOptions } from '../../../../src/runtime/execution/redis/connection.ts'
+import { signJob } from '../../../../src/runtime/execution/redis/job-signature.ts'
 import { PREFIX, QUEUE, type AttemptJob, type AttemptJobResult } from '../../../../src/runtime/execution/redis/protocol.ts'
 import { createRuntime } from '../../../../src/runtime/runtime.ts'
 import { CLI_ENTRY, runCli } from '../../../helpers/cli.ts'
 import { freePort, startRedis, type TestRedis } from '../../../helpers/redis-server.ts'
 
 const TSX = import.meta.resolve('tsx')
+// The coordinator (this process) signs jobs with it; the worker processes inherit it and check them.
+process.env.TROUPE_SECRET = 'test-secret-0123456789abcdef'
 const root = join(import.meta.dirname, '..', '..', '..', '..')
 const whoami = join(root, 'test', 'fixtures', 'agents', 'whoami.mjs')
 const spawnAgent = join(root, 'test', 'fixtures', 'agents', 'spawn.mjs')
@@ -106,14 +109,14 @@ describe('Redis backend', () => {
     expect(result.totals.completed).toBe(16)
   }, 90_000)
 
-  it('refuses a module whose content differs from the coordinator\'s with ERR_AGENT_MISMATCH', async () => {
+  it("fails a module that differs from the coordinator's on every worker with ERR_AGENT_MISMATCH, once each put it back", async () => {
     const elsewhere = mkdtempSync(join(tmpdir(), 'troupe-worker-checkout-'))
     writeFileSync(join(elsewhere, 'agent.mjs'), 'export default async () => "worker copy"\n')
     const connection = redisOptions(parseRedisUrl(redis.url)) as ConnectionOptions
     const queue = new Queue(QUEUE, { connection, prefix: PREFIX })
     const events = new QueueEvents(QUEUE, { connection, prefix: PREFIX })
     await events.waitUntilReady()
-    const job: AttemptJob = {
+    const job: AttemptJob = signJob(process.env.TROUPE_SECRET!, 'mismatch.a.1', {
       request: {
         runId: 'mismatch', taskId: 'a', attempt: 1, input: null, dependencies: {}, model: undefined, timeoutMs: 5_000, graceMs: 100,
         baseDir: elsewhere, runDir: undefined, workspace: undefined, port: undefined,
@@ -121,7 +124,7 @@ describe('Redis backend', () => {
         agent: { kind: 'module', name: 'agent', moduleUrl: pathToFileURL('/nonexistent/checkout/agent.mjs').href },
       },
       module: { relativePath: 'agent.mjs', sha256: '0'.repeat(64) },
-    }
+    })
     const done = new Promise<AttemptJobResult>((resolve) => events.on('completed', ({ jobId, returnvalue }) => jobId === 'mismatch.a.1' && resolve(returnvalue as unknown as AttemptJobResult)))
     const worker = await startWorker('elsewhere', elsewhere)
     await queue.add('a', job, { jobId: 'mismatch.a.1' })
@@ -130,6 +133,7 @@ describe('Redis backend', () => {
     await Promise.all([queue.close(), events.close()])
     expect(value.result.ok).toBe(false)
     expect(!value.result.ok && value.result.error.code).toBe('ERR_AGENT_MISMATCH')
+    expect(!value.result.ok && value.result.error.message).toMatch(/no worker connected can run it: .*elsewhere/)
   }, 60_000)
 
   it('fails up front with ERR_BACKEND_UNAVAILABLE when Redis cannot be reached', async () => {

@@ -6,6 +6,8 @@ import { CLI_ENTRY } from '../../../helpers/cli.ts'
 import { startRedis, type TestRedis } from '../../../helpers/redis-server.ts'
 
 const TSX = import.meta.resolve('tsx')
+// The coordinator (this process) signs jobs with it; the worker processes inherit it and check them.
+process.env.TROUPE_SECRET = 'test-secret-0123456789abcdef'
 const root = join(import.meta.dirname, '..', '..', '..', '..')
 const whoami = join(root, 'test', 'fixtures', 'agents', 'whoami.mjs')
 let redis: TestRedis | undefined
