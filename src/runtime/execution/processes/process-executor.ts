@@ -160,6 +160,7 @@ export class ProcessExecutor implements Executor {
       cwd,
       env,
       graceMs: request.graceMs,
+      ...(driver.stdin === undefined ? {} : { input: driver.stdin }),
       onStdout: (chunk) => {
         stdoutTail.append(chunk.toString('utf8'))
         stdout.push(chunk)
