@@ -45,7 +45,9 @@ export const claudeCode: CliParser = {
         else if (event.subtype === 'api_retry') {
           const status = num(event.error_status)
           const what = `API call failed (${status > 0 ? `HTTP ${status}` : String(event.error ?? 'error')}), retry ${num(event.attempt)}/${num(event.max_retries)} in ${num(event.retry_delay_ms)} ms`
-          if (status === 429) events.rateLimited(Date.now() + Math.max(1000, num(event.retry_delay_ms)), what)
+          // Paused for twice the CLI's delay: its retry (and, while the storm lasts, the next
+          // api_retry that extends the pause) lands inside the pause, so no other task slips in.
+          if (status === 429) events.rateLimited(Date.now() + 2 * Math.max(1000, num(event.retry_delay_ms)), what)
           else events.log(what)
         } else if (event.subtype === 'permission_denied') {
           events.log(`permission denied: ${String(event.tool_name ?? '?')}: ${preview(event.message ?? event.decision_reason ?? '', 500)}`)
@@ -54,8 +56,10 @@ export const claudeCode: CliParser = {
       }
       case 'assistant': {
         const message = obj(event.message)
-        if (typeof message.model === 'string') state.model = message.model
-        const id = typeof message.id === 'string' ? message.id : undefined
+        // `<synthetic>`: a message Claude Code writes itself (an API error's text), not a model call.
+        const synthetic = message.model === '<synthetic>'
+        if (typeof message.model === 'string' && !synthetic) state.model = message.model
+        const id = typeof message.id === 'string' && !synthetic ? message.id : undefined
         let seen = counted.get(state)
         if (seen === undefined) counted.set(state, (seen = new Set()))
         if (id !== undefined && !seen.has(id)) {

@@ -54,4 +54,64 @@ describe.runIf(hasRealCli('claude-code'))('claude-code agents (the real claude C
     expect(result.tasks.t?.state).toBe('COMPLETED')
     expect(server.mainRequests()[0]?.session).toBe(prompt)
   }, 60_000)
+
+  it('a task whose Write was refused fails ERR_PERMISSION_DENIED naming the refused call (it was COMPLETED)', async () => {
+    const cwd = mkdtempSync(join(root, 'cwd-'))
+    const { runtime, env } = await setUp(({ turn }) => (turn === 0 ? { toolUses: [{ name: 'Write', input: { file_path: join(cwd, 'notes.md'), content: 'x\n' } }] } : { text: 'could not write' }))
+    const plan = { name: 'ro', agents: { a: agent(env, { cwd, permissions: 'read-only' }) }, tasks: [{ id: 't', agent: 'a', retries: 0, input: { prompt: 'write notes' } }] } as Plan
+    const result = await runtime.run(plan).result
+    expect(result.tasks.t?.state).toBe('FAILED')
+    expect(result.tasks.t?.error?.code).toBe('ERR_PERMISSION_DENIED')
+    expect(result.tasks.t?.error?.message).toContain(`Write ${join(cwd, 'notes.md')}`)
+    expect(result.tasks.t?.error?.message).toContain('permissions: read-only')
+  }, 60_000)
+
+  it('permissions: edit lets Claude\'s own Write tool edit a file in its working directory', async () => {
+    const cwd = mkdtempSync(join(root, 'cwd-'))
+    const { runtime, env } = await setUp(({ turn }) => (turn === 0 ? { toolUses: [{ name: 'Write', input: { file_path: join(cwd, 'notes.md'), content: 'written\n' } }] } : { text: 'wrote it' }))
+    const plan = { name: 'ed', agents: { a: agent(env, { cwd, permissions: 'edit' }) }, tasks: [{ id: 't', agent: 'a', retries: 0, input: { prompt: 'write notes' } }] } as Plan
+    const result = await runtime.run(plan).result
+    expect(result.tasks.t?.state).toBe('COMPLETED')
+    expect(readFileSync(join(cwd, 'notes.md'), 'utf8')).toBe('written\n')
+  }, 60_000)
+
+  it('a 429 storm: limit:paused within 1 s of the first retry, another task on the limit waits out the pause, nothing fails, no session re-runs', async () => {
+    const { runtime, server, env } = await setUp(
+      ({ session, attempt }) => (session === 'storm' && attempt < 3 ? { status: 429, retryAfterS: 2 } : { text: `ok ${session}`, inputTokens: 10, outputTokens: 2 }),
+      { limits: { anthropic: { maxConcurrent: 4 } } },
+    )
+    const cwd = mkdtempSync(join(root, 'cwd-'))
+    const plan = (id: string) => ({ name: id, agents: { a: agent(env, { cwd }) }, tasks: [{ id, agent: 'a', retries: 0, uses: ['anthropic'], input: { prompt: id } }] }) as Plan
+    const first = runtime.run(plan('storm'))
+    const logs: string[] = []
+    first.on('task:log', (e) => logs.push(e.message))
+    const paused = new Promise<{ at: number; until: number; limits: readonly string[] }>((resolve) => first.on('limit:paused', resolve))
+    const pause = await paused
+    const first429 = server.requests.find((r) => r.reply === '429')!
+    expect(pause.limits).toEqual(['anthropic'])
+    expect(pause.at - first429.at).toBeLessThan(1000)
+    // Another task on the same limit, submitted during the pause, starts only after it.
+    const second = runtime.run(plan('later'))
+    const [a, b] = await Promise.all([first.result, second.result])
+    expect(a.tasks.storm?.state).toBe('COMPLETED')
+    expect(b.tasks.later?.state).toBe('COMPLETED')
+    const laterFirst = server.mainRequests('later')[0]!
+    const lastPause = Math.max(...server.requests.filter((r) => r.reply === '429').map((r) => r.at))
+    expect(laterFirst.at).toBeGreaterThanOrEqual(pause.until - 50)
+    expect(laterFirst.at).toBeGreaterThan(lastPause)
+    // One session: 3 refused calls and the one that worked, one attempt.
+    expect(server.mainRequests('storm').map((r) => r.reply)).toEqual(['429', '429', '429', 'stream'])
+    expect(a.tasks.storm?.attempts).toBe(1)
+    expect(logs.filter((l) => l.startsWith('rate limited, the CLI retries by itself'))).toHaveLength(3)
+  }, 120_000)
+
+  it('a session that ends on 429 (the CLI gave up retrying) fails ERR_RATE_LIMITED', async () => {
+    const { runtime, env } = await setUp(() => ({ status: 429, retryAfterS: 0 }), { retry: { rateLimitRetries: 0 } })
+    const cwd = mkdtempSync(join(root, 'cwd-'))
+    const plan = { name: 'gave-up', agents: { a: agent({ ...env, CLAUDE_CODE_MAX_RETRIES: '1' }, { cwd }) }, tasks: [{ id: 't', agent: 'a', retries: 0, input: { prompt: 'hi' } }] } as Plan
+    const result = await runtime.run(plan).result
+    expect(result.tasks.t?.error?.code).toBe('ERR_RATE_LIMITED')
+    expect(result.tasks.t?.error?.message).toContain('API status 429')
+  }, 60_000)
 })
+
