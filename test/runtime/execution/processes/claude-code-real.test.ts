@@ -1,6 +1,6 @@
-import { readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import type { Plan } from '../../../../src/runtime/plan/plan.ts'
 import { createRuntime, type Runtime } from '../../../../src/runtime/runtime.ts'
@@ -113,5 +113,77 @@ describe.runIf(hasRealCli('claude-code'))('claude-code agents (the real claude C
     expect(result.tasks.t?.error?.code).toBe('ERR_RATE_LIMITED')
     expect(result.tasks.t?.error?.message).toContain('API status 429')
   }, 60_000)
+
+  it('acceptance: a worktree task claims a file and edits it with Claude\'s Write tool, notes on the scratchpad over MCP, the edit is merged; a second task claiming the same file is refused naming the holder', async () => {
+    const repo = tempRepo({ 'README.md': 'hello\n', '.gitignore': '.troupe/\n' })
+    let grantedA: () => void = () => {}
+    const aHolds = new Promise<void>((resolve) => (grantedA = resolve))
+    let refusedB: (text: string) => void = () => {}
+    const bRefused = new Promise<string>((resolve) => (refusedB = resolve))
+    // A tool result's content: a string, or text blocks.
+    const text = (results: readonly { content: unknown }[]) =>
+      results.map((r) => (typeof r.content === 'string' ? r.content : (r.content as { text?: string }[]).map((b) => b.text ?? '').join(''))).join('\n')
+    let argvCheck: { urlInArgv: boolean; fileMode: number; dirMode: number } | undefined
+    const script: Script = async ({ session, turn, toolResults }) => {
+      const [who, workspace] = session.split(' ')
+      if (who === 'A') {
+        if (turn === 0) return { toolUses: [{ name: 'mcp__troupe__claim_files', input: { paths: ['shared.txt'] } }] }
+        if (turn === 1) {
+          expect(text(toolResults)).toContain('granted')
+          grantedA()
+          return { toolUses: [{ name: 'Write', input: { file_path: join(workspace!, 'shared.txt'), content: 'from A\n' } }] }
+        }
+        if (turn === 2) return { toolUses: [{ name: 'mcp__troupe__scratchpad_append', input: { text: 'A wrote shared.txt' } }] }
+        await bRefused
+        return { text: 'done A' }
+      }
+      if (turn === 0) {
+        await aHolds
+        argvCheck = inspectMcpHandOver()
+        return { toolUses: [{ name: 'mcp__troupe__claim_files', input: { paths: ['shared.txt'] } }] }
+      }
+      refusedB(text(toolResults))
+      return { text: 'B was refused' }
+    }
+    const { runtime, env } = await setUp(script, { checkpoint: { dir: join(repo, '.troupe') } })
+    const plan = {
+      name: 'team',
+      workspace: 'worktree',
+      agents: { coder: agent(env) },
+      tasks: [
+        { id: 'A', agent: 'coder', retries: 0, input: { prompt: 'A {{workspace}}' } },
+        { id: 'B', agent: 'coder', retries: 0, input: { prompt: 'B {{workspace}}' } },
+      ],
+    } as Plan
+    const run = runtime.run(plan, { runId: 'acc', baseDir: repo })
+    const notes: string[] = []
+    run.on('scratchpad:note', (e) => notes.push(`${e.taskId}: ${e.text}`))
+    const result = await run.result
+    expect(result.tasks.A?.state).toBe('COMPLETED')
+    expect(result.tasks.B?.state).toBe('COMPLETED')
+    expect(JSON.parse(await bRefused)).toEqual({ granted: false, path: 'shared.txt', holder: 'A' })
+    expect(result.tasks.A?.workspace?.merge).toBe('merged')
+    expect(gitIn(repo, 'show', 'troupe/acc/integration:shared.txt')).toBe('from A')
+    expect(notes).toEqual(['A: A wrote shared.txt'])
+    // The MCP URL (the attempt's credential) is in a 0600 file of a 0700 dir, never in argv.
+    expect(argvCheck).toEqual({ urlInArgv: false, fileMode: 0o600, dirMode: 0o700 })
+  }, 120_000)
 })
+
+/** Finds the running claude processes' `--mcp-config` file: whether any process's argv holds its URL, and the file's and dir's modes. */
+function inspectMcpHandOver(): { urlInArgv: boolean; fileMode: number; dirMode: number } {
+  const cmdlines: string[] = []
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      cmdlines.push(readFileSync(`/proc/${pid}/cmdline`, 'utf8'))
+    } catch {
+      // gone
+    }
+  }
+  const ours = cmdlines.map((c) => c.split('\0')).find((argv) => argv.includes('--mcp-config') && argv.some((a) => a.endsWith('claude-mcp.json')))
+  if (ours === undefined) throw new Error('no claude process with --mcp-config found')
+  const file = ours[ours.indexOf('--mcp-config') + 1]!
+  const url = (JSON.parse(readFileSync(file, 'utf8')) as { mcpServers: { troupe: { url: string } } }).mcpServers.troupe.url
+  return { urlInArgv: cmdlines.some((c) => c.includes(url)), fileMode: statSync(file).mode & 0o777, dirMode: statSync(dirname(file)).mode & 0o777 }
+}
 
