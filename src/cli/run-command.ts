@@ -124,8 +124,8 @@ export async function runCommand(planFile: string, options: RunCommandOptions): 
         ...(config.checkpoint.enabled ? { runDirectory: runDir(resolve(config.checkpoint.dir), result.runId) } : {}),
       }),
     )
-    // Through the journal's codec: outputs JSON cannot hold (10n, a Map, a cycle) come out tagged.
-    if (options.json) process.stdout.write(`${resultText(result)}\n`)
+    // Plain JSON for jq: repeated objects written out in full; tagged only what JSON cannot hold (10n, a Map, a cycle).
+    if (options.json) process.stdout.write(`${resultText(result, { plain: true })}\n`)
     if (dashboard && options.keepOpen && !interrupt.interrupted) {
       err(pc.bold(`troupe: the run ended; the dashboard stays open at ${dashboard.url} — Ctrl-C to exit`))
       await interrupt.next()
