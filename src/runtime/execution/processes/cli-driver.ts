@@ -233,12 +233,12 @@ export function callCost(price: ModelPrice, inputTokens: number, cachedInputToke
 /** An error message on one line: terminal escapes and controls removed, line breaks as ` | `, at most 4000 characters. */
 export function oneLine(text: string): string {
   const line = stripVTControlCharacters(text)
+    .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/g, '')
     .replace(/:[ \t]*(?:\r?\n)+/g, ': ')
     .split(/\r?\n|\r/)
     .map((l) => l.trim())
     .filter((l) => l.length > 0)
     .join(' | ')
-    .replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ')
   return line.length > 4000 ? `${line.slice(0, 3999)}…` : line
 }
 
