@@ -106,7 +106,7 @@ export const claudeCode: CliParser = {
         const missingOut = Math.max(0, output - state.outputTokens)
         const missingCost = totalCost === undefined ? undefined : Math.max(0, totalCost - state.costUsd)
         if (missingIn > 0 || missingOut > 0 || (missingCost ?? 0) > 0) {
-          events.usage({ inputTokens: missingIn, outputTokens: missingOut, ...(missingCost === undefined ? {} : { costUsd: missingCost }), apiCalls: 0 })
+          events.finalUsage({ inputTokens: missingIn, outputTokens: missingOut, ...(missingCost === undefined ? {} : { costUsd: missingCost }) })
         }
         for (const denial of Array.isArray(event.permission_denials) ? event.permission_denials : []) {
           const d = obj(denial)

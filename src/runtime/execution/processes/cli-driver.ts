@@ -1,4 +1,5 @@
 import { stripVTControlCharacters } from 'node:util'
+import type { UsageReport } from '../../admission/usage.ts'
 import type { ModelPrice } from '../../core/config.ts'
 import type { CliAgentSpec, CliPermission } from '../../plan/agent-spec.ts'
 import { renderString } from '../../plan/templates.ts'
@@ -44,8 +45,14 @@ export interface ModelCall {
 }
 
 export interface CliEvents {
-  /** Spend of one model call (or a correction with `apiCalls: 0`), reported to the run at once. */
+  /** Spend of one model call, reported to the run at once. */
   usage(call: ModelCall): void
+  /**
+   * Spend the stream only shows with its final result (the CLI's totals minus what was
+   * streamed; `apiCalls` 0 by default): it goes with the attempt's result, counted after the
+   * outcome, so a completed task whose last spend crosses the budget keeps its output.
+   */
+  finalUsage(call: ModelCall): void
   /** A line for the live view (assistant text, a tool call). */
   log(line: string): void
   /** Progress note after a model call with tool calls (turns are counted by `usage`). */
@@ -117,6 +124,8 @@ export class CliDriver implements ProcessDriver {
   readonly #events: CliEvents
   /** Stderr lines that are not known chatter (for the error message). */
   #stderr = ''
+  /** Spend reported with the final result (`CliEvents.finalUsage`), sent with the attempt's result. */
+  #finalUsage: UsageReport | undefined
 
   constructor(spec: CliAgentSpec, context: DriverContext, parser: CliParser) {
     this.#spec = spec
@@ -138,20 +147,33 @@ export class CliDriver implements ProcessDriver {
     this.args = parser.argv(this.#model, [...(context.mcpArgs ?? []), ...extra], this.permission)
     const listener = context.listener
     const state = this.#state
+    const price = (model: string | undefined) =>
+      context.prices[spec.name] ?? (model === undefined ? undefined : context.prices[model]) ?? (this.#model === undefined ? undefined : context.prices[this.#model])
+    const count = (call: ModelCall, apiCalls: number): UsageReport => {
+      const model = call.model ?? state.model ?? this.#model
+      const cached = call.cachedInputTokens ?? 0
+      const known = price(model)
+      const cost = call.costUsd ?? (known === undefined ? 0 : callCost(known, call.inputTokens, cached, call.outputTokens))
+      state.inputTokens += call.inputTokens + cached
+      state.outputTokens += call.outputTokens
+      state.costUsd += cost
+      state.turns += apiCalls
+      return { costUsd: cost, tokens: call.inputTokens + cached + call.outputTokens, apiCalls, ...(model === undefined ? {} : { model }) }
+    }
     this.#events = {
       usage: (call) => {
-        const model = call.model ?? state.model ?? this.#model
-        const price = context.prices[spec.name] ?? (model === undefined ? undefined : context.prices[model]) ?? (this.#model === undefined ? undefined : context.prices[this.#model])
-        const cached = call.cachedInputTokens ?? 0
-        const cost = call.costUsd ?? (price === undefined ? 0 : callCost(price, call.inputTokens, cached, call.outputTokens))
         const apiCalls = call.apiCalls ?? 1
-        state.inputTokens += call.inputTokens + cached
-        state.outputTokens += call.outputTokens
-        state.costUsd += cost
-        state.turns += apiCalls
-        listener.onUsage({ costUsd: cost, tokens: call.inputTokens + cached + call.outputTokens, apiCalls, ...(model === undefined ? {} : { model }) })
+        listener.onUsage(count(call, apiCalls))
         // Progress is known only against a turn budget (`--max-turns` in args).
         if (apiCalls > 0 && this.#maxTurns !== undefined) listener.onProgress(Math.min(0.99, state.turns / this.#maxTurns), `model call ${state.turns}`)
+      },
+      finalUsage: (call) => {
+        const report = count(call, call.apiCalls ?? 0)
+        const before = this.#finalUsage
+        this.#finalUsage =
+          before === undefined
+            ? report
+            : { costUsd: (before.costUsd ?? 0) + (report.costUsd ?? 0), tokens: (before.tokens ?? 0) + (report.tokens ?? 0), apiCalls: (before.apiCalls ?? 0) + (report.apiCalls ?? 0), model: report.model }
       },
       log: (line) => context.log(line),
       turn: (message) => {
@@ -189,6 +211,11 @@ export class CliDriver implements ProcessDriver {
   }
 
   finish(exit: GroupExit, tails: { readonly stdout: string; readonly stderr: string }): AttemptResult {
+    const result = this.#outcome(exit, tails)
+    return this.#finalUsage === undefined ? result : { ...result, usage: this.#finalUsage }
+  }
+
+  #outcome(exit: GroupExit, tails: { readonly stdout: string; readonly stderr: string }): AttemptResult {
     const name = this.#spec.name
     const kind = this.#spec.kind
     const state = this.#state

@@ -168,6 +168,54 @@ describe.runIf(hasRealCli('claude-code'))('claude-code agents (the real claude C
     // The MCP URL (the attempt's credential) is in a 0600 file of a 0700 dir, never in argv.
     expect(argvCheck).toEqual({ urlInArgv: false, fileMode: 0o600, dirMode: 0o700 })
   }, 120_000)
+
+  it('a $0.01 budget with 4 parallel sessions of ~$0.006: spend never exceeds the budget by more than one model call, and the completed task keeps its output', async () => {
+    const { runtime, server, env } = await setUp(({ turn }) => (turn === 0 ? { text: 'thinking', toolUses: [{ name: 'Glob', input: { pattern: '*.md' } }], inputTokens: 1000 } : { text: 'done', inputTokens: 1000 }), {
+      budget: { maxCostUsd: 0.01, onExceeded: 'fail' },
+      models: { coder: { model: 'claude-scripted', inputUsdPerMTok: 3, outputUsdPerMTok: 15 } },
+    })
+    const cwd = mkdtempSync(join(root, 'cwd-'))
+    const tasks = ['s1', 's2', 's3', 's4'].map((id) => ({ id, agent: 'coder', retries: 0, input: { prompt: id } }))
+    const run = runtime.run({ name: 'budget', agents: { coder: agent(env, { cwd, model: 'claude-scripted' }) }, tasks } as Plan)
+    const result = await run.result
+    // One call: 1000 input tokens at $3/M and a few output tokens at $15/M, ~$0.0033 as Claude prices it.
+    const oneCall = 0.0035
+    expect(result.usage?.total.costUsd).toBeLessThanOrEqual(0.01 + oneCall)
+    const completed = Object.values(result.tasks).filter((t) => t.state === 'COMPLETED')
+    expect(completed.length).toBeGreaterThanOrEqual(1)
+    for (const task of completed) expect((task.output as { text: string }).text).toBe('done')
+    expect(result.error?.code).toBe('ERR_BUDGET_EXCEEDED')
+    // Model calls made = sessions started × 2: nobody started blind beside the first.
+    expect(server.mainRequests().length).toBeLessThanOrEqual(4)
+    expect(result.usage?.total.apiCalls).toBe(server.mainRequests().length)
+    expect(Object.keys(result.usage?.byModel ?? {})).toEqual(['claude-scripted'])
+  }, 120_000)
+
+  it('a completed session whose final totals cross the budget keeps its output (regression: it was CANCELLED, its output discarded)', async () => {
+    const { runtime, env } = await setUp(({ turn }) => (turn === 0 ? { toolUses: [{ name: 'Glob', input: { pattern: '*.md' } }], inputTokens: 1000, outputTokens: 400 } : { text: 'done', inputTokens: 1000, outputTokens: 400 }), {
+      budget: { maxCostUsd: 0.0065, onExceeded: 'fail' },
+      models: { coder: { model: 'claude-scripted', inputUsdPerMTok: 3, outputUsdPerMTok: 15 } },
+    })
+    const cwd = mkdtempSync(join(root, 'cwd-'))
+    const plan = { name: 'cross', agents: { coder: agent(env, { cwd, model: 'claude-scripted' }) }, tasks: [{ id: 't', agent: 'coder', retries: 0, input: { prompt: 'go' } }] } as Plan
+    const result = await runtime.run(plan).result
+    // Streamed: 2 × (1000 × $3/M + 1 × $15/M) ≈ $0.00603 < $0.0065; Claude's totals add the 800 output tokens: ≈ $0.018.
+    expect(result.usage?.total.costUsd).toBeGreaterThan(0.0065)
+    expect(result.tasks.t?.state).toBe('COMPLETED')
+    expect((result.tasks.t?.output as { text: string }).text).toBe('done')
+  }, 60_000)
+
+  it('a session killed by its timeout still counts the model calls it made', async () => {
+    const { runtime, env } = await setUp(({ turn }) => (turn === 0 ? { toolUses: [{ name: 'Glob', input: { pattern: '*' } }], inputTokens: 1000 } : { stall: true }), {
+      models: { coder: { model: 'claude-scripted', inputUsdPerMTok: 3, outputUsdPerMTok: 15 } },
+    })
+    const cwd = mkdtempSync(join(root, 'cwd-'))
+    const plan = { name: 'slow', agents: { coder: agent(env, { cwd, model: 'claude-scripted' }) }, tasks: [{ id: 't', agent: 'coder', retries: 0, timeoutMs: 8_000, input: { prompt: 'slow' } }] } as Plan
+    const result = await runtime.run(plan).result
+    expect(result.tasks.t?.error?.code).toBe('ERR_TASK_TIMEOUT')
+    expect(result.usage?.total.apiCalls).toBe(1)
+    expect(result.usage?.total.costUsd).toBeCloseTo((1000 * 3 + 1 * 15) / 1e6, 6)
+  }, 60_000)
 })
 
 /** Finds the running claude processes' `--mcp-config` file: whether any process's argv holds its URL, and the file's and dir's modes. */
