@@ -71,6 +71,8 @@ function isAlive(pid: number): boolean {
 
 /** Longest line sent to `listener.onLog` (the log file and tails keep more). */
 const LOG_LINE_MAX = 4096
+/** A coding-agent CLI's start-up (Claude Code: 3.5–4.5 s from spawn to its first model request). */
+const CLI_WARMUP_MS = 5000
 /** Characters of stdout and of stderr kept in a command's output. */
 const TAIL_CHARS = 16 * 1024
 
@@ -217,7 +219,9 @@ export class ProcessExecutor implements Executor {
     let overCapMb: number | undefined
     const maxRssMb = this.#maxRssMb
     const cap = maxRssMb === null ? undefined : { maxRssBytes: maxRssMb * 1024 * 1024, onExceeded: (rssBytes: number) => ((overCapMb = Math.round(rssBytes / 1024 / 1024)), group.kill()) }
-    const sample = group.pid === undefined ? undefined : this.#sampler.track(group.pid, cap)
+    // A CLI's start-up burst is left out of what the governor learns (see ResourceSampler.track).
+    const warmupMs = request.agent.kind === 'command' ? 0 : CLI_WARMUP_MS
+    const sample = group.pid === undefined ? undefined : this.#sampler.track(group.pid, cap, warmupMs)
     let aborted = false
     const result = group.exited.then(async (exit): Promise<AttemptResult> => {
       stdout.end()
