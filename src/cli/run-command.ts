@@ -161,7 +161,7 @@ function describeAdded(e: TaskAddedEvent): string {
   return `${pc.blue('+ added    ')} ${pc.bold(terminalText(e.taskId, 64))} (${terminalText(e.agent, 64)})${by}${about}`
 }
 
-function describeTransition(e: TaskStateEvent): string | undefined {
+export function describeTransition(e: TaskStateEvent): string | undefined {
   const id = pc.bold(terminalText(e.taskId, 64))
   const error = e.error ? `${terminalText(e.error.code, 40)} ${terminalText(e.error.message)}` : ''
   switch (e.state) {

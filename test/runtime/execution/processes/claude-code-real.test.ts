@@ -105,6 +105,17 @@ describe.runIf(hasRealCli('claude-code'))('claude-code agents (the real claude C
     expect(logs.filter((l) => l.startsWith('rate limited, the CLI retries by itself'))).toHaveLength(3)
   }, 120_000)
 
+  it('a dropped stream: Claude retries the call by itself, the task completes, the session is not re-run', async () => {
+    const { runtime, server, env } = await setUp(({ attempt }) => (attempt === 0 ? { drop: true } : { text: 'recovered' }))
+    const cwd = mkdtempSync(join(root, 'cwd-'))
+    const plan = { name: 'drop', agents: { a: agent(env, { cwd }) }, tasks: [{ id: 't', agent: 'a', retries: 0, input: { prompt: 'drop' } }] } as Plan
+    const result = await runtime.run(plan).result
+    expect(result.tasks.t?.state).toBe('COMPLETED')
+    expect((result.tasks.t?.output as { text: string }).text).toBe('recovered')
+    expect(result.tasks.t?.attempts).toBe(1)
+    expect(server.mainRequests('drop').map((r) => r.reply)).toEqual(['drop', 'stream'])
+  }, 60_000)
+
   it('a session that ends on 429 (the CLI gave up retrying) fails ERR_RATE_LIMITED', async () => {
     const { runtime, env } = await setUp(() => ({ status: 429, retryAfterS: 0 }), { retry: { rateLimitRetries: 0 } })
     const cwd = mkdtempSync(join(root, 'cwd-'))
