@@ -20,8 +20,10 @@ const MCP_SERVER_NAME = 'troupe'
  * nobody can approve a tool call, so the server is also marked trusted in the CLI's own terms
  * (the URL is the attempt's own and dies with it):
  *
- * - Claude Code: `--mcp-config '{"mcpServers":{"troupe":{"type":"http","url":…}}}'` (a JSON
- *   string is accepted in place of a file), and `--allowedTools mcp__troupe__claim_files,…`:
+ * - Claude Code: `--mcp-config <file>`, the file (0600, in the attempt's own 0700 directory)
+ *   holding `{"mcpServers":{"troupe":{"type":"http","url":…}}}`: the URL is the attempt's
+ *   credential, so it is never in argv (`/proc/<pid>/cmdline` is readable by every local user);
+ *   and `--allowedTools mcp__troupe__claim_files,…`:
  *   in `-p` mode a tool call no permission rule allows is denied ("Claude requested permissions
  *   to use …"). Each tool is named, as the server-wide `mcp__troupe` rule did not cover its
  *   tools in some versions (anthropics/claude-code#13815).
@@ -47,12 +49,14 @@ const MCP_SERVER_NAME = 'troupe'
  */
 export async function cliMcpConfig(kind: CliKind, url: string, scratchDir: string, env: Readonly<Record<string, string | undefined>>): Promise<CliMcpConfig> {
   switch (kind) {
-    case 'claude-code':
+    case 'claude-code': {
+      const file = join(scratchDir, 'claude-mcp.json')
       return {
-        args: ['--mcp-config', JSON.stringify({ mcpServers: { [MCP_SERVER_NAME]: { type: 'http', url } } }), '--allowedTools', RUN_TOOL_NAMES.map((name) => `mcp__${MCP_SERVER_NAME}__${name}`).join(',')],
+        args: ['--mcp-config', file, '--allowedTools', RUN_TOOL_NAMES.map((name) => `mcp__${MCP_SERVER_NAME}__${name}`).join(',')],
         env: {},
-        files: {},
+        files: { [file]: JSON.stringify({ mcpServers: { [MCP_SERVER_NAME]: { type: 'http', url } } }) },
       }
+    }
     case 'codex': {
       const key = `mcp_servers.${MCP_SERVER_NAME}`
       // JSON string syntax is TOML basic-string syntax for a URL (no control characters).

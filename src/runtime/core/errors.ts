@@ -36,6 +36,7 @@ export const ERROR_CODES = [
   'ERR_JOURNAL_UNREADABLE',
   'ERR_SPAWN_WAIT_LIMIT',
   'ERR_GIT_TIMEOUT',
+  'ERR_PERMISSION_DENIED',
 ] as const
 
 export type ErrorCode = (typeof ERROR_CODES)[number]

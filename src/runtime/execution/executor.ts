@@ -61,9 +61,14 @@ export interface AttemptResources {
   readonly wallMs?: number
 }
 
+/**
+ * `usage` on a result: spend reported together with the outcome (a CLI's final totals). The run
+ * records the outcome first and counts this after, so a completed task whose final spend
+ * crosses the budget keeps its output.
+ */
 export type AttemptResult =
-  | { readonly ok: true; readonly output: unknown; readonly resources?: AttemptResources; readonly worker?: string }
-  | { readonly ok: false; readonly error: AttemptError; readonly resources?: AttemptResources; readonly worker?: string }
+  | { readonly ok: true; readonly output: unknown; readonly resources?: AttemptResources; readonly worker?: string; readonly usage?: UsageReport }
+  | { readonly ok: false; readonly error: AttemptError; readonly resources?: AttemptResources; readonly worker?: string; readonly usage?: UsageReport }
 
 /** What an attempt reports while it runs (through `ctx`, a process's output, an API stream). */
 export interface AttemptListener {
@@ -73,6 +78,11 @@ export interface AttemptListener {
   onAcquire(name: string, signal: AbortSignal): Promise<() => void>
   /** Spend (tokens, cost, calls) for `RunResult.usage` and the budget. */
   onUsage(report: UsageReport): void
+  /**
+   * The provider rate-limited a call the agent retries by itself (a CLI's own retry): the run
+   * pauses the limits the task `uses` until `until`, and the attempt goes on.
+   */
+  onRateLimited?(until: number, message: string): void
   /** `ctx.claim(path)`: answers at once. */
   onClaim(path: string): ClaimResult
   /** `ctx.release(path)`. */

@@ -11,6 +11,14 @@ export type AgentKind = (typeof AGENT_KINDS)[number]
 export const CLI_KINDS = ['claude-code', 'codex', 'gemini'] as const
 export type CliKind = (typeof CLI_KINDS)[number]
 
+/**
+ * What a CLI agent may do without anyone approving it (headless, nobody can): `read-only`
+ * reads and searches; `edit` also edits files in its working directory; `full` also runs any
+ * command. Each CLI maps it to its own flags (`CliParser.permissionArgs`).
+ */
+export const CLI_PERMISSIONS = ['read-only', 'edit', 'full'] as const
+export type CliPermission = (typeof CLI_PERMISSIONS)[number]
+
 /** The kinds that call an LLM API over HTTP through the provider's official SDK. */
 export const LLM_KINDS = ['openai', 'anthropic'] as const
 export type LlmKind = (typeof LLM_KINDS)[number]
@@ -56,6 +64,8 @@ export interface CliAgentSpec extends AgentBase {
   readonly args: readonly Template[]
   /** Overrides the executable (`claude`, `codex`, `gemini`). */
   readonly bin: string | undefined
+  /** @default `edit` when the task has a worktree, else `read-only` (decided per attempt) */
+  readonly permissions: CliPermission | undefined
   readonly cwd: Template | undefined
   readonly env: Readonly<Record<string, Template>>
   /** Absolute path of the executable, found at validation. */

@@ -12,8 +12,12 @@ const RATE_LIMITED = /rate.?limit|429|too many requests|usage limit/i
  * A rate-limit error carries no reset time: the task pauses for a minute.
  */
 export const codex: CliParser = {
-  argv(prompt, model, extra) {
-    return ['exec', '--json', ...(model === undefined ? [] : ['-m', model]), ...extra, prompt]
+  // The prompt is read from stdin (no prompt argument). Interface only: the Codex engineer owns the mapping.
+  argv(model, extra, permission) {
+    return ['exec', '--json', ...(model === undefined ? [] : ['-m', model]), ...codex.permissionArgs(permission), ...extra]
+  },
+  permissionArgs(permission) {
+    return permission === 'full' ? ['--dangerously-bypass-approvals-and-sandbox'] : ['-s', permission === 'edit' ? 'workspace-write' : 'read-only']
   },
   onEvent(event, state, events) {
     switch (event.type) {
@@ -33,7 +37,7 @@ export const codex: CliParser = {
       case 'turn.completed': {
         state.done = true
         const usage = obj(event.usage)
-        events.usage(num(usage.input_tokens), num(usage.output_tokens), undefined)
+        events.usage({ inputTokens: num(usage.input_tokens), outputTokens: num(usage.output_tokens) })
         events.turn(undefined)
         return
       }

@@ -11,8 +11,12 @@ const RATE_LIMITED = /rate.?limit|quota|429|resource.?exhausted|too many request
  * Tokens, not cost: cost = tokens × `config.prices`. Quota errors pause the task a minute.
  */
 export const gemini: CliParser = {
-  argv(prompt, model, extra) {
-    return ['-p', prompt, '--output-format', 'stream-json', ...(model === undefined ? [] : ['-m', model]), ...extra]
+  // The prompt is read from stdin (no -p). Interface only: the Gemini engineer owns the mapping.
+  argv(model, extra, permission) {
+    return ['--output-format', 'stream-json', ...(model === undefined ? [] : ['-m', model]), ...gemini.permissionArgs(permission), ...extra]
+  },
+  permissionArgs(permission) {
+    return ['--approval-mode', permission === 'full' ? 'yolo' : permission === 'edit' ? 'auto_edit' : 'default']
   },
   onEvent(event, state, events) {
     switch (event.type) {
@@ -35,7 +39,7 @@ export const gemini: CliParser = {
       case 'result': {
         state.done = true
         const stats = obj(event.stats)
-        events.usage(num(stats.input_tokens), num(stats.output_tokens), undefined)
+        events.usage({ inputTokens: num(stats.input_tokens), outputTokens: num(stats.output_tokens) })
         if (event.status !== 'success') {
           const error = obj(event.error)
           state.error = String(error.message ?? event.status ?? 'error')

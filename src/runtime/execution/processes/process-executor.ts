@@ -1,4 +1,5 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { rmSync } from 'node:fs'
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { cliMcpConfig } from '../../coordination/mcp-config.ts'
@@ -32,8 +33,46 @@ export interface ProcessExecutorOptions {
   readonly maxRssMb?: number | null
 }
 
+/** The attempts' MCP config dirs that exist now: removed on exit too (a forced exit skips the attempts' own clean-up). */
+const liveMcpDirs = new Set<string>()
+let mcpDirHookInstalled = false
+/** Once per process, before its first MCP dir: the sweep of what killed troupes left. */
+let swept: Promise<void> | undefined
+/** `troupe-mcp-<pid>-XXXXXX`: the pid of the troupe process that made it, so a later troupe can remove what a killed one left. */
+const MCP_DIR = /^troupe-mcp-(\d+)-/
+
+function trackMcpDir(dir: string): void {
+  liveMcpDirs.add(dir)
+  if (mcpDirHookInstalled) return
+  mcpDirHookInstalled = true
+  process.on('exit', () => {
+    for (const live of liveMcpDirs) rmSync(live, { recursive: true, force: true })
+  })
+}
+
+/** Removes MCP config dirs whose troupe process is gone (it was SIGKILLed: no exit hook ran). */
+async function sweepOrphanMcpDirs(): Promise<void> {
+  const names = await readdir(tmpdir()).catch(() => [] as string[])
+  for (const name of names) {
+    const pid = Number(MCP_DIR.exec(name)?.[1])
+    if (!Number.isInteger(pid) || pid === process.pid || isAlive(pid)) continue
+    await rm(join(tmpdir(), name), { recursive: true, force: true }).catch(() => undefined)
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
 /** Longest line sent to `listener.onLog` (the log file and tails keep more). */
 const LOG_LINE_MAX = 4096
+/** A coding-agent CLI's start-up (Claude Code: 3.5–4.5 s from spawn to its first model request). */
+const CLI_WARMUP_MS = 5000
 /** Characters of stdout and of stderr kept in a command's output. */
 const TAIL_CHARS = 16 * 1024
 
@@ -105,7 +144,9 @@ export class ProcessExecutor implements Executor {
       let dir: string | undefined
       let endpoint: McpEndpoint | undefined
       try {
-        dir = await mkdtemp(join(tmpdir(), 'troupe-mcp-'))
+        await (swept ??= sweepOrphanMcpDirs())
+        dir = await mkdtemp(join(tmpdir(), `troupe-mcp-${process.pid}-`))
+        trackMcpDir(dir)
         const scratchpad = this.#scratchpad(request.runId) ?? (await Scratchpad.open(undefined))
         endpoint = await tools.bind({
           runId: request.runId,
@@ -130,7 +171,10 @@ export class ProcessExecutor implements Executor {
         return { ok: false, error: { code: 'ERR_TASK_FAILED', message: `Agent "${request.agent.name}" could not get the run tools: ${(error as Error).message}` } }
       } finally {
         endpoint?.revoke()
-        if (dir !== undefined) await rm(dir, { recursive: true, force: true }).catch(() => undefined)
+        if (dir !== undefined) {
+          await rm(dir, { recursive: true, force: true }).catch(() => undefined)
+          liveMcpDirs.delete(dir)
+        }
       }
     })()
     this.#inFlight.add(result)
@@ -161,6 +205,7 @@ export class ProcessExecutor implements Executor {
       env,
       graceMs: request.graceMs,
       owner: { runDir: request.runDir, taskId: request.taskId, attempt: request.attempt },
+      ...(driver.stdin === undefined ? {} : { input: driver.stdin }),
       onStdout: (chunk) => {
         stdoutTail.append(chunk.toString('utf8'))
         stdout.push(chunk)
@@ -175,7 +220,9 @@ export class ProcessExecutor implements Executor {
     let overCapMb: number | undefined
     const maxRssMb = this.#maxRssMb
     const cap = maxRssMb === null ? undefined : { maxRssBytes: maxRssMb * 1024 * 1024, onExceeded: (rssBytes: number) => ((overCapMb = Math.round(rssBytes / 1024 / 1024)), group.kill()) }
-    const sample = group.pid === undefined ? undefined : this.#sampler.track(group.pid, cap)
+    // A CLI's start-up burst is left out of what the governor learns (see ResourceSampler.track).
+    const warmupMs = request.agent.kind === 'command' ? 0 : CLI_WARMUP_MS
+    const sample = group.pid === undefined ? undefined : this.#sampler.track(group.pid, cap, warmupMs)
     let aborted = false
     const result = group.exited.then(async (exit): Promise<AttemptResult> => {
       stdout.end()

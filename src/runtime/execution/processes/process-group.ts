@@ -31,6 +31,8 @@ export interface SpawnOptions {
   readonly graceMs: number
   /** The attempt it belongs to: recorded in the run's process ledger, tagged in its environment. */
   readonly owner?: ProcessOwner
+  /** Written to the process's stdin, which is then closed (else stdin is /dev/null). */
+  readonly input?: string
 }
 
 type GroupState = 'running' | 'stopping' | 'exited'
@@ -65,7 +67,7 @@ export class ProcessGroup {
       env,
       extendEnv: false,
       detached: true,
-      stdin: 'ignore',
+      ...(options.input === undefined ? { stdin: 'ignore' as const } : { input: options.input }),
       buffer: false,
       reject: false,
       // We signal the whole group ourselves; execa's cleanup would only reach the leader.

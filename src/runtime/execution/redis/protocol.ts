@@ -52,6 +52,8 @@ export type AttemptEvent =
   | { readonly type: 'progress'; readonly fraction: number; readonly message: string | undefined }
   | { readonly type: 'log'; readonly message: string }
   | { readonly type: 'usage'; readonly report: UsageReport }
+  /** A rate limit the agent retries by itself: the coordinator pauses the task's limits. */
+  | { readonly type: 'rate-limited'; readonly until: number; readonly message: string }
   | { readonly type: 'started'; readonly worker: string }
   /** The attempt's result, once recorded (before BullMQ's completion, which a Redis fault can lose). */
   | { readonly type: 'completed'; readonly value: AttemptJobResult }
