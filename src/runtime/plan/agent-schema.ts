@@ -1,6 +1,6 @@
 import type * as Exit from 'effect/Exit'
 import * as Schema from 'effect/Schema'
-import { COMMAND_OUTPUTS, type AgentKind } from './agent-spec.ts'
+import { CLI_PERMISSIONS, COMMAND_OUTPUTS, type AgentKind } from './agent-spec.ts'
 
 /**
  * The shape of each agent kind's entry in a plan's `agents` map (DESIGN.md "Agent kinds"):
@@ -28,7 +28,9 @@ function entry<K extends AgentKind, F extends Schema.Struct.Fields>(kind: K, fie
   return Schema.Struct({ kind: Schema.Literal(kind), description: Description, ...fields }).annotate({ title: `${kind} agent` })
 }
 
-const cli = <K extends 'claude-code' | 'codex' | 'gemini'>(kind: K) => entry(kind, { model: Model, args: opt(Strings), bin: opt(Text), cwd: opt(Text), env: opt(Env) })
+const Permissions = opt(expecting(Schema.Literals(CLI_PERMISSIONS), '"read-only", "edit" or "full"'))
+const cli = <K extends 'claude-code' | 'codex' | 'gemini'>(kind: K) =>
+  entry(kind, { model: Model, args: opt(Strings), bin: opt(Text), cwd: opt(Text), env: opt(Env), permissions: Permissions })
 const llm = <K extends 'openai' | 'anthropic'>(kind: K) =>
   entry(kind, {
     model: Text.annotateKey({ messageMissingKey: 'a model name' }),

@@ -15,6 +15,10 @@ export type CliKind = (typeof CLI_KINDS)[number]
 export const LLM_KINDS = ['openai', 'anthropic'] as const
 export type LlmKind = (typeof LLM_KINDS)[number]
 
+/** What a CLI agent may do on its own (mapped to each CLI's flags): read only, edit files in its workspace, or anything. */
+export const CLI_PERMISSIONS = ['read-only', 'edit', 'full'] as const
+export type CliPermission = (typeof CLI_PERMISSIONS)[number]
+
 /** How a `command` agent's stdout becomes its output's `json`. */
 export const COMMAND_OUTPUTS = ['text', 'json', 'jsonl'] as const
 export type CommandOutput = (typeof COMMAND_OUTPUTS)[number]
@@ -60,6 +64,8 @@ export interface CliAgentSpec extends AgentBase {
   readonly env: Readonly<Record<string, Template>>
   /** Absolute path of the executable, found at validation. */
   readonly executable: string
+  /** @default 'edit' */
+  readonly permissions?: CliPermission
 }
 
 /** A chat call to an LLM API; the prompt is the task's templated `input.prompt`. */

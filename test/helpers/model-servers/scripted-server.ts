@@ -27,8 +27,8 @@ export type Fault =
   | { readonly fault: 'stall'; readonly stallMs?: number }
   | { readonly fault: 'drop'; readonly afterEvents?: number }
 
-/** A script: replies in order (then `fallback` for every later turn), or a function of the request. */
-export type Script<Reply> = readonly (Reply | Fault)[] | ((request: RecordedRequest, turn: number) => Reply | Fault)
+/** A script: replies in order (then `fallback` for every later turn), or a function of the request (it may wait). */
+export type Script<Reply> = readonly (Reply | Fault)[] | ((request: RecordedRequest, turn: number) => Reply | Fault | Promise<Reply | Fault>)
 
 export function isFault(reply: object): reply is Fault {
   return 'fault' in reply
@@ -117,7 +117,7 @@ export class ScriptedServer<Reply extends object> {
     }
     const turn = this.#turns++
     const script = this.#script
-    const reply = typeof script === 'function' ? script(request, turn) : (script[turn] ?? this.#fallback)
+    const reply = typeof script === 'function' ? await script(request, turn) : (script[turn] ?? this.#fallback)
     if (isFault(reply)) return this.#fault(reply, turn, request, res)
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
     for (const frame of this.#provider.events(reply, turn, request)) res.write(frame)

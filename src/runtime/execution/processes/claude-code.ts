@@ -1,7 +1,7 @@
 import { num, obj, preview, type CliParser } from './cli-driver.ts'
 
 /**
- * Claude Code headless: `claude -p <prompt> --output-format stream-json --verbose`.
+ * Claude Code headless: `claude -p --output-format stream-json --verbose`.
  * Events (one JSON object per line): `system/init` (session_id), `assistant` (message with
  * `text` and `tool_use` content blocks), `user` (tool results), `rate_limit_event`
  * (`rate_limit_info.status` allowed | allowed_warning | rejected, `resetsAt` in epoch
@@ -9,8 +9,12 @@ import { num, obj, preview, type CliParser } from './cli-driver.ts'
  * `num_turns`, `total_cost_usd`, `usage`).
  */
 export const claudeCode: CliParser = {
-  argv(prompt, model, extra) {
-    return ['-p', prompt, '--output-format', 'stream-json', '--verbose', ...(model === undefined ? [] : ['--model', model]), ...extra]
+  argv(model, extra) {
+    // `-p` without a prompt argument reads the prompt from stdin.
+    return ['-p', '--output-format', 'stream-json', '--verbose', ...(model === undefined ? [] : ['--model', model]), ...extra]
+  },
+  permissionArgs() {
+    return []
   },
   onEvent(event, state, events) {
     if (typeof event.session_id === 'string') state.sessionId = event.session_id

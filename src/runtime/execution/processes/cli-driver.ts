@@ -1,4 +1,4 @@
-import type { CliAgentSpec } from '../../plan/agent-spec.ts'
+import type { CliAgentSpec, CliPermission } from '../../plan/agent-spec.ts'
 import { renderString } from '../../plan/templates.ts'
 import type { AttemptResult } from '../executor.ts'
 import type { GroupExit } from './process-group.ts'
@@ -18,21 +18,30 @@ export interface StreamState {
   error: string | undefined
   /** A rate-limit event said "rejected until": epoch ms. */
   rateLimitedUntil: number | undefined
+  /** Tool calls the CLI refused under its permissions (tool names or short descriptions). */
+  permissionDenials: string[]
 }
 
 export interface CliEvents {
-  /** Spend as the CLI reports it; cost computed from `config.prices` when the CLI gives tokens only. */
-  usage(inputTokens: number, outputTokens: number, costUsd: number | undefined): void
+  /**
+   * Spend as the CLI reports it; cost computed from `config.prices` when the CLI gives tokens only.
+   * `model`: the model the CLI says answered (default: the agent's configured model).
+   */
+  usage(inputTokens: number, outputTokens: number, costUsd: number | undefined, model?: string): void
   /** A line for the live view (assistant text, a tool call). */
   log(line: string): void
   /** A turn (one model call and its tool calls) finished. */
   turn(message: string | undefined): void
 }
 
-/** One CLI's headless interface: argv and how one stream event updates the state. */
+/** One CLI's headless interface: argv (the prompt goes to stdin) and how one stream event updates the state. */
 export interface CliParser {
-  argv(prompt: string, model: string | undefined, extra: readonly string[]): string[]
+  argv(model: string | undefined, extra: readonly string[], permission: CliPermission): string[]
+  /** The CLI's own flags for a `permissions` level. */
+  permissionArgs(permission: CliPermission): string[]
   onEvent(event: Record<string, unknown>, state: StreamState, events: CliEvents): void
+  /** A stderr line that is the CLI's known chatter (banners, warnings, retry stack traces): logged, kept out of errors. */
+  isNoise?(line: string): boolean
 }
 
 /** Pause used when a CLI reports a rate limit without a reset time. */
@@ -55,7 +64,9 @@ export class CliDriver implements ProcessDriver {
   readonly #parser: CliParser
   readonly #model: string | undefined
   readonly #maxTurns: number | undefined
-  readonly #state: StreamState = { text: '', sessionId: undefined, turns: 0, inputTokens: 0, outputTokens: 0, costUsd: 0, done: false, error: undefined, rateLimitedUntil: undefined }
+  readonly #state: StreamState = { text: '', sessionId: undefined, turns: 0, inputTokens: 0, outputTokens: 0, costUsd: 0, done: false, error: undefined, rateLimitedUntil: undefined, permissionDenials: [] }
+  /** The prompt, written to the CLI's stdin: as an argv element it could be parsed as options or overflow argv. */
+  readonly stdin: string
   readonly #events: CliEvents
 
   constructor(spec: CliAgentSpec, context: DriverContext, parser: CliParser) {
@@ -74,16 +85,18 @@ export class CliDriver implements ProcessDriver {
     const maxTurns = maxTurnsAt === -1 ? NaN : Number(extra[maxTurnsAt + 1])
     this.#maxTurns = Number.isInteger(maxTurns) && maxTurns > 0 ? maxTurns : undefined
     this.file = spec.executable
-    this.args = parser.argv(prompt, this.#model, [...(context.mcpArgs ?? []), ...extra])
+    this.stdin = prompt
+    this.args = parser.argv(this.#model, [...(context.mcpArgs ?? []), ...extra], spec.permissions ?? 'edit')
     const listener = context.listener
     this.#events = {
-      usage: (inputTokens, outputTokens, costUsd) => {
-        const price = context.prices[spec.name] ?? (this.#model === undefined ? undefined : context.prices[this.#model])
+      usage: (inputTokens, outputTokens, costUsd, reported) => {
+        const model = reported ?? this.#model
+        const price = context.prices[spec.name] ?? (model === undefined ? undefined : context.prices[model])
         const cost = costUsd ?? (price === undefined ? 0 : (inputTokens * price.inputUsdPerMTok + outputTokens * price.outputUsdPerMTok) / 1e6)
         this.#state.inputTokens += inputTokens
         this.#state.outputTokens += outputTokens
         this.#state.costUsd += cost
-        listener.onUsage({ costUsd: cost, tokens: inputTokens + outputTokens, apiCalls: 1, ...(this.#model === undefined ? {} : { model: this.#model }) })
+        listener.onUsage({ costUsd: cost, tokens: inputTokens + outputTokens, apiCalls: 1, ...(model === undefined ? {} : { model }) })
       },
       log: (line) => context.log(line),
       turn: (message) => {
@@ -127,7 +140,7 @@ export class CliDriver implements ProcessDriver {
       return { ok: false, error: { code: 'ERR_RATE_LIMITED', message, rateLimitedUntil: state.rateLimitedUntil } }
     }
     if (state.error !== undefined) return { ok: false, error: { code: 'ERR_TASK_FAILED', message: `Agent "${name}" (${this.#spec.kind}) reported an error: ${state.error}` } }
-    if (exit.exitCode !== 0) return { ok: false, error: { code: 'ERR_COMMAND_FAILED', message: exitFailure(name, exit, tails.stderr) } }
+    if (exit.exitCode !== 0) return { ok: false, error: { code: 'ERR_COMMAND_FAILED', message: exitFailure(name, exit, this.#withoutNoise(tails.stderr)) } }
     if (!state.done) return { ok: false, error: { code: 'ERR_COMMAND_FAILED', message: `Agent "${name}" (${this.#spec.kind}) exited without a final result event; stdout tail:\n${tails.stdout.slice(-1000)}` } }
     return {
       ok: true,
@@ -138,6 +151,11 @@ export class CliDriver implements ProcessDriver {
         turns: state.turns,
       },
     }
+  }
+
+  #withoutNoise(stderr: string): string {
+    const isNoise = this.#parser.isNoise
+    return isNoise === undefined ? stderr : stderr.split('\n').filter((line) => !isNoise(line)).join('\n')
   }
 }
 

@@ -11,6 +11,8 @@ import type { GroupExit } from './process-group.ts'
 export interface ProcessDriver {
   readonly file: string
   readonly args: readonly string[]
+  /** Text written to the process's stdin, which is then closed (default: no stdin). */
+  readonly stdin?: string
   /** Longest stdout line kept whole (event-stream drivers need long ones). */
   readonly maxLine: number
   onStdoutLine(line: string, droppedChars: number): void

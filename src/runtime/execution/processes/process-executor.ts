@@ -1,7 +1,8 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { rmSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { cliMcpConfig } from '../../coordination/mcp-config.ts'
+import { cliMcpConfig, writeCliMcpConfig } from '../../coordination/mcp-config.ts'
 import type { McpEndpoint, McpToolServer } from '../../coordination/mcp-server.ts'
 import { Scratchpad } from '../../coordination/scratchpad.ts'
 import type { ModelPrice } from '../../core/config.ts'
@@ -36,6 +37,19 @@ export interface ProcessExecutorOptions {
 const LOG_LINE_MAX = 4096
 /** Characters of stdout and of stderr kept in a command's output. */
 const TAIL_CHARS = 16 * 1024
+
+/** The attempts' MCP config dirs that exist now: removed when troupe exits, however it exits. */
+const scratchDirs = new Set<string>()
+let scratchHookInstalled = false
+
+function trackScratchDir(dir: string): void {
+  scratchDirs.add(dir)
+  if (scratchHookInstalled) return
+  scratchHookInstalled = true
+  process.on('exit', () => {
+    for (const left of scratchDirs) rmSync(left, { recursive: true, force: true })
+  })
+}
 
 /**
  * Runs `command` and coding-agent CLI attempts as OS processes, one process group per
@@ -106,6 +120,7 @@ export class ProcessExecutor implements Executor {
       let endpoint: McpEndpoint | undefined
       try {
         dir = await mkdtemp(join(tmpdir(), 'troupe-mcp-'))
+        trackScratchDir(dir)
         const scratchpad = this.#scratchpad(request.runId) ?? (await Scratchpad.open(undefined))
         endpoint = await tools.bind({
           runId: request.runId,
@@ -122,7 +137,7 @@ export class ProcessExecutor implements Executor {
           },
         })
         const config = await cliMcpConfig(kind, endpoint.url, dir, env)
-        for (const [file, text] of Object.entries(config.files)) await writeFile(file, text, { mode: 0o600 })
+        await writeCliMcpConfig(config)
         if (aborted) return { ok: false, error: { code: 'ERR_CANCELLED', message: `Task "${request.taskId}" attempt ${request.attempt} was stopped before its process started` } }
         inner = this.#spawn(request, driverWith(config.args), cwd, { ...env, ...config.env })
         return await inner.result
@@ -130,7 +145,10 @@ export class ProcessExecutor implements Executor {
         return { ok: false, error: { code: 'ERR_TASK_FAILED', message: `Agent "${request.agent.name}" could not get the run tools: ${(error as Error).message}` } }
       } finally {
         endpoint?.revoke()
-        if (dir !== undefined) await rm(dir, { recursive: true, force: true }).catch(() => undefined)
+        if (dir !== undefined) {
+          await rm(dir, { recursive: true, force: true }).catch(() => undefined)
+          scratchDirs.delete(dir)
+        }
       }
     })()
     this.#inFlight.add(result)
@@ -160,6 +178,7 @@ export class ProcessExecutor implements Executor {
       cwd,
       env,
       graceMs: request.graceMs,
+      ...(driver.stdin === undefined ? {} : { input: driver.stdin }),
       onStdout: (chunk) => {
         stdoutTail.append(chunk.toString('utf8'))
         stdout.push(chunk)

@@ -24,6 +24,8 @@ export interface SpawnOptions {
   readonly onStderr: (chunk: Buffer) => void
   /** How long orphans that outlive the leader get between SIGTERM and SIGKILL. */
   readonly graceMs: number
+  /** Written to stdin, which is then closed; without it stdin is /dev/null. */
+  readonly input?: string
 }
 
 type GroupState = 'running' | 'stopping' | 'exited'
@@ -54,7 +56,7 @@ export class ProcessGroup {
       env: options.env,
       extendEnv: false,
       detached: true,
-      stdin: 'ignore',
+      ...(options.input === undefined ? { stdin: 'ignore' as const } : { input: options.input }),
       buffer: false,
       reject: false,
       // We signal the whole group ourselves; execa's cleanup would only reach the leader.

@@ -1,0 +1,104 @@
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Plan } from '../../../../src/runtime/plan/plan.ts'
+import type { Run } from '../../../../src/runtime/run.ts'
+import type { GeminiServer } from '../../../helpers/model-servers/gemini.ts'
+import type { ResponsesServer } from '../../../helpers/model-servers/openai-responses.ts'
+import { realCliPath, type RealCliKind } from '../../../helpers/real-clis.ts'
+
+/**
+ * A private temp dir for one test file, made the process's TMPDIR so the attempts' `troupe-mcp-*`
+ * dirs land there (other suites on the machine make their own in /tmp at the same time).
+ */
+export function privateTmp(): { dir: string; mcpDirs: () => string[]; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'troupe-real-cli-'))
+  const before = process.env.TMPDIR
+  process.env.TMPDIR = dir
+  return {
+    dir,
+    mcpDirs: () => readdirSync(dir).filter((name) => name.startsWith('troupe-mcp-')),
+    cleanup: () => {
+      if (before === undefined) delete process.env.TMPDIR
+      else process.env.TMPDIR = before
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+/**
+ * A user's Codex home pointing at a scripted Responses server (the way a user points Codex at a
+ * proxy or local model: a `model_providers` entry with `wire_api = "responses"`), and the agent
+ * environment that names it. `extraToml` is appended (retry limits, idle timeout).
+ */
+export function codexUser(root: string, server: ResponsesServer, extraToml = ''): Record<string, string> {
+  const home = mkdtempSync(join(root, 'codex-user-'))
+  const config = [
+    'model_provider = "scripted"',
+    extraToml,
+    '[model_providers.scripted]',
+    'name = "scripted"',
+    `base_url = "${server.baseUrl}"`,
+    'wire_api = "responses"',
+    'env_key = "SCRIPTED_API_KEY"',
+    '',
+  ]
+  writeFileSync(join(home, 'config.toml'), config.join('\n'))
+  return { CODEX_HOME: home, SCRIPTED_API_KEY: 'test-key' }
+}
+
+/** A user's Gemini home selecting API-key auth, and the environment pointing Gemini at a scripted server. */
+export function geminiUser(root: string, server: GeminiServer, settings: Record<string, unknown> = {}): Record<string, string> {
+  const home = mkdtempSync(join(root, 'gemini-user-'))
+  mkdirSync(join(home, '.gemini'))
+  writeFileSync(join(home, '.gemini', 'settings.json'), JSON.stringify({ security: { auth: { selectedType: 'gemini-api-key' } }, ...settings }))
+  return { GEMINI_CLI_HOME: home, GOOGLE_GEMINI_BASE_URL: server.baseUrl, GEMINI_API_KEY: 'test-key' }
+}
+
+export interface CliTask {
+  readonly id: string
+  readonly prompt: string
+  readonly env: Record<string, string>
+  readonly model?: string
+  readonly args?: readonly string[]
+  readonly permissions?: 'read-only' | 'edit' | 'full'
+  readonly dependsOn?: readonly string[]
+  readonly timeoutMs?: number
+}
+
+/** A plan of real-CLI tasks, one agent per task. */
+export function cliPlan(kind: RealCliKind, name: string, tasks: readonly CliTask[], extra: Partial<Plan> = {}): Plan {
+  const bin = realCliPath(kind)!
+  return {
+    name,
+    agents: Object.fromEntries(
+      tasks.map((task) => [
+        task.id,
+        {
+          kind,
+          bin,
+          env: task.env,
+          ...(task.model === undefined ? {} : { model: task.model }),
+          ...(task.args === undefined ? {} : { args: task.args }),
+          ...(task.permissions === undefined ? {} : { permissions: task.permissions }),
+        },
+      ]),
+    ),
+    tasks: tasks.map((task) => ({
+      id: task.id,
+      agent: task.id,
+      retries: 0,
+      input: { prompt: task.prompt },
+      ...(task.dependsOn === undefined ? {} : { dependsOn: task.dependsOn }),
+      ...(task.timeoutMs === undefined ? {} : { timeoutMs: task.timeoutMs }),
+    })),
+    ...extra,
+  } as Plan
+}
+
+/** Every task:log message of a run, by task. */
+export function logsOf(run: Run): Record<string, string[]> {
+  const logs: Record<string, string[]> = {}
+  run.on('task:log', (event) => (logs[event.taskId] ??= []).push(event.message))
+  return logs
+}
