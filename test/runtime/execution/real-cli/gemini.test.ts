@@ -7,7 +7,7 @@ import { gitIn, tempRepo } from '../../../helpers/git-repo.ts'
 import { declaredFunctions, functionResponses, requestParts, startGeminiServer, type GeminiReply, type GeminiServer } from '../../../helpers/model-servers/gemini.ts'
 import type { Fault, RecordedRequest } from '../../../helpers/model-servers/scripted-server.ts'
 import { hasRealCli } from '../../../helpers/real-clis.ts'
-import { cliPlan, geminiUser, logsOf, privateTmp, type CliTask } from './harness.ts'
+import { cliPlan, descendantCmdlines, geminiUser, logsOf, privateTmp, type CliTask } from './harness.ts'
 
 // The real Gemini CLI (test/helpers/real-clis.ts) against a scripted Gemini API server.
 const MODEL = 'gemini-2.5-pro'
@@ -66,15 +66,19 @@ describe.skipIf(!hasRealCli('gemini'))('gemini (real CLI)', () => {
   })
 
   it('the MCP URL is in no process’s argv; the settings file holding it is 0600 in a 0700 home, and gone after the attempt', async () => {
-    const s = await server([
-      { calls: [{ name: 'run_shell_command', args: { command: 'ps -eo args; stat -c "%a %n" "$GEMINI_CLI_HOME" "$GEMINI_CLI_HOME/.gemini/settings.json"' } }] },
-      { text: 'looked' },
-    ])
+    let argv: string[] = []
+    const s = await server((request, turn) => {
+      if (turn === 0) {
+        argv = descendantCmdlines()
+        return { calls: [{ name: 'run_shell_command', args: { command: 'stat -c "%a %n" "$GEMINI_CLI_HOME" "$GEMINI_CLI_HOME/.gemini/settings.json"' } }] }
+      }
+      return { text: 'looked' }
+    })
     const result = await runtime.run(cliPlan('gemini', 'argv', [task(s, 't', 'look around', { permissions: 'full' })])).result
     expect(result.tasks.t?.state).toBe('COMPLETED')
+    expect(argv.filter((line) => line.includes('--output-format stream-json')).length).toBeGreaterThan(0)
+    expect(argv.filter((line) => line.includes('/mcp/'))).toEqual([])
     const output = answer(s.turns[1], 'run_shell_command')
-    expect(output).toContain('gemini')
-    expect(output).not.toContain('/mcp/')
     const home = /700 (\S+troupe-mcp-\w+)/.exec(output)?.[1]
     expect(output).toContain(`600 ${home}/.gemini/settings.json`)
     expect(existsSync(home!)).toBe(false)

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Plan } from '../../../../src/runtime/plan/plan.ts'
@@ -29,18 +29,19 @@ export function privateTmp(): { dir: string; mcpDirs: () => string[]; cleanup: (
 /**
  * A user's Codex home pointing at a scripted Responses server (the way a user points Codex at a
  * proxy or local model: a `model_providers` entry with `wire_api = "responses"`), and the agent
- * environment that names it. `extraToml` is appended (retry limits, idle timeout).
+ * environment that names it. `providerToml` goes into the provider's table (`request_max_retries`,
+ * `stream_max_retries`, `stream_idle_timeout_ms`).
  */
-export function codexUser(root: string, server: ResponsesServer, extraToml = ''): Record<string, string> {
+export function codexUser(root: string, server: ResponsesServer, providerToml = ''): Record<string, string> {
   const home = mkdtempSync(join(root, 'codex-user-'))
   const config = [
     'model_provider = "scripted"',
-    extraToml,
     '[model_providers.scripted]',
     'name = "scripted"',
     `base_url = "${server.baseUrl}"`,
     'wire_api = "responses"',
     'env_key = "SCRIPTED_API_KEY"',
+    providerToml,
     '',
   ]
   writeFileSync(join(home, 'config.toml'), config.join('\n'))
@@ -101,4 +102,33 @@ export function logsOf(run: Run): Record<string, string[]> {
   const logs: Record<string, string[]> = {}
   run.on('task:log', (event) => (logs[event.taskId] ??= []).push(event.message))
   return logs
+}
+
+/** The command lines of every live descendant of process `root` (read from /proc), as strings. */
+export function descendantCmdlines(root: number = process.pid): string[] {
+  const parents = new Map<number, number>()
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    try {
+      // stat: "pid (comm) state ppid …"; comm may hold spaces or parentheses.
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
+      parents.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]))
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  const isDescendant = (pid: number): boolean => {
+    for (let parent = parents.get(pid); parent !== undefined && parent > 1; parent = parents.get(parent)) if (parent === root) return true
+    return false
+  }
+  const lines: string[] = []
+  for (const pid of parents.keys()) {
+    if (!isDescendant(pid)) continue
+    try {
+      lines.push(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' '))
+    } catch {
+      // Gone.
+    }
+  }
+  return lines
 }
