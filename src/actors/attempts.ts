@@ -161,6 +161,7 @@ function attemptListener(host: AttemptHost, task: CompiledTask, attempt: number)
     onAcquire: (name, signal) =>
       host.limits?.acquire(name, signal) ?? Promise.reject(new TroupeError('ERR_ARGUMENT_INVALID', `ctx.acquire(${JSON.stringify(name)}): no limits on this runtime`)),
     onUsage: (report) => host.onUsage(task, report),
+    onRateLimited: (until) => host.limits?.pauseUntil(task.uses, until, task.id, runId),
     onClaim: (path) => host.claims?.claim(runId, task.id, path) ?? { granted: true },
     onRelease: (path) => {
       // A task kept QUEUED by this claim may pass its gate now.

@@ -5,7 +5,7 @@ import { terminalText } from './terminal-text.ts'
 export const EXIT = {
   /** Every task COMPLETED. */
   ok: 0,
-  /** Some task did not complete. */
+  /** Some task did not complete (any task error: ERR_TASK_FAILED, ERR_PERMISSION_DENIED, ERR_RATE_LIMITED, …). */
   incomplete: 1,
   /** Invalid input: plan, config or arguments. */
   invalidInput: 2,

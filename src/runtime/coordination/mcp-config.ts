@@ -21,12 +21,14 @@ const MCP_SERVER_NAME = 'troupe'
 /**
  * The `troupe` MCP server in each CLI's own configuration format. Each CLI runs headless, where
  * nobody can approve a tool call, so the server is also marked trusted in the CLI's own terms.
- * The URL is the attempt's own and dies with it, but while it lives it is a credential: for
- * Codex and Gemini it is never an argument (argv is world-readable in `ps`), only in a 0600
- * file in `scratchDir`, the attempt's own 0700 directory, made the CLI's home for the attempt:
+ * The URL is the attempt's own and dies with it, but while it lives it is a credential: it is
+ * never an argument (argv is world-readable in `ps`), only in a 0600 file in `scratchDir`, the
+ * attempt's own 0700 directory (for Codex and Gemini made the CLI's home for the attempt):
  *
- * - Claude Code: `--mcp-config '{"mcpServers":{"troupe":{"type":"http","url":…}}}'` (a JSON
- *   string is accepted in place of a file), and `--allowedTools mcp__troupe__claim_files,…`:
+ * - Claude Code: `--mcp-config <file>`, the file (0600, in the attempt's own 0700 directory)
+ *   holding `{"mcpServers":{"troupe":{"type":"http","url":…}}}`: the URL is the attempt's
+ *   credential, so it is never in argv (`/proc/<pid>/cmdline` is readable by every local user);
+ *   and `--allowedTools mcp__troupe__claim_files,…`:
  *   in `-p` mode a tool call no permission rule allows is denied ("Claude requested permissions
  *   to use …"). Each tool is named, as the server-wide `mcp__troupe` rule did not cover its
  *   tools in some versions (anthropics/claude-code#13815).
@@ -34,7 +36,8 @@ const MCP_SERVER_NAME = 'troupe'
  *   ~/.codex) with `[mcp_servers.troupe]` set: `url` (a Streamable HTTP server,
  *   codex-rs/config/src/mcp_types.rs `RawMcpServerConfig`) and `default_tools_approval_mode =
  *   "approve"`, as `codex exec` declines every call to a tool without `readOnlyHint` ("user
- *   cancelled MCP tool call", openai/codex#16043) unless the server says so (openai/codex#17843).
+ *   cancelled MCP tool call", openai/codex#16043; 0.171: "MCP tool call requires approval, but
+ *   approval policy is never") unless the server says so (openai/codex#17843).
  *   Every other entry of the user's Codex home (auth.json, sessions, AGENTS.md, rules, profiles)
  *   is linked in, so their login, provider settings and history stay theirs.
  * - Gemini CLI: `GEMINI_CLI_HOME` = `scratchDir` (Gemini's stand-in for the home directory), whose
@@ -50,13 +53,15 @@ const MCP_SERVER_NAME = 'troupe'
  */
 export async function cliMcpConfig(kind: CliKind, url: string, scratchDir: string, env: Readonly<Record<string, string | undefined>>): Promise<CliMcpConfig> {
   switch (kind) {
-    case 'claude-code':
+    case 'claude-code': {
+      const file = join(scratchDir, 'claude-mcp.json')
       return {
-        args: ['--mcp-config', JSON.stringify({ mcpServers: { [MCP_SERVER_NAME]: { type: 'http', url } } }), '--allowedTools', RUN_TOOL_NAMES.map((name) => `mcp__${MCP_SERVER_NAME}__${name}`).join(',')],
+        args: ['--mcp-config', file, '--allowedTools', RUN_TOOL_NAMES.map((name) => `mcp__${MCP_SERVER_NAME}__${name}`).join(',')],
         env: {},
-        files: {},
+        files: { [file]: JSON.stringify({ mcpServers: { [MCP_SERVER_NAME]: { type: 'http', url } } }) },
         links: {},
       }
+    }
     case 'codex': {
       const userHome = env.CODEX_HOME || join(env.HOME || homedir(), '.codex')
       const config = await readCodexConfig(join(userHome, 'config.toml'))

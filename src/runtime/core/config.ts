@@ -79,6 +79,7 @@ export const ConfigSchema = Schema.Struct({
           model: Schema.String,
           inputUsdPerMTok: opt(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0))),
           outputUsdPerMTok: opt(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0))),
+          cachedInputUsdPerMTok: opt(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0))),
         }),
       ]),
     ),
@@ -266,10 +267,12 @@ function withDefaults(c: TroupeConfig, source: string): ResolvedConfig {
   }
 }
 
-/** USD per million tokens, in and out. */
+/** USD per million tokens, in and out; cached input (a prompt-cache read) has its own price. */
 export interface ModelPrice {
   readonly inputUsdPerMTok: number
   readonly outputUsdPerMTok: number
+  /** @default inputUsdPerMTok */
+  readonly cachedInputUsdPerMTok?: number
 }
 
 function resolveModels(models: NonNullable<TroupeConfig['models']>): { models: Record<string, string>; prices: Record<string, ModelPrice> } {
@@ -281,8 +284,12 @@ function resolveModels(models: NonNullable<TroupeConfig['models']>): { models: R
       continue
     }
     names[agent] = entry.model
-    if (entry.inputUsdPerMTok === undefined && entry.outputUsdPerMTok === undefined) continue
-    const price = { inputUsdPerMTok: entry.inputUsdPerMTok ?? 0, outputUsdPerMTok: entry.outputUsdPerMTok ?? 0 }
+    if (entry.inputUsdPerMTok === undefined && entry.outputUsdPerMTok === undefined && entry.cachedInputUsdPerMTok === undefined) continue
+    const price: ModelPrice = {
+      inputUsdPerMTok: entry.inputUsdPerMTok ?? 0,
+      outputUsdPerMTok: entry.outputUsdPerMTok ?? 0,
+      ...(entry.cachedInputUsdPerMTok === undefined ? {} : { cachedInputUsdPerMTok: entry.cachedInputUsdPerMTok }),
+    }
     prices[agent] = price
     prices[entry.model] = price
   }

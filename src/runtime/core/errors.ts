@@ -33,6 +33,7 @@ export const ERROR_CODES = [
   'ERR_BACKEND_UNAVAILABLE',
   'ERR_CONDITION_FALSE',
   'ERR_JOURNAL_UNREADABLE',
+  'ERR_PERMISSION_DENIED',
 ] as const
 
 export type ErrorCode = (typeof ERROR_CODES)[number]

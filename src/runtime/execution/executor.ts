@@ -73,6 +73,11 @@ export interface AttemptListener {
   onAcquire(name: string, signal: AbortSignal): Promise<() => void>
   /** Spend (tokens, cost, calls) for `RunResult.usage` and the budget. */
   onUsage(report: UsageReport): void
+  /**
+   * The provider rate-limited a call the agent retries by itself (a CLI's own retry): the run
+   * pauses the limits the task `uses` until `until`, and the attempt goes on.
+   */
+  onRateLimited?(until: number, message: string): void
   /** `ctx.claim(path)`: answers at once. */
   onClaim(path: string): ClaimResult
   /** `ctx.release(path)`. */

@@ -28,9 +28,9 @@ function entry<K extends AgentKind, F extends Schema.Struct.Fields>(kind: K, fie
   return Schema.Struct({ kind: Schema.Literal(kind), description: Description, ...fields }).annotate({ title: `${kind} agent` })
 }
 
-const Permissions = opt(expecting(Schema.Literals(CLI_PERMISSIONS), '"read-only", "edit" or "full"'))
+const Permissions = expecting(Schema.Literals(CLI_PERMISSIONS), CLI_PERMISSIONS.map((p) => `"${p}"`).join(', '))
 const cli = <K extends 'claude-code' | 'codex' | 'gemini'>(kind: K) =>
-  entry(kind, { model: Model, args: opt(Strings), bin: opt(Text), cwd: opt(Text), env: opt(Env), permissions: Permissions })
+  entry(kind, { model: Model, args: opt(Strings), bin: opt(Text), cwd: opt(Text), env: opt(Env), permissions: opt(Permissions) })
 const llm = <K extends 'openai' | 'anthropic'>(kind: K) =>
   entry(kind, {
     model: Text.annotateKey({ messageMissingKey: 'a model name' }),

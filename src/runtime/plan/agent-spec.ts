@@ -11,13 +11,17 @@ export type AgentKind = (typeof AGENT_KINDS)[number]
 export const CLI_KINDS = ['claude-code', 'codex', 'gemini'] as const
 export type CliKind = (typeof CLI_KINDS)[number]
 
+/**
+ * What a CLI agent may do without anyone approving it (headless, nobody can): `read-only`
+ * reads and searches; `edit` also edits files in its working directory; `full` also runs any
+ * command. Each CLI maps it to its own flags (`CliParser.permissionArgs`).
+ */
+export const CLI_PERMISSIONS = ['read-only', 'edit', 'full'] as const
+export type CliPermission = (typeof CLI_PERMISSIONS)[number]
+
 /** The kinds that call an LLM API over HTTP through the provider's official SDK. */
 export const LLM_KINDS = ['openai', 'anthropic'] as const
 export type LlmKind = (typeof LLM_KINDS)[number]
-
-/** What a CLI agent may do on its own (mapped to each CLI's flags): read only, edit files in its workspace, or anything. */
-export const CLI_PERMISSIONS = ['read-only', 'edit', 'full'] as const
-export type CliPermission = (typeof CLI_PERMISSIONS)[number]
 
 /** How a `command` agent's stdout becomes its output's `json`. */
 export const COMMAND_OUTPUTS = ['text', 'json', 'jsonl'] as const
@@ -60,12 +64,12 @@ export interface CliAgentSpec extends AgentBase {
   readonly args: readonly Template[]
   /** Overrides the executable (`claude`, `codex`, `gemini`). */
   readonly bin: string | undefined
+  /** @default `edit` when the task has a worktree, else `read-only` (decided per attempt) */
+  readonly permissions: CliPermission | undefined
   readonly cwd: Template | undefined
   readonly env: Readonly<Record<string, Template>>
   /** Absolute path of the executable, found at validation. */
   readonly executable: string
-  /** @default 'edit' */
-  readonly permissions?: CliPermission
 }
 
 /** A chat call to an LLM API; the prompt is the task's templated `input.prompt`. */

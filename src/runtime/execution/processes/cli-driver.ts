@@ -1,3 +1,5 @@
+import { stripVTControlCharacters } from 'node:util'
+import type { ModelPrice } from '../../core/config.ts'
 import type { CliAgentSpec, CliPermission } from '../../plan/agent-spec.ts'
 import { renderString } from '../../plan/templates.ts'
 import type { AttemptResult } from '../executor.ts'
@@ -8,7 +10,9 @@ import { cutMarker, exitFailure, type DriverContext, type ProcessDriver } from '
 export interface StreamState {
   text: string
   sessionId: string | undefined
+  /** Model calls so far (every CLI kind counts the same thing). */
   turns: number
+  /** Input tokens, cached ones included. */
   inputTokens: number
   outputTokens: number
   costUsd: number
@@ -16,58 +20,105 @@ export interface StreamState {
   done: boolean
   /** A result or error event said the run failed. */
   error: string | undefined
-  /** A rate-limit event said "rejected until": epoch ms. */
+  /** The session ended on a rate limit (not a retry the CLI recovered from): epoch ms it may try again. */
   rateLimitedUntil: number | undefined
-  /** Tool calls the CLI refused under its permissions (tool names or short descriptions). */
+  /** Tool calls the CLI refused for want of permission, one line each (`Write /path`). */
   permissionDenials: string[]
+  /** The model the CLI says it used (for `byModel`). */
+  model: string | undefined
+}
+
+/** One model call's spend, as the CLI reports it. */
+export interface ModelCall {
+  /** Input tokens not read from a prompt cache. */
+  readonly inputTokens: number
+  /** Input tokens read from a prompt cache (priced at `cachedInputUsdPerMTok`). */
+  readonly cachedInputTokens?: number
+  readonly outputTokens: number
+  /** The CLI's own cost, when it gives one; else tokens × `config.prices`. */
+  readonly costUsd?: number
+  /** @default the model the CLI reported, else the agent's */
+  readonly model?: string
+  /** Model calls this report stands for. @default 1 (0 for a correction at the session's end) */
+  readonly apiCalls?: number
 }
 
 export interface CliEvents {
-  /**
-   * Spend as the CLI reports it; cost computed from `config.prices` when the CLI gives tokens only.
-   * `model`: the model the CLI says answered (default: the agent's configured model).
-   */
-  usage(inputTokens: number, outputTokens: number, costUsd: number | undefined, model?: string): void
+  /** Spend of one model call (or a correction with `apiCalls: 0`), reported to the run at once. */
+  usage(call: ModelCall): void
   /** A line for the live view (assistant text, a tool call). */
   log(line: string): void
-  /** A turn (one model call and its tool calls) finished. */
+  /** Progress note after a model call with tool calls (turns are counted by `usage`). */
   turn(message: string | undefined): void
+  /**
+   * The provider rate-limited a call the CLI is retrying by itself: the run pauses the task's
+   * limits until `until` at once, and the session goes on (it is not re-run).
+   */
+  rateLimited(until: number, message: string): void
 }
 
-/** One CLI's headless interface: argv (the prompt goes to stdin) and how one stream event updates the state. */
+/** One CLI's headless interface: argv (the prompt goes on stdin) and how one stream event updates the state. */
 export interface CliParser {
+  /** The argv without the prompt, which the driver writes to the CLI's stdin. Includes `permissionArgs(permission)`. */
   argv(model: string | undefined, extra: readonly string[], permission: CliPermission): string[]
-  /** The CLI's own flags for a `permissions` level. */
+  /** The CLI's own flags for a troupe permission level. */
   permissionArgs(permission: CliPermission): string[]
   onEvent(event: Record<string, unknown>, state: StreamState, events: CliEvents): void
-  /** A stderr line that is the CLI's known chatter (banners, warnings, retry stack traces): logged, kept out of errors. */
-  isNoise?(line: string): boolean
+  /** Known harmless stderr lines of this CLI: logged, but kept out of an error message. */
+  readonly stderrNoise?: RegExp
+  /** A stderr line (after it is logged), for CLIs that report some things only there (Gemini's retries). */
+  onStderrLine?(line: string, state: StreamState, events: CliEvents): void
 }
 
 /** Pause used when a CLI reports a rate limit without a reset time. */
 export const DEFAULT_RATE_LIMIT_PAUSE_MS = 60_000
 
+/** The permission level a CLI attempt runs with: the agent's, else `edit` in a worktree and `read-only` outside one. */
+export function permissionOf(spec: CliAgentSpec, workspace: string | undefined): CliPermission {
+  return spec.permissions ?? (workspace !== undefined ? 'edit' : 'read-only')
+}
+
 /**
- * A coding-agent CLI in headless mode: a JSONL event stream on stdout. Lines that are not
- * JSON objects (banners, warnings) go to the log. Errors: a failure the CLI reports in its
- * stream is ERR_TASK_FAILED (the agent ran and gave up: max turns, a tool error); a process
- * that exits non-zero without such a report is ERR_COMMAND_FAILED; a rate limit fails with
- * `rateLimitedUntil`, so the run pauses the task's limits and re-queues it.
+ * A coding-agent CLI in headless mode: the prompt on stdin (never in argv: a prompt starting
+ * with `-` would be read as options, and argv is bounded), a JSONL event stream on stdout.
+ * Lines that are not JSON objects (banners, warnings) go to the log. Spend is reported per
+ * model call as it streams. Errors: tool calls the CLI refused for want of permission are
+ * ERR_PERMISSION_DENIED (listing them); a failure the CLI reports in its stream is
+ * ERR_TASK_FAILED (the agent ran and gave up: max turns, a tool error); a process that exits
+ * non-zero without such a report is ERR_COMMAND_FAILED; a session that ended on a rate limit
+ * fails with `rateLimitedUntil`, so the run pauses the task's limits and re-queues it (a rate
+ * limit the CLI retries by itself only pauses the limits: `CliEvents.rateLimited`). Messages are
+ * one line, free of terminal escapes; the CLI's known stderr chatter stays in the log only.
  */
 export class CliDriver implements ProcessDriver {
   readonly file: string
   readonly args: readonly string[]
+  /** The prompt, written to the CLI's stdin. */
+  readonly stdin: string
   /** Event lines carry whole assistant messages and tool outputs: keep them whole up to here. */
   readonly maxLine = 32 * 1024 * 1024
+  readonly permission: CliPermission
   readonly #spec: CliAgentSpec
   readonly #context: DriverContext
   readonly #parser: CliParser
   readonly #model: string | undefined
   readonly #maxTurns: number | undefined
-  readonly #state: StreamState = { text: '', sessionId: undefined, turns: 0, inputTokens: 0, outputTokens: 0, costUsd: 0, done: false, error: undefined, rateLimitedUntil: undefined, permissionDenials: [] }
-  /** The prompt, written to the CLI's stdin: as an argv element it could be parsed as options or overflow argv. */
-  readonly stdin: string
+  readonly #state: StreamState = {
+    text: '',
+    sessionId: undefined,
+    turns: 0,
+    inputTokens: 0,
+    outputTokens: 0,
+    costUsd: 0,
+    done: false,
+    error: undefined,
+    rateLimitedUntil: undefined,
+    permissionDenials: [],
+    model: undefined,
+  }
   readonly #events: CliEvents
+  /** Stderr lines that are not known chatter (for the error message). */
+  #stderr = ''
 
   constructor(spec: CliAgentSpec, context: DriverContext, parser: CliParser) {
     this.#spec = spec
@@ -79,30 +130,38 @@ export class CliDriver implements ProcessDriver {
     if (typeof rawPrompt !== 'string' || rawPrompt.trim().length === 0) {
       throw new TypeError(`a ${spec.kind} agent takes its prompt from the task's input.prompt, which must be a non-empty string; got ${JSON.stringify(rawPrompt) ?? 'undefined'}`)
     }
-    const prompt = renderString(rawPrompt, context.scope, `tasks.${context.request.taskId}.input.prompt`)
+    this.stdin = renderString(rawPrompt, context.scope, `tasks.${context.request.taskId}.input.prompt`)
     const extra = spec.args.map((arg, i) => renderString(arg, context.scope, `agents.${spec.name}.args[${i}]`))
     const maxTurnsAt = extra.indexOf('--max-turns')
     const maxTurns = maxTurnsAt === -1 ? NaN : Number(extra[maxTurnsAt + 1])
     this.#maxTurns = Number.isInteger(maxTurns) && maxTurns > 0 ? maxTurns : undefined
+    this.permission = permissionOf(spec, context.request.workspace)
     this.file = spec.executable
-    this.stdin = prompt
-    this.args = parser.argv(this.#model, [...(context.mcpArgs ?? []), ...extra], spec.permissions ?? 'edit')
+    this.args = parser.argv(this.#model, [...(context.mcpArgs ?? []), ...extra], this.permission)
     const listener = context.listener
+    const state = this.#state
     this.#events = {
-      usage: (inputTokens, outputTokens, costUsd, reported) => {
-        const model = reported ?? this.#model
-        const price = context.prices[spec.name] ?? (model === undefined ? undefined : context.prices[model])
-        const cost = costUsd ?? (price === undefined ? 0 : (inputTokens * price.inputUsdPerMTok + outputTokens * price.outputUsdPerMTok) / 1e6)
-        this.#state.inputTokens += inputTokens
-        this.#state.outputTokens += outputTokens
-        this.#state.costUsd += cost
-        listener.onUsage({ costUsd: cost, tokens: inputTokens + outputTokens, apiCalls: 1, ...(model === undefined ? {} : { model }) })
+      usage: (call) => {
+        const model = call.model ?? state.model ?? this.#model
+        const price = context.prices[spec.name] ?? (model === undefined ? undefined : context.prices[model]) ?? (this.#model === undefined ? undefined : context.prices[this.#model])
+        const cached = call.cachedInputTokens ?? 0
+        const cost = call.costUsd ?? (price === undefined ? 0 : callCost(price, call.inputTokens, cached, call.outputTokens))
+        const apiCalls = call.apiCalls ?? 1
+        state.inputTokens += call.inputTokens + cached
+        state.outputTokens += call.outputTokens
+        state.costUsd += cost
+        state.turns += apiCalls
+        listener.onUsage({ costUsd: cost, tokens: call.inputTokens + cached + call.outputTokens, apiCalls, ...(model === undefined ? {} : { model }) })
+        // Progress is known only against a turn budget (`--max-turns` in args).
+        if (apiCalls > 0 && this.#maxTurns !== undefined) listener.onProgress(Math.min(0.99, state.turns / this.#maxTurns), `model call ${state.turns}`)
       },
       log: (line) => context.log(line),
       turn: (message) => {
-        this.#state.turns++
-        // Progress is known only against a turn budget (`--max-turns` in args).
-        if (this.#maxTurns !== undefined) listener.onProgress(Math.min(0.99, this.#state.turns / this.#maxTurns), message ?? `turn ${this.#state.turns}`)
+        if (this.#maxTurns !== undefined && message !== undefined) listener.onProgress(Math.min(0.99, state.turns / this.#maxTurns), message)
+      },
+      rateLimited: (until, message) => {
+        context.log(`rate limited, the CLI retries by itself; the limits this task uses pause until ${new Date(until).toISOString()}: ${message}`)
+        listener.onRateLimited?.(until, message)
       },
     }
   }
@@ -127,21 +186,35 @@ export class CliDriver implements ProcessDriver {
 
   onStderrLine(line: string): void {
     this.#context.log(line)
+    this.#parser.onStderrLine?.(line, this.#state, this.#events)
+    if (this.#parser.stderrNoise?.test(line) === true) return
+    this.#stderr = `${this.#stderr}${line}\n`.slice(-4000)
   }
 
   finish(exit: GroupExit, tails: { readonly stdout: string; readonly stderr: string }): AttemptResult {
     const name = this.#spec.name
+    const kind = this.#spec.kind
     const state = this.#state
     if (exit.spawnError !== undefined) {
-      return { ok: false, error: { code: 'ERR_COMMAND_FAILED', message: `Agent "${name}" could not start ${this.file}: ${exit.spawnError.message}`, retryable: false } }
+      return { ok: false, error: { code: 'ERR_COMMAND_FAILED', message: oneLine(`Agent "${name}" could not start ${this.file}: ${exit.spawnError.message}`), retryable: false } }
     }
     if (state.rateLimitedUntil !== undefined && (state.error !== undefined || exit.exitCode !== 0 || !state.done)) {
-      const message = `Agent "${name}" (${this.#spec.kind}) was rate-limited until ${new Date(state.rateLimitedUntil).toISOString()}${state.error === undefined ? '' : `: ${state.error}`}`
-      return { ok: false, error: { code: 'ERR_RATE_LIMITED', message, rateLimitedUntil: state.rateLimitedUntil } }
+      const message = `Agent "${name}" (${kind}) was rate-limited until ${new Date(state.rateLimitedUntil).toISOString()}${state.error === undefined ? '' : `: ${state.error}`}`
+      return { ok: false, error: { code: 'ERR_RATE_LIMITED', message: oneLine(message), rateLimitedUntil: state.rateLimitedUntil } }
     }
-    if (state.error !== undefined) return { ok: false, error: { code: 'ERR_TASK_FAILED', message: `Agent "${name}" (${this.#spec.kind}) reported an error: ${state.error}` } }
-    if (exit.exitCode !== 0) return { ok: false, error: { code: 'ERR_COMMAND_FAILED', message: exitFailure(name, exit, this.#withoutNoise(tails.stderr)) } }
-    if (!state.done) return { ok: false, error: { code: 'ERR_COMMAND_FAILED', message: `Agent "${name}" (${this.#spec.kind}) exited without a final result event; stdout tail:\n${tails.stdout.slice(-1000)}` } }
+    if (state.permissionDenials.length > 0) {
+      const denied = state.permissionDenials
+      const list = denied.slice(0, 10).join('; ') + (denied.length > 10 ? `; … ${denied.length - 10} more` : '')
+      const message =
+        `Agent "${name}" (${kind}, permissions: ${this.permission}) was refused ${denied.length} tool call${denied.length === 1 ? '' : 's'}: ${list}. ` +
+        `Raise \`agents.${name}.permissions\` (read-only | edit | full) if the agent should do this`
+      return { ok: false, error: { code: 'ERR_PERMISSION_DENIED', message: oneLine(message), retryable: false } }
+    }
+    if (state.error !== undefined) return { ok: false, error: { code: 'ERR_TASK_FAILED', message: oneLine(`Agent "${name}" (${kind}) reported an error: ${state.error}`) } }
+    if (exit.exitCode !== 0) return { ok: false, error: { code: 'ERR_COMMAND_FAILED', message: oneLine(exitFailure(name, exit, this.#stderr)) } }
+    if (!state.done) {
+      return { ok: false, error: { code: 'ERR_COMMAND_FAILED', message: oneLine(`Agent "${name}" (${kind}) exited without a final result event; stdout tail: ${tails.stdout.slice(-1000)}`) } }
+    }
     return {
       ok: true,
       output: {
@@ -149,14 +222,27 @@ export class CliDriver implements ProcessDriver {
         sessionId: state.sessionId,
         usage: { inputTokens: state.inputTokens, outputTokens: state.outputTokens, costUsd: state.costUsd },
         turns: state.turns,
+        ...(state.model === undefined ? {} : { model: state.model }),
       },
     }
   }
+}
 
-  #withoutNoise(stderr: string): string {
-    const isNoise = this.#parser.isNoise
-    return isNoise === undefined ? stderr : stderr.split('\n').filter((line) => !isNoise(line)).join('\n')
-  }
+/** USD of one call at `price` (cached input at its own price, else the input price). */
+export function callCost(price: ModelPrice, inputTokens: number, cachedInputTokens: number, outputTokens: number): number {
+  return (inputTokens * price.inputUsdPerMTok + cachedInputTokens * (price.cachedInputUsdPerMTok ?? price.inputUsdPerMTok) + outputTokens * price.outputUsdPerMTok) / 1e6
+}
+
+/** An error message on one line: terminal escapes and controls removed, line breaks as ` | `, at most 4000 characters. */
+export function oneLine(text: string): string {
+  const line = stripVTControlCharacters(text)
+    .replace(/:[ \t]*(?:\r?\n)+/g, ': ')
+    .split(/\r?\n|\r/)
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0)
+    .join(' | ')
+    .replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ')
+  return line.length > 4000 ? `${line.slice(0, 3999)}…` : line
 }
 
 /** A number field of a loosely typed event, or 0. */

@@ -11,7 +11,7 @@ import type { GroupExit } from './process-group.ts'
 export interface ProcessDriver {
   readonly file: string
   readonly args: readonly string[]
-  /** Text written to the process's stdin, which is then closed (default: no stdin). */
+  /** Written to the process's stdin (a CLI's prompt); else stdin is /dev/null. */
   readonly stdin?: string
   /** Longest stdout line kept whole (event-stream drivers need long ones). */
   readonly maxLine: number

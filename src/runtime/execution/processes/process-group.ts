@@ -24,7 +24,7 @@ export interface SpawnOptions {
   readonly onStderr: (chunk: Buffer) => void
   /** How long orphans that outlive the leader get between SIGTERM and SIGKILL. */
   readonly graceMs: number
-  /** Written to stdin, which is then closed; without it stdin is /dev/null. */
+  /** Written to the process's stdin, which is then closed (else stdin is /dev/null). */
   readonly input?: string
 }
 

@@ -32,6 +32,8 @@ export type AttemptEvent =
   | { readonly type: 'progress'; readonly fraction: number; readonly message: string | undefined }
   | { readonly type: 'log'; readonly message: string }
   | { readonly type: 'usage'; readonly report: UsageReport }
+  /** A rate limit the agent retries by itself: the coordinator pauses the task's limits. */
+  | { readonly type: 'rate-limited'; readonly until: number; readonly message: string }
   | { readonly type: 'started'; readonly worker: string }
   /** `ctx.spawn` (or `add_tasks`) on the worker: the coordinator owns the DAG, and answers on {@link answersChannel}. */
   | { readonly type: 'spawn'; readonly call: number; readonly tasks: unknown; readonly wait: boolean }

@@ -224,6 +224,7 @@ export class RedisExecutor implements Executor {
     if (event.type === 'progress') pending.listener.onProgress(event.fraction, event.message)
     else if (event.type === 'log') pending.listener.onLog(event.message)
     else if (event.type === 'usage') pending.listener.onUsage(event.report)
+    else if (event.type === 'rate-limited') pending.listener.onRateLimited?.(event.until, event.message)
     else if (event.type === 'spawn') {
       // The run adds the tasks (and, with `wait`, answers once they have ended): the answer goes back to the worker.
       void pending.listener.onSpawn(event.tasks, { wait: event.wait }).then((answer) => {

@@ -116,6 +116,7 @@ function listener(jobId: string, publish: (jobId: string, event: AttemptEvent) =
     onProgress: (fraction, message) => publish(jobId, { type: 'progress', fraction, message }),
     onLog: (message) => publish(jobId, { type: 'log', message }),
     onUsage: (report) => publish(jobId, { type: 'usage', report }),
+    onRateLimited: (until, message) => publish(jobId, { type: 'rate-limited', until, message }),
     onAcquire: (name) => Promise.reject(new Error(`ctx.acquire(${JSON.stringify(name)}) is not available on a remote worker; declare the limit in the task's \`uses\` instead (the coordinator holds it)`)),
     onClaim: () => ({ granted: false, holder: '(ctx.claim is not available on a remote worker; declare the claim in the plan)' }),
     onRelease: () => undefined,

@@ -25,7 +25,7 @@ beforeAll(() => {
       cancelGraceMs: 500,
       governor: { enabled: false },
       checkpoint: { enabled: false },
-      models: { [MODEL]: { model: MODEL, inputUsdPerMTok: 2, outputUsdPerMTok: 8 } },
+      models: { [MODEL]: { model: MODEL, inputUsdPerMTok: 2, cachedInputUsdPerMTok: 1, outputUsdPerMTok: 8 } },
     },
   })
 })
@@ -108,14 +108,14 @@ describe.skipIf(!hasRealCli('codex'))('codex (real CLI)', () => {
     expect(outputs(s.turns[1])).toContain('MCP tool call requires approval, but approval policy is never')
   })
 
-  it('"Reconnecting..." errors Codex recovers from are logged, not the task’s error: two 429s, one attempt, COMPLETED', async () => {
+  it('"Reconnecting..." errors Codex recovers from are logged (a 429 as a rate limit), not the task’s error: two 429s, one attempt, COMPLETED', async () => {
     const s = await server([{ fault: 'status', status: 429, retryAfterSeconds: 1 }, { fault: 'status', status: 429, retryAfterSeconds: 1 }, { text: 'recovered' }])
     const run = runtime.run(cliPlan('codex', 'reconnect', [task(s, 't', 'try')]), { baseDir: plainDir() })
     const logs = logsOf(run)
     const result = await run.result
     expect(result.tasks.t).toMatchObject({ state: 'COMPLETED', attempts: 1, output: { text: 'recovered' } })
     expect(s.turns).toHaveLength(3)
-    expect(logs.t).toContainEqual(expect.stringMatching(/^codex: Reconnecting\.\.\. 1\/\d+ \(.*429/))
+    expect(logs.t).toContainEqual(expect.stringMatching(/^rate limited, the CLI retries by itself; .*: Reconnecting\.\.\. 1\/\d+ \(.*429/))
   })
 
   it('a dropped stream and a stalled one (idle timeout) are retried by Codex: COMPLETED on the first attempt', async () => {
@@ -144,20 +144,21 @@ describe.skipIf(!hasRealCli('codex'))('codex (real CLI)', () => {
     expect(result.tasks.t?.output).toMatchObject({ text: 'fine here' })
   })
 
-  it('permissions: edit (the default, workspace-write sandbox) lets its shell write in the workspace', async () => {
+  it('permissions: edit (workspace-write sandbox) lets its shell write in the workspace', async () => {
     const s = await server([{ calls: [shell('echo from-shell > shell.txt')] }, { text: 'ran' }])
     const dir = plainDir()
-    const result = await runtime.run(cliPlan('codex', 'edit', [task(s, 't', 'write')]), { baseDir: dir }).result
+    const result = await runtime.run(cliPlan('codex', 'edit', [task(s, 't', 'write', { permissions: 'edit' })]), { baseDir: dir }).result
     expect(result.tasks.t?.state).toBe('COMPLETED')
     expect(readFileSync(join(dir, 'shell.txt'), 'utf8')).toBe('from-shell\n')
   })
 
-  it('permissions: read-only (read-only sandbox): its shell cannot write', async () => {
+  it('permissions: read-only (read-only sandbox, the default outside a worktree): its shell cannot write, and the task is ERR_PERMISSION_DENIED', async () => {
     const s = await server([{ calls: [shell('echo no > shell.txt')] }, { text: 'tried' }])
     const dir = plainDir()
-    await runtime.run(cliPlan('codex', 'ro', [task(s, 't', 'write', { permissions: 'read-only' })]), { baseDir: dir }).result
+    const result = await runtime.run(cliPlan('codex', 'ro', [task(s, 't', 'write')]), { baseDir: dir }).result
     expect(existsSync(join(dir, 'shell.txt'))).toBe(false)
-    expect(outputs(s.turns[1])).toMatch(/Read-only file system|Permission denied|exited with code [1-9]/)
+    expect(outputs(s.turns[1])).toContain('Read-only file system')
+    expect(result.tasks.t?.error).toMatchObject({ code: 'ERR_PERMISSION_DENIED', message: expect.stringContaining('Read-only file system') })
   })
 
   it('the prompt goes on stdin: one starting with "-" and one over 128 KiB reach the model as written', async () => {
@@ -170,12 +171,17 @@ describe.skipIf(!hasRealCli('codex'))('codex (real CLI)', () => {
     expect(texts[1]).toContain('x'.repeat(200 * 1024))
   })
 
-  it('prices turn.completed usage with config.models', async () => {
-    const s = await server([{ calls: [shell('true')], usage: { input: 1000, output: 100 } }, { text: 'done', usage: { input: 2000, output: 400 } }])
+  it('prices turn.completed usage with config.models, cached input at its own price; turns are model calls', async () => {
+    const s = await server([
+      { calls: [shell('true'), shell('true')], usage: { input: 1000, cached: 500, output: 100 } },
+      { text: 'halfway', calls: [shell('true')], usage: { input: 2000, output: 300 } },
+      { text: 'done', usage: { input: 1000, output: 100 } },
+    ])
     const result = await runtime.run(cliPlan('codex', 'usage', [task(s, 't', 'count')]), { baseDir: plainDir() }).result
-    // 3000 input × $2/M + 500 output × $8/M
-    expect(result.tasks.t?.output).toMatchObject({ usage: { inputTokens: 3000, outputTokens: 500, costUsd: 0.01 } })
-    expect(result.usage?.byModel[MODEL]?.costUsd).toBeCloseTo(0.01)
+    // 3500 uncached input × $2/M + 500 cached × $1/M + 500 output × $8/M
+    expect(result.tasks.t?.output).toMatchObject({ usage: { inputTokens: 4000, outputTokens: 500, costUsd: 0.0115 }, turns: 3 })
+    expect(result.usage?.byModel[MODEL]).toMatchObject({ apiCalls: 3 })
+    expect(result.usage?.byModel[MODEL]?.costUsd).toBeCloseTo(0.0115)
   })
 
   it('a cancelled attempt leaves no troupe-mcp dir', async () => {
@@ -226,9 +232,9 @@ describe.skipIf(!hasRealCli('codex'))('codex (real CLI)', () => {
     expect(codex.permissionArgs('full')).toEqual(['-s', 'danger-full-access'])
   })
 
-  it('isNoise: Codex’s stdin notice and PATH-alias warning are chatter; its errors are not', () => {
-    expect(codex.isNoise!('Reading additional input from stdin...')).toBe(true)
-    expect(codex.isNoise!('WARNING: proceeding, even though we could not create PATH aliases: Refusing to create helper binaries')).toBe(true)
-    expect(codex.isNoise!('Error loading config.toml: invalid type')).toBe(false)
+  it('stderrNoise: Codex’s stdin notice and PATH-alias warning are chatter; its errors are not', () => {
+    expect(codex.stderrNoise!.test('Reading additional input from stdin...')).toBe(true)
+    expect(codex.stderrNoise!.test('WARNING: proceeding, even though we could not create PATH aliases: Refusing to create helper binaries')).toBe(true)
+    expect(codex.stderrNoise!.test('Error loading config.toml: invalid type')).toBe(false)
   })
 })

@@ -98,24 +98,26 @@ describe.skipIf(!hasRealCli('gemini'))('gemini (real CLI)', () => {
     expect(readFileSync(join(dir, 'shell.txt'), 'utf8')).toBe('from-shell\n')
   })
 
-  it('permissions: edit (the default, auto_edit) writes files with write_file; the shell is refused and the refusal logged', async () => {
+  it('permissions: edit (auto_edit) writes files with write_file; the shell is refused: ERR_PERMISSION_DENIED naming it', async () => {
     const s = await server([
       { calls: [{ name: 'write_file', args: { file_path: 'edited.txt', content: 'edited\n' } }, { name: 'run_shell_command', args: { command: 'echo no > shell.txt' } }] },
       { text: 'tried' },
     ])
     const dir = tempRepo()
-    const run = runtime.run(cliPlan('gemini', 'edit', [task(s, 't', 'edit it')]), { baseDir: dir })
+    const run = runtime.run(cliPlan('gemini', 'edit', [task(s, 't', 'edit it', { permissions: 'edit' })]), { baseDir: dir })
     const logs = logsOf(run)
-    await run.result
+    const result = await run.result
     expect(readFileSync(join(dir, 'edited.txt'), 'utf8')).toBe('edited\n')
     expect(existsSync(join(dir, 'shell.txt'))).toBe(false)
     expect(logs.t).toContainEqual(expect.stringMatching(/^tool run_shell_command\S* failed: Tool "run_shell_command" not found/))
+    expect(result.tasks.t?.error).toMatchObject({ code: 'ERR_PERMISSION_DENIED', message: expect.stringContaining('run_shell_command (tool_not_registered)') })
   })
 
-  it('permissions: read-only (default approval mode) offers no write tool', async () => {
+  it('permissions: read-only (default approval mode, the default outside a worktree) offers no write tool; a write is ERR_PERMISSION_DENIED', async () => {
     const s = await server([{ calls: [{ name: 'write_file', args: { file_path: 'nope.txt', content: 'x' } }] }, { text: 'tried' }])
     const dir = tempRepo()
-    await runtime.run(cliPlan('gemini', 'ro', [task(s, 't', 'try', { permissions: 'read-only' })]), { baseDir: dir }).result
+    const result = await runtime.run(cliPlan('gemini', 'ro', [task(s, 't', 'try')]), { baseDir: dir }).result
+    expect(result.tasks.t?.error).toMatchObject({ code: 'ERR_PERMISSION_DENIED', message: expect.stringContaining('write_file (tool_not_registered)') })
     expect(declaredFunctions(s.turns[0]!)).not.toContain('write_file')
     expect(declaredFunctions(s.turns[0]!)).toContain('read_file')
     expect(existsSync(join(dir, 'nope.txt'))).toBe(false)
@@ -223,9 +225,9 @@ describe.skipIf(!hasRealCli('gemini'))('gemini (real CLI)', () => {
     }
   }, 120_000)
 
-  it('isNoise: Gemini’s warnings, retry notices and stack frames are chatter; its errors are not', () => {
+  it('stderrNoise: Gemini’s warnings, retry notices and stack frames are chatter; its errors are not', () => {
     const noise = ['Warning: 256-color support not detected. Using a terminal with at least 256-color support is recommended.', 'YOLO mode is enabled. All tool calls will be automatically approved.', 'Ripgrep is not available. Falling back to GrepTool.', 'Attempt 1 failed: Rate limit reached', 'Suggested retry after 1s.. Retrying after 5393ms...', '    at Fetch.onAborted (node:internal/deps/undici/undici:11350:53)', '}']
-    expect(noise.filter((line) => !gemini.isNoise!(line))).toEqual([])
-    expect(gemini.isNoise!('Error when talking to Gemini API Full report available at: /tmp/x.json TypeError: terminated')).toBe(false)
+    expect(noise.filter((line) => !gemini.stderrNoise!.test(line))).toEqual([])
+    expect(gemini.stderrNoise!.test('Error when talking to Gemini API Full report available at: /tmp/x.json TypeError: terminated')).toBe(false)
   })
 })
