@@ -11,6 +11,8 @@ export interface RecordedRequest {
   readonly body: Record<string, unknown> | undefined
   /** `performance.now()` when the request arrived. */
   readonly at: number
+  /** `Date.now()` when the request arrived (to compare with run events' `at`). */
+  readonly receivedAt: number
   /** Whether the script answered it (a model turn), as opposed to a utility request. */
   readonly scripted: boolean
 }
@@ -108,7 +110,7 @@ export class ScriptedServer<Reply extends object> {
     const method = req.method ?? 'GET'
     const path = req.url ?? '/'
     const scripted = this.#provider.isTurn(method, path)
-    const request: RecordedRequest = { method, path, headers: req.headers, body, at: performance.now(), scripted }
+    const request: RecordedRequest = { method, path, headers: req.headers, body, at: performance.now(), receivedAt: Date.now(), scripted }
     this.requests.push(request)
     if (!scripted) {
       const answer = this.#provider.utility(request)

@@ -7,10 +7,11 @@ import { gitIn, tempRepo } from '../../../helpers/git-repo.ts'
 import { declaredFunctions, functionResponses, requestParts, startGeminiServer, type GeminiReply, type GeminiServer } from '../../../helpers/model-servers/gemini.ts'
 import type { Fault, RecordedRequest } from '../../../helpers/model-servers/scripted-server.ts'
 import { hasRealCli } from '../../../helpers/real-clis.ts'
-import { cliPlan, descendantCmdlines, geminiUser, logsOf, privateTmp, type CliTask } from './harness.ts'
+import { cliPlan, descendantCmdlines, geminiUser, logsOf, privateTmp, rateLimitStorm, type CliTask } from './harness.ts'
 
 // The real Gemini CLI (test/helpers/real-clis.ts) against a scripted Gemini API server.
 const MODEL = 'gemini-2.5-pro'
+const KIND = 'gemini'
 let tmp: ReturnType<typeof privateTmp>
 let runtime: Runtime
 const servers: GeminiServer[] = []
@@ -191,6 +192,31 @@ describe.skipIf(!hasRealCli('gemini'))('gemini (real CLI)', () => {
     expect((await run.result).tasks.t?.state).toBe('CANCELLED')
     expect(tmp.mcpDirs()).toEqual([])
   })
+
+  it('acceptance: a 429 storm the CLI retries by itself pauses the limit at once, no task on it starts during the pause, nothing is re-run or FAILED', async () => {
+    let pausedAt: () => void = () => {}
+    const paused = new Promise<void>((resolve) => (pausedAt = resolve))
+    const a = await server([{ fault: 'status', status: 429, retryAfterSeconds: 1 }, { fault: 'status', status: 429, retryAfterSeconds: 1 }, { text: 'a done' }])
+    const b = await server(async () => {
+      await paused
+      return { text: 'b done' }
+    })
+    const c = await server([{ text: 'c done' }])
+    const storm = rateLimitStorm(KIND, { a: task(a, 'a', 'go'), b: task(b, 'b', 'go'), c: task(c, 'c', 'go') })
+    await until(() => a.turns.length > 0)
+    // b answers once a's limit is paused (or after a's retries, which would fail the asserts below).
+    await until(() => a.turns.length > 1)
+    pausedAt()
+    const { pauses, result } = await storm
+    expect(Object.values(result.tasks).map((t) => [t?.state, t?.attempts])).toEqual([['COMPLETED', 1], ['COMPLETED', 1], ['COMPLETED', 1]])
+    expect(a.turns).toHaveLength(3)
+    // Paused before the CLI's first retry reached the server: within the retry delay.
+    expect(pauses.length).toBeGreaterThan(0)
+    expect(pauses[0]!.at).toBeLessThanOrEqual(a.turns[1]!.receivedAt)
+    const cStarted = result.tasks.c!.startedAt!
+    for (const pause of pauses) expect(cStarted >= pause.at && cStarted < pause.until).toBe(false)
+    expect(cStarted).toBeGreaterThanOrEqual(result.tasks.b!.finishedAt!)
+  }, 180_000)
 
   it('acceptance: a worktree task edits a file with write_file, claims it and notes it over MCP, and the edit is merged; a second task claiming it is refused naming the holder', async () => {
     let refusedSeen: () => void = () => {}

@@ -65,6 +65,8 @@ export interface CliTask {
   readonly permissions?: 'read-only' | 'edit' | 'full'
   readonly dependsOn?: readonly string[]
   readonly timeoutMs?: number
+  /** Named limits (`config.limits`) the task draws on. */
+  readonly uses?: readonly string[]
 }
 
 /** A plan of real-CLI tasks, one agent per task. */
@@ -92,6 +94,7 @@ export function cliPlan(kind: RealCliKind, name: string, tasks: readonly CliTask
       input: { prompt: task.prompt },
       ...(task.dependsOn === undefined ? {} : { dependsOn: task.dependsOn }),
       ...(task.timeoutMs === undefined ? {} : { timeoutMs: task.timeoutMs }),
+      ...(task.uses === undefined ? {} : { uses: task.uses }),
     })),
     ...extra,
   } as Plan
@@ -131,4 +134,33 @@ export function descendantCmdlines(root: number = process.pid): string[] {
     }
   }
   return lines
+}
+
+/**
+ * The 429-storm acceptance, for any CLI: tasks `a` and `b` share the limit `llm` (2 at a time)
+ * and `c` waits for a slot. `a`'s first two model calls get 429s, which its CLI retries by
+ * itself; `b` finishes while `a`'s limits are paused, so only the pause keeps `c` from starting.
+ * Returns what to assert: the pauses, the tasks, and when `a`'s retries reached its server.
+ */
+export async function rateLimitStorm(
+  kind: RealCliKind,
+  tasks: { a: CliTask; b: CliTask; c: CliTask },
+): Promise<{ pauses: { until: number; at: number }[]; result: Awaited<Run['result']> }> {
+  const { createRuntime } = await import('../../../../src/runtime/runtime.ts')
+  const own = createRuntime({ config: { maxParallel: 4, pool: { minThreads: 0, maxThreads: 1 }, governor: { enabled: false }, checkpoint: { enabled: false }, limits: { llm: { maxConcurrent: 2 } } } })
+  try {
+    const plan = cliPlan(kind, 'storm', [
+      { ...tasks.a, uses: ['llm'] },
+      { ...tasks.b, uses: ['llm'] },
+      { ...tasks.c, uses: ['llm'] },
+    ])
+    const run = own.run(plan)
+    const pauses: { until: number; at: number }[] = []
+    run.on('limit:paused', (event) => {
+      if (event.limits.includes('llm')) pauses.push({ until: event.until, at: event.at })
+    })
+    return { pauses, result: await run.result }
+  } finally {
+    await own.close({ force: true })
+  }
 }
