@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { codex } from '../../../../src/runtime/execution/processes/codex.ts'
@@ -107,6 +107,15 @@ describe.skipIf(!hasRealCli('codex'))('codex (real CLI)', () => {
     const args = ['-c', 'mcp_servers.troupe.default_tools_approval_mode="prompt"']
     await runtime.run(cliPlan('codex', 'declined', [task(s, 't', 'claim', { args })]), { baseDir: plainDir() }).result
     expect(outputs(s.turns[1])).toContain('MCP tool call requires approval, but approval policy is never')
+  })
+
+  it('the user’s own Codex home still applies through the attempt’s: their global AGENTS.md reaches the model', async () => {
+    const s = await server([{ text: 'ok' }])
+    const env = codexUser(tmp.dir, s)
+    writeFileSync(join(env.CODEX_HOME!, 'AGENTS.md'), 'Always answer in haiku (user-global-instructions-marker).\n')
+    const result = await runtime.run(cliPlan('codex', 'home', [{ id: 't', prompt: 'hello', env, model: MODEL }]), { baseDir: plainDir() }).result
+    expect(result.tasks.t?.state).toBe('COMPLETED')
+    expect(JSON.stringify(s.turns[0]!.body)).toContain('user-global-instructions-marker')
   })
 
   it('"Reconnecting..." errors Codex recovers from are logged (a 429 as a rate limit), not the task’s error: two 429s, one attempt, COMPLETED', async () => {

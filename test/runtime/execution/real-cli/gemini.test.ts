@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { gemini } from '../../../../src/runtime/execution/processes/gemini.ts'
@@ -83,6 +83,15 @@ describe.skipIf(!hasRealCli('gemini'))('gemini (real CLI)', () => {
     const home = /700 (\S+troupe-mcp-\w+)/.exec(output)?.[1]
     expect(output).toContain(`600 ${home}/.gemini/settings.json`)
     expect(existsSync(home!)).toBe(false)
+  })
+
+  it('the user’s own Gemini home still applies through the attempt’s: their global GEMINI.md reaches the model', async () => {
+    const s = await server([{ text: 'ok' }])
+    const env = geminiUser(tmp.dir, s)
+    writeFileSync(join(env.GEMINI_CLI_HOME!, '.gemini', 'GEMINI.md'), 'Always answer in haiku (user-global-memory-marker).\n')
+    const result = await runtime.run(cliPlan('gemini', 'home', [{ id: 't', prompt: 'hello', env, model: MODEL }])).result
+    expect(result.tasks.t?.state).toBe('COMPLETED')
+    expect(JSON.stringify(s.turns[0]!.body)).toContain('user-global-memory-marker')
   })
 
   it('passes --skip-trust: an untrusted directory is not exit 55', async () => {
