@@ -1,8 +1,10 @@
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { codex } from '../../../../src/runtime/execution/processes/codex.ts'
 import { createRuntime, type Runtime } from '../../../../src/runtime/runtime.ts'
+import { CLI_ENTRY } from '../../../helpers/cli.ts'
 import { gitIn, tempRepo } from '../../../helpers/git-repo.ts'
 import { callOutputs, inputItems, offeredTools, startResponsesServer, type ResponsesReply, type ResponsesServer } from '../../../helpers/model-servers/openai-responses.ts'
 import type { Fault, RecordedRequest } from '../../../helpers/model-servers/scripted-server.ts'
@@ -202,6 +204,31 @@ describe.skipIf(!hasRealCli('codex'))('codex (real CLI)', () => {
     expect((await run.result).tasks.t?.state).toBe('CANCELLED')
     expect(tmp.mcpDirs()).toEqual([])
   })
+
+  it.each([1, 2])('troupe stopped mid-attempt by %i SIGTERM(s) (one: graceful; two: forced exit) leaves no troupe-mcp dir', async (signals) => {
+    const s = await server([{ fault: 'stall' }])
+    const dir = mkdtempSync(join(tmp.dir, 'killed-'))
+    const childTmp = mkdtempSync(join(tmp.dir, 'tmp-'))
+    writeFileSync(join(dir, 'plan.yaml'), JSON.stringify(cliPlan('codex', 'killed', [task(s, 't', 'wait')])))
+    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), CLI_ENTRY, 'run', join(dir, 'plan.yaml')], {
+      cwd: dir,
+      env: { ...process.env, TMPDIR: childTmp, NO_COLOR: '1' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    })
+    let stderr = ''
+    child.stderr!.on('data', (chunk) => (stderr += chunk))
+    let ended = false
+    const exited = new Promise((resolve) => child.on('close', () => resolve((ended = true))))
+    await until(() => s.turns.length > 0 || ended)
+    expect(ended, stderr).toBe(false)
+    expect(readdirSync(childTmp).filter((name) => name.startsWith('troupe-mcp-'))).toHaveLength(1)
+    for (let i = 0; i < signals; i++) {
+      child.kill('SIGTERM')
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    await exited
+    expect(readdirSync(childTmp).filter((name) => name.startsWith('troupe-mcp-'))).toEqual([])
+  }, 120_000)
 
   it('acceptance: a 429 storm the CLI retries by itself pauses the limit at once, no task on it starts during the pause, nothing is re-run or FAILED', async () => {
     let pausedAt: () => void = () => {}
