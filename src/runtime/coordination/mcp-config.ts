@@ -1,6 +1,7 @@
-import { readFile } from 'node:fs/promises'
-import { platform } from 'node:os'
+import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises'
+import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
+import { parse as parseToml, stringify as stringifyToml } from 'smol-toml'
 import type { CliKind } from '../plan/agent-spec.ts'
 import { RUN_TOOL_NAMES } from './tool-arguments.ts'
 
@@ -8,8 +9,10 @@ import { RUN_TOOL_NAMES } from './tool-arguments.ts'
 export interface CliMcpConfig {
   readonly args: readonly string[]
   readonly env: Readonly<Record<string, string>>
-  /** Files to write before the CLI starts (and remove after), by absolute path. */
+  /** Files to write (mode 0600, their directories 0700) before the CLI starts, by absolute path. */
   readonly files: Readonly<Record<string, string>>
+  /** Symbolic links to make, link path → target: the user's own CLI home, seen from the attempt's. */
+  readonly links: Readonly<Record<string, string>>
 }
 
 /** The name of the run's MCP server in every CLI's configuration. */
@@ -17,8 +20,10 @@ const MCP_SERVER_NAME = 'troupe'
 
 /**
  * The `troupe` MCP server in each CLI's own configuration format. Each CLI runs headless, where
- * nobody can approve a tool call, so the server is also marked trusted in the CLI's own terms
- * (the URL is the attempt's own and dies with it):
+ * nobody can approve a tool call, so the server is also marked trusted in the CLI's own terms.
+ * The URL is the attempt's own and dies with it, but while it lives it is a credential: it is
+ * never an argument (argv is world-readable in `ps`), only in a 0600 file in `scratchDir`, the
+ * attempt's own 0700 directory (for Codex and Gemini made the CLI's home for the attempt):
  *
  * - Claude Code: `--mcp-config <file>`, the file (0600, in the attempt's own 0700 directory)
  *   holding `{"mcpServers":{"troupe":{"type":"http","url":…}}}`: the URL is the attempt's
@@ -27,25 +32,24 @@ const MCP_SERVER_NAME = 'troupe'
  *   in `-p` mode a tool call no permission rule allows is denied ("Claude requested permissions
  *   to use …"). Each tool is named, as the server-wide `mcp__troupe` rule did not cover its
  *   tools in some versions (anthropics/claude-code#13815).
- * - Codex: `-c mcp_servers.troupe.url="…"` — `-c key=value` sets a dotted key of config.toml and
- *   parses the value as TOML (codex-rs/common/src/config_override.rs); a server with `url` is a
- *   Streamable HTTP server (codex-rs/config/src/mcp_types.rs, `RawMcpServerConfig`), with no
- *   feature flag since openai/codex#4689. `codex exec` declines every call to a tool without
- *   `readOnlyHint` ("user cancelled MCP tool call", openai/codex#16043) unless the server says
- *   `default_tools_approval_mode = "approve"` (openai/codex#17843; versions before it ignore the
- *   key, as the server table's deserializer does not deny unknown fields).
- * - Gemini CLI: `{ "mcpServers": { "troupe": { "httpUrl": …, "trust": true } } }` in the system
- *   defaults file, named by `GEMINI_CLI_SYSTEM_DEFAULTS_PATH` (google-gemini/gemini-cli
- *   packages/cli/src/config/settings.ts, `getSystemDefaultsPath`). Settings layer as system
- *   defaults < user < workspace < system settings, and `mcpServers` is shallow-merged, so the
- *   user's servers stay and an administrator's system settings (`mcp.allowed`, auth) still rule;
- *   the system defaults that were in effect are copied into the file, so they stay too.
- *   `httpUrl` is Streamable HTTP in every version (`url` alone meant SSE before `type` existed).
- *   Headless, the policy engine denies any tool no rule allows; `trust: true` is the rule that
- *   allows the server's tools (packages/core/src/policy/config.ts).
+ * - Codex: `CODEX_HOME` = `scratchDir`, whose `config.toml` is the user's own (`$CODEX_HOME` or
+ *   ~/.codex) with `[mcp_servers.troupe]` set: `url` (a Streamable HTTP server,
+ *   codex-rs/config/src/mcp_types.rs `RawMcpServerConfig`) and `default_tools_approval_mode =
+ *   "approve"`, as `codex exec` declines every call to a tool without `readOnlyHint` ("user
+ *   cancelled MCP tool call", openai/codex#16043; 0.171: "MCP tool call requires approval, but
+ *   approval policy is never") unless the server says so (openai/codex#17843).
+ *   Every other entry of the user's Codex home (auth.json, sessions, AGENTS.md, rules, profiles)
+ *   is linked in, so their login, provider settings and history stay theirs.
+ * - Gemini CLI: `GEMINI_CLI_HOME` = `scratchDir` (Gemini's stand-in for the home directory), whose
+ *   `.gemini/settings.json` is the user's own (`$GEMINI_CLI_HOME` or ~, comments allowed) with
+ *   `mcpServers.troupe = { httpUrl, trust: true }`; the other entries of the user's `.gemini`
+ *   (OAuth credentials, GEMINI.md, extensions) are linked in. Workspace and system settings
+ *   still layer on top as usual. A system-defaults file would not do: Gemini reads one only if
+ *   it and every parent directory are root-owned and not group- or other-writable, which no
+ *   temp dir is. `httpUrl` is Streamable HTTP in every version; headless, the policy engine
+ *   denies any tool no rule allows, and `trust: true` is the rule that allows the server's tools.
  *
- * `scratchDir` is a directory of the attempt's own for such files; `env` is the environment the
- * CLI will start with (it may move Gemini's settings files).
+ * `env` is the environment the CLI will start with (it names the user's CLI homes).
  */
 export async function cliMcpConfig(kind: CliKind, url: string, scratchDir: string, env: Readonly<Record<string, string | undefined>>): Promise<CliMcpConfig> {
   switch (kind) {
@@ -55,49 +59,87 @@ export async function cliMcpConfig(kind: CliKind, url: string, scratchDir: strin
         args: ['--mcp-config', file, '--allowedTools', RUN_TOOL_NAMES.map((name) => `mcp__${MCP_SERVER_NAME}__${name}`).join(',')],
         env: {},
         files: { [file]: JSON.stringify({ mcpServers: { [MCP_SERVER_NAME]: { type: 'http', url } } }) },
+        links: {},
       }
     }
     case 'codex': {
-      const key = `mcp_servers.${MCP_SERVER_NAME}`
-      // JSON string syntax is TOML basic-string syntax for a URL (no control characters).
-      return { args: ['-c', `${key}.url=${JSON.stringify(url)}`, '-c', `${key}.default_tools_approval_mode="approve"`], env: {}, files: {} }
+      const userHome = env.CODEX_HOME || join(env.HOME || homedir(), '.codex')
+      const config = await readCodexConfig(join(userHome, 'config.toml'))
+      const servers = isObject(config.mcp_servers) ? config.mcp_servers : {}
+      config.mcp_servers = { ...servers, [MCP_SERVER_NAME]: { url, default_tools_approval_mode: 'approve' } }
+      const file = join(scratchDir, 'config.toml')
+      return { args: [], env: { CODEX_HOME: scratchDir }, files: { [file]: stringifyToml(config) }, links: await linksTo(userHome, scratchDir, 'config.toml') }
     }
     case 'gemini': {
-      const file = join(scratchDir, 'gemini-system-defaults.json')
-      const defaults = await readGeminiSettings(geminiSystemDefaultsPath(env))
-      const servers = typeof defaults.mcpServers === 'object' && defaults.mcpServers !== null ? defaults.mcpServers : {}
-      const settings = { ...defaults, mcpServers: { ...servers, [MCP_SERVER_NAME]: { httpUrl: url, trust: true } } }
-      return { args: [], env: { GEMINI_CLI_SYSTEM_DEFAULTS_PATH: file }, files: { [file]: JSON.stringify(settings, null, 2) } }
+      const userDir = join(env.GEMINI_CLI_HOME || env.HOME || homedir(), '.gemini')
+      const settings = await readGeminiSettings(join(userDir, 'settings.json'))
+      const servers = isObject(settings.mcpServers) ? settings.mcpServers : {}
+      settings.mcpServers = { ...servers, [MCP_SERVER_NAME]: { httpUrl: url, trust: true } }
+      const dir = join(scratchDir, '.gemini')
+      return { args: [], env: { GEMINI_CLI_HOME: scratchDir }, files: { [join(dir, 'settings.json')]: JSON.stringify(settings, null, 2) }, links: await linksTo(userDir, dir, 'settings.json') }
     }
   }
 }
 
-/** Where Gemini CLI reads its system defaults (settings.ts `getSystemSettingsPath` / `getSystemDefaultsPath`). */
-function geminiSystemDefaultsPath(env: Readonly<Record<string, string | undefined>>): string {
-  if (env.GEMINI_CLI_SYSTEM_DEFAULTS_PATH) return env.GEMINI_CLI_SYSTEM_DEFAULTS_PATH
-  const os = platform()
-  const settings =
-    env.GEMINI_CLI_SYSTEM_SETTINGS_PATH ||
-    (os === 'darwin' ? '/Library/Application Support/GeminiCli/settings.json' : os === 'win32' ? 'C:\\ProgramData\\gemini-cli\\settings.json' : '/etc/gemini-cli/settings.json')
-  return join(dirname(settings), 'system-defaults.json')
+/** Writes a configuration's files (0600, directories 0700) and links. */
+export async function writeCliMcpConfig(config: CliMcpConfig): Promise<void> {
+  for (const [file, text] of Object.entries(config.files)) {
+    await mkdir(dirname(file), { recursive: true, mode: 0o700 })
+    await writeFile(file, text, { mode: 0o600 })
+  }
+  for (const [link, target] of Object.entries(config.links)) {
+    await mkdir(dirname(link), { recursive: true, mode: 0o700 })
+    await symlink(target, link)
+  }
+}
+
+/** Links from `into` to every entry of the directory `from` but `except` (none when `from` does not exist). */
+async function linksTo(from: string, into: string, except: string): Promise<Record<string, string>> {
+  let names: string[]
+  try {
+    names = await readdir(from)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return {}
+    throw error
+  }
+  return Object.fromEntries(names.filter((name) => name !== except).map((name) => [join(into, name), join(from, name)]))
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+}
+
+/** The user's Codex config.toml as an object (`{}` when absent); invalid TOML is an error naming the file. */
+async function readCodexConfig(file: string): Promise<Record<string, unknown>> {
+  const text = await readIfExists(file)
+  if (text === undefined) return {}
+  try {
+    return parseToml(text) as Record<string, unknown>
+  } catch (error) {
+    throw new Error(`Codex config ${file} is not valid TOML: ${(error as Error).message}`, { cause: error })
+  }
+}
+
+async function readIfExists(file: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, 'utf8')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw error
+  }
 }
 
 /** A Gemini settings file as an object (`{}` when absent); like the CLI, comments are allowed and invalid JSON is an error. */
 async function readGeminiSettings(file: string): Promise<Record<string, unknown>> {
-  let text: string
-  try {
-    text = await readFile(file, 'utf8')
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {}
-    throw error
-  }
+  const text = await readIfExists(file)
+  if (text === undefined) return {}
   let value: unknown
   try {
     value = JSON.parse(stripJsonComments(text))
   } catch (error) {
-    throw new Error(`Gemini CLI system defaults ${file} are not valid JSON: ${(error as Error).message}`, { cause: error })
+    throw new Error(`Gemini CLI settings ${file} are not valid JSON: ${(error as Error).message}`, { cause: error })
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error(`Gemini CLI system defaults ${file} are not a JSON object`)
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error(`Gemini CLI settings ${file} are not a JSON object`)
   return value as Record<string, unknown>
 }
 

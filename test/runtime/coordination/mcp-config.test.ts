@@ -1,15 +1,13 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { cliMcpConfig } from '../../../src/runtime/coordination/mcp-config.ts'
+import { parse } from 'smol-toml'
+import { cliMcpConfig, writeCliMcpConfig } from '../../../src/runtime/coordination/mcp-config.ts'
 
 const url = 'http://127.0.0.1:4321/mcp/token'
 const root = mkdtempSync(join(tmpdir(), 'troupe-mcp-config-'))
 const scratch = join(root, 'scratch')
-const ours = join(scratch, 'gemini-system-defaults.json')
-/** An environment whose Gemini system settings live in `dir` (so no machine-wide file is read). */
-const geminiEnv = (dir: string) => ({ GEMINI_CLI_SYSTEM_SETTINGS_PATH: join(root, dir, 'settings.json') })
 
 afterAll(() => rmSync(root, { recursive: true, force: true }))
 
@@ -18,45 +16,86 @@ describe('cliMcpConfig: the troupe server in each CLI’s own configuration', ()
     const tools = 'mcp__troupe__claim_files,mcp__troupe__release_files,mcp__troupe__report_progress,mcp__troupe__log,mcp__troupe__scratchpad_read,mcp__troupe__scratchpad_append,mcp__troupe__add_tasks'
     const file = join(scratch, 'claude-mcp.json')
     const config = await cliMcpConfig('claude-code', url, scratch, {})
-    expect(config).toEqual({ args: ['--mcp-config', file, '--allowedTools', tools], env: {}, files: { [file]: `{"mcpServers":{"troupe":{"type":"http","url":"${url}"}}}` } })
+    expect(config).toEqual({ args: ['--mcp-config', file, '--allowedTools', tools], env: {}, files: { [file]: `{"mcpServers":{"troupe":{"type":"http","url":"${url}"}}}` }, links: {} })
     expect(config.args.join(' ')).not.toContain(url)
   })
 
-  it('codex: -c overrides for a Streamable HTTP server, approved, because codex exec declines unapproved tool calls', async () => {
-    expect(await cliMcpConfig('codex', url, scratch, {})).toEqual({ args: ['-c', `mcp_servers.troupe.url="${url}"`, '-c', 'mcp_servers.troupe.default_tools_approval_mode="approve"'], env: {}, files: {} })
-  })
-
-  it('gemini: system defaults with a trusted httpUrl server, because headless Gemini denies untrusted tools', async () => {
-    const config = await cliMcpConfig('gemini', url, scratch, geminiEnv('none'))
+  it('codex: no argument carries the URL; CODEX_HOME is the attempt dir, whose config.toml is the user’s with an approved troupe server', async () => {
+    const home = join(root, 'codex-user')
+    mkdirSync(join(home, 'sessions'), { recursive: true })
+    writeFileSync(join(home, 'auth.json'), '{}')
+    writeFileSync(join(home, 'config.toml'), 'model = "o4"\nmodel_provider = "proxy"\n\n[model_providers.proxy]\nbase_url = "http://proxy/v1"\nwire_api = "responses"\n\n[mcp_servers.docs]\nurl = "http://docs/mcp"\n')
+    const config = await cliMcpConfig('codex', url, scratch, { CODEX_HOME: home })
     expect(config.args).toEqual([])
-    expect(config.env).toEqual({ GEMINI_CLI_SYSTEM_DEFAULTS_PATH: ours })
-    expect(Object.keys(config.files)).toEqual([ours])
-    expect(JSON.parse(config.files[ours]!)).toEqual({ mcpServers: { troupe: { httpUrl: url, trust: true } } })
+    expect(config.env).toEqual({ CODEX_HOME: scratch })
+    expect(Object.keys(config.files)).toEqual([join(scratch, 'config.toml')])
+    expect(parse(config.files[join(scratch, 'config.toml')]!)).toEqual({
+      model: 'o4',
+      model_provider: 'proxy',
+      model_providers: { proxy: { base_url: 'http://proxy/v1', wire_api: 'responses' } },
+      mcp_servers: { docs: { url: 'http://docs/mcp' }, troupe: { url, default_tools_approval_mode: 'approve' } },
+    })
+    expect(config.links).toEqual({ [join(scratch, 'auth.json')]: join(home, 'auth.json'), [join(scratch, 'sessions')]: join(home, 'sessions') })
   })
 
-  it('gemini: the system settings an administrator set stay where they are (their path is not moved)', async () => {
-    const config = await cliMcpConfig('gemini', url, scratch, geminiEnv('none'))
-    expect(Object.keys(config.env)).not.toContain('GEMINI_CLI_SYSTEM_SETTINGS_PATH')
+  it('codex: without a Codex home (~/.codex from HOME) the config holds the troupe server alone', async () => {
+    const config = await cliMcpConfig('codex', url, scratch, { HOME: join(root, 'nobody') })
+    expect(parse(config.files[join(scratch, 'config.toml')]!)).toEqual({ mcp_servers: { troupe: { url, default_tools_approval_mode: 'approve' } } })
+    expect(config.links).toEqual({})
   })
 
-  it('gemini: the system defaults in effect (next to the system settings) are kept, comments allowed, with troupe added', async () => {
-    const dir = join(root, 'etc')
-    mkdirSync(dir, { recursive: true })
-    writeFileSync(join(dir, 'system-defaults.json'), '{\n  // the team default\n  "general": { "vimMode": true },\n  "mcpServers": { "docs": { "httpUrl": "http://docs/mcp" } } /* kept */\n}\n')
-    const config = await cliMcpConfig('gemini', url, scratch, geminiEnv('etc'))
-    expect(JSON.parse(config.files[ours]!)).toEqual({ general: { vimMode: true }, mcpServers: { docs: { httpUrl: 'http://docs/mcp' }, troupe: { httpUrl: url, trust: true } } })
+  it('codex: a config.toml that is not valid TOML is an error naming the file', async () => {
+    const home = join(root, 'codex-broken')
+    mkdirSync(home, { recursive: true })
+    writeFileSync(join(home, 'config.toml'), 'model = \n')
+    await expect(cliMcpConfig('codex', url, scratch, { CODEX_HOME: home })).rejects.toThrow(`Codex config ${join(home, 'config.toml')} is not valid TOML`)
   })
 
-  it('gemini: system defaults named by GEMINI_CLI_SYSTEM_DEFAULTS_PATH are the ones kept', async () => {
-    const file = join(root, 'defaults.json')
-    writeFileSync(file, '{ "mcp": { "serverCommand": "x" }, "note": "a // not a comment" }')
-    const config = await cliMcpConfig('gemini', url, scratch, { ...geminiEnv('none'), GEMINI_CLI_SYSTEM_DEFAULTS_PATH: file })
-    expect(JSON.parse(config.files[ours]!)).toEqual({ mcp: { serverCommand: 'x' }, note: 'a // not a comment', mcpServers: { troupe: { httpUrl: url, trust: true } } })
+  it('gemini: no argument carries the URL; GEMINI_CLI_HOME is the attempt dir, whose settings are the user’s (comments allowed) with a trusted troupe server', async () => {
+    const home = join(root, 'gemini-user')
+    mkdirSync(join(home, '.gemini', 'extensions'), { recursive: true })
+    writeFileSync(join(home, '.gemini', 'oauth_creds.json'), '{}')
+    writeFileSync(join(home, '.gemini', 'settings.json'), '{\n  // the team default\n  "security": { "auth": { "selectedType": "gemini-api-key" } },\n  "mcpServers": { "docs": { "httpUrl": "http://docs/mcp" } } /* kept */\n}\n')
+    const config = await cliMcpConfig('gemini', url, scratch, { HOME: home })
+    const settings = join(scratch, '.gemini', 'settings.json')
+    expect(config.args).toEqual([])
+    expect(config.env).toEqual({ GEMINI_CLI_HOME: scratch })
+    expect(Object.keys(config.files)).toEqual([settings])
+    expect(JSON.parse(config.files[settings]!)).toEqual({
+      security: { auth: { selectedType: 'gemini-api-key' } },
+      mcpServers: { docs: { httpUrl: 'http://docs/mcp' }, troupe: { httpUrl: url, trust: true } },
+    })
+    expect(config.links).toEqual({
+      [join(scratch, '.gemini', 'extensions')]: join(home, '.gemini', 'extensions'),
+      [join(scratch, '.gemini', 'oauth_creds.json')]: join(home, '.gemini', 'oauth_creds.json'),
+    })
   })
 
-  it('gemini: system defaults that are not valid JSON are an error naming the file (as in the CLI)', async () => {
-    const file = join(root, 'broken.json')
-    writeFileSync(file, '{ "mcpServers": ')
-    await expect(cliMcpConfig('gemini', url, scratch, { GEMINI_CLI_SYSTEM_DEFAULTS_PATH: file })).rejects.toThrow(`Gemini CLI system defaults ${file} are not valid JSON`)
+  it('gemini: the user’s GEMINI_CLI_HOME wins over HOME', async () => {
+    const home = join(root, 'gemini-cli-home')
+    mkdirSync(join(home, '.gemini'), { recursive: true })
+    writeFileSync(join(home, '.gemini', 'settings.json'), '{ "general": { "vimMode": true } }')
+    const config = await cliMcpConfig('gemini', url, scratch, { HOME: join(root, 'nobody'), GEMINI_CLI_HOME: home })
+    expect(JSON.parse(config.files[join(scratch, '.gemini', 'settings.json')]!)).toEqual({ general: { vimMode: true }, mcpServers: { troupe: { httpUrl: url, trust: true } } })
+  })
+
+  it('gemini: settings that are not valid JSON are an error naming the file (as in the CLI)', async () => {
+    const home = join(root, 'gemini-broken')
+    mkdirSync(join(home, '.gemini'), { recursive: true })
+    writeFileSync(join(home, '.gemini', 'settings.json'), '{ "mcpServers": ')
+    await expect(cliMcpConfig('gemini', url, scratch, { HOME: home })).rejects.toThrow(`Gemini CLI settings ${join(home, '.gemini', 'settings.json')} are not valid JSON`)
+  })
+
+  it('writeCliMcpConfig: files are 0600 in 0700 directories, links point at the user’s entries', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'troupe-mcp-write-'))
+    try {
+      const file = join(dir, '.gemini', 'settings.json')
+      await writeCliMcpConfig({ args: [], env: {}, files: { [file]: '{}' }, links: { [join(dir, '.gemini', 'creds')]: join(root, 'target') } })
+      expect(statSync(file).mode & 0o777).toBe(0o600)
+      expect(statSync(join(dir, '.gemini')).mode & 0o777).toBe(0o700)
+      expect(readlinkSync(join(dir, '.gemini', 'creds'))).toBe(join(root, 'target'))
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })

@@ -73,6 +73,8 @@ export interface CliParser {
   onEvent(event: Record<string, unknown>, state: StreamState, events: CliEvents): void
   /** Known harmless stderr lines of this CLI: logged, but kept out of an error message. */
   readonly stderrNoise?: RegExp
+  /** A stderr line (after it is logged), for CLIs that report some things only there (Gemini's retries). */
+  onStderrLine?(line: string, state: StreamState, events: CliEvents): void
 }
 
 /** Pause used when a CLI reports a rate limit without a reset time. */
@@ -206,6 +208,7 @@ export class CliDriver implements ProcessDriver {
 
   onStderrLine(line: string): void {
     this.#context.log(line)
+    this.#parser.onStderrLine?.(line, this.#state, this.#events)
     if (this.#parser.stderrNoise?.test(line) === true) return
     this.#stderr = `${this.#stderr}${line}\n`.slice(-4000)
   }

@@ -1,49 +1,144 @@
-import { DEFAULT_RATE_LIMIT_PAUSE_MS, num, obj, preview, type CliParser } from './cli-driver.ts'
+import type { CliPermission } from '../../plan/agent-spec.ts'
+import { DEFAULT_RATE_LIMIT_PAUSE_MS, num, obj, preview, type CliEvents, type CliParser, type StreamState } from './cli-driver.ts'
 
 const RATE_LIMITED = /rate.?limit|429|too many requests|usage limit/i
 
+/** Codex's own retry notice: `Reconnecting... 2/5 (…)`. Codex goes on by itself; only `turn.failed` ends the turn. */
+const RECONNECTING = /^Reconnecting\.\.\./
+
+/** `--sandbox` per `permissions`. `codex exec` never asks for approval: what the sandbox refuses fails. */
+const SANDBOX: Readonly<Record<CliPermission, string>> = { 'read-only': 'read-only', edit: 'workspace-write', full: 'danger-full-access' }
+
+/** What a command says when the sandbox refused it. */
+const SANDBOX_REFUSED = /[^\n]*Read-only file system[^\n]*/
+
+/** Codex's stderr chatter (kept in the log, out of error messages). */
+const NOISE = /^Reading (additional input|prompt) from stdin|^WARNING: proceeding, even though we could not create PATH aliases|^\s*$/
+
+/** How long a Codex retry of a 429 pauses the task's limits (Codex does not say when it retries; its backoff is seconds). */
+const RETRY_PAUSE_MS = 5_000
+
+/** Tool items: a model call's function calls, which Codex runs before the next call. */
+const TOOL_ITEMS = new Set(['command_execution', 'mcp_tool_call', 'file_change', 'web_search'])
+
+/** Where one turn is: tool items running, and whether tool results are waiting for the next model call. */
+interface Calls {
+  /** Tool items started and not completed. */
+  started: Set<string>
+  resultsPending: boolean
+  inCall: boolean
+}
+
+const calls = new WeakMap<StreamState, Calls>()
+
 /**
- * Codex headless: `codex exec --json [-m M] [args] <prompt>`. Events: `thread.started`
- * (`thread_id`), `turn.started`, `item.started` / `item.updated` / `item.completed` (items:
- * `agent_message` with `text`, `reasoning`, `command_execution` with `command`,
- * `file_change`, `mcp_tool_call`, `web_search`, `todo_list`), `turn.completed` (`usage`:
- * `input_tokens`, `cached_input_tokens`, `output_tokens`), `turn.failed` (`error.message`),
- * `error` (`message`). Codex reports tokens, not cost: cost = tokens × `config.prices`.
- * A rate-limit error carries no reset time: the task pauses for a minute.
+ * Counts model calls as items stream: the first item of a turn starts one, and after tool items
+ * finished (their results go back to the model) the next item that is not a tool finishing
+ * starts another. A call's parallel tool calls start together, so they count once.
+ */
+function itemSeen(state: StreamState, events: CliEvents, item: Record<string, unknown>, completed: boolean): void {
+  if (item.type === 'error') return
+  let c = calls.get(state)
+  if (c === undefined) calls.set(state, (c = { started: new Set(), resultsPending: false, inCall: false }))
+  const id = String(item.id ?? '')
+  const tool = TOOL_ITEMS.has(String(item.type))
+  // A tool item finishing is not new model output, unless it was never reported started (a file change).
+  if (!(tool && completed && c.started.has(id)) && (!c.inCall || (c.resultsPending && c.started.size === 0))) {
+    c.inCall = true
+    c.resultsPending = false
+    events.usage({ inputTokens: 0, outputTokens: 0 })
+  }
+  if (tool && !completed) c.started.add(id)
+  if (tool && completed) {
+    c.started.delete(id)
+    c.resultsPending = true
+  }
+}
+
+/**
+ * Codex headless: `codex exec --json --skip-git-repo-check -s S [-m M] [args] -` with the prompt
+ * on stdin (`-`). troupe chooses the working directory (a worktree, or the plan's directory), so
+ * Codex's "not inside a trusted git repository" guard, meant for an interactive start in the
+ * wrong place, is skipped. Events: `thread.started` (`thread_id`), `turn.started`,
+ * `item.started` / `item.updated` / `item.completed` (items: `agent_message` with `text`,
+ * `reasoning`, `command_execution` with `command`, `file_change`, `mcp_tool_call`, `web_search`,
+ * `todo_list`, `error` for warnings), `turn.completed` (`usage`: `input_tokens`,
+ * `cached_input_tokens`, `output_tokens`, summed over the turn's model calls), `turn.failed`
+ * (`error.message`), and `error` (`message`).
+ *
+ * An `error` is not the end: `Reconnecting... n/5 (… 429 …)` is Codex retrying by itself, and a
+ * session it recovers ends with `turn.completed` and exit 0. Only `turn.failed` (or another
+ * `error` not followed by a completed turn) fails the task, and only such a final rate limit
+ * re-queues it; a 429 Codex is retrying pauses the task's limits for a few seconds at once
+ * (`CliEvents.rateLimited`). Model calls are counted as items stream (`itemSeen`), their tokens
+ * at `turn.completed`, the only usage Codex reports. Codex reports tokens, not cost: cost =
+ * tokens × `config.prices` (cached input at its own price). A rate-limit failure carries no
+ * reset time: the task pauses for a minute.
  */
 export const codex: CliParser = {
-  // The prompt is read from stdin (no prompt argument). Interface only: the Codex engineer owns the mapping.
   argv(model, extra, permission) {
-    return ['exec', '--json', ...(model === undefined ? [] : ['-m', model]), ...codex.permissionArgs(permission), ...extra]
+    return ['exec', '--json', '--skip-git-repo-check', ...codex.permissionArgs(permission), ...(model === undefined ? [] : ['-m', model]), ...extra, '-']
   },
   permissionArgs(permission) {
-    return permission === 'full' ? ['--dangerously-bypass-approvals-and-sandbox'] : ['-s', permission === 'edit' ? 'workspace-write' : 'read-only']
+    return ['-s', SANDBOX[permission]]
   },
+  stderrNoise: NOISE,
   onEvent(event, state, events) {
     switch (event.type) {
       case 'thread.started':
         if (typeof event.thread_id === 'string') state.sessionId = event.thread_id
         return
+      case 'item.started':
+        itemSeen(state, events, obj(event.item), false)
+        return
       case 'item.completed': {
         const item = obj(event.item)
+        itemSeen(state, events, item, true)
         if (item.type === 'agent_message' && typeof item.text === 'string') {
           state.text = item.text
-          events.log(preview(item.text, 2000))
-        } else if (item.type === 'command_execution') events.log(`command ${preview(item.command)} (exit ${String(item.exit_code ?? '?')})`)
-        else if (item.type === 'file_change') events.log(`file change ${preview(item.changes)}`)
-        else if (item.type === 'mcp_tool_call') events.log(`tool ${String(item.server ?? '')}.${String(item.tool ?? '')}`)
+          for (const line of item.text.split('\n')) if (line.trim().length > 0) events.log(preview(line, 2000))
+        } else if (item.type === 'command_execution') {
+          events.log(`command ${preview(item.command)} (exit ${String(item.exit_code ?? '?')})`)
+          // The sandbox refused a write (read-only sandbox, or outside the workspace).
+          if (item.exit_code !== 0 && typeof item.aggregated_output === 'string' && SANDBOX_REFUSED.test(item.aggregated_output)) {
+            state.permissionDenials.push(`command ${preview(item.command, 100)}: ${preview(SANDBOX_REFUSED.exec(item.aggregated_output)![0])}`)
+          }
+        }
+        else if (item.type === 'file_change') {
+          events.log(`file change ${preview(item.changes)}${item.status === 'failed' ? ' (failed)' : ''}`)
+          if (item.status === 'failed') state.permissionDenials.push(`file change ${preview(item.changes, 100)}`)
+        } else if (item.type === 'mcp_tool_call') {
+          const failed = item.status === 'failed' ? ` failed: ${preview(obj(item.error).message ?? item.error)}` : ''
+          events.log(`tool ${String(item.server ?? '')}.${String(item.tool ?? '')}${failed}`)
+        } else if (item.type === 'error') events.log(`warning: ${preview(item.message, 1000)}`)
         return
       }
       case 'turn.completed': {
         state.done = true
+        // A turn that completed recovered from whatever was reported before it.
+        state.error = undefined
+        state.rateLimitedUntil = undefined
+        // The turn's tokens, summed over its model calls (counted live): a correction, no more calls.
         const usage = obj(event.usage)
-        events.usage({ inputTokens: num(usage.input_tokens), outputTokens: num(usage.output_tokens) })
-        events.turn(undefined)
+        const cached = Math.min(num(usage.cached_input_tokens), num(usage.input_tokens))
+        events.usage({ inputTokens: num(usage.input_tokens) - cached, cachedInputTokens: cached, outputTokens: num(usage.output_tokens), apiCalls: 0 })
+        calls.delete(state)
         return
       }
-      case 'turn.failed':
       case 'error': {
-        const message = event.type === 'error' ? String(event.message ?? 'error') : String(obj(event.error).message ?? 'turn failed')
+        const message = String(event.message ?? 'error')
+        if (RECONNECTING.test(message)) {
+          if (RATE_LIMITED.test(message)) events.rateLimited(Date.now() + RETRY_PAUSE_MS, message)
+          else events.log(`codex: ${message}`)
+          return
+        }
+        events.log(`codex: ${message}`)
+        state.error = message
+        if (RATE_LIMITED.test(message)) state.rateLimitedUntil = Date.now() + DEFAULT_RATE_LIMIT_PAUSE_MS
+        return
+      }
+      case 'turn.failed': {
+        const message = String(obj(event.error).message ?? 'turn failed')
         state.error = message
         if (RATE_LIMITED.test(message)) state.rateLimitedUntil = Date.now() + DEFAULT_RATE_LIMIT_PAUSE_MS
         return

@@ -1,8 +1,8 @@
 import { rmSync } from 'node:fs'
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { cliMcpConfig } from '../../coordination/mcp-config.ts'
+import { cliMcpConfig, writeCliMcpConfig } from '../../coordination/mcp-config.ts'
 import type { McpEndpoint, McpToolServer } from '../../coordination/mcp-server.ts'
 import { Scratchpad } from '../../coordination/scratchpad.ts'
 import type { ModelPrice } from '../../core/config.ts'
@@ -163,7 +163,7 @@ export class ProcessExecutor implements Executor {
           },
         })
         const config = await cliMcpConfig(kind, endpoint.url, dir, env)
-        for (const [file, text] of Object.entries(config.files)) await writeFile(file, text, { mode: 0o600 })
+        await writeCliMcpConfig(config)
         if (aborted) return { ok: false, error: { code: 'ERR_CANCELLED', message: `Task "${request.taskId}" attempt ${request.attempt} was stopped before its process started` } }
         inner = this.#spawn(request, driverWith(config.args), cwd, { ...env, ...config.env })
         return await inner.result

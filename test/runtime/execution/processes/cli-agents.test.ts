@@ -90,39 +90,4 @@ describe('claude-code agents (stand-in)', () => {
 
 })
 
-describe('codex agents (stand-in)', () => {
-  it('returns the last agent message, thread id and usage priced from config.models', async () => {
-    const result = await runtime.run(cli('codex', 'success fix it')).result
-    // 1000 input × $2/M + 500 output × $8/M
-    expect(result.tasks.t?.output).toMatchObject({ text: 'codex did: success fix it', sessionId: 'stand-in-thread-1', usage: { inputTokens: 1000, outputTokens: 500, costUsd: 0.006 }, turns: 1 })
-    expect(result.usage?.byModel['gpt-stand-in']?.costUsd).toBeCloseTo(0.006)
-  })
-
-  it('fails with ERR_TASK_FAILED on turn.failed', async () => {
-    const result = await runtime.run(cli('codex', 'error')).result
-    expect(result.tasks.t?.error).toMatchObject({ code: 'ERR_TASK_FAILED', message: expect.stringContaining('stand-in: the model refused') })
-  })
-
-  it('treats a 429 error as a rate limit', async () => {
-    const own = createRuntime({ config: { pool: { minThreads: 1, maxThreads: 1 }, governor: { enabled: false }, checkpoint: { enabled: false }, retry: { rateLimitRetries: 0 } } })
-    try {
-      const result = await own.run(cli('codex', 'rate-limit')).result
-      expect(result.tasks.t?.error?.code).toBe('ERR_RATE_LIMITED')
-    } finally {
-      await own.close({ force: true })
-    }
-  })
-})
-
-describe('gemini agents (stand-in)', () => {
-  it('joins assistant deltas into the text and prices tokens', async () => {
-    const result = await runtime.run(cli('gemini', 'success review')).result
-    // 2000 × $1/M + 1000 × $4/M
-    expect(result.tasks.t?.output).toMatchObject({ text: 'gemini did: success review', sessionId: 'stand-in-gemini-1', usage: { inputTokens: 2000, outputTokens: 1000, costUsd: 0.006 }, turns: 1 })
-  })
-
-  it('fails with ERR_TASK_FAILED on an error result', async () => {
-    const result = await runtime.run(cli('gemini', 'error')).result
-    expect(result.tasks.t?.error).toMatchObject({ code: 'ERR_TASK_FAILED', message: expect.stringContaining('stand-in: tool failed') })
-  })
-})
+// Codex and Gemini run as the real CLIs against scripted model servers: test/runtime/execution/real-cli/.
