@@ -1,4 +1,3 @@
-import { execa } from 'execa'
 
 /** The outcome of one git command. */
 export interface GitResult {
@@ -33,6 +32,8 @@ const SERIAL = new Set(['worktree', 'branch'])
 const queues = new Map<string, Promise<unknown>>()
 
 async function run(cwd: string, args: readonly string[]): Promise<GitResult> {
+  // Loaded on first use: a runtime without worktree tasks never loads execa.
+  const { execa } = await import('execa')
   const result = await execa('git', args, {
     cwd,
     reject: false,

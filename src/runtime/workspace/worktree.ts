@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { cp, mkdir, rm } from 'node:fs/promises'
 import { isAbsolute, join, relative, resolve } from 'node:path'
-import { execa } from 'execa'
 import { TroupeError } from '../core/errors.ts'
 import { git, gitOk, tail } from './git.ts'
 import { clearOwner, markOwner } from './run-liveness.ts'
@@ -256,6 +255,7 @@ function parseShortstat(text: string): [number, number, number] {
 /** Runs a setup or verify step: argv without a shell, or a string through /bin/sh. Throws with the output's tail. */
 async function runStep(step: string | readonly string[], cwd: string, what: string): Promise<void> {
   const [file, args] = typeof step === 'string' ? ['/bin/sh', ['-c', step]] : [step[0]!, step.slice(1)]
+  const { execa } = await import('execa')
   const result = await execa(file, args, { cwd, reject: false, stdin: 'ignore', all: true, detached: true, forceKillAfterDelay: 2_000 })
   if (result.exitCode !== 0 || result.failed) {
     throw new Error(`${what} failed (${result.exitCode === undefined ? (result.signal ?? 'could not start') : `exit ${result.exitCode}`}): ${tail(String(result.all ?? ''), 1_500)}`)

@@ -1,4 +1,4 @@
-import { execa } from 'execa'
+import { spawn } from 'node:child_process'
 import { signalGroup } from './process-tree.ts'
 
 /**
@@ -49,39 +49,28 @@ export class ProcessGroup {
 
   constructor(file: string, args: readonly string[], options: SpawnOptions) {
     installExitHook()
-    const child = execa(file, args, {
-      cwd: options.cwd,
-      env: options.env,
-      extendEnv: false,
-      detached: true,
-      stdin: 'ignore',
-      buffer: false,
-      reject: false,
-      // We signal the whole group ourselves; execa's cleanup would only reach the leader.
-      cleanup: false,
-      forceKillAfterDelay: false,
-      stripFinalNewline: false,
-    })
+    // node:child_process directly: execa's extras (buffering, rejecting, cleanup, final-newline
+    // stripping) are all turned off here, and its import and per-spawn cost are not.
+    const child = spawn(file, args, { cwd: options.cwd, env: options.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
     this.pid = child.pid
-    child.stdout?.on('data', options.onStdout)
-    child.stderr?.on('data', options.onStderr)
+    child.stdout.on('data', options.onStdout)
+    child.stderr.on('data', options.onStderr)
     if (this.pid !== undefined) live.add(this)
-    // The leader's exit is not the end: orphans may still hold the pipes open, and execa
+    // The leader's exit is not the end: orphans may still hold the pipes open, and 'close'
     // waits for the pipes. Reap the rest of the group so the streams can close.
     child.once('exit', () => {
       if (this.#state === 'running') this.stop(options.graceMs)
     })
-    this.exited = child.then(
-      (result) => {
+    let spawnError: Error | undefined
+    // 'error' comes before 'close' when the process cannot start (ENOENT, a missing cwd).
+    child.once('error', (error) => (spawnError ??= error))
+    this.exited = new Promise<GroupExit>((resolve) => {
+      child.once('close', (code, signal) => {
         this.#finish()
-        const spawnError = result.failed && result.exitCode === undefined && result.signal === undefined ? (result.cause instanceof Error ? result.cause : new Error(result.message)) : undefined
-        return { exitCode: result.exitCode, signal: result.signal, spawnError }
-      },
-      (error: unknown) => {
-        this.#finish()
-        return { exitCode: undefined, signal: undefined, spawnError: error instanceof Error ? error : new Error(String(error)) }
-      },
-    )
+        if (spawnError !== undefined && this.pid === undefined) resolve({ exitCode: undefined, signal: undefined, spawnError })
+        else resolve({ exitCode: code ?? undefined, signal: signal ?? undefined, spawnError: undefined })
+      })
+    })
   }
 
   get state(): GroupState {

@@ -1,4 +1,4 @@
-import { Redis, type RedisOptions } from 'ioredis'
+import type { RedisOptions } from 'ioredis'
 import { TroupeError } from '../../core/errors.ts'
 
 /** Connection settings of a `redis://HOST:PORT[/DB]` backend URL. */
@@ -34,6 +34,8 @@ export function redisOptions(target: RedisTarget): RedisOptions {
  * reached within `timeoutMs`, before any task starts.
  */
 export async function checkReachable(target: RedisTarget, timeoutMs = 3_000): Promise<void> {
+  // Loaded here: a local runtime imports this file (parseRedisUrl) but never ioredis.
+  const { Redis } = await import('ioredis')
   const client = new Redis({ ...redisOptions(target), lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null, connectTimeout: timeoutMs })
   client.on('error', () => undefined)
   try {
