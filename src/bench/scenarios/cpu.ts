@@ -31,7 +31,7 @@ const cpu: Scenario = {
           },
           { name: 'parallel', run: () => runToEnd(runtime, plan, { maxParallel: cores }) },
         ],
-        { rounds: options.quick ? 4 : 7 },
+        { rounds: options.quick ? 2 : 7 },
       )
       const sequential = summaries.get('sequential')!
       const parallel = summaries.get('parallel')!
