@@ -48,7 +48,7 @@ const commands: Scenario = {
   name: 'commands',
   description: `${TASKS} command tasks (sleep ${SLEEP_S}) at maxParallel ${PARALLEL} vs a bare spawn loop; ${KILLS} killed attempts, processes left behind`,
   async run(options) {
-    const kills = options.quick ? 100 : KILLS
+    const kills = options.quick ? 40 : KILLS
     // The dispatcher's capacity follows the thread pool here, so the pool is sized to the slots.
     const scratch = mkdtempSync(join(tmpdir(), 'troupe-bench-make-'))
     // The peer: GNU make -j runs the same 200 independent sleeps, PARALLEL at a time.

@@ -26,7 +26,7 @@ const redis: Scenario = {
     const server = await startRedis()
     const rows: ScenarioRow[] = []
     try {
-      const tasks = options.quick ? 16 : 80
+      const tasks = options.quick ? 24 : 80
       const sleepPlan = independentPlan('bench-redis-sleep', tasks, benchAgentFile('simulated-llm'), () => ({ ms: SLEEP_MS }))
       const throughput = new Map<number, number>()
       // Workers are added as n grows (1, then 2, then 4), not restarted: each start loads the CLI.
