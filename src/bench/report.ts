@@ -79,24 +79,47 @@ export function writeReport(report: BenchReport, file: string): void {
 
 const HEAD = ['scenario', 'label', 'makespan', 'sequential', 'speedup', 'efficiency', 'ideal', 'ratio to ideal', 'verdict', 'claimed']
 
-/** The stdout table: one line per row, times in ms. */
+/** Widest line of the stdout table: it fits a 100-column terminal. */
+export const TABLE_WIDTH = 100
+
+const TABLE_HEAD = ['scenario: label (claimed)', 'makespan', 'ideal', 'vs ideal', 'sequential', 'speedup', 'eff.', 'verdict']
+const TABLE_WIDTHS = [35, 9, 9, 8, 10, 7, 4, 10]
+const TABLE_CHARS = {
+  top: '─', 'top-mid': '─', 'top-left': '', 'top-right': '', bottom: '─', 'bottom-mid': '─', 'bottom-left': '', 'bottom-right': '',
+  left: '', 'left-mid': '', mid: '─', 'mid-mid': '─', right: '', 'right-mid': '', middle: ' ',
+}
+
+/**
+ * The stdout table, times in ms: troupe's makespan beside the ideal (raw piscina, make -j, the
+ * lower bound — the label says which) and the sequential run, the label wrapped in its column
+ * so that every line fits {@link TABLE_WIDTH} columns.
+ */
 export function formatTable(rows: readonly ScenarioRow[]): string {
-  const table = new Table({ head: HEAD, style: { head: [], border: [] }, colAligns: ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'left', 'left'] })
+  const table = new Table({
+    head: TABLE_HEAD,
+    chars: TABLE_CHARS,
+    colWidths: TABLE_WIDTHS,
+    wordWrap: true,
+    style: { head: [], border: [], 'padding-left': 0, 'padding-right': 0 },
+    colAligns: ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
+  })
   for (const row of rows) {
     table.push([
-      row.scenario,
-      row.label,
+      `${row.scenario}: ${row.label}${row.claimed ? ` (claimed ${row.claimed})` : ''}`,
       formatMs(row.makespanMs),
+      formatMs(row.idealMs),
+      row.ratioToIdeal.toFixed(3),
       formatMs(row.sequentialMs),
       `${row.speedup.toFixed(2)}x`,
       `${(row.efficiency * 100).toFixed(0)}%`,
-      formatMs(row.idealMs),
-      row.ratioToIdeal.toFixed(3),
       row.verdict,
-      row.claimed ?? '',
     ])
   }
-  return table.toString()
+  return table
+    .toString()
+    .split('\n')
+    .map((line) => line.trimEnd())
+    .join('\n')
 }
 
 /** The same rows as a Markdown table (for the README). */

@@ -2,9 +2,9 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Command, InvalidArgumentError, Option } from 'commander'
-import { STRATEGIES, type Strategy } from '../runtime/plan/plan.ts'
+// Only what every command needs: `troupe --version` must not load the engine.
+import { STRATEGIES, type Strategy } from '../runtime/plan/strategies.ts'
 import { EXIT, reportError } from './exit-codes.ts'
-import { runCommand } from './run-command.ts'
 import type { WorkerCommandOptions } from './worker-command.ts'
 
 function positiveInt(name: string) {
@@ -54,6 +54,7 @@ export function buildProgram(exit: (code: number) => void): Command {
     .option('--backend <url>', 'where attempts run: local (default) or redis://HOST:PORT[/DB] (troupe worker processes)')
     .option('--keep-worktrees', 'keep worktree tasks\' worktrees and branches after the run, for inspection')
     .action(async (plan: string, options: { maxParallel?: number; strategy?: Strategy; config?: string; runId?: string; json?: boolean; quiet?: boolean; progress?: boolean; dashboard?: boolean | number; host?: string; allowHost?: string[]; keepOpen?: boolean; backend?: string; keepWorktrees?: boolean }) => {
+      const { runCommand } = await import('./run-command.ts')
       exit(await runCommand(plan, options))
     })
 

@@ -7,11 +7,11 @@ import { type Strategy } from '../runtime/plan/plan.ts'
 import { loadPlan } from '../runtime/plan/load-plan.ts'
 import { createRuntime } from '../runtime/runtime.ts'
 import { resultText } from '../runtime/journal/journal.ts'
-import { startDashboard } from '../dashboard/server.ts'
+import type { startDashboard } from '../dashboard/server.ts'
 import { findConfigFile } from './config-file.ts'
 import { EXIT } from './exit-codes.ts'
 import { INPUT_ERROR_CODES } from '../runtime/core/errors.ts'
-import { LiveView } from './live-view.ts'
+import type { LiveView } from './live-view.ts'
 import { onInterrupt } from './interrupt.ts'
 import { formatMs, formatSummary } from './summary.ts'
 import { terminalText } from './terminal-text.ts'
@@ -57,6 +57,7 @@ export async function runCommand(planFile: string, options: RunCommandOptions): 
   if (options.dashboard !== undefined && options.dashboard !== false) {
     try {
       const port = options.dashboard === true ? DEFAULT_DASHBOARD_PORT : options.dashboard
+      const { startDashboard } = await import('../dashboard/server.ts')
       dashboard = await startDashboard(runtime, {
         port,
         ...(options.host === undefined ? {} : { host: options.host }),
@@ -67,6 +68,9 @@ export async function runCommand(planFile: string, options: RunCommandOptions): 
       throw error
     }
   }
+  // Loaded only for a terminal that shows it (log-update and its helpers), before the run starts.
+  const live = !options.quiet && options.progress !== false && process.stderr.isTTY === true
+  const LiveViewClass: typeof LiveView | undefined = live ? (await import('./live-view.ts')).LiveView : undefined
   const run = runtime.run(plan, {
     ...(options.runId === undefined ? {} : { runId: options.runId }),
     ...(options.keepWorktrees ? { keepWorktrees: true } : {}),
@@ -76,10 +80,7 @@ export async function runCommand(planFile: string, options: RunCommandOptions): 
   const startedAt = Date.now()
   const err = (line: string) => process.stderr.write(`${line}\n`)
   if (dashboard) err(pc.bold(`troupe: dashboard at ${dashboard.url}`))
-  const view =
-    !options.quiet && options.progress !== false && process.stderr.isTTY === true
-      ? new LiveView(runtime, run, { formatEvent: describeTransition, formatLog: describeLog, formatAdded: describeAdded })
-      : undefined
+  const view = LiveViewClass ? new LiveViewClass(runtime, run, { formatEvent: describeTransition, formatLog: describeLog, formatAdded: describeAdded }) : undefined
   if (!options.quiet) {
     run.on('run:start', (e) =>
       err(pc.bold(`troupe: run ${terminalText(e.runId, 128)} — ${e.tasks} tasks of "${terminalText(e.name, 120)}", strategy ${e.strategy}, maxParallel ${e.maxParallel}${e.reused ? `, ${e.reused} reused from the journal` : ''}`)),

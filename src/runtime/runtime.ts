@@ -22,7 +22,7 @@ import { checkStageDependencies } from './plan/stages.ts'
 import { RunPlan } from './plan/run-plan.ts'
 import type { Executor } from './execution/executor.ts'
 import { checkReachable, parseRedisUrl, type RedisTarget } from './execution/redis/connection.ts'
-import { RedisExecutor } from './execution/redis/redis-executor.ts'
+import { LazyExecutor } from './execution/lazy-executor.ts'
 import type { WorkerPool } from './execution/threads/pool.ts'
 import { createLocalBackend } from './execution/local-backend.ts'
 import { McpToolServer } from './coordination/mcp-server.ts'
@@ -106,7 +106,9 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     this.#pool = local.pool
     const backend = options.backend ?? this.config.backend
     this.#backend = backend === 'local' ? undefined : parseRedisUrl(backend)
-    const base = this.#backend === undefined ? local.executor : new RedisExecutor(this.#backend)
+    const target = this.#backend
+    // bullmq and ioredis are loaded with the first remote attempt, never for a local runtime.
+    const base = target === undefined ? local.executor : new LazyExecutor(target.url, async () => new (await import('./execution/redis/redis-executor.ts')).RedisExecutor(target))
     // Measured per agent for the governor's demand estimates (remote workers report theirs too).
     this.#demand = this.config.governor.enabled ? new DemandBook() : undefined
     const measured = this.#demand ? new MeasuredExecutor(base, this.#demand, this.#clock) : base

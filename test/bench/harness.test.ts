@@ -8,7 +8,7 @@ import { runScenarios } from '../../src/bench/harness.ts'
 import { runBench } from '../../src/bench/main.ts'
 import stgQuality from '../../src/bench/scenarios/stg-quality.ts'
 import { measureInterleaved } from '../../src/bench/measure.ts'
-import { benchExitCode, defaultReportPath, formatMarkdown, formatTable, writeReport, type BenchReport } from '../../src/bench/report.ts'
+import { benchExitCode, defaultReportPath, formatMarkdown, formatTable, TABLE_WIDTH, writeReport, type BenchReport } from '../../src/bench/report.ts'
 import { scenarioRow } from '../../src/bench/row.ts'
 import type { Scenario, ScenarioRow } from '../../src/bench/scenario.ts'
 import { SEED_EXAMPLES, idealMinutes, sequentialMinutes } from '../../src/bench/seed-examples.ts'
@@ -91,7 +91,13 @@ describe('report', () => {
 
   it('prints every column of a row in the table', () => {
     const text = formatTable([row({ claimed: '3.3x' })])
-    for (const cell of ['scenario', 'ratio to ideal', '100 ms', '400 ms', '4.00x', '100%', '1.000', 'PARALLEL', '3.3x']) expect(text).toContain(cell)
+    for (const cell of ['scenario', 'vs ideal', '100 ms', '400 ms', '4.00x', '100%', '1.000', 'PARALLEL', '3.3x']) expect(text).toContain(cell)
+  })
+
+  it('fits every line of the table in 100 columns, long labels wrapped', () => {
+    const label = '10,000-task random DAG, no-op agents, 2 threads, troupe vs raw piscina vs make -j (ideal: 5000 tasks/s)'
+    const text = formatTable([row({ label, claimed: '3.3x', makespanMs: 123_456.7, sequentialMs: 9_876_543.2, verdict: 'SEQUENTIAL' })])
+    expect(Math.max(...text.split('\n').map((line) => line.length))).toBeLessThanOrEqual(TABLE_WIDTH)
   })
 
   it('renders the same rows as a Markdown table', () => {

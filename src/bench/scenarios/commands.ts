@@ -1,11 +1,16 @@
 import { spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { Plan } from '../../index.ts'
+import { makeAvailable, runMake, writeMakefile } from '../make.ts'
 import { measureInterleaved } from '../measure.ts'
 import { scenarioRow } from '../row.ts'
 import { runToEnd, withRuntime } from '../runs.ts'
 import { survivors } from '../survivors.ts'
 import type { Scenario } from '../scenario.ts'
+import { round3 } from '../stats.ts'
 
 const TASKS = 200
 const SLEEP_S = 0.2
@@ -43,19 +48,26 @@ const commands: Scenario = {
   name: 'commands',
   description: `${TASKS} command tasks (sleep ${SLEEP_S}) at maxParallel ${PARALLEL} vs a bare spawn loop; ${KILLS} killed attempts, processes left behind`,
   async run(options) {
-    const kills = options.quick ? 100 : KILLS
+    const kills = options.quick ? 40 : KILLS
     // The dispatcher's capacity follows the thread pool here, so the pool is sized to the slots.
+    const scratch = mkdtempSync(join(tmpdir(), 'troupe-bench-make-'))
+    // The peer: GNU make -j runs the same 200 independent sleeps, PARALLEL at a time.
+    const makefile = writeMakefile(scratch, Array.from({ length: TASKS }, (_, i) => ({ id: `t${i}`, command: `sleep ${SLEEP_S}`, dependsOn: [] })))
+    const withMake = makeAvailable()
     return withRuntime({ maxParallel: PARALLEL, pool: { minThreads: 1, maxThreads: PARALLEL }, cancelGraceMs: 200, checkpoint: { enabled: false } }, async (runtime) => {
       const plan = sleepPlan(TASKS)
       const summaries = await measureInterleaved(
         [
           { name: 'spawn', run: () => spawnLoop(TASKS) },
           { name: 'troupe', run: () => runToEnd(runtime, plan) },
+          ...(withMake ? [{ name: 'make', run: () => runMake(makefile, PARALLEL) }] : []),
         ],
-        { rounds: options.quick ? 1 : 3 },
-      )
+        // Quick: the executor's first-use load is part of what a user pays, so no warm-up round.
+        { rounds: options.quick ? 1 : 3, warmupRounds: options.quick ? 0 : 1 },
+      ).finally(() => rmSync(scratch, { recursive: true, force: true }))
       const troupe = summaries.get('troupe')!
       const bare = summaries.get('spawn')!
+      const make = summaries.get('make')
       const idealMs = (TASKS / PARALLEL) * SLEEP_S * 1000
       const overheadPerTaskMs = ((troupe.median - idealMs) * PARALLEL) / TASKS
       const bareOverheadPerTaskMs = ((bare.median - idealMs) * PARALLEL) / TASKS
@@ -81,11 +93,12 @@ const commands: Scenario = {
       // SIGKILL follows SIGTERM after cancelGraceMs; give stragglers that long, then count.
       await new Promise((resolve) => setTimeout(resolve, 500))
       const left = survivors(mark).length
-      options.log(`commands: troupe ${troupe.median.toFixed(0)} ms, spawn ${bare.median.toFixed(0)} ms, ideal ${idealMs} ms; ${kills} kills, ${left} processes left`)
+      const makeText = make === undefined ? 'make not found' : `make -j${PARALLEL} ${make.median.toFixed(0)} ms (troupe x${(troupe.median / make.median).toFixed(2)})`
+      options.log(`commands: troupe ${troupe.median.toFixed(0)} ms, spawn ${bare.median.toFixed(0)} ms, ${makeText}, ideal ${idealMs} ms; ${kills} kills, ${left} processes left`)
       return [
         scenarioRow({
           scenario: 'commands',
-          label: `${TASKS} x sleep ${SLEEP_S} s as command agents, ${PARALLEL} slots`,
+          label: `${TASKS} x sleep ${SLEEP_S} s as command agents, ${PARALLEL} slots (ideal: ${TASKS / PARALLEL} waves)`,
           makespanMs: troupe.median,
           sequentialMs: TASKS * SLEEP_S * 1000,
           idealMs,
@@ -94,6 +107,7 @@ const commands: Scenario = {
             sequentialNominal: true,
             spawnLoopMs: bare.median,
             ratioToSpawnLoop: troupe.median / bare.median,
+            ...(make === undefined ? {} : { makeMs: make.median, ratioToMake: round3(troupe.median / make.median), goalRatioToMake: 1.05, make }),
             overheadPerTaskMs,
             bareOverheadPerTaskMs,
             killedAttempts: kills,
@@ -102,6 +116,19 @@ const commands: Scenario = {
             spawn: bare,
           },
         }),
+        ...(make === undefined
+          ? []
+          : [
+              scenarioRow({
+                scenario: 'commands',
+                label: `the same sleeps: troupe vs make -j${PARALLEL} (ideal)`,
+                makespanMs: troupe.median,
+                sequentialMs: TASKS * SLEEP_S * 1000,
+                idealMs: make.median,
+                parallelism: PARALLEL,
+                extra: { sequentialNominal: true, ratioToMake: round3(troupe.median / make.median), goalRatioToMake: 1.05 },
+              }),
+            ]),
       ]
     })
   },

@@ -1,6 +1,12 @@
 import { simulate } from '../../index.ts'
 import { loadStg, loadStgReferences, type StgReference } from '../data/stg.ts'
 import { DatasetMissingError } from '../data/dataset.ts'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Plan } from '../../index.ts'
+import type { ReferenceGraph } from '../data/reference-graph.ts'
+import { makeAvailable, runMake, writeMakefile } from '../make.ts'
 import { measureInterleaved } from '../measure.ts'
 import { scenarioRow } from '../row.ts'
 import { runToEnd, withRuntime } from '../runs.ts'
@@ -14,6 +20,8 @@ const GRAPHS = ['50/rand0000.stg', '50/rand0001.stg', '50/rand0009.stg', '50/ran
 const QUICK_GRAPHS = ['50/rand0000.stg', '50/rand0001.stg']
 /** One STG time unit, in real ms. Longer units make the fixed per-task cost a smaller share. */
 const UNIT_MS = { full: 20, quick: 5 } as const
+/** One STG time unit as `sleep` commands (process start-up is a few ms: longer units). */
+const COMMAND_UNIT_MS = 20
 
 /**
  * STG graphs executed for real (simulated agents that wait their task's duration): the real
@@ -84,9 +92,54 @@ const dag: Scenario = {
           `  ${name}: real ${real.median.toFixed(1)} ms, simulated ${simulatedMs} ms (x${round3(real.median / simulatedMs)}; x${round3(real.median / median(replayed))} vs replaying the measured durations), published best ${reference.optUpper * unitMs} ms`,
         )
       }
+      if (makeAvailable()) rows.push(await commandsVsMake(options.quick ? QUICK_GRAPHS[0]! : GRAPHS[0]!, options, references.get(options.quick ? QUICK_GRAPHS[0]! : GRAPHS[0]!)!))
       return rows
     })
   },
+}
+
+/** An STG graph as `sleep` command tasks: troupe vs GNU make -j with the same DAG and slots. */
+async function commandsVsMake(name: string, options: { quick: boolean; dataDir: string; log: (line: string) => void }, reference: StgReference): Promise<ScenarioRow> {
+  const graph = loadStg(options.dataDir, name)
+  const seconds = (i: number) => String((graph.durations[i]! * COMMAND_UNIT_MS) / 1000)
+  const ids = graph.ids.map((id) => `t${id}`)
+  const scratch = mkdtempSync(join(tmpdir(), 'troupe-bench-dag-make-'))
+  const makefile = writeMakefile(scratch, ids.map((id, i) => ({ id, command: `sleep ${seconds(i)}`, dependsOn: graph.plan.deps[i]!.map((d) => ids[d]!) })))
+  const plan = commandPlan(graph, ids, seconds)
+  const { work } = graphBounds(graph)
+  try {
+    return await withRuntime({ maxParallel: WORKERS, checkpoint: { enabled: false } }, async (runtime) => {
+      const s = await measureInterleaved(
+        [
+          { name: 'troupe', run: () => runToEnd(runtime, plan, { maxParallel: WORKERS }) },
+          { name: 'make', run: () => runMake(makefile, WORKERS) },
+        ],
+        { rounds: options.quick ? 1 : 3 },
+      )
+      const troupe = s.get('troupe')!
+      const make = s.get('make')!
+      options.log(`  ${name} as sleep commands: troupe ${troupe.median.toFixed(0)} ms, make -j${WORKERS} ${make.median.toFixed(0)} ms (x${round3(troupe.median / make.median)}), published best ${reference.optUpper * COMMAND_UNIT_MS} ms`)
+      return scenarioRow({
+        scenario: 'dag',
+        label: `STG ${name} as sleep commands, ${WORKERS} slots: troupe vs make -j${WORKERS} (ideal)`,
+        makespanMs: troupe.median,
+        sequentialMs: work * COMMAND_UNIT_MS,
+        idealMs: make.median,
+        parallelism: WORKERS,
+        extra: { unitMs: COMMAND_UNIT_MS, sequentialIsNominal: 'total work x unitMs', ratioToMake: round3(troupe.median / make.median), goalRatioToMake: 1.05, publishedBestMs: reference.optUpper * COMMAND_UNIT_MS, troupe, make },
+      })
+    })
+  } finally {
+    rmSync(scratch, { recursive: true, force: true })
+  }
+}
+
+function commandPlan(graph: ReferenceGraph, ids: readonly string[], seconds: (i: number) => string): Plan {
+  return {
+    name: `ref-commands-${graph.name.replace(/\W+/g, '-')}`,
+    agents: { sleep: { kind: 'command', run: ['sleep', '{{input.s}}'] } },
+    tasks: ids.map((id, i) => ({ id, agent: 'sleep', input: { s: seconds(i) }, estimateMs: graph.durations[i]! * COMMAND_UNIT_MS, dependsOn: graph.plan.deps[i]!.map((d) => ids[d]!) })),
+  } as Plan
 }
 
 export default dag

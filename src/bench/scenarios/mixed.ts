@@ -7,10 +7,9 @@ import { runToEnd, withRuntime } from '../runs.ts'
 import type { Scenario } from '../scenario.ts'
 import { median, round3 } from '../stats.ts'
 
-const CPU_TASKS = 16
-const IO_TASKS = 64
-const CPU_MS = 200
-const IO_MS = 500
+const FULL = { cpuTasks: 16, ioTasks: 64, cpuMs: 200, ioMs: 500, tuned: [16, 32, 64] } as const
+/** `--quick`: a quarter of the work (the runs at low maxParallel are the long ones). */
+const QUICK = { cpuTasks: 8, ioTasks: 16, cpuMs: 100, ioMs: 250, tuned: [16] } as const
 
 /**
  * Mixed work, the governor's case: CPU-bound tasks (real hashing) and I/O-bound ones (a
@@ -21,8 +20,9 @@ const IO_MS = 500
  */
 const mixed: Scenario = {
   name: 'mixed',
-  description: `${CPU_TASKS} CPU-bound (~${CPU_MS} ms hash) + ${IO_TASKS} I/O-bound (${IO_MS} ms wait) tasks: governor default vs off vs best hand-tuned maxParallel`,
+  description: `${FULL.cpuTasks} CPU-bound (~${FULL.cpuMs} ms hash) + ${FULL.ioTasks} I/O-bound (${FULL.ioMs} ms wait) tasks: governor default vs off vs best hand-tuned maxParallel`,
   async run(options) {
+    const { cpuTasks: CPU_TASKS, ioTasks: IO_TASKS, cpuMs: CPU_MS, ioMs: IO_MS, tuned: TUNED } = options.quick ? QUICK : FULL
     const cores = availableParallelism()
     const rounds = calibrateRounds(CPU_MS)
     const plan: Plan = {
@@ -51,7 +51,7 @@ const mixed: Scenario = {
     const governed = await measure({ governor: { enabled: true } })
     const offDefault = await measure({ governor: { enabled: false } })
     const tuned: Record<number, { makespanMs: number; oversubscription: number }> = {}
-    for (const maxParallel of [cores * 2, 16, 32, 64]) tuned[maxParallel] = await measure({ governor: { enabled: false }, maxParallel })
+    for (const maxParallel of new Set([cores * 2, ...TUNED])) tuned[maxParallel] = await measure({ governor: { enabled: false }, maxParallel })
     const [bestMax, best] = Object.entries(tuned).sort((a, b) => a[1].makespanMs - b[1].makespanMs)[0]!
     const cpuWorkMs = (CPU_TASKS * CPU_MS) / cores
     const idealMs = Math.max(cpuWorkMs, IO_MS)

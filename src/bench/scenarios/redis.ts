@@ -32,9 +32,11 @@ const redis: Scenario = {
       const tasks = options.quick ? 24 : 80
       const sleepPlan = independentPlan('bench-redis-sleep', tasks, benchAgentFile('simulated-llm'), () => ({ ms: SLEEP_MS }))
       const throughput = new Map<number, number>()
-      for (const n of [1, 2, 4]) {
-        const workers = await startWorkers(server, n, 1)
-        try {
+      // Workers are added as n grows (1, then 2, then 4), not restarted: each start loads the CLI.
+      const sleepers: ChildProcess[] = []
+      try {
+        for (const n of options.quick ? [1, 2] : [1, 2, 4]) {
+          sleepers.push(...(await startWorkers(server, n - sleepers.length, 1, sleepers.length)))
           const result = await runOn(server, sleepPlan, n)
           throughput.set(n, tasks / (result.makespanMs / 1000))
           const base = throughput.get(1)!
@@ -50,9 +52,9 @@ const redis: Scenario = {
             }),
           )
           options.log(`redis: ${n} workers → ${throughput.get(n)!.toFixed(1)} tasks/s (scaling ${(throughput.get(n)! / (n * base)).toFixed(2)})`)
-        } finally {
-          await stopWorkers(workers)
         }
+      } finally {
+        await stopWorkers(sleepers)
       }
       const noops = options.quick ? 1_000 : 10_000
       const workers = await startWorkers(server, 2, 8)
@@ -104,13 +106,13 @@ async function completed(result: Promise<RunResult>): Promise<RunResult> {
 }
 
 /** Real `troupe worker` processes (the CLI of this build), ready to take jobs. */
-async function startWorkers(server: TestRedis, count: number, concurrency: number): Promise<ChildProcess[]> {
+async function startWorkers(server: TestRedis, count: number, concurrency: number, named = 0): Promise<ChildProcess[]> {
   const fromSource = import.meta.url.endsWith('.ts')
   const cli = fileURLToPath(new URL(`../../cli/main.${fromSource ? 'ts' : 'js'}`, import.meta.url))
   const args = [...(fromSource ? ['--import', 'tsx'] : []), cli, 'worker', '--backend', server.url, '--concurrency', String(concurrency)]
   return Promise.all(
     Array.from({ length: count }, (_, i) => {
-      const child = spawn(process.execPath, [...args, '--name', `bench-${i + 1}`], { stdio: ['ignore', 'ignore', 'pipe'] })
+      const child = spawn(process.execPath, [...args, '--name', `bench-${named + i + 1}`], { stdio: ['ignore', 'ignore', 'pipe'] })
       return new Promise<ChildProcess>((resolve, reject) => {
         let err = ''
         child.stderr!.on('data', (chunk: Buffer) => {

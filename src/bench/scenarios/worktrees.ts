@@ -36,7 +36,8 @@ const worktrees: Scenario = {
     const scratch = mkdtempSync(join(tmpdir(), 'troupe-bench-worktrees-'))
     try {
       const repo = join(scratch, 'repo')
-      execFileSync('git', ['clone', '-q', '--no-hardlinks', root, repo])
+      // --shared: the clone borrows this repository's objects (alternates) instead of copying them.
+      execFileSync('git', ['clone', '-q', '--shared', root, repo])
       const agent = join(scratch, 'agent.mjs')
       writeFileSync(agent, AGENT)
       // The setup a JS project needs (its dependencies), as a symlink; excluded so it is not committed.
@@ -49,9 +50,10 @@ const worktrees: Scenario = {
       // Per-task cost: one at a time, agents that do almost nothing.
       const perTaskWt: number[] = []
       const perTaskPlain: number[] = []
+      const costTasks = options.quick ? 4 : 10
       for (let i = 0; i < reps; i++) {
-        perTaskWt.push(...durations(await run(`cost${i}`, 10, 0, 1, true)))
-        perTaskPlain.push(...durations(await run(`cost${i}`, 10, 0, 1, false)))
+        perTaskWt.push(...durations(await run(`cost${i}`, costTasks, 0, 1, true)))
+        perTaskPlain.push(...durations(await run(`cost${i}`, costTasks, 0, 1, false)))
       }
       const costMs = median(perTaskWt) - median(perTaskPlain)
       options.log(`worktrees: per task ${median(perTaskWt).toFixed(0)} ms with a worktree vs ${median(perTaskPlain).toFixed(0)} ms without → cost ${costMs.toFixed(0)} ms (median)`)
@@ -59,7 +61,8 @@ const worktrees: Scenario = {
       const rows: ScenarioRow[] = []
       // Agent work of 1 s even with --quick: shorter, the worktree cost alone would make the rows SEQUENTIAL.
       const workMs = 1_000
-      for (const [label, tasks, maxParallel] of [['10 tasks on 4 slots', 10, 4], ['8 parallel agents', 8, 8]] as const) {
+      const configs = [['10 tasks on 4 slots', 10, 4], ['8 parallel agents', 8, 8]] as const
+      for (const [label, tasks, maxParallel] of options.quick ? configs.slice(1) : configs) {
         const wt: RunResult[] = []
         const plain: RunResult[] = []
         for (let i = 0; i < reps; i++) {

@@ -1,11 +1,9 @@
 import { randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { MAX_INPUT_DEPTH } from '../plan/plan-schema.ts'
 import { runTools, type ToolBinding } from './run-tools.ts'
-import { toolArguments } from './tool-arguments.ts'
 
 /** Where an attempt's MCP client connects, and how to stop it. */
 export interface McpEndpoint {
@@ -13,6 +11,18 @@ export interface McpEndpoint {
   /** Ends the binding: later calls with this URL get 404. */
   revoke(): void
 }
+
+/** The MCP SDK and the tools' zod schemas, loaded with the first request: most runtimes never serve one. */
+async function loadSdk() {
+  const [{ McpServer }, { StreamableHTTPServerTransport }, { toolArguments }] = await Promise.all([
+    import('@modelcontextprotocol/sdk/server/mcp.js'),
+    import('@modelcontextprotocol/sdk/server/streamableHttp.js'),
+    import('./tool-arguments.ts'),
+  ])
+  return { McpServer, StreamableHTTPServerTransport, toolArguments }
+}
+type Sdk = Awaited<ReturnType<typeof loadSdk>>
+let sdk: Promise<Sdk> | undefined
 
 /** Longest request body accepted (a large add_tasks call fits; nothing unbounded). */
 const MAX_BODY = 1 << 20
@@ -90,8 +100,14 @@ export class McpToolServer {
     } catch (error) {
       return end(res, 400, (error as Error).message)
     }
-    const server = toolServer(binding)
-    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true })
+    let loaded: Sdk
+    try {
+      loaded = await (sdk ??= loadSdk())
+    } catch (error) {
+      return end(res, 500, (error as Error).message)
+    }
+    const server = toolServer(loaded, binding)
+    const transport = new loaded.StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true })
     res.on('close', () => {
       void transport.close()
       void server.close()
@@ -106,7 +122,7 @@ export class McpToolServer {
 }
 
 /** One MCP server with the seven run tools, bound to an attempt. */
-function toolServer(binding: ToolBinding): McpServer {
+function toolServer({ McpServer, toolArguments }: Sdk, binding: ToolBinding): McpServer {
   const server = new McpServer({ name: 'troupe', version: '1' })
   const text = (value: unknown) => ({ content: [{ type: 'text' as const, text: JSON.stringify(value) }], structuredContent: value as Record<string, unknown> })
   const guard = async (fn: () => unknown) => {

@@ -4,9 +4,9 @@ import type { Clock } from '../core/clock.ts'
 import type { ResolvedConfig } from '../core/config.ts'
 import type { AgentKind } from '../plan/agent-spec.ts'
 import type { Executor } from './executor.ts'
+import { LazyExecutor } from './lazy-executor.ts'
 import { LlmExecutor } from './llm/llm-executor.ts'
 import { LocalExecutor } from './local-executor.ts'
-import { ProcessExecutor } from './processes/process-executor.ts'
 import { WorkerPool } from './threads/pool.ts'
 
 export interface LocalBackendOptions {
@@ -46,11 +46,15 @@ export function createLocalBackend(config: ResolvedConfig, options: LocalBackend
     ...(options.shares ? { shares: options.shares } : {}),
   })
   const llm = new LlmExecutor({ prices: config.prices, now: () => options.clock.now() })
-  const processes = new ProcessExecutor({
-    prices: config.prices,
-    maxRssMb: config.governor.memory.perProcessMb,
-    ...(options.tools ? { tools: options.tools } : {}),
-    ...(options.scratchpad ? { scratchpad: options.scratchpad } : {}),
+  // Loaded with the first command or CLI attempt: a plan of module agents never loads execa.
+  const processes = new LazyExecutor('local', async () => {
+    const { ProcessExecutor } = await import('./processes/process-executor.ts')
+    return new ProcessExecutor({
+      prices: config.prices,
+      maxRssMb: config.governor.memory.perProcessMb,
+      ...(options.tools ? { tools: options.tools } : {}),
+      ...(options.scratchpad ? { scratchpad: options.scratchpad } : {}),
+    })
   })
   const executor = new LocalExecutor(
     new Map<AgentKind, Executor>([

@@ -236,9 +236,46 @@ export function decode(tree: unknown): unknown {
   return walk(tree, 0)
 }
 
-/** `value` as JSON text through {@link encode}. */
+/**
+ * `value` as JSON text through {@link encode}. A value that is plain JSON already (what most
+ * journal records and outputs are) is written as it is, without building the tagged copy.
+ */
 export function stringify(value: unknown, options: EncodeOptions & { readonly indent?: number } = {}): string {
+  if (options.canonical !== true && isPlainJson(value, 0, new Set())) return JSON.stringify(value, null, options.indent)
   return JSON.stringify(encode(value, options), null, options.indent)
+}
+
+/**
+ * Whether {@link encode} would return `value` unchanged: strings, booleans, null, finite
+ * numbers other than -0, and arrays and plain objects of those (no `$t` key, no hole, no
+ * object met twice, not nested past {@link MAX_DEPTH}).
+ */
+function isPlainJson(value: unknown, depth: number, seen: Set<object>): boolean {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return true
+    case 'number':
+      return Number.isFinite(value) && !Object.is(value, -0)
+    case 'object':
+      break
+    default:
+      return false
+  }
+  if (value === null) return true
+  if (depth >= MAX_DEPTH || seen.has(value)) return false
+  seen.add(value)
+  const proto = Object.getPrototypeOf(value) as unknown
+  if (proto === Array.prototype) {
+    const array = value as readonly unknown[]
+    for (let i = 0; i < array.length; i++) if (!isPlainJson(array[i], depth + 1, seen)) return false
+    return true
+  }
+  if (proto !== Object.prototype && proto !== null) return false
+  if (Object.hasOwn(value, '$t')) return false
+  const record = value as Record<string, unknown>
+  for (const key in record) if (Object.hasOwn(record, key) && !isPlainJson(record[key], depth + 1, seen)) return false
+  return true
 }
 
 /** The value JSON text written by {@link stringify} stands for. */

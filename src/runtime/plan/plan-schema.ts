@@ -1,4 +1,5 @@
 import * as Schema from 'effect/Schema'
+import { STRATEGIES } from './strategies.ts'
 import { WORKSPACE_MODES } from './workspace-spec.ts'
 
 /**
@@ -19,9 +20,7 @@ export const MAX_WHEN_LENGTH = 1_000
 export const PRIORITIES = ['critical', 'high', 'medium', 'low'] as const
 export type Priority = (typeof PRIORITIES)[number]
 
-/** Strategies a run can use (scheduler, CLI `--strategy`). */
-export const STRATEGIES = ['concurrent', 'sequential', 'pipeline', 'waves'] as const
-export type Strategy = (typeof STRATEGIES)[number]
+export { STRATEGIES, type Strategy } from './strategies.ts'
 
 /**
  * Strategies a plan may name: {@link STRATEGIES} plus `hybrid` (stages with their own rules),

@@ -1,4 +1,3 @@
-import { execa } from 'execa'
 import { TroupeError } from '../core/errors.ts'
 
 /** The outcome of one git command. */
@@ -50,6 +49,8 @@ const queues = new Map<string, Promise<unknown>>()
 
 async function run(cwd: string, args: readonly string[], options: GitOptions): Promise<GitResult> {
   const timeoutMs = options.timeoutMs ?? GIT_TIMEOUT_MS
+  // Loaded on first use: a runtime without worktree tasks never loads execa.
+  const { execa } = await import('execa')
   const subprocess = execa('git', options.hooks ? args : ['-c', 'core.hooksPath=/dev/null', ...args], {
     cwd,
     reject: false,

@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs'
 import { cp, mkdir, rm } from 'node:fs/promises'
 import { isAbsolute, join, relative, resolve } from 'node:path'
-import { execa } from 'execa'
 import { TroupeError } from '../core/errors.ts'
 import { refSafe } from '../plan/workspace-spec.ts'
 import { git, gitOk, tail, type GitOptions, type GitResult } from './git.ts'
@@ -333,6 +332,7 @@ function parseShortstat(text: string): [number, number, number] {
 /** Runs a setup or verify step: argv without a shell, or a string through /bin/sh. Throws with the output's tail. */
 async function runStep(step: string | readonly string[], cwd: string, what: string, isAborted: () => boolean = () => false): Promise<void> {
   const [file, args] = typeof step === 'string' ? ['/bin/sh', ['-c', step]] : [step[0]!, step.slice(1)]
+  const { execa } = await import('execa')
   const subprocess = execa(file, args, { cwd, reject: false, stdin: 'ignore', all: true, detached: true, forceKillAfterDelay: 2_000 })
   // An aborted attempt's verify is not waited for: its group is killed.
   const watch = setInterval(() => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import fc from 'fast-check'
 import { decode, encode, MAX_DEPTH, parse, stringify } from '../../../src/runtime/journal/codec.ts'
 
 const roundTrip = (value: unknown) => parse(stringify(value))
@@ -105,5 +106,20 @@ describe('codec, plain (troupe run --json)', () => {
     expect(back.node.self).toBe(back.node)
     expect(back.left).toEqual({ x: 1 })
     expect(back.right).toEqual({ x: 1 })
+describe('stringify of plain JSON', () => {
+  it('writes the same text as the tagged encoding for any value (the plain-JSON shortcut changes no byte)', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.jsonValue(), fc.anything({ withBigInt: true, withDate: true, withMap: true, withSet: true, withTypedArray: true, withNullPrototype: true, withSparseArray: true })), (value) => {
+        expect(stringify(value)).toBe(JSON.stringify(encode(value)))
+      }),
+      { numRuns: 500 },
+    )
+  })
+
+  it('keeps tags for what plain JSON cannot say: -0, undefined, a $t key, a shared object', () => {
+    const shared = { a: 1 }
+    expect(stringify({ n: -0, u: undefined, o: { $t: 'x' }, s: [shared, shared] })).toBe(
+      '{"n":{"$t":"number","v":"-0"},"u":{"$t":"undefined"},"o":{"$t":"object","v":{"$t":"x"}},"s":[{"a":1},{"$t":"ref","v":3}]}',
+    )
   })
 })

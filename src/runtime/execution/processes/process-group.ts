@@ -89,17 +89,16 @@ export class ProcessGroup {
     child.once('exit', () => {
       if (this.#state === 'running') this.stop(options.graceMs)
     })
-    this.exited = child.then(
-      (result) => {
+    let spawnError: Error | undefined
+    // 'error' comes before 'close' when the process cannot start (ENOENT, a missing cwd).
+    child.once('error', (error) => (spawnError ??= error))
+    this.exited = new Promise<GroupExit>((resolve) => {
+      child.once('close', (code, signal) => {
         this.#finish()
-        const spawnError = result.failed && result.exitCode === undefined && result.signal === undefined ? (result.cause instanceof Error ? result.cause : new Error(result.message)) : undefined
-        return { exitCode: result.exitCode, signal: result.signal, spawnError }
-      },
-      (error: unknown) => {
-        this.#finish()
-        return { exitCode: undefined, signal: undefined, spawnError: error instanceof Error ? error : new Error(String(error)) }
-      },
-    )
+        if (spawnError !== undefined && this.pid === undefined) resolve({ exitCode: undefined, signal: undefined, spawnError })
+        else resolve({ exitCode: code ?? undefined, signal: signal ?? undefined, spawnError: undefined })
+      })
+    })
   }
 
   get state(): GroupState {

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net'
-import { Redis, type RedisOptions } from 'ioredis'
+import type { RedisOptions } from 'ioredis'
 import { TroupeError } from '../../core/errors.ts'
 
 /** Connection settings of a `redis[s]://[USER:PASSWORD@]HOST[:PORT][/DB]` backend URL. */
@@ -74,6 +74,8 @@ export function redisOptions(target: RedisTarget): RedisOptions {
  * reached within `timeoutMs`, before any task starts.
  */
 export async function checkReachable(target: RedisTarget, timeoutMs = 3_000): Promise<void> {
+  // Loaded here: a local runtime imports this file (parseRedisUrl) but never ioredis.
+  const { Redis } = await import('ioredis')
   const client = new Redis({ ...redisOptions(target), lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null, connectTimeout: timeoutMs })
   client.on('error', () => undefined)
   try {

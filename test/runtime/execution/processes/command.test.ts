@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -107,6 +107,18 @@ describe('command agents', () => {
       expect(log.split('\n').sort()).toEqual(['', 'to-err', 'to-out'])
       const output = readFileSync(join(dir, run.id, 'logs', 't', '1.output.log'), 'utf8')
       expect(output.split('\n').sort()).toEqual(['', 'to-err', 'to-out'])
+    } finally {
+      await logged.close({ force: true })
+    }
+  })
+
+  it('opens no output file for an attempt that prints nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'troupe-logs-'))
+    const logged = createRuntime({ config: { pool: { minThreads: 1, maxThreads: 1 }, governor: { enabled: false }, checkpoint: { enabled: true, dir } } })
+    try {
+      const run = logged.run({ ...one({ run: ['true'] }), name: 'silent' })
+      expect((await run.result).tasks.t!.state).toBe('COMPLETED')
+      expect(existsSync(join(dir, run.id, 'logs', 't', '1.output.log'))).toBe(false)
     } finally {
       await logged.close({ force: true })
     }

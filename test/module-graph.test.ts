@@ -1,0 +1,44 @@
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+
+const root = join(import.meta.dirname, '..')
+const TSX = import.meta.resolve('tsx')
+const RECORD = join(root, 'test', 'fixtures', 'module-graph', 'record-modules.mjs')
+const dir = mkdtempSync(join(tmpdir(), 'troupe-module-graph-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+/** The npm packages a child process loads when it runs `args` (a script and its arguments), by name. */
+function packagesLoaded(args: readonly string[], name: string): string[] {
+  const log = join(dir, `${name}.log`)
+  const child = spawnSync(process.execPath, ['--import', TSX, '--import', RECORD, ...args], {
+    cwd: root,
+    env: { ...process.env, TROUPE_MODULE_LOG: log },
+    encoding: 'utf8',
+  })
+  expect(child.status, child.stderr).toBe(0)
+  const names = new Set<string>()
+  for (const url of readFileSync(log, 'utf8').split('\n')) {
+    const match = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url)
+    if (match) names.add(match[1]!)
+  }
+  return [...names].sort()
+}
+
+/** Loaded only when a plan needs them: a remote backend, CLI agents' MCP tools, LLM agents, command agents, worktrees. */
+const ON_DEMAND = ['bullmq', 'ioredis', 'openai', '@anthropic-ai/sdk', '@modelcontextprotocol/sdk', 'execa', 'systeminformation', 'zod']
+
+describe('module graph', () => {
+  it("import('troupe') loads none of the libraries a plan may never need", () => {
+    const loaded = packagesLoaded(['--input-type=module', '-e', `await import(${JSON.stringify(join(root, 'src', 'index.ts'))})`], 'index')
+    expect(loaded).toContain('xstate')
+    expect(loaded.filter((name) => ON_DEMAND.includes(name))).toEqual([])
+  })
+
+  it('troupe --version loads no engine library (only commander)', () => {
+    const loaded = packagesLoaded([join(root, 'src', 'cli', 'main.ts'), '--version'], 'version')
+    expect(loaded.filter((name) => name !== 'commander' && name !== 'tsx' && name !== 'get-tsconfig' && name !== 'resolve-pkg-maps')).toEqual([])
+  })
+})
