@@ -106,6 +106,9 @@ describe('codec, plain (troupe run --json)', () => {
     expect(back.node.self).toBe(back.node)
     expect(back.left).toEqual({ x: 1 })
     expect(back.right).toEqual({ x: 1 })
+  })
+})
+
 describe('stringify of plain JSON', () => {
   it('writes the same text as the tagged encoding for any value (the plain-JSON shortcut changes no byte)', () => {
     fc.assert(
