@@ -56,11 +56,32 @@ export class LiveView {
             : event.name === 'task:added'
               ? formatAdded?.(event.data as TaskAddedEvent)
               : undefined
-      // log-update clears the block, prints the line and redraws: it scrolls above the view.
-      if (line !== undefined) this.#log.persist(line)
+      if (line !== undefined) this.print(line)
     })
     this.#timer = setInterval(() => this.#render(), options.intervalMs ?? 100)
     this.#timer.unref()
+  }
+
+  /**
+   * Prints `line` above the live block and redraws the block at once. Everything written to
+   * the stream while the view is live goes through here: a direct write moves the cursor
+   * under log-update, which then erases the wrong lines and leaves a stale block on screen,
+   * and a persisted line without the redraw leaves no block until the next tick.
+   */
+  print(line: string): void {
+    if (this.#status === 'stopped') {
+      this.#stream.write(`${line}\n`)
+      return
+    }
+    // One write for the erase, the line and the redrawn block: between two writes a terminal
+    // can show the screen with no block at all.
+    this.#stream.cork()
+    try {
+      this.#log.persist(line)
+      this.#render()
+    } finally {
+      this.#stream.uncork()
+    }
   }
 
   /** Clears the live block and stops listening; what was persisted stays. */
@@ -75,6 +96,7 @@ export class LiveView {
   }
 
   #render(): void {
+    if (this.#status === 'stopped') return
     const snapshot = this.#monitor.snapshot()
     const run = snapshot.runs.find((r) => r.runId === this.#runId)
     if (run === undefined) return

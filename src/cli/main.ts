@@ -31,7 +31,8 @@ export function buildProgram(exit: (code: number) => void): Command {
   const program = new Command('troupe')
     .description('Run many agents in parallel: plans of tasks as XState actors on worker threads.')
     .version(packageVersion(), '-V, --version', 'print the version')
-    .showHelpAfterError()
+    // One hint, not the whole help: the help would push the error itself off screen.
+    .showHelpAfterError('(add --help for usage)')
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) })
 
