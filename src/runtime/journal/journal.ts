@@ -6,7 +6,7 @@ import { TroupeError } from '../core/errors.ts'
 import type { RunResult, TaskResult } from '../core/result.ts'
 import { stringify } from './codec.ts'
 import { RunLock } from './lock.ts'
-import { journalFile, resultFile, runDir } from './paths.ts'
+import { ensureCheckpointDir, journalFile, resultFile, runDir } from './paths.ts'
 import { readJournal, summarize, type JournalContents } from './reader.ts'
 import type { JournalRecord } from './records.ts'
 import type { RunRecorder } from './recorder.ts'
@@ -81,6 +81,7 @@ export class Journal implements RunRecorder {
   constructor(options: JournalOptions) {
     this.#options = options
     this.file = journalFile(options.dir, options.runId)
+    ensureCheckpointDir(options.dir)
     this.#lock = RunLock.acquire(runDir(options.dir, options.runId), options.runId, options.now)
     try {
       this.#previous = readJournal(this.file)
