@@ -1,6 +1,7 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
-import { resolve } from 'node:path'
-import { renderReport, type ReportContext } from '../dashboard/report.ts'
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { type EarlierAttempt, renderReport, REPORT_LOGS, type ReportContext } from '../dashboard/report.ts'
+import { type Note, parseNotes, SCRATCHPAD_FILE } from '../runtime/coordination/scratchpad.ts'
 import { loadConfig } from '../runtime/core/config.ts'
 import { TroupeError } from '../runtime/core/errors.ts'
 import type { RunResult } from '../runtime/core/result.ts'
@@ -8,6 +9,7 @@ import { parse } from '../runtime/journal/codec.ts'
 import { listRuns } from '../runtime/journal/history.ts'
 import { journalFile, resultFile, runDir } from '../runtime/journal/paths.ts'
 import { readJournal, summarize } from '../runtime/journal/reader.ts'
+import type { JournalRecord } from '../runtime/journal/records.ts'
 import { EXIT } from './exit-codes.ts'
 import { checkRunId } from './run-id.ts'
 
@@ -31,7 +33,8 @@ export function reportCommand(runId: string | undefined, options: ReportCommandO
   const file = resultFile(root, id)
   const result = readResult(file)
   const out = resolve(options.out ?? resolve(runDir(root, id), 'report.html'))
-  writeFileSync(out, renderReport(result, readContext(journalFile(root, id))))
+  const dir = runDir(root, id)
+  writeFileSync(out, renderReport(result, { ...readContext(journalFile(root, id)), logs: readLogs(dir), notes: readNotes(dir) }))
   process.stderr.write(`troupe: report of run ${id} written to ${out}\n`)
   return EXIT.ok
 }
@@ -92,5 +95,53 @@ function readContext(journal: string): ReportContext {
   for (const task of tasks) add(task)
   // Tasks added at run time are in `spawn` records.
   for (const record of contents!.records) if (record.type === 'spawn') for (const task of record.tasks) add(task)
-  return { agents, deps, about }
+  return { agents, deps, about, earlier: earlierAttempts(contents!.records) }
+}
+
+/**
+ * Each task's records but its latest (which the RunResult shows): attempts of earlier
+ * invocations of a resumed run, failed ones included, for the timeline.
+ */
+function earlierAttempts(records: readonly JournalRecord[]): Record<string, EarlierAttempt[]> {
+  const byTask = new Map<string, Extract<JournalRecord, { type: 'task' }>[]>()
+  for (const record of records) {
+    if (record.type !== 'task') continue
+    const list = byTask.get(record.id) ?? []
+    list.push(record)
+    byTask.set(record.id, list)
+  }
+  const earlier: Record<string, EarlierAttempt[]> = {}
+  for (const [id, list] of byTask) {
+    const before = list.slice(0, -1).filter((r) => r.startedAt !== undefined && r.finishedAt !== undefined)
+    if (before.length > 0) earlier[id] = before.map((r) => ({ attempt: r.attempt, start: r.startedAt!, end: r.finishedAt!, state: r.state }))
+  }
+  return earlier
+}
+
+/** Every task's stored log lines, attempt after attempt (a line marks each attempt after the first); the last REPORT_LOGS. */
+function readLogs(dir: string): Record<string, string[]> {
+  const logs: Record<string, string[]> = {}
+  const root = join(dir, 'logs')
+  if (!existsSync(root)) return logs
+  for (const segment of readdirSync(root)) {
+    const attempts = readdirSync(join(root, segment))
+      .map((name) => /^(\d+)\.log$/.exec(name)?.[1])
+      .filter((n): n is string => n !== undefined)
+      .map(Number)
+      .sort((a, b) => a - b)
+    const lines: string[] = []
+    for (const attempt of attempts) {
+      if (attempts.length > 1) lines.push(`── attempt ${attempt} ──`)
+      const text = readFileSync(join(root, segment, `${attempt}.log`), 'utf8')
+      lines.push(...text.split('\n').slice(0, text.endsWith('\n') ? -1 : undefined))
+      if (lines.length > 4 * REPORT_LOGS) lines.splice(0, lines.length - REPORT_LOGS)
+    }
+    logs[decodeURIComponent(segment)] = lines.slice(-REPORT_LOGS)
+  }
+  return logs
+}
+
+function readNotes(dir: string): Note[] {
+  const file = join(dir, SCRATCHPAD_FILE)
+  return existsSync(file) ? parseNotes(readFileSync(file, 'utf8')) : []
 }

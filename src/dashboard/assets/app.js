@@ -10,6 +10,14 @@
   const $ = (id) => document.getElementById(id)
   let current = { runs: [], governor: { status: 'n/a' } }
   let selectedRun
+  /** The task whose drill-down is open, and what the server sent for it (log, diff). */
+  let selectedTask
+  let fetched = { key: '', log: undefined, diff: undefined }
+  let filter = ''
+  /** The live stream: `open`, `ended` (the server closed it) or undefined. */
+  let stream
+  /** Log lines a card shows; its drill-down shows them all. */
+  const CARD_LOGS = 5
 
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag)
@@ -49,6 +57,8 @@
     $('run-name').textContent = run.name
     $('run-meta').textContent = `run ${run.runId} · ${run.strategy} · ${run.status}`
     document.body.dataset.status = run.status
+    // Live only while the run runs: a finished run on an open stream says so (a new run makes it live again).
+    if (stream === 'open') $('connection').textContent = run.status === 'running' ? 'live' : 'run ended'
     renderTotals(run)
     renderControls(run)
     renderCards(run)
@@ -57,6 +67,7 @@
     renderTimeline(run)
     renderGraph(run)
     renderAgents(run)
+    renderDetail(run)
   }
 
   function renderRunSelect() {
@@ -92,7 +103,8 @@
   function renderControls(run) {
     const controls = $('controls')
     if (!controls) return
-    controls.hidden = current.static === true
+    // Nothing to control once the run is over (and never in a report).
+    controls.hidden = current.static === true || run.status !== 'running'
     $('max-parallel-current').textContent = `now ${run.maxParallel}`
     $('max-parallel-current').dataset.value = String(run.maxParallel)
     const input = $('max-parallel-input')
@@ -156,7 +168,7 @@
       const bar = el('div', { class: 'bar' }, fill)
       const card = el(
         'article',
-        { class: `card ${t.state}`, 'data-task': t.id, 'data-state': t.state, 'data-history': t.history.join(' ') },
+        { class: `card ${t.state}${t.id === selectedTask ? ' selected' : ''}`, 'data-task': t.id, 'data-state': t.state, 'data-history': t.history.join(' '), tabindex: 0 },
         el('header', {}, el('strong', {}, t.id), el('span', { class: 'state' }, t.state)),
         el('div', { class: 'agent', title: t.agent }, `${t.agent.split('/').pop()}${t.attempt > 1 ? ` · attempt ${t.attempt}` : ''}${t.reused ? ' · reused' : ''}`),
         bar,
@@ -173,10 +185,85 @@
       }
       if (t.worker) card.append(el('div', { class: 'worker' }, `ran on ${t.worker}`))
       if (t.output !== undefined) card.append(el('pre', { class: 'output' }, outputText(t.output)))
-      if (t.logs.length > 0) card.append(el('ul', { class: 'logs' }, ...t.logs.map((line) => el('li', {}, line))))
+      if (t.logs.length > 0) card.append(el('ul', { class: 'logs' }, ...t.logs.slice(-CARD_LOGS).map((line) => el('li', {}, line))))
+      card.hidden = !matches(t)
+      card.addEventListener('click', () => select(t.id))
+      card.addEventListener('keydown', (e) => {
+        if (e.key === 'Enter') select(t.id)
+      })
       return card
     })
     $('cards').replaceChildren(...cards)
+  }
+
+  /** Whether a task passes the filter: every word is in its id, agent, state or tags. */
+  function matches(t) {
+    const words = filter.toLowerCase().split(/\s+/).filter(Boolean)
+    const text = `${t.id} ${t.agent} ${t.state} ${(t.tags || []).join(' ')}`.toLowerCase()
+    return words.every((w) => text.includes(w))
+  }
+
+  function select(taskId) {
+    selectedTask = taskId
+    render()
+    $('detail').scrollIntoView({ block: 'nearest' })
+  }
+
+  /**
+   * The selected task in full: state, error, output, its whole log and, for a worktree task,
+   * its diff. Live, the log and the diff come from the server; in a report, from the data.
+   */
+  function renderDetail(run) {
+    const box = $('detail')
+    const t = selectedTask === undefined ? undefined : run.tasks.find((x) => x.id === selectedTask)
+    box.hidden = t === undefined
+    if (!t) return box.replaceChildren()
+    const key = `${run.runId}\u0000${t.id}\u0000${t.state}\u0000${t.attempt}`
+    if (!current.static && fetched.key !== key) {
+      fetched = { key, log: undefined, diff: undefined }
+      const query = `run=${encodeURIComponent(run.runId)}&task=${encodeURIComponent(t.id)}`
+      const load = (what) =>
+        fetch(`api/task-${what}?${query}`)
+          .then((r) => r.text())
+          .then((text) => {
+            if (fetched.key !== key) return
+            fetched[what] = text
+            render()
+          })
+          .catch(() => {})
+      void load('log')
+      if (t.workspace) void load('diff')
+    }
+    const close = el('button', { type: 'button', id: 'detail-close' }, 'close')
+    close.addEventListener('click', () => {
+      selectedTask = undefined
+      render()
+    })
+    const facts = [
+      ['state', t.state],
+      ['agent', t.agent],
+      ['attempts', String(t.attempt)],
+      ['history', t.history.join(' → ')],
+      ['busy', ms(t.busyMs)],
+      ...(t.worker ? [['worker', t.worker]] : []),
+      ...(t.parent ? [['added by', t.parent]] : []),
+      ...(t.description ? [['description', t.description]] : []),
+    ]
+    const parts = [
+      el('header', {}, el('h2', {}, `task ${t.id}`), close),
+      el('dl', {}, ...facts.flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)])),
+    ]
+    if (t.error) parts.push(el('h3', {}, 'error'), el('pre', { id: 'detail-error' }, `${t.error.code}: ${t.error.message}`))
+    if (t.output !== undefined) parts.push(el('h3', {}, 'output'), el('pre', { id: 'detail-output' }, typeof t.output === 'string' ? t.output : JSON.stringify(t.output, null, 2)))
+    const log = current.static ? t.logs.join('\n') : (fetched.log ?? t.logs.join('\n'))
+    parts.push(el('h3', {}, 'log'), el('pre', { id: 'detail-log' }, log === '' ? '(nothing logged)' : log))
+    if (t.workspace) {
+      const w = t.workspace
+      const summary = `${w.branch} · ${w.filesChanged} files +${w.insertions} −${w.deletions} · ${w.merge}`
+      const diff = current.static ? `${summary}\n(the diff is shown by the live dashboard while the branch exists)` : (fetched.diff ?? `${summary}\n(loading the diff…)`)
+      parts.push(el('h3', {}, 'diff'), el('pre', { id: 'detail-diff' }, diff))
+    }
+    box.replaceChildren(...parts)
   }
 
   function renderPauses(run) {
@@ -236,6 +323,7 @@
       g.append(svg('title', {}, `${b.task.id} (${b.task.agent}) attempt ${b.attempt}${b.failed ? ' failed' : ''}: ${ms(b.end - b.start)}`))
       g.append(svg('rect', { x, y: b.slot * rowH + 3, width: w, height: rowH - 6, rx: 3 }))
       if (w > 30) g.append(svg('text', { x: x + 4, y: b.slot * rowH + 17, class: 'bar-label' }, b.task.id))
+      g.addEventListener('click', () => select(b.task.id))
       s.append(g)
     }
     box.replaceChildren(s)
@@ -267,6 +355,7 @@
       g.append(svg('rect', { x: p.x, y: p.y, width: 130, height: 28, rx: 5 }))
       g.append(svg('text', { x: p.x + 6, y: p.y + 18 }, t.id.length > 18 ? `${t.id.slice(0, 17)}…` : t.id))
       g.append(svg('title', {}, `${t.id}: ${t.state}`))
+      g.addEventListener('click', () => select(t.id))
       s.append(g)
     }
     box.replaceChildren(s)
@@ -295,6 +384,10 @@
   }
 
   renderLegend()
+  $('task-filter').addEventListener('input', (e) => {
+    filter = e.target.value
+    render()
+  })
   $('run-select').addEventListener('change', (e) => {
     selectedRun = e.target.value
     render()
@@ -331,11 +424,18 @@
     // The server ends the stream once it has sent the final state: stay on it.
     source.addEventListener('end', () => {
       source.close()
+      stream = 'ended'
       $('connection').textContent = 'run ended'
       $('connection').dataset.state = 'ended'
     })
-    source.addEventListener('open', () => ($('connection').textContent = 'live'))
+    source.addEventListener('open', () => {
+      stream = 'open'
+      $('connection').dataset.state = 'open'
+      const run = pick()
+      $('connection').textContent = run && run.status !== 'running' ? 'run ended' : 'live'
+    })
     source.addEventListener('error', () => {
+      if (stream === 'open') stream = undefined
       if ($('connection').dataset.state !== 'ended') $('connection').textContent = 'disconnected'
     })
   }
