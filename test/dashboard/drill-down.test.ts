@@ -97,7 +97,7 @@ describe('dashboard drill-down in Chromium', () => {
     expect(await page.locator('#cards [data-task="loud"] .logs li').count()).toBeLessThanOrEqual(5)
     await page.click('#cards [data-task="loud"]')
     // The whole log, from the server (the snapshot holds the last lines only).
-    await page.waitForFunction(() => document.getElementById('detail-log')?.textContent?.includes('line 1\nline 2\n'))
+    await page.waitForFunction(`document.getElementById('detail-log')?.textContent?.includes('line 1\\nline 2\\n')`)
     expect(await page.textContent('#detail-log')).toContain('line 30')
     expect(await page.textContent('#detail-error')).toContain('ERR_COMMAND_FAILED')
     await page.click('#detail-close')
