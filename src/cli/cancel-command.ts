@@ -25,7 +25,9 @@ export async function cancelCommand(runId: string, options: CancelCommandOptions
   checkRunId(runId)
   const root = resolve(loadConfig({ file: options.config }).checkpoint.dir)
   const dir = runDir(root, runId)
-  if (!existsSync(dir)) throw new TroupeError('ERR_ARGUMENT_INVALID', `No run "${runId}" in ${root} (checkpoint.dir); \`troupe runs\` lists the runs`)
+  if (!existsSync(dir)) {
+    throw new TroupeError('ERR_ARGUMENT_INVALID', `No run "${runId}" in ${root} (checkpoint.dir); \`troupe runs\` lists the runs`)
+  }
   const holder = liveHolder(dir)
   if (holder === undefined) {
     throw new TroupeError('ERR_ARGUMENT_INVALID', `Run "${runId}" is not running (no live process holds ${dir}/lock); nothing to cancel`)

@@ -32,7 +32,9 @@ export function logsCommand(runId: string, taskId: string | undefined, options: 
   checkRunId(runId)
   const root = resolve(loadConfig({ file: options.config }).checkpoint.dir)
   const dir = runDir(root, runId)
-  if (!existsSync(dir)) throw new TroupeError('ERR_ARGUMENT_INVALID', `No run "${runId}" in ${root} (checkpoint.dir); \`troupe runs\` lists the runs`)
+  if (!existsSync(dir)) {
+    throw new TroupeError('ERR_ARGUMENT_INVALID', `No run "${runId}" in ${root} (checkpoint.dir); \`troupe runs\` lists the runs`)
+  }
   if (options.scratchpad) return printScratchpad(dir, runId, taskId)
   if (options.follow) return follow(root, dir, runId, taskId, options)
   const logs = join(dir, 'logs')
@@ -40,7 +42,11 @@ export function logsCommand(runId: string, taskId: string | undefined, options: 
   if (taskId !== undefined && !tasks.includes(taskId)) {
     throw new TroupeError(
       'ERR_ARGUMENT_INVALID',
-      `No logs for task "${taskId}" in run "${runId}". ${tasks.length > 0 ? `Tasks with logs: ${tasks.slice(0, 20).join(', ')}${tasks.length > 20 ? ', …' : ''}.` : 'No task of this run logged anything.'}`,
+      `No logs for task "${taskId}" in run "${runId}". ${
+        tasks.length > 0
+          ? `Tasks with logs: ${tasks.slice(0, 20).join(', ')}${tasks.length > 20 ? ', …' : ''}.`
+          : 'No task of this run logged anything.'
+      }`,
     )
   }
   let printed = 0
@@ -54,7 +60,8 @@ export function logsCommand(runId: string, taskId: string | undefined, options: 
     }
   }
   if (printed === 0 && options.attempt !== undefined) {
-    throw new TroupeError('ERR_ARGUMENT_INVALID', `No log of attempt ${options.attempt} in run "${runId}"${taskId === undefined ? '' : ` for task "${taskId}"`}`)
+    const which = taskId === undefined ? '' : ` for task "${taskId}"`
+    throw new TroupeError('ERR_ARGUMENT_INVALID', `No log of attempt ${options.attempt} in run "${runId}"${which}`)
   }
   if (printed === 0) process.stderr.write(`troupe: run ${runId} has no stored logs\n`)
   return EXIT.ok
@@ -140,10 +147,14 @@ function inPlanOrder(ids: string[], order: readonly string[]): string[] {
 /** `--scratchpad`: the run's notes, oldest first, `<time> <taskId>: <text>` (sanitised for the terminal). */
 function printScratchpad(dir: string, runId: string, taskId: string | undefined): number {
   const file = join(dir, SCRATCHPAD_FILE)
-  const notes = existsSync(file) ? parseNotes(readFileSync(file, 'utf8')).filter((note) => taskId === undefined || note.taskId === taskId) : []
+  const all = existsSync(file) ? parseNotes(readFileSync(file, 'utf8')) : []
+  const notes = all.filter((note) => taskId === undefined || note.taskId === taskId)
   for (const note of notes) {
-    process.stdout.write(`${new Date(note.at).toISOString()} ${terminalText(note.taskId)}: ${terminalText(note.text, MAX_NOTE_CHARS + 100, { multiline: true })}\n`)
+    const text = terminalText(note.text, MAX_NOTE_CHARS + 100, { multiline: true })
+    process.stdout.write(`${new Date(note.at).toISOString()} ${terminalText(note.taskId)}: ${text}\n`)
   }
-  if (notes.length === 0) process.stderr.write(`troupe: run ${runId} has no scratchpad notes${taskId === undefined ? '' : ` from task "${taskId}"`}\n`)
+  if (notes.length === 0) {
+    process.stderr.write(`troupe: run ${runId} has no scratchpad notes${taskId === undefined ? '' : ` from task "${taskId}"`}\n`)
+  }
   return EXIT.ok
 }

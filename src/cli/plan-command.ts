@@ -26,7 +26,15 @@ const SHOWN = 20
 export interface PlanOutline {
   readonly agents: readonly { readonly name: string; readonly kind: string }[]
   /** `strategy: hybrid` only, in stage order. */
-  readonly stages: readonly { readonly name: string; readonly parallel: boolean; readonly maxParallel?: number; readonly failFast?: boolean; readonly tasks: number }[] | undefined
+  readonly stages:
+    | readonly {
+        readonly name: string
+        readonly parallel: boolean
+        readonly maxParallel?: number
+        readonly failFast?: boolean
+        readonly tasks: number
+      }[]
+    | undefined
   /** Tasks with a `when` condition. */
   readonly conditions: readonly { readonly id: string; readonly when: string }[]
   /** Tasks with a `description` or `tags`. */
@@ -79,7 +87,9 @@ export function outlinePlan(plan: CompiledPlan): PlanOutline {
           })),
     conditions: plan.tasks.flatMap((t) => (t.when === undefined ? [] : [{ id: t.id, when: t.when }])),
     labels: plan.tasks.flatMap((t) =>
-      t.description === undefined && t.tags.length === 0 ? [] : [{ id: t.id, ...(t.description === undefined ? {} : { description: t.description }), tags: t.tags }],
+      t.description === undefined && t.tags.length === 0
+        ? []
+        : [{ id: t.id, ...(t.description === undefined ? {} : { description: t.description }), tags: t.tags }],
     ),
   }
 }
@@ -107,9 +117,11 @@ export function governorEstimates(plan: CompiledPlan, measured: Readonly<Record<
     if (known !== undefined && known.source !== 'none') continue
     const stored = measured[agent]
     if (stored !== undefined) {
-      out.set(agent, { agent, cpu: stored.cpu, ...(stored.memoryMb === undefined ? {} : { memoryMb: stored.memoryMb }), source: 'measured', samples: stored.samples })
+      const memory = stored.memoryMb === undefined ? {} : { memoryMb: stored.memoryMb }
+      out.set(agent, { agent, cpu: stored.cpu, ...memory, source: 'measured', samples: stored.samples })
     } else if (task.resources?.cpu !== undefined) {
-      out.set(agent, { agent, cpu: task.resources.cpu, ...(task.resources.memoryMb === undefined ? {} : { memoryMb: task.resources.memoryMb }), source: 'plan', samples: 0 })
+      const memory = task.resources.memoryMb === undefined ? {} : { memoryMb: task.resources.memoryMb }
+      out.set(agent, { agent, cpu: task.resources.cpu, ...memory, source: 'plan', samples: 0 })
     } else {
       out.set(agent, { agent, source: 'none', samples: 0 })
     }
@@ -120,7 +132,8 @@ export function governorEstimates(plan: CompiledPlan, measured: Readonly<Record<
 /** "governor estimates per attempt", one line per agent. */
 export function formatEstimates(governor: { readonly enabled: boolean; readonly estimates: readonly AgentEstimate[] }): string {
   const width = Math.max(0, ...governor.estimates.map((e) => e.agent.length))
-  const lines = [`governor estimates per attempt (measured: ${DEMAND_FILE} in the checkpoint dir; plan: resources)${governor.enabled ? '' : ' — governor.enabled is false: not used'}:`]
+  const unused = governor.enabled ? '' : ' — governor.enabled is false: not used'
+  const lines = [`governor estimates per attempt (measured: ${DEMAND_FILE} in the checkpoint dir; plan: resources)${unused}:`]
   for (const e of governor.estimates.slice(0, SHOWN)) {
     if (e.source === 'none') {
       lines.push(`  ${e.agent.padEnd(width)}  not measured yet: counted as ~${UNKNOWN_CPU.toFixed(1)} CPU until a reading shows otherwise`)
@@ -140,7 +153,11 @@ export function formatOutline(o: PlanOutline): string {
   if (o.stages !== undefined) {
     lines.push(`stages (hybrid, in this order): ${o.stages.length}`)
     for (const s of o.stages.slice(0, SHOWN)) {
-      const rule = [s.parallel ? 'parallel' : 'sequential', ...(s.maxParallel === undefined ? [] : [`maxParallel ${s.maxParallel}`]), ...(s.failFast ? ['failFast'] : [])]
+      const rule = [
+        s.parallel ? 'parallel' : 'sequential',
+        ...(s.maxParallel === undefined ? [] : [`maxParallel ${s.maxParallel}`]),
+        ...(s.failFast ? ['failFast'] : []),
+      ]
       lines.push(`  ${s.name}: ${s.tasks} tasks, ${rule.join(', ')}`)
     }
   }
@@ -161,17 +178,23 @@ export function formatOutline(o: PlanOutline): string {
 
 /** The human-readable report of {@link planCommand}. */
 export function formatAnalysis(a: PlanAnalysis): string {
-  const lines = [pc.bold(`troupe plan: "${a.name}" — ${a.tasks} tasks, ${a.dependencies} dependencies, strategy ${a.strategy}, maxParallel ${a.maxParallel}`)]
+  const lines = [
+    pc.bold(
+      `troupe plan: "${a.name}" — ${a.tasks} tasks, ${a.dependencies} dependencies, strategy ${a.strategy}, maxParallel ${a.maxParallel}`,
+    ),
+  ]
   lines.push(`dependency levels: ${a.levels.length}`)
   for (const [level, ids] of a.levels.slice(0, SHOWN).entries()) lines.push(`  ${String(level).padStart(3)}: ${list(ids)}`)
   if (a.levels.length > SHOWN) lines.push(`  … ${a.levels.length - SHOWN} more levels`)
   lines.push(`critical path: ${formatMs(a.criticalPath.ms)}, ${a.criticalPath.ids.length} tasks: ${list(a.criticalPath.ids, ' → ')}`)
   lines.push(
     `estimated makespan at maxParallel ${a.maxParallel}: ${formatMs(a.makespanMs)} (lower bound ${formatMs(a.lowerBoundMs)}), ` +
-      `sequential ${formatMs(a.sequentialMs)} (${a.speedup.toFixed(2)}x), waves ${formatMs(a.wavesMakespanMs)}${a.makespanMs > 0 ? ` (${percent(a.wavesMakespanMs / a.makespanMs - 1)})` : ''}`,
+      `sequential ${formatMs(a.sequentialMs)} (${a.speedup.toFixed(2)}x), waves ${formatMs(a.wavesMakespanMs)}` +
+      (a.makespanMs > 0 ? ` (${percent(a.wavesMakespanMs / a.makespanMs - 1)})` : ''),
   )
   if (a.estimated < a.tasks) {
-    lines.push(pc.dim(`${a.tasks - a.estimated} of ${a.tasks} tasks have no estimateMs; they count as ${formatMs(a.defaultEstimateMs)} (the median estimate, or 1 ms when there is none)`))
+    const unestimated = `${a.tasks - a.estimated} of ${a.tasks} tasks have no estimateMs`
+    lines.push(pc.dim(`${unestimated}; they count as ${formatMs(a.defaultEstimateMs)} (the median estimate, or 1 ms when there is none)`))
   }
   if (a.claimConflicts.length === 0) {
     lines.push('claim conflicts: none')

@@ -43,9 +43,11 @@ function pickRun(root: string, runId: string | undefined, last: boolean): string
   if (runId !== undefined && last) throw new TroupeError('ERR_ARGUMENT_INVALID', 'Give either a run id or --last, not both')
   const finished = () => listRuns(root).filter((run) => existsSync(resultFile(root, run.runId)))
   if (runId === undefined) {
-    if (!last) throw new TroupeError('ERR_ARGUMENT_INVALID', 'Expected a run id, or --last for the newest finished run (`troupe runs` lists them)')
+    if (!last) {
+      throw new TroupeError('ERR_ARGUMENT_INVALID', 'Expected a run id, or --last for the newest finished run (`troupe runs` lists them)')
+    }
     const newest = finished()[0]
-    if (newest === undefined) throw new TroupeError('ERR_ARGUMENT_INVALID', `No finished runs in ${root} (checkpoint.dir); pass --config if the journal lives elsewhere.`)
+    if (newest === undefined) throw new TroupeError('ERR_ARGUMENT_INVALID', noFinishedRuns(root))
     return newest.runId
   }
   checkRunId(runId)
@@ -53,10 +55,18 @@ function pickRun(root: string, runId: string | undefined, last: boolean): string
     const known = finished().map((run) => run.runId)
     throw new TroupeError(
       'ERR_ARGUMENT_INVALID',
-      `No finished run "${runId}": ${resultFile(root, runId)} does not exist. ${known.length > 0 ? `Finished runs in ${root}: ${known.slice(0, 10).join(', ')}${known.length > 10 ? ', …' : ''}.` : `No finished runs in ${root} (checkpoint.dir); pass --config if the journal lives elsewhere.`}`,
+      `No finished run "${runId}": ${resultFile(root, runId)} does not exist. ${
+        known.length > 0
+          ? `Finished runs in ${root}: ${known.slice(0, 10).join(', ')}${known.length > 10 ? ', …' : ''}.`
+          : noFinishedRuns(root)
+      }`,
     )
   }
   return runId
+}
+
+function noFinishedRuns(root: string): string {
+  return `No finished runs in ${root} (checkpoint.dir); pass --config if the journal lives elsewhere.`
 }
 
 function readResult(file: string): RunResult {
@@ -64,10 +74,12 @@ function readResult(file: string): RunResult {
   try {
     parsed = parse(readFileSync(file, 'utf8'))
   } catch (error) {
-    throw new TroupeError('ERR_ARGUMENT_INVALID', `Cannot read ${file}: ${error instanceof Error ? error.message : String(error)}`, { cause: error })
+    const why = error instanceof Error ? error.message : String(error)
+    throw new TroupeError('ERR_ARGUMENT_INVALID', `Cannot read ${file}: ${why}`, { cause: error })
   }
   const r = parsed as Partial<RunResult> | null
-  if (r === null || typeof r !== 'object' || typeof r.runId !== 'string' || typeof r.makespanMs !== 'number' || typeof r.tasks !== 'object' || r.tasks === null) {
+  const shaped = r !== null && typeof r === 'object' && typeof r.runId === 'string' && typeof r.makespanMs === 'number'
+  if (!shaped || typeof r.tasks !== 'object' || r.tasks === null) {
     throw new TroupeError('ERR_ARGUMENT_INVALID', `${file} is not a RunResult: expected an object with runId, makespanMs and tasks`)
   }
   return r as RunResult
@@ -87,10 +99,22 @@ function readContext(journal: string): ReportContext {
   const agents: Record<string, string> = {}
   const deps: Record<string, readonly string[]> = {}
   const about: Record<string, { description?: string; tags?: readonly string[] }> = {}
-  const add = (task: { id: string; agent: string; dependsOn?: readonly string[] | undefined; description?: string | undefined; tags?: readonly string[] | undefined }) => {
+  type Shape = {
+    id: string
+    agent: string
+    dependsOn?: readonly string[] | undefined
+    description?: string | undefined
+    tags?: readonly string[] | undefined
+  }
+  const add = (task: Shape) => {
     agents[task.id] = task.agent
     deps[task.id] = task.dependsOn ?? []
-    if (task.description !== undefined || task.tags !== undefined) about[task.id] = { ...(task.description === undefined ? {} : { description: task.description }), ...(task.tags === undefined ? {} : { tags: task.tags }) }
+    if (task.description !== undefined || task.tags !== undefined) {
+      about[task.id] = {
+        ...(task.description === undefined ? {} : { description: task.description }),
+        ...(task.tags === undefined ? {} : { tags: task.tags }),
+      }
+    }
   }
   for (const task of tasks) add(task)
   // Tasks added at run time are in `spawn` records.
@@ -113,7 +137,8 @@ function earlierAttempts(records: readonly JournalRecord[]): Record<string, Earl
   const earlier: Record<string, EarlierAttempt[]> = {}
   for (const [id, list] of byTask) {
     const before = list.slice(0, -1).filter((r) => r.startedAt !== undefined && r.finishedAt !== undefined)
-    if (before.length > 0) earlier[id] = before.map((r) => ({ attempt: r.attempt, start: r.startedAt!, end: r.finishedAt!, state: r.state }))
+    if (before.length === 0) continue
+    earlier[id] = before.map((r) => ({ attempt: r.attempt, start: r.startedAt!, end: r.finishedAt!, state: r.state }))
   }
   return earlier
 }

@@ -83,7 +83,12 @@ export async function runCommand(planFile: string, options: RunCommandOptions): 
   const say = (line: string) => (view === undefined ? err(line) : view.print(line))
   if (!options.quiet) {
     run.on('run:start', (e) =>
-      say(pc.bold(`troupe: run ${terminalText(e.runId, 128)} — ${plural(e.tasks, 'task')} of "${terminalText(e.name, 120)}", strategy ${e.strategy}, maxParallel ${e.maxParallel}${e.reused ? `, ${e.reused} reused from the journal` : ''}`)),
+      say(
+        pc.bold(
+          `troupe: run ${terminalText(e.runId, 128)} — ${plural(e.tasks, 'task')} of "${terminalText(e.name, 120)}", ` +
+            `strategy ${e.strategy}, maxParallel ${e.maxParallel}${e.reused ? `, ${e.reused} reused from the journal` : ''}`,
+        ),
+      ),
     )
   }
   if (!options.quiet && view === undefined) {
@@ -174,7 +179,8 @@ function describeAdded(e: TaskAddedEvent): string {
 function describeTransition(e: TaskStateEvent): string | undefined {
   const id = pc.bold(terminalText(e.taskId, 64))
   // The message's first line: a process's stderr tail follows in the summary.
-  const error = e.error ? `${terminalText(e.error.code, 40)} ${terminalText(e.error.message.split('\n')[0]!.replace(/; stderr:$/, ''))}` : ''
+  const firstLine = (e.error?.message.split('\n')[0] ?? '').replace(/; stderr:$/, '')
+  const error = e.error ? `${terminalText(e.error.code, 40)} ${terminalText(firstLine)}` : ''
   switch (e.state) {
     case 'RUNNING':
       return `${pc.cyan('▶ started  ')} ${id} (${terminalText(e.agent, 64)}${e.attempt > 1 ? `, attempt ${e.attempt}` : ''})`
@@ -187,7 +193,8 @@ function describeTransition(e: TaskStateEvent): string | undefined {
     case 'CANCELLED':
       return `${pc.magenta('■ cancelled')} ${id}`
     case 'QUEUED':
-      return e.previous === 'RUNNING' ? `${pc.yellow('↻ retrying ')} ${id} after ${terminalText(e.error?.code ?? '', 40)} (attempt ${e.attempt} failed)` : undefined
+      if (e.previous !== 'RUNNING') return undefined
+      return `${pc.yellow('↻ retrying ')} ${id} after ${terminalText(e.error?.code ?? '', 40)} (attempt ${e.attempt} failed)`
     default:
       return undefined
   }

@@ -55,7 +55,10 @@ export function formatSummary(result: RunResult, options: SummaryOptions = {}): 
   const withCodes = codeW > 0 && width - fixed - codeW - 2 >= Math.min(24, longestId)
   const idW = Math.min(longestId, Math.max(4, width - fixed - (withCodes ? codeW + 2 : 0)))
   const line = (id: string, state: string, tries: string, dur: string, code: string, color = (t: string) => t) =>
-    `${fit(id, idW).padEnd(idW)}  ${color(state.padEnd(stateW))}  ${tries.padStart(triesW)}  ${dur.padStart(durW)}${withCodes && code ? `  ${code}` : ''}`.trimEnd()
+    [fit(id, idW).padEnd(idW), color(state.padEnd(stateW)), tries.padStart(triesW), dur.padStart(durW)]
+      .concat(withCodes && code ? [code] : [])
+      .join('  ')
+      .trimEnd()
   const table = [
     pc.dim(line('task', 'state', 'tries', 'duration', withCodes ? 'error' : '')),
     ...cells.map((c) => line(c.id, c.state, c.attempts, c.duration, c.code, STATE_COLOR[c.state.split(' ')[0]!])),
@@ -77,14 +80,22 @@ export function formatSummary(result: RunResult, options: SummaryOptions = {}): 
     prose(`verdict ${result.parallelization}: ${verdictReason(result)}`),
     ...(result.peakConcurrency === undefined
       ? []
-      : [prose(`saved ${formatMs(result.timeSavedMs ?? 0)} · success ${((result.successRate ?? 0) * 100).toFixed(0)} % · peak ${result.peakConcurrency} running`)]),
+      : [
+          prose(
+            `saved ${formatMs(result.timeSavedMs ?? 0)} · success ${((result.successRate ?? 0) * 100).toFixed(0)} % · ` +
+              `peak ${result.peakConcurrency} running`,
+          ),
+        ]),
     ...(result.governor && result.governor.samples > 0 ? [prose(formatGovernor(result.governor))] : []),
     ...(result.usage && (result.usage.total.costUsd > 0 || result.usage.total.tokens > 0 || result.usage.total.apiCalls > 0)
       ? [prose(`usage: $${result.usage.total.costUsd} · ${result.usage.total.tokens} tokens · ${result.usage.total.apiCalls} API calls`)]
       : []),
     ...(result.status !== 'completed' && options.resumeCommand ? [pc.bold(shellCommand('resume:', options.resumeCommand, width))] : []),
     ...(options.runDirectory
-      ? [pc.dim(labelled('journal and logs:', options.runDirectory, width)), pc.dim(shellCommand('HTML report:', `troupe report ${result.runId}`, width))]
+      ? [
+          pc.dim(labelled('journal and logs:', options.runDirectory, width)),
+          pc.dim(shellCommand('HTML report:', `troupe report ${result.runId}`, width)),
+        ]
       : []),
   ]
   return lines.join('\n')
@@ -104,7 +115,8 @@ function failures(result: RunResult, width: number): string[] {
   const lines: string[] = []
   for (const [id, task] of failed.slice(0, MAX_FAILURES)) {
     const [first = '', ...rest] = terminalText(task.error!.message, 4000, { multiline: true }).split('\n')
-    const head = `${pc.red('✗')} ${terminalText(id, 128)}: ${pc.red(terminalText(task.error!.code, 64))} ${first.replace(/; stderr:$/, '')}`
+    const code = pc.red(terminalText(task.error!.code, 64))
+    const head = `${pc.red('✗')} ${terminalText(id, 128)}: ${code} ${first.replace(/; stderr:$/, '')}`
     lines.push(wrapAnsi(head, width, { hard: true, trim: true }).replaceAll('\n', '\n    '))
     const tail = rest.filter((l) => l.trim() !== '').slice(-STDERR_LINES)
     if (tail.length > 0) lines.push(...tail.map((l) => pc.dim(`    │ ${fit(l, width - 6)}`)))
@@ -157,9 +169,14 @@ export function plural(count: number, noun: string): string {
  * PARTIAL when ≤ 0.8 × sequentialMs, else SEQUENTIAL), in the terms that decided it.
  */
 export function verdictReason(r: RunResult): string {
-  const bound = r.criticalPathMs >= r.sequentialMs / Math.max(1, r.maxParallel) ? `the critical path (${formatMs(r.criticalPathMs)})` : `the work spread over ${r.maxParallel} slots (${formatMs(r.lowerBoundMs)})`
+  const bound =
+    r.criticalPathMs >= r.sequentialMs / Math.max(1, r.maxParallel)
+      ? `the critical path (${formatMs(r.criticalPathMs)})`
+      : `the work spread over ${r.maxParallel} slots (${formatMs(r.lowerBoundMs)})`
   if (r.parallelization === 'PARALLEL') {
-    if (r.speedup < 1.1) return `as parallel as the dependencies allow — the makespan is within 20 % of ${bound}, so no schedule could do much better`
+    if (r.speedup < 1.1) {
+      return `as parallel as the dependencies allow — the makespan is within 20 % of ${bound}, so no schedule could do much better`
+    }
     return `the makespan is within 20 % of the best possible, ${bound}`
   }
   const ratio = r.lowerBoundMs > 0 ? (r.makespanMs / r.lowerBoundMs).toFixed(1) : '?'
@@ -173,8 +190,10 @@ function formatGovernor(g: GovernorReport): string {
     steps.length > 1
       ? `; concurrency ${steps[0]} → ${steps.at(-1)} (${Math.min(...steps)}–${Math.max(...steps)} over ${steps.length - 1} changes)`
       : ''
-  const throttled = g.throttleEvents > 0 ? `throttled ${formatMs(g.throttledMs)} in ${plural(g.throttleEvents, 'period')}` : 'never throttled'
-  return `governor (${g.mode}): ${throttled}; peak CPU ${g.peakCpuPercent} %, peak memory ${g.peakMemoryMb} MB over ${g.samples} samples${limits}`
+  const throttled =
+    g.throttleEvents > 0 ? `throttled ${formatMs(g.throttledMs)} in ${plural(g.throttleEvents, 'period')}` : 'never throttled'
+  const peaks = `peak CPU ${g.peakCpuPercent} %, peak memory ${g.peakMemoryMb} MB over ${plural(g.samples, 'sample')}`
+  return `governor (${g.mode}): ${throttled}; ${peaks}${limits}`
 }
 
 export function formatMs(ms: number): string {

@@ -21,21 +21,28 @@ export interface WorkerCommandOptions {
  * aborts them (their jobs go back to the queue for another worker). Returns the exit code.
  */
 export async function workerCommand(options: WorkerCommandOptions): Promise<number> {
-  if (options.backend === 'local') throw new TroupeError('ERR_ARGUMENT_INVALID', '`troupe worker --backend` needs a Redis URL (redis://HOST:PORT[/DB]); "local" runs in `troupe run` itself')
+  if (options.backend === 'local') {
+    throw new TroupeError(
+      'ERR_ARGUMENT_INVALID',
+      '`troupe worker --backend` needs a Redis URL (redis://HOST:PORT[/DB]); "local" runs in `troupe run` itself',
+    )
+  }
   const target = parseRedisUrl(options.backend)
   await checkReachable(target)
   const config = loadConfig({ file: options.config })
   const concurrency = options.concurrency ?? availableParallelism()
   const name = options.name ?? `${hostname()}-${process.pid}`
-  const { executor } = createLocalBackend(config, { threads: concurrency, clock: systemClock, onError: (error) => reportListenerError(error) })
-  const worker = await startRemoteWorker({ target, name, concurrency, cwd: process.cwd(), executor, onError: (error) => reportListenerError(error) })
+  const onError = (error: unknown) => reportListenerError(error)
+  const { executor } = createLocalBackend(config, { threads: concurrency, clock: systemClock, onError })
+  const worker = await startRemoteWorker({ target, name, concurrency, cwd: process.cwd(), executor, onError })
   process.stderr.write(`troupe worker ${JSON.stringify(name)}: taking attempts from ${target.url} (concurrency ${concurrency})\n`)
   return new Promise((resolve) => {
     let stopping = false
     const stop = (signal: NodeJS.Signals) => {
       const force = stopping
       stopping = true
-      process.stderr.write(`troupe worker: ${signal}, ${force ? 'aborting the attempts held' : 'finishing the attempts held (again to abort them)'}\n`)
+      const what = force ? 'aborting the attempts held' : 'finishing the attempts held (again to abort them)'
+      process.stderr.write(`troupe worker: ${signal}, ${what}\n`)
       void worker.close(force).then(() => resolve(EXIT.ok))
     }
     process.on('SIGINT', stop)

@@ -67,10 +67,13 @@ export function snapshotFromResult(result: RunResult, context: ReportContext = {
   // task's span in the final result, slots assigned over all of them.
   const bars: { id: string; attempt: number; start: number; end: number; failed: boolean }[] = []
   for (const [id] of entries) {
-    for (const e of context.earlier?.[id] ?? []) bars.push({ id, attempt: e.attempt, start: e.start, end: e.end, failed: e.state !== 'COMPLETED' })
+    for (const e of context.earlier?.[id] ?? []) {
+      bars.push({ id, attempt: e.attempt, start: e.start, end: e.end, failed: e.state !== 'COMPLETED' })
+    }
   }
   for (const [id, t] of entries) {
-    if (t.startedAt !== undefined && t.finishedAt !== undefined) bars.push({ id, attempt: t.attempts, start: t.startedAt, end: t.finishedAt, failed: t.state === 'FAILED' })
+    if (t.startedAt === undefined || t.finishedAt === undefined) continue
+    bars.push({ id, attempt: t.attempts, start: t.startedAt, end: t.finishedAt, failed: t.state === 'FAILED' })
   }
   const slots = assignSlots(bars)
   const intervalsOf = new Map<string, { attempt: number; slot: number; start: number; end: number; failed?: true }[]>()
@@ -135,7 +138,9 @@ export function snapshotFromResult(result: RunResult, context: ReportContext = {
     })),
     tasks,
     pauses: [],
-    ...(context.notes !== undefined && context.notes.length > 0 ? { notes: context.notes.map((n) => ({ runId: result.runId, ...n })) } : {}),
+    ...(context.notes !== undefined && context.notes.length > 0
+      ? { notes: context.notes.map((n) => ({ runId: result.runId, ...n })) }
+      : {}),
     final: {
       makespanMs: result.makespanMs,
       sequentialMs: result.sequentialMs,
@@ -164,7 +169,10 @@ export function renderReport(result: RunResult, context: ReportContext = {}): st
     .replace('<link rel="stylesheet" href="styles.css">', () => `<style>\n${style}</style>`)
     // A finished run has nothing to control.
     .replace(/<section id="controls"[\s\S]*?<\/section>\n/, '')
-    .replace('<script src="app.js"></script>', () => `<script type="application/json" id="troupe-data">${data}</script>\n<script>\n${script}</script>`)
+    .replace(
+      '<script src="app.js"></script>',
+      () => `<script type="application/json" id="troupe-data">${data}</script>\n<script>\n${script}</script>`,
+    )
 }
 
 function dependencyLevelsById(ids: readonly string[], deps: Readonly<Record<string, readonly string[]>>): Map<string, number> {
@@ -195,6 +203,7 @@ function snapshotJson(snapshot: ReturnType<typeof snapshotFromResult>): string {
   try {
     return stringify(snapshot)
   } catch {
-    return stringify({ ...snapshot, runs: snapshot.runs.map((run) => ({ ...run, tasks: run.tasks.map(({ output: _omitted, ...task }) => task) })) })
+    const runs = snapshot.runs.map((run) => ({ ...run, tasks: run.tasks.map(({ output: _omitted, ...task }) => task) }))
+    return stringify({ ...snapshot, runs })
   }
 }

@@ -93,12 +93,17 @@ export async function startDashboard(source: Runtime | Run, options: DashboardOp
   if (!isLoopback(host) && host !== 'localhost' && allowHosts.length === 0) {
     throw new TroupeError(
       'ERR_ARGUMENT_INVALID',
-      `Expected \`allowHosts\` (--allow-host NAME) when the dashboard binds beyond loopback, got host ${describeValue(host)} and no allowed host: name the host browsers will use to reach it`,
+      `Expected \`allowHosts\` (--allow-host NAME) when the dashboard binds beyond loopback, got host ${describeValue(host)} ` +
+        'and no allowed host: name the host browsers will use to reach it',
     )
   }
   const token = options.token ?? randomBytes(18).toString('base64url')
   if (!/^[\w-]{16,128}$/.test(token)) {
-    throw new TroupeError('ERR_ARGUMENT_INVALID', `Expected \`token\` to be 16 to 128 letters, digits, \`-\` or \`_\`, got ${describeValue(token.length > 40 ? `${token.slice(0, 40)}…` : token)}`)
+    const shown = token.length > 40 ? `${token.slice(0, 40)}…` : token
+    throw new TroupeError(
+      'ERR_ARGUMENT_INVALID',
+      `Expected \`token\` to be 16 to 128 letters, digits, \`-\` or \`_\`, got ${describeValue(shown)}`,
+    )
   }
   const assets = new Map(Object.entries(ASSETS).map(([path, a]) => [path, { body: readAsset(a.file), type: a.type }]))
   const monitor = new Monitor(source, options.thresholds ? { thresholds: options.thresholds } : {})
@@ -121,7 +126,8 @@ export async function startDashboard(source: Runtime | Run, options: DashboardOp
     if (path === undefined) return send(res, 400, 'text/plain; charset=utf-8', 'Bad request path')
     const given = requestToken(req)
     if (given === undefined || !sameToken(given, token)) {
-      return send(res, 401, 'text/plain; charset=utf-8', 'Unauthorized: open the dashboard with the URL troupe printed (it carries ?token=…)')
+      const why = 'Unauthorized: open the dashboard with the URL troupe printed (it carries ?token=…)'
+      return send(res, 401, 'text/plain; charset=utf-8', why)
     }
     // The page's own requests (styles, script, stream, control) then carry the cookie.
     if (new URL(req.url ?? '/', 'http://x').searchParams.has('token')) {
@@ -203,7 +209,9 @@ export async function startDashboard(source: Runtime | Run, options: DashboardOp
     })
     req.on('end', () => {
       const run = monitor.run(runId)
-      if (run === undefined) return send(res, 404, 'application/json', JSON.stringify({ code: 'ERR_ARGUMENT_INVALID', message: `No run "${runId}"` }))
+      if (run === undefined) {
+        return send(res, 404, 'application/json', JSON.stringify({ code: 'ERR_ARGUMENT_INVALID', message: `No run "${runId}"` }))
+      }
       try {
         const value = (JSON.parse(body) as { maxParallel?: unknown }).maxParallel
         run.setMaxParallel(value as number)
@@ -226,7 +234,8 @@ export async function startDashboard(source: Runtime | Run, options: DashboardOp
   } catch (error) {
     monitor.close()
     const code = (error as NodeJS.ErrnoException).code
-    throw new TroupeError('ERR_ARGUMENT_INVALID', `Cannot serve the dashboard on ${host}:${port}: ${code === 'EADDRINUSE' ? 'the port is in use; pick another with --dashboard PORT' : (error as Error).message}`, { cause: error })
+    const why = code === 'EADDRINUSE' ? 'the port is in use; pick another with --dashboard PORT' : (error as Error).message
+    throw new TroupeError('ERR_ARGUMENT_INVALID', `Cannot serve the dashboard on ${host}:${port}: ${why}`, { cause: error })
   }
   const address = server.address() as AddressInfo
   const bound = address.family === 'IPv6' ? `[${address.address}]` : address.address
