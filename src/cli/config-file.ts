@@ -8,7 +8,11 @@ import { CONFIG_FILE } from '../runtime/core/config.ts'
  * working directory, then `troupe.config.json` beside the plan — so
  * `troupe run examples/x/plan.yaml` finds the example's own config.
  */
-export function findConfigFile(options: { readonly config?: string | undefined; readonly planFile?: string | undefined; readonly cwd?: string }): string | undefined {
+export function findConfigFile(options: {
+  readonly config?: string | undefined
+  readonly planFile?: string | undefined
+  readonly cwd?: string
+}): string | undefined {
   const cwd = options.cwd ?? process.cwd()
   if (options.config !== undefined) return resolve(cwd, options.config)
   const inCwd = resolve(cwd, CONFIG_FILE)

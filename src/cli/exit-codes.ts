@@ -28,6 +28,7 @@ export function reportError(error: unknown): number {
     process.stderr.write(`troupe: ${terminalText(error.message, 4000, { multiline: true })} [${error.code}]\n`)
     return EXIT.incomplete
   }
-  process.stderr.write(`troupe: unexpected error: ${terminalText(error instanceof Error ? (error.stack ?? error.message) : String(error), 8000, { multiline: true })}\n`)
+  const text = error instanceof Error ? (error.stack ?? error.message) : String(error)
+  process.stderr.write(`troupe: unexpected error: ${terminalText(text, 8000, { multiline: true })}\n`)
   return EXIT.incomplete
 }

@@ -56,11 +56,32 @@ export class LiveView {
             : event.name === 'task:added'
               ? formatAdded?.(event.data as TaskAddedEvent)
               : undefined
-      // log-update clears the block, prints the line and redraws: it scrolls above the view.
-      if (line !== undefined) this.#log.persist(line)
+      if (line !== undefined) this.print(line)
     })
     this.#timer = setInterval(() => this.#render(), options.intervalMs ?? 100)
     this.#timer.unref()
+  }
+
+  /**
+   * Prints `line` above the live block and redraws the block at once. Everything written to
+   * the stream while the view is live goes through here: a direct write moves the cursor
+   * under log-update, which then erases the wrong lines and leaves a stale block on screen,
+   * and a persisted line without the redraw leaves no block until the next tick.
+   */
+  print(line: string): void {
+    if (this.#status === 'stopped') {
+      this.#stream.write(`${line}\n`)
+      return
+    }
+    // One write for the erase, the line and the redrawn block: between two writes a terminal
+    // can show the screen with no block at all.
+    this.#stream.cork()
+    try {
+      this.#log.persist(line)
+      this.#render()
+    } finally {
+      this.#stream.uncork()
+    }
   }
 
   /** Clears the live block and stops listening; what was persisted stays. */
@@ -75,6 +96,7 @@ export class LiveView {
   }
 
   #render(): void {
+    if (this.#status === 'stopped') return
     const snapshot = this.#monitor.snapshot()
     const run = snapshot.runs.find((r) => r.runId === this.#runId)
     if (run === undefined) return
@@ -95,13 +117,19 @@ export function renderLiveView(run: RunSnapshot, governor: GovernorView, columns
     ...(c.CANCELLED > 0 ? [pc.magenta(`${c.CANCELLED} cancelled`)] : []),
   ].join(' · ')
   const eta = run.etaMs === undefined ? 'ETA unknown' : `ETA ${formatMs(run.etaMs)}`
-  const figures = `elapsed ${formatMs(run.elapsedMs)} · ${eta} · speedup so far ${run.speedup.toFixed(2)}x · maxParallel ${run.maxParallel}`
+  const speedup = `speedup so far ${run.speedup.toFixed(2)}x`
+  const figures = `elapsed ${formatMs(run.elapsedMs)} · ${eta} · ${speedup} · maxParallel ${run.maxParallel}`
   const pauses = run.pauses
     .filter((p) => p.until > run.at)
-    .map((p) => pc.yellow(`rate limit: ${p.limits.map((l) => terminalText(l, 40)).join(', ')} paused — resumes in ${formatMs(p.until - run.at)} (${new Date(p.until).toLocaleTimeString()})`))
+    .map((p) => {
+      const limits = p.limits.map((l) => terminalText(l, 40)).join(', ')
+      const resumes = `resumes in ${formatMs(p.until - run.at)} (${new Date(p.until).toLocaleTimeString()})`
+      return pc.yellow(`rate limit: ${limits} paused — ${resumes}`)
+    })
   // While tasks wait, the governor's latest hold says why ("held: build needs ~1.0 CPU, 0.2 free").
   const held = governor.held !== undefined && c.QUEUED > 0 ? [pc.yellow(`last hold: ${terminalText(governor.held.message, 200)}`)] : []
-  const lines = [counts, figures, ...(governor.status === 'n/a' ? [] : [formatGovernor(governor)]), ...held, ...pauses].map((l) => fitStyled(l, columns))
+  const governorLine = governor.status === 'n/a' ? [] : [formatGovernor(governor)]
+  const lines = [counts, figures, ...governorLine, ...held, ...pauses].map((l) => fitStyled(l, columns))
   const running = run.tasks.filter((t) => t.state === 'RUNNING')
   const room = Math.max(1, rows - lines.length - 2)
   const idWidth = Math.min(24, Math.max(4, ...running.map((t) => terminalText(t.id, 64).length)))
@@ -109,7 +137,9 @@ export function renderLiveView(run: RunSnapshot, governor: GovernorView, columns
     const fraction = t.fraction ?? 0
     const filled = Math.round(fraction * BAR_WIDTH)
     const elapsed = formatMs(t.runningSince === undefined ? 0 : run.at - t.runningSince).padStart(8)
-    const head = `  ${fit(terminalText(t.id, 64), idWidth).padEnd(idWidth)} ${'█'.repeat(filled)}${'░'.repeat(BAR_WIDTH - filled)} ${`${Math.round(fraction * 100)}%`.padStart(4)} ${elapsed}  `
+    const bar = `${'█'.repeat(filled)}${'░'.repeat(BAR_WIDTH - filled)}`
+    const percent = `${Math.round(fraction * 100)}%`.padStart(4)
+    const head = `  ${fit(terminalText(t.id, 64), idWidth).padEnd(idWidth)} ${bar} ${percent} ${elapsed}  `
     const agent = `${terminalText(t.agent, 64)}${t.attempt > 1 ? ` #${t.attempt}` : ''}`
     const tail = fit(t.message === undefined ? agent : `${agent}: ${terminalText(t.message)}`, Math.max(0, columns - head.length - 1))
     lines.push(`${pc.bold(head)}${pc.dim(tail)}`)
@@ -120,10 +150,15 @@ export function renderLiveView(run: RunSnapshot, governor: GovernorView, columns
 
 function formatGovernor(g: GovernorView): string {
   const readings = [
-    g.cpuPercent === undefined ? undefined : `cpu ${g.cpuPercent.toFixed(0)} %${g.thresholds ? ` (throttle ≥ ${g.thresholds.cpu.throttlePercent} %)` : ''}`,
-    g.memoryPercent === undefined ? undefined : `memory ${g.memoryPercent.toFixed(0)} %${g.thresholds ? ` (≥ ${g.thresholds.memory.throttlePercent} %)` : ''}`,
+    g.cpuPercent === undefined
+      ? undefined
+      : `cpu ${g.cpuPercent.toFixed(0)} %${g.thresholds ? ` (throttle ≥ ${g.thresholds.cpu.throttlePercent} %)` : ''}`,
+    g.memoryPercent === undefined
+      ? undefined
+      : `memory ${g.memoryPercent.toFixed(0)} %${g.thresholds ? ` (≥ ${g.thresholds.memory.throttlePercent} %)` : ''}`,
   ].filter((r) => r !== undefined)
-  const status = g.status === 'throttled' ? pc.red(`governor: THROTTLED${g.reason ? ` on ${g.reason}` : ''}`) : pc.green('governor: admitting')
+  const status =
+    g.status === 'throttled' ? pc.red(`governor: THROTTLED${g.reason ? ` on ${g.reason}` : ''}`) : pc.green('governor: admitting')
   return readings.length > 0 ? `${status} — ${readings.join(', ')}` : status
 }
 

@@ -1,8 +1,10 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs'
 import { join, resolve } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { MAX_NOTE_CHARS, parseNotes, SCRATCHPAD_FILE } from '../runtime/coordination/scratchpad.ts'
 import { loadConfig } from '../runtime/core/config.ts'
 import { TroupeError } from '../runtime/core/errors.ts'
+import { liveHolder } from '../runtime/journal/lock.ts'
 import { attemptLogFile, journalFile, runDir, taskIdSegment } from '../runtime/journal/paths.ts'
 import { readJournal, summarize } from '../runtime/journal/reader.ts'
 import { EXIT } from './exit-codes.ts'
@@ -15,6 +17,10 @@ export interface LogsCommandOptions {
   readonly attempt?: number
   /** Print the run's scratchpad notes instead of the attempt logs. */
   readonly scratchpad?: boolean
+  /** `-f`: keep printing what the run logs until it ends. */
+  readonly follow?: boolean
+  /** How often `--follow` looks for new lines. @default 250 */
+  readonly pollMs?: number
 }
 
 /**
@@ -22,28 +28,30 @@ export interface LogsCommandOptions {
  * (`<checkpoint.dir>/<runId>/logs/<taskId>/<attempt>.log`) on stdout, each under a
  * `== <taskId> · attempt N ==` header.
  */
-export function logsCommand(runId: string, taskId: string | undefined, options: LogsCommandOptions): number {
+export function logsCommand(runId: string, taskId: string | undefined, options: LogsCommandOptions): number | Promise<number> {
   checkRunId(runId)
   const root = resolve(loadConfig({ file: options.config }).checkpoint.dir)
   const dir = runDir(root, runId)
-  if (!existsSync(dir)) throw new TroupeError('ERR_ARGUMENT_INVALID', `No run "${runId}" in ${root} (checkpoint.dir); \`troupe runs\` lists the runs`)
+  if (!existsSync(dir)) {
+    throw new TroupeError('ERR_ARGUMENT_INVALID', `No run "${runId}" in ${root} (checkpoint.dir); \`troupe runs\` lists the runs`)
+  }
   if (options.scratchpad) return printScratchpad(dir, runId, taskId)
+  if (options.follow) return follow(root, dir, runId, taskId, options)
   const logs = join(dir, 'logs')
   const tasks = existsSync(logs) ? inPlanOrder(readdirSync(logs).map(decodeURIComponent), planOrder(root, runId)) : []
   if (taskId !== undefined && !tasks.includes(taskId)) {
     throw new TroupeError(
       'ERR_ARGUMENT_INVALID',
-      `No logs for task "${taskId}" in run "${runId}". ${tasks.length > 0 ? `Tasks with logs: ${tasks.slice(0, 20).join(', ')}${tasks.length > 20 ? ', …' : ''}.` : 'No task of this run logged anything.'}`,
+      `No logs for task "${taskId}" in run "${runId}". ${
+        tasks.length > 0
+          ? `Tasks with logs: ${tasks.slice(0, 20).join(', ')}${tasks.length > 20 ? ', …' : ''}.`
+          : 'No task of this run logged anything.'
+      }`,
     )
   }
   let printed = 0
   for (const task of taskId === undefined ? tasks : [taskId]) {
-    const attempts = readdirSync(join(logs, taskIdSegment(task)))
-      .map((name) => /^(\d+)\.log$/.exec(name)?.[1])
-      .filter((n): n is string => n !== undefined)
-      .map(Number)
-      .sort((a, b) => a - b)
-    for (const attempt of attempts) {
+    for (const attempt of attemptsOf(logs, task)) {
       if (options.attempt !== undefined && attempt !== options.attempt) continue
       process.stdout.write(`== ${task} · attempt ${attempt} ==\n`)
       const text = readFileSync(attemptLogFile(dir, task, attempt), 'utf8')
@@ -52,10 +60,73 @@ export function logsCommand(runId: string, taskId: string | undefined, options: 
     }
   }
   if (printed === 0 && options.attempt !== undefined) {
-    throw new TroupeError('ERR_ARGUMENT_INVALID', `No log of attempt ${options.attempt} in run "${runId}"${taskId === undefined ? '' : ` for task "${taskId}"`}`)
+    const which = taskId === undefined ? '' : ` for task "${taskId}"`
+    throw new TroupeError('ERR_ARGUMENT_INVALID', `No log of attempt ${options.attempt} in run "${runId}"${which}`)
   }
   if (printed === 0) process.stderr.write(`troupe: run ${runId} has no stored logs\n`)
   return EXIT.ok
+}
+
+/**
+ * `--follow`: prints the logs there are, then every line the run appends, under a header
+ * whenever the file changes, until no live process holds the run (its lock); then the
+ * last lines and exit. A run that is not running prints what it has, like without `-f`.
+ */
+async function follow(root: string, dir: string, runId: string, taskId: string | undefined, options: LogsCommandOptions): Promise<number> {
+  const offsets = new Map<string, number>()
+  const partial = new Map<string, string>()
+  let current: string | undefined
+  const poll = (final: boolean) => {
+    const logs = join(dir, 'logs')
+    const tasks = existsSync(logs) ? inPlanOrder(readdirSync(logs).map(decodeURIComponent), planOrder(root, runId)) : []
+    for (const task of taskId === undefined ? tasks : tasks.filter((t) => t === taskId)) {
+      for (const attempt of attemptsOf(logs, task)) {
+        if (options.attempt !== undefined && attempt !== options.attempt) continue
+        const file = attemptLogFile(dir, task, attempt)
+        const from = offsets.get(file) ?? 0
+        let size: number
+        try {
+          size = statSync(file).size
+        } catch {
+          continue
+        }
+        if (size <= from) continue
+        const fd = openSync(file, 'r')
+        const chunk = Buffer.alloc(size - from)
+        try {
+          readSync(fd, chunk, 0, chunk.length, from)
+        } finally {
+          closeSync(fd)
+        }
+        offsets.set(file, size)
+        // Whole lines only, until the run ends: the rest waits for its newline.
+        const text = (partial.get(file) ?? '') + chunk.toString('utf8')
+        const cut = final ? text.length : text.lastIndexOf('\n') + 1
+        partial.set(file, text.slice(cut))
+        if (cut === 0) continue
+        if (current !== file) process.stdout.write(`== ${task} · attempt ${attempt} ==\n`)
+        current = file
+        const out = text.slice(0, cut)
+        process.stdout.write(out.endsWith('\n') ? out : `${out}\n`)
+      }
+    }
+  }
+  for (;;) {
+    const live = liveHolder(dir) !== undefined
+    poll(!live)
+    if (!live) break
+    await sleep(options.pollMs ?? 250)
+  }
+  if (offsets.size === 0) process.stderr.write(`troupe: run ${runId} has no stored logs\n`)
+  return EXIT.ok
+}
+
+function attemptsOf(logs: string, task: string): number[] {
+  return readdirSync(join(logs, taskIdSegment(task)))
+    .map((name) => /^(\d+)\.log$/.exec(name)?.[1])
+    .filter((n): n is string => n !== undefined)
+    .map(Number)
+    .sort((a, b) => a - b)
 }
 
 /** Task ids in the order of the run's plan, from its journal (empty when it cannot be read). */
@@ -76,10 +147,14 @@ function inPlanOrder(ids: string[], order: readonly string[]): string[] {
 /** `--scratchpad`: the run's notes, oldest first, `<time> <taskId>: <text>` (sanitised for the terminal). */
 function printScratchpad(dir: string, runId: string, taskId: string | undefined): number {
   const file = join(dir, SCRATCHPAD_FILE)
-  const notes = existsSync(file) ? parseNotes(readFileSync(file, 'utf8')).filter((note) => taskId === undefined || note.taskId === taskId) : []
+  const all = existsSync(file) ? parseNotes(readFileSync(file, 'utf8')) : []
+  const notes = all.filter((note) => taskId === undefined || note.taskId === taskId)
   for (const note of notes) {
-    process.stdout.write(`${new Date(note.at).toISOString()} ${terminalText(note.taskId)}: ${terminalText(note.text, MAX_NOTE_CHARS + 100, { multiline: true })}\n`)
+    const text = terminalText(note.text, MAX_NOTE_CHARS + 100, { multiline: true })
+    process.stdout.write(`${new Date(note.at).toISOString()} ${terminalText(note.taskId)}: ${text}\n`)
   }
-  if (notes.length === 0) process.stderr.write(`troupe: run ${runId} has no scratchpad notes${taskId === undefined ? '' : ` from task "${taskId}"`}\n`)
+  if (notes.length === 0) {
+    process.stderr.write(`troupe: run ${runId} has no scratchpad notes${taskId === undefined ? '' : ` from task "${taskId}"`}\n`)
+  }
   return EXIT.ok
 }

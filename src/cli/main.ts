@@ -32,7 +32,8 @@ export function buildProgram(exit: (code: number) => void): Command {
   const program = new Command('troupe')
     .description('Run many agents in parallel: plans of tasks as XState actors on worker threads.')
     .version(packageVersion(), '-V, --version', 'print the version')
-    .showHelpAfterError()
+    // One hint, not the whole help: the help would push the error itself off screen.
+    .showHelpAfterError('(add --help for usage)')
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) })
 
@@ -87,10 +88,21 @@ export function buildProgram(exit: (code: number) => void): Command {
     .argument('[taskId]', 'only this task')
     .option('--attempt <n>', 'only this attempt', positiveInt('--attempt'))
     .option('--scratchpad', "print the run's scratchpad notes (of every task, or of taskId) instead")
+    .option('-f, --follow', 'keep printing new lines until the run ends')
     .option('--config <file>', 'config file, for checkpoint.dir (default: ./troupe.config.json if present)')
-    .action(async (runId: string, taskId: string | undefined, options: { attempt?: number; config?: string; scratchpad?: boolean }) => {
+    .action(async (runId: string, taskId: string | undefined, options: { attempt?: number; config?: string; scratchpad?: boolean; follow?: boolean }) => {
       const { logsCommand } = await import('./logs-command.ts')
-      exit(logsCommand(runId, taskId, options))
+      exit(await logsCommand(runId, taskId, options))
+    })
+
+  program
+    .command('cancel')
+    .description('cancel a running run: signals the process that holds it, which cancels its tasks and keeps the journal for a resume')
+    .argument('<runId>', 'id of a running run')
+    .option('--config <file>', 'config file, for checkpoint.dir (default: ./troupe.config.json if present)')
+    .action(async (runId: string, options: { config?: string }) => {
+      const { cancelCommand } = await import('./cancel-command.ts')
+      exit(await cancelCommand(runId, options))
     })
 
   program
@@ -125,8 +137,9 @@ export function buildProgram(exit: (code: number) => void): Command {
     .command('clean')
     .description('remove the worktrees and task branches that runs no longer running left in this repository (integration branches stay)')
     .option('--run-id <id>', 'only this run\'s leftovers')
+    .option('--older-than <age>', 'only runs last active longer ago (7d, 12h, 30m), and remove their journals and logs too')
     .option('--config <file>', 'config file, for checkpoint.dir (default: ./troupe.config.json if present)')
-    .action(async (options: { runId?: string; config?: string }) => {
+    .action(async (options: { runId?: string; config?: string; olderThan?: string }) => {
       const { cleanCommand } = await import('./clean-command.ts')
       exit(await cleanCommand(options))
     })

@@ -28,7 +28,15 @@ const SHOWN = 20
 export interface PlanOutline {
   readonly agents: readonly { readonly name: string; readonly kind: string }[]
   /** `strategy: hybrid` only, in stage order. */
-  readonly stages: readonly { readonly name: string; readonly parallel: boolean; readonly maxParallel?: number; readonly failFast?: boolean; readonly tasks: number }[] | undefined
+  readonly stages:
+    | readonly {
+        readonly name: string
+        readonly parallel: boolean
+        readonly maxParallel?: number
+        readonly failFast?: boolean
+        readonly tasks: number
+      }[]
+    | undefined
   /** Tasks with a `when` condition. */
   readonly conditions: readonly { readonly id: string; readonly when: string }[]
   /** Tasks with a `description` or `tags`. */
@@ -83,7 +91,9 @@ export function outlinePlan(plan: CompiledPlan): PlanOutline {
           })),
     conditions: plan.tasks.flatMap((t) => (t.when === undefined ? [] : [{ id: t.id, when: t.when }])),
     labels: plan.tasks.flatMap((t) =>
-      t.description === undefined && t.tags.length === 0 ? [] : [{ id: t.id, ...(t.description === undefined ? {} : { description: t.description }), tags: t.tags }],
+      t.description === undefined && t.tags.length === 0
+        ? []
+        : [{ id: t.id, ...(t.description === undefined ? {} : { description: t.description }), tags: t.tags }],
     ),
   }
 }
@@ -111,9 +121,11 @@ export function governorEstimates(plan: CompiledPlan, measured: Readonly<Record<
     if (known !== undefined && known.source !== 'none') continue
     const stored = measured[agent]
     if (stored !== undefined) {
-      out.set(agent, { agent, cpu: stored.cpu, ...(stored.memoryMb === undefined ? {} : { memoryMb: stored.memoryMb }), source: 'measured', samples: stored.samples })
+      const memory = stored.memoryMb === undefined ? {} : { memoryMb: stored.memoryMb }
+      out.set(agent, { agent, cpu: stored.cpu, ...memory, source: 'measured', samples: stored.samples })
     } else if (task.resources?.cpu !== undefined) {
-      out.set(agent, { agent, cpu: task.resources.cpu, ...(task.resources.memoryMb === undefined ? {} : { memoryMb: task.resources.memoryMb }), source: 'plan', samples: 0 })
+      const memory = task.resources.memoryMb === undefined ? {} : { memoryMb: task.resources.memoryMb }
+      out.set(agent, { agent, cpu: task.resources.cpu, ...memory, source: 'plan', samples: 0 })
     } else {
       out.set(agent, { agent, source: 'none', samples: 0 })
     }
@@ -124,7 +136,8 @@ export function governorEstimates(plan: CompiledPlan, measured: Readonly<Record<
 /** "governor estimates per attempt", one line per agent. */
 export function formatEstimates(governor: { readonly enabled: boolean; readonly estimates: readonly AgentEstimate[] }): string {
   const width = Math.max(0, ...governor.estimates.map((e) => e.agent.length))
-  const lines = [`governor estimates per attempt (measured: ${DEMAND_FILE} in the checkpoint dir; plan: resources)${governor.enabled ? '' : ' — governor.enabled is false: not used'}:`]
+  const unused = governor.enabled ? '' : ' — governor.enabled is false: not used'
+  const lines = [`governor estimates per attempt (measured: ${DEMAND_FILE} in the checkpoint dir; plan: resources)${unused}:`]
   for (const e of governor.estimates.slice(0, SHOWN)) {
     if (e.source === 'none') {
       lines.push(`  ${e.agent.padEnd(width)}  not measured yet: counted as ~${UNKNOWN_CPU.toFixed(1)} CPU until a reading shows otherwise`)
@@ -144,7 +157,11 @@ export function formatOutline(o: PlanOutline): string {
   if (o.stages !== undefined) {
     lines.push(`stages (hybrid, in this order): ${o.stages.length}`)
     for (const s of o.stages.slice(0, SHOWN)) {
-      const rule = [s.parallel ? 'parallel' : 'sequential', ...(s.maxParallel === undefined ? [] : [`maxParallel ${s.maxParallel}`]), ...(s.failFast ? ['failFast'] : [])]
+      const rule = [
+        s.parallel ? 'parallel' : 'sequential',
+        ...(s.maxParallel === undefined ? [] : [`maxParallel ${s.maxParallel}`]),
+        ...(s.failFast ? ['failFast'] : []),
+      ]
       lines.push(`  ${s.name}: ${s.tasks} tasks, ${rule.join(', ')}`)
     }
   }
@@ -165,14 +182,19 @@ export function formatOutline(o: PlanOutline): string {
 
 /** The human-readable report of {@link planCommand}. */
 export function formatAnalysis(a: PlanAnalysis): string {
-  const lines = [pc.bold(`troupe plan: "${a.name}" — ${a.tasks} tasks, ${a.dependencies} dependencies, strategy ${a.strategy}, maxParallel ${a.maxParallel}`)]
+  const lines = [
+    pc.bold(
+      `troupe plan: "${a.name}" — ${a.tasks} tasks, ${a.dependencies} dependencies, strategy ${a.strategy}, maxParallel ${a.maxParallel}`,
+    ),
+  ]
   lines.push(`dependency levels: ${a.levels.length}`)
   for (const [level, ids] of a.levels.slice(0, SHOWN).entries()) lines.push(`  ${String(level).padStart(3)}: ${list(ids)}`)
   if (a.levels.length > SHOWN) lines.push(`  … ${a.levels.length - SHOWN} more levels`)
   lines.push(`critical path: ${formatMs(a.criticalPath.ms)}, ${a.criticalPath.ids.length} tasks: ${list(a.criticalPath.ids, ' → ')}`)
   lines.push(
     `estimated makespan at maxParallel ${a.maxParallel}: ${formatMs(a.makespanMs)} (lower bound ${formatMs(a.lowerBoundMs)}), ` +
-      `sequential ${formatMs(a.sequentialMs)} (${a.speedup.toFixed(2)}x), waves ${formatMs(a.wavesMakespanMs)}${a.makespanMs > 0 ? ` (${percent(a.wavesMakespanMs / a.makespanMs - 1)})` : ''}`,
+      `sequential ${formatMs(a.sequentialMs)} (${a.speedup.toFixed(2)}x), waves ${formatMs(a.wavesMakespanMs)}` +
+      (a.makespanMs > 0 ? ` (${percent(a.wavesMakespanMs / a.makespanMs - 1)})` : ''),
   )
   if (a.measured > 0) lines.push(pc.dim(`${a.measured} of ${a.tasks} tasks without estimateMs are estimated from earlier journaled runs (median duration)`))
   if (a.estimated + a.measured < a.tasks) {

@@ -1,6 +1,7 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
-import { resolve } from 'node:path'
-import { renderReport, type ReportContext } from '../dashboard/report.ts'
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { type EarlierAttempt, renderReport, REPORT_LOGS, type ReportContext } from '../dashboard/report.ts'
+import { type Note, parseNotes, SCRATCHPAD_FILE } from '../runtime/coordination/scratchpad.ts'
 import { loadConfig } from '../runtime/core/config.ts'
 import { TroupeError } from '../runtime/core/errors.ts'
 import type { RunResult } from '../runtime/core/result.ts'
@@ -8,6 +9,7 @@ import { parse } from '../runtime/journal/codec.ts'
 import { listRuns } from '../runtime/journal/history.ts'
 import { journalFile, resultFile, runDir } from '../runtime/journal/paths.ts'
 import { readJournal, summarize } from '../runtime/journal/reader.ts'
+import type { JournalRecord } from '../runtime/journal/records.ts'
 import { EXIT } from './exit-codes.ts'
 import { checkRunId } from './run-id.ts'
 
@@ -31,7 +33,8 @@ export function reportCommand(runId: string | undefined, options: ReportCommandO
   const file = resultFile(root, id)
   const result = readResult(file)
   const out = resolve(options.out ?? resolve(runDir(root, id), 'report.html'))
-  writeFileSync(out, renderReport(result, readContext(journalFile(root, id))))
+  const dir = runDir(root, id)
+  writeFileSync(out, renderReport(result, { ...readContext(journalFile(root, id)), logs: readLogs(dir), notes: readNotes(dir) }))
   process.stderr.write(`troupe: report of run ${id} written to ${out}\n`)
   return EXIT.ok
 }
@@ -40,9 +43,11 @@ function pickRun(root: string, runId: string | undefined, last: boolean): string
   if (runId !== undefined && last) throw new TroupeError('ERR_ARGUMENT_INVALID', 'Give either a run id or --last, not both')
   const finished = () => listRuns(root).filter((run) => existsSync(resultFile(root, run.runId)))
   if (runId === undefined) {
-    if (!last) throw new TroupeError('ERR_ARGUMENT_INVALID', 'Expected a run id, or --last for the newest finished run (`troupe runs` lists them)')
+    if (!last) {
+      throw new TroupeError('ERR_ARGUMENT_INVALID', 'Expected a run id, or --last for the newest finished run (`troupe runs` lists them)')
+    }
     const newest = finished()[0]
-    if (newest === undefined) throw new TroupeError('ERR_ARGUMENT_INVALID', `No finished runs in ${root} (checkpoint.dir); pass --config if the journal lives elsewhere.`)
+    if (newest === undefined) throw new TroupeError('ERR_ARGUMENT_INVALID', noFinishedRuns(root))
     return newest.runId
   }
   checkRunId(runId)
@@ -50,10 +55,18 @@ function pickRun(root: string, runId: string | undefined, last: boolean): string
     const known = finished().map((run) => run.runId)
     throw new TroupeError(
       'ERR_ARGUMENT_INVALID',
-      `No finished run "${runId}": ${resultFile(root, runId)} does not exist. ${known.length > 0 ? `Finished runs in ${root}: ${known.slice(0, 10).join(', ')}${known.length > 10 ? ', …' : ''}.` : `No finished runs in ${root} (checkpoint.dir); pass --config if the journal lives elsewhere.`}`,
+      `No finished run "${runId}": ${resultFile(root, runId)} does not exist. ${
+        known.length > 0
+          ? `Finished runs in ${root}: ${known.slice(0, 10).join(', ')}${known.length > 10 ? ', …' : ''}.`
+          : noFinishedRuns(root)
+      }`,
     )
   }
   return runId
+}
+
+function noFinishedRuns(root: string): string {
+  return `No finished runs in ${root} (checkpoint.dir); pass --config if the journal lives elsewhere.`
 }
 
 function readResult(file: string): RunResult {
@@ -61,10 +74,12 @@ function readResult(file: string): RunResult {
   try {
     parsed = parse(readFileSync(file, 'utf8'))
   } catch (error) {
-    throw new TroupeError('ERR_ARGUMENT_INVALID', `Cannot read ${file}: ${error instanceof Error ? error.message : String(error)}`, { cause: error })
+    const why = error instanceof Error ? error.message : String(error)
+    throw new TroupeError('ERR_ARGUMENT_INVALID', `Cannot read ${file}: ${why}`, { cause: error })
   }
   const r = parsed as Partial<RunResult> | null
-  if (r === null || typeof r !== 'object' || typeof r.runId !== 'string' || typeof r.makespanMs !== 'number' || typeof r.tasks !== 'object' || r.tasks === null) {
+  const shaped = r !== null && typeof r === 'object' && typeof r.runId === 'string' && typeof r.makespanMs === 'number'
+  if (!shaped || typeof r.tasks !== 'object' || r.tasks === null) {
     throw new TroupeError('ERR_ARGUMENT_INVALID', `${file} is not a RunResult: expected an object with runId, makespanMs and tasks`)
   }
   return r as RunResult
@@ -84,13 +99,74 @@ function readContext(journal: string): ReportContext {
   const agents: Record<string, string> = {}
   const deps: Record<string, readonly string[]> = {}
   const about: Record<string, { description?: string; tags?: readonly string[] }> = {}
-  const add = (task: { id: string; agent: string; dependsOn?: readonly string[] | undefined; description?: string | undefined; tags?: readonly string[] | undefined }) => {
+  type Shape = {
+    id: string
+    agent: string
+    dependsOn?: readonly string[] | undefined
+    description?: string | undefined
+    tags?: readonly string[] | undefined
+  }
+  const add = (task: Shape) => {
     agents[task.id] = task.agent
     deps[task.id] = task.dependsOn ?? []
-    if (task.description !== undefined || task.tags !== undefined) about[task.id] = { ...(task.description === undefined ? {} : { description: task.description }), ...(task.tags === undefined ? {} : { tags: task.tags }) }
+    if (task.description !== undefined || task.tags !== undefined) {
+      about[task.id] = {
+        ...(task.description === undefined ? {} : { description: task.description }),
+        ...(task.tags === undefined ? {} : { tags: task.tags }),
+      }
+    }
   }
   for (const task of tasks) add(task)
   // Tasks added at run time are in `spawn` records.
   for (const record of contents!.records) if (record.type === 'spawn') for (const task of record.tasks) add(task)
-  return { agents, deps, about }
+  return { agents, deps, about, earlier: earlierAttempts(contents!.records) }
+}
+
+/**
+ * Each task's records but its latest (which the RunResult shows): attempts of earlier
+ * invocations of a resumed run, failed ones included, for the timeline.
+ */
+function earlierAttempts(records: readonly JournalRecord[]): Record<string, EarlierAttempt[]> {
+  const byTask = new Map<string, Extract<JournalRecord, { type: 'task' }>[]>()
+  for (const record of records) {
+    if (record.type !== 'task') continue
+    const list = byTask.get(record.id) ?? []
+    list.push(record)
+    byTask.set(record.id, list)
+  }
+  const earlier: Record<string, EarlierAttempt[]> = {}
+  for (const [id, list] of byTask) {
+    const before = list.slice(0, -1).filter((r) => r.startedAt !== undefined && r.finishedAt !== undefined)
+    if (before.length === 0) continue
+    earlier[id] = before.map((r) => ({ attempt: r.attempt, start: r.startedAt!, end: r.finishedAt!, state: r.state }))
+  }
+  return earlier
+}
+
+/** Every task's stored log lines, attempt after attempt (a line marks each attempt after the first); the last REPORT_LOGS. */
+function readLogs(dir: string): Record<string, string[]> {
+  const logs: Record<string, string[]> = {}
+  const root = join(dir, 'logs')
+  if (!existsSync(root)) return logs
+  for (const segment of readdirSync(root)) {
+    const attempts = readdirSync(join(root, segment))
+      .map((name) => /^(\d+)\.log$/.exec(name)?.[1])
+      .filter((n): n is string => n !== undefined)
+      .map(Number)
+      .sort((a, b) => a - b)
+    const lines: string[] = []
+    for (const attempt of attempts) {
+      if (attempts.length > 1) lines.push(`── attempt ${attempt} ──`)
+      const text = readFileSync(join(root, segment, `${attempt}.log`), 'utf8')
+      lines.push(...text.split('\n').slice(0, text.endsWith('\n') ? -1 : undefined))
+      if (lines.length > 4 * REPORT_LOGS) lines.splice(0, lines.length - REPORT_LOGS)
+    }
+    logs[decodeURIComponent(segment)] = lines.slice(-REPORT_LOGS)
+  }
+  return logs
+}
+
+function readNotes(dir: string): Note[] {
+  const file = join(dir, SCRATCHPAD_FILE)
+  return existsSync(file) ? parseNotes(readFileSync(file, 'utf8')) : []
 }

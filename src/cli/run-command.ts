@@ -1,4 +1,4 @@
-import { resolve } from 'node:path'
+import { isAbsolute, relative, resolve } from 'node:path'
 import pc from 'picocolors'
 import { loadConfig } from '../runtime/core/config.ts'
 import type { TaskAddedEvent, TaskLogEvent, TaskStateEvent } from '../runtime/core/events.ts'
@@ -13,7 +13,7 @@ import { EXIT } from './exit-codes.ts'
 import { INPUT_ERROR_CODES } from '../runtime/core/errors.ts'
 import type { LiveView } from './live-view.ts'
 import { onInterrupt } from './interrupt.ts'
-import { formatMs, formatSummary } from './summary.ts'
+import { formatMs, formatSummary, plural } from './summary.ts'
 import { terminalText } from './terminal-text.ts'
 
 export interface RunCommandOptions {
@@ -81,9 +81,16 @@ export async function runCommand(planFile: string, options: RunCommandOptions): 
   const err = (line: string) => process.stderr.write(`${line}\n`)
   if (dashboard) err(pc.bold(`troupe: dashboard at ${dashboard.url}`))
   const view = LiveViewClass ? new LiveViewClass(runtime, run, { formatEvent: describeTransition, formatLog: describeLog, formatAdded: describeAdded }) : undefined
+  // While the live view is up, every line goes above it through the view (see LiveView.print).
+  const say = (line: string) => (view === undefined ? err(line) : view.print(line))
   if (!options.quiet) {
     run.on('run:start', (e) =>
-      err(pc.bold(`troupe: run ${terminalText(e.runId, 128)} — ${e.tasks} tasks of "${terminalText(e.name, 120)}", strategy ${e.strategy}, maxParallel ${e.maxParallel}${e.reused ? `, ${e.reused} reused from the journal` : ''}`)),
+      say(
+        pc.bold(
+          `troupe: run ${terminalText(e.runId, 128)} — ${plural(e.tasks, 'task')} of "${terminalText(e.name, 120)}", ` +
+            `strategy ${e.strategy}, maxParallel ${e.maxParallel}${e.reused ? `, ${e.reused} reused from the journal` : ''}`,
+        ),
+      ),
     )
   }
   if (!options.quiet && view === undefined) {
@@ -104,7 +111,7 @@ export async function runCommand(planFile: string, options: RunCommandOptions): 
     graceful(signal) {
       if (ended) return
       interruptedRun = true
-      err(pc.yellow(`troupe: ${signal} received — cancelling running tasks (again to force exit)…`))
+      say(pc.yellow(`troupe: ${signal} received — cancelling running tasks (again to force exit)…`))
       void run.cancel(`Interrupted by ${signal}`)
     },
     async force(signal) {
@@ -118,12 +125,19 @@ export async function runCommand(planFile: string, options: RunCommandOptions): 
     const result = await run.result
     ended = true
     view?.stop()
+    // Found before any task ran (e.g. an agent module that cannot load): the input's fault,
+    // and its one line is all there is to say — no table of tasks that never started.
+    if (result.error !== undefined && INPUT_ERROR_CODES.has(result.error.code) && !interruptedRun) {
+      err(`troupe: ${terminalText(result.error.message, 4000, { multiline: true })} [${result.error.code}]`)
+      if (options.json) process.stdout.write(`${resultText(result, { plain: true })}\n`)
+      return EXIT.invalidInput
+    }
     const resume = `troupe run ${quoteArg(planFile)} --run-id ${quoteArg(result.runId)}`
     err(
       formatSummary(result, {
-        columns: process.stderr.columns || 80,
+        columns: process.stderr.columns || Number(process.env.COLUMNS) || 80,
         resumeCommand: resume,
-        ...(config.checkpoint.enabled ? { runDirectory: runDir(resolve(config.checkpoint.dir), result.runId) } : {}),
+        ...(config.checkpoint.enabled ? { runDirectory: shortPath(runDir(resolve(config.checkpoint.dir), result.runId)) } : {}),
       }),
     )
     // Plain JSON for jq: repeated objects written out in full; tagged only what JSON cannot hold (10n, a Map, a cycle).
@@ -133,11 +147,6 @@ export async function runCommand(planFile: string, options: RunCommandOptions): 
       await interrupt.next()
     }
     if (interruptedRun) return EXIT.interrupted
-    // Found before any task ran (e.g. an agent module that cannot load): the input's fault.
-    if (result.error !== undefined && INPUT_ERROR_CODES.has(result.error.code)) {
-      err(`troupe: ${terminalText(result.error.message)} [${result.error.code}]`)
-      return EXIT.invalidInput
-    }
     if (result.status === 'paused') return EXIT.paused
     return result.status === 'completed' ? EXIT.ok : EXIT.incomplete
   } finally {
@@ -147,6 +156,12 @@ export async function runCommand(planFile: string, options: RunCommandOptions): 
     await dashboard?.close()
     await runtime.close({ force: true })
   }
+}
+
+/** `path` relative to the working directory when it is inside it: shorter on a narrow terminal. */
+function shortPath(path: string): string {
+  const rel = relative(process.cwd(), path)
+  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path
 }
 
 /** An argument as a POSIX shell would need it to be typed. */
@@ -166,7 +181,9 @@ function describeAdded(e: TaskAddedEvent): string {
 
 export function describeTransition(e: TaskStateEvent): string | undefined {
   const id = pc.bold(terminalText(e.taskId, 64))
-  const error = e.error ? `${terminalText(e.error.code, 40)} ${terminalText(e.error.message)}` : ''
+  // The message's first line: a process's stderr tail follows in the summary.
+  const firstLine = (e.error?.message.split('\n')[0] ?? '').replace(/; stderr:$/, '')
+  const error = e.error ? `${terminalText(e.error.code, 40)} ${terminalText(firstLine)}` : ''
   switch (e.state) {
     case 'RUNNING':
       return `${pc.cyan('▶ started  ')} ${id} (${terminalText(e.agent, 64)}${e.attempt > 1 ? `, attempt ${e.attempt}` : ''})`

@@ -4,7 +4,15 @@ export const MAX_TERMINAL_TEXT = 500
 // ESC sequences (CSI, OSC, DCS/SOS/PM/APC strings, two-character escapes) and their
 // 8-bit C1 forms, then any C0/C1 control and DEL left over, then bidi overrides/isolates
 // (U+202A–U+202E, U+2066–U+2069) and other invisible direction marks that reorder text.
-const ESCAPE_SEQUENCE = /\u001b\[[0-?]*[ -/]*[@-~]?|\u009b[0-?]*[ -/]*[@-~]?|(?:\u001b[\]PX^_]|[\u0090\u0098\u009d-\u009f])[^\u0007\u001b\u009c]*(?:\u0007|\u001b\\|\u009c)?|\u001b[ -/]*[0-~]?/g
+const ESCAPE_SEQUENCE = new RegExp(
+  [
+    String.raw`\u001b\[[0-?]*[ -/]*[@-~]?`,
+    String.raw`\u009b[0-?]*[ -/]*[@-~]?`,
+    String.raw`(?:\u001b[\]PX^_]|[\u0090\u0098\u009d-\u009f])[^\u0007\u001b\u009c]*(?:\u0007|\u001b\\|\u009c)?`,
+    String.raw`\u001b[ -/]*[0-~]?`,
+  ].join('|'),
+  'g',
+)
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g
 const BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g
 

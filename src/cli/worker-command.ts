@@ -75,7 +75,8 @@ export async function workerCommand(options: WorkerCommandOptions): Promise<numb
     const stop = (signal: NodeJS.Signals) => {
       const force = stopping
       stopping = true
-      process.stderr.write(`troupe worker: ${signal}, ${force ? 'aborting the attempts held' : 'finishing the attempts held (again to abort them)'}\n`)
+      const what = force ? 'aborting the attempts held' : 'finishing the attempts held (again to abort them)'
+      process.stderr.write(`troupe worker: ${signal}, ${what}\n`)
       void worker.close(force).then(() => resolve(EXIT.ok))
     }
     process.on('SIGINT', stop)

@@ -40,10 +40,22 @@ export interface ReportContext {
   readonly about?: Readonly<Record<string, { readonly description?: string; readonly tags?: readonly string[] }>>
   /** Log lines by task id (the last ones are shown). */
   readonly logs?: Readonly<Record<string, readonly string[]>>
+  /** Attempts of earlier invocations of a resumed run, by task id: each a bar of its own on the timeline. */
+  readonly earlier?: Readonly<Record<string, readonly EarlierAttempt[]>>
+  /** The run's scratchpad notes, oldest first. */
+  readonly notes?: readonly { readonly taskId: string; readonly at: number; readonly text: string }[]
 }
 
-/** Log lines per task a report shows. */
-const REPORT_LOGS = 20
+/** An attempt the final RunResult no longer shows: a resumed run's earlier invocation ran it. */
+export interface EarlierAttempt {
+  readonly attempt: number
+  readonly start: number
+  readonly end: number
+  readonly state: TaskState
+}
+
+/** Log lines per task a report keeps (the last ones; the task's drill-down shows them all). */
+export const REPORT_LOGS = 200
 
 /**
  * The dashboard's snapshot of a finished run, rebuilt from its RunResult: each task that
@@ -51,9 +63,26 @@ const REPORT_LOGS = 20
  */
 export function snapshotFromResult(result: RunResult, context: ReportContext = {}): MonitorSnapshot {
   const entries = Object.entries(result.tasks)
+  // Every bar on the timeline: earlier invocations' attempts (failed ones, kept), then each
+  // task's span in the final result, slots assigned over all of them.
+  const bars: { id: string; attempt: number; start: number; end: number; failed: boolean }[] = []
+  for (const [id] of entries) {
+    for (const e of context.earlier?.[id] ?? []) {
+      bars.push({ id, attempt: e.attempt, start: e.start, end: e.end, failed: e.state !== 'COMPLETED' })
+    }
+  }
+  for (const [id, t] of entries) {
+    if (t.startedAt === undefined || t.finishedAt === undefined) continue
+    bars.push({ id, attempt: t.attempts, start: t.startedAt, end: t.finishedAt, failed: t.state === 'FAILED' })
+  }
+  const slots = assignSlots(bars)
+  const intervalsOf = new Map<string, { attempt: number; slot: number; start: number; end: number; failed?: true }[]>()
+  bars.forEach((b, k) => {
+    const list = intervalsOf.get(b.id) ?? []
+    list.push({ attempt: b.attempt, slot: slots[k]!, start: b.start, end: b.end, ...(b.failed ? { failed: true as const } : {}) })
+    intervalsOf.set(b.id, list)
+  })
   const ran = entries.filter(([, t]) => t.startedAt !== undefined && t.finishedAt !== undefined)
-  const slots = assignSlots(ran.map(([, t]) => ({ start: t.startedAt!, end: t.finishedAt! })))
-  const slotOf = new Map(ran.map(([id], k) => [id, slots[k]!]))
   const counts = Object.fromEntries(TASK_STATES.map((s) => [s, 0])) as Record<TaskState, number>
   const levels = dependencyLevelsById(entries.map(([id]) => id), context.deps ?? {})
   const agents = new Map<string, { tasks: number; busyMs: number }>()
@@ -64,18 +93,18 @@ export function snapshotFromResult(result: RunResult, context: ReportContext = {
     a.tasks++
     a.busyMs += t.durationMs ?? 0
     agents.set(agent, a)
-    const slot = slotOf.get(id)
+    const earlier = context.earlier?.[id] ?? []
     return {
       id,
       agent,
       deps: context.deps?.[id] ?? [],
       level: levels.get(id) ?? 0,
       state: t.state,
-      history: [t.state],
+      history: [...earlier.map((e) => e.state), t.state],
       attempt: t.attempts,
       logs: (context.logs?.[id] ?? []).slice(-REPORT_LOGS),
       ...(t.output === undefined ? {} : { output: t.output }),
-      intervals: slot === undefined ? [] : [{ attempt: t.attempts, slot, start: t.startedAt!, end: t.finishedAt! }],
+      intervals: intervalsOf.get(id) ?? [],
       busyMs: t.durationMs ?? 0,
       reused: t.reused === true,
       ...(t.error ? { error: t.error } : {}),
@@ -100,7 +129,7 @@ export function snapshotFromResult(result: RunResult, context: ReportContext = {
     busyMs: result.sequentialMs,
     speedup: result.speedup,
     etaMs: 0,
-    slots: Math.max(0, ...slots.map((s) => s + 1)),
+    slots: Math.max(0, ...slots.map((slot) => slot + 1)),
     agents: [...agents].map(([agent, a]): AgentUtilisation => ({
       agent,
       tasks: a.tasks,
@@ -109,6 +138,9 @@ export function snapshotFromResult(result: RunResult, context: ReportContext = {
     })),
     tasks,
     pauses: [],
+    ...(context.notes !== undefined && context.notes.length > 0
+      ? { notes: context.notes.map((n) => ({ runId: result.runId, ...n })) }
+      : {}),
     final: {
       makespanMs: result.makespanMs,
       sequentialMs: result.sequentialMs,
@@ -137,7 +169,10 @@ export function renderReport(result: RunResult, context: ReportContext = {}): st
     .replace('<link rel="stylesheet" href="styles.css">', () => `<style>\n${style}</style>`)
     // A finished run has nothing to control.
     .replace(/<section id="controls"[\s\S]*?<\/section>\n/, '')
-    .replace('<script src="app.js"></script>', () => `<script type="application/json" id="troupe-data">${data}</script>\n<script>\n${script}</script>`)
+    .replace(
+      '<script src="app.js"></script>',
+      () => `<script type="application/json" id="troupe-data">${data}</script>\n<script>\n${script}</script>`,
+    )
 }
 
 function dependencyLevelsById(ids: readonly string[], deps: Readonly<Record<string, readonly string[]>>): Map<string, number> {
@@ -168,6 +203,7 @@ function snapshotJson(snapshot: ReturnType<typeof snapshotFromResult>): string {
   try {
     return stringify(snapshot)
   } catch {
-    return stringify({ ...snapshot, runs: snapshot.runs.map((run) => ({ ...run, tasks: run.tasks.map(({ output: _omitted, ...task }) => task) })) })
+    const runs = snapshot.runs.map((run) => ({ ...run, tasks: run.tasks.map(({ output: _omitted, ...task }) => task) }))
+    return stringify({ ...snapshot, runs })
   }
 }

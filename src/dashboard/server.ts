@@ -1,10 +1,14 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { resolve } from 'node:path'
 import { TroupeError, describeValue, isTroupeError } from '../runtime/core/errors.ts'
 import { MAX_PARALLEL } from '../runtime/plan/plan.ts'
+import { attemptLogFile, runDir } from '../runtime/journal/paths.ts'
 import type { Run } from '../runtime/run.ts'
 import type { Runtime } from '../runtime/runtime.ts'
+import { git } from '../runtime/workspace/git.ts'
 import type { GovernorThresholds } from '../monitor/governor-monitor.ts'
 import { Monitor } from '../monitor/monitor.ts'
 import { Broadcast, type BroadcastOptions } from './event-stream.ts'
@@ -19,6 +23,10 @@ const ASSETS: Readonly<Record<string, { readonly file: Parameters<typeof readAss
 }
 
 const MAX_BODY_BYTES = 1024
+/** Most of a log or diff the drill-down serves, in characters. */
+const MAX_LOG_BYTES = 1024 * 1024
+/** Attempt log files looked at per task. */
+const MAX_ATTEMPT_FILES = 100
 
 const SECURITY_HEADERS = {
   'cache-control': 'no-store',
@@ -46,6 +54,8 @@ export interface DashboardOptions {
   readonly token?: string
   /** Pacing and bounds of the live stream. */
   readonly stream?: BroadcastOptions
+  /** Where the runs' logs are, for the task drill-down. @default a runtime's config.checkpoint.dir */
+  readonly checkpointDir?: string
 }
 
 /** A running dashboard. */
@@ -84,12 +94,17 @@ export async function startDashboard(source: Runtime | Run, options: DashboardOp
   if (!isLoopback(host) && host !== 'localhost' && allowHosts.length === 0) {
     throw new TroupeError(
       'ERR_ARGUMENT_INVALID',
-      `Expected \`allowHosts\` (--allow-host NAME) when the dashboard binds beyond loopback, got host ${describeValue(host)} and no allowed host: name the host browsers will use to reach it`,
+      `Expected \`allowHosts\` (--allow-host NAME) when the dashboard binds beyond loopback, got host ${describeValue(host)} ` +
+        'and no allowed host: name the host browsers will use to reach it',
     )
   }
   const token = options.token ?? randomBytes(18).toString('base64url')
   if (!/^[\w-]{16,128}$/.test(token)) {
-    throw new TroupeError('ERR_ARGUMENT_INVALID', `Expected \`token\` to be 16 to 128 letters, digits, \`-\` or \`_\`, got ${describeValue(token.length > 40 ? `${token.slice(0, 40)}…` : token)}`)
+    const shown = token.length > 40 ? `${token.slice(0, 40)}…` : token
+    throw new TroupeError(
+      'ERR_ARGUMENT_INVALID',
+      `Expected \`token\` to be 16 to 128 letters, digits, \`-\` or \`_\`, got ${describeValue(shown)}`,
+    )
   }
   const assets = new Map(Object.entries(ASSETS).map(([path, a]) => [path, { body: readAsset(a.file), type: a.type }]))
   const monitor = new Monitor(source, options.thresholds ? { thresholds: options.thresholds } : {})
@@ -112,7 +127,8 @@ export async function startDashboard(source: Runtime | Run, options: DashboardOp
     if (path === undefined) return send(res, 400, 'text/plain; charset=utf-8', 'Bad request path')
     const given = requestToken(req)
     if (given === undefined || !sameToken(given, token)) {
-      return send(res, 401, 'text/plain; charset=utf-8', 'Unauthorized: open the dashboard with the URL troupe printed (it carries ?token=…)')
+      const why = 'Unauthorized: open the dashboard with the URL troupe printed (it carries ?token=…)'
+      return send(res, 401, 'text/plain; charset=utf-8', why)
     }
     // The page's own requests (styles, script, stream, control) then carry the cookie.
     if (new URL(req.url ?? '/', 'http://x').searchParams.has('token')) {
@@ -126,9 +142,51 @@ export async function startDashboard(source: Runtime | Run, options: DashboardOp
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain; charset=utf-8', 'Method not allowed')
     if (path === '/events') return openStream(res)
     if (path === '/api/snapshot') return send(res, 200, 'application/json', JSON.stringify(monitor.snapshot()))
+    if (path === '/api/task-log' || path === '/api/task-diff') {
+      const query = new URL(req.url ?? '/', 'http://x').searchParams
+      const runId = query.get('run') ?? ''
+      const taskId = query.get('task') ?? ''
+      const found = monitor.snapshot().runs.find((r) => r.runId === runId)?.tasks.find((t) => t.id === taskId)
+      if (found === undefined) return send(res, 404, 'text/plain; charset=utf-8', `No task "${taskId}" in run "${runId}"`)
+      if (path === '/api/task-log') return send(res, 200, 'text/plain; charset=utf-8', taskLog(runId, taskId))
+      void taskDiff(runId, found.workspace?.branch).then((text) => send(res, 200, 'text/plain; charset=utf-8', text))
+      return
+    }
     const asset = assets.get(path)
     if (asset === undefined) return send(res, 404, 'text/plain; charset=utf-8', 'Not found')
     send(res, 200, asset.type, req.method === 'HEAD' ? '' : asset.body)
+  }
+
+  /** A task's whole stored log, attempt after attempt, from the run's directory (the last MAX_LOG_BYTES). */
+  function taskLog(runId: string, taskId: string): string {
+    const root = checkpointDir(source, options)
+    if (root === undefined) return '(no stored logs: the run keeps no journal)'
+    const parts: string[] = []
+    for (let attempt = 1; attempt <= MAX_ATTEMPT_FILES; attempt++) {
+      let text: string
+      try {
+        text = readFileSync(attemptLogFile(runDir(root, runId), taskId, attempt), 'utf8')
+      } catch {
+        if (attempt > 1) break
+        continue
+      }
+      parts.push(`── attempt ${attempt} ──\n${text}`)
+    }
+    const all = parts.join('')
+    return all === '' ? '(nothing logged yet)' : all.length > MAX_LOG_BYTES ? `…${all.slice(-MAX_LOG_BYTES)}` : all
+  }
+
+  /** What a worktree task's branch changed (`git diff` from where it forked), while the branch exists. */
+  async function taskDiff(runId: string, branch: string | undefined): Promise<string> {
+    if (branch === undefined) return '(not a worktree task: no diff)'
+    const run = monitor.run(runId)
+    if (run === undefined) return `(run ${runId} is over: its branch ${branch} is gone unless it ran with --keep-worktrees)`
+    const repo = run.plan.baseDir
+    const base = await git(repo, ['merge-base', 'HEAD', branch])
+    if (base.exitCode !== 0) return `(branch ${branch} no longer exists: merged and removed, or discarded)`
+    const diff = await git(repo, ['diff', '--stat', '--patch', base.stdout.trim(), branch])
+    const text = diff.exitCode === 0 ? diff.stdout : `git diff failed: ${diff.stderr}`
+    return text === '' ? '(no changes)' : text.length > MAX_LOG_BYTES ? `${text.slice(0, MAX_LOG_BYTES)}…` : text
   }
 
   function openStream(res: ServerResponse): void {
@@ -152,7 +210,9 @@ export async function startDashboard(source: Runtime | Run, options: DashboardOp
     })
     req.on('end', () => {
       const run = monitor.run(runId)
-      if (run === undefined) return send(res, 404, 'application/json', JSON.stringify({ code: 'ERR_ARGUMENT_INVALID', message: `No run "${runId}"` }))
+      if (run === undefined) {
+        return send(res, 404, 'application/json', JSON.stringify({ code: 'ERR_ARGUMENT_INVALID', message: `No run "${runId}"` }))
+      }
       try {
         const value = (JSON.parse(body) as { maxParallel?: unknown }).maxParallel
         // Bounded like a plan's maxParallel: the control must not size the run past what a plan may.
@@ -180,7 +240,8 @@ export async function startDashboard(source: Runtime | Run, options: DashboardOp
   } catch (error) {
     monitor.close()
     const code = (error as NodeJS.ErrnoException).code
-    throw new TroupeError('ERR_ARGUMENT_INVALID', `Cannot serve the dashboard on ${host}:${port}: ${code === 'EADDRINUSE' ? 'the port is in use; pick another with --dashboard PORT' : (error as Error).message}`, { cause: error })
+    const why = code === 'EADDRINUSE' ? 'the port is in use; pick another with --dashboard PORT' : (error as Error).message
+    throw new TroupeError('ERR_ARGUMENT_INVALID', `Cannot serve the dashboard on ${host}:${port}: ${why}`, { cause: error })
   }
   const address = server.address() as AddressInfo
   const bound = address.family === 'IPv6' ? `[${address.address}]` : address.address
@@ -238,6 +299,13 @@ function sameToken(given: string, token: string): boolean {
   const a = Buffer.from(given)
   const b = Buffer.from(token)
   return a.length === b.length && timingSafeEqual(a, b)
+}
+
+/** Where the runs' logs are: `checkpointDir`, else a runtime's checkpoint.dir when it keeps journals. */
+function checkpointDir(source: Runtime | Run, options: DashboardOptions): string | undefined {
+  if (options.checkpointDir !== undefined) return resolve(options.checkpointDir)
+  if ('config' in source && source.config.checkpoint.enabled) return resolve(source.config.checkpoint.dir)
+  return undefined
 }
 
 function isLoopback(address: string): boolean {

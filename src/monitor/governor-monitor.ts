@@ -63,11 +63,16 @@ export class GovernorMonitor {
       return
     }
     const agents = name === 'governor:sample' ? this.#demand?.() : undefined
-    const status = name === 'governor:throttled' ? 'throttled' : name === 'governor:resumed' ? 'ok' : previous.status === 'n/a' ? 'ok' : previous.status
+    const status =
+      name === 'governor:throttled' ? 'throttled' : name === 'governor:resumed' ? 'ok' : previous.status === 'n/a' ? 'ok' : previous.status
     this.#view = {
       status,
       ...(cpuPercent === undefined ? (previous.cpuPercent === undefined ? {} : { cpuPercent: previous.cpuPercent }) : { cpuPercent }),
-      ...(memoryPercent === undefined ? (previous.memoryPercent === undefined ? {} : { memoryPercent: previous.memoryPercent }) : { memoryPercent }),
+      ...(memoryPercent === undefined
+        ? previous.memoryPercent === undefined
+          ? {}
+          : { memoryPercent: previous.memoryPercent }
+        : { memoryPercent }),
       ...(status === 'throttled' && reason !== undefined ? { reason } : {}),
       ...(at === undefined ? {} : { at }),
       ...(previous.thresholds ? { thresholds: previous.thresholds } : {}),

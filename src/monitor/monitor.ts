@@ -32,7 +32,6 @@ export interface MonitorOptions {
  * {@link RunMonitor} per run. Listeners hear every event after it was folded in.
  */
 export class Monitor {
-  readonly #source: Runtime | Run
   readonly #now: () => number
   readonly #runs = new Map<string, { run: Run; monitor: RunMonitor }>()
   readonly #governor: GovernorMonitor
@@ -40,7 +39,6 @@ export class Monitor {
   readonly #detach: (() => void)[] = []
 
   constructor(source: Runtime | Run, options: MonitorOptions = {}) {
-    this.#source = source
     this.#now = options.now ?? Date.now
     const governor = source instanceof Run ? undefined : source.config.governor
     this.#governor = new GovernorMonitor(

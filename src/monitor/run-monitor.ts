@@ -1,6 +1,13 @@
 import { TASK_STATES, type TaskState } from '../actors/task-state.ts'
 import type { SerializedError } from '../runtime/core/errors.ts'
-import type { LimitPausedEvent, RunEndEvent, ScratchpadNoteEvent, TaskLogEvent, TaskProgressEvent, TaskStateEvent } from '../runtime/core/events.ts'
+import type {
+  LimitPausedEvent,
+  RunEndEvent,
+  ScratchpadNoteEvent,
+  TaskLogEvent,
+  TaskProgressEvent,
+  TaskStateEvent,
+} from '../runtime/core/events.ts'
 import { dependencyLevels, type Graph } from '../runtime/plan/graph.ts'
 import { estimateEta } from './eta.ts'
 import type { PlanStrategy } from '../runtime/plan/plan.ts'
@@ -69,7 +76,18 @@ export interface TaskView {
 }
 
 function pendingTask(): MutableTask {
-  return { state: 'PENDING', history: ['PENDING'], attempt: 0, fraction: undefined, message: undefined, logs: [], intervals: [], busyMs: 0, reused: false, error: undefined }
+  return {
+    state: 'PENDING',
+    history: ['PENDING'],
+    attempt: 0,
+    fraction: undefined,
+    message: undefined,
+    logs: [],
+    intervals: [],
+    busyMs: 0,
+    reused: false,
+    error: undefined,
+  }
 }
 
 /** Time an agent kind spent in workers, and its share of the run's slot capacity. */
@@ -240,7 +258,9 @@ export class RunMonitor {
   limitPaused(e: LimitPausedEvent): void {
     for (const limit of e.limits) {
       const before = this.#pauses.get(limit)
-      if (before === undefined || before.until <= e.until) this.#pauses.set(limit, { limits: [limit], taskId: e.taskId, until: e.until, at: e.at })
+      if (before === undefined || before.until <= e.until) {
+        this.#pauses.set(limit, { limits: [limit], taskId: e.taskId, until: e.until, at: e.at })
+      }
     }
   }
 

@@ -30,7 +30,7 @@ import { SCRATCHPAD_FILE, Scratchpad, type Note } from './coordination/scratchpa
 import type { RunResult } from './core/result.ts'
 import { Journal } from './journal/journal.ts'
 import { LogStore } from './journal/log-store.ts'
-import { isRunId, runDir } from './journal/paths.ts'
+import { ensureCheckpointDir, isRunId, runDir } from './journal/paths.ts'
 import { retryDelayFor } from './core/retry-policy.ts'
 import { FileRollback } from './journal/rollback.ts'
 import { StageCheckpoint } from './journal/stage-checkpoint.ts'
@@ -291,6 +291,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   #openWorkspaces(plan: CompiledPlan, runId: string, options: RunOptions): RunWorkspaceSession | undefined {
     if (plan.workspaces === undefined) return undefined
     const worktreesDir = join(resolve(this.config.checkpoint.dir), runId, 'worktrees')
+    ensureCheckpointDir(resolve(this.config.checkpoint.dir))
     const session = new RunWorkspaceSession({ spec: plan.workspaces, runId, repoDir: plan.baseDir, worktreesDir, keep: options.keepWorktrees ?? false })
     this.#workspaces.bind(runId, session.binding)
     return session

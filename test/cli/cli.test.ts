@@ -73,6 +73,30 @@ describe('troupe run', () => {
     expect(stderr).toContain('ERR_AGENT_LOAD')
   })
 
+  it('prints ERR_AGENT_LOAD as its one line, with no summary table before it (regression: the line came after a whole summary)', async () => {
+    const dir = workspace({ 'plan.yaml': `agents:\n  coder: ${join(agents, 'bad-token.mjs')}\ntasks:\n  - { id: a, agent: coder }\n` })
+    const { code, stderr } = await runCli(['run', 'plan.yaml', '--quiet'], { cwd: dir })
+    expect(code).toBe(2)
+    expect(stderr.trimStart()).toMatch(/^troupe: .*bad-token\.mjs:3:16/)
+    expect(stderr).not.toMatch(/^task +state/m)
+    expect(stderr).not.toContain('makespan')
+  })
+
+  it('prints an argument error and a one-line hint, not the whole help (regression: the help pushed the error off screen)', async () => {
+    const { code, stderr } = await runCli(['run', 'plan.yaml', '--max-parallel', 'x'])
+    expect(code).toBe(2)
+    expect(stderr.trim().split('\n')).toEqual([
+      `error: option '--max-parallel <n>' argument 'x' is invalid. --max-parallel must be an integer >= 1, got "x"`,
+      '(add --help for usage)',
+    ])
+  })
+
+  it('says "1 task" when the plan has one (regression: "1 tasks")', async () => {
+    const dir = workspace({ 'plan.yaml': `agents:\n  sleep: ${join(agents, 'sleep.mjs')}\ntasks:\n  - { id: a, agent: sleep, input: { ms: 1 } }\n` })
+    const { stderr } = await runCli(['run', 'plan.yaml'], { cwd: dir })
+    expect(stderr).toMatch(/— 1 task of "/)
+  })
+
   it('exits 2 naming the key of an invalid config value', async () => {
     const dir = workspace({ 'plan.yaml': okPlan, 'bad.json': JSON.stringify({ retry: { backoff: 'linear' } }) })
     const { code, stderr } = await runCli(['run', 'plan.yaml', '--config', 'bad.json'], { cwd: dir })

@@ -134,7 +134,8 @@ describe('dashboard in Chromium', () => {
   it('shows tasks added at run time as they arrive, with their parent, description and tags', async () => {
     const page = await browser.newPage()
     await page.goto(dashboard.url)
-    await page.waitForSelector('#connection:text("live")')
+    // Connected (the label says "run ended": the page shows the previous test's finished run).
+    await page.waitForSelector('#connection[data-state="open"]')
     const spawn = fileURLToPath(new URL('../fixtures/agents/spawn.mjs', import.meta.url))
     const children = [1, 2].map((n) => ({ id: `child-${n}`, agent, description: `child number ${n}`, tags: ['spawned'], input: { ms: 200, steps: 2 } }))
     const run = runtime.run({ name: 'spawning', tasks: [{ id: 'lead', agent: spawn, input: { wait: true, children } }] })

@@ -3,6 +3,7 @@
 // embedded in #troupe-data and nothing is fetched. User text always goes in via
 // textContent, never as markup.
 ;(() => {
+  // biome-ignore lint/suspicious/noRedundantUseStrict: a classic script in the page, not a module
   'use strict'
 
   const SVG = 'http://www.w3.org/2000/svg'
@@ -10,6 +11,14 @@
   const $ = (id) => document.getElementById(id)
   let current = { runs: [], governor: { status: 'n/a' } }
   let selectedRun
+  /** The task whose drill-down is open, and what the server sent for it (log, diff). */
+  let selectedTask
+  let fetched = { key: '', log: undefined, diff: undefined }
+  let filter = ''
+  /** The live stream: `open`, `ended` (the server closed it) or undefined. */
+  let stream
+  /** Log lines a card shows; its drill-down shows them all. */
+  const CARD_LOGS = 5
 
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag)
@@ -49,6 +58,8 @@
     $('run-name').textContent = run.name
     $('run-meta').textContent = `run ${run.runId} · ${run.strategy} · ${run.status}`
     document.body.dataset.status = run.status
+    // Live only while the run runs: a finished run on an open stream says so (a new run makes it live again).
+    if (stream === 'open') $('connection').textContent = run.status === 'running' ? 'live' : 'run ended'
     renderTotals(run)
     renderControls(run)
     renderCards(run)
@@ -57,6 +68,7 @@
     renderTimeline(run)
     renderGraph(run)
     renderAgents(run)
+    renderDetail(run)
   }
 
   function renderRunSelect() {
@@ -92,7 +104,8 @@
   function renderControls(run) {
     const controls = $('controls')
     if (!controls) return
-    controls.hidden = current.static === true
+    // Nothing to control once the run is over (and never in a report).
+    controls.hidden = current.static === true || run.status !== 'running'
     $('max-parallel-current').textContent = `now ${run.maxParallel}`
     $('max-parallel-current').dataset.value = String(run.maxParallel)
     const input = $('max-parallel-input')
@@ -104,7 +117,9 @@
     const width = 240
     const g = svg('svg', { width, height: 34, viewBox: `0 0 ${width} 34`, class: 'gauge', role: 'img', 'aria-label': label })
     g.append(svg('rect', { x: 0, y: 4, width, height: 16, class: 'gauge-track' }))
-    if (percent !== undefined) g.append(svg('rect', { x: 0, y: 4, width: (Math.min(100, percent) / 100) * width, height: 16, class: 'gauge-fill' }))
+    if (percent !== undefined) {
+      g.append(svg('rect', { x: 0, y: 4, width: (Math.min(100, percent) / 100) * width, height: 16, class: 'gauge-fill' }))
+    }
     if (thresholds) {
       for (const [cls, p] of [['threshold-throttle', thresholds.throttlePercent], ['threshold-resume', thresholds.resumePercent]]) {
         const x = (p / 100) * width
@@ -112,22 +127,28 @@
         g.append(svg('text', { x: Math.min(width - 20, x + 2), y: 33, class: 'gauge-mark' }, `${p}%`))
       }
     }
-    return el('div', { class: 'gauge-row' }, el('span', { class: 'label' }, `${label} ${percent === undefined ? 'n/a' : `${percent.toFixed(0)} %`}`), g)
+    const reading = percent === undefined ? 'n/a' : `${percent.toFixed(0)} %`
+    return el('div', { class: 'gauge-row' }, el('span', { class: 'label' }, `${label} ${reading}`), g)
   }
 
   function renderGovernor(gov) {
     const t = gov.thresholds
-    const status = gov.status === 'n/a' ? 'governor: n/a' : gov.status === 'throttled' ? `governor: throttled${gov.reason ? ` (${gov.reason})` : ''}` : 'governor: admitting'
+    const throttled = `governor: throttled${gov.reason ? ` (${gov.reason})` : ''}`
+    const status = gov.status === 'n/a' ? 'governor: n/a' : gov.status === 'throttled' ? throttled : 'governor: admitting'
     const r = gov.report
     if (r) {
-      const line = `governor (${r.mode}): throttled ${ms(r.throttledMs)} in ${r.throttleEvents} period(s) · peak CPU ${r.peakCpuPercent} % · peak memory ${r.peakMemoryMb} MB · ${r.samples} samples`
-      const held = r.heldMs ? el('div', { id: 'governor-held-time' }, `tasks held: ${ms(r.heldMs.cpu)} for CPU, ${ms(r.heldMs.memory)} for memory`) : ''
-      return $('governor-body').replaceChildren(el('div', { id: 'governor-report' }, r.samples > 0 ? line : `governor (${r.mode}): no samples taken`), held, demandTable(r.agents))
+      const periods = `${r.throttleEvents} period${r.throttleEvents === 1 ? '' : 's'}`
+      const peaks = `peak CPU ${r.peakCpuPercent} % · peak memory ${r.peakMemoryMb} MB · ${r.samples} samples`
+      const line = `governor (${r.mode}): throttled ${ms(r.throttledMs)} in ${periods} · ${peaks}`
+      const heldText = r.heldMs ? `tasks held: ${ms(r.heldMs.cpu)} for CPU, ${ms(r.heldMs.memory)} for memory` : ''
+      const held = r.heldMs ? el('div', { id: 'governor-held-time' }, heldText) : ''
+      const report = el('div', { id: 'governor-report' }, r.samples > 0 ? line : `governor (${r.mode}): no samples taken`)
+      return $('governor-body').replaceChildren(report, held, demandTable(r.agents))
     }
     $('governor-body').replaceChildren(
       el('div', { id: 'governor-status', class: `pill ${gov.status}` }, status),
-      gauge('cpu', gov.cpuPercent, t && t.cpu),
-      gauge('memory', gov.memoryPercent, t && t.memory),
+      gauge('cpu', gov.cpuPercent, t?.cpu),
+      gauge('memory', gov.memoryPercent, t?.memory),
       gov.held ? el('div', { id: 'governor-held' }, `last hold: ${gov.held.message}`) : '',
       demandTable(gov.agents),
     )
@@ -141,7 +162,8 @@
     const rows = names.map((name) => {
       const d = agents[name]
       const source = d.source === 'measured' ? `measured, ${d.samples} attempt${d.samples === 1 ? '' : 's'}` : 'plan'
-      return el('tr', {}, el('td', {}, name), el('td', {}, `~${Number(d.cpu).toFixed(2)} cores`), el('td', {}, d.memoryMb === undefined ? '—' : `~${d.memoryMb} MB`), el('td', {}, source))
+      const memory = d.memoryMb === undefined ? '—' : `~${d.memoryMb} MB`
+      return el('tr', {}, ...[name, `~${Number(d.cpu).toFixed(2)} cores`, memory, source].map((cell) => el('td', {}, cell)))
     })
     return el('table', { id: 'governor-agents' }, el('thead', {}, head), el('tbody', {}, ...rows))
   }
@@ -156,9 +178,15 @@
       const bar = el('div', { class: 'bar' }, fill)
       const card = el(
         'article',
-        { class: `card ${t.state}`, 'data-task': t.id, 'data-state': t.state, 'data-history': t.history.join(' ') },
+        {
+          class: `card ${t.state}${t.id === selectedTask ? ' selected' : ''}`,
+          'data-task': t.id,
+          'data-state': t.state,
+          'data-history': t.history.join(' '),
+          tabindex: 0,
+        },
         el('header', {}, el('strong', {}, t.id), el('span', { class: 'state' }, t.state)),
-        el('div', { class: 'agent', title: t.agent }, `${t.agent.split('/').pop()}${t.attempt > 1 ? ` · attempt ${t.attempt}` : ''}${t.reused ? ' · reused' : ''}`),
+        el('div', { class: 'agent', title: t.agent }, agentText(t)),
         bar,
         el('div', { class: 'meta' }, `${Math.round(fraction * 100)} % · ${ms(elapsed)}`),
       )
@@ -169,14 +197,94 @@
       if (t.error) card.append(el('div', { class: 'error' }, `${t.error.code}: ${t.error.message}`))
       if (t.workspace) {
         const w = t.workspace
-        card.append(el('div', { class: `workspace merge-${w.merge}` }, `${w.branch} · ${w.filesChanged} files +${w.insertions} −${w.deletions} · ${w.merge}`))
+        card.append(el('div', { class: `workspace merge-${w.merge}` }, workspaceText(w)))
       }
       if (t.worker) card.append(el('div', { class: 'worker' }, `ran on ${t.worker}`))
       if (t.output !== undefined) card.append(el('pre', { class: 'output' }, outputText(t.output)))
-      if (t.logs.length > 0) card.append(el('ul', { class: 'logs' }, ...t.logs.map((line) => el('li', {}, line))))
+      if (t.logs.length > 0) card.append(el('ul', { class: 'logs' }, ...t.logs.slice(-CARD_LOGS).map((line) => el('li', {}, line))))
+      card.hidden = !matches(t)
+      card.addEventListener('click', () => select(t.id))
+      card.addEventListener('keydown', (e) => {
+        if (e.key === 'Enter') select(t.id)
+      })
       return card
     })
     $('cards').replaceChildren(...cards)
+  }
+
+  /** Whether a task passes the filter: every word is in its id, agent, state or tags. */
+  function matches(t) {
+    const words = filter.toLowerCase().split(/\s+/).filter(Boolean)
+    const text = `${t.id} ${t.agent} ${t.state} ${(t.tags || []).join(' ')}`.toLowerCase()
+    return words.every((w) => text.includes(w))
+  }
+
+  function select(taskId) {
+    selectedTask = taskId
+    render()
+    $('detail').scrollIntoView({ block: 'nearest' })
+  }
+
+  /**
+   * The selected task in full: state, error, output, its whole log and, for a worktree task,
+   * its diff. Live, the log and the diff come from the server; in a report, from the data.
+   */
+  function renderDetail(run) {
+    const box = $('detail')
+    const t = selectedTask === undefined ? undefined : run.tasks.find((x) => x.id === selectedTask)
+    box.hidden = t === undefined
+    if (!t) return box.replaceChildren()
+    const key = `${run.runId}\u0000${t.id}\u0000${t.state}\u0000${t.attempt}`
+    if (!current.static && fetched.key !== key) {
+      fetched = { key, log: undefined, diff: undefined }
+      const query = `run=${encodeURIComponent(run.runId)}&task=${encodeURIComponent(t.id)}`
+      const load = (what) =>
+        fetch(`api/task-${what}?${query}`)
+          .then((r) => r.text())
+          .then((text) => {
+            if (fetched.key !== key) return
+            fetched[what] = text
+            render()
+          })
+          .catch(() => {})
+      void load('log')
+      if (t.workspace) void load('diff')
+    }
+    const close = el('button', { type: 'button', id: 'detail-close' }, 'close')
+    close.addEventListener('click', () => {
+      selectedTask = undefined
+      render()
+    })
+    const facts = [
+      ['state', t.state],
+      ['agent', t.agent],
+      ['attempts', String(t.attempt)],
+      ['history', t.history.join(' → ')],
+      ['busy', ms(t.busyMs)],
+      ...(t.worker ? [['worker', t.worker]] : []),
+      ...(t.parent ? [['added by', t.parent]] : []),
+      ...(t.description ? [['description', t.description]] : []),
+    ]
+    const parts = [
+      el('header', {}, el('h2', {}, `task ${t.id}`), close),
+      el('dl', {}, ...facts.flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)])),
+    ]
+    if (t.error) parts.push(el('h3', {}, 'error'), el('pre', { id: 'detail-error' }, `${t.error.code}: ${t.error.message}`))
+    if (t.output !== undefined) {
+      const output = typeof t.output === 'string' ? t.output : JSON.stringify(t.output, null, 2)
+      parts.push(el('h3', {}, 'output'), el('pre', { id: 'detail-output' }, output))
+    }
+    const log = current.static ? t.logs.join('\n') : (fetched.log ?? t.logs.join('\n'))
+    parts.push(el('h3', {}, 'log'), el('pre', { id: 'detail-log' }, log === '' ? '(nothing logged)' : log))
+    if (t.workspace) {
+      const w = t.workspace
+      const summary = workspaceText(w)
+      const diff = current.static
+        ? `${summary}\n(the diff is shown by the live dashboard while the branch exists)`
+        : (fetched.diff ?? `${summary}\n(loading the diff…)`)
+      parts.push(el('h3', {}, 'diff'), el('pre', { id: 'detail-diff' }, diff))
+    }
+    box.replaceChildren(...parts)
   }
 
   function renderPauses(run) {
@@ -184,7 +292,11 @@
     const pauses = (run.pauses || []).filter((p) => run.status === 'running' && p.until > run.at)
     box.hidden = pauses.length === 0
     box.replaceChildren(
-      ...pauses.map((p) => el('div', { class: 'pill paused', 'data-limits': p.limits.join(' ') }, `rate limit: ${p.limits.join(', ')} paused — resumes in ${ms(p.until - run.at)} (at ${new Date(p.until).toLocaleTimeString()})`)),
+      ...pauses.map((p) => {
+        const resumes = `resumes in ${ms(p.until - run.at)} (at ${new Date(p.until).toLocaleTimeString()})`
+        const text = `rate limit: ${p.limits.join(', ')} paused — ${resumes}`
+        return el('div', { class: 'pill paused', 'data-limits': p.limits.join(' ') }, text)
+      }),
     )
   }
 
@@ -194,7 +306,10 @@
     box.hidden = notes.length === 0
     box.replaceChildren(
       el('h2', {}, 'scratchpad'),
-      ...notes.map((n) => el('div', { class: 'note' }, `${new Date(n.at).toLocaleTimeString()} ${n.taskId}: ${n.text.length > 300 ? `${n.text.slice(0, 299)}…` : n.text}`)),
+      ...notes.map((n) => {
+        const text = n.text.length > 300 ? `${n.text.slice(0, 299)}…` : n.text
+        return el('div', { class: 'note' }, `${new Date(n.at).toLocaleTimeString()} ${n.taskId}: ${text}`)
+      }),
     )
   }
 
@@ -204,6 +319,14 @@
     $('legend').replaceChildren(...items)
   }
 
+  function agentText(t) {
+    return `${t.agent.split('/').pop()}${t.attempt > 1 ? ` · attempt ${t.attempt}` : ''}${t.reused ? ' · reused' : ''}`
+  }
+
+  function workspaceText(w) {
+    return `${w.branch} · ${w.filesChanged} files +${w.insertions} −${w.deletions} · ${w.merge}`
+  }
+
   function outputText(output) {
     const text = typeof output === 'string' ? output : JSON.stringify(output, null, 1)
     return text.length > 400 ? `${text.slice(0, 399)}…` : text
@@ -211,7 +334,11 @@
 
   function renderTimeline(run) {
     const bars = []
-    for (const t of run.tasks) for (const i of t.intervals) bars.push({ task: t, start: i.start, end: i.end ?? run.at, slot: i.slot, attempt: i.attempt, failed: i.failed === true })
+    for (const t of run.tasks) {
+      for (const i of t.intervals) {
+        bars.push({ task: t, start: i.start, end: i.end ?? run.at, slot: i.slot, attempt: i.attempt, failed: i.failed === true })
+      }
+    }
     const box = $('timeline')
     if (bars.length === 0) return box.replaceChildren(el('p', { class: 'empty' }, 'no task has started yet'))
     const t0 = Math.min(...bars.map((b) => b.start))
@@ -232,10 +359,12 @@
     for (const b of bars) {
       const x = left + ((b.start - t0) / span) * width
       const w = Math.max(2, ((b.end - b.start) / span) * width)
-      const g = svg('g', { class: `bar-group ${b.failed ? 'FAILED attempt-failed' : b.task.state}`, 'data-task': b.task.id, 'data-attempt': b.attempt })
+      const kind = b.failed ? 'FAILED attempt-failed' : b.task.state
+      const g = svg('g', { class: `bar-group ${kind}`, 'data-task': b.task.id, 'data-attempt': b.attempt })
       g.append(svg('title', {}, `${b.task.id} (${b.task.agent}) attempt ${b.attempt}${b.failed ? ' failed' : ''}: ${ms(b.end - b.start)}`))
       g.append(svg('rect', { x, y: b.slot * rowH + 3, width: w, height: rowH - 6, rx: 3 }))
       if (w > 30) g.append(svg('text', { x: x + 4, y: b.slot * rowH + 17, class: 'bar-label' }, b.task.id))
+      g.addEventListener('click', () => select(b.task.id))
       s.append(g)
     }
     box.replaceChildren(s)
@@ -243,7 +372,9 @@
 
   function renderGraph(run) {
     const box = $('graph')
-    if (!run.tasks.some((t) => t.deps.length > 0) && current.static) return box.replaceChildren(el('p', { class: 'empty' }, 'no dependencies recorded'))
+    if (!run.tasks.some((t) => t.deps.length > 0) && current.static) {
+      return box.replaceChildren(el('p', { class: 'empty' }, 'no dependencies recorded'))
+    }
     const byLevel = []
     for (const t of run.tasks) (byLevel[t.level] ||= []).push(t)
     const colW = 170
@@ -267,6 +398,7 @@
       g.append(svg('rect', { x: p.x, y: p.y, width: 130, height: 28, rx: 5 }))
       g.append(svg('text', { x: p.x + 6, y: p.y + 18 }, t.id.length > 18 ? `${t.id.slice(0, 17)}…` : t.id))
       g.append(svg('title', {}, `${t.id}: ${t.state}`))
+      g.addEventListener('click', () => select(t.id))
       s.append(g)
     }
     box.replaceChildren(s)
@@ -274,7 +406,11 @@
 
   function renderAgents(run) {
     const rows = run.agents.map((a) =>
-      el('tr', { 'data-agent': a.agent }, el('td', {}, a.agent), el('td', {}, String(a.tasks)), el('td', {}, ms(a.busyMs)), el('td', {}, `${(a.utilisation * 100).toFixed(0)} %`)),
+      el(
+        'tr',
+        { 'data-agent': a.agent },
+        ...[a.agent, String(a.tasks), ms(a.busyMs), `${(a.utilisation * 100).toFixed(0)} %`].map((cell) => el('td', {}, cell)),
+      ),
     )
     const head = el('tr', {}, el('th', {}, 'agent'), el('th', {}, 'tasks'), el('th', {}, 'busy'), el('th', {}, 'share of slots'))
     $('agents').replaceChildren(el('table', {}, el('thead', {}, head), el('tbody', {}, ...rows)))
@@ -295,6 +431,10 @@
   }
 
   renderLegend()
+  $('task-filter').addEventListener('input', (e) => {
+    filter = e.target.value
+    render()
+  })
   $('run-select').addEventListener('change', (e) => {
     selectedRun = e.target.value
     render()
@@ -331,11 +471,18 @@
     // The server ends the stream once it has sent the final state: stay on it.
     source.addEventListener('end', () => {
       source.close()
+      stream = 'ended'
       $('connection').textContent = 'run ended'
       $('connection').dataset.state = 'ended'
     })
-    source.addEventListener('open', () => ($('connection').textContent = 'live'))
+    source.addEventListener('open', () => {
+      stream = 'open'
+      $('connection').dataset.state = 'open'
+      const run = pick()
+      $('connection').textContent = run && run.status !== 'running' ? 'run ended' : 'live'
+    })
     source.addEventListener('error', () => {
+      if (stream === 'open') stream = undefined
       if ($('connection').dataset.state !== 'ended') $('connection').textContent = 'disconnected'
     })
   }

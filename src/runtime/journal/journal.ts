@@ -10,7 +10,7 @@ import type { RunResult, TaskResult } from '../core/result.ts'
 import { stringify } from './codec.ts'
 import { RunLock } from './lock.ts'
 import { PROCESSES_FILE, stopLeftovers } from './process-ledger.ts'
-import { journalFile, resultFile, runDir } from './paths.ts'
+import { ensureCheckpointDir, journalFile, resultFile, runDir } from './paths.ts'
 import { seal } from './integrity.ts'
 import { readJournal, summarize, unreadable, type JournalContents } from './reader.ts'
 import type { JournalRecord } from './records.ts'
@@ -90,6 +90,7 @@ export class Journal implements RunRecorder {
   constructor(options: JournalOptions) {
     this.#options = options
     this.file = journalFile(options.dir, options.runId)
+    ensureCheckpointDir(options.dir)
     this.#lock = RunLock.acquire(runDir(options.dir, options.runId), options.runId, options.now)
     try {
       this.#previous = readJournal(this.file)

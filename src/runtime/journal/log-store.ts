@@ -1,8 +1,10 @@
+import { appendFileSync, statSync } from 'node:fs'
 import { appendFile, mkdir } from 'node:fs/promises'
-import { dirname } from 'node:path'
+import { dirname, join } from 'node:path'
 import type { EventEmitter } from 'node:events'
 import type { RunEvents } from '../core/events.ts'
 import { attemptLogFile } from './paths.ts'
+import { readJournal, summarize } from './reader.ts'
 
 export interface LogStoreOptions {
   /** Bytes kept per attempt log; past it one truncation line is written and the rest dropped. @default 8 MiB */
@@ -45,9 +47,48 @@ export class LogStore {
   /** Stores the log lines of `run` until it ends, then closes. */
   static attach(run: EventEmitter<RunEvents> & { readonly result: Promise<unknown> }, runDirectory: string, options?: LogStoreOptions): LogStore {
     const store = new LogStore(runDirectory, options)
+    run.on('task:state', (e) => {
+      if (e.state === 'RUNNING') store.startAttempt(e.taskId, e.attempt)
+    })
     run.on('task:log', (e) => store.write(e.taskId, e.attempt, e.message))
     void run.result.then(() => store.close())
     return store
+  }
+
+  /**
+   * An attempt starts. When its log already has lines (the same attempt of an earlier
+   * invocation: a resumed run appends to the same file), a separator naming the attempt
+   * and this invocation goes first, written at once: a process agent's executor may write
+   * to the file directly as soon as it starts.
+   */
+  startAttempt(taskId: string, attempt: number): void {
+    if (this.#status === 'closed') return
+    const file = attemptLogFile(this.#runDir, taskId, attempt)
+    if (this.#sizes.has(file)) return
+    let size = 0
+    try {
+      size = statSync(file).size
+    } catch {
+      return
+    }
+    if (size === 0) return
+    const line = `── troupe: ${taskId} · attempt ${attempt} · invocation ${this.#invocation()} · ${new Date().toISOString()} ──\n`
+    try {
+      appendFileSync(file, line)
+      this.#sizes.set(file, size + Buffer.byteLength(line))
+    } catch (error) {
+      process.emitWarning(`troupe: cannot store the log ${file}: ${(error as Error).message}`, 'TroupeJournalWarning')
+    }
+  }
+
+  /** This invocation's number: the journal's `run-start` records so far (1 without one). */
+  #invocation(): number {
+    try {
+      const contents = readJournal(join(this.#runDir, 'journal.jsonl'))
+      return contents === undefined ? 1 : Math.max(1, summarize(contents.records).invocations)
+    } catch {
+      return 1
+    }
   }
 
   write(taskId: string, attempt: number, message: string): void {

@@ -1,3 +1,4 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 /**
@@ -10,6 +11,22 @@ export const RUN_ID_PATTERN = /^(?!\.{1,2}$)[\w.-]{1,128}$/
 
 export function isRunId(value: unknown): value is string {
   return typeof value === 'string' && RUN_ID_PATTERN.test(value)
+}
+
+/**
+ * Creates the checkpoint directory (`.troupe/` by default) when it does not exist, with a
+ * `.gitignore` of `*` inside: it holds journals, logs and worktrees, never to be committed,
+ * and would otherwise show as untracked in the repository. An existing directory is left as
+ * it is (the user may have their own rules).
+ */
+export function ensureCheckpointDir(checkpointDir: string): void {
+  if (existsSync(checkpointDir)) return
+  mkdirSync(checkpointDir, { recursive: true })
+  try {
+    writeFileSync(join(checkpointDir, '.gitignore'), '# Written by troupe: journals, logs and worktrees are not committed.\n*\n', { flag: 'wx' })
+  } catch {
+    // Another process created it first, or it cannot be written: not worth failing a run.
+  }
 }
 
 export function runDir(checkpointDir: string, runId: string): string {
