@@ -15,6 +15,8 @@ const opt = Schema.optionalKey
 export const BACKEND_PATTERN = /^(local|redis:\/\/[^/\s:]+(:\d{1,5})?(\/\d{1,2})?)$/
 
 export const ConfigSchema = Schema.Struct({
+  /** The file's editor schema (`troupe schema config`); ignored. */
+  $schema: opt(Schema.String),
   maxParallel: opt(PositiveInt),
   maxQueuedTasks: opt(PositiveInt),
   timeoutMs: opt(PositiveInt),

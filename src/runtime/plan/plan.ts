@@ -60,6 +60,8 @@ export interface StageSpec {
 
 /** A plan: a set of agent tasks with dependencies (DESIGN.md "Plan"). */
 export interface Plan extends PlanWorkspaceFields {
+  /** A JSON plan file's editor schema (`troupe schema plan`); ignored. */
+  readonly $schema?: string
   readonly name?: string
   /** @default 'concurrent' */
   readonly strategy?: PlanStrategy
