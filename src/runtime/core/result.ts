@@ -52,7 +52,7 @@ export interface RunTotals {
   readonly reused: number
 }
 
-/** The outcome of a run (DESIGN.md "RunResult"); also `troupe run --json` output. */
+/** The outcome of a run (docs/library.md "RunResult"); also `troupe run --json` output. */
 export interface RunResult extends SpeedupFigures {
   readonly runId: string
   readonly name: string
@@ -82,7 +82,7 @@ export interface RunResult extends SpeedupFigures {
 }
 
 /**
- * The verdict of DESIGN.md: PARALLEL when the makespan is within 20 % of the lower bound,
+ * The parallelization verdict (docs/library.md "RunResult"): PARALLEL when the makespan is within 20 % of the lower bound,
  * PARTIAL when it saves at least 20 % over sequential, else SEQUENTIAL.
  */
 export function classifyParallelization(makespanMs: number, lowerBoundMs: number, sequentialMs: number): Parallelization {

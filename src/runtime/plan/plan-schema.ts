@@ -2,7 +2,7 @@ import * as Schema from 'effect/Schema'
 import { WORKSPACE_MODES } from './workspace-spec.ts'
 
 /**
- * The shape of a plan (DESIGN.md "Plan") as effect Schemas: the single source of truth for
+ * The shape of a plan (docs/plans.md) as effect Schemas: the single source of truth for
  * which keys exist, their types and their bounds. Links between tasks (ids, dependencies,
  * agents, stages, conditions) are checked by `linkPlan`, which needs the whole plan.
  */

@@ -1,0 +1,20 @@
+import { existsSync, readFileSync } from 'node:fs'
+import { dirname, join, relative } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { ROOT, docFiles, relativeLinks, where } from './markdown.ts'
+
+describe('links in README.md and docs/', () => {
+  it.each(docFiles())('every relative link of %s resolves inside the repository', (file) => {
+    const broken: string[] = []
+    for (const { line, target } of relativeLinks(file)) {
+      const path = join(ROOT, dirname(file), decodeURIComponent(target.split('#')[0]!))
+      if (relative(ROOT, path).startsWith('..') || !existsSync(path)) broken.push(`${where(file, line)} → ${target}`)
+    }
+    expect(broken).toEqual([])
+  })
+
+  it.each(docFiles())('%s names no file outside the repository (DESIGN.md, ../shared)', (file) => {
+    const text = readFileSync(join(ROOT, file), 'utf8')
+    expect(text).not.toMatch(/DESIGN\.md|\.\.\/shared|YOUR-GIT-HOST/)
+  })
+})

@@ -1,0 +1,146 @@
+import { execFile, execFileSync } from 'node:child_process'
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { delimiter, dirname, join } from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { parse } from 'yaml'
+import { resolveConfig } from '../../src/runtime/core/config.ts'
+import { isTroupeError } from '../../src/runtime/core/errors.ts'
+import { compilePlan } from '../../src/runtime/plan/load-plan.ts'
+import { createRuntime, type Runtime } from '../../src/runtime/runtime.ts'
+import { CLI_ENTRY } from '../helpers/cli.ts'
+import { ROOT, codeBlocks, docFiles, where, type CodeBlock } from './markdown.ts'
+
+/**
+ * Every code sample in README.md and docs/ runs here. A fence's info string says how:
+ *
+ * - ```yaml plan            the plan runs to completion (command and module agents)
+ * - ```yaml plan validate   the plan compiles (CLI agents find stand-in executables; API-key variables are set)
+ * - ```yaml plan invalid ERR_CODE   compiling the plan fails with that code
+ * - ```json config          the config resolves
+ * - ```ts run               a script run with tsx; `from 'troupe'` is this repository's source
+ * - ```sh run               shell lines run with `sh -e`, `troupe` being this repository's CLI
+ * - file=PATH (any of the above, or alone)   the block is also written to PATH first
+ *
+ * Each document gets one sandbox directory (a git repository with one commit) shared by its
+ * blocks in order, so a `file=` block (an agent module, a plan) serves the blocks after it.
+ * A block marked `<!-- not-run -->` on the line before is illustrative; every other block in
+ * a code language must say how it runs.
+ */
+
+const CODE_LANGUAGES = new Set(['yaml', 'yml', 'json', 'jsonc', 'ts', 'typescript', 'js', 'mjs', 'javascript', 'sh', 'bash', 'shell'])
+const STAND_INS = join(ROOT, 'test', 'fixtures', 'bin')
+const TSX = import.meta.resolve('tsx')
+const run = promisify(execFile)
+
+function modeOf(block: CodeBlock): { mode: string; args: string[]; file: string | undefined } {
+  const file = block.words.find((w) => w.startsWith('file='))?.slice('file='.length)
+  const rest = block.words.filter((w) => !w.startsWith('file='))
+  return { mode: rest.join(' ').replace(/\s+ERR_[A-Z_]+$/, ''), args: rest.filter((w) => /^ERR_/.test(w)), file }
+}
+
+const documents = docFiles()
+  .map((file) => ({ file, blocks: codeBlocks(file) }))
+  .filter((doc) => doc.blocks.some((b) => CODE_LANGUAGES.has(b.lang) && !b.notRun && b.words.length > 0))
+
+it('every code sample in README.md and docs/ says how it runs, or is marked <!-- not-run -->', () => {
+  const unmarked = docFiles().flatMap((file) =>
+    codeBlocks(file).filter((b) => CODE_LANGUAGES.has(b.lang) && !b.notRun && b.words.length === 0).map((b) => `${where(b.file, b.line)} (${b.lang})`),
+  )
+  expect(unmarked).toEqual([])
+})
+
+describe.each(documents)('samples of $file', ({ file, blocks }) => {
+  let sandbox: string
+  let runtime: Runtime
+  const env = {
+    ...process.env,
+    NO_COLOR: '1',
+    OPENAI_API_KEY: 'sk-docs-sample',
+    ANTHROPIC_API_KEY: 'sk-docs-sample',
+    PATH: '',
+  }
+
+  beforeAll(() => {
+    sandbox = mkdtempSync(join(tmpdir(), 'troupe-docs-'))
+    const git = (...args: string[]) => execFileSync('git', ['-c', 'user.email=docs@example.com', '-c', 'user.name=docs', ...args], { cwd: sandbox })
+    git('init', '-q', '-b', 'main')
+    writeFileSync(join(sandbox, '.gitignore'), '.troupe/\nnode_modules/\n')
+    git('add', '-A')
+    git('commit', '-qm', 'sandbox')
+    const bin = join(sandbox, '.bin')
+    mkdirSync(bin)
+    writeFileSync(join(bin, 'troupe'), `#!/bin/sh\nexec "${process.execPath}" --import "${TSX}" "${CLI_ENTRY}" "$@"\n`)
+    chmodSync(join(bin, 'troupe'), 0o755)
+    env.PATH = [bin, STAND_INS, process.env.PATH].join(delimiter)
+    runtime = createRuntime({ config: { checkpoint: { dir: join(sandbox, '.troupe') }, pool: { minThreads: 1, maxThreads: 4 } } })
+  })
+
+  afterAll(async () => {
+    await runtime?.close({ force: true })
+  })
+
+  const runnable = blocks.filter((b) => CODE_LANGUAGES.has(b.lang) && !b.notRun && b.words.length > 0)
+  it.each(runnable.map((b) => [`${where(b.file, b.line)} (${b.lang} ${b.words.join(' ')})`, b] as const))('%s', async (_, block) => {
+    const { mode, args, file: target } = modeOf(block)
+    if (target !== undefined) {
+      mkdirSync(dirname(join(sandbox, target)), { recursive: true })
+      writeFileSync(join(sandbox, target), block.code)
+      if (block.lang === 'sh') chmodSync(join(sandbox, target), 0o755)
+    }
+    const savedPath = process.env.PATH
+    switch (mode) {
+      case '':
+        expect(target, 'a block with no mode must name a file=').toBeDefined()
+        return
+      case 'plan':
+      case 'plan validate':
+      case 'plan invalid': {
+        const data = block.lang === 'json' ? JSON.parse(block.code) : parse(block.code)
+        // Executables are looked up on PATH when a plan compiles: the stand-ins and the API-key variables count.
+        process.env.PATH = env.PATH
+        process.env.OPENAI_API_KEY ??= env.OPENAI_API_KEY
+        process.env.ANTHROPIC_API_KEY ??= env.ANTHROPIC_API_KEY
+        try {
+          if (mode === 'plan invalid') {
+            let error: unknown
+            try {
+              compilePlan(data, { baseDir: sandbox })
+            } catch (caught) {
+              error = caught
+            }
+            expect(isTroupeError(error) ? error.code : error).toBe(args[0])
+            return
+          }
+          const plan = compilePlan(data, { baseDir: sandbox })
+          if (mode === 'plan validate') return
+          const result = await runtime.run(plan, { baseDir: sandbox }).result
+          const failed = Object.entries(result.tasks).filter(([, t]) => t.state !== 'COMPLETED' && t.error?.code !== 'ERR_CONDITION_FALSE')
+          expect([result.status, failed.map(([id, t]) => `${id}: ${t.error?.code} ${t.error?.message}`)]).toEqual(['completed', []])
+        } finally {
+          process.env.PATH = savedPath
+        }
+        return
+      }
+      case 'config':
+        expect(() => resolveConfig(JSON.parse(block.code))).not.toThrow()
+        return
+      case 'run': {
+        if (block.lang === 'sh') {
+          await run('/bin/sh', ['-e', '-c', block.code], { cwd: sandbox, env, timeout: 45_000 })
+          return
+        }
+        const script = join(sandbox, `sample-${block.line}.mts`)
+        const source = block.code
+          .replace(/from 'troupe'/g, `from ${JSON.stringify(join(ROOT, 'src', 'index.ts'))}`)
+          .replace(/from 'troupe\/dashboard'/g, `from ${JSON.stringify(join(ROOT, 'src', 'dashboard.ts'))}`)
+        writeFileSync(script, source)
+        await run(process.execPath, ['--import', TSX, script], { cwd: sandbox, env, timeout: 45_000 })
+        return
+      }
+      default:
+        throw new Error(`${where(block.file, block.line)}: unknown sample mode "${mode}"`)
+    }
+  })
+})
