@@ -5,7 +5,7 @@ import { delimiter, dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
-import { resolveConfig } from '../../src/runtime/core/config.ts'
+import { resolveConfig, type TroupeConfig } from '../../src/runtime/core/config.ts'
 import { isTroupeError } from '../../src/runtime/core/errors.ts'
 import { compilePlan } from '../../src/runtime/plan/load-plan.ts'
 import { createRuntime, type Runtime } from '../../src/runtime/runtime.ts'
@@ -18,7 +18,7 @@ import { ROOT, codeBlocks, docFiles, where, type CodeBlock } from './markdown.ts
  * - ```yaml plan            the plan runs to completion (command and module agents)
  * - ```yaml plan validate   the plan compiles (CLI agents find stand-in executables; API-key variables are set)
  * - ```yaml plan invalid ERR_CODE   compiling the plan fails with that code
- * - ```json config          the config resolves
+ * - ```json config          the config resolves; the document's plans after it run with it
  * - ```ts run               a script run with tsx; `from 'troupe'` is this repository's source
  * - ```sh run               shell lines run with `sh -e`, `troupe` being this repository's CLI
  * - file=PATH (any of the above, or alone)   the block is also written to PATH first
@@ -33,6 +33,10 @@ const CODE_LANGUAGES = new Set(['yaml', 'yml', 'json', 'jsonc', 'ts', 'typescrip
 const STAND_INS = join(ROOT, 'test', 'fixtures', 'bin')
 const TSX = import.meta.resolve('tsx')
 const run = promisify(execFile)
+
+function sandboxConfig(sandbox: string): TroupeConfig {
+  return { checkpoint: { dir: join(sandbox, '.troupe') }, pool: { minThreads: 1, maxThreads: 4 } }
+}
 
 function modeOf(block: CodeBlock): { mode: string; args: string[]; file: string | undefined } {
   const file = block.words.find((w) => w.startsWith('file='))?.slice('file='.length)
@@ -74,7 +78,7 @@ describe.each(documents)('samples of $file', ({ file, blocks }) => {
     writeFileSync(join(bin, 'troupe'), `#!/bin/sh\nexec "${process.execPath}" --import "${TSX}" "${CLI_ENTRY}" "$@"\n`)
     chmodSync(join(bin, 'troupe'), 0o755)
     env.PATH = [bin, STAND_INS, process.env.PATH].join(delimiter)
-    runtime = createRuntime({ config: { checkpoint: { dir: join(sandbox, '.troupe') }, pool: { minThreads: 1, maxThreads: 4 } } })
+    runtime = createRuntime({ config: sandboxConfig(sandbox) })
   })
 
   afterAll(async () => {
@@ -123,9 +127,14 @@ describe.each(documents)('samples of $file', ({ file, blocks }) => {
         }
         return
       }
-      case 'config':
-        expect(() => resolveConfig(JSON.parse(block.code))).not.toThrow()
+      case 'config': {
+        const config = JSON.parse(block.code) as TroupeConfig
+        expect(() => resolveConfig(config)).not.toThrow()
+        // The plans after it in the document run with it.
+        await runtime.close({ force: true })
+        runtime = createRuntime({ config: { ...sandboxConfig(sandbox), ...config, checkpoint: { ...config.checkpoint, dir: join(sandbox, '.troupe') } } })
         return
+      }
       case 'run': {
         if (block.lang === 'sh') {
           await run('/bin/sh', ['-e', '-c', block.code], { cwd: sandbox, env, timeout: 45_000 })
