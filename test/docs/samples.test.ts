@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { delimiter, dirname, join } from 'node:path'
 import { promisify } from 'node:util'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
 import { resolveConfig, type TroupeConfig } from '../../src/runtime/core/config.ts'
 import { isTroupeError } from '../../src/runtime/core/errors.ts'
@@ -33,6 +33,8 @@ const CODE_LANGUAGES = new Set(['yaml', 'yml', 'json', 'jsonc', 'ts', 'typescrip
 const STAND_INS = join(ROOT, 'test', 'fixtures', 'bin')
 const TSX = import.meta.resolve('tsx')
 const run = promisify(execFile)
+/** Plans with LLM agents validate: the variables are set, to values no provider accepts. */
+const API_KEYS = { OPENAI_API_KEY: 'sk-docs-sample', ANTHROPIC_API_KEY: 'sk-docs-sample' }
 
 function sandboxConfig(sandbox: string): TroupeConfig {
   return { checkpoint: { dir: join(sandbox, '.troupe') }, pool: { minThreads: 1, maxThreads: 4 } }
@@ -55,101 +57,117 @@ it('every code sample in README.md and docs/ says how it runs, or is marked <!--
   expect(unmarked).toEqual([])
 })
 
-describe.each(documents)('samples of $file', ({ file, blocks }) => {
-  let sandbox: string
-  let runtime: Runtime
-  const env = {
-    ...process.env,
-    NO_COLOR: '1',
-    OPENAI_API_KEY: 'sk-docs-sample',
-    ANTHROPIC_API_KEY: 'sk-docs-sample',
-    PATH: '',
-  }
+/** One document's sandbox: a git repository, a `troupe` on PATH, and a runtime for its plans. */
+class Sandbox {
+  readonly dir = mkdtempSync(join(tmpdir(), 'troupe-docs-'))
+  readonly env: NodeJS.ProcessEnv
+  runtime: Runtime
 
-  beforeAll(() => {
-    sandbox = mkdtempSync(join(tmpdir(), 'troupe-docs-'))
-    const git = (...args: string[]) => execFileSync('git', ['-c', 'user.email=docs@example.com', '-c', 'user.name=docs', ...args], { cwd: sandbox })
+  constructor() {
+    const git = (...args: string[]) => execFileSync('git', ['-c', 'user.email=docs@example.com', '-c', 'user.name=docs', ...args], { cwd: this.dir })
     git('init', '-q', '-b', 'main')
-    writeFileSync(join(sandbox, '.gitignore'), '.troupe/\nnode_modules/\n')
+    writeFileSync(join(this.dir, '.gitignore'), '.troupe/\nnode_modules/\n')
     git('add', '-A')
     git('commit', '-qm', 'sandbox')
-    const bin = join(sandbox, '.bin')
+    const bin = join(this.dir, '.bin')
     mkdirSync(bin)
     writeFileSync(join(bin, 'troupe'), `#!/bin/sh\nexec "${process.execPath}" --import "${TSX}" "${CLI_ENTRY}" "$@"\n`)
     chmodSync(join(bin, 'troupe'), 0o755)
-    env.PATH = [bin, STAND_INS, process.env.PATH].join(delimiter)
-    runtime = createRuntime({ config: sandboxConfig(sandbox) })
-  })
+    this.env = { ...process.env, ...API_KEYS, NO_COLOR: '1', PATH: [bin, STAND_INS, process.env.PATH].join(delimiter) }
+    this.runtime = createRuntime({ config: sandboxConfig(this.dir) })
+  }
 
-  afterAll(async () => {
-    await runtime?.close({ force: true })
-  })
+  /** Compiles a plan as on a machine with the stand-in CLIs and the API-key variables (executables are looked up now). */
+  compile(data: unknown) {
+    const saved = { PATH: process.env.PATH, OPENAI_API_KEY: process.env.OPENAI_API_KEY, ANTHROPIC_API_KEY: process.env.ANTHROPIC_API_KEY }
+    Object.assign(process.env, { PATH: this.env.PATH }, API_KEYS)
+    try {
+      return compilePlan(data, { baseDir: this.dir })
+    } finally {
+      for (const [key, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[key]
+        else process.env[key] = value
+      }
+    }
+  }
 
-  const runnable = blocks.filter((b) => CODE_LANGUAGES.has(b.lang) && !b.notRun && b.words.length > 0)
-  it.each(runnable.map((b) => [`${where(b.file, b.line)} (${b.lang} ${b.words.join(' ')})`, b] as const))('%s', async (_, block) => {
+  async run(block: CodeBlock): Promise<void> {
     const { mode, args, file: target } = modeOf(block)
     if (target !== undefined) {
-      mkdirSync(dirname(join(sandbox, target)), { recursive: true })
-      writeFileSync(join(sandbox, target), block.code)
-      if (block.lang === 'sh') chmodSync(join(sandbox, target), 0o755)
+      mkdirSync(dirname(join(this.dir, target)), { recursive: true })
+      writeFileSync(join(this.dir, target), block.code)
     }
-    const savedPath = process.env.PATH
     switch (mode) {
       case '':
         expect(target, 'a block with no mode must name a file=').toBeDefined()
         return
-      case 'plan':
-      case 'plan validate':
       case 'plan invalid': {
-        const data = block.lang === 'json' ? JSON.parse(block.code) : parse(block.code)
-        // Executables are looked up on PATH when a plan compiles: the stand-ins and the API-key variables count.
-        process.env.PATH = env.PATH
-        process.env.OPENAI_API_KEY ??= env.OPENAI_API_KEY
-        process.env.ANTHROPIC_API_KEY ??= env.ANTHROPIC_API_KEY
+        let error: unknown
         try {
-          if (mode === 'plan invalid') {
-            let error: unknown
-            try {
-              compilePlan(data, { baseDir: sandbox })
-            } catch (caught) {
-              error = caught
-            }
-            expect(isTroupeError(error) ? error.code : error).toBe(args[0])
-            return
-          }
-          const plan = compilePlan(data, { baseDir: sandbox })
-          if (mode === 'plan validate') return
-          const result = await runtime.run(plan, { baseDir: sandbox }).result
-          const failed = Object.entries(result.tasks).filter(([, t]) => t.state !== 'COMPLETED' && t.error?.code !== 'ERR_CONDITION_FALSE')
-          expect([result.status, failed.map(([id, t]) => `${id}: ${t.error?.code} ${t.error?.message}`)]).toEqual(['completed', []])
-        } finally {
-          process.env.PATH = savedPath
+          this.compile(parsePlan(block))
+        } catch (caught) {
+          error = caught
         }
+        expect(isTroupeError(error) ? error.code : error).toBe(args[0])
+        return
+      }
+      case 'plan validate':
+        this.compile(parsePlan(block))
+        return
+      case 'plan': {
+        const result = await this.runtime.run(this.compile(parsePlan(block))).result
+        const failed = Object.entries(result.tasks).filter(([, t]) => t.state !== 'COMPLETED' && t.error?.code !== 'ERR_CONDITION_FALSE')
+        expect([result.status, failed.map(([id, t]) => `${id}: ${t.error?.code} ${t.error?.message}`)]).toEqual(['completed', []])
         return
       }
       case 'config': {
         const config = JSON.parse(block.code) as TroupeConfig
         expect(() => resolveConfig(config)).not.toThrow()
         // The plans after it in the document run with it.
-        await runtime.close({ force: true })
-        runtime = createRuntime({ config: { ...sandboxConfig(sandbox), ...config, checkpoint: { ...config.checkpoint, dir: join(sandbox, '.troupe') } } })
+        await this.runtime.close({ force: true })
+        this.runtime = createRuntime({ config: { ...sandboxConfig(this.dir), ...config, checkpoint: { ...config.checkpoint, dir: join(this.dir, '.troupe') } } })
         return
       }
       case 'run': {
         if (block.lang === 'sh') {
-          await run('/bin/sh', ['-e', '-c', block.code], { cwd: sandbox, env, timeout: 45_000 })
+          await run('/bin/sh', ['-e', '-c', block.code], { cwd: this.dir, env: this.env, timeout: 45_000 })
           return
         }
-        const script = join(sandbox, `sample-${block.line}.mts`)
+        const script = join(this.dir, `sample-${block.line}.mts`)
         const source = block.code
           .replace(/from 'troupe'/g, `from ${JSON.stringify(join(ROOT, 'src', 'index.ts'))}`)
           .replace(/from 'troupe\/dashboard'/g, `from ${JSON.stringify(join(ROOT, 'src', 'dashboard.ts'))}`)
         writeFileSync(script, source)
-        await run(process.execPath, ['--import', TSX, script], { cwd: sandbox, env, timeout: 45_000 })
+        await run(process.execPath, ['--import', TSX, script], { cwd: this.dir, env: this.env, timeout: 45_000 })
         return
       }
       default:
-        throw new Error(`${where(block.file, block.line)}: unknown sample mode "${mode}"`)
+        throw new Error(`unknown sample mode "${mode}"`)
+    }
+  }
+}
+
+function parsePlan(block: CodeBlock): unknown {
+  return block.lang === 'json' ? JSON.parse(block.code) : parse(block.code)
+}
+
+// Documents run side by side (most of the time is spent waiting for processes); the blocks of
+// one document run in order, since a `file=` block serves the blocks after it.
+describe.concurrent('samples', () => {
+  it.each(documents)('of $file run', { timeout: 120_000 }, async ({ blocks }) => {
+    const sandbox = new Sandbox()
+    try {
+      for (const block of blocks.filter((b) => CODE_LANGUAGES.has(b.lang) && !b.notRun && b.words.length > 0)) {
+        try {
+          await sandbox.run(block)
+        } catch (error) {
+          const detail = error as { message?: string; stderr?: string; stdout?: string }
+          const output = [detail.stdout, detail.stderr].filter(Boolean).join('\n')
+          throw new Error(`${where(block.file, block.line)} (${block.lang} ${block.words.join(' ')}): ${detail.message}${output ? `\n${output}` : ''}`, { cause: error })
+        }
+      }
+    } finally {
+      await sandbox.runtime.close({ force: true })
     }
   })
 })
