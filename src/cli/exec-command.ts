@@ -35,13 +35,16 @@ export function execPlan(commands: readonly string[]): Plan {
  * signal killed it); which one failed is printed on stderr. No journal is written.
  */
 export async function execCommand(commands: readonly string[], options: ExecCommandOptions): Promise<number> {
-  if (commands.length === 0) throw new TroupeError('ERR_ARGUMENT_INVALID', 'troupe exec needs at least one command, e.g. troupe exec "npm run lint" "npm test"')
+  if (commands.length === 0) {
+    throw new TroupeError('ERR_ARGUMENT_INVALID', 'troupe exec needs at least one command, e.g. troupe exec "npm run lint" "npm test"')
+  }
   // The config as written, validated, then with the journal off: an ad-hoc run leaves nothing behind.
   const file = findConfigFile({ config: options.config })
   loadConfig({ file })
   const written = file === undefined ? {} : (JSON.parse(readFileSync(file, 'utf8')) as TroupeConfig)
   const runtime = createRuntime({ config: { ...written, checkpoint: { ...written.checkpoint, enabled: false } } })
-  const run = runtime.run(execPlan(commands), { baseDir: process.cwd(), ...(options.maxParallel === undefined ? {} : { maxParallel: options.maxParallel }) })
+  const maxParallel = options.maxParallel === undefined ? {} : { maxParallel: options.maxParallel }
+  const run = runtime.run(execPlan(commands), { baseDir: process.cwd(), ...maxParallel })
   const width = String(commands.length).length
   const tag = (id: string) => pc.dim(`[${id.padStart(width)}]`)
   run.on('task:log', (e) => process.stdout.write(`${tag(e.taskId)} ${terminalText(e.message)}\n`))
@@ -69,9 +72,8 @@ export async function execCommand(commands: readonly string[], options: ExecComm
     const first = failures[0]
     if (first === undefined) return EXIT.ok
     const command = terminalText(commands[Number(first.id) - 1]!, 200)
-    process.stderr.write(
-      `troupe: [${first.id}] ${command} ${first.why} — the first failure (${failures.length} of ${commands.length} command${commands.length === 1 ? '' : 's'} failed)\n`,
-    )
+    const failed = `${failures.length} of ${commands.length} command${commands.length === 1 ? '' : 's'} failed`
+    process.stderr.write(`troupe: [${first.id}] ${command} ${first.why} — the first failure (${failed})\n`)
     return first.code
   } finally {
     interrupt.dispose()

@@ -45,7 +45,8 @@ export function initCommand(template: InitTemplate, options: InitCommandOptions 
   if (existing.length > 0 && !options.force) {
     throw new TroupeError(
       'ERR_ARGUMENT_INVALID',
-      `troupe init would overwrite ${existing.map((file) => relative(process.cwd(), file) || file).join(' and ')}; move ${existing.length === 1 ? 'it' : 'them'} away, or pass --force to overwrite`,
+      `troupe init would overwrite ${existing.map((file) => relative(process.cwd(), file) || file).join(' and ')}; ` +
+        `move ${existing.length === 1 ? 'it' : 'them'} away, or pass --force to overwrite`,
     )
   }
   const files = TEMPLATES[template](dir)
@@ -84,16 +85,17 @@ function checksTemplate(dir: string): Files {
     }
   }
   if (tasks.length === 0) {
+    const where = packages.length === 1 && packages[0]!.dir === '' ? 'package.json' : `the ${packages.length} packages of the workspace`
     throw new TroupeError(
       'ERR_ARGUMENT_INVALID',
-      `troupe init checks found no ${CHECK_SCRIPTS.join(', ')} script in ${packages.length === 1 && packages[0]!.dir === '' ? 'package.json' : `the ${packages.length} packages of the workspace`} in ${dir}; add one, or write the plan by hand`,
+      `troupe init checks found no ${CHECK_SCRIPTS.join(', ')} script in ${where} in ${dir}; add one, or write the plan by hand`,
     )
   }
   const agents: Record<string, unknown> = {}
   for (const task of tasks) {
     const script = (task.agent as string).replace(/-root$/, '')
-    agents[task.agent as string] =
-      task.input === undefined ? { kind: 'command', run: ['npm', 'run', script] } : { kind: 'command', run: ['npm', 'run', script, '--workspace', '{{input.workspace}}'] }
+    const run = task.input === undefined ? ['npm', 'run', script] : ['npm', 'run', script, '--workspace', '{{input.workspace}}']
+    agents[task.agent as string] = { kind: 'command', run }
   }
   const plan = {
     name: 'checks',
@@ -101,7 +103,10 @@ function checksTemplate(dir: string): Files {
     tasks,
   }
   return {
-    plan: `# ${CHECK_SCRIPTS.join(', ')} of every package, in parallel: one task per package and script.\n# Found by troupe init checks in package.json; run it again with --force after adding packages.\n${toYaml(plan, { flowTasks: true })}`,
+    plan:
+      `# ${CHECK_SCRIPTS.join(', ')} of every package, in parallel: one task per package and script.\n` +
+      '# Found by troupe init checks in package.json; run it again with --force after adding packages.\n' +
+      toYaml(plan, { flowTasks: true }),
     config: { timeoutMs: 600000 },
     next: `${tasks.length} tasks; run: troupe run ${INIT_PLAN_FILE}`,
   }
@@ -113,10 +118,13 @@ export function findPackages(dir: string): Package[] {
   if (manifest === undefined) {
     throw new TroupeError('ERR_ARGUMENT_INVALID', `troupe init checks needs a package.json in ${dir} (an npm package or workspace)`)
   }
-  const workspaces = Array.isArray(manifest.workspaces) ? manifest.workspaces : (manifest.workspaces as { packages?: unknown } | undefined)?.packages
+  // `workspaces` is an array of globs, or (yarn's form) an object with `packages`.
+  const declared = manifest.workspaces as unknown[] | { packages?: unknown } | undefined
+  const workspaces = Array.isArray(declared) ? declared : declared?.packages
   const root: Package = { dir: '', scripts: scriptsOf(manifest) }
   if (!Array.isArray(workspaces) || workspaces.length === 0) return [root]
-  const isMatch = picomatch(workspaces.filter((w): w is string => typeof w === 'string').map((w) => w.replace(/^\.\//, '').replace(/\/$/, '')))
+  const globs = workspaces.filter((w): w is string => typeof w === 'string').map((w) => w.replace(/^\.\//, '').replace(/\/$/, ''))
+  const isMatch = picomatch(globs)
   const found: Package[] = []
   const walk = (relativeDir: string, depth: number) => {
     for (const entry of readdirSync(join(dir, relativeDir), { withFileTypes: true })) {
@@ -145,7 +153,11 @@ function readManifest(file: string): Record<string, unknown> | undefined {
 
 function scriptsOf(manifest: Record<string, unknown>): Set<string> {
   const scripts = (manifest.scripts ?? {}) as Record<string, unknown>
-  return new Set(CHECK_SCRIPTS.filter((s) => typeof scripts[s] === 'string' && !(s === 'test' && NPM_PLACEHOLDER_TEST.test(scripts[s] as string))))
+  const isCheck = (name: string) => {
+    const script = scripts[name]
+    return typeof script === 'string' && !(name === 'test' && NPM_PLACEHOLDER_TEST.test(script))
+  }
+  return new Set(CHECK_SCRIPTS.filter(isCheck))
 }
 
 function reviewTemplate(dir: string): Files {
@@ -155,10 +167,16 @@ function reviewTemplate(dir: string): Files {
       .split('\n')
       .filter((line) => line.length > 0)
   } catch (error) {
-    throw new TroupeError('ERR_ARGUMENT_INVALID', `troupe init review-fanout reads \`git diff --name-only HEAD\` in ${dir}, which failed: ${(error as { stderr?: string }).stderr?.trim() || (error as Error).message}`, { cause: error })
+    const why = (error as { stderr?: string }).stderr?.trim() || (error as Error).message
+    const message = `troupe init review-fanout reads \`git diff --name-only HEAD\` in ${dir}, which failed: ${why}`
+    throw new TroupeError('ERR_ARGUMENT_INVALID', message, { cause: error })
   }
   if (changed.length === 0) {
-    throw new TroupeError('ERR_ARGUMENT_INVALID', `troupe init review-fanout found no changed files (\`git diff --name-only HEAD\` in ${dir} is empty): it writes one review task per changed file`)
+    throw new TroupeError(
+      'ERR_ARGUMENT_INVALID',
+      `troupe init review-fanout found no changed files (\`git diff --name-only HEAD\` in ${dir} is empty): ` +
+        'it writes one review task per changed file',
+    )
   }
   const reviews = changed.map((file, i) => ({
     id: `review-${i + 1}`,
@@ -167,9 +185,12 @@ function reviewTemplate(dir: string): Files {
     uses: ['llm'],
     input: {
       file,
-      prompt: `Review the uncommitted change to ${file} (run: git diff HEAD -- '${file.replace(/'/g, `'\\''`)}'). List bugs, risks and missing tests, most important first, with line numbers. Do not edit files.`,
+      prompt:
+        `Review the uncommitted change to ${file} (run: git diff HEAD -- '${file.replace(/'/g, `'\\''`)}'). ` +
+        'List bugs, risks and missing tests, most important first, with line numbers. Do not edit files.',
     },
   }))
+  const merge = 'Merge these code reviews into one: the five most important findings first, then the rest by file.'
   const findings = reviews.map((review) => `## ${review.input.file}\n{{deps.${review.id}.output.text}}`).join('\n\n')
   const plan = {
     name: 'review-fanout',
@@ -181,32 +202,73 @@ function reviewTemplate(dir: string): Files {
         agent: 'summary',
         dependsOn: reviews.map((review) => review.id),
         uses: ['llm'],
-        input: { prompt: `Merge these code reviews into one: the five most important findings first, then the rest by file.\n\n${findings}` },
+        input: { prompt: `${merge}\n\n${findings}` },
       },
     ],
   }
   return {
-    plan: `# One Claude Code reviewer per file changed since HEAD (git diff --name-only HEAD), in parallel,\n# then one summary. Written by troupe init review-fanout; run it again with --force after new changes.\n# Another CLI: set kind to codex or gemini.\n${toYaml(plan)}`,
+    plan:
+      '# One Claude Code reviewer per file changed since HEAD (git diff --name-only HEAD), in parallel,\n' +
+      '# then one summary. Written by troupe init review-fanout; run it again with --force after new changes.\n' +
+      `# Another CLI: set kind to codex or gemini.\n${toYaml(plan)}`,
     config: { limits: { llm: { maxConcurrent: 4 } }, timeoutMs: 900000, budget: { maxCostUsd: 5 } },
     next: `${changed.length} reviews and a summary, with the claude CLI; run: troupe run ${INIT_PLAN_FILE}`,
   }
 }
 
+/** The feature team: who depends on whom, and what each is asked. */
+const TEAM: readonly { readonly id: string; readonly dependsOn: readonly string[]; readonly prompt: string }[] = [
+  {
+    id: 'architect',
+    dependsOn: [],
+    prompt: 'You are the architect. {{input.feature}}. Write docs/design.md: the API contract, data model and which files change. ' +
+      'Reply with a short summary.',
+  },
+  {
+    id: 'backend',
+    dependsOn: ['architect'],
+    prompt: 'You are the backend engineer. {{input.feature}}. Design: {{deps.architect.output.text}}. ' +
+      'Implement the server side with tests.',
+  },
+  {
+    id: 'frontend',
+    dependsOn: ['architect'],
+    prompt: 'You are the frontend engineer. {{input.feature}}. Design: {{deps.architect.output.text}}. ' +
+      'Implement the user interface against the API contract.',
+  },
+  {
+    id: 'ux',
+    dependsOn: ['architect'],
+    prompt: 'You are the UX designer. {{input.feature}}. Design: {{deps.architect.output.text}}. ' +
+      'Write docs/ux.md: flows, empty states, accessibility checks.',
+  },
+  {
+    id: 'qa',
+    dependsOn: ['backend', 'frontend', 'ux'],
+    prompt: 'You are QA. Backend: {{deps.backend.output.text}} Frontend: {{deps.frontend.output.text}}. ' +
+      'Run the tests, add the missing ones, report what fails.',
+  },
+  {
+    id: 'security',
+    dependsOn: ['backend', 'frontend'],
+    prompt: 'You are the security reviewer. Review the change (backend: {{deps.backend.output.text}}) ' +
+      'for injection, authorisation and secrets issues; fix what you find.',
+  },
+]
+
 function featureTeamTemplate(): Files {
   const feature = 'FEATURE: describe the feature here, e.g. "users can export their data as CSV"'
-  const role = (id: string, dependsOn: string[], prompt: string) => ({ id, agent: id, ...(dependsOn.length > 0 ? { dependsOn } : {}), uses: ['llm'], input: { feature, prompt } })
   const plan = {
     name: 'feature-team',
     workspace: 'worktree',
-    agents: Object.fromEntries(['architect', 'backend', 'frontend', 'ux', 'qa', 'security'].map((name) => [name, { kind: 'claude-code' }])),
-    tasks: [
-      role('architect', [], 'You are the architect. {{input.feature}}. Write docs/design.md: the API contract, data model and which files change. Reply with a short summary.'),
-      role('backend', ['architect'], 'You are the backend engineer. {{input.feature}}. Design: {{deps.architect.output.text}}. Implement the server side with tests.'),
-      role('frontend', ['architect'], 'You are the frontend engineer. {{input.feature}}. Design: {{deps.architect.output.text}}. Implement the user interface against the API contract.'),
-      role('ux', ['architect'], 'You are the UX designer. {{input.feature}}. Design: {{deps.architect.output.text}}. Write docs/ux.md: flows, empty states, accessibility checks.'),
-      role('qa', ['backend', 'frontend', 'ux'], 'You are QA. Backend: {{deps.backend.output.text}} Frontend: {{deps.frontend.output.text}}. Run the tests, add the missing ones, report what fails.'),
-      role('security', ['backend', 'frontend'], 'You are the security reviewer. Review the change (backend: {{deps.backend.output.text}}) for injection, authorisation and secrets issues; fix what you find.'),
-    ],
+    agents: Object.fromEntries(TEAM.map((role) => [role.id, { kind: 'claude-code' }])),
+    tasks: TEAM.map((role) => ({
+      id: role.id,
+      agent: role.id,
+      ...(role.dependsOn.length > 0 ? { dependsOn: role.dependsOn } : {}),
+      uses: ['llm'],
+      input: { feature, prompt: role.prompt },
+    })),
   }
   return {
     plan:

@@ -12,6 +12,11 @@ const Command = Schema.Union([Schema.String, Schema.Array(Schema.String)]).annot
   description: 'an argv array such as [npm, test] (no shell), or one command string run by /bin/sh',
 })
 
+const ModulePath = Schema.String.annotate({ description: 'an ES module path, relative to the plan file' })
+const IntegrationBranch = Schema.String.annotate({
+  description: 'completed worktree tasks merge here; default troupe/{{run.id}}/integration',
+})
+
 /**
  * The plan as an editor sees it: the decoder's schemas, with the parts `linkPlan` decodes one
  * by one (agents, tasks, workspace keys) filled in from their own schemas, so an editor
@@ -23,13 +28,13 @@ const EditorPlanSchema = Schema.Struct({
   agents: Schema.optional(
     Schema.Record(
       Schema.String,
-      Schema.Union([Schema.String.annotate({ description: 'an ES module path, relative to the plan file' }), ...Object.values(AGENT_ENTRY_SCHEMAS)]),
+      Schema.Union([ModulePath, ...Object.values(AGENT_ENTRY_SCHEMAS)]),
     ),
   ),
   stages: Schema.optional(Schema.Record(Schema.String, StageSchema)),
   integration: Schema.optional(
     Schema.Struct({
-      branch: Schema.optional(Schema.String.annotate({ description: 'completed worktree tasks merge here; default troupe/{{run.id}}/integration' })),
+      branch: Schema.optional(IntegrationBranch),
       verify: Schema.optional(Command),
     }),
   ),

@@ -16,14 +16,16 @@ describe('troupe exec', () => {
   it('runs the commands at once: two commands that each wait for the other to have started', async () => {
     const dir = cwd()
     // Each command creates its marker, then waits (up to 10 s) for the other's: only a parallel run finishes.
-    const wait = (mine: string, other: string) => `touch ${mine}; for i in $(seq 100); do [ -e ${other} ] && echo met && exit 0; sleep 0.1; done; exit 9`
+    const wait = (mine: string, other: string) =>
+      `touch ${mine}; for i in $(seq 100); do [ -e ${other} ] && echo met && exit 0; sleep 0.1; done; exit 9`
     const { code, stdout } = await runCli(['exec', wait('a', 'b'), wait('b', 'a')], { cwd: dir })
     expect([code, stdout.match(/met/g)?.length]).toEqual([0, 2])
   })
 
   it('with --max-parallel 1 runs one command at a time', async () => {
     const dir = cwd()
-    const both = (mine: string, other: string) => `touch ${mine}; [ -e ${other}.running ] && exit 7; touch ${mine}.running; sleep 0.3; rm ${mine}.running`
+    const both = (mine: string, other: string) =>
+      `touch ${mine}; [ -e ${other}.running ] && exit 7; touch ${mine}.running; sleep 0.3; rm ${mine}.running`
     const { code } = await runCli(['exec', '--max-parallel', '1', both('a', 'b'), both('b', 'a')], { cwd: dir })
     expect(code).toBe(0)
   })

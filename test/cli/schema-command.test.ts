@@ -14,13 +14,13 @@ const examplePlans = readdirSync(join(root, 'examples'), { withFileTypes: true }
   .map((entry) => join(root, 'examples', entry.name, 'plan.yaml'))
 
 describe('troupe schema', () => {
-  it('prints the plan schema by default, equal to the committed schema/plan.schema.json (regenerate: troupe schema plan > schema/plan.schema.json)', async () => {
+  it('prints the plan schema by default, equal to the committed schema/plan.schema.json (regenerate: npm run schema)', async () => {
     const { code, stdout } = await runCli(['schema'])
     expect(code).toBe(0)
     expect(JSON.parse(stdout)).toEqual(committed('plan'))
   })
 
-  it('prints the config schema, equal to the committed schema/config.schema.json (regenerate: troupe schema config > schema/config.schema.json)', async () => {
+  it('prints the config schema, equal to the committed schema/config.schema.json (regenerate: npm run schema)', async () => {
     const { code, stdout } = await runCli(['schema', 'config'])
     expect(code).toBe(0)
     expect(JSON.parse(stdout)).toEqual(committed('config'))
@@ -37,7 +37,10 @@ describe('troupe schema', () => {
     expect(validate(parse(readFileSync(file, 'utf8'))), JSON.stringify(validate.errors)).toBe(true)
   })
 
-  it.each(readdirSync(join(root, 'examples')).map((dir) => join(root, 'examples', dir, 'troupe.config.json')).filter((file) => existsSync(file)))(
+  const exampleConfigs = readdirSync(join(root, 'examples'))
+    .map((dir) => join(root, 'examples', dir, 'troupe.config.json'))
+    .filter((file) => existsSync(file))
+  it.each(exampleConfigs)(
     'accepts the example config %s',
     (file) => {
       const validate = validator('config')
@@ -46,12 +49,16 @@ describe('troupe schema', () => {
   )
 
   it('gives every example plan the yaml-language-server header pointing at the committed schema', () => {
-    for (const file of examplePlans) expect(readFileSync(file, 'utf8').split('\n')[0], file).toBe('# yaml-language-server: $schema=../../schema/plan.schema.json')
+    const header = '# yaml-language-server: $schema=../../schema/plan.schema.json'
+    for (const file of examplePlans) expect(readFileSync(file, 'utf8').split('\n')[0], file).toBe(header)
   })
 
   it('rejects a misspelt task key, an unknown agent kind and a timeout out of range', () => {
     const validate = validator('plan')
-    const plan = (task: Record<string, unknown>, agent: Record<string, unknown> = { kind: 'command', run: 'true' }) => ({ agents: { a: agent }, tasks: [{ id: 't', agent: 'a', ...task }] })
+    const plan = (task: Record<string, unknown>, agent: Record<string, unknown> = { kind: 'command', run: 'true' }) => ({
+      agents: { a: agent },
+      tasks: [{ id: 't', agent: 'a', ...task }],
+    })
     expect(validate(plan({}))).toBe(true)
     expect(validate(plan({ dependson: [] }))).toBe(false)
     expect(validate(plan({}, { kind: 'comand', run: 'true' }))).toBe(false)

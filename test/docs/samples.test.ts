@@ -52,7 +52,9 @@ const documents = docFiles()
 
 it('every code sample in README.md and docs/ says how it runs, or is marked <!-- not-run -->', () => {
   const unmarked = docFiles().flatMap((file) =>
-    codeBlocks(file).filter((b) => CODE_LANGUAGES.has(b.lang) && !b.notRun && b.words.length === 0).map((b) => `${where(b.file, b.line)} (${b.lang})`),
+    codeBlocks(file)
+      .filter((b) => CODE_LANGUAGES.has(b.lang) && !b.notRun && b.words.length === 0)
+      .map((b) => `${where(b.file, b.line)} (${b.lang})`),
   )
   expect(unmarked).toEqual([])
 })
@@ -64,7 +66,8 @@ class Sandbox {
   runtime: Runtime
 
   constructor() {
-    const git = (...args: string[]) => execFileSync('git', ['-c', 'user.email=docs@example.com', '-c', 'user.name=docs', ...args], { cwd: this.dir })
+    const identity = ['-c', 'user.email=docs@example.com', '-c', 'user.name=docs']
+    const git = (...args: string[]) => execFileSync('git', [...identity, ...args], { cwd: this.dir })
     git('init', '-q', '-b', 'main')
     writeFileSync(join(this.dir, '.gitignore'), '.troupe/\nnode_modules/\n')
     git('add', '-A')
@@ -125,7 +128,8 @@ class Sandbox {
         expect(() => resolveConfig(config)).not.toThrow()
         // The plans after it in the document run with it.
         await this.runtime.close({ force: true })
-        this.runtime = createRuntime({ config: { ...sandboxConfig(this.dir), ...config, checkpoint: { ...config.checkpoint, dir: join(this.dir, '.troupe') } } })
+        const checkpoint = { ...config.checkpoint, dir: join(this.dir, '.troupe') }
+        this.runtime = createRuntime({ config: { ...sandboxConfig(this.dir), ...config, checkpoint } })
         return
       }
       case 'run': {
@@ -163,7 +167,8 @@ describe.concurrent('samples', () => {
         } catch (error) {
           const detail = error as { message?: string; stderr?: string; stdout?: string }
           const output = [detail.stdout, detail.stderr].filter(Boolean).join('\n')
-          throw new Error(`${where(block.file, block.line)} (${block.lang} ${block.words.join(' ')}): ${detail.message}${output ? `\n${output}` : ''}`, { cause: error })
+          const sample = `${where(block.file, block.line)} (${block.lang} ${block.words.join(' ')})`
+          throw new Error(`${sample}: ${detail.message}${output ? `\n${output}` : ''}`, { cause: error })
         }
       }
     } finally {

@@ -2,14 +2,16 @@ import { describe, expect, it } from 'vitest'
 import { compilePlan } from '../../../src/runtime/plan/load-plan.ts'
 import { troupeErrorOf } from '../../helpers/errors.ts'
 
-const compile = (agents: Record<string, unknown>) => compilePlan({ name: 'p', agents, tasks: [{ id: 'a', agent: 'x' }] }, { baseDir: import.meta.dirname })
+const compile = (agents: Record<string, unknown>) =>
+  compilePlan({ name: 'p', agents, tasks: [{ id: 'a', agent: 'x' }] }, { baseDir: import.meta.dirname })
 
 describe('agent kind did-you-mean', () => {
   it('suggests "command" for kind "comand"', () => {
     const error = troupeErrorOf(() => compile({ x: { kind: 'comand', run: 'true' } }))
     expect([error.code, error.message]).toEqual([
       'ERR_PLAN_INVALID',
-      'Invalid plan: `agents.x.kind` is `"comand"` (string): expected one of "module", "command", "claude-code", "codex", "gemini", "openai", "anthropic" (did you mean "command"?)',
+      'Invalid plan: `agents.x.kind` is `"comand"` (string): expected one of ' +
+        '"module", "command", "claude-code", "codex", "gemini", "openai", "anthropic" (did you mean "command"?)',
     ])
   })
 
