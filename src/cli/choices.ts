@@ -7,3 +7,6 @@ export type SchemaName = (typeof SCHEMA_NAMES)[number]
 /** The plans `troupe init` writes. */
 export const INIT_TEMPLATES = ['checks', 'review-fanout', 'feature-team'] as const
 export type InitTemplate = (typeof INIT_TEMPLATES)[number]
+
+/** The plan file `troupe init` writes, and the one `troupe run` and `troupe plan` read when given none. */
+export const INIT_PLAN_FILE = 'plan.yaml'

@@ -5,7 +5,7 @@ import picomatch from 'picomatch'
 import { Document, isMap, isScalar, isSeq, visit } from 'yaml'
 import { CONFIG_FILE } from '../runtime/core/config.ts'
 import { TroupeError } from '../runtime/core/errors.ts'
-import type { InitTemplate } from './choices.ts'
+import { INIT_PLAN_FILE, type InitTemplate } from './choices.ts'
 import { EXIT } from './exit-codes.ts'
 
 export interface InitCommandOptions {
@@ -15,8 +15,6 @@ export interface InitCommandOptions {
   readonly dir?: string
 }
 
-/** The plan file `troupe init` writes (and `troupe run` with no argument would look for). */
-export const INIT_PLAN_FILE = 'plan.yaml'
 
 /** The npm scripts the `checks` template runs, per package, in this order. */
 export const CHECK_SCRIPTS = ['lint', 'typecheck', 'test'] as const
@@ -108,7 +106,7 @@ function checksTemplate(dir: string): Files {
       '# Found by troupe init checks in package.json; run it again with --force after adding packages.\n' +
       toYaml(plan, { flowTasks: true }),
     config: { timeoutMs: 600000 },
-    next: `${tasks.length} tasks; run: troupe run ${INIT_PLAN_FILE}`,
+    next: `${tasks.length} tasks; run: troupe run`,
   }
 }
 
@@ -212,7 +210,7 @@ function reviewTemplate(dir: string): Files {
       '# then one summary. Written by troupe init review-fanout; run it again with --force after new changes.\n' +
       `# Another CLI: set kind to codex or gemini.\n${toYaml(plan)}`,
     config: { limits: { llm: { maxConcurrent: 4 } }, timeoutMs: 900000, budget: { maxCostUsd: 5 } },
-    next: `${changed.length} reviews and a summary, with the claude CLI; run: troupe run ${INIT_PLAN_FILE}`,
+    next: `${changed.length} reviews and a summary, with the claude CLI; run: troupe run`,
   }
 }
 
@@ -276,7 +274,7 @@ function featureTeamTemplate(): Files {
       '# git worktree; completed work merges into troupe/<runId>/integration in dependency order (your branch is untouched).\n' +
       `# Edit the feature text below, then: troupe run ${INIT_PLAN_FILE}\n${toYaml(plan)}`,
     config: { limits: { llm: { maxConcurrent: 3 } }, timeoutMs: 1800000, cancelGraceMs: 5000, budget: { maxCostUsd: 20 } },
-    next: `Edit the feature text in ${INIT_PLAN_FILE} (needs a git repository and the claude CLI), then: troupe run ${INIT_PLAN_FILE}`,
+    next: `Edit the feature text in ${INIT_PLAN_FILE} (needs a git repository and the claude CLI), then: troupe run`,
   }
 }
 

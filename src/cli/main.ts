@@ -5,7 +5,7 @@ import { Argument, Command, InvalidArgumentError, Option } from 'commander'
 import { STRATEGIES, type Strategy } from '../runtime/plan/plan.ts'
 import { EXIT, reportError } from './exit-codes.ts'
 import { runCommand } from './run-command.ts'
-import { INIT_TEMPLATES, SCHEMA_NAMES, type InitTemplate, type SchemaName } from './choices.ts'
+import { INIT_PLAN_FILE, INIT_TEMPLATES, SCHEMA_NAMES, type InitTemplate, type SchemaName } from './choices.ts'
 
 function positiveInt(name: string) {
   return (value: string): number => {
@@ -39,7 +39,7 @@ export function buildProgram(exit: (code: number) => void): Command {
   program
     .command('run')
     .description('run a plan (JSON or YAML) with live progress on stderr')
-    .argument('<plan>', 'plan file')
+    .argument('[plan]', 'plan file', INIT_PLAN_FILE)
     .option('--max-parallel <n>', 'tasks run at once at most', positiveInt('--max-parallel'))
     .addOption(new Option('--strategy <strategy>', 'scheduling strategy').choices(STRATEGIES))
     .option('--config <file>', 'config file (default: ./troupe.config.json, else troupe.config.json beside the plan)')
@@ -95,7 +95,7 @@ export function buildProgram(exit: (code: number) => void): Command {
   program
     .command('plan')
     .description('validate and analyse a plan without running it: levels, critical path, estimated makespan, claim conflicts')
-    .argument('<plan>', 'plan file')
+    .argument('[plan]', 'plan file', INIT_PLAN_FILE)
     .option('--max-parallel <n>', 'slots to estimate the makespan for', positiveInt('--max-parallel'))
     .addOption(new Option('--strategy <strategy>', 'scheduling strategy').choices(STRATEGIES))
     .option('--config <file>', 'config file (default: ./troupe.config.json if present)')

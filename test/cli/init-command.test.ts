@@ -40,10 +40,10 @@ function gitRepo(): string {
 }
 
 describe('troupe init', () => {
-  it('checks: `troupe init checks && troupe run plan.yaml` runs every check script of a fresh npm workspace', async () => {
+  it('checks: `troupe init checks && troupe run` runs every check script of a fresh npm workspace', async () => {
     const cwd = workspace()
     expect((await runCli(['init', 'checks'], { cwd })).code).toBe(0)
-    const run = await runCli(['run', 'plan.yaml', '--json', '--no-progress'], { cwd })
+    const run = await runCli(['run', '--json', '--no-progress'], { cwd })
     expect(run.code, run.stderr).toBe(0)
     const result = JSON.parse(run.stdout) as { tasks: Record<string, { state: string; output: { stdout: string } }> }
     expect(Object.keys(result.tasks).sort()).toEqual(['lint-a', 'test-a', 'typecheck-b'])
