@@ -19,6 +19,10 @@ describe('agent kind did-you-mean', () => {
     expect(troupeErrorOf(() => compile({ x: { kind: 'gemeni' } })).message).toContain('(did you mean "gemini"?)')
   })
 
+  it('suggests "claude-code" for kind "claude", a prefix of one kind only', () => {
+    expect(troupeErrorOf(() => compile({ x: { kind: 'claude' } })).message).toContain('(did you mean "claude-code"?)')
+  })
+
   it('suggests nothing for a kind far from every kind', () => {
     expect(troupeErrorOf(() => compile({ x: { kind: 'spreadsheet' } })).message).not.toContain('did you mean')
   })
