@@ -1,6 +1,6 @@
 /**
  * Import rules of troupe's floor plan, checked by `npm test` (npm run lint:imports).
- * See README "Layout" for the picture these rules keep true.
+ * See docs/architecture.md "Layout" for the picture these rules keep true.
  * @type {import('dependency-cruiser').IConfiguration}
  */
 module.exports = {

@@ -1,5 +1,5 @@
 /**
- * The task states of DESIGN.md, exactly. A leaf: importing it loads no xstate. `WAITING`: the
+ * The task states of docs/architecture.md ("Task lifecycle"), exactly. A leaf: importing it loads no xstate. `WAITING`: the
  * attempt runs, but waits in `ctx.spawn(…, { wait: true })` for the tasks it spawned, holding
  * no slot of its run.
  */

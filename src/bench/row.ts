@@ -17,7 +17,7 @@ export interface RowFigures {
   readonly extra?: Readonly<Record<string, unknown>>
 }
 
-/** Derives speedup, efficiency, ratio to ideal and the DESIGN.md verdict from the measured times. */
+/** Derives speedup, efficiency, ratio to ideal and the PARALLEL / PARTIAL / SEQUENTIAL verdict from the measured times. */
 export function scenarioRow(figures: RowFigures): ScenarioRow {
   const { makespanMs, sequentialMs, idealMs, parallelism } = figures
   if (!(makespanMs > 0) || !(sequentialMs > 0) || !(idealMs > 0)) {

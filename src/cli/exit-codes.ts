@@ -1,7 +1,7 @@
 import { INPUT_ERROR_CODES, isTroupeError } from '../runtime/core/errors.ts'
 import { terminalText } from './terminal-text.ts'
 
-/** Exit codes of the CLI (DESIGN.md "CLI"). */
+/** Exit codes of the CLI (docs/cli.md "Exit codes"). */
 export const EXIT = {
   /** Every task COMPLETED. */
   ok: 0,

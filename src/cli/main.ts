@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { Command, InvalidArgumentError, Option } from 'commander'
+import { Argument, Command, InvalidArgumentError, Option } from 'commander'
 // Only what every command needs: `troupe --version` must not load the engine.
 import { STRATEGIES, type Strategy } from '../runtime/plan/strategies.ts'
 import { EXIT, reportError } from './exit-codes.ts'
 import type { WorkerCommandOptions } from './worker-command.ts'
+import { INIT_PLAN_FILE, INIT_TEMPLATES, SCHEMA_NAMES, type InitTemplate, type SchemaName } from './choices.ts'
 
 function positiveInt(name: string) {
   return (value: string): number => {
@@ -40,7 +41,7 @@ export function buildProgram(exit: (code: number) => void): Command {
   program
     .command('run')
     .description('run a plan (JSON or YAML) with live progress on stderr')
-    .argument('<plan>', 'plan file')
+    .argument('[plan]', 'plan file', INIT_PLAN_FILE)
     .option('--max-parallel <n>', 'tasks run at once at most', positiveInt('--max-parallel'))
     .addOption(new Option('--strategy <strategy>', 'scheduling strategy').choices(STRATEGIES))
     .option('--config <file>', 'config file (default: ./troupe.config.json, else troupe.config.json beside the plan)')
@@ -108,7 +109,7 @@ export function buildProgram(exit: (code: number) => void): Command {
   program
     .command('plan')
     .description('validate and analyse a plan without running it: levels, critical path, estimated makespan, claim conflicts')
-    .argument('<plan>', 'plan file')
+    .argument('[plan]', 'plan file', INIT_PLAN_FILE)
     .option('--max-parallel <n>', 'slots to estimate the makespan for', positiveInt('--max-parallel'))
     .addOption(new Option('--strategy <strategy>', 'scheduling strategy').choices(STRATEGIES))
     .option('--config <file>', 'config file (default: ./troupe.config.json if present)')
@@ -142,6 +143,37 @@ export function buildProgram(exit: (code: number) => void): Command {
     .action(async (options: { runId?: string; config?: string; olderThan?: string }) => {
       const { cleanCommand } = await import('./clean-command.ts')
       exit(await cleanCommand(options))
+    })
+
+  program
+    .command('exec')
+    .description('run shell commands in parallel without a plan file, each output line prefixed [N]; exit code: the first failure\'s')
+    .argument('<commands...>', 'shell commands, one argument each (quote them)')
+    .option('--max-parallel <n>', 'commands run at once at most', positiveInt('--max-parallel'))
+    .option('--config <file>', 'config file (default: ./troupe.config.json if present)')
+    .action(async (commands: string[], options: { maxParallel?: number; config?: string }) => {
+      const { execCommand } = await import('./exec-command.ts')
+      exit(await execCommand(commands, options))
+    })
+
+  program
+    .command('init')
+    .description('write a working plan and config for a common job: checks, review-fanout or feature-team')
+    .addArgument(new Argument('[template]', 'what the plan does').choices(INIT_TEMPLATES).default('checks'))
+    .option('--force', 'overwrite plan.yaml and troupe.config.json if they exist')
+    .option('--dir <dir>', 'where to write them (default: the working directory)')
+    .action(async (template: InitTemplate, options: { force?: boolean; dir?: string }) => {
+      const { initCommand } = await import('./init-command.ts')
+      exit(initCommand(template, options))
+    })
+
+  program
+    .command('schema')
+    .description('print the JSON Schema of a plan file or of troupe.config.json, for editors')
+    .addArgument(new Argument('[file]', 'which schema').choices(SCHEMA_NAMES).default('plan'))
+    .action(async (name: SchemaName) => {
+      const { schemaCommand } = await import('./schema-command.ts')
+      exit(schemaCommand(name))
     })
 
   program

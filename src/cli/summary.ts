@@ -165,7 +165,7 @@ export function plural(count: number, noun: string): string {
 }
 
 /**
- * Why the run got its verdict (DESIGN.md: PARALLEL when makespan ≤ 1.2 × lowerBoundMs,
+ * Why the run got its verdict (docs/architecture.md: PARALLEL when makespan ≤ 1.2 × lowerBoundMs,
  * PARTIAL when ≤ 0.8 × sequentialMs, else SEQUENTIAL), in the terms that decided it.
  */
 export function verdictReason(r: RunResult): string {

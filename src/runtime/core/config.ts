@@ -16,6 +16,8 @@ export const BACKEND_PATTERN = /^(local|rediss?:\/\/([^\s/@]+@)?[^/\s:@]+(:\d{1,
 const BACKEND_EXPECTED = '"local" or redis[s]://[USER:PASSWORD@]HOST[:PORT][/DB]'
 
 export const ConfigSchema = Schema.Struct({
+  /** The file's editor schema (`troupe schema config`); ignored. */
+  $schema: opt(Schema.String),
   maxParallel: opt(PositiveInt),
   maxQueuedTasks: opt(PositiveInt),
   maxAddedTasks: opt(PositiveInt),

@@ -1,6 +1,6 @@
 /**
  * Every error troupe raises or records carries one of these stable codes
- * (see DESIGN.md). Codes are API: add new ones, never rename.
+ * (listed in docs/library.md "Error codes"). Codes are API: add new ones, never rename.
  */
 export const ERROR_CODES = [
   'ERR_PLAN_INVALID',

@@ -57,7 +57,7 @@ export interface RunTotals {
   readonly reused: number
 }
 
-/** The outcome of a run (DESIGN.md "RunResult"); also `troupe run --json` output. */
+/** The outcome of a run (docs/library.md "RunResult"); also `troupe run --json` output. */
 export interface RunResult extends Omit<SpeedupFigures, 'parallelization'> {
   /**
    * The verdict; absent when the run says nothing about parallelism: it was cancelled (or
@@ -92,7 +92,7 @@ export interface RunResult extends Omit<SpeedupFigures, 'parallelization'> {
 }
 
 /**
- * The verdict of DESIGN.md: PARALLEL when the makespan is within 20 % of the lower bound,
+ * The parallelization verdict (docs/library.md "RunResult"): PARALLEL when the makespan is within 20 % of the lower bound,
  * PARTIAL when it saves at least 20 % over sequential, else SEQUENTIAL.
  */
 export function classifyParallelization(makespanMs: number, lowerBoundMs: number, sequentialMs: number): Parallelization {

@@ -3,7 +3,7 @@ import * as Schema from 'effect/Schema'
 import { CLI_PERMISSIONS, COMMAND_OUTPUTS, type AgentKind } from './agent-spec.ts'
 
 /**
- * The shape of each agent kind's entry in a plan's `agents` map (DESIGN.md "Agent kinds"):
+ * The shape of each agent kind's entry in a plan's `agents` map (docs/agents.md):
  * keys, types and bounds. What needs the machine or the templates (executables on PATH,
  * API-key variables, `{{…}}` syntax) is checked by `compileAgent`.
  */

@@ -1,5 +1,5 @@
 /**
- * The agent kinds of a plan's `agents` map (DESIGN.md "Agent kinds"), as compiled: validated,
+ * The agent kinds of a plan's `agents` map (docs/agents.md), as compiled: validated,
  * module paths resolved, strings kept as templates to render per attempt. Pure types: the
  * plan produces them, executors consume them.
  */

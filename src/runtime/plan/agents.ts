@@ -1,3 +1,4 @@
+import { didYouMean } from '../core/did-you-mean.ts'
 import { TroupeError, describeValue } from '../core/errors.ts'
 import { formatKeyPath, valueOrThrow } from '../core/schema-errors.ts'
 import { decodeAgentEntry, type AgentEntry } from './agent-schema.ts'
@@ -26,7 +27,12 @@ export function compileAgent(name: string, raw: unknown, baseDir: string, env: A
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw invalid(field, raw, 'a module path (string) or an object with a `kind`')
   const kind = (raw as { kind?: unknown }).kind
-  if (!AGENT_KINDS.includes(kind as never)) throw invalid(`${field}.kind`, kind, `one of ${AGENT_KINDS.map((k) => `"${k}"`).join(', ')}`)
+  if (!AGENT_KINDS.includes(kind as never)) {
+    // `claude` for `claude-code`: a kind's unambiguous prefix is as likely a slip as a typo.
+    const prefixOf = typeof kind === 'string' && kind.length >= 3 ? AGENT_KINDS.filter((k) => k.startsWith(kind.toLowerCase())) : []
+    const hint = typeof kind !== 'string' ? '' : prefixOf.length === 1 ? ` (did you mean "${prefixOf[0]}"?)` : didYouMean(kind, AGENT_KINDS)
+    throw invalid(`${field}.kind`, kind, `one of ${AGENT_KINDS.map((k) => `"${k}"`).join(', ')}${hint}`)
+  }
   // The shape (keys, types, bounds) comes from the kind's schema; below, only what needs the machine or the templates.
   const entry = valueOrThrow(decodeAgentEntry(kind as AgentKind, raw), raw, 'ERR_PLAN_INVALID', 'Invalid plan', { formatPath: (path) => formatKeyPath(['agents', name, ...path]) })
   switch (entry.kind) {

@@ -3,7 +3,7 @@ import { STRATEGIES } from './strategies.ts'
 import { WORKSPACE_MODES } from './workspace-spec.ts'
 
 /**
- * The shape of a plan (DESIGN.md "Plan") as effect Schemas: the single source of truth for
+ * The shape of a plan (docs/plans.md) as effect Schemas: the single source of truth for
  * which keys exist, their types and their bounds. Links between tasks (ids, dependencies,
  * agents, stages, conditions) are checked by `linkPlan`, which needs the whole plan.
  */
@@ -43,15 +43,21 @@ function oneOf<const L extends readonly [string, ...string[]]>(literals: L) {
 
 function integer(minimum: number, maximum = Number.MAX_SAFE_INTEGER): Schema.Number {
   const expected = maximum === Number.MAX_SAFE_INTEGER ? `an integer >= ${minimum}` : `an integer from ${minimum} to ${maximum}`
-  return expecting(Schema.Number.check(Schema.makeFilter((n: number) => Number.isSafeInteger(n) && n >= minimum && n <= maximum, { expected })), expected)
+  const bounds = maximum === Number.MAX_SAFE_INTEGER ? { minimum } : { minimum, maximum }
+  const toJsonSchema = () => ({ type: 'integer' as const, ...bounds, description: expected })
+  return expecting(Schema.Number.check(Schema.makeFilter((n: number) => Number.isSafeInteger(n) && n >= minimum && n <= maximum, { expected, toJsonSchema })), expected)
 }
 
 function number(minimum: number): Schema.Number {
   const expected = `a number >= ${minimum}`
-  return expecting(Schema.Number.check(Schema.makeFilter((n: number) => Number.isFinite(n) && n >= minimum, { expected })), expected)
+  const toJsonSchema = () => ({ minimum, description: expected })
+  return expecting(Schema.Number.check(Schema.makeFilter((n: number) => Number.isFinite(n) && n >= minimum, { expected, toJsonSchema })), expected)
 }
 
-const NonEmptyString = expecting(Schema.String.check(Schema.makeFilter((s: string) => s.length > 0, { expected: 'a non-empty string' })), 'a non-empty string')
+const NonEmptyString = expecting(
+  Schema.String.check(Schema.makeFilter((s: string) => s.length > 0, { expected: 'a non-empty string', toJsonSchema: () => ({ minLength: 1 }) })),
+  'a non-empty string',
+)
 const Strings = expecting(Schema.Array(Schema.String), 'an array of strings')
 
 /** Whether `value` nests deeper than `max` levels of objects and arrays. Iterative; O(nodes × max) at worst. */
@@ -115,6 +121,8 @@ export const StageSchema = Schema.Struct({
 
 /** The plan around its tasks; tasks and agents are decoded one by one by `linkPlan`. */
 export const PlanSchema = Schema.Struct({
+  /** A JSON plan file's editor schema (`troupe schema plan`); ignored. */
+  $schema: opt(expecting(Schema.String, 'a string')),
   name: opt(expecting(Schema.String, 'a string')),
   strategy: opt(oneOf(PLAN_STRATEGIES)),
   maxParallel: opt(integer(1, MAX_PARALLEL)),

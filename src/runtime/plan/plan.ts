@@ -15,7 +15,7 @@ import { parseWorkspaceSpec, type PlanWorkspace, type PlanWorkspaceFields, type 
 export { PRIORITIES, STRATEGIES, PLAN_STRATEGIES, MAX_PARALLEL, MAX_TIMEOUT_MS, MAX_INPUT_DEPTH } from './plan-schema.ts'
 export type { Priority, Strategy, PlanStrategy } from './plan-schema.ts'
 
-/** One task of a plan, as written by the user (DESIGN.md "Plan"). */
+/** One task of a plan, as written by the user (docs/plans.md). */
 export interface TaskSpec extends TaskWorkspaceFields {
   /** Unique within the plan. */
   readonly id: string
@@ -59,14 +59,16 @@ export interface StageSpec {
   readonly failFast?: boolean
 }
 
-/** A plan: a set of agent tasks with dependencies (DESIGN.md "Plan"). */
+/** A plan: a set of agent tasks with dependencies (docs/plans.md). */
 export interface Plan extends PlanWorkspaceFields {
+  /** A JSON plan file's editor schema (`troupe schema plan`); ignored. */
+  readonly $schema?: string
   readonly name?: string
   /** @default 'concurrent' */
   readonly strategy?: PlanStrategy
   /** Overrides config.maxParallel for runs of this plan; at most 10,000. */
   readonly maxParallel?: number
-  /** Agent name → ES module path relative to the plan file (or `baseDir`), or a built-in kind (DESIGN.md "Agent kinds"). */
+  /** Agent name → ES module path relative to the plan file (or `baseDir`), or a built-in kind (docs/agents.md). */
   readonly agents?: Readonly<Record<string, string | Readonly<Record<string, unknown>>>>
   /** `strategy: hybrid`: stage name → its rule, in the order the stages run. */
   readonly stages?: Readonly<Record<string, StageSpec>>

@@ -8,7 +8,7 @@ export type WorkspaceMode = (typeof WORKSPACE_MODES)[number]
 /** A command: argv (no shell), or one string run by /bin/sh. */
 export type StepCommand = string | readonly string[]
 
-/** The workspace keys of a plan (DESIGN.md "Workspaces"). */
+/** The workspace keys of a plan (docs/workspaces.md). */
 export interface PlanWorkspaceFields {
   /** The default of every task. @default 'none' */
   readonly workspace?: WorkspaceMode

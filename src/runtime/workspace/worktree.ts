@@ -6,7 +6,7 @@ import { refSafe } from '../plan/workspace-spec.ts'
 import { git, gitOk, tail, type GitOptions, type GitResult } from './git.ts'
 import { clearOwner, markOwner } from './run-liveness.ts'
 
-/** How a run uses git worktrees (DESIGN.md "Workspaces"). */
+/** How a run uses git worktrees (docs/workspaces.md). */
 export interface WorkspaceOptions {
   /** A directory inside the repository (the plan's directory). */
   readonly repoDir: string
@@ -301,7 +301,7 @@ export class RunWorkspaces {
 }
 
 /**
- * The default integration branch of a run. Not `troupe/<runId>` (DESIGN's first sketch): git
+ * The default integration branch of a run. Not `troupe/<runId>` (the first design's): git
  * cannot hold a branch `troupe/<runId>` beside task branches `troupe/<runId>/<task>` (a ref
  * cannot be both a file and a directory), so it is a sibling of the task branches.
  */

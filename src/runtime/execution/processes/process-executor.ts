@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs'
 import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { cliMcpConfig, writeCliMcpConfig } from '../../coordination/mcp-config.ts'
 import type { McpEndpoint, McpToolServer } from '../../coordination/mcp-server.ts'
 import { Scratchpad } from '../../coordination/scratchpad.ts'
@@ -112,7 +112,9 @@ export class ProcessExecutor implements Executor {
       const log = (line: string) => listener.onLog(line.length > LOG_LINE_MAX ? `${line.slice(0, LOG_LINE_MAX)} [… ${line.length - LOG_LINE_MAX} characters cut]` : line)
       const context = { request, listener, scope, prices: this.#prices, log }
       driver = agent.kind === 'command' ? new CommandDriver(agent, context) : createCliDriver(agent, context)
-      cwd = agent.cwd === undefined ? (request.workspace ?? request.baseDir) : renderString(agent.cwd, scope, `agents.${agent.name}.cwd`)
+      // A relative `cwd` is relative to where the task works (its worktree, else the plan's directory), as module paths are.
+      const base = request.workspace ?? request.baseDir
+      cwd = agent.cwd === undefined ? base : resolve(base, renderString(agent.cwd, scope, `agents.${agent.name}.cwd`))
       for (const [key, value] of Object.entries(process.env)) if (value !== undefined) env[key] = value
       for (const [key, value] of Object.entries(agent.env)) env[key] = renderString(value, scope, `agents.${agent.name}.env.${key}`)
       env.TROUPE_RUN_ID = request.runId

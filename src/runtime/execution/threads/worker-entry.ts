@@ -23,7 +23,7 @@ import type { UsageReport } from '../../admission/usage.ts'
 
 type Agent = (input: unknown, ctx: AgentContext) => unknown
 
-/** The second argument of an agent. See DESIGN.md "Agent module". */
+/** The second argument of an agent. See docs/agents.md "Module agents". */
 export interface AgentContext {
   readonly taskId: string
   readonly runId: string
