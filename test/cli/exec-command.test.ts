@@ -6,7 +6,7 @@ import { join } from 'node:path'
 
 const cwd = () => mkdtempSync(join(tmpdir(), 'troupe-exec-'))
 
-describe('troupe exec', () => {
+describe('troupe exec', { timeout: 60_000 }, () => {
   it('runs every command and prefixes each output line with its number', async () => {
     const { code, stdout } = await runCli(['exec', 'echo one && echo one-b', 'echo two >&2'], { cwd: cwd() })
     expect(code).toBe(0)

@@ -34,12 +34,13 @@ function gitRepo(): string {
   git('init', '-q')
   write(dir, 'src/a.ts', 'export const a = 1\n')
   write(dir, 'src/b.ts', 'export const b = 1\n')
+  write(dir, '.gitignore', '.troupe/\n')
   git('add', '-A')
   git('commit', '-qm', 'init')
   return dir
 }
 
-describe('troupe init', () => {
+describe('troupe init', { timeout: 120_000 }, () => {
   it('checks: `troupe init checks && troupe run` runs every check script of a fresh npm workspace', async () => {
     const cwd = workspace()
     expect((await runCli(['init', 'checks'], { cwd })).code).toBe(0)
@@ -99,7 +100,7 @@ describe('troupe init', () => {
     expect(stderr).toContain('Allowed choices are checks, review-fanout, feature-team')
   })
 
-  it('review-fanout: one reviewer per file of `git diff --name-only HEAD`, then a summary; the plan validates', async () => {
+  it('review-fanout: a reviewer per file of `git diff --name-only HEAD`, then a summary; runs with the stand-in claude', async () => {
     const cwd = gitRepo()
     writeFileSync(join(cwd, 'src', 'a.ts'), 'export const a = 2\n')
     writeFileSync(join(cwd, 'src', 'b.ts'), 'export const b = 2\n')
@@ -111,8 +112,10 @@ describe('troupe init', () => {
       ['review-2', 'src/b.ts'],
       ['summary', ['review-1', 'review-2']],
     ])
-    const check = await runCli(['plan', 'plan.yaml'], { cwd, env: standIns })
+    const check = await runCli(['plan'], { cwd, env: standIns })
     expect(check.code, check.stderr).toBe(0)
+    const run = await runCli(['run', '--quiet'], { cwd, env: standIns })
+    expect(run.code, run.stderr).toBe(0)
   })
 
   it('review-fanout: no changed file is exit 2', async () => {
@@ -121,7 +124,7 @@ describe('troupe init', () => {
     expect(stderr).toContain('found no changed files')
   })
 
-  it('feature-team: architect → backend / frontend / ux → qa / security, in worktrees; the plan validates', async () => {
+  it('feature-team: architect → backend / frontend / ux → qa / security in worktrees; runs with the stand-in claude', async () => {
     const cwd = gitRepo()
     expect((await runCli(['init', 'feature-team'], { cwd })).code).toBe(0)
     const plan = parse(readFileSync(join(cwd, 'plan.yaml'), 'utf8')) as { workspace: string; tasks: { id: string; dependsOn?: string[] }[] }
@@ -134,7 +137,12 @@ describe('troupe init', () => {
       qa: ['backend', 'frontend', 'ux'],
       security: ['backend', 'frontend'],
     })
-    const check = await runCli(['plan', 'plan.yaml'], { cwd, env: standIns })
+    const check = await runCli(['plan'], { cwd, env: standIns })
     expect(check.code, check.stderr).toBe(0)
+    // With the stand-in `claude`: every role runs in its worktree and merges into the integration branch.
+    const run = await runCli(['run', '--json', '--no-progress'], { cwd, env: standIns })
+    expect(run.code, run.stderr).toBe(0)
+    const result = JSON.parse(run.stdout) as { integrationBranch?: string; totals: { completed: number } }
+    expect([result.totals.completed, result.integrationBranch]).toEqual([6, expect.stringMatching(/^troupe\/.+\/integration$/)])
   })
 })

@@ -13,7 +13,7 @@ const examplePlans = readdirSync(join(root, 'examples'), { withFileTypes: true }
   .filter((entry) => entry.isDirectory())
   .map((entry) => join(root, 'examples', entry.name, 'plan.yaml'))
 
-describe('troupe schema', () => {
+describe('troupe schema', { timeout: 90_000 }, () => {
   it('prints the plan schema by default, equal to the committed schema/plan.schema.json (regenerate: npm run schema)', async () => {
     const { code, stdout } = await runCli(['schema'])
     expect(code).toBe(0)

@@ -134,7 +134,7 @@ class Sandbox {
       }
       case 'run': {
         if (block.lang === 'sh') {
-          await run('/bin/sh', ['-e', '-c', block.code], { cwd: this.dir, env: this.env, timeout: 45_000 })
+          await run('/bin/sh', ['-e', '-c', block.code], { cwd: this.dir, env: this.env, timeout: 150_000 })
           return
         }
         const script = join(this.dir, `sample-${block.line}.mts`)
@@ -142,7 +142,7 @@ class Sandbox {
           .replace(/from 'troupe'/g, `from ${JSON.stringify(join(ROOT, 'src', 'index.ts'))}`)
           .replace(/from 'troupe\/dashboard'/g, `from ${JSON.stringify(join(ROOT, 'src', 'dashboard.ts'))}`)
         writeFileSync(script, source)
-        await run(process.execPath, ['--import', TSX, script], { cwd: this.dir, env: this.env, timeout: 45_000 })
+        await run(process.execPath, ['--import', TSX, script], { cwd: this.dir, env: this.env, timeout: 150_000 })
         return
       }
       default:
@@ -158,7 +158,7 @@ function parsePlan(block: CodeBlock): unknown {
 // Documents run side by side (most of the time is spent waiting for processes); the blocks of
 // one document run in order, since a `file=` block serves the blocks after it.
 describe.concurrent('samples', () => {
-  it.each(documents)('of $file run', { timeout: 120_000 }, async ({ blocks }) => {
+  it.each(documents)('of $file run', { timeout: 240_000 }, async ({ blocks }) => {
     const sandbox = new Sandbox()
     try {
       for (const block of blocks.filter((b) => CODE_LANGUAGES.has(b.lang) && !b.notRun && b.words.length > 0)) {
