@@ -79,7 +79,8 @@ export async function runCommand(planFile: string, options: RunCommandOptions): 
   const startedAt = Date.now()
   const err = (line: string) => process.stderr.write(`${line}\n`)
   if (dashboard) err(pc.bold(`troupe: dashboard at ${dashboard.url}`))
-  const view = LiveViewClass ? new LiveViewClass(runtime, run, { formatEvent: describeTransition, formatLog: describeLog, formatAdded: describeAdded }) : undefined
+  const formats = { formatEvent: describeTransition, formatLog: describeLog, formatAdded: describeAdded }
+  const view = LiveViewClass ? new LiveViewClass(runtime, run, formats) : undefined
   if (!options.quiet) {
     run.on('run:start', (e) =>
       err(pc.bold(`troupe: run ${terminalText(e.runId, 128)} — ${e.tasks} tasks of "${terminalText(e.name, 120)}", strategy ${e.strategy}, maxParallel ${e.maxParallel}${e.reused ? `, ${e.reused} reused from the journal` : ''}`)),
