@@ -80,7 +80,8 @@ export async function runCommand(planFile: string, options: RunCommandOptions): 
   const startedAt = Date.now()
   const err = (line: string) => process.stderr.write(`${line}\n`)
   if (dashboard) err(pc.bold(`troupe: dashboard at ${dashboard.url}`))
-  const view = LiveViewClass ? new LiveViewClass(runtime, run, { formatEvent: describeTransition, formatLog: describeLog, formatAdded: describeAdded }) : undefined
+  const formats = { formatEvent: describeTransition, formatLog: describeLog, formatAdded: describeAdded }
+  const view = LiveViewClass ? new LiveViewClass(runtime, run, formats) : undefined
   // While the live view is up, every line goes above it through the view (see LiveView.print).
   const say = (line: string) => (view === undefined ? err(line) : view.print(line))
   if (!options.quiet) {

@@ -108,7 +108,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     this.#backend = backend === 'local' ? undefined : parseRedisUrl(backend)
     const target = this.#backend
     // bullmq and ioredis are loaded with the first remote attempt, never for a local runtime.
-    const base = target === undefined ? local.executor : new LazyExecutor(target.url, async () => new (await import('./execution/redis/redis-executor.ts')).RedisExecutor(target))
+    const remote = async () => new (await import('./execution/redis/redis-executor.ts')).RedisExecutor(target!)
+    const base = target === undefined ? local.executor : new LazyExecutor(target.url, remote)
     // Measured per agent for the governor's demand estimates (remote workers report theirs too).
     this.#demand = this.config.governor.enabled ? new DemandBook() : undefined
     const measured = this.#demand ? new MeasuredExecutor(base, this.#demand, this.#clock) : base

@@ -8,7 +8,15 @@ import { runScenarios } from '../../src/bench/harness.ts'
 import { runBench } from '../../src/bench/main.ts'
 import stgQuality from '../../src/bench/scenarios/stg-quality.ts'
 import { measureInterleaved } from '../../src/bench/measure.ts'
-import { benchExitCode, defaultReportPath, formatMarkdown, formatTable, TABLE_WIDTH, writeReport, type BenchReport } from '../../src/bench/report.ts'
+import {
+  benchExitCode,
+  defaultReportPath,
+  formatMarkdown,
+  formatTable,
+  TABLE_WIDTH,
+  writeReport,
+  type BenchReport,
+} from '../../src/bench/report.ts'
 import { scenarioRow } from '../../src/bench/row.ts'
 import type { Scenario, ScenarioRow } from '../../src/bench/scenario.ts'
 import { SEED_EXAMPLES, idealMinutes, sequentialMinutes } from '../../src/bench/seed-examples.ts'
@@ -91,7 +99,8 @@ describe('report', () => {
 
   it('prints every column of a row in the table', () => {
     const text = formatTable([row({ claimed: '3.3x' })])
-    for (const cell of ['scenario', 'vs ideal', '100 ms', '400 ms', '4.00x', '100%', '1.000', 'PARALLEL', '3.3x']) expect(text).toContain(cell)
+    const cells = ['scenario', 'vs ideal', '100 ms', '400 ms', '4.00x', '100%', '1.000', 'PARALLEL', '3.3x']
+    for (const cell of cells) expect(text).toContain(cell)
   })
 
   it('fits every line of the table in 100 columns, long labels wrapped', () => {

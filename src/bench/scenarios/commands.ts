@@ -52,7 +52,8 @@ const commands: Scenario = {
     // The dispatcher's capacity follows the thread pool here, so the pool is sized to the slots.
     const scratch = mkdtempSync(join(tmpdir(), 'troupe-bench-make-'))
     // The peer: GNU make -j runs the same 200 independent sleeps, PARALLEL at a time.
-    const makefile = writeMakefile(scratch, Array.from({ length: TASKS }, (_, i) => ({ id: `t${i}`, command: `sleep ${SLEEP_S}`, dependsOn: [] })))
+    const targets = Array.from({ length: TASKS }, (_, i) => ({ id: `t${i}`, command: `sleep ${SLEEP_S}`, dependsOn: [] }))
+    const makefile = writeMakefile(scratch, targets)
     const withMake = makeAvailable()
     return withRuntime({ maxParallel: PARALLEL, pool: { minThreads: 1, maxThreads: PARALLEL }, cancelGraceMs: 200, checkpoint: { enabled: false } }, async (runtime) => {
       const plan = sleepPlan(TASKS)
@@ -93,8 +94,9 @@ const commands: Scenario = {
       // SIGKILL follows SIGTERM after cancelGraceMs; give stragglers that long, then count.
       await new Promise((resolve) => setTimeout(resolve, 500))
       const left = survivors(mark).length
-      const makeText = make === undefined ? 'make not found' : `make -j${PARALLEL} ${make.median.toFixed(0)} ms (troupe x${(troupe.median / make.median).toFixed(2)})`
-      options.log(`commands: troupe ${troupe.median.toFixed(0)} ms, spawn ${bare.median.toFixed(0)} ms, ${makeText}, ideal ${idealMs} ms; ${kills} kills, ${left} processes left`)
+      const makeText = make === undefined ? 'make not found' : `make -j${PARALLEL} ${make.median.toFixed(0)} ms (troupe x${round3(troupe.median / make.median)})`
+      const times = `troupe ${troupe.median.toFixed(0)} ms, spawn ${bare.median.toFixed(0)} ms, ${makeText}, ideal ${idealMs} ms`
+      options.log(`commands: ${times}; ${kills} kills, ${left} processes left`)
       return [
         scenarioRow({
           scenario: 'commands',
@@ -107,7 +109,8 @@ const commands: Scenario = {
             sequentialNominal: true,
             spawnLoopMs: bare.median,
             ratioToSpawnLoop: troupe.median / bare.median,
-            ...(make === undefined ? {} : { makeMs: make.median, ratioToMake: round3(troupe.median / make.median), goalRatioToMake: 1.05, make }),
+            ...(make === undefined ? {} : { makeMs: make.median, ratioToMake: round3(troupe.median / make.median), goalRatioToMake: 1.05 }),
+            ...(make === undefined ? {} : { make }),
             overheadPerTaskMs,
             bareOverheadPerTaskMs,
             killedAttempts: kills,

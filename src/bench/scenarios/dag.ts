@@ -10,7 +10,7 @@ import { makeAvailable, runMake, writeMakefile } from '../make.ts'
 import { measureInterleaved } from '../measure.ts'
 import { scenarioRow } from '../row.ts'
 import { runToEnd, withRuntime } from '../runs.ts'
-import type { Scenario, ScenarioRow } from '../scenario.ts'
+import type { BenchOptions, Scenario, ScenarioRow } from '../scenario.ts'
 import { graphBounds, referencePlan } from '../stg-plan.ts'
 import { median, round3 } from '../stats.ts'
 
@@ -92,20 +92,22 @@ const dag: Scenario = {
           `  ${name}: real ${real.median.toFixed(1)} ms, simulated ${simulatedMs} ms (x${round3(real.median / simulatedMs)}; x${round3(real.median / median(replayed))} vs replaying the measured durations), published best ${reference.optUpper * unitMs} ms`,
         )
       }
-      if (makeAvailable()) rows.push(await commandsVsMake(options.quick ? QUICK_GRAPHS[0]! : GRAPHS[0]!, options, references.get(options.quick ? QUICK_GRAPHS[0]! : GRAPHS[0]!)!))
+      const first = options.quick ? QUICK_GRAPHS[0]! : GRAPHS[0]!
+      if (makeAvailable()) rows.push(await commandsVsMake(first, options, references.get(first)!))
       return rows
     })
   },
 }
 
 /** An STG graph as `sleep` command tasks: troupe vs GNU make -j with the same DAG and slots. */
-async function commandsVsMake(name: string, options: { quick: boolean; dataDir: string; log: (line: string) => void }, reference: StgReference): Promise<ScenarioRow> {
+async function commandsVsMake(name: string, options: BenchOptions, reference: StgReference): Promise<ScenarioRow> {
   const graph = loadStg(options.dataDir, name)
   const seconds = (i: number) => String((graph.durations[i]! * COMMAND_UNIT_MS) / 1000)
   const ids = graph.ids.map((id) => `t${id}`)
   const scratch = mkdtempSync(join(tmpdir(), 'troupe-bench-dag-make-'))
-  const makefile = writeMakefile(scratch, ids.map((id, i) => ({ id, command: `sleep ${seconds(i)}`, dependsOn: graph.plan.deps[i]!.map((d) => ids[d]!) })))
-  const plan = commandPlan(graph, ids, seconds)
+  const dependsOn = (i: number) => graph.plan.deps[i]!.map((d) => ids[d]!)
+  const makefile = writeMakefile(scratch, ids.map((id, i) => ({ id, command: `sleep ${seconds(i)}`, dependsOn: dependsOn(i) })))
+  const plan = commandPlan(graph, ids, seconds, dependsOn)
   const { work } = graphBounds(graph)
   try {
     return await withRuntime({ maxParallel: WORKERS, checkpoint: { enabled: false } }, async (runtime) => {
@@ -118,7 +120,10 @@ async function commandsVsMake(name: string, options: { quick: boolean; dataDir: 
       )
       const troupe = s.get('troupe')!
       const make = s.get('make')!
-      options.log(`  ${name} as sleep commands: troupe ${troupe.median.toFixed(0)} ms, make -j${WORKERS} ${make.median.toFixed(0)} ms (x${round3(troupe.median / make.median)}), published best ${reference.optUpper * COMMAND_UNIT_MS} ms`)
+      const ratio = round3(troupe.median / make.median)
+      const best = reference.optUpper * COMMAND_UNIT_MS
+      const times = `troupe ${troupe.median.toFixed(0)} ms, make -j${WORKERS} ${make.median.toFixed(0)} ms (x${ratio})`
+      options.log(`  ${name} as sleep commands: ${times}, published best ${best} ms`)
       return scenarioRow({
         scenario: 'dag',
         label: `STG ${name} as sleep commands, ${WORKERS} slots: troupe vs make -j${WORKERS} (ideal)`,
@@ -126,7 +131,15 @@ async function commandsVsMake(name: string, options: { quick: boolean; dataDir: 
         sequentialMs: work * COMMAND_UNIT_MS,
         idealMs: make.median,
         parallelism: WORKERS,
-        extra: { unitMs: COMMAND_UNIT_MS, sequentialIsNominal: 'total work x unitMs', ratioToMake: round3(troupe.median / make.median), goalRatioToMake: 1.05, publishedBestMs: reference.optUpper * COMMAND_UNIT_MS, troupe, make },
+        extra: {
+          unitMs: COMMAND_UNIT_MS,
+          sequentialIsNominal: 'total work x unitMs',
+          ratioToMake: ratio,
+          goalRatioToMake: 1.05,
+          publishedBestMs: best,
+          troupe,
+          make,
+        },
       })
     })
   } finally {
@@ -134,11 +147,17 @@ async function commandsVsMake(name: string, options: { quick: boolean; dataDir: 
   }
 }
 
-function commandPlan(graph: ReferenceGraph, ids: readonly string[], seconds: (i: number) => string): Plan {
+function commandPlan(
+  graph: ReferenceGraph,
+  ids: readonly string[],
+  seconds: (i: number) => string,
+  dependsOn: (i: number) => string[],
+): Plan {
   return {
     name: `ref-commands-${graph.name.replace(/\W+/g, '-')}`,
     agents: { sleep: { kind: 'command', run: ['sleep', '{{input.s}}'] } },
-    tasks: ids.map((id, i) => ({ id, agent: 'sleep', input: { s: seconds(i) }, estimateMs: graph.durations[i]! * COMMAND_UNIT_MS, dependsOn: graph.plan.deps[i]!.map((d) => ids[d]!) })),
+    tasks: ids.map((id, i) => ({ id, agent: 'sleep', input: { s: seconds(i) }, estimateMs: graph.durations[i]! * COMMAND_UNIT_MS,
+      dependsOn: dependsOn(i) })),
   } as Plan
 }
 

@@ -16,7 +16,7 @@ const io: Scenario = {
     const plan = independentPlan('bench-io', TASKS, benchAgentFile('simulated-llm'), () => ({ ms: LATENCY_MS }))
     // Quick: the one-slot baseline on a quarter of the tasks, scaled (it is TASKS x LATENCY_MS plus overhead).
     const slice = options.quick ? 4 : 1
-    const sequentialPlan = independentPlan('bench-io-sequential', TASKS / slice, benchAgentFile('simulated-llm'), () => ({ ms: LATENCY_MS }))
+    const sequentialPlan = independentPlan('bench-io-1-slot', TASKS / slice, benchAgentFile('simulated-llm'), () => ({ ms: LATENCY_MS }))
     // Ten threads so that ten simulated calls can wait at once.
     return withRuntime({ maxParallel: PARALLEL, pool: { minThreads: PARALLEL, maxThreads: PARALLEL } }, async (runtime) => {
       const summaries = await measureInterleaved(
@@ -37,7 +37,13 @@ const io: Scenario = {
           sequentialMs: sequential.median,
           idealMs: sequential.median / PARALLEL,
           parallelism: PARALLEL,
-          extra: { simulated: true, sequentialTasksMeasured: TASKS / slice, nominalIdealMs: (TASKS * LATENCY_MS) / PARALLEL, sequential, parallel },
+          extra: {
+            simulated: true,
+            sequentialTasksMeasured: TASKS / slice,
+            nominalIdealMs: (TASKS * LATENCY_MS) / PARALLEL,
+            sequential,
+            parallel,
+          },
         }),
       ]
     })

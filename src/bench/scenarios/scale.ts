@@ -31,7 +31,8 @@ const scenario: Scenario = {
       // so the peak RSS measured below is the run's (the compiled plan it needs included).
       const { compiled, validateMs, analysisMs, edges, levels } = validateAndAnalyse(tasks, maxParallel)
       let at = performance.now()
-      options.log(`  ${tasks} tasks, ${edges} edges, ${levels} levels: validated in ${validateMs.toFixed(0)} ms, analysed in ${analysisMs.toFixed(0)} ms`)
+      const times = `validated in ${validateMs.toFixed(0)} ms, analysed in ${analysisMs.toFixed(0)} ms`
+      options.log(`  ${tasks} tasks, ${edges} edges, ${levels} levels: ${times}`)
       const { runMs, sequentialMs } = await withRuntime(
         { maxParallel, maxQueuedTasks: tasks * 2, pool: { minThreads: threads, maxThreads: threads, concurrentTasksPerWorker: 2 }, checkpoint: { enabled: false } },
         async (runtime) => {

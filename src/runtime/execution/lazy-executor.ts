@@ -26,7 +26,8 @@ export class LazyExecutor implements Executor {
         return inner.result
       },
       (error: unknown): AttemptResult => {
-        const message = `Cannot load the ${this.name} executor for task "${request.taskId}": ${error instanceof Error ? error.message : String(error)}`
+        const cause = error instanceof Error ? error.message : String(error)
+        const message = `Cannot load the ${this.name} executor for task "${request.taskId}": ${cause}`
         return { ok: false, error: { code: 'ERR_AGENT_UNAVAILABLE', message, retryable: false } }
       },
     )

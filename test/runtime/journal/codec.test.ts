@@ -109,10 +109,20 @@ describe('codec, plain (troupe run --json)', () => {
   })
 })
 
+const ANYTHING = {
+  withBigInt: true,
+  withDate: true,
+  withMap: true,
+  withSet: true,
+  withTypedArray: true,
+  withNullPrototype: true,
+  withSparseArray: true,
+}
+
 describe('stringify of plain JSON', () => {
   it('writes the same text as the tagged encoding for any value (the plain-JSON shortcut changes no byte)', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.jsonValue(), fc.anything({ withBigInt: true, withDate: true, withMap: true, withSet: true, withTypedArray: true, withNullPrototype: true, withSparseArray: true })), (value) => {
+      fc.property(fc.oneof(fc.jsonValue(), fc.anything(ANYTHING)), (value) => {
         expect(stringify(value)).toBe(JSON.stringify(encode(value)))
       }),
       { numRuns: 500 },

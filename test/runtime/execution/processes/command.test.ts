@@ -114,7 +114,8 @@ describe('command agents', () => {
 
   it('opens no output file for an attempt that prints nothing', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'troupe-logs-'))
-    const logged = createRuntime({ config: { pool: { minThreads: 1, maxThreads: 1 }, governor: { enabled: false }, checkpoint: { enabled: true, dir } } })
+    const config = { pool: { minThreads: 1, maxThreads: 1 }, governor: { enabled: false }, checkpoint: { enabled: true, dir } }
+    const logged = createRuntime({ config })
     try {
       const run = logged.run({ ...one({ run: ['true'] }), name: 'silent' })
       expect((await run.result).tasks.t!.state).toBe('COMPLETED')
