@@ -1,7 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { TroupeError } from '../../core/errors.ts'
-import type { AttemptJob } from './protocol.ts'
+import type { AttemptJob, AttemptJobResult } from './protocol.ts'
 
 /**
  * Jobs signed with a secret the coordinator and the workers share: anyone who can write to
@@ -68,6 +68,46 @@ export function signatureProblem(secret: string, jobId: string, job: AttemptJob,
   const hours = (ms: number) => Math.round(ms / 3_600_000)
   if (now - ts > SIGNATURE_MAX_AGE_MS) return `it was signed ${hours(now - ts)} h ago (older than ${hours(SIGNATURE_MAX_AGE_MS)} h)`
   return undefined
+}
+
+/**
+ * A worker's answer for a job, signed: results reach the coordinator through Redis (BullMQ's
+ * return value, the completion record, pub/sub), where anyone with access could write one.
+ */
+export function signResult(secret: string, jobId: string, value: AttemptJobResult): AttemptJobResult {
+  const unsigned = JSON.parse(JSON.stringify({ worker: value.worker, result: value.result })) as AttemptJobResult
+  return { ...unsigned, signature: mac(secret, { kind: 'result', jobId, value: unsigned }) }
+}
+
+/** Why a result is not one a worker holding the secret signed, or undefined when it is. */
+export function resultProblem(secret: string, jobId: string, value: AttemptJobResult | undefined): string | undefined {
+  if (value === undefined || value === null || typeof value !== 'object') return 'it is not a result'
+  if (typeof value.signature !== 'string' || !/^[0-9a-f]{64}$/.test(value.signature)) return 'it carries no signature'
+  const expected = mac(secret, { kind: 'result', jobId, value: { worker: value.worker, result: value.result } })
+  return timingSafeEqual(Buffer.from(expected, 'hex'), Buffer.from(value.signature, 'hex')) ? undefined : 'its signature does not match'
+}
+
+/** A worker's call for an attempt, as signed. */
+interface WorkerCall {
+  readonly call: number
+  readonly tasks: unknown
+  readonly wait: boolean
+}
+
+/** The signature of a worker's call for an attempt (`ctx.spawn` over pub/sub). */
+export function signCall(secret: string, jobId: string, call: WorkerCall): string {
+  const unsigned = JSON.parse(JSON.stringify({ call: call.call, tasks: call.tasks, wait: call.wait })) as unknown
+  return mac(secret, { kind: 'call', jobId, call: unsigned })
+}
+
+/** Whether `signature` is the one {@link signCall} gives. */
+export function isSignedCall(secret: string, jobId: string, call: WorkerCall, signature: unknown): boolean {
+  if (typeof signature !== 'string' || !/^[0-9a-f]{64}$/.test(signature)) return false
+  return timingSafeEqual(Buffer.from(signCall(secret, jobId, call), 'hex'), Buffer.from(signature, 'hex'))
+}
+
+function mac(secret: string, value: unknown): string {
+  return createHmac('sha256', secret).update(canonicalJson(value)).digest('hex')
 }
 
 function hmacOf(secret: string, jobId: string, unsigned: object, ts: number, nonce: string): string {

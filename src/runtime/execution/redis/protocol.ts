@@ -45,6 +45,8 @@ export interface AttemptJobResult {
   readonly result: AttemptResult
   /** The worker's name (`troupe worker --name`), for `RunResult.tasks[id].worker`. */
   readonly worker: string
+  /** The worker's HMAC over the above (job-signature.ts `signResult`), when it holds the secret. */
+  readonly signature?: string
 }
 
 /** What a worker reports while an attempt runs. */
@@ -58,7 +60,7 @@ export type AttemptEvent =
   /** The attempt's result, once recorded (before BullMQ's completion, which a Redis fault can lose). */
   | { readonly type: 'completed'; readonly value: AttemptJobResult }
   /** `ctx.spawn` (or `add_tasks`) on the worker: the coordinator owns the DAG, and answers on {@link answersChannel}. */
-  | { readonly type: 'spawn'; readonly call: number; readonly tasks: unknown; readonly wait: boolean }
+  | { readonly type: 'spawn'; readonly call: number; readonly tasks: unknown; readonly wait: boolean; readonly signature?: string }
 
 /** The coordinator's answer to a worker's call of one attempt. */
 export interface CallAnswer {

@@ -4,9 +4,9 @@ import { relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Queue, QueueEvents, type ConnectionOptions } from 'bullmq'
 import { Redis } from 'ioredis'
-import type { AttemptHandle, AttemptListener, AttemptRequest, AttemptResult, Executor } from '../executor.ts'
+import type { AttemptHandle, AttemptListener, AttemptRequest, AttemptResult, Executor, SpawnAnswer } from '../executor.ts'
 import { redisOptions, type RedisTarget } from './connection.ts'
-import { loadSecret, signJob } from './job-signature.ts'
+import { isSignedCall, loadSecret, resultProblem, signJob } from './job-signature.ts'
 import {
   ABORT_CHANNEL,
   EVENTS_PATTERN,
@@ -110,7 +110,7 @@ export class RedisExecutor implements Executor {
     })
     queue.on('error', () => undefined)
     events.on('error', () => undefined)
-    events.on('completed', ({ jobId, returnvalue }) => this.#settle(jobId, returnvalue as unknown as AttemptJobResult))
+    events.on('completed', ({ jobId, returnvalue }) => this.#settleFromWorker(jobId, returnvalue as unknown as AttemptJobResult))
     events.on('failed', ({ jobId, failedReason }) =>
       this.#settle(jobId, { worker: 'unknown', result: { ok: false, error: { code: 'ERR_WORKER_EXIT', message: `The worker running this attempt failed: ${failedReason}` } } }),
     )
@@ -164,7 +164,7 @@ export class RedisExecutor implements Executor {
     // A worker recorded this attempt's result (an earlier coordinator of this run, or a job Redis lost after it ran): adopt it.
     const recorded = parseCompletion(await publisher.get(completionKey(jobId)))
     if (recorded !== undefined) {
-      this.#settle(jobId, recorded)
+      this.#settleFromWorker(jobId, recorded)
       return
     }
     const job = await queue.add(request.taskId, this.#jobOf(request), { jobId, removeOnComplete: { age: 3_600 }, removeOnFail: { age: 3_600 }, attempts: 1 })
@@ -176,7 +176,7 @@ export class RedisExecutor implements Executor {
     if (stored !== undefined && stored.timestamp < this.#startedAt) {
       const state = await stored.getState()
       const value = stored.returnvalue as AttemptJobResult | undefined
-      if (state === 'completed' && value?.result.ok === true) this.#settle(jobId, value)
+      if (state === 'completed' && value?.result.ok === true) this.#settleFromWorker(jobId, value)
       else if (state === 'completed' || state === 'failed') {
         await stored.remove()
         await queue.add(request.taskId, this.#jobOf(request), { jobId, removeOnComplete: { age: 3_600 }, removeOnFail: { age: 3_600 }, attempts: 1 })
@@ -219,16 +219,17 @@ export class RedisExecutor implements Executor {
         if (job === undefined) {
           // Lost by a Redis restart: re-enqueued unless its worker recorded it or still holds it.
           const recorded = parseCompletion(await clients.publisher.get(completionKey(jobId)))
-          if (recorded !== undefined) this.#settle(jobId, recorded)
+          if (recorded !== undefined) this.#settleFromWorker(jobId, recorded)
           else if (Date.now() - this.#reconnectedAt >= REASSERT_MS && !(await this.#heldByLiveWorker(clients, jobId))) {
             await this.#enqueue(jobId, pending.request)
           }
           continue
         }
         const state = await job.getState()
-        if (state === 'completed') this.#settle(jobId, job.returnvalue as AttemptJobResult)
+        if (state === 'completed') this.#settleFromWorker(jobId, job.returnvalue as AttemptJobResult)
         else if (state === 'failed' && (await clients.publisher.exists(completionKey(jobId))) === 1) {
-          this.#settle(jobId, parseCompletion(await clients.publisher.get(completionKey(jobId))) ?? (job.returnvalue as AttemptJobResult))
+          const recorded = parseCompletion(await clients.publisher.get(completionKey(jobId)))
+          this.#settleFromWorker(jobId, recorded ?? (job.returnvalue as AttemptJobResult))
         } else if (state === 'failed') this.#settle(jobId, { worker: 'unknown', result: { ok: false, error: { code: 'ERR_WORKER_EXIT', message: `The worker running this attempt failed: ${job.failedReason}` } } })
       }
     } catch {
@@ -252,6 +253,14 @@ export class RedisExecutor implements Executor {
     }
   }
 
+  /** Settles with a result read from Redis: with a secret, only one a worker holding it signed. */
+  #settleFromWorker(jobId: string, value: AttemptJobResult): void {
+    const problem = this.#secret === undefined ? undefined : resultProblem(this.#secret, jobId, value)
+    if (problem === undefined) return this.#settle(jobId, value)
+    const message = `The result of job ${jobId} is refused: ${problem} (only a worker holding the shared secret can report one)`
+    this.#settle(jobId, { worker: 'unknown', result: { ok: false, error: { code: 'ERR_JOB_REFUSED', message, retryable: false } } })
+  }
+
   #settle(jobId: string, value: AttemptJobResult): void {
     const pending = this.#pending.get(jobId)
     if (pending === undefined) return
@@ -269,14 +278,18 @@ export class RedisExecutor implements Executor {
     } catch {
       return
     }
-    if (event.type === 'completed') this.#settle(jobId, event.value)
+    if (event.type === 'completed') this.#settleFromWorker(jobId, event.value)
     else if (event.type === 'progress') pending.listener.onProgress(event.fraction, event.message)
     else if (event.type === 'log') pending.listener.onLog(event.message)
     else if (event.type === 'usage') pending.listener.onUsage(event.report)
     else if (event.type === 'rate-limited') pending.listener.onRateLimited?.(event.until, event.message)
     else if (event.type === 'spawn') {
+      // Only a worker holding the secret may add tasks to the run (the coordinator signs the jobs they become).
+      const forged = this.#secret !== undefined && !isSignedCall(this.#secret, jobId, event, event.signature)
+      const message = 'The call is not signed by a worker holding the shared secret'
+      const refusal: SpawnAnswer = { ok: false, error: { code: 'ERR_JOB_REFUSED', message } }
       // The run adds the tasks (and, with `wait`, answers once they have ended): the answer goes back to the worker.
-      void pending.listener.onSpawn(event.tasks, { wait: event.wait }).then((answer) => {
+      void (forged ? Promise.resolve(refusal) : pending.listener.onSpawn(event.tasks, { wait: event.wait })).then((answer) => {
         const reply: CallAnswer = { call: event.call, answer }
         return this.#clients?.publisher.publish(answersChannel(jobId), JSON.stringify(reply))
       }).catch(() => undefined)

@@ -3,7 +3,7 @@ import { Redis } from 'ioredis'
 import type { AgentSpec } from '../../plan/agent-spec.ts'
 import type { AttemptHandle, AttemptListener, AttemptResult, Executor, SpawnAnswer } from '../executor.ts'
 import { redisOptions, type RedisTarget } from './connection.ts'
-import { signatureProblem } from './job-signature.ts'
+import { signCall, signResult, signatureProblem } from './job-signature.ts'
 import { admitAgent } from './local-agents.ts'
 import {
   ABORT_CHANNEL,
@@ -94,7 +94,10 @@ export async function startRemoteWorker(options: RemoteWorkerOptions): Promise<R
     const extra = wait ? newWorker(1) : undefined
     if (extra !== undefined) stand.push(extra)
     try {
-      return await calls.call(jobId, (call) => publish(jobId, { type: 'spawn', call, tasks, wait }))
+      return await calls.call(jobId, (call) => {
+        const signature = options.secret === null ? undefined : signCall(options.secret, jobId, { call, tasks, wait })
+        publish(jobId, { type: 'spawn', call, tasks, wait, ...(signature === undefined ? {} : { signature }) })
+      })
     } finally {
       // Takes no new job from now on; finishes the one it holds (a forced close stops it sooner).
       if (extra !== undefined) void extra.close().catch(onError).finally(() => stand.splice(stand.indexOf(extra), 1))
@@ -129,6 +132,10 @@ export async function startRemoteWorker(options: RemoteWorkerOptions): Promise<R
     }
   })
 
+  /** Signs a result with the secret, so the coordinator can tell it from one written into Redis by someone else. */
+  const seal = (jobId: string, value: AttemptJobResult): AttemptJobResult =>
+    options.secret === null ? value : signResult(options.secret, jobId, value)
+
   const putBack = async (job: Job<AttemptJob, AttemptJobResult>, token: string | undefined, data: AttemptJob): Promise<never> => {
     if (data !== job.data) await job.updateData(data)
     await job.moveToDelayed(Date.now() + PUT_BACK_MS, token)
@@ -137,10 +144,8 @@ export async function startRemoteWorker(options: RemoteWorkerOptions): Promise<R
 
   const processor = async (job: Job<AttemptJob, AttemptJobResult>, token?: string): Promise<AttemptJobResult> => {
     const jobId = job.id!
-    const refuse = (code: 'ERR_JOB_REFUSED' | 'ERR_AGENT_MISMATCH', message: string, retryable: boolean): AttemptJobResult => ({
-      worker: options.name,
-      result: { ok: false, error: { code, message, retryable } },
-    })
+    const refuse = (code: 'ERR_JOB_REFUSED' | 'ERR_AGENT_MISMATCH', message: string, retryable: boolean): AttemptJobResult =>
+      seal(jobId, { worker: options.name, result: { ok: false, error: { code, message, retryable } } })
     if (options.secret !== null) {
       const problem = signatureProblem(options.secret, jobId, job.data)
       if (problem !== undefined) {
@@ -163,7 +168,7 @@ export async function startRemoteWorker(options: RemoteWorkerOptions): Promise<R
     const holder = await publisher.set(claimKey(jobId), options.name, 'EX', COMPLETION_TTL_S, 'NX', 'GET')
     if (holder !== null && holder !== options.name && (await liveWorkers()).has(holder)) return putBack(job, token, job.data)
     if (holder !== null) await publisher.set(claimKey(jobId), options.name, 'EX', COMPLETION_TTL_S)
-    const attempt = run(jobId, admission.request)
+    const attempt = run(jobId, admission.request).then((value) => seal(jobId, value))
     inFlight.set(jobId, attempt)
     try {
       const value = await attempt

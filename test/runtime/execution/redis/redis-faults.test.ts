@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createRuntime } from '../../../../src/runtime/runtime.ts'
-import { CLI_ENTRY } from '../../../helpers/cli.ts'
+import { CLI_ENTRY, runCli } from '../../../helpers/cli.ts'
 import { startRedis, type TestRedis } from '../../../helpers/redis-server.ts'
 
 /**
@@ -102,5 +102,30 @@ describe('Redis faults mid-run: every task completes, none runs twice', () => {
     expect(runs.sort()).toEqual([...ids].sort())
     expect(result.status).toBe('completed')
     expect(result.totals.completed).toBe(8)
+  }, 120_000)
+})
+
+describe('Redis faults and a coordinator killed with SIGKILL', () => {
+  it('resumes after the coordinator died and Redis restarted empty: every task once, no hang', async () => {
+    redis = await startRedis()
+    await Promise.all([startWorker('r1'), startWorker('r2')])
+    const cwd = mkdtempSync(join(tmpdir(), 'troupe-faults-resume-'))
+    const marks = join(cwd, 'marks')
+    const tasks = Array.from({ length: 8 }, (_, i) => ({ id: `t${i}`, agent: marker, input: { file: marks, ms: 1_000 } }))
+    writeFileSync(join(cwd, 'plan.json'), JSON.stringify({ name: 'resume', maxParallel: 4, tasks }))
+    const args = ['--import', TSX, CLI_ENTRY, 'run', 'plan.json', '--run-id', 'rs', '--backend', redis.url, '--quiet']
+    const first = spawn(process.execPath, args, { cwd, stdio: 'ignore' })
+    const end = Date.now() + 30_000
+    while (!(existsSync(marks) && readFileSync(marks, 'utf8').split('\n').filter(Boolean).length >= 2) && Date.now() < end) await sleep(20)
+    first.kill('SIGKILL')
+    await new Promise((resolve) => first.once('exit', resolve))
+    const port = redis.port
+    await redis.stop()
+    redis = await startRedis(port)
+    const again = await runCli(['run', 'plan.json', '--run-id', 'rs', '--backend', redis.url, '--json', '--quiet'], { cwd })
+    expect(again.code).toBe(0)
+    expect((JSON.parse(again.stdout) as { totals: { completed: number } }).totals.completed).toBe(8)
+    const runs = readFileSync(marks, 'utf8').split('\n').filter(Boolean)
+    expect(runs.sort()).toEqual(tasks.map((task) => task.id).sort())
   }, 120_000)
 })

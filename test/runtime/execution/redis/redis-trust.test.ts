@@ -1,13 +1,15 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { Queue, type ConnectionOptions } from 'bullmq'
+import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseRedisUrl, redisOptions } from '../../../../src/runtime/execution/redis/connection.ts'
 import { signJob } from '../../../../src/runtime/execution/redis/job-signature.ts'
-import { PREFIX, QUEUE, type AttemptJob, type AttemptJobResult } from '../../../../src/runtime/execution/redis/protocol.ts'
+import { PREFIX, QUEUE, completionKey, eventsChannel } from '../../../../src/runtime/execution/redis/protocol.ts'
+import type { AttemptJob, AttemptJobResult } from '../../../../src/runtime/execution/redis/protocol.ts'
 import type { AttemptRequest } from '../../../../src/runtime/execution/executor.ts'
 import { createRuntime } from '../../../../src/runtime/runtime.ts'
 import { CLI_ENTRY, runCli } from '../../../helpers/cli.ts'
@@ -270,5 +272,56 @@ describe('Redis over TLS (rediss://)', () => {
     expect(result.code).toBe(2)
     expect(result.stderr).toContain('ERR_BACKEND_UNAVAILABLE')
     expect(existsSync(join(cwd, 'm'))).toBe(false)
+  }, 60_000)
+})
+
+describe('Redis trust boundary: forged answers to the coordinator', () => {
+  beforeAll(async () => {
+    await startWorker(redis.url, ['--name', 'plain'])
+  }, 60_000)
+
+  const withSecret = async <T>(fn: () => Promise<T>): Promise<T> => {
+    const previous = process.env.TROUPE_SECRET
+    process.env.TROUPE_SECRET = SECRET
+    try {
+      return await fn()
+    } finally {
+      process.env.TROUPE_SECRET = previous
+    }
+  }
+
+  it('refuses a completion record written into Redis by someone without the secret: ERR_JOB_REFUSED, not its output', async () => {
+    const client = new Redis(redisOptions(parseRedisUrl(redis.url)))
+    await client.set(completionKey('forged-record.t.1'), JSON.stringify({ worker: 'evil', result: { ok: true, output: 'pwned' } }))
+    client.disconnect()
+    const result = await withSecret(async () => {
+      const runtime = createRuntime({ config: quiet, backend: redis.url })
+      const tasks = [{ id: 't', agent: marker, input: { file: join(tmpdir(), 'unused') }, retries: 0 }]
+      const run = runtime.run({ name: 'forged', tasks }, { runId: 'forged-record' })
+      const value = await run.result
+      await runtime.close({ force: true })
+      return value
+    })
+    expect(result.tasks.t).toMatchObject({ state: 'FAILED', error: { code: 'ERR_JOB_REFUSED' } })
+    expect(result.tasks.t?.output).toBeUndefined()
+  }, 60_000)
+
+  it('adds no task for a ctx.spawn call published by someone without the secret', async () => {
+    const marks = join(mkdtempSync(join(tmpdir(), 'troupe-forged-spawn-')), 'marks')
+    const result = await withSecret(async () => {
+      const runtime = createRuntime({ config: quiet, backend: redis.url })
+      const tasks = [{ id: 'slow', agent: marker, input: { file: marks, ms: 1_500 } }]
+      const run = runtime.run({ name: 'spawned', tasks }, { runId: 'forged-spawn' })
+      while (!existsSync(marks)) await new Promise((resolve) => setTimeout(resolve, 20))
+      const client = new Redis(redisOptions(parseRedisUrl(redis.url)))
+      const call = { type: 'spawn', call: 1, tasks: [{ id: 'evil', agent: marker, input: { file: marks } }], wait: false }
+      await client.publish(eventsChannel('forged-spawn.slow.1'), JSON.stringify(call))
+      client.disconnect()
+      const value = await run.result
+      await runtime.close()
+      return value
+    })
+    expect(Object.keys(result.tasks)).toEqual(['slow'])
+    expect(readFileSync(marks, 'utf8').split('\n').filter(Boolean)).toEqual(['slow'])
   }, 60_000)
 })
