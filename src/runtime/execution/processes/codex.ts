@@ -17,7 +17,8 @@ export const codex: CliParser = {
     return ['exec', '--json', ...(model === undefined ? [] : ['-m', model]), ...codex.permissionArgs(permission), ...extra]
   },
   permissionArgs(permission) {
-    return permission === 'full' ? ['--dangerously-bypass-approvals-and-sandbox'] : ['-s', permission === 'edit' ? 'workspace-write' : 'read-only']
+    if (permission === 'full') return ['--dangerously-bypass-approvals-and-sandbox']
+    return ['-s', permission === 'edit' ? 'workspace-write' : 'read-only']
   },
   onEvent(event, state, events) {
     switch (event.type) {
