@@ -1,5 +1,6 @@
 import { createActor } from 'xstate'
 import { budgetAdmits, budgetLevel, budgetStop } from '../runtime/admission/budget.ts'
+import { paysPerCall, reservationStop, SpendReservations } from '../runtime/admission/reservation.ts'
 import { acquireGates, type Dispatchable } from '../runtime/admission/dispatcher.ts'
 import { UsageLedger, type UsageReport } from '../runtime/admission/usage.ts'
 import type { SerializedError } from '../runtime/core/errors.ts'
@@ -45,6 +46,7 @@ export class RunMachine implements Dispatchable {
   /** From a drain's scheduling to its end: changes queued meanwhile join the same drain. */
   #drainScheduled = false
   readonly #usage = new UsageLedger()
+  readonly #reservations = new SpendReservations()
   /** Times of recent worker crashes, for {@link crashWindow}. */
   #crashes: readonly number[] = []
   /** waves and pipeline open groups of tasks at once: any completion can change the ready set. */
@@ -185,27 +187,41 @@ export class RunMachine implements Dispatchable {
     const gates = this.#init.gates
     const budget = this.#init.config.budget
     const level = budgetLevel(this.#usage.costUsd, budget.maxCostUsd)
+    const max = budget.maxCostUsd
     let affordable = false
+    let reserved = false
     const index =
-      gates.length === 0 && level === 'open'
+      gates.length === 0 && level === 'open' && max === null
         ? this.#scheduler.next()
         : this.#scheduler.next((i) => {
-            if (!budgetAdmits(level, this.#plan.tasks[i]!.priority)) return false
+            const task = this.#plan.tasks[i]!
+            if (!budgetAdmits(level, task.priority)) return false
+            // Spend reserved for attempts in flight (paid agents only): see SpendReservations.
+            if (max !== null && paysPerCall(task) && !this.#reservations.admits(task.agent, this.#usage.costUsd, max)) {
+              reserved = true
+              return false
+            }
             affordable = true
-            return acquireGates(gates, this.#init.id, this.#plan.tasks[i]!)
+            return acquireGates(gates, this.#init.id, task)
           })
     if (index === undefined) {
       // Ready tasks the budget keeps back, and nothing running or retrying that could make a
-      // critical one ready: the run cannot go on.
-      if (level !== 'open' && !affordable && this.#scheduler.readyCount > 0 && this.#attempts.inFlight === 0 && this.#retryTimers.size === 0) {
+      // critical one ready (or free a reservation): the run cannot go on.
+      const stalled = this.#scheduler.readyCount > 0 && this.#attempts.inFlight === 0 && this.#retryTimers.size === 0
+      if (stalled && level !== 'open' && !affordable) {
         const reason = budgetStop(level, this.#usage.costUsd, budget)
+        queueMicrotask(() => this.stop(reason))
+      } else if (stalled && reserved && !affordable) {
+        const reason = reservationStop(this.#usage.costUsd, budget)
         queueMicrotask(() => this.stop(reason))
       }
       return false
     }
     this.#tasks.send(index, { type: 'START' })
     const { attempt, timeoutMs } = this.#tasks.contextOf(index)
-    this.#attempts.start(this.#plan.tasks[index]!, attempt, timeoutMs)
+    const task = this.#plan.tasks[index]!
+    if (max !== null && paysPerCall(task)) this.#reservations.started(index, task.agent)
+    this.#attempts.start(task, attempt, timeoutMs)
     return true
   }
 
@@ -214,10 +230,25 @@ export class RunMachine implements Dispatchable {
     const index = task.index
     // Where the final attempt ran: a remote worker's name (`local` unless the backend says otherwise).
     if (result.worker !== undefined) (this.#workers ??= new Map()).set(index, result.worker)
-    if (this.stateOf(index) !== 'RUNNING') return
-    if (result.ok) return this.#tasks.send(index, { type: 'SUCCEED', output: result.output })
-    if (result.error.rateLimitedUntil !== undefined) return this.#rateLimited(task, result.error, result.error.rateLimitedUntil)
+    // Spend that came with the result counts after the outcome is recorded: a completed task
+    // whose final spend crosses the budget keeps its output.
+    const late = result.usage
+    if (this.stateOf(index) !== 'RUNNING') {
+      if (late !== undefined) this.#onUsage(task, late)
+      return
+    }
+    if (result.ok) {
+      this.#tasks.send(index, { type: 'SUCCEED', output: result.output })
+      if (late !== undefined) this.#onUsage(task, late)
+      return
+    }
+    if (result.error.rateLimitedUntil !== undefined) {
+      this.#rateLimited(task, result.error, result.error.rateLimitedUntil)
+      if (late !== undefined) this.#onUsage(task, late)
+      return
+    }
     this.#tasks.send(index, { type: 'FAIL', error: result.error })
+    if (late !== undefined) this.#onUsage(task, late)
     const verdict = crashWindow(this.#crashes, result.error, this.#init.clock.now(), this.#init.config.supervision)
     this.#crashes = verdict.crashes
     if (verdict.stop) this.stop({ kind: 'crash-loop', error: verdict.stop })
@@ -225,6 +256,7 @@ export class RunMachine implements Dispatchable {
 
   /** An attempt's slot, and what its gates hold, are free again. `parked`: it had given its slot back while waiting. */
   #freed(task: CompiledTask, parked: boolean): void {
+    this.#reservations.ended(task.index)
     if (parked) this.#growth.parkedAttemptEnded(task)
     for (const gate of this.#init.gates) gate.release(this.#init.id, task)
     // The scheduler learns of the outcome in the next drain. A completion that cannot make
@@ -256,6 +288,7 @@ export class RunMachine implements Dispatchable {
 
   #onUsage(task: CompiledTask, report: UsageReport): void {
     this.#usage.add(task.agent, report)
+    this.#reservations.spent(task.index, report.costUsd ?? 0)
     const budget = this.#init.config.budget
     const spentUsd = this.#usage.costUsd
     if (this.lifecycle !== 'running' || budgetLevel(spentUsd, budget.maxCostUsd) !== 'exceeded') return

@@ -124,8 +124,8 @@ export async function runCommand(planFile: string, options: RunCommandOptions): 
         ...(config.checkpoint.enabled ? { runDirectory: runDir(resolve(config.checkpoint.dir), result.runId) } : {}),
       }),
     )
-    // Through the journal's codec: outputs JSON cannot hold (10n, a Map, a cycle) come out tagged.
-    if (options.json) process.stdout.write(`${resultText(result)}\n`)
+    // Plain JSON for jq: repeated objects written out in full; tagged only what JSON cannot hold (10n, a Map, a cycle).
+    if (options.json) process.stdout.write(`${resultText(result, { plain: true })}\n`)
     if (dashboard && options.keepOpen && !interrupt.interrupted) {
       err(pc.bold(`troupe: the run ended; the dashboard stays open at ${dashboard.url} — Ctrl-C to exit`))
       await interrupt.next()
@@ -161,7 +161,7 @@ function describeAdded(e: TaskAddedEvent): string {
   return `${pc.blue('+ added    ')} ${pc.bold(terminalText(e.taskId, 64))} (${terminalText(e.agent, 64)})${by}${about}`
 }
 
-function describeTransition(e: TaskStateEvent): string | undefined {
+export function describeTransition(e: TaskStateEvent): string | undefined {
   const id = pc.bold(terminalText(e.taskId, 64))
   const error = e.error ? `${terminalText(e.error.code, 40)} ${terminalText(e.error.message)}` : ''
   switch (e.state) {
@@ -176,7 +176,12 @@ function describeTransition(e: TaskStateEvent): string | undefined {
     case 'CANCELLED':
       return `${pc.magenta('■ cancelled')} ${id}`
     case 'QUEUED':
-      return e.previous === 'RUNNING' ? `${pc.yellow('↻ retrying ')} ${id} after ${terminalText(e.error?.code ?? '', 40)} (attempt ${e.attempt} failed)` : undefined
+      if (e.previous !== 'RUNNING') return undefined
+      // A rate-limited attempt is re-queued uncounted: no attempt "failed".
+      if (e.error?.code === 'ERR_RATE_LIMITED') {
+        return `${pc.yellow('↻ re-queued')} ${id} after ERR_RATE_LIMITED (not counted as an attempt)`
+      }
+      return `${pc.yellow('↻ retrying ')} ${id} after ${terminalText(e.error?.code ?? '', 40)} (attempt ${e.attempt} failed)`
     default:
       return undefined
   }

@@ -5,6 +5,20 @@ import { describeHold, fit, liveUnknownCpu, UNKNOWN_CPU, WAITING_CPU, type Headr
 import type { Gate } from './gate.ts'
 import type { ResourceReading } from './governor-policy.ts'
 
+/**
+ * What a coding-agent CLI is assumed to use before it is measured: it waits on its model most
+ * of the time. Its start-up burst (Claude Code: ~1.6 s of CPU in its first seconds) would make
+ * a reading taken then judge it CPU-bound, and hold the next sessions for nothing; its
+ * measurements leave the start-up out (ProcessExecutor's warm-up), so what is learnt is the
+ * steady state.
+ */
+const CLI_PRIOR = { cpu: 0.05 }
+
+function kindPrior(task: CompiledTask): { readonly cpu: number } | undefined {
+  const kind = task.agentSpec.kind
+  return kind === 'claude-code' || kind === 'codex' || kind === 'gemini' ? CLI_PRIOR : undefined
+}
+
 /** Machine CPU at or above which measured shares understate demand. */
 const SATURATED_PERCENT = 90
 /** How long after an unmeasured agent starts a "CPU-bound" verdict on it is re-checked at the learning pace. */
@@ -118,7 +132,7 @@ export class FitGate implements Gate {
   }
 
   tryAcquire(runId: string, task: CompiledTask): boolean {
-    this.demand.seed(task.agent, (task.spec as { resources?: unknown }).resources)
+    this.demand.seed(task.agent, (task.spec as { resources?: unknown }).resources ?? kindPrior(task))
     const estimate = this.demand.estimate(task.agent)
     // An agent never seen gets one attempt, even on busy cores: otherwise agents that wait
     // would queue behind CPU-bound ones until those are all done, never measured.

@@ -22,6 +22,14 @@ export const MAX_DEPTH = 1000
 export interface EncodeOptions {
   /** Sort object keys, so that equal values give equal text (for hashes). @default false */
   readonly canonical?: boolean
+  /**
+   * JSON for people and `jq` (`troupe run --json`): an object met again that is not its own
+   * ancestor (a shared reference, e.g. one error object in several places) is written out in
+   * full instead of as `{ "$t": "ref" }`, which is kept for cycles only; an `undefined` object
+   * property is left out, as JSON.stringify does. Tags stay only where JSON cannot hold the
+   * value. `parse` still reads it back (a shared reference comes back as copies). @default false
+   */
+  readonly plain?: boolean
 }
 
 const TYPED_ARRAYS = {
@@ -51,6 +59,10 @@ export function codecError(message: string): TroupeError {
 export function encode(value: unknown, options: EncodeOptions = {}): unknown {
   const seen = new Map<object, number>()
   const canonical = options.canonical ?? false
+  const plain = options.plain ?? false
+  // Plain: the objects on the current path only (by their number), and a count of every object met.
+  const ancestors = new Map<object, number>()
+  let met = 0
 
   const walk = (v: unknown, depth: number): unknown => {
     switch (typeof v) {
@@ -70,11 +82,22 @@ export function encode(value: unknown, options: EncodeOptions = {}): unknown {
     }
     if (v === null) return null
     const object = v as object
-    const ref = seen.get(object)
+    const ref = plain ? ancestors.get(object) : seen.get(object)
     if (ref !== undefined) return { $t: 'ref', v: ref }
     if (depth >= MAX_DEPTH) throw codecError(`Cannot encode a value nested deeper than ${MAX_DEPTH} levels`)
-    seen.set(object, seen.size)
-    const next = depth + 1
+    if (!plain) {
+      seen.set(object, seen.size)
+      return container(object, depth + 1)
+    }
+    ancestors.set(object, met++)
+    try {
+      return container(object, depth + 1)
+    } finally {
+      ancestors.delete(object)
+    }
+  }
+
+  const container = (object: object, next: number): unknown => {
     if (Array.isArray(object)) {
       const out = new Array<unknown>(object.length)
       for (let i = 0; i < object.length; i++) out[i] = walk(object[i], next)
@@ -111,7 +134,11 @@ export function encode(value: unknown, options: EncodeOptions = {}): unknown {
     const keys = Object.keys(object)
     if (canonical) keys.sort()
     const out: Record<string, unknown> = {}
-    for (const key of keys) define(out, key, walk((object as Record<string, unknown>)[key], next))
+    for (const key of keys) {
+      const item = (object as Record<string, unknown>)[key]
+      if (plain && item === undefined) continue
+      define(out, key, walk(item, next))
+    }
     return Object.hasOwn(object, '$t') ? { $t: 'object', v: out } : out
   }
 

@@ -328,14 +328,14 @@ function canonicalInput(task: CompiledTask): string {
  * output the codec cannot encode (nested past its depth bound) is left out of its task,
  * which says so in `outputUnavailable`.
  */
-export function resultText(result: RunResult, options: { readonly indent?: number } = {}): string {
+export function resultText(result: RunResult, options: { readonly indent?: number; readonly plain?: boolean } = {}): string {
   try {
     return stringify(result, options)
   } catch {
     const tasks: Record<string, unknown> = {}
     for (const [id, task] of Object.entries(result.tasks)) {
       try {
-        stringify(task.output)
+        stringify(task.output, options)
         tasks[id] = task
       } catch (error) {
         tasks[id] = { ...task, output: undefined, outputUnavailable: (error as Error).message }

@@ -16,7 +16,7 @@ const sleep = join(import.meta.dirname, '..', '..', 'fixtures', 'agents', 'sleep
 
 /** A task as the gate sees it; `resources` as the plan engineer's schema will carry it. */
 const task = (id: string, agent: string, resources?: { cpu: number; memoryMb?: number }) =>
-  ({ id, agent, spec: { id, agent, ...(resources ? { resources } : {}) } }) as unknown as CompiledTask
+  ({ id, agent, agentSpec: { kind: 'module' }, spec: { id, agent, ...(resources ? { resources } : {}) } }) as unknown as CompiledTask
 
 const reading = (cpuPercent: number, ownCpuPercent: number, memoryPercent = 10): ResourceReading => ({ cpuPercent, ownCpuPercent, memoryPercent, memoryUsedMb: 1000 })
 

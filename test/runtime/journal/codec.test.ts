@@ -82,3 +82,28 @@ describe('codec', () => {
     expect(() => decode({ $t: 'nope' })).toThrow(expect.objectContaining({ code: 'ERR_OUTPUT_NOT_CLONEABLE' }))
   })
 })
+
+describe('codec, plain (troupe run --json)', () => {
+  it('writes a shared error object out in full each time instead of {"$t":"ref"} (regression: --json errors came out as refs)', () => {
+    const error = { code: 'ERR_DEPENDENCY_FAILED', message: 'a failed' }
+    const result = { tasks: { b: { error }, c: { error } }, error }
+    const text = stringify(result, { plain: true })
+    expect(text).not.toContain('$t')
+    expect(JSON.parse(text)).toEqual({ tasks: { b: { error }, c: { error } }, error })
+  })
+
+  it('leaves undefined properties out, as JSON does', () => {
+    expect(stringify({ a: 1, b: undefined }, { plain: true })).toBe('{"a":1}')
+  })
+
+  it('keeps a ref for a cycle only, and parse reads it back', () => {
+    const node: Record<string, unknown> = { name: 'n' }
+    node.self = node
+    const shared = { x: 1 }
+    const value = { node, left: shared, right: shared }
+    const back = parse(stringify(value, { plain: true })) as { node: { self: unknown }; left: unknown; right: unknown }
+    expect(back.node.self).toBe(back.node)
+    expect(back.left).toEqual({ x: 1 })
+    expect(back.right).toEqual({ x: 1 })
+  })
+})

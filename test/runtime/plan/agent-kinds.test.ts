@@ -5,6 +5,17 @@ import { troupeErrorOf } from '../../helpers/errors.ts'
 const compile = (agents: Record<string, unknown>, tasks: unknown[]) => compilePlan({ name: 'p', agents, tasks }, { baseDir: import.meta.dirname })
 
 describe('agent kinds', () => {
+  it('compiles a CLI agent\'s permissions, and refuses an unknown level naming the field, the value and the levels', () => {
+    const sh = { kind: 'claude-code', bin: '/bin/sh' }
+    const plan = compile({ c: { ...sh, permissions: 'full' } }, [{ id: 'a', agent: 'c', input: { prompt: 'hi' } }])
+    expect(plan.tasks[0]!.agentSpec).toMatchObject({ kind: 'claude-code', permissions: 'full' })
+    const error = troupeErrorOf(() => compile({ c: { ...sh, permissions: 'write' } }, [{ id: 'a', agent: 'c', input: { prompt: 'hi' } }]))
+    expect(error.code).toBe('ERR_PLAN_INVALID')
+    expect(error.message).toMatch(/agents\.c\.permissions/)
+    expect(error.message).toContain('"write"')
+    expect(error.message).toContain('"read-only", "edit", "full"')
+  })
+
   it('compiles a command agent in argv form to its executable on PATH', () => {
     const plan = compile({ sh: { kind: 'command', run: ['sh', '-c', 'echo {{input.word}}'] } }, [{ id: 'a', agent: 'sh', input: { word: 'hi' } }])
     const agent = plan.tasks[0]!.agentSpec

@@ -1,4 +1,5 @@
 import { stripVTControlCharacters } from 'node:util'
+import type { UsageReport } from '../../admission/usage.ts'
 import type { ModelPrice } from '../../core/config.ts'
 import type { CliAgentSpec, CliPermission } from '../../plan/agent-spec.ts'
 import { renderString } from '../../plan/templates.ts'
@@ -44,8 +45,14 @@ export interface ModelCall {
 }
 
 export interface CliEvents {
-  /** Spend of one model call (or a correction with `apiCalls: 0`), reported to the run at once. */
+  /** Spend of one model call, reported to the run at once. */
   usage(call: ModelCall): void
+  /**
+   * Spend the stream only shows with its final result (the CLI's totals minus what was
+   * streamed; `apiCalls` 0 by default): it goes with the attempt's result, counted after the
+   * outcome, so a completed task whose last spend crosses the budget keeps its output.
+   */
+  finalUsage(call: ModelCall): void
   /** A line for the live view (assistant text, a tool call). */
   log(line: string): void
   /** Progress note after a model call with tool calls (turns are counted by `usage`). */
@@ -119,6 +126,8 @@ export class CliDriver implements ProcessDriver {
   readonly #events: CliEvents
   /** Stderr lines that are not known chatter (for the error message). */
   #stderr = ''
+  /** Spend reported with the final result (`CliEvents.finalUsage`), sent with the attempt's result. */
+  #finalUsage: UsageReport | undefined
 
   constructor(spec: CliAgentSpec, context: DriverContext, parser: CliParser) {
     this.#spec = spec
@@ -140,27 +149,43 @@ export class CliDriver implements ProcessDriver {
     this.args = parser.argv(this.#model, [...(context.mcpArgs ?? []), ...extra], this.permission)
     const listener = context.listener
     const state = this.#state
+    const byName = (name: string | undefined) => (name === undefined ? undefined : context.prices[name])
+    const price = (model: string | undefined) => context.prices[spec.name] ?? byName(model) ?? byName(this.#model)
+    const count = (call: ModelCall, apiCalls: number): UsageReport => {
+      const model = call.model ?? state.model ?? this.#model
+      const cached = call.cachedInputTokens ?? 0
+      const known = price(model)
+      const cost = call.costUsd ?? (known === undefined ? 0 : callCost(known, call.inputTokens, cached, call.outputTokens))
+      state.inputTokens += call.inputTokens + cached
+      state.outputTokens += call.outputTokens
+      state.costUsd += cost
+      state.turns += apiCalls
+      return { costUsd: cost, tokens: call.inputTokens + cached + call.outputTokens, apiCalls, ...(model === undefined ? {} : { model }) }
+    }
+    // Progress is known only against a turn budget (`--max-turns` in args).
+    const progress = (message: string) => {
+      if (this.#maxTurns !== undefined) listener.onProgress(Math.min(0.99, state.turns / this.#maxTurns), message)
+    }
     this.#events = {
       usage: (call) => {
-        const model = call.model ?? state.model ?? this.#model
-        const price = context.prices[spec.name] ?? (model === undefined ? undefined : context.prices[model]) ?? (this.#model === undefined ? undefined : context.prices[this.#model])
-        const cached = call.cachedInputTokens ?? 0
-        const cost = call.costUsd ?? (price === undefined ? 0 : callCost(price, call.inputTokens, cached, call.outputTokens))
         const apiCalls = call.apiCalls ?? 1
-        state.inputTokens += call.inputTokens + cached
-        state.outputTokens += call.outputTokens
-        state.costUsd += cost
-        state.turns += apiCalls
-        listener.onUsage({ costUsd: cost, tokens: call.inputTokens + cached + call.outputTokens, apiCalls, ...(model === undefined ? {} : { model }) })
-        // Progress is known only against a turn budget (`--max-turns` in args).
-        if (apiCalls > 0 && this.#maxTurns !== undefined) listener.onProgress(Math.min(0.99, state.turns / this.#maxTurns), `model call ${state.turns}`)
+        listener.onUsage(count(call, apiCalls))
+        if (apiCalls > 0) progress(`model call ${state.turns}`)
+      },
+      finalUsage: (call) => {
+        const report = count(call, call.apiCalls ?? 0)
+        const before = this.#finalUsage
+        const sum = (key: 'costUsd' | 'tokens' | 'apiCalls') => (before?.[key] ?? 0) + (report[key] ?? 0)
+        this.#finalUsage =
+          before === undefined ? report : { costUsd: sum('costUsd'), tokens: sum('tokens'), apiCalls: sum('apiCalls'), model: report.model }
       },
       log: (line) => context.log(line),
       turn: (message) => {
-        if (this.#maxTurns !== undefined && message !== undefined) listener.onProgress(Math.min(0.99, state.turns / this.#maxTurns), message)
+        if (message !== undefined) progress(message)
       },
       rateLimited: (until, message) => {
-        context.log(`rate limited, the CLI retries by itself; the limits this task uses pause until ${new Date(until).toISOString()}: ${message}`)
+        const when = new Date(until).toISOString()
+        context.log(`rate limited, the CLI retries by itself; the limits this task uses pause until ${when}: ${message}`)
         listener.onRateLimited?.(until, message)
       },
     }
@@ -192,28 +217,42 @@ export class CliDriver implements ProcessDriver {
   }
 
   finish(exit: GroupExit, tails: { readonly stdout: string; readonly stderr: string }): AttemptResult {
+    const result = this.#outcome(exit, tails)
+    return this.#finalUsage === undefined ? result : { ...result, usage: this.#finalUsage }
+  }
+
+  #outcome(exit: GroupExit, tails: { readonly stdout: string; readonly stderr: string }): AttemptResult {
     const name = this.#spec.name
     const kind = this.#spec.kind
     const state = this.#state
     if (exit.spawnError !== undefined) {
-      return { ok: false, error: { code: 'ERR_COMMAND_FAILED', message: oneLine(`Agent "${name}" could not start ${this.file}: ${exit.spawnError.message}`), retryable: false } }
+      const message = oneLine(`Agent "${name}" could not start ${this.file}: ${exit.spawnError.message}`)
+      return { ok: false, error: { code: 'ERR_COMMAND_FAILED', message, retryable: false } }
     }
     if (state.rateLimitedUntil !== undefined && (state.error !== undefined || exit.exitCode !== 0 || !state.done)) {
-      const message = `Agent "${name}" (${kind}) was rate-limited until ${new Date(state.rateLimitedUntil).toISOString()}${state.error === undefined ? '' : `: ${state.error}`}`
+      const why = state.error === undefined ? '' : `: ${state.error}`
+      const message = `Agent "${name}" (${kind}) was rate-limited until ${new Date(state.rateLimitedUntil).toISOString()}${why}`
       return { ok: false, error: { code: 'ERR_RATE_LIMITED', message: oneLine(message), rateLimitedUntil: state.rateLimitedUntil } }
     }
     if (state.permissionDenials.length > 0) {
       const denied = state.permissionDenials
       const list = denied.slice(0, 10).join('; ') + (denied.length > 10 ? `; … ${denied.length - 10} more` : '')
       const message =
-        `Agent "${name}" (${kind}, permissions: ${this.permission}) was refused ${denied.length} tool call${denied.length === 1 ? '' : 's'}: ${list}. ` +
+        `Agent "${name}" (${kind}, permissions: ${this.permission}) was refused ` +
+        `${denied.length} tool call${denied.length === 1 ? '' : 's'}: ${list}. ` +
         `Raise \`agents.${name}.permissions\` (read-only | edit | full) if the agent should do this`
       return { ok: false, error: { code: 'ERR_PERMISSION_DENIED', message: oneLine(message), retryable: false } }
     }
-    if (state.error !== undefined) return { ok: false, error: { code: 'ERR_TASK_FAILED', message: oneLine(`Agent "${name}" (${kind}) reported an error: ${state.error}`) } }
-    if (exit.exitCode !== 0) return { ok: false, error: { code: 'ERR_COMMAND_FAILED', message: oneLine(exitFailure(name, exit, this.#stderr)) } }
+    if (state.error !== undefined) {
+      const message = oneLine(`Agent "${name}" (${kind}) reported an error: ${state.error}`)
+      return { ok: false, error: { code: 'ERR_TASK_FAILED', message } }
+    }
+    if (exit.exitCode !== 0) {
+      return { ok: false, error: { code: 'ERR_COMMAND_FAILED', message: oneLine(exitFailure(name, exit, this.#stderr)) } }
+    }
     if (!state.done) {
-      return { ok: false, error: { code: 'ERR_COMMAND_FAILED', message: oneLine(`Agent "${name}" (${kind}) exited without a final result event; stdout tail: ${tails.stdout.slice(-1000)}`) } }
+      const message = oneLine(`Agent "${name}" (${kind}) exited without a final result event; stdout tail: ${tails.stdout.slice(-1000)}`)
+      return { ok: false, error: { code: 'ERR_COMMAND_FAILED', message } }
     }
     return {
       ok: true,
@@ -230,18 +269,19 @@ export class CliDriver implements ProcessDriver {
 
 /** USD of one call at `price` (cached input at its own price, else the input price). */
 export function callCost(price: ModelPrice, inputTokens: number, cachedInputTokens: number, outputTokens: number): number {
-  return (inputTokens * price.inputUsdPerMTok + cachedInputTokens * (price.cachedInputUsdPerMTok ?? price.inputUsdPerMTok) + outputTokens * price.outputUsdPerMTok) / 1e6
+  const cachedPrice = price.cachedInputUsdPerMTok ?? price.inputUsdPerMTok
+  return (inputTokens * price.inputUsdPerMTok + cachedInputTokens * cachedPrice + outputTokens * price.outputUsdPerMTok) / 1e6
 }
 
 /** An error message on one line: terminal escapes and controls removed, line breaks as ` | `, at most 4000 characters. */
 export function oneLine(text: string): string {
   const line = stripVTControlCharacters(text)
+    .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/g, '')
     .replace(/:[ \t]*(?:\r?\n)+/g, ': ')
     .split(/\r?\n|\r/)
     .map((l) => l.trim())
     .filter((l) => l.length > 0)
     .join(' | ')
-    .replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ')
   return line.length > 4000 ? `${line.slice(0, 3999)}…` : line
 }
 

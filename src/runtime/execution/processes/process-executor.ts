@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { cliMcpConfig, writeCliMcpConfig } from '../../coordination/mcp-config.ts'
@@ -33,23 +33,48 @@ export interface ProcessExecutorOptions {
   readonly maxRssMb?: number | null
 }
 
-/** Longest line sent to `listener.onLog` (the log file and tails keep more). */
-const LOG_LINE_MAX = 4096
-/** Characters of stdout and of stderr kept in a command's output. */
-const TAIL_CHARS = 16 * 1024
+/** The attempts' MCP config dirs that exist now: removed on exit too (a forced exit skips the attempts' own clean-up). */
+const liveMcpDirs = new Set<string>()
+let mcpDirHookInstalled = false
+/** Once per process, before its first MCP dir: the sweep of what killed troupes left. */
+let swept: Promise<void> | undefined
+/** `troupe-mcp-<pid>-XXXXXX`: the pid of the troupe process that made it, so a later troupe can remove what a killed one left. */
+const MCP_DIR = /^troupe-mcp-(\d+)-/
 
-/** The attempts' MCP config dirs that exist now: removed when troupe exits, however it exits. */
-const scratchDirs = new Set<string>()
-let scratchHookInstalled = false
-
-function trackScratchDir(dir: string): void {
-  scratchDirs.add(dir)
-  if (scratchHookInstalled) return
-  scratchHookInstalled = true
+function trackMcpDir(dir: string): void {
+  liveMcpDirs.add(dir)
+  if (mcpDirHookInstalled) return
+  mcpDirHookInstalled = true
   process.on('exit', () => {
-    for (const left of scratchDirs) rmSync(left, { recursive: true, force: true })
+    for (const live of liveMcpDirs) rmSync(live, { recursive: true, force: true })
   })
 }
+
+/** Removes MCP config dirs whose troupe process is gone (it was SIGKILLed: no exit hook ran). */
+async function sweepOrphanMcpDirs(): Promise<void> {
+  const names = await readdir(tmpdir()).catch(() => [] as string[])
+  for (const name of names) {
+    const pid = Number(MCP_DIR.exec(name)?.[1])
+    if (!Number.isInteger(pid) || pid === process.pid || isAlive(pid)) continue
+    await rm(join(tmpdir(), name), { recursive: true, force: true }).catch(() => undefined)
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/** Longest line sent to `listener.onLog` (the log file and tails keep more). */
+const LOG_LINE_MAX = 4096
+/** A coding-agent CLI's start-up (Claude Code: 3.5–4.5 s from spawn to its first model request). */
+const CLI_WARMUP_MS = 5000
+/** Characters of stdout and of stderr kept in a command's output. */
+const TAIL_CHARS = 16 * 1024
 
 /**
  * Runs `command` and coding-agent CLI attempts as OS processes, one process group per
@@ -119,8 +144,9 @@ export class ProcessExecutor implements Executor {
       let dir: string | undefined
       let endpoint: McpEndpoint | undefined
       try {
-        dir = await mkdtemp(join(tmpdir(), 'troupe-mcp-'))
-        trackScratchDir(dir)
+        await (swept ??= sweepOrphanMcpDirs())
+        dir = await mkdtemp(join(tmpdir(), `troupe-mcp-${process.pid}-`))
+        trackMcpDir(dir)
         const scratchpad = this.#scratchpad(request.runId) ?? (await Scratchpad.open(undefined))
         endpoint = await tools.bind({
           runId: request.runId,
@@ -147,7 +173,7 @@ export class ProcessExecutor implements Executor {
         endpoint?.revoke()
         if (dir !== undefined) {
           await rm(dir, { recursive: true, force: true }).catch(() => undefined)
-          scratchDirs.delete(dir)
+          liveMcpDirs.delete(dir)
         }
       }
     })()
@@ -193,7 +219,9 @@ export class ProcessExecutor implements Executor {
     let overCapMb: number | undefined
     const maxRssMb = this.#maxRssMb
     const cap = maxRssMb === null ? undefined : { maxRssBytes: maxRssMb * 1024 * 1024, onExceeded: (rssBytes: number) => ((overCapMb = Math.round(rssBytes / 1024 / 1024)), group.kill()) }
-    const sample = group.pid === undefined ? undefined : this.#sampler.track(group.pid, cap)
+    // A CLI's start-up burst is left out of what the governor learns (see ResourceSampler.track).
+    const warmupMs = request.agent.kind === 'command' ? 0 : CLI_WARMUP_MS
+    const sample = group.pid === undefined ? undefined : this.#sampler.track(group.pid, cap, warmupMs)
     let aborted = false
     const result = group.exited.then(async (exit): Promise<AttemptResult> => {
       stdout.end()

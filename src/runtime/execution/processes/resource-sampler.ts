@@ -14,6 +14,10 @@ interface Tracked {
   cpuMs: number
   peakRssBytes: number
   cap: RssCap | undefined
+  readonly startedAt: number
+  readonly warmupMs: number
+  /** CPU and time when the warm-up ended (the first sample after it). */
+  warm: { readonly cpuMs: number; readonly at: number } | undefined
 }
 
 /**
@@ -28,15 +32,25 @@ export class ResourceSampler {
   readonly #groups = new Map<number, Tracked>()
   #timer: NodeJS.Timeout | undefined
 
-  track(pgid: number, cap?: RssCap): { stop(): AttemptResources } {
-    const tracked: Tracked = { cpuMs: 0, peakRssBytes: 0, cap }
+  /**
+   * `warmupMs`: the start-up to leave out of the CPU measurement (a CLI's start-up burst), when
+   * the attempt then ran at least as long again: the result's `cpuMs` and `wallMs` then cover
+   * the steady state only.
+   */
+  track(pgid: number, cap?: RssCap, warmupMs = 0): { stop(): AttemptResources } {
+    const tracked: Tracked = { cpuMs: 0, peakRssBytes: 0, cap, startedAt: Date.now(), warmupMs, warm: undefined }
     this.#groups.set(pgid, tracked)
     this.#timer ??= setInterval(() => this.#sample(), SAMPLE_INTERVAL_MS).unref()
     return {
       stop: () => {
         this.#groups.delete(pgid)
         if (this.#groups.size === 0) this.close()
-        const resources: AttemptResources = { cpuMs: Math.round(tracked.cpuMs) }
+        const now = Date.now()
+        const warm = tracked.warm
+        const steady = warm !== undefined && now - warm.at >= tracked.warmupMs
+        const resources: AttemptResources = steady
+          ? { cpuMs: Math.round(Math.max(0, tracked.cpuMs - warm.cpuMs)), wallMs: now - warm.at }
+          : { cpuMs: Math.round(tracked.cpuMs) }
         return tracked.peakRssBytes > 0 ? { ...resources, peakRssMb: Math.round((tracked.peakRssBytes / 1024 / 1024) * 10) / 10 } : resources
       },
     }
@@ -60,6 +74,9 @@ export class ResourceSampler {
       const tracked = this.#groups.get(pgid)!
       tracked.cpuMs = Math.max(tracked.cpuMs, sum.cpuMs)
       tracked.peakRssBytes = Math.max(tracked.peakRssBytes, sum.rssBytes)
+      const now = Date.now()
+      const warmedUp = tracked.warmupMs > 0 && now - tracked.startedAt >= tracked.warmupMs
+      if (tracked.warm === undefined && warmedUp) tracked.warm = { cpuMs: tracked.cpuMs, at: now }
       const cap = tracked.cap
       if (cap !== undefined && sum.rssBytes > cap.maxRssBytes) {
         tracked.cap = undefined

@@ -168,7 +168,7 @@ describe('timeouts and cancellation', () => {
 })
 
 describe('budget with priced LLM agents', () => {
-  it('stops new starts once the real spend crosses budget.maxCostUsd', async () => {
+  it('starts no task whose agent\'s mean spend no longer fits in budget.maxCostUsd (it used to start blind and overshoot)', async () => {
     standIn = await startOpenAiStandIn(() => ({ text: 'ok', inputTokens: 400_000, outputTokens: 0 }))
     const config: TroupeConfig = {
       maxParallel: 1,
@@ -176,9 +176,10 @@ describe('budget with priced LLM agents', () => {
       models: { writer: { model: 'gpt-standin', inputUsdPerMTok: 1, outputUsdPerMTok: 4 } },
     }
     const result = await start(config).run(writers(standIn.url, 5)).result
-    expect(Object.values(result.tasks).map((t) => t.state)).toEqual(['COMPLETED', 'COMPLETED', 'COMPLETED', 'CANCELLED', 'CANCELLED'])
-    expect([result.error?.code, result.usage?.total]).toEqual(['ERR_BUDGET_EXCEEDED', { costUsd: 1.2, tokens: 1_200_000, apiCalls: 3 }])
-    expect(standIn.requests).toHaveLength(3)
+    // Each call costs $0.40: after two, a third ($0.40 at the agent's mean) no longer fits in $1, so it never starts.
+    expect(Object.values(result.tasks).map((t) => t.state)).toEqual(['COMPLETED', 'COMPLETED', 'CANCELLED', 'CANCELLED', 'CANCELLED'])
+    expect([result.error?.code, result.usage?.total]).toEqual(['ERR_BUDGET_EXCEEDED', { costUsd: 0.8, tokens: 800_000, apiCalls: 2 }])
+    expect(standIn.requests).toHaveLength(2)
   })
 })
 

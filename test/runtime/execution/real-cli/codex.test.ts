@@ -119,7 +119,7 @@ describe.skipIf(!hasRealCli('codex'))('codex (real CLI)', { timeout: 120_000 }, 
     expect(argv.filter((line) => line.includes('exec --json')).length).toBeGreaterThan(0)
     expect(argv.filter((line) => line.includes('/mcp/'))).toEqual([])
     const output = outputs(s.turns[1])
-    const home = /700 (\S+troupe-mcp-\w+)/.exec(output)?.[1]
+    const home = /700 (\S+troupe-mcp-[\w-]+)/.exec(output)?.[1]
     expect(output).toContain(`600 ${home}/config.toml`)
     expect(existsSync(home!)).toBe(false)
     // The URL in the file was the attempt's own: it is refused once the attempt ended.

@@ -113,7 +113,7 @@ describe.skipIf(!hasRealCli('gemini'))('gemini (real CLI)', { timeout: 120_000 }
     expect(argv.filter((line) => line.includes('--output-format stream-json')).length).toBeGreaterThan(0)
     expect(argv.filter((line) => line.includes('/mcp/'))).toEqual([])
     const output = answer(s.turns[1], 'run_shell_command')
-    const home = /700 (\S+troupe-mcp-\w+)/.exec(output)?.[1]
+    const home = /700 (\S+troupe-mcp-[\w-]+)/.exec(output)?.[1]
     expect(output).toContain(`600 ${home}/.gemini/settings.json`)
     expect(existsSync(home!)).toBe(false)
   })

@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest'
+import type { CliAgentSpec } from '../../../../src/runtime/plan/agent-spec.ts'
+import { claudeCode } from '../../../../src/runtime/execution/processes/claude-code.ts'
+import { callCost, oneLine, permissionOf } from '../../../../src/runtime/execution/processes/cli-driver.ts'
+
+describe('CLI driver error text', () => {
+  it('puts a multi-line, coloured stderr tail on one line without control characters (regression: shown as �)', () => {
+    const text = 'Agent "a" exited with code 1; stderr:\n\u001b[31mError:\u001b[0m boom\r\n  at x\n\n\u0007done'
+    expect(oneLine(text)).toBe('Agent "a" exited with code 1; stderr: Error: boom | at x | done')
+  })
+})
+
+describe('CLI call cost', () => {
+  it('prices cached input at cachedInputUsdPerMTok, else at the input price', () => {
+    expect(callCost({ inputUsdPerMTok: 3, outputUsdPerMTok: 15, cachedInputUsdPerMTok: 0.3 }, 1_000_000, 1_000_000, 1_000_000)).toBeCloseTo(18.3)
+    expect(callCost({ inputUsdPerMTok: 3, outputUsdPerMTok: 15 }, 1_000_000, 1_000_000, 0)).toBeCloseTo(6)
+  })
+})
+
+describe('CLI permissions', () => {
+  const spec = (permissions?: 'read-only' | 'edit' | 'full') => ({ permissions }) as unknown as CliAgentSpec
+
+  it('defaults to edit in a worktree and read-only outside one', () => {
+    expect(permissionOf(spec(), '/repo/.troupe/r/worktrees/a')).toBe('edit')
+    expect(permissionOf(spec(), undefined)).toBe('read-only')
+    expect(permissionOf(spec('full'), undefined)).toBe('full')
+  })
+
+  it('maps each level to Claude Code\'s --permission-mode', () => {
+    expect(['read-only', 'edit', 'full'].map((p) => claudeCode.permissionArgs(p as 'edit'))).toEqual([
+      ['--permission-mode', 'dontAsk'],
+      ['--permission-mode', 'acceptEdits'],
+      ['--permission-mode', 'bypassPermissions'],
+    ])
+    expect(claudeCode.argv('opus', ['--max-turns', '3'], 'edit')).toEqual(['-p', '--output-format', 'stream-json', '--verbose', '--model', 'opus', '--permission-mode', 'acceptEdits', '--max-turns', '3'])
+  })
+})
