@@ -199,7 +199,9 @@ export function describeTransition(e: TaskStateEvent): string | undefined {
     case 'QUEUED':
       if (e.previous !== 'RUNNING') return undefined
       // A rate-limited attempt is re-queued uncounted: no attempt "failed".
-      if (e.error?.code === 'ERR_RATE_LIMITED') return `${pc.yellow('↻ re-queued')} ${id} after ERR_RATE_LIMITED (not counted as an attempt)`
+      if (e.error?.code === 'ERR_RATE_LIMITED') {
+        return `${pc.yellow('↻ re-queued')} ${id} after ERR_RATE_LIMITED (not counted as an attempt)`
+      }
       return `${pc.yellow('↻ retrying ')} ${id} after ${terminalText(e.error?.code ?? '', 40)} (attempt ${e.attempt} failed)`
     default:
       return undefined

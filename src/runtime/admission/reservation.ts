@@ -76,7 +76,10 @@ export function paysPerCall(task: { readonly agentSpec: { readonly kind: AgentKi
 }
 
 /** The stop for a run whose ready tasks' estimates do not fit in what is left of the budget, with nothing running. */
-export function reservationStop(spentUsd: number, budget: { readonly maxCostUsd: number | null; readonly onExceeded: 'pause' | 'fail' }): BudgetStop {
+export function reservationStop(
+  spentUsd: number,
+  budget: { readonly maxCostUsd: number | null; readonly onExceeded: 'pause' | 'fail' },
+): BudgetStop {
   const message =
     `Budget nearly exhausted: agents reported $${spentUsd} of budget.maxCostUsd $${budget.maxCostUsd}; ` +
     'no ready task fits in what is left at its agent\'s mean spend per attempt, so none started'

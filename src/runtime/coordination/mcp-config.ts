@@ -68,7 +68,8 @@ export async function cliMcpConfig(kind: CliKind, url: string, scratchDir: strin
       const servers = isObject(config.mcp_servers) ? config.mcp_servers : {}
       config.mcp_servers = { ...servers, [MCP_SERVER_NAME]: { url, default_tools_approval_mode: 'approve' } }
       const file = join(scratchDir, 'config.toml')
-      return { args: [], env: { CODEX_HOME: scratchDir }, files: { [file]: stringifyToml(config) }, links: await linksTo(userHome, scratchDir, 'config.toml') }
+      const links = await linksTo(userHome, scratchDir, 'config.toml')
+      return { args: [], env: { CODEX_HOME: scratchDir }, files: { [file]: stringifyToml(config) }, links }
     }
     case 'gemini': {
       const userDir = join(env.GEMINI_CLI_HOME || env.HOME || homedir(), '.gemini')
@@ -76,7 +77,9 @@ export async function cliMcpConfig(kind: CliKind, url: string, scratchDir: strin
       const servers = isObject(settings.mcpServers) ? settings.mcpServers : {}
       settings.mcpServers = { ...servers, [MCP_SERVER_NAME]: { httpUrl: url, trust: true } }
       const dir = join(scratchDir, '.gemini')
-      return { args: [], env: { GEMINI_CLI_HOME: scratchDir }, files: { [join(dir, 'settings.json')]: JSON.stringify(settings, null, 2) }, links: await linksTo(userDir, dir, 'settings.json') }
+      const links = await linksTo(userDir, dir, 'settings.json')
+      const files = { [join(dir, 'settings.json')]: JSON.stringify(settings, null, 2) }
+      return { args: [], env: { GEMINI_CLI_HOME: scratchDir }, files, links }
     }
   }
 }
@@ -139,8 +142,8 @@ async function readGeminiSettings(file: string): Promise<Record<string, unknown>
   } catch (error) {
     throw new Error(`Gemini CLI settings ${file} are not valid JSON: ${(error as Error).message}`, { cause: error })
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error(`Gemini CLI settings ${file} are not a JSON object`)
-  return value as Record<string, unknown>
+  if (!isObject(value)) throw new Error(`Gemini CLI settings ${file} are not a JSON object`)
+  return value
 }
 
 /** JSON text without `//` and `/* … *\/` comments (outside strings), as Gemini CLI accepts in settings. */

@@ -66,9 +66,11 @@ export interface AttemptResources {
  * records the outcome first and counts this after, so a completed task whose final spend
  * crosses the budget keeps its output.
  */
-export type AttemptResult =
-  | { readonly ok: true; readonly output: unknown; readonly resources?: AttemptResources; readonly worker?: string; readonly usage?: UsageReport }
-  | { readonly ok: false; readonly error: AttemptError; readonly resources?: AttemptResources; readonly worker?: string; readonly usage?: UsageReport }
+export type AttemptResult = ({ readonly ok: true; readonly output: unknown } | { readonly ok: false; readonly error: AttemptError }) & {
+  readonly resources?: AttemptResources
+  readonly worker?: string
+  readonly usage?: UsageReport
+}
 
 /** What an attempt reports while it runs (through `ctx`, a process's output, an API stream). */
 export interface AttemptListener {

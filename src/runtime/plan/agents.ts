@@ -68,7 +68,10 @@ function compileCli(name: string, entry: Extract<AgentEntry, { kind: CliKind }>,
   const executable = findExecutable(env, program, baseDir, () => `Agent "${name}" (kind ${entry.kind}) needs the ${JSON.stringify(program)} executable, which is not found ${where(program, baseDir)}; install it, or set \`${field}.bin\` to its path`)
   const args = entry.args ?? []
   args.forEach((arg, i) => parseTemplate(arg, `${field}.args[${i}]`))
-  return { kind: entry.kind, name, model: entry.model, args, bin: entry.bin, permissions: entry.permissions, cwd: template(entry.cwd, `${field}.cwd`), env: templates(entry.env, `${field}.env`), executable }
+  const cwd = template(entry.cwd, `${field}.cwd`)
+  const variables = templates(entry.env, `${field}.env`)
+  const { kind, model, bin, permissions } = entry
+  return { kind, name, model, args, bin, permissions, cwd, env: variables, executable }
 }
 
 function compileLlm(name: string, entry: Extract<AgentEntry, { kind: LlmKind }>, env: AgentEnvironment): AgentSpec {

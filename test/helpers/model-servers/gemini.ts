@@ -37,7 +37,16 @@ const gemini: Provider<GeminiReply> = {
       const usage = reply.usage ?? DEFAULT_USAGE
       const response = {
         candidates: [{ content: { role: 'model', parts }, index: 0, ...(last ? { finishReason: 'STOP' } : {}) }],
-        ...(last ? { usageMetadata: { promptTokenCount: usage.input, cachedContentTokenCount: usage.cached ?? 0, candidatesTokenCount: usage.output, totalTokenCount: usage.input + usage.output } } : {}),
+        ...(last
+          ? {
+              usageMetadata: {
+                promptTokenCount: usage.input,
+                cachedContentTokenCount: usage.cached ?? 0,
+                candidatesTokenCount: usage.output,
+                totalTokenCount: usage.input + usage.output,
+              },
+            }
+          : {}),
         modelVersion: model,
         responseId: `resp_${turn}`,
       }
@@ -47,7 +56,8 @@ const gemini: Provider<GeminiReply> = {
     const text = reply.text ?? ''
     const chunks = Math.max(1, reply.chunks ?? 1)
     const size = Math.ceil(text.length / chunks)
-    const pieces = text.length === 0 ? [] : Array.from({ length: Math.ceil(text.length / size) }, (_, i) => text.slice(i * size, (i + 1) * size))
+    const pieces =
+      text.length === 0 ? [] : Array.from({ length: Math.ceil(text.length / size) }, (_, i) => text.slice(i * size, (i + 1) * size))
     const calls = (reply.calls ?? []).map((call) => ({ functionCall: { name: call.name, args: call.args } }))
     pieces.forEach((piece, i) => frames.push(frame([{ text: piece }], i === pieces.length - 1 && calls.length === 0)))
     if (calls.length > 0 || frames.length === 0) frames.push(frame(calls.length > 0 ? calls : [{ text: '' }], true))
@@ -58,12 +68,18 @@ const gemini: Provider<GeminiReply> = {
       code: status,
       message,
       status: status === 429 ? 'RESOURCE_EXHAUSTED' : status === 503 ? 'UNAVAILABLE' : 'INTERNAL',
-      ...(retryAfterSeconds === undefined ? {} : { details: [{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: `${retryAfterSeconds}s` }] }),
+      ...(retryAfterSeconds === undefined
+        ? {}
+        : { details: [{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: `${retryAfterSeconds}s` }] }),
     },
   }),
   utility(request) {
     if (request.path.includes(':countTokens')) return { status: 200, body: { totalTokens: 10 } }
-    const body = { candidates: [{ content: { role: 'model', parts: [{ text: UTILITY_TEXT }] }, finishReason: 'STOP', index: 0 }], usageMetadata: { promptTokenCount: 1, candidatesTokenCount: 1, totalTokenCount: 2 }, modelVersion: 'gemini-utility' }
+    const body = {
+      candidates: [{ content: { role: 'model', parts: [{ text: UTILITY_TEXT }] }, finishReason: 'STOP', index: 0 }],
+      usageMetadata: { promptTokenCount: 1, candidatesTokenCount: 1, totalTokenCount: 2 },
+      modelVersion: 'gemini-utility',
+    }
     return { status: 200, body }
   },
 }

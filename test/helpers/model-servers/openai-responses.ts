@@ -35,7 +35,13 @@ const responses: Provider<ResponsesReply> = {
     const output: Record<string, unknown>[] = []
     if (reply.text !== undefined) {
       const index = output.length
-      const item = { type: 'message', id: `msg_${turn}_${index}`, role: 'assistant', status: 'completed', content: [{ type: 'output_text', text: reply.text, annotations: [] }] }
+      const item = {
+        type: 'message',
+        id: `msg_${turn}_${index}`,
+        role: 'assistant',
+        status: 'completed',
+        content: [{ type: 'output_text', text: reply.text, annotations: [] }],
+      }
       frames.push(frame({ type: 'response.output_item.added', output_index: index, item: { ...item, status: 'in_progress', content: [] } }))
       frames.push(frame({ type: 'response.output_text.delta', item_id: item.id, output_index: index, content_index: 0, delta: reply.text }))
       frames.push(frame({ type: 'response.output_text.done', item_id: item.id, output_index: index, content_index: 0, text: reply.text }))
@@ -54,7 +60,9 @@ const responses: Provider<ResponsesReply> = {
         arguments: args,
         status: 'completed',
       }
-      frames.push(frame({ type: 'response.output_item.added', output_index: index, item: { ...item, arguments: '', status: 'in_progress' } }))
+      frames.push(
+        frame({ type: 'response.output_item.added', output_index: index, item: { ...item, arguments: '', status: 'in_progress' } }),
+      )
       frames.push(frame({ type: 'response.function_call_arguments.delta', item_id: item.id, output_index: index, delta: args }))
       frames.push(frame({ type: 'response.function_call_arguments.done', item_id: item.id, output_index: index, arguments: args }))
       frames.push(frame({ type: 'response.output_item.done', output_index: index, item }))
@@ -68,12 +76,25 @@ const responses: Provider<ResponsesReply> = {
       status: 'completed',
       model,
       output,
-      usage: { input_tokens: usage.input, input_tokens_details: { cached_tokens: usage.cached ?? 0 }, output_tokens: usage.output, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: total },
+      usage: {
+        input_tokens: usage.input,
+        input_tokens_details: { cached_tokens: usage.cached ?? 0 },
+        output_tokens: usage.output,
+        output_tokens_details: { reasoning_tokens: 0 },
+        total_tokens: total,
+      },
     }
     frames.push(frame({ type: 'response.completed', response: completed }))
     return frames
   },
-  errorBody: (status, message) => ({ error: { message, type: status === 429 ? 'rate_limit_exceeded' : 'server_error', code: status === 429 ? 'rate_limit_exceeded' : null, param: null } }),
+  errorBody: (status, message) => ({
+    error: {
+      message,
+      type: status === 429 ? 'rate_limit_exceeded' : 'server_error',
+      code: status === 429 ? 'rate_limit_exceeded' : null,
+      param: null,
+    },
+  }),
   utility: () => ({ status: 404, body: { error: { message: 'not scripted', type: 'invalid_request_error' } } }),
 }
 

@@ -30,7 +30,9 @@ export type Fault =
   | { readonly fault: 'drop'; readonly afterEvents?: number }
 
 /** A script: replies in order (then `fallback` for every later turn), or a function of the request (it may wait). */
-export type Script<Reply> = readonly (Reply | Fault)[] | ((request: RecordedRequest, turn: number) => Reply | Fault | Promise<Reply | Fault>)
+export type Script<Reply> =
+  | readonly (Reply | Fault)[]
+  | ((request: RecordedRequest, turn: number) => Reply | Fault | Promise<Reply | Fault>)
 
 export function isFault(reply: object): reply is Fault {
   return 'fault' in reply

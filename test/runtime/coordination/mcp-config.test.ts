@@ -20,11 +20,15 @@ describe('cliMcpConfig: the troupe server in each CLI’s own configuration', ()
     expect(config.args.join(' ')).not.toContain(url)
   })
 
-  it('codex: no argument carries the URL; CODEX_HOME is the attempt dir, whose config.toml is the user’s with an approved troupe server', async () => {
+  it('codex: no argument carries the URL; CODEX_HOME is the attempt dir, config.toml the user’s plus an approved troupe', async () => {
     const home = join(root, 'codex-user')
     mkdirSync(join(home, 'sessions'), { recursive: true })
     writeFileSync(join(home, 'auth.json'), '{}')
-    writeFileSync(join(home, 'config.toml'), 'model = "o4"\nmodel_provider = "proxy"\n\n[model_providers.proxy]\nbase_url = "http://proxy/v1"\nwire_api = "responses"\n\n[mcp_servers.docs]\nurl = "http://docs/mcp"\n')
+    writeFileSync(
+      join(home, 'config.toml'),
+      'model = "o4"\nmodel_provider = "proxy"\n\n[model_providers.proxy]\nbase_url = "http://proxy/v1"\nwire_api = "responses"\n\n' +
+        '[mcp_servers.docs]\nurl = "http://docs/mcp"\n',
+    )
     const config = await cliMcpConfig('codex', url, scratch, { CODEX_HOME: home })
     expect(config.args).toEqual([])
     expect(config.env).toEqual({ CODEX_HOME: scratch })
@@ -35,12 +39,17 @@ describe('cliMcpConfig: the troupe server in each CLI’s own configuration', ()
       model_providers: { proxy: { base_url: 'http://proxy/v1', wire_api: 'responses' } },
       mcp_servers: { docs: { url: 'http://docs/mcp' }, troupe: { url, default_tools_approval_mode: 'approve' } },
     })
-    expect(config.links).toEqual({ [join(scratch, 'auth.json')]: join(home, 'auth.json'), [join(scratch, 'sessions')]: join(home, 'sessions') })
+    expect(config.links).toEqual({
+      [join(scratch, 'auth.json')]: join(home, 'auth.json'),
+      [join(scratch, 'sessions')]: join(home, 'sessions'),
+    })
   })
 
   it('codex: without a Codex home (~/.codex from HOME) the config holds the troupe server alone', async () => {
     const config = await cliMcpConfig('codex', url, scratch, { HOME: join(root, 'nobody') })
-    expect(parse(config.files[join(scratch, 'config.toml')]!)).toEqual({ mcp_servers: { troupe: { url, default_tools_approval_mode: 'approve' } } })
+    expect(parse(config.files[join(scratch, 'config.toml')]!)).toEqual({
+      mcp_servers: { troupe: { url, default_tools_approval_mode: 'approve' } },
+    })
     expect(config.links).toEqual({})
   })
 
@@ -48,14 +57,20 @@ describe('cliMcpConfig: the troupe server in each CLI’s own configuration', ()
     const home = join(root, 'codex-broken')
     mkdirSync(home, { recursive: true })
     writeFileSync(join(home, 'config.toml'), 'model = \n')
-    await expect(cliMcpConfig('codex', url, scratch, { CODEX_HOME: home })).rejects.toThrow(`Codex config ${join(home, 'config.toml')} is not valid TOML`)
+    await expect(cliMcpConfig('codex', url, scratch, { CODEX_HOME: home })).rejects.toThrow(
+      `Codex config ${join(home, 'config.toml')} is not valid TOML`,
+    )
   })
 
-  it('gemini: no argument carries the URL; GEMINI_CLI_HOME is the attempt dir, whose settings are the user’s (comments allowed) with a trusted troupe server', async () => {
+  it('gemini: no argument carries the URL; GEMINI_CLI_HOME is the attempt dir, the user’s settings plus a trusted troupe', async () => {
     const home = join(root, 'gemini-user')
     mkdirSync(join(home, '.gemini', 'extensions'), { recursive: true })
     writeFileSync(join(home, '.gemini', 'oauth_creds.json'), '{}')
-    writeFileSync(join(home, '.gemini', 'settings.json'), '{\n  // the team default\n  "security": { "auth": { "selectedType": "gemini-api-key" } },\n  "mcpServers": { "docs": { "httpUrl": "http://docs/mcp" } } /* kept */\n}\n')
+    writeFileSync(
+      join(home, '.gemini', 'settings.json'),
+      '{\n  // the team default\n  "security": { "auth": { "selectedType": "gemini-api-key" } },\n' +
+        '  "mcpServers": { "docs": { "httpUrl": "http://docs/mcp" } } /* kept */\n}\n',
+    )
     const config = await cliMcpConfig('gemini', url, scratch, { HOME: home })
     const settings = join(scratch, '.gemini', 'settings.json')
     expect(config.args).toEqual([])
@@ -76,21 +91,31 @@ describe('cliMcpConfig: the troupe server in each CLI’s own configuration', ()
     mkdirSync(join(home, '.gemini'), { recursive: true })
     writeFileSync(join(home, '.gemini', 'settings.json'), '{ "general": { "vimMode": true } }')
     const config = await cliMcpConfig('gemini', url, scratch, { HOME: join(root, 'nobody'), GEMINI_CLI_HOME: home })
-    expect(JSON.parse(config.files[join(scratch, '.gemini', 'settings.json')]!)).toEqual({ general: { vimMode: true }, mcpServers: { troupe: { httpUrl: url, trust: true } } })
+    expect(JSON.parse(config.files[join(scratch, '.gemini', 'settings.json')]!)).toEqual({
+      general: { vimMode: true },
+      mcpServers: { troupe: { httpUrl: url, trust: true } },
+    })
   })
 
   it('gemini: settings that are not valid JSON are an error naming the file (as in the CLI)', async () => {
     const home = join(root, 'gemini-broken')
     mkdirSync(join(home, '.gemini'), { recursive: true })
     writeFileSync(join(home, '.gemini', 'settings.json'), '{ "mcpServers": ')
-    await expect(cliMcpConfig('gemini', url, scratch, { HOME: home })).rejects.toThrow(`Gemini CLI settings ${join(home, '.gemini', 'settings.json')} are not valid JSON`)
+    await expect(cliMcpConfig('gemini', url, scratch, { HOME: home })).rejects.toThrow(
+      `Gemini CLI settings ${join(home, '.gemini', 'settings.json')} are not valid JSON`,
+    )
   })
 
   it('writeCliMcpConfig: files are 0600 in 0700 directories, links point at the user’s entries', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'troupe-mcp-write-'))
     try {
       const file = join(dir, '.gemini', 'settings.json')
-      await writeCliMcpConfig({ args: [], env: {}, files: { [file]: '{}' }, links: { [join(dir, '.gemini', 'creds')]: join(root, 'target') } })
+      await writeCliMcpConfig({
+        args: [],
+        env: {},
+        files: { [file]: '{}' },
+        links: { [join(dir, '.gemini', 'creds')]: join(root, 'target') },
+      })
       expect(statSync(file).mode & 0o777).toBe(0o600)
       expect(statSync(join(dir, '.gemini')).mode & 0o777).toBe(0o700)
       expect(readlinkSync(join(dir, '.gemini', 'creds'))).toBe(join(root, 'target'))

@@ -32,7 +32,8 @@ const counted = new WeakMap<object, Set<string>>()
  */
 export const claudeCode: CliParser = {
   argv(model, extra, permission) {
-    return ['-p', '--output-format', 'stream-json', '--verbose', ...(model === undefined ? [] : ['--model', model]), ...claudeCode.permissionArgs(permission), ...extra]
+    const modelArgs = model === undefined ? [] : ['--model', model]
+    return ['-p', '--output-format', 'stream-json', '--verbose', ...modelArgs, ...claudeCode.permissionArgs(permission), ...extra]
   },
   permissionArgs(permission) {
     return ['--permission-mode', PERMISSION_MODES[permission]]
@@ -44,7 +45,9 @@ export const claudeCode: CliParser = {
         if (event.subtype === 'init' && typeof event.model === 'string') state.model = event.model
         else if (event.subtype === 'api_retry') {
           const status = num(event.error_status)
-          const what = `API call failed (${status > 0 ? `HTTP ${status}` : String(event.error ?? 'error')}), retry ${num(event.attempt)}/${num(event.max_retries)} in ${num(event.retry_delay_ms)} ms`
+          const failure = status > 0 ? `HTTP ${status}` : String(event.error ?? 'error')
+          const retry = `retry ${num(event.attempt)}/${num(event.max_retries)} in ${num(event.retry_delay_ms)} ms`
+          const what = `API call failed (${failure}), ${retry}`
           // Paused for twice the CLI's delay: its retry (and, while the storm lasts, the next
           // api_retry that extends the pause) lands inside the pause, so no other task slips in.
           if (status === 429) events.rateLimited(Date.now() + 2 * Math.max(1000, num(event.retry_delay_ms)), what)
@@ -106,7 +109,8 @@ export const claudeCode: CliParser = {
         const missingOut = Math.max(0, output - state.outputTokens)
         const missingCost = totalCost === undefined ? undefined : Math.max(0, totalCost - state.costUsd)
         if (missingIn > 0 || missingOut > 0 || (missingCost ?? 0) > 0) {
-          events.finalUsage({ inputTokens: missingIn, outputTokens: missingOut, ...(missingCost === undefined ? {} : { costUsd: missingCost }) })
+          const cost = missingCost === undefined ? {} : { costUsd: missingCost }
+          events.finalUsage({ inputTokens: missingIn, outputTokens: missingOut, ...cost })
         }
         for (const denial of Array.isArray(event.permission_denials) ? event.permission_denials : []) {
           const d = obj(denial)

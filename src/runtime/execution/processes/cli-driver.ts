@@ -149,8 +149,8 @@ export class CliDriver implements ProcessDriver {
     this.args = parser.argv(this.#model, [...(context.mcpArgs ?? []), ...extra], this.permission)
     const listener = context.listener
     const state = this.#state
-    const price = (model: string | undefined) =>
-      context.prices[spec.name] ?? (model === undefined ? undefined : context.prices[model]) ?? (this.#model === undefined ? undefined : context.prices[this.#model])
+    const byName = (name: string | undefined) => (name === undefined ? undefined : context.prices[name])
+    const price = (model: string | undefined) => context.prices[spec.name] ?? byName(model) ?? byName(this.#model)
     const count = (call: ModelCall, apiCalls: number): UsageReport => {
       const model = call.model ?? state.model ?? this.#model
       const cached = call.cachedInputTokens ?? 0
@@ -162,27 +162,30 @@ export class CliDriver implements ProcessDriver {
       state.turns += apiCalls
       return { costUsd: cost, tokens: call.inputTokens + cached + call.outputTokens, apiCalls, ...(model === undefined ? {} : { model }) }
     }
+    // Progress is known only against a turn budget (`--max-turns` in args).
+    const progress = (message: string) => {
+      if (this.#maxTurns !== undefined) listener.onProgress(Math.min(0.99, state.turns / this.#maxTurns), message)
+    }
     this.#events = {
       usage: (call) => {
         const apiCalls = call.apiCalls ?? 1
         listener.onUsage(count(call, apiCalls))
-        // Progress is known only against a turn budget (`--max-turns` in args).
-        if (apiCalls > 0 && this.#maxTurns !== undefined) listener.onProgress(Math.min(0.99, state.turns / this.#maxTurns), `model call ${state.turns}`)
+        if (apiCalls > 0) progress(`model call ${state.turns}`)
       },
       finalUsage: (call) => {
         const report = count(call, call.apiCalls ?? 0)
         const before = this.#finalUsage
+        const sum = (key: 'costUsd' | 'tokens' | 'apiCalls') => (before?.[key] ?? 0) + (report[key] ?? 0)
         this.#finalUsage =
-          before === undefined
-            ? report
-            : { costUsd: (before.costUsd ?? 0) + (report.costUsd ?? 0), tokens: (before.tokens ?? 0) + (report.tokens ?? 0), apiCalls: (before.apiCalls ?? 0) + (report.apiCalls ?? 0), model: report.model }
+          before === undefined ? report : { costUsd: sum('costUsd'), tokens: sum('tokens'), apiCalls: sum('apiCalls'), model: report.model }
       },
       log: (line) => context.log(line),
       turn: (message) => {
-        if (this.#maxTurns !== undefined && message !== undefined) listener.onProgress(Math.min(0.99, state.turns / this.#maxTurns), message)
+        if (message !== undefined) progress(message)
       },
       rateLimited: (until, message) => {
-        context.log(`rate limited, the CLI retries by itself; the limits this task uses pause until ${new Date(until).toISOString()}: ${message}`)
+        const when = new Date(until).toISOString()
+        context.log(`rate limited, the CLI retries by itself; the limits this task uses pause until ${when}: ${message}`)
         listener.onRateLimited?.(until, message)
       },
     }
@@ -223,24 +226,33 @@ export class CliDriver implements ProcessDriver {
     const kind = this.#spec.kind
     const state = this.#state
     if (exit.spawnError !== undefined) {
-      return { ok: false, error: { code: 'ERR_COMMAND_FAILED', message: oneLine(`Agent "${name}" could not start ${this.file}: ${exit.spawnError.message}`), retryable: false } }
+      const message = oneLine(`Agent "${name}" could not start ${this.file}: ${exit.spawnError.message}`)
+      return { ok: false, error: { code: 'ERR_COMMAND_FAILED', message, retryable: false } }
     }
     if (state.rateLimitedUntil !== undefined && (state.error !== undefined || exit.exitCode !== 0 || !state.done)) {
-      const message = `Agent "${name}" (${kind}) was rate-limited until ${new Date(state.rateLimitedUntil).toISOString()}${state.error === undefined ? '' : `: ${state.error}`}`
+      const why = state.error === undefined ? '' : `: ${state.error}`
+      const message = `Agent "${name}" (${kind}) was rate-limited until ${new Date(state.rateLimitedUntil).toISOString()}${why}`
       return { ok: false, error: { code: 'ERR_RATE_LIMITED', message: oneLine(message), rateLimitedUntil: state.rateLimitedUntil } }
     }
     if (state.permissionDenials.length > 0) {
       const denied = state.permissionDenials
       const list = denied.slice(0, 10).join('; ') + (denied.length > 10 ? `; … ${denied.length - 10} more` : '')
       const message =
-        `Agent "${name}" (${kind}, permissions: ${this.permission}) was refused ${denied.length} tool call${denied.length === 1 ? '' : 's'}: ${list}. ` +
+        `Agent "${name}" (${kind}, permissions: ${this.permission}) was refused ` +
+        `${denied.length} tool call${denied.length === 1 ? '' : 's'}: ${list}. ` +
         `Raise \`agents.${name}.permissions\` (read-only | edit | full) if the agent should do this`
       return { ok: false, error: { code: 'ERR_PERMISSION_DENIED', message: oneLine(message), retryable: false } }
     }
-    if (state.error !== undefined) return { ok: false, error: { code: 'ERR_TASK_FAILED', message: oneLine(`Agent "${name}" (${kind}) reported an error: ${state.error}`) } }
-    if (exit.exitCode !== 0) return { ok: false, error: { code: 'ERR_COMMAND_FAILED', message: oneLine(exitFailure(name, exit, this.#stderr)) } }
+    if (state.error !== undefined) {
+      const message = oneLine(`Agent "${name}" (${kind}) reported an error: ${state.error}`)
+      return { ok: false, error: { code: 'ERR_TASK_FAILED', message } }
+    }
+    if (exit.exitCode !== 0) {
+      return { ok: false, error: { code: 'ERR_COMMAND_FAILED', message: oneLine(exitFailure(name, exit, this.#stderr)) } }
+    }
     if (!state.done) {
-      return { ok: false, error: { code: 'ERR_COMMAND_FAILED', message: oneLine(`Agent "${name}" (${kind}) exited without a final result event; stdout tail: ${tails.stdout.slice(-1000)}`) } }
+      const message = oneLine(`Agent "${name}" (${kind}) exited without a final result event; stdout tail: ${tails.stdout.slice(-1000)}`)
+      return { ok: false, error: { code: 'ERR_COMMAND_FAILED', message } }
     }
     return {
       ok: true,
@@ -257,7 +269,8 @@ export class CliDriver implements ProcessDriver {
 
 /** USD of one call at `price` (cached input at its own price, else the input price). */
 export function callCost(price: ModelPrice, inputTokens: number, cachedInputTokens: number, outputTokens: number): number {
-  return (inputTokens * price.inputUsdPerMTok + cachedInputTokens * (price.cachedInputUsdPerMTok ?? price.inputUsdPerMTok) + outputTokens * price.outputUsdPerMTok) / 1e6
+  const cachedPrice = price.cachedInputUsdPerMTok ?? price.inputUsdPerMTok
+  return (inputTokens * price.inputUsdPerMTok + cachedInputTokens * cachedPrice + outputTokens * price.outputUsdPerMTok) / 1e6
 }
 
 /** An error message on one line: terminal escapes and controls removed, line breaks as ` | `, at most 4000 characters. */

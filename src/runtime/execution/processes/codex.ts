@@ -77,7 +77,8 @@ function itemSeen(state: StreamState, events: CliEvents, item: Record<string, un
  */
 export const codex: CliParser = {
   argv(model, extra, permission) {
-    return ['exec', '--json', '--skip-git-repo-check', ...codex.permissionArgs(permission), ...(model === undefined ? [] : ['-m', model]), ...extra, '-']
+    const modelArgs = model === undefined ? [] : ['-m', model]
+    return ['exec', '--json', '--skip-git-repo-check', ...codex.permissionArgs(permission), ...modelArgs, ...extra, '-']
   },
   permissionArgs(permission) {
     return ['-s', SANDBOX[permission]]
@@ -100,11 +101,10 @@ export const codex: CliParser = {
         } else if (item.type === 'command_execution') {
           events.log(`command ${preview(item.command)} (exit ${String(item.exit_code ?? '?')})`)
           // The sandbox refused a write (read-only sandbox, or outside the workspace).
-          if (item.exit_code !== 0 && typeof item.aggregated_output === 'string' && SANDBOX_REFUSED.test(item.aggregated_output)) {
-            state.permissionDenials.push(`command ${preview(item.command, 100)}: ${preview(SANDBOX_REFUSED.exec(item.aggregated_output)![0])}`)
-          }
-        }
-        else if (item.type === 'file_change') {
+          const refused =
+            item.exit_code !== 0 && typeof item.aggregated_output === 'string' ? SANDBOX_REFUSED.exec(item.aggregated_output) : null
+          if (refused !== null) state.permissionDenials.push(`command ${preview(item.command, 100)}: ${preview(refused[0])}`)
+        } else if (item.type === 'file_change') {
           events.log(`file change ${preview(item.changes)}${item.status === 'failed' ? ' (failed)' : ''}`)
           if (item.status === 'failed') state.permissionDenials.push(`file change ${preview(item.changes, 100)}`)
         } else if (item.type === 'mcp_tool_call') {
@@ -121,7 +121,12 @@ export const codex: CliParser = {
         // The turn's tokens, summed over its model calls (counted live): a correction, no more calls.
         const usage = obj(event.usage)
         const cached = Math.min(num(usage.cached_input_tokens), num(usage.input_tokens))
-        events.usage({ inputTokens: num(usage.input_tokens) - cached, cachedInputTokens: cached, outputTokens: num(usage.output_tokens), apiCalls: 0 })
+        events.usage({
+          inputTokens: num(usage.input_tokens) - cached,
+          cachedInputTokens: cached,
+          outputTokens: num(usage.output_tokens),
+          apiCalls: 0,
+        })
         calls.delete(state)
         return
       }

@@ -17,7 +17,16 @@ const DENIED = new Set(['policy_violation', 'permission_denied', 'execution_deni
  * Gemini's own tools that an approval mode leaves out of a headless session (a call to one is
  * `tool_not_registered`): refused for want of permission, unlike a tool name the model made up.
  */
-const GATED_TOOLS = new Set(['replace', 'write_file', 'web_fetch', 'run_shell_command', 'list_background_processes', 'read_background_output', 'write_todos', 'activate_skill'])
+const GATED_TOOLS = new Set([
+  'replace',
+  'write_file',
+  'web_fetch',
+  'run_shell_command',
+  'list_background_processes',
+  'read_background_output',
+  'write_todos',
+  'activate_skill',
+])
 
 /**
  * Gemini CLI's stderr chatter: terminal and startup warnings, the approval-mode banner, the
@@ -104,7 +113,14 @@ function callStarted(p: Progress, events: CliEvents): void {
  */
 export const gemini: CliParser = {
   argv(model, extra, permission) {
-    return ['--output-format', 'stream-json', '--skip-trust', ...gemini.permissionArgs(permission), ...(model === undefined ? [] : ['-m', model]), ...extra]
+    return [
+      '--output-format',
+      'stream-json',
+      '--skip-trust',
+      ...gemini.permissionArgs(permission),
+      ...(model === undefined ? [] : ['-m', model]),
+      ...extra,
+    ]
   },
   permissionArgs(permission) {
     return ['--approval-mode', APPROVAL_MODE[permission]]
@@ -177,7 +193,8 @@ export const gemini: CliParser = {
         for (const [model, m] of models) {
           const cached = num(m.cached)
           const input = typeof m.input === 'number' ? num(m.input) : Math.max(0, num(m.input_tokens) - cached)
-          if (input + cached + num(m.output_tokens) > 0) events.usage({ inputTokens: input, cachedInputTokens: cached, outputTokens: num(m.output_tokens), model, apiCalls: 0 })
+          if (input + cached + num(m.output_tokens) > 0)
+            events.usage({ inputTokens: input, cachedInputTokens: cached, outputTokens: num(m.output_tokens), model, apiCalls: 0 })
         }
         if (models.length === 0 && num(stats.input_tokens) + num(stats.output_tokens) > 0) {
           events.usage({ inputTokens: num(stats.input_tokens), outputTokens: num(stats.output_tokens), apiCalls: 0 })
@@ -185,7 +202,8 @@ export const gemini: CliParser = {
         if (event.status !== 'success') {
           const error = obj(event.error)
           state.error = String(error.message ?? event.status ?? 'error')
-          if (RATE_LIMITED.test(`${String(error.type ?? '')} ${state.error}`)) state.rateLimitedUntil = Date.now() + DEFAULT_RATE_LIMIT_PAUSE_MS
+          if (RATE_LIMITED.test(`${String(error.type ?? '')} ${state.error}`))
+            state.rateLimitedUntil = Date.now() + DEFAULT_RATE_LIMIT_PAUSE_MS
         }
         return
       }

@@ -48,7 +48,9 @@ export class ResourceSampler {
         const now = Date.now()
         const warm = tracked.warm
         const steady = warm !== undefined && now - warm.at >= tracked.warmupMs
-        const resources: AttemptResources = steady ? { cpuMs: Math.round(Math.max(0, tracked.cpuMs - warm.cpuMs)), wallMs: now - warm.at } : { cpuMs: Math.round(tracked.cpuMs) }
+        const resources: AttemptResources = steady
+          ? { cpuMs: Math.round(Math.max(0, tracked.cpuMs - warm.cpuMs)), wallMs: now - warm.at }
+          : { cpuMs: Math.round(tracked.cpuMs) }
         return tracked.peakRssBytes > 0 ? { ...resources, peakRssMb: Math.round((tracked.peakRssBytes / 1024 / 1024) * 10) / 10 } : resources
       },
     }
@@ -72,7 +74,9 @@ export class ResourceSampler {
       const tracked = this.#groups.get(pgid)!
       tracked.cpuMs = Math.max(tracked.cpuMs, sum.cpuMs)
       tracked.peakRssBytes = Math.max(tracked.peakRssBytes, sum.rssBytes)
-      if (tracked.warm === undefined && tracked.warmupMs > 0 && Date.now() - tracked.startedAt >= tracked.warmupMs) tracked.warm = { cpuMs: tracked.cpuMs, at: Date.now() }
+      const now = Date.now()
+      const warmedUp = tracked.warmupMs > 0 && now - tracked.startedAt >= tracked.warmupMs
+      if (tracked.warm === undefined && warmedUp) tracked.warm = { cpuMs: tracked.cpuMs, at: now }
       const cap = tracked.cap
       if (cap !== undefined && sum.rssBytes > cap.maxRssBytes) {
         tracked.cap = undefined

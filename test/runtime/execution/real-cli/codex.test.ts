@@ -6,7 +6,14 @@ import { codex } from '../../../../src/runtime/execution/processes/codex.ts'
 import { createRuntime, type Runtime } from '../../../../src/runtime/runtime.ts'
 import { CLI_ENTRY } from '../../../helpers/cli.ts'
 import { gitIn, tempRepo } from '../../../helpers/git-repo.ts'
-import { callOutputs, inputItems, offeredTools, startResponsesServer, type ResponsesReply, type ResponsesServer } from '../../../helpers/model-servers/openai-responses.ts'
+import {
+  callOutputs,
+  inputItems,
+  offeredTools,
+  startResponsesServer,
+  type ResponsesReply,
+  type ResponsesServer,
+} from '../../../helpers/model-servers/openai-responses.ts'
 import type { Fault, RecordedRequest } from '../../../helpers/model-servers/scripted-server.ts'
 import { hasRealCli } from '../../../helpers/real-clis.ts'
 import { cliPlan, codexUser, descendantCmdlines, logsOf, privateTmp, rateLimitStorm, type CliTask } from './harness.ts'
@@ -39,7 +46,9 @@ afterAll(async () => {
   tmp?.cleanup()
 })
 
-type ResponsesScript = readonly (ResponsesReply | Fault)[] | ((request: RecordedRequest, turn: number) => ResponsesReply | Fault | Promise<ResponsesReply | Fault>)
+type ResponsesScript =
+  | readonly (ResponsesReply | Fault)[]
+  | ((request: RecordedRequest, turn: number) => ResponsesReply | Fault | Promise<ResponsesReply | Fault>)
 
 async function server(script: ResponsesScript): Promise<ResponsesServer> {
   const started = await startResponsesServer(script)
@@ -47,7 +56,13 @@ async function server(script: ResponsesScript): Promise<ResponsesServer> {
   return started
 }
 
-const task = (s: ResponsesServer, id: string, prompt: string, extra: Partial<CliTask> & { toml?: string } = {}): CliTask => ({ id, prompt, env: codexUser(tmp.dir, s, extra.toml), model: MODEL, ...extra })
+const task = (s: ResponsesServer, id: string, prompt: string, extra: Partial<CliTask> & { toml?: string } = {}): CliTask => ({
+  id,
+  prompt,
+  env: codexUser(tmp.dir, s, extra.toml),
+  model: MODEL,
+  ...extra,
+})
 /** A call to one of troupe's MCP tools, as Codex offers them (namespace `mcp__troupe`). */
 const troupe = (name: string, args: unknown) => ({ name, namespace: 'mcp__troupe', arguments: args })
 const shell = (cmd: string) => ({ name: 'exec_command', arguments: { cmd } })
@@ -59,14 +74,26 @@ async function until(fn: () => boolean): Promise<void> {
   while (!fn()) await new Promise((resolve) => setTimeout(resolve, 50))
 }
 
-describe.skipIf(!hasRealCli('codex'))('codex (real CLI)', () => {
-  it('calls troupe’s MCP tools from the attempt’s CODEX_HOME: claim_files and scratchpad_append, read back by a later task', async () => {
-    const s = await server([{ calls: [troupe('claim_files', { paths: ['src/api.ts'] }), troupe('scratchpad_append', { text: 'api lives in src/api.ts' })] }, { text: 'claimed and noted' }])
+// Generous: each test starts real CLIs on a shared 2-core machine.
+describe.skipIf(!hasRealCli('codex'))('codex (real CLI)', { timeout: 120_000 }, () => {
+  it('calls troupe’s MCP tools from the attempt’s CODEX_HOME: claim_files, scratchpad_append read back by a later task', async () => {
+    const s = await server([
+      { calls: [troupe('claim_files', { paths: ['src/api.ts'] }), troupe('scratchpad_append', { text: 'api lives in src/api.ts' })] },
+      { text: 'claimed and noted' },
+    ])
     const r = await server([{ calls: [troupe('scratchpad_read', {})] }, { text: 'read' }])
-    const plan = cliPlan('codex', 'mcp', [task(s, 'writer', 'claim src/api.ts'), task(r, 'reader', 'read the pad', { dependsOn: ['writer'] })])
+    const plan = cliPlan('codex', 'mcp', [
+      task(s, 'writer', 'claim src/api.ts'),
+      task(r, 'reader', 'read the pad', { dependsOn: ['writer'] }),
+    ])
     const result = await runtime.run(plan, { baseDir: plainDir() }).result
     expect(result.tasks.reader?.state).toBe('COMPLETED')
-    expect(offeredTools(s.turns[0]!)).toEqual(expect.arrayContaining([{ name: 'claim_files', namespace: 'mcp__troupe' }, { name: 'scratchpad_append', namespace: 'mcp__troupe' }]))
+    expect(offeredTools(s.turns[0]!)).toEqual(
+      expect.arrayContaining([
+        { name: 'claim_files', namespace: 'mcp__troupe' },
+        { name: 'scratchpad_append', namespace: 'mcp__troupe' },
+      ]),
+    )
     expect(outputs(s.turns[1])).toContain('"granted":true')
     expect(outputs(r.turns[1])).toContain('api lives in src/api.ts')
   })
@@ -76,7 +103,14 @@ describe.skipIf(!hasRealCli('codex'))('codex (real CLI)', () => {
     const s = await server((request, turn) => {
       if (turn === 0) {
         argv = descendantCmdlines()
-        return { calls: [shell('stat -c "%a %n" "$CODEX_HOME" "$CODEX_HOME/config.toml"; grep -o "http://127.0.0.1:[0-9]*/mcp/[A-Za-z0-9_-]*" "$CODEX_HOME/config.toml"')] }
+        return {
+          calls: [
+            shell(
+              'stat -c "%a %n" "$CODEX_HOME" "$CODEX_HOME/config.toml"; ' +
+                'grep -o "http://127.0.0.1:[0-9]*/mcp/[A-Za-z0-9_-]*" "$CODEX_HOME/config.toml"',
+            ),
+          ],
+        }
       }
       return { text: 'looked' }
     })
@@ -85,17 +119,24 @@ describe.skipIf(!hasRealCli('codex'))('codex (real CLI)', () => {
     expect(argv.filter((line) => line.includes('exec --json')).length).toBeGreaterThan(0)
     expect(argv.filter((line) => line.includes('/mcp/'))).toEqual([])
     const output = outputs(s.turns[1])
-    const home = /700 (\S+troupe-mcp-\w+)/.exec(output)?.[1]
+    const home = /700 (\S+troupe-mcp-[\w-]+)/.exec(output)?.[1]
     expect(output).toContain(`600 ${home}/config.toml`)
     expect(existsSync(home!)).toBe(false)
     // The URL in the file was the attempt's own: it is refused once the attempt ended.
     const url = /http:\/\/127\.0\.0\.1:\d+\/mcp\/[\w-]+/.exec(output)![0]
-    const late = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: '{}' })
+    const late = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: '{}',
+    })
     expect(late.status).toBe(404)
   })
 
   it('report_progress over MCP is a task:progress event; a call with invalid arguments gets the error text', async () => {
-    const s = await server([{ calls: [troupe('report_progress', { fraction: 0.5, message: 'halfway there' }), troupe('report_progress', { fraction: 2 })] }, { text: 'done' }])
+    const s = await server([
+      { calls: [troupe('report_progress', { fraction: 0.5, message: 'halfway there' }), troupe('report_progress', { fraction: 2 })] },
+      { text: 'done' },
+    ])
     const run = runtime.run(cliPlan('codex', 'progress', [task(s, 't', 'progress')]), { baseDir: plainDir() })
     const progress: { fraction: number; message: string | undefined }[] = []
     run.on('task:progress', (event) => progress.push({ fraction: event.fraction, message: event.message }))
@@ -115,13 +156,18 @@ describe.skipIf(!hasRealCli('codex'))('codex (real CLI)', () => {
     const s = await server([{ text: 'ok' }])
     const env = codexUser(tmp.dir, s)
     writeFileSync(join(env.CODEX_HOME!, 'AGENTS.md'), 'Always answer in haiku (user-global-instructions-marker).\n')
-    const result = await runtime.run(cliPlan('codex', 'home', [{ id: 't', prompt: 'hello', env, model: MODEL }]), { baseDir: plainDir() }).result
+    const result = await runtime.run(cliPlan('codex', 'home', [{ id: 't', prompt: 'hello', env, model: MODEL }]), { baseDir: plainDir() })
+      .result
     expect(result.tasks.t?.state).toBe('COMPLETED')
     expect(JSON.stringify(s.turns[0]!.body)).toContain('user-global-instructions-marker')
   })
 
-  it('"Reconnecting..." errors Codex recovers from are logged (a 429 as a rate limit), not the task’s error: two 429s, one attempt, COMPLETED', async () => {
-    const s = await server([{ fault: 'status', status: 429, retryAfterSeconds: 1 }, { fault: 'status', status: 429, retryAfterSeconds: 1 }, { text: 'recovered' }])
+  it('"Reconnecting..." errors Codex recovers from are logged, not the task’s error: two 429s, one attempt, COMPLETED', async () => {
+    const s = await server([
+      { fault: 'status', status: 429, retryAfterSeconds: 1 },
+      { fault: 'status', status: 429, retryAfterSeconds: 1 },
+      { text: 'recovered' },
+    ])
     const run = runtime.run(cliPlan('codex', 'reconnect', [task(s, 't', 'try')]), { baseDir: plainDir() })
     const logs = logsOf(run)
     const result = await run.result
@@ -132,18 +178,30 @@ describe.skipIf(!hasRealCli('codex'))('codex (real CLI)', () => {
 
   it('a dropped stream and a stalled one (idle timeout) are retried by Codex: COMPLETED on the first attempt', async () => {
     const s = await server([{ fault: 'drop', afterEvents: 1 }, { fault: 'stall' }, { text: 'survived' }])
-    const result = await runtime.run(cliPlan('codex', 'faults', [task(s, 't', 'try', { toml: 'stream_idle_timeout_ms = 1500' })]), { baseDir: plainDir() }).result
+    const result = await runtime.run(cliPlan('codex', 'faults', [task(s, 't', 'try', { toml: 'stream_idle_timeout_ms = 1500' })]), {
+      baseDir: plainDir(),
+    }).result
     expect(result.tasks.t).toMatchObject({ state: 'COMPLETED', attempts: 1, output: { text: 'survived' } })
     expect(s.turns).toHaveLength(3)
   })
 
   it('only a final failure counts: 429s past Codex’s own retries end in turn.failed, which is ERR_RATE_LIMITED', async () => {
     const s = await server(() => ({ fault: 'status', status: 429, retryAfterSeconds: 0 }))
-    const own = createRuntime({ config: { pool: { minThreads: 0, maxThreads: 1 }, governor: { enabled: false }, checkpoint: { enabled: false }, retry: { rateLimitRetries: 0 } } })
+    const own = createRuntime({
+      config: {
+        pool: { minThreads: 0, maxThreads: 1 },
+        governor: { enabled: false },
+        checkpoint: { enabled: false },
+        retry: { rateLimitRetries: 0 },
+      },
+    })
     try {
       const plan = cliPlan('codex', 'limit', [task(s, 't', 'try', { toml: 'request_max_retries = 1\nstream_max_retries = 1' })])
       const result = await own.run(plan, { baseDir: plainDir() }).result
-      expect(result.tasks.t?.error).toMatchObject({ code: 'ERR_RATE_LIMITED', message: expect.stringContaining('exceeded retry limit, last status: 429 Too Many Requests') })
+      expect(result.tasks.t?.error).toMatchObject({
+        code: 'ERR_RATE_LIMITED',
+        message: expect.stringContaining('exceeded retry limit, last status: 429 Too Many Requests'),
+      })
       expect(result.tasks.t?.error?.message).not.toContain('WARNING')
     } finally {
       await own.close({ force: true })
@@ -164,19 +222,25 @@ describe.skipIf(!hasRealCli('codex'))('codex (real CLI)', () => {
     expect(readFileSync(join(dir, 'shell.txt'), 'utf8')).toBe('from-shell\n')
   })
 
-  it('permissions: read-only (read-only sandbox, the default outside a worktree): its shell cannot write, and the task is ERR_PERMISSION_DENIED', async () => {
+  it('permissions: read-only (read-only sandbox, default outside a worktree): its shell cannot write: ERR_PERMISSION_DENIED', async () => {
     const s = await server([{ calls: [shell('echo no > shell.txt')] }, { text: 'tried' }])
     const dir = plainDir()
     const result = await runtime.run(cliPlan('codex', 'ro', [task(s, 't', 'write')]), { baseDir: dir }).result
     expect(existsSync(join(dir, 'shell.txt'))).toBe(false)
     expect(outputs(s.turns[1])).toContain('Read-only file system')
-    expect(result.tasks.t?.error).toMatchObject({ code: 'ERR_PERMISSION_DENIED', message: expect.stringContaining('Read-only file system') })
+    expect(result.tasks.t?.error).toMatchObject({
+      code: 'ERR_PERMISSION_DENIED',
+      message: expect.stringContaining('Read-only file system'),
+    })
   })
 
   it('the prompt goes on stdin: one starting with "-" and one over 128 KiB reach the model as written', async () => {
     const s = await server([{ text: 'ok' }, { text: 'ok' }])
     const big = `- item\n${'x'.repeat(200 * 1024)}`
-    const result = await runtime.run(cliPlan('codex', 'stdin', [task(s, 'dash', '-v --version'), task(s, 'big', big, { dependsOn: ['dash'] })]), { baseDir: plainDir() }).result
+    const result = await runtime.run(
+      cliPlan('codex', 'stdin', [task(s, 'dash', '-v --version'), task(s, 'big', big, { dependsOn: ['dash'] })]),
+      { baseDir: plainDir() },
+    ).result
     expect(result.tasks.big?.state).toBe('COMPLETED')
     const texts = s.turns.map((turn) => JSON.stringify(inputItems(turn)))
     expect(texts[0]).toContain('-v --version')
@@ -205,35 +269,43 @@ describe.skipIf(!hasRealCli('codex'))('codex (real CLI)', () => {
     expect(tmp.mcpDirs()).toEqual([])
   })
 
-  it.each([1, 2])('troupe stopped mid-attempt by %i SIGTERM(s) (one: graceful; two: forced exit) leaves no troupe-mcp dir', async (signals) => {
-    const s = await server([{ fault: 'stall' }])
-    const dir = mkdtempSync(join(tmp.dir, 'killed-'))
-    const childTmp = mkdtempSync(join(tmp.dir, 'tmp-'))
-    writeFileSync(join(dir, 'plan.yaml'), JSON.stringify(cliPlan('codex', 'killed', [task(s, 't', 'wait')])))
-    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), CLI_ENTRY, 'run', join(dir, 'plan.yaml')], {
-      cwd: dir,
-      env: { ...process.env, TMPDIR: childTmp, NO_COLOR: '1' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    })
-    let stderr = ''
-    child.stderr!.on('data', (chunk) => (stderr += chunk))
-    let ended = false
-    const exited = new Promise((resolve) => child.on('close', () => resolve((ended = true))))
-    await until(() => s.turns.length > 0 || ended)
-    expect(ended, stderr).toBe(false)
-    expect(readdirSync(childTmp).filter((name) => name.startsWith('troupe-mcp-'))).toHaveLength(1)
-    for (let i = 0; i < signals; i++) {
-      child.kill('SIGTERM')
-      await new Promise((resolve) => setTimeout(resolve, 100))
-    }
-    await exited
-    expect(readdirSync(childTmp).filter((name) => name.startsWith('troupe-mcp-'))).toEqual([])
-  }, 120_000)
+  it.each([1, 2])(
+    'troupe stopped mid-attempt by %i SIGTERM(s) (one: graceful; two: forced exit) leaves no troupe-mcp dir',
+    async (signals) => {
+      const s = await server([{ fault: 'stall' }])
+      const dir = mkdtempSync(join(tmp.dir, 'killed-'))
+      const childTmp = mkdtempSync(join(tmp.dir, 'tmp-'))
+      writeFileSync(join(dir, 'plan.yaml'), JSON.stringify(cliPlan('codex', 'killed', [task(s, 't', 'wait')])))
+      const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), CLI_ENTRY, 'run', join(dir, 'plan.yaml')], {
+        cwd: dir,
+        env: { ...process.env, TMPDIR: childTmp, NO_COLOR: '1' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      })
+      let stderr = ''
+      child.stderr!.on('data', (chunk) => (stderr += chunk))
+      let ended = false
+      const exited = new Promise((resolve) => child.on('close', () => resolve((ended = true))))
+      await until(() => s.turns.length > 0 || ended)
+      expect(ended, stderr).toBe(false)
+      expect(readdirSync(childTmp).filter((name) => name.startsWith('troupe-mcp-'))).toHaveLength(1)
+      for (let i = 0; i < signals; i++) {
+        child.kill('SIGTERM')
+        await new Promise((resolve) => setTimeout(resolve, 100))
+      }
+      await exited
+      expect(readdirSync(childTmp).filter((name) => name.startsWith('troupe-mcp-'))).toEqual([])
+    },
+    120_000,
+  )
 
-  it('acceptance: a 429 storm the CLI retries by itself pauses the limit at once, no task on it starts during the pause, nothing is re-run or FAILED', async () => {
+  it('acceptance: a 429 storm the CLI retries alone pauses the limit at once; none starts on it meanwhile, re-runs or FAILS', async () => {
     let pausedAt: () => void = () => {}
     const paused = new Promise<void>((resolve) => (pausedAt = resolve))
-    const a = await server([{ fault: 'status', status: 429, retryAfterSeconds: 1 }, { fault: 'status', status: 429, retryAfterSeconds: 1 }, { text: 'a done' }])
+    const a = await server([
+      { fault: 'status', status: 429, retryAfterSeconds: 1 },
+      { fault: 'status', status: 429, retryAfterSeconds: 1 },
+      { text: 'a done' },
+    ])
     const b = await server(async () => {
       await paused
       return { text: 'b done' }
@@ -245,7 +317,11 @@ describe.skipIf(!hasRealCli('codex'))('codex (real CLI)', () => {
     await until(() => a.turns.length > 1)
     pausedAt()
     const { pauses, result } = await storm
-    expect(Object.values(result.tasks).map((t) => [t?.state, t?.attempts])).toEqual([['COMPLETED', 1], ['COMPLETED', 1], ['COMPLETED', 1]])
+    expect(Object.values(result.tasks).map((t) => [t?.state, t?.attempts])).toEqual([
+      ['COMPLETED', 1],
+      ['COMPLETED', 1],
+      ['COMPLETED', 1],
+    ])
     expect(a.turns).toHaveLength(3)
     // Paused before the CLI's first retry reached the server: within the retry delay.
     expect(pauses.length).toBeGreaterThan(0)
@@ -255,14 +331,19 @@ describe.skipIf(!hasRealCli('codex'))('codex (real CLI)', () => {
     expect(cStarted).toBeGreaterThanOrEqual(result.tasks.b!.finishedAt!)
   }, 180_000)
 
-  it('acceptance: a worktree task edits a file with its shell, claims it and notes it over MCP, and the edit is merged; a second task claiming it is refused naming the holder', async () => {
+  it('acceptance: a worktree task edits with its shell, claims and notes over MCP, is merged; a rival claim names the holder', async () => {
     let refusedSeen: () => void = () => {}
     const refused = new Promise<void>((resolve) => (refusedSeen = resolve))
     const holder = await server(async (request, turn) => {
       if (turn === 0) return { calls: [troupe('claim_files', { paths: ['src/shared.ts'] })] }
       if (turn === 1) {
         await refused
-        return { calls: [shell('mkdir -p src && printf "export const shared = 1\\n" > src/shared.ts'), troupe('scratchpad_append', { text: 'shared.ts written' })] }
+        return {
+          calls: [
+            shell('mkdir -p src && printf "export const shared = 1\\n" > src/shared.ts'),
+            troupe('scratchpad_append', { text: 'shared.ts written' }),
+          ],
+        }
       }
       return { text: 'written' }
     })
@@ -275,8 +356,17 @@ describe.skipIf(!hasRealCli('codex'))('codex (real CLI)', () => {
       return { text: 'refused' }
     })
     const repo = tempRepo({ 'README.md': 'hello\n', '.gitignore': '.troupe/\n' })
-    const plan = cliPlan('codex', 'accept', [task(holder, 'holder', 'write src/shared.ts'), task(asker, 'asker', 'claim src/shared.ts')], { workspace: 'worktree' })
-    const own = createRuntime({ config: { maxParallel: 2, pool: { minThreads: 0, maxThreads: 1 }, governor: { enabled: false }, checkpoint: { dir: join(repo, '.troupe') } } })
+    const plan = cliPlan('codex', 'accept', [task(holder, 'holder', 'write src/shared.ts'), task(asker, 'asker', 'claim src/shared.ts')], {
+      workspace: 'worktree',
+    })
+    const own = createRuntime({
+      config: {
+        maxParallel: 2,
+        pool: { minThreads: 0, maxThreads: 1 },
+        governor: { enabled: false },
+        checkpoint: { dir: join(repo, '.troupe') },
+      },
+    })
     try {
       const result = await own.run(plan, { runId: 'c1', baseDir: repo }).result
       expect(result.tasks.holder).toMatchObject({ state: 'COMPLETED', workspace: { merge: 'merged' } })
@@ -289,14 +379,26 @@ describe.skipIf(!hasRealCli('codex'))('codex (real CLI)', () => {
   }, 120_000)
 
   it('argv: exec --json --skip-git-repo-check, the sandbox per permissions, the prompt as "-" (stdin) and no MCP URL', () => {
-    expect(codex.argv('m', ['--x'], 'edit')).toEqual(['exec', '--json', '--skip-git-repo-check', '-s', 'workspace-write', '-m', 'm', '--x', '-'])
+    expect(codex.argv('m', ['--x'], 'edit')).toEqual([
+      'exec',
+      '--json',
+      '--skip-git-repo-check',
+      '-s',
+      'workspace-write',
+      '-m',
+      'm',
+      '--x',
+      '-',
+    ])
     expect(codex.permissionArgs('read-only')).toEqual(['-s', 'read-only'])
     expect(codex.permissionArgs('full')).toEqual(['-s', 'danger-full-access'])
   })
 
   it('stderrNoise: Codex’s stdin notice and PATH-alias warning are chatter; its errors are not', () => {
     expect(codex.stderrNoise!.test('Reading additional input from stdin...')).toBe(true)
-    expect(codex.stderrNoise!.test('WARNING: proceeding, even though we could not create PATH aliases: Refusing to create helper binaries')).toBe(true)
+    expect(
+      codex.stderrNoise!.test('WARNING: proceeding, even though we could not create PATH aliases: Refusing to create helper binaries'),
+    ).toBe(true)
     expect(codex.stderrNoise!.test('Error loading config.toml: invalid type')).toBe(false)
   })
 })

@@ -4,7 +4,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { gemini } from '../../../../src/runtime/execution/processes/gemini.ts'
 import { createRuntime, type Runtime } from '../../../../src/runtime/runtime.ts'
 import { gitIn, tempRepo } from '../../../helpers/git-repo.ts'
-import { declaredFunctions, functionResponses, requestParts, startGeminiServer, type GeminiReply, type GeminiServer } from '../../../helpers/model-servers/gemini.ts'
+import {
+  declaredFunctions,
+  functionResponses,
+  requestParts,
+  startGeminiServer,
+  type GeminiReply,
+  type GeminiServer,
+} from '../../../helpers/model-servers/gemini.ts'
 import type { Fault, RecordedRequest } from '../../../helpers/model-servers/scripted-server.ts'
 import { hasRealCli } from '../../../helpers/real-clis.ts'
 import { cliPlan, descendantCmdlines, geminiUser, logsOf, privateTmp, rateLimitStorm, type CliTask } from './harness.ts'
@@ -25,7 +32,10 @@ beforeAll(() => {
       cancelGraceMs: 500,
       governor: { enabled: false },
       checkpoint: { enabled: false },
-      models: { [MODEL]: { model: MODEL, inputUsdPerMTok: 1, outputUsdPerMTok: 4 }, 'gemini-scripted': { model: 'gemini-scripted', inputUsdPerMTok: 2, outputUsdPerMTok: 8 } },
+      models: {
+        [MODEL]: { model: MODEL, inputUsdPerMTok: 1, outputUsdPerMTok: 4 },
+        'gemini-scripted': { model: 'gemini-scripted', inputUsdPerMTok: 2, outputUsdPerMTok: 8 },
+      },
     },
   })
 })
@@ -36,7 +46,9 @@ afterAll(async () => {
   tmp?.cleanup()
 })
 
-type GeminiScript = readonly (GeminiReply | Fault)[] | ((request: RecordedRequest, turn: number) => GeminiReply | Fault | Promise<GeminiReply | Fault>)
+type GeminiScript =
+  | readonly (GeminiReply | Fault)[]
+  | ((request: RecordedRequest, turn: number) => GeminiReply | Fault | Promise<GeminiReply | Fault>)
 
 async function server(script: GeminiScript): Promise<GeminiServer> {
   const started = await startGeminiServer(script)
@@ -44,24 +56,41 @@ async function server(script: GeminiScript): Promise<GeminiServer> {
   return started
 }
 
-const task = (s: GeminiServer, id: string, prompt: string, extra: Partial<CliTask> = {}): CliTask => ({ id, prompt, env: geminiUser(tmp.dir, s), model: MODEL, ...extra })
+const task = (s: GeminiServer, id: string, prompt: string, extra: Partial<CliTask> = {}): CliTask => ({
+  id,
+  prompt,
+  env: geminiUser(tmp.dir, s),
+  model: MODEL,
+  ...extra,
+})
 /** The text of a function response as the model gets it. */
-const answer = (request: RecordedRequest | undefined, name: string) => JSON.stringify(request === undefined ? undefined : functionResponses(request)[name])
+const answer = (request: RecordedRequest | undefined, name: string) =>
+  JSON.stringify(request === undefined ? undefined : functionResponses(request)[name])
 /** Resolves when `fn` is true, checking every 50 ms. */
 async function until(fn: () => boolean): Promise<void> {
   while (!fn()) await new Promise((resolve) => setTimeout(resolve, 50))
 }
 
-describe.skipIf(!hasRealCli('gemini'))('gemini (real CLI)', () => {
+// Generous: each test starts real CLIs (Gemini takes seconds to start) on a shared 2-core machine.
+describe.skipIf(!hasRealCli('gemini'))('gemini (real CLI)', { timeout: 120_000 }, () => {
   it('loads troupe’s MCP server from the attempt’s GEMINI_CLI_HOME: claim_files and scratchpad_append answer over MCP', async () => {
     const s = await server([
-      { calls: [{ name: 'mcp_troupe_claim_files', args: { paths: ['src/api.ts'] } }, { name: 'mcp_troupe_scratchpad_append', args: { text: 'api lives in src/api.ts' } }] },
+      {
+        calls: [
+          { name: 'mcp_troupe_claim_files', args: { paths: ['src/api.ts'] } },
+          { name: 'mcp_troupe_scratchpad_append', args: { text: 'api lives in src/api.ts' } },
+        ],
+      },
       { text: 'claimed and noted' },
     ])
     const r = await server([{ calls: [{ name: 'mcp_troupe_scratchpad_read', args: {} }] }, { text: 'read' }])
-    const result = await runtime.run(cliPlan('gemini', 'mcp', [task(s, 'writer', 'claim src/api.ts'), task(r, 'reader', 'read the pad', { dependsOn: ['writer'] })])).result
+    const result = await runtime.run(
+      cliPlan('gemini', 'mcp', [task(s, 'writer', 'claim src/api.ts'), task(r, 'reader', 'read the pad', { dependsOn: ['writer'] })]),
+    ).result
     expect(result.tasks.writer?.state).toBe('COMPLETED')
-    expect(declaredFunctions(s.turns[0]!)).toEqual(expect.arrayContaining(['mcp_troupe_claim_files', 'mcp_troupe_scratchpad_append', 'mcp_troupe_scratchpad_read']))
+    expect(declaredFunctions(s.turns[0]!)).toEqual(
+      expect.arrayContaining(['mcp_troupe_claim_files', 'mcp_troupe_scratchpad_append', 'mcp_troupe_scratchpad_read']),
+    )
     expect(answer(s.turns[1], 'mcp_troupe_claim_files')).toContain('\\"granted\\":true')
     expect(answer(r.turns[1], 'mcp_troupe_scratchpad_read')).toContain('api lives in src/api.ts')
   })
@@ -71,7 +100,11 @@ describe.skipIf(!hasRealCli('gemini'))('gemini (real CLI)', () => {
     const s = await server((request, turn) => {
       if (turn === 0) {
         argv = descendantCmdlines()
-        return { calls: [{ name: 'run_shell_command', args: { command: 'stat -c "%a %n" "$GEMINI_CLI_HOME" "$GEMINI_CLI_HOME/.gemini/settings.json"' } }] }
+        return {
+          calls: [
+            { name: 'run_shell_command', args: { command: 'stat -c "%a %n" "$GEMINI_CLI_HOME" "$GEMINI_CLI_HOME/.gemini/settings.json"' } },
+          ],
+        }
       }
       return { text: 'looked' }
     })
@@ -80,7 +113,7 @@ describe.skipIf(!hasRealCli('gemini'))('gemini (real CLI)', () => {
     expect(argv.filter((line) => line.includes('--output-format stream-json')).length).toBeGreaterThan(0)
     expect(argv.filter((line) => line.includes('/mcp/'))).toEqual([])
     const output = answer(s.turns[1], 'run_shell_command')
-    const home = /700 (\S+troupe-mcp-\w+)/.exec(output)?.[1]
+    const home = /700 (\S+troupe-mcp-[\w-]+)/.exec(output)?.[1]
     expect(output).toContain(`600 ${home}/.gemini/settings.json`)
     expect(existsSync(home!)).toBe(false)
   })
@@ -110,7 +143,12 @@ describe.skipIf(!hasRealCli('gemini'))('gemini (real CLI)', () => {
 
   it('permissions: edit (auto_edit) writes files with write_file; the shell is refused: ERR_PERMISSION_DENIED naming it', async () => {
     const s = await server([
-      { calls: [{ name: 'write_file', args: { file_path: 'edited.txt', content: 'edited\n' } }, { name: 'run_shell_command', args: { command: 'echo no > shell.txt' } }] },
+      {
+        calls: [
+          { name: 'write_file', args: { file_path: 'edited.txt', content: 'edited\n' } },
+          { name: 'run_shell_command', args: { command: 'echo no > shell.txt' } },
+        ],
+      },
       { text: 'tried' },
     ])
     const dir = tempRepo()
@@ -120,14 +158,20 @@ describe.skipIf(!hasRealCli('gemini'))('gemini (real CLI)', () => {
     expect(readFileSync(join(dir, 'edited.txt'), 'utf8')).toBe('edited\n')
     expect(existsSync(join(dir, 'shell.txt'))).toBe(false)
     expect(logs.t).toContainEqual(expect.stringMatching(/^tool run_shell_command\S* failed: Tool "run_shell_command" not found/))
-    expect(result.tasks.t?.error).toMatchObject({ code: 'ERR_PERMISSION_DENIED', message: expect.stringContaining('run_shell_command (tool_not_registered)') })
+    expect(result.tasks.t?.error).toMatchObject({
+      code: 'ERR_PERMISSION_DENIED',
+      message: expect.stringContaining('run_shell_command (tool_not_registered)'),
+    })
   })
 
-  it('permissions: read-only (default approval mode, the default outside a worktree) offers no write tool; a write is ERR_PERMISSION_DENIED', async () => {
+  it('permissions: read-only (approval mode default; default outside a worktree) offers no write tool: ERR_PERMISSION_DENIED', async () => {
     const s = await server([{ calls: [{ name: 'write_file', args: { file_path: 'nope.txt', content: 'x' } }] }, { text: 'tried' }])
     const dir = tempRepo()
     const result = await runtime.run(cliPlan('gemini', 'ro', [task(s, 't', 'try')]), { baseDir: dir }).result
-    expect(result.tasks.t?.error).toMatchObject({ code: 'ERR_PERMISSION_DENIED', message: expect.stringContaining('write_file (tool_not_registered)') })
+    expect(result.tasks.t?.error).toMatchObject({
+      code: 'ERR_PERMISSION_DENIED',
+      message: expect.stringContaining('write_file (tool_not_registered)'),
+    })
     expect(declaredFunctions(s.turns[0]!)).not.toContain('write_file')
     expect(declaredFunctions(s.turns[0]!)).toContain('read_file')
     expect(existsSync(join(dir, 'nope.txt'))).toBe(false)
@@ -148,10 +192,16 @@ describe.skipIf(!hasRealCli('gemini'))('gemini (real CLI)', () => {
   it('the prompt goes on stdin: one starting with "-" and one over 128 KiB both reach the model as written', async () => {
     const s = await server([{ text: 'ok' }, { text: 'ok' }])
     const big = `- item\n${'x'.repeat(200 * 1024)}`
-    const result = await runtime.run(cliPlan('gemini', 'stdin', [task(s, 'dash', '-v --version'), task(s, 'big', big, { dependsOn: ['dash'] })])).result
+    const result = await runtime.run(
+      cliPlan('gemini', 'stdin', [task(s, 'dash', '-v --version'), task(s, 'big', big, { dependsOn: ['dash'] })]),
+    ).result
     expect(result.tasks.dash?.state).toBe('COMPLETED')
     expect(result.tasks.big?.state).toBe('COMPLETED')
-    const texts = s.turns.map((turn) => requestParts(turn).map((part) => String(part.text ?? '')).join('\n'))
+    const texts = s.turns.map((turn) =>
+      requestParts(turn)
+        .map((part) => String(part.text ?? ''))
+        .join('\n'),
+    )
     expect(texts[0]).toContain('-v --version')
     expect(texts[1]).toContain(big)
   })
@@ -168,7 +218,11 @@ describe.skipIf(!hasRealCli('gemini'))('gemini (real CLI)', () => {
   })
 
   it('429s Gemini retries by itself never re-run the session: one attempt, COMPLETED, the retry chatter in the log', async () => {
-    const s = await server([{ fault: 'status', status: 429, retryAfterSeconds: 1 }, { fault: 'status', status: 429, retryAfterSeconds: 1 }, { text: 'recovered' }])
+    const s = await server([
+      { fault: 'status', status: 429, retryAfterSeconds: 1 },
+      { fault: 'status', status: 429, retryAfterSeconds: 1 },
+      { text: 'recovered' },
+    ])
     const run = runtime.run(cliPlan('gemini', 'storm', [task(s, 't', 'try')]))
     const logs = logsOf(run)
     const result = await run.result
@@ -182,7 +236,10 @@ describe.skipIf(!hasRealCli('gemini'))('gemini (real CLI)', () => {
     const run = runtime.run(cliPlan('gemini', 'drop', [task(s, 't', 'try')]))
     const logs = logsOf(run)
     const result = await run.result
-    expect(result.tasks.t?.error).toMatchObject({ code: 'ERR_TASK_FAILED', message: 'Agent "t" (gemini) reported an error: [API Error: terminated]' })
+    expect(result.tasks.t?.error).toMatchObject({
+      code: 'ERR_TASK_FAILED',
+      message: 'Agent "t" (gemini) reported an error: [API Error: terminated]',
+    })
     expect(logs.t).toContainEqual(expect.stringMatching(/^\s+at /))
   })
 
@@ -202,10 +259,14 @@ describe.skipIf(!hasRealCli('gemini'))('gemini (real CLI)', () => {
     expect(tmp.mcpDirs()).toEqual([])
   })
 
-  it('acceptance: a 429 storm the CLI retries by itself pauses the limit at once, no task on it starts during the pause, nothing is re-run or FAILED', async () => {
+  it('acceptance: a 429 storm the CLI retries alone pauses the limit at once; none starts on it meanwhile, re-runs or FAILS', async () => {
     let pausedAt: () => void = () => {}
     const paused = new Promise<void>((resolve) => (pausedAt = resolve))
-    const a = await server([{ fault: 'status', status: 429, retryAfterSeconds: 1 }, { fault: 'status', status: 429, retryAfterSeconds: 1 }, { text: 'a done' }])
+    const a = await server([
+      { fault: 'status', status: 429, retryAfterSeconds: 1 },
+      { fault: 'status', status: 429, retryAfterSeconds: 1 },
+      { text: 'a done' },
+    ])
     const b = await server(async () => {
       await paused
       return { text: 'b done' }
@@ -217,7 +278,11 @@ describe.skipIf(!hasRealCli('gemini'))('gemini (real CLI)', () => {
     await until(() => a.turns.length > 1)
     pausedAt()
     const { pauses, result } = await storm
-    expect(Object.values(result.tasks).map((t) => [t?.state, t?.attempts])).toEqual([['COMPLETED', 1], ['COMPLETED', 1], ['COMPLETED', 1]])
+    expect(Object.values(result.tasks).map((t) => [t?.state, t?.attempts])).toEqual([
+      ['COMPLETED', 1],
+      ['COMPLETED', 1],
+      ['COMPLETED', 1],
+    ])
     expect(a.turns).toHaveLength(3)
     // Paused before the CLI's first retry reached the server: within the retry delay.
     expect(pauses.length).toBeGreaterThan(0)
@@ -227,14 +292,19 @@ describe.skipIf(!hasRealCli('gemini'))('gemini (real CLI)', () => {
     expect(cStarted).toBeGreaterThanOrEqual(result.tasks.b!.finishedAt!)
   }, 180_000)
 
-  it('acceptance: a worktree task edits a file with write_file, claims it and notes it over MCP, and the edit is merged; a second task claiming it is refused naming the holder', async () => {
+  it('acceptance: a worktree task edits via write_file, claims and notes over MCP, is merged; a rival claim names the holder', async () => {
     let refusedSeen: () => void = () => {}
     const refused = new Promise<void>((resolve) => (refusedSeen = resolve))
     const holder = await server(async (request, turn) => {
       if (turn === 0) return { calls: [{ name: 'mcp_troupe_claim_files', args: { paths: ['src/shared.ts'] } }] }
       if (turn === 1) {
         await refused
-        return { calls: [{ name: 'write_file', args: { file_path: 'src/shared.ts', content: 'export const shared = 1\n' } }, { name: 'mcp_troupe_scratchpad_append', args: { text: 'shared.ts written' } }] }
+        return {
+          calls: [
+            { name: 'write_file', args: { file_path: 'src/shared.ts', content: 'export const shared = 1\n' } },
+            { name: 'mcp_troupe_scratchpad_append', args: { text: 'shared.ts written' } },
+          ],
+        }
       }
       return { text: 'written' }
     })
@@ -247,8 +317,17 @@ describe.skipIf(!hasRealCli('gemini'))('gemini (real CLI)', () => {
       return { text: 'refused' }
     })
     const repo = tempRepo({ 'README.md': 'hello\n', '.gitignore': '.troupe/\n' })
-    const plan = cliPlan('gemini', 'accept', [task(holder, 'holder', 'write src/shared.ts'), task(asker, 'asker', 'claim src/shared.ts')], { workspace: 'worktree' })
-    const own = createRuntime({ config: { maxParallel: 2, pool: { minThreads: 0, maxThreads: 1 }, governor: { enabled: false }, checkpoint: { dir: join(repo, '.troupe') } } })
+    const plan = cliPlan('gemini', 'accept', [task(holder, 'holder', 'write src/shared.ts'), task(asker, 'asker', 'claim src/shared.ts')], {
+      workspace: 'worktree',
+    })
+    const own = createRuntime({
+      config: {
+        maxParallel: 2,
+        pool: { minThreads: 0, maxThreads: 1 },
+        governor: { enabled: false },
+        checkpoint: { dir: join(repo, '.troupe') },
+      },
+    })
     try {
       const result = await own.run(plan, { runId: 'g1', baseDir: repo }).result
       expect(result.tasks.holder).toMatchObject({ state: 'COMPLETED', workspace: { merge: 'merged' } })
@@ -261,8 +340,18 @@ describe.skipIf(!hasRealCli('gemini'))('gemini (real CLI)', () => {
   }, 120_000)
 
   it('stderrNoise: Gemini’s warnings, retry notices and stack frames are chatter; its errors are not', () => {
-    const noise = ['Warning: 256-color support not detected. Using a terminal with at least 256-color support is recommended.', 'YOLO mode is enabled. All tool calls will be automatically approved.', 'Ripgrep is not available. Falling back to GrepTool.', 'Attempt 1 failed: Rate limit reached', 'Suggested retry after 1s.. Retrying after 5393ms...', '    at Fetch.onAborted (node:internal/deps/undici/undici:11350:53)', '}']
+    const noise = [
+      'Warning: 256-color support not detected. Using a terminal with at least 256-color support is recommended.',
+      'YOLO mode is enabled. All tool calls will be automatically approved.',
+      'Ripgrep is not available. Falling back to GrepTool.',
+      'Attempt 1 failed: Rate limit reached',
+      'Suggested retry after 1s.. Retrying after 5393ms...',
+      '    at Fetch.onAborted (node:internal/deps/undici/undici:11350:53)',
+      '}',
+    ]
     expect(noise.filter((line) => !gemini.stderrNoise!.test(line))).toEqual([])
-    expect(gemini.stderrNoise!.test('Error when talking to Gemini API Full report available at: /tmp/x.json TypeError: terminated')).toBe(false)
+    expect(gemini.stderrNoise!.test('Error when talking to Gemini API Full report available at: /tmp/x.json TypeError: terminated')).toBe(
+      false,
+    )
   })
 })

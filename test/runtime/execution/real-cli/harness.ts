@@ -52,7 +52,10 @@ export function codexUser(root: string, server: ResponsesServer, providerToml = 
 export function geminiUser(root: string, server: GeminiServer, settings: Record<string, unknown> = {}): Record<string, string> {
   const home = mkdtempSync(join(root, 'gemini-user-'))
   mkdirSync(join(home, '.gemini'))
-  writeFileSync(join(home, '.gemini', 'settings.json'), JSON.stringify({ security: { auth: { selectedType: 'gemini-api-key' } }, ...settings }))
+  writeFileSync(
+    join(home, '.gemini', 'settings.json'),
+    JSON.stringify({ security: { auth: { selectedType: 'gemini-api-key' } }, ...settings }),
+  )
   return { GEMINI_CLI_HOME: home, GOOGLE_GEMINI_BASE_URL: server.baseUrl, GEMINI_API_KEY: 'test-key' }
 }
 
@@ -147,7 +150,15 @@ export async function rateLimitStorm(
   tasks: { a: CliTask; b: CliTask; c: CliTask },
 ): Promise<{ pauses: { until: number; at: number }[]; result: Awaited<Run['result']> }> {
   const { createRuntime } = await import('../../../../src/runtime/runtime.ts')
-  const own = createRuntime({ config: { maxParallel: 4, pool: { minThreads: 0, maxThreads: 1 }, governor: { enabled: false }, checkpoint: { enabled: false }, limits: { llm: { maxConcurrent: 2 } } } })
+  const own = createRuntime({
+    config: {
+      maxParallel: 4,
+      pool: { minThreads: 0, maxThreads: 1 },
+      governor: { enabled: false },
+      checkpoint: { enabled: false },
+      limits: { llm: { maxConcurrent: 2 } },
+    },
+  })
   try {
     const plan = cliPlan(kind, 'storm', [
       { ...tasks.a, uses: ['llm'] },
