@@ -24,15 +24,26 @@ const rounds = Number(process.argv[2] ?? 2)
 const root = mkdtempSync(join(tmpdir(), 'troupe-measure-claude-'))
 // Three model calls per session, each streamed over ~1.5 s (15 events × 100 ms): a session that mostly waits on its model.
 const server = await startAnthropicServer(({ turn }) =>
-  turn < 2 ? { text: 'x'.repeat(2000), toolUses: [{ name: 'Glob', input: { pattern: '*' } }], delayMs: 100 } : { text: 'done', delayMs: 100 },
+  turn < 2
+    ? { text: 'x'.repeat(2000), toolUses: [{ name: 'Glob', input: { pattern: '*' } }], delayMs: 100 }
+    : { text: 'done', delayMs: 100 },
 )
 const env = claudeEnv(mkdtempSync(join(root, 'home-')), server.url)
 const cwd = mkdtempSync(join(root, 'cwd-'))
 
-async function troupeRun(ids: string[], governor: boolean): Promise<{ makespanMs: number; firstRequestMs: number[]; peakRssMb: number[]; sessionMs: number[] }> {
-  const runtime = createRuntime({ config: { maxParallel: 4, checkpoint: { enabled: false }, ...(governor ? {} : { governor: { enabled: false } }) } })
+interface Measured {
+  makespanMs: number
+  firstRequestMs: number[]
+  peakRssMb: number[]
+  sessionMs: number[]
+}
+
+async function troupeRun(ids: string[], governor: boolean): Promise<Measured> {
+  const governorOff = governor ? {} : { governor: { enabled: false } }
+  const runtime = createRuntime({ config: { maxParallel: 4, checkpoint: { enabled: false }, ...governorOff } })
   const started = new Map<string, number>()
-  const plan = { name: 'measure', agents: { a: { kind: 'claude-code', bin: claude, cwd, env } }, tasks: ids.map((id) => ({ id, agent: 'a', retries: 0, input: { prompt: id } })) } as Plan
+  const tasks = ids.map((id) => ({ id, agent: 'a', retries: 0, input: { prompt: id } }))
+  const plan = { name: 'measure', agents: { a: { kind: 'claude-code', bin: claude, cwd, env } }, tasks } as Plan
   const t0 = Date.now()
   const run = runtime.run(plan)
   run.on('task:state', (e) => {
@@ -45,18 +56,26 @@ async function troupeRun(ids: string[], governor: boolean): Promise<{ makespanMs
   const firstRequestMs = ids.map((id) => server.mainRequests(id)[0]!.at - started.get(id)!)
   // The governor's measurement of the session's process group (peak RSS; CPU in the steady state).
   const peakRssMb = [demand?.memoryMb ?? NaN]
-  if (demand !== undefined) console.error(`demand after ${ids.length} session(s), governor ${governor ? 'on' : 'off'}: ${JSON.stringify(demand)}`)
+  const mode = governor ? 'on' : 'off'
+  if (demand !== undefined) console.error(`demand after ${ids.length} session(s), governor ${mode}: ${JSON.stringify(demand)}`)
   const sessionMs = ids.map((id) => result.tasks[id]!.durationMs ?? NaN)
-  for (const id of ids) if (result.tasks[id]?.state !== 'COMPLETED') throw new Error(`${id}: ${result.tasks[id]?.state} ${result.tasks[id]?.error?.message}`)
+  for (const id of ids) {
+    const task = result.tasks[id]
+    if (task?.state !== 'COMPLETED') throw new Error(`${id}: ${task?.state} ${task?.error?.message}`)
+  }
   return { makespanMs, firstRequestMs, peakRssMb, sessionMs }
 }
 
 function claudeAlone(prompt: string): Promise<{ ms: number; firstRequestMs: number }> {
   const t0 = Date.now()
-  const child = spawn(claude!, ['-p', '--output-format', 'stream-json', '--verbose', '--permission-mode', 'acceptEdits'], { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['pipe', 'ignore', 'ignore'] })
+  const args = ['-p', '--output-format', 'stream-json', '--verbose', '--permission-mode', 'acceptEdits']
+  const child = spawn(claude!, args, { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['pipe', 'ignore', 'ignore'] })
   child.stdin.end(prompt)
   return new Promise((resolve, reject) =>
-    child.on('exit', (code) => (code === 0 ? resolve({ ms: Date.now() - t0, firstRequestMs: server.mainRequests(prompt)[0]!.at - t0 }) : reject(new Error(`claude exited ${code}`)))),
+    child.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`claude exited ${code}`))
+      resolve({ ms: Date.now() - t0, firstRequestMs: server.mainRequests(prompt)[0]!.at - t0 })
+    }),
   )
 }
 
@@ -86,10 +105,15 @@ for (let r = 0; r < rounds; r++) {
     on.push((await troupeRun(ids('on'), true)).makespanMs)
   }
 }
-console.log(JSON.stringify({ rounds, claudeAloneMs: alone, claudeAloneFirstRequestMs: aloneFirst, troupeOneSessionMs: through, troupeFirstRequestMs: throughFirst, peakRssMb: rss, governorOnMakespanMs: on, governorOffMakespanMs: off }))
+const figures = { rounds, claudeAloneMs: alone, claudeAloneFirstRequestMs: aloneFirst, troupeOneSessionMs: through }
+const more = { troupeFirstRequestMs: throughFirst, peakRssMb: rss, governorOnMakespanMs: on, governorOffMakespanMs: off }
+console.log(JSON.stringify({ ...figures, ...more }))
 console.log(
-  `median: claude alone ${median(alone)} ms (first request ${median(aloneFirst)} ms); through troupe ${median(through)} ms (first request ${median(throughFirst)} ms) → troupe adds ${median(through) - median(alone)} ms; ` +
-    `peak RSS ${median(rss)} MB; 4 parallel: governor on ${median(on)} ms vs off ${median(off)} ms (ratio ${(median(on) / median(off)).toFixed(2)})`,
+  `median: claude alone ${median(alone)} ms (first request ${median(aloneFirst)} ms); ` +
+    `through troupe ${median(through)} ms (first request ${median(throughFirst)} ms) → ` +
+    `troupe adds ${median(through) - median(alone)} ms; ` +
+    `peak RSS ${median(rss)} MB; 4 parallel: governor on ${median(on)} ms vs off ${median(off)} ms ` +
+    `(ratio ${(median(on) / median(off)).toFixed(2)})`,
 )
 await server.close()
 rmSync(root, { recursive: true, force: true })

@@ -69,19 +69,25 @@ describe('troupe run interrupted', () => {
 })
 
 describe('troupe run killed, CLI agents', () => {
-  it('the next troupe removes the troupe-mcp-* dir a SIGKILLed troupe left behind (regression: they piled up in the temp dir)', async () => {
+  it('the next troupe removes the troupe-mcp-* dir a SIGKILLed troupe left behind (regression: they piled up)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'troupe-int-mcp-'))
     const tmp = mkdtempSync(join(tmpdir(), 'troupe-int-tmp-'))
     const claude = join(import.meta.dirname, '..', 'fixtures', 'bin', 'claude')
-    const plan = (prompt: string) => `agents:\n  lead: { kind: claude-code, bin: ${claude} }\ntasks:\n  - { id: s, agent: lead, input: { prompt: ${prompt} } }\n`
+    const plan = (prompt: string) =>
+      `agents:\n  lead: { kind: claude-code, bin: ${claude} }\ntasks:\n  - { id: s, agent: lead, input: { prompt: ${prompt} } }\n`
     writeFileSync(join(dir, 'troupe.config.json'), JSON.stringify({ governor: { enabled: false }, checkpoint: { enabled: false } }))
     const troupe = () =>
-      spawn(process.execPath, ['--import', TSX, CLI_ENTRY, 'run', 'plan.yaml', '--no-progress'], { cwd: dir, env: { ...process.env, NO_COLOR: '1', TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'pipe'] })
+      spawn(process.execPath, ['--import', TSX, CLI_ENTRY, 'run', 'plan.yaml', '--no-progress'], {
+        cwd: dir,
+        env: { ...process.env, NO_COLOR: '1', TMPDIR: tmp },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
     writeFileSync(join(dir, 'plan.yaml'), plan('sleep'))
     const killed = troupe()
     const closed = new Promise((resolve) => killed.on('close', resolve))
     let left: string[] = []
-    while ((left = readdirSync(tmp).filter((name) => name.startsWith('troupe-mcp-'))).length === 0) await new Promise((resolve) => setTimeout(resolve, 50))
+    const mcpDirs = () => readdirSync(tmp).filter((name) => name.startsWith('troupe-mcp-'))
+    while ((left = mcpDirs()).length === 0) await new Promise((resolve) => setTimeout(resolve, 50))
     killed.kill('SIGKILL')
     await closed
     // The stand-in it started lives on in its own process group: stop it (found by its --mcp-config path).

@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest'
 import { describeTransition } from '../../src/cli/run-command.ts'
 
 const requeued = (code: 'ERR_RATE_LIMITED' | 'ERR_TASK_FAILED', attempt: number) =>
-  describeTransition({ runId: 'r', taskId: 't', agent: 'a', state: 'QUEUED', previous: 'RUNNING', attempt, at: 0, error: { code, message: 'm' } })
+  describeTransition({
+    ...{ runId: 'r', taskId: 't', agent: 'a', state: 'QUEUED', previous: 'RUNNING' },
+    ...{ attempt, at: 0, error: { code, message: 'm' } },
+  })
 
 describe('run progress lines', () => {
   it('a rate-limited attempt is re-queued uncounted: no "attempt 0 failed" (regression)', () => {

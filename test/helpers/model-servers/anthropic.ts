@@ -139,7 +139,9 @@ export async function startAnthropicServer(script: Script, options: AnthropicSer
       const last = messages.at(-1)
       const lastContent = last?.role === 'user' && Array.isArray(last.content) ? (last.content as Record<string, unknown>[]) : []
       const toolResults = lastContent.filter((b) => b.type === 'tool_result') as unknown as ScriptRequest['toolResults']
-      const recorded: RecordedRequest = { index: requests.length, path, headers: req.headers, body, at: Date.now(), side, session, turn, attempt, reply: '' }
+      const at = Date.now()
+      const index = requests.length
+      const recorded: RecordedRequest = { index, path, headers: req.headers, body, at, side, session, turn, attempt, reply: '' }
       requests.push(recorded)
       if (!side) for (const waiter of waiters.splice(0)) if (waiter.match(recorded)) waiter.resolve(recorded); else waiters.push(waiter)
       let answer: Turn
@@ -203,7 +205,8 @@ function firstUserText(messages: readonly Record<string, unknown>[]): string {
   if (typeof first.content === 'string') return first.content
   if (!Array.isArray(first.content)) return ''
   // Claude Code puts <system-reminder> blocks before the prompt: the prompt is the last text block.
-  const texts = (first.content as Record<string, unknown>[]).filter((b) => b.type === 'text' && typeof b.text === 'string').map((b) => b.text as string)
+  const blocks = first.content as Record<string, unknown>[]
+  const texts = blocks.filter((b) => b.type === 'text' && typeof b.text === 'string').map((b) => b.text as string)
   const own = texts.filter((t) => !t.startsWith('<system-reminder>'))
   return (own.at(-1) ?? texts.at(-1) ?? '').trim()
 }
@@ -233,14 +236,17 @@ function usageOf(turn: Reply): Record<string, number> {
 }
 
 function messageShell(id: string, model: string, inputTokens: number): Record<string, unknown> {
-  return { id, type: 'message', role: 'assistant', content: [], model, stop_reason: null, stop_sequence: null, usage: { input_tokens: inputTokens, output_tokens: 1 } }
+  const usage = { input_tokens: inputTokens, output_tokens: 1 }
+  return { id, type: 'message', role: 'assistant', content: [], model, stop_reason: null, stop_sequence: null, usage }
 }
 
 function blocksOf(turn: Reply): Record<string, unknown>[] {
   const blocks: Record<string, unknown>[] = []
   if (turn.text !== undefined) blocks.push({ type: 'text', text: turn.text })
   let n = 0
-  for (const use of turn.toolUses ?? []) blocks.push({ type: 'tool_use', id: use.id ?? `toolu_scripted_${Date.now().toString(36)}_${n++}`, name: use.name, input: use.input })
+  for (const use of turn.toolUses ?? []) {
+    blocks.push({ type: 'tool_use', id: use.id ?? `toolu_scripted_${Date.now().toString(36)}_${n++}`, name: use.name, input: use.input })
+  }
   if (blocks.length === 0) blocks.push({ type: 'text', text: '' })
   return blocks
 }
@@ -257,11 +263,13 @@ function frames(id: string, model: string, turn: Reply): string[] {
     if (block.type === 'text') {
       out.push(sse('content_block_start', { index, content_block: { type: 'text', text: '' } }))
       const text = block.text as string
-      for (const piece of text.match(/[\s\S]{1,200}/g) ?? []) out.push(sse('content_block_delta', { index, delta: { type: 'text_delta', text: piece } }))
+      for (const piece of pieces(text)) out.push(sse('content_block_delta', { index, delta: { type: 'text_delta', text: piece } }))
     } else {
       out.push(sse('content_block_start', { index, content_block: { type: 'tool_use', id: block.id, name: block.name, input: {} } }))
       const partial = JSON.stringify(block.input)
-      for (const piece of partial.match(/[\s\S]{1,200}/g) ?? []) out.push(sse('content_block_delta', { index, delta: { type: 'input_json_delta', partial_json: piece } }))
+      for (const piece of pieces(partial)) {
+        out.push(sse('content_block_delta', { index, delta: { type: 'input_json_delta', partial_json: piece } }))
+      }
     }
     out.push(sse('content_block_stop', { index }))
   })
@@ -269,6 +277,11 @@ function frames(id: string, model: string, turn: Reply): string[] {
   out.push(sse('message_delta', { delta: { stop_reason: stop, stop_sequence: null }, usage: { output_tokens: usage.output_tokens } }))
   out.push(sse('message_stop', {}))
   return out
+}
+
+/** A text in deltas of up to 200 characters. */
+function pieces(text: string): string[] {
+  return text.match(/[\s\S]{1,200}/g) ?? []
 }
 
 async function stream(res: ServerResponse, events: readonly string[], delayMs: number): Promise<void> {

@@ -12,11 +12,13 @@ const scratch = join(root, 'scratch')
 afterAll(() => rmSync(root, { recursive: true, force: true }))
 
 describe('cliMcpConfig: the troupe server in each CLI’s own configuration', () => {
-  it('claude-code: --mcp-config names a file (the URL is never in argv) with an http server named troupe, and every troupe tool allowed, because -p mode denies tools no rule allows', async () => {
+  // -p mode denies tools no rule allows: every troupe tool is allowed.
+  it('claude-code: --mcp-config names a file (the URL is never in argv) with an http server named troupe, its tools allowed', async () => {
     const tools = 'mcp__troupe__claim_files,mcp__troupe__release_files,mcp__troupe__report_progress,mcp__troupe__log,mcp__troupe__scratchpad_read,mcp__troupe__scratchpad_append,mcp__troupe__add_tasks'
     const file = join(scratch, 'claude-mcp.json')
     const config = await cliMcpConfig('claude-code', url, scratch, {})
-    expect(config).toEqual({ args: ['--mcp-config', file, '--allowedTools', tools], env: {}, files: { [file]: `{"mcpServers":{"troupe":{"type":"http","url":"${url}"}}}` }, links: {} })
+    const text = `{"mcpServers":{"troupe":{"type":"http","url":"${url}"}}}`
+    expect(config).toEqual({ args: ['--mcp-config', file, '--allowedTools', tools], env: {}, files: { [file]: text }, links: {} })
     expect(config.args.join(' ')).not.toContain(url)
   })
 

@@ -24,20 +24,34 @@ afterEach(async () => {
   server = undefined
 })
 
-async function setUp(script: Script, config: TroupeConfig = {}): Promise<{ runtime: Runtime; server: AnthropicServer; env: Record<string, string> }> {
+type SetUp = { runtime: Runtime; server: AnthropicServer; env: Record<string, string> }
+
+async function setUp(script: Script, config: TroupeConfig = {}): Promise<SetUp> {
   server = await startAnthropicServer(script)
-  runtime = createRuntime({ config: { maxParallel: 4, pool: { minThreads: 0, maxThreads: 1 }, cancelGraceMs: 500, governor: { enabled: false }, checkpoint: { enabled: false }, ...config } })
+  const base: TroupeConfig = { maxParallel: 4, pool: { minThreads: 0, maxThreads: 1 }, cancelGraceMs: 500 }
+  Object.assign(base, { governor: { enabled: false }, checkpoint: { enabled: false } })
+  runtime = createRuntime({ config: { ...base, ...config } })
   const home = mkdtempSync(join(root, 'home-'))
   return { runtime, server, env: claudeEnv(home, server.url) }
 }
 
 const agent = (env: Record<string, string>, extra: Record<string, unknown> = {}) => ({ kind: 'claude-code', bin: claude, env, ...extra })
 
+/** A first turn calling one tool, then `text`. */
+const toolThen =
+  (name: string, input: Record<string, unknown>, text: string, tokens: { inputTokens?: number; outputTokens?: number } = {}): Script =>
+  ({ turn }) =>
+    turn === 0 ? { toolUses: [{ name, input }], ...tokens } : { text, ...tokens }
+
+/** A plan of one task `t` (or `id`) of agent `a`. */
+const single = (name: string, agentEntry: Record<string, unknown>, prompt: string, task: Record<string, unknown> = {}): Plan =>
+  ({ name, agents: { a: agentEntry }, tasks: [{ id: 't', agent: 'a', retries: 0, input: { prompt }, ...task }] }) as Plan
+
 describe.runIf(hasRealCli('claude-code'))('claude-code agents (the real claude CLI, scripted Messages API)', () => {
   it('a prompt starting with "-" reaches the model as the prompt (not read as options: `-v` once printed the version)', async () => {
     const { runtime, server, env } = await setUp(({ session }) => ({ text: `echo: ${session}` }))
     const cwd = mkdtempSync(join(root, 'cwd-'))
-    const plan = { name: 'dash', agents: { a: agent(env, { cwd }) }, tasks: [{ id: 't', agent: 'a', retries: 0, input: { prompt: '-v - first item\n- second item' } }] } as Plan
+    const plan = single('dash', agent(env, { cwd }), '-v - first item\n- second item')
     const result = await runtime.run(plan).result
     expect(result.tasks.t?.state).toBe('COMPLETED')
     expect((result.tasks.t?.output as { text: string }).text).toBe('echo: -v - first item\n- second item')
@@ -48,7 +62,7 @@ describe.runIf(hasRealCli('claude-code'))('claude-code agents (the real claude C
     const { runtime, server, env } = await setUp(({ session }) => ({ text: `length ${session.length}` }))
     const cwd = mkdtempSync(join(root, 'cwd-'))
     const prompt = `summarise: ${'lorem ipsum '.repeat(200 * 1024 / 12)}`.trim()
-    const plan = { name: 'big', agents: { a: agent(env, { cwd }) }, tasks: [{ id: 't', agent: 'a', retries: 0, input: { prompt } }] } as Plan
+    const plan = single('big', agent(env, { cwd }), prompt)
     const result = await runtime.run(plan).result
     expect(prompt.length).toBeGreaterThan(128 * 1024)
     expect(result.tasks.t?.state).toBe('COMPLETED')
@@ -57,8 +71,8 @@ describe.runIf(hasRealCli('claude-code'))('claude-code agents (the real claude C
 
   it('a task whose Write was refused fails ERR_PERMISSION_DENIED naming the refused call (it was COMPLETED)', async () => {
     const cwd = mkdtempSync(join(root, 'cwd-'))
-    const { runtime, env } = await setUp(({ turn }) => (turn === 0 ? { toolUses: [{ name: 'Write', input: { file_path: join(cwd, 'notes.md'), content: 'x\n' } }] } : { text: 'could not write' }))
-    const plan = { name: 'ro', agents: { a: agent(env, { cwd, permissions: 'read-only' }) }, tasks: [{ id: 't', agent: 'a', retries: 0, input: { prompt: 'write notes' } }] } as Plan
+    const { runtime, env } = await setUp(toolThen('Write', { file_path: join(cwd, 'notes.md'), content: 'x\n' }, 'could not write'))
+    const plan = single('ro', agent(env, { cwd, permissions: 'read-only' }), 'write notes')
     const result = await runtime.run(plan).result
     expect(result.tasks.t?.state).toBe('FAILED')
     expect(result.tasks.t?.error?.code).toBe('ERR_PERMISSION_DENIED')
@@ -68,20 +82,20 @@ describe.runIf(hasRealCli('claude-code'))('claude-code agents (the real claude C
 
   it('permissions: edit lets Claude\'s own Write tool edit a file in its working directory', async () => {
     const cwd = mkdtempSync(join(root, 'cwd-'))
-    const { runtime, env } = await setUp(({ turn }) => (turn === 0 ? { toolUses: [{ name: 'Write', input: { file_path: join(cwd, 'notes.md'), content: 'written\n' } }] } : { text: 'wrote it' }))
-    const plan = { name: 'ed', agents: { a: agent(env, { cwd, permissions: 'edit' }) }, tasks: [{ id: 't', agent: 'a', retries: 0, input: { prompt: 'write notes' } }] } as Plan
+    const { runtime, env } = await setUp(toolThen('Write', { file_path: join(cwd, 'notes.md'), content: 'written\n' }, 'wrote it'))
+    const plan = single('ed', agent(env, { cwd, permissions: 'edit' }), 'write notes')
     const result = await runtime.run(plan).result
     expect(result.tasks.t?.state).toBe('COMPLETED')
     expect(readFileSync(join(cwd, 'notes.md'), 'utf8')).toBe('written\n')
   }, 60_000)
 
-  it('a 429 storm: limit:paused within 1 s of the first retry, another task on the limit waits out the pause, nothing fails, no session re-runs', async () => {
+  it('a 429 storm: limit:paused within 1 s of the first retry, a task on the limit waits it out, nothing fails, no re-run', async () => {
     const { runtime, server, env } = await setUp(
-      ({ session, attempt }) => (session === 'storm' && attempt < 3 ? { status: 429, retryAfterS: 2 } : { text: `ok ${session}`, inputTokens: 10, outputTokens: 2 }),
+      ({ session, attempt }) => (session === 'storm' && attempt < 3 ? { status: 429, retryAfterS: 2 } : { text: `ok ${session}` }),
       { limits: { anthropic: { maxConcurrent: 4 } } },
     )
     const cwd = mkdtempSync(join(root, 'cwd-'))
-    const plan = (id: string) => ({ name: id, agents: { a: agent(env, { cwd }) }, tasks: [{ id, agent: 'a', retries: 0, uses: ['anthropic'], input: { prompt: id } }] }) as Plan
+    const plan = (id: string) => single(id, agent(env, { cwd }), id, { id, uses: ['anthropic'] })
     const first = runtime.run(plan('storm'))
     const logs: string[] = []
     first.on('task:log', (e) => logs.push(e.message))
@@ -108,7 +122,7 @@ describe.runIf(hasRealCli('claude-code'))('claude-code agents (the real claude C
   it('a dropped stream: Claude retries the call by itself, the task completes, the session is not re-run', async () => {
     const { runtime, server, env } = await setUp(({ attempt }) => (attempt === 0 ? { drop: true } : { text: 'recovered' }))
     const cwd = mkdtempSync(join(root, 'cwd-'))
-    const plan = { name: 'drop', agents: { a: agent(env, { cwd }) }, tasks: [{ id: 't', agent: 'a', retries: 0, input: { prompt: 'drop' } }] } as Plan
+    const plan = single('drop', agent(env, { cwd }), 'drop')
     const result = await runtime.run(plan).result
     expect(result.tasks.t?.state).toBe('COMPLETED')
     expect((result.tasks.t?.output as { text: string }).text).toBe('recovered')
@@ -119,21 +133,24 @@ describe.runIf(hasRealCli('claude-code'))('claude-code agents (the real claude C
   it('a session that ends on 429 (the CLI gave up retrying) fails ERR_RATE_LIMITED', async () => {
     const { runtime, env } = await setUp(() => ({ status: 429, retryAfterS: 0 }), { retry: { rateLimitRetries: 0 } })
     const cwd = mkdtempSync(join(root, 'cwd-'))
-    const plan = { name: 'gave-up', agents: { a: agent({ ...env, CLAUDE_CODE_MAX_RETRIES: '1' }, { cwd }) }, tasks: [{ id: 't', agent: 'a', retries: 0, input: { prompt: 'hi' } }] } as Plan
+    const plan = single('gave-up', agent({ ...env, CLAUDE_CODE_MAX_RETRIES: '1' }, { cwd }), 'hi')
     const result = await runtime.run(plan).result
     expect(result.tasks.t?.error?.code).toBe('ERR_RATE_LIMITED')
     expect(result.tasks.t?.error?.message).toContain('API status 429')
   }, 60_000)
 
-  it('acceptance: a worktree task claims a file and edits it with Claude\'s Write tool, notes on the scratchpad over MCP, the edit is merged; a second task claiming the same file is refused naming the holder', async () => {
+  // Acceptance (#20): a worktree task claims a file and edits it with Claude's Write tool, notes on the scratchpad over MCP, the
+  // edit is merged; a second task claiming the same file is refused naming the holder.
+  it('acceptance: worktree edit through Write, claim + scratchpad over MCP, merged; a second claim refused naming the holder', async () => {
     const repo = tempRepo({ 'README.md': 'hello\n', '.gitignore': '.troupe/\n' })
     let grantedA: () => void = () => {}
     const aHolds = new Promise<void>((resolve) => (grantedA = resolve))
     let refusedB: (text: string) => void = () => {}
     const bRefused = new Promise<string>((resolve) => (refusedB = resolve))
     // A tool result's content: a string, or text blocks.
-    const text = (results: readonly { content: unknown }[]) =>
-      results.map((r) => (typeof r.content === 'string' ? r.content : (r.content as { text?: string }[]).map((b) => b.text ?? '').join(''))).join('\n')
+    const blockText = (content: unknown) =>
+      typeof content === 'string' ? content : (content as { text?: string }[]).map((b) => b.text ?? '').join('')
+    const text = (results: readonly { content: unknown }[]) => results.map((r) => blockText(r.content)).join('\n')
     let argvCheck: { urlInArgv: boolean; fileMode: number; dirMode: number } | undefined
     const script: Script = async ({ session, turn, toolResults }) => {
       const [who, workspace] = session.split(' ')
@@ -180,8 +197,8 @@ describe.runIf(hasRealCli('claude-code'))('claude-code agents (the real claude C
     expect(argvCheck).toEqual({ urlInArgv: false, fileMode: 0o600, dirMode: 0o700 })
   }, 120_000)
 
-  it('a $0.01 budget with 4 parallel sessions of ~$0.006: spend never exceeds the budget by more than one model call, and the completed task keeps its output', async () => {
-    const { runtime, server, env } = await setUp(({ turn }) => (turn === 0 ? { text: 'thinking', toolUses: [{ name: 'Glob', input: { pattern: '*.md' } }], inputTokens: 1000 } : { text: 'done', inputTokens: 1000 }), {
+  it('a $0.01 budget, 4 parallel sessions of ~$0.006: spend never over the budget by more than one model call, outputs kept', async () => {
+    const { runtime, server, env } = await setUp(toolThen('Glob', { pattern: '*.md' }, 'done', { inputTokens: 1000 }), {
       budget: { maxCostUsd: 0.01, onExceeded: 'fail' },
       models: { coder: { model: 'claude-scripted', inputUsdPerMTok: 3, outputUsdPerMTok: 15 } },
     })
@@ -202,13 +219,13 @@ describe.runIf(hasRealCli('claude-code'))('claude-code agents (the real claude C
     expect(Object.keys(result.usage?.byModel ?? {})).toEqual(['claude-scripted'])
   }, 120_000)
 
-  it('a completed session whose final totals cross the budget keeps its output (regression: it was CANCELLED, its output discarded)', async () => {
-    const { runtime, env } = await setUp(({ turn }) => (turn === 0 ? { toolUses: [{ name: 'Glob', input: { pattern: '*.md' } }], inputTokens: 1000, outputTokens: 400 } : { text: 'done', inputTokens: 1000, outputTokens: 400 }), {
+  it('a completed session whose final totals cross the budget keeps its output (regression: CANCELLED, output discarded)', async () => {
+    const { runtime, env } = await setUp(toolThen('Glob', { pattern: '*.md' }, 'done', { inputTokens: 1000, outputTokens: 400 }), {
       budget: { maxCostUsd: 0.0065, onExceeded: 'fail' },
       models: { coder: { model: 'claude-scripted', inputUsdPerMTok: 3, outputUsdPerMTok: 15 } },
     })
     const cwd = mkdtempSync(join(root, 'cwd-'))
-    const plan = { name: 'cross', agents: { coder: agent(env, { cwd, model: 'claude-scripted' }) }, tasks: [{ id: 't', agent: 'coder', retries: 0, input: { prompt: 'go' } }] } as Plan
+    const plan = single('cross', agent(env, { cwd, model: 'claude-scripted' }), 'go')
     const result = await runtime.run(plan).result
     // Streamed: 2 × (1000 × $3/M + 1 × $15/M) ≈ $0.00603 < $0.0065; Claude's totals add the 800 output tokens: ≈ $0.018.
     expect(result.usage?.total.costUsd).toBeGreaterThan(0.0065)
@@ -217,11 +234,13 @@ describe.runIf(hasRealCli('claude-code'))('claude-code agents (the real claude C
   }, 60_000)
 
   it('a session killed by its timeout still counts the model calls it made', async () => {
-    const { runtime, env } = await setUp(({ turn }) => (turn === 0 ? { toolUses: [{ name: 'Glob', input: { pattern: '*' } }], inputTokens: 1000 } : { stall: true }), {
+    const stallAfterOne: Script = ({ turn }) =>
+      turn === 0 ? { toolUses: [{ name: 'Glob', input: { pattern: '*' } }], inputTokens: 1000 } : { stall: true }
+    const { runtime, env } = await setUp(stallAfterOne, {
       models: { coder: { model: 'claude-scripted', inputUsdPerMTok: 3, outputUsdPerMTok: 15 } },
     })
     const cwd = mkdtempSync(join(root, 'cwd-'))
-    const plan = { name: 'slow', agents: { coder: agent(env, { cwd, model: 'claude-scripted' }) }, tasks: [{ id: 't', agent: 'coder', retries: 0, timeoutMs: 8_000, input: { prompt: 'slow' } }] } as Plan
+    const plan = single('slow', agent(env, { cwd, model: 'claude-scripted' }), 'slow', { timeoutMs: 8_000 })
     const result = await runtime.run(plan).result
     expect(result.tasks.t?.error?.code).toBe('ERR_TASK_TIMEOUT')
     expect(result.usage?.total.apiCalls).toBe(1)
@@ -239,10 +258,12 @@ function inspectMcpHandOver(): { urlInArgv: boolean; fileMode: number; dirMode: 
       // gone
     }
   }
-  const ours = cmdlines.map((c) => c.split('\0')).find((argv) => argv.includes('--mcp-config') && argv.some((a) => a.endsWith('claude-mcp.json')))
+  const isOurs = (argv: string[]) => argv.includes('--mcp-config') && argv.some((a) => a.endsWith('claude-mcp.json'))
+  const ours = cmdlines.map((c) => c.split('\0')).find(isOurs)
   if (ours === undefined) throw new Error('no claude process with --mcp-config found')
   const file = ours[ours.indexOf('--mcp-config') + 1]!
   const url = (JSON.parse(readFileSync(file, 'utf8')) as { mcpServers: { troupe: { url: string } } }).mcpServers.troupe.url
-  return { urlInArgv: cmdlines.some((c) => c.includes(url)), fileMode: statSync(file).mode & 0o777, dirMode: statSync(dirname(file)).mode & 0o777 }
+  const mode = (path: string) => statSync(path).mode & 0o777
+  return { urlInArgv: cmdlines.some((c) => c.includes(url)), fileMode: mode(file), dirMode: mode(dirname(file)) }
 }
 

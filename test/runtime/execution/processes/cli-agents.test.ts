@@ -85,7 +85,8 @@ describe('claude-code agents (stand-in)', () => {
 
   it('fails with ERR_COMMAND_FAILED when the CLI exits non-zero without a result', async () => {
     const result = await runtime.run(cli('claude-code', 'crash')).result
-    expect(result.tasks.t?.error).toMatchObject({ code: 'ERR_COMMAND_FAILED', message: 'Agent "architect" exited with code 3; stderr: stand-in: segfault-like crash' })
+    const message = 'Agent "architect" exited with code 3; stderr: stand-in: segfault-like crash'
+    expect(result.tasks.t?.error).toMatchObject({ code: 'ERR_COMMAND_FAILED', message })
   })
 
 })

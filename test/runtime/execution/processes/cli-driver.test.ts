@@ -12,7 +12,8 @@ describe('CLI driver error text', () => {
 
 describe('CLI call cost', () => {
   it('prices cached input at cachedInputUsdPerMTok, else at the input price', () => {
-    expect(callCost({ inputUsdPerMTok: 3, outputUsdPerMTok: 15, cachedInputUsdPerMTok: 0.3 }, 1_000_000, 1_000_000, 1_000_000)).toBeCloseTo(18.3)
+    const price = { inputUsdPerMTok: 3, outputUsdPerMTok: 15, cachedInputUsdPerMTok: 0.3 }
+    expect(callCost(price, 1_000_000, 1_000_000, 1_000_000)).toBeCloseTo(18.3)
     expect(callCost({ inputUsdPerMTok: 3, outputUsdPerMTok: 15 }, 1_000_000, 1_000_000, 0)).toBeCloseTo(6)
   })
 })
@@ -32,6 +33,7 @@ describe('CLI permissions', () => {
       ['--permission-mode', 'acceptEdits'],
       ['--permission-mode', 'bypassPermissions'],
     ])
-    expect(claudeCode.argv('opus', ['--max-turns', '3'], 'edit')).toEqual(['-p', '--output-format', 'stream-json', '--verbose', '--model', 'opus', '--permission-mode', 'acceptEdits', '--max-turns', '3'])
+    const argv = claudeCode.argv('opus', ['--max-turns', '3'], 'edit')
+    expect(argv).toEqual(['-p', '--output-format', 'stream-json', '--verbose', '--model', 'opus', '--permission-mode', 'acceptEdits', '--max-turns', '3'])
   })
 })
