@@ -167,11 +167,8 @@ export class WorkerPool implements Executor {
       maxThreads: maxThreads + PARKED_THREADS,
       concurrentTasksPerWorker: options.concurrentTasksPerWorker,
       idleTimeout: options.idleTimeoutMs,
-      // 'sync' (the default) blocks a worker's event loop between tasks, freezing its timers;
-      // 'async' waits with Atomics.waitAsync, so timers run, and a task reaches an idle
-      // thread without a trip through its event loop: 'disabled' (a message event per task)
-      // cost several times more per task, and ten times more on a loaded machine.
-      atomics: 'async',
+      // 'sync' (the default) blocks a worker's event loop between tasks, freezing its timers.
+      atomics: 'disabled',
       // The scheduler never hands piscina more than it can run; no queue limit here.
       maxQueue: Infinity,
       ...(resourceLimits === undefined ? {} : { resourceLimits }),
