@@ -14,7 +14,8 @@ const noter = fileURLToPath(new URL('../fixtures/agents/scratchpad-note.mjs', im
 
 /** A command agent that prints `line 1` … `line 30`, then fails while `<dir>/fail` exists. */
 function loudPlan(dir: string) {
-  const script = `for (let i = 1; i <= 30; i++) console.log('line ' + i); process.exit(require('fs').existsSync(${JSON.stringify(join(dir, 'fail'))}) ? 1 : 0)`
+  const fail = JSON.stringify(join(dir, 'fail'))
+  const script = `for (let i = 1; i <= 30; i++) console.log('line ' + i); process.exit(require('fs').existsSync(${fail}) ? 1 : 0)`
   return {
     name: 'drill',
     agents: { loud: { kind: 'command' as const, run: ['node', '-e', script] } },
@@ -27,17 +28,19 @@ function loudPlan(dir: string) {
 }
 
 function runtimeIn(dir: string): Runtime {
-  return createRuntime({ config: { maxParallel: 3, governor: { enabled: false }, checkpoint: { enabled: true, dir: join(dir, '.troupe') } } })
+  const checkpoint = { enabled: true, dir: join(dir, '.troupe') }
+  return createRuntime({ config: { maxParallel: 3, governor: { enabled: false }, checkpoint } })
 }
 
 /** The snapshot a report embeds. */
 function embedded(html: string) {
   const json = /<script type="application\/json" id="troupe-data">([\s\S]*?)<\/script>/.exec(html)![1]!
-  return JSON.parse(json) as { runs: { notes?: { text: string }[]; tasks: { id: string; logs: string[]; intervals: { attempt: number; failed?: boolean }[] }[] }[] }
+  type Task = { id: string; logs: string[]; intervals: { attempt: number; failed?: boolean }[] }
+  return JSON.parse(json) as { runs: { notes?: { text: string }[]; tasks: Task[] }[] }
 }
 
 describe('troupe report of a resumed run', () => {
-  it("has every task's log, the scratchpad, and the failed attempt of the first invocation (regression: \"logs\": [], no notes, failed attempt gone)", async () => {
+  it("has every task's log, the scratchpad and the first invocation's failed attempt (regression: logs [], no notes)", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'troupe-report-'))
     writeFileSync(join(dir, 'fail'), '')
     const first = runtimeIn(dir)
