@@ -47,7 +47,9 @@ function main(argv: readonly string[]): number {
   const failed = new Set(failing)
   const warning = overLong(warn).filter((line) => !failed.has(line))
   for (const line of failing) process.stderr.write(`${line}: over ${MAX} characters\n`)
-  if (warning.length > 0) process.stderr.write(`line length: ${warning.length} lines over ${MAX} characters in ${warn.join(', ')} (warning only)\n`)
+  if (warning.length > 0) {
+    process.stderr.write(`line length: ${warning.length} lines over ${MAX} characters in ${warn.join(', ')} (warning only)\n`)
+  }
   if (failing.length > 0) process.stderr.write(`line length: ${failing.length} lines over ${MAX} characters in ${fail.join(', ')}\n`)
   return failing.length > 0 ? 1 : 0
 }

@@ -73,7 +73,7 @@ describe('troupe run', () => {
     expect(stderr).toContain('ERR_AGENT_LOAD')
   })
 
-  it('prints ERR_AGENT_LOAD as its one line, with no summary table before it (regression: the line came after a whole summary)', async () => {
+  it('prints ERR_AGENT_LOAD as one line, no summary before it (regression: it came after a summary)', { timeout: 90_000 }, async () => {
     const dir = workspace({ 'plan.yaml': `agents:\n  coder: ${join(agents, 'bad-token.mjs')}\ntasks:\n  - { id: a, agent: coder }\n` })
     const { code, stderr } = await runCli(['run', 'plan.yaml', '--quiet'], { cwd: dir })
     expect(code).toBe(2)
@@ -82,7 +82,7 @@ describe('troupe run', () => {
     expect(stderr).not.toContain('makespan')
   })
 
-  it('prints an argument error and a one-line hint, not the whole help (regression: the help pushed the error off screen)', async () => {
+  it('prints an argument error and a one-line hint, not the help (regression: the help hid the error)', { timeout: 90_000 }, async () => {
     const { code, stderr } = await runCli(['run', 'plan.yaml', '--max-parallel', 'x'])
     expect(code).toBe(2)
     expect(stderr.trim().split('\n')).toEqual([
@@ -91,8 +91,9 @@ describe('troupe run', () => {
     ])
   })
 
-  it('says "1 task" when the plan has one (regression: "1 tasks")', async () => {
-    const dir = workspace({ 'plan.yaml': `agents:\n  sleep: ${join(agents, 'sleep.mjs')}\ntasks:\n  - { id: a, agent: sleep, input: { ms: 1 } }\n` })
+  it('says "1 task" when the plan has one (regression: "1 tasks")', { timeout: 90_000 }, async () => {
+    const plan = `agents:\n  sleep: ${join(agents, 'sleep.mjs')}\ntasks:\n  - { id: a, agent: sleep, input: { ms: 1 } }\n`
+    const dir = workspace({ 'plan.yaml': plan })
     const { stderr } = await runCli(['run', 'plan.yaml'], { cwd: dir })
     expect(stderr).toMatch(/— 1 task of "/)
   })

@@ -23,13 +23,19 @@ function start(cwd: string, args: readonly string[]): ChildProcess {
 /** A plan whose one command task prints `lines` numbered lines, `gapMs` apart. */
 function talkingPlan(lines: number, gapMs: number): string {
   const script = `for (let i = 1; i <= ${lines}; i++) { console.log('line ' + i); await new Promise((r) => setTimeout(r, ${gapMs})) }`
-  return JSON.stringify({ name: 'talk', agents: { talk: { kind: 'command', run: ['node', '--input-type=module', '-e', script] } }, tasks: [{ id: 't', agent: 'talk' }] })
+  return commandPlan('talk', 't', script)
+}
+
+/** A plan of one task `id` running `script` as a node ES module in a command agent. */
+function commandPlan(name: string, id: string, script: string): string {
+  const agent = { kind: 'command', run: ['node', '--input-type=module', '-e', script] }
+  return JSON.stringify({ name, agents: { [id]: agent }, tasks: [{ id, agent: id }] })
 }
 
 const locked = (cwd: string, runId: string) => existsSync(join(cwd, '.troupe', runId, 'lock'))
 
 describe('the checkpoint directory', () => {
-  it('is created with a .gitignore of * so a repository does not show it as untracked', async () => {
+  it('is created with a .gitignore of * so a repository does not show it as untracked', { timeout: 120_000 }, async () => {
     const repo = tempRepo({ 'README.md': 'hi\n' })
     writeFileSync(join(repo, 'plan.json'), talkingPlan(1, 0))
     gitIn(repo, 'add', 'plan.json')
@@ -41,10 +47,11 @@ describe('the checkpoint directory', () => {
 })
 
 describe('attempt logs of a resumed run', () => {
-  it('separate the invocations with a line naming the attempt and the invocation (regression: appended with no separator)', async () => {
+  const name = 'separate the invocations with a line naming the attempt and the invocation (regression: appended with no separator)'
+  it(name, { timeout: 120_000 }, async () => {
     // Fails while `fail` exists: the first invocation fails, the resume succeeds.
-    const script = "import { existsSync } from 'node:fs'; console.log(existsSync('fail') ? 'broken' : 'fixed'); process.exit(existsSync('fail') ? 1 : 0)"
-    const plan = JSON.stringify({ name: 'resume', agents: { x: { kind: 'command', run: ['node', '--input-type=module', '-e', script] } }, tasks: [{ id: 'x', agent: 'x' }] })
+    const script = "import { existsSync as e } from 'node:fs'; const f = e('fail'); console.log(f ? 'broken' : 'fixed'); process.exit(+f)"
+    const plan = commandPlan('resume', 'x', script)
     const cwd = workspace({ 'plan.json': plan, fail: '' })
     expect((await runCli(['run', 'plan.json', '--run-id', 'again', '--quiet'], { cwd })).code).toBe(1)
     const { rmSync } = await import('node:fs')
@@ -56,7 +63,7 @@ describe('attempt logs of a resumed run', () => {
 })
 
 describe('troupe logs -f', () => {
-  it('prints the lines of a running run as they come and exits when it ends', { timeout: 60_000 }, async () => {
+  it('prints the lines of a running run as they come and exits when it ends', { timeout: 120_000 }, async () => {
     const cwd = workspace({ 'plan.json': talkingPlan(12, 150) })
     const run = start(cwd, ['run', 'plan.json', '--run-id', 'followed', '--quiet'])
     const ran = exited(run)
@@ -69,7 +76,7 @@ describe('troupe logs -f', () => {
 })
 
 describe('troupe cancel', () => {
-  it('cancels a running run through its process, which ends it cancelled and resumable', { timeout: 60_000 }, async () => {
+  it('cancels a running run through its process, which ends it cancelled and resumable', { timeout: 120_000 }, async () => {
     const cwd = workspace({ 'plan.json': talkingPlan(600, 100) })
     const run = start(cwd, ['run', 'plan.json', '--run-id', 'stopme', '--quiet'])
     const ran = exited(run)
@@ -81,7 +88,7 @@ describe('troupe cancel', () => {
     expect(journalLines(cwd, 'stopme').at(-1)).toMatchObject({ type: 'run-end', status: 'cancelled' })
   })
 
-  it('exits 2 for a run that is not running', async () => {
+  it('exits 2 for a run that is not running', { timeout: 120_000 }, async () => {
     const cwd = workspace({ 'plan.json': talkingPlan(1, 0) })
     expect((await runCli(['run', 'plan.json', '--run-id', 'over', '--quiet'], { cwd })).code).toBe(0)
     const { code, stderr } = await runCli(['cancel', 'over'], { cwd })
@@ -99,9 +106,13 @@ describe('troupe clean', () => {
     utimesSync(join(cwd, '.troupe', 'old', 'journal.jsonl'), tenDaysAgo, tenDaysAgo)
     return cwd
   }
-  const runs = (cwd: string) => readdirSync(join(cwd, '.troupe'), { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort()
+  const runs = (cwd: string) =>
+    readdirSync(join(cwd, '.troupe'), { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name)
+      .sort()
 
-  it('--older-than 7d removes only the runs last active before then', async () => {
+  it('--older-than 7d removes only the runs last active before then', { timeout: 120_000 }, async () => {
     const cwd = await twoRuns()
     const { code, stderr } = await runCli(['clean', '--older-than', '7d'], { cwd })
     expect(code).toBe(0)
@@ -109,7 +120,7 @@ describe('troupe clean', () => {
     expect(runs(cwd)).toEqual(['new'])
   })
 
-  it('outside a git repository cleans the runs that are not running, and only runs (regression: it failed)', async () => {
+  it('outside a git repository cleans only runs, those not running (regression: it failed)', { timeout: 120_000 }, async () => {
     const cwd = await twoRuns()
     mkdirSync(join(cwd, '.troupe', 'not-a-run', 'x'), { recursive: true })
     const { code, stderr } = await runCli(['clean'], { cwd })
@@ -118,7 +129,7 @@ describe('troupe clean', () => {
     expect(runs(cwd)).toEqual(['not-a-run'])
   })
 
-  it('exits 2 naming the allowed units for --older-than 7x', async () => {
+  it('exits 2 naming the allowed units for --older-than 7x', { timeout: 120_000 }, async () => {
     const { code, stderr } = await runCli(['clean', '--older-than', '7x'], { cwd: workspace() })
     expect(code).toBe(2)
     expect(stderr).toContain('Expected `--older-than` to be a number and a unit (s, m, h, d or w)')

@@ -85,7 +85,8 @@ describe('formatSummary', () => {
   })
 
   it("shows a failed task's stderr tail under its error (regression: the tail never reached the summary)", () => {
-    const error = { code: 'ERR_COMMAND_FAILED', message: 'Agent "tsc" exited with code 2; stderr:\nsrc/a.ts(3,1): error TS2304: Cannot find name foo\n' }
+    const message = 'Agent "tsc" exited with code 2; stderr:\nsrc/a.ts(3,1): error TS2304: Cannot find name foo\n'
+    const error = { code: 'ERR_COMMAND_FAILED', message }
     const r = result({ status: 'failed', tasks: { check: { state: 'FAILED', attempts: 1, error } } as RunResult['tasks'] })
     const lines = plain(formatSummary(r, { columns: 80 }))
     expect(lines).toContain('✗ check: ERR_COMMAND_FAILED Agent "tsc" exited with code 2')
@@ -107,7 +108,8 @@ describe('formatSummary', () => {
   })
 
   it('wraps the run line at a word boundary at 60 columns (regression: "8/1⏎0 completed")', () => {
-    const r = result({ runId: 'checks-2026-12-04T13-08-28-945Z-9f0abee1', status: 'failed', totals: { tasks: 10, completed: 8, failed: 2, skipped: 0, cancelled: 0, reused: 0 } })
+    const totals = { tasks: 10, completed: 8, failed: 2, skipped: 0, cancelled: 0, reused: 0 }
+    const r = result({ runId: 'checks-2026-12-04T13-08-28-945Z-9f0abee1', status: 'failed', totals })
     const lines = plain(formatSummary(r, { columns: 60 }))
     for (const line of lines) expect(line.length).toBeLessThan(60)
     expect(lines.join('\n')).toMatch(/(^|\s)8\/10\s+tasks completed,/m)
@@ -117,11 +119,15 @@ describe('formatSummary', () => {
     const command = 'troupe run examples/checks/plan.yaml --run-id checks-2026-12-04T13-08-28-945Z-9f0abee1'
     const lines = plain(formatSummary(result({ status: 'failed' }), { columns: 60, resumeCommand: command }))
     const at = lines.indexOf('resume:')
-    expect(lines.slice(at + 1, at + 3)).toEqual(['  troupe run examples/checks/plan.yaml \\', '    --run-id checks-2026-12-04T13-08-28-945Z-9f0abee1'])
+    expect(lines.slice(at + 1, at + 3)).toEqual([
+      '  troupe run examples/checks/plan.yaml \\',
+      '    --run-id checks-2026-12-04T13-08-28-945Z-9f0abee1',
+    ])
   })
 
   it('says "1 task", not "1 tasks"', () => {
-    const text = plain(formatSummary(result({ totals: { tasks: 1, completed: 1, failed: 0, skipped: 0, cancelled: 0, reused: 0 } }, 1))).join('\n')
+    const totals = { tasks: 1, completed: 1, failed: 0, skipped: 0, cancelled: 0, reused: 0 }
+    const text = plain(formatSummary(result({ totals }, 1))).join('\n')
     expect(text).toContain('1/1 task completed')
   })
 })

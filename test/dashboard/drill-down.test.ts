@@ -8,13 +8,16 @@ import { reportCommand } from '../../src/cli/report-command.ts'
 import { startDashboard, type Dashboard } from '../../src/dashboard/server.ts'
 import { createRuntime, type Runtime } from '../../src/runtime/runtime.ts'
 import { LAUNCH_HOOK_TIMEOUT_MS, launchChromium } from '../helpers/chromium.ts'
+import { tempRepo } from '../helpers/git-repo.ts'
+import { loadPlan } from '../../src/runtime/plan/load-plan.ts'
 
 const sleeper = fileURLToPath(new URL('../fixtures/agents/sleep-progress.mjs', import.meta.url))
 const noter = fileURLToPath(new URL('../fixtures/agents/scratchpad-note.mjs', import.meta.url))
 
 /** A command agent that prints `line 1` … `line 30`, then fails while `<dir>/fail` exists. */
 function loudPlan(dir: string) {
-  const script = `for (let i = 1; i <= 30; i++) console.log('line ' + i); process.exit(require('fs').existsSync(${JSON.stringify(join(dir, 'fail'))}) ? 1 : 0)`
+  const fail = JSON.stringify(join(dir, 'fail'))
+  const script = `for (let i = 1; i <= 30; i++) console.log('line ' + i); process.exit(require('fs').existsSync(${fail}) ? 1 : 0)`
   return {
     name: 'drill',
     agents: { loud: { kind: 'command' as const, run: ['node', '-e', script] } },
@@ -27,17 +30,19 @@ function loudPlan(dir: string) {
 }
 
 function runtimeIn(dir: string): Runtime {
-  return createRuntime({ config: { maxParallel: 3, governor: { enabled: false }, checkpoint: { enabled: true, dir: join(dir, '.troupe') } } })
+  const checkpoint = { enabled: true, dir: join(dir, '.troupe') }
+  return createRuntime({ config: { maxParallel: 3, governor: { enabled: false }, checkpoint } })
 }
 
 /** The snapshot a report embeds. */
 function embedded(html: string) {
   const json = /<script type="application\/json" id="troupe-data">([\s\S]*?)<\/script>/.exec(html)![1]!
-  return JSON.parse(json) as { runs: { notes?: { text: string }[]; tasks: { id: string; logs: string[]; intervals: { attempt: number; failed?: boolean }[] }[] }[] }
+  type Task = { id: string; logs: string[]; intervals: { attempt: number; failed?: boolean }[] }
+  return JSON.parse(json) as { runs: { notes?: { text: string }[]; tasks: Task[] }[] }
 }
 
 describe('troupe report of a resumed run', () => {
-  it("has every task's log, the scratchpad, and the failed attempt of the first invocation (regression: \"logs\": [], no notes, failed attempt gone)", async () => {
+  it("has every task's log, the scratchpad and the first invocation's failed attempt (regression: logs [], no notes)", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'troupe-report-'))
     writeFileSync(join(dir, 'fail'), '')
     const first = runtimeIn(dir)
@@ -113,5 +118,30 @@ describe('dashboard drill-down in Chromium', () => {
     const visible = await page.locator('#cards .card:visible').evaluateAll((nodes) => nodes.map((n) => n.getAttribute('data-task')))
     expect(visible).toEqual(['loud'])
     await page.close()
+  })
+})
+
+describe('the drill-down API', () => {
+  it("serves a worktree task's diff while its branch exists", { timeout: 120_000 }, async () => {
+    const repo = tempRepo({ 'README.md': 'hello\n', '.gitignore': '.troupe/\nplan.json\n' })
+    const editor = fileURLToPath(new URL('../fixtures/agents/workspace-edit.mjs', import.meta.url))
+    const tasks = [{ id: 'edit', agent: editor, input: { write: { 'notes.txt': 'a new line\n' } } }]
+    writeFileSync(join(repo, 'plan.json'), JSON.stringify({ name: 'diff', workspace: 'worktree', tasks }))
+    const runtime = createRuntime({ config: { governor: { enabled: false }, checkpoint: { enabled: true, dir: join(repo, '.troupe') } } })
+    const dashboard = await startDashboard(runtime)
+    try {
+      const run = runtime.run(loadPlan(join(repo, 'plan.json')), { runId: 'diffed', keepWorktrees: true })
+      expect((await run.result).status).toBe('completed')
+      const url = new URL(dashboard.url)
+      const headers = { authorization: `Bearer ${dashboard.token}` }
+      const response = await fetch(`${url.origin}/api/task-diff?run=diffed&task=edit`, { headers })
+      expect(response.status).toBe(200)
+      const diff = await response.text()
+      expect(diff).toContain('notes.txt')
+      expect(diff).toContain('+a new line')
+    } finally {
+      await dashboard.close()
+      await runtime.close({ force: true })
+    }
   })
 })

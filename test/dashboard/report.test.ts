@@ -118,7 +118,7 @@ describe('troupe report', () => {
     const page = await browser.newPage()
     await page.goto(pathToFileURL(out).href)
     await page.waitForSelector('#speedup')
-    expect(await page.textContent('#governor-report')).toContain('throttled 1.20 s in 2 period(s) · peak CPU 93 %')
+    expect(await page.textContent('#governor-report')).toContain('throttled 1.20 s in 2 periods · peak CPU 93 %')
     expect(await page.textContent('[data-task="a"] .output')).toContain('"answer": 42')
     expect(await page.locator('[data-task="a"] .logs li').allTextContents()).toEqual(['first line', 'second line'])
     expect(await page.locator('#controls').count()).toBe(0)
