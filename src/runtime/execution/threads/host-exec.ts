@@ -1,6 +1,6 @@
 import type { ProcessOwner } from '../../journal/process-ledger.ts'
 import { Tail } from '../processes/line-splitter.ts'
-import { ProcessGroup } from '../processes/process-group.ts'
+import type { ProcessGroup } from '../processes/process-group.ts'
 import type { ExecOptions, ExecResult } from './protocol.ts'
 
 /** Characters of stdout and of stderr kept in a `ctx.exec` result. */
@@ -19,6 +19,8 @@ export async function hostExec(command: string, args: readonly string[], options
   for (const [key, value] of Object.entries(options.env ?? {})) env[key] = String(value)
   const stdout = new Tail(EXEC_TAIL_CHARS)
   const stderr = new Tail(EXEC_TAIL_CHARS)
+  // Loaded with the first ctx.exec: a runtime whose agents never exec loads no process library.
+  const { ProcessGroup } = await import('../processes/process-group.ts')
   const group = new ProcessGroup(command, args, {
     cwd: options.cwd ?? defaults.cwd,
     env,
