@@ -1,6 +1,7 @@
 import { createActor } from 'xstate'
 import { budgetAdmits, budgetLevel, budgetStop } from '../runtime/admission/budget.ts'
-import { acquireGates, type Dispatchable } from '../runtime/admission/dispatcher.ts'
+import type { Dispatchable } from '../runtime/admission/dispatcher.ts'
+import { GateLedger } from '../runtime/admission/gate-ledger.ts'
 import { UsageLedger, type UsageReport } from '../runtime/admission/usage.ts'
 import type { SerializedError } from '../runtime/core/errors.ts'
 import { reportListenerError } from '../runtime/core/events.ts'
@@ -45,6 +46,8 @@ export class RunMachine implements Dispatchable {
   /** From a drain's scheduling to its end: changes queued meanwhile join the same drain. */
   #drainScheduled = false
   readonly #usage = new UsageLedger()
+  /** What each task holds of the runtime's gates, and why. */
+  readonly #ledger: GateLedger
   /** Times of recent worker crashes, for {@link crashWindow}. */
   #crashes: readonly number[] = []
   /** waves and pipeline open groups of tasks at once: any completion can change the ready set. */
@@ -66,6 +69,7 @@ export class RunMachine implements Dispatchable {
     this.#out = out
     this.#maxParallel = effectiveMaxParallel(init.strategy, init.maxParallel)
     this.#budget = init.config.budget
+    this.#ledger = new GateLedger(init.id, init.gates)
     this.#scheduler = new DagScheduler(init.plan, init.strategy, undefined, (task) => this.#decide(task))
     this.#barriers = init.strategy === 'waves' || init.strategy === 'pipeline'
     this.#tasks = new TaskActors(init.plan, init.config, { now: init.clock.now, retryDelay: init.retryDelay }, this.#lifecycle, (change) =>
@@ -88,6 +92,7 @@ export class RunMachine implements Dispatchable {
       scheduler: this.#scheduler,
       tasks: this.#tasks,
       attempts: this.#attempts,
+      ledger: this.#ledger,
       barriers: this.#barriers,
       lifecycle: () => this.lifecycle,
       apply: (transition) => this.#apply(transition),
@@ -227,7 +232,7 @@ export class RunMachine implements Dispatchable {
         : this.#scheduler.next((i) => {
             if (!budgetAdmits(level, this.#plan.tasks[i]!.priority)) return false
             affordable = true
-            return acquireGates(gates, this.#init.id, this.#plan.tasks[i]!)
+            return this.#ledger.admit(this.#plan.tasks[i]!)
           })
     if (index === undefined) {
       // Ready tasks the budget keeps back, and nothing running or retrying that could make a
@@ -261,7 +266,7 @@ export class RunMachine implements Dispatchable {
   /** An attempt's slot, and what its gates hold, are free again. `parked`: it had given its slot back while waiting. */
   #freed(task: CompiledTask, parked: boolean): void {
     if (parked) this.#growth.parkedAttemptEnded(task)
-    for (const gate of this.#init.gates) gate.release(this.#init.id, task)
+    this.#ledger.release(task, 'attempt ended')
     // The scheduler learns of the outcome in the next drain. A completion that cannot make
     // another task ready (no dependents, no barrier) must not delay the next start: start
     // it now, so the worker does not idle. Otherwise the drain goes first, and newly ready
