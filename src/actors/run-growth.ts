@@ -178,7 +178,9 @@ export class RunGrowth {
     const { attempts, ledger, plan, tasks } = this.#host
     const next = this.#waits.nextResumable()!
     const task = plan.tasks[next.parent]!
-    if (!attempts.isParked(next.parent) || tasks.stateOf(next.parent) !== 'WAITING' || tasks.contextOf(next.parent).attempt !== next.attempt) {
+    const parent = next.parent
+    const current = attempts.isParked(parent) && tasks.stateOf(parent) === 'WAITING' && tasks.contextOf(parent).attempt === next.attempt
+    if (!current) {
       // The attempt is on its way out (timed out, cancelled): its end gives everything back.
       this.#waits.discardResumable()
       return 'discarded'

@@ -173,8 +173,11 @@ export class RunMachine implements Dispatchable {
     for (const handle of this.#retryTimers.values()) this.#init.clock.clearTimeout(handle)
     this.#retryTimers.clear()
     this.#scheduler.endAll()
-    const error = { code: reason.error.code, message: `Not started: ${reason.error.message}; resume the run with a larger budget.maxCostUsd to run it` }
-    for (let i = 0; i < this.#plan.tasks.length; i++) if (this.#tasks.resultOf(i) === undefined) this.#tasks.send(i, { type: 'CANCEL', error })
+    const message = `Not started: ${reason.error.message}; resume the run with a larger budget.maxCostUsd to run it`
+    const error = { code: reason.error.code, message }
+    for (let i = 0; i < this.#plan.tasks.length; i++) {
+      if (this.#tasks.resultOf(i) === undefined) this.#tasks.send(i, { type: 'CANCEL', error })
+    }
   }
 
   /** Stops the run early; the first reason wins. */
@@ -188,7 +191,8 @@ export class RunMachine implements Dispatchable {
     const abort = abortsRunning(reason)
     // Every task not ended, including retrying ones (QUEUED, but not in the ready set).
     for (let i = 0; i < this.#plan.tasks.length; i++) {
-      if (this.#tasks.resultOf(i) === undefined && (abort || !this.#attemptLive(i))) this.#tasks.send(i, { type: 'CANCEL', error: reason.error })
+      if (this.#tasks.resultOf(i) !== undefined || (!abort && this.#attemptLive(i))) continue
+      this.#tasks.send(i, { type: 'CANCEL', error: reason.error })
     }
     this.#scheduleDrain()
   }
@@ -338,7 +342,7 @@ export class RunMachine implements Dispatchable {
     if (this.#growth.resumable > 0) this.#init.dispatcher.request()
     const phase = this.lifecycle
     if (phase === 'paused' && this.#attempts.inFlight === 0 && !this.#scheduler.done) this.#settlePaused()
-    else if ((phase === 'running' || phase === 'stopping' || phase === 'paused') && this.#scheduler.done && this.#attempts.inFlight === 0 && this.#retryTimers.size === 0) {
+    else if (this.#settling(phase) && this.#scheduler.done && this.#attempts.inFlight === 0 && this.#retryTimers.size === 0) {
       this.#lifecycle.send({ type: 'SETTLED' })
       void this.#record()
     }
@@ -375,6 +379,11 @@ export class RunMachine implements Dispatchable {
       if (reason !== undefined && this.lifecycle !== 'paused') this.#tasks.send(task, { type: 'CANCEL', error: reason.error })
       else this.#scheduleRetry(task, notBefore)
     }
+  }
+
+  /** Phases in which a run whose tasks have all ended settles (records its result). */
+  #settling(phase: LifecycleState): boolean {
+    return phase === 'running' || phase === 'stopping' || phase === 'paused'
   }
 
   /** The task has an attempt under way: RUNNING, or WAITING for tasks it spawned. */

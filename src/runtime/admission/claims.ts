@@ -40,7 +40,10 @@ export class ClaimRegistry implements Gate {
     for (const task of plan.tasks) {
       for (const claim of task.claims) {
         const normal = this.#normalise(root, claim)
-        if ('refused' in normal) throw new TroupeError('ERR_PLAN_INVALID', `Task "${task.id}" claims a path outside the run's root: ${normal.refused}; claims name files under the plan's directory`)
+        if (!('refused' in normal)) continue
+        const message =
+          `Task "${task.id}" claims a path outside the run's root: ${normal.refused}; ` + `claims name files under the plan's directory`
+        throw new TroupeError('ERR_PLAN_INVALID', message)
       }
     }
   }
