@@ -1,4 +1,4 @@
-import { resumeGates, suspendGates } from '../runtime/admission/dispatcher.ts'
+import type { GateLedger } from '../runtime/admission/gate-ledger.ts'
 import { TroupeError, isTroupeError } from '../runtime/core/errors.ts'
 import type { SpawnAnswer } from '../runtime/execution/executor.ts'
 import type { CompiledTask } from '../runtime/plan/plan.ts'
@@ -19,6 +19,8 @@ export interface GrowthHost {
   readonly scheduler: DagScheduler
   readonly tasks: TaskActors
   readonly attempts: Attempts
+  /** What each task holds of the gates. */
+  readonly ledger: GateLedger
   /** The strategy keeps barriers (waves, pipeline, hybrid). */
   readonly barriers: boolean
   lifecycle(): LifecycleState
@@ -50,9 +52,8 @@ export class RunGrowth {
         host.attempts.park(parent)
         // RUNNING → WAITING: the task's state says it holds no slot (and counts out of the working tasks).
         host.tasks.send(parent, { type: 'WAIT' })
-        const gates = suspendGates(host.init.gates, host.init.id, host.plan.tasks[parent]!)
+        host.ledger.suspend(host.plan.tasks[parent]!, 'waiting for the tasks it spawned')
         host.init.dispatcher.release()
-        return gates
       },
     })
   }
@@ -67,10 +68,9 @@ export class RunGrowth {
     this.#waits.ended(task)
   }
 
-  /** A parked attempt ended (timeout, cancel): it takes back what it suspended, so that its gates' release balances. */
+  /** A parked attempt ended (timeout, cancel): its waits are forgotten (the ledger balances its gates when it releases them). */
   parkedAttemptEnded(task: CompiledTask): void {
-    // It leaves WAITING next (the answer ends it).
-    resumeGates(this.#waits.dropParent(task.index), this.#host.init.id, task, true)
+    this.#waits.dropParent(task.index)
   }
 
   /**
@@ -186,15 +186,17 @@ export class RunGrowth {
    * is on its way out (its end gives everything back), so the slot goes to other work.
    */
   resumeParent(): 'resumed' | 'blocked' | 'discarded' {
-    const { attempts, init, plan, tasks } = this.#host
+    const { attempts, ledger, plan, tasks } = this.#host
     const next = this.#waits.nextResumable()!
     const task = plan.tasks[next.parent]!
-    if (!attempts.isParked(next.parent) || tasks.stateOf(next.parent) !== 'WAITING' || tasks.contextOf(next.parent).attempt !== next.attempt) {
+    const parent = next.parent
+    const current = attempts.isParked(parent) && tasks.stateOf(parent) === 'WAITING' && tasks.contextOf(parent).attempt === next.attempt
+    if (!current) {
       // The attempt is on its way out (timed out, cancelled): its end gives everything back.
       this.#waits.discardResumable()
       return 'discarded'
     }
-    if (!resumeGates(next.gates, init.id, task, false)) return 'blocked'
+    if (!ledger.resume(task, 'its spawned tasks ended')) return 'blocked'
     attempts.unpark(next.parent)
     tasks.send(next.parent, { type: 'RESUME' })
     this.#waits.resumed()

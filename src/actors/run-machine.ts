@@ -1,7 +1,8 @@
 import { createActor } from 'xstate'
 import { budgetAdmits, budgetLevel, budgetStop } from '../runtime/admission/budget.ts'
 import { paysPerCall, reservationStop, SpendReservations } from '../runtime/admission/reservation.ts'
-import { acquireGates, type Dispatchable } from '../runtime/admission/dispatcher.ts'
+import type { Dispatchable } from '../runtime/admission/dispatcher.ts'
+import { GateLedger } from '../runtime/admission/gate-ledger.ts'
 import { UsageLedger, type UsageReport } from '../runtime/admission/usage.ts'
 import type { SerializedError } from '../runtime/core/errors.ts'
 import { reportListenerError } from '../runtime/core/events.ts'
@@ -47,6 +48,8 @@ export class RunMachine implements Dispatchable {
   #drainScheduled = false
   readonly #usage = new UsageLedger()
   readonly #reservations = new SpendReservations()
+  /** What each task holds of the runtime's gates, and why. */
+  readonly #ledger: GateLedger
   /** Times of recent worker crashes, for {@link crashWindow}. */
   #crashes: readonly number[] = []
   /** waves and pipeline open groups of tasks at once: any completion can change the ready set. */
@@ -68,6 +71,7 @@ export class RunMachine implements Dispatchable {
     this.#out = out
     this.#maxParallel = effectiveMaxParallel(init.strategy, init.maxParallel)
     this.#budget = init.config.budget
+    this.#ledger = new GateLedger(init.id, init.gates)
     this.#scheduler = new DagScheduler(init.plan, init.strategy, undefined, (task) => this.#decide(task))
     this.#barriers = init.strategy === 'waves' || init.strategy === 'pipeline'
     this.#tasks = new TaskActors(init.plan, init.config, { now: init.clock.now, retryDelay: init.retryDelay }, this.#lifecycle, (change) =>
@@ -90,6 +94,7 @@ export class RunMachine implements Dispatchable {
       scheduler: this.#scheduler,
       tasks: this.#tasks,
       attempts: this.#attempts,
+      ledger: this.#ledger,
       barriers: this.#barriers,
       lifecycle: () => this.lifecycle,
       apply: (transition) => this.#apply(transition),
@@ -170,8 +175,11 @@ export class RunMachine implements Dispatchable {
     for (const handle of this.#retryTimers.values()) this.#init.clock.clearTimeout(handle)
     this.#retryTimers.clear()
     this.#scheduler.endAll()
-    const error = { code: reason.error.code, message: `Not started: ${reason.error.message}; resume the run with a larger budget.maxCostUsd to run it` }
-    for (let i = 0; i < this.#plan.tasks.length; i++) if (this.#tasks.resultOf(i) === undefined) this.#tasks.send(i, { type: 'CANCEL', error })
+    const message = `Not started: ${reason.error.message}; resume the run with a larger budget.maxCostUsd to run it`
+    const error = { code: reason.error.code, message }
+    for (let i = 0; i < this.#plan.tasks.length; i++) {
+      if (this.#tasks.resultOf(i) === undefined) this.#tasks.send(i, { type: 'CANCEL', error })
+    }
   }
 
   /** Stops the run early; the first reason wins. */
@@ -185,7 +193,8 @@ export class RunMachine implements Dispatchable {
     const abort = abortsRunning(reason)
     // Every task not ended, including retrying ones (QUEUED, but not in the ready set).
     for (let i = 0; i < this.#plan.tasks.length; i++) {
-      if (this.#tasks.resultOf(i) === undefined && (abort || !this.#attemptLive(i))) this.#tasks.send(i, { type: 'CANCEL', error: reason.error })
+      if (this.#tasks.resultOf(i) !== undefined || (!abort && this.#attemptLive(i))) continue
+      this.#tasks.send(i, { type: 'CANCEL', error: reason.error })
     }
     this.#scheduleDrain()
   }
@@ -237,7 +246,7 @@ export class RunMachine implements Dispatchable {
               return false
             }
             affordable = true
-            return acquireGates(gates, this.#init.id, task)
+            return this.#ledger.admit(task)
           })
     if (index === undefined) {
       // Ready tasks the budget keeps back, and nothing running or retrying that could make a
@@ -293,7 +302,7 @@ export class RunMachine implements Dispatchable {
   #freed(task: CompiledTask, parked: boolean): void {
     this.#reservations.ended(task.index)
     if (parked) this.#growth.parkedAttemptEnded(task)
-    for (const gate of this.#init.gates) gate.release(this.#init.id, task)
+    this.#ledger.release(task, 'attempt ended')
     // The scheduler learns of the outcome in the next drain. A completion that cannot make
     // another task ready (no dependents, no barrier) must not delay the next start: start
     // it now, so the worker does not idle. Otherwise the drain goes first, and newly ready
@@ -366,7 +375,7 @@ export class RunMachine implements Dispatchable {
     if (this.#growth.resumable > 0) this.#init.dispatcher.request()
     const phase = this.lifecycle
     if (phase === 'paused' && this.#attempts.inFlight === 0 && !this.#scheduler.done) this.#settlePaused()
-    else if ((phase === 'running' || phase === 'stopping' || phase === 'paused') && this.#scheduler.done && this.#attempts.inFlight === 0 && this.#retryTimers.size === 0) {
+    else if (this.#settling(phase) && this.#scheduler.done && this.#attempts.inFlight === 0 && this.#retryTimers.size === 0) {
       this.#lifecycle.send({ type: 'SETTLED' })
       void this.#record()
     }
@@ -403,6 +412,11 @@ export class RunMachine implements Dispatchable {
       if (reason !== undefined && this.lifecycle !== 'paused') this.#tasks.send(task, { type: 'CANCEL', error: reason.error })
       else this.#scheduleRetry(task, notBefore)
     }
+  }
+
+  /** Phases in which a run whose tasks have all ended settles (records its result). */
+  #settling(phase: LifecycleState): boolean {
+    return phase === 'running' || phase === 'stopping' || phase === 'paused'
   }
 
   /** The task has an attempt under way: RUNNING, or WAITING for tasks it spawned. */

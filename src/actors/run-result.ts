@@ -59,7 +59,8 @@ export function countTotals(results: readonly TaskResult[]): RunTotals {
 export function assembleResult(summary: RunSummary): RunResult {
   const { plan, results, reason } = summary
   const totals = countTotals(results)
-  const { parallelization, ...speedup } = speedupFigures(plan, plan.order, results, effectiveParallelism(summary.maxParallel, summary.governor), summary.peakConcurrency)
+  const parallelism = effectiveParallelism(summary.maxParallel, summary.governor)
+  const { parallelization, ...speedup } = speedupFigures(plan, plan.order, results, parallelism, summary.peakConcurrency)
   const skippedByCondition = conditionSkips(results)
   const meant = totals.tasks - skippedByCondition
   const tasks = Object.create(null) as Record<string, TaskResult>

@@ -1,4 +1,3 @@
-import type { Gate } from '../runtime/admission/gate.ts'
 import type { SpawnAnswer } from '../runtime/execution/executor.ts'
 
 /** One `ctx.spawn(tasks, { wait: true })` call, until its tasks have all ended. */
@@ -15,8 +14,8 @@ export interface WaitHost {
   isEnded(task: number): boolean
   /** The answer for a wait whose tasks have all ended: their outputs, or why some did not complete. */
   answer(children: readonly number[]): SpawnAnswer
-  /** The parent gives its slot back (and what its gates let it give); returns the gates that did. */
-  park(parent: number): readonly Gate[]
+  /** The parent gives its slot back (and what its gates let it give). */
+  park(parent: number): void
 }
 
 /**
@@ -29,8 +28,8 @@ export interface WaitHost {
 export class SpawnWaits {
   readonly #host: WaitHost
   readonly #byChild = new Map<number, Wait[]>()
-  /** Per parked parent: its open waits and the gates it suspended. */
-  readonly #parked = new Map<number, { open: number; gates: readonly Gate[] }>()
+  /** Per parked parent: its open waits. */
+  readonly #parked = new Map<number, { open: number }>()
   readonly #resumable: Wait[] = []
 
   constructor(host: WaitHost) {
@@ -62,7 +61,10 @@ export class SpawnWaits {
       }
       const parked = this.#parked.get(parent)
       if (parked !== undefined) parked.open++
-      else this.#parked.set(parent, { open: 1, gates: host.park(parent) })
+      else {
+        this.#parked.set(parent, { open: 1 })
+        host.park(parent)
+      }
     })
   }
 
@@ -75,10 +77,10 @@ export class SpawnWaits {
   }
 
   /** The oldest resumable wait, without taking it; see {@link resumed}. */
-  nextResumable(): { readonly parent: number; readonly attempt: number; readonly gates: readonly Gate[] } | undefined {
+  nextResumable(): { readonly parent: number; readonly attempt: number } | undefined {
     const wait = this.#resumable[0]
     if (wait === undefined) return undefined
-    return { parent: wait.parent, attempt: wait.attempt, gates: this.#parked.get(wait.parent)?.gates ?? [] }
+    return { parent: wait.parent, attempt: wait.attempt }
   }
 
   /** The oldest resumable parent has its slot again: answer it. */
@@ -96,10 +98,9 @@ export class SpawnWaits {
 
   /**
    * The parent's attempt ended while parked (timeout, cancel, thread death): forget its
-   * waits. Returns the gates it had suspended, to take back before they are released.
+   * waits (the run's gate ledger takes back what it had suspended before releasing it).
    */
-  dropParent(parent: number): readonly Gate[] {
-    const parked = this.#parked.get(parent)
+  dropParent(parent: number): void {
     this.#parked.delete(parent)
     for (let i = this.#resumable.length - 1; i >= 0; i--) if (this.#resumable[i]!.parent === parent) this.#resumable.splice(i, 1)
     for (const [child, waits] of this.#byChild) {
@@ -107,7 +108,6 @@ export class SpawnWaits {
       if (kept.length === 0) this.#byChild.delete(child)
       else if (kept.length < waits.length) this.#byChild.set(child, kept)
     }
-    return parked?.gates ?? []
   }
 
   /** Waits of `parent` still open besides a completed one answer it at once; the last makes it resumable. */

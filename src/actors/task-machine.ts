@@ -98,7 +98,8 @@ function strip(error: AttemptError): SerializedError {
 }
 
 /** An `assign` typed for the task machine, for transitions written outside `createMachine`. */
-const update = (fn: (args: { context: TaskContext; event: TaskEvent }) => Partial<TaskContext>) => assign<TaskContext, TaskEvent, undefined, TaskEvent, never>(fn)
+type Args = { context: TaskContext; event: TaskEvent }
+const update = (fn: (args: Args) => Partial<TaskContext>) => assign<TaskContext, TaskEvent, undefined, TaskEvent, never>(fn)
 type Of<T extends TaskEvent['type']> = Extract<TaskEvent, { type: T }>
 
 /** How a live attempt (RUNNING or WAITING) can end: the same from both states. */
@@ -118,7 +119,7 @@ const attemptOutcomes = {
   ABORT: { target: 'FAILED', actions: update(({ context, event }) => finish(context, (event as Of<'ABORT'>).error)) },
   RATE_LIMITED: [
     {
-      guard: ({ context, event }: { context: TaskContext; event: TaskEvent }) => context.rateLimited < (event as Of<'RATE_LIMITED'>).maxRateLimits,
+      guard: ({ context, event }: Args) => context.rateLimited < (event as Of<'RATE_LIMITED'>).maxRateLimits,
       target: 'QUEUED',
       actions: update(({ context, event }) => ({
         ...finish(context, strip((event as Of<'RATE_LIMITED'>).error)),

@@ -196,10 +196,13 @@ export function formatAnalysis(a: PlanAnalysis): string {
       `sequential ${formatMs(a.sequentialMs)} (${a.speedup.toFixed(2)}x), waves ${formatMs(a.wavesMakespanMs)}` +
       (a.makespanMs > 0 ? ` (${percent(a.wavesMakespanMs / a.makespanMs - 1)})` : ''),
   )
-  if (a.measured > 0) lines.push(pc.dim(`${a.measured} of ${a.tasks} tasks without estimateMs are estimated from earlier journaled runs (median duration)`))
+  if (a.measured > 0) {
+    lines.push(pc.dim(`${a.measured} of ${a.tasks} tasks without estimateMs are estimated from earlier journaled runs (median duration)`))
+  }
   if (a.estimated + a.measured < a.tasks) {
     const rest = a.tasks - a.estimated - a.measured
-    lines.push(pc.dim(`${rest} of ${a.tasks} tasks have no estimateMs and no past run; they count as ${formatMs(a.defaultEstimateMs)} (the median estimate, or 1 ms when there is none)`))
+    const fallback = `${formatMs(a.defaultEstimateMs)} (the median estimate, or 1 ms when there is none)`
+    lines.push(pc.dim(`${rest} of ${a.tasks} tasks have no estimateMs and no past run; they count as ${fallback}`))
   }
   if (a.claimConflicts.length === 0) {
     lines.push('claim conflicts: none')

@@ -75,7 +75,8 @@ export function formatSummary(result: RunResult, options: SummaryOptions = {}): 
     ),
     prose(
       `makespan ${formatMs(result.makespanMs)} vs sequential ${formatMs(result.sequentialMs)} · speedup ${result.speedup.toFixed(2)}x ` +
-        `at maxParallel ${result.maxParallel} (efficiency ${(result.efficiency * 100).toFixed(0)} % of ${result.parallelism ?? result.maxParallel} slots, strategy ${result.strategy})`,
+        `at maxParallel ${result.maxParallel} (efficiency ${(result.efficiency * 100).toFixed(0)} % ` +
+        `of ${result.parallelism ?? result.maxParallel} slots, strategy ${result.strategy})`,
     ),
     ...(result.parallelization === undefined ? [] : [prose(`verdict ${result.parallelization}: ${verdictReason(result)}`)]),
     ...(result.peakConcurrency === undefined
@@ -171,7 +172,8 @@ export function plural(count: number, noun: string): string {
 export function verdictReason(r: RunResult): string {
   const slots = r.parallelism ?? r.maxParallel
   const byPath = (r.boundedBy ?? (r.criticalPathMs >= r.sequentialMs / Math.max(1, slots) ? 'critical-path' : 'slots')) === 'critical-path'
-  const bound = byPath ? `the critical path (${formatMs(r.lowerBoundMs)})` : `the work spread over ${slots} slots (${formatMs(r.lowerBoundMs)})`
+  const lower = formatMs(r.lowerBoundMs)
+  const bound = byPath ? `the critical path (${lower})` : `the work spread over ${slots} slots (${lower})`
   if (r.parallelization === 'PARALLEL') {
     if (r.speedup < 1.1) {
       return `as parallel as the dependencies allow — the makespan is within 20 % of ${bound}, so no schedule could do much better`

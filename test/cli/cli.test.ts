@@ -198,3 +198,22 @@ describe('troupe --version', () => {
     expect(stdout.trim()).toBe(version)
   })
 })
+
+describe('troupe run: a run paused at its budget', () => {
+  it('exits 3 with status paused, and a resume with a larger budget completes it (exit 0)', async () => {
+    const plan = `name: spend
+agents: { spend: ${JSON.stringify(join(agents, 'spend.mjs'))} }
+maxParallel: 1
+tasks:
+  - { id: a, agent: spend, input: { usage: { costUsd: 2 } } }
+  - { id: b, agent: spend, dependsOn: [a] }
+`
+    const dir = workspace({ 'plan.yaml': plan, 'small.json': JSON.stringify({ governor: { enabled: false }, budget: { maxCostUsd: 1 } }), 'big.json': JSON.stringify({ governor: { enabled: false }, budget: { maxCostUsd: 10 } }) })
+    const paused = await runCli(['run', 'plan.yaml', '--json', '--run-id', 'over', '--config', 'small.json'], { cwd: dir })
+    expect(paused.code).toBe(3)
+    expect((JSON.parse(paused.stdout) as RunResult).status).toBe('paused')
+    const resumed = await runCli(['run', 'plan.yaml', '--json', '--run-id', 'over', '--config', 'big.json'], { cwd: dir })
+    expect(resumed.code).toBe(0)
+    expect((JSON.parse(resumed.stdout) as RunResult).totals.reused).toBe(1)
+  }, 60_000)
+})

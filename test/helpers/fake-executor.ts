@@ -84,15 +84,26 @@ export interface FakeRunOptions {
   readonly maxParallel?: number
   /** Extra gates after claims and limits (e.g. thread slots). */
   readonly gates?: readonly Gate[]
-  /** Journal on, in this directory: the run is journaled and, under pipeline/hybrid, its stage checkpoint gate is on (last, after the limits). */
+  /**
+   * Journal on, in this directory: the run is journaled and, under pipeline/hybrid, its stage
+   * checkpoint gate is on (last, after the limits).
+   */
   readonly journalDir?: string
   readonly executor?: FakeExecutor
   readonly dispatcher?: Dispatcher
 }
 
-/** A Run of `plan` on a {@link FakeExecutor}: the real run machine, gates and scheduler, no threads. Started once its journal (if any) is open. */
+/**
+ * A Run of `plan` on a {@link FakeExecutor}: the real run machine, gates and scheduler, no
+ * threads. Started once its journal (if any) is open.
+ */
 export function fakeRun(plan: Plan, options: FakeRunOptions): { run: Run; executor: FakeExecutor; limits: Limits } {
-  const config = resolveConfig({ governor: { enabled: false }, checkpoint: { enabled: false }, retry: { delayMs: 10, maxDelayMs: 10, jitter: false }, ...options.config })
+  const config = resolveConfig({
+    governor: { enabled: false },
+    checkpoint: { enabled: false },
+    retry: { delayMs: 10, maxDelayMs: 10, jitter: false },
+    ...options.config,
+  })
   const compiled = compilePlan(plan, { baseDir: join(import.meta.dirname, '..', 'fixtures', 'agents') })
   const executor = options.executor ?? new FakeExecutor(options.clock)
   const dispatcher = options.dispatcher ?? new Dispatcher(Number.POSITIVE_INFINITY)
@@ -107,7 +118,16 @@ export function fakeRun(plan: Plan, options: FakeRunOptions): { run: Run; execut
   const journal =
     options.journalDir === undefined
       ? undefined
-      : new Journal({ dir: options.journalDir, runId: id, plan: runPlan, strategy, maxParallel, models: {}, now: () => options.clock.now(), onStageDurable: () => dispatcher.request() })
+      : new Journal({
+          dir: options.journalDir,
+          runId: id,
+          plan: runPlan,
+          strategy,
+          maxParallel,
+          models: {},
+          now: () => options.clock.now(),
+          onStageDurable: () => dispatcher.request(),
+        })
   if (journal !== undefined && strategy === 'pipeline') {
     const checkpoint = new StageCheckpoint()
     checkpoint.track(id, runPlan, journal)

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { TERMINAL_STATES } from '../../src/actors/task-state.ts'
+import { Dispatcher, type Dispatchable } from '../../src/runtime/admission/dispatcher.ts'
 import { systemClock } from '../../src/runtime/core/clock.ts'
 import type { RunResult } from '../../src/runtime/core/result.ts'
 import { compilePlan } from '../../src/runtime/plan/load-plan.ts'
@@ -108,6 +109,21 @@ function planOf(model: Model): Plan {
   } as Plan
 }
 
+/** A dispatcher that counts how often it asks runs to start a task. */
+class CountingDispatcher extends Dispatcher {
+  tries = 0
+  readonly #wrapped = new Map<Dispatchable, Dispatchable>()
+  override add(run: Dispatchable): void {
+    const wrapper: Dispatchable = { tryStartOne: () => (this.tries++, run.tryStartOne()) }
+    this.#wrapped.set(run, wrapper)
+    super.add(wrapper)
+  }
+  override remove(run: Dispatchable): void {
+    super.remove(this.#wrapped.get(run) ?? run)
+    this.#wrapped.delete(run)
+  }
+}
+
 let dir: string
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'troupe-model-'))
@@ -115,8 +131,10 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 /** Runs the model; resolves with the result and the terminal transitions seen per task, or rejects if the run does not end in time. */
-async function execute(model: Model): Promise<{ result: RunResult; ends: Map<string, number>; cancelled: boolean }> {
+async function execute(model: Model): Promise<{ result: RunResult; ends: Map<string, number>; cancelled: boolean; tries: number; events: number }> {
+  const dispatcher = new CountingDispatcher(Number.POSITIVE_INFINITY)
   const { run } = fakeRun(planOf(model), {
+    dispatcher,
     clock: systemClock,
     maxParallel: model.maxParallel,
     config: {
@@ -127,7 +145,9 @@ async function execute(model: Model): Promise<{ result: RunResult; ends: Map<str
     ...(model.journal ? { journalDir: dir } : {}),
   })
   const ends = new Map<string, number>()
+  let events = 0
   run.on('task:state', (e) => {
+    events++
     if (TERMINAL_STATES.has(e.state)) ends.set(e.taskId, (ends.get(e.taskId) ?? 0) + 1)
   })
   let cancelled = false
@@ -147,7 +167,7 @@ async function execute(model: Model): Promise<{ result: RunResult; ends: Map<str
   ])
   settled = true
   clearTimeout(timer)
-  return { result, ends, cancelled }
+  return { result, ends, cancelled, tries: dispatcher.tries, events }
 }
 
 /** The P0 plan of issue 25: two stages, the second's task uses a named limit, journal on. */
@@ -177,10 +197,12 @@ describe('model-based: any plan, strategy, limits, claims, journal, conditions, 
     expect(() => compilePlan(plan, { baseDir: dir })).toThrow(expect.objectContaining({ code: 'ERR_PLAN_INVALID' }))
   })
 
-  it('every run terminates, every task ends exactly once, a cancelled run ends cancelled', async () => {
+  it('every run terminates, every task ends exactly once, a cancelled run ends cancelled, no dispatch loop', async () => {
     await fc.assert(
       fc.asyncProperty(modelArbitrary, async (model) => {
-        const { result, ends, cancelled } = await execute(model)
+        const { result, ends, cancelled, tries, events } = await execute(model)
+        // No dispatch loop: the run is asked to start a task a bounded number of times per task event.
+        expect(tries).toBeLessThanOrEqual(20 * (events + 1))
         for (const [id, task] of Object.entries(result.tasks)) {
           expect(TERMINAL_STATES.has(task.state), `${id} ended ${task.state}`).toBe(true)
           expect(ends.get(id) ?? 0, `${id} ended ${ends.get(id) ?? 0} times`).toBe(1)

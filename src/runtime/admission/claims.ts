@@ -1,6 +1,6 @@
 import { TroupeError } from '../core/errors.ts'
 import type { CompiledPlan, CompiledTask } from '../plan/plan.ts'
-import { normaliseClaim } from './claim-paths.ts'
+import { normaliseClaim, type NormalisedClaim } from './claim-paths.ts'
 import { firstOverlap } from '../plan/claim-patterns.ts'
 import type { ClaimResult, Gate } from './gate.ts'
 
@@ -30,6 +30,8 @@ export class ClaimRegistry implements Gate {
   readonly #parents = new Map<string, string>()
   /** Each run's root (its plan's directory): claims are compared as real paths relative to it. */
   readonly #roots = new Map<string, string>()
+  /** Claims as normalised, by root and text: plans repeat the same few (cleared when no run is tracked). */
+  readonly #paths = new Map<string, NormalisedClaim>()
   /** A task's plan claims, normalised once. */
   readonly #normalised = new WeakMap<CompiledTask, readonly string[]>()
 
@@ -37,8 +39,11 @@ export class ClaimRegistry implements Gate {
   check(root: string, plan: CompiledPlan): void {
     for (const task of plan.tasks) {
       for (const claim of task.claims) {
-        const normal = normaliseClaim(root, claim)
-        if ('refused' in normal) throw new TroupeError('ERR_PLAN_INVALID', `Task "${task.id}" claims a path outside the run's root: ${normal.refused}; claims name files under the plan's directory`)
+        const normal = this.#normalise(root, claim)
+        if (!('refused' in normal)) continue
+        const message =
+          `Task "${task.id}" claims a path outside the run's root: ${normal.refused}; ` + `claims name files under the plan's directory`
+        throw new TroupeError('ERR_PLAN_INVALID', message)
       }
     }
   }
@@ -50,6 +55,14 @@ export class ClaimRegistry implements Gate {
 
   forget(runId: string): void {
     this.#roots.delete(runId)
+    if (this.#roots.size === 0) this.#paths.clear()
+  }
+
+  #normalise(root: string, claim: string): NormalisedClaim {
+    const key = `${root}\u0000${claim}`
+    let normal = this.#paths.get(key)
+    if (normal === undefined) this.#paths.set(key, (normal = normaliseClaim(root, claim)))
+    return normal
   }
 
   /** The task's plan claims as compared: normalised when its run has a root, else as written. */
@@ -60,7 +73,7 @@ export class ClaimRegistry implements Gate {
     if (claims === undefined) {
       // A claim outside the root (a task added at run time) is compared as written.
       claims = task.claims.map((claim) => {
-        const normal = normaliseClaim(root, claim)
+        const normal = this.#normalise(root, claim)
         return 'claim' in normal ? normal.claim : claim
       })
       this.#normalised.set(task, claims)
@@ -109,7 +122,7 @@ export class ClaimRegistry implements Gate {
   /** `ctx.claim(path)`: takes `path` for the task unless another task holds an overlapping claim. */
   claim(runId: string, taskId: string, raw: string): ClaimResult {
     const root = this.#roots.get(runId)
-    const normal = root === undefined ? { claim: raw } : normaliseClaim(root, raw)
+    const normal = root === undefined ? { claim: raw } : this.#normalise(root, raw)
     if ('refused' in normal) return { granted: false, reason: normal.refused }
     const path = normal.claim
     const conflict = this.#conflict(runId, taskId, [path])
@@ -121,7 +134,7 @@ export class ClaimRegistry implements Gate {
   /** `ctx.release(path)`: gives back one hold on `path` (no-op when not held). Returns whether it was held. */
   unclaim(runId: string, taskId: string, raw: string): boolean {
     const root = this.#roots.get(runId)
-    const normal = root === undefined ? { claim: raw } : normaliseClaim(root, raw)
+    const normal = root === undefined ? { claim: raw } : this.#normalise(root, raw)
     if ('refused' in normal) return false
     const path = normal.claim
     const key = keyOf(runId, taskId)

@@ -1,6 +1,3 @@
-import type { CompiledTask } from '../plan/plan.ts'
-import type { Gate } from './gate.ts'
-
 /** A run as the dispatcher sees it. */
 export interface Dispatchable {
   /** Starts one ready task if its own limits allow; true when it did. */
@@ -87,40 +84,4 @@ export class Dispatcher {
       }
     }
   }
-}
-
-/**
- * Takes `task` through every gate in order (claims, limits, checkpoints, …); all or none:
- * a gate that refuses hands back what the earlier ones granted.
- */
-/** Gates give back what a waiting task does not use; returns those that did (to resume later). */
-export function suspendGates(gates: readonly Gate[], runId: string, task: CompiledTask): Gate[] {
-  const suspended: Gate[] = []
-  for (const gate of gates) if (gate.suspend?.(runId, task)) suspended.push(gate)
-  return suspended
-}
-
-/** Takes back what {@link suspendGates} gave: all or nothing, unless `force`. */
-export function resumeGates(suspended: readonly Gate[], runId: string, task: CompiledTask, force: boolean): boolean {
-  for (let g = 0; g < suspended.length; g++) {
-    if (!suspended[g]!.resume!(runId, task, force)) {
-      for (let back = 0; back < g; back++) suspended[back]!.suspend!(runId, task)
-      return false
-    }
-  }
-  return true
-}
-
-export function acquireGates(gates: readonly Gate[], runId: string, task: CompiledTask): boolean {
-  for (let g = 0; g < gates.length; g++) {
-    if (!gates[g]!.tryAcquire(runId, task)) {
-      for (let back = g - 1; back >= 0; back--) {
-        const gate = gates[back]!
-        if (gate.undo) gate.undo(runId, task)
-        else gate.release(runId, task)
-      }
-      return false
-    }
-  }
-  return true
 }

@@ -67,9 +67,11 @@ export class WaitingThreads implements Gate {
     const held = [...this.#holding.values()]
     const named = `${held.slice(0, 5).map((id) => `"${id}"`).join(', ')}${held.length > 5 ? `, … (${held.length} in all)` : ''}`
     return (
-      `No progress possible: task "${task.id}" would wait in ctx.spawn(…, { wait: true }) holding the last of ${capacity} thread slots, ` +
+      `No progress possible: task "${task.id}" would wait in ctx.spawn(…, { wait: true }) ` +
+      `holding the last of ${capacity} thread slots, ` +
       `the others held by tasks that wait for the tasks they spawned (${named}) and ${this.#parked} more waiting off their thread ` +
-      `(the most the pool allows): the tasks waited for could never start. Raise pool.maxThreads, spawn without { wait: true }, or wait in fewer levels`
+      `(the most the pool allows): the tasks waited for could never start. ` +
+      `Raise pool.maxThreads, spawn without { wait: true }, or wait in fewer levels`
     )
   }
 }

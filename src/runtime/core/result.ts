@@ -121,7 +121,10 @@ export interface SpeedupFigures {
    * those slots did not bound the run).
    */
   readonly parallelism: number
-  /** Which bound `lowerBoundMs` is, the one the verdict is judged against: the critical path, or the work spread over `parallelism` slots. */
+  /**
+   * Which bound `lowerBoundMs` is, the one the verdict is judged against: the critical path,
+   * or the work spread over `parallelism` slots.
+   */
   readonly boundedBy: 'critical-path' | 'slots'
 }
 

@@ -329,13 +329,23 @@ export function definitionHashes(plan: RunPlan, models: Readonly<Record<string, 
   return hashes
 }
 
+/** Each compiled agent definition in canonical text, once (its tasks share the object). */
+const agentTexts = new WeakMap<object, string>()
+
 /** One task's definition hash, its dependencies' hashes being known. */
-function definitionHash(task: CompiledTask, hashes: readonly string[], models: Readonly<Record<string, string>>, digests: Map<string, string>): string {
+function definitionHash(
+  task: CompiledTask,
+  hashes: readonly string[],
+  models: Readonly<Record<string, string>>,
+  digests: Map<string, string>,
+): string {
   const hash = createHash('sha256')
-  const agent = stringify(task.agentSpec, { canonical: true })
+  let agent = agentTexts.get(task.agentSpec)
+  if (agent === undefined) agentTexts.set(task.agentSpec, (agent = stringify(task.agentSpec, { canonical: true })))
   const file = task.agentSpec.kind === 'module' ? moduleDigest(task.agentSpec.moduleUrl, digests) : ''
   const workspace = (task.spec as { workspace?: unknown }).workspace ?? ''
-  hash.update(`v2\0${task.id}\0${task.agent}\0${agent}\0${file}\0${models[task.agent] ?? ''}\0${String(workspace)}\0${canonicalInput(task)}`)
+  const model = models[task.agent] ?? ''
+  hash.update(`v2\0${task.id}\0${task.agent}\0${agent}\0${file}\0${model}\0${String(workspace)}\0${canonicalInput(task)}`)
   for (const dep of task.deps) hash.update(`\0${hashes[dep]}`)
   return hash.digest('base64url').slice(0, 22)
 }

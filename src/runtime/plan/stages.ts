@@ -11,7 +11,10 @@ export interface StageOrder {
   readonly index: Int32Array
 }
 
-type Staged = { readonly tasks: readonly { readonly stage?: string | undefined }[]; readonly stages?: Readonly<Record<string, unknown>> | undefined }
+type Staged = {
+  readonly tasks: readonly { readonly stage?: string | undefined }[]
+  readonly stages?: Readonly<Record<string, unknown>> | undefined
+}
 
 const computed = new WeakMap<Staged, StageOrder>()
 
@@ -37,12 +40,14 @@ export function stageOrder(plan: Staged): StageOrder {
   return order
 }
 
+type StagedGraph = Staged & { readonly deps: readonly (readonly number[])[]; readonly tasks: readonly { readonly id: string }[] }
+
 /**
  * Throws ERR_PLAN_INVALID when a task depends on a task of a later stage: under `pipeline`
  * (and `hybrid`) a stage opens only once every earlier stage has ended, so such a task could
  * never run (regression: the run stopped after stage 1 with no message and never settled).
  */
-export function checkStageDependencies(plan: Staged & { readonly deps: readonly (readonly number[])[]; readonly tasks: readonly { readonly id: string }[] }): void {
+export function checkStageDependencies(plan: StagedGraph): void {
   const { names, index } = stageOrder(plan)
   for (let task = 0; task < plan.tasks.length; task++) {
     for (const dep of plan.deps[task]!) {
@@ -50,8 +55,9 @@ export function checkStageDependencies(plan: Staged & { readonly deps: readonly 
       const [mine, theirs] = [names[index[task]!]!, names[index[dep]!]!]
       throw new TroupeError(
         'ERR_PLAN_INVALID',
-        `Task "${plan.tasks[task]!.id}" (stage ${JSON.stringify(mine)}) depends on "${plan.tasks[dep]!.id}", which is in the later stage ${JSON.stringify(theirs)}; ` +
-          `a stage starts only after every earlier stage has ended: move "${plan.tasks[dep]!.id}" to stage ${JSON.stringify(mine)} or an earlier one, or drop the dependency`,
+        `Task "${plan.tasks[task]!.id}" (stage ${JSON.stringify(mine)}) depends on "${plan.tasks[dep]!.id}", ` +
+          `which is in the later stage ${JSON.stringify(theirs)}; a stage starts only after every earlier stage has ended: ` +
+          `move "${plan.tasks[dep]!.id}" to stage ${JSON.stringify(mine)} or an earlier one, or drop the dependency`,
       )
     }
   }

@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { acquireGates } from '../../../src/runtime/admission/dispatcher.ts'
 import type { Gate } from '../../../src/runtime/admission/gate.ts'
+import { GateLedger } from '../../../src/runtime/admission/gate-ledger.ts'
 import { Limits } from '../../../src/runtime/admission/limits.ts'
 import { compilePlan } from '../../../src/runtime/plan/load-plan.ts'
 import { testClock } from '../../helpers/test-clock.ts'
@@ -40,7 +40,7 @@ describe('gate order and rollback', () => {
   it('a later gate refusing gives the limit unit back without waking the dispatcher (regression: a wake per refusal spun forever)', () => {
     let wakes = 0
     const limits = new Limits({ api: { maxConcurrent: 1, perSecond: 1 } }, testClock(), () => wakes++)
-    expect(acquireGates([limits, refuses], 'r', task)).toBe(false)
+    expect(new GateLedger('r', [limits, refuses]).admit(task)).toBe(false)
     expect(wakes).toBe(0)
     // The unit and the token came back: the task passes once the refusing gate is gone.
     expect(limits.tryAcquire('r', task)).toBe(true)
@@ -53,4 +53,35 @@ describe('gate order and rollback', () => {
       expect(stdout.trim()).toBe('completed')
     }, 60_000)
   }
+})
+
+describe('the gate ledger', () => {
+  it('records what a task holds, suspends and releases, with reasons; a release after a suspend balances', () => {
+    const limits = new Limits({ api: { maxConcurrent: 1, perSecond: undefined } }, testClock(), () => {})
+    const ledger = new GateLedger('r', [limits])
+    expect(ledger.admit(task)).toBe(true)
+    expect(ledger.entriesOf(task).map((e) => [e.status, e.reason])).toEqual([['held', 'admitted']])
+    ledger.suspend(task, 'waiting for the tasks it spawned')
+    expect(ledger.entriesOf(task).map((e) => e.status)).toEqual(['suspended'])
+    // The unit is free while the task waits.
+    expect(limits.tryAcquire('r', task)).toBe(true)
+    limits.release('r', task)
+    ledger.release(task, 'attempt ended')
+    expect(ledger.size).toBe(0)
+    // Released once, balanced: exactly one unit is free again.
+    expect([limits.tryAcquire('r', task), limits.tryAcquire('r', task)]).toEqual([true, false])
+  })
+
+  it('resume is all or none: a gate not free yet leaves the task suspended', () => {
+    const limits = new Limits({ api: { maxConcurrent: 1, perSecond: undefined } }, testClock(), () => {})
+    const ledger = new GateLedger('r', [limits])
+    ledger.admit(task)
+    ledger.suspend(task, 'waiting')
+    limits.tryAcquire('r', task)
+    expect(ledger.resume(task, 'children ended')).toBe(false)
+    expect(ledger.entriesOf(task).map((e) => e.status)).toEqual(['suspended'])
+    limits.release('r', task)
+    expect(ledger.resume(task, 'children ended')).toBe(true)
+    expect(ledger.entriesOf(task).map((e) => [e.status, e.reason])).toEqual([['held', 'children ended']])
+  })
 })
