@@ -92,7 +92,7 @@ export function sweep(entry: Contained, signal: NodeJS.Signals): boolean {
   const roots: number[] = []
   if (groupIsOurs) for (const process of table) if (process.pgrp === entry.pgid) roots.push(process.pid)
   for (const [pid, start] of entry.escaped) if (byPid.get(pid)?.startTicks === start) roots.push(pid)
-  for (const process of taggedProcesses(PROCESS_TAG, entry.tag, table)) roots.push(process.pid)
+  for (const process of taggedProcesses(PROCESS_TAG, entry.tag, table, false, entry.leader.startTicks)) roots.push(process.pid)
   const targets = withDescendants(roots, table)
   for (const pid of selfAndAncestors(table)) targets.delete(pid)
   let signalled = groupIsOurs && signalGroup(entry.pgid, signal)

@@ -106,12 +106,15 @@ export function withDescendants(roots: Iterable<number>, table: readonly ProcEnt
 
 /**
  * The live processes whose environment holds `name=value` (or, with `prefix`, a value
- * starting with `value`). Only this user's processes can be read; others are skipped.
+ * starting with `value`), among those started at or after `sinceTicks` (a descendant never
+ * starts before its ancestor: the older processes' environments need not be read). Only
+ * this user's processes can be read; others are skipped.
  */
-export function taggedProcesses(name: string, value: string, table: readonly ProcEntry[], prefix = false): ProcEntry[] {
+export function taggedProcesses(name: string, value: string, table: readonly ProcEntry[], prefix = false, sinceTicks = 0): ProcEntry[] {
   const wanted = `${name}=${value}`
   const out: ProcEntry[] = []
   for (const entry of table) {
+    if (entry.startTicks < sinceTicks) continue
     let environ: string
     try {
       environ = readFileSync(`/proc/${entry.pid}/environ`, 'latin1')
