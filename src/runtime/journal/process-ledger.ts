@@ -62,7 +62,8 @@ export function readLedger(file: string): ProcessRecord[] {
   const out: ProcessRecord[] = []
   for (const line of text.split('\n')) {
     if (line === '' || 'problem' in unseal(line)) continue
-    out.push(JSON.parse(line) as ProcessRecord)
+    const { task, attempt, pid, start, group } = JSON.parse(line) as ProcessRecord
+    out.push({ task, attempt, pid, start, group })
   }
   return out
 }
