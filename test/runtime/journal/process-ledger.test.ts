@@ -55,6 +55,20 @@ describe('the process ledger', () => {
     expect(isAlive(other)).toBe(true)
   })
 
+  it('spares what a live troupe process (a worker on this machine) still runs, and kills what a dead one left', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'troupe-ledger-'))
+    // A stand-in for a live troupe worker, and the tag values its processes and a dead one's carry.
+    const worker = sleeper()
+    const live = sleeper({ TROUPE_RUN_DIR: dir, TROUPE_PROCESS_TAG: `${worker.pid}-${worker.startTicks}-ab12.1` })
+    const orphan = sleeper({ TROUPE_RUN_DIR: dir, TROUPE_PROCESS_TAG: `${worker.pid}-${worker.startTicks - 1}-ab12.2` })
+    const recorded = sleeper()
+    recordProcess({ runDir: dir, taskId: 't', attempt: 1 }, { ...recorded, group: false }, worker)
+    expect(await stopLeftovers(dir)).toBe(1)
+    expect(isAlive(live)).toBe(true)
+    expect(isAlive(recorded)).toBe(true)
+    expect(isAlive(orphan)).toBe(false)
+  })
+
   it('skips a ledger line whose seal is broken instead of killing what it names', async () => {
     dir = mkdtempSync(join(tmpdir(), 'troupe-ledger-'))
     const proc = sleeper()

@@ -158,3 +158,24 @@ export function signalProcess(pid: number, signal: NodeJS.Signals): boolean {
     return false
   }
 }
+
+/**
+ * The troupe process that started a tagged process: `TROUPE_PROCESS_TAG` values are
+ * `<pid>-<startTicks>-<random>.<n>` (see containment.ts). Undefined for another shape.
+ */
+export function tagOwner(value: string): ProcessIdentity | undefined {
+  const match = /^(\d+)-(\d+)-[0-9a-f]+\.\d+$/.exec(value)
+  return match === null ? undefined : { pid: Number(match[1]), startTicks: Number(match[2]) }
+}
+
+/** The value of `name` in a process's environment, if it can be read and has one. */
+export function environValue(pid: number, name: string): string | undefined {
+  let environ: string
+  try {
+    environ = readFileSync(`/proc/${pid}/environ`, 'latin1')
+  } catch {
+    return undefined
+  }
+  const prefix = `${name}=`
+  return environ.split('\0').find((item) => item.startsWith(prefix))?.slice(prefix.length)
+}
