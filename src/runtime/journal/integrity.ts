@@ -35,5 +35,6 @@ export function isUnsealed(line: string): boolean {
 }
 
 function checksum(text: string): string {
-  return crc32(Buffer.from(text, 'utf8')).toString(16).padStart(8, '0')
+  // A string is checksummed as its UTF-8 bytes.
+  return crc32(text).toString(16).padStart(8, '0')
 }

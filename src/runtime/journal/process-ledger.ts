@@ -1,6 +1,18 @@
 import { appendFileSync, existsSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { readProcTable, selfAndAncestors, signalGroup, signalProcess, taggedProcesses, withDescendants } from '../execution/processes/process-tree.ts'
+import {
+  environValue,
+  isAlive,
+  PROCESS_TAG,
+  readProcTable,
+  selfAndAncestors,
+  signalGroup,
+  signalProcess,
+  tagOwner,
+  taggedProcesses,
+  withDescendants,
+  type ProcessIdentity,
+} from '../execution/processes/process-tree.ts'
 import { seal, unseal } from './integrity.ts'
 
 /**
@@ -32,18 +44,28 @@ export interface ProcessRecord {
   readonly start: number
   /** The pid leads a process group that troupe started (signal the whole group). */
   readonly group: boolean
+  /** The troupe process that started it (pid, start ticks): while that one lives, the process is its to stop, not a leftover. */
+  readonly owner?: number
+  readonly ownerStart?: number
 }
 
 /** Next sequence number per ledger file this process appends to. */
 const sequences = new Map<string, number>()
 
 /** Appends one process to its run's ledger. Never throws: the ledger is a safety net, not a gate. */
-export function recordProcess(owner: ProcessOwner, process: { readonly pid: number; readonly startTicks: number; readonly group: boolean }): void {
+export function recordProcess(owner: ProcessOwner, process: { readonly pid: number; readonly startTicks: number; readonly group: boolean }, troupe?: ProcessIdentity): void {
   if (owner.runDir === undefined || !existsSync(owner.runDir)) return
   const file = join(owner.runDir, PROCESSES_FILE)
   try {
     const seq = sequences.get(file) ?? readLedger(file).length + 1
-    const record: ProcessRecord = { task: owner.taskId, attempt: owner.attempt, pid: process.pid, start: process.startTicks, group: process.group }
+    const record: ProcessRecord = {
+      task: owner.taskId,
+      attempt: owner.attempt,
+      pid: process.pid,
+      start: process.startTicks,
+      group: process.group,
+      ...(troupe === undefined ? {} : { owner: troupe.pid, ownerStart: troupe.startTicks }),
+    }
     appendFileSync(file, `${seal(seq, JSON.stringify(record))}\n`)
     sequences.set(file, seq + 1)
   } catch {
@@ -62,7 +84,8 @@ export function readLedger(file: string): ProcessRecord[] {
   const out: ProcessRecord[] = []
   for (const line of text.split('\n')) {
     if (line === '' || 'problem' in unseal(line)) continue
-    out.push(JSON.parse(line) as ProcessRecord)
+    const { task, attempt, pid, start, group, owner, ownerStart } = JSON.parse(line) as ProcessRecord
+    out.push({ task, attempt, pid, start, group, ...(owner === undefined ? {} : { owner, ownerStart }) })
   }
   return out
 }
@@ -72,6 +95,9 @@ export function readLedger(file: string): ProcessRecord[] {
  * its ledger that still live (same pid and start time), their groups and descendants, and
  * every process whose environment names the run directory — and waits until they are gone
  * (up to `waitMs`). Then the ledger is emptied. Returns how many processes were killed.
+ *
+ * Spared: processes whose troupe process still lives (another one than this: a `troupe
+ * worker` on this machine running an attempt of the run, which a resumed coordinator adopts).
  */
 export async function stopLeftovers(runDir: string, waitMs = 5_000): Promise<number> {
   const file = join(runDir, PROCESSES_FILE)
@@ -80,14 +106,19 @@ export async function stopLeftovers(runDir: string, waitMs = 5_000): Promise<num
   const byPid = new Map(table.map((entry) => [entry.pid, entry]))
   const roots: number[] = []
   const groups: number[] = []
+  const ownerLives = (owner: ProcessIdentity | undefined) => owner !== undefined && owner.pid !== process.pid && isAlive(owner)
   for (const record of records) {
     const entry = byPid.get(record.pid)
     if (entry === undefined || entry.startTicks !== record.start) continue
+    if (record.owner !== undefined && ownerLives({ pid: record.owner, startTicks: record.ownerStart ?? 0 })) continue
     roots.push(record.pid)
     if (record.group && entry.pgrp === record.pid) groups.push(record.pid)
   }
   for (const pgid of groups) for (const entry of table) if (entry.pgrp === pgid) roots.push(entry.pid)
-  for (const entry of taggedProcesses(RUN_DIR_TAG, runDir, table)) roots.push(entry.pid)
+  for (const entry of taggedProcesses(RUN_DIR_TAG, runDir, table)) {
+    const tag = environValue(entry.pid, PROCESS_TAG)
+    if (!ownerLives(tag === undefined ? undefined : tagOwner(tag))) roots.push(entry.pid)
+  }
   const targets = withDescendants(roots, table)
   for (const pid of selfAndAncestors(table)) targets.delete(pid)
   for (const pgid of groups) signalGroup(pgid, 'SIGKILL')

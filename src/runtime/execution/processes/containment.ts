@@ -4,6 +4,7 @@ import { threadEntryFile } from '../../core/worker-file.ts'
 import { recordProcess, type ProcessOwner } from '../../journal/process-ledger.ts'
 import {
   PROCESS_TAG,
+  readProc,
   readProcTable,
   selfAndAncestors,
   signalGroup,
@@ -46,7 +47,9 @@ export interface Contained {
   readonly owner: ProcessOwner | undefined
 }
 
-const token = randomBytes(6).toString('hex')
+/** This troupe process, as owner: tags and ledger records name it, so resume spares what a live troupe (a worker) still runs. */
+const self: ProcessIdentity = { pid: process.pid, startTicks: readProc(process.pid)?.startTicks ?? 0 }
+const token = `${self.pid}-${self.startTicks}-${randomBytes(4).toString('hex')}`
 let counter = 0
 const live = new Set<Contained>()
 let supervisor: ChildProcess | undefined
@@ -62,7 +65,7 @@ export function contain(pgid: number, startTicks: number, tag: string, owner: Pr
   const entry: Contained = { pgid, leader: { pid: pgid, startTicks }, tag, escaped: new Map(), owner }
   live.add(entry)
   tell(`g ${pgid} ${startTicks}`)
-  if (owner !== undefined) recordProcess(owner, { pid: pgid, startTicks, group: true })
+  if (owner !== undefined) recordProcess(owner, { pid: pgid, startTicks, group: true }, self)
   captureTimer ??= setInterval(capture, CAPTURE_INTERVAL_MS).unref()
   return entry
 }
@@ -92,7 +95,7 @@ export function sweep(entry: Contained, signal: NodeJS.Signals): boolean {
   const roots: number[] = []
   if (groupIsOurs) for (const process of table) if (process.pgrp === entry.pgid) roots.push(process.pid)
   for (const [pid, start] of entry.escaped) if (byPid.get(pid)?.startTicks === start) roots.push(pid)
-  for (const process of taggedProcesses(PROCESS_TAG, entry.tag, table)) roots.push(process.pid)
+  for (const process of taggedProcesses(PROCESS_TAG, entry.tag, table, false, entry.leader.startTicks)) roots.push(process.pid)
   const targets = withDescendants(roots, table)
   for (const pid of selfAndAncestors(table)) targets.delete(pid)
   let signalled = groupIsOurs && signalGroup(entry.pgid, signal)
@@ -120,7 +123,7 @@ function capture(): void {
 function escaped(entry: Contained, process: ProcEntry): void {
   entry.escaped.set(process.pid, process.startTicks)
   tell(`p ${process.pid} ${process.startTicks}`)
-  if (entry.owner !== undefined) recordProcess(entry.owner, { pid: process.pid, startTicks: process.startTicks, group: false })
+  if (entry.owner !== undefined) recordProcess(entry.owner, { pid: process.pid, startTicks: process.startTicks, group: false }, self)
 }
 
 /** Sends one line to the supervisor, starting it (again) first when needed. */

@@ -106,12 +106,15 @@ export function withDescendants(roots: Iterable<number>, table: readonly ProcEnt
 
 /**
  * The live processes whose environment holds `name=value` (or, with `prefix`, a value
- * starting with `value`). Only this user's processes can be read; others are skipped.
+ * starting with `value`), among those started at or after `sinceTicks` (a descendant never
+ * starts before its ancestor: the older processes' environments need not be read). Only
+ * this user's processes can be read; others are skipped.
  */
-export function taggedProcesses(name: string, value: string, table: readonly ProcEntry[], prefix = false): ProcEntry[] {
+export function taggedProcesses(name: string, value: string, table: readonly ProcEntry[], prefix = false, sinceTicks = 0): ProcEntry[] {
   const wanted = `${name}=${value}`
   const out: ProcEntry[] = []
   for (const entry of table) {
+    if (entry.startTicks < sinceTicks) continue
     let environ: string
     try {
       environ = readFileSync(`/proc/${entry.pid}/environ`, 'latin1')
@@ -154,4 +157,25 @@ export function signalProcess(pid: number, signal: NodeJS.Signals): boolean {
   } catch {
     return false
   }
+}
+
+/**
+ * The troupe process that started a tagged process: `TROUPE_PROCESS_TAG` values are
+ * `<pid>-<startTicks>-<random>.<n>` (see containment.ts). Undefined for another shape.
+ */
+export function tagOwner(value: string): ProcessIdentity | undefined {
+  const match = /^(\d+)-(\d+)-[0-9a-f]+\.\d+$/.exec(value)
+  return match === null ? undefined : { pid: Number(match[1]), startTicks: Number(match[2]) }
+}
+
+/** The value of `name` in a process's environment, if it can be read and has one. */
+export function environValue(pid: number, name: string): string | undefined {
+  let environ: string
+  try {
+    environ = readFileSync(`/proc/${pid}/environ`, 'latin1')
+  } catch {
+    return undefined
+  }
+  const prefix = `${name}=`
+  return environ.split('\0').find((item) => item.startsWith(prefix))?.slice(prefix.length)
 }

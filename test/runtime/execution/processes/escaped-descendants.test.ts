@@ -1,7 +1,12 @@
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { createRuntime, type Plan } from '../../../../src/index.ts'
 import { survivors } from '../../../../src/bench/survivors.ts'
-import { until } from '../../../helpers/journal-file.ts'
+import { CLI_ENTRY } from '../../../helpers/cli.ts'
+import { exited, until } from '../../../helpers/journal-file.ts'
 
 /**
  * Descendants that leave the attempt's process group (issue 21 item 2): Gemini's shell tool
@@ -48,4 +53,18 @@ describe('a setsid grandchild', () => {
       await runtime.close()
     })
   }
+
+  it('is killed when troupe run gets SIGTERM', { timeout: 120_000 }, async () => {
+    const mark = `sigterm-${Math.random().toString(36).slice(2)}`
+    const dir = mkdtempSync(join(tmpdir(), 'troupe-setsid-'))
+    writeFileSync(join(dir, 'troupe.config.json'), JSON.stringify({ governor: { enabled: false }, pool: { minThreads: 1, maxThreads: 1 }, cancelGraceMs: 300 }))
+    writeFileSync(join(dir, 'plan.json'), JSON.stringify(plan(mark, SETSID)))
+    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), CLI_ENTRY, 'run', 'plan.json', '--quiet'], { cwd: dir, stdio: 'ignore' })
+    const exit = exited(child)
+    await until(() => sessionLeaders(mark).length >= 2, 'the setsid grandchild to start', 60_000)
+    child.kill('SIGTERM')
+    expect(await exit).toBe(130)
+    await until(() => survivors(mark).length === 0, 'every process of the attempt to end', 10_000)
+    rmSync(dir, { recursive: true, force: true })
+  })
 })
