@@ -53,7 +53,8 @@ export async function workerCommand(options: WorkerCommandOptions): Promise<numb
   const config = loadConfig({ file: options.config })
   const concurrency = options.concurrency ?? availableParallelism()
   const name = options.name ?? `${hostname()}-${process.pid}`
-  const { executor } = createLocalBackend(config, { threads: concurrency, clock: systemClock, onError: (error) => reportListenerError(error) })
+  const onError = (error: unknown) => reportListenerError(error)
+  const { executor } = createLocalBackend(config, { threads: concurrency, clock: systemClock, onError })
   const worker = await startRemoteWorker({
     target,
     name,
@@ -62,7 +63,7 @@ export async function workerCommand(options: WorkerCommandOptions): Promise<numb
     executor,
     secret: secret ?? null,
     ...(agents === undefined ? {} : { agents }),
-    onError: (error) => reportListenerError(error),
+    onError,
   })
   if (secret === undefined) {
     process.stderr.write("troupe worker: --insecure: running unsigned jobs; anyone who can write to this Redis runs this worker's agents\n")

@@ -44,7 +44,7 @@ expectTypeOf<TaskSpec>().toHaveProperty('agent').toEqualTypeOf<string>()
 // Results.
 expectTypeOf<RunResult['tasks']>().toEqualTypeOf<Readonly<Record<string, TaskResult>>>()
 expectTypeOf<RunResult['speedup']>().toEqualTypeOf<number>()
-expectTypeOf<RunResult['status']>().toEqualTypeOf<'completed' | 'failed' | 'cancelled'>()
+expectTypeOf<RunResult['status']>().toEqualTypeOf<'completed' | 'failed' | 'cancelled' | 'paused'>()
 expectTypeOf<TaskResult['state']>().toEqualTypeOf<TaskState>()
 
 // Events.

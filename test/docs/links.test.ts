@@ -3,19 +3,13 @@ import { dirname, join, relative } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { ROOT, docFiles, relativeLinks, where } from './markdown.ts'
 
-/**
- * Pages written on other branches at the same time as the ones linking to them: a link to one
- * is accepted while the file is absent. Once they are merged, this list can go.
- */
-const WRITTEN_IN_PARALLEL = new Set(['docs/agents-cli.md', 'docs/agents-cli-codex-gemini.md', 'docs/operations.md', 'docs/security.md'])
-
 describe('links in README.md and docs/', () => {
   it.each(docFiles())('every relative link of %s resolves inside the repository', (file) => {
     const broken: string[] = []
     for (const { line, target } of relativeLinks(file)) {
       const path = join(ROOT, dirname(file), decodeURIComponent(target.split('#')[0]!))
       const inRepo = relative(ROOT, path)
-      const resolves = !inRepo.startsWith('..') && (existsSync(path) || WRITTEN_IN_PARALLEL.has(inRepo))
+      const resolves = !inRepo.startsWith('..') && existsSync(path)
       if (!resolves) broken.push(`${where(file, line)} → ${target}`)
     }
     expect(broken).toEqual([])

@@ -59,7 +59,7 @@ it('every code sample in README.md and docs/ says how it runs, or is marked <!--
   expect(unmarked).toEqual([])
 })
 
-/** One document's sandbox: a git repository, a `troupe` on PATH, and a runtime for its plans. */
+/** One document's sandbox: a git repository, a `troupe` (and CLI placeholders) on PATH, and a runtime for its plans. */
 class Sandbox {
   readonly dir = mkdtempSync(join(tmpdir(), 'troupe-docs-'))
   readonly env: NodeJS.ProcessEnv
@@ -76,6 +76,12 @@ class Sandbox {
     mkdirSync(bin)
     writeFileSync(join(bin, 'troupe'), `#!/bin/sh\nexec "${process.execPath}" --import "${TSX}" "${CLI_ENTRY}" "$@"\n`)
     chmodSync(join(bin, 'troupe'), 0o755)
+    // `plan validate` blocks look CLI executables up on PATH and never start them: Codex and
+    // Gemini have no stand-in (their tests drive the real CLIs), so placeholders that fail if run.
+    for (const cli of ['codex', 'gemini']) {
+      writeFileSync(join(bin, cli), '#!/bin/sh\necho "docs sandbox: $0 is a placeholder" >&2\nexit 1\n')
+      chmodSync(join(bin, cli), 0o755)
+    }
     this.env = { ...process.env, ...API_KEYS, NO_COLOR: '1', PATH: [bin, STAND_INS, process.env.PATH].join(delimiter) }
     this.runtime = createRuntime({ config: sandboxConfig(this.dir) })
   }
