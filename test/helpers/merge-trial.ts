@@ -32,7 +32,10 @@ export async function mergeTrial(tasks: number, kills: number, maxDelayMs: numbe
     name: 'merge-kill',
     maxParallel: 2,
     workspace: 'worktree',
-    integration: { verify: 'sleep 0.4; test ! -e bad.txt' },
+    // Verify runs once per merge, one merge at a time: 1.5 s each keeps an uninterrupted run
+    // longer than the latest kill (1 s + maxDelayMs), so the first invocation is always killed
+    // (regression: at 0.4 s a quiet machine finished the run before any kill, and kills was 0).
+    integration: { verify: 'sleep 1.5; test ! -e bad.txt' },
     agents: { edit: EDIT },
     tasks: ids.map((id) => ({ id, agent: 'edit', retries: 0, input: { write: { [`${id}.txt`]: `${id}\n` } } })),
   }
