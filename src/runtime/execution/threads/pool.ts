@@ -47,6 +47,14 @@ export interface PoolOptions {
 /** Threads the pool may start on top of its slots for module agents waiting for tasks they spawned. */
 export const PARKED_THREADS = 64
 
+/**
+ * Node flags of pool threads. piscina loads its entry with `require()` first; on Node 20.19+ and 22
+ * that is `require(esm)`, and a thread terminated while `require(esm)` instantiates the entry aborts
+ * the whole process (V8: "IsGraphAsync must be used on an instantiated module"). Without
+ * `require(esm)` piscina falls back to `import()`, which a termination ends cleanly.
+ */
+export const THREAD_EXEC_ARGV: readonly string[] = [...process.execArgv, '--no-experimental-require-module']
+
 /** The bound on threads when the pool is sized from the runs: the sum of their parallelism, at most this. */
 export const AUTO_MAX_THREADS = Math.max(64, 4 * availableParallelism())
 
@@ -169,6 +177,7 @@ export class WorkerPool implements Executor {
       idleTimeout: options.idleTimeoutMs,
       // 'sync' (the default) blocks a worker's event loop between tasks, freezing its timers.
       atomics: 'disabled',
+      execArgv: THREAD_EXEC_ARGV,
       // The scheduler never hands piscina more than it can run; no queue limit here.
       maxQueue: Infinity,
       ...(resourceLimits === undefined ? {} : { resourceLimits }),
@@ -270,6 +279,7 @@ export class WorkerPool implements Executor {
       maxThreads: 1,
       idleTimeout: 1_000,
       atomics: 'disabled',
+      execArgv: THREAD_EXEC_ARGV,
       maxQueue: Infinity,
       ...(resourceLimits === undefined ? {} : { resourceLimits }),
     })
