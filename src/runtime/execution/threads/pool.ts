@@ -177,7 +177,7 @@ export class WorkerPool implements Executor {
       idleTimeout: options.idleTimeoutMs,
       // 'sync' (the default) blocks a worker's event loop between tasks, freezing its timers.
       atomics: 'disabled',
-      execArgv: THREAD_EXEC_ARGV,
+      execArgv: [...THREAD_EXEC_ARGV],
       // The scheduler never hands piscina more than it can run; no queue limit here.
       maxQueue: Infinity,
       ...(resourceLimits === undefined ? {} : { resourceLimits }),
@@ -279,7 +279,7 @@ export class WorkerPool implements Executor {
       maxThreads: 1,
       idleTimeout: 1_000,
       atomics: 'disabled',
-      execArgv: THREAD_EXEC_ARGV,
+      execArgv: [...THREAD_EXEC_ARGV],
       maxQueue: Infinity,
       ...(resourceLimits === undefined ? {} : { resourceLimits }),
     })
