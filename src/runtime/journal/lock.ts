@@ -3,6 +3,7 @@ import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'no
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { TroupeError } from '../core/errors.ts'
+import { processAlive } from '../core/process-alive.ts'
 
 /** What a lock file says about its holder. */
 export interface LockHolder {
@@ -147,13 +148,7 @@ export function liveHolder(runDirectory: string): LockHolder | undefined {
 
 /** Whether the holder may still be running. A holder on another host is assumed alive: its pid means nothing here. */
 export function isAlive(holder: Pick<LockHolder, 'pid' | 'host'>): boolean {
-  if (holder.host !== hostname()) return true
-  try {
-    process.kill(holder.pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
+  return holder.host !== hostname() || processAlive(holder.pid)
 }
 
 function installExitHook(): void {

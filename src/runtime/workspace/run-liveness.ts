@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { processAlive } from '../core/process-alive.ts'
 
 /**
  * Whether a run is still running, for `troupe clean`: a run is live while a live process
@@ -69,12 +70,3 @@ function readPid(file: string): number | undefined {
   return typeof pid === 'number' && Number.isSafeInteger(pid) && pid > 0 ? pid : undefined
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    // EPERM: it exists, owned by another user.
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}

@@ -17,6 +17,7 @@ import { LineSplitter, Tail } from './line-splitter.ts'
 import type { ProcessDriver } from './process-driver.ts'
 import { ProcessGroup } from './process-group.ts'
 import { ResourceSampler } from './resource-sampler.ts'
+import { processAlive } from '../../core/process-alive.ts'
 
 export interface ProcessExecutorOptions {
   /** `config.prices`: token prices by agent and model name, for CLIs that report tokens only. */
@@ -55,17 +56,8 @@ async function sweepOrphanMcpDirs(): Promise<void> {
   const names = await readdir(tmpdir()).catch(() => [] as string[])
   for (const name of names) {
     const pid = Number(MCP_DIR.exec(name)?.[1])
-    if (!Number.isInteger(pid) || pid === process.pid || isAlive(pid)) continue
+    if (!Number.isInteger(pid) || pid === process.pid || processAlive(pid)) continue
     await rm(join(tmpdir(), name), { recursive: true, force: true }).catch(() => undefined)
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
   }
 }
 
