@@ -4,12 +4,13 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { cliMcpConfig, writeCliMcpConfig } from '../../coordination/mcp-config.ts'
 import type { McpEndpoint, McpToolServer } from '../../coordination/mcp-server.ts'
+import type { Mailbox } from '../../coordination/mailbox.ts'
 import { Scratchpad } from '../../coordination/scratchpad.ts'
 import type { ModelPrice } from '../../core/config.ts'
 import type { CliKind } from '../../plan/agent-spec.ts'
 import { isProcessAgent } from '../../plan/agent-spec.ts'
 import { renderString, type TemplateScope } from '../../plan/templates.ts'
-import { templateScopeOf, type AttemptHandle, type AttemptListener, type AttemptRequest, type AttemptResult, type Executor } from '../executor.ts'
+import { templateScopeOf, type AttemptHandle, type AttemptListener, type AttemptRequest, type AttemptResult, type Executor, type WaitTasksAnswer } from '../executor.ts'
 import { createCliDriver } from './cli-drivers.ts'
 import { CommandDriver } from './command.ts'
 import { AttemptLog } from './log-file.ts'
@@ -25,6 +26,8 @@ export interface ProcessExecutorOptions {
   readonly tools?: McpToolServer
   /** The run's scratchpad, by run id (an in-memory one is used when the run has none). */
   readonly scratchpad?: (runId: string) => Scratchpad | undefined
+  /** The run's mailbox, by run id (`send_message`, `read_messages`; absent: no such tools' effect). */
+  readonly mailbox?: (runId: string) => Mailbox | undefined
   /**
    * `governor.memory.perProcessMb`: the most resident memory an attempt's whole process group
    * may hold, MB; over it the group is killed and the attempt fails with ERR_WORKER_OOM.
@@ -89,6 +92,7 @@ export class ProcessExecutor implements Executor {
   readonly #sampler = new ResourceSampler()
   readonly #tools: McpToolServer | undefined
   readonly #scratchpad: (runId: string) => Scratchpad | undefined
+  readonly #mailbox: (runId: string) => Mailbox | undefined
   readonly #maxRssMb: number | null
 
   constructor(options: ProcessExecutorOptions = {}) {
@@ -96,6 +100,7 @@ export class ProcessExecutor implements Executor {
     this.#prices = options.prices ?? {}
     this.#tools = options.tools
     this.#scratchpad = options.scratchpad ?? (() => undefined)
+    this.#mailbox = options.mailbox ?? (() => undefined)
   }
 
   start(request: AttemptRequest, listener: AttemptListener): AttemptHandle {
@@ -141,6 +146,8 @@ export class ProcessExecutor implements Executor {
    */
   #withTools(tools: McpToolServer, kind: CliKind, request: AttemptRequest, listener: AttemptListener, driverWith: (mcpArgs: readonly string[]) => ProcessDriver, cwd: string, env: Record<string, string>): AttemptHandle {
     let aborted = false
+    // Ends a wait_tasks call in progress when the attempt is stopped (cancelled, timed out).
+    const stopped = new AbortController()
     let inner: AttemptHandle | undefined
     const result = (async (): Promise<AttemptResult> => {
       let dir: string | undefined
@@ -150,6 +157,7 @@ export class ProcessExecutor implements Executor {
         dir = await mkdtemp(join(tmpdir(), `troupe-mcp-${process.pid}-`))
         trackMcpDir(dir)
         const scratchpad = this.#scratchpad(request.runId) ?? (await Scratchpad.open(undefined))
+        const mailbox = this.#mailbox(request.runId)
         endpoint = await tools.bind({
           runId: request.runId,
           taskId: request.taskId,
@@ -163,6 +171,8 @@ export class ProcessExecutor implements Executor {
             if (!answer.ok) throw new Error(`${answer.error.code}: ${answer.error.message}`)
             return { added: answer.added }
           },
+          ...(listener.onWaitTasks === undefined ? {} : { waitTasks: (wait) => untilStopped(listener.onWaitTasks!(wait), stopped.signal, request) }),
+          ...(mailbox === undefined ? {} : { mailbox }),
         })
         const config = await cliMcpConfig(kind, endpoint.url, dir, env)
         await writeCliMcpConfig(config)
@@ -185,6 +195,7 @@ export class ProcessExecutor implements Executor {
       result,
       abort: () => {
         aborted = true
+        stopped.abort()
         inner?.abort()
       },
     }
@@ -264,4 +275,21 @@ export class ProcessExecutor implements Executor {
     await Promise.all(this.#inFlight)
     this.#sampler.close()
   }
+}
+
+/** A wait's answer, or ERR_CANCELLED at once when the attempt is stopped first: the CLI is not left in a call nobody will answer. */
+function untilStopped(wait: Promise<WaitTasksAnswer>, signal: AbortSignal, request: AttemptRequest): Promise<WaitTasksAnswer> {
+  const stopped = (): WaitTasksAnswer => ({
+    ok: false,
+    error: { code: 'ERR_CANCELLED', message: `task "${request.taskId}" attempt ${request.attempt} was stopped (cancelled or timed out) while it waited` },
+  })
+  if (signal.aborted) return Promise.resolve(stopped())
+  return new Promise((resolve) => {
+    const onAbort = () => resolve(stopped())
+    signal.addEventListener('abort', onAbort, { once: true })
+    void wait.then((answer) => {
+      signal.removeEventListener('abort', onAbort)
+      resolve(answer)
+    })
+  })
 }
