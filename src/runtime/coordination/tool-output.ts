@@ -4,9 +4,7 @@ export const MAX_OUTPUT_CHARS = 16_000
 export const MAX_ANSWER_CHARS = 256 * 1024
 
 /** ANSI escape sequences (CSI, OSC and single-character escapes), then any other control character but tab and newline. */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const ESCAPES = /\u001b(?:\[[0-?]*[ -/]*[@-~]|\][^\u0007\u001b]*(?:\u0007|\u001b\\)|[@-Z\\-_])|\u009b[0-?]*[ -/]*[@-~]/g
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
 
 /**
