@@ -41,6 +41,8 @@ export interface GrowthHost {
 export class RunGrowth {
   readonly #host: GrowthHost
   readonly #waits: SpawnWaits
+  /** Tasks whose attempt sits in `wait_tasks` (or `add_tasks` with wait), with how many such calls: each a live process holding no slot. */
+  readonly #toolWaiters = new Map<number, number>()
   /** Tasks added to the run so far (counted once from the plan: a resumed run holds its earlier additions). */
   #added: number | undefined
 
@@ -49,6 +51,7 @@ export class RunGrowth {
     this.#waits = new SpawnWaits({
       isEnded: (task) => host.tasks.resultOf(task) !== undefined,
       clock: host.init.clock,
+      resumable: () => host.scheduleDrain(),
       park: (parent) => {
         host.attempts.park(parent)
         // RUNNING → WAITING: the task's state says it holds no slot (and counts out of the working tasks).
@@ -72,6 +75,8 @@ export class RunGrowth {
   /** A parked attempt ended (timeout, cancel): its waits are forgotten (the ledger balances its gates when it releases them). */
   parkedAttemptEnded(task: CompiledTask): void {
     this.#waits.dropParent(task.index)
+    // Its wait_tasks calls are never answered now (the executor answered the CLI when it stopped the attempt).
+    this.#toolWaiters.delete(task.index)
   }
 
   /**
@@ -181,9 +186,9 @@ export class RunGrowth {
     if ((state !== 'RUNNING' && state !== 'WAITING') || tasks.contextOf(task.index).attempt !== attempt) {
       return { ok: false, error: { code: 'ERR_ARGUMENT_INVALID', message: `${source}: attempt ${attempt} has ended; it can wait for no tasks` } }
     }
-    if (!this.#waits.isWaiting(task.index) && task.agentSpec.kind !== 'module') {
+    if (!this.#toolWaiters.has(task.index)) {
       const cap = effectiveMaxParallel(init.strategy, init.maxParallel)
-      const waiting = [...this.#waits.parents()].filter((p) => plan.tasks[p]!.agentSpec.kind !== 'module').map((p) => `"${plan.tasks[p]!.id}"`)
+      const waiting = [...this.#toolWaiters.keys()].map((p) => `"${plan.tasks[p]!.id}"`)
       if (waiting.length >= cap) {
         const message =
           `${source} cannot wait: ${waiting.length} tasks of run "${init.id}" wait in wait_tasks already (${waiting.slice(0, 5).join(', ')}` +
@@ -208,7 +213,15 @@ export class RunGrowth {
       if (!found.ok) return found
       children = found.children
     }
-    const timedOut = await this.#waits.wait(task.index, attempt, children, request.timeoutMs)
+    const calls = this.#toolWaiters.get(task.index) ?? 0
+    this.#toolWaiters.set(task.index, calls + 1)
+    let timedOut: boolean
+    try {
+      timedOut = await this.#waits.wait(task.index, attempt, children, request.timeoutMs)
+    } finally {
+      if (calls === 0) this.#toolWaiters.delete(task.index)
+      else this.#toolWaiters.set(task.index, calls)
+    }
     return { ok: true, ...(added === undefined ? {} : { added }), timedOut, tasks: this.#report(children) }
   }
 

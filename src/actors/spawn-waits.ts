@@ -19,6 +19,8 @@ export interface WaitHost {
   park(parent: number): void
   /** Times `wait_tasks`' `timeout` on the run's clock. */
   readonly clock: Pick<Clock, 'setTimeout' | 'clearTimeout'>
+  /** A wait timed out and its parent became resumable outside a task's end: the run should drain. */
+  resumable(): void
 }
 
 /**
@@ -101,6 +103,7 @@ export class SpawnWaits {
       else this.#byChild.set(child, kept)
     }
     this.#complete(wait)
+    this.#host.resumable()
   }
 
   /** The oldest resumable wait, without taking it; see {@link resumed}. */
