@@ -22,6 +22,8 @@ export interface ToolBinding {
   addTasks?(tasks: readonly unknown[]): Promise<{ readonly added: readonly string[] }>
   /** Waits for tasks (`wait_tasks`), or adds then waits (`add_tasks` with `wait`); ends early when the attempt is stopped. Undefined where the run cannot. */
   waitTasks?(request: WaitTasksRequest): Promise<WaitTasksAnswer>
+  /** Aborts when the attempt is stopped (cancelled, timed out): a wait in progress then answers ERR_CANCELLED at once. */
+  readonly stopped?: AbortSignal
   /** The run's messages between tasks; undefined where the run has none. */
   readonly mailbox?: Mailbox
 }
@@ -120,7 +122,7 @@ function timeoutMs(seconds: number | undefined): number {
 
 async function waitFor(binding: ToolBinding, tool: string, request: WaitTasksRequest): Promise<Extract<WaitTasksAnswer, { ok: true }>> {
   if (binding.waitTasks === undefined) throw new Error(`${tool}: this run cannot wait for tasks from this attempt`)
-  const answer = await binding.waitTasks(request)
+  const answer = await untilStopped(() => binding.waitTasks!(request), binding)
   // `CODE: message`, as add_tasks reports a refused addition.
   if (!answer.ok) throw new Error(`${answer.error.code}: ${answer.error.message}`)
   return answer
@@ -140,4 +142,23 @@ function waitView(answer: Extract<WaitTasksAnswer, { ok: true }>): WaitView {
     Object.defineProperty(tasks, id, { value: view, enumerable: true, writable: true, configurable: true })
   }
   return { ...(answer.added === undefined ? {} : { added: answer.added }), timedOut: answer.timedOut, tasks }
+}
+
+/** A wait's answer, or ERR_CANCELLED as soon as the attempt is stopped: the CLI is not left in a call nobody will answer. */
+function untilStopped(waitFor: () => Promise<WaitTasksAnswer>, binding: ToolBinding): Promise<WaitTasksAnswer> {
+  const signal = binding.stopped
+  if (signal === undefined) return waitFor()
+  const stopped = (): WaitTasksAnswer => ({
+    ok: false,
+    error: { code: 'ERR_CANCELLED', message: `task "${binding.taskId}" was stopped (cancelled or timed out) while it waited` },
+  })
+  if (signal.aborted) return Promise.resolve(stopped())
+  return new Promise((resolve) => {
+    const onAbort = () => resolve(stopped())
+    signal.addEventListener('abort', onAbort, { once: true })
+    void waitFor().then((answer) => {
+      signal.removeEventListener('abort', onAbort)
+      resolve(answer)
+    })
+  })
 }

@@ -115,6 +115,35 @@ describe('wait_tasks and add_tasks with wait over MCP', () => {
   })
 })
 
+describe('a wait in progress when the attempt is stopped', () => {
+  it('answers ERR_CANCELLED at once (the run never answers a stopped attempt\'s wait): the CLI is not left in the call', async () => {
+    const stop = new AbortController()
+    let entered!: () => void
+    const waiting = new Promise<void>((resolve) => (entered = resolve))
+    const never = () => {
+      entered()
+      return new Promise<WaitTasksAnswer>(() => {})
+    }
+    const client = await connect({ ...(await binding('lead')), waitTasks: never, stopped: stop.signal })
+    const reply = call(client, 'wait_tasks', { ids: ['kid'] })
+    // The call is in the run's hands before the attempt is stopped.
+    await waiting
+    stop.abort()
+    expect(await reply).toEqual({ isError: true, text: 'ERR_CANCELLED: task "lead" was stopped (cancelled or timed out) while it waited' })
+    await client.close()
+  })
+
+  it('a call made after the attempt was stopped answers ERR_CANCELLED without asking the run', async () => {
+    const stop = new AbortController()
+    stop.abort()
+    requests.length = 0
+    const client = await connect({ ...(await binding('lead')), stopped: stop.signal })
+    expect((await call(client, 'add_tasks', { tasks: [{ id: 'x' }], wait: true })).text).toMatch(/^ERR_CANCELLED: /)
+    expect(requests).toEqual([])
+    await client.close()
+  })
+})
+
 describe('send_message / read_messages over MCP', () => {
   it('a message to a task is in its inbox only, with sender and position, and on disk', async () => {
     const sent = JSON.parse((await call(lead, 'send_message', { to: 'kid', text: 'use src/api' })).text) as { message: { seq: number } }

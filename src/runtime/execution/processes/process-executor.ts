@@ -10,7 +10,7 @@ import type { ModelPrice } from '../../core/config.ts'
 import type { CliKind } from '../../plan/agent-spec.ts'
 import { isProcessAgent } from '../../plan/agent-spec.ts'
 import { renderString, type TemplateScope } from '../../plan/templates.ts'
-import { templateScopeOf, type AttemptHandle, type AttemptListener, type AttemptRequest, type AttemptResult, type Executor, type WaitTasksAnswer } from '../executor.ts'
+import { templateScopeOf, type AttemptHandle, type AttemptListener, type AttemptRequest, type AttemptResult, type Executor } from '../executor.ts'
 import { createCliDriver } from './cli-drivers.ts'
 import { CommandDriver } from './command.ts'
 import { AttemptLog } from './log-file.ts'
@@ -171,7 +171,8 @@ export class ProcessExecutor implements Executor {
             if (!answer.ok) throw new Error(`${answer.error.code}: ${answer.error.message}`)
             return { added: answer.added }
           },
-          ...(listener.onWaitTasks === undefined ? {} : { waitTasks: (wait) => untilStopped(listener.onWaitTasks!(wait), stopped.signal, request) }),
+          ...(listener.onWaitTasks === undefined ? {} : { waitTasks: (wait) => listener.onWaitTasks!(wait) }),
+          stopped: stopped.signal,
           ...(mailbox === undefined ? {} : { mailbox }),
         })
         const config = await cliMcpConfig(kind, endpoint.url, dir, env)
@@ -277,19 +278,3 @@ export class ProcessExecutor implements Executor {
   }
 }
 
-/** A wait's answer, or ERR_CANCELLED at once when the attempt is stopped first: the CLI is not left in a call nobody will answer. */
-function untilStopped(wait: Promise<WaitTasksAnswer>, signal: AbortSignal, request: AttemptRequest): Promise<WaitTasksAnswer> {
-  const stopped = (): WaitTasksAnswer => ({
-    ok: false,
-    error: { code: 'ERR_CANCELLED', message: `task "${request.taskId}" attempt ${request.attempt} was stopped (cancelled or timed out) while it waited` },
-  })
-  if (signal.aborted) return Promise.resolve(stopped())
-  return new Promise((resolve) => {
-    const onAbort = () => resolve(stopped())
-    signal.addEventListener('abort', onAbort, { once: true })
-    void wait.then((answer) => {
-      signal.removeEventListener('abort', onAbort)
-      resolve(answer)
-    })
-  })
-}
