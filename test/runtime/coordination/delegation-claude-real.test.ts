@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
@@ -75,5 +75,39 @@ describe.runIf(hasRealCli('claude-code'))('delegation for CLI agents (the real c
     expect(answer.tasks['kid-b']).toMatchObject({ state: 'COMPLETED', output: expect.stringContaining('child says beta-4712') })
     expect(new Set(server.mainRequests('lead').map((r) => r.session))).toEqual(new Set(['lead']))
     expect(server.mainRequests('lead')).toHaveLength(3)
+  }, 120_000)
+
+  it('send_message / read_messages: a message sent in a run that failed is read by the task it names after resume (messages.jsonl)', async () => {
+    let firstRun = true
+    const read: string[] = []
+    const script: Script = ({ session, turn, toolResults }) => {
+      if (session === 'a') return turn === 0 ? { toolUses: [{ name: 'mcp__troupe__send_message', input: { to: 'b', text: 'api is in src/api.ts' } }] } : { text: 'sent' }
+      if (firstRun) return { status: 400, message: 'b fails the first time' }
+      if (turn === 0) return { toolUses: [{ name: 'mcp__troupe__read_messages', input: {} }] }
+      read.push(resultText(toolResults))
+      return { text: 'read' }
+    }
+    server = await startAnthropicServer(script)
+    const dir = mkdtempSync(join(root, 'runs-'))
+    runtime = createRuntime({ config: { maxParallel: 2, cancelGraceMs: 500, governor: { enabled: false }, checkpoint: { dir } } })
+    const env = claudeEnv(mkdtempSync(join(root, 'home-')), server.url)
+    const cwd = mkdtempSync(join(root, 'cwd-'))
+    const plan = {
+      name: 'mail',
+      agents: { c: { kind: 'claude-code', bin: claude, env, cwd } },
+      tasks: [
+        { id: 'a', agent: 'c', retries: 0, input: { prompt: 'a' } },
+        { id: 'b', agent: 'c', retries: 0, dependsOn: ['a'], input: { prompt: 'b' } },
+      ],
+    } as Plan
+    const first = await runtime.run(plan, { runId: 'mail-1' }).result
+    expect([first.tasks.a?.state, first.tasks.b?.state]).toEqual(['COMPLETED', 'FAILED'])
+    expect(readFileSync(join(dir, 'mail-1', 'messages.jsonl'), 'utf8')).toContain('"from":"a","to":"b"')
+    firstRun = false
+    const resumed = await runtime.run(plan, { runId: 'mail-1' }).result
+    expect(resumed.tasks.b?.state).toBe('COMPLETED')
+    // `a` was reused, not run again: the message came back from the journal.
+    expect(server.mainRequests('a')).toHaveLength(2)
+    expect(JSON.parse(read[0]!)).toMatchObject({ messages: [{ seq: 0, from: 'a', to: 'b', text: 'api is in src/api.ts' }], total: 1 })
   }, 120_000)
 })
