@@ -38,7 +38,9 @@ export function logsCommand(runId: string, taskId: string | undefined, options: 
   if (!existsSync(dir)) {
     throw new TroupeError('ERR_ARGUMENT_INVALID', `No run "${runId}" in ${root} (checkpoint.dir); \`troupe runs\` lists the runs`)
   }
-  if (options.scratchpad && options.messages) throw new TroupeError('ERR_ARGUMENT_INVALID', 'Expected one of `--scratchpad` and `--messages`, got both')
+  if (options.scratchpad && options.messages) {
+    throw new TroupeError('ERR_ARGUMENT_INVALID', 'Expected one of `--scratchpad` and `--messages`, got both')
+  }
   if (options.scratchpad) return printScratchpad(dir, runId, taskId)
   if (options.messages) return printMessages(dir, runId, taskId)
   if (options.follow) return follow(root, dir, runId, taskId, options)
@@ -173,6 +175,8 @@ function printMessages(dir: string, runId: string, taskId: string | undefined): 
     const text = terminalText(message.text, MAX_MESSAGE_CHARS + 100, { multiline: true })
     process.stdout.write(`${new Date(message.at).toISOString()} ${terminalText(message.from)} → ${terminalText(message.to)}: ${text}\n`)
   }
-  if (messages.length === 0) process.stderr.write(`troupe: run ${runId} has no messages${taskId === undefined ? '' : ` from or to task "${taskId}"`}\n`)
+  if (messages.length === 0) {
+    process.stderr.write(`troupe: run ${runId} has no messages${taskId === undefined ? '' : ` from or to task "${taskId}"`}\n`)
+  }
   return EXIT.ok
 }

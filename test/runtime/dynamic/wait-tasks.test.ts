@@ -49,7 +49,7 @@ describe('wait_tasks: waiting for tasks the caller added', () => {
     const child = kid('child', { spawn: { wait: false, tasks: [kid('grandchild', { ms: 5 })] } })
     const { run } = fakeRun(lead({ spawn: { wait: true, tasks: [child] }, waitTasks: { ids: ['grandchild'], timeoutMs: 60_000 } }), { clock: systemClock })
     const result = await run.result
-    expect((result.tasks.lead?.output as Answer).tasks.grandchild?.state).toBe('COMPLETED')
+    expect((result.tasks.lead!.output as Answer).tasks.grandchild?.state).toBe('COMPLETED')
   })
 
   it('refuses a task of the plan it did not add: ERR_TASK_NOT_DELEGATED naming it', async () => {
@@ -96,7 +96,7 @@ describe('wait_tasks: waiting for tasks the caller added', () => {
     const stuck = await fakeRun(lead({ waitTasks: { add: [nested], timeoutMs: 60_000 } }), { clock: systemClock, maxParallel: 1 }).run.result
     expect(stuck.tasks.mid?.error?.code).toBe('ERR_SPAWN_WAIT_LIMIT')
     expect(stuck.tasks.mid?.error?.message).toContain('1 tasks of run')
-    expect((stuck.tasks.lead?.output as Answer).tasks.mid?.error?.code).toBe('ERR_SPAWN_WAIT_LIMIT')
+    expect((stuck.tasks.lead!.output as Answer).tasks.mid?.error?.code).toBe('ERR_SPAWN_WAIT_LIMIT')
     const ok = await fakeRun(lead({ waitTasks: { add: [nested], timeoutMs: 60_000 } }), { clock: systemClock, maxParallel: 2 }).run.result
     expect([ok.status, ok.tasks.mid?.state, ok.tasks.leaf?.state]).toEqual(['completed', 'COMPLETED', 'COMPLETED'])
   })
