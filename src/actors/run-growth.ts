@@ -180,26 +180,18 @@ export class RunGrowth {
    * past that the call answers ERR_SPAWN_WAIT_LIMIT (the run goes on). Never rejects.
    */
   async waitTasks(task: CompiledTask, attempt: number, request: WaitTasksRequest): Promise<WaitTasksAnswer> {
-    const { init, plan, tasks } = this.#host
+    const { plan, tasks } = this.#host
     const source = `task "${task.id}"`
     const state = tasks.stateOf(task.index)
     if ((state !== 'RUNNING' && state !== 'WAITING') || tasks.contextOf(task.index).attempt !== attempt) {
       return { ok: false, error: { code: 'ERR_ARGUMENT_INVALID', message: `${source}: attempt ${attempt} has ended; it can wait for no tasks` } }
     }
-    if (!this.#toolWaiters.has(task.index)) {
-      const cap = effectiveMaxParallel(init.strategy, init.maxParallel)
-      const waiting = [...this.#toolWaiters.keys()].map((p) => `"${plan.tasks[p]!.id}"`)
-      if (waiting.length >= cap) {
-        const message =
-          `${source} cannot wait: ${waiting.length} tasks of run "${init.id}" wait in wait_tasks already (${waiting.slice(0, 5).join(', ')}` +
-          `${waiting.length > 5 ? ', …' : ''}), the most maxParallel ${cap} allows: each still has a live process. ` +
-          'Add tasks without waiting, wait later, or raise maxParallel'
-        return { ok: false, error: { code: 'ERR_SPAWN_WAIT_LIMIT', message } }
-      }
-    }
     let children: readonly number[]
     let added: readonly string[] | undefined
     if (request.add !== undefined) {
+      // Refused before anything is added: a refused call changes nothing.
+      const refusal = this.#waitRefusal(task)
+      if (refusal !== undefined) return refusal
       try {
         const addition = this.addTasks(request.add, { parent: task, wait: true, source })
         children = addition.tasks
@@ -212,17 +204,34 @@ export class RunGrowth {
       const found = this.#delegated(task, request.ids ?? [])
       if (!found.ok) return found
       children = found.children
+      // Tasks that have all ended answer at once: no wait, nothing to refuse.
+      const refusal = children.every((c) => tasks.resultOf(c) !== undefined) ? undefined : this.#waitRefusal(task)
+      if (refusal !== undefined) return refusal
     }
-    const calls = this.#toolWaiters.get(task.index) ?? 0
-    this.#toolWaiters.set(task.index, calls + 1)
+    this.#toolWaiters.set(task.index, (this.#toolWaiters.get(task.index) ?? 0) + 1)
     let timedOut: boolean
     try {
       timedOut = await this.#waits.wait(task.index, attempt, children, request.timeoutMs)
     } finally {
-      if (calls === 0) this.#toolWaiters.delete(task.index)
-      else this.#toolWaiters.set(task.index, calls)
+      const left = (this.#toolWaiters.get(task.index) ?? 1) - 1
+      if (left <= 0) this.#toolWaiters.delete(task.index)
+      else this.#toolWaiters.set(task.index, left)
     }
     return { ok: true, ...(added === undefined ? {} : { added }), timedOut, tasks: this.#report(children) }
+  }
+
+  /** ERR_SPAWN_WAIT_LIMIT when `task` would be one waiting CLI process more than the run's maxParallel; undefined when it may wait. */
+  #waitRefusal(task: CompiledTask): Extract<WaitTasksAnswer, { ok: false }> | undefined {
+    const { init, plan } = this.#host
+    if (this.#toolWaiters.has(task.index)) return undefined
+    const cap = effectiveMaxParallel(init.strategy, init.maxParallel)
+    const waiting = [...this.#toolWaiters.keys()].map((p) => `"${plan.tasks[p]!.id}"`)
+    if (waiting.length < cap) return undefined
+    const message =
+      `task "${task.id}" cannot wait: ${waiting.length} tasks of run "${init.id}" wait in wait_tasks already (${waiting.slice(0, 5).join(', ')}` +
+      `${waiting.length > 5 ? ', …' : ''}), the most maxParallel ${cap} allows: each still has a live process. ` +
+      'Add tasks without waiting, wait later, or raise maxParallel'
+    return { ok: false, error: { code: 'ERR_SPAWN_WAIT_LIMIT', message } }
   }
 
   /** The run indices of `ids`, each a task `caller` added or a descendant of one, none downstream of `caller`. */

@@ -1,6 +1,7 @@
 import { appendFile, mkdir, readFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { TroupeError } from '../core/errors.ts'
+import { cleanText } from './tool-output.ts'
 
 /** One message between two tasks of a run. */
 export interface Message {
@@ -48,7 +49,8 @@ export interface MailboxOptions {
  * `<runDir>/messages.jsonl`, one message per line, appended before `send` resolves, so a
  * resumed run (or a retried attempt) finds every message sent before; in memory without a
  * journal. Bounded: MAX_RUN_MESSAGES per run, MAX_INBOX_MESSAGES per inbox (ERR_MAILBOX_FULL),
- * MAX_MESSAGE_CHARS per message (ERR_ARGUMENT_INVALID).
+ * MAX_MESSAGE_CHARS per message (ERR_ARGUMENT_INVALID). Escape sequences and control
+ * characters (but tab and newline) are removed before a message is stored.
  */
 export class Mailbox {
   readonly file: string | undefined
@@ -87,8 +89,10 @@ export class Mailbox {
     if (typeof to !== 'string' || !this.#options.isTask(to)) {
       throw new TroupeError('ERR_ARGUMENT_INVALID', `send_message: \`to\` must be the id of a task of this run, got ${JSON.stringify(String(to)).slice(0, 80)}`)
     }
-    if (typeof text !== 'string' || text.trim() === '' || text.length > MAX_MESSAGE_CHARS) {
-      const got = typeof text === 'string' ? `${text.length} characters` : typeof text
+    // Stored clean: the text reaches another agent's model, a terminal (troupe logs) and maybe a page.
+    const clean = typeof text === 'string' ? cleanText(text) : text
+    if (typeof clean !== 'string' || clean.trim() === '' || clean.length > MAX_MESSAGE_CHARS) {
+      const got = typeof clean === 'string' ? `${clean.length} characters${clean.trim() === '' ? ' of blank or control characters' : ''}` : typeof clean
       throw new TroupeError('ERR_ARGUMENT_INVALID', `send_message: \`text\` must be a non-empty string of at most ${MAX_MESSAGE_CHARS} characters, got ${got}`)
     }
     if (this.#all.length >= MAX_RUN_MESSAGES) throw new TroupeError('ERR_MAILBOX_FULL', `send_message: the run holds ${MAX_RUN_MESSAGES} messages, the most it may`)
@@ -96,7 +100,7 @@ export class Mailbox {
     if (inbox.length >= MAX_INBOX_MESSAGES) {
       throw new TroupeError('ERR_MAILBOX_FULL', `send_message: the inbox of task "${to}" holds ${MAX_INBOX_MESSAGES} messages, the most it may`)
     }
-    const message: Message = { seq: this.#all.length, from, to, at, text }
+    const message: Message = { seq: this.#all.length, from, to, at, text: clean }
     this.#all.push(message)
     inbox.push(message)
     if (this.file !== undefined) {

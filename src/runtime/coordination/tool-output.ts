@@ -14,15 +14,19 @@ const CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u2
  * saying how much was left out. An agent's output is hostile: it reaches another agent's model.
  */
 export function outputText(value: unknown, max = MAX_OUTPUT_CHARS): string {
-  let text: string
-  if (typeof value === 'string') text = value
-  else {
-    try {
-      text = JSON.stringify(value) ?? String(value)
-    } catch (error) {
-      text = `[output not shown: ${(error as Error).message}]`
-    }
-  }
-  text = text.replace(ESCAPES, '').replace(CONTROLS, '')
+  const text = cleanText(typeof value === 'string' ? value : jsonText(value))
   return text.length > max ? `${text.slice(0, max)}… [cut: ${text.length - max} more characters]` : text
+}
+
+/** Text without escape sequences, control characters (but tab and newline) or bidirectional overrides. */
+export function cleanText(text: string): string {
+  return text.replace(ESCAPES, '').replace(CONTROLS, '')
+}
+
+function jsonText(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value)
+  } catch (error) {
+    return `[output not shown: ${(error as Error).message}]`
+  }
 }

@@ -153,6 +153,13 @@ describe('send_message / read_messages over MCP', () => {
     expect(readFileSync(join(root, 'run', 'messages.jsonl'), 'utf8')).toContain('"text":"use src/api"')
   })
 
+  it('a message is stored without escape sequences or control characters; one of nothing else is refused', async () => {
+    const sent = JSON.parse((await call(lead, 'send_message', { to: 'kid', text: '\u001b]0;pwned\u0007see \u001b[1mthis\u001b[0m' })).text) as { message: { text: string } }
+    expect(sent.message.text).toBe('see this')
+    const blank = await call(lead, 'send_message', { to: 'kid', text: '\u001b[2J\u0007' })
+    expect(blank).toEqual({ isError: true, text: 'ERR_ARGUMENT_INVALID: send_message: `text` must be a non-empty string of at most 8000 characters, got 0 characters of blank or control characters' })
+  })
+
   it('a message to a task the run does not have is refused ERR_ARGUMENT_INVALID', async () => {
     const reply = await call(lead, 'send_message', { to: 'ghost', text: 'hi' })
     expect(reply).toEqual({ isError: true, text: 'ERR_ARGUMENT_INVALID: send_message: `to` must be the id of a task of this run, got "ghost"' })
