@@ -100,4 +100,17 @@ describe('wait_tasks: waiting for tasks the caller added', () => {
     const ok = await fakeRun(lead({ waitTasks: { add: [nested], timeoutMs: 60_000 } }), { clock: systemClock, maxParallel: 2 }).run.result
     expect([ok.status, ok.tasks.mid?.state, ok.tasks.leaf?.state]).toEqual(['completed', 'COMPLETED', 'COMPLETED'])
   })
+
+  it('a caller whose attempt timed out while it waited no longer counts as waiting: another task may wait (maxParallel 1)', async () => {
+    const plan = {
+      name: 'timed-out-waiter',
+      tasks: [
+        { id: 'lead', agent: FAKE_AGENT, retries: 0, timeoutMs: 20, input: { waitTasks: { add: [kid('k', { ms: 200 })], timeoutMs: 60_000 } } },
+        { id: 'other', agent: FAKE_AGENT, retries: 0, input: { ms: 100, waitTasks: { add: [kid('o')], timeoutMs: 60_000 } } },
+      ],
+    } as Plan
+    const result = await fakeRun(plan, { clock: systemClock, maxParallel: 1 }).run.result
+    expect(result.tasks.lead?.error?.code).toBe('ERR_TASK_TIMEOUT')
+    expect([result.tasks.other?.state, result.tasks.k?.state, result.tasks.o?.state]).toEqual(['COMPLETED', 'COMPLETED', 'COMPLETED'])
+  })
 })
