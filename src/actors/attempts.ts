@@ -1,7 +1,7 @@
 import type { UsageReport } from '../runtime/admission/usage.ts'
 import { TroupeError } from '../runtime/core/errors.ts'
 import type { RunEvents } from '../runtime/core/events.ts'
-import type { AttemptHandle, AttemptListener, AttemptResult, SpawnAnswer } from '../runtime/execution/executor.ts'
+import type { AttemptHandle, AttemptListener, AttemptResult, SpawnAnswer, WaitTasksAnswer, WaitTasksRequest } from '../runtime/execution/executor.ts'
 import type { CompiledTask } from '../runtime/plan/plan.ts'
 import type { RunInit } from './run-init.ts'
 
@@ -19,6 +19,8 @@ export interface AttemptHost extends Pick<RunInit, 'id' | 'plan' | 'config' | 'e
   readonly onFreed: (task: CompiledTask, parked: boolean) => void
   /** `ctx.spawn` / `add_tasks` of attempt `attempt` of `task`. */
   readonly onSpawn: (task: CompiledTask, attempt: number, tasks: unknown, wait: boolean) => Promise<SpawnAnswer>
+  /** `wait_tasks` / `add_tasks` with `wait` of attempt `attempt` of `task`. */
+  readonly onWaitTasks: (task: CompiledTask, attempt: number, request: WaitTasksRequest) => Promise<WaitTasksAnswer>
 }
 
 /** An attempt in flight: it holds a slot until its executor settles. */
@@ -168,5 +170,6 @@ function attemptListener(host: AttemptHost, task: CompiledTask, attempt: number)
       if (host.claims?.unclaim(runId, task.id, path)) host.dispatcher.request()
     },
     onSpawn: (tasks, options) => host.onSpawn(task, attempt, tasks, options.wait),
+    onWaitTasks: (request) => host.onWaitTasks(task, attempt, request),
   }
 }

@@ -86,6 +86,7 @@ export class RunMachine implements Dispatchable {
       onAnswer: (task, result) => this.#answered(task, result),
       onFreed: (task, parked) => this.#freed(task, parked),
       onSpawn: (task, attempt, tasks, wait) => this.#growth.spawn(task, attempt, tasks, wait),
+      onWaitTasks: (task, attempt, request) => this.#growth.waitTasks(task, attempt, request),
     })
     this.#growth = new RunGrowth({
       init,

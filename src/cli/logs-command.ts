@@ -1,6 +1,7 @@
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { MAILBOX_FILE, MAX_MESSAGE_CHARS, parseMessages } from '../runtime/coordination/mailbox.ts'
 import { MAX_NOTE_CHARS, parseNotes, SCRATCHPAD_FILE } from '../runtime/coordination/scratchpad.ts'
 import { loadConfig } from '../runtime/core/config.ts'
 import { TroupeError } from '../runtime/core/errors.ts'
@@ -17,6 +18,8 @@ export interface LogsCommandOptions {
   readonly attempt?: number
   /** Print the run's scratchpad notes instead of the attempt logs. */
   readonly scratchpad?: boolean
+  /** Print the messages tasks sent each other (`send_message`) instead of the attempt logs. */
+  readonly messages?: boolean
   /** `-f`: keep printing what the run logs until it ends. */
   readonly follow?: boolean
   /** How often `--follow` looks for new lines. @default 250 */
@@ -35,7 +38,11 @@ export function logsCommand(runId: string, taskId: string | undefined, options: 
   if (!existsSync(dir)) {
     throw new TroupeError('ERR_ARGUMENT_INVALID', `No run "${runId}" in ${root} (checkpoint.dir); \`troupe runs\` lists the runs`)
   }
+  if (options.scratchpad && options.messages) {
+    throw new TroupeError('ERR_ARGUMENT_INVALID', 'Expected one of `--scratchpad` and `--messages`, got both')
+  }
   if (options.scratchpad) return printScratchpad(dir, runId, taskId)
+  if (options.messages) return printMessages(dir, runId, taskId)
   if (options.follow) return follow(root, dir, runId, taskId, options)
   const logs = join(dir, 'logs')
   const tasks = existsSync(logs) ? inPlanOrder(readdirSync(logs).map(decodeURIComponent), planOrder(root, runId)) : []
@@ -155,6 +162,21 @@ function printScratchpad(dir: string, runId: string, taskId: string | undefined)
   }
   if (notes.length === 0) {
     process.stderr.write(`troupe: run ${runId} has no scratchpad notes${taskId === undefined ? '' : ` from task "${taskId}"`}\n`)
+  }
+  return EXIT.ok
+}
+
+/** `--messages`: the messages tasks sent each other, oldest first, `<time> <from> → <to>: <text>` (sanitised for the terminal). */
+function printMessages(dir: string, runId: string, taskId: string | undefined): number {
+  const file = join(dir, MAILBOX_FILE)
+  const all = existsSync(file) ? parseMessages(readFileSync(file, 'utf8')) : []
+  const messages = all.filter((message) => taskId === undefined || message.from === taskId || message.to === taskId)
+  for (const message of messages) {
+    const text = terminalText(message.text, MAX_MESSAGE_CHARS + 100, { multiline: true })
+    process.stdout.write(`${new Date(message.at).toISOString()} ${terminalText(message.from)} → ${terminalText(message.to)}: ${text}\n`)
+  }
+  if (messages.length === 0) {
+    process.stderr.write(`troupe: run ${runId} has no messages${taskId === undefined ? '' : ` from or to task "${taskId}"`}\n`)
   }
   return EXIT.ok
 }

@@ -89,9 +89,10 @@ export function buildProgram(exit: (code: number) => void): Command {
     .argument('[taskId]', 'only this task')
     .option('--attempt <n>', 'only this attempt', positiveInt('--attempt'))
     .option('--scratchpad', "print the run's scratchpad notes (of every task, or of taskId) instead")
+    .option('--messages', 'print the messages tasks sent each other with send_message (all, or from or to taskId) instead')
     .option('-f, --follow', 'keep printing new lines until the run ends')
     .option('--config <file>', 'config file, for checkpoint.dir (default: ./troupe.config.json if present)')
-    .action(async (runId: string, taskId: string | undefined, options: { attempt?: number; config?: string; scratchpad?: boolean; follow?: boolean }) => {
+    .action(async (runId: string, taskId: string | undefined, options: { attempt?: number; config?: string; scratchpad?: boolean; messages?: boolean; follow?: boolean }) => {
       const { logsCommand } = await import('./logs-command.ts')
       exit(await logsCommand(runId, taskId, options))
     })

@@ -26,6 +26,7 @@ import { LazyExecutor } from './execution/lazy-executor.ts'
 import type { WorkerPool } from './execution/threads/pool.ts'
 import { createLocalBackend } from './execution/local-backend.ts'
 import { McpToolServer } from './coordination/mcp-server.ts'
+import { MAILBOX_FILE, Mailbox } from './coordination/mailbox.ts'
 import { SCRATCHPAD_FILE, Scratchpad, type Note } from './coordination/scratchpad.ts'
 import type { RunResult } from './core/result.ts'
 import { Journal } from './journal/journal.ts'
@@ -76,6 +77,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   /** The run tools over MCP for CLI agents (one server per runtime), and each run's scratchpad. */
   readonly #mcp = new McpToolServer()
   readonly #scratchpads = new Map<string, Scratchpad>()
+  /** Each run's messages between tasks (`send_message`, `read_messages`). */
+  readonly #mailboxes = new Map<string, Mailbox>()
   readonly #gates: Gate[] = [this.#claims]
   readonly #runs = new Map<string, Run>()
   readonly #limits: Limits
@@ -100,6 +103,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       onError: (error) => reportListenerError(new Error(`worker pool error: ${error.message}`, { cause: error })),
       tools: this.#mcp,
       scratchpad: (runId) => this.#scratchpads.get(runId),
+      mailbox: (runId) => this.#mailboxes.get(runId),
       // Agents the governor sees mostly waiting share threads: no thread start per sleeping task.
       ...(this.config.governor.enabled ? { shares: (agent: string) => this.#governor?.fit?.waits(agent) === true } : {}),
     })
@@ -220,6 +224,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       this.#claims.forget(id)
       this.#runs.delete(id)
       this.#scratchpads.delete(id)
+      this.#mailboxes.delete(id)
       if (this.#runs.size === 0) this.#governor?.deactivate()
       if (journal !== undefined) this.#saveDemand()
     })
@@ -245,7 +250,14 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       (pad) => void (this.#runs.get(id) === run && this.#scratchpads.set(id, pad)),
       (error: unknown) => reportListenerError(new Error(`scratchpad of run ${id}: ${(error as Error).message}`, { cause: error })),
     )
-    void Promise.all([journal?.open(), prepared, scratchpad]).then(([, problem]) => {
+    // Its messages between tasks, kept the same way in <runDir>/messages.jsonl.
+    const mailbox = Mailbox.open(journal === undefined ? undefined : join(resolve(this.config.checkpoint.dir), id, MAILBOX_FILE), {
+      isTask: (taskId) => runPlan.byId.has(taskId),
+    }).then(
+      (box) => void (this.#runs.get(id) === run && this.#mailboxes.set(id, box)),
+      (error: unknown) => reportListenerError(new Error(`mailbox of run ${id}: ${(error as Error).message}`, { cause: error })),
+    )
+    void Promise.all([journal?.open(), prepared, scratchpad, mailbox]).then(([, problem]) => {
       if (this.#runs.get(id) !== run) return
       run.start()
       if (problem !== undefined) void run.fail(isTroupeError(problem) ? problem.toJSON() : { code: 'ERR_AGENT_LOAD', message: String(problem) })

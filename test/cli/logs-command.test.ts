@@ -37,6 +37,24 @@ describe('troupe logs', () => {
     expect(stdout).toMatch(/^\S+Z n1: api in src\/api\.ts\n\S+Z n2: evil note\n$/)
   })
 
+  it('prints the messages tasks sent each other with --messages (of one task: from or to it), escape sequences removed', async () => {
+    const mail = [
+      { seq: 0, from: 'n1', to: 'n2', at: 0, text: 'api in src/api.ts' },
+      { seq: 1, from: 'n2', to: 'n1', at: 1000, text: 'evil \u001b]0;title\u0007reply' },
+    ]
+    writeFileSync(join(cwd, '.troupe', 'noted', 'messages.jsonl'), mail.map((m) => `${JSON.stringify(m)}\n`).join(''))
+    const all = await runCli(['logs', 'noted', '--messages'], { cwd })
+    expect([all.code, all.stdout]).toEqual([0, '1970-01-01T00:00:00.000Z n1 → n2: api in src/api.ts\n1970-01-01T00:00:01.000Z n2 → n1: evil reply\n'])
+    const none = await runCli(['logs', 'logged', '--messages'], { cwd })
+    expect([none.code, none.stderr]).toEqual([0, 'troupe: run logged has no messages\n'])
+  })
+
+  it('exits 2 when given both --messages and --scratchpad', async () => {
+    const { code, stderr } = await runCli(['logs', 'noted', '--messages', '--scratchpad'], { cwd })
+    expect(code).toBe(2)
+    expect(stderr).toContain('Expected one of `--scratchpad` and `--messages`, got both')
+  })
+
   it('prints one task with --attempt', async () => {
     const { code, stdout } = await runCli(['logs', 'logged', 'map', '--attempt', '1'], { cwd })
     expect([code, stdout]).toEqual([0, '== map · attempt 1 ==\nmaking map (attempt 1)\n'])

@@ -5,7 +5,7 @@ import type { Gate } from '../../src/runtime/admission/gate.ts'
 import { Limits } from '../../src/runtime/admission/limits.ts'
 import type { Clock } from '../../src/runtime/core/clock.ts'
 import { resolveConfig, type TroupeConfig } from '../../src/runtime/core/config.ts'
-import type { AttemptHandle, AttemptListener, AttemptRequest, AttemptResult, Executor } from '../../src/runtime/execution/executor.ts'
+import type { AttemptHandle, AttemptListener, AttemptRequest, AttemptResult, Executor, WaitTasksRequest } from '../../src/runtime/execution/executor.ts'
 import { Journal } from '../../src/runtime/journal/journal.ts'
 import { StageCheckpoint } from '../../src/runtime/journal/stage-checkpoint.ts'
 import { compilePlan } from '../../src/runtime/plan/load-plan.ts'
@@ -27,6 +27,8 @@ export interface FakeBehaviour {
   readonly hang?: boolean
   readonly costUsd?: number
   readonly spawn?: { readonly tasks: readonly unknown[]; readonly wait: boolean }
+  /** Then `wait_tasks` / `add_tasks` with wait, as a CLI agent's tool call: the answer is the output (a refusal fails the attempt with its code). */
+  readonly waitTasks?: WaitTasksRequest
 }
 
 /**
@@ -60,6 +62,11 @@ export class FakeExecutor implements Executor {
         const answer = await listener.onSpawn(behaviour.spawn.tasks, { wait: behaviour.spawn.wait })
         if (!answer.ok) return settle({ ok: false, error: { ...answer.error, retryable: false } })
         output = { taskId: request.taskId, children: answer.outputs ?? answer.added }
+      }
+      if (behaviour.waitTasks !== undefined) {
+        const answer = await listener.onWaitTasks!(behaviour.waitTasks)
+        if (!answer.ok) return settle({ ok: false, error: { ...answer.error, retryable: false } })
+        output = answer
       }
       if (behaviour.costUsd !== undefined) listener.onUsage({ costUsd: behaviour.costUsd })
       if (behaviour.fail) return settle({ ok: false, error: { code: 'ERR_TASK_FAILED', message: `${request.taskId} failed` } })

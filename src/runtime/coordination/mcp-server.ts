@@ -121,7 +121,7 @@ export class McpToolServer {
   }
 }
 
-/** One MCP server with the seven run tools, bound to an attempt. */
+/** One MCP server with the run tools, bound to an attempt. */
 function toolServer({ McpServer, toolArguments }: Sdk, binding: ToolBinding): McpServer {
   const server = new McpServer({ name: 'troupe', version: '1' })
   const text = (value: unknown) => ({ content: [{ type: 'text' as const, text: JSON.stringify(value) }], structuredContent: value as Record<string, unknown> })
@@ -129,7 +129,10 @@ function toolServer({ McpServer, toolArguments }: Sdk, binding: ToolBinding): Mc
     try {
       return text(await fn())
     } catch (error) {
-      return { content: [{ type: 'text' as const, text: (error as Error).message }], isError: true }
+      // A TroupeError's code leads its text (`ERR_MAILBOX_FULL: …`), as add_tasks reports a refused addition.
+      const code = (error as { code?: unknown }).code
+      const message = (error as Error).message
+      return { content: [{ type: 'text' as const, text: typeof code === 'string' && code.startsWith('ERR_') ? `${code}: ${message}` : message }], isError: true }
     }
   }
   server.registerTool(
@@ -162,8 +165,38 @@ function toolServer({ McpServer, toolArguments }: Sdk, binding: ToolBinding): Mc
   )
   server.registerTool(
     'add_tasks',
-    { description: 'Add tasks to the running plan (same fields as plan tasks; dependsOn may name existing or new ids). Invalid additions add nothing.', inputSchema: toolArguments.addTasks },
-    ({ tasks }) => guard(() => runTools.addTasks(binding, tasks)),
+    {
+      description:
+        'Add tasks to the running plan (same fields as plan tasks; dependsOn may name existing or new ids). Invalid additions add nothing. ' +
+        'With wait: true, then wait for them like wait_tasks (timeout in seconds, default and most 3600).',
+      inputSchema: toolArguments.addTasks,
+    },
+    ({ tasks, wait, timeout }) => guard(() => runTools.addTasks(binding, tasks, wait, timeout)),
+  )
+  server.registerTool(
+    'wait_tasks',
+    {
+      description:
+        'Wait until tasks you added with add_tasks (or tasks they added) have all ended, or `timeout` seconds (default and most 3600) ran out; ' +
+        'answers each task\'s state, output (text, at most 16000 characters) and error. You hold no slot of the run while you wait.',
+      inputSchema: toolArguments.waitTasks,
+    },
+    ({ ids, timeout }) => guard(() => runTools.waitTasks(binding, ids, timeout)),
+  )
+  server.registerTool(
+    'send_message',
+    { description: 'Send a message to another task of this run, by its id; it reads it with read_messages.', inputSchema: toolArguments.sendMessage },
+    ({ to, text: message }) => guard(() => runTools.sendMessage(binding, to, message)),
+  )
+  server.registerTool(
+    'read_messages',
+    {
+      description:
+        'Read the messages other tasks sent you, oldest first, one page at a time: from position `since` (default 0), at most `limit` (default 100); ' +
+        'pass the returned `next` as `since` for the following page (no `next`: the end).',
+      inputSchema: toolArguments.readMessages,
+    },
+    ({ since, limit }) => guard(() => runTools.readMessages(binding, since, limit)),
   )
   return server
 }

@@ -1,8 +1,21 @@
 import { z } from 'zod'
+import { MAX_INBOX_MESSAGES, MAX_MESSAGE_CHARS, MAX_PAGE_MESSAGES, MAX_TASK_ID_CHARS } from './mailbox.ts'
+import { MAX_WAIT_IDS, MAX_WAIT_SECONDS } from './run-tools.ts'
 import { MAX_NOTE_CHARS, MAX_NOTES, MAX_PAGE_NOTES } from './scratchpad.ts'
 
 /** The run tools' names, as the MCP server registers them. */
-export const RUN_TOOL_NAMES = ['claim_files', 'release_files', 'report_progress', 'log', 'scratchpad_read', 'scratchpad_append', 'add_tasks'] as const
+export const RUN_TOOL_NAMES = [
+  'claim_files',
+  'release_files',
+  'report_progress',
+  'log',
+  'scratchpad_read',
+  'scratchpad_append',
+  'add_tasks',
+  'wait_tasks',
+  'send_message',
+  'read_messages',
+] as const
 
 /** Most paths in one claim_files / release_files call, and most tasks in one add_tasks call. */
 export const MAX_TOOL_ITEMS = 1_000
@@ -46,6 +59,16 @@ const sinceWhat = `\`since\` to be a note position from 0 to ${MAX_NOTES} (the \
 const limitWhat = `\`limit\` to be a whole number of notes from 1 to ${MAX_PAGE_NOTES}`
 const tasksWhat = `\`tasks\` to be a list of 1 to ${MAX_TOOL_ITEMS} tasks (objects with the fields of plan tasks)`
 const taskWhat = 'each of `tasks` to be an object with the fields of a plan task'
+const waitWhat = '`wait` to be true or false'
+const timeoutWhat = `\`timeout\` to be a number of seconds from 1 to ${MAX_WAIT_SECONDS}`
+const idsWhat = `\`ids\` to be a list of 1 to ${MAX_WAIT_IDS} task ids (ones this task added)`
+const idWhat = `each of \`ids\` to be a task id: a non-empty string of at most ${MAX_TASK_ID_CHARS} characters`
+const toWhat = `\`to\` to be a task id: a non-empty string of at most ${MAX_TASK_ID_CHARS} characters`
+const messageWhat = `\`text\` to be a non-empty message of at most ${MAX_MESSAGE_CHARS} characters`
+const inboxSinceWhat = `\`since\` to be a message position from 0 to ${MAX_INBOX_MESSAGES} (the \`next\` of the previous page)`
+const inboxLimitWhat = `\`limit\` to be a whole number of messages from 1 to ${MAX_PAGE_MESSAGES}`
+const timeout = z.number(expected(timeoutWhat)).min(1, expected(timeoutWhat)).max(MAX_WAIT_SECONDS, expected(timeoutWhat)).optional()
+const taskId = (what: string) => z.string(expected(what)).min(1, expected(what)).max(MAX_TASK_ID_CHARS, expected(what))
 
 /** The input schema of each run tool, as the MCP server registers them. */
 export const toolArguments = {
@@ -76,5 +99,29 @@ export const toolArguments = {
       .array(z.record(z.string(), z.unknown(), expected(taskWhat)), expected(tasksWhat))
       .min(1, expected(tasksWhat))
       .max(MAX_TOOL_ITEMS, expected(tasksWhat)),
+    wait: z.boolean(expected(waitWhat)).optional(),
+    timeout,
+  },
+  waitTasks: {
+    ids: z.array(taskId(idWhat), expected(idsWhat)).min(1, expected(idsWhat)).max(MAX_WAIT_IDS, expected(idsWhat)),
+    timeout,
+  },
+  sendMessage: {
+    to: taskId(toWhat),
+    text: z.string(expected(messageWhat)).min(1, expected(messageWhat)).max(MAX_MESSAGE_CHARS, expected(messageWhat)),
+  },
+  readMessages: {
+    since: z
+      .number(expected(inboxSinceWhat))
+      .int(expected(inboxSinceWhat))
+      .min(0, expected(inboxSinceWhat))
+      .max(MAX_INBOX_MESSAGES, expected(inboxSinceWhat))
+      .optional(),
+    limit: z
+      .number(expected(inboxLimitWhat))
+      .int(expected(inboxLimitWhat))
+      .min(1, expected(inboxLimitWhat))
+      .max(MAX_PAGE_MESSAGES, expected(inboxLimitWhat))
+      .optional(),
   },
 }

@@ -37,6 +37,8 @@ export const ERROR_CODES = [
   'ERR_SPAWN_WAIT_LIMIT',
   'ERR_GIT_TIMEOUT',
   'ERR_PERMISSION_DENIED',
+  'ERR_TASK_NOT_DELEGATED',
+  'ERR_MAILBOX_FULL',
 ] as const
 
 export type ErrorCode = (typeof ERROR_CODES)[number]

@@ -6,6 +6,7 @@
  */
 import type { ClaimResult } from '../admission/gate.ts'
 import type { UsageReport } from '../admission/usage.ts'
+import type { TaskState } from '../../actors/task-state.ts'
 import type { ErrorCode, SerializedError } from '../core/errors.ts'
 import type { AgentSpec } from '../plan/agent-spec.ts'
 import type { TemplateScope } from '../plan/templates.ts'
@@ -95,7 +96,43 @@ export interface AttemptListener {
    * slot back meanwhile), with their outputs by id. Never rejects: a refusal is an answer.
    */
   onSpawn(tasks: unknown, options: { readonly wait: boolean }): Promise<SpawnAnswer>
+  /**
+   * The `wait_tasks` tool (and `add_tasks` with `wait`): waits for tasks the attempt's task added
+   * (or their descendants), giving its slot back meanwhile, until they have all ended or
+   * `timeoutMs` ran out; answers each task's state, output and error. Never rejects. Absent
+   * where the run cannot wait for an attempt (a remote backend).
+   */
+  onWaitTasks?(request: WaitTasksRequest): Promise<WaitTasksAnswer>
 }
+
+/** What `wait_tasks` / `add_tasks` with `wait` asks. */
+export interface WaitTasksRequest {
+  /** Tasks to add first (`add_tasks` with `wait`), as `ctx.spawn` takes them. */
+  readonly add?: unknown
+  /** Ids of tasks to wait for (`wait_tasks`). */
+  readonly ids?: readonly string[]
+  readonly timeoutMs: number
+}
+
+/** One waited-for task, as `wait_tasks` reports it. */
+export interface WaitedTask {
+  readonly state: TaskState
+  /** A completed task's output. */
+  readonly output?: unknown
+  readonly error?: { readonly code: ErrorCode; readonly message: string }
+}
+
+/** What `wait_tasks` / `add_tasks` with `wait` answers. */
+export type WaitTasksAnswer =
+  | {
+      readonly ok: true
+      /** Ids added by the call (`add_tasks` with `wait`). */
+      readonly added?: readonly string[]
+      /** True when the timeout ran out before every task ended (the others are still PENDING, QUEUED, RUNNING or WAITING). */
+      readonly timedOut: boolean
+      readonly tasks: Readonly<Record<string, WaitedTask>>
+    }
+  | { readonly ok: false; readonly error: { readonly code: ErrorCode; readonly message: string } }
 
 /** What `ctx.spawn` / `add_tasks` answers. */
 export type SpawnAnswer =

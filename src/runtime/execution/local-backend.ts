@@ -1,4 +1,5 @@
 import type { McpToolServer } from '../coordination/mcp-server.ts'
+import type { Mailbox } from '../coordination/mailbox.ts'
 import type { Scratchpad } from '../coordination/scratchpad.ts'
 import type { Clock } from '../core/clock.ts'
 import type { ResolvedConfig } from '../core/config.ts'
@@ -18,6 +19,8 @@ export interface LocalBackendOptions {
   readonly tools?: McpToolServer
   /** The run's scratchpad, by run id (`ctx.scratchpad`, the MCP scratchpad tools). */
   readonly scratchpad?: (runId: string) => Scratchpad | undefined
+  /** The run's mailbox, by run id (the MCP message tools). */
+  readonly mailbox?: (runId: string) => Mailbox | undefined
   /** Whether an agent's attempts may share a worker thread (it mostly waits); see PoolOptions.shares. */
   readonly shares?: (agent: string) => boolean
 }
@@ -54,6 +57,7 @@ export function createLocalBackend(config: ResolvedConfig, options: LocalBackend
       maxRssMb: config.governor.memory.perProcessMb,
       ...(options.tools ? { tools: options.tools } : {}),
       ...(options.scratchpad ? { scratchpad: options.scratchpad } : {}),
+      ...(options.mailbox ? { mailbox: options.mailbox } : {}),
     })
   })
   const executor = new LocalExecutor(

@@ -14,7 +14,8 @@ afterAll(() => rmSync(root, { recursive: true, force: true }))
 describe('cliMcpConfig: the troupe server in each CLI’s own configuration', () => {
   // -p mode denies tools no rule allows: every troupe tool is allowed.
   it('claude-code: --mcp-config names a file (the URL is never in argv) with an http server named troupe, its tools allowed', async () => {
-    const tools = 'mcp__troupe__claim_files,mcp__troupe__release_files,mcp__troupe__report_progress,mcp__troupe__log,mcp__troupe__scratchpad_read,mcp__troupe__scratchpad_append,mcp__troupe__add_tasks'
+    const tools = 'mcp__troupe__claim_files,mcp__troupe__release_files,mcp__troupe__report_progress,mcp__troupe__log,mcp__troupe__scratchpad_read,mcp__troupe__scratchpad_append,mcp__troupe__add_tasks,' +
+      'mcp__troupe__wait_tasks,mcp__troupe__send_message,mcp__troupe__read_messages'
     const file = join(scratch, 'claude-mcp.json')
     const config = await cliMcpConfig('claude-code', url, scratch, {})
     const text = `{"mcpServers":{"troupe":{"type":"http","url":"${url}"}}}`

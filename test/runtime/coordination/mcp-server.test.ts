@@ -35,14 +35,14 @@ async function connect(url: string): Promise<Client> {
 const json = (result: unknown) => JSON.parse((result as { content: { text: string }[] }).content[0]!.text) as Record<string, unknown>
 
 describe('McpToolServer', () => {
-  it('lists the seven run tools', async () => {
+  it('lists the ten run tools', async () => {
     const server = new McpToolServer()
     servers.push(server)
     const endpoint = await server.bind(binding(new ClaimRegistry(), await Scratchpad.open(undefined), 'a'))
     const client = await connect(endpoint.url)
     const names = (await client.listTools()).tools.map((t) => t.name).sort()
     await client.close()
-    expect(names).toEqual(['add_tasks', 'claim_files', 'log', 'release_files', 'report_progress', 'scratchpad_append', 'scratchpad_read'])
+    expect(names).toEqual(['add_tasks', 'claim_files', 'log', 'read_messages', 'release_files', 'report_progress', 'scratchpad_append', 'scratchpad_read', 'send_message', 'wait_tasks'])
   })
 
   it('grants a claim to one agent and tells the second the holder (the same registry as ctx.claim)', async () => {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { cliMcpConfig, writeCliMcpConfig } from '../../coordination/mcp-config.ts'
 import type { McpEndpoint, McpToolServer } from '../../coordination/mcp-server.ts'
+import type { Mailbox } from '../../coordination/mailbox.ts'
 import { Scratchpad } from '../../coordination/scratchpad.ts'
 import type { ModelPrice } from '../../core/config.ts'
 import type { CliKind } from '../../plan/agent-spec.ts'
@@ -26,6 +27,8 @@ export interface ProcessExecutorOptions {
   readonly tools?: McpToolServer
   /** The run's scratchpad, by run id (an in-memory one is used when the run has none). */
   readonly scratchpad?: (runId: string) => Scratchpad | undefined
+  /** The run's mailbox, by run id (`send_message`, `read_messages`; absent: no such tools' effect). */
+  readonly mailbox?: (runId: string) => Mailbox | undefined
   /**
    * `governor.memory.perProcessMb`: the most resident memory an attempt's whole process group
    * may hold, MB; over it the group is killed and the attempt fails with ERR_WORKER_OOM.
@@ -81,6 +84,7 @@ export class ProcessExecutor implements Executor {
   readonly #sampler = new ResourceSampler()
   readonly #tools: McpToolServer | undefined
   readonly #scratchpad: (runId: string) => Scratchpad | undefined
+  readonly #mailbox: (runId: string) => Mailbox | undefined
   readonly #maxRssMb: number | null
 
   constructor(options: ProcessExecutorOptions = {}) {
@@ -88,6 +92,7 @@ export class ProcessExecutor implements Executor {
     this.#prices = options.prices ?? {}
     this.#tools = options.tools
     this.#scratchpad = options.scratchpad ?? (() => undefined)
+    this.#mailbox = options.mailbox ?? (() => undefined)
   }
 
   start(request: AttemptRequest, listener: AttemptListener): AttemptHandle {
@@ -133,6 +138,8 @@ export class ProcessExecutor implements Executor {
    */
   #withTools(tools: McpToolServer, kind: CliKind, request: AttemptRequest, listener: AttemptListener, driverWith: (mcpArgs: readonly string[]) => ProcessDriver, cwd: string, env: Record<string, string>): AttemptHandle {
     let aborted = false
+    // Ends a wait_tasks call in progress when the attempt is stopped (cancelled, timed out).
+    const stopped = new AbortController()
     let inner: AttemptHandle | undefined
     const result = (async (): Promise<AttemptResult> => {
       let dir: string | undefined
@@ -142,6 +149,7 @@ export class ProcessExecutor implements Executor {
         dir = await mkdtemp(join(tmpdir(), `troupe-mcp-${process.pid}-`))
         trackMcpDir(dir)
         const scratchpad = this.#scratchpad(request.runId) ?? (await Scratchpad.open(undefined))
+        const mailbox = this.#mailbox(request.runId)
         endpoint = await tools.bind({
           runId: request.runId,
           taskId: request.taskId,
@@ -155,6 +163,9 @@ export class ProcessExecutor implements Executor {
             if (!answer.ok) throw new Error(`${answer.error.code}: ${answer.error.message}`)
             return { added: answer.added }
           },
+          ...(listener.onWaitTasks === undefined ? {} : { waitTasks: (wait) => listener.onWaitTasks!(wait) }),
+          stopped: stopped.signal,
+          ...(mailbox === undefined ? {} : { mailbox }),
         })
         const config = await cliMcpConfig(kind, endpoint.url, dir, env)
         await writeCliMcpConfig(config)
@@ -177,6 +188,7 @@ export class ProcessExecutor implements Executor {
       result,
       abort: () => {
         aborted = true
+        stopped.abort()
         inner?.abort()
       },
     }
@@ -257,3 +269,4 @@ export class ProcessExecutor implements Executor {
     this.#sampler.close()
   }
 }
+
