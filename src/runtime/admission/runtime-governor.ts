@@ -1,12 +1,12 @@
 import type { Clock } from '../core/clock.ts'
 import type { ResolvedConfig } from '../core/config.ts'
-import type { GovernorEvent, GovernorSampleEvent } from '../core/events.ts'
-import type { DemandBook } from './demand.ts'
+import type { GovernorEvent, GovernorSampleEvent } from '../report/events.ts'
+import type { DemandBook } from '../governor/demand.ts'
 import type { Dispatcher } from './dispatcher.ts'
 import { FitGate, type HoldNotice } from './fit-gate.ts'
 import type { Gate } from './gate.ts'
-import { Governor, type ResourceProbe } from './governor.ts'
-import { readMachineLimits, type MachineLimits } from './machine-limits.ts'
+import { Governor, type ResourceProbe } from '../governor/governor.ts'
+import { readMachineLimits, type MachineLimits } from '../governor/machine-limits.ts'
 
 export interface RuntimeGovernorOptions {
   readonly config: ResolvedConfig

@@ -1,4 +1,4 @@
-import type { GovernorEvent, GovernorSampleEvent } from '../core/events.ts'
+import type { GovernorEvent, GovernorSampleEvent } from '../report/events.ts'
 import {
   admissionLimit,
   decide,
@@ -11,7 +11,7 @@ import type { GovernorReport } from './governor-policy.ts'
 
 export type { GovernorReport }
 import type { Clock } from '../core/clock.ts'
-import type { FitGate } from './fit-gate.ts'
+import type { FitGate } from '../admission/fit-gate.ts'
 import type { MachineLimits } from './machine-limits.ts'
 
 /** Where readings come from: the machine ({@link SystemProbe}), or a test. */

@@ -1,4 +1,4 @@
-import type { RunResult, TaskResult } from '../core/result.ts'
+import type { RunResult, TaskResult } from '../report/result.ts'
 import type { Strategy, TaskSpec } from '../plan/plan.ts'
 
 /**

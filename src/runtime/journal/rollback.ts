@@ -1,7 +1,7 @@
 import { lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
 import picomatch from 'picomatch'
-import type { TaskStateEvent } from '../core/events.ts'
+import type { TaskStateEvent } from '../report/events.ts'
 import type { CompiledTask } from '../plan/plan.ts'
 import type { Gate } from '../admission/gate.ts'
 import type { Run } from '../run.ts'

@@ -1,5 +1,5 @@
-import type { TaskState } from '../../actors/task-state.ts'
-import type { SerializedError } from './errors.ts'
+import type { TaskState } from '../core/task-state.ts'
+import type { SerializedError } from '../core/errors.ts'
 import type { RunResult } from './result.ts'
 
 export interface TaskStateEvent {

@@ -1,7 +1,7 @@
-import type { TaskState } from '../../actors/task-state.ts'
-import type { SerializedError } from './errors.ts'
+import type { TaskState } from '../core/task-state.ts'
+import type { SerializedError } from '../core/errors.ts'
 import { criticalPath, type Graph } from '../plan/graph.ts'
-import type { GovernorReport } from '../admission/governor-policy.ts'
+import type { GovernorReport } from '../governor/governor-policy.ts'
 import type { PlanStrategy } from '../plan/plan.ts'
 import type { UsageSummary } from '../admission/usage.ts'
 
