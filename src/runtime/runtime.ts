@@ -8,7 +8,7 @@ import { SystemProbe } from './governor/system-probe.ts'
 import { WaitingThreads } from './admission/waiting-threads.ts'
 import { DemandBook } from './governor/demand.ts'
 import { writeDemandFile } from './governor/demand-file.ts'
-import type { HoldNotice } from './admission/fit-gate.ts'
+import type { FitGate, HoldNotice } from './admission/fit-gate.ts'
 import { createRuntimeGovernor } from './admission/runtime-governor.ts'
 import { MeasuredExecutor } from './admission/measured-executor.ts'
 import { isResolvedConfig, resolveConfig, type ResolvedConfig } from './core/config.ts'
@@ -79,7 +79,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   readonly #gates: Gate[] = [this.#claims]
   readonly #runs = new Map<string, Run>()
   readonly #limits: Limits
-  readonly #governor: Governor | undefined
+  readonly #governor: Governor<FitGate> | undefined
   /** Per-agent demand (measured CPU and memory), when the governor is on. */
   readonly #demand: DemandBook | undefined
   /** Restores a failed task's claimed files (`checkpoint.rollbackOnFailure`). */
@@ -298,7 +298,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     return session
   }
 
-  #createGovernor(probe: ResourceProbe): Governor {
+  #createGovernor(probe: ResourceProbe): Governor<FitGate> {
     return createRuntimeGovernor({
       config: this.config,
       demand: this.#demand!,

@@ -1,6 +1,9 @@
 import type { TaskState } from '../core/task-state.ts'
 import type { SerializedError } from '../core/errors.ts'
 import type { RunResult } from './result.ts'
+import type { GovernorEvent, GovernorSampleEvent } from '../governor/governor.ts'
+
+export type { GovernorEvent, GovernorSampleEvent }
 
 export interface TaskStateEvent {
   readonly runId: string
@@ -45,28 +48,6 @@ export interface RunStartEvent {
 export interface RunEndEvent {
   readonly runId: string
   readonly result: RunResult
-}
-
-/** The governor held back new starts (`governor:throttled`) or let them go again (`governor:resumed`). */
-export interface GovernorEvent {
-  /** The resource over its threshold (for `resumed`: the one that had throttled). */
-  readonly reason: 'cpu' | 'memory'
-  readonly cpuPercent: number
-  readonly memoryPercent: number
-  readonly memoryUsedMb: number
-  readonly at: number
-}
-
-/** One governor reading (`governor:sample`, on the runtime only), with the decision it led to. */
-export interface GovernorSampleEvent {
-  readonly cpuPercent: number
-  readonly memoryPercent: number
-  readonly memoryUsedMb: number
-  /** Why new starts are held back, if they are. */
-  readonly throttled: 'cpu' | 'memory' | undefined
-  /** Attempts in flight the governor allows across runs (Infinity: no bound but the pool). */
-  readonly limit: number
-  readonly at: number
 }
 
 /** The run's reported spend reached `budget.maxCostUsd`; no task starts after this. */
