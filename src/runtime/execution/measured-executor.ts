@@ -1,5 +1,5 @@
 import type { Clock } from '../core/clock.ts'
-import type { AttemptHandle, AttemptListener, AttemptRequest, Executor } from '../execution/executor.ts'
+import type { AttemptHandle, AttemptListener, AttemptRequest, Executor } from './executor.ts'
 import type { DemandBook } from '../governor/demand.ts'
 
 /**
