@@ -6,7 +6,8 @@ import type { AgentSpec } from './agent-spec.ts'
 import { checkTemplates, resolveAgentPath, resolveAgents } from './agent-links.ts'
 import type { AgentEnvironment } from './agents.ts'
 import { checkCondition } from './condition.ts'
-import { findCycle, topologicalOrder, type Graph } from './graph.ts'
+import type { Graph } from './graph.ts'
+import { linkTasks } from './link-tasks.ts'
 import { leanTask } from './lean-task.ts'
 import { checkStageDependencies } from './stages.ts'
 import { PlanSchema, TaskSchema, type PlanStrategy, type Priority, type StageFields, type Strategy, type TaskFields } from './plan-schema.ts'
@@ -205,30 +206,14 @@ export function linkPlan(data: unknown, options: LinkOptions): CompiledPlan {
     parsed[index] = spec
   }
 
-  const deps: number[][] = new Array(parsed.length)
-  const dependents: number[][] = new Array(parsed.length)
-  for (let index = 0; index < parsed.length; index++) dependents[index] = []
-  for (let index = 0; index < parsed.length; index++) {
-    const spec = parsed[index]!
-    const mine: number[] = (deps[index] = [])
-    for (const depId of spec.dependsOn ?? []) {
-      const dep = byId.get(depId)
-      if (dep === undefined) {
-        throw new TroupeError('ERR_PLAN_UNKNOWN_DEPENDENCY', `Task "${spec.id}" depends on "${depId}", which is not a task of this plan${didYouMean(depId, byId.keys())}`)
-      }
-      if (dep === index) throw new TroupeError('ERR_PLAN_CYCLE', `Plan has a cycle: ${spec.id} → ${spec.id} (task depends on itself)`)
-      if (mine.includes(dep)) continue
-      mine.push(dep)
-      dependents[dep]!.push(index)
-    }
-  }
-
-  const graph = { deps, dependents }
-  const order = topologicalOrder(graph)
-  if (order === undefined) {
-    const cycle = findCycle(graph)!
-    throw new TroupeError('ERR_PLAN_CYCLE', `Plan has a cycle: ${cycle.map((i) => parsed[i]!.id).join(' → ')}`)
-  }
+  const { deps, dependents, order } = linkTasks(parsed, {
+    byId,
+    messages: {
+      unknownDependency: (task, depId) => `Task "${parsed[task]!.id}" depends on "${depId}", which is not a task of this plan${didYouMean(depId, byId.keys())}`,
+      selfDependency: (task) => `Plan has a cycle: ${parsed[task]!.id} → ${parsed[task]!.id} (task depends on itself)`,
+      cycle: (path) => `Plan has a cycle: ${path.map((i) => parsed[i]!.id).join(' → ')}`,
+    },
+  })
 
   if (plan.strategy === 'pipeline' || hybrid) checkStageDependencies({ tasks: parsed, stages: plan.stages, deps })
 
