@@ -1,6 +1,7 @@
 import type { TaskState } from '../core/task-state.ts'
 import type { SerializedError } from '../core/errors.ts'
 import type { RunResult } from './result.ts'
+import type { TaskSpec } from '../plan/plan.ts'
 import type { GovernorEvent, GovernorSampleEvent } from '../governor/governor.ts'
 
 export type { GovernorEvent, GovernorSampleEvent }
@@ -83,15 +84,12 @@ export interface ScratchpadNoteEvent {
 }
 
 /** Tasks were added to the running DAG (`ctx.spawn`, the `add_tasks` tool, `Run.addTasks`): one event per task. */
-export interface TaskAddedEvent {
+export interface TaskAddedEvent extends Pick<TaskSpec, 'agent' | 'description' | 'tags'> {
   readonly runId: string
   readonly taskId: string
-  readonly agent: string
   /** The task that added it; absent for `Run.addTasks`. */
   readonly parent?: string
   readonly dependsOn: readonly string[]
-  readonly description?: string
-  readonly tags?: readonly string[]
   readonly at: number
 }
 
