@@ -57,7 +57,9 @@ type AsWritten<T> = { readonly [K in Exclude<keyof T, OptionalKey<T>>]: T[K] } &
  * A validated task, with its links resolved to indices. Its task fields derive from
  * `TaskSpec` (so from `TaskSchema`): as written, defaulted or replaced.
  */
-export interface CompiledTask extends AsWritten<Omit<TaskSpec, DefaultedField | ReplacedField>>, Readonly<Required<Pick<TaskSpec, DefaultedField>>> {
+export interface CompiledTask
+  extends AsWritten<Omit<TaskSpec, DefaultedField | ReplacedField>>,
+    Readonly<Required<Pick<TaskSpec, DefaultedField>>> {
   readonly index: number
   /** `file:` URL of the agent module (module agents; '' for other kinds). */
   readonly moduleUrl: string
@@ -174,7 +176,8 @@ export function linkPlan(data: unknown, options: LinkOptions): CompiledPlan {
   const { deps, dependents, order } = linkTasks(parsed, {
     byId,
     messages: {
-      unknownDependency: (task, depId) => `Task "${parsed[task]!.id}" depends on "${depId}", which is not a task of this plan${didYouMean(depId, byId.keys())}`,
+      unknownDependency: (task, depId) =>
+        `Task "${parsed[task]!.id}" depends on "${depId}", which is not a task of this plan${didYouMean(depId, byId.keys())}`,
       selfDependency: (task) => `Plan has a cycle: ${parsed[task]!.id} → ${parsed[task]!.id} (task depends on itself)`,
       cycle: (path) => `Plan has a cycle: ${path.map((i) => parsed[i]!.id).join(' → ')}`,
     },

@@ -151,8 +151,10 @@ export class RunPlan implements CompiledPlan {
       {
         byId: freshIndex,
         messages: {
-          unknownDependency: (k, depId) =>
-            `${subject}: ${named(k)} depends on "${depId}", which is not a task of this run${didYouMean(depId, [...freshIndex.keys(), ...this.#byId.keys()])}`,
+          unknownDependency: (k, depId) => {
+            const known = [...freshIndex.keys(), ...this.#byId.keys()]
+            return `${subject}: ${named(k)} depends on "${depId}", which is not a task of this run${didYouMean(depId, known)}`
+          },
           selfDependency: (k) => `${subject}: ${named(k)} depends on itself`,
           cycle: (path) => `${subject}: a cycle: ${path.map((k) => fresh[k]!.spec.id).join(' → ')}`,
         },
@@ -160,7 +162,8 @@ export class RunPlan implements CompiledPlan {
           const dep = this.#byId.get(depId)
           if (dep !== undefined && forbidden?.has(dep)) {
             const parent = this.#tasks[options.waitingParent!]!.id
-            throw new TroupeError('ERR_PLAN_CYCLE', `${subject}: ${named(k)} depends on "${depId}", which cannot end before "${parent}" does, and "${parent}" waits for its children: a cycle`)
+            const why = `which cannot end before "${parent}" does, and "${parent}" waits for its children: a cycle`
+            throw new TroupeError('ERR_PLAN_CYCLE', `${subject}: ${named(k)} depends on "${depId}", ${why}`)
           }
           return dep
         },

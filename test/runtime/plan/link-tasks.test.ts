@@ -32,7 +32,8 @@ describe('linkTasks', () => {
   })
 
   it('refuses an unknown dependency with ERR_PLAN_UNKNOWN_DEPENDENCY and the caller\'s message', () => {
-    expect(() => link([{ id: 'a', dependsOn: ['nope'] }])).toThrow(expect.objectContaining({ code: 'ERR_PLAN_UNKNOWN_DEPENDENCY', message: 'unknown 0 nope' }))
+    const refused = expect.objectContaining({ code: 'ERR_PLAN_UNKNOWN_DEPENDENCY', message: 'unknown 0 nope' })
+    expect(() => link([{ id: 'a', dependsOn: ['nope'] }])).toThrow(refused)
   })
 
   it('refuses a task that depends on itself with ERR_PLAN_CYCLE', () => {
@@ -41,7 +42,8 @@ describe('linkTasks', () => {
 
   it('refuses a cycle with ERR_PLAN_CYCLE naming its path', () => {
     const tasks = [{ id: 'a', dependsOn: ['b'] }, { id: 'b', dependsOn: ['a'] }]
-    expect(() => link(tasks)).toThrow(expect.objectContaining({ code: 'ERR_PLAN_CYCLE', message: expect.stringMatching(/^cycle (0 1 0|1 0 1)$/) }))
+    const refused = expect.objectContaining({ code: 'ERR_PLAN_CYCLE', message: expect.stringMatching(/^cycle (0 1 0|1 0 1)$/) })
+    expect(() => link(tasks)).toThrow(refused)
   })
 
   it('resolves dependencies outside the list through `outside`, each once, and adds no reverse edge for them', () => {
