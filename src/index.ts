@@ -14,7 +14,7 @@ export { resolveConfig, loadConfig, ConfigSchema, CONFIG_FILE } from './runtime/
 export type { TroupeConfig, ResolvedConfig, LimitConfig } from './runtime/core/config.ts'
 export { TroupeError, isTroupeError, ERROR_CODES } from './runtime/core/errors.ts'
 export type { ErrorCode, SerializedError } from './runtime/core/errors.ts'
-export { classifyParallelization } from './runtime/schedule/speedup.ts'
+export { classifyParallelization } from './runtime/schedule/verdict.ts'
 export { journalFile, resultFile } from './runtime/journal/journal.ts'
 export type { JournalRecord } from './runtime/journal/journal.ts'
 export { parse as parseTroupeJson, stringify as stringifyTroupeJson } from './runtime/journal/codec.ts'

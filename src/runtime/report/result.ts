@@ -3,7 +3,8 @@ import type { SerializedError } from '../core/errors.ts'
 import type { GovernorReport } from '../governor/governor-policy.ts'
 import type { PlanStrategy } from '../plan/plan.ts'
 import type { UsageSummary } from '../admission/usage.ts'
-import type { Parallelization, SpeedupFigures } from '../schedule/speedup.ts'
+import type { SpeedupFigures } from '../schedule/speedup.ts'
+import type { Parallelization } from '../schedule/verdict.ts'
 
 export type { Parallelization }
 

@@ -1,22 +1,11 @@
 /**
  * The speedup figures of a run, as pure functions of its measured task intervals: makespan,
  * sequential work, critical path, the slots the run is judged against (`parallelism`), the
- * lower bound and which bound it is (`boundedBy`), speedup, efficiency and the verdict.
- * docs/library.md "RunResult" defines them; `troupe plan` and the bench judge by the same.
+ * lower bound and which bound it is (`boundedBy`), speedup, efficiency and the verdict
+ * (verdict.ts). docs/library.md "RunResult" defines them.
  */
 import { criticalPath, type Graph } from '../plan/graph.ts'
-
-export type Parallelization = 'PARALLEL' | 'PARTIAL' | 'SEQUENTIAL'
-
-/**
- * The parallelization verdict (docs/library.md "RunResult"): PARALLEL when the makespan is within 20 % of the lower bound,
- * PARTIAL when it saves at least 20 % over sequential, else SEQUENTIAL.
- */
-export function classifyParallelization(makespanMs: number, lowerBoundMs: number, sequentialMs: number): Parallelization {
-  if (makespanMs <= 1.2 * lowerBoundMs) return 'PARALLEL'
-  if (makespanMs <= 0.8 * sequentialMs) return 'PARTIAL'
-  return 'SEQUENTIAL'
-}
+import { classifyParallelization, type Parallelization } from './verdict.ts'
 
 export interface SpeedupFigures {
   /** First start to last finish. */
