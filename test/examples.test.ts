@@ -6,11 +6,11 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parse as parseYaml } from 'yaml'
-import type { TaskStateEvent } from '../src/runtime/core/events.ts'
+import type { TaskStateEvent } from '../src/runtime/report/events.ts'
 import { type CompiledPlan, type Plan } from '../src/runtime/plan/plan.ts'
 import { compilePlan, loadPlan } from '../src/runtime/plan/load-plan.ts'
 import { startOpenAiStandIn, type StandIn, type StandInRequest } from './fixtures/standins/openai-server.ts'
-import type { RunResult } from '../src/runtime/core/result.ts'
+import type { RunResult } from '../src/runtime/report/result.ts'
 import { createRuntime, type Runtime } from '../src/runtime/runtime.ts'
 
 const examples = join(import.meta.dirname, '..', 'examples')

@@ -1,6 +1,6 @@
 import type { UsageReport } from '../runtime/admission/usage.ts'
 import { TroupeError } from '../runtime/core/errors.ts'
-import type { RunEvents } from '../runtime/core/events.ts'
+import type { RunEvents } from '../runtime/report/events.ts'
 import type { AttemptHandle, AttemptListener, AttemptResult, SpawnAnswer, WaitTasksAnswer, WaitTasksRequest } from '../runtime/execution/executor.ts'
 import type { CompiledTask } from '../runtime/plan/plan.ts'
 import type { RunInit } from './run-init.ts'

@@ -1,6 +1,6 @@
 import { assign, setup } from 'xstate'
 import type { SerializedError } from '../runtime/core/errors.ts'
-import type { RunStatus } from '../runtime/core/result.ts'
+import type { RunStatus } from '../runtime/report/result.ts'
 
 /**
  * Why a run stopped before every task ended on its own:

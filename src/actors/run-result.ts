@@ -1,7 +1,8 @@
 import type { SerializedError } from '../runtime/core/errors.ts'
-import { speedupFigures, workMs, type RunResult, type RunTotals, type TaskResult } from '../runtime/core/result.ts'
+import type { RunResult, RunTotals, TaskResult } from '../runtime/report/result.ts'
+import { effectiveParallelism, speedupFigures, workMs } from '../runtime/schedule/speedup.ts'
 import type { CompiledPlan, PlanStrategy, Strategy } from '../runtime/plan/plan.ts'
-import type { GovernorReport } from '../runtime/admission/governor.ts'
+import type { GovernorReport } from '../runtime/governor/governor.ts'
 import type { UsageSummary } from '../runtime/admission/usage.ts'
 import { runStatus, type StopReason } from './run-lifecycle.ts'
 import type { TaskContext, TaskState } from './task-machine.ts'
@@ -95,17 +96,6 @@ export function assembleResult(summary: RunSummary): RunResult {
 function hasVerdict(reason: StopReason | undefined): boolean {
   if (reason === undefined) return true
   return reason.kind !== 'cancel' && reason.kind !== 'budget-pause' && reason.error.code !== 'ERR_AGENT_LOAD'
-}
-
-/**
- * The slots the speedup figures are judged against: `maxParallel`, or the machine's cores when
- * the governor held CPU-bound tasks to them (default maxParallel is sized for agents that wait,
- * so a CPU-bound plan would otherwise be judged against 64 slots it could never use).
- */
-export function effectiveParallelism(maxParallel: number, governor: GovernorReport | undefined): number {
-  const cores = governor?.machine?.cores
-  if (cores === undefined || !((governor?.heldMs?.cpu ?? 0) > 0)) return maxParallel
-  return Math.max(1, Math.min(maxParallel, Math.round(cores)))
 }
 
 /** Per agent: busy time of its tasks / makespan, rounded to 3 decimals (0 when nothing ran). */

@@ -1,7 +1,7 @@
 import { createActor, type Actor, type AnyActorRef } from 'xstate'
 import type { ResolvedConfig } from '../runtime/core/config.ts'
 import type { SerializedError } from '../runtime/core/errors.ts'
-import type { TaskResult } from '../runtime/core/result.ts'
+import type { TaskResult } from '../runtime/report/result.ts'
 import type { CompiledPlan } from '../runtime/plan/plan.ts'
 import { taskResult } from './run-result.ts'
 import { TERMINAL_STATES, taskMachine, type TaskContext, type TaskEnvironment, type TaskEvent, type TaskState } from './task-machine.ts'

@@ -1,9 +1,9 @@
 import { assign, setup } from 'xstate'
 import type { SerializedError } from '../runtime/core/errors.ts'
 
-import type { TaskState } from './task-state.ts'
+import type { TaskState } from '../runtime/core/task-state.ts'
 
-export { TASK_STATES, TERMINAL_STATES, type TaskState } from './task-state.ts'
+export { TASK_STATES, TERMINAL_STATES, type TaskState } from '../runtime/core/task-state.ts'
 
 /** Error codes that another attempt cannot fix. */
 const NOT_RETRYABLE: ReadonlySet<string> = new Set([

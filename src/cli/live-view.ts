@@ -1,6 +1,6 @@
 import { createLogUpdate } from 'log-update'
 import pc from 'picocolors'
-import type { TaskAddedEvent, TaskLogEvent, TaskStateEvent } from '../runtime/core/events.ts'
+import type { TaskAddedEvent, TaskLogEvent, TaskStateEvent } from '../runtime/report/events.ts'
 import type { Runtime } from '../runtime/runtime.ts'
 import type { Run } from '../runtime/run.ts'
 import type { GovernorView } from '../monitor/governor-monitor.ts'

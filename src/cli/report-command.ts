@@ -4,7 +4,7 @@ import { type EarlierAttempt, renderReport, REPORT_LOGS, type ReportContext } fr
 import { type Note, parseNotes, SCRATCHPAD_FILE } from '../runtime/coordination/scratchpad.ts'
 import { loadConfig } from '../runtime/core/config.ts'
 import { TroupeError } from '../runtime/core/errors.ts'
-import type { RunResult } from '../runtime/core/result.ts'
+import type { RunResult } from '../runtime/report/result.ts'
 import { parse } from '../runtime/journal/codec.ts'
 import { listRuns } from '../runtime/journal/history.ts'
 import { journalFile, resultFile, runDir } from '../runtime/journal/paths.ts'

@@ -1,7 +1,7 @@
 import { isAbsolute, relative, resolve } from 'node:path'
 import pc from 'picocolors'
 import { loadConfig } from '../runtime/core/config.ts'
-import type { TaskAddedEvent, TaskLogEvent, TaskStateEvent } from '../runtime/core/events.ts'
+import type { TaskAddedEvent, TaskLogEvent, TaskStateEvent } from '../runtime/report/events.ts'
 import { runDir } from '../runtime/journal/paths.ts'
 import { type Strategy } from '../runtime/plan/plan.ts'
 import { loadPlan } from '../runtime/plan/load-plan.ts'

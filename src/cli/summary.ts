@@ -1,7 +1,7 @@
 import pc from 'picocolors'
 import wrapAnsi from 'wrap-ansi'
-import type { GovernorReport } from '../runtime/admission/governor.ts'
-import type { RunResult } from '../runtime/core/result.ts'
+import type { GovernorReport } from '../runtime/governor/governor.ts'
+import type { RunResult } from '../runtime/report/result.ts'
 import { fit, terminalText } from './terminal-text.ts'
 
 const STATE_COLOR: Record<string, (text: string) => string> = {

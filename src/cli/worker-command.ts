@@ -1,6 +1,6 @@
 import { availableParallelism, hostname } from 'node:os'
 import { loadConfig } from '../runtime/core/config.ts'
-import { reportListenerError } from '../runtime/core/events.ts'
+import { reportListenerError } from '../runtime/report/events.ts'
 import { TroupeError } from '../runtime/core/errors.ts'
 import { createLocalBackend } from '../runtime/execution/local-backend.ts'
 import { systemClock } from '../runtime/core/clock.ts'

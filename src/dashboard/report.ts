@@ -1,8 +1,8 @@
 import { stringify } from '../runtime/journal/codec.ts'
-import { TASK_STATES, type TaskState } from '../actors/task-state.ts'
+import { TASK_STATES, type TaskState } from '../runtime/core/task-state.ts'
 import type { MonitorSnapshot } from '../monitor/monitor.ts'
 import type { AgentUtilisation, RunSnapshot, TaskView } from '../monitor/run-monitor.ts'
-import type { RunResult } from '../runtime/core/result.ts'
+import type { RunResult } from '../runtime/report/result.ts'
 import { readAsset } from './read-asset.ts'
 
 /** A half-open interval `[start, end)` to place on a worker slot. */

@@ -1,4 +1,4 @@
-import { TERMINAL_STATES, type TaskState } from '../actors/task-state.ts'
+import { TERMINAL_STATES, type TaskState } from '../runtime/core/task-state.ts'
 import { bottomLevels, type Graph } from '../runtime/plan/graph.ts'
 
 /** What the estimate reads of a plan. A CompiledPlan fits. */

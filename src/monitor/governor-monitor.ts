@@ -1,5 +1,5 @@
-import type { AgentDemand } from '../runtime/admission/demand.ts'
-import type { GovernorReport } from '../runtime/admission/governor-policy.ts'
+import type { AgentDemand } from '../runtime/governor/demand.ts'
+import type { GovernorReport } from '../runtime/governor/governor-policy.ts'
 /** The runtime events the governor emits; a runtime without a governor emits none. */
 export const GOVERNOR_EVENTS = ['governor:throttled', 'governor:resumed', 'governor:sample', 'governor:held'] as const
 export type GovernorEventName = (typeof GOVERNOR_EVENTS)[number]

@@ -1,7 +1,7 @@
 import type { EventEmitter } from 'node:events'
 import { Run } from '../runtime/run.ts'
 import type { Runtime } from '../runtime/runtime.ts'
-import { reportListenerError, type RunEvents } from '../runtime/core/events.ts'
+import { reportListenerError, type RunEvents } from '../runtime/report/events.ts'
 import { GOVERNOR_EVENTS, GovernorMonitor, type GovernorThresholds, type GovernorView } from './governor-monitor.ts'
 import { RunMonitor, type RunSnapshot } from './run-monitor.ts'
 

@@ -1,4 +1,4 @@
-import { TASK_STATES, type TaskState } from '../actors/task-state.ts'
+import { TASK_STATES, type TaskState } from '../runtime/core/task-state.ts'
 import type { SerializedError } from '../runtime/core/errors.ts'
 import type {
   LimitPausedEvent,
@@ -7,11 +7,11 @@ import type {
   TaskLogEvent,
   TaskProgressEvent,
   TaskStateEvent,
-} from '../runtime/core/events.ts'
+} from '../runtime/report/events.ts'
 import { dependencyLevels, type Graph } from '../runtime/plan/graph.ts'
 import { estimateEta } from './eta.ts'
 import type { PlanStrategy } from '../runtime/plan/plan.ts'
-import type { RunResult, RunStatus, TaskWorkspaceResult } from '../runtime/core/result.ts'
+import type { RunResult, RunStatus, TaskWorkspaceResult } from '../runtime/report/result.ts'
 
 /** Log lines kept per task for live views; older ones are dropped. */
 const RECENT_LOGS = 5

@@ -1,10 +1,10 @@
 import { EventEmitter } from 'node:events'
 import type { RunInit } from '../actors/run-init.ts'
 import { RunMachine } from '../actors/run-machine.ts'
-import type { TaskState } from '../actors/task-state.ts'
+import type { TaskState } from './core/task-state.ts'
 import { TroupeError, describeValue, type SerializedError } from './core/errors.ts'
-import { reportListenerError, type RunEvents } from './core/events.ts'
-import type { RunResult } from './core/result.ts'
+import { reportListenerError, type RunEvents } from './report/events.ts'
+import type { RunResult } from './report/result.ts'
 import type { CompiledPlan, Strategy, TaskSpec } from './plan/plan.ts'
 
 export type { RunInit } from '../actors/run-init.ts'

@@ -2,20 +2,20 @@ import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { join, resolve } from 'node:path'
 import { ClaimRegistry } from './admission/claims.ts'
-import { Governor, type ResourceProbe } from './admission/governor.ts'
+import { Governor, type ResourceProbe } from './governor/governor.ts'
 import { Limits, type LimitPause } from './admission/limits.ts'
-import { SystemProbe } from './admission/system-probe.ts'
+import { SystemProbe } from './governor/system-probe.ts'
 import { WaitingThreads } from './admission/waiting-threads.ts'
-import { DemandBook } from './admission/demand.ts'
-import { writeDemandFile } from './admission/demand-file.ts'
-import type { HoldNotice } from './admission/fit-gate.ts'
+import { DemandBook } from './governor/demand.ts'
+import { writeDemandFile } from './governor/demand-file.ts'
+import type { FitGate, HoldNotice } from './admission/fit-gate.ts'
 import { createRuntimeGovernor } from './admission/runtime-governor.ts'
-import { MeasuredExecutor } from './admission/measured-executor.ts'
+import { MeasuredExecutor } from './execution/measured-executor.ts'
 import { isResolvedConfig, resolveConfig, type ResolvedConfig } from './core/config.ts'
-import { RUN_OPTION_KEYS, RUNTIME_OPTION_KEYS, checkOptions, pickOptions, type CloseOptions, type RunOptions, type RuntimeOptions, type RuntimeStatus } from './core/options.ts'
+import { RUN_OPTION_KEYS, RUNTIME_OPTION_KEYS, checkOptions, pickOptions, type CloseOptions, type RunOptions, type RuntimeOptions, type RuntimeStatus } from './options.ts'
 import { Dispatcher } from './admission/dispatcher.ts'
 import { TroupeError, describeValue, isTroupeError } from './core/errors.ts'
-import { reportListenerError, type GovernorSampleEvent, type RunEvents } from './core/events.ts'
+import { reportListenerError, type GovernorSampleEvent, type RunEvents } from './report/events.ts'
 import { STRATEGIES, type CompiledPlan, type Plan } from './plan/plan.ts'
 import { compilePlan } from './plan/load-plan.ts'
 import { checkStageDependencies } from './plan/stages.ts'
@@ -28,7 +28,7 @@ import { createLocalBackend } from './execution/local-backend.ts'
 import { McpToolServer } from './coordination/mcp-server.ts'
 import { MAILBOX_FILE, Mailbox } from './coordination/mailbox.ts'
 import { SCRATCHPAD_FILE, Scratchpad, type Note } from './coordination/scratchpad.ts'
-import type { RunResult } from './core/result.ts'
+import type { RunResult } from './report/result.ts'
 import { Journal } from './journal/journal.ts'
 import { LogStore } from './journal/log-store.ts'
 import { ensureCheckpointDir, isRunId, runDir } from './journal/paths.ts'
@@ -42,7 +42,7 @@ import { PortBlocks } from './workspace/ports.ts'
 import { RunWorkspaceSession } from './workspace/run-workspace-session.ts'
 import { WorkspaceExecutor } from './workspace/workspace-executor.ts'
 
-export type { CloseOptions, RunOptions, RuntimeOptions, RuntimeStatus } from './core/options.ts'
+export type { CloseOptions, RunOptions, RuntimeOptions, RuntimeStatus } from './options.ts'
 
 /** Events of a runtime: every run's events, plus `run:created` with the Run itself. */
 export interface RuntimeEvents extends RunEvents {
@@ -82,7 +82,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   readonly #gates: Gate[] = [this.#claims]
   readonly #runs = new Map<string, Run>()
   readonly #limits: Limits
-  readonly #governor: Governor | undefined
+  readonly #governor: Governor<FitGate> | undefined
   /** Per-agent demand (measured CPU and memory), when the governor is on. */
   readonly #demand: DemandBook | undefined
   /** Restores a failed task's claimed files (`checkpoint.rollbackOnFailure`). */
@@ -310,7 +310,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     return session
   }
 
-  #createGovernor(probe: ResourceProbe): Governor {
+  #createGovernor(probe: ResourceProbe): Governor<FitGate> {
     return createRuntimeGovernor({
       config: this.config,
       demand: this.#demand!,

@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { RunResult, TaskResult } from '../../src/runtime/core/result.ts'
+import type { RunResult, TaskResult } from '../../src/runtime/report/result.ts'
 import { compilePlan } from '../../src/runtime/plan/load-plan.ts'
 import type { Plan, TaskSpec } from '../../src/runtime/plan/plan.ts'
 import { createRuntime, type Runtime } from '../../src/runtime/runtime.ts'

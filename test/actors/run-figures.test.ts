@@ -1,7 +1,8 @@
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { formatSummary, verdictReason } from '../../src/cli/summary.ts'
-import { speedupFigures, type RunResult } from '../../src/runtime/core/result.ts'
+import type { RunResult } from '../../src/runtime/report/result.ts'
+import { speedupFigures } from '../../src/runtime/schedule/speedup.ts'
 import type { Plan, TaskSpec } from '../../src/runtime/plan/plan.ts'
 import { createRuntime, type Runtime } from '../../src/runtime/runtime.ts'
 

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import type { RunResult } from '../../src/runtime/core/result.ts'
+import type { RunResult } from '../../src/runtime/report/result.ts'
 import { runCli } from '../helpers/cli.ts'
 
 const agents = join(import.meta.dirname, '..', 'fixtures', 'agents')

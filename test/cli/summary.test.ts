@@ -1,7 +1,7 @@
 import { stripVTControlCharacters } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import { formatSummary } from '../../src/cli/summary.ts'
-import type { RunResult } from '../../src/runtime/core/result.ts'
+import type { RunResult } from '../../src/runtime/report/result.ts'
 
 function result(overrides: Partial<RunResult> = {}, count = 19): RunResult {
   const tasks = Object.fromEntries(

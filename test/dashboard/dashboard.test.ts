@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url'
 import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startDashboard, type Dashboard } from '../../src/dashboard/server.ts'
-import type { RunResult } from '../../src/runtime/core/result.ts'
+import type { RunResult } from '../../src/runtime/report/result.ts'
 import { createRuntime, type Runtime } from '../../src/runtime/runtime.ts'
 import { LAUNCH_HOOK_TIMEOUT_MS, launchChromium } from '../helpers/chromium.ts'
 

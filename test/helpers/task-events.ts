@@ -1,4 +1,4 @@
-import type { TaskStateEvent } from '../../src/runtime/core/events.ts'
+import type { TaskStateEvent } from '../../src/runtime/report/events.ts'
 
 /** The most tasks RUNNING at once, from the order of task:state events. */
 export function peakRunning(events: readonly TaskStateEvent[]): number {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import type { AgentDemand } from '../../src/runtime/admission/demand.ts'
+import type { AgentDemand } from '../../src/runtime/governor/demand.ts'
 import { GovernorMonitor } from '../../src/monitor/governor-monitor.ts'
 
 describe('GovernorMonitor: holds and per-agent estimates', () => {

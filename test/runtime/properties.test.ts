@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { TaskStateEvent } from '../../src/runtime/core/events.ts'
+import type { TaskStateEvent } from '../../src/runtime/report/events.ts'
 import type { Plan } from '../../src/runtime/plan/plan.ts'
 import { createRuntime, type Runtime } from '../../src/runtime/runtime.ts'
 

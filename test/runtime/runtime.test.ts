@@ -1,8 +1,8 @@
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { TaskStateEvent } from '../../src/runtime/core/events.ts'
+import type { TaskStateEvent } from '../../src/runtime/report/events.ts'
 import type { Plan, TaskSpec } from '../../src/runtime/plan/plan.ts'
-import type { RunResult } from '../../src/runtime/core/result.ts'
+import type { RunResult } from '../../src/runtime/report/result.ts'
 import { createRuntime, type Runtime } from '../../src/runtime/runtime.ts'
 import { peakRunning, runningIntervals } from '../helpers/task-events.ts'
 

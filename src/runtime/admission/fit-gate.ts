@@ -1,9 +1,9 @@
 import type { Clock } from '../core/clock.ts'
 import type { CompiledTask } from '../plan/plan.ts'
-import type { DemandBook } from './demand.ts'
+import type { DemandBook } from '../governor/demand.ts'
 import { describeHold, fit, liveUnknownCpu, UNKNOWN_CPU, WAITING_CPU, type Headroom } from './fit-policy.ts'
 import type { Gate } from './gate.ts'
-import type { ResourceReading } from './governor-policy.ts'
+import type { ResourceReading } from '../governor/governor-policy.ts'
 
 /**
  * What a coding-agent CLI is assumed to use before it is measured: it waits on its model most

@@ -1,12 +1,12 @@
 import type { Clock } from '../core/clock.ts'
 import type { ResolvedConfig } from '../core/config.ts'
-import type { GovernorEvent, GovernorSampleEvent } from '../core/events.ts'
-import type { DemandBook } from './demand.ts'
+import type { GovernorEvent, GovernorSampleEvent } from '../governor/governor.ts'
+import type { DemandBook } from '../governor/demand.ts'
 import type { Dispatcher } from './dispatcher.ts'
 import { FitGate, type HoldNotice } from './fit-gate.ts'
 import type { Gate } from './gate.ts'
-import { Governor, type ResourceProbe } from './governor.ts'
-import { readMachineLimits, type MachineLimits } from './machine-limits.ts'
+import { Governor, type ResourceProbe } from '../governor/governor.ts'
+import { readMachineLimits, type MachineLimits } from '../governor/machine-limits.ts'
 
 export interface RuntimeGovernorOptions {
   readonly config: ResolvedConfig
@@ -29,13 +29,13 @@ export interface RuntimeGovernorOptions {
  * admission limit, and a new dispatch attempt after every reading (it may make room for a
  * task the fit gate held).
  */
-export function createRuntimeGovernor(options: RuntimeGovernorOptions): Governor {
+export function createRuntimeGovernor(options: RuntimeGovernorOptions): Governor<FitGate> {
   const { config, dispatcher } = options
   // The dispatcher is unbounded (each run bounds itself); adaptive mode steers within maxParallel.
   const capacity = Number.isFinite(dispatcher.capacity) ? dispatcher.capacity : config.maxParallel
   const machine = options.machine ?? readMachineLimits()
   // The fit gate is made first (the governor feeds it readings); it asks the governor for one.
-  let governor: Governor | undefined
+  let governor: Governor<FitGate> | undefined
   const fit = new FitGate(options.demand, options.clock, machine, options.onHeld, () => governor?.sampleSoon())
   options.gates.unshift(fit)
   governor = new Governor({

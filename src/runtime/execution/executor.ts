@@ -6,7 +6,7 @@
  */
 import type { ClaimResult } from '../admission/gate.ts'
 import type { UsageReport } from '../admission/usage.ts'
-import type { TaskState } from '../../actors/task-state.ts'
+import type { TaskState } from '../core/task-state.ts'
 import type { ErrorCode, SerializedError } from '../core/errors.ts'
 import type { AgentSpec } from '../plan/agent-spec.ts'
 import type { TemplateScope } from '../plan/templates.ts'

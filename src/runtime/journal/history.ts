@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs'
 import { isTroupeError } from '../core/errors.ts'
-import type { RunStatus } from '../core/result.ts'
+import type { RunStatus } from '../report/result.ts'
 import { liveHolder } from './lock.ts'
 import { isRunId, journalFile, runDir } from './paths.ts'
 import { readJournal, summarize } from './reader.ts'

@@ -2,7 +2,7 @@ import { appendFileSync, statSync } from 'node:fs'
 import { appendFile, mkdir } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import type { EventEmitter } from 'node:events'
-import type { RunEvents } from '../core/events.ts'
+import type { RunEvents } from '../report/events.ts'
 import { attemptLogFile } from './paths.ts'
 import { readJournal, summarize } from './reader.ts'
 

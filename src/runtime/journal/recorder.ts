@@ -1,4 +1,4 @@
-import type { RunResult, TaskResult } from '../core/result.ts'
+import type { RunResult, TaskResult } from '../report/result.ts'
 import type { CompiledTask } from '../plan/plan.ts'
 
 /** Hooks for the journal: what a run reports as it goes, and what it can reuse. */

@@ -1,4 +1,4 @@
-import type { RunResult, TaskResult } from '../core/result.ts'
+import type { RunResult, TaskResult } from '../report/result.ts'
 import type { Strategy, TaskSpec } from '../plan/plan.ts'
 
 /**
@@ -17,13 +17,7 @@ export type JournalRecord =
       readonly reused: number
       /** The plan's shape, for reports: each task's id, agent and dependencies (not inputs). */
       readonly plan: {
-        readonly tasks: readonly {
-          readonly id: string
-          readonly agent: string
-          readonly dependsOn: readonly string[]
-          readonly description?: string
-          readonly tags?: readonly string[]
-        }[]
+        readonly tasks: readonly (Pick<TaskSpec, 'id' | 'agent' | 'description' | 'tags'> & { readonly dependsOn: readonly string[] })[]
       }
       readonly at: number
     }

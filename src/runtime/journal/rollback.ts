@@ -1,10 +1,17 @@
 import { lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
+import type { EventEmitter } from 'node:events'
 import picomatch from 'picomatch'
-import type { TaskStateEvent } from '../core/events.ts'
-import type { CompiledTask } from '../plan/plan.ts'
+import type { RunEvents, TaskStateEvent } from '../report/events.ts'
+import type { CompiledPlan, CompiledTask } from '../plan/plan.ts'
 import type { Gate } from '../admission/gate.ts'
-import type { Run } from '../run.ts'
+
+/** What the rollback follows of a run (a `Run`, which sits above this layer): its plan, task states and end. */
+export interface WatchedRun extends Pick<EventEmitter<RunEvents>, 'on' | 'off'> {
+  readonly id: string
+  readonly plan: CompiledPlan
+  readonly result: Promise<unknown>
+}
 
 /** The files one claim covers: a literal path, or a glob walked from its static base. */
 interface ClaimScope {
@@ -49,7 +56,7 @@ export class FileRollback implements Gate {
   readonly #entries = new Map<string, Entry>()
 
   /** Follows `run`'s task states until it ends. */
-  watch(run: Run): void {
+  watch(run: WatchedRun): void {
     const runId = run.id
     this.#baseDirs.set(runId, run.plan.baseDir)
     const onState = (event: TaskStateEvent) => this.#onState(run, event)
@@ -87,7 +94,7 @@ export class FileRollback implements Gate {
     if (entry.failed) this.#restore(key, entry)
   }
 
-  #onState(run: Run, event: TaskStateEvent): void {
+  #onState(run: WatchedRun, event: TaskStateEvent): void {
     const index = run.plan.byId.get(event.taskId)
     const task = index === undefined ? undefined : run.plan.tasks[index]
     if (task === undefined || task.claims.length === 0) return

@@ -87,28 +87,49 @@ const Input = Schema.Unknown.check(
   }),
 )
 
-/** One task as written. */
+/**
+ * One task as written (docs/plans.md): the one declaration of a task's fields. `TaskSpec`
+ * (the public type) is its `Type`, and `CompiledTask` derives from it; a new field added here
+ * reaches both, and tsc then names the two functions that must handle it: `leanTask`'s
+ * checks and `compileTask`.
+ */
 export const TaskSchema = Schema.Struct({
+  /** Unique within the plan. */
   id: NonEmptyString.annotateKey({ messageMissingKey: 'a non-empty string' }),
+  /** A key of `plan.agents`, or a module path (`./agents/x.mjs`) relative to the plan. */
   agent: NonEmptyString.annotateKey({ messageMissingKey: 'an agent name or module path' }),
+  /** Any structured-clone-able value, nested at most 64 levels deep, handed to the agent as its first argument. */
   input: opt(Input),
+  /** Ids of the tasks that must COMPLETE before this one starts. */
   dependsOn: opt(Strings),
+  /** @default 'medium' */
   priority: opt(oneOf(PRIORITIES)),
+  /** Per attempt, at most 2,147,483,647 (the longest timer Node keeps). @default config.timeoutMs */
   timeoutMs: opt(integer(1, MAX_TIMEOUT_MS)),
+  /** Extra attempts after the first. @default config.retry.maxRetries */
   retries: opt(integer(0)),
+  /** Expected duration, for critical-path ordering and estimates. */
   estimateMs: opt(number(0)),
+  /** Files or resources it writes (paths or globs): overlapping claims never run at once. */
   claims: opt(Strings),
+  /** Named limits (config.limits) it holds one unit of while it runs. */
   uses: opt(Strings),
+  /** Pipeline strategy: stages run in order of first appearance. Hybrid: a key of `plan.stages`. */
   stage: opt(NonEmptyString),
+  /** Shown by `troupe plan` and views; never interpreted. */
   description: opt(expecting(Schema.String, 'a string')),
+  /** Shown by `troupe plan` and views; never interpreted. */
   tags: opt(Strings),
+  /** A prior for the governor (it learns the real demand per agent). */
   resources: opt(expecting(Schema.Struct({ cpu: opt(number(0)), memoryMb: opt(number(0)) }), 'an object { cpu?, memoryMb? }').annotate({ title: 'resources' })),
+  /** Runs the task only if this expression over `deps.ID.output…` and `input…` is true, e.g. `deps.check.output.ok == true`. */
   when: opt(
     expecting(
       Schema.String.check(Schema.makeFilter((s: string) => s.trim().length > 0 && s.length <= MAX_WHEN_LENGTH, { expected: `an expression of 1 to ${MAX_WHEN_LENGTH} characters` })),
       'an expression (a string)',
     ),
   ),
+  /** Where the task works: the plan's directory (`none`) or a git worktree of its own. @default the plan's `workspace` */
   workspace: opt(oneOf(WORKSPACE_MODES)),
 }).annotate({ title: 'task', identifier: 'a task: an object with `id` and `agent`' })
 
@@ -141,4 +162,3 @@ export const PlanSchema = Schema.Struct({
 
 export type TaskFields = typeof TaskSchema.Type
 export type StageFields = typeof StageSchema.Type
-export const TASK_KEYS: ReadonlySet<string> = new Set(Object.keys(TaskSchema.fields))

@@ -6,48 +6,18 @@ import type { AgentSpec } from './agent-spec.ts'
 import { checkTemplates, resolveAgentPath, resolveAgents } from './agent-links.ts'
 import type { AgentEnvironment } from './agents.ts'
 import { checkCondition } from './condition.ts'
-import { findCycle, topologicalOrder, type Graph } from './graph.ts'
+import type { Graph } from './graph.ts'
+import { linkTasks } from './link-tasks.ts'
 import { leanTask } from './lean-task.ts'
 import { checkStageDependencies } from './stages.ts'
 import { PlanSchema, TaskSchema, type PlanStrategy, type Priority, type StageFields, type Strategy, type TaskFields } from './plan-schema.ts'
-import { parseWorkspaceSpec, type PlanWorkspace, type PlanWorkspaceFields, type TaskWorkspaceFields } from './workspace-spec.ts'
+import { parseWorkspaceSpec, type PlanWorkspace, type PlanWorkspaceFields } from './workspace-spec.ts'
 
 export { PRIORITIES, STRATEGIES, PLAN_STRATEGIES, MAX_PARALLEL, MAX_TIMEOUT_MS, MAX_INPUT_DEPTH } from './plan-schema.ts'
 export type { Priority, Strategy, PlanStrategy } from './plan-schema.ts'
 
-/** One task of a plan, as written by the user (docs/plans.md). */
-export interface TaskSpec extends TaskWorkspaceFields {
-  /** Unique within the plan. */
-  readonly id: string
-  /** A key of `plan.agents`, or a module path (`./agents/x.mjs`) relative to the plan. */
-  readonly agent: string
-  /** Any structured-clone-able value, nested at most 64 levels deep, handed to the agent as its first argument. */
-  readonly input?: unknown
-  /** Ids of the tasks that must COMPLETE before this one starts. */
-  readonly dependsOn?: readonly string[]
-  /** @default 'medium' */
-  readonly priority?: Priority
-  /** Per attempt, at most 2,147,483,647 (the longest timer Node keeps). @default config.timeoutMs */
-  readonly timeoutMs?: number
-  /** Extra attempts after the first. @default config.retry.maxRetries */
-  readonly retries?: number
-  /** Expected duration, for critical-path ordering and estimates. */
-  readonly estimateMs?: number
-  /** Files or resources it writes (paths or globs): overlapping claims never run at once. */
-  readonly claims?: readonly string[]
-  /** Named limits (config.limits) it holds one unit of while it runs. */
-  readonly uses?: readonly string[]
-  /** Pipeline strategy: stages run in order of first appearance. Hybrid: a key of `plan.stages`. */
-  readonly stage?: string
-  /** Shown by `troupe plan` and views; never interpreted. */
-  readonly description?: string
-  /** Shown by `troupe plan` and views; never interpreted. */
-  readonly tags?: readonly string[]
-  /** A prior for the governor (it learns the real demand per agent). */
-  readonly resources?: { readonly cpu?: number; readonly memoryMb?: number }
-  /** Runs the task only if this expression over `deps.ID.output…` and `input…` is true, e.g. `deps.check.output.ok == true`. */
-  readonly when?: string
-}
+/** One task of a plan, as written by the user (docs/plans.md): the fields of `TaskSchema` (plan-schema.ts), declared there once. */
+export type TaskSpec = TaskFields
 
 /** The rule of one stage of a `hybrid` plan. */
 export interface StageSpec {
@@ -75,30 +45,28 @@ export interface Plan extends PlanWorkspaceFields {
   readonly tasks: readonly TaskSpec[]
 }
 
-/** A validated task, with its links resolved to indices. */
-export interface CompiledTask {
+/** Task fields a compiled task fills in when they are not given: `priority` 'medium', the lists empty. */
+type DefaultedField = 'priority' | 'claims' | 'uses' | 'tags'
+/** Task fields a compiled task replaces: `dependsOn` by `deps` (indices), `workspace` by the plan's `workspaces`. */
+type ReplacedField = 'dependsOn' | 'workspace'
+type OptionalKey<T> = { [K in keyof T]-?: {} extends Pick<T, K> ? K : never }[keyof T]
+/** Every field present: the optional ones as given, or undefined. */
+type AsWritten<T> = { readonly [K in Exclude<keyof T, OptionalKey<T>>]: T[K] } & { readonly [K in OptionalKey<T>]: T[K] | undefined }
+
+/**
+ * A validated task, with its links resolved to indices. Its task fields derive from
+ * `TaskSpec` (so from `TaskSchema`): as written, defaulted or replaced.
+ */
+export interface CompiledTask
+  extends AsWritten<Omit<TaskSpec, DefaultedField | ReplacedField>>,
+    Readonly<Required<Pick<TaskSpec, DefaultedField>>> {
   readonly index: number
-  readonly id: string
-  readonly agent: string
   /** `file:` URL of the agent module (module agents; '' for other kinds). */
   readonly moduleUrl: string
   /** The compiled agent definition: its kind and how to run it. */
   readonly agentSpec: AgentSpec
-  readonly input: unknown
   readonly deps: readonly number[]
   readonly dependents: readonly number[]
-  readonly priority: Priority
-  readonly timeoutMs: number | undefined
-  readonly retries: number | undefined
-  readonly estimateMs: number | undefined
-  readonly claims: readonly string[]
-  readonly uses: readonly string[]
-  readonly stage: string | undefined
-  readonly description: string | undefined
-  readonly tags: readonly string[]
-  readonly resources: { readonly cpu?: number; readonly memoryMb?: number } | undefined
-  /** The `when` expression's source (validated: its syntax, and that every `deps.X` is a dependency). */
-  readonly when: string | undefined
   /** The task as written, for journals and reports. */
   readonly spec: TaskSpec
   /** Tasks added at run time: the id of the task that added them (absent for `Run.addTasks`, and for the plan's own). */
@@ -205,30 +173,15 @@ export function linkPlan(data: unknown, options: LinkOptions): CompiledPlan {
     parsed[index] = spec
   }
 
-  const deps: number[][] = new Array(parsed.length)
-  const dependents: number[][] = new Array(parsed.length)
-  for (let index = 0; index < parsed.length; index++) dependents[index] = []
-  for (let index = 0; index < parsed.length; index++) {
-    const spec = parsed[index]!
-    const mine: number[] = (deps[index] = [])
-    for (const depId of spec.dependsOn ?? []) {
-      const dep = byId.get(depId)
-      if (dep === undefined) {
-        throw new TroupeError('ERR_PLAN_UNKNOWN_DEPENDENCY', `Task "${spec.id}" depends on "${depId}", which is not a task of this plan${didYouMean(depId, byId.keys())}`)
-      }
-      if (dep === index) throw new TroupeError('ERR_PLAN_CYCLE', `Plan has a cycle: ${spec.id} → ${spec.id} (task depends on itself)`)
-      if (mine.includes(dep)) continue
-      mine.push(dep)
-      dependents[dep]!.push(index)
-    }
-  }
-
-  const graph = { deps, dependents }
-  const order = topologicalOrder(graph)
-  if (order === undefined) {
-    const cycle = findCycle(graph)!
-    throw new TroupeError('ERR_PLAN_CYCLE', `Plan has a cycle: ${cycle.map((i) => parsed[i]!.id).join(' → ')}`)
-  }
+  const { deps, dependents, order } = linkTasks(parsed, {
+    byId,
+    messages: {
+      unknownDependency: (task, depId) =>
+        `Task "${parsed[task]!.id}" depends on "${depId}", which is not a task of this plan${didYouMean(depId, byId.keys())}`,
+      selfDependency: (task) => `Plan has a cycle: ${parsed[task]!.id} → ${parsed[task]!.id} (task depends on itself)`,
+      cycle: (path) => `Plan has a cycle: ${path.map((i) => parsed[i]!.id).join(' → ')}`,
+    },
+  })
 
   if (plan.strategy === 'pipeline' || hybrid) checkStageDependencies({ tasks: parsed, stages: plan.stages, deps })
 

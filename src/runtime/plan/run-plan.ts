@@ -1,7 +1,8 @@
 import { isDeepStrictEqual } from 'node:util'
 import { didYouMean } from '../core/did-you-mean.ts'
 import { TroupeError, describeValue } from '../core/errors.ts'
-import { descendants, findCycle, topologicalOrder } from './graph.ts'
+import { descendants } from './graph.ts'
+import { linkTasks } from './link-tasks.ts'
 import type { TaskFields } from './plan-schema.ts'
 import { compileTask, decodeTaskSpec, taskPath, type CompiledPlan, type CompiledStage, type CompiledTask, type Strategy, type TaskLinker } from './plan.ts'
 import type { PlanWorkspace } from './workspace-spec.ts'
@@ -142,37 +143,37 @@ export class RunPlan implements CompiledPlan {
     // Dependencies: on tasks of this call (by local number) or of the run.
     const freshIndex = new Map(fresh.map(({ spec }, k) => [spec.id, k]))
     const first = this.#tasks.length
-    const localDeps: number[][] = fresh.map(() => [])
-    const localDependents: number[][] = fresh.map(() => [])
-    const runDeps: number[][] = fresh.map(() => [])
     // A waiting parent, and everything downstream of it, ends only after these tasks.
     const forbidden = options.waitingParent === undefined ? undefined : new Set([options.waitingParent, ...descendants(this, options.waitingParent)])
-    fresh.forEach(({ spec, at }, k) => {
-      for (const depId of spec.dependsOn ?? []) {
-        const mine = freshIndex.get(depId)
-        if (mine === k) throw new TroupeError('ERR_PLAN_CYCLE', `${subject}: tasks[${at}] ("${spec.id}") depends on itself`)
-        if (mine !== undefined) {
-          if (!localDeps[k]!.includes(mine)) (localDeps[k]!.push(mine), localDependents[mine]!.push(k))
-          continue
-        }
-        const dep = this.#byId.get(depId)
-        if (dep === undefined) {
-          throw new TroupeError('ERR_PLAN_UNKNOWN_DEPENDENCY', `${subject}: tasks[${at}] ("${spec.id}") depends on "${depId}", which is not a task of this run${didYouMean(depId, [...freshIndex.keys(), ...this.#byId.keys()])}`)
-        }
-        if (forbidden?.has(dep)) {
-          const parent = this.#tasks[options.waitingParent!]!.id
-          throw new TroupeError('ERR_PLAN_CYCLE', `${subject}: tasks[${at}] ("${spec.id}") depends on "${depId}", which cannot end before "${parent}" does, and "${parent}" waits for its children: a cycle`)
-        }
-        if (!runDeps[k]!.includes(dep)) runDeps[k]!.push(dep)
-      }
-    })
-    const graph = { deps: localDeps, dependents: localDependents }
-    const order = topologicalOrder(graph)
-    if (order === undefined) throw new TroupeError('ERR_PLAN_CYCLE', `${subject}: a cycle: ${findCycle(graph)!.map((k) => fresh[k]!.spec.id).join(' → ')}`)
+    const named = (k: number) => `tasks[${fresh[k]!.at}] ("${fresh[k]!.spec.id}")`
+    const links = linkTasks(
+      fresh.map(({ spec }) => spec),
+      {
+        byId: freshIndex,
+        messages: {
+          unknownDependency: (k, depId) => {
+            const known = [...freshIndex.keys(), ...this.#byId.keys()]
+            return `${subject}: ${named(k)} depends on "${depId}", which is not a task of this run${didYouMean(depId, known)}`
+          },
+          selfDependency: (k) => `${subject}: ${named(k)} depends on itself`,
+          cycle: (path) => `${subject}: a cycle: ${path.map((k) => fresh[k]!.spec.id).join(' → ')}`,
+        },
+        outside: (depId, k) => {
+          const dep = this.#byId.get(depId)
+          if (dep !== undefined && forbidden?.has(dep)) {
+            const parent = this.#tasks[options.waitingParent!]!.id
+            const why = `which cannot end before "${parent}" does, and "${parent}" waits for its children: a cycle`
+            throw new TroupeError('ERR_PLAN_CYCLE', `${subject}: ${named(k)} depends on "${depId}", ${why}`)
+          }
+          return dep
+        },
+      },
+    )
+    const { deps: localDeps, dependents: localDependents, outside: runDeps, order } = links
 
     // Everything checked but the agents: link each new task (run index = first + its number).
     const added = fresh.map(({ spec, at }, k): CompiledTask => {
-      const deps = [...runDeps[k]!, ...localDeps[k]!.map((j) => first + j)]
+      const deps = [...(runDeps[k] ?? []), ...localDeps[k]!.map((j) => first + j)]
       const task = compileTask(spec, first + k, deps, localDependents[k]!.map((j) => first + j), linker, `tasks[${at}]`)
       return options.parent === undefined ? { ...task, added: true } : { ...task, added: true, parent: options.parent }
     })

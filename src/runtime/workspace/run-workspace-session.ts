@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process'
 import { dirname } from 'node:path'
 import { TroupeError } from '../core/errors.ts'
-import type { RunResult, TaskResult, TaskWorkspaceResult } from '../core/result.ts'
+import type { RunResult, TaskResult, TaskWorkspaceResult } from '../report/result.ts'
 import type { PlanWorkspace } from '../plan/workspace-spec.ts'
 import { renderIntegrationBranch } from '../plan/workspace-spec.ts'
 import type { RunWorkspaceBinding } from './workspace-executor.ts'

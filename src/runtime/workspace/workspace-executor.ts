@@ -1,7 +1,7 @@
 import type { AttemptHandle, AttemptListener, AttemptRequest, AttemptResult, Executor } from '../execution/executor.ts'
 import { isTroupeError } from '../core/errors.ts'
 import type { PortBlocks } from './ports.ts'
-import type { TaskWorkspaceResult } from '../core/result.ts'
+import type { TaskWorkspaceResult } from '../report/result.ts'
 import type { RunWorkspaces } from './worktree.ts'
 
 /** A run's worktrees and which of its tasks use one. */

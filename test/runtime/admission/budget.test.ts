@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { budgetAdmits, budgetLevel } from '../../../src/runtime/admission/budget.ts'
 import type { TroupeConfig } from '../../../src/runtime/core/config.ts'
-import type { BudgetExceededEvent, TaskStateEvent } from '../../../src/runtime/core/events.ts'
+import type { BudgetExceededEvent, TaskStateEvent } from '../../../src/runtime/report/events.ts'
 import type { Plan } from '../../../src/runtime/plan/plan.ts'
 import { createRuntime, type Runtime } from '../../../src/runtime/runtime.ts'
 

@@ -6,7 +6,7 @@ import { ClaimRegistry } from '../../../src/runtime/admission/claims.ts'
 import { claimsOverlap } from '../../../src/runtime/plan/claim-patterns.ts'
 import { type CompiledTask, type Plan, type TaskSpec } from '../../../src/runtime/plan/plan.ts'
 import { compilePlan } from '../../../src/runtime/plan/load-plan.ts'
-import type { RunResult } from '../../../src/runtime/core/result.ts'
+import type { RunResult } from '../../../src/runtime/report/result.ts'
 import { createRuntime, type Runtime } from '../../../src/runtime/runtime.ts'
 
 const claimAgent = join(import.meta.dirname, '..', '..', 'fixtures', 'agents', 'claim.mjs')

@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { isTroupeError } from '../../../src/runtime/core/errors.ts'
-import type { TaskStateEvent } from '../../../src/runtime/core/events.ts'
+import type { TaskStateEvent } from '../../../src/runtime/report/events.ts'
 import { Limits, type LimitPause } from '../../../src/runtime/admission/limits.ts'
 import { type CompiledTask, type Plan } from '../../../src/runtime/plan/plan.ts'
 import { compilePlan } from '../../../src/runtime/plan/load-plan.ts'

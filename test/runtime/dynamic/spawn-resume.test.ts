@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { RunResult } from '../../../src/runtime/core/result.ts'
+import type { RunResult } from '../../../src/runtime/report/result.ts'
 import { CLI_ENTRY, runCli } from '../../helpers/cli.ts'
 import { completedIn, exited, journalLines, until } from '../../helpers/journal-file.ts'
 

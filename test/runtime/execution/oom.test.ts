@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { RunResult } from '../../../src/runtime/core/result.ts'
+import type { RunResult } from '../../../src/runtime/report/result.ts'
 import { createRuntime, type Runtime } from '../../../src/runtime/runtime.ts'
 
 const agents = join(import.meta.dirname, '..', '..', 'fixtures', 'agents')

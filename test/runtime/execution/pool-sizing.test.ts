@@ -2,7 +2,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { ThreadSlots } from '../../../src/runtime/execution/threads/thread-slots.ts'
 import type { CompiledTask, Plan } from '../../../src/runtime/plan/plan.ts'
-import type { RunResult } from '../../../src/runtime/core/result.ts'
+import type { RunResult } from '../../../src/runtime/report/result.ts'
 import { createRuntime, type RuntimeOptions } from '../../../src/runtime/runtime.ts'
 
 const sleep = join(import.meta.dirname, '..', '..', 'fixtures', 'agents', 'sleep.mjs')

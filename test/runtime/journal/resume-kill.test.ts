@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CLI_ENTRY, runCli } from '../../helpers/cli.ts'
 import { completedIn as completedInFile, exited, journalLines as journalFileLines, until } from '../../helpers/journal-file.ts'
-import type { RunResult } from '../../../src/runtime/core/result.ts'
+import type { RunResult } from '../../../src/runtime/report/result.ts'
 
 const TSX = import.meta.resolve('tsx')
 const agent = join(import.meta.dirname, '..', '..', 'fixtures', 'agents', 'marker.mjs')

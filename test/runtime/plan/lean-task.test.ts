@@ -64,4 +64,18 @@ describe('leanTask', () => {
     const raw = { id: 't1', agent: 'work', dependsOn: ['t0'], priority: 'high', timeoutMs: 1000, retries: 1, estimateMs: 5, claims: ['src/**'], uses: ['llm'], input: { a: [1, { b: 2 }] } }
     expect([leanTask(raw), accepts(raw)]).toEqual([raw, true])
   })
+
+  it('hands a key named like an Object.prototype member (constructor) to the schema, which refuses it', () => {
+    const raw = JSON.parse('{"id":"t1","agent":"work","constructor":1,"__proto__":2}') as unknown
+    expect([leanTask(raw), decodes(raw)]).toEqual([undefined, false])
+  })
+
+  it('has a check for every field of TaskSchema: a well-formed value of each takes the lean path', () => {
+    const wellFormed: Record<string, unknown> = {
+      input: 1, dependsOn: [], priority: 'low', timeoutMs: 1, retries: 0, estimateMs: 0, claims: [], uses: [], stage: 's',
+      description: '', tags: [], when: 'true', workspace: 'none',
+    }
+    const fields = Object.keys(TaskSchema.fields).filter((key) => key !== 'id' && key !== 'agent' && key !== 'resources')
+    expect(fields.filter((key) => leanTask({ id: 't', agent: 'a', [key]: wellFormed[key] }) === undefined)).toEqual([])
+  })
 })

@@ -1,6 +1,6 @@
 import type { Clock } from '../core/clock.ts'
-import type { AttemptHandle, AttemptListener, AttemptRequest, Executor } from '../execution/executor.ts'
-import type { DemandBook } from './demand.ts'
+import type { AttemptHandle, AttemptListener, AttemptRequest, Executor } from './executor.ts'
+import type { DemandBook } from '../governor/demand.ts'
 
 /**
  * An executor that passes every attempt on to `inner` and records what the attempt used

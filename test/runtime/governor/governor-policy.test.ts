@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { admissionLimit, decide, externalCpuPercent, initialGovernorState, type GovernorPolicy, type ResourceReading } from '../../../src/runtime/admission/governor-policy.ts'
+import { admissionLimit, decide, externalCpuPercent, initialGovernorState, type GovernorPolicy, type ResourceReading } from '../../../src/runtime/governor/governor-policy.ts'
 
 const threshold: GovernorPolicy = {
   mode: 'threshold',

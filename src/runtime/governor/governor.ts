@@ -1,4 +1,3 @@
-import type { GovernorEvent, GovernorSampleEvent } from '../core/events.ts'
 import {
   admissionLimit,
   decide,
@@ -11,7 +10,7 @@ import type { GovernorReport } from './governor-policy.ts'
 
 export type { GovernorReport }
 import type { Clock } from '../core/clock.ts'
-import type { FitGate } from './fit-gate.ts'
+import type { DemandBook } from './demand.ts'
 import type { MachineLimits } from './machine-limits.ts'
 
 /** Where readings come from: the machine ({@link SystemProbe}), or a test. */
@@ -24,10 +23,43 @@ export interface ResourceProbe {
   initial?(): ResourceReading
 }
 
+/** The governor held back new starts (`governor:throttled`) or let them go again (`governor:resumed`). */
+export interface GovernorEvent {
+  /** The resource over its threshold (for `resumed`: the one that had throttled). */
+  readonly reason: 'cpu' | 'memory'
+  readonly cpuPercent: number
+  readonly memoryPercent: number
+  readonly memoryUsedMb: number
+  readonly at: number
+}
+
+/** One governor reading (`governor:sample`, on the runtime only), with the decision it led to. */
+export interface GovernorSampleEvent {
+  readonly cpuPercent: number
+  readonly memoryPercent: number
+  readonly memoryUsedMb: number
+  /** Why new starts are held back, if they are. */
+  readonly throttled: 'cpu' | 'memory' | undefined
+  /** Attempts in flight the governor allows across runs (Infinity: no bound but the pool). */
+  readonly limit: number
+  readonly at: number
+}
+
+/**
+ * What the governor needs of admission by fit (the admission layer's `FitGate`): it feeds it
+ * every reading, samples faster while it learns, and reports its hold times and demand book.
+ */
+export interface FitObserver {
+  readonly learning: boolean
+  readonly demand: DemandBook
+  observe(reading: ResourceReading, at: number, cpuThrottled?: boolean): void
+  heldMs(): { cpu: number; memory: number }
+}
+
 /** Fastest sampling while the fit gate learns what a new agent uses. */
 const LEARNING_INTERVAL_MS = 50
 
-export interface GovernorOptions {
+export interface GovernorOptions<Fit extends FitObserver = FitObserver> {
   readonly probe: ResourceProbe
   readonly clock: Clock
   readonly policy: GovernorPolicy
@@ -40,7 +72,7 @@ export interface GovernorOptions {
   /** Called on throttle, resume and (adaptive) limit changes, after the state changed. */
   readonly onChange: (event: GovernorChange) => void
   /** Admission by fit: fed every reading; its demand book and hold times go in the report. */
-  readonly fit?: FitGate
+  readonly fit?: Fit
   /** The capacity `fit` works with, for the report. */
   readonly machine?: MachineLimits
 }
@@ -57,8 +89,8 @@ type Status = 'idle' | 'sampling' | 'closed'
  * an admission limit for the dispatcher (see {@link decide}). One sample at a time; the timer
  * is unref'd so a governor never keeps the process alive.
  */
-export class Governor {
-  readonly #options: GovernorOptions
+export class Governor<Fit extends FitObserver = FitObserver> {
+  readonly #options: GovernorOptions<Fit>
   #state: GovernorState
   #status: Status = 'idle'
   #inSample = false
@@ -66,7 +98,7 @@ export class Governor {
   #warned = false
   readonly #trackers = new Set<Tracker>()
 
-  constructor(options: GovernorOptions) {
+  constructor(options: GovernorOptions<Fit>) {
     this.#options = options
     this.#state = initialGovernorState(Math.min(options.capacity, options.initialLimit))
     // No blind start: decide on a first reading before anything is admitted.
@@ -85,7 +117,7 @@ export class Governor {
   }
 
   /** Admission by fit, when on. */
-  get fit(): FitGate | undefined {
+  get fit(): Fit | undefined {
     return this.#options.fit
   }
 
@@ -216,7 +248,7 @@ class Tracker {
     at: number,
     state: GovernorState,
     readonly mode: GovernorPolicy['mode'],
-    readonly fit: FitGate | undefined,
+    readonly fit: FitObserver | undefined,
     readonly machine: MachineLimits | undefined,
   ) {
     this.#heldAtStart = fit?.heldMs()

@@ -1,13 +1,13 @@
 import type * as Exit from 'effect/Exit'
 import * as Schema from 'effect/Schema'
-import type { ResourceProbe } from '../admission/governor.ts'
-import type { Strategy } from '../plan/plan.ts'
-import type { Clock } from './clock.ts'
-import type { ResolvedConfig, TroupeConfig } from './config.ts'
-import { MAX_PARALLEL, STRATEGIES } from '../plan/plan-schema.ts'
-import { closest } from './did-you-mean.ts'
-import { BACKEND_PATTERN, ConfigSchema } from './config.ts'
-import { valueOrThrow, formatKeyPath, type IssueFormatOptions } from './schema-errors.ts'
+import type { ResourceProbe } from './governor/governor.ts'
+import type { Strategy } from './plan/plan.ts'
+import type { Clock } from './core/clock.ts'
+import type { ResolvedConfig, TroupeConfig } from './core/config.ts'
+import { MAX_PARALLEL, STRATEGIES } from './plan/plan-schema.ts'
+import { closest } from './core/did-you-mean.ts'
+import { BACKEND_PATTERN, ConfigSchema } from './core/config.ts'
+import { valueOrThrow, formatKeyPath, type IssueFormatOptions } from './core/schema-errors.ts'
 
 /**
  * Validation of the options of the public entry points (`createRuntime`, `runtime.run`,

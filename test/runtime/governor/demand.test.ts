@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { DemandBook, describeAgentDemand } from '../../../src/runtime/admission/demand.ts'
+import { DemandBook, describeAgentDemand } from '../../../src/runtime/governor/demand.ts'
 
 describe('DemandBook', () => {
   it('knows nothing of an agent never declared nor measured', () => {

@@ -1,6 +1,10 @@
-import type { TaskState } from '../../actors/task-state.ts'
-import type { SerializedError } from './errors.ts'
+import type { TaskState } from '../core/task-state.ts'
+import type { SerializedError } from '../core/errors.ts'
 import type { RunResult } from './result.ts'
+import type { TaskSpec } from '../plan/plan.ts'
+import type { GovernorEvent, GovernorSampleEvent } from '../governor/governor.ts'
+
+export type { GovernorEvent, GovernorSampleEvent }
 
 export interface TaskStateEvent {
   readonly runId: string
@@ -47,28 +51,6 @@ export interface RunEndEvent {
   readonly result: RunResult
 }
 
-/** The governor held back new starts (`governor:throttled`) or let them go again (`governor:resumed`). */
-export interface GovernorEvent {
-  /** The resource over its threshold (for `resumed`: the one that had throttled). */
-  readonly reason: 'cpu' | 'memory'
-  readonly cpuPercent: number
-  readonly memoryPercent: number
-  readonly memoryUsedMb: number
-  readonly at: number
-}
-
-/** One governor reading (`governor:sample`, on the runtime only), with the decision it led to. */
-export interface GovernorSampleEvent {
-  readonly cpuPercent: number
-  readonly memoryPercent: number
-  readonly memoryUsedMb: number
-  /** Why new starts are held back, if they are. */
-  readonly throttled: 'cpu' | 'memory' | undefined
-  /** Attempts in flight the governor allows across runs (Infinity: no bound but the pool). */
-  readonly limit: number
-  readonly at: number
-}
-
 /** The run's reported spend reached `budget.maxCostUsd`; no task starts after this. */
 export interface BudgetExceededEvent {
   readonly runId: string
@@ -102,15 +84,12 @@ export interface ScratchpadNoteEvent {
 }
 
 /** Tasks were added to the running DAG (`ctx.spawn`, the `add_tasks` tool, `Run.addTasks`): one event per task. */
-export interface TaskAddedEvent {
+export interface TaskAddedEvent extends Pick<TaskSpec, 'agent' | 'description' | 'tags'> {
   readonly runId: string
   readonly taskId: string
-  readonly agent: string
   /** The task that added it; absent for `Run.addTasks`. */
   readonly parent?: string
   readonly dependsOn: readonly string[]
-  readonly description?: string
-  readonly tags?: readonly string[]
   readonly at: number
 }
 

@@ -1,11 +1,11 @@
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { checkOptions } from '../../../src/runtime/core/options.ts'
-import { resolveConfig } from '../../../src/runtime/core/config.ts'
-import { createRuntime, runPlan, type Runtime } from '../../../src/runtime/runtime.ts'
-import { troupeErrorOf } from '../../helpers/errors.ts'
+import { checkOptions } from '../../src/runtime/options.ts'
+import { resolveConfig } from '../../src/runtime/core/config.ts'
+import { createRuntime, runPlan, type Runtime } from '../../src/runtime/runtime.ts'
+import { troupeErrorOf } from '../helpers/errors.ts'
 
-const echo = join(import.meta.dirname, '..', '..', 'fixtures', 'agents', 'echo.mjs')
+const echo = join(import.meta.dirname, '..', 'fixtures', 'agents', 'echo.mjs')
 const plan = { agents: { echo }, tasks: [{ id: 'a', agent: 'echo' }] }
 const quiet = { checkpoint: { enabled: false }, governor: { enabled: false }, pool: { minThreads: 0, maxThreads: 1 } }
 

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { availableParallelism, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { cgroupMemoryUsedMb, readMachineLimits } from '../../../src/runtime/admission/machine-limits.ts'
+import { cgroupMemoryUsedMb, readMachineLimits } from '../../../src/runtime/governor/machine-limits.ts'
 
 const MB = 1024 * 1024
 

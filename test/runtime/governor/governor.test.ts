@@ -4,16 +4,16 @@ import { tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { GovernorEvent, TaskStateEvent } from '../../../src/runtime/core/events.ts'
-import { Governor, type GovernorChange, type ResourceProbe } from '../../../src/runtime/admission/governor.ts'
-import type { GovernorPolicy, ResourceReading } from '../../../src/runtime/admission/governor-policy.ts'
+import type { GovernorEvent, TaskStateEvent } from '../../../src/runtime/report/events.ts'
+import { Governor, type GovernorChange, type ResourceProbe } from '../../../src/runtime/governor/governor.ts'
+import type { GovernorPolicy, ResourceReading } from '../../../src/runtime/governor/governor-policy.ts'
 import type { TroupeConfig } from '../../../src/runtime/core/config.ts'
 import type { Plan } from '../../../src/runtime/plan/plan.ts'
-import type { RunResult } from '../../../src/runtime/core/result.ts'
+import type { RunResult } from '../../../src/runtime/report/result.ts'
 import type { Clock } from '../../../src/runtime/core/clock.ts'
 import { testClock } from '../../helpers/test-clock.ts'
 import { createRuntime, type Runtime } from '../../../src/runtime/runtime.ts'
-import { SystemProbe } from '../../../src/runtime/admission/system-probe.ts'
+import { SystemProbe } from '../../../src/runtime/governor/system-probe.ts'
 import { peakRunning } from '../../helpers/task-events.ts'
 
 const sleep = join(import.meta.dirname, '..', '..', 'fixtures', 'agents', 'sleep.mjs')
@@ -262,7 +262,7 @@ describe('the governor on a runtime', () => {
 /** File URLs of the runtime modules, JSON-quoted for a script's import(). */
 function modules() {
   const url = (file: string) => JSON.stringify(pathToFileURL(join(import.meta.dirname, '..', '..', '..', 'src', 'runtime', file)).href)
-  return { createRuntime: url('runtime.ts'), SystemProbe: url('admission/system-probe.ts') }
+  return { createRuntime: url('runtime.ts'), SystemProbe: url('governor/system-probe.ts') }
 }
 
 /** Runs `lines` as an ES module in a child process (through tsx) that is never told to exit. */

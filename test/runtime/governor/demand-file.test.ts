@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { DEMAND_FILE, readDemandFile, writeDemandFile } from '../../../src/runtime/admission/demand-file.ts'
+import { DEMAND_FILE, readDemandFile, writeDemandFile } from '../../../src/runtime/governor/demand-file.ts'
 import { createRuntime } from '../../../src/runtime/runtime.ts'
 
 const sleep = join(import.meta.dirname, '..', '..', 'fixtures', 'agents', 'sleep.mjs')
