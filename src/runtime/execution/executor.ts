@@ -95,6 +95,18 @@ export interface AttemptListener {
    * slot back meanwhile), with their outputs by id. Never rejects: a refusal is an answer.
    */
   onSpawn(tasks: unknown, options: { readonly wait: boolean }): Promise<SpawnAnswer>
+  /**
+   * Set for a task with `approve: { before: "merge" }`: the workspace calls it once the attempt
+   * succeeded, before merging, and merges only if it resolves `true` (the attempt holds no
+   * slot and its timeout does not tick meanwhile). `false`: rejected or aborted, not merged.
+   */
+  awaitApproval?(review: MergeReview): Promise<boolean>
+}
+
+/** What a person approving a merge looks at: the task's worktree and its branch. */
+export interface MergeReview {
+  readonly workspace: string
+  readonly branch: string
 }
 
 /** What `ctx.spawn` / `add_tasks` answers. */

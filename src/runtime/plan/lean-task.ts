@@ -12,7 +12,7 @@ export function leanTask(raw: unknown): TaskFields | undefined {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return undefined
   const task = raw as Record<string, unknown>
   for (const key of Object.keys(task)) if (!TASK_KEYS.has(key)) return undefined
-  const { id, agent, input, dependsOn, priority, timeoutMs, retries, estimateMs, claims, uses, stage, description, tags, resources, when, workspace } = task
+  const { id, agent, input, dependsOn, priority, timeoutMs, retries, estimateMs, claims, uses, stage, description, tags, resources, when, workspace, approve } = task
   if (typeof id !== 'string' || id.length === 0 || typeof agent !== 'string' || agent.length === 0) return undefined
   if (!optionalStrings(dependsOn) || !optionalStrings(claims) || !optionalStrings(uses) || !optionalStrings(tags)) return undefined
   if (priority !== undefined && !PRIORITIES.includes(priority as never)) return undefined
@@ -21,7 +21,7 @@ export function leanTask(raw: unknown): TaskFields | undefined {
   if (stage !== undefined && !(typeof stage === 'string' && stage.length > 0)) return undefined
   if (description !== undefined && typeof description !== 'string') return undefined
   if (when !== undefined && !(typeof when === 'string' && when.trim().length > 0 && when.length <= MAX_WHEN_LENGTH)) return undefined
-  if (resources !== undefined) return undefined
+  if (resources !== undefined || approve !== undefined) return undefined
   if (workspace !== undefined && workspace !== 'none' && workspace !== 'worktree') return undefined
   if (nestsDeeperThan(input, MAX_INPUT_DEPTH)) return undefined
   return task as TaskFields

@@ -9,11 +9,11 @@ import { checkCondition } from './condition.ts'
 import { findCycle, topologicalOrder, type Graph } from './graph.ts'
 import { leanTask } from './lean-task.ts'
 import { checkStageDependencies } from './stages.ts'
-import { PlanSchema, TaskSchema, type PlanStrategy, type Priority, type StageFields, type Strategy, type TaskFields } from './plan-schema.ts'
+import { PlanSchema, TaskSchema, type ApprovalPoint, type PlanStrategy, type Priority, type StageFields, type Strategy, type TaskFields } from './plan-schema.ts'
 import { parseWorkspaceSpec, type PlanWorkspace, type PlanWorkspaceFields, type TaskWorkspaceFields } from './workspace-spec.ts'
 
 export { PRIORITIES, STRATEGIES, PLAN_STRATEGIES, MAX_PARALLEL, MAX_TIMEOUT_MS, MAX_INPUT_DEPTH } from './plan-schema.ts'
-export type { Priority, Strategy, PlanStrategy } from './plan-schema.ts'
+export type { Priority, Strategy, PlanStrategy, ApprovalPoint } from './plan-schema.ts'
 
 /** One task of a plan, as written by the user (docs/plans.md). */
 export interface TaskSpec extends TaskWorkspaceFields {
@@ -47,6 +47,12 @@ export interface TaskSpec extends TaskWorkspaceFields {
   readonly resources?: { readonly cpu?: number; readonly memoryMb?: number }
   /** Runs the task only if this expression over `deps.ID.output…` and `input…` is true, e.g. `deps.check.output.ok == true`. */
   readonly when?: string
+  /**
+   * Holds the task for a person's approval (docs/plans.md#approval-gates): `true` means
+   * `{ before: "merge" }` for a task in a worktree and `{ before: "start" }` otherwise.
+   * @default false
+   */
+  readonly approve?: boolean | { readonly before: ApprovalPoint }
 }
 
 /** The rule of one stage of a `hybrid` plan. */
@@ -99,6 +105,8 @@ export interface CompiledTask {
   readonly resources: { readonly cpu?: number; readonly memoryMb?: number } | undefined
   /** The `when` expression's source (validated: its syntax, and that every `deps.X` is a dependency). */
   readonly when: string | undefined
+  /** Where an `approve` gate holds the task (`true` resolved by its workspace); undefined: no gate. */
+  readonly approval: ApprovalPoint | undefined
   /** The task as written, for journals and reports. */
   readonly spec: TaskSpec
   /** Tasks added at run time: the id of the task that added them (absent for `Run.addTasks`, and for the plan's own). */
@@ -279,8 +287,21 @@ export function compileTask(spec: TaskFields, index: number, deps: readonly numb
     tags: spec.tags ?? [],
     resources: spec.resources,
     when: spec.when,
+    approval: approvalPoint(spec, linker, where),
     spec,
   }
+}
+
+/** Resolves a task's `approve`: `true` is `merge` in a worktree (what a person reviews is the diff), `start` otherwise. */
+function approvalPoint(spec: TaskFields, linker: TaskLinker, where: string): ApprovalPoint | undefined {
+  const approve = spec.approve
+  if (approve === undefined || approve === false) return undefined
+  const worktree = (spec.workspace ?? linker.workspace) === 'worktree'
+  if (approve === true) return worktree ? 'merge' : 'start'
+  if (approve.before === 'merge' && !worktree) {
+    throw invalid(`${where} ("${spec.id}").approve.before`, approve.before, '"start" (only a task with `workspace: "worktree"` has a merge to approve)')
+  }
+  return approve.before
 }
 
 function compileStages(declared: Readonly<Record<string, StageFields>>): Record<string, CompiledStage> {
