@@ -1,7 +1,7 @@
 import { isAbsolute, relative, resolve } from 'node:path'
 import pc from 'picocolors'
 import { loadConfig } from '../runtime/core/config.ts'
-import type { TaskAddedEvent, TaskLogEvent, TaskStateEvent } from '../runtime/core/events.ts'
+import type { ApprovalEvent, TaskAddedEvent, TaskLogEvent, TaskStateEvent } from '../runtime/core/events.ts'
 import { runDir } from '../runtime/journal/paths.ts'
 import { type Strategy } from '../runtime/plan/plan.ts'
 import { loadPlan } from '../runtime/plan/load-plan.ts'
@@ -14,6 +14,7 @@ import { INPUT_ERROR_CODES } from '../runtime/core/errors.ts'
 import type { LiveView } from './live-view.ts'
 import { onInterrupt } from './interrupt.ts'
 import { formatMs, formatSummary, plural } from './summary.ts'
+import { quoteArg } from './quote-arg.ts'
 import { terminalText } from './terminal-text.ts'
 
 export interface RunCommandOptions {
@@ -94,6 +95,8 @@ export async function runCommand(planFile: string, options: RunCommandOptions): 
       ),
     )
   }
+  // Said even with --quiet: a run waiting for a person must say so, and how to answer it.
+  run.on('task:approval', (e) => say(describeApproval(e)))
   if (!options.quiet && view === undefined) {
     const stamp = (at: number) => pc.dim(`[${((at - startedAt) / 1000).toFixed(2).padStart(7)}s]`)
     run.on('task:state', (e) => {
@@ -165,9 +168,13 @@ function shortPath(path: string): string {
   return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path
 }
 
-/** An argument as a POSIX shell would need it to be typed. */
-function quoteArg(value: string): string {
-  return /^[\w./:@=+-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`
+/** A task's approve gate, with the exact commands that decide it (docs/plans.md#approval-gates). */
+export function describeApproval(e: ApprovalEvent): string {
+  const task = terminalText(e.taskId, 64)
+  if (e.state === 'approved') return `${pc.green('✓ approved ')} ${pc.bold(task)} (by ${e.by ?? 'library'})`
+  if (e.state === 'rejected') return `${pc.red('✗ rejected ')} ${pc.bold(task)} (by ${e.by ?? 'library'}): ${terminalText(e.reason ?? '', 200)}`
+  const args = terminalText(`${quoteArg(e.runId)} ${quoteArg(e.taskId)}`, 400)
+  return pc.bold(pc.yellow(`⏸ task ${task} awaits approval before ${e.before}: troupe approve ${args}  (reject: add --reject "reason")`))
 }
 
 function describeLog(e: TaskLogEvent): string {
@@ -187,6 +194,7 @@ export function describeTransition(e: TaskStateEvent): string | undefined {
   const error = e.error ? `${terminalText(e.error.code, 40)} ${terminalText(firstLine)}` : ''
   switch (e.state) {
     case 'RUNNING':
+      if (e.previous === 'AWAITING_APPROVAL') return `${pc.cyan('▶ merging  ')} ${id} (approved)`
       return `${pc.cyan('▶ started  ')} ${id} (${terminalText(e.agent, 64)}${e.attempt > 1 ? `, attempt ${e.attempt}` : ''})`
     case 'COMPLETED':
       return `${pc.green('✓ completed')} ${id}${e.previous === 'PENDING' ? ' (reused)' : ''}`

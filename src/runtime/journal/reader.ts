@@ -128,6 +128,8 @@ export interface JournalSummary {
   readonly approvals: ReadonlyMap<string, ApprovalJournalRecord>
   /** Approval requests (`troupe approve`, the dashboard) already decided, by request id. */
   readonly decidedRequests: ReadonlySet<string>
+  /** Tasks whose latest approval record says awaiting and that have not ended since, in the order they started waiting. */
+  readonly awaiting: ReadonlySet<string>
 }
 
 export function summarize(records: readonly JournalRecord[]): JournalSummary {
@@ -139,6 +141,7 @@ export function summarize(records: readonly JournalRecord[]): JournalSummary {
   const tasks = new Map<string, TaskRecord>()
   const approvals = new Map<string, ApprovalJournalRecord>()
   const decidedRequests = new Set<string>()
+  const awaiting = new Set<string>()
   for (const record of records) {
     if (record.type === 'run-start') {
       firstStart ??= record
@@ -147,12 +150,16 @@ export function summarize(records: readonly JournalRecord[]): JournalSummary {
       invocations++
       added = 0
     } else if (record.type === 'run-end') lastEnd = record
-    else if (record.type === 'task') tasks.set(record.id, record)
-    else if (record.type === 'spawn') added += record.tasks.length
+    else if (record.type === 'task') {
+      tasks.set(record.id, record)
+      awaiting.delete(record.id)
+    } else if (record.type === 'spawn') added += record.tasks.length
     else if (record.type === 'approval') {
       approvals.set(record.task, record)
       if (record.request !== undefined) decidedRequests.add(record.request)
+      if (record.state === 'awaiting') awaiting.add(record.task)
+      else awaiting.delete(record.task)
     }
   }
-  return { firstStart, lastStart, lastEnd, tasks, invocations, addedSinceStart: added, approvals, decidedRequests }
+  return { firstStart, lastStart, lastEnd, tasks, invocations, addedSinceStart: added, approvals, decidedRequests, awaiting }
 }
