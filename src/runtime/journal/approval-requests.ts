@@ -94,8 +94,8 @@ export class ApprovalRequests {
   #onApproval(event: ApprovalEvent): void {
     if (event.state !== 'awaiting' || this.#ended) return
     if (this.#timer === undefined) {
+      // Not unref'd: a run waiting for a person keeps its process alive (cleared when the run ends).
       this.#timer = setInterval(() => this.#poll(), APPROVAL_POLL_MS)
-      this.#timer.unref()
     }
     // After the run's own handling of this transition.
     queueMicrotask(() => this.#poll())
