@@ -103,10 +103,11 @@ export interface AttemptListener {
   awaitApproval?(review: MergeReview): Promise<boolean>
 }
 
-/** What a person approving a merge looks at: the task's worktree and its branch. */
+/** What a person approving a merge looks at: the task's worktree, its branch and the attempt's output. */
 export interface MergeReview {
   readonly workspace: string
   readonly branch: string
+  readonly output?: unknown
 }
 
 /** What `ctx.spawn` / `add_tasks` answers. */

@@ -91,7 +91,7 @@ export class WorkspaceExecutor implements Executor {
       if (isAborted()) return cancelled(request)
       // approve: { before: "merge" }: the work waits for a person; rejected or aborted, it is not merged.
       if (listener.awaitApproval !== undefined) {
-        const approved = await listener.awaitApproval({ workspace: worktree.path, branch: worktree.branch })
+        const approved = await listener.awaitApproval({ workspace: worktree.path, branch: worktree.branch, output: result.output })
         if (!approved || isAborted()) return cancelled(request)
       }
       try {
