@@ -99,7 +99,10 @@ export class Approvals {
   reject(taskId: string, reason: string, source: ApprovalSource, request?: string): void {
     const index = this.#awaitingIndex(taskId)
     const text = approvalReason(reason)
-    const error: SerializedError = { code: 'ERR_APPROVAL_REJECTED', message: `Task "${taskId}" was rejected: ${text === '' ? '(no reason given)' : text}` }
+    const error: SerializedError = {
+      code: 'ERR_APPROVAL_REJECTED',
+      message: `Task "${taskId}" was rejected: ${text === '' ? '(no reason given)' : text}`,
+    }
     this.#decided(index, { decision: 'rejected', reason: text }, source, request)
     this.#host.tasks.send(index, { type: 'REJECT', error })
   }
@@ -134,7 +137,12 @@ export class Approvals {
     out.emit('task:approval', { runId: init.id, taskId, state: 'awaiting', before, at: since })
   }
 
-  #decided(index: number, decision: Pick<ApprovalEvent, 'reason'> & { decision: 'approved' | 'rejected' }, source: ApprovalSource, request: string | undefined): void {
+  #decided(
+    index: number,
+    decision: Pick<ApprovalEvent, 'reason'> & { decision: 'approved' | 'rejected' },
+    source: ApprovalSource,
+    request: string | undefined,
+  ): void {
     const held = this.#awaiting.get(index)!
     this.#awaiting.delete(index)
     const { init, out } = this.#host
@@ -142,13 +150,24 @@ export class Approvals {
     const reason = decision.reason === undefined ? {} : { reason: decision.reason }
     const requested = request === undefined ? {} : { request }
     init.recorder?.approval?.({ task: held.taskId, state: decision.decision, before: held.before, by: source, at, ...reason, ...requested })
-    out.emit('task:approval', { runId: init.id, taskId: held.taskId, state: decision.decision, before: held.before, by: source, at, ...reason })
+    out.emit('task:approval', {
+      runId: init.id,
+      taskId: held.taskId,
+      state: decision.decision,
+      before: held.before,
+      by: source,
+      at,
+      ...reason,
+    })
   }
 
   #awaitingIndex(taskId: string): number {
     const index = this.#host.plan.byId.get(taskId)
     if (index === undefined) {
-      throw new TroupeError('ERR_APPROVAL_UNKNOWN_TASK', `Cannot decide on task ${JSON.stringify(approvalReason(taskId, 200))}: run "${this.#host.init.id}" has no such task`)
+      throw new TroupeError(
+        'ERR_APPROVAL_UNKNOWN_TASK',
+        `Cannot decide on task ${JSON.stringify(approvalReason(taskId, 200))}: run "${this.#host.init.id}" has no such task`,
+      )
     }
     if (!this.#awaiting.has(index)) {
       const state = this.#host.tasks.stateOf(index)
@@ -163,6 +182,8 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u206
 
 /** A reason as given by a person or a page: one line, no control or direction characters, at most `max` characters. */
 export function approvalReason(reason: unknown, max = MAX_REJECT_REASON): string {
-  const text = String(reason ?? '').replace(CONTROL, ' ').trim()
+  const text = String(reason ?? '')
+    .replace(CONTROL, ' ')
+    .trim()
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`
 }

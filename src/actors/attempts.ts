@@ -193,7 +193,12 @@ export class Attempts {
 }
 
 /** The `ctx` bridge: what an agent's progress, logs, usage, claims and limits turn into. */
-function attemptListener(host: AttemptHost, task: CompiledTask, attempt: number, awaitApproval: AttemptListener['awaitApproval']): AttemptListener {
+function attemptListener(
+  host: AttemptHost,
+  task: CompiledTask,
+  attempt: number,
+  awaitApproval: AttemptListener['awaitApproval'],
+): AttemptListener {
   const { id: runId, clock } = host
   return {
     ...(awaitApproval === undefined ? {} : { awaitApproval }),

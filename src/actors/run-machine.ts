@@ -105,7 +105,8 @@ export class RunMachine implements Dispatchable {
       scheduleDrain: () => this.#scheduleDrain(),
       stop: (reason) => this.stop(reason),
     })
-    this.#approvals = new Approvals({ init, plan: init.plan, out, scheduler: this.#scheduler, tasks: this.#tasks, attempts: this.#attempts, ledger: this.#ledger })
+    const parts = { scheduler: this.#scheduler, tasks: this.#tasks, attempts: this.#attempts, ledger: this.#ledger }
+    this.#approvals = new Approvals({ init, plan: init.plan, out, ...parts })
     this.#lifecycle.start()
     this.result = new Promise((resolve) => (this.#resolve = resolve))
   }

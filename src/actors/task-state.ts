@@ -5,6 +5,16 @@
  * or rejects it (before its attempt starts, or after it succeeded and before its merge),
  * holding no slot, no gate and no timeout.
  */
-export const TASK_STATES = ['PENDING', 'QUEUED', 'RUNNING', 'COMPLETED', 'FAILED', 'SKIPPED', 'CANCELLED', 'WAITING', 'AWAITING_APPROVAL'] as const
+export const TASK_STATES = [
+  'PENDING',
+  'QUEUED',
+  'RUNNING',
+  'COMPLETED',
+  'FAILED',
+  'SKIPPED',
+  'CANCELLED',
+  'WAITING',
+  'AWAITING_APPROVAL',
+] as const
 export type TaskState = (typeof TASK_STATES)[number]
 export const TERMINAL_STATES: ReadonlySet<TaskState> = new Set(['COMPLETED', 'FAILED', 'SKIPPED', 'CANCELLED'])

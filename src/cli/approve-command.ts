@@ -74,7 +74,10 @@ function checkAwaiting(summary: JournalSummary, runId: string, taskId: string, r
   for (const record of records) if (record.type === 'spawn') for (const t of record.tasks) known.add(t.id)
   const task = terminalText(JSON.stringify(taskId), 200)
   if (!known.has(taskId)) {
-    throw new TroupeError('ERR_APPROVAL_UNKNOWN_TASK', `Run "${runId}" has no task ${task}; \`troupe runs\` names the tasks awaiting approval`)
+    throw new TroupeError(
+      'ERR_APPROVAL_UNKNOWN_TASK',
+      `Run "${runId}" has no task ${task}; \`troupe runs\` names the tasks awaiting approval`,
+    )
   }
   if (summary.awaiting.has(taskId) && summary.lastEnd === undefined) return
   const ended = summary.tasks.get(taskId)?.state

@@ -133,7 +133,10 @@ export function renderLiveView(run: RunSnapshot, governor: GovernorView, columns
   const governorLine = governor.status === 'n/a' ? [] : [formatGovernor(governor)]
   // A run waiting for a person says so, with the command that answers (at most 3 lines; the rest counted).
   const awaiting = run.tasks.filter((t) => t.state === 'AWAITING_APPROVAL')
-  const approvals = awaiting.slice(0, 3).map((t) => pc.yellow(`awaiting approval: ${terminalText(t.id, 64)} — troupe approve ${terminalText(`${quoteArg(run.runId)} ${quoteArg(t.id)}`, 300)}`))
+  const approvals = awaiting.slice(0, 3).map((t) => {
+    const command = `troupe approve ${terminalText(`${quoteArg(run.runId)} ${quoteArg(t.id)}`, 300)}`
+    return pc.yellow(`awaiting approval: ${terminalText(t.id, 64)} — ${command}`)
+  })
   if (awaiting.length > 3) approvals.push(pc.yellow(`… and ${awaiting.length - 3} more awaiting approval (troupe runs lists them)`))
   const lines = [counts, figures, ...governorLine, ...held, ...pauses, ...approvals].map((l) => fitStyled(l, columns))
   const running = run.tasks.filter((t) => t.state === 'RUNNING')

@@ -171,8 +171,9 @@ function shortPath(path: string): string {
 /** A task's approve gate, with the exact commands that decide it (docs/plans.md#approval-gates). */
 export function describeApproval(e: ApprovalEvent): string {
   const task = terminalText(e.taskId, 64)
-  if (e.state === 'approved') return `${pc.green('✓ approved ')} ${pc.bold(task)} (by ${e.by ?? 'library'})`
-  if (e.state === 'rejected') return `${pc.red('✗ rejected ')} ${pc.bold(task)} (by ${e.by ?? 'library'}): ${terminalText(e.reason ?? '', 200)}`
+  const by = `(by ${e.by ?? 'library'})`
+  if (e.state === 'approved') return `${pc.green('✓ approved ')} ${pc.bold(task)} ${by}`
+  if (e.state === 'rejected') return `${pc.red('✗ rejected ')} ${pc.bold(task)} ${by}: ${terminalText(e.reason ?? '', 200)}`
   const args = terminalText(`${quoteArg(e.runId)} ${quoteArg(e.taskId)}`, 400)
   return pc.bold(pc.yellow(`⏸ task ${task} awaits approval before ${e.before}: troupe approve ${args}  (reject: add --reject "reason")`))
 }

@@ -152,7 +152,10 @@ export async function startDashboard(source: Runtime | Run, options: DashboardOp
     if (path === '/api/approval') {
       const query = new URL(req.url ?? '/', 'http://x').searchParams
       void review(query.get('run') ?? '', query.get('task') ?? '').then(
-        (body) => send(res, body === undefined ? 404 : 200, 'application/json', JSON.stringify(body ?? { code: 'ERR_APPROVAL_NOT_AWAITING', message: 'No such task awaiting approval' })),
+        (body) => {
+          const missing = { code: 'ERR_APPROVAL_NOT_AWAITING', message: 'No such task awaiting approval' }
+          send(res, body === undefined ? 404 : 200, 'application/json', JSON.stringify(body ?? missing))
+        },
         (error: unknown) => send(res, 500, 'application/json', JSON.stringify({ code: 'ERR_ARGUMENT_INVALID', message: String(error) })),
       )
       return
@@ -221,9 +224,11 @@ export async function startDashboard(source: Runtime | Run, options: DashboardOp
       // Untracked files show in the diff as added (intent to add: the merge commits them anyway).
       await git(held.review.workspace, ['add', '--all', '--intent-to-add'])
       const patch = await git(held.review.workspace, ['diff', '--stat', '--patch', base.exitCode === 0 ? base.stdout.trim() : 'HEAD'])
-      diff = patch.exitCode !== 0 ? `git diff failed: ${patch.stderr}` : patch.stdout === '' ? '(no changes)' : bounded(patch.stdout, MAX_REVIEW_CHARS)
+      if (patch.exitCode !== 0) diff = `git diff failed: ${bounded(patch.stderr, MAX_REVIEW_LOG_CHARS)}`
+      else diff = patch.stdout === '' ? '(no changes)' : bounded(patch.stdout, MAX_REVIEW_CHARS)
     }
-    const output = held.review?.output === undefined ? undefined : bounded(typeof held.review.output === 'string' ? held.review.output : safeJson(held.review.output), MAX_REVIEW_CHARS)
+    const raw = held.review?.output
+    const output = raw === undefined ? undefined : bounded(typeof raw === 'string' ? raw : safeJson(raw), MAX_REVIEW_CHARS)
     return { runId, taskId, before: held.before, since: held.since, diff, ...(output === undefined ? {} : { output }), logTail }
   }
 
@@ -244,9 +249,12 @@ export async function startDashboard(source: Runtime | Run, options: DashboardOp
         return send(res, 404, 'application/json', JSON.stringify({ code: 'ERR_ARGUMENT_INVALID', message: `No run "${runId}"` }))
       }
       try {
-        const { task, decision, reason } = JSON.parse(body) as { task?: unknown; decision?: unknown; reason?: unknown }
-        if (typeof task !== 'string' || (decision !== 'approve' && decision !== 'reject') || (reason !== undefined && typeof reason !== 'string')) {
-          throw new TroupeError('ERR_ARGUMENT_INVALID', `Expected { task: string, decision: "approve" | "reject", reason?: string }, got ${describeValue(JSON.parse(body))}`)
+        const parsed = JSON.parse(body) as { task?: unknown; decision?: unknown; reason?: unknown }
+        const { task, decision, reason } = parsed
+        const decided = decision === 'approve' || decision === 'reject'
+        if (typeof task !== 'string' || !decided || (reason !== undefined && typeof reason !== 'string')) {
+          const expected = '{ task: string, decision: "approve" | "reject", reason?: string }'
+          throw new TroupeError('ERR_ARGUMENT_INVALID', `Expected ${expected}, got ${describeValue(parsed)}`)
         }
         run.decide({ id: randomUUID(), task, decision, by: 'dashboard', at: Date.now(), ...(reason === undefined ? {} : { reason }) })
         send(res, 200, 'application/json', JSON.stringify({ runId, task, decision }))

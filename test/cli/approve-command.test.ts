@@ -19,7 +19,8 @@ interface Child {
 
 const children: Child[] = []
 afterEach(() => {
-  for (const child of children.splice(0)) if (child.process.exitCode === null && child.process.signalCode === null) child.process.kill('SIGKILL')
+  for (const child of children.splice(0))
+    if (child.process.exitCode === null && child.process.signalCode === null) child.process.kill('SIGKILL')
 })
 
 /** `troupe run plan.json --run-id <runId> --quiet` in `repo`, its stderr collected. */
@@ -48,14 +49,21 @@ function journaledAwaiting(repo: string, runId: string, taskId: string): boolean
 
 function repoWithPlan(tasks: unknown[]): string {
   const repo = tempRepo({ 'README.md': 'hi\n', '.gitignore': '.troupe/\n' })
-  const plan = { name: 'gated', workspace: 'worktree', agents: { edit: join(agents, 'workspace-edit.mjs'), echo: join(agents, 'echo.mjs') }, tasks }
+  const plan = {
+    name: 'gated',
+    workspace: 'worktree',
+    agents: { edit: join(agents, 'workspace-edit.mjs'), echo: join(agents, 'echo.mjs') },
+    tasks,
+  }
   writeFileSync(join(repo, 'plan.json'), JSON.stringify(plan))
   writeFileSync(join(repo, 'troupe.config.json'), JSON.stringify({ governor: { enabled: false }, pool: { minThreads: 0, maxThreads: 2 } }))
   return repo
 }
 
 describe('troupe approve', () => {
-  it('acceptance: kill -9 while a worktree task awaits approval, resume, approve from the CLI: the task completes and its merge lands', { timeout: 180_000 }, async () => {
+  it('acceptance: kill -9 while a worktree task awaits approval, resume, approve from the CLI: the task completes and its merge lands', {
+    timeout: 180_000,
+  }, async () => {
     const repo = repoWithPlan([
       { id: 'gated', agent: 'edit', approve: true, input: { write: { 'g.txt': 'gated work\n' } } },
       { id: 'after', agent: 'echo', workspace: 'none', dependsOn: ['gated'] },
@@ -114,8 +122,13 @@ describe('troupe approve', () => {
     expect(result.stderr).toContain('No run "nope" in')
   })
 
-  it('an unknown task and a task not awaiting approval exit 2 with their codes; the awaiting run stays up (regression: it exited 13, nothing keeping its process alive)', { timeout: 120_000 }, async () => {
-    const repo = repoWithPlan([{ id: 'gated', agent: 'echo', workspace: 'none', approve: true }, { id: 'free', agent: 'echo', workspace: 'none' }])
+  it('an unknown task and a task not awaiting approval exit 2 with their codes; the awaiting run stays up (regression: it exited 13, nothing keeping its process alive)', {
+    timeout: 120_000,
+  }, async () => {
+    const repo = repoWithPlan([
+      { id: 'gated', agent: 'echo', workspace: 'none', approve: true },
+      { id: 'free', agent: 'echo', workspace: 'none' },
+    ])
     const run = troupeRun(repo, 'codes')
     await until(() => journaledAwaiting(repo, 'codes', 'gated'))
     const unknown = await runCli(['approve', 'codes', 'ghost'], { cwd: repo })

@@ -17,7 +17,11 @@ interface Reply {
   readonly body: string
 }
 
-function call(url: string, path: string, options: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Reply> {
+function call(
+  url: string,
+  path: string,
+  options: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<Reply> {
   const { hostname, port } = new URL(url)
   return new Promise((resolve, reject) => {
     const req = request({ host: hostname, port, path, method: options.method ?? 'GET', headers: options.headers ?? {} }, (res) => {
@@ -49,7 +53,9 @@ function awaiting(run: Run, taskId: string): Promise<ApprovalEvent> {
 
 async function gatedRun(runId: string): Promise<{ run: Run; repo: string }> {
   const repo = tempRepo({ 'README.md': 'hi\n', '.gitignore': '.troupe/\n' })
-  runtime = createRuntime({ config: { pool: { minThreads: 0, maxThreads: 2 }, governor: { enabled: false }, checkpoint: { dir: join(repo, '.troupe') } } })
+  runtime = createRuntime({
+    config: { pool: { minThreads: 0, maxThreads: 2 }, governor: { enabled: false }, checkpoint: { dir: join(repo, '.troupe') } },
+  })
   const plan = {
     name: 'gated',
     workspace: 'worktree',
@@ -63,7 +69,9 @@ async function gatedRun(runId: string): Promise<{ run: Run; repo: string }> {
 }
 
 describe('approval from the dashboard', () => {
-  it('shows a task awaiting approval before merge with its diff (new files included, control characters shown as �) and its output', { timeout: 60_000 }, async () => {
+  it('shows a task awaiting approval before merge with its diff (new files included, control characters shown as �) and its output', {
+    timeout: 60_000,
+  }, async () => {
     await gatedRun('d1')
     const reply = await call(dashboard!.url, '/api/approval?run=d1&task=w', { headers: bearer(dashboard!.url) })
     expect(reply.status).toBe(200)
@@ -76,7 +84,11 @@ describe('approval from the dashboard', () => {
 
   it('Approve merges the task', { timeout: 60_000 }, async () => {
     const { run, repo } = await gatedRun('d2')
-    const reply = await call(dashboard!.url, '/api/runs/d2/approval', { method: 'POST', headers: json(dashboard!.url), body: JSON.stringify({ task: 'w', decision: 'approve' }) })
+    const reply = await call(dashboard!.url, '/api/runs/d2/approval', {
+      method: 'POST',
+      headers: json(dashboard!.url),
+      body: JSON.stringify({ task: 'w', decision: 'approve' }),
+    })
     expect(reply.status).toBe(200)
     const result = await run.result
     expect(result.tasks.w!.state).toBe('COMPLETED')
@@ -94,7 +106,9 @@ describe('approval from the dashboard', () => {
     expect(decisions[0]).toMatchObject({ state: 'rejected', by: 'dashboard', reason: 'split it in two' })
   })
 
-  it('refuses a decision that is not JSON (a cross-origin form cannot send one) and leaves the task awaiting', { timeout: 60_000 }, async () => {
+  it('refuses a decision that is not JSON (a cross-origin form cannot send one) and leaves the task awaiting', {
+    timeout: 60_000,
+  }, async () => {
     const { run } = await gatedRun('d4')
     const reply = await call(dashboard!.url, '/api/runs/d4/approval', {
       method: 'POST',
@@ -118,7 +132,11 @@ describe('approval from the dashboard', () => {
 
   it('answers 400 with ERR_APPROVAL_UNKNOWN_TASK for a task the run does not have', { timeout: 60_000 }, async () => {
     await gatedRun('d6')
-    const reply = await call(dashboard!.url, '/api/runs/d6/approval', { method: 'POST', headers: json(dashboard!.url), body: JSON.stringify({ task: 'x', decision: 'approve' }) })
+    const reply = await call(dashboard!.url, '/api/runs/d6/approval', {
+      method: 'POST',
+      headers: json(dashboard!.url),
+      body: JSON.stringify({ task: 'x', decision: 'approve' }),
+    })
     expect(reply.status).toBe(400)
     expect(JSON.parse(reply.body).code).toBe('ERR_APPROVAL_UNKNOWN_TASK')
   })

@@ -112,7 +112,12 @@ describe('approve: before start', () => {
   })
 
   it('its timeout does not tick while it awaits approval', async () => {
-    const run = start().run({ tasks: [task('gate', 'sleep.mjs', { approve: true, timeoutMs: 400, input: { ms: 10 } }), task('long', 'sleep.mjs', { input: { ms: 800 } })] })
+    const run = start().run({
+      tasks: [
+        task('gate', 'sleep.mjs', { approve: true, timeoutMs: 400, input: { ms: 10 } }),
+        task('long', 'sleep.mjs', { input: { ms: 800 } }),
+      ],
+    })
     await awaiting(run, 'gate')
     // Longer than the gate's timeout passes while it waits.
     await new Promise<void>((resolve) => run.on('task:state', (e) => e.taskId === 'long' && e.state === 'COMPLETED' && resolve()))
@@ -127,7 +132,10 @@ describe('approve: before merge', () => {
 
   it('approve: true in a worktree waits after the agent succeeded and merges once approved', { timeout: 60_000 }, async () => {
     const repo = tempRepo({ 'README.md': 'hi\n', '.gitignore': '.troupe/\n' })
-    const run = start(2, repo).run(plan([{ id: 'w', agent: 'edit', approve: true, input: { write: { 'w.txt': 'work\n' } } }]), { runId: 'm1', baseDir: repo })
+    const run = start(2, repo).run(plan([{ id: 'w', agent: 'edit', approve: true, input: { write: { 'w.txt': 'work\n' } } }]), {
+      runId: 'm1',
+      baseDir: repo,
+    })
     const held = await awaiting(run, 'w')
     expect(held.before).toBe('merge')
     const review = run.awaitingApproval()[0]!.review!
@@ -140,9 +148,14 @@ describe('approve: before merge', () => {
     expect(gitIn(repo, 'show', 'troupe/m1/integration:w.txt')).toBe('work')
   })
 
-  it('a rejected merge fails the task with ERR_APPROVAL_REJECTED and keeps its work off the integration branch', { timeout: 60_000 }, async () => {
+  it('a rejected merge fails the task with ERR_APPROVAL_REJECTED and keeps its work off the integration branch', {
+    timeout: 60_000,
+  }, async () => {
     const repo = tempRepo({ 'README.md': 'hi\n', '.gitignore': '.troupe/\n' })
-    const run = start(2, repo).run(plan([{ id: 'w', agent: 'edit', approve: true, input: { write: { 'w.txt': 'work\n' } } }]), { runId: 'm2', baseDir: repo })
+    const run = start(2, repo).run(plan([{ id: 'w', agent: 'edit', approve: true, input: { write: { 'w.txt': 'work\n' } } }]), {
+      runId: 'm2',
+      baseDir: repo,
+    })
     await awaiting(run, 'w')
     run.reject('w', 'wrong file')
     const result = await run.result

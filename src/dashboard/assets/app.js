@@ -299,14 +299,15 @@
   function renderApprovals(run) {
     const box = $('approvals')
     const awaiting = current.static ? [] : run.tasks.filter((t) => t.state === 'AWAITING_APPROVAL')
-    const shown = awaiting.map((t) => `${run.runId}\u0000${t.id}\u0000${t.attempt}\u0000${reviews.get(`${run.runId}\u0000${t.id}\u0000${t.attempt}`) ? 1 : 0}`).join('\u0001')
+    const keyOf = (t) => `${run.runId}\u0000${t.id}\u0000${t.attempt}`
+    const shown = awaiting.map((t) => `${keyOf(t)}\u0000${reviews.get(keyOf(t)) ? 1 : 0}`).join('\u0001')
     if (shown === approvalsShown) return
     approvalsShown = shown
     box.hidden = awaiting.length === 0
     if (awaiting.length === 0) return box.replaceChildren()
     const parts = [el('h2', {}, `awaiting approval (${awaiting.length})`)]
     for (const t of awaiting) {
-      const key = `${run.runId}\u0000${t.id}\u0000${t.attempt}`
+      const key = keyOf(t)
       if (!reviews.has(key)) {
         reviews.set(key, undefined)
         const query = `run=${encodeURIComponent(run.runId)}&task=${encodeURIComponent(t.id)}`
@@ -319,7 +320,8 @@
           .catch(() => {})
       }
       const review = reviews.get(key)
-      const reason = el('input', { type: 'text', placeholder: 'reason (for reject)', 'aria-label': `reason for rejecting ${t.id}`, maxlength: 2000 })
+      const label = `reason for rejecting ${t.id}`
+      const reason = el('input', { type: 'text', placeholder: 'reason (for reject)', 'aria-label': label, maxlength: 2000 })
       const message = el('span', { role: 'status', class: 'approval-message' })
       const approve = el('button', { type: 'button', class: 'approve', 'data-task': t.id }, 'approve')
       const reject = el('button', { type: 'button', class: 'reject', 'data-task': t.id }, 'reject')

@@ -114,7 +114,10 @@ export interface TaskAddedEvent {
   readonly at: number
 }
 
-/** Who decided on a task awaiting approval: `Run.approve`/`reject`, a request file (`troupe approve`, the dashboard), or an earlier invocation's journaled approval. */
+/**
+ * Who decided on a task awaiting approval: `Run.approve`/`reject`, a request file (`troupe approve`),
+ * the dashboard, or an earlier invocation's journaled approval.
+ */
 export type ApprovalSource = 'library' | 'cli' | 'dashboard' | 'journal'
 
 /** A task's approve gate: it started waiting, or was approved or rejected (docs/plans.md#approval-gates). */

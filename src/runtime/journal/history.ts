@@ -44,8 +44,8 @@ export function runInfo(checkpointDir: string, runId: string): RunInfo {
     contents = readJournal(journalFile(checkpointDir, runId))
   } catch (error) {
     if (!isTroupeError(error, 'ERR_JOURNAL_UNREADABLE')) throw error
-    const base = { runId, name: undefined, startedAt: undefined, endedAt: undefined, done: 0, total: 0, invocations: 0, awaitingApproval: [] }
-    return { ...base, status: 'unreadable', error: error.message }
+    const base = { runId, name: undefined, startedAt: undefined, endedAt: undefined, done: 0, total: 0, invocations: 0 }
+    return { ...base, awaitingApproval: [], status: 'unreadable', error: error.message }
   }
   const summary = summarize(contents?.records ?? [])
   let done = 0

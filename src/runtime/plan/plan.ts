@@ -9,7 +9,8 @@ import { checkCondition } from './condition.ts'
 import { findCycle, topologicalOrder, type Graph } from './graph.ts'
 import { leanTask } from './lean-task.ts'
 import { checkStageDependencies } from './stages.ts'
-import { PlanSchema, TaskSchema, type ApprovalPoint, type PlanStrategy, type Priority, type StageFields, type Strategy, type TaskFields } from './plan-schema.ts'
+import { PlanSchema, TaskSchema, type PlanStrategy, type Priority, type StageFields, type Strategy, type TaskFields } from './plan-schema.ts'
+import type { ApprovalPoint } from './plan-schema.ts'
 import { parseWorkspaceSpec, type PlanWorkspace, type PlanWorkspaceFields, type TaskWorkspaceFields } from './workspace-spec.ts'
 
 export { PRIORITIES, STRATEGIES, PLAN_STRATEGIES, MAX_PARALLEL, MAX_TIMEOUT_MS, MAX_INPUT_DEPTH } from './plan-schema.ts'
@@ -299,7 +300,8 @@ function approvalPoint(spec: TaskFields, linker: TaskLinker, where: string): App
   const worktree = (spec.workspace ?? linker.workspace) === 'worktree'
   if (approve === true) return worktree ? 'merge' : 'start'
   if (approve.before === 'merge' && !worktree) {
-    throw invalid(`${where} ("${spec.id}").approve.before`, approve.before, '"start" (only a task with `workspace: "worktree"` has a merge to approve)')
+    const allowed = '"start" (only a task with `workspace: "worktree"` has a merge to approve)'
+    throw invalid(`${where} ("${spec.id}").approve.before`, approve.before, allowed)
   }
   return approve.before
 }

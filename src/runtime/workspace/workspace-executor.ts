@@ -124,5 +124,6 @@ export class WorkspaceExecutor implements Executor {
 }
 
 function cancelled(request: AttemptRequest): AttemptResult {
-  return { ok: false, error: { code: 'ERR_CANCELLED', message: `Attempt ${request.attempt} of task "${request.taskId}" was aborted before its worktree was merged` } }
+  const message = `Attempt ${request.attempt} of task "${request.taskId}" was aborted before its worktree was merged`
+  return { ok: false, error: { code: 'ERR_CANCELLED', message } }
 }
