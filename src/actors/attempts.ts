@@ -113,7 +113,13 @@ export class Attempts {
   abort(index: number): void {
     const current = this.#current[index]
     current?.handle.abort()
-    current?.decide?.(false)
+    if (current?.decide === undefined) return
+    // Held for approval: it counts in flight again until its workspace is discarded, so the run
+    // does not settle (and close its worktrees) under it (regression: its task branch outlived the run).
+    this.#held.delete(index)
+    this.#inFlight++
+    current.decide(false)
+    current.decide = undefined
   }
 
   /**

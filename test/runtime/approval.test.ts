@@ -148,7 +148,7 @@ describe('approve: before merge', () => {
     expect(gitIn(repo, 'show', 'troupe/m1/integration:w.txt')).toBe('work')
   })
 
-  it('a rejected merge fails the task with ERR_APPROVAL_REJECTED and keeps its work off the integration branch', {
+  it('a rejected merge fails the task with ERR_APPROVAL_REJECTED, keeps its work off the integration branch and removes its branch (regression: the branch outlived the run)', {
     timeout: 60_000,
   }, async () => {
     const repo = tempRepo({ 'README.md': 'hi\n', '.gitignore': '.troupe/\n' })
@@ -161,8 +161,24 @@ describe('approve: before merge', () => {
     const result = await run.result
     expect(result.tasks.w!.state).toBe('FAILED')
     expect(result.tasks.w!.error?.code).toBe('ERR_APPROVAL_REJECTED')
+    expect(result.tasks.w!.workspace?.merge).toBe('discarded')
     expect(gitIn(repo, 'worktree', 'list', '--porcelain')).not.toContain('/w\n')
+    expect(gitIn(repo, 'for-each-ref', '--format=%(refname:short)', 'refs/heads/troupe/m2/')).toBe('troupe/m2/integration')
     expect(gitIn(repo, 'ls-tree', '--name-only', 'troupe/m2/integration')).not.toContain('w.txt')
+  })
+
+  it('cancelling the run ends a task awaiting approval before merge CANCELLED, leaving no worktree or task branch', {
+    timeout: 60_000,
+  }, async () => {
+    const repo = tempRepo({ 'README.md': 'hi\n', '.gitignore': '.troupe/\n' })
+    const spec = { id: 'w', agent: 'edit', approve: true, input: { write: { 'w.txt': 'work\n' } } }
+    const run = start(2, repo).run(plan([spec]), { runId: 'm4', baseDir: repo })
+    await awaiting(run, 'w')
+    const result = await run.cancel('stop')
+    expect(result.tasks.w!.state).toBe('CANCELLED')
+    expect(gitIn(repo, 'worktree', 'list', '--porcelain')).not.toContain('/w\n')
+    expect(gitIn(repo, 'for-each-ref', '--format=%(refname:short)', 'refs/heads/troupe/m4/')).toBe('troupe/m4/integration')
+    expect(gitIn(repo, 'ls-tree', '--name-only', 'troupe/m4/integration')).not.toContain('w.txt')
   })
 
   it('its attempt gives its slot back and its timeout stops while it awaits approval', { timeout: 60_000 }, async () => {
