@@ -96,7 +96,12 @@ export async function runCommand(planFile: string, options: RunCommandOptions): 
     )
   }
   // Said even with --quiet: a run waiting for a person must say so, and how to answer it.
-  run.on('task:approval', (e) => say(describeApproval(e)))
+  const awaitingApproval = new Set<string>()
+  run.on('task:approval', (e) => {
+    if (e.state === 'awaiting') awaitingApproval.add(e.taskId)
+    else awaitingApproval.delete(e.taskId)
+    say(describeApproval(e))
+  })
   if (!options.quiet && view === undefined) {
     const stamp = (at: number) => pc.dim(`[${((at - startedAt) / 1000).toFixed(2).padStart(7)}s]`)
     run.on('task:state', (e) => {
@@ -144,6 +149,11 @@ export async function runCommand(planFile: string, options: RunCommandOptions): 
         ...(config.checkpoint.enabled ? { runDirectory: shortPath(runDir(resolve(config.checkpoint.dir), result.runId)) } : {}),
       }),
     )
+    // Stopped while a task awaited approval: the resume waits again, and this answers it.
+    for (const taskId of awaitingApproval) {
+      const args = terminalText(`${quoteArg(result.runId)} ${quoteArg(taskId)}`, 400)
+      err(pc.yellow(`troupe: task ${terminalText(taskId, 64)} was awaiting approval; after \`${resume}\`: troupe approve ${args}`))
+    }
     // Plain JSON for jq: repeated objects written out in full; tagged only what JSON cannot hold (10n, a Map, a cycle).
     if (options.json) process.stdout.write(`${resultText(result, { plain: true })}\n`)
     if (dashboard && options.keepOpen && !interrupt.interrupted) {

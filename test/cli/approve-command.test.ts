@@ -115,6 +115,17 @@ describe('troupe approve', () => {
     expect(record.error).toEqual({ code: 'ERR_APPROVAL_REJECTED', message: 'Task "gated" was rejected: do it with the new API instead' })
   })
 
+  it('a run stopped while a task awaits approval says, after its summary, how to resume and approve', { timeout: 120_000 }, async () => {
+    const repo = repoWithPlan([{ id: 'gated', agent: 'echo', workspace: 'none', approve: true }])
+    const run = troupeRun(repo, 'stop')
+    await until(() => journaledAwaiting(repo, 'stop', 'gated'))
+    run.process.kill('SIGTERM')
+    expect(await run.exit).toBe(130)
+    expect(run.stderr).toContain(
+      'troupe: task gated was awaiting approval; after `troupe run plan.json --run-id stop`: troupe approve stop gated',
+    )
+  })
+
   it('an unknown run exits 2 naming it', { timeout: 60_000 }, async () => {
     const repo = repoWithPlan([{ id: 'gated', agent: 'echo', workspace: 'none', approve: true }])
     const result = await runCli(['approve', 'nope', 'gated'], { cwd: repo })
