@@ -39,6 +39,14 @@ export async function approveCommand(runId: string, taskId: string, options: App
   const summary = summarize(journal.records)
   checkAwaiting(summary, runId, taskId, journal.records)
   const decision = options.reject === undefined ? 'approve' : 'reject'
+  const holder = liveHolder(dir)
+  if (holder === undefined && summary.approvals.get(taskId)?.before === 'merge') {
+    process.stderr.write(
+      `troupe: run ${runId} is not running, so nothing was recorded: resume it (troupe run <plan> --run-id ${runId}); ` +
+        `its task redoes its work and asks again before merging, and troupe approve decides then\n`,
+    )
+    return EXIT.incomplete
+  }
   const request = appendApprovalRequest(dir, {
     task: taskId,
     decision,
@@ -47,7 +55,6 @@ export async function approveCommand(runId: string, taskId: string, options: App
   })
   const task = terminalText(taskId, 200)
   const done = decision === 'approve' ? 'approved' : 'rejected'
-  const holder = liveHolder(dir)
   if (holder === undefined) {
     process.stderr.write(
       `troupe: recorded: task ${task} ${done}. Run ${runId} is not running; resume it (troupe run <plan> --run-id ${runId}) ` +

@@ -78,6 +78,11 @@ describe('troupe approve', () => {
     expect(runs.stdout).toMatch(/acc\s+interrupted, awaiting approval/)
     expect(runs.stderr).toContain('troupe approve acc gated')
 
+    // A merge is approved for the work a person sees: with no live run there is none, and nothing is recorded.
+    const early = await runCli(['approve', 'acc', 'gated'], { cwd: repo })
+    expect(early.code).toBe(1)
+    expect(early.stderr).toContain('run acc is not running, so nothing was recorded')
+
     const resumed = troupeRun(repo, 'acc')
     // The agent's work is new after the kill: it runs again, and waits again.
     await until(() => resumed.stderr.includes('awaits approval'))

@@ -53,7 +53,7 @@ export function parseApprovalRequest(line: string): ApprovalRequest | undefined 
 /** What the watcher needs of a run. */
 export interface ApprovableRun extends EventEmitter<RunEvents> {
   readonly result: Promise<unknown>
-  awaitingApproval(): readonly { readonly taskId: string }[]
+  awaitingApproval(): readonly { readonly taskId: string; readonly before: 'start' | 'merge'; readonly since: number }[]
   decide(request: ApprovalRequest): void
 }
 
@@ -63,8 +63,9 @@ export interface ApprovableRun extends EventEmitter<RunEvents> {
  * tasks awaits approval until the run ends, the run reads what was appended since it last
  * looked (every {@link APPROVAL_POLL_MS}, and at once when a task starts waiting); a request
  * for a task awaiting approval decides it (and is journaled with its id), one for a task not
- * awaiting yet waits for it (an approval given while the run was killed applies once the
- * resumed run reaches the gate again). Requests the journal names as decided are skipped.
+ * awaiting yet waits for it (an approval before start given while the run was killed applies
+ * once the resumed run reaches the gate again; one older than a merge's wait is dropped: it
+ * was for work the resumed run redid). Requests the journal names as decided are skipped.
  */
 export class ApprovalRequests {
   readonly #run: ApprovableRun
@@ -115,13 +116,17 @@ export class ApprovalRequests {
       reportListenerError(new Error(`approval requests ${this.#file}: ${(error as Error).message}`, { cause: error }))
     }
     if (this.#pending.length === 0) return
-    const awaiting = new Set(this.#run.awaitingApproval().map((a) => a.taskId))
+    const awaiting = new Map(this.#run.awaitingApproval().map((a) => [a.taskId, a]))
     const left: ApprovalRequest[] = []
     for (const request of this.#pending) {
-      if (!awaiting.has(request.task)) {
+      const held = awaiting.get(request.task)
+      if (held === undefined) {
         left.push(request)
         continue
       }
+      // A merge is approved for the work a person saw: a request older than this wait (made
+      // before a kill, for work the resumed run redid) does not approve the new work.
+      if (held.before === 'merge' && request.at < held.since) continue
       awaiting.delete(request.task)
       try {
         this.#run.decide(request)
