@@ -1,11 +1,13 @@
 import { request } from 'node:http'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import type { Browser } from 'playwright-core'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { startDashboard, type Dashboard } from '../../src/dashboard/server.ts'
 import type { ApprovalEvent } from '../../src/runtime/core/events.ts'
 import type { Plan } from '../../src/runtime/plan/plan.ts'
 import type { Run } from '../../src/runtime/run.ts'
 import { createRuntime, type Runtime } from '../../src/runtime/runtime.ts'
+import { LAUNCH_HOOK_TIMEOUT_MS, launchChromium } from '../helpers/chromium.ts'
 import { gitIn, tempRepo } from '../helpers/git-repo.ts'
 
 /** Issue 24 part 2: approving from the dashboard, behind its token and JSON-only controls (docs/security.md). */
@@ -139,5 +141,40 @@ describe('approval from the dashboard', () => {
     })
     expect(reply.status).toBe(400)
     expect(JSON.parse(reply.body).code).toBe('ERR_APPROVAL_UNKNOWN_TASK')
+  })
+})
+
+describe('approval in the dashboard page (Chromium)', () => {
+  let browser: Browser
+  beforeAll(async () => {
+    browser = await launchChromium()
+  }, LAUNCH_HOOK_TIMEOUT_MS)
+  afterAll(async () => {
+    await browser?.close()
+  })
+
+  it('shows the diff as text (an escape sequence made visible, no markup) and Reject sends the typed reason', {
+    timeout: 90_000,
+  }, async () => {
+    const { run } = await gatedRun('d7')
+    const page = await browser.newPage()
+    await page.goto(dashboard!.url)
+    await page.waitForSelector('#approvals .approval-diff')
+    expect(await page.textContent('#approvals .approval-diff')).toContain('+brand new �]0;pwned� line')
+    await page.fill('#approvals input', 'rename <b>it</b>')
+    await page.click('#approvals button.reject')
+    const result = await run.result
+    expect(result.tasks.w!.error?.message).toBe('Task "w" was rejected: rename <b>it</b>')
+    await page.close()
+  })
+
+  it('Approve in the page merges the task', { timeout: 90_000 }, async () => {
+    const { run, repo } = await gatedRun('d8')
+    const page = await browser.newPage()
+    await page.goto(dashboard!.url)
+    await page.click('#approvals button.approve')
+    expect((await run.result).tasks.w!.state).toBe('COMPLETED')
+    expect(gitIn(repo, 'show', 'troupe/d8/integration:new.txt')).toContain('brand new')
+    await page.close()
   })
 })
