@@ -1,6 +1,10 @@
+import { appendFileSync, mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { ApprovalEvent } from '../../src/runtime/core/events.ts'
+import { APPROVALS_FILE, appendApprovalRequest } from '../../src/runtime/journal/approval-requests.ts'
+import { readJournal, summarize } from '../../src/runtime/journal/reader.ts'
 import { compilePlan } from '../../src/runtime/plan/load-plan.ts'
 import type { Plan, TaskSpec } from '../../src/runtime/plan/plan.ts'
 import type { Run } from '../../src/runtime/run.ts'
@@ -197,6 +201,21 @@ describe('approve: before merge', () => {
     const result = await run.result
     expect(result.tasks.w!.state).toBe('COMPLETED')
     expect(result.tasks.long!.state).toBe('COMPLETED')
+  })
+})
+
+describe('the request file (troupe approve, from another process)', () => {
+  it('skips damaged and hostile lines and applies the valid request once, journaled with its id', { timeout: 60_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'troupe-requests-'))
+    const run = start(2, dir).run({ tasks: [task('a', 'echo.mjs', { approve: true })] }, { runId: 'req' })
+    await awaiting(run, 'a')
+    const runDirectory = join(dir, '.troupe', 'req')
+    appendFileSync(join(runDirectory, APPROVALS_FILE), '{"id":\n\u0000\u001b[2J\n{"id":"x","task":"a","decision":"explode","by":"cli"}\n')
+    const request = appendApprovalRequest(runDirectory, { task: 'a', decision: 'approve', by: 'cli' })
+    const result = await run.result
+    expect(result.tasks.a!.state).toBe('COMPLETED')
+    const journal = summarize(readJournal(join(runDirectory, 'journal.jsonl'))!.records)
+    expect(journal.approvals.get('a')).toMatchObject({ state: 'approved', by: 'cli', request: request.id })
   })
 })
 
