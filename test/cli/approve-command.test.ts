@@ -131,6 +131,16 @@ describe('troupe approve', () => {
     )
   })
 
+  it('a missing task argument or a run id that is not one path segment exits 2', { timeout: 60_000 }, async () => {
+    const repo = repoWithPlan([{ id: 'gated', agent: 'echo', workspace: 'none', approve: true }])
+    const missing = await runCli(['approve', 'r1'], { cwd: repo })
+    expect(missing.code).toBe(2)
+    expect(missing.stderr).toContain("missing required argument 'taskId'")
+    const escape = await runCli(['approve', '../x', 'gated'], { cwd: repo })
+    expect(escape.code).toBe(2)
+    expect(escape.stderr).toContain('Expected a run id of 1-128 letters')
+  })
+
   it('an unknown run exits 2 naming it', { timeout: 60_000 }, async () => {
     const repo = repoWithPlan([{ id: 'gated', agent: 'echo', workspace: 'none', approve: true }])
     const result = await runCli(['approve', 'nope', 'gated'], { cwd: repo })
