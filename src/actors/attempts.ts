@@ -1,7 +1,7 @@
 import type { UsageReport } from '../runtime/admission/usage.ts'
 import { TroupeError } from '../runtime/core/errors.ts'
 import type { RunEvents } from '../runtime/report/events.ts'
-import type { AttemptHandle, AttemptListener, AttemptResult, SpawnAnswer, WaitTasksAnswer, WaitTasksRequest } from '../runtime/execution/executor.ts'
+import type { AttemptHandle, AttemptListener, AttemptResult, MergeReview, SpawnAnswer, WaitTasksAnswer, WaitTasksRequest } from '../runtime/execution/executor.ts'
 import type { CompiledTask } from '../runtime/plan/plan.ts'
 import type { RunInit } from './run-init.ts'
 
@@ -21,12 +21,20 @@ export interface AttemptHost extends Pick<RunInit, 'id' | 'plan' | 'config' | 'e
   readonly onSpawn: (task: CompiledTask, attempt: number, tasks: unknown, wait: boolean) => Promise<SpawnAnswer>
   /** `wait_tasks` / `add_tasks` with `wait` of attempt `attempt` of `task`. */
   readonly onWaitTasks: (task: CompiledTask, attempt: number, request: WaitTasksRequest) => Promise<WaitTasksAnswer>
+  /** The attempt succeeded and waits for approval before its merge (`approve: { before: "merge" }`); it gave its slot back. */
+  readonly onHeld: (task: CompiledTask, review: MergeReview) => void
 }
 
 /** An attempt in flight: it holds a slot until its executor settles. */
 interface InFlight {
   readonly attempt: number
   readonly handle: AttemptHandle
+  timer: unknown
+  /** Time left of its timeout, and since when its timer runs: the timer stops while the attempt awaits approval. */
+  leftMs: number
+  armedAt: number
+  /** While held for approval: answers the workspace (true: merge). */
+  decide: ((approved: boolean) => void) | undefined
 }
 
 const EMPTY: Readonly<Record<string, unknown>> = Object.freeze({})
@@ -57,6 +65,8 @@ export class Attempts {
   readonly #current: (InFlight | undefined)[]
   /** Attempts that gave their slot back while they wait for tasks they spawned, and since when. */
   readonly #parked = new Map<number, number>()
+  /** Attempts held by their approve gate before merge: they hold no slot until they end. */
+  readonly #held = new Set<number>()
   /** Per task: time its attempts spent parked (RunResult `waitedMs`). */
   readonly #waitedMs = new Map<number, number>()
   #inFlight = 0
@@ -103,7 +113,51 @@ export class Attempts {
 
   /** Stops the task's current attempt, if any (timeout, cancel); its slot stays held until it answers. */
   abort(index: number): void {
-    this.#current[index]?.handle.abort()
+    const current = this.#current[index]
+    current?.handle.abort()
+    if (current?.decide === undefined) return
+    // Held for approval: it counts in flight again until its workspace is discarded, so the run
+    // does not settle (and close its worktrees) under it (regression: its task branch outlived the run).
+    this.#held.delete(index)
+    this.#inFlight++
+    current.decide(false)
+    current.decide = undefined
+  }
+
+  /**
+   * The held attempt was approved: its merge goes on, still without a slot (merges run one at
+   * a time on the integration branch anyway), and its timeout ticks again for what was left.
+   */
+  approve(index: number): void {
+    const current = this.#current[index]
+    if (current?.decide === undefined) return
+    const decide = current.decide
+    current.decide = undefined
+    this.#arm(this.#host.plan.tasks[index]!, current)
+    decide(true)
+  }
+
+  /** The attempt succeeded and waits for approval before its merge: no slot, no timeout, until {@link approve} or {@link abort}. */
+  #hold(task: CompiledTask, attempt: number, review: MergeReview): Promise<boolean> {
+    const current = this.#current[task.index]
+    if (current === undefined || current.attempt !== attempt || this.#parked.has(task.index)) return Promise.resolve(false)
+    const host = this.#host
+    host.clock.clearTimeout(current.timer)
+    current.leftMs = Math.max(0, current.leftMs - (host.clock.now() - current.armedAt))
+    this.#held.add(task.index)
+    this.#inFlight--
+    return new Promise((resolve) => {
+      current.decide = resolve
+      host.onHeld(task, review)
+    })
+  }
+
+  #arm(task: CompiledTask, inFlight: InFlight): void {
+    const host = this.#host
+    inFlight.armedAt = host.clock.now()
+    inFlight.timer = host.clock.setTimeout(() => {
+      if (this.#current[task.index] === inFlight) host.onTimeout(task.index)
+    }, inFlight.leftMs)
   }
 
   /** Starts attempt `attempt` of `task`. */
@@ -125,17 +179,17 @@ export class Attempts {
         workspace: undefined,
         port: undefined,
       },
-      attemptListener(host, task, attempt),
+      attemptListener(host, task, attempt, task.approval === 'merge' ? (review) => this.#hold(task, attempt, review) : undefined),
     )
-    const inFlight: InFlight = { attempt, handle }
+    const inFlight: InFlight = { attempt, handle, timer: undefined, leftMs: timeoutMs, armedAt: 0, decide: undefined }
     this.#current[task.index] = inFlight
     this.#inFlight++
-    const timer = host.clock.setTimeout(() => {
-      if (this.#current[task.index] === inFlight) host.onTimeout(task.index)
-    }, timeoutMs)
+    this.#arm(task, inFlight)
     void handle.result.then((result) => {
-      host.clock.clearTimeout(timer)
-      const parked = this.#current[task.index] === inFlight && this.#endPark(task.index)
+      host.clock.clearTimeout(inFlight.timer)
+      inFlight.decide = undefined
+      const current = this.#current[task.index] === inFlight
+      const parked = current && (this.#endPark(task.index) || this.#held.delete(task.index))
       if (this.#current[task.index] === inFlight) {
         this.#current[task.index] = undefined
         host.onAnswer(task, result)
@@ -147,9 +201,15 @@ export class Attempts {
 }
 
 /** The `ctx` bridge: what an agent's progress, logs, usage, claims and limits turn into. */
-function attemptListener(host: AttemptHost, task: CompiledTask, attempt: number): AttemptListener {
+function attemptListener(
+  host: AttemptHost,
+  task: CompiledTask,
+  attempt: number,
+  awaitApproval: AttemptListener['awaitApproval'],
+): AttemptListener {
   const { id: runId, clock } = host
   return {
+    ...(awaitApproval === undefined ? {} : { awaitApproval }),
     onProgress: (fraction, message) =>
       host.emit('task:progress', {
         runId,

@@ -5,12 +5,13 @@ import type { Dispatchable } from '../runtime/admission/dispatcher.ts'
 import { GateLedger } from '../runtime/admission/gate-ledger.ts'
 import { UsageLedger, type UsageReport } from '../runtime/admission/usage.ts'
 import type { SerializedError } from '../runtime/core/errors.ts'
-import { reportListenerError } from '../runtime/report/events.ts'
+import { reportListenerError, type ApprovalSource } from '../runtime/report/events.ts'
 import type { RunResult, TaskResult } from '../runtime/report/result.ts'
 import type { AttemptResult } from '../runtime/execution/executor.ts'
 import type { CompiledTask } from '../runtime/plan/plan.ts'
 import type { Addition, RunPlan } from '../runtime/plan/run-plan.ts'
 import { DagScheduler, type Transition } from '../runtime/schedule/scheduler.ts'
+import { Approvals, type AwaitingApproval } from './approvals.ts'
 import { Attempts } from './attempts.ts'
 import { conditionSkipError, Conditions } from './conditions.ts'
 import { effectiveMaxParallel, type RunInit, type RunOutlet } from './run-init.ts'
@@ -42,6 +43,8 @@ export class RunMachine implements Dispatchable {
   readonly #conditions = new Conditions()
   /** Tasks added at run time, and parents waiting for those they spawned. */
   readonly #growth: RunGrowth
+  /** Tasks held by their approve gate. */
+  readonly #approvals: Approvals
   /** Why a task's condition skipped or failed it, until the task is told. */
   readonly #conditionErrors = new Map<number, SerializedError>()
   /** From a drain's scheduling to its end: changes queued meanwhile join the same drain. */
@@ -87,6 +90,7 @@ export class RunMachine implements Dispatchable {
       onFreed: (task, parked) => this.#freed(task, parked),
       onSpawn: (task, attempt, tasks, wait) => this.#growth.spawn(task, attempt, tasks, wait),
       onWaitTasks: (task, attempt, request) => this.#growth.waitTasks(task, attempt, request),
+      onHeld: (task, review) => this.#approvals.heldAtMerge(task, review),
     })
     this.#growth = new RunGrowth({
       init,
@@ -102,8 +106,25 @@ export class RunMachine implements Dispatchable {
       scheduleDrain: () => this.#scheduleDrain(),
       stop: (reason) => this.stop(reason),
     })
+    const parts = { scheduler: this.#scheduler, tasks: this.#tasks, attempts: this.#attempts, ledger: this.#ledger }
+    this.#approvals = new Approvals({ init, plan: init.plan, out, ...parts })
     this.#lifecycle.start()
     this.result = new Promise((resolve) => (this.#resolve = resolve))
+  }
+
+  /** Tasks awaiting approval now. */
+  awaitingApproval(): readonly AwaitingApproval[] {
+    return this.#approvals.awaiting()
+  }
+
+  /** Approves a task awaiting approval (see Approvals). */
+  approve(taskId: string, source: ApprovalSource, request?: string): void {
+    this.#approvals.approve(taskId, source, request)
+  }
+
+  /** Rejects a task awaiting approval: it FAILS with ERR_APPROVAL_REJECTED. */
+  reject(taskId: string, reason: string, source: ApprovalSource, request?: string): void {
+    this.#approvals.reject(taskId, reason, source, request)
   }
 
   get lifecycle(): LifecycleState {
@@ -194,7 +215,8 @@ export class RunMachine implements Dispatchable {
     const abort = abortsRunning(reason)
     // Every task not ended, including retrying ones (QUEUED, but not in the ready set).
     for (let i = 0; i < this.#plan.tasks.length; i++) {
-      if (this.#tasks.resultOf(i) !== undefined || (!abort && this.#attemptLive(i))) continue
+      // A task awaiting approval is cancelled whatever the stop: nobody would approve it any more.
+      if (this.#tasks.resultOf(i) !== undefined || (!abort && this.#attemptLive(i) && this.stateOf(i) !== 'AWAITING_APPROVAL')) continue
       this.#tasks.send(i, { type: 'CANCEL', error: reason.error })
     }
     this.#scheduleDrain()
@@ -213,6 +235,7 @@ export class RunMachine implements Dispatchable {
       at: this.#startedAt,
     })
     for (const [index, record] of reused) this.#tasks.send(index, { type: 'RESTORE', output: record.output, attempts: record.attempts })
+    for (const index of this.#init.recorder?.approved ?? []) this.#approvals.preApprove(index)
     this.#apply(this.#scheduler.start(reused.keys()))
     this.#init.dispatcher.add(this)
     this.#scheduleDrain()
@@ -352,6 +375,7 @@ export class RunMachine implements Dispatchable {
   #changed(change: TaskChange): void {
     // Leaving RUNNING or WAITING other than through the executor's answer (timeout, cancel): stop the work.
     if (isLive(change.from) && !isLive(change.to)) this.#attempts.abort(change.task)
+    if (change.from === 'AWAITING_APPROVAL') this.#approvals.left(change.task)
     this.#inbox.push(change)
     this.#scheduleDrain()
   }
@@ -407,6 +431,8 @@ export class RunMachine implements Dispatchable {
       if (to === 'COMPLETED' && result.reused) return
       if (to === 'COMPLETED') this.#apply(this.#scheduler.end(task, 'completed'))
       else if (to === 'FAILED') this.#apply(this.#scheduler.end(task, 'failed'))
+    } else if (to === 'QUEUED' && from === 'AWAITING_APPROVAL' && compiled.approval === 'start') {
+      // Approved before start: back in the ready set (Approvals requeued it).
     } else if (to === 'QUEUED' && isLive(from)) {
       // A stopped run starts no retry; a paused one keeps it for when it goes on (or settles).
       const reason = this.#lifecycle.getSnapshot().context.reason
@@ -462,12 +488,13 @@ export class RunMachine implements Dispatchable {
       } else this.#conditionErrors.delete(task)
       this.#tasks.send(task, { type: 'SKIP', error })
     }
-    for (const task of transition.ready) this.#tasks.send(task, { type: 'DEPS_DONE' })
+    const ready = this.#approvals.holdReady(transition.ready)
+    for (const task of ready) this.#tasks.send(task, { type: 'DEPS_DONE' })
     for (const task of transition.skipped) {
       const failedDeps = this.#plan.tasks[task]!.deps.filter((d) => this.#scheduler.isEnded(d) && this.stateOf(d) !== 'COMPLETED')
       this.#tasks.send(task, { type: 'SKIP', error: skipError(failedDeps.map((d) => `"${this.#plan.tasks[d]!.id}" (${this.stateOf(d)})`)) })
     }
-    if (transition.ready.length > 0) this.#init.dispatcher.request()
+    if (ready.length > 0) this.#init.dispatcher.request()
   }
 
   /** Every task has ended: assemble the result, journal it, then end. */
@@ -502,7 +529,7 @@ export class RunMachine implements Dispatchable {
   }
 }
 
-/** A state in which the task's attempt is under way. */
+/** A state in which the task's attempt may be under way (awaiting approval before merge, it is). */
 function isLive(state: TaskState): boolean {
-  return state === 'RUNNING' || state === 'WAITING'
+  return state === 'RUNNING' || state === 'WAITING' || state === 'AWAITING_APPROVAL'
 }

@@ -11,6 +11,7 @@ const NOT_RETRYABLE: ReadonlySet<string> = new Set([
   'ERR_OUTPUT_NOT_CLONEABLE',
   'ERR_CANCELLED',
   'ERR_BUDGET_EXCEEDED',
+  'ERR_APPROVAL_REJECTED',
 ])
 
 /** A failed attempt, as the run reports it to the machine in a FAIL event. */
@@ -80,6 +81,14 @@ export type TaskEvent =
   | { readonly type: 'WAIT' }
   /** The waiting attempt has its slot again and goes on: WAITING → RUNNING. */
   | { readonly type: 'RESUME' }
+  /**
+   * The task's `approve` gate holds it: PENDING → AWAITING_APPROVAL (before start, instead
+   * of DEPS_DONE), or RUNNING → AWAITING_APPROVAL (before merge: the attempt succeeded and
+   * waits, parked, before its worktree is merged).
+   */
+  | { readonly type: 'HOLD' }
+  /** Approved: back to QUEUED (before start) or to RUNNING, to merge (before merge). */
+  | { readonly type: 'APPROVE' }
   /** The task completed in an earlier run of the same plan; its output is reused. */
   | { readonly type: 'RESTORE'; readonly output: unknown; readonly attempts: number }
 
@@ -187,6 +196,7 @@ export const taskMachine = setup({
     PENDING: {
       on: {
         DEPS_DONE: 'QUEUED',
+        HOLD: 'AWAITING_APPROVAL',
         SKIP: { target: 'SKIPPED', actions: assign({ error: ({ event }) => event.error }) },
         REJECT: { target: 'FAILED', actions: assign({ error: ({ event }) => event.error }) },
         RESTORE: {
@@ -208,11 +218,21 @@ export const taskMachine = setup({
       },
     },
     RUNNING: {
-      on: { ...attemptOutcomes, WAIT: 'WAITING' },
+      on: { ...attemptOutcomes, WAIT: 'WAITING', HOLD: 'AWAITING_APPROVAL' },
     },
     // The attempt still runs (it may end, time out or be cancelled while it waits); it holds no slot.
     WAITING: {
       on: { ...attemptOutcomes, RESUME: 'RUNNING' },
+    },
+    // Held by its approve gate: no slot, no gate, no timeout. Before merge its attempt is live
+    // (parked in the workspace, its output ready); before start it has none.
+    AWAITING_APPROVAL: {
+      on: {
+        ...attemptOutcomes,
+        APPROVE: [{ guard: ({ context }) => context.attemptStartedAt !== undefined, target: 'RUNNING' }, { target: 'QUEUED' }],
+        REJECT: { target: 'FAILED', actions: assign(({ context, event }) => finish(context, event.error)) },
+        SKIP: { target: 'SKIPPED', actions: assign(({ context, event }) => finish(context, event.error)) },
+      },
     },
     COMPLETED: { type: 'final' },
     FAILED: { type: 'final' },

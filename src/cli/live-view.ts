@@ -7,6 +7,7 @@ import type { GovernorView } from '../monitor/governor-monitor.ts'
 import { Monitor } from '../monitor/monitor.ts'
 import type { RunSnapshot } from '../monitor/run-monitor.ts'
 import { formatMs } from './summary.ts'
+import { quoteArg } from './quote-arg.ts'
 import { fit, terminalText } from './terminal-text.ts'
 
 const BAR_WIDTH = 16
@@ -115,6 +116,7 @@ export function renderLiveView(run: RunSnapshot, governor: GovernorView, columns
     ...(c.FAILED > 0 ? [pc.red(`${c.FAILED} failed`)] : []),
     ...(c.SKIPPED > 0 ? [pc.yellow(`${c.SKIPPED} skipped`)] : []),
     ...(c.CANCELLED > 0 ? [pc.magenta(`${c.CANCELLED} cancelled`)] : []),
+    ...(c.AWAITING_APPROVAL > 0 ? [pc.bold(pc.yellow(`${c.AWAITING_APPROVAL} awaiting approval`))] : []),
   ].join(' · ')
   const eta = run.etaMs === undefined ? 'ETA unknown' : `ETA ${formatMs(run.etaMs)}`
   const speedup = `speedup so far ${run.speedup.toFixed(2)}x`
@@ -129,7 +131,14 @@ export function renderLiveView(run: RunSnapshot, governor: GovernorView, columns
   // While tasks wait, the governor's latest hold says why ("held: build needs ~1.0 CPU, 0.2 free").
   const held = governor.held !== undefined && c.QUEUED > 0 ? [pc.yellow(`last hold: ${terminalText(governor.held.message, 200)}`)] : []
   const governorLine = governor.status === 'n/a' ? [] : [formatGovernor(governor)]
-  const lines = [counts, figures, ...governorLine, ...held, ...pauses].map((l) => fitStyled(l, columns))
+  // A run waiting for a person says so, with the command that answers (at most 3 lines; the rest counted).
+  const awaiting = run.tasks.filter((t) => t.state === 'AWAITING_APPROVAL')
+  const approvals = awaiting.slice(0, 3).map((t) => {
+    const command = `troupe approve ${terminalText(`${quoteArg(run.runId)} ${quoteArg(t.id)}`, 300)}`
+    return pc.yellow(`awaiting approval: ${terminalText(t.id, 64)} — ${command}`)
+  })
+  if (awaiting.length > 3) approvals.push(pc.yellow(`… and ${awaiting.length - 3} more awaiting approval (troupe runs lists them)`))
+  const lines = [counts, figures, ...governorLine, ...held, ...pauses, ...approvals].map((l) => fitStyled(l, columns))
   const running = run.tasks.filter((t) => t.state === 'RUNNING')
   const room = Math.max(1, rows - lines.length - 2)
   const idWidth = Math.min(24, Math.max(4, ...running.map((t) => terminalText(t.id, 64).length)))

@@ -108,6 +108,18 @@ export function buildProgram(exit: (code: number) => void): Command {
     })
 
   program
+    .command('approve')
+    .description('approve a task awaiting approval (its approve gate), or reject it with --reject; works from any terminal')
+    .argument('<runId>', 'id of the run')
+    .argument('<taskId>', 'the task awaiting approval')
+    .option('--reject <reason>', 'reject it instead: the task fails with ERR_APPROVAL_REJECTED and this reason')
+    .option('--config <file>', 'config file, for checkpoint.dir (default: ./troupe.config.json if present)')
+    .action(async (runId: string, taskId: string, options: { reject?: string; config?: string }) => {
+      const { approveCommand } = await import('./approve-command.ts')
+      exit(await approveCommand(runId, taskId, options))
+    })
+
+  program
     .command('plan')
     .description('validate and analyse a plan without running it: levels, critical path, estimated makespan, claim conflicts')
     .argument('[plan]', 'plan file', INIT_PLAN_FILE)

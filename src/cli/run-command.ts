@@ -1,7 +1,7 @@
 import { isAbsolute, relative, resolve } from 'node:path'
 import pc from 'picocolors'
 import { loadConfig } from '../runtime/core/config.ts'
-import type { TaskAddedEvent, TaskLogEvent, TaskStateEvent } from '../runtime/report/events.ts'
+import type { ApprovalEvent, TaskAddedEvent, TaskLogEvent, TaskStateEvent } from '../runtime/report/events.ts'
 import { runDir } from '../runtime/journal/paths.ts'
 import { type Strategy } from '../runtime/plan/plan.ts'
 import { loadPlan } from '../runtime/plan/load-plan.ts'
@@ -14,6 +14,7 @@ import { INPUT_ERROR_CODES } from '../runtime/core/errors.ts'
 import type { LiveView } from './live-view.ts'
 import { onInterrupt } from './interrupt.ts'
 import { formatMs, formatSummary, plural } from './summary.ts'
+import { quoteArg } from './quote-arg.ts'
 import { terminalText } from './terminal-text.ts'
 
 export interface RunCommandOptions {
@@ -94,6 +95,13 @@ export async function runCommand(planFile: string, options: RunCommandOptions): 
       ),
     )
   }
+  // Said even with --quiet: a run waiting for a person must say so, and how to answer it.
+  const awaitingApproval = new Set<string>()
+  run.on('task:approval', (e) => {
+    if (e.state === 'awaiting') awaitingApproval.add(e.taskId)
+    else awaitingApproval.delete(e.taskId)
+    say(describeApproval(e))
+  })
   if (!options.quiet && view === undefined) {
     const stamp = (at: number) => pc.dim(`[${((at - startedAt) / 1000).toFixed(2).padStart(7)}s]`)
     run.on('task:state', (e) => {
@@ -141,6 +149,11 @@ export async function runCommand(planFile: string, options: RunCommandOptions): 
         ...(config.checkpoint.enabled ? { runDirectory: shortPath(runDir(resolve(config.checkpoint.dir), result.runId)) } : {}),
       }),
     )
+    // Stopped while a task awaited approval: the resume waits again, and this answers it.
+    for (const taskId of awaitingApproval) {
+      const args = terminalText(`${quoteArg(result.runId)} ${quoteArg(taskId)}`, 400)
+      err(pc.yellow(`troupe: task ${terminalText(taskId, 64)} was awaiting approval; after \`${resume}\`: troupe approve ${args}`))
+    }
     // Plain JSON for jq: repeated objects written out in full; tagged only what JSON cannot hold (10n, a Map, a cycle).
     if (options.json) process.stdout.write(`${resultText(result, { plain: true })}\n`)
     if (dashboard && options.keepOpen && !interrupt.interrupted) {
@@ -165,9 +178,14 @@ function shortPath(path: string): string {
   return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path
 }
 
-/** An argument as a POSIX shell would need it to be typed. */
-function quoteArg(value: string): string {
-  return /^[\w./:@=+-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`
+/** A task's approve gate, with the exact commands that decide it (docs/plans.md#approval-gates). */
+export function describeApproval(e: ApprovalEvent): string {
+  const task = terminalText(e.taskId, 64)
+  const by = `(by ${e.by ?? 'library'})`
+  if (e.state === 'approved') return `${pc.green('✓ approved ')} ${pc.bold(task)} ${by}`
+  if (e.state === 'rejected') return `${pc.red('✗ rejected ')} ${pc.bold(task)} ${by}: ${terminalText(e.reason ?? '', 200)}`
+  const args = terminalText(`${quoteArg(e.runId)} ${quoteArg(e.taskId)}`, 400)
+  return pc.bold(pc.yellow(`⏸ task ${task} awaits approval before ${e.before}: troupe approve ${args}  (reject: add --reject "reason")`))
 }
 
 function describeLog(e: TaskLogEvent): string {
@@ -187,6 +205,7 @@ export function describeTransition(e: TaskStateEvent): string | undefined {
   const error = e.error ? `${terminalText(e.error.code, 40)} ${terminalText(firstLine)}` : ''
   switch (e.state) {
     case 'RUNNING':
+      if (e.previous === 'AWAITING_APPROVAL') return `${pc.cyan('▶ merging  ')} ${id} (approved)`
       return `${pc.cyan('▶ started  ')} ${id} (${terminalText(e.agent, 64)}${e.attempt > 1 ? `, attempt ${e.attempt}` : ''})`
     case 'COMPLETED':
       return `${pc.green('✓ completed')} ${id}${e.previous === 'PENDING' ? ' (reused)' : ''}`

@@ -2,6 +2,8 @@ import { resolve } from 'node:path'
 import { loadConfig } from '../runtime/core/config.ts'
 import { listRuns, type RunInfo } from '../runtime/journal/history.ts'
 import { EXIT } from './exit-codes.ts'
+import { quoteArg } from './quote-arg.ts'
+import { terminalText } from './terminal-text.ts'
 
 export interface RunsCommandOptions {
   readonly config?: string
@@ -24,14 +26,23 @@ export function runsCommand(options: RunsCommandOptions): number {
     return EXIT.ok
   }
   process.stdout.write(`${formatRuns(runs)}\n`)
+  for (const run of runs) for (const hint of approvalHints(run)) process.stderr.write(`${hint}\n`)
   return EXIT.ok
+}
+
+/** How to decide on each task of `run` awaiting approval: the exact commands. */
+export function approvalHints(run: Pick<RunInfo, 'runId' | 'awaitingApproval'>): string[] {
+  return run.awaitingApproval.map((task) => {
+    const args = terminalText(`${quoteArg(run.runId)} ${quoteArg(task)}`, 400)
+    return `troupe: run ${run.runId} awaits approval of task ${terminalText(task, 200)}: troupe approve ${args}  (or add --reject "reason")`
+  })
 }
 
 /** A plain-text table: one run per line. */
 export function formatRuns(runs: readonly RunInfo[]): string {
   const rows = runs.map((run) => [
     run.runId,
-    run.status,
+    run.awaitingApproval.length > 0 ? `${run.status}, awaiting approval` : run.status,
     run.startedAt === undefined ? '-' : new Date(run.startedAt).toISOString().replace('T', ' ').slice(0, 19),
     `${run.done}/${run.total}`,
     String(run.invocations),

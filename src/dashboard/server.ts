@@ -1,4 +1,4 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto'
+import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -23,6 +23,11 @@ const ASSETS: Readonly<Record<string, { readonly file: Parameters<typeof readAss
 }
 
 const MAX_BODY_BYTES = 1024
+/** An approval's body: a task id and a reason (cut to 2,000 characters by the run). */
+const MAX_APPROVAL_BODY_BYTES = 16 * 1024
+/** Most of a diff, an output or a log tail shown to a person approving, in characters. */
+const MAX_REVIEW_CHARS = 256 * 1024
+const MAX_REVIEW_LOG_CHARS = 16 * 1024
 /** Most of a log or diff the drill-down serves, in characters. */
 const MAX_LOG_BYTES = 1024 * 1024
 /** Attempt log files looked at per task. */
@@ -137,11 +142,24 @@ export async function startDashboard(source: Runtime | Run, options: DashboardOp
     if (req.method === 'POST') {
       const match = /^\/api\/runs\/([\w.-]{1,128})\/max-parallel$/.exec(path)
       if (match) return setMaxParallel(req, res, match[1]!)
+      const approval = /^\/api\/runs\/([\w.-]{1,128})\/approval$/.exec(path)
+      if (approval) return decide(req, res, approval[1]!)
       return send(res, 404, 'text/plain; charset=utf-8', 'Not found')
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain; charset=utf-8', 'Method not allowed')
     if (path === '/events') return openStream(res)
     if (path === '/api/snapshot') return send(res, 200, 'application/json', JSON.stringify(monitor.snapshot()))
+    if (path === '/api/approval') {
+      const query = new URL(req.url ?? '/', 'http://x').searchParams
+      void review(query.get('run') ?? '', query.get('task') ?? '').then(
+        (body) => {
+          const missing = { code: 'ERR_APPROVAL_NOT_AWAITING', message: 'No such task awaiting approval' }
+          send(res, body === undefined ? 404 : 200, 'application/json', JSON.stringify(body ?? missing))
+        },
+        (error: unknown) => send(res, 500, 'application/json', JSON.stringify({ code: 'ERR_ARGUMENT_INVALID', message: String(error) })),
+      )
+      return
+    }
     if (path === '/api/task-log' || path === '/api/task-diff') {
       const query = new URL(req.url ?? '/', 'http://x').searchParams
       const runId = query.get('run') ?? ''
@@ -187,6 +205,64 @@ export async function startDashboard(source: Runtime | Run, options: DashboardOp
     const diff = await git(repo, ['diff', '--stat', '--patch', base.stdout.trim(), branch])
     const text = diff.exitCode === 0 ? diff.stdout : `git diff failed: ${diff.stderr}`
     return text === '' ? '(no changes)' : text.length > MAX_LOG_BYTES ? `${text.slice(0, MAX_LOG_BYTES)}…` : text
+  }
+
+  /**
+   * What a person approving task `taskId` looks at: where the gate holds it, its diff (a
+   * worktree task's changes against where its branch forked, uncommitted files included), its
+   * output and the tail of its log — each bounded; the page shows them as text.
+   */
+  async function review(runId: string, taskId: string): Promise<Record<string, unknown> | undefined> {
+    const run = monitor.run(runId)
+    const held = run?.awaitingApproval().find((a) => a.taskId === taskId)
+    if (run === undefined || held === undefined) return undefined
+    const log = taskLog(runId, taskId)
+    const logTail = bounded(log.length > MAX_REVIEW_LOG_CHARS ? `…${log.slice(-MAX_REVIEW_LOG_CHARS)}` : log, MAX_REVIEW_LOG_CHARS + 1)
+    let diff = '(approval before start: no work to review yet)'
+    if (held.review !== undefined) {
+      const base = await git(run.plan.baseDir, ['merge-base', 'HEAD', held.review.branch])
+      // Untracked files show in the diff as added (intent to add: the merge commits them anyway).
+      await git(held.review.workspace, ['add', '--all', '--intent-to-add'])
+      const patch = await git(held.review.workspace, ['diff', '--stat', '--patch', base.exitCode === 0 ? base.stdout.trim() : 'HEAD'])
+      if (patch.exitCode !== 0) diff = `git diff failed: ${bounded(patch.stderr, MAX_REVIEW_LOG_CHARS)}`
+      else diff = patch.stdout === '' ? '(no changes)' : bounded(patch.stdout, MAX_REVIEW_CHARS)
+    }
+    const raw = held.review?.output
+    const output = raw === undefined ? undefined : bounded(typeof raw === 'string' ? raw : safeJson(raw), MAX_REVIEW_CHARS)
+    return { runId, taskId, before: held.before, since: held.since, diff, ...(output === undefined ? {} : { output }), logTail }
+  }
+
+  function decide(req: IncomingMessage, res: ServerResponse, runId: string): void {
+    // A JSON content type forces a CORS preflight, so other origins cannot drive this.
+    if (!(req.headers['content-type'] ?? '').startsWith('application/json')) {
+      return send(res, 415, 'application/json', JSON.stringify({ code: 'ERR_ARGUMENT_INVALID', message: 'Expected a JSON body' }))
+    }
+    let body = ''
+    req.setEncoding('utf8')
+    req.on('data', (chunk: string) => {
+      body += chunk
+      if (body.length > MAX_APPROVAL_BODY_BYTES) req.destroy()
+    })
+    req.on('end', () => {
+      const run = monitor.run(runId)
+      if (run === undefined) {
+        return send(res, 404, 'application/json', JSON.stringify({ code: 'ERR_ARGUMENT_INVALID', message: `No run "${runId}"` }))
+      }
+      try {
+        const parsed = JSON.parse(body) as { task?: unknown; decision?: unknown; reason?: unknown }
+        const { task, decision, reason } = parsed
+        const decided = decision === 'approve' || decision === 'reject'
+        if (typeof task !== 'string' || !decided || (reason !== undefined && typeof reason !== 'string')) {
+          const expected = '{ task: string, decision: "approve" | "reject", reason?: string }'
+          throw new TroupeError('ERR_ARGUMENT_INVALID', `Expected ${expected}, got ${describeValue(parsed)}`)
+        }
+        run.decide({ id: randomUUID(), task, decision, by: 'dashboard', at: Date.now(), ...(reason === undefined ? {} : { reason }) })
+        send(res, 200, 'application/json', JSON.stringify({ runId, task, decision }))
+      } catch (error) {
+        const code = isTroupeError(error) ? error.code : 'ERR_ARGUMENT_INVALID'
+        send(res, 400, 'application/json', JSON.stringify({ code, message: error instanceof Error ? error.message : String(error) }))
+      }
+    })
   }
 
   function openStream(res: ServerResponse): void {
@@ -306,6 +382,21 @@ function checkpointDir(source: Runtime | Run, options: DashboardOptions): string
   if (options.checkpointDir !== undefined) return resolve(options.checkpointDir)
   if ('config' in source && source.config.checkpoint.enabled) return resolve(source.config.checkpoint.dir)
   return undefined
+}
+
+/** Agent-made text for a person to read: controls other than newline and tab (escape sequences, bidi overrides) shown as `�`, bounded. */
+function bounded(text: string, max: number): string {
+  // eslint-disable-next-line no-control-regex
+  const visible = text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, '�')
+  return visible.length > max ? `${visible.slice(0, max)}\n… (cut at ${max} characters)` : visible
+}
+
+function safeJson(value: unknown): string {
+  try {
+    return JSON.stringify(value, null, 2) ?? String(value)
+  } catch {
+    return String(value)
+  }
 }
 
 function isLoopback(address: string): boolean {

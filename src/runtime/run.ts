@@ -7,7 +7,11 @@ import { reportListenerError, type RunEvents } from './report/events.ts'
 import type { RunResult } from './report/result.ts'
 import type { CompiledPlan, Strategy, TaskSpec } from './plan/plan.ts'
 
+import type { AwaitingApproval } from '../actors/approvals.ts'
+import type { ApprovalRequest } from './journal/approval-requests.ts'
+
 export type { RunInit } from '../actors/run-init.ts'
+export type { AwaitingApproval } from '../actors/approvals.ts'
 
 /**
  * Checks a `maxParallel` option once, wherever it comes from (plan, config, run options,
@@ -94,6 +98,35 @@ export class Run extends EventEmitter<RunEvents> {
   addTasks(tasks: readonly TaskSpec[]): readonly string[] {
     const addition = this.#machine.addTasks(tasks, 'Run.addTasks')
     return addition.tasks.map((index) => this.#init.plan.tasks[index]!.id)
+  }
+
+  /**
+   * Approves task `taskId`, awaiting approval (its `approve` gate): before start it is queued,
+   * before merge its worktree is merged. Throws ERR_APPROVAL_UNKNOWN_TASK for a task the run
+   * does not have, ERR_APPROVAL_NOT_AWAITING for one that is not awaiting approval.
+   */
+  approve(taskId: string): void {
+    this.#machine.approve(taskId, 'library')
+  }
+
+  /**
+   * Rejects task `taskId`, awaiting approval: it FAILS with ERR_APPROVAL_REJECTED, whose
+   * message carries `reason` (made one line, without control characters, at most 2,000
+   * characters); before merge its worktree is discarded. Throws as {@link approve}.
+   */
+  reject(taskId: string, reason = ''): void {
+    this.#machine.reject(taskId, reason, 'library')
+  }
+
+  /** Tasks awaiting approval now, in the order they started waiting. */
+  awaitingApproval(): readonly AwaitingApproval[] {
+    return this.#machine.awaitingApproval()
+  }
+
+  /** Decides on a task from an approval request (`troupe approve`, the dashboard): see ApprovalRequests. */
+  decide(request: ApprovalRequest): void {
+    if (request.decision === 'approve') this.#machine.approve(request.task, request.by, request.id)
+    else this.#machine.reject(request.task, request.reason ?? '', request.by, request.id)
   }
 
   /** The current state of a task. */

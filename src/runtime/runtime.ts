@@ -31,6 +31,7 @@ import { SCRATCHPAD_FILE, Scratchpad, type Note } from './coordination/scratchpa
 import type { RunResult } from './report/result.ts'
 import { Journal } from './journal/journal.ts'
 import { LogStore } from './journal/log-store.ts'
+import { ApprovalRequests } from './journal/approval-requests.ts'
 import { ensureCheckpointDir, isRunId, runDir } from './journal/paths.ts'
 import { retryDelayFor } from './core/retry-policy.ts'
 import { FileRollback } from './journal/rollback.ts'
@@ -232,6 +233,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     this.#governor?.activate()
     this.#rollback?.watch(run)
     if (journal !== undefined) LogStore.attach(run, runDir(resolve(this.config.checkpoint.dir), id))
+    if (journal !== undefined) ApprovalRequests.attach(run, runDir(resolve(this.config.checkpoint.dir), id), journal.file)
     if (journal !== undefined && strategy === 'pipeline') {
       this.#stageCheckpoint.track(id, runPlan, journal)
       void run.result.then(() => this.#stageCheckpoint.forget(id))

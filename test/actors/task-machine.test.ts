@@ -233,3 +233,49 @@ describe('task machine: WAITING', () => {
     expect([state(actor), context(actor).attempt]).toEqual(['WAITING', 1])
   })
 })
+
+describe('task machine: AWAITING_APPROVAL', () => {
+  it('before start: PENDING → AWAITING_APPROVAL on HOLD, → QUEUED on APPROVE, with no attempt counted', () => {
+    const { actor, states } = start()
+    actor.send({ type: 'HOLD' })
+    actor.send({ type: 'APPROVE' })
+    expect(states).toEqual(['PENDING', 'AWAITING_APPROVAL', 'QUEUED'])
+    expect(context(actor).attempt).toBe(0)
+  })
+
+  it('before merge: RUNNING → AWAITING_APPROVAL on HOLD, → RUNNING on APPROVE, keeping its attempt', () => {
+    const { actor, states, run } = start()
+    run()
+    actor.send({ type: 'HOLD' })
+    actor.send({ type: 'APPROVE' })
+    actor.send({ type: 'SUCCEED', output: 1 })
+    expect(states).toEqual(['PENDING', 'QUEUED', 'RUNNING', 'AWAITING_APPROVAL', 'RUNNING', 'COMPLETED'])
+    expect(context(actor).attempt).toBe(1)
+  })
+
+  it('REJECT ends it FAILED with the rejection, closing a live attempt', () => {
+    const { actor, run, advance } = start()
+    run()
+    advance(50)
+    actor.send({ type: 'HOLD' })
+    const error = { code: 'ERR_APPROVAL_REJECTED' as const, message: 'Task "t" was rejected: no' }
+    actor.send({ type: 'REJECT', error })
+    expect(state(actor)).toBe('FAILED')
+    expect(context(actor).error).toEqual(error)
+    expect(context(actor).busyMs).toBe(50)
+  })
+
+  it('CANCEL ends it CANCELLED', () => {
+    const { actor } = start()
+    actor.send({ type: 'HOLD' })
+    actor.send({ type: 'CANCEL', error: { code: 'ERR_CANCELLED', message: 'stop' } })
+    expect(state(actor)).toBe('CANCELLED')
+  })
+
+  it('START is ignored while it awaits approval (it holds no slot to start in)', () => {
+    const { actor } = start()
+    actor.send({ type: 'HOLD' })
+    actor.send({ type: 'START' })
+    expect([state(actor), context(actor).attempt]).toEqual(['AWAITING_APPROVAL', 0])
+  })
+})

@@ -24,6 +24,14 @@ function running(count: number) {
 }
 
 describe('renderLiveView', () => {
+  it('counts tasks awaiting approval and gives the exact command that approves each', () => {
+    const m = new RunMonitor({ runId: 'r', plan, strategy: 'concurrent', maxParallel: () => 12, startedAt: 0, now: () => 500 })
+    m.taskState({ runId: 'r', taskId: 't3', agent: 'w', state: 'AWAITING_APPROVAL', previous: 'PENDING', attempt: 0, at: 0 })
+    const text = stripVTControlCharacters(renderLiveView(m.snapshot(), { status: 'n/a' }, 120))
+    expect(text).toContain('1 awaiting approval')
+    expect(text).toContain('awaiting approval: t3 — troupe approve r t3')
+  })
+
   it('shows a line per running agent with its progress, message and elapsed time', () => {
     const lines = stripVTControlCharacters(renderLiveView(running(2), { status: 'n/a' }, 100)).split('\n')
     expect(lines[0]).toContain('2 running')

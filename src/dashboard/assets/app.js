@@ -7,7 +7,7 @@
   'use strict'
 
   const SVG = 'http://www.w3.org/2000/svg'
-  const STATES = ['PENDING', 'QUEUED', 'RUNNING', 'COMPLETED', 'FAILED', 'SKIPPED', 'CANCELLED']
+  const STATES = ['PENDING', 'QUEUED', 'RUNNING', 'COMPLETED', 'FAILED', 'SKIPPED', 'CANCELLED', 'AWAITING_APPROVAL']
   const $ = (id) => document.getElementById(id)
   let current = { runs: [], governor: { status: 'n/a' } }
   let selectedRun
@@ -15,6 +15,10 @@
   let selectedTask
   let fetched = { key: '', log: undefined, diff: undefined }
   let filter = ''
+  /** What the server sent for each task awaiting approval (diff, output, log tail), by run, task and since. */
+  const reviews = new Map()
+  /** What the approvals box shows now: rebuilt only when it changes, so a reason being typed is kept. */
+  let approvalsShown = ''
   /** The live stream: `open`, `ended` (the server closed it) or undefined. */
   let stream
   /** Log lines a card shows; its drill-down shows them all. */
@@ -63,6 +67,7 @@
     renderTotals(run)
     renderControls(run)
     renderCards(run)
+    renderApprovals(run)
     renderPauses(run)
     renderNotes(run)
     renderTimeline(run)
@@ -285,6 +290,64 @@
       parts.push(el('h3', {}, 'diff'), el('pre', { id: 'detail-diff' }, diff))
     }
     box.replaceChildren(...parts)
+  }
+
+  /**
+   * Tasks awaiting approval: what they did (diff, output, log tail, from /api/approval) and
+   * Approve / Reject buttons. Live only: a report has no controls.
+   */
+  function renderApprovals(run) {
+    const box = $('approvals')
+    const awaiting = current.static ? [] : run.tasks.filter((t) => t.state === 'AWAITING_APPROVAL')
+    const keyOf = (t) => `${run.runId}\u0000${t.id}\u0000${t.attempt}`
+    const shown = awaiting.map((t) => `${keyOf(t)}\u0000${reviews.get(keyOf(t)) ? 1 : 0}`).join('\u0001')
+    if (shown === approvalsShown) return
+    approvalsShown = shown
+    box.hidden = awaiting.length === 0
+    if (awaiting.length === 0) return box.replaceChildren()
+    const parts = [el('h2', {}, `awaiting approval (${awaiting.length})`)]
+    for (const t of awaiting) {
+      const key = keyOf(t)
+      if (!reviews.has(key)) {
+        reviews.set(key, undefined)
+        const query = `run=${encodeURIComponent(run.runId)}&task=${encodeURIComponent(t.id)}`
+        fetch(`api/approval?${query}`)
+          .then((r) => (r.ok ? r.json() : undefined))
+          .then((body) => {
+            reviews.set(key, body)
+            render()
+          })
+          .catch(() => {})
+      }
+      const review = reviews.get(key)
+      const label = `reason for rejecting ${t.id}`
+      const reason = el('input', { type: 'text', placeholder: 'reason (for reject)', 'aria-label': label, maxlength: 2000 })
+      const message = el('span', { role: 'status', class: 'approval-message' })
+      const approve = el('button', { type: 'button', class: 'approve', 'data-task': t.id }, 'approve')
+      const reject = el('button', { type: 'button', class: 'reject', 'data-task': t.id }, 'reject')
+      approve.addEventListener('click', () => void decide(run.runId, t.id, 'approve', undefined, message))
+      reject.addEventListener('click', () => void decide(run.runId, t.id, 'reject', reason.value, message))
+      const before = review ? ` before ${review.before}` : ''
+      parts.push(el('h3', {}, `task ${t.id} awaits approval${before}`), el('div', {}, approve, ' ', reason, ' ', reject, ' ', message))
+      if (review === undefined) parts.push(el('pre', {}, '(loading what it did…)'))
+      else {
+        parts.push(el('h4', {}, 'diff'), el('pre', { class: 'approval-diff' }, review.diff))
+        if (review.output !== undefined) parts.push(el('h4', {}, 'output'), el('pre', { class: 'approval-output' }, review.output))
+        parts.push(el('h4', {}, 'log (tail)'), el('pre', { class: 'approval-log' }, review.logTail))
+      }
+    }
+    box.replaceChildren(...parts)
+  }
+
+  async function decide(runId, task, decision, reason, message) {
+    const response = await fetch(`api/runs/${encodeURIComponent(runId)}/approval`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ task, decision, ...(reason ? { reason } : {}) }),
+    })
+    const body = await response.json()
+    message.textContent = response.ok ? `${decision === 'approve' ? 'approved' : 'rejected'}` : `${body.code}: ${body.message}`
+    message.dataset.ok = String(response.ok)
   }
 
   function renderPauses(run) {

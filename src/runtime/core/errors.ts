@@ -39,6 +39,9 @@ export const ERROR_CODES = [
   'ERR_PERMISSION_DENIED',
   'ERR_TASK_NOT_DELEGATED',
   'ERR_MAILBOX_FULL',
+  'ERR_APPROVAL_REJECTED',
+  'ERR_APPROVAL_NOT_AWAITING',
+  'ERR_APPROVAL_UNKNOWN_TASK',
 ] as const
 
 export type ErrorCode = (typeof ERROR_CODES)[number]
@@ -83,6 +86,8 @@ export const INPUT_ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'ERR_RUN_LOCKED',
   'ERR_BACKEND_UNAVAILABLE',
   'ERR_JOURNAL_UNREADABLE',
+  'ERR_APPROVAL_NOT_AWAITING',
+  'ERR_APPROVAL_UNKNOWN_TASK',
 ])
 
 export function serializeError(error: TroupeError): SerializedError {

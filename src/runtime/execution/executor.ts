@@ -103,6 +103,19 @@ export interface AttemptListener {
    * where the run cannot wait for an attempt (a remote backend).
    */
   onWaitTasks?(request: WaitTasksRequest): Promise<WaitTasksAnswer>
+  /**
+   * Set for a task with `approve: { before: "merge" }`: the workspace calls it once the attempt
+   * succeeded, before merging, and merges only if it resolves `true` (the attempt holds no
+   * slot and its timeout does not tick meanwhile). `false`: rejected or aborted, not merged.
+   */
+  awaitApproval?(review: MergeReview): Promise<boolean>
+}
+
+/** What a person approving a merge looks at: the task's worktree, its branch and the attempt's output. */
+export interface MergeReview {
+  readonly workspace: string
+  readonly branch: string
+  readonly output?: unknown
 }
 
 /** What `wait_tasks` / `add_tasks` with `wait` asks. */

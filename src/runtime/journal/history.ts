@@ -20,6 +20,8 @@ export interface RunInfo {
   readonly total: number
   /** The first run and every resume. */
   readonly invocations: number
+  /** Tasks awaiting approval (docs/plans.md#approval-gates): `troupe approve <runId> <taskId>` decides. */
+  readonly awaitingApproval: readonly string[]
   readonly error?: string
 }
 
@@ -43,7 +45,7 @@ export function runInfo(checkpointDir: string, runId: string): RunInfo {
   } catch (error) {
     if (!isTroupeError(error, 'ERR_JOURNAL_UNREADABLE')) throw error
     const base = { runId, name: undefined, startedAt: undefined, endedAt: undefined, done: 0, total: 0, invocations: 0 }
-    return { ...base, status: 'unreadable', error: error.message }
+    return { ...base, awaitingApproval: [], status: 'unreadable', error: error.message }
   }
   const summary = summarize(contents?.records ?? [])
   let done = 0
@@ -58,5 +60,6 @@ export function runInfo(checkpointDir: string, runId: string): RunInfo {
     done,
     total: (summary.lastStart?.tasks ?? 0) + summary.addedSinceStart,
     invocations: summary.invocations,
+    awaitingApproval: summary.lastEnd === undefined ? [...summary.awaiting] : [],
   }
 }

@@ -14,7 +14,7 @@ import { ensureCheckpointDir, journalFile, resultFile, runDir } from './paths.ts
 import { seal } from './integrity.ts'
 import { readJournal, summarize, unreadable, type JournalContents } from './reader.ts'
 import type { JournalRecord } from './records.ts'
-import type { RunRecorder } from './recorder.ts'
+import type { ApprovalRecord, RunRecorder } from './recorder.ts'
 
 export { journalFile, resultFile }
 
@@ -57,6 +57,7 @@ interface Reusable {
  */
 export class Journal implements RunRecorder {
   readonly reused = new Map<number, Reusable>()
+  readonly approved = new Set<number>()
   readonly file: string
   readonly #options: JournalOptions
   readonly #hashes!: string[]
@@ -102,6 +103,7 @@ export class Journal implements RunRecorder {
       this.#hashes = definitionHashes(options.plan, options.models, this.#moduleDigests)
       if (options.strategy === 'pipeline') this.#countStages(options.plan.tasks)
       if (this.#previous !== undefined) this.#findReusable(this.#previous)
+      if (this.#previous !== undefined) this.#findApproved(this.#previous)
     } catch (error) {
       this.#lock.release()
       throw error
@@ -209,6 +211,11 @@ export class Journal implements RunRecorder {
     this.#append({ type: 'spawn', ...(parent === undefined ? {} : { parent }), tasks: tasks.map((task) => task.spec), at: this.#options.now() })
   }
 
+  approval(record: ApprovalRecord): void {
+    if (this.#disabled) return
+    this.#append({ type: 'approval', ...record })
+  }
+
   async runEnded(result: RunResult): Promise<void> {
     try {
       await this.#opening
@@ -242,6 +249,18 @@ export class Journal implements RunRecorder {
       } catch (error) {
         throw new TroupeError('ERR_JOURNAL_UNREADABLE', `Cannot resume run "${this.#options.runId}": the tasks ${by} added cannot be added again: ${(error as Error).message}`, { cause: error })
       }
+    }
+  }
+
+  /** Approvals before start an earlier invocation journaled: its tasks are not held again (a merge is: its work is new). */
+  #findApproved(previous: JournalContents): void {
+    const { plan } = this.#options
+    for (const record of previous.records) {
+      if (record.type !== 'approval') continue
+      const index = plan.byId.get(record.task)
+      if (index === undefined || this.reused.has(index)) continue
+      if (record.state === 'approved' && record.before === 'start') this.approved.add(index)
+      else this.approved.delete(index)
     }
   }
 

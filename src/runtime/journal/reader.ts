@@ -109,6 +109,7 @@ export function unreadable(file: string, line: number | undefined, why: string, 
 type TaskRecord = Extract<JournalRecord, { type: 'task' }>
 type RunStart = Extract<JournalRecord, { type: 'run-start' }>
 type RunEnd = Extract<JournalRecord, { type: 'run-end' }>
+export type ApprovalJournalRecord = Extract<JournalRecord, { type: 'approval' }>
 
 /** What the records say about a run, for resume and the CLI. */
 export interface JournalSummary {
@@ -123,6 +124,12 @@ export interface JournalSummary {
   readonly invocations: number
   /** Tasks added at run time since the latest `run-start` (earlier additions are in its count). */
   readonly addedSinceStart: number
+  /** Each task's latest approval record (docs/plans.md#approval-gates), by task id. */
+  readonly approvals: ReadonlyMap<string, ApprovalJournalRecord>
+  /** Approval requests (`troupe approve`, the dashboard) already decided, by request id. */
+  readonly decidedRequests: ReadonlySet<string>
+  /** Tasks whose latest approval record says awaiting and that have not ended since, in the order they started waiting. */
+  readonly awaiting: ReadonlySet<string>
 }
 
 export function summarize(records: readonly JournalRecord[]): JournalSummary {
@@ -132,6 +139,9 @@ export function summarize(records: readonly JournalRecord[]): JournalSummary {
   let invocations = 0
   let added = 0
   const tasks = new Map<string, TaskRecord>()
+  const approvals = new Map<string, ApprovalJournalRecord>()
+  const decidedRequests = new Set<string>()
+  const awaiting = new Set<string>()
   for (const record of records) {
     if (record.type === 'run-start') {
       firstStart ??= record
@@ -140,8 +150,16 @@ export function summarize(records: readonly JournalRecord[]): JournalSummary {
       invocations++
       added = 0
     } else if (record.type === 'run-end') lastEnd = record
-    else if (record.type === 'task') tasks.set(record.id, record)
-    else if (record.type === 'spawn') added += record.tasks.length
+    else if (record.type === 'task') {
+      tasks.set(record.id, record)
+      awaiting.delete(record.id)
+    } else if (record.type === 'spawn') added += record.tasks.length
+    else if (record.type === 'approval') {
+      approvals.set(record.task, record)
+      if (record.request !== undefined) decidedRequests.add(record.request)
+      if (record.state === 'awaiting') awaiting.add(record.task)
+      else awaiting.delete(record.task)
+    }
   }
-  return { firstStart, lastStart, lastEnd, tasks, invocations, addedSinceStart: added }
+  return { firstStart, lastStart, lastEnd, tasks, invocations, addedSinceStart: added, approvals, decidedRequests, awaiting }
 }

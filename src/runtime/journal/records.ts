@@ -1,5 +1,6 @@
 import type { RunResult, TaskResult } from '../report/result.ts'
 import type { Strategy, TaskSpec } from '../plan/plan.ts'
+import type { ApprovalRecord } from './recorder.ts'
 
 /**
  * The records of a run's journal (`<checkpoint.dir>/<runId>/journal.jsonl`): one JSON
@@ -46,5 +47,7 @@ export type JournalRecord =
       readonly completed: boolean
       readonly at: number
     }
+  /** A task's approve gate: awaiting, approved or rejected (with the request that decided, if any). */
+  | ({ readonly type: 'approval' } & ApprovalRecord)
   | { readonly type: 'run-end'; readonly status: RunResult['status']; readonly totals: RunResult['totals']; readonly at: number }
 

@@ -17,6 +17,10 @@ export const MAX_INPUT_DEPTH = 64
 /** Longest `when` expression. */
 export const MAX_WHEN_LENGTH = 1_000
 
+/** When an `approve` gate holds a task: before its attempt starts, or before its worktree is merged. */
+export const APPROVAL_POINTS = ['start', 'merge'] as const
+export type ApprovalPoint = (typeof APPROVAL_POINTS)[number]
+
 export const PRIORITIES = ['critical', 'high', 'medium', 'low'] as const
 export type Priority = (typeof PRIORITIES)[number]
 
@@ -131,6 +135,15 @@ export const TaskSchema = Schema.Struct({
   ),
   /** Where the task works: the plan's directory (`none`) or a git worktree of its own. @default the plan's `workspace` */
   workspace: opt(oneOf(WORKSPACE_MODES)),
+  approve: opt(
+    expecting(
+      Schema.Union([
+        expecting(Schema.Boolean, 'a boolean'),
+        Schema.Struct({ before: oneOf(APPROVAL_POINTS).annotateKey({ messageMissingKey: 'one of "start", "merge"' }) }),
+      ]),
+      'true, false or { before: "start" | "merge" }',
+    ),
+  ),
 }).annotate({ title: 'task', identifier: 'a task: an object with `id` and `agent`' })
 
 /** The rule of one stage of a `hybrid` plan. */

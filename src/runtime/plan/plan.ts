@@ -12,9 +12,10 @@ import { leanTask } from './lean-task.ts'
 import { checkStageDependencies } from './stages.ts'
 import { PlanSchema, TaskSchema, type PlanStrategy, type Priority, type StageFields, type Strategy, type TaskFields } from './plan-schema.ts'
 import { parseWorkspaceSpec, type PlanWorkspace, type PlanWorkspaceFields } from './workspace-spec.ts'
+import type { ApprovalPoint } from './plan-schema.ts'
 
 export { PRIORITIES, STRATEGIES, PLAN_STRATEGIES, MAX_PARALLEL, MAX_TIMEOUT_MS, MAX_INPUT_DEPTH } from './plan-schema.ts'
-export type { Priority, Strategy, PlanStrategy } from './plan-schema.ts'
+export type { Priority, Strategy, PlanStrategy, ApprovalPoint } from './plan-schema.ts'
 
 /** One task of a plan, as written by the user (docs/plans.md): the fields of `TaskSchema` (plan-schema.ts), declared there once. */
 export type TaskSpec = TaskFields
@@ -47,8 +48,11 @@ export interface Plan extends PlanWorkspaceFields {
 
 /** Task fields a compiled task fills in when they are not given: `priority` 'medium', the lists empty. */
 type DefaultedField = 'priority' | 'claims' | 'uses' | 'tags'
-/** Task fields a compiled task replaces: `dependsOn` by `deps` (indices), `workspace` by the plan's `workspaces`. */
-type ReplacedField = 'dependsOn' | 'workspace'
+/**
+ * Task fields a compiled task replaces: `dependsOn` by `deps` (indices), `workspace` by the plan's
+ * `workspaces`, `approve` by `approval` (where its gate holds it).
+ */
+type ReplacedField = 'dependsOn' | 'workspace' | 'approve'
 type OptionalKey<T> = { [K in keyof T]-?: {} extends Pick<T, K> ? K : never }[keyof T]
 /** Every field present: the optional ones as given, or undefined. */
 type AsWritten<T> = { readonly [K in Exclude<keyof T, OptionalKey<T>>]: T[K] } & { readonly [K in OptionalKey<T>]: T[K] | undefined }
@@ -73,6 +77,8 @@ export interface CompiledTask
   readonly parent?: string
   /** True for a task added at run time (`ctx.spawn`, `add_tasks`, `Run.addTasks`). */
   readonly added?: true
+  /** Where an `approve` gate holds the task (`true` resolved by its workspace); undefined: no gate. */
+  readonly approval: ApprovalPoint | undefined
 }
 
 /**
@@ -232,8 +238,22 @@ export function compileTask(spec: TaskFields, index: number, deps: readonly numb
     tags: spec.tags ?? [],
     resources: spec.resources,
     when: spec.when,
+    approval: approvalPoint(spec, linker, where),
     spec,
   }
+}
+
+/** Resolves a task's `approve`: `true` is `merge` in a worktree (what a person reviews is the diff), `start` otherwise. */
+function approvalPoint(spec: TaskFields, linker: TaskLinker, where: string): ApprovalPoint | undefined {
+  const approve = spec.approve
+  if (approve === undefined || approve === false) return undefined
+  const worktree = (spec.workspace ?? linker.workspace) === 'worktree'
+  if (approve === true) return worktree ? 'merge' : 'start'
+  if (approve.before === 'merge' && !worktree) {
+    const allowed = '"start" (only a task with `workspace: "worktree"` has a merge to approve)'
+    throw invalid(`${where} ("${spec.id}").approve.before`, approve.before, allowed)
+  }
+  return approve.before
 }
 
 function compileStages(declared: Readonly<Record<string, StageFields>>): Record<string, CompiledStage> {

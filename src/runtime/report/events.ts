@@ -93,12 +93,33 @@ export interface TaskAddedEvent extends Pick<TaskSpec, 'agent' | 'description' |
   readonly at: number
 }
 
+/**
+ * Who decided on a task awaiting approval: `Run.approve`/`reject`, a request file (`troupe approve`),
+ * the dashboard, or an earlier invocation's journaled approval.
+ */
+export type ApprovalSource = 'library' | 'cli' | 'dashboard' | 'journal'
+
+/** A task's approve gate: it started waiting, or was approved or rejected (docs/plans.md#approval-gates). */
+export interface ApprovalEvent {
+  readonly runId: string
+  readonly taskId: string
+  readonly state: 'awaiting' | 'approved' | 'rejected'
+  /** Where the gate holds it: before its attempt starts, or before its worktree is merged. */
+  readonly before: 'start' | 'merge'
+  /** Who decided (absent while awaiting). */
+  readonly by?: ApprovalSource
+  /** A rejection's reason, sanitised (one line, no control characters, at most 2,000 characters). */
+  readonly reason?: string
+  readonly at: number
+}
+
 export interface RunEvents {
   'run:start': [RunStartEvent]
   'task:added': [TaskAddedEvent]
   'task:state': [TaskStateEvent]
   'task:progress': [TaskProgressEvent]
   'task:log': [TaskLogEvent]
+  'task:approval': [ApprovalEvent]
   'run:end': [RunEndEvent]
   /** Emitted on every run in flight, and once on the runtime. */
   'governor:throttled': [GovernorEvent]

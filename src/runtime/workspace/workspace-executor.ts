@@ -89,6 +89,11 @@ export class WorkspaceExecutor implements Executor {
       if (!result.ok) return result
       // Aborted after the agent succeeded (cancel, timeout): its work is not merged.
       if (isAborted()) return cancelled(request)
+      // approve: { before: "merge" }: the work waits for a person; rejected or aborted, it is not merged.
+      if (listener.awaitApproval !== undefined) {
+        const approved = await listener.awaitApproval({ workspace: worktree.path, branch: worktree.branch, output: result.output })
+        if (!approved || isAborted()) return cancelled(request)
+      }
       try {
         // The merge is published only if the attempt is still not aborted once verify passed (see RunWorkspaces).
         const merged = await workspaces.finish(request.taskId, request.attempt, isAborted)
@@ -119,5 +124,6 @@ export class WorkspaceExecutor implements Executor {
 }
 
 function cancelled(request: AttemptRequest): AttemptResult {
-  return { ok: false, error: { code: 'ERR_CANCELLED', message: `Attempt ${request.attempt} of task "${request.taskId}" was aborted while its worktree was prepared` } }
+  const message = `Attempt ${request.attempt} of task "${request.taskId}" was aborted before its worktree was merged`
+  return { ok: false, error: { code: 'ERR_CANCELLED', message } }
 }
