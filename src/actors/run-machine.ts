@@ -6,7 +6,7 @@ import { GateLedger } from '../runtime/admission/gate-ledger.ts'
 import { UsageLedger, type UsageReport } from '../runtime/admission/usage.ts'
 import type { SerializedError } from '../runtime/core/errors.ts'
 import { reportListenerError } from '../runtime/core/events.ts'
-import type { RunResult, TaskResult } from '../runtime/core/result.ts'
+import type { RepairRecord, RunResult, TaskResult } from '../runtime/core/result.ts'
 import type { AttemptResult } from '../runtime/execution/executor.ts'
 import type { CompiledTask } from '../runtime/plan/plan.ts'
 import type { Addition, RunPlan } from '../runtime/plan/run-plan.ts'
@@ -63,6 +63,8 @@ export class RunMachine implements Dispatchable {
   #startedAt = 0
   /** Where each task's final attempt ran, when its executor said (a remote worker's name). */
   #workers: Map<number, string> | undefined
+  /** Repairs of each task's attempts (worktree tasks with `repair`), by index. */
+  #repairs: Map<number, readonly RepairRecord[]> | undefined
   #resolve!: (result: RunResult) => void
 
   constructor(init: RunInit, out: RunOutlet) {
@@ -120,12 +122,19 @@ export class RunMachine implements Dispatchable {
   #finalResults(results: TaskResult[]): TaskResult[] {
     const executor = this.#init.executor.name
     const local = executor === 'local' || executor === undefined
-    return results.map((r, i) => {
+    return results.map((raw, i) => {
+      const r = this.#withRepairs(i, raw)
       if (r.attempts === 0 || r.reused) return r
       const worker = this.#workers?.get(i) ?? (local ? 'local' : undefined)
       const waitedMs = this.#attempts.waitedMs(i)
       return worker === undefined && waitedMs === undefined ? r : { ...r, ...(worker === undefined ? {} : { worker }), ...(waitedMs === undefined ? {} : { waitedMs }) }
     })
+  }
+
+  /** `RunResult.tasks[id].repairs` (and the journal's): the repairs of the task's attempts, or of the run that completed it. */
+  #withRepairs(index: number, result: TaskResult): TaskResult {
+    const repairs = this.#repairs?.get(index)
+    return repairs === undefined ? result : { ...result, repairs }
   }
 
   set maxParallel(value: number) {
@@ -211,7 +220,10 @@ export class RunMachine implements Dispatchable {
       reused: reused.size,
       at: this.#startedAt,
     })
-    for (const [index, record] of reused) this.#tasks.send(index, { type: 'RESTORE', output: record.output, attempts: record.attempts })
+    for (const [index, record] of reused) {
+      this.#tasks.send(index, { type: 'RESTORE', output: record.output, attempts: record.attempts })
+      if (record.repairs !== undefined) (this.#repairs ??= new Map()).set(index, record.repairs)
+    }
     this.#apply(this.#scheduler.start(reused.keys()))
     this.#init.dispatcher.add(this)
     this.#scheduleDrain()
@@ -274,6 +286,7 @@ export class RunMachine implements Dispatchable {
     const index = task.index
     // Where the final attempt ran: a remote worker's name (`local` unless the backend says otherwise).
     if (result.worker !== undefined) (this.#workers ??= new Map()).set(index, result.worker)
+    if (result.repairs !== undefined) (this.#repairs ??= new Map()).set(index, [...(this.#repairs.get(index) ?? []), ...result.repairs])
     // Spend that came with the result counts after the outcome is recorded: a completed task
     // whose final spend crosses the budget keeps its output.
     const late = result.usage
@@ -399,7 +412,7 @@ export class RunMachine implements Dispatchable {
       })
     }
     if (TERMINAL_STATES.has(to)) {
-      const result = this.#tasks.resultOf(task)!
+      const result = this.#withRepairs(task, this.#tasks.resultOf(task)!)
       this.#init.recorder?.taskEnded(compiled, result)
       // A parent whose last awaited task this was takes a slot again once this drain is over.
       this.#growth.taskEnded(task)

@@ -37,6 +37,7 @@ export const ERROR_CODES = [
   'ERR_SPAWN_WAIT_LIMIT',
   'ERR_GIT_TIMEOUT',
   'ERR_PERMISSION_DENIED',
+  'ERR_CHECK_FAILED',
 ] as const
 
 export type ErrorCode = (typeof ERROR_CODES)[number]

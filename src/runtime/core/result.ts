@@ -36,6 +36,17 @@ export interface TaskResult {
   /** Added at run time: true, and `parent` names the task that added it (absent for `Run.addTasks`). */
   readonly added?: true
   readonly parent?: string
+  /** Worktree tasks with `repair`: each repair, over all attempts, in order (docs/workspaces.md "Repair"). */
+  readonly repairs?: readonly RepairRecord[]
+}
+
+/** One repair of a worktree task: the agent ran again in its worktree to fix what failed. */
+export interface RepairRecord {
+  /** The task's attempt the repair belongs to (repairs run inside an attempt, in its worktree). */
+  readonly attempt: number
+  readonly reason: 'verify' | 'conflict' | 'check'
+  /** What the agent was asked to fix: the verify or check output's tail, or the conflicting files and hunks. */
+  readonly detail: string
 }
 
 /** A worktree task's branch and what its merge into the integration branch did. */

@@ -8,6 +8,7 @@ import type { ClaimResult } from '../admission/gate.ts'
 import type { UsageReport } from '../admission/usage.ts'
 import type { ErrorCode, SerializedError } from '../core/errors.ts'
 import type { AgentSpec } from '../plan/agent-spec.ts'
+import type { RepairReason, RepairRecord } from '../plan/repair-spec.ts'
 import type { TemplateScope } from '../plan/templates.ts'
 
 /** One attempt of one task, as the run hands it over. Structured-clone-able. */
@@ -34,6 +35,21 @@ export interface AttemptRequest {
   readonly workspace: string | undefined
   /** First port of the task's range (`ctx.port`, `{{port}}`), when it has a workspace. */
   readonly port: number | undefined
+  /** Set when this run of the agent repairs the attempt's work (docs/workspaces.md "Repair"). */
+  readonly repair?: AttemptRepair
+}
+
+/** A repair: the agent runs again in the same worktree, told what failed. */
+export interface AttemptRepair {
+  /** 1 for the attempt's first repair. */
+  readonly number: number
+  readonly reason: RepairReason
+  /** The failure: verify or check output's tail, or the conflicting files and hunks. */
+  readonly detail: string
+  /** What the agent is asked, the failure included (a CLI's prompt). */
+  readonly prompt: string
+  /** The CLI session of the run before, resumed where the CLI can. */
+  readonly sessionId?: string
 }
 
 /** Why an attempt failed. */
@@ -70,6 +86,8 @@ export type AttemptResult = ({ readonly ok: true; readonly output: unknown } | {
   readonly resources?: AttemptResources
   readonly worker?: string
   readonly usage?: UsageReport
+  /** The repairs the attempt went through, in order (worktree tasks with `repair`). */
+  readonly repairs?: readonly RepairRecord[]
 }
 
 /** What an attempt reports while it runs (through `ctx`, a process's output, an API stream). */

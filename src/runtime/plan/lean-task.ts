@@ -21,7 +21,7 @@ export function leanTask(raw: unknown): TaskFields | undefined {
   if (stage !== undefined && !(typeof stage === 'string' && stage.length > 0)) return undefined
   if (description !== undefined && typeof description !== 'string') return undefined
   if (when !== undefined && !(typeof when === 'string' && when.trim().length > 0 && when.length <= MAX_WHEN_LENGTH)) return undefined
-  if (resources !== undefined) return undefined
+  if (resources !== undefined || task.repair !== undefined || task.check !== undefined) return undefined
   if (workspace !== undefined && workspace !== 'none' && workspace !== 'worktree') return undefined
   if (nestsDeeperThan(input, MAX_INPUT_DEPTH)) return undefined
   return task as TaskFields
