@@ -204,6 +204,7 @@ export class WorkerPool implements Executor {
       dependencies: request.dependencies,
       model: request.model,
       ...(request.workspace !== undefined ? { workspace: request.workspace, port: request.port } : {}),
+      ...(request.repair !== undefined ? { repair: { number: request.repair.number, reason: request.repair.reason, detail: request.repair.detail } } : {}),
     }
     const attempt = new PoolAttempt(id, listener, request.graceMs)
     const attempts = this.#attempts
