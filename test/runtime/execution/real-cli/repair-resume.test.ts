@@ -1,0 +1,57 @@
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { createRuntime } from '../../../../src/runtime/runtime.ts'
+import { gitIn, tempRepo } from '../../../helpers/git-repo.ts'
+import { startGeminiServer, type GeminiServer } from '../../../helpers/model-servers/gemini.ts'
+import { inputItems, startResponsesServer, type ResponsesServer } from '../../../helpers/model-servers/openai-responses.ts'
+import type { RecordedRequest } from '../../../helpers/model-servers/scripted-server.ts'
+import { hasRealCli } from '../../../helpers/real-clis.ts'
+import { cliPlan, codexUser, geminiUser, privateTmp } from './harness.ts'
+
+// Repairs (docs/workspaces.md "Repair") with the real Codex and Gemini CLIs: the repair resumes the attempt's session.
+const tmp = privateTmp()
+const servers: (ResponsesServer | GeminiServer)[] = []
+afterAll(async () => {
+  await Promise.all(servers.map((s) => s.close()))
+  tmp.cleanup()
+})
+
+const VERIFY = 'test -f fixed.txt || { echo "VERIFY-SAYS: fixed.txt is missing"; exit 1; }'
+
+async function runRepaired(kind: 'codex' | 'gemini', env: Record<string, string>, model: string) {
+  const repo = tempRepo({ 'README.md': 'hello\n', '.gitignore': '.troupe/\n' })
+  const plan = cliPlan(kind, 'repair', [{ id: 't', prompt: 'write the files', env, model, permissions: 'edit' }], {
+    workspace: 'worktree',
+    integration: { verify: VERIFY },
+  } as never)
+  const agents = plan.agents as Record<string, Record<string, unknown>>
+  agents.t!.repair = { attempts: 1 }
+  const runtime = createRuntime({ config: { pool: { minThreads: 0, maxThreads: 1 }, governor: { enabled: false }, checkpoint: { dir: join(repo, '.troupe') } } })
+  try {
+    return { result: await runtime.run(plan, { runId: 'rr', baseDir: repo }).result, repo }
+  } finally {
+    await runtime.close({ force: true })
+  }
+}
+
+describe.skipIf(!hasRealCli('codex'))('codex repair (real CLI)', { timeout: 120_000 }, () => {
+  it('a failing verify is repaired by `codex exec resume <thread>`: the model sees its first turn and the failure', async () => {
+    const shell = (cmd: string) => ({ name: 'exec_command', arguments: { cmd } })
+    const seen: RecordedRequest[] = []
+    const s = await startResponsesServer((request, turn) => {
+      seen.push(request)
+      if (turn === 0) return { calls: [shell('echo work > work.txt')] }
+      if (turn === 1) return { text: 'first done' }
+      if (turn === 2) return { calls: [shell('echo fixed > fixed.txt')] }
+      return { text: 'fixed' }
+    })
+    servers.push(s)
+    const { result, repo } = await runRepaired('codex', codexUser(tmp.dir, s), 'gpt-5-codex')
+    expect(result.tasks.t?.state).toBe('COMPLETED')
+    expect(result.tasks.t?.repairs?.map((r) => r.reason)).toEqual(['verify'])
+    const resumed = JSON.stringify(inputItems(seen[2]!))
+    expect(resumed).toContain('first done')
+    expect(resumed).toContain('VERIFY-SAYS: fixed.txt is missing')
+    expect(gitIn(repo, 'show', 'troupe/rr/integration:fixed.txt')).toBe('fixed')
+  })
+})
