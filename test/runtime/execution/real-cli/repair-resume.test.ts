@@ -2,7 +2,7 @@ import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createRuntime } from '../../../../src/runtime/runtime.ts'
 import { gitIn, tempRepo } from '../../../helpers/git-repo.ts'
-import { startGeminiServer, type GeminiServer } from '../../../helpers/model-servers/gemini.ts'
+import { requestParts, startGeminiServer, type GeminiServer } from '../../../helpers/model-servers/gemini.ts'
 import { inputItems, startResponsesServer, type ResponsesServer } from '../../../helpers/model-servers/openai-responses.ts'
 import type { RecordedRequest } from '../../../helpers/model-servers/scripted-server.ts'
 import { hasRealCli } from '../../../helpers/real-clis.ts'
@@ -50,6 +50,28 @@ describe.skipIf(!hasRealCli('codex'))('codex repair (real CLI)', { timeout: 120_
     expect(result.tasks.t?.state).toBe('COMPLETED')
     expect(result.tasks.t?.repairs?.map((r) => r.reason)).toEqual(['verify'])
     const resumed = JSON.stringify(inputItems(seen[2]!))
+    expect(resumed).toContain('first done')
+    expect(resumed).toContain('VERIFY-SAYS: fixed.txt is missing')
+    expect(gitIn(repo, 'show', 'troupe/rr/integration:fixed.txt')).toBe('fixed')
+  })
+})
+
+describe.skipIf(!hasRealCli('gemini'))('gemini repair (real CLI)', { timeout: 120_000 }, () => {
+  it('a failing verify is repaired by `gemini --resume <session>`: the model sees its first turn and the failure', async () => {
+    const write = (file: string, content: string) => ({ calls: [{ name: 'write_file', args: { file_path: file, content } }] })
+    const seen: RecordedRequest[] = []
+    const s = await startGeminiServer((request, turn) => {
+      seen.push(request)
+      if (turn === 0) return write('work.txt', 'work\n')
+      if (turn === 1) return { text: 'first done' }
+      if (turn === 2) return write('fixed.txt', 'fixed\n')
+      return { text: 'fixed' }
+    })
+    servers.push(s)
+    const { result, repo } = await runRepaired('gemini', geminiUser(tmp.dir, s), 'gemini-2.5-pro')
+    expect(result.tasks.t?.state).toBe('COMPLETED')
+    expect(result.tasks.t?.repairs?.map((r) => r.reason)).toEqual(['verify'])
+    const resumed = JSON.stringify(requestParts(seen[2]!))
     expect(resumed).toContain('first done')
     expect(resumed).toContain('VERIFY-SAYS: fixed.txt is missing')
     expect(gitIn(repo, 'show', 'troupe/rr/integration:fixed.txt')).toBe('fixed')
