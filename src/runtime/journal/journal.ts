@@ -256,7 +256,8 @@ export class Journal implements RunRecorder {
       const record = last.get(task.id)
       if (record?.state !== 'COMPLETED' || record.outputUnavailable || record.hash !== this.#hashes[index]) continue
       if (!task.deps.every((dep) => this.reused.has(dep))) continue
-      this.reused.set(index, { output: record.output, attempts: record.attempt, ...(record.repairs === undefined ? {} : { repairs: record.repairs }) })
+      const repairs = record.repairs === undefined ? {} : { repairs: record.repairs }
+      this.reused.set(index, { output: record.output, attempts: record.attempt, ...repairs })
     }
   }
 

@@ -26,7 +26,9 @@ const Description = opt(expecting(Schema.String, 'a string'))
 const Model = opt(Text)
 
 function entry<K extends AgentKind, F extends Schema.Struct.Fields>(kind: K, fields: F) {
-  return Schema.Struct({ kind: Schema.Literal(kind), description: Description, ...fields, repair: opt(RepairSchema) }).annotate({ title: `${kind} agent` })
+  return Schema.Struct({ kind: Schema.Literal(kind), description: Description, ...fields, repair: opt(RepairSchema) }).annotate({
+    title: `${kind} agent`,
+  })
 }
 
 const Permissions = expecting(Schema.Literals(CLI_PERMISSIONS), CLI_PERMISSIONS.map((p) => `"${p}"`).join(', '))

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { TroupeError, describeValue } from '../core/errors.ts'
-import { repairPolicy, type RepairPolicy } from './repair-spec.ts'
+import { repairPolicy, type RepairPolicy, type RepairReason } from './repair-spec.ts'
 
 export const WORKSPACE_MODES = ['none', 'worktree'] as const
 /** Where a task works: in the plan's directory (`none`) or in a git worktree of its own. */
@@ -27,10 +27,18 @@ export interface PlanWorkspaceFields {
   readonly copy?: readonly string[]
 }
 
-/** The workspace key of a task. */
+/** The workspace keys of a task. */
 export interface TaskWorkspaceFields {
   /** @default the plan's `workspace` */
   readonly workspace?: WorkspaceMode
+  /**
+   * Worktree tasks: when verify, the task's check or the merge fails, run the agent again in
+   * its worktree, told what failed, up to `attempts` times (docs/workspaces.md "Repair").
+   * @default the agent's `repair`, else none
+   */
+  readonly repair?: { readonly attempts: number; readonly on?: readonly RepairReason[] }
+  /** Worktree tasks: a command run in the worktree after the agent and before the merge (ERR_CHECK_FAILED). */
+  readonly check?: StepCommand
 }
 
 /** A plan's validated workspace settings; present only when some task uses a worktree. */
@@ -72,7 +80,9 @@ export function parseWorkspaceSpec(plan: Record<string, unknown>, tasks: readonl
     if ((own ?? fallback) !== 'worktree') {
       // Repairs rework a task's change before it is merged: without a worktree there is no change to rework.
       for (const key of ['repair', 'check'] as const) {
-        if (task[key] !== undefined) throw invalid(`tasks[${index}] ("${String(task.id)}").${key}`, task[key], 'no value: `repair` and `check` need `workspace: worktree` on the task or the plan')
+        if (task[key] === undefined) continue
+        const allowed = 'no value: `repair` and `check` need `workspace: worktree` on the task or the plan'
+        throw invalid(`tasks[${index}] ("${String(task.id)}").${key}`, task[key], allowed)
       }
       return
     }
@@ -98,7 +108,8 @@ export function parseWorkspaceSpec(plan: Record<string, unknown>, tasks: readonl
   const setup = step(plan.setup, 'setup')
   const copy = parseCopy(plan.copy)
   if (taskIds.size === 0) return undefined
-  return { taskIds, integrationBranch: integration.branch, verify: integration.verify, hooks: integration.hooks, setup, copy, repairs, checks }
+  const { branch: integrationBranch, verify, hooks } = integration
+  return { taskIds, integrationBranch, verify, hooks, setup, copy, repairs, checks }
 }
 
 /** The integration branch of run `runId`: the template rendered, or undefined for the default. */

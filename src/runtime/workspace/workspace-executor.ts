@@ -1,5 +1,13 @@
 import { stripVTControlCharacters } from 'node:util'
-import type { AttemptError, AttemptHandle, AttemptListener, AttemptRepair, AttemptRequest, AttemptResult, Executor } from '../execution/executor.ts'
+import type {
+  AttemptError,
+  AttemptHandle,
+  AttemptListener,
+  AttemptRepair,
+  AttemptRequest,
+  AttemptResult,
+  Executor,
+} from '../execution/executor.ts'
 import { isTroupeError, type ErrorCode } from '../core/errors.ts'
 import type { RepairPolicy, RepairReason, RepairRecord } from '../plan/repair-spec.ts'
 import type { StepCommand } from '../plan/workspace-spec.ts'
@@ -97,7 +105,8 @@ export class WorkspaceExecutor implements Executor {
       listener.onLog(`workspace: ${worktree.path} on branch ${worktree.branch}, ports ${port}-${port + 9}`)
       let repair: AttemptRepair | undefined
       for (;;) {
-        const handle = this.#inner.start({ ...request, workspace: worktree.path, port, ...(repair === undefined ? {} : { repair }) }, listener)
+        const attempt: AttemptRequest = { ...request, workspace: worktree.path, port, ...(repair === undefined ? {} : { repair }) }
+        const handle = this.#inner.start(attempt, listener)
         started(handle)
         const result = await handle.result
         if (!result.ok) return withRepairs(result)
@@ -106,7 +115,8 @@ export class WorkspaceExecutor implements Executor {
         const checked = await this.#checkAndMerge(workspaces, request, listener, check, policy !== undefined, isAborted)
         if ('merged' in checked) {
           const { merged } = checked
-          outcome = { branch: merged.branch, filesChanged: merged.filesChanged, insertions: merged.insertions, deletions: merged.deletions, merge: 'merged' }
+          const { branch, filesChanged, insertions, deletions } = merged
+          outcome = { branch, filesChanged, insertions, deletions, merge: 'merged' }
           return withRepairs(result)
         }
         const failure = checked
@@ -157,15 +167,21 @@ export class WorkspaceExecutor implements Executor {
   }
 
   /** Brings the worktree up to date (a conflict is left for the agent) and words the repair. */
-  async #prepareRepair(workspaces: RunWorkspaces, request: AttemptRequest, failure: Failure, number: number, sessionId: string | undefined): Promise<AttemptRepair> {
+  async #prepareRepair(
+    workspaces: RunWorkspaces,
+    request: AttemptRequest,
+    failure: Failure,
+    number: number,
+    sessionId: string | undefined,
+  ): Promise<AttemptRepair> {
     const { conflicts, hunks } = await workspaces.refresh(request.taskId)
     const reason: RepairReason = conflicts.length > 0 ? 'conflict' : failure.reason!
-    const detail = clean(
-      conflicts.length > 0
-        ? `${failure.reason === 'conflict' ? '' : `${failure.error.message}\n\n`}Conflicts in: ${conflicts.join(', ')}\n${tail(hunks, 6_000)}`
-        : failure.error.message,
-    )
-    return { number, reason, detail, prompt: repairPrompt(request.taskId, reason, detail), ...(sessionId === undefined ? {} : { sessionId }) }
+    // A verify or check failure whose rebase also conflicts: both, the failure first.
+    const before = failure.reason === 'conflict' ? '' : `${failure.error.message}\n\n`
+    const conflict = `${before}Conflicts in: ${conflicts.join(', ')}\n${tail(hunks, 6_000)}`
+    const detail = clean(conflicts.length > 0 ? conflict : failure.error.message)
+    const session = sessionId === undefined ? {} : { sessionId }
+    return { number, reason, detail, prompt: repairPrompt(request.taskId, reason, detail), ...session }
   }
 
   close(force?: boolean): Promise<void> {
@@ -179,7 +195,11 @@ interface Failure {
   readonly error: AttemptError
 }
 
-const REASON_OF: Partial<Record<ErrorCode, RepairReason>> = { ERR_VERIFY_FAILED: 'verify', ERR_MERGE_CONFLICT: 'conflict', ERR_CHECK_FAILED: 'check' }
+const REASON_OF: Partial<Record<ErrorCode, RepairReason>> = {
+  ERR_VERIFY_FAILED: 'verify',
+  ERR_MERGE_CONFLICT: 'conflict',
+  ERR_CHECK_FAILED: 'check',
+}
 
 /** The CLI session an agent's output names (`output.sessionId` of claude-code, codex and gemini agents). */
 function sessionOf(output: unknown): string | undefined {
@@ -206,7 +226,9 @@ const WHAT_FAILED: Readonly<Record<RepairReason, string>> = {
 const HOW_TO_FIX: Readonly<Record<RepairReason, string>> = {
   verify: 'Fix your change so that the command passes.',
   check: 'Fix your change so that the command passes.',
-  conflict: 'Resolve the conflicts: edit the files so that both changes are kept as they should be, and remove every conflict marker (<<<<<<<, =======, >>>>>>>).',
+  conflict:
+    'Resolve the conflicts: edit the files so that both changes are kept as they should be, ' +
+    'and remove every conflict marker (<<<<<<<, =======, >>>>>>>).',
 }
 
 /** The repair prompt: what failed, its output, what to do. Plain text; the CLI gets it on stdin. */
@@ -216,7 +238,8 @@ export function repairPrompt(taskId: string, reason: RepairReason, detail: strin
     '',
     detail,
     '',
-    `${HOW_TO_FIX[reason]} Work in the current directory; troupe commits what you leave there and merges it again. Do not run git commit, rebase or merge.`,
+    `${HOW_TO_FIX[reason]} Work in the current directory; troupe commits what you leave there and merges it again.`,
+    'Do not run git commit, rebase or merge.',
   ].join('\n')
 }
 

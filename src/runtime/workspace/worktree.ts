@@ -215,7 +215,9 @@ export class RunWorkspaces {
     if (worktree === undefined) throw new Error(`task "${taskId}" has no worktree`)
     const pending = this.#conflicts.get(taskId)
     // Markers still there from the last refresh: the same conflict, as the files stand now.
-    if (pending !== undefined) return { conflicts: pending, hunks: (await this.#run(worktree.path, ['diff', 'HEAD', '--', ...pending])).stdout }
+    if (pending !== undefined) {
+      return { conflicts: pending, hunks: (await this.#run(worktree.path, ['diff', 'HEAD', '--', ...pending])).stdout }
+    }
     await this.#commitAll(worktree)
     const head = await this.integrationHead()
     const base = this.#bases.get(taskId)
@@ -226,7 +228,9 @@ export class RunWorkspaces {
     const squash = await this.#run(worktree.path, ['merge', '--squash', '-q', work])
     const conflicts = (await this.#run(worktree.path, ['diff', '--name-only', '--diff-filter=U'])).stdout.split('\n').filter(Boolean)
     if (conflicts.length === 0) {
-      if (squash.exitCode !== 0) throw new Error(`git merge --squash in ${worktree.path} failed (exit ${squash.exitCode}): ${tail(squash.stderr || squash.stdout)}`)
+      if (squash.exitCode !== 0) {
+        throw new Error(`git merge --squash in ${worktree.path} failed (exit ${squash.exitCode}): ${tail(squash.stderr || squash.stdout)}`)
+      }
       await this.#commitAll(worktree)
       return { conflicts: [], hunks: '' }
     }
@@ -245,7 +249,8 @@ export class RunWorkspaces {
       if (/^(<{7}|>{7})( |$)/m.test(text)) left.push(file)
     }
     if (left.length > 0) {
-      throw new TroupeError('ERR_MERGE_CONFLICT', `Task "${worktree.taskId}" left conflict markers in: ${left.join(', ')}; the integration branch is unchanged`)
+      const message = `Task "${worktree.taskId}" left conflict markers in: ${left.join(', ')}; the integration branch is unchanged`
+      throw new TroupeError('ERR_MERGE_CONFLICT', message)
     }
     this.#conflicts.delete(worktree.taskId)
   }

@@ -43,20 +43,24 @@ function lastUserText(body: Record<string, unknown>): string {
 /** Session ids Claude Code stored under the throwaway config dir. */
 function sessionsIn(home: string): string[] {
   const projects = join(home, '.claude', 'projects')
-  return readdirSync(projects).flatMap((p) => readdirSync(join(projects, p)).filter((f) => f.endsWith('.jsonl')).map((f) => f.slice(0, -'.jsonl'.length)))
+  const files = readdirSync(projects).flatMap((p) => readdirSync(join(projects, p)))
+  return files.filter((f) => f.endsWith('.jsonl')).map((f) => f.slice(0, -'.jsonl'.length))
 }
 
-async function setUp(script: Script, repo: string): Promise<{ runtime: Runtime; server: AnthropicServer; env: Record<string, string>; home: string }> {
+type SetUp = { runtime: Runtime; server: AnthropicServer; env: Record<string, string>; home: string }
+
+async function setUp(script: Script, repo: string): Promise<SetUp> {
   server = await startAnthropicServer(script)
+  const pool = { minThreads: 0, maxThreads: 1 }
   runtime = createRuntime({
-    config: { maxParallel: 4, pool: { minThreads: 0, maxThreads: 1 }, cancelGraceMs: 500, governor: { enabled: false }, checkpoint: { dir: join(repo, '.troupe') } },
+    config: { maxParallel: 4, pool, cancelGraceMs: 500, governor: { enabled: false }, checkpoint: { dir: join(repo, '.troupe') } },
   })
   const home = mkdtempSync(join(root, 'home-'))
   return { runtime, server, env: claudeEnv(home, server.url), home }
 }
 
 describe.runIf(hasRealCli('claude-code'))('repair loops with the real claude CLI', () => {
-  it('acceptance: a verify that fails once is repaired in the same session (--resume <first session id>), one repair recorded', async () => {
+  it('acceptance: a verify that fails once is repaired in the same session (--resume <first session id>), one repair', async () => {
     const repo = tempRepo({ 'README.md': 'hello\n', '.gitignore': '.troupe/\n' })
     const repairPrompts: string[] = []
     const script: Script = ({ session, turn, body }) => {
@@ -91,7 +95,7 @@ describe.runIf(hasRealCli('claude-code'))('repair loops with the real claude CLI
     const sessions = sessionsIn(home)
     expect(sessions).toHaveLength(1)
     expect(second).toContain(`--resume ${sessions[0]}`)
-    expect((result.tasks.t?.output as { sessionId: string }).sessionId).toBe(sessions[0])
+    expect((result.tasks.t?.output as { sessionId?: string } | undefined)?.sessionId).toBe(sessions[0])
     // The model's second conversation is the first one continued (turn 2), its new message the failure.
     expect(repairPrompts).toHaveLength(1)
     expect(repairPrompts[0]).toContain('VERIFY-SAYS: fixed.txt is missing')
@@ -108,7 +112,8 @@ describe.runIf(hasRealCli('claude-code'))('repair loops with the real claude CLI
     const script: Script = async ({ session, turn, body }) => {
       const [who, workspace] = session.split(' ') as [string, string]
       const file = join(workspace, 'shared.txt')
-      if (who === 'A') return turn === 0 ? { toolUses: [{ name: 'Write', input: { file_path: file, content: 'from A\n' } }] } : { text: 'A done' }
+      if (who === 'A' && turn === 0) return { toolUses: [{ name: 'Write', input: { file_path: file, content: 'from A\n' } }] }
+      if (who === 'A') return { text: 'A done' }
       if (turn === 0) {
         // B edits the same line, but only after A is merged: B's merge conflicts.
         await aDone

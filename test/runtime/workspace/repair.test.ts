@@ -13,12 +13,16 @@ afterEach(async () => {
 })
 
 function start(repo: string): Runtime {
-  runtime = createRuntime({ config: { pool: { minThreads: 0, maxThreads: 1 }, governor: { enabled: false }, checkpoint: { dir: join(repo, '.troupe') } } })
+  const config = { pool: { minThreads: 0, maxThreads: 1 }, governor: { enabled: false }, checkpoint: { dir: join(repo, '.troupe') } }
+  runtime = createRuntime({ config })
   return runtime
 }
 
 const taskBranches = (repo: string) => gitIn(repo, 'branch', '--list', 'troupe/*', '--format=%(refname:short)').split('\n').filter(Boolean)
-const worktreeCount = (repo: string) => gitIn(repo, 'worktree', 'list', '--porcelain').split('\n').filter((l) => l.startsWith('worktree ')).length
+const worktreeCount = (repo: string) =>
+  gitIn(repo, 'worktree', 'list', '--porcelain')
+    .split('\n')
+    .filter((l) => l.startsWith('worktree ')).length
 
 /** A command agent running `script` in /bin/sh (in its worktree). */
 const sh = (script: string) => ({ kind: 'command', run: ['sh', '-c', script] })
@@ -28,7 +32,9 @@ function plan(agents: Record<string, unknown>, tasks: Plan['tasks'], extra: Reco
 }
 
 // The first run writes work.txt; a repair (TROUPE_REPAIR set) also writes fixed.txt and keeps what it was told.
-const FIX_ON_REPAIR = 'echo work > work.txt; if [ -n "$TROUPE_REPAIR" ]; then echo fixed > fixed.txt; printf "%s|%s" "$TROUPE_REPAIR_REASON" "$TROUPE_REPAIR_DETAIL" > told.txt; fi'
+const FIX_ON_REPAIR =
+  'echo work > work.txt; if [ -n "$TROUPE_REPAIR" ]; then echo fixed > fixed.txt; ' +
+  'printf "%s|%s" "$TROUPE_REPAIR_REASON" "$TROUPE_REPAIR_DETAIL" > told.txt; fi'
 const CHECK_FIXED = 'test -f fixed.txt || { echo "fixed.txt is missing"; exit 3; }'
 
 describe('repair loops (worktree tasks, real git, real processes)', () => {
@@ -53,7 +59,9 @@ describe('repair loops (worktree tasks, real git, real processes)', () => {
   it('a repair budget of N exhausted fails with the last error code, N repairs recorded, nothing left behind', async () => {
     const repo = tempRepo({ 'README.md': 'hello\n', '.gitignore': '.troupe/\n' })
     const result = await start(repo).run(
-      plan({ never: sh('echo try >> tries.txt') }, [{ id: 't', agent: 'never', retries: 0, check: 'echo "still broken"; exit 1', repair: { attempts: 2 } }]),
+      plan({ never: sh('echo try >> tries.txt') }, [
+        { id: 't', agent: 'never', retries: 0, check: 'echo "still broken"; exit 1', repair: { attempts: 2 } },
+      ]),
       { runId: 'r1', baseDir: repo },
     ).result
     expect(result.tasks.t!.state).toBe('FAILED')
@@ -68,10 +76,9 @@ describe('repair loops (worktree tasks, real git, real processes)', () => {
 
   it('a failing check without `repair` fails the task with ERR_CHECK_FAILED and the output tail', async () => {
     const repo = tempRepo({ 'README.md': 'hello\n', '.gitignore': '.troupe/\n' })
-    const result = await start(repo).run(plan({ w: sh('echo x > x.txt') }, [{ id: 't', agent: 'w', retries: 0, check: ['sh', '-c', 'echo nope >&2; exit 4'] }]), {
-      runId: 'r1',
-      baseDir: repo,
-    }).result
+    const check = ['sh', '-c', 'echo nope >&2; exit 4']
+    const p = plan({ w: sh('echo x > x.txt') }, [{ id: 't', agent: 'w', retries: 0, check }])
+    const result = await start(repo).run(p, { runId: 'r1', baseDir: repo }).result
     expect(result.tasks.t!.error?.code).toBe('ERR_CHECK_FAILED')
     expect(result.tasks.t!.error?.message).toMatch(/check of task "t" failed \(exit 4\): nope/)
     expect(result.tasks.t!.repairs).toBeUndefined()
@@ -80,7 +87,9 @@ describe('repair loops (worktree tasks, real git, real processes)', () => {
   it('a conflict is repaired after rebasing onto the integration branch: the agent resolves the markers, both changes merge', async () => {
     const repo = tempRepo({ 'shared.txt': 'one\n', '.gitignore': '.troupe/\n' })
     // y starts with x, writes later; on its repair it finds the conflict in shared.txt and keeps both lines.
-    const y = 'if [ "$TROUPE_REPAIR_REASON" = conflict ]; then grep -q "^<<<<<<<" shared.txt && printf "from x\\nfrom y\\n" > shared.txt; else sleep 0.5; echo "from y" > shared.txt; fi'
+    const y =
+      'if [ "$TROUPE_REPAIR_REASON" = conflict ]; then grep -q "^<<<<<<<" shared.txt && printf "from x\\nfrom y\\n" > shared.txt; ' +
+      'else sleep 0.5; echo "from y" > shared.txt; fi'
     const result = await start(repo).run(
       plan({ x: sh('echo "from x" > shared.txt'), y: sh(y) }, [
         { id: 'x', agent: 'x', retries: 0 },
@@ -155,7 +164,10 @@ describe('repair loops (worktree tasks, real git, real processes)', () => {
 describe('repair and check in a plan', () => {
   const repo = tempRepo({ 'README.md': 'hello\n' })
   const invalid = (task: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
-    troupeErrorOf(() => createRuntime({ config: { governor: { enabled: false } } }).run(plan({ w: sh('true') }, [{ id: 't', agent: 'w', ...task }] as Plan['tasks'], extra), { baseDir: repo }))
+    troupeErrorOf(() => {
+      const tasks = [{ id: 't', agent: 'w', ...task }] as Plan['tasks']
+      return createRuntime({ config: { governor: { enabled: false } } }).run(plan({ w: sh('true') }, tasks, extra), { baseDir: repo })
+    })
 
   it('refuses repair.attempts out of range, naming the field, the value and the range', () => {
     const error = invalid({ repair: { attempts: 0 } })

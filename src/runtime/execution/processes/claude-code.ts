@@ -35,7 +35,8 @@ export const claudeCode: CliParser = {
     const modelArgs = model === undefined ? [] : ['--model', model]
     // `--resume <id>`: the same session (its id stays), the repair prompt as the next user message.
     const resumeArgs = resume === undefined ? [] : ['--resume', resume]
-    return ['-p', '--output-format', 'stream-json', '--verbose', ...resumeArgs, ...modelArgs, ...claudeCode.permissionArgs(permission), ...extra]
+    const permissionArgs = claudeCode.permissionArgs(permission)
+    return ['-p', '--output-format', 'stream-json', '--verbose', ...resumeArgs, ...modelArgs, ...permissionArgs, ...extra]
   },
   permissionArgs(permission) {
     return ['--permission-mode', PERMISSION_MODES[permission]]

@@ -42,11 +42,13 @@ describe('CLI permissions', () => {
 
 describe('CLI resume flags (a repair continues the attempt\'s session)', () => {
   it('Claude Code: --resume <session id>', () => {
-    expect(claudeCode.argv(undefined, [], 'edit', 'abc-123')).toEqual(['-p', '--output-format', 'stream-json', '--verbose', '--resume', 'abc-123', '--permission-mode', 'acceptEdits'])
+    const argv = claudeCode.argv(undefined, [], 'edit', 'abc-123')
+    expect(argv).toEqual(['-p', '--output-format', 'stream-json', '--verbose', '--resume', 'abc-123', '--permission-mode', 'acceptEdits'])
   })
 
   it('Codex: `codex exec [options] resume <id> -`, the prompt still on stdin', () => {
-    expect(codex.argv('m', ['--x'], 'edit', 'th-1')).toEqual(['exec', '--json', '--skip-git-repo-check', '-s', 'workspace-write', '-m', 'm', '--x', 'resume', 'th-1', '-'])
+    const argv = codex.argv('m', ['--x'], 'edit', 'th-1')
+    expect(argv).toEqual(['exec', '--json', '--skip-git-repo-check', '-s', 'workspace-write', '-m', 'm', '--x', 'resume', 'th-1', '-'])
   })
 
   it('Gemini: --resume <session id>', () => {

@@ -26,7 +26,8 @@ async function runRepaired(kind: 'codex' | 'gemini', env: Record<string, string>
   } as never)
   const agents = plan.agents as Record<string, Record<string, unknown>>
   agents.t!.repair = { attempts: 1 }
-  const runtime = createRuntime({ config: { pool: { minThreads: 0, maxThreads: 1 }, governor: { enabled: false }, checkpoint: { dir: join(repo, '.troupe') } } })
+  const config = { pool: { minThreads: 0, maxThreads: 1 }, governor: { enabled: false }, checkpoint: { dir: join(repo, '.troupe') } }
+  const runtime = createRuntime({ config })
   try {
     return { result: await runtime.run(plan, { runId: 'rr', baseDir: repo }).result, repo }
   } finally {
