@@ -3,7 +3,10 @@ import type { SerializedError } from './errors.ts'
 import { criticalPath, type Graph } from '../plan/graph.ts'
 import type { GovernorReport } from '../admission/governor-policy.ts'
 import type { PlanStrategy } from '../plan/plan.ts'
+import type { RepairRecord } from '../plan/repair-spec.ts'
 import type { UsageSummary } from '../admission/usage.ts'
+
+export type { RepairRecord }
 
 export type Parallelization = 'PARALLEL' | 'PARTIAL' | 'SEQUENTIAL'
 /**
@@ -38,15 +41,6 @@ export interface TaskResult {
   readonly parent?: string
   /** Worktree tasks with `repair`: each repair, over all attempts, in order (docs/workspaces.md "Repair"). */
   readonly repairs?: readonly RepairRecord[]
-}
-
-/** One repair of a worktree task: the agent ran again in its worktree to fix what failed. */
-export interface RepairRecord {
-  /** The task's attempt the repair belongs to (repairs run inside an attempt, in its worktree). */
-  readonly attempt: number
-  readonly reason: 'verify' | 'conflict' | 'check'
-  /** What the agent was asked to fix: the verify or check output's tail, or the conflicting files and hunks. */
-  readonly detail: string
 }
 
 /** A worktree task's branch and what its merge into the integration branch did. */

@@ -1,7 +1,4 @@
 import * as Schema from 'effect/Schema'
-import type { RepairRecord } from '../core/result.ts'
-
-export type { RepairRecord }
 
 /**
  * Repair loops (docs/workspaces.md "Repair"): `repair: { attempts, on }` on a task or an
@@ -15,6 +12,15 @@ export type RepairReason = (typeof REPAIR_REASONS)[number]
 
 /** Most repairs of one attempt: each is a whole agent session, so more is a typo, not a plan. */
 export const MAX_REPAIR_ATTEMPTS = 20
+
+/** One repair of a worktree task (`RunResult.tasks[id].repairs`, the journal): the agent ran again in its worktree to fix what failed. */
+export interface RepairRecord {
+  /** The task's attempt the repair belongs to (repairs run inside an attempt, in its worktree). */
+  readonly attempt: number
+  readonly reason: RepairReason
+  /** What the agent was asked to fix: the verify or check output's tail, or the conflicting files and hunks. */
+  readonly detail: string
+}
 
 /** A task's repair policy, resolved: the task's `repair`, else its agent's. */
 export interface RepairPolicy {
