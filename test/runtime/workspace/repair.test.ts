@@ -125,17 +125,16 @@ describe('repair loops (worktree tasks, real git, real processes)', () => {
     expect(taskBranches(repo)).toEqual(['troupe/r1/integration'])
   })
 
-  it('a verify that fails once is repaired; `on` without verify leaves it failing with ERR_VERIFY_FAILED', async () => {
+  it('a verify that fails once is repaired; a dependent starts from the repaired tree', async () => {
     const repo = tempRepo({ 'README.md': 'hello\n', '.gitignore': '.troupe/\n' })
-    const integration = { verify: CHECK_FIXED }
     const result = await start(repo).run(
       plan(
         { fix: sh(FIX_ON_REPAIR) },
         [
           { id: 'a', agent: 'fix', retries: 0, repair: { attempts: 1, on: ['verify'] } },
-          { id: 'b', agent: 'fix', retries: 0, dependsOn: ['a'], repair: { attempts: 1, on: ['check'] } },
+          { id: 'b', agent: 'fix', retries: 0, dependsOn: ['a'], repair: { attempts: 1, on: ['verify'] } },
         ],
-        { integration },
+        { integration: { verify: CHECK_FIXED } },
       ),
       { runId: 'r1', baseDir: repo },
     ).result
@@ -145,6 +144,41 @@ describe('repair loops (worktree tasks, real git, real processes)', () => {
     // b's tree holds a's fixed.txt, so verify passes at once: no repair.
     expect(result.tasks.b!.state).toBe('COMPLETED')
     expect(result.tasks.b!.repairs).toBeUndefined()
+  })
+
+  it('a failure whose reason is not in `on` is not repaired: ERR_VERIFY_FAILED at once', async () => {
+    const repo = tempRepo({ 'README.md': 'hello\n', '.gitignore': '.troupe/\n' })
+    const task = { id: 'a', agent: 'fix', retries: 0, repair: { attempts: 2, on: ['check' as const, 'conflict' as const] } }
+    const p = plan({ fix: sh(FIX_ON_REPAIR) }, [task], { integration: { verify: CHECK_FIXED } })
+    const result = await start(repo).run(p, { runId: 'r1', baseDir: repo }).result
+    expect(result.tasks.a!.state).toBe('FAILED')
+    expect(result.tasks.a!.error?.code).toBe('ERR_VERIFY_FAILED')
+    expect(result.tasks.a!.repairs).toBeUndefined()
+    expect(result.tasks.a!.workspace?.merge).toBe('verify-failed')
+  })
+
+  it('a module agent gets ctx.repair = { number, reason, detail } on its repair', async () => {
+    const repo = tempRepo({ 'README.md': 'hello\n', '.gitignore': '.troupe/\n' })
+    const agent = join(import.meta.dirname, '..', '..', 'fixtures', 'agents', 'repair-aware.mjs')
+    const p = plan({ m: agent }, [{ id: 't', agent: 'm', retries: 0, check: CHECK_FIXED, repair: { attempts: 1 } }])
+    const result = await start(repo).run(p, { runId: 'r1', baseDir: repo }).result
+    expect(result.tasks.t!.state).toBe('COMPLETED')
+    const told = (result.tasks.t!.output as { repair: { number: number; reason: string; detail: string } }).repair
+    expect(told).toMatchObject({ number: 1, reason: 'check' })
+    expect(told.detail).toContain('fixed.txt is missing')
+  })
+
+  it('a timeout during a repair fails the task ERR_TASK_TIMEOUT with the repair recorded, and leaves no worktree or branch', async () => {
+    const repo = tempRepo({ 'README.md': 'hello\n', '.gitignore': '.troupe/\n' })
+    const slowRepair = sh('echo work > work.txt; if [ -n "$TROUPE_REPAIR" ]; then sleep 60; fi')
+    const task = { id: 't', agent: 'slow', retries: 0, timeoutMs: 4_000, check: CHECK_FIXED, repair: { attempts: 3 } }
+    const p = plan({ slow: slowRepair }, [task])
+    const result = await start(repo).run(p, { runId: 'r1', baseDir: repo }).result
+    expect(result.tasks.t!.state).toBe('FAILED')
+    expect(result.tasks.t!.error?.code).toBe('ERR_TASK_TIMEOUT')
+    expect(result.tasks.t!.repairs?.map((r) => r.reason)).toEqual(['check'])
+    expect(taskBranches(repo)).toEqual(['troupe/r1/integration'])
+    expect(worktreeCount(repo)).toBe(1)
   })
 
   it('resume keeps the repairs: the journal records them and the reused task lists them', async () => {
