@@ -204,7 +204,7 @@ const REASON_OF: Partial<Record<ErrorCode, RepairReason>> = {
 /** The CLI session an agent's output names (`output.sessionId` of claude-code, codex and gemini agents). */
 function sessionOf(output: unknown): string | undefined {
   const id = output !== null && typeof output === 'object' ? (output as { sessionId?: unknown }).sessionId : undefined
-  return typeof id === 'string' && /^[A-Za-z0-9._:-]{1,200}$/.test(id) ? id : undefined
+  return typeof id === 'string' && /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/.test(id) ? id : undefined
 }
 
 /** Command output is hostile: no terminal escapes or control characters (tabs and line breaks kept). */
