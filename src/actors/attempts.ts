@@ -19,6 +19,8 @@ export interface AttemptHost extends Pick<RunInit, 'id' | 'plan' | 'config' | 'e
   readonly onFreed: (task: CompiledTask, parked: boolean) => void
   /** `ctx.spawn` / `add_tasks` of attempt `attempt` of `task`. */
   readonly onSpawn: (task: CompiledTask, attempt: number, tasks: unknown, wait: boolean) => Promise<SpawnAnswer>
+  /** Whether a repair of `task`'s attempt may start now: undefined if so, else why not. */
+  readonly mayRepair?: (task: CompiledTask) => string | undefined
 }
 
 /** An attempt in flight: it holds a slot until its executor settles. */
@@ -168,5 +170,6 @@ function attemptListener(host: AttemptHost, task: CompiledTask, attempt: number)
       if (host.claims?.unclaim(runId, task.id, path)) host.dispatcher.request()
     },
     onSpawn: (tasks, options) => host.onSpawn(task, attempt, tasks, options.wait),
+    mayRepair: () => host.mayRepair?.(task),
   }
 }

@@ -88,6 +88,7 @@ export class RunMachine implements Dispatchable {
       onAnswer: (task, result) => this.#answered(task, result),
       onFreed: (task, parked) => this.#freed(task, parked),
       onSpawn: (task, attempt, tasks, wait) => this.#growth.spawn(task, attempt, tasks, wait),
+      mayRepair: (task) => this.#mayRepair(task),
     })
     this.#growth = new RunGrowth({
       init,
@@ -135,6 +136,14 @@ export class RunMachine implements Dispatchable {
   #withRepairs(index: number, result: TaskResult): TaskResult {
     const repairs = this.#repairs?.get(index)
     return repairs === undefined ? result : { ...result, repairs }
+  }
+
+  /** A repair is new work: only while the run runs and its budget admits the task (as a new attempt). */
+  #mayRepair(task: CompiledTask): string | undefined {
+    if (this.lifecycle !== 'running') return `the run is ${this.lifecycle}`
+    const { maxCostUsd } = this.#budget
+    if (!budgetAdmits(budgetLevel(this.#usage.costUsd, maxCostUsd), task.priority)) return `the budget (maxCostUsd ${maxCostUsd}) is spent`
+    return undefined
   }
 
   set maxParallel(value: number) {

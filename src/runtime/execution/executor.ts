@@ -113,6 +113,11 @@ export interface AttemptListener {
    * slot back meanwhile), with their outputs by id. Never rejects: a refusal is an answer.
    */
   onSpawn(tasks: unknown, options: { readonly wait: boolean }): Promise<SpawnAnswer>
+  /**
+   * Whether a repair (docs/workspaces.md "Repair") may start now: undefined if so, else why not
+   * (the run is stopping, its budget is spent). A repair is new work, admitted like an attempt.
+   */
+  mayRepair?(): string | undefined
 }
 
 /** What `ctx.spawn` / `add_tasks` answers. */

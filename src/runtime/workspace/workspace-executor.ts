@@ -127,6 +127,10 @@ export class WorkspaceExecutor implements Executor {
           const spent = repairs.length > 0 ? ` (after ${repairs.length} repair${repairs.length === 1 ? '' : 's'})` : ''
           return withRepairs({ ok: false, error: { ...failure.error, message: `${failure.error.message}${spent}` } })
         }
+        const refused = listener.mayRepair?.()
+        if (refused !== undefined) {
+          return withRepairs({ ok: false, error: { ...failure.error, message: `${failure.error.message}; not repaired: ${refused}` } })
+        }
         repair = await this.#prepareRepair(workspaces, request, failure, repairs.length + 1, sessionOf(result.output))
         repairs.push({ attempt: request.attempt, reason: repair.reason, detail: repair.detail })
         listener.onLog(`repair ${repair.number} of ${policy.attempts} (${repair.reason}): ${oneLine(repair.detail, 300)}`)

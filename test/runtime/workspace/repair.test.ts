@@ -168,6 +168,21 @@ describe('repair loops (worktree tasks, real git, real processes)', () => {
     expect(told.detail).toContain('fixed.txt is missing')
   })
 
+  it('repairs count against the budget: once it is spent, no further repair starts and the task fails with the last error', async () => {
+    const repo = tempRepo({ 'README.md': 'hello\n', '.gitignore': '.troupe/\n' })
+    const agent = join(import.meta.dirname, '..', '..', 'fixtures', 'agents', 'repair-aware.mjs')
+    const pool = { minThreads: 0, maxThreads: 1 }
+    runtime = createRuntime({ config: { pool, governor: { enabled: false }, budget: { maxCostUsd: 1.5 }, checkpoint: { enabled: false } } })
+    const task = { id: 't', agent: 'm', retries: 0, input: { costUsd: 1 }, check: 'echo never; exit 1', repair: { attempts: 5 } }
+    const result = await runtime.run(plan({ m: agent }, [task]), { runId: 'r1', baseDir: repo }).result
+    expect(result.tasks.t!.state).toBe('FAILED')
+    expect(result.tasks.t!.error?.code).toBe('ERR_CHECK_FAILED')
+    expect(result.tasks.t!.error?.message).toContain('not repaired: the run is')
+    // The first run ($1) and one repair ($1, which crossed $1.5); no third run.
+    expect(result.tasks.t!.repairs).toHaveLength(1)
+    expect(result.usage?.total.costUsd).toBe(2)
+  })
+
   it('a timeout during a repair fails the task ERR_TASK_TIMEOUT with the repair recorded, and leaves no worktree or branch', async () => {
     const repo = tempRepo({ 'README.md': 'hello\n', '.gitignore': '.troupe/\n' })
     const slowRepair = sh('echo work > work.txt; if [ -n "$TROUPE_REPAIR" ]; then sleep 60; fi')
