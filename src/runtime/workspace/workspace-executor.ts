@@ -109,6 +109,15 @@ export class WorkspaceExecutor implements Executor {
         const handle = this.#inner.start(attempt, listener)
         started(handle)
         const result = await handle.result
+        if (!result.ok && repair?.sessionId !== undefined && result.error.code === 'ERR_COMMAND_FAILED' && !isAborted()) {
+          // The CLI exited without a result: most likely the session could not be resumed (its
+          // files are gone). The repair goes on as a fresh session: the task's prompt, then the failure.
+          const why = oneLine(result.error.message, 300)
+          listener.onLog(`repair ${repair.number}: resuming session ${repair.sessionId} failed (${why}); starting a fresh session`)
+          const { sessionId: _lost, ...fresh } = repair
+          repair = fresh
+          continue
+        }
         if (!result.ok) return withRepairs(result)
         // Aborted after the agent succeeded (cancel, timeout): its work is not merged.
         if (isAborted()) return withRepairs(cancelled(request))

@@ -151,4 +151,44 @@ describe.runIf(hasRealCli('claude-code'))('repair loops with the real claude CLI
     expect(readFileSync(log, 'utf8').trim().split('\n').filter((l) => l.includes('--resume'))).toHaveLength(1)
     expect(gitIn(repo, 'show', 'troupe/rc/integration:shared.txt')).toBe('from A\nfrom B')
   }, 180_000)
+
+  it('a session that cannot be resumed (its files gone): the repair falls back to a fresh session (prompt + failure)', async () => {
+    const repo = tempRepo({ 'README.md': 'hello\n', '.gitignore': '.troupe/\n' })
+    const fresh: string[] = []
+    const script: Script = ({ session, turn }) => {
+      const workspace = session.split(/\s/)[1]!
+      if (session.includes('was not merged')) {
+        fresh.push(session)
+        if (turn === 0) return { toolUses: [{ name: 'Write', input: { file_path: join(workspace, 'fixed.txt'), content: 'fixed\n' } }] }
+        return { text: 'fixed' }
+      }
+      if (turn === 0) return { toolUses: [{ name: 'Write', input: { file_path: join(workspace, 'work.txt'), content: 'work\n' } }] }
+      return { text: 'done' }
+    }
+    const { runtime, env } = await setUp(script, repo)
+    // A claude that refuses every resume, as when the session's files were removed.
+    const dir = mkdtempSync(join(root, 'bin-'))
+    const bin = join(dir, 'claude')
+    const noResume = `case "$*" in *--resume*) echo "No conversation found with session ID" >&2; exit 1;; esac`
+    writeFileSync(bin, `#!/bin/sh\n${noResume}\nexec '${claude}' "$@"\n`)
+    chmodSync(bin, 0o755)
+    const plan = {
+      name: 'fresh-repair',
+      workspace: 'worktree',
+      integration: { verify: 'test -f fixed.txt || { echo "VERIFY-SAYS: fixed.txt is missing"; exit 1; }' },
+      agents: { coder: { kind: 'claude-code', bin, env, repair: { attempts: 1 } } },
+      tasks: [{ id: 't', agent: 'coder', retries: 0, input: { prompt: 'fix {{workspace}}' } }],
+    } as Plan
+    const run = runtime.run(plan, { runId: 'rf', baseDir: repo })
+    const logs: string[] = []
+    run.on('task:log', (e) => logs.push(e.message))
+    const result = await run.result
+    expect(result.tasks.t?.state).toBe('COMPLETED')
+    expect(result.tasks.t?.repairs).toHaveLength(1)
+    expect(logs.some((l) => l.includes('resuming session') && l.includes('starting a fresh session'))).toBe(true)
+    // The fresh session's prompt: the task's, then the failure.
+    expect(fresh[0]).toMatch(/^fix \S+\n\ntroupe: the work of task "t" was not merged/)
+    expect(fresh[0]).toContain('VERIFY-SAYS: fixed.txt is missing')
+    expect(gitIn(repo, 'show', 'troupe/rf/integration:fixed.txt')).toBe('fixed')
+  }, 180_000)
 })
