@@ -23,6 +23,8 @@ export interface AttemptHost extends Pick<RunInit, 'id' | 'plan' | 'config' | 'e
   readonly onWaitTasks: (task: CompiledTask, attempt: number, request: WaitTasksRequest) => Promise<WaitTasksAnswer>
   /** The attempt succeeded and waits for approval before its merge (`approve: { before: "merge" }`); it gave its slot back. */
   readonly onHeld: (task: CompiledTask, review: MergeReview) => void
+  /** Whether a repair of `task`'s attempt may start now: undefined if so, else why not. */
+  readonly mayRepair?: (task: CompiledTask) => string | undefined
 }
 
 /** An attempt in flight: it holds a slot until its executor settles. */
@@ -231,5 +233,6 @@ function attemptListener(
     },
     onSpawn: (tasks, options) => host.onSpawn(task, attempt, tasks, options.wait),
     onWaitTasks: (request) => host.onWaitTasks(task, attempt, request),
+    mayRepair: () => host.mayRepair?.(task),
   }
 }

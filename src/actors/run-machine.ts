@@ -6,7 +6,7 @@ import { GateLedger } from '../runtime/admission/gate-ledger.ts'
 import { UsageLedger, type UsageReport } from '../runtime/admission/usage.ts'
 import type { SerializedError } from '../runtime/core/errors.ts'
 import { reportListenerError, type ApprovalSource } from '../runtime/report/events.ts'
-import type { RunResult, TaskResult } from '../runtime/report/result.ts'
+import type { RepairRecord, RunResult, TaskResult } from '../runtime/report/result.ts'
 import type { AttemptResult } from '../runtime/execution/executor.ts'
 import type { CompiledTask } from '../runtime/plan/plan.ts'
 import type { Addition, RunPlan } from '../runtime/plan/run-plan.ts'
@@ -66,6 +66,8 @@ export class RunMachine implements Dispatchable {
   #startedAt = 0
   /** Where each task's final attempt ran, when its executor said (a remote worker's name). */
   #workers: Map<number, string> | undefined
+  /** Repairs of each task's attempts (worktree tasks with `repair`), by index. */
+  #repairs: Map<number, readonly RepairRecord[]> | undefined
   #resolve!: (result: RunResult) => void
 
   constructor(init: RunInit, out: RunOutlet) {
@@ -91,6 +93,7 @@ export class RunMachine implements Dispatchable {
       onSpawn: (task, attempt, tasks, wait) => this.#growth.spawn(task, attempt, tasks, wait),
       onWaitTasks: (task, attempt, request) => this.#growth.waitTasks(task, attempt, request),
       onHeld: (task, review) => this.#approvals.heldAtMerge(task, review),
+      mayRepair: (task) => this.#mayRepair(task),
     })
     this.#growth = new RunGrowth({
       init,
@@ -142,12 +145,27 @@ export class RunMachine implements Dispatchable {
   #finalResults(results: TaskResult[]): TaskResult[] {
     const executor = this.#init.executor.name
     const local = executor === 'local' || executor === undefined
-    return results.map((r, i) => {
+    return results.map((raw, i) => {
+      const r = this.#withRepairs(i, raw)
       if (r.attempts === 0 || r.reused) return r
       const worker = this.#workers?.get(i) ?? (local ? 'local' : undefined)
       const waitedMs = this.#attempts.waitedMs(i)
       return worker === undefined && waitedMs === undefined ? r : { ...r, ...(worker === undefined ? {} : { worker }), ...(waitedMs === undefined ? {} : { waitedMs }) }
     })
+  }
+
+  /** `RunResult.tasks[id].repairs` (and the journal's): the repairs of the task's attempts, or of the run that completed it. */
+  #withRepairs(index: number, result: TaskResult): TaskResult {
+    const repairs = this.#repairs?.get(index)
+    return repairs === undefined ? result : { ...result, repairs }
+  }
+
+  /** A repair is new work: only while the run runs and its budget admits the task (as a new attempt). */
+  #mayRepair(task: CompiledTask): string | undefined {
+    if (this.lifecycle !== 'running') return `the run is ${this.lifecycle}`
+    const { maxCostUsd } = this.#budget
+    if (!budgetAdmits(budgetLevel(this.#usage.costUsd, maxCostUsd), task.priority)) return `the budget (maxCostUsd ${maxCostUsd}) is spent`
+    return undefined
   }
 
   set maxParallel(value: number) {
@@ -234,7 +252,10 @@ export class RunMachine implements Dispatchable {
       reused: reused.size,
       at: this.#startedAt,
     })
-    for (const [index, record] of reused) this.#tasks.send(index, { type: 'RESTORE', output: record.output, attempts: record.attempts })
+    for (const [index, record] of reused) {
+      this.#tasks.send(index, { type: 'RESTORE', output: record.output, attempts: record.attempts })
+      if (record.repairs !== undefined) (this.#repairs ??= new Map()).set(index, record.repairs)
+    }
     for (const index of this.#init.recorder?.approved ?? []) this.#approvals.preApprove(index)
     this.#apply(this.#scheduler.start(reused.keys()))
     this.#init.dispatcher.add(this)
@@ -298,6 +319,7 @@ export class RunMachine implements Dispatchable {
     const index = task.index
     // Where the final attempt ran: a remote worker's name (`local` unless the backend says otherwise).
     if (result.worker !== undefined) (this.#workers ??= new Map()).set(index, result.worker)
+    if (result.repairs !== undefined) (this.#repairs ??= new Map()).set(index, [...(this.#repairs.get(index) ?? []), ...result.repairs])
     // Spend that came with the result counts after the outcome is recorded: a completed task
     // whose final spend crosses the budget keeps its output.
     const late = result.usage
@@ -424,7 +446,7 @@ export class RunMachine implements Dispatchable {
       })
     }
     if (TERMINAL_STATES.has(to)) {
-      const result = this.#tasks.resultOf(task)!
+      const result = this.#withRepairs(task, this.#tasks.resultOf(task)!)
       this.#init.recorder?.taskEnded(compiled, result)
       // A parent whose last awaited task this was takes a slot again once this drain is over.
       this.#growth.taskEnded(task)

@@ -68,6 +68,8 @@ export async function cliMcpConfig(kind: CliKind, url: string, scratchDir: strin
       const servers = isObject(config.mcp_servers) ? config.mcp_servers : {}
       config.mcp_servers = { ...servers, [MCP_SERVER_NAME]: { url, default_tools_approval_mode: 'approve' } }
       const file = join(scratchDir, 'config.toml')
+      // Sessions must outlive the attempt's home: a repair resumes them (`codex exec resume <id>`).
+      await mkdir(join(userHome, 'sessions'), { recursive: true, mode: 0o700 })
       const links = await linksTo(userHome, scratchDir, 'config.toml')
       return { args: [], env: { CODEX_HOME: scratchDir }, files: { [file]: stringifyToml(config) }, links }
     }
@@ -77,6 +79,8 @@ export async function cliMcpConfig(kind: CliKind, url: string, scratchDir: strin
       const servers = isObject(settings.mcpServers) ? settings.mcpServers : {}
       settings.mcpServers = { ...servers, [MCP_SERVER_NAME]: { httpUrl: url, trust: true } }
       const dir = join(scratchDir, '.gemini')
+      // Chats (`tmp/<project>/chats`) must outlive the attempt's home: a repair resumes them (`--resume <id>`).
+      await mkdir(join(userDir, 'tmp'), { recursive: true, mode: 0o700 })
       const links = await linksTo(userDir, dir, 'settings.json')
       const files = { [join(dir, 'settings.json')]: JSON.stringify(settings, null, 2) }
       return { args: [], env: { GEMINI_CLI_HOME: scratchDir }, files, links }

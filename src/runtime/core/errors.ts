@@ -42,6 +42,7 @@ export const ERROR_CODES = [
   'ERR_APPROVAL_REJECTED',
   'ERR_APPROVAL_NOT_AWAITING',
   'ERR_APPROVAL_UNKNOWN_TASK',
+  'ERR_CHECK_FAILED',
 ] as const
 
 export type ErrorCode = (typeof ERROR_CODES)[number]

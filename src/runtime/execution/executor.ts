@@ -9,6 +9,7 @@ import type { UsageReport } from '../admission/usage.ts'
 import type { TaskState } from '../core/task-state.ts'
 import type { ErrorCode, SerializedError } from '../core/errors.ts'
 import type { AgentSpec } from '../plan/agent-spec.ts'
+import type { RepairReason, RepairRecord } from '../plan/repair-spec.ts'
 import type { TemplateScope } from '../plan/templates.ts'
 
 /** One attempt of one task, as the run hands it over. Structured-clone-able. */
@@ -35,6 +36,21 @@ export interface AttemptRequest {
   readonly workspace: string | undefined
   /** First port of the task's range (`ctx.port`, `{{port}}`), when it has a workspace. */
   readonly port: number | undefined
+  /** Set when this run of the agent repairs the attempt's work (docs/workspaces.md "Repair"). */
+  readonly repair?: AttemptRepair
+}
+
+/** A repair: the agent runs again in the same worktree, told what failed. */
+export interface AttemptRepair {
+  /** 1 for the attempt's first repair. */
+  readonly number: number
+  readonly reason: RepairReason
+  /** The failure: verify or check output's tail, or the conflicting files and hunks. */
+  readonly detail: string
+  /** What the agent is asked, the failure included (a CLI's prompt). */
+  readonly prompt: string
+  /** The CLI session of the run before, resumed where the CLI can. */
+  readonly sessionId?: string
 }
 
 /** Why an attempt failed. */
@@ -71,6 +87,8 @@ export type AttemptResult = ({ readonly ok: true; readonly output: unknown } | {
   readonly resources?: AttemptResources
   readonly worker?: string
   readonly usage?: UsageReport
+  /** The repairs the attempt went through, in order (worktree tasks with `repair`). */
+  readonly repairs?: readonly RepairRecord[]
 }
 
 /** What an attempt reports while it runs (through `ctx`, a process's output, an API stream). */
@@ -109,6 +127,11 @@ export interface AttemptListener {
    * slot and its timeout does not tick meanwhile). `false`: rejected or aborted, not merged.
    */
   awaitApproval?(review: MergeReview): Promise<boolean>
+  /**
+   * Whether a repair (docs/workspaces.md "Repair") may start now: undefined if so, else why not
+   * (the run is stopping, its budget is spent). A repair is new work, admitted like an attempt.
+   */
+  mayRepair?(): string | undefined
 }
 
 /** What a person approving a merge looks at: the task's worktree, its branch and the attempt's output. */

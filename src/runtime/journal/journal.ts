@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 import type { CompiledTask, Strategy } from '../plan/plan.ts'
 import type { RunPlan } from '../plan/run-plan.ts'
 import { TroupeError } from '../core/errors.ts'
-import type { RunResult, TaskResult } from '../report/result.ts'
+import type { RepairRecord, RunResult, TaskResult } from '../report/result.ts'
 import { stringify } from './codec.ts'
 import { RunLock } from './lock.ts'
 import { PROCESSES_FILE, stopLeftovers } from './process-ledger.ts'
@@ -38,6 +38,7 @@ export interface JournalOptions {
 interface Reusable {
   readonly output: unknown
   readonly attempts: number
+  readonly repairs?: readonly RepairRecord[]
 }
 
 /**
@@ -188,6 +189,7 @@ export class Journal implements RunRecorder {
       output: result.output,
       error: result.error,
       reused: result.reused,
+      repairs: result.repairs,
       outputUnavailable: undefined as true | undefined,
     }
     let line: string
@@ -273,7 +275,8 @@ export class Journal implements RunRecorder {
       const record = last.get(task.id)
       if (record?.state !== 'COMPLETED' || record.outputUnavailable || record.hash !== this.#hashes[index]) continue
       if (!task.deps.every((dep) => this.reused.has(dep))) continue
-      this.reused.set(index, { output: record.output, attempts: record.attempt })
+      const repairs = record.repairs === undefined ? {} : { repairs: record.repairs }
+      this.reused.set(index, { output: record.output, attempts: record.attempt, ...repairs })
     }
   }
 

@@ -1,11 +1,11 @@
 import type { ApprovalEvent } from '../report/events.ts'
-import type { RunResult, TaskResult } from '../report/result.ts'
+import type { RepairRecord, RunResult, TaskResult } from '../report/result.ts'
 import type { CompiledTask } from '../plan/plan.ts'
 
 /** Hooks for the journal: what a run reports as it goes, and what it can reuse. */
 export interface RunRecorder {
   /** Tasks completed by an earlier run with this id, by index. */
-  readonly reused: ReadonlyMap<number, { readonly output: unknown; readonly attempts: number }>
+  readonly reused: ReadonlyMap<number, { readonly output: unknown; readonly attempts: number; readonly repairs?: readonly RepairRecord[] }>
   /** Tasks (by index) an earlier run with this id approved before their start and that have not completed: not held again. */
   readonly approved?: ReadonlySet<number>
   taskEnded(task: CompiledTask, result: TaskResult): void

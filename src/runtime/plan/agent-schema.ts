@@ -1,6 +1,7 @@
 import type * as Exit from 'effect/Exit'
 import * as Schema from 'effect/Schema'
 import { CLI_PERMISSIONS, COMMAND_OUTPUTS, type AgentKind } from './agent-spec.ts'
+import { RepairSchema } from './repair-spec.ts'
 
 /**
  * The shape of each agent kind's entry in a plan's `agents` map (docs/agents.md):
@@ -25,7 +26,9 @@ const Description = opt(expecting(Schema.String, 'a string'))
 const Model = opt(Text)
 
 function entry<K extends AgentKind, F extends Schema.Struct.Fields>(kind: K, fields: F) {
-  return Schema.Struct({ kind: Schema.Literal(kind), description: Description, ...fields }).annotate({ title: `${kind} agent` })
+  return Schema.Struct({ kind: Schema.Literal(kind), description: Description, ...fields, repair: opt(RepairSchema) }).annotate({
+    title: `${kind} agent`,
+  })
 }
 
 const Permissions = expecting(Schema.Literals(CLI_PERMISSIONS), CLI_PERMISSIONS.map((p) => `"${p}"`).join(', '))

@@ -46,6 +46,8 @@ const CHECKS: { readonly [K in keyof TaskFields]-?: Check } = {
   when: (value) => typeof value === 'string' && value.trim().length > 0 && value.length <= MAX_WHEN_LENGTH,
   workspace: (value) => value === 'none' || value === 'worktree',
   approve: toTheSchema,
+  repair: toTheSchema,
+  check: toTheSchema,
 }
 // A Map, not the object: a key such as `constructor` must not find Object.prototype's.
 const CHECK_BY_KEY: ReadonlyMap<string, Check> = new Map(Object.entries(CHECKS))

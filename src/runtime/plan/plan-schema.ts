@@ -1,5 +1,6 @@
 import * as Schema from 'effect/Schema'
 import { STRATEGIES } from './strategies.ts'
+import { CheckSchema, RepairSchema } from './repair-spec.ts'
 import { WORKSPACE_MODES } from './workspace-spec.ts'
 
 /**
@@ -144,6 +145,9 @@ export const TaskSchema = Schema.Struct({
       'true, false or { before: "start" | "merge" }',
     ),
   ),
+  // Repair loops (docs/workspaces.md "Repair"); worktree tasks only (parseWorkspaceSpec).
+  repair: opt(RepairSchema),
+  check: opt(CheckSchema),
 }).annotate({ title: 'task', identifier: 'a task: an object with `id` and `agent`' })
 
 /** The rule of one stage of a `hybrid` plan. */

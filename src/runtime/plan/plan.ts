@@ -49,10 +49,10 @@ export interface Plan extends PlanWorkspaceFields {
 /** Task fields a compiled task fills in when they are not given: `priority` 'medium', the lists empty. */
 type DefaultedField = 'priority' | 'claims' | 'uses' | 'tags'
 /**
- * Task fields a compiled task replaces: `dependsOn` by `deps` (indices), `workspace` by the plan's
- * `workspaces`, `approve` by `approval` (where its gate holds it).
+ * Task fields a compiled task replaces: `dependsOn` by `deps` (indices), `workspace`, `repair`
+ * and `check` by the plan's `workspaces`, `approve` by `approval` (where its gate holds it).
  */
-type ReplacedField = 'dependsOn' | 'workspace' | 'approve'
+type ReplacedField = 'dependsOn' | 'workspace' | 'repair' | 'check' | 'approve'
 type OptionalKey<T> = { [K in keyof T]-?: {} extends Pick<T, K> ? K : never }[keyof T]
 /** Every field present: the optional ones as given, or undefined. */
 type AsWritten<T> = { readonly [K in Exclude<keyof T, OptionalKey<T>>]: T[K] } & { readonly [K in OptionalKey<T>]: T[K] | undefined }

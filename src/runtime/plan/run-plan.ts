@@ -123,6 +123,11 @@ export class RunPlan implements CompiledPlan {
       if ((spec.workspace ?? linker.workspace) === 'worktree') {
         throw invalid(options.source, `tasks[${at}] ("${spec.id}").workspace`, spec.workspace ?? 'worktree (the plan default)', '"none": tasks added at run time run without a worktree of their own')
       }
+      for (const key of ['repair', 'check'] as const) {
+        if (spec[key] === undefined) continue
+        const allowed = 'no value: tasks added at run time have no worktree, so nothing to repair or check'
+        throw invalid(options.source, `tasks[${at}] ("${spec.id}").${key}`, spec[key], allowed)
+      }
       if (local.has(spec.id)) {
         throw new TroupeError('ERR_PLAN_DUPLICATE_ID', `${subject}: two tasks have id "${spec.id}" (tasks[${local.get(spec.id)}] and tasks[${at}]); task ids must be unique`)
       }

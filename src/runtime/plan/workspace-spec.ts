@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { TroupeError, describeValue } from '../core/errors.ts'
+import { repairPolicy, type RepairPolicy, type RepairReason } from './repair-spec.ts'
 
 export const WORKSPACE_MODES = ['none', 'worktree'] as const
 /** Where a task works: in the plan's directory (`none`) or in a git worktree of its own. */
@@ -26,10 +27,18 @@ export interface PlanWorkspaceFields {
   readonly copy?: readonly string[]
 }
 
-/** The workspace key of a task. */
+/** The workspace keys of a task. */
 export interface TaskWorkspaceFields {
   /** @default the plan's `workspace` */
   readonly workspace?: WorkspaceMode
+  /**
+   * Worktree tasks: when verify, the task's check or the merge fails, run the agent again in
+   * its worktree, told what failed, up to `attempts` times (docs/workspaces.md "Repair").
+   * @default the agent's `repair`, else none
+   */
+  readonly repair?: { readonly attempts: number; readonly on?: readonly RepairReason[] }
+  /** Worktree tasks: a command run in the worktree after the agent and before the merge (ERR_CHECK_FAILED). */
+  readonly check?: StepCommand
 }
 
 /** A plan's validated workspace settings; present only when some task uses a worktree. */
@@ -43,6 +52,10 @@ export interface PlanWorkspace {
   readonly hooks: boolean
   readonly setup: StepCommand | undefined
   readonly copy: readonly string[]
+  /** Worktree tasks with a repair policy (their own `repair`, else their agent's), by id. */
+  readonly repairs: ReadonlyMap<string, RepairPolicy>
+  /** Worktree tasks' `check` commands, by id. */
+  readonly checks: ReadonlyMap<string, StepCommand>
 }
 
 /** The plan's top-level workspace keys. */
@@ -58,11 +71,28 @@ export function parseWorkspaceSpec(plan: Record<string, unknown>, tasks: readonl
   const taskIds = new Set<string>()
   // One task id → one branch and worktree: ids whose ref-safe forms meet are refused.
   const segments = new Map<string, string>()
+  const repairs = new Map<string, RepairPolicy>()
+  const checks = new Map<string, StepCommand>()
+  const agents = typeof plan.agents === 'object' && plan.agents !== null ? (plan.agents as Record<string, unknown>) : {}
   tasks.forEach((raw, index) => {
     const task = raw as Record<string, unknown>
     const own = mode(task.workspace, `tasks[${index}] ("${String(task.id)}").workspace`)
-    if ((own ?? fallback) !== 'worktree') return
+    if ((own ?? fallback) !== 'worktree') {
+      // Repairs rework a task's change before it is merged: without a worktree there is no change to rework.
+      for (const key of ['repair', 'check'] as const) {
+        if (task[key] === undefined) continue
+        const allowed = 'no value: `repair` and `check` need `workspace: worktree` on the task or the plan'
+        throw invalid(`tasks[${index}] ("${String(task.id)}").${key}`, task[key], allowed)
+      }
+      return
+    }
     const id = String(task.id)
+    const agent = Object.hasOwn(agents, String(task.agent)) ? agents[String(task.agent)] : undefined
+    const repair = (task.repair ?? (typeof agent === 'object' && agent !== null ? (agent as Record<string, unknown>).repair : undefined)) as
+      | { attempts: number; on?: readonly ('verify' | 'conflict' | 'check')[] }
+      | undefined
+    if (repair !== undefined) repairs.set(id, repairPolicy(repair))
+    if (task.check !== undefined) checks.set(id, task.check as StepCommand)
     const segment = refSafe(id)
     const other = segments.get(segment)
     if (other !== undefined && other !== id) {
@@ -78,7 +108,8 @@ export function parseWorkspaceSpec(plan: Record<string, unknown>, tasks: readonl
   const setup = step(plan.setup, 'setup')
   const copy = parseCopy(plan.copy)
   if (taskIds.size === 0) return undefined
-  return { taskIds, integrationBranch: integration.branch, verify: integration.verify, hooks: integration.hooks, setup, copy }
+  const { branch: integrationBranch, verify, hooks } = integration
+  return { taskIds, integrationBranch, verify, hooks, setup, copy, repairs, checks }
 }
 
 /** The integration branch of run `runId`: the template rendered, or undefined for the default. */

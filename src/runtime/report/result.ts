@@ -2,11 +2,14 @@ import type { TaskState } from '../core/task-state.ts'
 import type { SerializedError } from '../core/errors.ts'
 import type { GovernorReport } from '../governor/governor-policy.ts'
 import type { PlanStrategy } from '../plan/plan.ts'
+import type { RepairRecord } from '../plan/repair-spec.ts'
 import type { UsageSummary } from '../admission/usage.ts'
 import type { SpeedupFigures } from '../schedule/speedup.ts'
 import type { Parallelization } from '../schedule/verdict.ts'
 
 export type { Parallelization }
+
+export type { RepairRecord }
 
 /**
  * `paused`: the budget ran out with `onExceeded: "pause"`: no task started after that, those
@@ -38,6 +41,8 @@ export interface TaskResult {
   /** Added at run time: true, and `parent` names the task that added it (absent for `Run.addTasks`). */
   readonly added?: true
   readonly parent?: string
+  /** Worktree tasks with `repair`: each repair, over all attempts, in order (docs/workspaces.md "Repair"). */
+  readonly repairs?: readonly RepairRecord[]
 }
 
 /** A worktree task's branch and what its merge into the integration branch did. */

@@ -55,7 +55,13 @@ export class RunWorkspaceSession {
     })
     // Attempts await it and report its error; this keeps an unawaited failure from being unhandled.
     workspaces.catch(() => undefined)
-    this.binding = { workspaces, taskIds: spec.taskIds, onMerged: (taskId, outcome) => this.#outcomes.set(taskId, outcome) }
+    this.binding = {
+      workspaces,
+      taskIds: spec.taskIds,
+      onMerged: (taskId, outcome) => this.#outcomes.set(taskId, outcome),
+      repairs: spec.repairs,
+      checks: spec.checks,
+    }
   }
 
   /** The run's result with each worktree task's `workspace` and the `integrationBranch`. */

@@ -1,8 +1,20 @@
-import type { AttemptHandle, AttemptListener, AttemptRequest, AttemptResult, Executor } from '../execution/executor.ts'
-import { isTroupeError } from '../core/errors.ts'
+import { stripVTControlCharacters } from 'node:util'
+import type {
+  AttemptError,
+  AttemptHandle,
+  AttemptListener,
+  AttemptRepair,
+  AttemptRequest,
+  AttemptResult,
+  Executor,
+} from '../execution/executor.ts'
+import { isTroupeError, type ErrorCode } from '../core/errors.ts'
+import type { RepairPolicy, RepairReason, RepairRecord } from '../plan/repair-spec.ts'
+import type { StepCommand } from '../plan/workspace-spec.ts'
+import { tail } from './git.ts'
 import type { PortBlocks } from './ports.ts'
 import type { TaskWorkspaceResult } from '../report/result.ts'
-import type { RunWorkspaces } from './worktree.ts'
+import type { MergeOutcome, RunWorkspaces } from './worktree.ts'
 
 /** A run's worktrees and which of its tasks use one. */
 export interface RunWorkspaceBinding {
@@ -11,6 +23,10 @@ export interface RunWorkspaceBinding {
   readonly taskIds: ReadonlySet<string>
   /** Called once each attempt's worktree is merged or discarded, for the result and the dashboard. */
   readonly onMerged?: (taskId: string, outcome: TaskWorkspaceResult) => void
+  /** Worktree tasks with a repair policy, by id (docs/workspaces.md "Repair"). */
+  readonly repairs?: ReadonlyMap<string, RepairPolicy>
+  /** Worktree tasks' `check` commands, by id. */
+  readonly checks?: ReadonlyMap<string, StepCommand>
 }
 
 /**
@@ -76,6 +92,10 @@ export class WorkspaceExecutor implements Executor {
     let workspaces: RunWorkspaces | undefined
     let port: number | undefined
     let outcome: TaskWorkspaceResult | undefined
+    const policy = binding.repairs?.get(request.taskId)
+    const check = binding.checks?.get(request.taskId)
+    const repairs: RepairRecord[] = []
+    const withRepairs = (result: AttemptResult): AttemptResult => (repairs.length === 0 ? result : { ...result, repairs })
     try {
       workspaces = await binding.workspaces
       const worktree = await workspaces.create(request.taskId)
@@ -83,34 +103,57 @@ export class WorkspaceExecutor implements Executor {
       port = await this.#ports.take()
       if (isAborted()) return cancelled(request)
       listener.onLog(`workspace: ${worktree.path} on branch ${worktree.branch}, ports ${port}-${port + 9}`)
-      const handle = this.#inner.start({ ...request, workspace: worktree.path, port }, listener)
-      started(handle)
-      const result = await handle.result
-      if (!result.ok) return result
-      // Aborted after the agent succeeded (cancel, timeout): its work is not merged.
-      if (isAborted()) return cancelled(request)
-      // approve: { before: "merge" }: the work waits for a person; rejected or aborted, it is not merged.
-      if (listener.awaitApproval !== undefined) {
-        const approved = await listener.awaitApproval({ workspace: worktree.path, branch: worktree.branch, output: result.output })
-        if (!approved || isAborted()) return cancelled(request)
-      }
-      try {
-        // The merge is published only if the attempt is still not aborted once verify passed (see RunWorkspaces).
-        const merged = await workspaces.finish(request.taskId, request.attempt, isAborted)
-        outcome = { branch: merged.branch, filesChanged: merged.filesChanged, insertions: merged.insertions, deletions: merged.deletions, merge: 'merged' }
-        if (merged.alreadyMerged) listener.onLog(`workspace: ${request.taskId} was merged already (${merged.commit}); not merged again`)
-        else listener.onLog(`workspace: merged ${merged.branch} (${merged.filesChanged} files, +${merged.insertions} −${merged.deletions})`)
-        return result
-      } catch (error) {
-        if (isTroupeError(error) && error.code === 'ERR_MERGE_CONFLICT') outcome = { ...outcome, merge: 'conflict' }
-        if (isTroupeError(error) && error.code === 'ERR_VERIFY_FAILED') outcome = { ...outcome, merge: 'verify-failed' }
-        if (isTroupeError(error) && error.code === 'ERR_CANCELLED') return { ok: false, error: { code: 'ERR_CANCELLED', message: error.message } }
-        if (isTroupeError(error)) return { ok: false, error: { code: error.code, message: error.message, retryable: false } }
-        throw error
+      let repair: AttemptRepair | undefined
+      for (;;) {
+        const attempt: AttemptRequest = { ...request, workspace: worktree.path, port, ...(repair === undefined ? {} : { repair }) }
+        const handle = this.#inner.start(attempt, listener)
+        started(handle)
+        const result = await handle.result
+        if (!result.ok && repair?.sessionId !== undefined && result.error.code === 'ERR_COMMAND_FAILED' && !isAborted()) {
+          // The CLI exited without a result: most likely the session could not be resumed (its
+          // files are gone). The repair goes on as a fresh session: the task's prompt, then the failure.
+          const why = oneLine(result.error.message, 300)
+          listener.onLog(`repair ${repair.number}: resuming session ${repair.sessionId} failed (${why}); starting a fresh session`)
+          const { sessionId: _lost, ...fresh } = repair
+          repair = fresh
+          continue
+        }
+        if (!result.ok) return withRepairs(result)
+        // Aborted after the agent succeeded (cancel, timeout): its work is not merged.
+        if (isAborted()) return withRepairs(cancelled(request))
+        // approve: { before: "merge" }: the work waits for a person before its first check and
+        // merge; rejected or aborted, it is not merged. Repairs after that are not held again.
+        if (listener.awaitApproval !== undefined && repairs.length === 0) {
+          const approved = await listener.awaitApproval({ workspace: worktree.path, branch: worktree.branch, output: result.output })
+          if (!approved || isAborted()) return cancelled(request)
+        }
+        const checked = await this.#checkAndMerge(workspaces, request, listener, check, policy !== undefined, isAborted)
+        if ('merged' in checked) {
+          const { merged } = checked
+          const { branch, filesChanged, insertions, deletions } = merged
+          outcome = { branch, filesChanged, insertions, deletions, merge: 'merged' }
+          return withRepairs(result)
+        }
+        const failure = checked
+        if (failure.reason === 'conflict') outcome = { ...outcome, merge: 'conflict' }
+        if (failure.reason === 'verify') outcome = { ...outcome, merge: 'verify-failed' }
+        if (failure.reason === undefined || isAborted()) return withRepairs({ ok: false, error: failure.error })
+        if (policy === undefined || !policy.on.includes(failure.reason) || repairs.length >= policy.attempts) {
+          const spent = repairs.length > 0 ? ` (after ${repairs.length} repair${repairs.length === 1 ? '' : 's'})` : ''
+          return withRepairs({ ok: false, error: { ...failure.error, message: `${failure.error.message}${spent}` } })
+        }
+        const refused = listener.mayRepair?.()
+        if (refused !== undefined) {
+          return withRepairs({ ok: false, error: { ...failure.error, message: `${failure.error.message}; not repaired: ${refused}` } })
+        }
+        repair = await this.#prepareRepair(workspaces, request, failure, repairs.length + 1, sessionOf(result.output))
+        repairs.push({ attempt: request.attempt, reason: repair.reason, detail: repair.detail })
+        listener.onLog(`repair ${repair.number} of ${policy.attempts} (${repair.reason}): ${oneLine(repair.detail, 300)}`)
+        if (isAborted()) return withRepairs(cancelled(request))
       }
     } catch (error) {
       const message = `Workspace of task "${request.taskId}" failed: ${(error as Error).message}`
-      return { ok: false, error: { code: isTroupeError(error) ? error.code : 'ERR_TASK_FAILED', message } }
+      return withRepairs({ ok: false, error: { code: isTroupeError(error) ? error.code : 'ERR_TASK_FAILED', message } })
     } finally {
       if (port !== undefined) this.#ports.give(port)
       await workspaces?.discard(request.taskId).catch(() => undefined)
@@ -118,9 +161,105 @@ export class WorkspaceExecutor implements Executor {
     }
   }
 
+  /** Runs the task's check, then merges; answers what failed (a `reason` when a repair could answer it). */
+  async #checkAndMerge(
+    workspaces: RunWorkspaces,
+    request: AttemptRequest,
+    listener: AttemptListener,
+    check: StepCommand | undefined,
+    keep: boolean,
+    isAborted: () => boolean,
+  ): Promise<Failure | { readonly merged: MergeOutcome }> {
+    try {
+      if (check !== undefined) await workspaces.check(request.taskId, check, isAborted)
+      // The merge is published only if the attempt is still not aborted once verify passed (see RunWorkspaces).
+      const merged = await workspaces.finish(request.taskId, request.attempt, isAborted, keep)
+      if (merged.alreadyMerged) listener.onLog(`workspace: ${request.taskId} was merged already (${merged.commit}); not merged again`)
+      else listener.onLog(`workspace: merged ${merged.branch} (${merged.filesChanged} files, +${merged.insertions} −${merged.deletions})`)
+      return { merged }
+    } catch (error) {
+      if (!isTroupeError(error)) throw error
+      if (error.code === 'ERR_CANCELLED') return { reason: undefined, error: { code: 'ERR_CANCELLED', message: error.message } }
+      const reason = REASON_OF[error.code]
+      return { reason, error: { code: error.code, message: error.message, retryable: false } }
+    }
+  }
+
+  /** Brings the worktree up to date (a conflict is left for the agent) and words the repair. */
+  async #prepareRepair(
+    workspaces: RunWorkspaces,
+    request: AttemptRequest,
+    failure: Failure,
+    number: number,
+    sessionId: string | undefined,
+  ): Promise<AttemptRepair> {
+    const { conflicts, hunks } = await workspaces.refresh(request.taskId)
+    const reason: RepairReason = conflicts.length > 0 ? 'conflict' : failure.reason!
+    // A verify or check failure whose rebase also conflicts: both, the failure first.
+    const before = failure.reason === 'conflict' ? '' : `${failure.error.message}\n\n`
+    const conflict = `${before}Conflicts in: ${conflicts.join(', ')}\n${tail(hunks, 6_000)}`
+    const detail = clean(conflicts.length > 0 ? conflict : failure.error.message)
+    const session = sessionId === undefined ? {} : { sessionId }
+    return { number, reason, detail, prompt: repairPrompt(request.taskId, reason, detail), ...session }
+  }
+
   close(force?: boolean): Promise<void> {
     return this.#inner.close(force)
   }
+}
+
+/** Why a check or merge failed; `reason` when a repair could answer it. */
+interface Failure {
+  readonly reason: RepairReason | undefined
+  readonly error: AttemptError
+}
+
+const REASON_OF: Partial<Record<ErrorCode, RepairReason>> = {
+  ERR_VERIFY_FAILED: 'verify',
+  ERR_MERGE_CONFLICT: 'conflict',
+  ERR_CHECK_FAILED: 'check',
+}
+
+/** The CLI session an agent's output names (`output.sessionId` of claude-code, codex and gemini agents). */
+function sessionOf(output: unknown): string | undefined {
+  const id = output !== null && typeof output === 'object' ? (output as { sessionId?: unknown }).sessionId : undefined
+  return typeof id === 'string' && /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/.test(id) ? id : undefined
+}
+
+/** Command output is hostile: no terminal escapes or control characters (tabs and line breaks kept). */
+function clean(text: string): string {
+  return stripVTControlCharacters(text).replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, '')
+}
+
+function oneLine(text: string, max: number): string {
+  const line = text.replace(/\s+/g, ' ').trim()
+  return line.length > max ? `${line.slice(0, max)}…` : line
+}
+
+const WHAT_FAILED: Readonly<Record<RepairReason, string>> = {
+  verify: 'the integration branch\'s verify command failed on the tree with your change merged',
+  check: 'the task\'s check command failed on your change',
+  conflict: 'the integration branch moved on while you worked; your change was rebased onto it and conflicts with it',
+}
+
+const HOW_TO_FIX: Readonly<Record<RepairReason, string>> = {
+  verify: 'Fix your change so that the command passes.',
+  check: 'Fix your change so that the command passes.',
+  conflict:
+    'Resolve the conflicts: edit the files so that both changes are kept as they should be, ' +
+    'and remove every conflict marker (<<<<<<<, =======, >>>>>>>).',
+}
+
+/** The repair prompt: what failed, its output, what to do. Plain text; the CLI gets it on stdin. */
+export function repairPrompt(taskId: string, reason: RepairReason, detail: string): string {
+  return [
+    `troupe: the work of task "${taskId}" was not merged: ${WHAT_FAILED[reason]}.`,
+    '',
+    detail,
+    '',
+    `${HOW_TO_FIX[reason]} Work in the current directory; troupe commits what you leave there and merges it again.`,
+    'Do not run git commit, rebase or merge.',
+  ].join('\n')
 }
 
 function cancelled(request: AttemptRequest): AttemptResult {

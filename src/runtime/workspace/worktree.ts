@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { cp, mkdir, rm } from 'node:fs/promises'
+import { cp, mkdir, readFile, rm } from 'node:fs/promises'
 import { isAbsolute, join, relative, resolve } from 'node:path'
 import { TroupeError } from '../core/errors.ts'
 import { refSafe } from '../plan/workspace-spec.ts'
@@ -72,6 +72,8 @@ export class RunWorkspaces {
   readonly #created = new Set<string>()
   /** The integration commit each live worktree started from. */
   readonly #bases = new Map<string, string>()
+  /** Files a repair's rebase left conflicted, per task: they must be free of markers before the next merge. */
+  readonly #conflicts = new Map<string, readonly string[]>()
   /** Merges run one at a time: each waits for the one before. */
   #mergeChain: Promise<unknown> = Promise.resolve()
   readonly #git: GitOptions
@@ -166,26 +168,98 @@ export class RunWorkspaces {
    * integration branch (queued behind other merges), runs `verify` on the merged tree, and
    * removes the worktree. A conflict throws ERR_MERGE_CONFLICT naming the files; a failing
    * verify throws ERR_VERIFY_FAILED with its output's tail; either way the integration
-   * branch is left exactly as it was.
+   * branch is left exactly as it was. With `keepOnFailure` a failed finish keeps the
+   * worktree, for a repair ({@link refresh}).
    */
-  async finish(taskId: string, attempt = 1, isAborted: () => boolean = () => false): Promise<MergeOutcome> {
+  async finish(taskId: string, attempt = 1, isAborted: () => boolean = () => false, keepOnFailure = false): Promise<MergeOutcome> {
     const worktree = this.#live.get(taskId)
     if (worktree === undefined) throw new Error(`task "${taskId}" has no worktree`)
+    let done = false
     try {
-      await this.#ok(worktree.path, ['add', '-A'])
-      const staged = await this.#run(worktree.path, ['diff', '--cached', '--quiet'])
-      if (staged.exitCode === 1) {
-        await this.#ok(worktree.path, [...this.#identity, 'commit', '-q', '--no-verify', '-m', `troupe: ${taskId}`])
-      }
+      await this.#unresolved(worktree)
+      await this.#commitAll(worktree)
       // The task's own changes, measured in its worktree while other merges may be running.
       const base = this.#bases.get(taskId)!
       const stat = parseShortstat(await this.#ok(worktree.path, ['diff', '--shortstat', base, 'HEAD']))
       const commits = stat[0] === 0 ? Number((await this.#ok(worktree.path, ['rev-list', '--count', `${base}..HEAD`])).trim()) : 1
       const merged = this.#mergeChain.then(() => this.#merge(worktree, stat, commits, attempt, isAborted))
       this.#mergeChain = merged.catch(() => undefined)
-      return await merged
+      const outcome = await merged
+      done = true
+      return outcome
     } finally {
-      await this.discard(taskId)
+      if (done || !keepOnFailure) await this.discard(taskId)
+    }
+  }
+
+  /** Runs the task's `check` in its worktree; throws ERR_CHECK_FAILED with the output's tail. */
+  async check(taskId: string, step: string | readonly string[], isAborted: () => boolean = () => false): Promise<void> {
+    const worktree = this.#live.get(taskId)
+    if (worktree === undefined) throw new Error(`task "${taskId}" has no worktree`)
+    try {
+      await runStep(step, worktree.path, `check of task "${taskId}"`, isAborted)
+    } catch (error) {
+      throw new TroupeError('ERR_CHECK_FAILED', (error as Error).message, { cause: error })
+    }
+  }
+
+  /**
+   * Brings a kept worktree up to date for a repair: the task's work (committed first) is
+   * rebased onto the integration branch's head as one commit (`reset --hard HEAD_OF_INTEGRATION`
+   * + `merge --squash TASK`, a three-way merge against the task's base). A conflict is left in
+   * the worktree, markers and all, for the agent to resolve: the files and the conflicted
+   * hunks are returned, and {@link finish} refuses to merge while a marker is left in them.
+   */
+  async refresh(taskId: string): Promise<{ readonly conflicts: readonly string[]; readonly hunks: string }> {
+    const worktree = this.#live.get(taskId)
+    if (worktree === undefined) throw new Error(`task "${taskId}" has no worktree`)
+    const pending = this.#conflicts.get(taskId)
+    // Markers still there from the last refresh: the same conflict, as the files stand now.
+    if (pending !== undefined) {
+      return { conflicts: pending, hunks: (await this.#run(worktree.path, ['diff', 'HEAD', '--', ...pending])).stdout }
+    }
+    await this.#commitAll(worktree)
+    const head = await this.integrationHead()
+    const base = this.#bases.get(taskId)
+    if (head === base) return { conflicts: [], hunks: '' }
+    const work = (await this.#ok(worktree.path, ['rev-parse', 'HEAD'])).trim()
+    await this.#ok(worktree.path, ['reset', '-q', '--hard', head])
+    this.#bases.set(taskId, head)
+    const squash = await this.#run(worktree.path, ['merge', '--squash', '-q', work])
+    const conflicts = (await this.#run(worktree.path, ['diff', '--name-only', '--diff-filter=U'])).stdout.split('\n').filter(Boolean)
+    if (conflicts.length === 0) {
+      if (squash.exitCode !== 0) {
+        throw new Error(`git merge --squash in ${worktree.path} failed (exit ${squash.exitCode}): ${tail(squash.stderr || squash.stdout)}`)
+      }
+      await this.#commitAll(worktree)
+      return { conflicts: [], hunks: '' }
+    }
+    this.#conflicts.set(taskId, conflicts)
+    const hunks = (await this.#run(worktree.path, ['diff', '--diff-filter=U', '--', ...conflicts])).stdout
+    return { conflicts, hunks }
+  }
+
+  /** Refuses to merge a worktree whose conflicted files (of {@link refresh}) still hold conflict markers. */
+  async #unresolved(worktree: TaskWorktree): Promise<void> {
+    const files = this.#conflicts.get(worktree.taskId)
+    if (files === undefined) return
+    const left: string[] = []
+    for (const file of files) {
+      const text = await readFile(join(worktree.path, file), 'utf8').catch(() => '')
+      if (/^(<{7}|>{7})( |$)/m.test(text)) left.push(file)
+    }
+    if (left.length > 0) {
+      const message = `Task "${worktree.taskId}" left conflict markers in: ${left.join(', ')}; the integration branch is unchanged`
+      throw new TroupeError('ERR_MERGE_CONFLICT', message)
+    }
+    this.#conflicts.delete(worktree.taskId)
+  }
+
+  async #commitAll(worktree: TaskWorktree): Promise<void> {
+    await this.#ok(worktree.path, ['add', '-A'])
+    const staged = await this.#run(worktree.path, ['diff', '--cached', '--quiet'])
+    if (staged.exitCode === 1) {
+      await this.#ok(worktree.path, [...this.#identity, 'commit', '-q', '--no-verify', '-m', `troupe: ${worktree.taskId}`])
     }
   }
 
@@ -194,6 +268,7 @@ export class RunWorkspaces {
     const worktree = this.#live.get(taskId)
     if (worktree === undefined) return
     this.#live.delete(taskId)
+    this.#conflicts.delete(taskId)
     if (this.options.keep) return
     await this.#removeTask(worktree.path, worktree.branch)
   }

@@ -48,12 +48,13 @@ describe('cliMcpConfig: the troupe server in each CLI’s own configuration', ()
     })
   })
 
-  it('codex: without a Codex home (~/.codex from HOME) the config holds the troupe server alone', async () => {
+  it('codex: without a Codex home (~/.codex from HOME) the config holds the troupe server alone, and links ~/.codex/sessions', async () => {
     const config = await cliMcpConfig('codex', url, scratch, { HOME: join(root, 'nobody') })
     expect(parse(config.files[join(scratch, 'config.toml')]!)).toEqual({
       mcp_servers: { troupe: { url, default_tools_approval_mode: 'approve' } },
     })
-    expect(config.links).toEqual({})
+    // Sessions outlive the attempt's home, so that a repair can resume them (regression: "no rollout found for thread id").
+    expect(config.links).toEqual({ [join(scratch, 'sessions')]: join(root, 'nobody', '.codex', 'sessions') })
   })
 
   it('codex: a config.toml that is not valid TOML is an error naming the file', async () => {
@@ -86,6 +87,8 @@ describe('cliMcpConfig: the troupe server in each CLI’s own configuration', ()
     expect(config.links).toEqual({
       [join(scratch, '.gemini', 'extensions')]: join(home, '.gemini', 'extensions'),
       [join(scratch, '.gemini', 'oauth_creds.json')]: join(home, '.gemini', 'oauth_creds.json'),
+      // Chats outlive the attempt's home, so that a repair can resume them.
+      [join(scratch, '.gemini', 'tmp')]: join(home, '.gemini', 'tmp'),
     })
   })
 

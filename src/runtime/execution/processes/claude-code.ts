@@ -31,9 +31,12 @@ const counted = new WeakMap<object, Set<string>>()
  * sum upwards (Claude prices what the stream cannot show: final output tokens, sub-agents).
  */
 export const claudeCode: CliParser = {
-  argv(model, extra, permission) {
+  argv(model, extra, permission, resume) {
     const modelArgs = model === undefined ? [] : ['--model', model]
-    return ['-p', '--output-format', 'stream-json', '--verbose', ...modelArgs, ...claudeCode.permissionArgs(permission), ...extra]
+    // `--resume <id>`: the same session (its id stays), the repair prompt as the next user message.
+    const resumeArgs = resume === undefined ? [] : ['--resume', resume]
+    const permissionArgs = claudeCode.permissionArgs(permission)
+    return ['-p', '--output-format', 'stream-json', '--verbose', ...resumeArgs, ...modelArgs, ...permissionArgs, ...extra]
   },
   permissionArgs(permission) {
     return ['--permission-mode', PERMISSION_MODES[permission]]

@@ -66,8 +66,11 @@ export interface CliEvents {
 
 /** One CLI's headless interface: argv (the prompt goes on stdin) and how one stream event updates the state. */
 export interface CliParser {
-  /** The argv without the prompt, which the driver writes to the CLI's stdin. Includes `permissionArgs(permission)`. */
-  argv(model: string | undefined, extra: readonly string[], permission: CliPermission): string[]
+  /**
+   * The argv without the prompt, which the driver writes to the CLI's stdin. Includes
+   * `permissionArgs(permission)`; with `resume`, the CLI's flags that continue that session (a repair).
+   */
+  argv(model: string | undefined, extra: readonly string[], permission: CliPermission, resume?: string): string[]
   /** The CLI's own flags for a troupe permission level. */
   permissionArgs(permission: CliPermission): string[]
   onEvent(event: Record<string, unknown>, state: StreamState, events: CliEvents): void
@@ -139,14 +142,18 @@ export class CliDriver implements ProcessDriver {
     if (typeof rawPrompt !== 'string' || rawPrompt.trim().length === 0) {
       throw new TypeError(`a ${spec.kind} agent takes its prompt from the task's input.prompt, which must be a non-empty string; got ${JSON.stringify(rawPrompt) ?? 'undefined'}`)
     }
-    this.stdin = renderString(rawPrompt, context.scope, `tasks.${context.request.taskId}.input.prompt`)
+    const prompt = renderString(rawPrompt, context.scope, `tasks.${context.request.taskId}.input.prompt`)
+    // A repair resumes the session before, told what failed; without one, a fresh session gets the task's prompt and the failure.
+    const repair = context.request.repair
+    const resume = repair?.sessionId
+    this.stdin = repair === undefined ? prompt : resume !== undefined ? repair.prompt : `${prompt}\n\n${repair.prompt}`
     const extra = spec.args.map((arg, i) => renderString(arg, context.scope, `agents.${spec.name}.args[${i}]`))
     const maxTurnsAt = extra.indexOf('--max-turns')
     const maxTurns = maxTurnsAt === -1 ? NaN : Number(extra[maxTurnsAt + 1])
     this.#maxTurns = Number.isInteger(maxTurns) && maxTurns > 0 ? maxTurns : undefined
     this.permission = permissionOf(spec, context.request.workspace)
     this.file = spec.executable
-    this.args = parser.argv(this.#model, [...(context.mcpArgs ?? []), ...extra], this.permission)
+    this.args = parser.argv(this.#model, [...(context.mcpArgs ?? []), ...extra], this.permission, resume)
     const listener = context.listener
     const state = this.#state
     const byName = (name: string | undefined) => (name === undefined ? undefined : context.prices[name])

@@ -76,9 +76,11 @@ function itemSeen(state: StreamState, events: CliEvents, item: Record<string, un
  * reset time: the task pauses for a minute.
  */
 export const codex: CliParser = {
-  argv(model, extra, permission) {
+  argv(model, extra, permission, resume) {
     const modelArgs = model === undefined ? [] : ['-m', model]
-    return ['exec', '--json', '--skip-git-repo-check', ...codex.permissionArgs(permission), ...modelArgs, ...extra, '-']
+    // `codex exec [options] resume <SESSION_ID> -`: the thread of `thread.started`, the repair prompt on stdin.
+    const resumeArgs = resume === undefined ? [] : ['resume', resume]
+    return ['exec', '--json', '--skip-git-repo-check', ...codex.permissionArgs(permission), ...modelArgs, ...extra, ...resumeArgs, '-']
   },
   permissionArgs(permission) {
     return ['-s', SANDBOX[permission]]

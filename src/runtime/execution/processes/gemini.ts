@@ -112,11 +112,13 @@ function callStarted(p: Progress, events: CliEvents): void {
  * pause the task a minute.
  */
 export const gemini: CliParser = {
-  argv(model, extra, permission) {
+  argv(model, extra, permission, resume) {
     return [
       '--output-format',
       'stream-json',
       '--skip-trust',
+      // `--resume <session id>` (an index or `latest` also work there; troupe names the session of the attempt before).
+      ...(resume === undefined ? [] : ['--resume', resume]),
       ...gemini.permissionArgs(permission),
       ...(model === undefined ? [] : ['-m', model]),
       ...extra,

@@ -117,6 +117,13 @@ export class ProcessExecutor implements Executor {
       env.TROUPE_RUN_ID = request.runId
       env.TROUPE_TASK_ID = request.taskId
       env.TROUPE_ATTEMPT = String(request.attempt)
+      // A repair (docs/workspaces.md "Repair"): which one, why, and the failure's text.
+      for (const key of ['TROUPE_REPAIR', 'TROUPE_REPAIR_REASON', 'TROUPE_REPAIR_DETAIL']) delete env[key]
+      if (request.repair !== undefined) {
+        env.TROUPE_REPAIR = String(request.repair.number)
+        env.TROUPE_REPAIR_REASON = request.repair.reason
+        env.TROUPE_REPAIR_DETAIL = request.repair.detail
+      }
     } catch (error) {
       const message = `Agent "${agent.name}" could not be prepared for task "${request.taskId}": ${(error as Error).message}`
       return { result: Promise.resolve({ ok: false, error: { code: 'ERR_TASK_FAILED', message, retryable: false } }), abort: () => {} }

@@ -14,8 +14,8 @@ import type { Scratchpad } from '../../coordination/scratchpad.ts'
 import type { ProcessOwner } from '../../journal/process-ledger.ts'
 import type { ProcessGroup } from '../processes/process-group.ts'
 import { hostExec } from './host-exec.ts'
-import { ABORT_MESSAGE, CHECK_AGENTS_EXPORT, CTX_PORT_MESSAGE, WARM_EXPORT, type AgentLoadProblem, type AttemptKey, type ClaimResult, type HostApi, type WorkerResult, type WorkerTask } from './protocol.ts'
-import type { AttemptHandle, AttemptListener, AttemptRequest, AttemptResult, Executor } from '../executor.ts'
+import { ABORT_MESSAGE, CHECK_AGENTS_EXPORT, CTX_PORT_MESSAGE, WARM_EXPORT, type AgentLoadProblem, type AttemptKey, type ClaimResult, type HostApi, type RepairContext, type WorkerResult, type WorkerTask } from './protocol.ts'
+import type { AttemptHandle, AttemptListener, AttemptRepair, AttemptRequest, AttemptResult, Executor } from '../executor.ts'
 
 export interface PoolOptions {
   /** Threads kept started even when idle. */
@@ -213,6 +213,7 @@ export class WorkerPool implements Executor {
       dependencies: request.dependencies,
       model: request.model,
       ...(request.workspace !== undefined ? { workspace: request.workspace, port: request.port } : {}),
+      ...(request.repair !== undefined ? { repair: repairContext(request.repair) } : {}),
     }
     const attempt = new PoolAttempt(id, listener, request.graceMs)
     const attempts = this.#attempts
@@ -385,3 +386,8 @@ export class WorkerPool implements Executor {
 }
 
 let nextLease = 0
+
+/** `ctx.repair`: what a module agent is told on a repair (the CLI prompt and session stay on this side). */
+function repairContext(repair: AttemptRepair): RepairContext {
+  return { number: repair.number, reason: repair.reason, detail: repair.detail }
+}

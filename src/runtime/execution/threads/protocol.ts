@@ -21,6 +21,17 @@ export interface WorkerTask {
   readonly workspace?: string
   /** First port of the task's block (`ctx.port`), when it has a worktree. */
   readonly port?: number
+  /** `ctx.repair`: set when this run of the agent repairs its attempt's work. */
+  readonly repair?: RepairContext
+}
+
+/** `ctx.repair` (docs/workspaces.md "Repair"): the agent runs again in its worktree to fix what failed. */
+export interface RepairContext {
+  /** 1 for the attempt's first repair. */
+  readonly number: number
+  readonly reason: 'verify' | 'conflict' | 'check'
+  /** The verify or check output's tail, or the conflicting files and hunks. */
+  readonly detail: string
 }
 
 export interface WorkerError {

@@ -11,6 +11,7 @@ import {
   type AttemptKey,
   type ClaimResult,
   type HostApi,
+  type RepairContext,
   type ScratchpadNote,
   type ExecOptions,
   type ExecResult,
@@ -37,6 +38,8 @@ export interface AgentContext {
   readonly workspace: string | undefined
   /** First port of a block of 10 no other running worktree task holds (with `workspace`). */
   readonly port: number | undefined
+  /** Set when this run repairs the attempt's work: what failed (worktree tasks with `repair`; docs/workspaces.md). */
+  readonly repair: RepairContext | undefined
   /** Aborted when the run is cancelled or the attempt times out; the thread is terminated after a grace period. */
   readonly signal: AbortSignal
   /** Reports progress (0..1) with an optional message. */
@@ -211,6 +214,7 @@ function createContext(task: WorkerTask, pending: Promise<unknown>[]): AgentCont
     model: task.model,
     workspace: task.workspace,
     port: task.port,
+    repair: task.repair,
     get signal() {
       if (controller === undefined) {
         controller = new AbortController()

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import type { CliAgentSpec } from '../../../../src/runtime/plan/agent-spec.ts'
 import { claudeCode } from '../../../../src/runtime/execution/processes/claude-code.ts'
+import { codex } from '../../../../src/runtime/execution/processes/codex.ts'
+import { gemini } from '../../../../src/runtime/execution/processes/gemini.ts'
 import { callCost, oneLine, permissionOf } from '../../../../src/runtime/execution/processes/cli-driver.ts'
 
 describe('CLI driver error text', () => {
@@ -35,5 +37,27 @@ describe('CLI permissions', () => {
     ])
     const argv = claudeCode.argv('opus', ['--max-turns', '3'], 'edit')
     expect(argv).toEqual(['-p', '--output-format', 'stream-json', '--verbose', '--model', 'opus', '--permission-mode', 'acceptEdits', '--max-turns', '3'])
+  })
+})
+
+describe('CLI resume flags (a repair continues the attempt\'s session)', () => {
+  it('Claude Code: --resume <session id>', () => {
+    const argv = claudeCode.argv(undefined, [], 'edit', 'abc-123')
+    expect(argv).toEqual(['-p', '--output-format', 'stream-json', '--verbose', '--resume', 'abc-123', '--permission-mode', 'acceptEdits'])
+  })
+
+  it('Codex: `codex exec [options] resume <id> -`, the prompt still on stdin', () => {
+    const argv = codex.argv('m', ['--x'], 'edit', 'th-1')
+    expect(argv).toEqual(['exec', '--json', '--skip-git-repo-check', '-s', 'workspace-write', '-m', 'm', '--x', 'resume', 'th-1', '-'])
+  })
+
+  it('Gemini: --resume <session id>', () => {
+    expect(gemini.argv(undefined, [], 'edit', 's-9')).toContain('--resume')
+    const argv = gemini.argv(undefined, [], 'edit', 's-9')
+    expect(argv[argv.indexOf('--resume') + 1]).toBe('s-9')
+  })
+
+  it('no resume flag without a session', () => {
+    for (const parser of [claudeCode, codex, gemini]) expect(parser.argv(undefined, [], 'edit').join(' ')).not.toMatch(/resume/)
   })
 })
