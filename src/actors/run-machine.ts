@@ -282,7 +282,7 @@ export class RunMachine implements Dispatchable {
       return
     }
     if (result.ok) {
-      this.#tasks.send(index, { type: 'SUCCEED', output: result.output })
+      this.#tasks.send(index, result.cached ? { type: 'SUCCEED', output: result.output, cached: true } : { type: 'SUCCEED', output: result.output })
       if (late !== undefined) this.#onUsage(task, late)
       return
     }
@@ -396,6 +396,7 @@ export class RunMachine implements Dispatchable {
         attempt,
         at: this.#init.clock.now(),
         ...(error && to !== 'RUNNING' ? { error } : {}),
+        ...(to === 'COMPLETED' && this.#tasks.resultOf(task)?.cached ? { cached: true as const } : {}),
       })
     }
     if (TERMINAL_STATES.has(to)) {

@@ -28,7 +28,9 @@ import { createLocalBackend } from './execution/local-backend.ts'
 import { McpToolServer } from './coordination/mcp-server.ts'
 import { SCRATCHPAD_FILE, Scratchpad, type Note } from './coordination/scratchpad.ts'
 import type { RunResult } from './core/result.ts'
-import { Journal } from './journal/journal.ts'
+import { Journal, definitionHashes } from './journal/journal.ts'
+import { CACHE_DIR, CacheStore } from './cache/cache-store.ts'
+import { CachingExecutor } from './cache/caching-executor.ts'
 import { LogStore } from './journal/log-store.ts'
 import { ensureCheckpointDir, isRunId, runDir } from './journal/paths.ts'
 import { retryDelayFor } from './core/retry-policy.ts'
@@ -71,6 +73,10 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   readonly #backend: RedisTarget | undefined
   /** Wraps #executor: worktree tasks run in a git worktree and complete once merged. */
   readonly #workspaces: WorkspaceExecutor
+  /** Inside #workspaces: `cache: true` tasks are answered from the task cache when their key has an entry. */
+  readonly #caching: CachingExecutor
+  /** `<checkpoint.dir>/cache`, made on first use. */
+  #cacheStore: CacheStore | undefined
   readonly #dispatcher: Dispatcher
   readonly #claims = new ClaimRegistry()
   /** The run tools over MCP for CLI agents (one server per runtime), and each run's scratchpad. */
@@ -114,7 +120,9 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     this.#demand = this.config.governor.enabled ? new DemandBook() : undefined
     const measured = this.#demand ? new MeasuredExecutor(base, this.#demand, this.#clock) : base
     // Worktree tasks run in a git worktree of their own, merged back before they complete.
-    this.#executor = this.#workspaces = new WorkspaceExecutor(measured, new PortBlocks())
+    // Cache hits skip the measurement (no agent ran) but not the worktree: their change is merged like any other.
+    this.#caching = new CachingExecutor(measured)
+    this.#executor = this.#workspaces = new WorkspaceExecutor(this.#caching, new PortBlocks())
     // Threads bound module agents only (the pool's slots gate); each run bounds itself by its
     // maxParallel. On a remote backend the workers' own pools do.
     this.#dispatcher = new Dispatcher(Number.POSITIVE_INFINITY)
@@ -194,6 +202,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
         })
       : undefined
     this.#claims.track(id, compiled.baseDir)
+    const cached = this.#bindCache(id, runPlan, options)
     const run = new Run({
       id,
       plan: runPlan,
@@ -220,6 +229,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       this.#claims.forget(id)
       this.#runs.delete(id)
       this.#scratchpads.delete(id)
+      if (cached) this.#caching.unbind(id)
       if (this.#runs.size === 0) this.#governor?.deactivate()
       if (journal !== undefined) this.#saveDemand()
     })
@@ -286,6 +296,24 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     } catch (error) {
       process.emitWarning(`troupe: cannot store measured agent demand: ${(error as Error).message}`, 'TroupeGovernorWarning')
     }
+  }
+
+  /**
+   * Routes the run's `cache: true` tasks (the plan's own; tasks added at run time are never
+   * cached) through the task cache, with their definition hashes. False when it has none.
+   */
+  #bindCache(runId: string, plan: RunPlan, options: RunOptions): boolean {
+    const cacheable = plan.tasks.filter((task) => task.cache)
+    if (cacheable.length === 0) return false
+    const hashes = definitionHashes(plan, this.config.models, new Map())
+    const tasks = new Map(cacheable.map((task) => [task.id, { definitionHash: hashes[task.index]!, inputs: task.inputs }] as const))
+    const dir = resolve(this.config.checkpoint.dir)
+    if (this.#cacheStore === undefined) {
+      ensureCheckpointDir(dir)
+      this.#cacheStore = new CacheStore(join(dir, CACHE_DIR), this.config.cache.maxBytes)
+    }
+    this.#caching.bind(runId, { store: this.#cacheStore, tasks, read: options.cache ?? true, baseDir: plan.baseDir })
+    return true
   }
 
   /** Worktree plans: checks the repository (ERR_PLAN_INVALID), then routes the run's worktree tasks through it until the run ends. */

@@ -186,6 +186,7 @@ export class Journal implements RunRecorder {
       output: result.output,
       error: result.error,
       reused: result.reused,
+      cached: result.cached,
       outputUnavailable: undefined as true | undefined,
     }
     let line: string

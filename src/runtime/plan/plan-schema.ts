@@ -110,6 +110,8 @@ export const TaskSchema = Schema.Struct({
     ),
   ),
   workspace: opt(oneOf(WORKSPACE_MODES)),
+  inputs: opt(Strings),
+  cache: opt(expecting(Schema.Boolean, 'a boolean')),
 }).annotate({ title: 'task', identifier: 'a task: an object with `id` and `agent`' })
 
 /** The rule of one stage of a `hybrid` plan. */
@@ -133,6 +135,8 @@ export const PlanSchema = Schema.Struct({
   integration: opt(Schema.Unknown),
   setup: opt(Schema.Unknown),
   copy: opt(Schema.Unknown),
+  /** The default of every task's `cache`. */
+  cache: opt(expecting(Schema.Boolean, 'a boolean')),
   tasks: expecting(
     Schema.Array(Schema.Unknown).check(Schema.makeFilter((tasks: readonly unknown[]) => tasks.length > 0, { expected: 'at least one task' })),
     'an array of tasks',

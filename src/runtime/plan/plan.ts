@@ -6,6 +6,7 @@ import type { AgentSpec } from './agent-spec.ts'
 import { checkTemplates, resolveAgentPath, resolveAgents } from './agent-links.ts'
 import type { AgentEnvironment } from './agents.ts'
 import { checkCondition } from './condition.ts'
+import { checkInputGlobs } from './input-globs.ts'
 import { findCycle, topologicalOrder, type Graph } from './graph.ts'
 import { leanTask } from './lean-task.ts'
 import { checkStageDependencies } from './stages.ts'
@@ -47,6 +48,13 @@ export interface TaskSpec extends TaskWorkspaceFields {
   readonly resources?: { readonly cpu?: number; readonly memoryMb?: number }
   /** Runs the task only if this expression over `deps.ID.output…` and `input…` is true, e.g. `deps.check.output.ok == true`. */
   readonly when?: string
+  /**
+   * Files whose contents the task's output depends on (globs relative to the plan's directory,
+   * which they may not leave): part of its cache key (docs/plans.md "Caching across runs").
+   */
+  readonly inputs?: readonly string[]
+  /** Reuse the output of an earlier run with the same definition, inputs and dependency outputs. @default the plan's `cache`, else false */
+  readonly cache?: boolean
 }
 
 /** The rule of one stage of a `hybrid` plan. */
@@ -72,6 +80,8 @@ export interface Plan extends PlanWorkspaceFields {
   readonly agents?: Readonly<Record<string, string | Readonly<Record<string, unknown>>>>
   /** `strategy: hybrid`: stage name → its rule, in the order the stages run. */
   readonly stages?: Readonly<Record<string, StageSpec>>
+  /** The default of every task's `cache`. @default false */
+  readonly cache?: boolean
   readonly tasks: readonly TaskSpec[]
 }
 
@@ -99,6 +109,10 @@ export interface CompiledTask {
   readonly resources: { readonly cpu?: number; readonly memoryMb?: number } | undefined
   /** The `when` expression's source (validated: its syntax, and that every `deps.X` is a dependency). */
   readonly when: string | undefined
+  /** Its output may come from the cache (`cache`, or the plan's default). */
+  readonly cache: boolean
+  /** `inputs` globs, checked to stay inside the plan's directory. */
+  readonly inputs: readonly string[]
   /** The task as written, for journals and reports. */
   readonly spec: TaskSpec
   /** Tasks added at run time: the id of the task that added them (absent for `Run.addTasks`, and for the plan's own). */
@@ -118,6 +132,8 @@ export interface TaskLinker {
   readonly baseDir: string
   /** The plan's `workspace` default. */
   readonly workspace: 'none' | 'worktree'
+  /** The plan's `cache` default. */
+  readonly cache?: boolean
 }
 
 /** One stage of a `hybrid` plan, with its rule. */
@@ -233,7 +249,7 @@ export function linkPlan(data: unknown, options: LinkOptions): CompiledPlan {
   if (plan.strategy === 'pipeline' || hybrid) checkStageDependencies({ tasks: parsed, stages: plan.stages, deps })
 
   const workspaceDefault = (data as { workspace?: unknown }).workspace === 'worktree' ? 'worktree' : 'none'
-  const linker: TaskLinker = { agents, environment, baseDir, workspace: workspaceDefault }
+  const linker: TaskLinker = { agents, environment, baseDir, workspace: workspaceDefault, cache: plan.cache ?? false }
   const tasks = parsed.map((spec, index) => compileTask(spec, index, deps[index]!, dependents[index]!, linker))
 
   const strategy = plan.strategy === 'hybrid' ? 'pipeline' : plan.strategy
@@ -259,6 +275,7 @@ export function compileTask(spec: TaskFields, index: number, deps: readonly numb
   }
   if (agentSpec.kind !== 'module') checkTemplates(spec, agentSpec, where)
   if (spec.when !== undefined) checkCondition(spec.when, `${where} ("${spec.id}").when`, spec.id, new Set(spec.dependsOn))
+  if (spec.inputs !== undefined) checkInputGlobs(spec.inputs, `${where} ("${spec.id}").inputs`)
   return {
     index,
     id: spec.id,
@@ -279,6 +296,8 @@ export function compileTask(spec: TaskFields, index: number, deps: readonly numb
     tags: spec.tags ?? [],
     resources: spec.resources,
     when: spec.when,
+    cache: spec.cache ?? linker.cache ?? false,
+    inputs: spec.inputs ?? [],
     spec,
   }
 }
