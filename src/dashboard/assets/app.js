@@ -320,7 +320,7 @@
   }
 
   function agentText(t) {
-    return `${t.agent.split('/').pop()}${t.attempt > 1 ? ` · attempt ${t.attempt}` : ''}${t.reused ? ' · reused' : ''}`
+    return `${t.agent.split('/').pop()}${t.attempt > 1 ? ` · attempt ${t.attempt}` : ''}${t.reused ? ' · reused' : ''}${t.cached ? ' · cached' : ''}`
   }
 
   function workspaceText(w) {
