@@ -282,7 +282,8 @@ export class RunMachine implements Dispatchable {
       return
     }
     if (result.ok) {
-      this.#tasks.send(index, result.cached ? { type: 'SUCCEED', output: result.output, cached: true } : { type: 'SUCCEED', output: result.output })
+      const output = result.output
+      this.#tasks.send(index, result.cached ? { type: 'SUCCEED', output, cached: true } : { type: 'SUCCEED', output })
       if (late !== undefined) this.#onUsage(task, late)
       return
     }

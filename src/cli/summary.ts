@@ -71,7 +71,8 @@ export function formatSummary(result: RunResult, options: SummaryOptions = {}): 
     ...failures(result, width),
     prose(
       `run ${terminalText(result.runId, 128)}: ${result.status.toUpperCase()} — ${t.completed}/${plural(t.tasks, 'task')} completed, ` +
-        `${t.failed} failed, ${t.skipped} skipped, ${t.cancelled} cancelled${t.reused ? `, ${t.reused} reused` : ''}${t.cached ? `, ${t.cached} cached` : ''}`,
+        `${t.failed} failed, ${t.skipped} skipped, ${t.cancelled} cancelled${t.reused ? `, ${t.reused} reused` : ''}` +
+        `${t.cached ? `, ${t.cached} cached` : ''}`,
     ),
     prose(
       `makespan ${formatMs(result.makespanMs)} vs sequential ${formatMs(result.sequentialMs)} · speedup ${result.speedup.toFixed(2)}x ` +

@@ -17,9 +17,17 @@ export const MAX_INPUT_FILES = 100_000
 export async function digestInputs(root: string, globs: readonly string[], taskId: string): Promise<string> {
   const hash = createHash('sha256')
   if (globs.length === 0) return hash.digest('base64url')
-  const files = await glob([...globs], { cwd: root, dot: true, onlyFiles: true, followSymbolicLinks: false, expandDirectories: false, ignore: ['**/.git/**'] })
+  const files = await glob([...globs], {
+    cwd: root,
+    dot: true,
+    onlyFiles: true,
+    followSymbolicLinks: false,
+    expandDirectories: false,
+    ignore: ['**/.git/**'],
+  })
   if (files.length > MAX_INPUT_FILES) {
-    throw new TroupeError('ERR_PLAN_INVALID', `Task "${taskId}": \`inputs\` match ${files.length} files under ${root}; at most ${MAX_INPUT_FILES} are hashed. Narrow the globs`)
+    const message = `Task "${taskId}": \`inputs\` match ${files.length} files under ${root}; at most ${MAX_INPUT_FILES} are hashed`
+    throw new TroupeError('ERR_PLAN_INVALID', `${message}. Narrow the globs`)
   }
   files.sort()
   for (const file of files) {

@@ -81,7 +81,8 @@ export class CachingExecutor implements Executor {
   ): Promise<AttemptResult> {
     let key: string | undefined
     try {
-      const root = request.workspace === undefined ? binding.baseDir : join(request.workspace, await this.#prefix(request.runId, binding.baseDir))
+      const workspace = request.workspace
+      const root = workspace === undefined ? binding.baseDir : join(workspace, await this.#prefix(request.runId, binding.baseDir))
       key = cacheKey(task.definitionHash, await digestInputs(root, task.inputs, request.taskId), request.dependencies)
     } catch (error) {
       listener.onLog(`cache: not used for this attempt: ${(error as Error).message}`)
@@ -90,7 +91,10 @@ export class CachingExecutor implements Executor {
       const hit = await this.#hit(binding, key, request, listener)
       if (hit !== undefined) return hit
     }
-    if (isAborted()) return { ok: false, error: { code: 'ERR_CANCELLED', message: `Attempt ${request.attempt} of task "${request.taskId}" was aborted before it started` } }
+    if (isAborted()) {
+      const message = `Attempt ${request.attempt} of task "${request.taskId}" was aborted before it started`
+      return { ok: false, error: { code: 'ERR_CANCELLED', message } }
+    }
     const base = key !== undefined && request.workspace !== undefined ? await headOf(request.workspace) : undefined
     let spawned = false
     // Tasks it added are not replayed by a hit: such an attempt is not stored.
@@ -106,7 +110,8 @@ export class CachingExecutor implements Executor {
     if (!result.ok || key === undefined || spawned || isAborted()) return result
     try {
       const patch = request.workspace === undefined ? undefined : await diffSince(request.workspace, base)
-      const stored = await binding.store.write(key, { taskId: request.taskId, output: result.output, ...(patch === undefined ? {} : { patch }), storedAt: Date.now() })
+      const entry = { taskId: request.taskId, output: result.output, ...(patch === undefined ? {} : { patch }), storedAt: Date.now() }
+      const stored = await binding.store.write(key, entry)
       if (!stored) listener.onLog('cache: output not stored (it cannot be encoded, or it is larger than cache.maxBytes)')
     } catch (error) {
       listener.onLog(`cache: output not stored: ${(error as Error).message}`)
@@ -115,7 +120,12 @@ export class CachingExecutor implements Executor {
   }
 
   /** The cached answer for `key`, its diff applied in the worktree; undefined for a miss. */
-  async #hit(binding: RunCacheBinding, key: string, request: AttemptRequest, listener: AttemptListener): Promise<AttemptResult | undefined> {
+  async #hit(
+    binding: RunCacheBinding,
+    key: string,
+    request: AttemptRequest,
+    listener: AttemptListener,
+  ): Promise<AttemptResult | undefined> {
     const entry = await binding.store.read(key).catch(() => undefined)
     if (entry === undefined) return undefined
     if (request.workspace !== undefined && entry.patch !== undefined && entry.patch !== '') {

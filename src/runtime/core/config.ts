@@ -142,7 +142,10 @@ export interface ResolvedConfig {
   }
   readonly limits: Readonly<Record<string, LimitConfig>>
   readonly checkpoint: { readonly enabled: boolean; readonly dir: string; readonly rollbackOnFailure: boolean }
-  /** The task cache in `<checkpoint.dir>/cache`: least recently used entries go past `maxBytes`. @default { maxBytes: 268435456 } (256 MiB) */
+  /**
+   * The task cache in `<checkpoint.dir>/cache`: least recently used entries go past `maxBytes`.
+   * @default { maxBytes: 268435456 } (256 MiB)
+   */
   readonly cache: { readonly maxBytes: number }
   /** Worker crashes (exit, out of memory, uncaught exception) a run tolerates per period before it fails fast. */
   readonly supervision: { readonly maxRestarts: number; readonly periodMs: number }

@@ -68,7 +68,10 @@ export interface AttemptResources {
  * records the outcome first and counts this after, so a completed task whose final spend
  * crosses the budget keeps its output.
  */
-export type AttemptResult = ({ readonly ok: true; readonly output: unknown; readonly cached?: true } | { readonly ok: false; readonly error: AttemptError }) & {
+export type AttemptResult = (
+  | { readonly ok: true; readonly output: unknown; readonly cached?: true }
+  | { readonly ok: false; readonly error: AttemptError }
+) & {
   readonly resources?: AttemptResources
   readonly worker?: string
   readonly usage?: UsageReport

@@ -12,7 +12,8 @@ export function checkInputGlobs(globs: readonly string[], field: string): void {
     if (problem === undefined) continue
     throw new TroupeError(
       'ERR_PLAN_INVALID',
-      `Invalid plan: \`${field}[${i}]\` is ${describeValue(glob)}: expected a glob relative to the plan's directory that stays inside it (${problem})`,
+      `Invalid plan: \`${field}[${i}]\` is ${describeValue(glob)}: ` +
+        `expected a glob relative to the plan's directory that stays inside it (${problem})`,
     )
   }
 }

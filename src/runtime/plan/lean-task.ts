@@ -12,9 +12,11 @@ export function leanTask(raw: unknown): TaskFields | undefined {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return undefined
   const task = raw as Record<string, unknown>
   for (const key of Object.keys(task)) if (!TASK_KEYS.has(key)) return undefined
-  const { id, agent, input, dependsOn, priority, timeoutMs, retries, estimateMs, claims, uses, stage, description, tags, resources, when, workspace, inputs, cache } = task
+  const { id, agent, input, dependsOn, priority, timeoutMs, retries, estimateMs, claims, uses, stage, description, tags, resources, when, workspace } = task
+  const { inputs, cache } = task
   if (typeof id !== 'string' || id.length === 0 || typeof agent !== 'string' || agent.length === 0) return undefined
-  if (!optionalStrings(dependsOn) || !optionalStrings(claims) || !optionalStrings(uses) || !optionalStrings(tags) || !optionalStrings(inputs)) return undefined
+  if (!optionalStrings(dependsOn) || !optionalStrings(claims) || !optionalStrings(uses) || !optionalStrings(tags)) return undefined
+  if (!optionalStrings(inputs)) return undefined
   if (cache !== undefined && typeof cache !== 'boolean') return undefined
   if (priority !== undefined && !PRIORITIES.includes(priority as never)) return undefined
   if (!optionalInteger(timeoutMs, 1, MAX_TIMEOUT_MS) || !optionalInteger(retries, 0, Number.MAX_SAFE_INTEGER)) return undefined

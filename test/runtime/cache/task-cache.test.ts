@@ -5,6 +5,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { createRuntime, type Runtime } from '../../../src/runtime/runtime.ts'
 import type { Plan } from '../../../src/runtime/plan/plan.ts'
 import type { RunResult } from '../../../src/runtime/core/result.ts'
+import { resolveConfig } from '../../../src/runtime/core/config.ts'
+import { compilePlan } from '../../../src/runtime/plan/load-plan.ts'
 import { troupeErrorOf } from '../../helpers/errors.ts'
 import { gitIn, tempRepo } from '../../helpers/git-repo.ts'
 
@@ -201,6 +203,65 @@ describe('task cache', () => {
     // Merged through the normal path: one merge commit per task, with troupe's trailers.
     expect(gitIn(repo, 'log', '--merges', '--format=%s', branch).split('\n')).toEqual(['troupe: merge b', 'troupe: merge a'])
     expect(second.tasks.a!.workspace).toMatchObject({ merge: 'merged', filesChanged: 2 })
+  })
+})
+
+describe('task cache settings', () => {
+  it('refuses a cache.maxBytes that is not an integer >= 1, naming the key and the value', () => {
+    const error = troupeErrorOf(() => resolveConfig({ cache: { maxBytes: 0 } }))
+    expect(error.code).toBe('ERR_CONFIG_INVALID')
+    expect(error.message).toContain('cache.maxBytes')
+    expect(error.message).toContain('0')
+    expect(resolveConfig({}).cache.maxBytes).toBe(256 * 1024 * 1024)
+  })
+
+  it('refuses a task `cache` or a plan `cache` that is not a boolean, and `inputs` that are not strings', () => {
+    const bad = (raw: unknown) => troupeErrorOf(() => compilePlan(raw as Plan, { baseDir: tmpdir() }))
+    const agents = { sh: { kind: 'command', run: ['true'] } }
+    expect(bad({ agents, tasks: [{ id: 'a', agent: 'sh', cache: 'yes' }] }).message).toContain('`tasks[0] ("a").cache`')
+    expect(bad({ agents, cache: 1, tasks: [{ id: 'a', agent: 'sh' }] }).message).toContain('`cache`')
+    const inputs = bad({ agents, tasks: [{ id: 'a', agent: 'sh', inputs: 'src/**' }] })
+    expect(inputs.code).toBe('ERR_PLAN_INVALID')
+    expect(inputs.message).toContain('`tasks[0] ("a").inputs`')
+  })
+})
+
+describe('task cache: what is never stored or reused', () => {
+  const fixtures = join(import.meta.dirname, '..', '..', 'fixtures', 'agents')
+
+  it('does not store an attempt that added tasks (regression: a hit could not add them again)', async () => {
+    const dir = project()
+    const log = join(dir, 'marker.log')
+    const spawning: Plan = {
+      agents: { spawn: join(fixtures, 'spawn.mjs'), mark: join(fixtures, 'marker.mjs') },
+      tasks: [{ id: 'parent', agent: 'spawn', cache: true, input: { children: [{ id: 'child', agent: 'mark', cache: true, input: { file: log } }] } }],
+    }
+    const first = await runIn(dir, spawning)
+    expect(first.tasks.child!.state).toBe('COMPLETED')
+    const second = await runIn(dir, spawning)
+    expect(second.tasks.parent!.cached).toBeUndefined()
+    // The child was added again and ran again: tasks added at run time are never cached.
+    expect(second.tasks.child).toMatchObject({ state: 'COMPLETED', added: true })
+    expect(second.tasks.child!.cached).toBeUndefined()
+    expect(readFileSync(log, 'utf8').split('\n').filter(Boolean)).toEqual(['child', 'child'])
+  })
+
+  it('runs a worktree task whose cached change no longer applies to the integration branch', async () => {
+    const repo = tempRepo({ 'shared.txt': 'one\n', '.gitignore': '.troupe/\nran.log\n' })
+    const log = join(repo, 'ran.log')
+    const editing: Plan = {
+      workspace: 'worktree',
+      agents: { edit: { kind: 'command', run: ['sh', '-c', 'echo x >> "$1"; sed -i s/one/two/ shared.txt', 'sh', log] } },
+      tasks: [{ id: 'edit', agent: 'edit', cache: true }],
+    }
+    await runIn(repo, editing)
+    // The user's branch moved under the recorded change: it no longer applies.
+    writeFileSync(join(repo, 'shared.txt'), 'three\n')
+    gitIn(repo, 'commit', '-qam', 'moved')
+    const second = await runIn(repo, editing)
+    expect(second.status).toBe('completed')
+    expect(second.tasks.edit!.cached).toBeUndefined()
+    expect(readFileSync(log, 'utf8').split('\n').filter(Boolean)).toHaveLength(2)
   })
 })
 
