@@ -97,14 +97,19 @@ export class CacheStore {
     const tally = await this.#loadTally()
     const name = key + SUFFIX
     const temp = join(this.dir, `.${key}.${process.pid}.${randomUUID().slice(0, 8)}.tmp`)
-    const handle = await open(temp, 'w')
     try {
-      await handle.writeFile(text)
-      await handle.datasync()
-    } finally {
-      await handle.close()
+      const handle = await open(temp, 'w')
+      try {
+        await handle.writeFile(text)
+        await handle.datasync()
+      } finally {
+        await handle.close()
+      }
+      await rename(temp, join(this.dir, name))
+    } catch (error) {
+      await rm(temp, { force: true }).catch(() => undefined)
+      throw error
     }
-    await rename(temp, join(this.dir, name))
     tally.set(name, [bytes, Date.now()])
     await this.#evict(tally, name)
     return true
@@ -128,12 +133,27 @@ export class CacheStore {
     if (this.#tally !== undefined) return this.#tally
     const tally = new Map<string, [number, number]>()
     for (const name of await readdir(this.dir).catch(() => [] as string[])) {
+      // A temp file of a process that died mid-write (kill -9): nobody will rename it.
+      const writer = TEMP_PATTERN.exec(name)?.[1]
+      if (writer !== undefined && !isAlive(Number(writer))) await rm(join(this.dir, name), { force: true }).catch(() => undefined)
       if (!name.endsWith(SUFFIX)) continue
       const info = await stat(join(this.dir, name)).catch(() => undefined)
       if (info?.isFile()) tally.set(name, [info.size, info.mtimeMs])
     }
     this.#tally = tally
     return tally
+  }
+}
+
+/** `.<key>.<pid>.<random>.tmp`: an entry being written by process `pid`. */
+const TEMP_PATTERN = /^\.[\w-]+\.(\d+)\.[\w-]+\.tmp$/
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
   }
 }
 
