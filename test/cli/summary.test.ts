@@ -125,6 +125,15 @@ describe('formatSummary', () => {
     ])
   })
 
+  it('marks a task taken from the task cache "(cached)" and counts cached tasks', () => {
+    const r = result({ totals: { tasks: 2, completed: 2, failed: 0, skipped: 0, cancelled: 0, reused: 0, cached: 1 } }, 2)
+    const tasks = { ...r.tasks, 'task-0': { ...r.tasks['task-0']!, cached: true } }
+    const lines = plain(formatSummary({ ...r, tasks }))
+    expect(lines.find((l) => l.startsWith('task-0'))).toMatch(/COMPLETED \(cached\)/)
+    expect(lines.find((l) => l.startsWith('task-1'))).not.toContain('cached')
+    expect(lines.join(' ')).toContain('0 cancelled, 1 cached')
+  })
+
   it('says "1 task", not "1 tasks"', () => {
     const totals = { tasks: 1, completed: 1, failed: 0, skipped: 0, cancelled: 0, reused: 0, cached: 0 }
     const text = plain(formatSummary(result({ totals }, 1))).join('\n')
