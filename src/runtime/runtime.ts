@@ -30,7 +30,7 @@ import { SCRATCHPAD_FILE, Scratchpad, type Note } from './coordination/scratchpa
 import type { RunResult } from './core/result.ts'
 import { Journal, definitionHashes } from './journal/journal.ts'
 import { CACHE_DIR, CacheStore } from './cache/cache-store.ts'
-import { CachingExecutor } from './cache/caching-executor.ts'
+import { CachingExecutor, type CacheTask } from './cache/caching-executor.ts'
 import { LogStore } from './journal/log-store.ts'
 import { ensureCheckpointDir, isRunId, runDir } from './journal/paths.ts'
 import { retryDelayFor } from './core/retry-policy.ts'
@@ -225,6 +225,12 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       ...(workspaces ? { finalize: (result: RunResult) => this.#workspaces.unbind(id).then(() => workspaces.attach(result)) } : {}),
     })
     this.#runs.set(id, run)
+    if (cached) {
+      // A ready task's cache entry is looked up at once: a hit passes the fit gate without a CPU reservation.
+      run.on('task:state', (e) => {
+        if (e.state === 'QUEUED' && e.previous === 'PENDING') this.#caching.prefetch(id, e.taskId, () => this.#dispatcher.request())
+      })
+    }
     void run.result.then(() => {
       this.#claims.forget(id)
       this.#runs.delete(id)
@@ -306,7 +312,12 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     const cacheable = plan.tasks.filter((task) => task.cache)
     if (cacheable.length === 0) return false
     const hashes = definitionHashes(plan, this.config.models, new Map())
-    const tasks = new Map(cacheable.map((task) => [task.id, { definitionHash: hashes[task.index]!, inputs: task.inputs }] as const))
+    const worktrees = plan.workspaces?.taskIds
+    const tasks = new Map<string, CacheTask>()
+    for (const task of cacheable) {
+      const deps = task.deps.map((dep) => plan.tasks[dep]!.id)
+      tasks.set(task.id, { definitionHash: hashes[task.index]!, inputs: task.inputs, deps, worktree: worktrees?.has(task.id) === true })
+    }
     const dir = resolve(this.config.checkpoint.dir)
     if (this.#cacheStore === undefined) {
       ensureCheckpointDir(dir)
@@ -337,6 +348,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       machine: this.#systemProbe?.limits,
       onSample: (event) => this.#forward('governor:sample', event),
       onHeld: (notice) => this.#forward('governor:held', notice),
+      exempt: (runId, task) => this.#caching.isHit(runId, task.id),
       onTransition: (name, event) => {
         this.#forward(name, event)
         for (const run of this.#runs.values()) {

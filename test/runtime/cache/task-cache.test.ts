@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { createRuntime, type Runtime } from '../../../src/runtime/runtime.ts'
 import type { Plan } from '../../../src/runtime/plan/plan.ts'
 import type { RunResult } from '../../../src/runtime/core/result.ts'
+import type { ResourceProbe } from '../../../src/runtime/admission/governor.ts'
 import { resolveConfig } from '../../../src/runtime/core/config.ts'
 import { compilePlan } from '../../../src/runtime/plan/load-plan.ts'
 import { troupeErrorOf } from '../../helpers/errors.ts'
@@ -203,6 +204,40 @@ describe('task cache', () => {
     // Merged through the normal path: one merge commit per task, with troupe's trailers.
     expect(gitIn(repo, 'log', '--merges', '--format=%s', branch).split('\n')).toEqual(['troupe: merge b', 'troupe: merge a'])
     expect(second.tasks.a!.workspace).toMatchObject({ merge: 'merged', filesChanged: 2 })
+  })
+})
+
+describe('task cache and the governor', () => {
+  it('a hit passes the fit gate without a CPU reservation: it does not wait behind a CPU-bound task on busy cores', async () => {
+    const dir = project()
+    const busy: ResourceProbe = {
+      sample: async () => ({ cpuPercent: 100, ownCpuPercent: 0, memoryPercent: 10, memoryUsedMb: 1000 }),
+      initial: () => ({ cpuPercent: 100, ownCpuPercent: 0, memoryPercent: 10, memoryUsedMb: 1000 }),
+    }
+    const cached = ['c1', 'c2', 'c3'].map((id) => ({ id, agent: 'work', cache: true, resources: { cpu: 1 } }))
+    const config = { governor: { sampleIntervalMs: 50 }, checkpoint: { dir: join(dir, '.troupe') } }
+    runtime = createRuntime({ config, probe: busy })
+    await runtime.run(plan(cached), { baseDir: dir }).result
+    await runtime.close()
+    // The blocker holds a whole core until every cached task has completed; held behind it, they never would.
+    const blocker = { kind: 'command', run: ['sh', '-c', 'while [ ! -f go ]; do sleep 0.05; done'] }
+    const withBlocker: Plan = {
+      ...plan([{ id: 'blocker', agent: 'block', priority: 'critical', resources: { cpu: 1 }, timeoutMs: 60_000 }, ...cached]),
+      agents: { ...plan([]).agents, block: blocker },
+    }
+    runtime = createRuntime({ config, probe: busy })
+    const run = runtime.run(withBlocker, { baseDir: dir })
+    const done = new Set<string>()
+    run.on('task:state', (e) => {
+      if (e.state === 'RUNNING' && e.taskId === 'blocker') expect(done.size).toBe(0)
+      if (e.state !== 'COMPLETED' || e.taskId === 'blocker') return
+      done.add(e.taskId)
+      if (done.size === 3) writeFileSync(join(dir, 'go'), '')
+    })
+    const result = await run.result
+    expect(result.status).toBe('completed')
+    expect(result.totals.cached).toBe(3)
+    expect(ran(dir)).toEqual(['c1', 'c2', 'c3'])
   })
 })
 
