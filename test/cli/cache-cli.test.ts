@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -27,7 +27,6 @@ const ranLines = (dir: string) => (existsSync(join(dir, 'ran.log')) ? readFileSy
 describe('troupe run with cached tasks', () => {
   it('a second run of an unchanged 50-task plan runs no agent; --no-cache runs them all', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'troupe-cache-cli-'))
-    const { mkdirSync } = await import('node:fs')
     mkdirSync(join(dir, 'src'))
     writeFileSync(join(dir, 'src', 'input.txt'), 'hello\n')
     const plan = fiftyTaskPlan(dir)
@@ -51,5 +50,5 @@ describe('troupe run with cached tasks', () => {
     expect(uncached.code).toBe(0)
     expect((JSON.parse(uncached.stdout) as RunResult).totals.cached).toBe(0)
     expect(ranLines(dir)).toBe(100)
-  })
+  }, 180_000)
 })
