@@ -20,7 +20,8 @@ const tasks = Array.from({ length: 50 }, (_, i) => {
   const deps = i < 10 ? '' : `, dependsOn: [t${i - 10}, t${i - 7}]`
   return `  - { id: t${i}, agent: work, cache: true, inputs: [src/*.txt]${deps} }`
 })
-const plan = ['name: fifty', 'agents:', `  work: { kind: command, run: [sh, -c, 'echo "$1" >> ran.log; cat src/input.txt', sh, "{{task.id}}"] }`, 'tasks:', ...tasks]
+const agent = `  work: { kind: command, run: [sh, -c, 'echo "$1" >> ran.log; cat src/input.txt', sh, "{{task.id}}"] }`
+const plan = ['name: fifty', 'agents:', agent, 'tasks:', ...tasks]
 writeFileSync(join(dir, 'plan.yaml'), `${plan.join('\n')}\n`)
 const agentRuns = () => readFileSync(join(dir, 'ran.log'), 'utf8').split('\n').filter(Boolean).length
 
@@ -37,8 +38,10 @@ for (let i = 0; i < repeats; i++) {
   const before = agentRuns()
   const { ms, cached } = await run()
   times.push(ms)
-  console.log(`repeat ${i + 1}: ${ms} ms troupe time, ${cached}/50 cached, ${agentRuns() - before} agents ran, load ${loadavg()[0]!.toFixed(1)}`)
+  const load = loadavg()[0]!.toFixed(1)
+  console.log(`repeat ${i + 1}: ${ms} ms troupe time, ${cached}/50 cached, ${agentRuns() - before} agents ran, load ${load}`)
 }
 times.sort((a, b) => a - b)
-console.log(`repeats: min ${times[0]} ms, median ${times[Math.floor(times.length / 2)]} ms, max ${times.at(-1)} ms (${cli[0] === dist ? 'dist' : 'src via tsx'})`)
+const median = times[Math.floor(times.length / 2)]
+console.log(`repeats: min ${times[0]} ms, median ${median} ms, max ${times.at(-1)} ms (${cli[0] === dist ? 'dist' : 'src via tsx'})`)
 rmSync(dir, { recursive: true, force: true })

@@ -22,7 +22,8 @@ function fiftyTaskPlan(dir: string): string {
   return join(dir, 'plan.yaml')
 }
 
-const ranLines = (dir: string) => (existsSync(join(dir, 'ran.log')) ? readFileSync(join(dir, 'ran.log'), 'utf8').split('\n').filter(Boolean).length : 0)
+const ranLines = (dir: string) =>
+  existsSync(join(dir, 'ran.log')) ? readFileSync(join(dir, 'ran.log'), 'utf8').split('\n').filter(Boolean).length : 0
 
 describe('troupe run with cached tasks', () => {
   it('a second run of an unchanged 50-task plan runs no agent; --no-cache runs them all', async () => {

@@ -20,7 +20,11 @@ afterEach(async () => {
 /** A fresh runtime per run (as `troupe run` is one process per run), sharing `dir`'s `.troupe`. */
 async function runIn(dir: string, plan: Plan, options: { cache?: boolean; maxBytes?: number } = {}): Promise<RunResult> {
   runtime = createRuntime({
-    config: { governor: { enabled: false }, checkpoint: { dir: join(dir, '.troupe') }, ...(options.maxBytes ? { cache: { maxBytes: options.maxBytes } } : {}) },
+    config: {
+      governor: { enabled: false },
+      checkpoint: { dir: join(dir, '.troupe') },
+      ...(options.maxBytes ? { cache: { maxBytes: options.maxBytes } } : {}),
+    },
   })
   try {
     return await runtime.run(plan, { baseDir: dir, ...(options.cache === undefined ? {} : { cache: options.cache }) }).result
@@ -35,14 +39,18 @@ function plan(tasks: Plan['tasks'], extra: Partial<Plan> = {}): Plan {
   return {
     name: 'cached',
     agents: {
-      work: { kind: 'command', run: ['sh', '-c', 'echo "$1" >> ran.log; cat input.txt 2>/dev/null; echo "dep=$2"', 'sh', '{{task.id}}', '{{input.dep}}'] },
+      work: {
+        kind: 'command',
+        run: ['sh', '-c', 'echo "$1" >> ran.log; cat input.txt 2>/dev/null; echo "dep=$2"', 'sh', '{{task.id}}', '{{input.dep}}'],
+      },
     },
     tasks,
     ...extra,
   }
 }
 
-const ran = (dir: string) => (existsSync(join(dir, 'ran.log')) ? readFileSync(join(dir, 'ran.log'), 'utf8').split('\n').filter(Boolean) : [])
+const ran = (dir: string) =>
+  existsSync(join(dir, 'ran.log')) ? readFileSync(join(dir, 'ran.log'), 'utf8').split('\n').filter(Boolean) : []
 const entries = (dir: string) => readdirSync(join(dir, '.troupe', 'cache')).filter((name) => name.endsWith('.entry'))
 
 function project(): string {
@@ -54,7 +62,10 @@ function project(): string {
 describe('task cache', () => {
   it('a second run of an unchanged plan takes every output from the cache and runs no agent', async () => {
     const dir = project()
-    const tasks = plan([{ id: 'a', agent: 'work', cache: true, inputs: ['input.txt'] }, { id: 'b', agent: 'work', cache: true, dependsOn: ['a'] }])
+    const tasks = plan([
+      { id: 'a', agent: 'work', cache: true, inputs: ['input.txt'] },
+      { id: 'b', agent: 'work', cache: true, dependsOn: ['a'] },
+    ])
     const first = await runIn(dir, tasks)
     expect(first.totals).toMatchObject({ completed: 2, cached: 0 })
     expect(ran(dir)).toEqual(['a', 'b'])
@@ -122,7 +133,10 @@ describe('task cache', () => {
 
   it('never caches a failed task', async () => {
     const dir = project()
-    const failing: Plan = { agents: { fail: { kind: 'command', run: ['sh', '-c', 'echo x >> ran.log; exit 3'] } }, tasks: [{ id: 'a', agent: 'fail', cache: true }] }
+    const failing: Plan = {
+      agents: { fail: { kind: 'command', run: ['sh', '-c', 'echo x >> ran.log; exit 3'] } },
+      tasks: [{ id: 'a', agent: 'fail', cache: true }],
+    }
     await runIn(dir, failing)
     const second = await runIn(dir, failing)
     expect(second.tasks.a!.state).toBe('FAILED')
@@ -170,7 +184,8 @@ describe('task cache', () => {
 
   it('refuses an `inputs` glob that leaves the plan\'s directory, naming the field and the value', () => {
     runtime = createRuntime({ config: { governor: { enabled: false } } })
-    const error = troupeErrorOf(() => runtime!.run(plan([{ id: 'a', agent: 'work', inputs: ['src/**', '../secrets/*'] }]), { baseDir: project() }))
+    const escaping = plan([{ id: 'a', agent: 'work', inputs: ['src/**', '../secrets/*'] }])
+    const error = troupeErrorOf(() => runtime!.run(escaping, { baseDir: project() }))
     expect(error.code).toBe('ERR_PLAN_INVALID')
     expect(error.message).toContain('`tasks[0] ("a").inputs[1]` is `"../secrets/*"` (string)')
     const absolute = troupeErrorOf(() => runtime!.run(plan([{ id: 'a', agent: 'work', inputs: ['/etc/passwd'] }]), { baseDir: project() }))
@@ -180,10 +195,14 @@ describe('task cache', () => {
   it('a worktree task\'s cached change is merged onto the integration branch of the next run, its agent not run', async () => {
     const repo = tempRepo({ 'README.md': 'hello\n', '.gitignore': '.troupe/\nran.log\n' })
     const log = join(repo, 'ran.log')
+    const script = 'echo "$1" >> "$2"; printf "made by %s\\n" "$1" > "$1.txt"; printf "\\0\\1bin" > "$1.bin"'
     const worktreePlan: Plan = {
       workspace: 'worktree',
       agents: {
-        write: { kind: 'command', run: ['sh', '-c', 'echo "$1" >> "$2"; printf "made by %s\\n" "$1" > "$1.txt"; printf "\\0\\1bin" > "$1.bin"', 'sh', '{{task.id}}', log] },
+        write: {
+          kind: 'command',
+          run: ['sh', '-c', script, 'sh', '{{task.id}}', log],
+        },
       },
       tasks: [
         { id: 'a', agent: 'write', cache: true },
@@ -269,7 +288,14 @@ describe('task cache: what is never stored or reused', () => {
     const log = join(dir, 'marker.log')
     const spawning: Plan = {
       agents: { spawn: join(fixtures, 'spawn.mjs'), mark: join(fixtures, 'marker.mjs') },
-      tasks: [{ id: 'parent', agent: 'spawn', cache: true, input: { children: [{ id: 'child', agent: 'mark', cache: true, input: { file: log } }] } }],
+      tasks: [
+        {
+          id: 'parent',
+          agent: 'spawn',
+          cache: true,
+          input: { children: [{ id: 'child', agent: 'mark', cache: true, input: { file: log } }] },
+        },
+      ],
     }
     const first = await runIn(dir, spawning)
     expect(first.tasks.child!.state).toBe('COMPLETED')
