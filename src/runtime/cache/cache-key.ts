@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { lstat, readFile, readlink } from 'node:fs/promises'
-import { join } from 'node:path'
+import { isAbsolute, join, relative } from 'node:path'
 import { glob } from 'tinyglobby'
 import { TroupeError } from '../core/errors.ts'
 import { stringify } from '../journal/codec.ts'
@@ -32,6 +32,10 @@ export async function digestInputs(root: string, globs: readonly string[], taskI
   files.sort()
   for (const file of files) {
     const path = join(root, file)
+    // Globs were checked to stay inside (input-globs.ts); this holds whatever the matcher does.
+    if (relative(root, path).startsWith('..') || isAbsolute(relative(root, path))) {
+      throw new TroupeError('ERR_PLAN_INVALID', `Task "${taskId}": \`inputs\` matched ${JSON.stringify(file)}, outside ${root}`)
+    }
     const info = await lstat(path)
     const content = info.isSymbolicLink() ? `link:${await readlink(path)}` : await readFile(path)
     hash.update(`${file}\0${createHash('sha256').update(content).digest('base64url')}\0`)

@@ -18,11 +18,15 @@ export function checkInputGlobs(globs: readonly string[], field: string): void {
   }
 }
 
+/** `..` as a whole path segment, a brace alternative or an extglob alternative. */
+const PARENT = /(^|[/\\{,(|])\.\.($|[/\\},)|])/
+
 function globProblem(glob: string): string | undefined {
   if (glob.trim() === '') return 'it is empty'
   if (glob.includes('\0')) return 'it holds a NUL character'
   if (glob.startsWith('/') || glob.startsWith('\\') || /^[A-Za-z]:/.test(glob)) return 'it is absolute'
   if (glob.startsWith('~')) return 'it names a home directory'
-  if (glob.split(/[/\\]/).includes('..')) return 'a `..` segment leaves the directory'
+  // Also inside braces and extglobs: `{..,x}/y` expands to `../y`.
+  if (PARENT.test(glob)) return 'a `..` segment leaves the directory'
   return undefined
 }

@@ -188,6 +188,8 @@ describe('task cache', () => {
     const error = troupeErrorOf(() => runtime!.run(escaping, { baseDir: project() }))
     expect(error.code).toBe('ERR_PLAN_INVALID')
     expect(error.message).toContain('`tasks[0] ("a").inputs[1]` is `"../secrets/*"` (string)')
+    const braces = troupeErrorOf(() => runtime!.run(plan([{ id: 'a', agent: 'work', inputs: ['{..,src}/*'] }]), { baseDir: project() }))
+    expect(braces.message).toContain('`..` segment')
     const absolute = troupeErrorOf(() => runtime!.run(plan([{ id: 'a', agent: 'work', inputs: ['/etc/passwd'] }]), { baseDir: project() }))
     expect(absolute.message).toContain('it is absolute')
   })
