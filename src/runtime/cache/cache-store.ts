@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto'
-import { mkdir, open, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parse, stringify } from '../journal/codec.ts'
 
@@ -26,7 +26,8 @@ const KEY_PATTERN = /^[\w-]{16,128}$/
  * The task cache on disk: one file per key in `dir` (`<checkpoint.dir>/cache`), holding a
  * format line, the SHA-256 of the body, and the body (the entry through the journal's codec,
  * so Maps, Sets, dates and `undefined` survive). Written to a temp file and renamed, so a
- * crash leaves the old entry or the new one. Reading checks the format, the checksum and the
+ * reader sees the old entry or the new one, never half of one; a crash of the machine may
+ * lose or tear it, and the checksum makes that a miss. Reading checks the format, the checksum and the
  * key: an entry that fails any check (truncated, edited, garbage) is a miss, and is removed.
  *
  * Size bound: after each store, least recently used entries (by mtime; a hit touches its
@@ -98,13 +99,9 @@ export class CacheStore {
     const name = key + SUFFIX
     const temp = join(this.dir, `.${key}.${process.pid}.${randomUUID().slice(0, 8)}.tmp`)
     try {
-      const handle = await open(temp, 'w')
-      try {
-        await handle.writeFile(text)
-        await handle.datasync()
-      } finally {
-        await handle.close()
-      }
+      // Not fsync'ed: the task waits for its store, and a crash that loses or tears an entry
+      // leaves a miss (the checksum), never a wrong output.
+      await writeFile(temp, text, { flag: 'wx' })
       await rename(temp, join(this.dir, name))
     } catch (error) {
       await rm(temp, { force: true }).catch(() => undefined)
