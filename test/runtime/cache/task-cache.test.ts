@@ -131,6 +131,20 @@ describe('task cache', () => {
     expect(second.tasks.c!.cached).toBeUndefined()
   })
 
+  it('evaluates a `when` before the cache: a true condition may hit, a false one skips as usual', async () => {
+    const dir = project()
+    const tasks = plan([
+      { id: 'a', agent: 'work', cache: true },
+      { id: 'yes', agent: 'work', cache: true, dependsOn: ['a'], when: 'deps.a.output.exitCode == 0' },
+      { id: 'no', agent: 'work', cache: true, dependsOn: ['a'], when: 'deps.a.output.exitCode != 0' },
+    ])
+    await runIn(dir, tasks)
+    const second = await runIn(dir, tasks)
+    expect(second.tasks.yes).toMatchObject({ state: 'COMPLETED', cached: true })
+    expect(second.tasks.no).toMatchObject({ state: 'SKIPPED', error: { code: 'ERR_CONDITION_FALSE' } })
+    expect(ran(dir)).toEqual(['a', 'yes'])
+  })
+
   it('never caches a failed task', async () => {
     const dir = project()
     const failing: Plan = {
