@@ -328,7 +328,8 @@ export class RunMachine implements Dispatchable {
       return
     }
     if (result.ok) {
-      this.#tasks.send(index, { type: 'SUCCEED', output: result.output })
+      const output = result.output
+      this.#tasks.send(index, result.cached ? { type: 'SUCCEED', output, cached: true } : { type: 'SUCCEED', output })
       if (late !== undefined) this.#onUsage(task, late)
       return
     }
@@ -443,6 +444,7 @@ export class RunMachine implements Dispatchable {
         attempt,
         at: this.#init.clock.now(),
         ...(error && to !== 'RUNNING' ? { error } : {}),
+        ...(to === 'COMPLETED' && this.#tasks.resultOf(task)?.cached ? { cached: true as const } : {}),
       })
     }
     if (TERMINAL_STATES.has(to)) {

@@ -20,6 +20,7 @@ export function taskResult(state: TaskState, context: TaskContext): TaskResult {
   if (state === 'COMPLETED') result.output = context.output
   if (context.error) result.error = context.error
   if (context.reused) result.reused = true
+  if (context.cached) result.cached = true
   return result
 }
 
@@ -42,13 +43,14 @@ export interface RunSummary {
 
 /** Counts tasks by how they ended. */
 export function countTotals(results: readonly TaskResult[]): RunTotals {
-  const totals = { tasks: results.length, completed: 0, failed: 0, skipped: 0, cancelled: 0, reused: 0 }
+  const totals = { tasks: results.length, completed: 0, failed: 0, skipped: 0, cancelled: 0, reused: 0, cached: 0 }
   for (const r of results) {
     if (r.state === 'COMPLETED') totals.completed++
     else if (r.state === 'FAILED') totals.failed++
     else if (r.state === 'SKIPPED') totals.skipped++
     else if (r.state === 'CANCELLED') totals.cancelled++
     if (r.reused) totals.reused++
+    if (r.cached) totals.cached++
   }
   return totals
 }

@@ -53,6 +53,8 @@ export interface TaskContext {
   readonly notBefore: number
   /** Completed in an earlier run; not run again. */
   readonly reused: boolean
+  /** Its output came from the task cache (its last attempt ran no agent). */
+  readonly cached: boolean
   /** Attempts that were rate-limited and re-queued without counting. */
   readonly rateLimited: number
 }
@@ -61,7 +63,7 @@ export type TaskEvent =
   | { readonly type: 'DEPS_DONE' }
   | { readonly type: 'START' }
   /** The running attempt returned an output. */
-  | { readonly type: 'SUCCEED'; readonly output: unknown }
+  | { readonly type: 'SUCCEED'; readonly output: unknown; readonly cached?: true }
   /** The running attempt failed (agent threw, worker died, …). */
   | { readonly type: 'FAIL'; readonly error: AttemptError }
   /** The running attempt exceeded its timeoutMs. */
@@ -115,7 +117,11 @@ type Of<T extends TaskEvent['type']> = Extract<TaskEvent, { type: T }>
 const attemptOutcomes = {
   SUCCEED: {
     target: 'COMPLETED',
-    actions: update(({ context, event }) => ({ ...finish(context, undefined), output: (event as Of<'SUCCEED'>).output })),
+    actions: update(({ context, event }) => ({
+      ...finish(context, undefined),
+      output: (event as Of<'SUCCEED'>).output,
+      cached: (event as Of<'SUCCEED'>).cached === true,
+    })),
   },
   FAIL: [
     { guard: 'canRetryError', target: 'QUEUED', actions: update(({ context, event }) => retry(context, (event as Of<'FAIL'>).error)) },
@@ -184,6 +190,7 @@ export const taskMachine = setup({
     busyMs: 0,
     notBefore: 0,
     reused: false,
+    cached: false,
     rateLimited: 0,
   }),
   on: {

@@ -108,11 +108,13 @@ export class LiveView {
 /** The live block for one run, at most `rows - 1` lines of at most `columns` characters. */
 export function renderLiveView(run: RunSnapshot, governor: GovernorView, columns: number, rows = 24): string {
   const c = run.counts
+  let cached = 0
+  for (const task of run.tasks) if (task.cached) cached++
   const counts = [
     pc.cyan(`${c.RUNNING} running`),
     pc.yellow(`${c.QUEUED} queued`),
     `${c.PENDING} pending`,
-    pc.green(`${c.COMPLETED} completed`),
+    pc.green(`${c.COMPLETED} completed${cached > 0 ? ` (${cached} cached)` : ''}`),
     ...(c.FAILED > 0 ? [pc.red(`${c.FAILED} failed`)] : []),
     ...(c.SKIPPED > 0 ? [pc.yellow(`${c.SKIPPED} skipped`)] : []),
     ...(c.CANCELLED > 0 ? [pc.magenta(`${c.CANCELLED} cancelled`)] : []),

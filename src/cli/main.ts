@@ -55,7 +55,8 @@ export function buildProgram(exit: (code: number) => void): Command {
     .option('--keep-open', 'keep the dashboard open after the run ends, until Ctrl-C')
     .option('--backend <url>', 'where attempts run: local (default) or redis://HOST:PORT[/DB] (troupe worker processes)')
     .option('--keep-worktrees', 'keep worktree tasks\' worktrees and branches after the run, for inspection')
-    .action(async (plan: string, options: { maxParallel?: number; strategy?: Strategy; config?: string; runId?: string; json?: boolean; quiet?: boolean; progress?: boolean; dashboard?: boolean | number; host?: string; allowHost?: string[]; keepOpen?: boolean; backend?: string; keepWorktrees?: boolean }) => {
+    .option('--no-cache', 'take no task output from the cache (cache: true tasks run, and their outputs are stored)')
+    .action(async (plan: string, options: { maxParallel?: number; strategy?: Strategy; config?: string; runId?: string; json?: boolean; quiet?: boolean; progress?: boolean; dashboard?: boolean | number; host?: string; allowHost?: string[]; keepOpen?: boolean; backend?: string; keepWorktrees?: boolean; cache?: boolean }) => {
       const { runCommand } = await import('./run-command.ts')
       exit(await runCommand(plan, options))
     })

@@ -37,6 +37,8 @@ export interface RunCommandOptions {
   readonly backend?: string
   /** `--keep-worktrees`: worktree tasks' worktrees and branches outlive the run. */
   readonly keepWorktrees?: boolean
+  /** `--no-cache` makes it false: no output is taken from the task cache. */
+  readonly cache?: boolean
 }
 
 /** The dashboard's port when `--dashboard` is given without one. */
@@ -75,6 +77,7 @@ export async function runCommand(planFile: string, options: RunCommandOptions): 
   const run = runtime.run(plan, {
     ...(options.runId === undefined ? {} : { runId: options.runId }),
     ...(options.keepWorktrees ? { keepWorktrees: true } : {}),
+    ...(options.cache === false ? { cache: false } : {}),
     ...(options.maxParallel === undefined ? {} : { maxParallel: options.maxParallel }),
     ...(options.strategy === undefined ? {} : { strategy: options.strategy }),
   })
@@ -208,7 +211,7 @@ export function describeTransition(e: TaskStateEvent): string | undefined {
       if (e.previous === 'AWAITING_APPROVAL') return `${pc.cyan('▶ merging  ')} ${id} (approved)`
       return `${pc.cyan('▶ started  ')} ${id} (${terminalText(e.agent, 64)}${e.attempt > 1 ? `, attempt ${e.attempt}` : ''})`
     case 'COMPLETED':
-      return `${pc.green('✓ completed')} ${id}${e.previous === 'PENDING' ? ' (reused)' : ''}`
+      return `${pc.green('✓ completed')} ${id}${e.previous === 'PENDING' ? ' (reused)' : e.cached ? ' (cached)' : ''}`
     case 'FAILED':
       return `${pc.red('✗ failed   ')} ${id}: ${error}`
     case 'SKIPPED':

@@ -44,7 +44,7 @@ export function formatRuns(runs: readonly RunInfo[]): string {
     run.runId,
     run.awaitingApproval.length > 0 ? `${run.status}, awaiting approval` : run.status,
     run.startedAt === undefined ? '-' : new Date(run.startedAt).toISOString().replace('T', ' ').slice(0, 19),
-    `${run.done}/${run.total}`,
+    `${run.done}/${run.total}${run.cached ? ` (${run.cached} cached)` : ''}`,
     String(run.invocations),
     run.name ?? '',
   ])

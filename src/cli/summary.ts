@@ -38,7 +38,7 @@ export function formatSummary(result: RunResult, options: SummaryOptions = {}): 
   const shown = rows.length > MAX_ROWS ? rows.filter(([, t]) => t.state !== 'COMPLETED').slice(0, MAX_ROWS) : rows
   const cells = shown.map(([id, task]) => ({
     id: terminalText(id),
-    state: task.reused ? `${task.state} (reused)` : task.state,
+    state: task.reused ? `${task.state} (reused)` : task.cached ? `${task.state} (cached)` : task.state,
     attempts: String(task.attempts),
     duration: task.durationMs === undefined ? '-' : formatMs(task.durationMs),
     code: task.error ? terminalText(task.error.code, 64) : '',
@@ -71,7 +71,8 @@ export function formatSummary(result: RunResult, options: SummaryOptions = {}): 
     ...failures(result, width),
     prose(
       `run ${terminalText(result.runId, 128)}: ${result.status.toUpperCase()} — ${t.completed}/${plural(t.tasks, 'task')} completed, ` +
-        `${t.failed} failed, ${t.skipped} skipped, ${t.cancelled} cancelled${t.reused ? `, ${t.reused} reused` : ''}`,
+        `${t.failed} failed, ${t.skipped} skipped, ${t.cancelled} cancelled${t.reused ? `, ${t.reused} reused` : ''}` +
+        `${t.cached ? `, ${t.cached} cached` : ''}`,
     ),
     prose(
       `makespan ${formatMs(result.makespanMs)} vs sequential ${formatMs(result.sequentialMs)} · speedup ${result.speedup.toFixed(2)}x ` +

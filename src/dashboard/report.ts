@@ -107,6 +107,7 @@ export function snapshotFromResult(result: RunResult, context: ReportContext = {
       intervals: intervalsOf.get(id) ?? [],
       busyMs: t.durationMs ?? 0,
       reused: t.reused === true,
+      ...(t.cached ? { cached: true as const } : {}),
       ...(t.error ? { error: t.error } : {}),
       ...(t.workspace ? { workspace: t.workspace } : {}),
       ...(t.worker !== undefined && t.worker !== 'local' ? { worker: t.worker } : {}),

@@ -11,6 +11,8 @@ export interface EtaPlan extends Graph {
 export interface EtaTask {
   readonly state: TaskState
   readonly reused: boolean
+  /** From the task cache: its (near-zero) time says nothing about its agent. */
+  readonly cached?: true
   /** Time spent in ended attempts. */
   readonly busyMs: number
   readonly fraction: number | undefined
@@ -29,7 +31,7 @@ export function estimateEta(plan: EtaPlan, tasks: readonly EtaTask[], now: numbe
   let allSum = 0
   let allN = 0
   tasks.forEach((t, i) => {
-    if (t.state !== 'COMPLETED' || t.reused) return
+    if (t.state !== 'COMPLETED' || t.reused || t.cached) return
     const o = observed.get(plan.tasks[i]!.agent) ?? { sum: 0, n: 0 }
     o.sum += t.busyMs
     o.n++

@@ -62,6 +62,8 @@ export interface TaskView {
   readonly runningSince?: number
   readonly busyMs: number
   readonly reused: boolean
+  /** The output came from the task cache (the agent did not run). */
+  readonly cached?: true
   readonly error?: SerializedError
   /** Worktree tasks, once the run has ended: branch, diff size and merge result. */
   readonly workspace?: TaskWorkspaceResult
@@ -172,6 +174,7 @@ interface MutableTask {
   intervals: { attempt: number; slot: number; start: number; end?: number; failed?: boolean }[]
   busyMs: number
   reused: boolean
+  cached?: true
   error: SerializedError | undefined
   workspace?: TaskWorkspaceResult
   worker?: string
@@ -230,6 +233,7 @@ export class RunMonitor {
     task.attempt = e.attempt
     task.error = e.error
     if (e.state === 'COMPLETED' && e.previous === 'PENDING') task.reused = true
+    if (e.state === 'COMPLETED' && e.cached) task.cached = true
     if (e.state === 'RUNNING') {
       let slot = this.#slotBusy.indexOf(false)
       if (slot === -1) slot = this.#slotBusy.length
@@ -328,6 +332,7 @@ export class RunMonitor {
         ...(open ? { runningSince: open.start } : {}),
         busyMs: taskBusy,
         reused: t.reused,
+        ...(t.cached ? { cached: true as const } : {}),
         ...(t.error ? { error: t.error } : {}),
         ...(t.workspace ? { workspace: t.workspace } : {}),
         ...(t.worker !== undefined && t.worker !== 'local' ? { worker: t.worker } : {}),

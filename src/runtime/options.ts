@@ -48,6 +48,11 @@ export interface RunOptions {
   readonly baseDir?: string
   /** Keep worktree tasks' worktrees and branches after the run, for inspection (`--keep-worktrees`). @default false */
   readonly keepWorktrees?: boolean
+  /**
+   * `false`: no task output is taken from the cache (`--no-cache`); outputs of `cache: true`
+   * tasks are still stored. @default true
+   */
+  readonly cache?: boolean
 }
 
 export type RuntimeStatus = 'open' | 'closing' | 'closed'
@@ -96,6 +101,7 @@ const runFields = {
   strategy: opt(expecting(Schema.Literals(STRATEGIES), `one of ${STRATEGIES.map((s) => `"${s}"`).join(', ')}`)),
   baseDir: opt(expecting(Schema.String, 'a directory path')),
   keepWorktrees: opt(expecting(Schema.Boolean, 'a boolean')),
+  cache: opt(expecting(Schema.Boolean, 'a boolean')),
 }
 
 /** The keys `createRuntime` accepts; `runPlan` hands exactly these to the runtime it makes. */
@@ -112,7 +118,7 @@ export function pickOptions<T extends object>(options: T, keys: readonly string[
 
 const schemas = {
   createRuntime: Schema.Struct(runtimeFields).annotate({ title: 'createRuntime option', identifier: 'an object of runtime options { config?, clock?, probe?, backend? }' }),
-  run: Schema.Struct(runFields).annotate({ title: 'run option', identifier: 'an object of run options { runId?, signal?, maxParallel?, strategy?, baseDir?, keepWorktrees? }' }),
+  run: Schema.Struct(runFields).annotate({ title: 'run option', identifier: 'an object of run options { runId?, signal?, maxParallel?, strategy?, baseDir?, keepWorktrees?, cache? }' }),
   runPlan: Schema.Struct({ ...runtimeFields, ...runFields }).annotate({ title: 'runPlan option', identifier: 'an object of runtime and run options' }),
 }
 const decoders: Record<keyof typeof schemas, (input: unknown) => Exit.Exit<unknown, unknown>> = {

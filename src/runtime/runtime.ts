@@ -29,7 +29,9 @@ import { McpToolServer } from './coordination/mcp-server.ts'
 import { MAILBOX_FILE, Mailbox } from './coordination/mailbox.ts'
 import { SCRATCHPAD_FILE, Scratchpad, type Note } from './coordination/scratchpad.ts'
 import type { RunResult } from './report/result.ts'
-import { Journal } from './journal/journal.ts'
+import { Journal, definitionHashes } from './journal/journal.ts'
+import { CACHE_DIR, CacheStore } from './cache/cache-store.ts'
+import { CachingExecutor, type CacheTask } from './cache/caching-executor.ts'
 import { LogStore } from './journal/log-store.ts'
 import { ApprovalRequests } from './journal/approval-requests.ts'
 import { ensureCheckpointDir, isRunId, runDir } from './journal/paths.ts'
@@ -73,6 +75,10 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   readonly #backend: RedisTarget | undefined
   /** Wraps #executor: worktree tasks run in a git worktree and complete once merged. */
   readonly #workspaces: WorkspaceExecutor
+  /** Inside #workspaces: `cache: true` tasks are answered from the task cache when their key has an entry. */
+  readonly #caching: CachingExecutor
+  /** `<checkpoint.dir>/cache`, made on first use. */
+  #cacheStore: CacheStore | undefined
   readonly #dispatcher: Dispatcher
   readonly #claims = new ClaimRegistry()
   /** The run tools over MCP for CLI agents (one server per runtime), and each run's scratchpad. */
@@ -119,7 +125,9 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     this.#demand = this.config.governor.enabled ? new DemandBook() : undefined
     const measured = this.#demand ? new MeasuredExecutor(base, this.#demand, this.#clock) : base
     // Worktree tasks run in a git worktree of their own, merged back before they complete.
-    this.#executor = this.#workspaces = new WorkspaceExecutor(measured, new PortBlocks())
+    // Cache hits skip the measurement (no agent ran) but not the worktree: their change is merged like any other.
+    this.#caching = new CachingExecutor(measured)
+    this.#executor = this.#workspaces = new WorkspaceExecutor(this.#caching, new PortBlocks())
     // Threads bound module agents only (the pool's slots gate); each run bounds itself by its
     // maxParallel. On a remote backend the workers' own pools do.
     this.#dispatcher = new Dispatcher(Number.POSITIVE_INFINITY)
@@ -199,6 +207,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
         })
       : undefined
     this.#claims.track(id, compiled.baseDir)
+    const cached = this.#bindCache(id, runPlan, options)
     const run = new Run({
       id,
       plan: runPlan,
@@ -221,11 +230,18 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       ...(workspaces ? { finalize: (result: RunResult) => this.#workspaces.unbind(id).then(() => workspaces.attach(result)) } : {}),
     })
     this.#runs.set(id, run)
+    if (cached) {
+      // A ready task's cache entry is looked up at once: a hit passes the fit gate without a CPU reservation.
+      run.on('task:state', (e) => {
+        if (e.state === 'QUEUED' && e.previous === 'PENDING') this.#caching.prefetch(id, e.taskId, () => this.#dispatcher.request())
+      })
+    }
     void run.result.then(() => {
       this.#claims.forget(id)
       this.#runs.delete(id)
       this.#scratchpads.delete(id)
       this.#mailboxes.delete(id)
+      if (cached) this.#caching.unbind(id)
       if (this.#runs.size === 0) this.#governor?.deactivate()
       if (journal !== undefined) this.#saveDemand()
     })
@@ -302,6 +318,29 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     }
   }
 
+  /**
+   * Routes the run's `cache: true` tasks (the plan's own; tasks added at run time are never
+   * cached) through the task cache, with their definition hashes. False when it has none.
+   */
+  #bindCache(runId: string, plan: RunPlan, options: RunOptions): boolean {
+    const cacheable = plan.tasks.filter((task) => task.cache)
+    if (cacheable.length === 0) return false
+    const hashes = definitionHashes(plan, this.config.models, new Map())
+    const worktrees = plan.workspaces?.taskIds
+    const tasks = new Map<string, CacheTask>()
+    for (const task of cacheable) {
+      const deps = task.deps.map((dep) => plan.tasks[dep]!.id)
+      tasks.set(task.id, { definitionHash: hashes[task.index]!, inputs: task.inputs, deps, worktree: worktrees?.has(task.id) === true })
+    }
+    const dir = resolve(this.config.checkpoint.dir)
+    if (this.#cacheStore === undefined) {
+      ensureCheckpointDir(dir)
+      this.#cacheStore = new CacheStore(join(dir, CACHE_DIR), this.config.cache.maxBytes)
+    }
+    this.#caching.bind(runId, { store: this.#cacheStore, tasks, read: options.cache ?? true, baseDir: plan.baseDir })
+    return true
+  }
+
   /** Worktree plans: checks the repository (ERR_PLAN_INVALID), then routes the run's worktree tasks through it until the run ends. */
   #openWorkspaces(plan: CompiledPlan, runId: string, options: RunOptions): RunWorkspaceSession | undefined {
     if (plan.workspaces === undefined) return undefined
@@ -323,6 +362,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       machine: this.#systemProbe?.limits,
       onSample: (event) => this.#forward('governor:sample', event),
       onHeld: (notice) => this.#forward('governor:held', notice),
+      exempt: (runId, task) => this.#caching.isHit(runId, task.id),
       onTransition: (name, event) => {
         this.#forward(name, event)
         for (const run of this.#runs.values()) {

@@ -55,6 +55,15 @@ describe('renderLiveView', () => {
     expect(lines.filter((l) => l.includes('governor'))).toEqual([])
   })
 
+  it('counts completed tasks taken from the task cache', () => {
+    const m = new RunMonitor({ runId: 'r', plan, strategy: 'concurrent', maxParallel: () => 12, startedAt: 0, now: () => 500 })
+    for (const [i, cached] of [[0, true], [1, true], [2, false]] as const) {
+      m.taskState({ runId: 'r', taskId: `t${i}`, agent: 'w', state: 'RUNNING', previous: 'QUEUED', attempt: 1, at: 0 })
+      m.taskState({ runId: 'r', taskId: `t${i}`, agent: 'w', state: 'COMPLETED', previous: 'RUNNING', attempt: 1, at: 10, ...(cached ? { cached } : {}) })
+    }
+    expect(stripVTControlCharacters(renderLiveView(m.snapshot(), { status: 'n/a' }, 120))).toContain('3 completed (2 cached)')
+  })
+
   it('shows a rate-limit pause and when it resumes', () => {
     const m = new RunMonitor({ runId: 'r', plan, strategy: 'concurrent', maxParallel: () => 12, startedAt: 0, now: () => 500 })
     m.limitPaused({ runId: 'r', taskId: 't0', limits: ['llm'], until: 3500, at: 400 })

@@ -22,7 +22,7 @@ function result(overrides: Partial<RunResult> = {}, count = 19): RunResult {
     speedup: 1.9,
     efficiency: 0.475,
     parallelization: 'PARALLEL',
-    totals: { tasks: count, completed: count, failed: 0, skipped: 0, cancelled: 0, reused: 0 },
+    totals: { tasks: count, completed: count, failed: 0, skipped: 0, cancelled: 0, reused: 0, cached: 0 },
     tasks,
     ...overrides,
   } as RunResult
@@ -108,7 +108,7 @@ describe('formatSummary', () => {
   })
 
   it('wraps the run line at a word boundary at 60 columns (regression: "8/1⏎0 completed")', () => {
-    const totals = { tasks: 10, completed: 8, failed: 2, skipped: 0, cancelled: 0, reused: 0 }
+    const totals = { tasks: 10, completed: 8, failed: 2, skipped: 0, cancelled: 0, reused: 0, cached: 0 }
     const r = result({ runId: 'checks-2026-12-04T13-08-28-945Z-9f0abee1', status: 'failed', totals })
     const lines = plain(formatSummary(r, { columns: 60 }))
     for (const line of lines) expect(line.length).toBeLessThan(60)
@@ -125,8 +125,17 @@ describe('formatSummary', () => {
     ])
   })
 
+  it('marks a task taken from the task cache "(cached)" and counts cached tasks', () => {
+    const r = result({ totals: { tasks: 2, completed: 2, failed: 0, skipped: 0, cancelled: 0, reused: 0, cached: 1 } }, 2)
+    const tasks = { ...r.tasks, 'task-0': { ...r.tasks['task-0']!, cached: true } }
+    const lines = plain(formatSummary({ ...r, tasks }))
+    expect(lines.find((l) => l.startsWith('task-0'))).toMatch(/COMPLETED \(cached\)/)
+    expect(lines.find((l) => l.startsWith('task-1'))).not.toContain('cached')
+    expect(lines.join(' ')).toContain('0 cancelled, 1 cached')
+  })
+
   it('says "1 task", not "1 tasks"', () => {
-    const totals = { tasks: 1, completed: 1, failed: 0, skipped: 0, cancelled: 0, reused: 0 }
+    const totals = { tasks: 1, completed: 1, failed: 0, skipped: 0, cancelled: 0, reused: 0, cached: 0 }
     const text = plain(formatSummary(result({ totals }, 1))).join('\n')
     expect(text).toContain('1/1 task completed')
   })

@@ -138,6 +138,18 @@ describe('troupe report', () => {
     await page.close()
   })
 
+  it('marks a task whose output came from the task cache "cached" on its card', async () => {
+    const withCached = { ...result, tasks: { ...result.tasks, a: { ...result.tasks.a!, cached: true } } } as RunResult
+    const out = join(cwd, 'cached.html')
+    writeFileSync(out, renderReport(withCached))
+    const page = await browser.newPage()
+    await page.goto(pathToFileURL(out).href)
+    await page.waitForSelector('#cards [data-task]')
+    expect(await page.textContent('[data-task="a"] .agent')).toMatch(/ · cached$/)
+    expect(await page.textContent('[data-task="b"] .agent')).not.toContain('cached')
+    await page.close()
+  })
+
   it('shows a hostile task id as text: it cannot close the data script or inject markup', async () => {
     const id = '</script><script>window.pwned=1</script><img src=x onerror="window.pwned=2">'
     const hostile = { ...result, tasks: { [id]: { state: 'FAILED', attempts: 1, error: { code: 'ERR_TASK_FAILED', message: '<b>bold</b>' } } } } as unknown as RunResult

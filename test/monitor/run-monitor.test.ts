@@ -39,6 +39,18 @@ describe('RunMonitor', () => {
     expect(slots).toEqual({ a: [0], b: [1], c: [0] })
   })
 
+  it('marks a task whose output came from the task cache, and only that one', () => {
+    const clock = { now: 0 }
+    const m = monitorAt(clock)
+    move(m, 'a', 'QUEUED', 'RUNNING', 0)
+    m.taskState({ runId: 'r', taskId: 'a', agent: 'w', state: 'COMPLETED', previous: 'RUNNING', attempt: 1, at: 5, cached: true })
+    move(m, 'b', 'QUEUED', 'RUNNING', 0)
+    move(m, 'b', 'RUNNING', 'COMPLETED', 500)
+    const byId = Object.fromEntries(m.snapshot().tasks.map((t) => [t.id, t]))
+    expect(byId.a!.cached).toBe(true)
+    expect(byId.b!.cached).toBeUndefined()
+  })
+
   it('reports the speedup so far as worker time over wall time, running attempts included', () => {
     const clock = { now: 1000 }
     const m = monitorAt(clock)

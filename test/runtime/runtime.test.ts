@@ -65,7 +65,7 @@ describe('a diamond plan (a → b, a → c, b + c → d)', () => {
     expect(result.tasks.c!.state).toBe('COMPLETED')
     expect(result.tasks.d!.state).toBe('SKIPPED')
     expect(result.tasks.d!.error?.code).toBe('ERR_DEPENDENCY_FAILED')
-    expect(result.totals).toEqual({ tasks: 4, completed: 2, failed: 1, skipped: 1, cancelled: 0, reused: 0 })
+    expect(result.totals).toEqual({ tasks: 4, completed: 2, failed: 1, skipped: 1, cancelled: 0, reused: 0, cached: 0 })
   })
 
   it('gives each task the outputs of its direct dependencies', async () => {

@@ -383,7 +383,8 @@
   }
 
   function agentText(t) {
-    return `${t.agent.split('/').pop()}${t.attempt > 1 ? ` · attempt ${t.attempt}` : ''}${t.reused ? ' · reused' : ''}`
+    const marks = `${t.reused ? ' · reused' : ''}${t.cached ? ' · cached' : ''}`
+    return `${t.agent.split('/').pop()}${t.attempt > 1 ? ` · attempt ${t.attempt}` : ''}${marks}`
   }
 
   function workspaceText(w) {

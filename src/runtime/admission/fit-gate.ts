@@ -76,6 +76,8 @@ export class FitGate implements Gate {
     readonly onHold: (notice: HoldNotice) => void,
     /** An attempt of an agent not known to wait started: a reading soon would tell what it uses. */
     readonly onLearning: () => void = () => {},
+    /** Tasks that will use no CPU (a task-cache hit: no agent runs): admitted without a reservation. */
+    readonly exempt: (runId: string, task: CompiledTask) => boolean = () => false,
   ) {
     this.#headroom = { cores: limits.cores, othersCpu: 0, memoryMb: limits.memoryMb, memoryUsedMb: 0 }
   }
@@ -132,6 +134,8 @@ export class FitGate implements Gate {
   }
 
   tryAcquire(runId: string, task: CompiledTask): boolean {
+    // Nothing reserved: release() finds no reservation and does nothing.
+    if (this.exempt(runId, task)) return true
     this.demand.seed(task.agent, (task.spec as { resources?: unknown }).resources ?? kindPrior(task))
     const estimate = this.demand.estimate(task.agent)
     // An agent never seen gets one attempt, even on busy cores: otherwise agents that wait

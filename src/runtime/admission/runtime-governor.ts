@@ -5,6 +5,7 @@ import type { DemandBook } from '../governor/demand.ts'
 import type { Dispatcher } from './dispatcher.ts'
 import { FitGate, type HoldNotice } from './fit-gate.ts'
 import type { Gate } from './gate.ts'
+import type { CompiledTask } from '../plan/plan.ts'
 import { Governor, type ResourceProbe } from '../governor/governor.ts'
 import { readMachineLimits, type MachineLimits } from '../governor/machine-limits.ts'
 
@@ -22,6 +23,8 @@ export interface RuntimeGovernorOptions {
   readonly onHeld: (notice: HoldNotice) => void
   /** `governor:throttled` / `governor:resumed`, for the runtime and every run in flight. */
   readonly onTransition: (name: 'governor:throttled' | 'governor:resumed', event: GovernorEvent) => void
+  /** Tasks the fit gate admits without a reservation: they will use no CPU (task-cache hits). */
+  readonly exempt?: (runId: string, task: CompiledTask) => boolean
 }
 
 /**
@@ -36,7 +39,7 @@ export function createRuntimeGovernor(options: RuntimeGovernorOptions): Governor
   const machine = options.machine ?? readMachineLimits()
   // The fit gate is made first (the governor feeds it readings); it asks the governor for one.
   let governor: Governor<FitGate> | undefined
-  const fit = new FitGate(options.demand, options.clock, machine, options.onHeld, () => governor?.sampleSoon())
+  const fit = new FitGate(options.demand, options.clock, machine, options.onHeld, () => governor?.sampleSoon(), options.exempt)
   options.gates.unshift(fit)
   governor = new Governor({
     fit,

@@ -66,6 +66,8 @@ export const ConfigSchema = Schema.Struct({
   checkpoint: opt(
     Schema.Struct({ enabled: opt(Schema.Boolean), dir: opt(Schema.String), rollbackOnFailure: opt(Schema.Boolean) }),
   ),
+  /** Task outputs kept across runs (`cache: true` tasks): at most `maxBytes` in `<checkpoint.dir>/cache`. */
+  cache: opt(Schema.Struct({ maxBytes: opt(PositiveInt) })),
   supervision: opt(Schema.Struct({ maxRestarts: opt(NonNegativeInt), periodMs: opt(PositiveInt) })),
   budget: opt(
     Schema.Struct({
@@ -140,6 +142,11 @@ export interface ResolvedConfig {
   }
   readonly limits: Readonly<Record<string, LimitConfig>>
   readonly checkpoint: { readonly enabled: boolean; readonly dir: string; readonly rollbackOnFailure: boolean }
+  /**
+   * The task cache in `<checkpoint.dir>/cache`: least recently used entries go past `maxBytes`.
+   * @default { maxBytes: 268435456 } (256 MiB)
+   */
+  readonly cache: { readonly maxBytes: number }
   /** Worker crashes (exit, out of memory, uncaught exception) a run tolerates per period before it fails fast. */
   readonly supervision: { readonly maxRestarts: number; readonly periodMs: number }
   readonly budget: { readonly maxCostUsd: number | null; readonly onExceeded: 'pause' | 'fail' }
@@ -155,6 +162,9 @@ export interface ResolvedConfig {
 }
 
 export const CONFIG_FILE = 'troupe.config.json'
+
+/** `cache.maxBytes` by default: 256 MiB. */
+export const DEFAULT_CACHE_MAX_BYTES = 256 * 1024 * 1024
 
 const decode = Schema.decodeUnknownExit(ConfigSchema, { onExcessProperty: 'error', errors: 'all' })
 /** Configs made by {@link resolveConfig}: only these skip resolution (a frozen partial config is not one). */
@@ -267,6 +277,7 @@ function withDefaults(c: TroupeConfig, source: string): ResolvedConfig {
       dir: c.checkpoint?.dir ?? '.troupe',
       rollbackOnFailure: c.checkpoint?.rollbackOnFailure ?? false,
     },
+    cache: { maxBytes: c.cache?.maxBytes ?? DEFAULT_CACHE_MAX_BYTES },
     supervision: { maxRestarts: c.supervision?.maxRestarts ?? 10, periodMs: c.supervision?.periodMs ?? 10_000 },
     budget: { maxCostUsd: c.budget?.maxCostUsd ?? null, onExceeded: c.budget?.onExceeded ?? 'pause' },
     backend: c.backend ?? 'local',

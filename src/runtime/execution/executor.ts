@@ -79,11 +79,16 @@ export interface AttemptResources {
 }
 
 /**
+ * `cached` on a success: the output came from the task cache; the agent did not run.
+ *
  * `usage` on a result: spend reported together with the outcome (a CLI's final totals). The run
  * records the outcome first and counts this after, so a completed task whose final spend
  * crosses the budget keeps its output.
  */
-export type AttemptResult = ({ readonly ok: true; readonly output: unknown } | { readonly ok: false; readonly error: AttemptError }) & {
+export type AttemptResult = (
+  | { readonly ok: true; readonly output: unknown; readonly cached?: true }
+  | { readonly ok: false; readonly error: AttemptError }
+) & {
   readonly resources?: AttemptResources
   readonly worker?: string
   readonly usage?: UsageReport

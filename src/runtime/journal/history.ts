@@ -18,6 +18,8 @@ export interface RunInfo {
   /** Tasks whose latest record is COMPLETED, and tasks in the plan. */
   readonly done: number
   readonly total: number
+  /** Of `done`, tasks whose output came from the task cache. */
+  readonly cached?: number
   /** The first run and every resume. */
   readonly invocations: number
   /** Tasks awaiting approval (docs/plans.md#approval-gates): `troupe approve <runId> <taskId>` decides. */
@@ -49,7 +51,12 @@ export function runInfo(checkpointDir: string, runId: string): RunInfo {
   }
   const summary = summarize(contents?.records ?? [])
   let done = 0
-  for (const record of summary.tasks.values()) if (record.state === 'COMPLETED') done++
+  let cached = 0
+  for (const record of summary.tasks.values()) {
+    if (record.state !== 'COMPLETED') continue
+    done++
+    if (record.cached) cached++
+  }
   const status = summary.lastEnd?.status ?? (holder !== undefined ? 'running' : 'interrupted')
   return {
     runId,
@@ -58,6 +65,7 @@ export function runInfo(checkpointDir: string, runId: string): RunInfo {
     startedAt: summary.firstStart?.at,
     endedAt: summary.lastEnd?.at,
     done,
+    ...(cached > 0 ? { cached } : {}),
     total: (summary.lastStart?.tasks ?? 0) + summary.addedSinceStart,
     invocations: summary.invocations,
     awaitingApproval: summary.lastEnd === undefined ? [...summary.awaiting] : [],

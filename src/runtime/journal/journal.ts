@@ -190,6 +190,7 @@ export class Journal implements RunRecorder {
       error: result.error,
       reused: result.reused,
       repairs: result.repairs,
+      cached: result.cached,
       outputUnavailable: undefined as true | undefined,
     }
     let line: string

@@ -48,6 +48,8 @@ const CHECKS: { readonly [K in keyof TaskFields]-?: Check } = {
   approve: toTheSchema,
   repair: toTheSchema,
   check: toTheSchema,
+  inputs: strings,
+  cache: (value) => typeof value === 'boolean',
 }
 // A Map, not the object: a key such as `constructor` must not find Object.prototype's.
 const CHECK_BY_KEY: ReadonlyMap<string, Check> = new Map(Object.entries(CHECKS))

@@ -148,6 +148,13 @@ export const TaskSchema = Schema.Struct({
   // Repair loops (docs/workspaces.md "Repair"); worktree tasks only (parseWorkspaceSpec).
   repair: opt(RepairSchema),
   check: opt(CheckSchema),
+  /**
+   * Files whose contents the task's output depends on (globs relative to the plan's directory,
+   * which they may not leave): part of its cache key (docs/plans.md "Caching across runs").
+   */
+  inputs: opt(Strings),
+  /** Reuse the output of an earlier run with the same definition, inputs and dependency outputs. @default the plan's `cache`, else false */
+  cache: opt(expecting(Schema.Boolean, 'a boolean')),
 }).annotate({ title: 'task', identifier: 'a task: an object with `id` and `agent`' })
 
 /** The rule of one stage of a `hybrid` plan. */
@@ -171,6 +178,8 @@ export const PlanSchema = Schema.Struct({
   integration: opt(Schema.Unknown),
   setup: opt(Schema.Unknown),
   copy: opt(Schema.Unknown),
+  /** The default of every task's `cache`. */
+  cache: opt(expecting(Schema.Boolean, 'a boolean')),
   tasks: expecting(
     Schema.Array(Schema.Unknown).check(Schema.makeFilter((tasks: readonly unknown[]) => tasks.length > 0, { expected: 'at least one task' })),
     'an array of tasks',

@@ -7,6 +7,7 @@ import { checkTemplates, resolveAgentPath, resolveAgents } from './agent-links.t
 import type { AgentEnvironment } from './agents.ts'
 import { checkCondition } from './condition.ts'
 import type { Graph } from './graph.ts'
+import { checkInputGlobs } from './input-globs.ts'
 import { linkTasks } from './link-tasks.ts'
 import { leanTask } from './lean-task.ts'
 import { checkStageDependencies } from './stages.ts'
@@ -43,11 +44,13 @@ export interface Plan extends PlanWorkspaceFields {
   readonly agents?: Readonly<Record<string, string | Readonly<Record<string, unknown>>>>
   /** `strategy: hybrid`: stage name → its rule, in the order the stages run. */
   readonly stages?: Readonly<Record<string, StageSpec>>
+  /** The default of every task's `cache`. @default false */
+  readonly cache?: boolean
   readonly tasks: readonly TaskSpec[]
 }
 
-/** Task fields a compiled task fills in when they are not given: `priority` 'medium', the lists empty. */
-type DefaultedField = 'priority' | 'claims' | 'uses' | 'tags'
+/** Task fields a compiled task fills in when they are not given: `priority` 'medium', the lists empty, `cache` the plan's. */
+type DefaultedField = 'priority' | 'claims' | 'uses' | 'tags' | 'inputs' | 'cache'
 /**
  * Task fields a compiled task replaces: `dependsOn` by `deps` (indices), `workspace`, `repair`
  * and `check` by the plan's `workspaces`, `approve` by `approval` (where its gate holds it).
@@ -92,6 +95,8 @@ export interface TaskLinker {
   readonly baseDir: string
   /** The plan's `workspace` default. */
   readonly workspace: 'none' | 'worktree'
+  /** The plan's `cache` default. */
+  readonly cache?: boolean
 }
 
 /** One stage of a `hybrid` plan, with its rule. */
@@ -192,7 +197,7 @@ export function linkPlan(data: unknown, options: LinkOptions): CompiledPlan {
   if (plan.strategy === 'pipeline' || hybrid) checkStageDependencies({ tasks: parsed, stages: plan.stages, deps })
 
   const workspaceDefault = (data as { workspace?: unknown }).workspace === 'worktree' ? 'worktree' : 'none'
-  const linker: TaskLinker = { agents, environment, baseDir, workspace: workspaceDefault }
+  const linker: TaskLinker = { agents, environment, baseDir, workspace: workspaceDefault, cache: plan.cache ?? false }
   const tasks = parsed.map((spec, index) => compileTask(spec, index, deps[index]!, dependents[index]!, linker))
 
   const strategy = plan.strategy === 'hybrid' ? 'pipeline' : plan.strategy
@@ -218,6 +223,7 @@ export function compileTask(spec: TaskFields, index: number, deps: readonly numb
   }
   if (agentSpec.kind !== 'module') checkTemplates(spec, agentSpec, where)
   if (spec.when !== undefined) checkCondition(spec.when, `${where} ("${spec.id}").when`, spec.id, new Set(spec.dependsOn))
+  if (spec.inputs !== undefined) checkInputGlobs(spec.inputs, `${where} ("${spec.id}").inputs`)
   return {
     index,
     id: spec.id,
@@ -239,6 +245,8 @@ export function compileTask(spec: TaskFields, index: number, deps: readonly numb
     resources: spec.resources,
     when: spec.when,
     approval: approvalPoint(spec, linker, where),
+    cache: spec.cache ?? linker.cache ?? false,
+    inputs: spec.inputs ?? [],
     spec,
   }
 }

@@ -16,6 +16,8 @@ export interface TaskStateEvent {
   readonly attempt: number
   readonly at: number
   readonly error?: SerializedError
+  /** On COMPLETED: the output came from the task cache. */
+  readonly cached?: true
 }
 
 export interface TaskProgressEvent {

@@ -34,6 +34,8 @@ export interface TaskResult {
   readonly error?: SerializedError
   /** True when the output was taken from a previous run's journal. */
   readonly reused?: boolean
+  /** True when the output was taken from the task cache (`cache: true`): the agent did not run. */
+  readonly cached?: boolean
   /** What became of the task's git worktree (worktree tasks that started). */
   readonly workspace?: TaskWorkspaceResult
   /** Where the final attempt ran: `local` (this process), or the name of a `troupe worker`. */
@@ -62,6 +64,8 @@ export interface RunTotals {
   readonly skipped: number
   readonly cancelled: number
   readonly reused: number
+  /** Completed tasks whose output came from the task cache. */
+  readonly cached: number
 }
 
 /** The outcome of a run (docs/library.md "RunResult"); also `troupe run --json` output. */

@@ -76,7 +76,7 @@ describe('each fault fails only its own task, with its own code', () => {
       expect(result.tasks.dependent).toMatchObject({ state: 'SKIPPED', error: { code: 'ERR_DEPENDENCY_FAILED' } })
       expect(result.tasks.sibling!.state).toBe('COMPLETED')
       expect(result.tasks['sibling-child']!.state).toBe('COMPLETED')
-      expect(result.totals).toEqual({ tasks: 4, completed: 2, failed: 1, skipped: 1, cancelled: 0, reused: 0 })
+      expect(result.totals).toEqual({ tasks: 4, completed: 2, failed: 1, skipped: 1, cancelled: 0, reused: 0, cached: 0 })
     })
   }
 })
