@@ -234,6 +234,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       // A ready task's cache entry is looked up at once: a hit passes the fit gate without a CPU reservation.
       run.on('task:state', (e) => {
         if (e.state === 'QUEUED' && e.previous === 'PENDING') this.#caching.prefetch(id, e.taskId, () => this.#dispatcher.request())
+        // Stored after its agent succeeded, but the task did not complete with it: not a result.
+        if (e.state === 'FAILED' || e.state === 'CANCELLED') this.#caching.forget(id, e.taskId)
       })
     }
     void run.result.then(() => {

@@ -83,6 +83,17 @@ export class CacheStore {
     return done
   }
 
+  /** Removes the entry stored under `key`, if any (queued behind the writes in flight). */
+  remove(key: string): Promise<void> {
+    const done = this.#writes.then(async () => {
+      if (!KEY_PATTERN.test(key)) return
+      await rm(join(this.dir, key + SUFFIX), { force: true })
+      this.#tally?.delete(key + SUFFIX)
+    })
+    this.#writes = done.catch(() => undefined)
+    return done
+  }
+
   async #write(key: string, entry: CacheEntry): Promise<boolean> {
     if (!KEY_PATTERN.test(key)) return false
     let body: string

@@ -55,6 +55,8 @@ interface Lookup {
 export class CachingExecutor implements Executor {
   readonly #inner: Executor
   readonly #runs = new Map<string, RunCacheBinding>()
+  /** Per attempt in this process (`runId\0taskId`): the entry it stored, until its task ends. */
+  readonly #stored = new Map<string, { readonly store: CacheStore; readonly key: string }>()
   /** Per run: the plan directory's path inside its repository (`git rev-parse --show-prefix`). */
   readonly #prefixes = new Map<string, Promise<string>>()
   /** Per run: outputs of its tasks that succeeded here, by id (dependencies' outputs, for prefetches). */
@@ -77,7 +79,20 @@ export class CachingExecutor implements Executor {
     this.#outputs.set(runId, new Map())
   }
 
+  /**
+   * Removes what an attempt of task `taskId` stored in this run: the task did not complete with
+   * it (its worktree's check, merge or verify failed, it was cancelled), so it is no result.
+   */
+  forget(runId: string, taskId: string): void {
+    const id = `${runId}\0${taskId}`
+    const stored = this.#stored.get(id)
+    if (stored === undefined) return
+    this.#stored.delete(id)
+    stored.store.remove(stored.key).catch(() => undefined)
+  }
+
   unbind(runId: string): void {
+    for (const id of this.#stored.keys()) if (id.startsWith(`${runId}\0`)) this.#stored.delete(id)
     this.#runs.delete(runId)
     this.#prefixes.delete(runId)
     this.#outputs.delete(runId)
@@ -125,6 +140,13 @@ export class CachingExecutor implements Executor {
     if (binding === undefined) return this.#inner.start(request, listener)
     const task = binding.tasks.get(request.taskId)
     if (task === undefined) return this.#recorded(request, this.#inner.start(request, listener))
+    if (request.repair !== undefined) {
+      // The work this attempt stored failed its check, merge or verify: it is not a result to
+      // reuse, and a repair always runs its agent (regression: a repair answered from the cache
+      // re-applied the failing change until the repairs ran out).
+      this.forget(request.runId, request.taskId)
+      return this.#recorded(request, this.#inner.start(request, listener))
+    }
     let inner: AttemptHandle | undefined
     let aborted = false
     const started = (handle: AttemptHandle) => {
@@ -198,6 +220,7 @@ export class CachingExecutor implements Executor {
       const patch = request.workspace === undefined ? undefined : await diffSince(request.workspace, base)
       const entry = { taskId: request.taskId, output: result.output, ...(patch === undefined ? {} : { patch }), storedAt: Date.now() }
       const stored = await binding.store.write(key, entry)
+      if (stored) this.#stored.set(id, { store: binding.store, key })
       if (!stored) listener.onLog('cache: output not stored (it cannot be encoded, or it is larger than cache.maxBytes)')
     } catch (error) {
       listener.onLog(`cache: output not stored: ${(error as Error).message}`)

@@ -342,6 +342,49 @@ describe('task cache: what is never stored or reused', () => {
   })
 })
 
+describe('task cache: only completed work is kept', () => {
+  it('regression: a worktree task whose merge failed verify is not reused by the next run (its failing change was kept)', async () => {
+    const repo = tempRepo({ 'README.md': 'hello\n', '.gitignore': '.troupe/\nran.log\n' })
+    const log = join(repo, 'ran.log')
+    const failing: Plan = {
+      workspace: 'worktree',
+      integration: { verify: ['sh', '-c', 'exit 1'] },
+      agents: { write: { kind: 'command', run: ['sh', '-c', 'echo w >> "$1"; echo x > x.txt', 'sh', log] } },
+      tasks: [{ id: 'w', agent: 'write', cache: true, retries: 0 }],
+    }
+    const first = await runIn(repo, failing)
+    expect(first.tasks.w!.error?.code).toBe('ERR_VERIFY_FAILED')
+    expect(entries(repo)).toEqual([])
+    const second = await runIn(repo, failing)
+    expect(second.tasks.w!.cached).toBeUndefined()
+    expect(readFileSync(log, 'utf8').split('\n').filter(Boolean)).toHaveLength(2)
+  })
+
+  it('regression: a repair runs its agent and a change that failed its check is not kept', async () => {
+    const repo = tempRepo({ 'README.md': 'hello\n', '.gitignore': '.troupe/\nran.log\n' })
+    const log = join(repo, 'ran.log')
+    const mark = join(mkdtempSync(join(tmpdir(), 'troupe-cache-check-')), 'failed-once')
+    const repaired: Plan = {
+      workspace: 'worktree',
+      agents: { write: { kind: 'command', run: ['sh', '-c', 'echo w >> "$1"; echo x > x.txt', 'sh', log] } },
+      tasks: [
+        {
+          id: 'w',
+          agent: 'write',
+          cache: true,
+          check: ['sh', '-c', 'test -f "$1" || { touch "$1"; exit 1; }', 'sh', mark],
+          repair: { attempts: 1, on: ['check'] },
+        },
+      ],
+    }
+    const first = await runIn(repo, repaired)
+    expect(first.status).toBe('completed')
+    expect(first.tasks.w!.repairs).toHaveLength(1)
+    expect(readFileSync(log, 'utf8').split('\n').filter(Boolean)).toHaveLength(2)
+    expect(entries(repo)).toEqual([])
+  })
+})
+
 function execBuffer(repo: string, object: string): Buffer {
   return Buffer.from(gitIn(repo, 'show', object), 'latin1')
 }
