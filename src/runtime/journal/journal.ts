@@ -369,6 +369,9 @@ function definitionHash(
   const workspace = (task.spec as { workspace?: unknown }).workspace ?? ''
   const model = models[task.agent] ?? ''
   hash.update(`v2\0${task.id}\0${task.agent}\0${agent}\0${file}\0${model}\0${String(workspace)}\0${canonicalInput(task)}`)
+  // A task's own check and repair policy decide whether its work is accepted (absent: the v2 hash unchanged).
+  const { check, repair } = task.spec
+  if (check !== undefined || repair !== undefined) hash.update(`\0${stringify({ check, repair }, { canonical: true })}`)
   for (const dep of task.deps) hash.update(`\0${hashes[dep]}`)
   return hash.digest('base64url').slice(0, 22)
 }

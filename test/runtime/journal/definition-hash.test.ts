@@ -50,6 +50,17 @@ describe('definition hash: everything that defines the work (regression: resume 
     it(`covers the ${what}`, () => expect(hashOf(command(change))).not.toBe(base))
   }
 
+  const worktree = (task: Record<string, unknown>): Plan =>
+    ({ name: 'h', workspace: 'worktree', agents: { x: { kind: 'command', run: ['echo', 'one'] } }, tasks: [{ id: 't', agent: 'x', ...task }] }) as Plan
+
+  it('covers a worktree task\'s own check (regression: a changed check reused the completed task)', () => {
+    expect(hashOf(worktree({ check: ['test', '-f', 'a'] }))).not.toBe(hashOf(worktree({ check: ['test', '-f', 'b'] })))
+  })
+
+  it('covers a worktree task\'s own repair policy', () => {
+    expect(hashOf(worktree({ repair: { attempts: 1 } }))).not.toBe(hashOf(worktree({ repair: { attempts: 2 } })))
+  })
+
   it('covers the prompt template in the input', () => {
     expect(hashOf(command({}, { prompt: 'a {{input.x}}' }))).not.toBe(hashOf(command({}, { prompt: 'b {{input.x}}' })))
   })
