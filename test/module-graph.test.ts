@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -11,10 +11,10 @@ const dir = mkdtempSync(join(tmpdir(), 'troupe-module-graph-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 /** The npm packages a child process loads when it runs `args` (a script and its arguments), by name. */
-function packagesLoaded(args: readonly string[], name: string): string[] {
+function packagesLoaded(args: readonly string[], name: string, cwd = root): string[] {
   const log = join(dir, `${name}.log`)
   const child = spawnSync(process.execPath, ['--import', TSX, '--import', RECORD, ...args], {
-    cwd: root,
+    cwd,
     env: { ...process.env, TROUPE_MODULE_LOG: log },
     encoding: 'utf8',
   })
@@ -35,6 +35,20 @@ describe('module graph', () => {
     const loaded = packagesLoaded(['--input-type=module', '-e', `await import(${JSON.stringify(join(root, 'src', 'index.ts'))})`], 'index')
     expect(loaded).toContain('xstate')
     expect(loaded.filter((name) => ON_DEMAND.includes(name))).toEqual([])
+  })
+
+  it("import('troupe') loads no YAML parser: it is required by the first YAML plan", () => {
+    const loaded = packagesLoaded(['--input-type=module', '-e', `await import(${JSON.stringify(join(root, 'src', 'index.ts'))})`], 'index-yaml')
+    expect(loaded).not.toContain('yaml')
+  })
+
+  it('troupe run of a JSON plan with one command task loads no process library, no MCP or SDK, no YAML parser', () => {
+    const work = mkdtempSync(join(dir, 'run-'))
+    const plan = { name: 'one', agents: { t: { kind: 'command', run: ['true'] } }, tasks: [{ id: 'a', agent: 't' }] }
+    writeFileSync(join(work, 'plan.json'), JSON.stringify(plan))
+    const loaded = packagesLoaded([join(root, 'src', 'cli', 'main.ts'), 'run', 'plan.json', '--quiet'], 'run-command', work)
+    expect(loaded).toContain('xstate')
+    expect(loaded.filter((name) => [...ON_DEMAND, 'smol-toml', 'yaml'].includes(name))).toEqual([])
   })
 
   it('troupe --version loads no engine library (only commander)', () => {
