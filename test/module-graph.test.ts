@@ -10,8 +10,8 @@ const RECORD = join(root, 'test', 'fixtures', 'module-graph', 'record-modules.mj
 const dir = mkdtempSync(join(tmpdir(), 'troupe-module-graph-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
-/** The npm packages a child process loads when it runs `args` (a script and its arguments), by name. */
-function packagesLoaded(args: readonly string[], name: string, cwd = root): string[] {
+/** The URLs of the modules a child process (and its worker threads) resolves when it runs `args`. */
+function modulesLoaded(args: readonly string[], name: string, cwd = root): string[] {
   const log = join(dir, `${name}.log`)
   const child = spawnSync(process.execPath, ['--import', TSX, '--import', RECORD, ...args], {
     cwd,
@@ -19,8 +19,13 @@ function packagesLoaded(args: readonly string[], name: string, cwd = root): stri
     encoding: 'utf8',
   })
   expect(child.status, child.stderr).toBe(0)
+  return readFileSync(log, 'utf8').split('\n')
+}
+
+/** The npm packages a child process loads when it runs `args` (a script and its arguments), by name. */
+function packagesLoaded(args: readonly string[], name: string, cwd = root): string[] {
   const names = new Set<string>()
-  for (const url of readFileSync(log, 'utf8').split('\n')) {
+  for (const url of modulesLoaded(args, name, cwd)) {
     const match = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url)
     if (match) names.add(match[1]!)
   }
@@ -49,6 +54,14 @@ describe('module graph', () => {
     const loaded = packagesLoaded([join(root, 'src', 'cli', 'main.ts'), 'run', 'plan.json', '--quiet'], 'run-command', work)
     expect(loaded).toContain('xstate')
     expect(loaded.filter((name) => [...ON_DEMAND, 'smol-toml', 'yaml'].includes(name))).toEqual([])
+  })
+
+  it('troupe run of a plan without module agents starts no worker-thread pool thread', () => {
+    const work = mkdtempSync(join(dir, 'run-'))
+    const plan = { name: 'one', agents: { t: { kind: 'command', run: ['true'] } }, tasks: [{ id: 'a', agent: 't' }] }
+    writeFileSync(join(work, 'plan.json'), JSON.stringify(plan))
+    const urls = modulesLoaded([join(root, 'src', 'cli', 'main.ts'), 'run', 'plan.json', '--quiet'], 'run-no-threads', work)
+    expect(urls.filter((url) => url.includes('/piscina/dist/worker.js') || url.includes('worker-entry'))).toEqual([])
   })
 
   it('troupe --version loads no engine library (only commander)', () => {
