@@ -47,6 +47,11 @@ describe('module graph', () => {
     expect(loaded).not.toContain('yaml')
   })
 
+  it("import('troupe') loads no expression engine: jexl is required by the first `when` condition", () => {
+    const loaded = packagesLoaded(['--input-type=module', '-e', `await import(${JSON.stringify(join(root, 'src', 'index.ts'))})`], 'index-jexl')
+    expect(loaded).not.toContain('jexl')
+  })
+
   it('troupe run of a JSON plan with one command task loads no process library, no MCP or SDK, no YAML parser', () => {
     const work = mkdtempSync(join(dir, 'run-'))
     const plan = { name: 'one', agents: { t: { kind: 'command', run: ['true'] } }, tasks: [{ id: 'a', agent: 't' }] }

@@ -67,7 +67,8 @@ export class LogStore {
     if (this.#sizes.has(file)) return
     let size = 0
     try {
-      size = statSync(file).size
+      // No exception for the usual case, a first attempt with no log yet: it cost ~10 µs per task.
+      size = statSync(file, { throwIfNoEntry: false })?.size ?? 0
     } catch {
       return
     }
