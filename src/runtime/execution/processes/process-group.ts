@@ -57,6 +57,8 @@ export class ProcessGroup {
   #state: GroupState = 'running'
   #killTimer: NodeJS.Timeout | undefined
   #contained: Contained | undefined
+  /** The sweep at the leader's exit found the group empty (a fact about that moment, not a lifecycle state). */
+  #emptied = false
 
   constructor(file: string, args: readonly string[], options: SpawnOptions) {
     installExitHook()
@@ -88,7 +90,11 @@ export class ProcessGroup {
     // The leader's exit is not the end: orphans may still hold the pipes open, and 'close'
     // waits for the pipes. Reap the rest of the group so the streams can close.
     child.once('exit', () => {
-      if (this.#state === 'running') this.stop(options.graceMs)
+      if (this.#state !== 'running') return
+      this.stop(options.graceMs)
+      // That sweep found no process of the group, escaped or tagged, left: none is left to start
+      // one, so 'close' needs no second sweep (each reads all of /proc: half of a short command's cost).
+      if (this.#killTimer === undefined) this.#emptied = true
     })
     let spawnError: Error | undefined
     // 'error' comes before 'close' when the process cannot start (ENOENT, a missing cwd).
@@ -128,7 +134,7 @@ export class ProcessGroup {
 
   #finish(): void {
     // Late orphans that ignored SIGTERM but closed their pipes: make sure of them.
-    if (this.pid !== undefined && this.#state !== 'exited') this.#signal('SIGKILL')
+    if (this.pid !== undefined && this.#state !== 'exited' && !this.#emptied) this.#signal('SIGKILL')
     clearTimeout(this.#killTimer)
     this.#state = 'exited'
     live.delete(this)
