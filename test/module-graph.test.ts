@@ -69,6 +69,15 @@ describe('module graph', () => {
     expect(urls.filter((url) => url.includes('/piscina/dist/worker.js') || url.includes('worker-entry'))).toEqual([])
   })
 
+  it("import('troupe') and a run without module agents load no thread-pool library (piscina, comlink)", () => {
+    const work = mkdtempSync(join(dir, 'run-'))
+    const plan = { name: 'one', agents: { t: { kind: 'command', run: ['true'] } }, tasks: [{ id: 'a', agent: 't' }] }
+    writeFileSync(join(work, 'plan.json'), JSON.stringify(plan))
+    const run = packagesLoaded([join(root, 'src', 'cli', 'main.ts'), 'run', 'plan.json', '--quiet'], 'run-no-pool', work)
+    const entry = packagesLoaded(['--input-type=module', '-e', `await import(${JSON.stringify(join(root, 'src', 'index.ts'))})`], 'index-no-pool')
+    expect([...run, ...entry].filter((name) => name === 'piscina' || name === 'comlink')).toEqual([])
+  })
+
   it('troupe --version loads no engine library (only commander)', () => {
     const loaded = packagesLoaded([join(root, 'src', 'cli', 'main.ts'), '--version'], 'version')
     const runner = ['tsx', 'get-tsconfig', 'resolve-pkg-maps']

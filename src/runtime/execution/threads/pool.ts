@@ -1,7 +1,8 @@
 import { availableParallelism } from 'node:os'
 import type { MessagePort } from 'node:worker_threads'
-import * as Comlink from 'comlink'
-import { Piscina } from 'piscina'
+import { createRequire } from 'node:module'
+import type * as Comlink from 'comlink'
+import type { Piscina } from 'piscina'
 import { threadEntryFile } from '../../core/worker-file.ts'
 import type { CompiledPlan } from '../../plan/plan.ts'
 import type { ModuleAgentSpec } from '../../plan/agent-spec.ts'
@@ -16,6 +17,11 @@ import type { ProcessGroup } from '../processes/process-group.ts'
 import { hostExec } from './host-exec.ts'
 import { ABORT_MESSAGE, CHECK_AGENTS_EXPORT, CTX_PORT_MESSAGE, WARM_EXPORT, type AgentLoadProblem, type AttemptKey, type ClaimResult, type HostApi, type WorkerResult, type WorkerTask } from './protocol.ts'
 import type { AttemptHandle, AttemptListener, AttemptRequest, AttemptResult, Executor } from '../executor.ts'
+
+const requireCjs = createRequire(import.meta.url)
+/** piscina and comlink (~20 ms to load) are required with the first thread: a plan of commands never loads them. */
+const piscinaClass = (): typeof Piscina => (requireCjs('piscina') as typeof import('piscina')).Piscina
+const comlink = (): typeof Comlink => requireCjs('comlink') as typeof Comlink
 
 export interface PoolOptions {
   /** Threads kept started even when idle. */
@@ -169,7 +175,7 @@ export class WorkerPool implements Executor {
     this.#resourceLimits = resourceLimits
     this.#checker = new AgentChecker({ load: (urls, signal) => this.#checkIn(urls, signal), timeoutMs: options.loadTimeoutMs })
     this.#startThreads = () => {
-      const piscina = new Piscina<WorkerTask, WorkerResult>({
+      const piscina = new (piscinaClass())<WorkerTask, WorkerResult>({
         filename,
         minThreads: Math.min(options.minThreads, maxThreads),
         // Attempts waiting in `ctx.spawn(…, { wait: true })` keep their thread but give back
@@ -290,7 +296,7 @@ export class WorkerPool implements Executor {
   #checkIn(urls: readonly string[], signal: AbortSignal): Promise<AgentLoadProblem[]> {
     if (this.slots.inFlight < this.slots.capacity) return this.#piscina.run(urls as unknown as WorkerTask, { name: CHECK_AGENTS_EXPORT, signal }) as unknown as Promise<AgentLoadProblem[]>
     const resourceLimits = this.#resourceLimits
-    this.#spareChecker ??= new Piscina<readonly string[], AgentLoadProblem[]>({
+    this.#spareChecker ??= new (piscinaClass())<readonly string[], AgentLoadProblem[]>({
       filename: this.#filename,
       name: CHECK_AGENTS_EXPORT,
       minThreads: 0,
@@ -397,7 +403,7 @@ export class WorkerPool implements Executor {
         return pad.append(attempt.taskId, String(text))
       },
     }
-    Comlink.expose(host, port as unknown as Comlink.Endpoint)
+    comlink().expose(host, port as unknown as Comlink.Endpoint)
     // One port per worker thread: it closes when its thread ends.
     this.#ports.add(port)
     port.once('close', () => this.#ports.delete(port))
