@@ -1,11 +1,12 @@
-import jexl from 'jexl'
+import type Jexl from 'jexl'
 import type { SerializedError } from '../runtime/core/errors.ts'
+import { jexl } from '../runtime/plan/condition.ts'
 import type { CompiledTask } from '../runtime/plan/plan.ts'
 
 /** What a task's `when` decided: run it, skip it, or fail it (the expression threw). */
 export type ConditionVerdict = { readonly verdict: 'run' } | { readonly verdict: 'skip' | 'fail'; readonly error: SerializedError }
 
-type Compiled = ReturnType<typeof jexl.compile>
+type Compiled = ReturnType<typeof Jexl.compile>
 
 /**
  * Evaluates `when` conditions at run time, once a task's dependencies are done. The context
@@ -20,7 +21,7 @@ export class Conditions {
     let value: unknown
     try {
       let expression = this.#compiled.get(source)
-      if (expression === undefined) this.#compiled.set(source, (expression = jexl.compile(source)))
+      if (expression === undefined) this.#compiled.set(source, (expression = jexl().compile(source)))
       const deps = Object.create(null) as Record<string, { output: unknown }>
       for (const dep of task.deps) deps[depId(dep)] = { output: outputOf(dep) }
       value = expression.evalSync({ deps, input: task.input })

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { open, rename, rm, truncate, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -83,6 +83,8 @@ export class Journal implements RunRecorder {
   #warned = false
   readonly #lock: RunLock
   readonly #previous: JournalContents | undefined
+  /** The run's directory existed before this invocation took its lock: an earlier one may have left processes. */
+  readonly #reopened: boolean
 
   /**
    * Takes the run id's lock and reads what an earlier run with this id left, synchronously,
@@ -93,6 +95,7 @@ export class Journal implements RunRecorder {
     this.#options = options
     this.file = journalFile(options.dir, options.runId)
     ensureCheckpointDir(options.dir)
+    this.#reopened = existsSync(runDir(options.dir, options.runId))
     this.#lock = RunLock.acquire(runDir(options.dir, options.runId), options.runId, options.now)
     try {
       this.#previous = readJournal(this.file)
@@ -143,7 +146,8 @@ export class Journal implements RunRecorder {
     const { runId, plan, strategy, maxParallel } = this.#options
     const previous = this.#previous
     // What an earlier, killed invocation of this run left running dies before anything runs again.
-    await stopLeftovers(runDir(this.#options.dir, runId))
+    // A new run id has no earlier invocation: skip the scan of every process (/proc) on its start-up path.
+    if (this.#reopened) await stopLeftovers(runDir(this.#options.dir, runId))
     // Bytes, not decoded text: invalid UTF-8 before the cut must not move it.
     if (previous !== undefined && previous.validBytes < previous.size) await truncate(this.file, previous.validBytes)
     this.#handle = await open(this.file, 'a')

@@ -1,4 +1,4 @@
-import { appendFileSync, statSync } from 'node:fs'
+import { appendFileSync, existsSync, statSync } from 'node:fs'
 import { appendFile, mkdir } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import type { EventEmitter } from 'node:events'
@@ -37,9 +37,12 @@ export class LogStore {
   #flushing: Promise<void> = Promise.resolve()
   #scheduled = false
   #status: 'open' | 'closed' = 'open'
+  /** The run had logs before this store: an attempt's log may hold an earlier invocation's lines. */
+  readonly #earlierLogs: boolean
 
   constructor(runDirectory: string, options: LogStoreOptions = {}) {
     this.#runDir = runDirectory
+    this.#earlierLogs = existsSync(join(runDirectory, 'logs'))
     this.#maxBytes = options.maxBytesPerAttempt ?? 8 * 1024 * 1024
     this.#flushBytes = options.flushBytes ?? 256 * 1024
   }
@@ -62,12 +65,14 @@ export class LogStore {
    * to the file directly as soon as it starts.
    */
   startAttempt(taskId: string, attempt: number): void {
-    if (this.#status === 'closed') return
+    // A new run's attempts have no earlier lines to separate from: no stat per task.
+    if (this.#status === 'closed' || !this.#earlierLogs) return
     const file = attemptLogFile(this.#runDir, taskId, attempt)
     if (this.#sizes.has(file)) return
     let size = 0
     try {
-      size = statSync(file).size
+      // No exception for the usual case, a first attempt with no log yet: it cost ~10 µs per task.
+      size = statSync(file, { throwIfNoEntry: false })?.size ?? 0
     } catch {
       return
     }

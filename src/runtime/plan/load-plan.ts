@@ -1,10 +1,17 @@
 import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { delimiter, dirname, extname, isAbsolute, join, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { parse as parseYaml } from 'yaml'
 import { TroupeError } from '../core/errors.ts'
 import type { AgentEnvironment } from './agents.ts'
 import { MAX_INPUT_DEPTH, linkPlan, type CompiledPlan, type CompileOptions } from './plan.ts'
+
+/** `yaml` (~50 ms to load), required on the first YAML plan: `import('troupe')` and JSON plans skip it. */
+let yamlParse: typeof import('yaml').parse | undefined
+function parseYaml(text: string): unknown {
+  yamlParse ??= (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse
+  return yamlParse(text)
+}
 
 /** Reads a plan file (`.json`, `.yaml`, `.yml`) and validates it. */
 export function loadPlan(file: string): CompiledPlan {

@@ -2,7 +2,6 @@ import { rmSync } from 'node:fs'
 import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { cliMcpConfig, writeCliMcpConfig } from '../../coordination/mcp-config.ts'
 import type { McpEndpoint, McpToolServer } from '../../coordination/mcp-server.ts'
 import type { Mailbox } from '../../coordination/mailbox.ts'
 import { Scratchpad } from '../../coordination/scratchpad.ts'
@@ -174,6 +173,8 @@ export class ProcessExecutor implements Executor {
           stopped: stopped.signal,
           ...(mailbox === undefined ? {} : { mailbox }),
         })
+        // Loaded here: a run of `command` agents never pays for the TOML writer and the tools' zod schemas.
+        const { cliMcpConfig, writeCliMcpConfig } = await import('../../coordination/mcp-config.ts')
         const config = await cliMcpConfig(kind, endpoint.url, dir, env)
         await writeCliMcpConfig(config)
         if (aborted) return { ok: false, error: { code: 'ERR_CANCELLED', message: `Task "${request.taskId}" attempt ${request.attempt} was stopped before its process started` } }

@@ -1,7 +1,8 @@
 import { availableParallelism } from 'node:os'
 import type { MessagePort } from 'node:worker_threads'
-import * as Comlink from 'comlink'
-import { Piscina } from 'piscina'
+import { createRequire } from 'node:module'
+import type * as Comlink from 'comlink'
+import type { Piscina } from 'piscina'
 import { threadEntryFile } from '../../core/worker-file.ts'
 import type { CompiledPlan } from '../../plan/plan.ts'
 import type { ModuleAgentSpec } from '../../plan/agent-spec.ts'
@@ -16,6 +17,11 @@ import type { ProcessGroup } from '../processes/process-group.ts'
 import { hostExec } from './host-exec.ts'
 import { ABORT_MESSAGE, CHECK_AGENTS_EXPORT, CTX_PORT_MESSAGE, WARM_EXPORT, type AgentLoadProblem, type AttemptKey, type ClaimResult, type HostApi, type RepairContext, type WorkerResult, type WorkerTask } from './protocol.ts'
 import type { AttemptHandle, AttemptListener, AttemptRepair, AttemptRequest, AttemptResult, Executor } from '../executor.ts'
+
+const requireCjs = createRequire(import.meta.url)
+/** piscina and comlink (~20 ms to load) are required with the first thread: a plan of commands never loads them. */
+const piscinaClass = (): typeof Piscina => (requireCjs('piscina') as typeof import('piscina')).Piscina
+const comlink = (): typeof Comlink => requireCjs('comlink') as typeof Comlink
 
 export interface PoolOptions {
   /** Threads kept started even when idle. */
@@ -139,7 +145,9 @@ class PoolAttempt implements AttemptHandle {
  */
 export class WorkerPool implements Executor {
   readonly name = 'local'
-  readonly #piscina: Piscina<WorkerTask, WorkerResult>
+  /** Made by the first module attempt or `prepare`: a run of commands, CLIs or LLM calls starts no thread. */
+  #threads: { readonly piscina: Piscina<WorkerTask, WorkerResult>; readonly shared: SharedThreads } | undefined
+  readonly #startThreads: () => Piscina<WorkerTask, WorkerResult>
   readonly #attempts = new Map<AttemptKey, PoolAttempt>()
   readonly #scratchpad: (runId: string) => Scratchpad | undefined
   #nextAttempt = 0
@@ -150,7 +158,6 @@ export class WorkerPool implements Executor {
   readonly #filename: string
   readonly #resourceLimits: { readonly maxOldGenerationSizeMb: number } | undefined
   readonly #shares: ((agent: string) => boolean) | undefined
-  readonly #shared: SharedThreads
   /**
    * The admission gate for module agents: a task starts only when a thread slot is free.
    * Other kinds need no thread and pass.
@@ -167,28 +174,45 @@ export class WorkerPool implements Executor {
     this.#filename = filename
     this.#resourceLimits = resourceLimits
     this.#checker = new AgentChecker({ load: (urls, signal) => this.#checkIn(urls, signal), timeoutMs: options.loadTimeoutMs })
-    this.#piscina = new Piscina<WorkerTask, WorkerResult>({
-      filename,
-      minThreads: Math.min(options.minThreads, maxThreads),
-      // Attempts waiting in `ctx.spawn(…, { wait: true })` keep their thread but give back
-      // their slot: the threads of the tasks they wait for come on top.
-      maxThreads: maxThreads + PARKED_THREADS,
-      concurrentTasksPerWorker: options.concurrentTasksPerWorker,
-      idleTimeout: options.idleTimeoutMs,
-      // 'sync' (the default) blocks a worker's event loop between tasks, freezing its timers.
-      atomics: 'disabled',
-      execArgv: [...THREAD_EXEC_ARGV],
-      // The scheduler never hands piscina more than it can run; no queue limit here.
-      maxQueue: Infinity,
-      ...(resourceLimits === undefined ? {} : { resourceLimits }),
-      loadBalancer: sharingBalancer(Math.max(WAITING_TASKS_PER_THREAD, options.concurrentTasksPerWorker)),
-    })
-    this.#shared = new SharedThreads(this.#piscina)
-    // Without an 'error' listener a worker that fails outside a task crashes the process.
-    this.#piscina.on('error', (error: Error) => options.onError(error))
-    this.#piscina.on('message', (message: { type?: unknown; port?: MessagePort }) => {
-      if (message?.type === CTX_PORT_MESSAGE && message.port) this.#exposeHost(message.port)
-    })
+    this.#startThreads = () => {
+      const piscina = new (piscinaClass())<WorkerTask, WorkerResult>({
+        filename,
+        minThreads: Math.min(options.minThreads, maxThreads),
+        // Attempts waiting in `ctx.spawn(…, { wait: true })` keep their thread but give back
+        // their slot: the threads of the tasks they wait for come on top.
+        maxThreads: maxThreads + PARKED_THREADS,
+        concurrentTasksPerWorker: options.concurrentTasksPerWorker,
+        idleTimeout: options.idleTimeoutMs,
+        // 'sync' (the default) blocks a worker's event loop between tasks, freezing its timers.
+        atomics: 'disabled',
+        execArgv: [...THREAD_EXEC_ARGV],
+        // The scheduler never hands piscina more than it can run; no queue limit here.
+        maxQueue: Infinity,
+        ...(resourceLimits === undefined ? {} : { resourceLimits }),
+        loadBalancer: sharingBalancer(Math.max(WAITING_TASKS_PER_THREAD, options.concurrentTasksPerWorker)),
+      })
+      // Without an 'error' listener a worker that fails outside a task crashes the process.
+      piscina.on('error', (error: Error) => options.onError(error))
+      piscina.on('message', (message: { type?: unknown; port?: MessagePort }) => {
+        if (message?.type === CTX_PORT_MESSAGE && message.port) this.#exposeHost(message.port)
+      })
+      return piscina
+    }
+  }
+
+  get #piscina(): Piscina<WorkerTask, WorkerResult> {
+    return this.#started.piscina
+  }
+
+  get #shared(): SharedThreads {
+    return this.#started.shared
+  }
+
+  get #started(): { readonly piscina: Piscina<WorkerTask, WorkerResult>; readonly shared: SharedThreads } {
+    if (this.#threads !== undefined) return this.#threads
+    const piscina = this.#startThreads()
+    this.#threads = { piscina, shared: new SharedThreads(piscina) }
+    return this.#threads
   }
 
   /**
@@ -242,7 +266,7 @@ export class WorkerPool implements Executor {
 
   /** Threads started (busy or idle). */
   get threads(): number {
-    return this.#piscina.threads.length
+    return this.#threads?.piscina.threads.length ?? 0
   }
 
   /**
@@ -273,7 +297,7 @@ export class WorkerPool implements Executor {
   #checkIn(urls: readonly string[], signal: AbortSignal): Promise<AgentLoadProblem[]> {
     if (this.slots.inFlight < this.slots.capacity) return this.#piscina.run(urls as unknown as WorkerTask, { name: CHECK_AGENTS_EXPORT, signal }) as unknown as Promise<AgentLoadProblem[]>
     const resourceLimits = this.#resourceLimits
-    this.#spareChecker ??= new Piscina<readonly string[], AgentLoadProblem[]>({
+    this.#spareChecker ??= new (piscinaClass())<readonly string[], AgentLoadProblem[]>({
       filename: this.#filename,
       name: CHECK_AGENTS_EXPORT,
       minThreads: 0,
@@ -303,9 +327,12 @@ export class WorkerPool implements Executor {
   /** Waits for queued work to finish (or, with `force`, terminates it) and stops the threads. */
   async close(force = false): Promise<void> {
     await this.#spareChecker?.close({ force: true })
-    // piscina's close waits for running tasks, even forced: abandoned ones may never end.
-    if (this.#shared.abandoned > 0) await Promise.all(this.#piscina.threads.map((thread) => thread.terminate()))
-    await this.#piscina.close({ force })
+    const threads = this.#threads
+    if (threads !== undefined) {
+      // piscina's close waits for running tasks, even forced: abandoned ones may never end.
+      if (threads.shared.abandoned > 0) await Promise.all(threads.piscina.threads.map((thread) => thread.terminate()))
+      await threads.piscina.close({ force })
+    }
     for (const port of this.#ports) port.close()
     this.#ports.clear()
   }
@@ -377,7 +404,7 @@ export class WorkerPool implements Executor {
         return pad.append(attempt.taskId, String(text))
       },
     }
-    Comlink.expose(host, port as unknown as Comlink.Endpoint)
+    comlink().expose(host, port as unknown as Comlink.Endpoint)
     // One port per worker thread: it closes when its thread ends.
     this.#ports.add(port)
     port.once('close', () => this.#ports.delete(port))

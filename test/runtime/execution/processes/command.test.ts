@@ -131,4 +131,11 @@ describe('command agents', () => {
     const result = await run.result
     expect(result.tasks.t?.output).toMatchObject({ stdout: `t/1/${mark}\n` })
   })
+
+  it('names the missing working directory, not the executable, when cwd does not exist (regression: reported as "spawn echo ENOENT")', async () => {
+    const cwd = join(tmpdir(), `troupe-no-such-dir-${randomUUID()}`)
+    const result = await runtime.run({ ...one({ run: ['echo', 'x'], cwd }), tasks: [{ id: 't', agent: 'x', retries: 0 }] } as Plan).result
+    expect(result.tasks.t?.error?.code).toBe('ERR_COMMAND_FAILED')
+    expect(result.tasks.t?.error?.message).toContain(`its working directory ${cwd} does not exist`)
+  })
 })
