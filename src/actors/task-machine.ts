@@ -1,8 +1,6 @@
 import { assign, setup } from 'xstate'
 import type { SerializedError } from '../runtime/core/errors.ts'
 
-import type { TaskState } from '../runtime/core/task-state.ts'
-
 export { TASK_STATES, TERMINAL_STATES, type TaskState } from '../runtime/core/task-state.ts'
 
 /** Error codes that another attempt cannot fix. */

@@ -136,9 +136,9 @@ describe('troupe approve', () => {
     const missing = await runCli(['approve', 'r1'], { cwd: repo })
     expect(missing.code).toBe(2)
     expect(missing.stderr).toContain("missing required argument 'taskId'")
-    const escape = await runCli(['approve', '../x', 'gated'], { cwd: repo })
-    expect(escape.code).toBe(2)
-    expect(escape.stderr).toContain('Expected a run id of 1-128 letters')
+    const outside = await runCli(['approve', '../x', 'gated'], { cwd: repo })
+    expect(outside.code).toBe(2)
+    expect(outside.stderr).toContain('Expected a run id of 1-128 letters')
   })
 
   it('an unknown run exits 2 naming it', { timeout: 60_000 }, async () => {
