@@ -233,7 +233,31 @@ export async function startDashboard(source: Runtime | Run, options: DashboardOp
   }
 
   function decide(req: IncomingMessage, res: ServerResponse, runId: string): void {
-    // A JSON content type forces a CORS preflight, so other origins cannot drive this.
+    postToRun(req, res, runId, MAX_APPROVAL_BODY_BYTES, (run, body) => {
+      const parsed = JSON.parse(body) as { task?: unknown; decision?: unknown; reason?: unknown }
+      const { task, decision, reason } = parsed
+      const decided = decision === 'approve' || decision === 'reject'
+      if (typeof task !== 'string' || !decided || (reason !== undefined && typeof reason !== 'string')) {
+        const expected = '{ task: string, decision: "approve" | "reject", reason?: string }'
+        throw new TroupeError('ERR_ARGUMENT_INVALID', `Expected ${expected}, got ${describeValue(parsed)}`)
+      }
+      run.decide({ id: randomUUID(), task, decision, by: 'dashboard', at: Date.now(), ...(reason === undefined ? {} : { reason }) })
+      return { runId, task, decision }
+    })
+  }
+
+  /**
+   * A control request on run `runId`: a JSON body of at most `maxBytes`, handed to `apply`, whose
+   * answer is sent as JSON; a thrown error is a 400 with its code. A JSON content type forces a
+   * CORS preflight, so other origins cannot drive it.
+   */
+  function postToRun(
+    req: IncomingMessage,
+    res: ServerResponse,
+    runId: string,
+    maxBytes: number,
+    apply: (run: NonNullable<ReturnType<typeof monitor.run>>, body: string) => unknown,
+  ): void {
     if (!(req.headers['content-type'] ?? '').startsWith('application/json')) {
       return send(res, 415, 'application/json', JSON.stringify({ code: 'ERR_ARGUMENT_INVALID', message: 'Expected a JSON body' }))
     }
@@ -241,7 +265,7 @@ export async function startDashboard(source: Runtime | Run, options: DashboardOp
     req.setEncoding('utf8')
     req.on('data', (chunk: string) => {
       body += chunk
-      if (body.length > MAX_APPROVAL_BODY_BYTES) req.destroy()
+      if (body.length > maxBytes) req.destroy()
     })
     req.on('end', () => {
       const run = monitor.run(runId)
@@ -249,15 +273,7 @@ export async function startDashboard(source: Runtime | Run, options: DashboardOp
         return send(res, 404, 'application/json', JSON.stringify({ code: 'ERR_ARGUMENT_INVALID', message: `No run "${runId}"` }))
       }
       try {
-        const parsed = JSON.parse(body) as { task?: unknown; decision?: unknown; reason?: unknown }
-        const { task, decision, reason } = parsed
-        const decided = decision === 'approve' || decision === 'reject'
-        if (typeof task !== 'string' || !decided || (reason !== undefined && typeof reason !== 'string')) {
-          const expected = '{ task: string, decision: "approve" | "reject", reason?: string }'
-          throw new TroupeError('ERR_ARGUMENT_INVALID', `Expected ${expected}, got ${describeValue(parsed)}`)
-        }
-        run.decide({ id: randomUUID(), task, decision, by: 'dashboard', at: Date.now(), ...(reason === undefined ? {} : { reason }) })
-        send(res, 200, 'application/json', JSON.stringify({ runId, task, decision }))
+        send(res, 200, 'application/json', JSON.stringify(apply(run, body)))
       } catch (error) {
         const code = isTroupeError(error) ? error.code : 'ERR_ARGUMENT_INVALID'
         send(res, 400, 'application/json', JSON.stringify({ code, message: error instanceof Error ? error.message : String(error) }))
@@ -274,34 +290,15 @@ export async function startDashboard(source: Runtime | Run, options: DashboardOp
   }
 
   function setMaxParallel(req: IncomingMessage, res: ServerResponse, runId: string): void {
-    // A JSON content type forces a CORS preflight, so other origins cannot drive this.
-    if (!(req.headers['content-type'] ?? '').startsWith('application/json')) {
-      return send(res, 415, 'application/json', JSON.stringify({ code: 'ERR_ARGUMENT_INVALID', message: 'Expected a JSON body' }))
-    }
-    let body = ''
-    req.setEncoding('utf8')
-    req.on('data', (chunk: string) => {
-      body += chunk
-      if (body.length > MAX_BODY_BYTES) req.destroy()
-    })
-    req.on('end', () => {
-      const run = monitor.run(runId)
-      if (run === undefined) {
-        return send(res, 404, 'application/json', JSON.stringify({ code: 'ERR_ARGUMENT_INVALID', message: `No run "${runId}"` }))
+    postToRun(req, res, runId, MAX_BODY_BYTES, (run, body) => {
+      const value = (JSON.parse(body) as { maxParallel?: unknown }).maxParallel
+      // Bounded like a plan's maxParallel: the control must not size the run past what a plan may.
+      if (typeof value === 'number' && value > MAX_PARALLEL) {
+        const what = `\`maxParallel\` to be an integer from 1 to ${MAX_PARALLEL}`
+        throw new TroupeError('ERR_ARGUMENT_INVALID', `Expected ${what}, got ${describeValue(value)}`)
       }
-      try {
-        const value = (JSON.parse(body) as { maxParallel?: unknown }).maxParallel
-        // Bounded like a plan's maxParallel: the control must not size the run past what a plan may.
-        if (typeof value === 'number' && value > MAX_PARALLEL) {
-          const what = `\`maxParallel\` to be an integer from 1 to ${MAX_PARALLEL}`
-          throw new TroupeError('ERR_ARGUMENT_INVALID', `Expected ${what}, got ${describeValue(value)}`)
-        }
-        run.setMaxParallel(value as number)
-        send(res, 200, 'application/json', JSON.stringify({ runId, maxParallel: run.maxParallel }))
-      } catch (error) {
-        const code = isTroupeError(error) ? error.code : 'ERR_ARGUMENT_INVALID'
-        send(res, 400, 'application/json', JSON.stringify({ code, message: error instanceof Error ? error.message : String(error) }))
-      }
+      run.setMaxParallel(value as number)
+      return { runId, maxParallel: run.maxParallel }
     })
   }
 
