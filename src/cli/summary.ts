@@ -11,6 +11,11 @@ const STATE_COLOR: Record<string, (text: string) => string> = {
   CANCELLED: pc.magenta,
 }
 
+/** A task's state, with how many repairs it took (docs/workspaces.md "Repair"). */
+function withRepairs(state: string, repairs: number): string {
+  return repairs === 0 ? state : `${state} (${repairs} repair${repairs === 1 ? '' : 's'})`
+}
+
 /** Rows listed at most; beyond, completed tasks are left out first. */
 const MAX_ROWS = 40
 
@@ -38,7 +43,7 @@ export function formatSummary(result: RunResult, options: SummaryOptions = {}): 
   const shown = rows.length > MAX_ROWS ? rows.filter(([, t]) => t.state !== 'COMPLETED').slice(0, MAX_ROWS) : rows
   const cells = shown.map(([id, task]) => ({
     id: terminalText(id),
-    state: task.reused ? `${task.state} (reused)` : task.cached ? `${task.state} (cached)` : task.state,
+    state: task.reused ? `${task.state} (reused)` : task.cached ? `${task.state} (cached)` : withRepairs(task.state, task.repairs?.length ?? 0),
     attempts: String(task.attempts),
     duration: task.durationMs === undefined ? '-' : formatMs(task.durationMs),
     code: task.error ? terminalText(task.error.code, 64) : '',

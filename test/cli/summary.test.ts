@@ -134,6 +134,16 @@ describe('formatSummary', () => {
     expect(lines.join(' ')).toContain('0 cancelled, 1 cached')
   })
 
+  it('says how many repairs a task took', () => {
+    const r = result({}, 3)
+    const repair = { attempt: 1, reason: 'verify' as const, detail: 'exit 1' }
+    const tasks = { ...r.tasks, 'task-0': { ...r.tasks['task-0']!, repairs: [repair] }, 'task-1': { ...r.tasks['task-1']!, repairs: [repair, repair] } }
+    const lines = plain(formatSummary({ ...r, tasks }))
+    expect(lines.find((l) => l.startsWith('task-0'))).toMatch(/COMPLETED \(1 repair\)/)
+    expect(lines.find((l) => l.startsWith('task-1'))).toMatch(/COMPLETED \(2 repairs\)/)
+    expect(lines.find((l) => l.startsWith('task-2'))).not.toContain('repair')
+  })
+
   it('says "1 task", not "1 tasks"', () => {
     const totals = { tasks: 1, completed: 1, failed: 0, skipped: 0, cancelled: 0, reused: 0, cached: 0 }
     const text = plain(formatSummary(result({ totals }, 1))).join('\n')
