@@ -12,8 +12,9 @@ const STATE_COLOR: Record<string, (text: string) => string> = {
 }
 
 /** A task's state, with how many repairs it took (docs/workspaces.md "Repair"). */
-function withRepairs(state: string, repairs: number): string {
-  return repairs === 0 ? state : `${state} (${repairs} repair${repairs === 1 ? '' : 's'})`
+function withRepairs(state: string, repairs: readonly unknown[] = []): string {
+  const n = repairs.length
+  return n === 0 ? state : `${state} (${n} repair${n === 1 ? '' : 's'})`
 }
 
 /** Rows listed at most; beyond, completed tasks are left out first. */
@@ -43,7 +44,7 @@ export function formatSummary(result: RunResult, options: SummaryOptions = {}): 
   const shown = rows.length > MAX_ROWS ? rows.filter(([, t]) => t.state !== 'COMPLETED').slice(0, MAX_ROWS) : rows
   const cells = shown.map(([id, task]) => ({
     id: terminalText(id),
-    state: task.reused ? `${task.state} (reused)` : task.cached ? `${task.state} (cached)` : withRepairs(task.state, task.repairs?.length ?? 0),
+    state: task.reused ? `${task.state} (reused)` : task.cached ? `${task.state} (cached)` : withRepairs(task.state, task.repairs),
     attempts: String(task.attempts),
     duration: task.durationMs === undefined ? '-' : formatMs(task.durationMs),
     code: task.error ? terminalText(task.error.code, 64) : '',
