@@ -3,7 +3,10 @@ import type { Mailbox } from '../coordination/mailbox.ts'
 import type { Scratchpad } from '../coordination/scratchpad.ts'
 import type { Clock } from '../core/clock.ts'
 import type { ResolvedConfig } from '../core/config.ts'
+import { WaitingThreads } from '../admission/waiting-threads.ts'
 import type { AgentKind } from '../plan/agent-spec.ts'
+import type { CompiledPlan } from '../plan/plan.ts'
+import type { Backend } from './backend.ts'
 import type { Executor } from './executor.ts'
 import { LazyExecutor } from './lazy-executor.ts'
 import { LlmExecutor } from './llm/llm-executor.ts'
@@ -25,10 +28,13 @@ export interface LocalBackendOptions {
   readonly shares?: (agent: string) => boolean
 }
 
-/** This machine's executors: the worker-thread pool for module agents and the router over every kind. */
-export interface LocalBackend {
+/**
+ * This machine's executors: the worker-thread pool for module agents and the router over
+ * every kind; its gate is the pool's thread slots, `prepare` the pool's agent checks and warm-up.
+ */
+export interface LocalBackend extends Backend {
   readonly pool: WorkerPool
-  readonly executor: Executor
+  prepare(plan: CompiledPlan, parallelism: number): Promise<void>
 }
 
 /**
@@ -71,5 +77,12 @@ export function createLocalBackend(config: ResolvedConfig, options: LocalBackend
       ['anthropic', llm],
     ]),
   )
-  return { pool, executor }
+  return {
+    pool,
+    executor,
+    // Thread slots bound module agents only; other kinds pass.
+    gates: [new WaitingThreads(pool.slots)],
+    prepare: (plan, parallelism) => pool.prepare(plan, parallelism),
+    close: (force) => executor.close(force),
+  }
 }
