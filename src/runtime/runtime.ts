@@ -24,7 +24,6 @@ import { parseRedisUrl } from './execution/redis/connection.ts'
 import { createRedisBackend } from './execution/redis/redis-backend.ts'
 import { createLocalBackend } from './execution/local-backend.ts'
 import type { Backend } from './execution/backend.ts'
-import { McpToolServer } from './coordination/mcp-server.ts'
 import { MAILBOX_FILE, Mailbox } from './coordination/mailbox.ts'
 import { SCRATCHPAD_FILE, Scratchpad, type Note } from './coordination/scratchpad.ts'
 import type { RunResult } from './report/result.ts'
@@ -80,8 +79,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   #cacheStore: CacheStore | undefined
   readonly #dispatcher: Dispatcher
   readonly #claims = new ClaimRegistry()
-  /** The run tools over MCP for CLI agents (one server per runtime), and each run's scratchpad. */
-  readonly #mcp = new McpToolServer()
+  /** Each run's scratchpad, handed to its attempts through their listeners. */
   readonly #scratchpads = new Map<string, Scratchpad>()
   /** Each run's messages between tasks (`send_message`, `read_messages`). */
   readonly #mailboxes = new Map<string, Mailbox>()
@@ -148,9 +146,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     const local = createLocalBackend(this.config, {
       clock: this.#clock,
       onError: (error) => reportListenerError(new Error(`worker pool error: ${error.message}`, { cause: error })),
-      tools: this.#mcp,
-      scratchpad: (runId) => this.#scratchpads.get(runId),
-      mailbox: (runId) => this.#mailboxes.get(runId),
+      tools: true,
       // Agents the governor sees mostly waiting share threads: no thread start per sleeping task.
       ...(this.config.governor.enabled ? { shares: (agent: string) => this.#governor?.fit?.waits(agent) === true } : {}),
     })
@@ -231,6 +227,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       signal: options.signal,
       forward: (name, ...args) => this.#forward(name, ...(args as RuntimeEvents[typeof name])),
       listening: (name) => this.listenerCount(name) > 0,
+      scratchpad: () => this.#scratchpads.get(id),
+      mailbox: () => this.#mailboxes.get(id),
       ...(workspaces ? { finalize: (result: RunResult) => this.#workspaces.unbind(id).then(() => workspaces.attach(result)) } : {}),
     })
     this.#runs.set(id, run)
@@ -304,7 +302,6 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     const closing = options.force ? this.#backend.close(true) : undefined
     await Promise.all(runs.map((run) => run.result))
     await (closing ?? this.#backend.close(false))
-    await this.#mcp.close()
     this.#governor?.close()
     this.#limits.close()
     await this.#systemProbe?.close()

@@ -1,6 +1,4 @@
-import type { McpToolServer } from '../coordination/mcp-server.ts'
-import type { Mailbox } from '../coordination/mailbox.ts'
-import type { Scratchpad } from '../coordination/scratchpad.ts'
+import { McpToolServer } from '../coordination/mcp-server.ts'
 import type { Clock } from '../core/clock.ts'
 import type { ResolvedConfig } from '../core/config.ts'
 import { WaitingThreads } from '../admission/waiting-threads.ts'
@@ -18,12 +16,12 @@ export interface LocalBackendOptions {
   readonly threads?: number
   readonly clock: Clock
   readonly onError: (error: Error) => void
-  /** The runtime's MCP server: CLI agents get the run tools through it. */
-  readonly tools?: McpToolServer
-  /** The run's scratchpad, by run id (`ctx.scratchpad`, the MCP scratchpad tools). */
-  readonly scratchpad?: (runId: string) => Scratchpad | undefined
-  /** The run's mailbox, by run id (the MCP message tools). */
-  readonly mailbox?: (runId: string) => Mailbox | undefined
+  /**
+   * Serve the run tools to CLI agents over MCP (a server on 127.0.0.1 started with the first
+   * CLI attempt, closed with the backend). `troupe worker` does not: remote CLI agents get none.
+   * @default false
+   */
+  readonly tools?: boolean
   /** Whether an agent's attempts may share a worker thread (it mostly waits); see PoolOptions.shares. */
   readonly shares?: (agent: string) => boolean
 }
@@ -51,9 +49,9 @@ export function createLocalBackend(config: ResolvedConfig, options: LocalBackend
     perAgentMb: config.governor.memory.perAgentMb,
     loadTimeoutMs: config.timeoutMs,
     onError: options.onError,
-    ...(options.scratchpad ? { scratchpad: options.scratchpad } : {}),
     ...(options.shares ? { shares: options.shares } : {}),
   })
+  const tools = options.tools === true ? new McpToolServer() : undefined
   const llm = new LlmExecutor({ prices: config.prices, now: () => options.clock.now() })
   // Loaded with the first command or CLI attempt: a plan of module agents never loads execa.
   const processes = new LazyExecutor('local', async () => {
@@ -61,9 +59,7 @@ export function createLocalBackend(config: ResolvedConfig, options: LocalBackend
     return new ProcessExecutor({
       prices: config.prices,
       maxRssMb: config.governor.memory.perProcessMb,
-      ...(options.tools ? { tools: options.tools } : {}),
-      ...(options.scratchpad ? { scratchpad: options.scratchpad } : {}),
-      ...(options.mailbox ? { mailbox: options.mailbox } : {}),
+      ...(tools ? { tools } : {}),
     })
   })
   const executor = new LocalExecutor(
@@ -83,6 +79,10 @@ export function createLocalBackend(config: ResolvedConfig, options: LocalBackend
     // Thread slots bound module agents only; other kinds pass.
     gates: [new WaitingThreads(pool.slots)],
     prepare: (plan, parallelism) => pool.prepare(plan, parallelism),
-    close: (force) => executor.close(force),
+    close: async (force) => {
+      await executor.close(force)
+      // After the CLI processes it serves have ended.
+      await tools?.close()
+    },
   }
 }

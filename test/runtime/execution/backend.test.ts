@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { TroupeConfig } from '../../../src/runtime/core/config.ts'
 import { TroupeError } from '../../../src/runtime/core/errors.ts'
 import type { Gate } from '../../../src/runtime/admission/gate.ts'
+import type { AttemptListener, AttemptRequest } from '../../../src/runtime/execution/executor.ts'
 import type { Plan } from '../../../src/runtime/plan/plan.ts'
 import type { Run } from '../../../src/runtime/run.ts'
 import type { RunResult } from '../../../src/runtime/report/result.ts'
@@ -181,6 +182,33 @@ describe('scheduling on a fake backend', () => {
     const gentle = fakeBackend(clock)
     await createRuntime({ backend: gentle, clock, config }).close()
     expect(gentle.closed).toEqual([false])
+  })
+
+  it("hands an executor the run's scratchpad and mailbox through the attempt's listener", async () => {
+    const clock = testClock()
+    const inner = fakeBackend(clock)
+    const executor = {
+      ...inner.executor,
+      name: 'notes',
+      start(request: AttemptRequest, listener: AttemptListener) {
+        const work = async () => {
+          await listener.scratchpad?.()?.append(request.taskId, `hello from ${request.taskId}`)
+          if (request.taskId === 'a') await listener.mailbox?.()?.send('a', 'b', 'psst')
+          const inbox = listener.mailbox?.()?.inbox(request.taskId).messages.map((m) => `${m.from}: ${m.text}`)
+          return { ok: true as const, output: { notes: listener.scratchpad?.()?.read().map((note) => note.text), inbox } }
+        }
+        return { result: work(), abort: () => {} }
+      },
+      close: async () => {},
+    }
+    const runtime = createRuntime({ backend: { ...inner, executor }, clock, config })
+    const run = runtime.run({ name: 'notes', tasks: [task('a', {}), task('b', {})] } as Plan, { maxParallel: 1 })
+    const notes: string[] = []
+    run.on('scratchpad:note', (e) => notes.push(`${e.taskId}: ${e.text}`))
+    const result = await settle(run, clock)
+    await runtime.close()
+    expect(notes).toEqual(['a: hello from a', 'b: hello from b'])
+    expect(result.tasks.b?.output).toEqual({ notes: ['hello from a', 'hello from b'], inbox: ['a: psst'] })
   })
 
   it("runtime.ready() is the backend's ready(): its rejection comes through", async () => {
