@@ -7,7 +7,8 @@ import type { RunInit } from './run-init.ts'
 
 /** What an attempt needs from its run: where it runs, and where its callbacks go. */
 export interface AttemptHost
-  extends Pick<RunInit, 'id' | 'plan' | 'config' | 'executor' | 'runDir' | 'clock' | 'dispatcher' | 'claims' | 'limits' | 'scratchpad' | 'mailbox'> {
+  extends Pick<RunInit, 'id' | 'plan' | 'config' | 'executor' | 'runDir' | 'clock' | 'dispatcher' | 'claims' | 'limits'>,
+    Pick<RunInit, 'scratchpad' | 'mailbox'> {
   readonly emit: <K extends keyof RunEvents>(name: K, ...args: RunEvents[K]) => void
   readonly onUsage: (task: CompiledTask, report: UsageReport) => void
   /** The output of an ended task, for its dependents' `ctx.dependencies`. */

@@ -85,12 +85,15 @@ function withMethods(expected: string, methods: readonly string[]) {
   )
 }
 
+/** What `backend` may be, as messages say it. */
+const BACKEND_EXPECTED = `"local", redis[s]://[USER:PASSWORD@]HOST[:PORT][/DB] or ${BACKEND_SHAPE}`
+
 const runtimeFields = {
   config: opt(expecting(Schema.Record(Schema.String, Schema.Unknown), 'a config object (the shape of troupe.config.json)')),
   clock: opt(withMethods('a Clock: an object with now(), setTimeout() and clearTimeout()', ['now', 'setTimeout', 'clearTimeout'])),
   probe: opt(withMethods('a ResourceProbe: an object with sample()', ['sample'])),
   // A Backend object is checked by checkOptions before this schema (which knows strings only) sees the options.
-  backend: opt(expecting(Schema.String.check(Schema.isPattern(BACKEND_PATTERN)), `"local", redis[s]://[USER:PASSWORD@]HOST[:PORT][/DB] or ${BACKEND_SHAPE}`)),
+  backend: opt(expecting(Schema.String.check(Schema.isPattern(BACKEND_PATTERN)), BACKEND_EXPECTED)),
 }
 
 const runFields = {
@@ -144,8 +147,8 @@ export function checkOptions(entry: keyof typeof schemas, options: unknown): voi
   if (typeof backend === 'object' && backend !== null) {
     const problem = backendProblem(backend)
     if (problem !== undefined) {
-      const expected = `"local", redis[s]://[USER:PASSWORD@]HOST[:PORT][/DB] or ${BACKEND_SHAPE}`
-      throw new TroupeError('ERR_ARGUMENT_INVALID', `Invalid ${entry}() options: \`options.backend\` is ${describeValue(backend)}: expected ${expected} (${problem})`)
+      const received = `\`options.backend\` is ${describeValue(backend)}`
+      throw new TroupeError('ERR_ARGUMENT_INVALID', `Invalid ${entry}() options: ${received}: expected ${BACKEND_EXPECTED} (${problem})`)
     }
     // The other options are checked as usual; an option given as undefined counts as not given.
     options = { ...options, backend: undefined }

@@ -261,7 +261,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     this.#forward('run:created', run)
     // The backend readies itself before the first task (the local one checks agent modules and starts threads).
     // A backend passed in that throws instead of rejecting fails the run the same way.
-    const prepared = new Promise<void>((ready) => ready(this.#backend.prepare?.(compiled, strategy === 'sequential' ? 1 : maxParallel))).then(
+    const parallelism = strategy === 'sequential' ? 1 : maxParallel
+    const prepared = new Promise<void>((ready) => ready(this.#backend.prepare?.(compiled, parallelism))).then(
       () => undefined,
       (error: unknown) => error,
     )

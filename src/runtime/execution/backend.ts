@@ -53,7 +53,8 @@ export function backendProblem(value: unknown): string | undefined {
   if (typeof executor !== 'object' || executor === null) return 'executor is not an object'
   for (const method of ['start', 'close']) if (typeof executor[method] !== 'function') return `executor.${method} is not a function`
   if (!Array.isArray(backend.gates)) return 'gates is not an array'
-  const gate = (backend.gates as unknown[]).findIndex((g) => typeof (g as Gate | null)?.tryAcquire !== 'function' || typeof (g as Gate).release !== 'function')
+  const isGate = (g: unknown) => typeof (g as Gate | null)?.tryAcquire === 'function' && typeof (g as Gate).release === 'function'
+  const gate = (backend.gates as unknown[]).findIndex((g) => !isGate(g))
   if (gate !== -1) return `gates[${gate}] is not a gate (tryAcquire(), release())`
   if (typeof backend.close !== 'function') return 'close is not a function'
   for (const method of ['prepare', 'ready']) {

@@ -16,7 +16,11 @@ import { testClock, type TestClock } from '../../helpers/test-clock.ts'
 
 // createRuntime({ backend }) with a Backend object: the real runtime, run machine and gates over
 // a fake executor, so scheduling is tested with no thread and no process.
-const config: TroupeConfig = { governor: { enabled: false }, checkpoint: { enabled: false }, retry: { delayMs: 10, maxDelayMs: 10, jitter: false } }
+const config: TroupeConfig = {
+  governor: { enabled: false },
+  checkpoint: { enabled: false },
+  retry: { delayMs: 10, maxDelayMs: 10, jitter: false },
+}
 
 /** Moves the clock on in 10 ms steps until `run` ends (at most `limitMs`). */
 async function settle(run: Run, clock: TestClock, limitMs = 10_000): Promise<RunResult> {
@@ -34,7 +38,12 @@ describe('createRuntime({ backend }) with a Backend object', () => {
     // An agent module that leaves a file when loaded, and a command that leaves one when run:
     // a thread that checked or ran the module, or a process started, would leave its mark.
     dir = mkdtempSync(join(tmpdir(), 'troupe-backend-'))
-    writeFileSync(join(dir, 'agent.mjs'), "import { writeFileSync } from 'node:fs'\nwriteFileSync(new URL('./loaded', import.meta.url), '')\nexport default async () => 'ran'\n")
+    const agent = [
+      "import { writeFileSync } from 'node:fs'",
+      "writeFileSync(new URL('./loaded', import.meta.url), '')",
+      "export default async () => 'ran'",
+    ]
+    writeFileSync(join(dir, 'agent.mjs'), `${agent.join('\n')}\n`)
     plan = {
       name: 'marks',
       agents: { touch: { kind: 'command', run: ['touch', join(dir, 'spawned')] } },
@@ -72,7 +81,7 @@ describe('createRuntime({ backend }) with a Backend object', () => {
 })
 
 describe('scheduling on a fake backend', () => {
-  const task = (id: string, input: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({ id, agent: FAKE_AGENT, input, ...extra })
+  const task = (id: string, input: Record<string, unknown>, extra: object = {}) => ({ id, agent: FAKE_AGENT, input, ...extra })
 
   it('retries a failing task after the retry delay on the injected clock, then fails it', async () => {
     const clock = testClock()
@@ -225,7 +234,7 @@ describe('createRuntime({ backend }): values that are neither a backend string n
     ['a number', 42, '`options.backend` is `42` (number): expected "local", redis[s]://[USER:PASSWORD@]HOST[:PORT][/DB] or a Backend'],
     ['an executor without start()', { executor: {} }, '(executor.start is not a function)'],
     ['no gates', { executor: { start() {}, close() {} }, close() {} }, '(gates is not an array)'],
-    ['a gate without methods', { executor: { start() {}, close() {} }, gates: [{}], close() {} }, '(gates[0] is not a gate (tryAcquire(), release()))'],
+    ['a bare gate', { executor: { start() {}, close() {} }, gates: [{}], close() {} }, '(gates[0] is not a gate'],
     ['no close()', { executor: { start() {}, close() {} }, gates: [] }, '(close is not a function)'],
   ])('refuses %s with ERR_ARGUMENT_INVALID naming backend and what is allowed', (_what, backend, message) => {
     const error = troupeErrorOf(() => createRuntime({ backend: backend as never }))
@@ -245,7 +254,8 @@ describe('createRuntime({ backend }): values that are neither a backend string n
   })
 
   it('refuses a non-Backend through runPlan as well, naming runPlan', async () => {
-    const error = await runPlan({ name: 'x', tasks: [] } as unknown as Plan, { backend: { executor: null } as never }).catch((e: unknown) => e)
+    const plan = { name: 'x', tasks: [] } as unknown as Plan
+    const error = await runPlan(plan, { backend: { executor: null } as never }).catch((e: unknown) => e)
     expect((error as TroupeError).code).toBe('ERR_ARGUMENT_INVALID')
     expect((error as TroupeError).message).toContain('Invalid runPlan() options: `options.backend` is')
   })
