@@ -131,7 +131,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
 
   /**
    * Resolves once the backend can take work: at once for `local`; for Redis after one ping,
-   * else rejects with ERR_BACKEND_UNAVAILABLE. Call it before the first run to fail up front.
+   * else rejects with ERR_BACKEND_UNAVAILABLE; for a backend passed in, its `ready()`. Call it
+   * before the first run to fail up front.
    */
   async ready(): Promise<void> {
     await this.#backend.ready?.()
