@@ -4,6 +4,9 @@
  */
 export { createRuntime, runPlan, Runtime } from './runtime/runtime.ts'
 export type { RuntimeOptions, RunOptions, RuntimeStatus, CloseOptions, RuntimeEvents } from './runtime/runtime.ts'
+export type { Backend } from './runtime/execution/backend.ts'
+export type { Executor, AttemptRequest, AttemptListener, AttemptHandle, AttemptResult, AttemptError } from './runtime/execution/executor.ts'
+export type { Gate } from './runtime/admission/gate.ts'
 export { Run } from './runtime/run.ts'
 export type { AwaitingApproval } from './runtime/run.ts'
 export type { Clock } from './runtime/core/clock.ts'

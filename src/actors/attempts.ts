@@ -6,7 +6,9 @@ import type { CompiledTask } from '../runtime/plan/plan.ts'
 import type { RunInit } from './run-init.ts'
 
 /** What an attempt needs from its run: where it runs, and where its callbacks go. */
-export interface AttemptHost extends Pick<RunInit, 'id' | 'plan' | 'config' | 'executor' | 'runDir' | 'clock' | 'dispatcher' | 'claims' | 'limits'> {
+export interface AttemptHost
+  extends Pick<RunInit, 'id' | 'plan' | 'config' | 'executor' | 'runDir' | 'clock' | 'dispatcher' | 'claims' | 'limits'>,
+    Pick<RunInit, 'scratchpad' | 'mailbox'> {
   readonly emit: <K extends keyof RunEvents>(name: K, ...args: RunEvents[K]) => void
   readonly onUsage: (task: CompiledTask, report: UsageReport) => void
   /** The output of an ended task, for its dependents' `ctx.dependencies`. */
@@ -234,5 +236,7 @@ function attemptListener(
     onSpawn: (tasks, options) => host.onSpawn(task, attempt, tasks, options.wait),
     onWaitTasks: (request) => host.onWaitTasks(task, attempt, request),
     mayRepair: () => host.mayRepair?.(task),
+    scratchpad: () => host.scratchpad?.(),
+    mailbox: () => host.mailbox?.(),
   }
 }

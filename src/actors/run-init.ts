@@ -8,6 +8,8 @@ import type { Clock } from '../runtime/core/clock.ts'
 import type { ResolvedConfig } from '../runtime/core/config.ts'
 import type { RunEvents } from '../runtime/report/events.ts'
 import type { Executor } from '../runtime/execution/executor.ts'
+import type { Mailbox } from '../runtime/coordination/mailbox.ts'
+import type { Scratchpad } from '../runtime/coordination/scratchpad.ts'
 import type { RunRecorder } from '../runtime/journal/recorder.ts'
 import type { Strategy } from '../runtime/plan/plan.ts'
 import type { RunPlan } from '../runtime/plan/run-plan.ts'
@@ -43,6 +45,9 @@ export interface RunInit {
   readonly listening: (name: keyof RunEvents) => boolean
   /** Completes the result once every task has ended, before it is journaled and resolved (workspaces: cleanup, merge outcomes). */
   readonly finalize?: (result: RunResult) => Promise<RunResult>
+  /** The run's scratchpad and mailbox, once open: what its attempts' listeners hand out. */
+  readonly scratchpad?: () => Scratchpad | undefined
+  readonly mailbox?: () => Mailbox | undefined
 }
 
 /** Where the machine's events go: the run handle's listeners and the runtime's. */

@@ -8,6 +8,8 @@ import { MAX_PARALLEL, STRATEGIES } from './plan/plan-schema.ts'
 import { closest } from './core/did-you-mean.ts'
 import { BACKEND_PATTERN, ConfigSchema } from './core/config.ts'
 import { valueOrThrow, formatKeyPath, type IssueFormatOptions } from './core/schema-errors.ts'
+import { TroupeError, describeValue } from './core/errors.ts'
+import { BACKEND_SHAPE, backendProblem, type Backend } from './execution/backend.ts'
 
 /**
  * Validation of the options of the public entry points (`createRuntime`, `runtime.run`,
@@ -29,10 +31,11 @@ export interface RuntimeOptions {
    */
   readonly probe?: ResourceProbe
   /**
-   * Where attempts run: `local` (this process's pool) or `redis://HOST:PORT[/DB]` (BullMQ
-   * workers started with `troupe worker`). Overrides `config.backend`.
+   * Where attempts run: `local` (this process's pool), `redis://HOST:PORT[/DB]` (BullMQ
+   * workers started with `troupe worker`), or a {@link Backend} object of your own (its
+   * executor, the gates it needs, close). Overrides `config.backend`.
    */
-  readonly backend?: string
+  readonly backend?: string | Backend
 }
 
 export interface RunOptions {
@@ -82,11 +85,15 @@ function withMethods(expected: string, methods: readonly string[]) {
   )
 }
 
+/** What `backend` may be, as messages say it. */
+const BACKEND_EXPECTED = `"local", redis[s]://[USER:PASSWORD@]HOST[:PORT][/DB] or ${BACKEND_SHAPE}`
+
 const runtimeFields = {
   config: opt(expecting(Schema.Record(Schema.String, Schema.Unknown), 'a config object (the shape of troupe.config.json)')),
   clock: opt(withMethods('a Clock: an object with now(), setTimeout() and clearTimeout()', ['now', 'setTimeout', 'clearTimeout'])),
   probe: opt(withMethods('a ResourceProbe: an object with sample()', ['sample'])),
-  backend: opt(expecting(Schema.String.check(Schema.isPattern(BACKEND_PATTERN)), '"local" or redis[s]://[USER:PASSWORD@]HOST[:PORT][/DB]')),
+  // A Backend object is checked by checkOptions before this schema (which knows strings only) sees the options.
+  backend: opt(expecting(Schema.String.check(Schema.isPattern(BACKEND_PATTERN)), BACKEND_EXPECTED)),
 }
 
 const runFields = {
@@ -136,6 +143,16 @@ const CONFIG_KEYS = Object.keys(ConfigSchema.fields)
  */
 export function checkOptions(entry: keyof typeof schemas, options: unknown): void {
   if (options === undefined) return
+  const backend = typeof options === 'object' && options !== null ? (options as { backend?: unknown }).backend : undefined
+  if (typeof backend === 'object' && backend !== null) {
+    const problem = backendProblem(backend)
+    if (problem !== undefined) {
+      const received = `\`options.backend\` is ${describeValue(backend)}`
+      throw new TroupeError('ERR_ARGUMENT_INVALID', `Invalid ${entry}() options: ${received}: expected ${BACKEND_EXPECTED} (${problem})`)
+    }
+    // The other options are checked as usual; an option given as undefined counts as not given.
+    options = { ...options, backend: undefined }
+  }
   const own = Object.keys(schemas[entry].fields)
   const format: IssueFormatOptions = {
     formatPath: (path) => (path.length === 0 ? 'options' : `options.${formatKeyPath(path)}`),

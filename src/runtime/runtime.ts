@@ -5,7 +5,6 @@ import { ClaimRegistry } from './admission/claims.ts'
 import { Governor, type ResourceProbe } from './governor/governor.ts'
 import { Limits, type LimitPause } from './admission/limits.ts'
 import { SystemProbe } from './governor/system-probe.ts'
-import { WaitingThreads } from './admission/waiting-threads.ts'
 import { DemandBook } from './governor/demand.ts'
 import { writeDemandFile } from './governor/demand-file.ts'
 import type { FitGate, HoldNotice } from './admission/fit-gate.ts'
@@ -21,11 +20,10 @@ import { compilePlan } from './plan/load-plan.ts'
 import { checkStageDependencies } from './plan/stages.ts'
 import { RunPlan } from './plan/run-plan.ts'
 import type { Executor } from './execution/executor.ts'
-import { checkReachable, parseRedisUrl, type RedisTarget } from './execution/redis/connection.ts'
-import { LazyExecutor } from './execution/lazy-executor.ts'
-import type { WorkerPool } from './execution/threads/pool.ts'
+import { parseRedisUrl } from './execution/redis/connection.ts'
+import { createRedisBackend } from './execution/redis/redis-backend.ts'
 import { createLocalBackend } from './execution/local-backend.ts'
-import { McpToolServer } from './coordination/mcp-server.ts'
+import type { Backend } from './execution/backend.ts'
 import { MAILBOX_FILE, Mailbox } from './coordination/mailbox.ts'
 import { SCRATCHPAD_FILE, Scratchpad, type Note } from './coordination/scratchpad.ts'
 import type { RunResult } from './report/result.ts'
@@ -69,10 +67,10 @@ export interface RuntimeEvents extends RunEvents {
 export class Runtime extends EventEmitter<RuntimeEvents> {
   readonly config: ResolvedConfig
   readonly #clock: Clock
-  readonly #pool: WorkerPool
-  /** Runs every attempt: routes by agent kind (module agents to the pool), or hands them to a remote backend. */
+  /** Where attempts run (this machine's pool and processes, Redis workers, or one passed in); the runtime knows only its interface. */
+  readonly #backend: Backend
+  /** Wraps the backend's executor: every attempt of every run starts here. */
   readonly #executor: Executor
-  readonly #backend: RedisTarget | undefined
   /** Wraps #executor: worktree tasks run in a git worktree and complete once merged. */
   readonly #workspaces: WorkspaceExecutor
   /** Inside #workspaces: `cache: true` tasks are answered from the task cache when their key has an entry. */
@@ -81,8 +79,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   #cacheStore: CacheStore | undefined
   readonly #dispatcher: Dispatcher
   readonly #claims = new ClaimRegistry()
-  /** The run tools over MCP for CLI agents (one server per runtime), and each run's scratchpad. */
-  readonly #mcp = new McpToolServer()
+  /** Each run's scratchpad, handed to its attempts through their listeners. */
   readonly #scratchpads = new Map<string, Scratchpad>()
   /** Each run's messages between tasks (`send_message`, `read_messages`). */
   readonly #mailboxes = new Map<string, Mailbox>()
@@ -105,22 +102,9 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     checkOptions('createRuntime', options)
     this.config = isResolvedConfig(options.config) ? options.config : resolveConfig(options.config ?? {})
     this.#clock = options.clock ?? systemClock
-    const local = createLocalBackend(this.config, {
-      clock: this.#clock,
-      onError: (error) => reportListenerError(new Error(`worker pool error: ${error.message}`, { cause: error })),
-      tools: this.#mcp,
-      scratchpad: (runId) => this.#scratchpads.get(runId),
-      mailbox: (runId) => this.#mailboxes.get(runId),
-      // Agents the governor sees mostly waiting share threads: no thread start per sleeping task.
-      ...(this.config.governor.enabled ? { shares: (agent: string) => this.#governor?.fit?.waits(agent) === true } : {}),
-    })
-    this.#pool = local.pool
     const backend = options.backend ?? this.config.backend
-    this.#backend = backend === 'local' ? undefined : parseRedisUrl(backend)
-    const target = this.#backend
-    // bullmq and ioredis are loaded with the first remote attempt, never for a local runtime.
-    const remote = async () => new (await import('./execution/redis/redis-executor.ts')).RedisExecutor(target!)
-    const base = target === undefined ? local.executor : new LazyExecutor(target.url, remote)
+    this.#backend = typeof backend === 'string' ? this.#builtInBackend(backend) : backend
+    const base = this.#backend.executor
     // Measured per agent for the governor's demand estimates (remote workers report theirs too).
     this.#demand = this.config.governor.enabled ? new DemandBook() : undefined
     const measured = this.#demand ? new MeasuredExecutor(base, this.#demand, this.#clock) : base
@@ -128,14 +112,14 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     // Cache hits skip the measurement (no agent ran) but not the worktree: their change is merged like any other.
     this.#caching = new CachingExecutor(measured)
     this.#executor = this.#workspaces = new WorkspaceExecutor(this.#caching, new PortBlocks())
-    // Threads bound module agents only (the pool's slots gate); each run bounds itself by its
-    // maxParallel. On a remote backend the workers' own pools do.
+    // The backend's gates bound what it runs (the local one: module agents by the pool's thread
+    // slots); each run bounds itself by its maxParallel.
     this.#dispatcher = new Dispatcher(Number.POSITIVE_INFINITY)
     // Gate order, explicit: (governor fit, unshifted by #createGovernor), stage checkpoint (takes
-    // nothing, so it refuses before anything is taken), claims, thread slots, named limits,
-    // rollback snapshot (last: only for a task that will start).
+    // nothing, so it refuses before anything is taken), claims, the backend's (thread slots),
+    // named limits, rollback snapshot (last: only for a task that will start).
     if (this.config.checkpoint.enabled) this.#gates.unshift(this.#stageCheckpoint)
-    if (this.#backend === undefined) this.#gates.push(new WaitingThreads(this.#pool.slots))
+    this.#gates.push(...this.#backend.gates)
     this.#limits = new Limits(this.config.limits, this.#clock, () => this.#dispatcher.request(), (pause) => this.#onLimitPaused(pause))
     if (Object.keys(this.config.limits).length > 0) this.#gates.push(this.#limits)
     // Last gate: the snapshot is taken only once the task holds its claims and will start.
@@ -147,10 +131,27 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
 
   /**
    * Resolves once the backend can take work: at once for `local`; for Redis after one ping,
-   * else rejects with ERR_BACKEND_UNAVAILABLE. Call it before the first run to fail up front.
+   * else rejects with ERR_BACKEND_UNAVAILABLE; for a backend passed in, its `ready()`. Call it
+   * before the first run to fail up front.
    */
   async ready(): Promise<void> {
-    if (this.#backend !== undefined) await checkReachable(this.#backend)
+    await this.#backend.ready?.()
+  }
+
+  /**
+   * The backend a `backend` string names: this machine's, or Redis workers' (which check this
+   * machine's module agents before a run). An invalid URL throws ERR_CONFIG_INVALID.
+   */
+  #builtInBackend(spec: string): Backend {
+    const target = spec === 'local' ? undefined : parseRedisUrl(spec)
+    const local = createLocalBackend(this.config, {
+      clock: this.#clock,
+      onError: (error) => reportListenerError(new Error(`worker pool error: ${error.message}`, { cause: error })),
+      tools: true,
+      // Agents the governor sees mostly waiting share threads: no thread start per sleeping task.
+      ...(this.config.governor.enabled ? { shares: (agent: string) => this.#governor?.fit?.waits(agent) === true } : {}),
+    })
+    return target === undefined ? local : createRedisBackend(target, local)
   }
 
   get status(): RuntimeStatus {
@@ -227,6 +228,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       signal: options.signal,
       forward: (name, ...args) => this.#forward(name, ...(args as RuntimeEvents[typeof name])),
       listening: (name) => this.listenerCount(name) > 0,
+      scratchpad: () => this.#scratchpads.get(id),
+      mailbox: () => this.#mailboxes.get(id),
       ...(workspaces ? { finalize: (result: RunResult) => this.#workspaces.unbind(id).then(() => workspaces.attach(result)) } : {}),
     })
     this.#runs.set(id, run)
@@ -257,8 +260,10 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       void run.result.then(() => this.#stageCheckpoint.forget(id))
     }
     this.#forward('run:created', run)
-    // Agent modules are checked and threads started before the first task (no-op without module agents).
-    const prepared = this.#pool.prepare(compiled, strategy === 'sequential' || this.#backend !== undefined ? 1 : maxParallel).then(
+    // The backend readies itself before the first task (the local one checks agent modules and starts threads).
+    // A backend passed in that throws instead of rejecting fails the run the same way.
+    const parallelism = strategy === 'sequential' ? 1 : maxParallel
+    const prepared = new Promise<void>((ready) => ready(this.#backend.prepare?.(compiled, parallelism))).then(
       () => undefined,
       (error: unknown) => error,
     )
@@ -295,10 +300,10 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     const runs = [...this.#runs.values()]
     if (options.force) for (const run of runs) void run.cancel('Runtime closed')
     // With force, process groups are killed at once rather than after each attempt's grace.
-    const closing = options.force ? this.#executor.close(true) : undefined
+    // The backend closes its executor: the runtime's wrappers around it hold nothing to close.
+    const closing = options.force ? this.#backend.close(true) : undefined
     await Promise.all(runs.map((run) => run.result))
-    await (closing ?? this.#executor.close(false))
-    await this.#mcp.close()
+    await (closing ?? this.#backend.close(false))
     this.#governor?.close()
     this.#limits.close()
     await this.#systemProbe?.close()

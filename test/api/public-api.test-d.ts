@@ -3,8 +3,10 @@
 import { expectTypeOf } from 'vitest'
 import type {
   AgentContext,
+  Backend,
   CompiledPlan,
   ErrorCode,
+  Executor,
   ExecResult,
   Plan,
   Run,
@@ -35,6 +37,9 @@ expectTypeOf<Run['result']>().toEqualTypeOf<Promise<RunResult>>()
 expectTypeOf<typeof runPlan>().returns.resolves.toEqualTypeOf<RunResult>()
 expectTypeOf<RuntimeOptions>().toHaveProperty('config')
 expectTypeOf<TroupeConfig>().toHaveProperty('maxParallel')
+// A backend of your own: the executor, the gates it needs, close.
+expectTypeOf<Backend>().toHaveProperty('executor').toEqualTypeOf<Executor>()
+expectTypeOf<Backend>().toExtend<RuntimeOptions['backend']>()
 
 // Plans.
 expectTypeOf<Plan['tasks']>().toEqualTypeOf<readonly TaskSpec[]>()

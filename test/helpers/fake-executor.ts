@@ -4,6 +4,7 @@ import { Dispatcher } from '../../src/runtime/admission/dispatcher.ts'
 import type { Gate } from '../../src/runtime/admission/gate.ts'
 import { Limits } from '../../src/runtime/admission/limits.ts'
 import type { Clock } from '../../src/runtime/core/clock.ts'
+import type { Backend } from '../../src/runtime/execution/backend.ts'
 import { resolveConfig, type TroupeConfig } from '../../src/runtime/core/config.ts'
 import type { AttemptHandle, AttemptListener, AttemptRequest, AttemptResult, Executor, WaitTasksRequest } from '../../src/runtime/execution/executor.ts'
 import { Journal } from '../../src/runtime/journal/journal.ts'
@@ -82,6 +83,36 @@ export class FakeExecutor implements Executor {
   }
 
   async close(): Promise<void> {}
+}
+
+/** A {@link Backend} around a {@link FakeExecutor}, recording what the runtime asked of it. */
+export interface FakeBackend extends Backend {
+  readonly executor: FakeExecutor
+  /** `prepare` calls: the plan's name and the parallelism asked for. */
+  readonly prepared: { readonly plan: string; readonly parallelism: number }[]
+  /** `close` calls, with their `force`. */
+  readonly closed: boolean[]
+}
+
+/**
+ * A Backend for `createRuntime({ backend })` that starts no thread and no process: attempts
+ * follow their input's {@link FakeBehaviour} on `clock`. `gates` are its admission gates.
+ */
+export function fakeBackend(clock: Clock, gates: readonly Gate[] = []): FakeBackend {
+  const executor = new FakeExecutor(clock)
+  const prepared: { plan: string; parallelism: number }[] = []
+  const closed: boolean[] = []
+  return {
+    executor,
+    gates,
+    prepared,
+    closed,
+    prepare: async (plan, parallelism) => void prepared.push({ plan: plan.name, parallelism }),
+    close: async (force = false) => {
+      closed.push(force)
+      await executor.close()
+    },
+  }
 }
 
 export interface FakeRunOptions {

@@ -5,6 +5,8 @@
  * interface; each implementation lives in its own folder under `execution/`.
  */
 import type { ClaimResult } from '../admission/gate.ts'
+import type { Mailbox } from '../coordination/mailbox.ts'
+import type { Scratchpad } from '../coordination/scratchpad.ts'
 import type { UsageReport } from '../admission/usage.ts'
 import type { TaskState } from '../core/task-state.ts'
 import type { ErrorCode, SerializedError } from '../core/errors.ts'
@@ -137,6 +139,13 @@ export interface AttemptListener {
    * (the run is stopping, its budget is spent). A repair is new work, admitted like an attempt.
    */
   mayRepair?(): string | undefined
+  /**
+   * The run's scratchpad (`ctx.scratchpad`, the `scratchpad_*` tools), once it is open; absent
+   * where the run keeps none for its attempts (a remote worker's).
+   */
+  scratchpad?(): Scratchpad | undefined
+  /** The run's messages between tasks (`send_message`, `read_messages`), once open; absent likewise. */
+  mailbox?(): Mailbox | undefined
 }
 
 /** What a person approving a merge looks at: the task's worktree, its branch and the attempt's output. */

@@ -1,9 +1,10 @@
-import type { McpToolServer } from '../coordination/mcp-server.ts'
-import type { Mailbox } from '../coordination/mailbox.ts'
-import type { Scratchpad } from '../coordination/scratchpad.ts'
+import { McpToolServer } from '../coordination/mcp-server.ts'
 import type { Clock } from '../core/clock.ts'
 import type { ResolvedConfig } from '../core/config.ts'
+import { WaitingThreads } from '../admission/waiting-threads.ts'
 import type { AgentKind } from '../plan/agent-spec.ts'
+import type { CompiledPlan } from '../plan/plan.ts'
+import type { Backend } from './backend.ts'
 import type { Executor } from './executor.ts'
 import { LazyExecutor } from './lazy-executor.ts'
 import { LlmExecutor } from './llm/llm-executor.ts'
@@ -15,20 +16,23 @@ export interface LocalBackendOptions {
   readonly threads?: number
   readonly clock: Clock
   readonly onError: (error: Error) => void
-  /** The runtime's MCP server: CLI agents get the run tools through it. */
-  readonly tools?: McpToolServer
-  /** The run's scratchpad, by run id (`ctx.scratchpad`, the MCP scratchpad tools). */
-  readonly scratchpad?: (runId: string) => Scratchpad | undefined
-  /** The run's mailbox, by run id (the MCP message tools). */
-  readonly mailbox?: (runId: string) => Mailbox | undefined
+  /**
+   * Serve the run tools to CLI agents over MCP (a server on 127.0.0.1 started with the first
+   * CLI attempt, closed with the backend). `troupe worker` does not: remote CLI agents get none.
+   * @default false
+   */
+  readonly tools?: boolean
   /** Whether an agent's attempts may share a worker thread (it mostly waits); see PoolOptions.shares. */
   readonly shares?: (agent: string) => boolean
 }
 
-/** This machine's executors: the worker-thread pool for module agents and the router over every kind. */
-export interface LocalBackend {
+/**
+ * This machine's executors: the worker-thread pool for module agents and the router over
+ * every kind; its gate is the pool's thread slots, `prepare` the pool's agent checks and warm-up.
+ */
+export interface LocalBackend extends Backend {
   readonly pool: WorkerPool
-  readonly executor: Executor
+  prepare(plan: CompiledPlan, parallelism: number): Promise<void>
 }
 
 /**
@@ -45,9 +49,9 @@ export function createLocalBackend(config: ResolvedConfig, options: LocalBackend
     perAgentMb: config.governor.memory.perAgentMb,
     loadTimeoutMs: config.timeoutMs,
     onError: options.onError,
-    ...(options.scratchpad ? { scratchpad: options.scratchpad } : {}),
     ...(options.shares ? { shares: options.shares } : {}),
   })
+  const tools = options.tools === true ? new McpToolServer() : undefined
   const llm = new LlmExecutor({ prices: config.prices, now: () => options.clock.now() })
   // Loaded with the first command or CLI attempt: a plan of module agents never loads execa.
   const processes = new LazyExecutor('local', async () => {
@@ -55,9 +59,7 @@ export function createLocalBackend(config: ResolvedConfig, options: LocalBackend
     return new ProcessExecutor({
       prices: config.prices,
       maxRssMb: config.governor.memory.perProcessMb,
-      ...(options.tools ? { tools: options.tools } : {}),
-      ...(options.scratchpad ? { scratchpad: options.scratchpad } : {}),
-      ...(options.mailbox ? { mailbox: options.mailbox } : {}),
+      ...(tools ? { tools } : {}),
     })
   })
   const executor = new LocalExecutor(
@@ -71,5 +73,16 @@ export function createLocalBackend(config: ResolvedConfig, options: LocalBackend
       ['anthropic', llm],
     ]),
   )
-  return { pool, executor }
+  return {
+    pool,
+    executor,
+    // Thread slots bound module agents only; other kinds pass.
+    gates: [new WaitingThreads(pool.slots)],
+    prepare: (plan, parallelism) => pool.prepare(plan, parallelism),
+    close: async (force) => {
+      await executor.close(force)
+      // After the CLI processes it serves have ended.
+      await tools?.close()
+    },
+  }
 }

@@ -3,7 +3,6 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { McpEndpoint, McpToolServer } from '../../coordination/mcp-server.ts'
-import type { Mailbox } from '../../coordination/mailbox.ts'
 import { Scratchpad } from '../../coordination/scratchpad.ts'
 import type { ModelPrice } from '../../core/config.ts'
 import type { CliKind } from '../../plan/agent-spec.ts'
@@ -24,10 +23,6 @@ export interface ProcessExecutorOptions {
   readonly prices?: Readonly<Record<string, ModelPrice>>
   /** The runtime's MCP server: each CLI-agent attempt gets the run tools through its MCP configuration. */
   readonly tools?: McpToolServer
-  /** The run's scratchpad, by run id (an in-memory one is used when the run has none). */
-  readonly scratchpad?: (runId: string) => Scratchpad | undefined
-  /** The run's mailbox, by run id (`send_message`, `read_messages`; absent: no such tools' effect). */
-  readonly mailbox?: (runId: string) => Mailbox | undefined
   /**
    * `governor.memory.perProcessMb`: the most resident memory an attempt's whole process group
    * may hold, MB; over it the group is killed and the attempt fails with ERR_WORKER_OOM.
@@ -82,16 +77,12 @@ export class ProcessExecutor implements Executor {
   readonly #inFlight = new Set<Promise<AttemptResult>>()
   readonly #sampler = new ResourceSampler()
   readonly #tools: McpToolServer | undefined
-  readonly #scratchpad: (runId: string) => Scratchpad | undefined
-  readonly #mailbox: (runId: string) => Mailbox | undefined
   readonly #maxRssMb: number | null
 
   constructor(options: ProcessExecutorOptions = {}) {
     this.#maxRssMb = options.maxRssMb ?? null
     this.#prices = options.prices ?? {}
     this.#tools = options.tools
-    this.#scratchpad = options.scratchpad ?? (() => undefined)
-    this.#mailbox = options.mailbox ?? (() => undefined)
   }
 
   start(request: AttemptRequest, listener: AttemptListener): AttemptHandle {
@@ -154,8 +145,9 @@ export class ProcessExecutor implements Executor {
         await (swept ??= sweepOrphanMcpDirs())
         dir = await mkdtemp(join(tmpdir(), `troupe-mcp-${process.pid}-`))
         trackMcpDir(dir)
-        const scratchpad = this.#scratchpad(request.runId) ?? (await Scratchpad.open(undefined))
-        const mailbox = this.#mailbox(request.runId)
+        // The run's, from the listener; an in-memory scratchpad when the run keeps none for its attempts.
+        const scratchpad = listener.scratchpad?.() ?? (await Scratchpad.open(undefined))
+        const mailbox = listener.mailbox?.()
         endpoint = await tools.bind({
           runId: request.runId,
           taskId: request.taskId,

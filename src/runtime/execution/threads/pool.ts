@@ -11,7 +11,6 @@ import { classifyWorkerError } from './worker-error.ts'
 import { ThreadSlots } from './thread-slots.ts'
 import { sharingBalancer, WAITING_TASKS_PER_THREAD } from './thread-balancer.ts'
 import { SharedThreads } from './shared-threads.ts'
-import type { Scratchpad } from '../../coordination/scratchpad.ts'
 import type { ProcessOwner } from '../../journal/process-ledger.ts'
 import type { ProcessGroup } from '../processes/process-group.ts'
 import { hostExec } from './host-exec.ts'
@@ -39,8 +38,6 @@ export interface PoolOptions {
   readonly loadTimeoutMs: number
   /** Called for pool-level errors not tied to a task, so they never crash the process. */
   readonly onError: (error: Error) => void
-  /** The run's scratchpad, by run id (`ctx.scratchpad`). */
-  readonly scratchpad?: (runId: string) => Scratchpad | undefined
   /**
    * Whether an agent's attempts may share a thread (the governor measured or was told that it
    * mostly waits): they then run without piscina's signal, up to {@link WAITING_TASKS_PER_THREAD}
@@ -149,7 +146,6 @@ export class WorkerPool implements Executor {
   #threads: { readonly piscina: Piscina<WorkerTask, WorkerResult>; readonly shared: SharedThreads } | undefined
   readonly #startThreads: () => Piscina<WorkerTask, WorkerResult>
   readonly #attempts = new Map<AttemptKey, PoolAttempt>()
-  readonly #scratchpad: (runId: string) => Scratchpad | undefined
   #nextAttempt = 0
   readonly #ports = new Set<MessagePort>()
   readonly #checker: AgentChecker
@@ -165,7 +161,6 @@ export class WorkerPool implements Executor {
   readonly slots: ThreadSlots
 
   constructor(options: PoolOptions) {
-    this.#scratchpad = options.scratchpad ?? (() => undefined)
     this.#shares = options.shares
     const maxThreads = options.maxThreads ?? Math.max(AUTO_MAX_THREADS, options.minThreads)
     this.slots = new ThreadSlots(maxThreads * options.concurrentTasksPerWorker, PARKED_THREADS)
@@ -339,7 +334,6 @@ export class WorkerPool implements Executor {
 
   #exposeHost(port: MessagePort): void {
     const attempts = this.#attempts
-    const scratchpad = this.#scratchpad
     const host: HostApi = {
       progress(key, fraction, message) {
         attempts.get(key)?.listener.onProgress(fraction, message)
@@ -394,12 +388,12 @@ export class WorkerPool implements Executor {
       },
       scratchpadRead(key) {
         const attempt = attempts.get(key)
-        return attempt === undefined ? [] : (scratchpad(attempt.runId)?.read() ?? [])
+        return attempt?.listener.scratchpad?.()?.read() ?? []
       },
       async scratchpadAppend(key, text) {
         const attempt = attempts.get(key)
         if (attempt === undefined) throw new Error('ctx.scratchpad.append: the attempt has ended')
-        const pad = scratchpad(attempt.runId)
+        const pad = attempt.listener.scratchpad?.()
         if (pad === undefined) throw new Error(`ctx.scratchpad.append: run "${attempt.runId}" has no scratchpad on this runtime`)
         return pad.append(attempt.taskId, String(text))
       },
