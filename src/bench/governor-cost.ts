@@ -16,7 +16,8 @@ import { availableParallelism, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import si from 'systeminformation'
-import { SystemProbe, createRuntime } from '../index.ts'
+import { createRuntime } from '../index.ts'
+import { SystemProbe } from '../runtime/governor/system-probe.ts'
 
 const SPACING_MS = 250
 const args = process.argv.slice(2)

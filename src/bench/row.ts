@@ -1,4 +1,4 @@
-import { classifyParallelization } from '../index.ts'
+import { classifyParallelization } from '../runtime/schedule/verdict.ts'
 import type { ScenarioRow } from './scenario.ts'
 import { round3 } from './stats.ts'
 
