@@ -5,6 +5,7 @@ import { descendants } from '../runtime/plan/graph.ts'
 import type { CompiledTask } from '../runtime/plan/plan.ts'
 import type { Addition, RunPlan } from '../runtime/plan/run-plan.ts'
 import { stageOrder } from '../runtime/plan/stages.ts'
+import { isStaged } from '../runtime/plan/strategies.ts'
 import type { DagScheduler, Transition } from '../runtime/schedule/scheduler.ts'
 import type { Attempts } from './attempts.ts'
 import { effectiveMaxParallel, type RunInit, type RunOutlet } from './run-init.ts'
@@ -136,7 +137,7 @@ export class RunGrowth {
   /** Barrier strategies: added tasks join the parent's stage, or the one open now. */
   #openStage(parent: CompiledTask | undefined): { stage?: string } {
     const { init, plan, scheduler } = this.#host
-    if (init.strategy !== 'pipeline') return {}
+    if (!isStaged(init.strategy)) return {}
     const stage = parent !== undefined ? parent.stage : plan.stages !== undefined ? Object.keys(plan.stages)[scheduler.openGroup] : stageOrder(plan).names[scheduler.openGroup]
     return stage === undefined || stage === '' ? {} : { stage }
   }

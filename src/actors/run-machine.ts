@@ -9,6 +9,7 @@ import { reportListenerError, type ApprovalSource } from '../runtime/report/even
 import type { RepairRecord, RunResult, TaskResult } from '../runtime/report/result.ts'
 import type { AttemptResult } from '../runtime/execution/executor.ts'
 import type { CompiledTask } from '../runtime/plan/plan.ts'
+import { isStaged } from '../runtime/plan/strategies.ts'
 import type { Addition, RunPlan } from '../runtime/plan/run-plan.ts'
 import { DagScheduler, type Transition } from '../runtime/schedule/scheduler.ts'
 import { Approvals, type AwaitingApproval } from './approvals.ts'
@@ -16,7 +17,7 @@ import { Attempts } from './attempts.ts'
 import { conditionSkipError, Conditions } from './conditions.ts'
 import { effectiveMaxParallel, type RunInit, type RunOutlet } from './run-init.ts'
 import { abortsRunning, runLifecycle, type LifecycleState, type StopReason } from './run-lifecycle.ts'
-import { assembleResult, namedStrategy, skipError } from './run-result.ts'
+import { assembleResult, skipError } from './run-result.ts'
 import { RunGrowth } from './run-growth.ts'
 import { crashWindow } from './supervision.ts'
 import { TaskActors, type TaskChange } from './task-actors.ts'
@@ -78,7 +79,7 @@ export class RunMachine implements Dispatchable {
     this.#budget = init.config.budget
     this.#ledger = new GateLedger(init.id, init.gates)
     this.#scheduler = new DagScheduler(init.plan, init.strategy, undefined, (task) => this.#decide(task))
-    this.#barriers = init.strategy === 'waves' || init.strategy === 'pipeline'
+    this.#barriers = init.strategy === 'waves' || isStaged(init.strategy)
     this.#tasks = new TaskActors(init.plan, init.config, { now: init.clock.now, retryDelay: init.retryDelay }, this.#lifecycle, (change) =>
       this.#changed(change),
     )
@@ -246,7 +247,7 @@ export class RunMachine implements Dispatchable {
     this.#out.emit('run:start', {
       runId: this.#init.id,
       name: this.#plan.name,
-      strategy: namedStrategy(this.#init.strategy, this.#plan),
+      strategy: this.#init.strategy,
       maxParallel: this.#maxParallel,
       tasks: this.#plan.tasks.length,
       reused: reused.size,

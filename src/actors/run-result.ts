@@ -1,7 +1,7 @@
 import type { SerializedError } from '../runtime/core/errors.ts'
 import type { RunResult, RunTotals, TaskResult } from '../runtime/report/result.ts'
 import { effectiveParallelism, speedupFigures, workMs } from '../runtime/schedule/speedup.ts'
-import type { CompiledPlan, PlanStrategy, Strategy } from '../runtime/plan/plan.ts'
+import type { CompiledPlan, Strategy } from '../runtime/plan/plan.ts'
 import type { GovernorReport } from '../runtime/governor/governor.ts'
 import type { UsageSummary } from '../runtime/admission/usage.ts'
 import { runStatus, type StopReason } from './run-lifecycle.ts'
@@ -75,7 +75,7 @@ export function assembleResult(summary: RunSummary): RunResult {
     runId: summary.runId,
     name: plan.name,
     status: runStatus(reason, totals.completed + skippedByCondition === totals.tasks),
-    strategy: namedStrategy(summary.strategy, plan),
+    strategy: summary.strategy,
     maxParallel: summary.maxParallel,
     startedAt: summary.startedAt,
     finishedAt: summary.finishedAt,
@@ -126,7 +126,3 @@ export function skipError(failedDeps: readonly string[]): SerializedError {
   }
 }
 
-/** The strategy as the plan named it: `hybrid` for a pipeline of declared stages. */
-export function namedStrategy(strategy: Strategy, plan: { readonly stages?: unknown }): PlanStrategy {
-  return strategy === 'pipeline' && plan.stages !== undefined ? 'hybrid' : strategy
-}

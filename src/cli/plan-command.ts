@@ -9,7 +9,7 @@ import { systemClock } from '../runtime/core/clock.ts'
 import { loadConfig } from '../runtime/core/config.ts'
 import { type CompiledPlan, type Strategy } from '../runtime/plan/plan.ts'
 import { loadPlan } from '../runtime/plan/load-plan.ts'
-import { checkStageDependencies } from '../runtime/plan/stages.ts'
+import { checkRunStrategy } from '../runtime/plan/stages.ts'
 import { pastDurations } from '../runtime/journal/past-durations.ts'
 import { EXIT } from './exit-codes.ts'
 import { formatMs } from './summary.ts'
@@ -59,7 +59,7 @@ export async function planCommand(planFile: string, options: PlanCommandOptions)
   } finally {
     limits.close()
   }
-  if (options.strategy === 'pipeline' && plan.strategy !== 'pipeline') checkStageDependencies(plan)
+  if (options.strategy !== undefined) checkRunStrategy(options.strategy, plan)
   const maxParallel = options.maxParallel ?? plan.maxParallel ?? config.maxParallel
   const history = pastDurations(resolve(config.checkpoint.dir), plan.name)
   const analysis = analyzePlan(plan, { maxParallel, history, ...(options.strategy === undefined ? {} : { strategy: options.strategy }) })

@@ -124,8 +124,7 @@ export class Monitor {
     const monitor = new RunMonitor({
       runId: run.id,
       plan: run.plan,
-      // A hybrid plan runs as a pipeline of its declared stages: show the name the plan gave.
-      strategy: run.strategy === 'pipeline' && run.plan.stages !== undefined ? 'hybrid' : run.strategy,
+      strategy: run.strategy,
       maxParallel: () => run.maxParallel,
       startedAt: this.#now(),
       now: this.#now,

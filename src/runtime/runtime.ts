@@ -17,7 +17,8 @@ import { TroupeError, describeValue, isTroupeError } from './core/errors.ts'
 import { reportListenerError, type GovernorSampleEvent, type RunEvents } from './report/events.ts'
 import { STRATEGIES, type CompiledPlan, type Plan } from './plan/plan.ts'
 import { compilePlan } from './plan/load-plan.ts'
-import { checkStageDependencies } from './plan/stages.ts'
+import { checkRunStrategy } from './plan/stages.ts'
+import { isStaged } from './plan/strategies.ts'
 import { RunPlan } from './plan/run-plan.ts'
 import type { Executor } from './execution/executor.ts'
 import { parseRedisUrl } from './execution/redis/connection.ts'
@@ -179,8 +180,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     if (!STRATEGIES.includes(strategy)) {
       throw new TroupeError('ERR_ARGUMENT_INVALID', `Expected \`strategy\` to be one of ${STRATEGIES.join(', ')}, got ${describeValue(strategy)}`)
     }
-    // A run-time `strategy: pipeline` over a plan compiled for another one: its stages are checked now.
-    if (strategy === 'pipeline' && compiled.strategy !== 'pipeline') checkStageDependencies(compiled)
+    // A run-time strategy over a plan compiled for another one: `hybrid` needs stages, and a staged one's dependencies are checked now.
+    checkRunStrategy(strategy, compiled)
     const maxParallel = checkMaxParallel(options.maxParallel ?? compiled.maxParallel ?? this.config.maxParallel)
     const id = options.runId ?? `${compiled.name.replace(/[^\w.-]+/g, '-')}-${new Date(this.#clock.now()).toISOString().replace(/[:.]/g, '-')}-${randomUUID().slice(0, 8)}`
     if (!isRunId(id)) {
@@ -255,7 +256,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     this.#rollback?.watch(run)
     if (journal !== undefined) LogStore.attach(run, runDir(resolve(this.config.checkpoint.dir), id))
     if (journal !== undefined) ApprovalRequests.attach(run, runDir(resolve(this.config.checkpoint.dir), id), journal.file)
-    if (journal !== undefined && strategy === 'pipeline') {
+    if (journal !== undefined && isStaged(strategy)) {
       this.#stageCheckpoint.track(id, runPlan, journal)
       void run.result.then(() => this.#stageCheckpoint.forget(id))
     }

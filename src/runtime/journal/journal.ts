@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { CompiledTask, Strategy } from '../plan/plan.ts'
 import type { RunPlan } from '../plan/run-plan.ts'
+import { isStaged } from '../plan/strategies.ts'
 import { TroupeError } from '../core/errors.ts'
 import type { RepairRecord, RunResult, TaskResult } from '../report/result.ts'
 import { stringify } from './codec.ts'
@@ -31,7 +32,7 @@ export interface JournalOptions {
   /** Model per agent (`config.models`): part of a task's definition. */
   readonly models: Readonly<Record<string, string>>
   readonly now: () => number
-  /** Pipeline strategy: called when a stage's end marker (and all before it) is on disk. */
+  /** Pipeline and hybrid strategies: called when a stage's end marker (and all before it) is on disk. */
   readonly onStageDurable?: (stage: string) => void
 }
 
@@ -105,7 +106,7 @@ export class Journal implements RunRecorder {
       this.#seq = this.#previous?.lastSeq ?? 0
       if (this.#previous !== undefined) this.#addSpawned(this.#previous)
       this.#hashes = definitionHashes(options.plan, options.models, this.#moduleDigests)
-      if (options.strategy === 'pipeline') this.#countStages(options.plan.tasks)
+      if (isStaged(options.strategy)) this.#countStages(options.plan.tasks)
       if (this.#previous !== undefined) this.#findReusable(this.#previous)
       if (this.#previous !== undefined) this.#findApproved(this.#previous)
     } catch (error) {

@@ -27,11 +27,8 @@ export type Priority = (typeof PRIORITIES)[number]
 
 export { STRATEGIES, type Strategy } from './strategies.ts'
 
-/**
- * Strategies a plan may name: {@link STRATEGIES} plus `hybrid` (stages with their own rules),
- * which is validated and compiled but runs as `pipeline` until the scheduler knows it.
- */
-export const PLAN_STRATEGIES = [...STRATEGIES, 'hybrid'] as const
+/** Strategies a plan may name: the same as {@link STRATEGIES} (`hybrid` included); the name is kept for the public API. */
+export const PLAN_STRATEGIES = STRATEGIES
 export type PlanStrategy = (typeof PLAN_STRATEGIES)[number]
 
 // `optional`: a key given as `undefined` counts as not given, as with `??` defaults everywhere.

@@ -110,7 +110,7 @@ export interface CompiledStage {
 /** A validated, acyclic plan. Immutable. */
 export interface CompiledPlan extends Graph {
   readonly name: string
-  /** The strategy to run with. A `hybrid` plan compiles to `pipeline`, with {@link CompiledPlan.stages} set. */
+  /** The strategy to run with. A `hybrid` plan stays `hybrid`, with {@link CompiledPlan.stages} set. */
   readonly strategy: Strategy | undefined
   readonly maxParallel: number | undefined
   /**
@@ -200,9 +200,8 @@ export function linkPlan(data: unknown, options: LinkOptions): CompiledPlan {
   const linker: TaskLinker = { agents, environment, baseDir, workspace: workspaceDefault, cache: plan.cache ?? false }
   const tasks = parsed.map((spec, index) => compileTask(spec, index, deps[index]!, dependents[index]!, linker))
 
-  const strategy = plan.strategy === 'hybrid' ? 'pipeline' : plan.strategy
   const workspaces = parseWorkspaceSpec(data as Record<string, unknown>, plan.tasks)
-  return { name: plan.name ?? 'plan', strategy, maxParallel: plan.maxParallel, stages, tasks, byId, order, deps, dependents, baseDir, linker, ...(workspaces ? { workspaces } : {}) }
+  return { name: plan.name ?? 'plan', strategy: plan.strategy, maxParallel: plan.maxParallel, stages, tasks, byId, order, deps, dependents, baseDir, linker, ...(workspaces ? { workspaces } : {}) }
 }
 
 /** Decodes one task as written (the fast path for plain tasks, else the schema), or throws ERR_PLAN_INVALID naming the field. */

@@ -1,4 +1,5 @@
 import { TroupeError } from '../core/errors.ts'
+import { isStaged, type Strategy } from './strategies.ts'
 
 /**
  * The pipeline strategy's stages: names in order of first appearance (a hybrid plan: in the
@@ -61,4 +62,20 @@ export function checkStageDependencies(plan: StagedGraph): void {
       )
     }
   }
+}
+
+/**
+ * A strategy given at run time (`--strategy`, the `strategy` run option) over a compiled plan:
+ * `hybrid` needs the plan's declared `stages` (ERR_ARGUMENT_INVALID), and a staged strategy the
+ * plan was not compiled for has its stage dependencies checked now (ERR_PLAN_INVALID).
+ */
+export function checkRunStrategy(strategy: Strategy, plan: StagedGraph & { readonly strategy?: Strategy | undefined }): void {
+  if (strategy === 'hybrid' && plan.stages === undefined) {
+    throw new TroupeError(
+      'ERR_ARGUMENT_INVALID',
+      `Expected \`strategy\` "hybrid" only for a plan that declares \`stages\`; this plan declares none (its strategy is ${JSON.stringify(plan.strategy ?? 'concurrent')}): ` +
+        'add `strategy: hybrid` and `stages:` to the plan, or run it with "pipeline"',
+    )
+  }
+  if (isStaged(strategy) && plan.strategy !== strategy) checkStageDependencies(plan)
 }

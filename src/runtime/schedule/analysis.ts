@@ -25,7 +25,7 @@ export interface PlanAnalysis {
   readonly name: string
   readonly tasks: number
   readonly dependencies: number
-  /** As the plan names it: `hybrid` for a plan of declared stages. */
+  /** The strategy analysed (the option, else the plan's): `hybrid` for a plan of declared stages, as it runs. */
   readonly strategy: PlanStrategy
   readonly maxParallel: number
   /** Task ids by dependency level: level 0 has no dependencies. */
@@ -88,7 +88,7 @@ export function analyzePlan(plan: CompiledPlan, options: AnalysisOptions): PlanA
     name: plan.name,
     tasks: plan.tasks.length,
     dependencies,
-    strategy: strategy === 'pipeline' && plan.stages !== undefined ? 'hybrid' : strategy,
+    strategy,
     maxParallel,
     levels,
     criticalPath: { ids: path.nodes.map((i) => ids[i]!), ms: path.lengthMs },

@@ -5,6 +5,7 @@
 import { dependencyLevels, type Graph } from '../plan/graph.ts'
 import type { Strategy } from '../plan/plan.ts'
 import { stageOrder } from '../plan/stages.ts'
+import { isStaged } from '../plan/strategies.ts'
 
 /** The task fields the tables read. */
 interface KeyedPlan extends Graph {
@@ -73,6 +74,6 @@ export function groupsFor(plan: KeyedPlan, strategy: Strategy): Int32Array {
   const n = plan.tasks.length
   if (strategy === 'waves') return dependencyLevels(plan, plan.order)
   // Hybrid: stages in declared order; pipeline: in order of first appearance.
-  if (strategy === 'pipeline') return stageOrder(plan).index
+  if (isStaged(strategy)) return stageOrder(plan).index
   return new Int32Array(n)
 }

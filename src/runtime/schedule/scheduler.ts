@@ -16,7 +16,7 @@ export interface SchedulablePlan extends Graph {
   }[]
   readonly order: readonly number[]
   /**
-   * `strategy: hybrid` (compiled as `pipeline`): stage name → its rule, keys in the order the
+   * `strategy: hybrid`: stage name → its rule, keys in the order the
    * stages run. Each stage is a barrier group in that order, with its own slot limit
    * ({@link DagScheduler.slotLimit}) and fail-fast rule.
    */
@@ -162,10 +162,10 @@ export class DagScheduler {
     this.#deferred = Array.from({ length: groups }, () => [])
     this.#failFast = new Uint8Array(groups)
     this.#limit = new Float64Array(groups).fill(Infinity)
-    const stages = strategy === 'pipeline' && plan.stages !== undefined ? Object.values(plan.stages) : undefined
-    if (stages === undefined) this.#failFast.fill(strategy === 'pipeline' ? 1 : 0)
-    else {
-      stages.forEach((stage, k) => {
+    // Pipeline: every stage is fail-fast. Hybrid: each declared stage has its own rule.
+    if (strategy === 'pipeline') this.#failFast.fill(1)
+    else if (strategy === 'hybrid') {
+      Object.values(plan.stages ?? {}).forEach((stage, k) => {
         if (k >= groups) return
         this.#failFast[k] = stage.failFast === true ? 1 : 0
         this.#limit[k] = stage.parallel ? (stage.maxParallel ?? Infinity) : 1
