@@ -177,7 +177,9 @@ export class Journal implements RunRecorder {
     if (this.#disabled) return
     // A reused task's record is already in the journal: append only what is new.
     if (result.reused) {
+      // Its stage's end marker, when it was the stage's last task, must reach the disk: the next stage waits for it.
       if (this.#stageLeft.size > 0) this.#stageEnded(task, result)
+      if (this.#pendingStages.length > 0) this.#flushSoon()
       return
     }
     // Built field by field: rest/spread of the result cost more than the JSON itself, per task.

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { Journal, journalFile, resultFile, type JournalRecord } from '../../../src/runtime/journal/journal.ts'
+import type { RunResult } from '../../../src/runtime/report/result.ts'
 import { type CompiledTask, type Plan, type TaskSpec } from '../../../src/runtime/plan/plan.ts'
 import { RunPlan } from '../../../src/runtime/plan/run-plan.ts'
 import { compilePlan } from '../../../src/runtime/plan/load-plan.ts'
@@ -185,4 +186,50 @@ describe('resume (same runId)', () => {
     expect(second.totals).toMatchObject({ tasks: 2, completed: 2, reused: 2 })
     expect([runsOf('a'), runsOf('b')]).toEqual([1, 1])
   })
+})
+
+describe('pipeline resume', () => {
+  it('a resumed pipeline run whose first stage is all reused runs the next stage (regression: its end marker was never written, the run hung)', async () => {
+    await prepare()
+    const plan: Plan = { name: 'staged', strategy: 'pipeline', tasks: [marker('a', { stage: 'one' }), flaky('f', 1, { stage: 'two' })] }
+    const first = await runtime.run(plan, { runId: 'staged-resume' }).result
+    expect(first.tasks.f!.state).toBe('FAILED')
+    const second = await runtime.run(plan, { runId: 'staged-resume' }).result
+    expect([second.status, second.totals.reused, runsOf('a')]).toEqual(['completed', 1, 1])
+  }, 60_000)
+})
+
+describe('hybrid runs in the journal', () => {
+  const hybrid = (): Plan => ({
+    name: 'hybrid',
+    strategy: 'hybrid',
+    stages: { one: { parallel: false }, two: { parallel: true } },
+    tasks: [marker('a1', { stage: 'one' }), marker('a2', { stage: 'one' }), marker('b1', { stage: 'two', dependsOn: ['a1'] })],
+  })
+
+  it('the run-start record says hybrid', async () => {
+    await prepare()
+    await runtime.run(hybrid(), { runId: 'hybrid-header' }).result
+    expect(records('hybrid-header')[0]).toMatchObject({ type: 'run-start', strategy: 'hybrid' })
+  })
+
+  it('a journal written before hybrid was a strategy of its own (run-start says pipeline) resumes as hybrid, reusing its stage', async () => {
+    await prepare()
+    // What troupe wrote for a hybrid plan when it compiled it as a pipeline: stage "one" completed, b1 failed.
+    const plan = new RunPlan(compilePlan(hybrid(), { baseDir: dir }))
+    let durable!: () => void
+    const stageDurable = new Promise<void>((resolve) => (durable = resolve))
+    const old = new Journal({ dir: checkpointDir, runId: 'hybrid-old', plan, strategy: 'pipeline', maxParallel: 2, models: {}, now: Date.now, onStageDurable: () => durable() })
+    await old.open()
+    const [a1, a2, b1] = plan.tasks as [CompiledTask, CompiledTask, CompiledTask]
+    old.taskEnded(a1, { state: 'COMPLETED', attempts: 1, output: null })
+    old.taskEnded(a2, { state: 'COMPLETED', attempts: 1, output: null })
+    await stageDurable
+    old.taskEnded(b1, { state: 'FAILED', attempts: 1, error: { code: 'ERR_TASK_FAILED', message: 'boom' } })
+    await old.runEnded({ status: 'failed', totals: { tasks: 3, completed: 2, failed: 1 }, tasks: {} } as unknown as RunResult)
+    expect(records('hybrid-old')[0]).toMatchObject({ type: 'run-start', strategy: 'pipeline' })
+
+    const resumed = await runtime.run(hybrid(), { runId: 'hybrid-old', baseDir: dir }).result
+    expect([resumed.status, resumed.strategy, resumed.totals.reused, runsOf('a1'), runsOf('a2'), runsOf('b1')]).toEqual(['completed', 'hybrid', 2, 0, 0, 1])
+  }, 60_000)
 })
