@@ -89,4 +89,25 @@ describe('hybrid strategy', () => {
     const { makespanMs } = simulate(compiled, { workers: 4, strategy: compiled.strategy ?? 'concurrent', durations: new Float64Array(11).fill(1) })
     expect(makespanMs).toBe(3 + 2 + 1)
   })
+
+  it('compiles as hybrid: the compiled plan names the strategy itself, not pipeline (regression: it compiled as pipeline)', () => {
+    expect(compilePlan(plan).strategy).toBe('hybrid')
+  })
+
+  it('simulate() with strategy pipeline over the same plan keeps the stage barriers but drops the stage limits', () => {
+    const { makespanMs } = simulate(compilePlan(plan), { workers: 4, strategy: 'pipeline', durations: new Float64Array(11).fill(1) })
+    expect(makespanMs).toBe(1 + 1 + 1)
+  })
+
+  it('strategy pipeline given at run time over a hybrid plan runs a pipeline: every stage fails fast', async () => {
+    runtime = createRuntime({ config: { maxParallel: 4, pool: { minThreads: 2, maxThreads: 2 }, governor: { enabled: false }, checkpoint: { enabled: false } } })
+    const noFailFast: Plan = {
+      name: 'override',
+      strategy: 'hybrid',
+      stages: { one: { parallel: true }, two: { parallel: true } },
+      tasks: [sleep('bad', 'one', { agent: join(agents, 'throw.mjs'), retries: 0 }), sleep('free', 'two')],
+    }
+    const result = await runtime.run(noFailFast, { strategy: 'pipeline' }).result
+    expect([result.strategy, result.tasks.free!.state]).toEqual(['pipeline', 'SKIPPED'])
+  })
 })

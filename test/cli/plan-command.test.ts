@@ -94,6 +94,12 @@ tasks:
     expect(stderr).not.toMatch(/\n\s+at /)
   }, 60_000)
 
+  it('--strategy hybrid on a plan without stages: exits 2 naming the strategy, no stack trace', async () => {
+    const { code, stderr } = await runCli(['plan', join(dir, 'plan.yaml'), '--strategy', 'hybrid'])
+    expect([code, stderr.includes('`strategy` "hybrid" only for a plan that declares `stages`'), stderr.includes('ERR_ARGUMENT_INVALID')]).toEqual([2, true, true])
+    expect(stderr).not.toMatch(/\n\s+at /)
+  }, 60_000)
+
   afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
   it('exits 2 naming the cycle on a cyclic plan', async () => {
@@ -201,6 +207,7 @@ tasks:
   it('the same in the --json document', async () => {
     const { code, stdout } = await runCli(['plan', file, '--json'], { cwd: dir })
     const report = JSON.parse(stdout)
+    expect(report.strategy).toBe('hybrid')
     expect([code, report.agents, report.stages.map((s: { name: string }) => s.name), report.conditions, report.labels]).toEqual([
       0,
       [{ name: 'sleep', kind: 'module' }, { name: 'shell', kind: 'command' }],

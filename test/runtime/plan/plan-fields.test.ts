@@ -72,10 +72,10 @@ describe('when', () => {
 describe('hybrid stages', () => {
   const stages = { design: { parallel: true }, build: { parallel: false, maxParallel: 2, failFast: true } }
 
-  it('stores the stages in stage order with their rules, and runs as pipeline for now', () => {
+  it('stores the stages in stage order with their rules, and compiles as hybrid (regression: it compiled as pipeline)', () => {
     const plan = compile({ strategy: 'hybrid', stages, tasks: [task('b', { stage: 'build' }), task('a', { stage: 'design' })] })
     expect([plan.strategy, Object.values(plan.stages!)]).toEqual([
-      'pipeline',
+      'hybrid',
       [
         { name: 'design', parallel: true, maxParallel: undefined, failFast: undefined },
         { name: 'build', parallel: false, maxParallel: 2, failFast: true },

@@ -67,6 +67,18 @@ describe('stages: validation and hybrid order', () => {
     }
   })
 
+  it('a run with strategy: hybrid given at run time over a plan without stages is ERR_ARGUMENT_INVALID naming the strategy', () => {
+    const plan = compilePlan({ name: 'p', strategy: 'pipeline', tasks: [{ id: 'a', agent, stage: 'one' }] }, { baseDir: import.meta.dirname })
+    const runtime = createRuntime({ config: { governor: { enabled: false }, checkpoint: { enabled: false } } })
+    try {
+      expect(() => runtime.run(plan, { strategy: 'hybrid' })).toThrow(
+        expect.objectContaining({ code: 'ERR_ARGUMENT_INVALID', message: expect.stringContaining('`strategy` "hybrid" only for a plan that declares `stages`') }),
+      )
+    } finally {
+      void runtime.close()
+    }
+  })
+
   it('hybrid: stages are numbered in declared order, not order of first appearance (the journal checkpoint agrees with the scheduler)', () => {
     const order = stageOrder({ stages: { one: {}, two: {} }, tasks: [{ stage: 'two' }, { stage: 'one' }] })
     expect([...order.index]).toEqual([1, 0])
