@@ -100,7 +100,8 @@ describe('hybrid strategy', () => {
   })
 
   it('strategy pipeline given at run time over a hybrid plan runs a pipeline: every stage fails fast', async () => {
-    runtime = createRuntime({ config: { maxParallel: 4, pool: { minThreads: 2, maxThreads: 2 }, governor: { enabled: false }, checkpoint: { enabled: false } } })
+    const config = { maxParallel: 4, pool: { minThreads: 2, maxThreads: 2 }, governor: { enabled: false }, checkpoint: { enabled: false } }
+    runtime = createRuntime({ config })
     const noFailFast: Plan = {
       name: 'override',
       strategy: 'hybrid',

@@ -201,7 +201,20 @@ export function linkPlan(data: unknown, options: LinkOptions): CompiledPlan {
   const tasks = parsed.map((spec, index) => compileTask(spec, index, deps[index]!, dependents[index]!, linker))
 
   const workspaces = parseWorkspaceSpec(data as Record<string, unknown>, plan.tasks)
-  return { name: plan.name ?? 'plan', strategy: plan.strategy, maxParallel: plan.maxParallel, stages, tasks, byId, order, deps, dependents, baseDir, linker, ...(workspaces ? { workspaces } : {}) }
+  return {
+    name: plan.name ?? 'plan',
+    strategy: plan.strategy,
+    maxParallel: plan.maxParallel,
+    stages,
+    tasks,
+    byId,
+    order,
+    deps,
+    dependents,
+    baseDir,
+    linker,
+    ...(workspaces ? { workspaces } : {}),
+  }
 }
 
 /** Decodes one task as written (the fast path for plain tasks, else the schema), or throws ERR_PLAN_INVALID naming the field. */

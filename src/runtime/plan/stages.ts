@@ -73,7 +73,8 @@ export function checkRunStrategy(strategy: Strategy, plan: StagedGraph & { reado
   if (strategy === 'hybrid' && plan.stages === undefined) {
     throw new TroupeError(
       'ERR_ARGUMENT_INVALID',
-      `Expected \`strategy\` "hybrid" only for a plan that declares \`stages\`; this plan declares none (its strategy is ${JSON.stringify(plan.strategy ?? 'concurrent')}): ` +
+      `Expected \`strategy\` "hybrid" only for a plan that declares \`stages\`; ` +
+        `this plan declares none (its strategy is ${JSON.stringify(plan.strategy ?? 'concurrent')}): ` +
         'add `strategy: hybrid` and `stages:` to the plan, or run it with "pipeline"',
     )
   }

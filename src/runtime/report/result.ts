@@ -78,7 +78,7 @@ export interface RunResult extends Omit<SpeedupFigures, 'parallelization'> {
   readonly runId: string
   readonly name: string
   readonly status: RunStatus
-  /** As the plan named it: a hybrid plan runs as a pipeline of its stages, and says `hybrid`. */
+  /** The strategy the run used: the run option, else the plan's (`hybrid` for a plan of declared stages). */
   readonly strategy: PlanStrategy
   readonly maxParallel: number
   readonly startedAt: number

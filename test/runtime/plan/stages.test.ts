@@ -68,11 +68,12 @@ describe('stages: validation and hybrid order', () => {
   })
 
   it('a run with strategy: hybrid given at run time over a plan without stages is ERR_ARGUMENT_INVALID naming the strategy', () => {
-    const plan = compilePlan({ name: 'p', strategy: 'pipeline', tasks: [{ id: 'a', agent, stage: 'one' }] }, { baseDir: import.meta.dirname })
+    const plan = compilePlan({ name: 'p', strategy: 'pipeline', tasks: [{ id: 'a', agent, stage: 'one' }] }, { baseDir: '.' })
     const runtime = createRuntime({ config: { governor: { enabled: false }, checkpoint: { enabled: false } } })
+    const named = '`strategy` "hybrid" only for a plan that declares `stages`'
     try {
       expect(() => runtime.run(plan, { strategy: 'hybrid' })).toThrow(
-        expect.objectContaining({ code: 'ERR_ARGUMENT_INVALID', message: expect.stringContaining('`strategy` "hybrid" only for a plan that declares `stages`') }),
+        expect.objectContaining({ code: 'ERR_ARGUMENT_INVALID', message: expect.stringContaining(named) }),
       )
     } finally {
       void runtime.close()
