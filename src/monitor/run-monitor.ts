@@ -10,6 +10,7 @@ import type {
 } from '../runtime/report/events.ts'
 import { dependencyLevels, type Graph } from '../runtime/plan/graph.ts'
 import { estimateEta } from './eta.ts'
+import { type MessagesView, type RepairView, repairViews } from './run-facts.ts'
 import type { PlanStrategy } from '../runtime/plan/plan.ts'
 import type { RunResult, RunStatus, TaskWorkspaceResult } from '../runtime/report/result.ts'
 
@@ -75,6 +76,8 @@ export interface TaskView {
   /** Added at run time (`ctx.spawn`, `add_tasks`, `Run.addTasks`), by `parent` when a task added it. */
   readonly added?: true
   readonly parent?: string
+  /** Each repair the task needed (worktree tasks with `repair`), the detail's tail sanitised; known once the task ended. */
+  readonly repairs?: readonly RepairView[]
 }
 
 function pendingTask(): MutableTask {
@@ -134,6 +137,11 @@ export interface RunSnapshot {
   readonly pauses: readonly LimitPause[]
   /** The latest notes of the run's scratchpad, oldest first (absent when there are none). */
   readonly notes?: readonly ScratchpadNoteEvent[]
+  /**
+   * The run's newest messages between tasks, read from its directory (a report has them; the live page asks
+   * `/api/messages`). Absent when there are none.
+   */
+  readonly messages?: MessagesView
   /** Present once the run has ended. */
   readonly final?: FinalFigures
 }
@@ -178,6 +186,7 @@ interface MutableTask {
   error: SerializedError | undefined
   workspace?: TaskWorkspaceResult
   worker?: string
+  repairs?: readonly RepairView[]
 }
 
 /**
@@ -279,6 +288,8 @@ export class RunMonitor {
       const ended = Object.hasOwn(r.tasks, spec.id) ? r.tasks[spec.id] : undefined
       if (ended?.workspace) this.#tasks[i]!.workspace = ended.workspace
       if (ended?.worker !== undefined) this.#tasks[i]!.worker = ended.worker
+      const repairs = repairViews(ended?.repairs)
+      if (repairs !== undefined) this.#tasks[i]!.repairs = repairs
     })
     this.#status = r.status
     this.#endedAt = r.finishedAt
@@ -336,6 +347,7 @@ export class RunMonitor {
         ...(t.error ? { error: t.error } : {}),
         ...(t.workspace ? { workspace: t.workspace } : {}),
         ...(t.worker !== undefined && t.worker !== 'local' ? { worker: t.worker } : {}),
+        ...(t.repairs === undefined ? {} : { repairs: t.repairs }),
       }
     })
     const until = this.#endedAt !== undefined && lastEnd > -Infinity ? lastEnd : now

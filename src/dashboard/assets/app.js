@@ -23,6 +23,10 @@
   let stream
   /** Log lines a card shows; its drill-down shows them all. */
   const CARD_LOGS = 5
+  /** The run's messages as the server last sent them (/api/messages), and when: refreshed while the run runs. */
+  let messages = { key: '', at: 0, body: undefined }
+  /** How often a live page asks for the messages again while the run runs, in ms. */
+  const MESSAGES_EVERY_MS = 2000
 
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag)
@@ -70,6 +74,7 @@
     renderApprovals(run)
     renderPauses(run)
     renderNotes(run)
+    renderMessages(run)
     renderTimeline(run)
     renderGraph(run)
     renderAgents(run)
@@ -184,7 +189,7 @@
       const card = el(
         'article',
         {
-          class: `card ${t.state}${t.id === selectedTask ? ' selected' : ''}`,
+          class: `card ${t.state}${t.id === selectedTask ? ' selected' : ''}${t.repairs ? ' repaired' : ''}`,
           'data-task': t.id,
           'data-state': t.state,
           'data-history': t.history.join(' '),
@@ -205,6 +210,7 @@
         card.append(el('div', { class: `workspace merge-${w.merge}` }, workspaceText(w)))
       }
       if (t.worker) card.append(el('div', { class: 'worker' }, `ran on ${t.worker}`))
+      if (t.repairs) card.append(el('div', { class: 'repairs' }, repairsText(t.repairs)))
       if (t.output !== undefined) card.append(el('pre', { class: 'output' }, outputText(t.output)))
       if (t.logs.length > 0) card.append(el('ul', { class: 'logs' }, ...t.logs.slice(-CARD_LOGS).map((line) => el('li', {}, line))))
       card.hidden = !matches(t)
@@ -269,6 +275,7 @@
       ...(t.worker ? [['worker', t.worker]] : []),
       ...(t.parent ? [['added by', t.parent]] : []),
       ...(t.description ? [['description', t.description]] : []),
+      ...(t.repairs ? [['repairs', repairsText(t.repairs)]] : []),
     ]
     const parts = [
       el('header', {}, el('h2', {}, `task ${t.id}`), close),
@@ -279,6 +286,19 @@
       const output = typeof t.output === 'string' ? t.output : JSON.stringify(t.output, null, 2)
       parts.push(el('h3', {}, 'output'), el('pre', { id: 'detail-output' }, output))
     }
+    if (t.repairs) {
+      const items = t.repairs.map((r) =>
+        el(
+          'li',
+          { 'data-reason': r.reason, 'data-attempt': r.attempt },
+          el('div', { class: 'repair-head' }, `repair ${r.number} · attempt ${r.attempt} · ${r.reason}`),
+          el('pre', { class: 'repair-detail' }, r.detail === '' ? '(no detail)' : r.detail),
+        ),
+      )
+      parts.push(el('h3', {}, `repairs (${t.repairs.length})`), el('ol', { id: 'detail-repairs' }, ...items))
+    }
+    const own = (shownMessages(run)?.messages || []).filter((m) => m.from === t.id || m.to === t.id)
+    if (own.length > 0) parts.push(el('h3', {}, 'messages'), el('div', { id: 'detail-messages' }, ...own.map(messageRow)))
     const log = current.static ? t.logs.join('\n') : (fetched.log ?? t.logs.join('\n'))
     parts.push(el('h3', {}, 'log'), el('pre', { id: 'detail-log' }, log === '' ? '(nothing logged)' : log))
     if (t.workspace) {
@@ -374,6 +394,57 @@
         return el('div', { class: 'note' }, `${new Date(n.at).toLocaleTimeString()} ${n.taskId}: ${text}`)
       }),
     )
+  }
+
+  /** The run's messages: in a report, from the data; live, from /api/messages (again every few seconds while it runs). */
+  function shownMessages(run) {
+    if (current.static) return run.messages
+    const key = `${run.runId}\u0000${run.status}`
+    const now = Date.now()
+    if (messages.key !== key || (run.status === 'running' && now - messages.at > MESSAGES_EVERY_MS)) {
+      const body = messages.key.split('\u0000')[0] === run.runId ? messages.body : undefined
+      messages = { key, at: now, body }
+      fetch(`api/messages?run=${encodeURIComponent(run.runId)}`)
+        .then((r) => (r.ok ? r.json() : undefined))
+        .then((answer) => {
+          if (messages.key !== key || answer === undefined) return
+          messages.body = answer
+          render()
+        })
+        .catch(() => {})
+    }
+    return messages.body
+  }
+
+  function messageRow(m) {
+    return el(
+      'div',
+      { class: 'msg' },
+      el('span', { class: 'msg-at' }, new Date(m.at).toLocaleTimeString()),
+      ' ',
+      el('span', { class: 'msg-from' }, m.from),
+      ' → ',
+      el('span', { class: 'msg-to' }, m.to),
+      ': ',
+      el('span', { class: 'msg-text' }, m.text),
+    )
+  }
+
+  function renderMessages(run) {
+    const box = $('messages')
+    if (!box) return
+    const shown = shownMessages(run)
+    const list = shown ? shown.messages : []
+    box.hidden = list.length === 0
+    if (list.length === 0) return box.replaceChildren()
+    const omitted = shown.omitted === true ? 'earlier messages not shown' : shown.omitted > 0 ? `${shown.omitted} earlier not shown` : ''
+    const more = omitted ? ` · ${omitted}: troupe logs ${run.runId} --messages has them all` : ''
+    box.replaceChildren(el('h2', {}, `messages (${list.length}${more})`), ...list.map(messageRow))
+  }
+
+  function repairsText(repairs) {
+    const reasons = [...new Set(repairs.map((r) => r.reason))].join(', ')
+    return `repaired ${repairs.length}× (${reasons})`
   }
 
   function renderLegend() {
