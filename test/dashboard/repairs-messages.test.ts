@@ -1,4 +1,4 @@
-import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { Browser, Page } from 'playwright-core'
@@ -13,14 +13,14 @@ import { LAUNCH_HOOK_TIMEOUT_MS, launchChromium } from '../helpers/chromium.ts'
 import { tempRepo } from '../helpers/git-repo.ts'
 
 // A check whose output is hostile: markup, an escape sequence, a bidi override (printf's octal escapes, in /bin/sh).
-const HOSTILE_CHECK =
-  'test -f fixed.txt || { printf \'<img id=pwn src=x onerror="window.pwned=1">\\033[31mRED\\342\\200\\256evil</pre><b id=bold>b</b>\\n\'; exit 3; }'
+const HOSTILE_OUTPUT = '<img id=pwn src=x onerror="window.pwned=1">\\033[31mRED\\342\\200\\256evil</pre><b id=bold>b</b>\\n'
+const HOSTILE_CHECK = `test -f fixed.txt || { printf '${HOSTILE_OUTPUT}'; exit 3; }`
 const FIX_ON_REPAIR = 'echo work > work.txt; if [ -n "$TROUPE_REPAIR" ]; then echo fixed > fixed.txt; fi'
 const HOSTILE_MESSAGE = '<script>window.pwned=2</script><img id=pwn2 src=x onerror="window.pwned=3">\u001b[2J\u202eevil'
 
 /** Neither markup nor script from a repair detail or a message ran or became an element. */
 async function expectInert(page: Page): Promise<void> {
-  expect(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned)).toBeUndefined()
+  expect(await page.evaluate('typeof window.pwned')).toBe('undefined')
   expect(await page.locator('#pwn, #pwn2, #bold').count()).toBe(0)
 }
 
@@ -51,7 +51,8 @@ describe('repairs and messages in the dashboard and the report (real git, real r
     const runDir = join(repo, '.troupe', 'rm')
     const mailbox = await Mailbox.open(join(runDir, MAILBOX_FILE), { isTask: (id) => id === 'plain' || id === 'fixer' })
     await mailbox.send('fixer', 'plain', HOSTILE_MESSAGE, 1_000)
-    appendFileSync(join(runDir, MAILBOX_FILE), `${JSON.stringify({ seq: 1, from: 'plain', to: 'fixer', at: 2_000, text: HOSTILE_MESSAGE })}\n`)
+    const raw = { seq: 1, from: 'plain', to: 'fixer', at: 2_000, text: HOSTILE_MESSAGE }
+    appendFileSync(join(runDir, MAILBOX_FILE), `${JSON.stringify(raw)}\n`)
   }, LAUNCH_HOOK_TIMEOUT_MS + 60_000)
 
   afterAll(async () => {
@@ -88,7 +89,7 @@ describe('repairs and messages in the dashboard and the report (real git, real r
     await page.goto(dashboard.url)
     await page.waitForSelector('#messages .msg')
     const rows = await page.locator('#messages .msg').evaluateAll((nodes) =>
-      nodes.map((n) => [n.querySelector('.msg-from')!.textContent, n.querySelector('.msg-to')!.textContent, n.querySelector('.msg-text')!.textContent]),
+      nodes.map((n) => ['.msg-from', '.msg-to', '.msg-text'].map((part) => n.querySelector(part)!.textContent)),
     )
     expect(rows.map(([from, to]) => `${from}→${to}`)).toEqual(['fixer→plain', 'plain→fixer'])
     for (const [, , text] of rows) {
