@@ -2,6 +2,7 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
 import { join } from 'node:path'
 import { MAILBOX_FILE, type Message, parseMessages } from '../runtime/coordination/mailbox.ts'
 import type { RepairReason, RepairRecord } from '../runtime/plan/repair-spec.ts'
+import type { ApprovalEvent } from '../runtime/report/events.ts'
 
 /** Most of a repair's detail a view shows: its tail (what failed last), in characters. */
 export const MAX_REPAIR_DETAIL_CHARS = 2_000
@@ -22,6 +23,33 @@ export interface RepairView {
   readonly reason: RepairReason
   /** The detail's tail, sanitised ({@link visibleText}). */
   readonly detail: string
+}
+
+/** Most of an approval's reason a view shows, in characters (the run already cuts it to 2,000). */
+const MAX_REASON_CHARS = 2_000
+
+/** A task's approval gate, its latest state, as the dashboard and the report show it. */
+export interface ApprovalView {
+  readonly state: ApprovalEvent['state']
+  readonly before: ApprovalEvent['before']
+  /** Who decided: `library`, `cli`, `dashboard` or `journal` (absent while awaiting). */
+  readonly by?: string
+  /** A rejection's reason, sanitised. */
+  readonly reason?: string
+  readonly at: number
+}
+
+/** An approval event or journal record as shown: the reason sanitised and bounded, nothing else kept. */
+export function approvalView(
+  e: Pick<ApprovalEvent, 'state' | 'before' | 'at'> & { readonly by?: string; readonly reason?: string },
+): ApprovalView {
+  return {
+    state: e.state,
+    before: e.before,
+    ...(e.by === undefined ? {} : { by: visibleText(e.by, 32) }),
+    ...(e.reason === undefined || e.reason === '' ? {} : { reason: visibleText(e.reason, MAX_REASON_CHARS) }),
+    at: e.at,
+  }
 }
 
 /** One message between tasks, as the dashboard and the report show it. */

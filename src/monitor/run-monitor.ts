@@ -1,6 +1,7 @@
 import { TASK_STATES, type TaskState } from '../runtime/core/task-state.ts'
 import type { SerializedError } from '../runtime/core/errors.ts'
 import type {
+  ApprovalEvent,
   LimitPausedEvent,
   RunEndEvent,
   ScratchpadNoteEvent,
@@ -10,7 +11,7 @@ import type {
 } from '../runtime/report/events.ts'
 import { dependencyLevels, type Graph } from '../runtime/plan/graph.ts'
 import { estimateEta } from './eta.ts'
-import { type MessagesView, type RepairView, repairViews } from './run-facts.ts'
+import { type ApprovalView, approvalView, type MessagesView, type RepairView, repairViews } from './run-facts.ts'
 import type { PlanStrategy } from '../runtime/plan/plan.ts'
 import type { RunResult, RunStatus, TaskWorkspaceResult } from '../runtime/report/result.ts'
 
@@ -78,6 +79,8 @@ export interface TaskView {
   readonly parent?: string
   /** Each repair the task needed (worktree tasks with `repair`), the detail's tail sanitised; known once the task ended. */
   readonly repairs?: readonly RepairView[]
+  /** Its approval gate's latest state: awaiting, or approved / rejected, by whom and why. */
+  readonly approval?: ApprovalView
 }
 
 function pendingTask(): MutableTask {
@@ -187,6 +190,7 @@ interface MutableTask {
   workspace?: TaskWorkspaceResult
   worker?: string
   repairs?: readonly RepairView[]
+  approval?: ApprovalView
 }
 
 /**
@@ -277,6 +281,11 @@ export class RunMonitor {
     }
   }
 
+  taskApproval(e: ApprovalEvent): void {
+    const task = this.#task(e.taskId)
+    if (task !== undefined) task.approval = approvalView(e)
+  }
+
   scratchpadNote(e: ScratchpadNoteEvent): void {
     this.#notes.push(e)
     if (this.#notes.length > RECENT_NOTES) this.#notes.shift()
@@ -348,6 +357,7 @@ export class RunMonitor {
         ...(t.workspace ? { workspace: t.workspace } : {}),
         ...(t.worker !== undefined && t.worker !== 'local' ? { worker: t.worker } : {}),
         ...(t.repairs === undefined ? {} : { repairs: t.repairs }),
+        ...(t.approval === undefined ? {} : { approval: t.approval }),
       }
     })
     const until = this.#endedAt !== undefined && lastEnd > -Infinity ? lastEnd : now

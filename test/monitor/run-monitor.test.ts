@@ -65,6 +65,15 @@ describe('RunMonitor', () => {
     expect(byId.b!.repairs).toBeUndefined()
   })
 
+  it("keeps a task's latest approval state, who decided and the reason sanitised", () => {
+    const m = monitorAt({ now: 0 })
+    m.taskApproval({ runId: 'r', taskId: 'a', state: 'awaiting', before: 'start', at: 1 })
+    expect(m.snapshot().tasks[0]!.approval).toEqual({ state: 'awaiting', before: 'start', at: 1 })
+    m.taskApproval({ runId: 'r', taskId: 'a', state: 'rejected', before: 'start', by: 'cli', reason: 'no\u202e', at: 2 })
+    expect(m.snapshot().tasks[0]!.approval).toEqual({ state: 'rejected', before: 'start', by: 'cli', reason: 'no�', at: 2 })
+    expect(m.snapshot().tasks[1]!.approval).toBeUndefined()
+  })
+
   it('reports the speedup so far as worker time over wall time, running attempts included', () => {
     const clock = { now: 1000 }
     const m = monitorAt(clock)

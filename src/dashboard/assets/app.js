@@ -211,6 +211,7 @@
       }
       if (t.worker) card.append(el('div', { class: 'worker' }, `ran on ${t.worker}`))
       if (t.repairs) card.append(el('div', { class: 'repairs' }, repairsText(t.repairs)))
+      if (t.approval && t.approval.state !== 'awaiting') card.append(el('div', { class: 'approval' }, approvalText(t.approval)))
       if (t.output !== undefined) card.append(el('pre', { class: 'output' }, outputText(t.output)))
       if (t.logs.length > 0) card.append(el('ul', { class: 'logs' }, ...t.logs.slice(-CARD_LOGS).map((line) => el('li', {}, line))))
       card.hidden = !matches(t)
@@ -275,6 +276,8 @@
       ...(t.worker ? [['worker', t.worker]] : []),
       ...(t.parent ? [['added by', t.parent]] : []),
       ...(t.description ? [['description', t.description]] : []),
+      ...(t.cached ? [['cached', 'output taken from the task cache: not run']] : []),
+      ...(t.approval ? [['approval', approvalText(t.approval)]] : []),
       ...(t.repairs ? [['repairs', repairsText(t.repairs)]] : []),
     ]
     const parts = [
@@ -440,6 +443,11 @@
     const omitted = shown.omitted === true ? 'earlier messages not shown' : shown.omitted > 0 ? `${shown.omitted} earlier not shown` : ''
     const more = omitted ? ` · ${omitted}: troupe logs ${run.runId} --messages has them all` : ''
     box.replaceChildren(el('h2', {}, `messages (${list.length}${more})`), ...list.map(messageRow))
+  }
+
+  function approvalText(a) {
+    if (a.state === 'awaiting') return `awaiting approval before ${a.before}`
+    return `${a.state}${a.by ? ` by ${a.by}` : ''} before ${a.before}${a.reason ? `: ${a.reason}` : ''}`
   }
 
   function repairsText(repairs) {
