@@ -84,6 +84,22 @@ describe('repairs and messages in the dashboard and the report (real git, real r
     await page.close()
   })
 
+  it("shows a bidi override in a task's log as � (regression: a repair's log line read reversed in the card and the drill-down)", async () => {
+    const page = await browser.newPage()
+    await page.goto(dashboard.url)
+    await page.waitForSelector('#cards [data-task="fixer"].repaired')
+    const card = (await page.textContent('#cards [data-task="fixer"] .logs'))!
+    expect(card).toContain('RED�evil')
+    expect(card).not.toMatch(/[\u001b\u202e]/)
+    await page.click('#cards [data-task="fixer"]')
+    await page.waitForFunction(`document.getElementById('detail-log')?.textContent?.includes('repair 1 of 2')`)
+    const log = (await page.textContent('#detail-log'))!
+    expect(log).toContain('RED�evil')
+    expect(log).not.toMatch(/[\u001b\u202e]/)
+    await expectInert(page)
+    await page.close()
+  })
+
   it("shows the run's messages, newest last, from the run directory, as inert text", async () => {
     const page = await browser.newPage()
     await page.goto(dashboard.url)

@@ -28,17 +28,24 @@
   /** How often a live page asks for the messages again while the run runs, in ms. */
   const MESSAGES_EVERY_MS = 2000
 
+  /**
+   * Characters that could mislead a reader of agent- or plan-made text (logs, outputs, errors, notes, diffs): controls but
+   * tab and newline, bidi overrides and isolates, zero-width marks. Every text the page inserts shows them as `�`.
+   */
+  const MISLEADING = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/g
+  const visible = (text) => String(text).replace(MISLEADING, '\ufffd')
+
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag)
     for (const [k, v] of Object.entries(attrs || {})) if (v !== undefined) node.setAttribute(k, String(v))
-    for (const child of children) node.append(child)
+    for (const child of children) node.append(typeof child === 'string' ? visible(child) : child)
     return node
   }
 
   function svg(tag, attrs, text) {
     const node = document.createElementNS(SVG, tag)
     for (const [k, v] of Object.entries(attrs || {})) if (v !== undefined) node.setAttribute(k, String(v))
-    if (text !== undefined) node.textContent = text
+    if (text !== undefined) node.textContent = visible(text)
     return node
   }
 
@@ -63,7 +70,7 @@
       $('run-name').textContent = '— waiting for a run'
       return
     }
-    $('run-name').textContent = run.name
+    $('run-name').textContent = visible(run.name)
     $('run-meta').textContent = `run ${run.runId} · ${run.strategy} · ${run.status}`
     document.body.dataset.status = run.status
     // Live only while the run runs: a finished run on an open stream says so (a new run makes it live again).
@@ -369,7 +376,7 @@
       body: JSON.stringify({ task, decision, ...(reason ? { reason } : {}) }),
     })
     const body = await response.json()
-    message.textContent = response.ok ? `${decision === 'approve' ? 'approved' : 'rejected'}` : `${body.code}: ${body.message}`
+    message.textContent = response.ok ? `${decision === 'approve' ? 'approved' : 'rejected'}` : visible(`${body.code}: ${body.message}`)
     message.dataset.ok = String(response.ok)
   }
 
@@ -569,7 +576,7 @@
       body: JSON.stringify({ maxParallel: value }),
     })
     const body = await response.json()
-    $('control-message').textContent = response.ok ? `maxParallel set to ${body.maxParallel}` : `${body.code}: ${body.message}`
+    $('control-message').textContent = response.ok ? `maxParallel set to ${body.maxParallel}` : visible(`${body.code}: ${body.message}`)
     $('control-message').dataset.ok = String(response.ok)
   }
 
