@@ -84,7 +84,7 @@ describe('repairs and messages in the dashboard and the report (real git, real r
     await page.close()
   })
 
-  it("shows a bidi override in a task's log as � (regression: a repair's log line read reversed in the card and the drill-down)", async () => {
+  it("shows a bidi override in a task's log as � (regression: a repair's log line read reversed on the page)", async () => {
     const page = await browser.newPage()
     await page.goto(dashboard.url)
     await page.waitForSelector('#cards [data-task="fixer"].repaired')
