@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { type EarlierAttempt, renderReport, REPORT_LOGS, type ReportContext } from '../dashboard/report.ts'
+import { type ApprovalView, approvalView, readRunMessages } from '../monitor/run-facts.ts'
 import { type Note, parseNotes, SCRATCHPAD_FILE } from '../runtime/coordination/scratchpad.ts'
 import { loadConfig } from '../runtime/core/config.ts'
 import { TroupeError } from '../runtime/core/errors.ts'
@@ -34,7 +35,8 @@ export function reportCommand(runId: string | undefined, options: ReportCommandO
   const result = readResult(file)
   const out = resolve(options.out ?? resolve(runDir(root, id), 'report.html'))
   const dir = runDir(root, id)
-  writeFileSync(out, renderReport(result, { ...readContext(journalFile(root, id)), logs: readLogs(dir), notes: readNotes(dir) }))
+  const context = { ...readContext(journalFile(root, id)), logs: readLogs(dir), notes: readNotes(dir), messages: readRunMessages(dir) }
+  writeFileSync(out, renderReport(result, context))
   process.stderr.write(`troupe: report of run ${id} written to ${out}\n`)
   return EXIT.ok
 }
@@ -119,7 +121,14 @@ function readContext(journal: string): ReportContext {
   for (const task of tasks) add(task)
   // Tasks added at run time are in `spawn` records.
   for (const record of contents!.records) if (record.type === 'spawn') for (const task of record.tasks) add(task)
-  return { agents, deps, about, earlier: earlierAttempts(contents!.records) }
+  return { agents, deps, about, earlier: earlierAttempts(contents!.records), approvals: latestApprovals(contents!.records) }
+}
+
+/** Each gated task's latest approval record (awaiting, approved or rejected), for its card and drill-down. */
+function latestApprovals(records: readonly JournalRecord[]): Record<string, ApprovalView> {
+  const latest: Record<string, ApprovalView> = {}
+  for (const record of records) if (record.type === 'approval') latest[record.task] = approvalView(record)
+  return latest
 }
 
 /**

@@ -1,6 +1,7 @@
 import { stringify } from '../runtime/journal/codec.ts'
 import { TASK_STATES, type TaskState } from '../runtime/core/task-state.ts'
 import type { MonitorSnapshot } from '../monitor/monitor.ts'
+import { type ApprovalView, approvalView, type MessagesView, messageViews, repairViews } from '../monitor/run-facts.ts'
 import type { AgentUtilisation, RunSnapshot, TaskView } from '../monitor/run-monitor.ts'
 import type { RunResult } from '../runtime/report/result.ts'
 import { readAsset } from './read-asset.ts'
@@ -44,6 +45,10 @@ export interface ReportContext {
   readonly earlier?: Readonly<Record<string, readonly EarlierAttempt[]>>
   /** The run's scratchpad notes, oldest first. */
   readonly notes?: readonly { readonly taskId: string; readonly at: number; readonly text: string }[]
+  /** The run's messages between tasks (`readRunMessages(runDir)`): shaped again, so any list is shown bounded and sanitised. */
+  readonly messages?: MessagesView
+  /** Each gated task's latest approval (the journal's approval records), by task id. */
+  readonly approvals?: Readonly<Record<string, ApprovalView>>
 }
 
 /** An attempt the final RunResult no longer shows: a resumed run's earlier invocation ran it. */
@@ -94,6 +99,8 @@ export function snapshotFromResult(result: RunResult, context: ReportContext = {
     a.busyMs += t.durationMs ?? 0
     agents.set(agent, a)
     const earlier = context.earlier?.[id] ?? []
+    const repairs = repairViews(t.repairs)
+    const approval = context.approvals?.[id]
     return {
       id,
       agent,
@@ -114,8 +121,11 @@ export function snapshotFromResult(result: RunResult, context: ReportContext = {
       ...(context.about?.[id]?.description === undefined ? {} : { description: context.about[id].description }),
       ...(context.about?.[id]?.tags === undefined ? {} : { tags: context.about[id].tags }),
       ...(t.added ? { added: true as const, ...(t.parent === undefined ? {} : { parent: t.parent }) } : {}),
+      ...(repairs === undefined ? {} : { repairs }),
+      ...(approval === undefined ? {} : { approval: approvalView(approval) }),
     }
   })
+  const messages = context.messages === undefined ? undefined : messageViews(context.messages.messages, context.messages.omitted)
   const capacity = result.makespanMs * result.maxParallel
   const run: RunSnapshot = {
     runId: result.runId,
@@ -142,6 +152,7 @@ export function snapshotFromResult(result: RunResult, context: ReportContext = {
     ...(context.notes !== undefined && context.notes.length > 0
       ? { notes: context.notes.map((n) => ({ runId: result.runId, ...n })) }
       : {}),
+    ...(messages !== undefined && messages.messages.length > 0 ? { messages } : {}),
     final: {
       makespanMs: result.makespanMs,
       sequentialMs: result.sequentialMs,

@@ -11,6 +11,7 @@ import type { Runtime } from '../runtime/runtime.ts'
 import { git } from '../runtime/workspace/git.ts'
 import type { GovernorThresholds } from '../monitor/governor-monitor.ts'
 import { Monitor } from '../monitor/monitor.ts'
+import { readRunMessages } from '../monitor/run-facts.ts'
 import { Broadcast, type BroadcastOptions } from './event-stream.ts'
 import { readAsset } from './read-asset.ts'
 
@@ -159,6 +160,16 @@ export async function startDashboard(source: Runtime | Run, options: DashboardOp
         (error: unknown) => send(res, 500, 'application/json', JSON.stringify({ code: 'ERR_ARGUMENT_INVALID', message: String(error) })),
       )
       return
+    }
+    if (path === '/api/messages') {
+      // The run's newest messages between tasks, from its directory: bounded and sanitised (run-facts.ts).
+      const runId = new URL(req.url ?? '/', 'http://x').searchParams.get('run') ?? ''
+      if (!monitor.snapshot().runs.some((r) => r.runId === runId)) {
+        return send(res, 404, 'application/json', JSON.stringify({ code: 'ERR_ARGUMENT_INVALID', message: `No run "${runId}"` }))
+      }
+      const root = checkpointDir(source, options)
+      const body = root === undefined ? { messages: [], omitted: 0 } : readRunMessages(runDir(root, runId))
+      return send(res, 200, 'application/json', JSON.stringify(body))
     }
     if (path === '/api/task-log' || path === '/api/task-diff') {
       const query = new URL(req.url ?? '/', 'http://x').searchParams

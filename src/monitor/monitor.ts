@@ -82,6 +82,10 @@ export class Monitor {
       this.#runs.get(e.runId)?.monitor.limitPaused(e)
       this.#emit('limit:paused', e)
     })
+    on('task:approval', (e: RunEvents['task:approval'][0]) => {
+      this.#runs.get(e.runId)?.monitor.taskApproval(e)
+      this.#emit('task:approval', e)
+    })
     on('scratchpad:note', (e: RunEvents['scratchpad:note'][0]) => {
       this.#runs.get(e.runId)?.monitor.scratchpadNote(e)
       this.#emit('scratchpad:note', e)

@@ -1,6 +1,7 @@
 import { TASK_STATES, type TaskState } from '../runtime/core/task-state.ts'
 import type { SerializedError } from '../runtime/core/errors.ts'
 import type {
+  ApprovalEvent,
   LimitPausedEvent,
   RunEndEvent,
   ScratchpadNoteEvent,
@@ -10,6 +11,7 @@ import type {
 } from '../runtime/report/events.ts'
 import { dependencyLevels, type Graph } from '../runtime/plan/graph.ts'
 import { estimateEta } from './eta.ts'
+import { type ApprovalView, approvalView, type MessagesView, type RepairView, repairViews } from './run-facts.ts'
 import type { PlanStrategy } from '../runtime/plan/plan.ts'
 import type { RunResult, RunStatus, TaskWorkspaceResult } from '../runtime/report/result.ts'
 
@@ -75,6 +77,10 @@ export interface TaskView {
   /** Added at run time (`ctx.spawn`, `add_tasks`, `Run.addTasks`), by `parent` when a task added it. */
   readonly added?: true
   readonly parent?: string
+  /** Each repair the task needed (worktree tasks with `repair`), the detail's tail sanitised; known once the task ended. */
+  readonly repairs?: readonly RepairView[]
+  /** Its approval gate's latest state: awaiting, or approved / rejected, by whom and why. */
+  readonly approval?: ApprovalView
 }
 
 function pendingTask(): MutableTask {
@@ -134,6 +140,11 @@ export interface RunSnapshot {
   readonly pauses: readonly LimitPause[]
   /** The latest notes of the run's scratchpad, oldest first (absent when there are none). */
   readonly notes?: readonly ScratchpadNoteEvent[]
+  /**
+   * The run's newest messages between tasks, read from its directory (a report has them; the live page asks
+   * `/api/messages`). Absent when there are none.
+   */
+  readonly messages?: MessagesView
   /** Present once the run has ended. */
   readonly final?: FinalFigures
 }
@@ -178,6 +189,8 @@ interface MutableTask {
   error: SerializedError | undefined
   workspace?: TaskWorkspaceResult
   worker?: string
+  repairs?: readonly RepairView[]
+  approval?: ApprovalView
 }
 
 /**
@@ -268,6 +281,11 @@ export class RunMonitor {
     }
   }
 
+  taskApproval(e: ApprovalEvent): void {
+    const task = this.#task(e.taskId)
+    if (task !== undefined) task.approval = approvalView(e)
+  }
+
   scratchpadNote(e: ScratchpadNoteEvent): void {
     this.#notes.push(e)
     if (this.#notes.length > RECENT_NOTES) this.#notes.shift()
@@ -279,6 +297,8 @@ export class RunMonitor {
       const ended = Object.hasOwn(r.tasks, spec.id) ? r.tasks[spec.id] : undefined
       if (ended?.workspace) this.#tasks[i]!.workspace = ended.workspace
       if (ended?.worker !== undefined) this.#tasks[i]!.worker = ended.worker
+      const repairs = repairViews(ended?.repairs)
+      if (repairs !== undefined) this.#tasks[i]!.repairs = repairs
     })
     this.#status = r.status
     this.#endedAt = r.finishedAt
@@ -336,6 +356,8 @@ export class RunMonitor {
         ...(t.error ? { error: t.error } : {}),
         ...(t.workspace ? { workspace: t.workspace } : {}),
         ...(t.worker !== undefined && t.worker !== 'local' ? { worker: t.worker } : {}),
+        ...(t.repairs === undefined ? {} : { repairs: t.repairs }),
+        ...(t.approval === undefined ? {} : { approval: t.approval }),
       }
     })
     const until = this.#endedAt !== undefined && lastEnd > -Infinity ? lastEnd : now

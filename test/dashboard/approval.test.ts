@@ -1,7 +1,10 @@
+import { writeFileSync } from 'node:fs'
 import { request } from 'node:http'
 import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import type { Browser } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { reportCommand } from '../../src/cli/report-command.ts'
 import { startDashboard, type Dashboard } from '../../src/dashboard/server.ts'
 import type { ApprovalEvent } from '../../src/runtime/report/events.ts'
 import type { Plan } from '../../src/runtime/plan/plan.ts'
@@ -165,6 +168,35 @@ describe('approval in the dashboard page (Chromium)', () => {
     await page.click('#approvals button.reject')
     const result = await run.result
     expect(result.tasks.w!.error?.message).toBe('Task "w" was rejected: rename <b>it</b>')
+    await page.close()
+  })
+
+  it('after a decision, the card and the drill-down say who decided and why (inert text), and so does the report', {
+    timeout: 90_000,
+  }, async () => {
+    const { run, repo } = await gatedRun('d9')
+    const page = await browser.newPage()
+    await page.goto(dashboard!.url)
+    // The box is rebuilt once the review arrives: type after that.
+    await page.waitForSelector('#approvals .approval-diff')
+    await page.fill('#approvals input', 'no <img id=pwn src=x onerror="window.pwned=1"> here')
+    await page.click('#approvals button.reject')
+    await run.result
+    const said = 'rejected by dashboard before merge: no <img id=pwn src=x onerror="window.pwned=1"> here'
+    await page.waitForSelector('#cards [data-task="w"] .approval')
+    expect(await page.textContent('#cards [data-task="w"] .approval')).toBe(said)
+    await page.click('#cards [data-task="w"]')
+    await page.waitForSelector('#detail dd')
+    expect(await page.locator('#detail dd', { hasText: 'rejected by dashboard' }).textContent()).toBe(said)
+    expect(await page.locator('#pwn').count()).toBe(0)
+    writeFileSync(join(repo, 'config.json'), JSON.stringify({ checkpoint: { dir: join(repo, '.troupe') } }))
+    const out = join(repo, 'report.html')
+    expect(reportCommand('d9', { config: join(repo, 'config.json'), out })).toBe(0)
+    await page.goto(pathToFileURL(out).href)
+    await page.waitForSelector('#cards [data-task="w"] .approval')
+    expect(await page.textContent('#cards [data-task="w"] .approval')).toBe(said)
+    expect(await page.locator('#pwn').count()).toBe(0)
+    expect(await page.evaluate('typeof window.pwned')).toBe('undefined')
     await page.close()
   })
 

@@ -51,6 +51,29 @@ describe('RunMonitor', () => {
     expect(byId.b!.cached).toBeUndefined()
   })
 
+  it("shows a task's repairs from the RunResult once the run ends, numbered and sanitised; none for a task without", () => {
+    const clock = { now: 0 }
+    const m = monitorAt(clock)
+    move(m, 'a', 'QUEUED', 'RUNNING', 0)
+    move(m, 'a', 'RUNNING', 'COMPLETED', 500)
+    expect(m.snapshot().tasks[0]!.repairs).toBeUndefined()
+    const repairs = [{ attempt: 1, reason: 'verify' as const, detail: 'npm test failed\u001b[31m\u202e' }]
+    const result = { status: 'completed', finishedAt: 600, tasks: { a: { state: 'COMPLETED', repairs }, b: { state: 'COMPLETED' } } }
+    m.runEnd({ runId: 'r', result } as unknown as Parameters<RunMonitor['runEnd']>[0])
+    const byId = Object.fromEntries(m.snapshot().tasks.map((t) => [t.id, t]))
+    expect(byId.a!.repairs).toEqual([{ number: 1, attempt: 1, reason: 'verify', detail: 'npm test failed�[31m�' }])
+    expect(byId.b!.repairs).toBeUndefined()
+  })
+
+  it("keeps a task's latest approval state, who decided and the reason sanitised", () => {
+    const m = monitorAt({ now: 0 })
+    m.taskApproval({ runId: 'r', taskId: 'a', state: 'awaiting', before: 'start', at: 1 })
+    expect(m.snapshot().tasks[0]!.approval).toEqual({ state: 'awaiting', before: 'start', at: 1 })
+    m.taskApproval({ runId: 'r', taskId: 'a', state: 'rejected', before: 'start', by: 'cli', reason: 'no\u202e', at: 2 })
+    expect(m.snapshot().tasks[0]!.approval).toEqual({ state: 'rejected', before: 'start', by: 'cli', reason: 'no�', at: 2 })
+    expect(m.snapshot().tasks[1]!.approval).toBeUndefined()
+  })
+
   it('reports the speedup so far as worker time over wall time, running attempts included', () => {
     const clock = { now: 1000 }
     const m = monitorAt(clock)

@@ -23,18 +23,29 @@
   let stream
   /** Log lines a card shows; its drill-down shows them all. */
   const CARD_LOGS = 5
+  /** The run's messages as the server last sent them (/api/messages), and when: refreshed while the run runs. */
+  let messages = { key: '', at: 0, body: undefined }
+  /** How often a live page asks for the messages again while the run runs, in ms. */
+  const MESSAGES_EVERY_MS = 2000
+
+  /**
+   * Characters that could mislead a reader of agent- or plan-made text (logs, outputs, errors, notes, diffs): controls but
+   * tab and newline, bidi overrides and isolates, zero-width marks. Every text the page inserts shows them as `�`.
+   */
+  const MISLEADING = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/g
+  const visible = (text) => String(text).replace(MISLEADING, '\ufffd')
 
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag)
     for (const [k, v] of Object.entries(attrs || {})) if (v !== undefined) node.setAttribute(k, String(v))
-    for (const child of children) node.append(child)
+    for (const child of children) node.append(typeof child === 'string' ? visible(child) : child)
     return node
   }
 
   function svg(tag, attrs, text) {
     const node = document.createElementNS(SVG, tag)
     for (const [k, v] of Object.entries(attrs || {})) if (v !== undefined) node.setAttribute(k, String(v))
-    if (text !== undefined) node.textContent = text
+    if (text !== undefined) node.textContent = visible(text)
     return node
   }
 
@@ -59,7 +70,7 @@
       $('run-name').textContent = '— waiting for a run'
       return
     }
-    $('run-name').textContent = run.name
+    $('run-name').textContent = visible(run.name)
     $('run-meta').textContent = `run ${run.runId} · ${run.strategy} · ${run.status}`
     document.body.dataset.status = run.status
     // Live only while the run runs: a finished run on an open stream says so (a new run makes it live again).
@@ -70,6 +81,7 @@
     renderApprovals(run)
     renderPauses(run)
     renderNotes(run)
+    renderMessages(run)
     renderTimeline(run)
     renderGraph(run)
     renderAgents(run)
@@ -184,7 +196,7 @@
       const card = el(
         'article',
         {
-          class: `card ${t.state}${t.id === selectedTask ? ' selected' : ''}`,
+          class: `card ${t.state}${t.id === selectedTask ? ' selected' : ''}${t.repairs ? ' repaired' : ''}`,
           'data-task': t.id,
           'data-state': t.state,
           'data-history': t.history.join(' '),
@@ -205,6 +217,8 @@
         card.append(el('div', { class: `workspace merge-${w.merge}` }, workspaceText(w)))
       }
       if (t.worker) card.append(el('div', { class: 'worker' }, `ran on ${t.worker}`))
+      if (t.repairs) card.append(el('div', { class: 'repairs' }, repairsText(t.repairs)))
+      if (t.approval && t.approval.state !== 'awaiting') card.append(el('div', { class: 'approval' }, approvalText(t.approval)))
       if (t.output !== undefined) card.append(el('pre', { class: 'output' }, outputText(t.output)))
       if (t.logs.length > 0) card.append(el('ul', { class: 'logs' }, ...t.logs.slice(-CARD_LOGS).map((line) => el('li', {}, line))))
       card.hidden = !matches(t)
@@ -269,6 +283,9 @@
       ...(t.worker ? [['worker', t.worker]] : []),
       ...(t.parent ? [['added by', t.parent]] : []),
       ...(t.description ? [['description', t.description]] : []),
+      ...(t.cached ? [['cached', 'output taken from the task cache: not run']] : []),
+      ...(t.approval ? [['approval', approvalText(t.approval)]] : []),
+      ...(t.repairs ? [['repairs', repairsText(t.repairs)]] : []),
     ]
     const parts = [
       el('header', {}, el('h2', {}, `task ${t.id}`), close),
@@ -279,6 +296,19 @@
       const output = typeof t.output === 'string' ? t.output : JSON.stringify(t.output, null, 2)
       parts.push(el('h3', {}, 'output'), el('pre', { id: 'detail-output' }, output))
     }
+    if (t.repairs) {
+      const items = t.repairs.map((r) =>
+        el(
+          'li',
+          { 'data-reason': r.reason, 'data-attempt': r.attempt },
+          el('div', { class: 'repair-head' }, `repair ${r.number} · attempt ${r.attempt} · ${r.reason}`),
+          el('pre', { class: 'repair-detail' }, r.detail === '' ? '(no detail)' : r.detail),
+        ),
+      )
+      parts.push(el('h3', {}, `repairs (${t.repairs.length})`), el('ol', { id: 'detail-repairs' }, ...items))
+    }
+    const own = (shownMessages(run)?.messages || []).filter((m) => m.from === t.id || m.to === t.id)
+    if (own.length > 0) parts.push(el('h3', {}, 'messages'), el('div', { id: 'detail-messages' }, ...own.map(messageRow)))
     const log = current.static ? t.logs.join('\n') : (fetched.log ?? t.logs.join('\n'))
     parts.push(el('h3', {}, 'log'), el('pre', { id: 'detail-log' }, log === '' ? '(nothing logged)' : log))
     if (t.workspace) {
@@ -346,7 +376,7 @@
       body: JSON.stringify({ task, decision, ...(reason ? { reason } : {}) }),
     })
     const body = await response.json()
-    message.textContent = response.ok ? `${decision === 'approve' ? 'approved' : 'rejected'}` : `${body.code}: ${body.message}`
+    message.textContent = response.ok ? `${decision === 'approve' ? 'approved' : 'rejected'}` : visible(`${body.code}: ${body.message}`)
     message.dataset.ok = String(response.ok)
   }
 
@@ -374,6 +404,62 @@
         return el('div', { class: 'note' }, `${new Date(n.at).toLocaleTimeString()} ${n.taskId}: ${text}`)
       }),
     )
+  }
+
+  /** The run's messages: in a report, from the data; live, from /api/messages (again every few seconds while it runs). */
+  function shownMessages(run) {
+    if (current.static) return run.messages
+    const key = `${run.runId}\u0000${run.status}`
+    const now = Date.now()
+    if (messages.key !== key || (run.status === 'running' && now - messages.at > MESSAGES_EVERY_MS)) {
+      const body = messages.key.split('\u0000')[0] === run.runId ? messages.body : undefined
+      messages = { key, at: now, body }
+      fetch(`api/messages?run=${encodeURIComponent(run.runId)}`)
+        .then((r) => (r.ok ? r.json() : undefined))
+        .then((answer) => {
+          if (messages.key !== key || answer === undefined) return
+          messages.body = answer
+          render()
+        })
+        .catch(() => {})
+    }
+    return messages.body
+  }
+
+  function messageRow(m) {
+    return el(
+      'div',
+      { class: 'msg' },
+      el('span', { class: 'msg-at' }, new Date(m.at).toLocaleTimeString()),
+      ' ',
+      el('span', { class: 'msg-from' }, m.from),
+      ' → ',
+      el('span', { class: 'msg-to' }, m.to),
+      ': ',
+      el('span', { class: 'msg-text' }, m.text),
+    )
+  }
+
+  function renderMessages(run) {
+    const box = $('messages')
+    if (!box) return
+    const shown = shownMessages(run)
+    const list = shown ? shown.messages : []
+    box.hidden = list.length === 0
+    if (list.length === 0) return box.replaceChildren()
+    const omitted = shown.omitted === true ? 'earlier messages not shown' : shown.omitted > 0 ? `${shown.omitted} earlier not shown` : ''
+    const more = omitted ? ` · ${omitted}: troupe logs ${run.runId} --messages has them all` : ''
+    box.replaceChildren(el('h2', {}, `messages (${list.length}${more})`), ...list.map(messageRow))
+  }
+
+  function approvalText(a) {
+    if (a.state === 'awaiting') return `awaiting approval before ${a.before}`
+    return `${a.state}${a.by ? ` by ${a.by}` : ''} before ${a.before}${a.reason ? `: ${a.reason}` : ''}`
+  }
+
+  function repairsText(repairs) {
+    const reasons = [...new Set(repairs.map((r) => r.reason))].join(', ')
+    return `repaired ${repairs.length}× (${reasons})`
   }
 
   function renderLegend() {
@@ -490,7 +576,7 @@
       body: JSON.stringify({ maxParallel: value }),
     })
     const body = await response.json()
-    $('control-message').textContent = response.ok ? `maxParallel set to ${body.maxParallel}` : `${body.code}: ${body.message}`
+    $('control-message').textContent = response.ok ? `maxParallel set to ${body.maxParallel}` : visible(`${body.code}: ${body.message}`)
     $('control-message').dataset.ok = String(response.ok)
   }
 
