@@ -446,6 +446,7 @@ export class RunMachine implements Dispatchable {
         at: this.#init.clock.now(),
         ...(error && to !== 'RUNNING' ? { error } : {}),
         ...(to === 'COMPLETED' && this.#tasks.resultOf(task)?.cached ? { cached: true as const } : {}),
+        ...((to === 'COMPLETED' || to === 'FAILED') && this.#repairs?.has(task) ? { repairs: this.#repairs.get(task)! } : {}),
       })
     }
     if (TERMINAL_STATES.has(to)) {

@@ -247,6 +247,11 @@ export class RunMonitor {
     task.error = e.error
     if (e.state === 'COMPLETED' && e.previous === 'PENDING') task.reused = true
     if (e.state === 'COMPLETED' && e.cached) task.cached = true
+    // Live, not only at the run's end: the task's repairs come with its final state.
+    if (e.repairs !== undefined) {
+      const repairs = repairViews(e.repairs)
+      if (repairs !== undefined) task.repairs = repairs
+    }
     if (e.state === 'RUNNING') {
       let slot = this.#slotBusy.indexOf(false)
       if (slot === -1) slot = this.#slotBusy.length

@@ -65,6 +65,14 @@ describe('RunMonitor', () => {
     expect(byId.b!.repairs).toBeUndefined()
   })
 
+  it("shows a task's repairs as soon as its final state arrives, before the run ends (regression: only at run end)", () => {
+    const m = monitorAt({ now: 0 })
+    move(m, 'a', 'QUEUED', 'RUNNING', 0)
+    const repairs = [{ attempt: 1, reason: 'check' as const, detail: 'exit 3\u202e' }]
+    m.taskState({ runId: 'r', taskId: 'a', agent: 'w', state: 'COMPLETED', previous: 'RUNNING', attempt: 1, at: 5, repairs })
+    expect(m.snapshot().tasks.find((t) => t.id === 'a')!.repairs).toEqual([{ number: 1, attempt: 1, reason: 'check', detail: 'exit 3�' }])
+  })
+
   it("keeps a task's latest approval state, who decided and the reason sanitised", () => {
     const m = monitorAt({ now: 0 })
     m.taskApproval({ runId: 'r', taskId: 'a', state: 'awaiting', before: 'start', at: 1 })

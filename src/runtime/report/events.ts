@@ -3,6 +3,7 @@ import type { SerializedError } from '../core/errors.ts'
 import type { RunResult } from './result.ts'
 import type { TaskSpec } from '../plan/plan.ts'
 import type { GovernorEvent, GovernorSampleEvent } from '../governor/governor.ts'
+import type { RepairRecord } from '../plan/repair-spec.ts'
 
 export type { GovernorEvent, GovernorSampleEvent }
 
@@ -18,6 +19,8 @@ export interface TaskStateEvent {
   readonly error?: SerializedError
   /** On COMPLETED: the output came from the task cache. */
   readonly cached?: true
+  /** On COMPLETED and FAILED: the repairs its attempts made (docs/workspaces.md "Repair"), when any. */
+  readonly repairs?: readonly RepairRecord[]
 }
 
 export interface TaskProgressEvent {

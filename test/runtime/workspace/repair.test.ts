@@ -56,6 +56,21 @@ describe('repair loops (worktree tasks, real git, real processes)', () => {
     expect(result.tasks.t!.workspace?.merge).toBe('merged')
   })
 
+  it('the task\'s final task:state event carries its repairs, so live views show them before the run ends', async () => {
+    const repo = tempRepo({ 'README.md': 'hello\n', '.gitignore': '.troupe/\n' })
+    const run = start(repo).run(
+      plan({ fix: sh(FIX_ON_REPAIR) }, [{ id: 't', agent: 'fix', retries: 0, check: CHECK_FIXED, repair: { attempts: 2 } }]),
+      { runId: 'r-live', baseDir: repo },
+    )
+    const ended: { state: string; repairs: unknown }[] = []
+    run.on('task:state', (e) => {
+      if (e.state === 'COMPLETED' || e.state === 'FAILED') ended.push({ state: e.state, repairs: e.repairs })
+    })
+    await run.result
+    expect(ended).toHaveLength(1)
+    expect(ended[0]).toMatchObject({ state: 'COMPLETED', repairs: [{ attempt: 1, reason: 'check' }] })
+  })
+
   it('a repair budget of N exhausted fails with the last error code, N repairs recorded, nothing left behind', async () => {
     const repo = tempRepo({ 'README.md': 'hello\n', '.gitignore': '.troupe/\n' })
     const result = await start(repo).run(
