@@ -14,7 +14,7 @@ import {
 } from '../../../helpers/model-servers/gemini.ts'
 import type { Fault, RecordedRequest } from '../../../helpers/model-servers/scripted-server.ts'
 import { hasRealCli } from '../../../helpers/real-clis.ts'
-import { cliPlan, descendantCmdlines, geminiUser, logsOf, privateTmp, rateLimitStorm, type CliTask } from './harness.ts'
+import { cliPlan, descendantCmdlines, geminiUser, logsOf, privateTmp, expectRateLimitStormPauses, type CliTask, until } from './harness.ts'
 
 // The real Gemini CLI (test/helpers/real-clis.ts) against a scripted Gemini API server.
 const MODEL = 'gemini-2.5-pro'
@@ -67,9 +67,6 @@ const task = (s: GeminiServer, id: string, prompt: string, extra: Partial<CliTas
 const answer = (request: RecordedRequest | undefined, name: string) =>
   JSON.stringify(request === undefined ? undefined : functionResponses(request)[name])
 /** Resolves when `fn` is true, checking every 50 ms. */
-async function until(fn: () => boolean): Promise<void> {
-  while (!fn()) await new Promise((resolve) => setTimeout(resolve, 50))
-}
 
 // Generous: each test starts real CLIs (Gemini takes seconds to start) on a shared 2-core machine.
 describe.skipIf(!hasRealCli('gemini'))('gemini (real CLI)', { timeout: 120_000 }, () => {
@@ -260,36 +257,7 @@ describe.skipIf(!hasRealCli('gemini'))('gemini (real CLI)', { timeout: 120_000 }
   })
 
   it('acceptance: a 429 storm the CLI retries alone pauses the limit at once; none starts on it meanwhile, re-runs or FAILS', async () => {
-    let pausedAt: () => void = () => {}
-    const paused = new Promise<void>((resolve) => (pausedAt = resolve))
-    const a = await server([
-      { fault: 'status', status: 429, retryAfterSeconds: 1 },
-      { fault: 'status', status: 429, retryAfterSeconds: 1 },
-      { text: 'a done' },
-    ])
-    const b = await server(async () => {
-      await paused
-      return { text: 'b done' }
-    })
-    const c = await server([{ text: 'c done' }])
-    const storm = rateLimitStorm(KIND, { a: task(a, 'a', 'go'), b: task(b, 'b', 'go'), c: task(c, 'c', 'go') })
-    await until(() => a.turns.length > 0)
-    // b answers once a's limit is paused (or after a's retries, which would fail the asserts below).
-    await until(() => a.turns.length > 1)
-    pausedAt()
-    const { pauses, result } = await storm
-    expect(Object.values(result.tasks).map((t) => [t?.state, t?.attempts])).toEqual([
-      ['COMPLETED', 1],
-      ['COMPLETED', 1],
-      ['COMPLETED', 1],
-    ])
-    expect(a.turns).toHaveLength(3)
-    // Paused before the CLI's first retry reached the server: within the retry delay.
-    expect(pauses.length).toBeGreaterThan(0)
-    expect(pauses[0]!.at).toBeLessThanOrEqual(a.turns[1]!.receivedAt)
-    const cStarted = result.tasks.c!.startedAt!
-    for (const pause of pauses) expect(cStarted >= pause.at && cStarted < pause.until).toBe(false)
-    expect(cStarted).toBeGreaterThanOrEqual(result.tasks.b!.finishedAt!)
+    await expectRateLimitStormPauses(KIND, server, task, (text) => ({ text }))
   }, 180_000)
 
   it('acceptance: a worktree task edits via write_file, claims and notes over MCP, is merged; a rival claim names the holder', async () => {

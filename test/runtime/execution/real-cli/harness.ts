@@ -1,9 +1,11 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { expect } from 'vitest'
 import type { Plan } from '../../../../src/runtime/plan/plan.ts'
 import type { Run } from '../../../../src/runtime/run.ts'
 import type { GeminiServer } from '../../../helpers/model-servers/gemini.ts'
+import type { Script, ScriptedServer } from '../../../helpers/model-servers/scripted-server.ts'
 import type { ResponsesServer } from '../../../helpers/model-servers/openai-responses.ts'
 import { realCliPath, type RealCliKind } from '../../../helpers/real-clis.ts'
 
@@ -174,4 +176,52 @@ export async function rateLimitStorm(
   } finally {
     await own.close({ force: true })
   }
+}
+
+/** Polls `condition` every 50 ms until it holds. */
+export async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 50))
+}
+
+/**
+ * The 429-storm acceptance, scripted and asserted for any CLI (see {@link rateLimitStorm}): the
+ * limit pauses at once, none starts on it meanwhile, and nothing re-runs or FAILS. `server`
+ * starts the CLI's scripted model server, `task` makes a task of it, `reply` a text answer.
+ */
+export async function expectRateLimitStormPauses<Reply extends object, Server extends Pick<ScriptedServer<Reply>, 'turns'>>(
+  kind: RealCliKind,
+  server: (script: Script<Reply>) => Promise<Server>,
+  task: (s: Server, id: string, prompt: string) => CliTask,
+  reply: (text: string) => NoInfer<Reply>,
+): Promise<void> {
+  let pausedAt: () => void = () => {}
+  const paused = new Promise<void>((resolve) => (pausedAt = resolve))
+  const a = await server([
+    { fault: 'status', status: 429, retryAfterSeconds: 1 },
+    { fault: 'status', status: 429, retryAfterSeconds: 1 },
+    reply('a done'),
+  ])
+  const b = await server(async () => {
+    await paused
+    return reply('b done')
+  })
+  const c = await server([reply('c done')])
+  const storm = rateLimitStorm(kind, { a: task(a, 'a', 'go'), b: task(b, 'b', 'go'), c: task(c, 'c', 'go') })
+  await until(() => a.turns.length > 0)
+  // b answers once a's limit is paused (or after a's retries, which would fail the asserts below).
+  await until(() => a.turns.length > 1)
+  pausedAt()
+  const { pauses, result } = await storm
+  expect(Object.values(result.tasks).map((t) => [t?.state, t?.attempts])).toEqual([
+    ['COMPLETED', 1],
+    ['COMPLETED', 1],
+    ['COMPLETED', 1],
+  ])
+  expect(a.turns).toHaveLength(3)
+  // Paused before the CLI's first retry reached the server: within the retry delay.
+  expect(pauses.length).toBeGreaterThan(0)
+  expect(pauses[0]!.at).toBeLessThanOrEqual(a.turns[1]!.receivedAt)
+  const cStarted = result.tasks.c!.startedAt!
+  for (const pause of pauses) expect(cStarted >= pause.at && cStarted < pause.until).toBe(false)
+  expect(cStarted).toBeGreaterThanOrEqual(result.tasks.b!.finishedAt!)
 }
