@@ -1,25 +1,13 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdtempSync, readFileSync, } from 'node:fs'
 import { join } from 'node:path'
-import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { Plan } from '../../../src/runtime/plan/plan.ts'
-import { createRuntime, type Runtime } from '../../../src/runtime/runtime.ts'
-import { claudeEnv, startAnthropicServer, type AnthropicServer, type Script } from '../../helpers/model-servers/anthropic.ts'
-import { hasRealCli, realCliPath } from '../../helpers/real-clis.ts'
+import type { Script } from '../../helpers/model-servers/anthropic.ts'
+import { realClaudeSuite } from '../../helpers/real-claude.ts'
+import { hasRealCli } from '../../helpers/real-clis.ts'
 
 // The REAL `claude` executable against a scripted Messages API: a lead delegates over the run's MCP tools.
-const claude = realCliPath('claude-code')
-const root = mkdtempSync(join(tmpdir(), 'troupe-delegation-real-'))
-afterAll(() => rmSync(root, { recursive: true, force: true }))
-
-let runtime: Runtime | undefined
-let server: AnthropicServer | undefined
-afterEach(async () => {
-  await runtime?.close({ force: true })
-  await server?.close()
-  runtime = undefined
-  server = undefined
-})
+const { claude, root, start } = realClaudeSuite('troupe-delegation-real-')
 
 /** A tool result's content as text: a string, or text blocks. */
 const resultText = (results: readonly { content: unknown }[]) =>
@@ -41,11 +29,8 @@ describe.runIf(hasRealCli('claude-code'))('delegation for CLI agents (the real c
       if (turn === 1) return { toolUses: [{ name: 'mcp__troupe__wait_tasks', input: { ids: ['kid-a', 'kid-b'], timeout: 120 } }] }
       return { text: 'lead done' }
     }
-    server = await startAnthropicServer(script)
-    runtime = createRuntime({
-      config: { maxParallel: 1, pool: { minThreads: 0, maxThreads: 1 }, cancelGraceMs: 500, governor: { enabled: false }, checkpoint: { enabled: false } },
-    })
-    const env = claudeEnv(mkdtempSync(join(root, 'home-')), server.url)
+    const config = { maxParallel: 1, pool: { minThreads: 0, maxThreads: 1 }, cancelGraceMs: 500, governor: { enabled: false }, checkpoint: { enabled: false } }
+    const { runtime, server, env } = await start(script, config)
     const plan = {
       name: 'delegate',
       agents: {
@@ -87,10 +72,8 @@ describe.runIf(hasRealCli('claude-code'))('delegation for CLI agents (the real c
       read.push(resultText(toolResults))
       return { text: 'read' }
     }
-    server = await startAnthropicServer(script)
     const dir = mkdtempSync(join(root, 'runs-'))
-    runtime = createRuntime({ config: { maxParallel: 2, cancelGraceMs: 500, governor: { enabled: false }, checkpoint: { dir } } })
-    const env = claudeEnv(mkdtempSync(join(root, 'home-')), server.url)
+    const { runtime, server, env } = await start(script, { maxParallel: 2, cancelGraceMs: 500, governor: { enabled: false }, checkpoint: { dir } })
     const cwd = mkdtempSync(join(root, 'cwd-'))
     const plan = {
       name: 'mail',

@@ -1,27 +1,15 @@
-import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { Plan } from '../../../src/runtime/plan/plan.ts'
-import { createRuntime, type Runtime } from '../../../src/runtime/runtime.ts'
 import { gitIn, tempRepo } from '../../helpers/git-repo.ts'
-import { claudeEnv, startAnthropicServer, type AnthropicServer, type Script } from '../../helpers/model-servers/anthropic.ts'
-import { hasRealCli, realCliPath } from '../../helpers/real-clis.ts'
+import type { Script } from '../../helpers/model-servers/anthropic.ts'
+import { realClaudeSuite, type RealClaudeSession } from '../../helpers/real-claude.ts'
+import { hasRealCli } from '../../helpers/real-clis.ts'
 
 // Acceptance of repair loops (#24) with the REAL `claude` CLI against the scripted Messages API: a repair resumes the
 // session of the attempt (`--resume <session id>`), and its next user message carries the failure.
-const claude = realCliPath('claude-code')
-const root = mkdtempSync(join(tmpdir(), 'troupe-repair-claude-'))
-afterAll(() => rmSync(root, { recursive: true, force: true }))
-
-let runtime: Runtime | undefined
-let server: AnthropicServer | undefined
-afterEach(async () => {
-  await runtime?.close({ force: true })
-  await server?.close()
-  runtime = undefined
-  server = undefined
-})
+const { claude, root, start } = realClaudeSuite('troupe-repair-claude-')
 
 /** A wrapper around the real claude that logs each invocation's argv (one line each), so the test sees `--resume`. */
 function loggingClaude(): { bin: string; log: string } {
@@ -47,16 +35,9 @@ function sessionsIn(home: string): string[] {
   return files.filter((f) => f.endsWith('.jsonl')).map((f) => f.slice(0, -'.jsonl'.length))
 }
 
-type SetUp = { runtime: Runtime; server: AnthropicServer; env: Record<string, string>; home: string }
-
-async function setUp(script: Script, repo: string): Promise<SetUp> {
-  server = await startAnthropicServer(script)
+function setUp(script: Script, repo: string): Promise<RealClaudeSession> {
   const pool = { minThreads: 0, maxThreads: 1 }
-  runtime = createRuntime({
-    config: { maxParallel: 4, pool, cancelGraceMs: 500, governor: { enabled: false }, checkpoint: { dir: join(repo, '.troupe') } },
-  })
-  const home = mkdtempSync(join(root, 'home-'))
-  return { runtime, server, env: claudeEnv(home, server.url), home }
+  return start(script, { maxParallel: 4, pool, cancelGraceMs: 500, governor: { enabled: false }, checkpoint: { dir: join(repo, '.troupe') } })
 }
 
 describe.runIf(hasRealCli('claude-code'))('repair loops with the real claude CLI', () => {

@@ -1,38 +1,21 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { Plan } from '../../../../src/runtime/plan/plan.ts'
-import { createRuntime, type Runtime } from '../../../../src/runtime/runtime.ts'
 import type { TroupeConfig } from '../../../../src/runtime/core/config.ts'
 import { gitIn, tempRepo } from '../../../helpers/git-repo.ts'
-import { claudeEnv, startAnthropicServer, type AnthropicServer, type Script } from '../../../helpers/model-servers/anthropic.ts'
-import { hasRealCli, realCliPath } from '../../../helpers/real-clis.ts'
+import type { Script } from '../../../helpers/model-servers/anthropic.ts'
+import { realClaudeSuite, type RealClaudeSession } from '../../../helpers/real-claude.ts'
+import { hasRealCli } from '../../../helpers/real-clis.ts'
 
 // The REAL `claude` executable (scripts/install-clis.sh), pointed at a scripted Messages API
 // (ANTHROPIC_BASE_URL), with a throwaway HOME / CLAUDE_CONFIG_DIR so nothing of the machine's is read.
-const claude = realCliPath('claude-code')
-const root = mkdtempSync(join(tmpdir(), 'troupe-claude-real-'))
-afterAll(() => rmSync(root, { recursive: true, force: true }))
+const { claude, root, start } = realClaudeSuite('troupe-claude-real-')
 
-let runtime: Runtime | undefined
-let server: AnthropicServer | undefined
-afterEach(async () => {
-  await runtime?.close({ force: true })
-  await server?.close()
-  runtime = undefined
-  server = undefined
-})
-
-type SetUp = { runtime: Runtime; server: AnthropicServer; env: Record<string, string> }
-
-async function setUp(script: Script, config: TroupeConfig = {}): Promise<SetUp> {
-  server = await startAnthropicServer(script)
+async function setUp(script: Script, config: TroupeConfig = {}): Promise<RealClaudeSession> {
   const base: TroupeConfig = { maxParallel: 4, pool: { minThreads: 0, maxThreads: 1 }, cancelGraceMs: 500 }
   Object.assign(base, { governor: { enabled: false }, checkpoint: { enabled: false } })
-  runtime = createRuntime({ config: { ...base, ...config } })
-  const home = mkdtempSync(join(root, 'home-'))
-  return { runtime, server, env: claudeEnv(home, server.url) }
+  return start(script, { ...base, ...config })
 }
 
 const agent = (env: Record<string, string>, extra: Record<string, unknown> = {}) => ({ kind: 'claude-code', bin: claude, env, ...extra })
