@@ -51,11 +51,6 @@ export class SpawnWaits {
     return this.#resumable.length
   }
 
-  /** Parents waiting now (parked, or resumable but not answered yet). */
-  parents(): IterableIterator<number> {
-    return this.#parked.keys()
-  }
-
   /**
    * Waits for `children` on behalf of attempt `attempt` of `parent`; resolves `true` when
    * `timeoutMs` ran out first (the parent is then resumed like after a completed wait).

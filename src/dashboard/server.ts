@@ -11,7 +11,7 @@ import type { Runtime } from '../runtime/runtime.ts'
 import { git } from '../runtime/workspace/git.ts'
 import type { GovernorThresholds } from '../monitor/governor-monitor.ts'
 import { Monitor } from '../monitor/monitor.ts'
-import { readRunMessages } from '../monitor/run-facts.ts'
+import { readRunMessages, visibleText } from '../monitor/run-facts.ts'
 import { Broadcast, type BroadcastOptions } from './event-stream.ts'
 import { readAsset } from './read-asset.ts'
 
@@ -228,18 +228,18 @@ export async function startDashboard(source: Runtime | Run, options: DashboardOp
     const held = run?.awaitingApproval().find((a) => a.taskId === taskId)
     if (run === undefined || held === undefined) return undefined
     const log = taskLog(runId, taskId)
-    const logTail = bounded(log.length > MAX_REVIEW_LOG_CHARS ? `…${log.slice(-MAX_REVIEW_LOG_CHARS)}` : log, MAX_REVIEW_LOG_CHARS + 1)
+    const logTail = visibleText(log, MAX_REVIEW_LOG_CHARS + 1, 'tail')
     let diff = '(approval before start: no work to review yet)'
     if (held.review !== undefined) {
       const base = await git(run.plan.baseDir, ['merge-base', 'HEAD', held.review.branch])
       // Untracked files show in the diff as added (intent to add: the merge commits them anyway).
       await git(held.review.workspace, ['add', '--all', '--intent-to-add'])
       const patch = await git(held.review.workspace, ['diff', '--stat', '--patch', base.exitCode === 0 ? base.stdout.trim() : 'HEAD'])
-      if (patch.exitCode !== 0) diff = `git diff failed: ${bounded(patch.stderr, MAX_REVIEW_LOG_CHARS)}`
-      else diff = patch.stdout === '' ? '(no changes)' : bounded(patch.stdout, MAX_REVIEW_CHARS)
+      if (patch.exitCode !== 0) diff = `git diff failed: ${visibleText(patch.stderr, MAX_REVIEW_LOG_CHARS)}`
+      else diff = patch.stdout === '' ? '(no changes)' : visibleText(patch.stdout, MAX_REVIEW_CHARS)
     }
     const raw = held.review?.output
-    const output = raw === undefined ? undefined : bounded(typeof raw === 'string' ? raw : safeJson(raw), MAX_REVIEW_CHARS)
+    const output = raw === undefined ? undefined : visibleText(typeof raw === 'string' ? raw : safeJson(raw), MAX_REVIEW_CHARS)
     return { runId, taskId, before: held.before, since: held.since, diff, ...(output === undefined ? {} : { output }), logTail }
   }
 
@@ -390,13 +390,6 @@ function checkpointDir(source: Runtime | Run, options: DashboardOptions): string
   if (options.checkpointDir !== undefined) return resolve(options.checkpointDir)
   if ('config' in source && source.config.checkpoint.enabled) return resolve(source.config.checkpoint.dir)
   return undefined
-}
-
-/** Agent-made text for a person to read: controls other than newline and tab (escape sequences, bidi overrides) shown as `�`, bounded. */
-function bounded(text: string, max: number): string {
-  // eslint-disable-next-line no-control-regex
-  const visible = text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, '�')
-  return visible.length > max ? `${visible.slice(0, max)}\n… (cut at ${max} characters)` : visible
 }
 
 function safeJson(value: unknown): string {

@@ -1,7 +1,7 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
 import { join } from 'node:path'
 import { MAILBOX_FILE, type Message, parseMessages } from '../runtime/coordination/mailbox.ts'
-import type { RepairReason, RepairRecord } from '../runtime/plan/repair-spec.ts'
+import { REPAIR_REASONS, type RepairReason, type RepairRecord } from '../runtime/plan/repair-spec.ts'
 import type { ApprovalEvent } from '../runtime/report/events.ts'
 
 /** Most of a repair's detail a view shows: its tail (what failed last), in characters. */
@@ -89,7 +89,7 @@ export function repairViews(records: readonly RepairRecord[] | undefined): Repai
   return records.map((r, i) => ({
     number: i + 1,
     attempt: Number.isSafeInteger(r.attempt) ? r.attempt : 0,
-    reason: (['verify', 'conflict', 'check'] as const).find((known) => known === r.reason) ?? 'verify',
+    reason: REPAIR_REASONS.find((known) => known === r.reason) ?? 'verify',
     detail: visibleText(typeof r.detail === 'string' ? r.detail : '', MAX_REPAIR_DETAIL_CHARS, 'tail'),
   }))
 }

@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto'
 import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parse, stringify } from '../journal/codec.ts'
+import { processAlive } from '../core/process-alive.ts'
 
 /** What one cached task left: its output, and for a worktree task the change it made. */
 export interface CacheEntry {
@@ -143,7 +144,7 @@ export class CacheStore {
     for (const name of await readdir(this.dir).catch(() => [] as string[])) {
       // A temp file of a process that died mid-write (kill -9): nobody will rename it.
       const writer = TEMP_PATTERN.exec(name)?.[1]
-      if (writer !== undefined && !isAlive(Number(writer))) await rm(join(this.dir, name), { force: true }).catch(() => undefined)
+      if (writer !== undefined && !processAlive(Number(writer))) await rm(join(this.dir, name), { force: true }).catch(() => undefined)
       if (!name.endsWith(SUFFIX)) continue
       const info = await stat(join(this.dir, name)).catch(() => undefined)
       if (info?.isFile()) tally.set(name, [info.size, info.mtimeMs])
@@ -155,15 +156,6 @@ export class CacheStore {
 
 /** `.<key>.<pid>.<random>.tmp`: an entry being written by process `pid`. */
 const TEMP_PATTERN = /^\.[\w-]+\.(\d+)\.[\w-]+\.tmp$/
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
 
 function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex')

@@ -39,8 +39,6 @@ export interface InboxPage {
 export interface MailboxOptions {
   /** Whether the run has a task with this id (a message to anything else is refused). */
   readonly isTask: (id: string) => boolean
-  /** Called once a message is stored. */
-  readonly onMessage?: (message: Message) => void
 }
 
 /**
@@ -109,7 +107,6 @@ export class Mailbox {
       this.#writes = write.catch(() => undefined)
       await write
     }
-    this.#options.onMessage?.(message)
     return message
   }
 
@@ -120,11 +117,6 @@ export class Mailbox {
     const messages = inbox.slice(from, from + Math.max(1, limit))
     const end = from + messages.length
     return { messages, total: inbox.length, ...(end < inbox.length ? { next: end } : {}) }
-  }
-
-  /** Waits for pending writes. */
-  async flush(): Promise<void> {
-    await this.#writes
   }
 
   #inbox(to: string): Message[] {
