@@ -209,7 +209,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
         })
       : undefined
     this.#claims.track(id, compiled.baseDir)
-    const cached = this.#bindCache(id, runPlan, options)
+    const cached = this.#bindCache(id, runPlan, options, journal)
     const run = new Run({
       id,
       plan: runPlan,
@@ -330,10 +330,11 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
    * Routes the run's `cache: true` tasks (the plan's own; tasks added at run time are never
    * cached) through the task cache, with their definition hashes. False when it has none.
    */
-  #bindCache(runId: string, plan: RunPlan, options: RunOptions): boolean {
+  #bindCache(runId: string, plan: RunPlan, options: RunOptions, journal: Journal | undefined): boolean {
     const cacheable = plan.tasks.filter((task) => task.cache)
     if (cacheable.length === 0) return false
-    const hashes = definitionHashes(plan, this.config.models, new Map())
+    // The journal hashed every task already (module files read once); without one, hash here.
+    const hashes = journal?.definitionHashes ?? definitionHashes(plan, this.config.models, new Map())
     const worktrees = plan.workspaces?.taskIds
     const tasks = new Map<string, CacheTask>()
     for (const task of cacheable) {

@@ -115,6 +115,11 @@ export class Journal implements RunRecorder {
     }
   }
 
+  /** Each task's definition hash, by index: what resume compares, and the cache keys start from. */
+  get definitionHashes(): readonly string[] {
+    return this.#hashes
+  }
+
   /** Frees the run id. Called when the run ends; also usable when a run never starts. */
   release(): void {
     this.#lock.release()
