@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs'
 import type { ProcessOwner } from '../../journal/process-ledger.ts'
 import { RUN_DIR_TAG } from '../../journal/process-ledger.ts'
 import { contain, nextTag, release, sweep, type Contained } from './containment.ts'
-import { readProc } from './process-tree.ts'
+import { readProc, signalGroup } from './process-tree.ts'
 
 /**
  * One OS process started in its own process group (`detached: true`, so its pid is the
@@ -129,7 +129,7 @@ export class ProcessGroup {
   }
 
   #signal(signal: NodeJS.Signals): boolean {
-    return this.#contained !== undefined ? sweep(this.#contained, signal) : this.pid !== undefined && signalPid(-this.pid, signal)
+    return this.#contained !== undefined ? sweep(this.#contained, signal) : this.pid !== undefined && signalGroup(this.pid, signal)
   }
 
   #finish(): void {
@@ -148,11 +148,3 @@ function spawnFailure(error: Error, cwd: string): Error {
   return new Error(`its working directory ${cwd} does not exist`, { cause: error })
 }
 
-function signalPid(pid: number, signal: NodeJS.Signals): boolean {
-  try {
-    process.kill(pid, signal)
-    return true
-  } catch {
-    return false
-  }
-}
