@@ -83,9 +83,17 @@ async function follow(root: string, dir: string, runId: string, taskId: string |
   const offsets = new Map<string, number>()
   const partial = new Map<string, string>()
   let current: string | undefined
+  // Read from the journal once, and again only when a task the order lacks (added at run time) has logs.
+  let order = planOrder(root, runId)
+  let known = new Set(order)
   const poll = (final: boolean) => {
     const logs = join(dir, 'logs')
-    const tasks = existsSync(logs) ? inPlanOrder(readdirSync(logs).map(decodeURIComponent), planOrder(root, runId)) : []
+    const ids = existsSync(logs) ? readdirSync(logs).map(decodeURIComponent) : []
+    if (ids.some((id) => !known.has(id))) {
+      order = planOrder(root, runId)
+      known = new Set(order)
+    }
+    const tasks = inPlanOrder(ids, order)
     for (const task of taskId === undefined ? tasks : tasks.filter((t) => t === taskId)) {
       for (const attempt of attemptsOf(logs, task)) {
         if (options.attempt !== undefined && attempt !== options.attempt) continue
