@@ -1,3 +1,4 @@
+import { stripVTControlCharacters } from 'node:util'
 import type {
   AttemptError,
   AttemptHandle,
@@ -14,7 +15,6 @@ import { tail } from './git.ts'
 import type { PortBlocks } from './ports.ts'
 import type { TaskWorkspaceResult } from '../report/result.ts'
 import type { MergeOutcome, RunWorkspaces } from './worktree.ts'
-import { cleanText } from '../coordination/tool-output.ts'
 
 /** A run's worktrees and which of its tasks use one. */
 export interface RunWorkspaceBinding {
@@ -198,7 +198,7 @@ export class WorkspaceExecutor implements Executor {
     // A verify or check failure whose rebase also conflicts: both, the failure first.
     const before = failure.reason === 'conflict' ? '' : `${failure.error.message}\n\n`
     const conflict = `${before}Conflicts in: ${conflicts.join(', ')}\n${tail(hunks, 6_000)}`
-    const detail = cleanText(conflicts.length > 0 ? conflict : failure.error.message)
+    const detail = clean(conflicts.length > 0 ? conflict : failure.error.message)
     const session = sessionId === undefined ? {} : { sessionId }
     return { number, reason, detail, prompt: repairPrompt(request.taskId, reason, detail), ...session }
   }
@@ -227,6 +227,14 @@ function sessionOf(output: unknown): string | undefined {
 }
 
 /** Command output is hostile: no terminal escapes or control characters (tabs and line breaks kept). */
+/**
+ * A failure's text for the repair prompt and log: escape sequences and C0/C1 controls go; bidi
+ * overrides stay, so the views can show them as `�` instead of dropping them unseen.
+ */
+function clean(text: string): string {
+  return stripVTControlCharacters(text).replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, '')
+}
+
 function oneLine(text: string, max: number): string {
   const line = text.replace(/\s+/g, ' ').trim()
   return line.length > max ? `${line.slice(0, max)}…` : line
