@@ -85,15 +85,28 @@ export class LiveView {
     }
   }
 
-  /** Clears the live block and stops listening; what was persisted stays. */
-  stop(): void {
-    if (this.#status === 'stopped') return
+  /**
+   * Clears the live block and stops listening; what was persisted stays. `finalText` (the
+   * end-of-run summary) replaces the block in the same write: between two writes a terminal
+   * can show the screen with neither.
+   */
+  stop(finalText?: string): void {
+    if (this.#status === 'stopped') {
+      if (finalText !== undefined) this.#stream.write(`${finalText}\n`)
+      return
+    }
     this.#status = 'stopped'
     clearInterval(this.#timer)
     this.#unsubscribe()
     this.#monitor.close()
-    this.#log.clear()
-    this.#log.done()
+    this.#stream.cork()
+    try {
+      this.#log.clear()
+      this.#log.done()
+      if (finalText !== undefined) this.#stream.write(`${finalText}\n`)
+    } finally {
+      this.#stream.uncork()
+    }
   }
 
   #render(): void {

@@ -136,16 +136,17 @@ export async function runCommand(planFile: string, options: RunCommandOptions): 
   try {
     const result = await run.result
     ended = true
-    view?.stop()
+    // The live block and the summary that replaces it go out in one write (LiveView.stop).
+    const end = (text: string) => (view === undefined ? err(text) : view.stop(text))
     // Found before any task ran (e.g. an agent module that cannot load): the input's fault,
     // and its one line is all there is to say — no table of tasks that never started.
     if (result.error !== undefined && INPUT_ERROR_CODES.has(result.error.code) && !interruptedRun) {
-      err(`troupe: ${terminalText(result.error.message, 4000, { multiline: true })} [${result.error.code}]`)
+      end(`troupe: ${terminalText(result.error.message, 4000, { multiline: true })} [${result.error.code}]`)
       if (options.json) process.stdout.write(`${resultText(result, { plain: true })}\n`)
       return EXIT.invalidInput
     }
     const resume = `troupe run ${quoteArg(planFile)} --run-id ${quoteArg(result.runId)}`
-    err(
+    end(
       formatSummary(result, {
         columns: process.stderr.columns || Number(process.env.COLUMNS) || 80,
         resumeCommand: resume,

@@ -119,4 +119,36 @@ describe('renderLiveView', () => {
       await runtime.close({ force: true })
     }
   })
+
+  it('replaces the live block with the summary in one write (regression: a frame in tmux showed neither)', async () => {
+    const writes: string[] = []
+    const tty = Object.assign(
+      new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          writes.push(chunk.toString('utf8'))
+          done()
+        },
+        writev(chunks, done) {
+          writes.push(chunks.map((c) => c.chunk.toString()).join(''))
+          done()
+        },
+      }),
+      { isTTY: true, columns: 100, rows: 24 },
+    ) as unknown as NodeJS.WriteStream
+    const runtime = createRuntime({ config: { maxParallel: 1, pool: { minThreads: 1, maxThreads: 1 }, governor: { enabled: false }, checkpoint: { enabled: false } } })
+    try {
+      const agent = fileURLToPath(new URL('../fixtures/agents/progress.mjs', import.meta.url))
+      const run = runtime.run({ name: 'summary', tasks: [{ id: 'p', agent }] })
+      const view = new LiveView(runtime, run, { stream: tty, intervalMs: 10 })
+      await run.result
+      await new Promise((resolve) => setTimeout(resolve, 30))
+      const before = writes.length
+      view.stop('SUMMARY TABLE')
+      const last = writes.slice(before)
+      expect(last).toHaveLength(1)
+      expect(last[0]).toMatch(/\u001b\[2K[^]*SUMMARY TABLE\n$/)
+    } finally {
+      await runtime.close({ force: true })
+    }
+  })
 })
