@@ -146,7 +146,7 @@ describe('renderLiveView', () => {
       view.stop('SUMMARY TABLE')
       const last = writes.slice(before)
       expect(last).toHaveLength(1)
-      expect(last[0]).toMatch(/\u001b\[2K[^]*SUMMARY TABLE\n$/)
+      expect(last[0]).toMatch(/\u001b\[2K[\s\S]*SUMMARY TABLE\n$/)
     } finally {
       await runtime.close({ force: true })
     }
