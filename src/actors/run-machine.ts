@@ -1,4 +1,4 @@
-import { createActor } from 'xstate'
+import { createActor, setup } from 'xstate'
 import { budgetAdmits, budgetLevel, budgetStop } from '../runtime/admission/budget.ts'
 import { paysPerCall, reservationStop, SpendReservations } from '../runtime/admission/reservation.ts'
 import type { Dispatchable } from '../runtime/admission/dispatcher.ts'
@@ -16,18 +16,26 @@ import { Approvals, type AwaitingApproval } from './approvals.ts'
 import { Attempts } from './attempts.ts'
 import { conditionSkipError, Conditions } from './conditions.ts'
 import { effectiveMaxParallel, type RunInit, type RunOutlet } from './run-init.ts'
-import { abortsRunning, runLifecycle, type LifecycleState, type StopReason } from './run-lifecycle.ts'
+import type { LifecycleState, StopReason } from './run-lifecycle.ts'
+import { initialRunState, isLive, phaseOf, reduceRun, stopReasonOf, type RunEffect, type RunEvent, type RunState } from './run-reducer.ts'
 import { assembleResult, skipError } from './run-result.ts'
 import { RunGrowth } from './run-growth.ts'
-import { crashWindow } from './supervision.ts'
 import { TaskActors, type TaskChange } from './task-actors.ts'
-import { TERMINAL_STATES, type TaskState } from './task-machine.ts'
+import type { TaskState } from './task-machine.ts'
 
 /**
- * The engine of one run: it owns the run's lifecycle actor, its task actors (one per task
- * while the task lives; a task that ended keeps only its result record), the inbox that
- * feeds task state changes to the scheduler outside the actors' call stacks, the retry and
- * timeout timers (on the injected clock), supervision, the budget and cancellation.
+ * The parent of a run's task actors: they share its actor system (an actor of its own system
+ * would cost twice the memory). The run's lifecycle is the reducer's (see run-reducer.ts).
+ */
+const runRoot = setup({}).createMachine({ id: 'run' })
+
+/**
+ * The engine of one run, as the interpreter of its reducer ({@link reduceRun}): the run's
+ * decisions (lifecycle, stop, pause, retries, supervision, budget, settling) are the
+ * reducer's; this class turns events into reducer events and performs the effects it
+ * returns. It owns the task actors (one per task while the task lives; a task that ended
+ * keeps only its result record), the inbox that feeds task state changes to the scheduler
+ * outside the actors' call stacks, and the timers (on the injected clock).
  */
 export class RunMachine implements Dispatchable {
   readonly result: Promise<RunResult>
@@ -35,7 +43,9 @@ export class RunMachine implements Dispatchable {
   /** The run's plan: it grows as tasks are added ({@link addTasks}). */
   readonly #plan: RunPlan
   readonly #out: RunOutlet
-  readonly #lifecycle = createActor(runLifecycle)
+  readonly #root = createActor(runRoot)
+  /** The reducer's state: only {@link #dispatch} replaces it. */
+  #state: RunState
   readonly #scheduler: DagScheduler
   readonly #tasks: TaskActors
   readonly #attempts: Attempts
@@ -54,16 +64,9 @@ export class RunMachine implements Dispatchable {
   readonly #reservations = new SpendReservations()
   /** What each task holds of the runtime's gates, and why. */
   readonly #ledger: GateLedger
-  /** Times of recent worker crashes, for {@link crashWindow}. */
-  #crashes: readonly number[] = []
   /** waves and pipeline open groups of tasks at once: any completion can change the ready set. */
   readonly #barriers: boolean
   #maxParallel: number
-  /** The run's budget: config's, until {@link setBudget} changes it. */
-  #budget: RunInit['config']['budget']
-  /** Tasks RUNNING now, and the most at once so far (RunResult.peakConcurrency). */
-  #running = 0
-  #peakRunning = 0
   #startedAt = 0
   /** Where each task's final attempt ran, when its executor said (a remote worker's name). */
   #workers: Map<number, string> | undefined
@@ -76,11 +79,14 @@ export class RunMachine implements Dispatchable {
     this.#plan = init.plan
     this.#out = out
     this.#maxParallel = effectiveMaxParallel(init.strategy, init.maxParallel)
-    this.#budget = init.config.budget
+    this.#state = initialRunState(
+      { plan: init.plan, supervision: init.config.supervision, rateLimitRetries: init.config.retry.rateLimitRetries },
+      init.config.budget,
+    )
     this.#ledger = new GateLedger(init.id, init.gates)
     this.#scheduler = new DagScheduler(init.plan, init.strategy, undefined, (task) => this.#decide(task))
     this.#barriers = init.strategy === 'waves' || isStaged(init.strategy)
-    this.#tasks = new TaskActors(init.plan, init.config, { now: init.clock.now, retryDelay: init.retryDelay }, this.#lifecycle, (change) =>
+    this.#tasks = new TaskActors(init.plan, init.config, { now: init.clock.now, retryDelay: init.retryDelay }, this.#root, (change) =>
       this.#changed(change),
     )
     this.#attempts = new Attempts({
@@ -112,7 +118,7 @@ export class RunMachine implements Dispatchable {
     })
     const parts = { scheduler: this.#scheduler, tasks: this.#tasks, attempts: this.#attempts, ledger: this.#ledger }
     this.#approvals = new Approvals({ init, plan: init.plan, out, ...parts })
-    this.#lifecycle.start()
+    this.#root.start()
     this.result = new Promise((resolve) => (this.#resolve = resolve))
   }
 
@@ -132,7 +138,7 @@ export class RunMachine implements Dispatchable {
   }
 
   get lifecycle(): LifecycleState {
-    return this.#lifecycle.getSnapshot().value
+    return phaseOf(this.#state)
   }
 
   get maxParallel(): number {
@@ -164,7 +170,7 @@ export class RunMachine implements Dispatchable {
   /** A repair is new work: only while the run runs and its budget admits the task (as a new attempt). */
   #mayRepair(task: CompiledTask): string | undefined {
     if (this.lifecycle !== 'running') return `the run is ${this.lifecycle}`
-    const { maxCostUsd } = this.#budget
+    const { maxCostUsd } = this.#state.budget
     if (!budgetAdmits(budgetLevel(this.#usage.costUsd, maxCostUsd), task.priority)) return `the budget (maxCostUsd ${maxCostUsd}) is spent`
     return undefined
   }
@@ -185,7 +191,7 @@ export class RunMachine implements Dispatchable {
 
   /** The run's budget now (`budget.maxCostUsd`, `onExceeded`). */
   get budget(): RunInit['config']['budget'] {
-    return this.#budget
+    return this.#state.budget
   }
 
   /**
@@ -193,52 +199,81 @@ export class RunMachine implements Dispatchable {
    * whose spend is now below the new budget starts tasks again.
    */
   setBudget(maxCostUsd: number | null): void {
-    this.#budget = { ...this.#budget, maxCostUsd }
-    if (this.lifecycle !== 'paused' || budgetLevel(this.#usage.costUsd, maxCostUsd) === 'exceeded') return
-    this.#lifecycle.send({ type: 'RESUME' })
-    this.#init.dispatcher.request()
-    this.#scheduleDrain()
+    this.#dispatch({ type: 'set-budget', maxCostUsd, spentUsd: this.#usage.costUsd })
   }
 
-  /**
-   * Budget `pause`: no task starts; running attempts finish (their retries wait). Once nothing
-   * runs the run settles `paused` (see {@link #drain}) unless {@link setBudget} raised the budget first.
-   */
-  #pause(reason: StopReason): void {
-    if (this.lifecycle !== 'running') return
-    this.#lifecycle.send({ type: 'PAUSE', reason })
-    this.#scheduleDrain()
+  /** Stops the run early; the first reason wins. Budget `pause`: no task starts, running attempts finish. */
+  stop(reason: StopReason): void {
+    this.#dispatch({ type: 'stop', reason })
   }
 
-  /** The paused run has nothing running: the tasks never started end CANCELLED with the pause's code, and the run settles. */
-  #settlePaused(): void {
-    const reason = this.#lifecycle.getSnapshot().context.reason!
-    for (const handle of this.#retryTimers.values()) this.#init.clock.clearTimeout(handle)
-    this.#retryTimers.clear()
-    this.#scheduler.endAll()
-    const message = `Not started: ${reason.error.message}; resume the run with a larger budget.maxCostUsd to run it`
-    const error = { code: reason.error.code, message }
-    for (let i = 0; i < this.#plan.tasks.length; i++) {
-      if (this.#tasks.resultOf(i) === undefined) this.#tasks.send(i, { type: 'CANCEL', error })
+  /** Steps the reducer, then performs its effects in order. */
+  #dispatch(event: RunEvent): void {
+    const [state, effects] = reduceRun(this.#state, event)
+    this.#state = state
+    for (const effect of effects) this.#perform(effect)
+  }
+
+  #perform(effect: RunEffect): void {
+    switch (effect.type) {
+      case 'send':
+        return this.#tasks.send(effect.task, effect.event)
+      case 'count-usage':
+        return this.#onUsage(this.#plan.tasks[effect.task]!, effect.report)
+      case 'pause-limits': {
+        const task = this.#plan.tasks[effect.task]!
+        return this.#init.limits?.pauseUntil(task.uses, effect.until, task.id, this.#init.id)
+      }
+      case 'abort-attempt':
+        return this.#attempts.abort(effect.task)
+      case 'approval-left':
+        return this.#approvals.left(effect.task)
+      case 'emit-state':
+        return this.#emitState(effect.change)
+      case 'emit-budget-exceeded': {
+        const budget = this.#state.budget
+        const { taskId, spentUsd } = effect
+        const at = this.#init.clock.now()
+        this.#out.emit('budget:exceeded', { runId: this.#init.id, spentUsd, maxCostUsd: budget.maxCostUsd!, onExceeded: budget.onExceeded, taskId, at })
+        return
+      }
+      case 'task-ended': {
+        this.#init.recorder?.taskEnded(this.#plan.tasks[effect.task]!, this.#withRepairs(effect.task, this.#tasks.resultOf(effect.task)!))
+        // A parent whose last awaited task this was takes a slot again once this drain is over.
+        return this.#growth.taskEnded(effect.task)
+      }
+      case 'schedule-end':
+        return this.#apply(this.#scheduler.end(effect.task, effect.outcome))
+      case 'arm-retry':
+        return this.#armRetry(effect.task, effect.notBefore)
+      case 'clear-retries':
+        for (const handle of this.#retryTimers.values()) this.#init.clock.clearTimeout(handle)
+        return this.#retryTimers.clear()
+      case 'requeue':
+        return this.#scheduler.requeue(effect.task)
+      case 'end-scheduling':
+        this.#scheduler.endAll()
+        return
+      case 'cancel-unended':
+        return this.#cancelUnended(effect.error, effect.keepLive)
+      case 'request-dispatch':
+        return this.#init.dispatcher.request()
+      case 'drain':
+        return this.#scheduleDrain()
+      case 'dispatch':
+        return this.#dispatch(effect.event)
+      case 'record':
+        return void this.#record()
     }
   }
 
-  /** Stops the run early; the first reason wins. */
-  stop(reason: StopReason): void {
-    if (reason.kind === 'budget-pause') return this.#pause(reason)
-    if (this.lifecycle !== 'running' && this.lifecycle !== 'paused') return
-    this.#lifecycle.send({ type: 'STOP', reason })
-    for (const handle of this.#retryTimers.values()) this.#init.clock.clearTimeout(handle)
-    this.#retryTimers.clear()
-    this.#scheduler.endAll()
-    const abort = abortsRunning(reason)
-    // Every task not ended, including retrying ones (QUEUED, but not in the ready set).
+  /** Every task not ended gets CANCEL; with `keepLive`, a task whose attempt is under way finishes it first. */
+  #cancelUnended(error: SerializedError, keepLive: boolean): void {
     for (let i = 0; i < this.#plan.tasks.length; i++) {
       // A task awaiting approval is cancelled whatever the stop: nobody would approve it any more.
-      if (this.#tasks.resultOf(i) !== undefined || (!abort && this.#attemptLive(i) && this.stateOf(i) !== 'AWAITING_APPROVAL')) continue
-      this.#tasks.send(i, { type: 'CANCEL', error: reason.error })
+      if (this.#tasks.resultOf(i) !== undefined || (keepLive && this.#attemptLive(i) && this.stateOf(i) !== 'AWAITING_APPROVAL')) continue
+      this.#tasks.send(i, { type: 'CANCEL', error })
     }
-    this.#scheduleDrain()
   }
 
   start(): void {
@@ -275,7 +310,7 @@ export class RunMachine implements Dispatchable {
       if (resumed !== 'discarded') return resumed === 'resumed'
     }
     const gates = this.#init.gates
-    const budget = this.#budget
+    const budget = this.#state.budget
     const level = budgetLevel(this.#usage.costUsd, budget.maxCostUsd)
     const max = budget.maxCostUsd
     let affordable = false
@@ -321,29 +356,7 @@ export class RunMachine implements Dispatchable {
     // Where the final attempt ran: a remote worker's name (`local` unless the backend says otherwise).
     if (result.worker !== undefined) (this.#workers ??= new Map()).set(index, result.worker)
     if (result.repairs !== undefined) (this.#repairs ??= new Map()).set(index, [...(this.#repairs.get(index) ?? []), ...result.repairs])
-    // Spend that came with the result counts after the outcome is recorded: a completed task
-    // whose final spend crosses the budget keeps its output.
-    const late = result.usage
-    if (!this.#attemptLive(index)) {
-      if (late !== undefined) this.#onUsage(task, late)
-      return
-    }
-    if (result.ok) {
-      const output = result.output
-      this.#tasks.send(index, result.cached ? { type: 'SUCCEED', output, cached: true } : { type: 'SUCCEED', output })
-      if (late !== undefined) this.#onUsage(task, late)
-      return
-    }
-    if (result.error.rateLimitedUntil !== undefined) {
-      this.#rateLimited(task, result.error, result.error.rateLimitedUntil)
-      if (late !== undefined) this.#onUsage(task, late)
-      return
-    }
-    this.#tasks.send(index, { type: 'FAIL', error: result.error })
-    if (late !== undefined) this.#onUsage(task, late)
-    const verdict = crashWindow(this.#crashes, result.error, this.#init.clock.now(), this.#init.config.supervision)
-    this.#crashes = verdict.crashes
-    if (verdict.stop) this.stop({ kind: 'crash-loop', error: verdict.stop })
+    this.#dispatch({ type: 'answer', task: index, result, live: this.#attemptLive(index), now: this.#init.clock.now() })
   }
 
   /** An attempt's slot, and what its gates hold, are free again. `parked`: it had given its slot back while waiting. */
@@ -368,38 +381,15 @@ export class RunMachine implements Dispatchable {
     return this.#growth.addTasks(raw, { source })
   }
 
-  /**
-   * The provider said "too many requests": every limit the task uses pauses until `until`
-   * (so the whole team waits once, instead of each task retrying on its own), and the
-   * attempt goes back to the queue without counting.
-   */
-  #rateLimited(task: CompiledTask, error: SerializedError, until: number): void {
-    this.#init.limits?.pauseUntil(task.uses, until, task.id, this.#init.id)
-    this.#tasks.send(task.index, { type: 'RATE_LIMITED', error, until, maxRateLimits: this.#init.config.retry.rateLimitRetries })
-  }
-
   #onUsage(task: CompiledTask, report: UsageReport): void {
     this.#usage.add(task.agent, report)
     this.#reservations.spent(task.index, report.costUsd ?? 0)
-    const budget = this.#budget
-    const spentUsd = this.#usage.costUsd
-    if (this.lifecycle !== 'running' || budgetLevel(spentUsd, budget.maxCostUsd) !== 'exceeded') return
-    this.#out.emit('budget:exceeded', {
-      runId: this.#init.id,
-      spentUsd,
-      maxCostUsd: budget.maxCostUsd!,
-      onExceeded: budget.onExceeded,
-      taskId: task.id,
-      at: this.#init.clock.now(),
-    })
-    this.stop(budgetStop('exceeded', spentUsd, budget, task.id))
+    this.#dispatch({ type: 'spent', taskId: task.id, spentUsd: this.#usage.costUsd })
   }
 
   /** Every task transition, from inside the actor's send: queued for the drain. */
   #changed(change: TaskChange): void {
-    // Leaving RUNNING or WAITING other than through the executor's answer (timeout, cancel): stop the work.
-    if (isLive(change.from) && !isLive(change.to)) this.#attempts.abort(change.task)
-    if (change.from === 'AWAITING_APPROVAL') this.#approvals.left(change.task)
+    this.#dispatch({ type: 'transition', change })
     this.#inbox.push(change)
     this.#scheduleDrain()
   }
@@ -415,61 +405,33 @@ export class RunMachine implements Dispatchable {
     try {
       // Index, not shift(): a run's first drain can hold one change per task (100,000+).
       const inbox = this.#inbox
-      for (let at = 0; at < inbox.length; at++) this.#onChange(inbox[at]!)
+      for (let at = 0; at < inbox.length; at++) {
+        const change = inbox[at]!
+        this.#dispatch({ type: 'changed', change, reused: this.#tasks.resultOf(change.task)?.reused === true })
+      }
       inbox.length = 0
     } finally {
       this.#drainScheduled = false
     }
-    // Parents whose awaited tasks ended in this drain: their turn (see tryStartOne).
-    if (this.#growth.resumable > 0) this.#init.dispatcher.request()
-    const phase = this.lifecycle
-    if (phase === 'paused' && this.#attempts.inFlight === 0 && !this.#scheduler.done) this.#settlePaused()
-    else if (this.#settling(phase) && this.#scheduler.done && this.#attempts.inFlight === 0 && this.#retryTimers.size === 0) {
-      this.#lifecycle.send({ type: 'SETTLED' })
-      void this.#record()
-    }
+    this.#dispatch({ type: 'drained', inFlight: this.#attempts.inFlight, done: this.#scheduler.done, resumable: this.#growth.resumable > 0 })
   }
 
-  #onChange({ task, from, to, attempt, error, notBefore }: TaskChange): void {
+  /** A task's `task:state` event: three per task, built only for someone who listens. */
+  #emitState({ task, from, to, attempt, error }: TaskChange): void {
+    if (!this.#out.listening('task:state')) return
     const compiled = this.#plan.tasks[task]!
-    if (to === 'RUNNING' && ++this.#running > this.#peakRunning) this.#peakRunning = this.#running
-    if (from === 'RUNNING') this.#running--
-    // Three events per task: build them only for someone who listens.
-    if (this.#out.listening('task:state')) {
-      this.#out.emit('task:state', {
-        runId: this.#init.id,
-        taskId: compiled.id,
-        agent: compiled.agent,
-        state: to,
-        previous: from,
-        attempt,
-        at: this.#init.clock.now(),
-        ...(error && to !== 'RUNNING' ? { error } : {}),
-        ...(to === 'COMPLETED' && this.#tasks.resultOf(task)?.cached ? { cached: true as const } : {}),
-        ...((to === 'COMPLETED' || to === 'FAILED') && this.#repairs?.has(task) ? { repairs: this.#repairs.get(task)! } : {}),
-      })
-    }
-    if (TERMINAL_STATES.has(to)) {
-      const result = this.#withRepairs(task, this.#tasks.resultOf(task)!)
-      this.#init.recorder?.taskEnded(compiled, result)
-      // A parent whose last awaited task this was takes a slot again once this drain is over.
-      this.#growth.taskEnded(task)
-      if (to === 'COMPLETED' && result.reused) return
-      if (to === 'COMPLETED') this.#apply(this.#scheduler.end(task, 'completed'))
-      else if (to === 'FAILED') this.#apply(this.#scheduler.end(task, 'failed'))
-    } else if (to === 'QUEUED' && from === 'AWAITING_APPROVAL' && compiled.approval === 'start') {
-      // Approved before start: back in the ready set (Approvals requeued it).
-    } else if (to === 'QUEUED' && isLive(from)) {
-      // A stopped run starts no retry; a paused one keeps it for when it goes on (or settles).
-      const reason = this.#lifecycle.getSnapshot().context.reason
-      if (reason !== undefined && this.lifecycle !== 'paused') this.#tasks.send(task, { type: 'CANCEL', error: reason.error })
-      else this.#scheduleRetry(task, notBefore)
-    }
-  }
-
-  /** Phases in which a run whose tasks have all ended settles (records its result). */
-  #settling(phase: LifecycleState): boolean {
-    return phase === 'running' || phase === 'stopping' || phase === 'paused'
+    this.#out.emit('task:state', {
+      runId: this.#init.id,
+      taskId: compiled.id,
+      agent: compiled.agent,
+      state: to,
+      previous: from,
+      attempt,
+      at: this.#init.clock.now(),
+      ...(error && to !== 'RUNNING' ? { error } : {}),
+      ...(to === 'COMPLETED' && this.#tasks.resultOf(task)?.cached ? { cached: true as const } : {}),
+      ...((to === 'COMPLETED' || to === 'FAILED') && this.#repairs?.has(task) ? { repairs: this.#repairs.get(task)! } : {}),
+    })
   }
 
   /** The task has an attempt under way: RUNNING, or WAITING for tasks it spawned. */
@@ -477,15 +439,11 @@ export class RunMachine implements Dispatchable {
     return isLive(this.stateOf(index))
   }
 
-  #scheduleRetry(task: number, notBefore: number): void {
+  #armRetry(task: number, notBefore: number): void {
     const clock = this.#init.clock
     const handle = clock.setTimeout(() => {
       this.#retryTimers.delete(task)
-      // Paused: ready again, to start when the run goes on (settling ends it otherwise).
-      if (this.lifecycle === 'paused') return this.#scheduler.requeue(task)
-      if (this.lifecycle !== 'running') return this.#scheduleDrain()
-      this.#scheduler.requeue(task)
-      this.#init.dispatcher.request()
+      this.#dispatch({ type: 'retry-due', task })
     }, Math.max(0, notBefore - clock.now()))
     this.#retryTimers.set(task, handle)
   }
@@ -536,8 +494,8 @@ export class RunMachine implements Dispatchable {
       results: this.#finalResults(this.#tasks.results()),
       usage: this.#usage.summary(),
       governor: this.#init.governor?.end(),
-      reason: this.#lifecycle.getSnapshot().context.reason,
-      peakConcurrency: this.#peakRunning,
+      reason: stopReasonOf(this.#state),
+      peakConcurrency: this.#state.peakRunning,
     })
     try {
       if (this.#init.finalize) result = await this.#init.finalize(result)
@@ -549,13 +507,8 @@ export class RunMachine implements Dispatchable {
     } catch (error) {
       reportListenerError(error)
     }
-    this.#lifecycle.send({ type: 'RECORDED' })
+    this.#dispatch({ type: 'recorded' })
     this.#out.emit('run:end', { runId: this.#init.id, result })
     this.#resolve(result)
   }
-}
-
-/** A state in which the task's attempt may be under way (awaiting approval before merge, it is). */
-function isLive(state: TaskState): boolean {
-  return state === 'RUNNING' || state === 'WAITING' || state === 'AWAITING_APPROVAL'
 }
