@@ -1,6 +1,6 @@
 import { createActor, setup } from 'xstate'
-import { budgetAdmits, budgetLevel, budgetStop } from '../runtime/admission/budget.ts'
-import { paysPerCall, reservationStop, SpendReservations } from '../runtime/admission/reservation.ts'
+import { budgetAdmits, budgetLevel } from '../runtime/admission/budget.ts'
+import { paysPerCall, SpendReservations } from '../runtime/admission/reservation.ts'
 import type { Dispatchable } from '../runtime/admission/dispatcher.ts'
 import { GateLedger } from '../runtime/admission/gate-ledger.ts'
 import { UsageLedger, type UsageReport } from '../runtime/admission/usage.ts'
@@ -262,6 +262,8 @@ export class RunMachine implements Dispatchable {
         return this.#scheduleDrain()
       case 'dispatch':
         return this.#dispatch(effect.event)
+      case 'dispatch-later':
+        return queueMicrotask(() => this.#dispatch(effect.event))
       case 'record':
         return void this.#record()
     }
@@ -330,15 +332,9 @@ export class RunMachine implements Dispatchable {
             return this.#ledger.admit(task)
           })
     if (index === undefined) {
-      // Ready tasks the budget keeps back, and nothing running or retrying that could make a
-      // critical one ready (or free a reservation): the run cannot go on.
-      const stalled = this.#scheduler.readyCount > 0 && this.#attempts.inFlight === 0 && this.#retryTimers.size === 0
-      if (stalled && level !== 'open' && !affordable) {
-        const reason = budgetStop(level, this.#usage.costUsd, budget)
-        queueMicrotask(() => this.stop(reason))
-      } else if (stalled && reserved && !affordable) {
-        const reason = reservationStop(this.#usage.costUsd, budget)
-        queueMicrotask(() => this.stop(reason))
+      if (max !== null) {
+        const ready = this.#scheduler.readyCount
+        this.#dispatch({ type: 'none-started', ready, inFlight: this.#attempts.inFlight, affordable, reserved, spentUsd: this.#usage.costUsd })
       }
       return false
     }

@@ -1,5 +1,6 @@
 import { initialTransition, transition, type SnapshotFrom } from 'xstate'
 import { budgetLevel, budgetStop } from '../runtime/admission/budget.ts'
+import { reservationStop } from '../runtime/admission/reservation.ts'
 import type { ResolvedConfig } from '../runtime/core/config.ts'
 import type { SerializedError } from '../runtime/core/errors.ts'
 import type { UsageReport } from '../runtime/admission/usage.ts'
@@ -63,6 +64,19 @@ export type RunEvent =
    * nothing left; `resumable`: parents whose awaited tasks ended wait for a slot.
    */
   | { readonly type: 'drained'; readonly inFlight: number; readonly done: boolean; readonly resumable: boolean }
+  /**
+   * The dispatcher offered a slot and no ready task passed: `ready` tasks are ready, `inFlight`
+   * attempts hold slots; `affordable`: one passed the budget (another gate held it);
+   * `reserved`: one was held back only by the spend reserved for attempts in flight.
+   */
+  | {
+      readonly type: 'none-started'
+      readonly ready: number
+      readonly inFlight: number
+      readonly affordable: boolean
+      readonly reserved: boolean
+      readonly spentUsd: number
+    }
   /** The result is journaled. */
   | { readonly type: 'recorded' }
 
@@ -94,6 +108,8 @@ export type RunEffect =
   | { readonly type: 'drain' }
   /** Re-dispatched as an event when performed: a decision on the state as it is then. */
   | { readonly type: 'dispatch'; readonly event: RunEvent }
+  /** The same, in a microtask: from inside the dispatcher's pump, which must not re-enter. */
+  | { readonly type: 'dispatch-later'; readonly event: RunEvent }
   /** Every task ended: assemble and journal the result (then `recorded`). */
   | { readonly type: 'record' }
 
@@ -156,6 +172,8 @@ export function reduceRun(state: RunState, event: RunEvent): readonly [RunState,
     }
     case 'drained':
       return drained(state, event)
+    case 'none-started':
+      return noneStarted(state, event)
     case 'recorded':
       return [step(state, { type: 'RECORDED' }), NONE]
   }
@@ -256,6 +274,20 @@ function drained(state: RunState, event: Extract<RunEvent, { type: 'drained' }>)
     return [step(state, { type: 'SETTLED' }), effects]
   }
   return [state, effects]
+}
+
+/**
+ * Ready tasks the budget keeps back, and nothing running or retrying that could make a
+ * critical one ready (or free a reservation): the run cannot go on, and stops for its budget.
+ */
+function noneStarted(state: RunState, event: Extract<RunEvent, { type: 'none-started' }>): readonly [RunState, readonly RunEffect[]] {
+  const stalled = event.ready > 0 && event.inFlight === 0 && state.retrying === 0 && !event.affordable
+  if (!stalled) return [state, NONE]
+  const { budget } = state
+  const level = budgetLevel(event.spentUsd, budget.maxCostUsd)
+  if (level !== 'open') return [state, [{ type: 'dispatch-later', event: { type: 'stop', reason: budgetStop(level, event.spentUsd, budget) } }]]
+  if (event.reserved) return [state, [{ type: 'dispatch-later', event: { type: 'stop', reason: reservationStop(event.spentUsd, budget) } }]]
+  return [state, NONE]
 }
 
 /** A state in which the task's attempt may be under way (awaiting approval before merge, it is). */

@@ -174,4 +174,17 @@ describe('the run reducer', () => {
     expect(types(effects)).toEqual(['request-dispatch', 'record'])
     expect(phaseOf(run(state, { type: 'recorded' }).state)).toBe('ended')
   })
+
+  it('stops for its budget when ready tasks are kept back by it and nothing runs or retries that could change that', () => {
+    const near = fresh({ maxCostUsd: 1, onExceeded: 'fail' })
+    const idle = { type: 'none-started', ready: 2, inFlight: 0, affordable: false, reserved: false, spentUsd: 0.95 } as const
+    const { effects } = run(near, idle)
+    expect(effects).toMatchObject([{ type: 'dispatch-later', event: { type: 'stop', reason: { kind: 'budget-fail', error: { code: 'ERR_BUDGET_EXCEEDED' } } } }])
+    expect(run(near, { ...idle, inFlight: 1 }).effects).toEqual([])
+    expect(run(near, { ...idle, affordable: true }).effects).toEqual([])
+    const retrying = run(near, { type: 'changed', change: change(0, 'RUNNING', 'QUEUED'), reused: false }).state
+    expect(run(retrying, idle).effects).toEqual([])
+    expect(run(near, { ...idle, spentUsd: 0.5 }).effects).toEqual([])
+    expect(run(near, { ...idle, spentUsd: 0.5, reserved: true }).effects).toMatchObject([{ type: 'dispatch-later' }])
+  })
 })
