@@ -57,22 +57,17 @@ export class Approvals {
     return [...this.#awaiting.values()]
   }
 
-  /** Ready tasks with a gate before start: held unless approved already. Returns the ones still ready. */
-  holdReady(ready: readonly number[]): readonly number[] {
-    const { plan, scheduler } = this.#host
-    let kept: number[] | undefined
-    for (let at = 0; at < ready.length; at++) {
-      const task = ready[at]!
-      if (plan.tasks[task]!.approval !== 'start' || this.#preApproved.delete(task)) {
-        kept?.push(task)
-        continue
-      }
-      kept ??= ready.slice(0, at)
-      // Out of the ready set until approved (a retrying task leaves it the same way).
-      scheduler.next((i) => i === task)
-      this.#hold(task, 'start', undefined)
-    }
-    return kept ?? ready
+  /**
+   * The scheduler's ready gate: whether a task whose dependencies are done may join the ready
+   * set, or is held by its gate before start (unless approved already; see {@link holdAtStart}).
+   */
+  admitsAtStart(task: number): boolean {
+    return this.#host.plan.tasks[task]!.approval !== 'start' || this.#preApproved.delete(task)
+  }
+
+  /** A task the ready gate held: it waits in AWAITING_APPROVAL, out of the ready set, until approved. */
+  holdAtStart(task: number): void {
+    this.#hold(task, 'start', undefined)
   }
 
   /** Before merge: the attempt succeeded and parked; its gates wait suspended. */

@@ -84,7 +84,13 @@ export class RunMachine implements Dispatchable {
       init.config.budget,
     )
     this.#ledger = new GateLedger(init.id, init.gates)
-    this.#scheduler = new DagScheduler(init.plan, init.strategy, undefined, (task) => this.#decide(task))
+    this.#scheduler = new DagScheduler(
+      init.plan,
+      init.strategy,
+      undefined,
+      (task) => this.#decide(task),
+      (task) => this.#approvals.admitsAtStart(task),
+    )
     this.#barriers = init.strategy === 'waves' || isStaged(init.strategy)
     this.#tasks = new TaskActors(init.plan, init.config, { now: init.clock.now, retryDelay: init.retryDelay }, this.#root, (change) =>
       this.#changed(change),
@@ -468,7 +474,9 @@ export class RunMachine implements Dispatchable {
       } else this.#conditionErrors.delete(task)
       this.#tasks.send(task, { type: 'SKIP', error })
     }
-    const ready = this.#approvals.holdReady(transition.ready)
+    // Held by their approve gate before start: out of the ready set until approved.
+    for (const task of transition.held) this.#approvals.holdAtStart(task)
+    const { ready } = transition
     for (const task of ready) this.#tasks.send(task, { type: 'DEPS_DONE' })
     for (const task of transition.skipped) {
       const failedDeps = this.#plan.tasks[task]!.deps.filter((d) => this.#scheduler.isEnded(d) && this.stateOf(d) !== 'COMPLETED')

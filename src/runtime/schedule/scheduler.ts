@@ -39,6 +39,13 @@ export type Outcome = 'completed' | 'failed' | 'cancelled'
  */
 export type ConditionCheck = (task: number) => 'run' | 'skip' | 'fail'
 
+/**
+ * A gate between "dependencies done" and the ready set: false holds the task out of it (in
+ * {@link Transition.held}) until the caller puts it back with {@link DagScheduler.requeue}.
+ * The run's approve-before-start gate.
+ */
+export type ReadyGate = (task: number) => boolean
+
 export interface Transition {
   /** Tasks whose dependencies (and strategy barrier) are now satisfied: PENDING → QUEUED. */
   readonly ready: readonly number[]
@@ -52,6 +59,8 @@ export interface Transition {
   readonly conditionSkipped: readonly number[]
   /** Tasks whose condition threw (→ FAILED); their dependents are in `skipped`. */
   readonly conditionFailed: readonly number[]
+  /** Tasks whose dependencies are done that the {@link ReadyGate} holds out of the ready set. */
+  readonly held: readonly number[]
 }
 
 interface Acc {
@@ -59,9 +68,10 @@ interface Acc {
   skipped: number[]
   conditionSkipped: number[]
   conditionFailed: number[]
+  held: number[]
 }
 
-const acc = (): Acc => ({ ready: [], skipped: [], conditionSkipped: [], conditionFailed: [] })
+const acc = (): Acc => ({ ready: [], skipped: [], conditionSkipped: [], conditionFailed: [], held: [] })
 
 /** How a task ended, in {@link DagScheduler}'s table (0: not ended). */
 const COMPLETED = 1
@@ -109,6 +119,7 @@ export class DagScheduler {
   readonly #limit: Float64Array
   readonly #queue: ReadyQueue
   readonly #condition: ConditionCheck | undefined
+  readonly #gate: ReadyGate | undefined
   #openGroup = 0
   #endedCount = 0
   #started = false
@@ -128,11 +139,13 @@ export class DagScheduler {
     strategy: Strategy = 'concurrent',
     durations: Float64Array = estimatedDurations(plan),
     condition?: ConditionCheck,
+    gate?: ReadyGate,
   ) {
     const n = plan.tasks.length
     this.#plan = plan
     this.#size = n
     this.#condition = condition
+    this.#gate = gate
     this.#fallbackMs = fallbackEstimate(plan)
     this.#durations = durations
     const { blevel, downstream } = orderingKeys(plan, plan.order, durations)
@@ -371,6 +384,10 @@ export class DagScheduler {
   #enqueue(task: number, t: Acc): void {
     const verdict = this.#condition !== undefined && this.#plan.tasks[task]!.when !== undefined ? this.#condition(task) : 'run'
     if (verdict === 'run') {
+      if (this.#gate !== undefined && !this.#gate(task)) {
+        t.held.push(task)
+        return
+      }
       this.#queue.push(task)
       t.ready.push(task)
     } else if (verdict === 'fail') {

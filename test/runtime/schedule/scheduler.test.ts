@@ -151,3 +151,27 @@ describe('DagScheduler: conditions', () => {
     expect(t.ready).toEqual([4])
   })
 })
+
+describe('DagScheduler ready gate', () => {
+  it('holds a task the gate refuses out of the ready set until it is requeued', () => {
+    const scheduler = new DagScheduler(plan([{}, {}, { deps: [0] }]), 'concurrent', undefined, undefined, (task) => task !== 1)
+    const start = scheduler.start()
+    expect([start.ready, start.held]).toEqual([[0], [1]])
+    expect(drain(scheduler)).toEqual([0])
+    scheduler.requeue(1)
+    expect(drain(scheduler)).toEqual([1])
+  })
+
+  it('asks the gate only for tasks whose dependencies are done, once each', () => {
+    const asked: number[] = []
+    const scheduler = new DagScheduler(plan([{}, { deps: [0] }]), 'concurrent', undefined, undefined, (task) => {
+      asked.push(task)
+      return true
+    })
+    scheduler.start()
+    expect(asked).toEqual([0])
+    scheduler.next()
+    expect(scheduler.end(0, 'completed').ready).toEqual([1])
+    expect(asked).toEqual([0, 1])
+  })
+})
