@@ -186,7 +186,7 @@ export class RunMachine implements Dispatchable {
     this.#init.dispatcher.request()
   }
 
-  /** Tasks with a live actor (queued, running or waiting to retry); an ended task has none. */
+  /** Tasks with a live actor (started at least once: running, waiting, or waiting to retry); a task only queued or ended has none. */
   get liveActors(): number {
     return this.#tasks.live
   }

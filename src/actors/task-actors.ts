@@ -20,10 +20,13 @@ export interface TaskChange {
 type TaskActor = Actor<typeof taskMachine>
 
 /**
- * The task actors of one run. A task gets its actor when it is first sent an event, and
- * gives it up when it ends: from then on its result record is all that remains, so a
- * finished task costs a record, not an actor. While the actor lives, its snapshot is the
- * single source of truth for the task's state.
+ * The task actors of one run. A task gets its actor when it is first sent an event other
+ * than DEPS_DONE, and gives it up when it ends: from then on its result record is all that
+ * remains, so a finished task costs a record, not an actor. A task that is only ready
+ * (PENDING → QUEUED by DEPS_DONE, before any attempt) is one bit: a wide plan queues most of
+ * its tasks at once, and an actor each cost ~5 KB and the time to create it, for tasks that
+ * start much later. Its actor is created when the next event comes, already QUEUED. While
+ * the actor lives, its snapshot is the single source of truth for the task's state.
  */
 export class TaskActors {
   readonly #plan: CompiledPlan
@@ -33,6 +36,8 @@ export class TaskActors {
   readonly #parent: AnyActorRef
   readonly #actors: (TaskActor | undefined)[]
   readonly #results: (TaskResult | undefined)[]
+  /** 1: QUEUED by DEPS_DONE, with no actor yet. */
+  #queued: Uint8Array
   #live = 0
 
   /**
@@ -48,6 +53,7 @@ export class TaskActors {
     this.#onChange = onChange
     this.#actors = new Array(plan.tasks.length)
     this.#results = new Array(plan.tasks.length)
+    this.#queued = new Uint8Array(plan.tasks.length)
   }
 
   /** Tasks with a live actor. */
@@ -56,6 +62,7 @@ export class TaskActors {
   }
 
   stateOf(index: number): TaskState {
+    if (this.#queued[index] === 1) return 'QUEUED'
     return this.#results[index]?.state ?? (this.#actors[index]?.getSnapshot().value as TaskState | undefined) ?? 'PENDING'
   }
 
@@ -78,6 +85,14 @@ export class TaskActors {
   send(index: number, event: TaskEvent): void {
     if (this.#results[index] !== undefined) return
     let actor = this.#actors[index]
+    if (actor === undefined && event.type === 'DEPS_DONE') {
+      if (this.#queued.length <= index) this.#grow()
+      if (this.#queued[index] === 1) return
+      // PENDING → QUEUED, as the machine would: no context changes, so no actor yet.
+      this.#queued[index] = 1
+      this.#onChange({ task: index, from: 'PENDING', to: 'QUEUED', attempt: 0, error: undefined, notBefore: 0 })
+      return
+    }
     if (actor === undefined) {
       const task = this.#plan.tasks[index]!
       actor = createActor(taskMachine, {
@@ -96,6 +111,11 @@ export class TaskActors {
       actor.start()
       this.#actors[index] = actor
       this.#live++
+      if (this.#queued[index] === 1) {
+        // It was QUEUED without an actor: the actor catches up, unseen (the change was reported then).
+        this.#queued[index] = 0
+        actor.send({ type: 'DEPS_DONE' })
+      }
     }
     const from = actor.getSnapshot().value as TaskState
     actor.send(event)
@@ -109,5 +129,12 @@ export class TaskActors {
       this.#live--
     }
     this.#onChange({ task: index, from, to, attempt: context.attempt, error: context.error, notBefore: context.notBefore })
+  }
+
+  /** The plan grew (tasks added at run time). */
+  #grow(): void {
+    const queued = new Uint8Array(Math.max(this.#plan.tasks.length, this.#queued.length * 2))
+    queued.set(this.#queued)
+    this.#queued = queued
   }
 }

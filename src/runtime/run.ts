@@ -82,7 +82,7 @@ export class Run extends EventEmitter<RunEvents> {
     return this.#init.plan
   }
 
-  /** Tasks holding a live actor now (queued, running or waiting to retry); an ended task holds none. */
+  /** Tasks holding a live actor now (started at least once: running, waiting, or waiting to retry); a task only queued or ended holds none. */
   get liveTasks(): number {
     return this.#machine.liveActors
   }
