@@ -1,13 +1,14 @@
-import { existsSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { rmSync, statSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { stopLeftovers } from '../runtime/journal/process-ledger.ts'
 import { loadConfig } from '../runtime/core/config.ts'
 import { TroupeError, describeValue } from '../runtime/core/errors.ts'
-import { isRunId, journalFile } from '../runtime/journal/paths.ts'
+import { journaledRunIds, journalFile, runDirNames } from '../runtime/journal/paths.ts'
 import { git } from '../runtime/workspace/git.ts'
 import { cleanWorktrees } from '../runtime/workspace/clean.ts'
 import { isRunLive } from '../runtime/workspace/run-liveness.ts'
 import { EXIT } from './exit-codes.ts'
+import { plural } from './summary.ts'
 
 export interface CleanCommandOptions {
   /** Only this run's leftovers. */
@@ -42,13 +43,22 @@ export async function cleanCommand(options: CleanCommandOptions): Promise<number
     throw new TroupeError('ERR_RUN_LOCKED', `Run "${only}" is still running (its process holds ${resolve(checkpointDir, only)}); stop it first, or let it finish — it removes its own worktrees`)
   }
   let killed = 0
-  for (const runId of only !== undefined ? [only] : runDirs(checkpointDir)) {
+  for (const runId of only !== undefined ? [only] : runDirNames(checkpointDir)) {
     if (!isRunLive(checkpointDir, runId)) killed += await stopLeftovers(join(checkpointDir, runId))
   }
   if (killed > 0) process.stderr.write(`troupe: killed ${killed} processes left running by killed runs\n`)
   const now = (options.now ?? Date.now)()
   const old = (runId: string) => olderThanMs === undefined || lastActive(checkpointDir, runId) <= now - olderThanMs
-  const spared = (runId: string) => (only !== undefined && runId !== only) || isRunLive(checkpointDir, runId) || !old(runId)
+  // Asked for every worktree and branch: each run's liveness (its lock, its journal) and age are read once.
+  const sparedRuns = new Map<string, boolean>()
+  const spared = (runId: string) => {
+    let isSpared = sparedRuns.get(runId)
+    if (isSpared === undefined) {
+      isSpared = (only !== undefined && runId !== only) || isRunLive(checkpointDir, runId) || !old(runId)
+      sparedRuns.set(runId, isSpared)
+    }
+    return isSpared
+  }
   let worktrees = 0
   let branches = 0
   if (inGit) {
@@ -62,7 +72,7 @@ export async function cleanCommand(options: CleanCommandOptions): Promise<number
   // repository, where there are no worktrees and the runs are what there is to clean.
   let runs = 0
   if (olderThanMs !== undefined || !inGit) {
-    for (const runId of runDirectories(checkpointDir)) {
+    for (const runId of journaledRunIds(checkpointDir)) {
       if (spared(runId)) continue
       rmSync(join(checkpointDir, runId), { recursive: true, force: true })
       process.stderr.write(`troupe: removed run ${runId}\n`)
@@ -86,14 +96,6 @@ export function parseAge(value: string): number {
   return Number(match[1]) * UNITS[match[2]!]!
 }
 
-/** The run directories in the checkpoint directory: those with a journal. */
-function runDirectories(checkpointDir: string): string[] {
-  if (!existsSync(checkpointDir)) return []
-  return readdirSync(checkpointDir, { withFileTypes: true })
-    .filter((entry) => entry.isDirectory() && isRunId(entry.name) && existsSync(journalFile(checkpointDir, entry.name)))
-    .map((entry) => entry.name)
-}
-
 /** When a run was last active: its journal's last write, else its directory's (0 when it has none). */
 function lastActive(checkpointDir: string, runId: string): number {
   for (const file of [journalFile(checkpointDir, runId), join(checkpointDir, runId)]) {
@@ -104,17 +106,4 @@ function lastActive(checkpointDir: string, runId: string): number {
     }
   }
   return 0
-}
-
-function plural(count: number, noun: string): string {
-  return `${count} ${count === 1 ? noun : noun.endsWith('ch') ? `${noun}es` : `${noun}s`}`
-}
-
-/** Every directory in the checkpoint directory (a killed run may have a process ledger and no journal yet). */
-function runDirs(checkpointDir: string): string[] {
-  try {
-    return readdirSync(checkpointDir, { withFileTypes: true }).filter((entry) => entry.isDirectory()).map((entry) => entry.name)
-  } catch {
-    return []
-  }
 }

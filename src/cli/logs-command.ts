@@ -6,7 +6,7 @@ import { MAX_NOTE_CHARS, parseNotes, SCRATCHPAD_FILE } from '../runtime/coordina
 import { loadConfig } from '../runtime/core/config.ts'
 import { TroupeError } from '../runtime/core/errors.ts'
 import { liveHolder } from '../runtime/journal/lock.ts'
-import { attemptLogFile, journalFile, runDir, taskIdSegment } from '../runtime/journal/paths.ts'
+import { attemptLogFile, journalFile, loggedAttempts, runDir, taskIdSegment } from '../runtime/journal/paths.ts'
 import { readJournal, summarize } from '../runtime/journal/reader.ts'
 import { EXIT } from './exit-codes.ts'
 import { checkRunId } from './run-id.ts'
@@ -58,7 +58,7 @@ export function logsCommand(runId: string, taskId: string | undefined, options: 
   }
   let printed = 0
   for (const task of taskId === undefined ? tasks : [taskId]) {
-    for (const attempt of attemptsOf(logs, task)) {
+    for (const attempt of loggedAttempts(join(logs, taskIdSegment(task)))) {
       if (options.attempt !== undefined && attempt !== options.attempt) continue
       process.stdout.write(`== ${task} · attempt ${attempt} ==\n`)
       const text = readFileSync(attemptLogFile(dir, task, attempt), 'utf8')
@@ -95,7 +95,7 @@ async function follow(root: string, dir: string, runId: string, taskId: string |
     }
     const tasks = inPlanOrder(ids, order)
     for (const task of taskId === undefined ? tasks : tasks.filter((t) => t === taskId)) {
-      for (const attempt of attemptsOf(logs, task)) {
+      for (const attempt of loggedAttempts(join(logs, taskIdSegment(task)))) {
         if (options.attempt !== undefined && attempt !== options.attempt) continue
         const file = attemptLogFile(dir, task, attempt)
         const from = offsets.get(file) ?? 0
@@ -134,14 +134,6 @@ async function follow(root: string, dir: string, runId: string, taskId: string |
   }
   if (offsets.size === 0) process.stderr.write(`troupe: run ${runId} has no stored logs\n`)
   return EXIT.ok
-}
-
-function attemptsOf(logs: string, task: string): number[] {
-  return readdirSync(join(logs, taskIdSegment(task)))
-    .map((name) => /^(\d+)\.log$/.exec(name)?.[1])
-    .filter((n): n is string => n !== undefined)
-    .map(Number)
-    .sort((a, b) => a - b)
 }
 
 /** Task ids in the order of the run's plan, from its journal (empty when it cannot be read). */

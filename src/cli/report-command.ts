@@ -8,7 +8,7 @@ import { TroupeError } from '../runtime/core/errors.ts'
 import type { RunResult } from '../runtime/report/result.ts'
 import { parse } from '../runtime/journal/codec.ts'
 import { listRuns } from '../runtime/journal/history.ts'
-import { journalFile, resultFile, runDir } from '../runtime/journal/paths.ts'
+import { journalFile, loggedAttempts, resultFile, runDir } from '../runtime/journal/paths.ts'
 import { readJournal, summarize } from '../runtime/journal/reader.ts'
 import type { JournalRecord } from '../runtime/journal/records.ts'
 import { EXIT } from './exit-codes.ts'
@@ -158,11 +158,7 @@ function readLogs(dir: string): Record<string, string[]> {
   const root = join(dir, 'logs')
   if (!existsSync(root)) return logs
   for (const segment of readdirSync(root)) {
-    const attempts = readdirSync(join(root, segment))
-      .map((name) => /^(\d+)\.log$/.exec(name)?.[1])
-      .filter((n): n is string => n !== undefined)
-      .map(Number)
-      .sort((a, b) => a - b)
+    const attempts = loggedAttempts(join(root, segment))
     const lines: string[] = []
     for (const attempt of attempts) {
       if (attempts.length > 1) lines.push(`── attempt ${attempt} ──`)

@@ -167,9 +167,9 @@ function shellCommand(label: string, command: string, width: number): string {
   return `${label}\n${lines.join('\n')}`
 }
 
-/** `1 task`, `2 tasks`: the count and the noun, plural unless the count is 1. */
+/** `1 task`, `2 tasks`, `2 branches`: the count and the noun, plural unless the count is 1. */
 export function plural(count: number, noun: string): string {
-  return `${count} ${count === 1 ? noun : `${noun}s`}`
+  return `${count} ${count === 1 ? noun : /(?:ch|sh|s|x)$/.test(noun) ? `${noun}es` : `${noun}s`}`
 }
 
 /**

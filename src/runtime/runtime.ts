@@ -254,8 +254,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     // Before the run starts, so a probe that answers at once decides its first admissions.
     this.#governor?.activate()
     this.#rollback?.watch(run)
-    if (journal !== undefined) LogStore.attach(run, runDir(resolve(this.config.checkpoint.dir), id))
-    if (journal !== undefined) ApprovalRequests.attach(run, runDir(resolve(this.config.checkpoint.dir), id), journal.file)
+    if (journal !== undefined) LogStore.attach(run, runDir(resolve(this.config.checkpoint.dir), id), { invocation: journal.invocation })
+    if (journal !== undefined) ApprovalRequests.attach(run, runDir(resolve(this.config.checkpoint.dir), id), journal.decidedRequests)
     if (journal !== undefined && isStaged(strategy)) {
       this.#stageCheckpoint.track(id, runPlan, journal)
       void run.result.then(() => this.#stageCheckpoint.forget(id))

@@ -1,6 +1,6 @@
 import { stripVTControlCharacters } from 'node:util'
 import { describe, expect, it } from 'vitest'
-import { formatSummary } from '../../src/cli/summary.ts'
+import { formatSummary, plural } from '../../src/cli/summary.ts'
 import type { RunResult } from '../../src/runtime/report/result.ts'
 
 function result(overrides: Partial<RunResult> = {}, count = 19): RunResult {
@@ -148,5 +148,11 @@ describe('formatSummary', () => {
     const totals = { tasks: 1, completed: 1, failed: 0, skipped: 0, cancelled: 0, reused: 0, cached: 0 }
     const text = plain(formatSummary(result({ totals }, 1))).join('\n')
     expect(text).toContain('1/1 task completed')
+  })
+})
+
+describe('plural', () => {
+  it('adds es after ch, sh, s and x, s otherwise, nothing for one', () => {
+    expect([plural(2, 'branch'), plural(2, 'worktree'), plural(1, 'branch'), plural(0, 'run')]).toEqual(['2 branches', '2 worktrees', '1 branch', '0 runs'])
   })
 })

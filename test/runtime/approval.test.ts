@@ -217,6 +217,21 @@ describe('the request file (troupe approve, from another process)', () => {
     const journal = summarize(readJournal(join(runDirectory, 'journal.jsonl'))!.records)
     expect(journal.approvals.get('a')).toMatchObject({ state: 'approved', by: 'cli', request: request.id })
   })
+
+  it('a resumed run skips a request an earlier invocation decided (the journal names it)', { timeout: 60_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'troupe-requests-'))
+    const plan = { tasks: [task('a', 'echo.mjs', { approve: true })] }
+    const first = start(2, dir).run(plan, { runId: 'again' })
+    await awaiting(first, 'a')
+    const runDirectory = join(dir, '.troupe', 'again')
+    appendApprovalRequest(runDirectory, { task: 'a', decision: 'reject', by: 'cli' })
+    expect((await first.result).tasks.a!.state).toBe('FAILED')
+    const resumed = runtime!.run(plan, { runId: 'again' })
+    await awaiting(resumed, 'a')
+    // Read after the rejection in the same file: applied only if the rejection was skipped.
+    appendApprovalRequest(runDirectory, { task: 'a', decision: 'approve', by: 'cli' })
+    expect((await resumed.result).tasks.a!.state).toBe('COMPLETED')
+  })
 })
 
 describe('invalid approve values', () => {

@@ -1,6 +1,5 @@
-import { appendFile, mkdir, readFile } from 'node:fs/promises'
-import { dirname } from 'node:path'
 import { TroupeError } from '../core/errors.ts'
+import { JsonlLog, parseJsonl, readJsonl } from './jsonl-log.ts'
 import { cleanText } from './tool-output.ts'
 
 /** One message between two tasks of a run. */
@@ -55,10 +54,11 @@ export class Mailbox {
   readonly #all: Message[]
   readonly #inboxes = new Map<string, Message[]>()
   readonly #options: MailboxOptions
-  #writes: Promise<void> = Promise.resolve()
+  readonly #log: JsonlLog
 
   private constructor(file: string | undefined, messages: Message[], options: MailboxOptions) {
     this.file = file
+    this.#log = new JsonlLog(file)
     this.#all = messages
     this.#options = options
     for (const message of messages) this.#inbox(message.to).push(message)
@@ -67,14 +67,7 @@ export class Mailbox {
   /** Opens a run's mailbox, restoring what a previous process of the run stored. */
   static async open(file: string | undefined, options: MailboxOptions): Promise<Mailbox> {
     if (file === undefined) return new Mailbox(undefined, [], options)
-    await mkdir(dirname(file), { recursive: true })
-    let text = ''
-    try {
-      text = await readFile(file, 'utf8')
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
-    }
-    return new Mailbox(file, parseMessages(text), options)
+    return new Mailbox(file, numbered(await readJsonl(file, parseMessage)), options)
   }
 
   /** Messages of the run, oldest first. */
@@ -101,12 +94,7 @@ export class Mailbox {
     const message: Message = { seq: this.#all.length, from, to, at, text: clean }
     this.#all.push(message)
     inbox.push(message)
-    if (this.file !== undefined) {
-      const file = this.file
-      const write = this.#writes.then(() => appendFile(file, `${JSON.stringify(message)}\n`))
-      this.#writes = write.catch(() => undefined)
-      await write
-    }
+    await this.#log.append(message)
     return message
   }
 
@@ -128,25 +116,18 @@ export class Mailbox {
 
 /** The messages of a `messages.jsonl` text (for readers such as `troupe logs --messages`). */
 export function parseMessages(text: string): Message[] {
-  const messages: Message[] = []
-  for (const line of text.split('\n')) {
-    // A torn last line (killed mid-write) is dropped; every earlier line was complete.
-    const message = parseMessage(line)
-    // Renumbered on read: a dropped line leaves no gap in the positions.
-    if (message !== undefined) messages.push({ ...message, seq: messages.length })
-  }
-  return messages
+  return numbered(parseJsonl(text, parseMessage))
 }
 
-function parseMessage(line: string): Message | undefined {
-  if (line.trim() === '') return undefined
-  try {
-    const value = JSON.parse(line) as Partial<Message>
-    if (typeof value.from === 'string' && typeof value.to === 'string' && typeof value.at === 'number' && typeof value.text === 'string') {
-      return { seq: 0, from: value.from, to: value.to, at: value.at, text: value.text }
-    }
-  } catch {
-    // torn or foreign line
+/** Renumbered on read: a dropped line leaves no gap in the positions. */
+function numbered(messages: Message[]): Message[] {
+  return messages.map((message, seq) => ({ ...message, seq }))
+}
+
+function parseMessage(parsed: unknown): Message | undefined {
+  const value = parsed as Partial<Message>
+  if (typeof value.from === 'string' && typeof value.to === 'string' && typeof value.at === 'number' && typeof value.text === 'string') {
+    return { seq: 0, from: value.from, to: value.to, at: value.at, text: value.text }
   }
   return undefined
 }

@@ -1,5 +1,4 @@
-import { appendFile, mkdir, readFile } from 'node:fs/promises'
-import { dirname } from 'node:path'
+import { JsonlLog, parseJsonl, readJsonl } from './jsonl-log.ts'
 
 /** One note on a run's scratchpad. */
 export interface Note {
@@ -37,10 +36,11 @@ export class Scratchpad {
   readonly file: string | undefined
   readonly #notes: Note[]
   readonly #onNote: ((note: Note) => void) | undefined
-  #writes: Promise<void> = Promise.resolve()
+  readonly #log: JsonlLog
 
   private constructor(file: string | undefined, notes: Note[], onNote: ((note: Note) => void) | undefined) {
     this.file = file
+    this.#log = new JsonlLog(file)
     this.#notes = notes
     this.#onNote = onNote
   }
@@ -48,14 +48,7 @@ export class Scratchpad {
   /** Opens the run's scratchpad, restoring the notes a previous process of the run wrote. */
   static async open(file: string | undefined, onNote?: (note: Note) => void): Promise<Scratchpad> {
     if (file === undefined) return new Scratchpad(undefined, [], onNote)
-    await mkdir(dirname(file), { recursive: true })
-    let text = ''
-    try {
-      text = await readFile(file, 'utf8')
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
-    }
-    return new Scratchpad(file, parseNotes(text), onNote)
+    return new Scratchpad(file, await readJsonl(file, parseNote), onNote)
   }
 
   /** Every note, oldest first. */
@@ -90,43 +83,27 @@ export class Scratchpad {
     if (this.#notes.length >= MAX_NOTES) throw new RangeError(`scratchpad: the run's scratchpad is full (${MAX_NOTES} notes)`)
     const note: Note = { taskId, at, text: text.length > MAX_NOTE_CHARS ? `${text.slice(0, MAX_NOTE_CHARS)}… [cut at ${MAX_NOTE_CHARS} characters]` : text }
     this.#notes.push(note)
-    if (this.file !== undefined) {
-      const file = this.file
-      const write = this.#writes.then(() => appendFile(file, `${JSON.stringify(note)}\n`))
-      this.#writes = write.catch(() => undefined)
-      await write
-    }
+    await this.#log.append(note)
     this.#onNote?.(note)
     return note
   }
 
   /** Waits for pending writes. */
-  async flush(): Promise<void> {
-    await this.#writes
+  flush(): Promise<void> {
+    return this.#log.flush()
   }
 }
 
 /** The notes of a `scratchpad.jsonl` text (for readers such as `troupe logs --scratchpad`). */
 export function parseNotes(text: string): Note[] {
-  const notes: Note[] = []
-  for (const line of text.split('\n')) {
-    // A torn last line (killed mid-write) is dropped; every earlier line was complete.
-    const note = parseNote(line)
-    if (note !== undefined) notes.push(note)
-  }
-  return notes
+  return parseJsonl(text, parseNote)
 }
 
 /** Name of a run's scratchpad file in its run directory. */
 export const SCRATCHPAD_FILE = 'scratchpad.jsonl'
 
-function parseNote(line: string): Note | undefined {
-  if (line.trim() === '') return undefined
-  try {
-    const value = JSON.parse(line) as Partial<Note>
-    if (typeof value.taskId === 'string' && typeof value.at === 'number' && typeof value.text === 'string') return { taskId: value.taskId, at: value.at, text: value.text }
-  } catch {
-    // torn or foreign line
-  }
+function parseNote(parsed: unknown): Note | undefined {
+  const value = parsed as Partial<Note>
+  if (typeof value.taskId === 'string' && typeof value.at === 'number' && typeof value.text === 'string') return { taskId: value.taskId, at: value.at, text: value.text }
   return undefined
 }

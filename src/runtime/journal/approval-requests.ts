@@ -4,7 +4,6 @@ import { join } from 'node:path'
 import type { EventEmitter } from 'node:events'
 import type { ApprovalEvent, RunEvents } from '../report/events.ts'
 import { reportListenerError } from '../report/events.ts'
-import { readJournal, summarize } from './reader.ts'
 
 /** The run's approval requests, one JSON object a line, appended by `troupe approve` and the dashboard. */
 export const APPROVALS_FILE = 'approvals.jsonl'
@@ -70,23 +69,26 @@ export interface ApprovableRun extends EventEmitter<RunEvents> {
 export class ApprovalRequests {
   readonly #run: ApprovableRun
   readonly #file: string
-  readonly #journal: string
   #offset = 0
   #partial = ''
   #pending: ApprovalRequest[] = []
-  #decided: Set<string> | undefined
+  /** Requests already decided: by an earlier invocation (the journal names them), or read here. */
+  readonly #decided: Set<string>
   #timer: NodeJS.Timeout | undefined
   #ended = false
 
-  private constructor(run: ApprovableRun, runDirectory: string, journal: string) {
+  private constructor(run: ApprovableRun, runDirectory: string, decided: ReadonlySet<string>) {
     this.#run = run
     this.#file = join(runDirectory, APPROVALS_FILE)
-    this.#journal = journal
+    this.#decided = new Set(decided)
   }
 
-  /** Watches `runDirectory`'s requests for `run` once one of its tasks awaits approval; stops when the run ends. */
-  static attach(run: ApprovableRun, runDirectory: string, journal: string): ApprovalRequests {
-    const requests = new ApprovalRequests(run, runDirectory, journal)
+  /**
+   * Watches `runDirectory`'s requests for `run` once one of its tasks awaits approval; stops when
+   * the run ends. `decided`: the requests the journal names as decided (Journal.decidedRequests).
+   */
+  static attach(run: ApprovableRun, runDirectory: string, decided: ReadonlySet<string>): ApprovalRequests {
+    const requests = new ApprovalRequests(run, runDirectory, decided)
     run.on('task:approval', (event) => requests.#onApproval(event))
     void run.result.then(() => requests.#stop())
     return requests
@@ -142,7 +144,6 @@ export class ApprovalRequests {
     if (!existsSync(this.#file)) return
     const size = statSync(this.#file).size
     if (size <= this.#offset) return
-    this.#decided ??= this.#decidedInJournal()
     const fd = openSync(this.#file, 'r')
     try {
       const buffer = Buffer.alloc(size - this.#offset)
@@ -163,13 +164,4 @@ export class ApprovalRequests {
     }
   }
 
-  /** Requests an earlier invocation already decided (the journal names them). */
-  #decidedInJournal(): Set<string> {
-    try {
-      const journal = readJournal(this.#journal)
-      return new Set(journal === undefined ? [] : summarize(journal.records).decidedRequests)
-    } catch {
-      return new Set()
-    }
-  }
 }

@@ -1,8 +1,7 @@
-import { existsSync, readdirSync } from 'node:fs'
 import { isTroupeError } from '../core/errors.ts'
 import type { RunStatus } from '../report/result.ts'
 import { liveHolder } from './lock.ts'
-import { isRunId, journalFile, runDir } from './paths.ts'
+import { journaledRunIds, journalFile, runDir } from './paths.ts'
 import { readJournal, summarize } from './reader.ts'
 
 /** One run found in the checkpoint directory, as `troupe runs` lists it. */
@@ -29,12 +28,7 @@ export interface RunInfo {
 
 /** The runs in `checkpointDir` (one directory with a journal each), newest first. */
 export function listRuns(checkpointDir: string): RunInfo[] {
-  if (!existsSync(checkpointDir)) return []
-  const runs: RunInfo[] = []
-  for (const entry of readdirSync(checkpointDir, { withFileTypes: true })) {
-    if (!entry.isDirectory() || !isRunId(entry.name) || !existsSync(journalFile(checkpointDir, entry.name))) continue
-    runs.push(runInfo(checkpointDir, entry.name))
-  }
+  const runs = journaledRunIds(checkpointDir).map((runId) => runInfo(checkpointDir, runId))
   return runs.sort((a, b) => (b.startedAt ?? 0) - (a.startedAt ?? 0) || a.runId.localeCompare(b.runId))
 }
 

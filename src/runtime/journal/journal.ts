@@ -13,7 +13,7 @@ import { RunLock } from './lock.ts'
 import { PROCESSES_FILE, stopLeftovers } from './process-ledger.ts'
 import { ensureCheckpointDir, journalFile, resultFile, runDir } from './paths.ts'
 import { seal } from './integrity.ts'
-import { readJournal, summarize, unreadable, type JournalContents } from './reader.ts'
+import { readJournal, summarize, unreadable, type JournalContents, type JournalSummary } from './reader.ts'
 import type { JournalRecord } from './records.ts'
 import type { ApprovalRecord, RunRecorder } from './recorder.ts'
 
@@ -60,6 +60,10 @@ interface Reusable {
 export class Journal implements RunRecorder {
   readonly reused = new Map<number, Reusable>()
   readonly approved = new Set<number>()
+  /** Approval requests an earlier invocation decided (the journal names them): not applied again. */
+  readonly decidedRequests: ReadonlySet<string>
+  /** This invocation's number: 1 for a new run, one more than the earlier invocations' for a resumed one. */
+  readonly invocation: number
   readonly file: string
   readonly #options: JournalOptions
   readonly #hashes!: string[]
@@ -104,11 +108,15 @@ export class Journal implements RunRecorder {
         throw unreadable(this.file, undefined, 'it was written by an earlier troupe, without sequence numbers and checksums, so a damaged record could not be told from a good one (`troupe report` and `troupe runs` still read it)')
       }
       this.#seq = this.#previous?.lastSeq ?? 0
+      // Summarized once: reuse, approvals, the log separators and the approval watcher all read this.
+      const summary = this.#previous === undefined ? undefined : summarize(this.#previous.records)
+      this.decidedRequests = summary?.decidedRequests ?? new Set()
+      this.invocation = (summary?.invocations ?? 0) + 1
       if (this.#previous !== undefined) this.#addSpawned(this.#previous)
       this.#hashes = definitionHashes(options.plan, options.models, this.#moduleDigests)
       if (isStaged(options.strategy)) this.#countStages(options.plan.tasks)
-      if (this.#previous !== undefined) this.#findReusable(this.#previous)
-      if (this.#previous !== undefined) this.#findApproved(this.#previous)
+      if (summary !== undefined) this.#findReusable(summary)
+      if (summary !== undefined) this.#findApproved(summary)
     } catch (error) {
       this.#lock.release()
       throw error
@@ -268,19 +276,18 @@ export class Journal implements RunRecorder {
   }
 
   /** Approvals before start an earlier invocation journaled: its tasks are not held again (a merge is: its work is new). */
-  #findApproved(previous: JournalContents): void {
+  #findApproved(summary: JournalSummary): void {
     const { plan } = this.#options
-    for (const record of previous.records) {
-      if (record.type !== 'approval') continue
+    // Each task's latest approval record decides (a later one overrides an earlier approval).
+    for (const record of summary.approvals.values()) {
       const index = plan.byId.get(record.task)
       if (index === undefined || this.reused.has(index)) continue
       if (record.state === 'approved' && record.before === 'start') this.approved.add(index)
-      else this.approved.delete(index)
     }
   }
 
-  #findReusable(previous: JournalContents): void {
-    const last = summarize(previous.records).tasks
+  #findReusable(summary: JournalSummary): void {
+    const last = summary.tasks
     if (last.size === 0) return
     const { plan } = this.#options
     for (const index of plan.order) {

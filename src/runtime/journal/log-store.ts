@@ -4,13 +4,14 @@ import { dirname, join } from 'node:path'
 import type { EventEmitter } from 'node:events'
 import type { RunEvents } from '../report/events.ts'
 import { attemptLogFile } from './paths.ts'
-import { readJournal, summarize } from './reader.ts'
 
 export interface LogStoreOptions {
   /** Bytes kept per attempt log; past it one truncation line is written and the rest dropped. @default 8 MiB */
   readonly maxBytesPerAttempt?: number
   /** Buffered bytes that trigger a write at once (otherwise on the next turn). @default 256 KiB */
   readonly flushBytes?: number
+  /** This invocation's number (Journal.invocation), named in the separator before a resumed attempt's lines. @default 1 */
+  readonly invocation?: number
 }
 
 interface Pending {
@@ -29,6 +30,7 @@ export class LogStore {
   readonly #runDir: string
   readonly #maxBytes: number
   readonly #flushBytes: number
+  readonly #invocation: number
   readonly #pending = new Map<string, Pending>()
   /** Bytes written (or buffered) per file, for the bound. */
   readonly #sizes = new Map<string, number>()
@@ -45,6 +47,7 @@ export class LogStore {
     this.#earlierLogs = existsSync(join(runDirectory, 'logs'))
     this.#maxBytes = options.maxBytesPerAttempt ?? 8 * 1024 * 1024
     this.#flushBytes = options.flushBytes ?? 256 * 1024
+    this.#invocation = options.invocation ?? 1
   }
 
   /** Stores the log lines of `run` until it ends, then closes. */
@@ -77,22 +80,12 @@ export class LogStore {
       return
     }
     if (size === 0) return
-    const line = `── troupe: ${taskId} · attempt ${attempt} · invocation ${this.#invocation()} · ${new Date().toISOString()} ──\n`
+    const line = `── troupe: ${taskId} · attempt ${attempt} · invocation ${this.#invocation} · ${new Date().toISOString()} ──\n`
     try {
       appendFileSync(file, line)
       this.#sizes.set(file, size + Buffer.byteLength(line))
     } catch (error) {
       process.emitWarning(`troupe: cannot store the log ${file}: ${(error as Error).message}`, 'TroupeJournalWarning')
-    }
-  }
-
-  /** This invocation's number: the journal's `run-start` records so far (1 without one). */
-  #invocation(): number {
-    try {
-      const contents = readJournal(join(this.#runDir, 'journal.jsonl'))
-      return contents === undefined ? 1 : Math.max(1, summarize(contents.records).invocations)
-    } catch {
-      return 1
     }
   }
 

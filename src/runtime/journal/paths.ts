@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 /**
@@ -29,6 +29,22 @@ export function ensureCheckpointDir(checkpointDir: string): void {
   }
 }
 
+/**
+ * The names of the directories in the checkpoint directory, none when it does not exist:
+ * every run's, also a killed run's that has a process ledger and no journal yet.
+ */
+export function runDirNames(checkpointDir: string): string[] {
+  if (!existsSync(checkpointDir)) return []
+  return readdirSync(checkpointDir, { withFileTypes: true })
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => entry.name)
+}
+
+/** The runs in the checkpoint directory: the directories named as a run id that hold a journal. */
+export function journaledRunIds(checkpointDir: string): string[] {
+  return runDirNames(checkpointDir).filter((name) => isRunId(name) && existsSync(journalFile(checkpointDir, name)))
+}
+
 export function runDir(checkpointDir: string, runId: string): string {
   return join(checkpointDir, runId)
 }
@@ -56,6 +72,15 @@ export function attemptLogFile(runDirectory: string, taskId: string, attempt: nu
  */
 export function attemptOutputFile(runDirectory: string, taskId: string, attempt: number): string {
   return join(runDirectory, 'logs', taskIdSegment(taskId), `${attempt}.output.log`)
+}
+
+/** The attempts with a stored log in one task's log directory (`logs/<task segment>`), in order. */
+export function loggedAttempts(taskLogDir: string): number[] {
+  return readdirSync(taskLogDir)
+    .map((name) => /^(\d+)\.log$/.exec(name)?.[1])
+    .filter((n): n is string => n !== undefined)
+    .map(Number)
+    .sort((a, b) => a - b)
 }
 
 /** A task id as one path segment: percent-encoded, and never `.`/`..`. */

@@ -2,6 +2,7 @@ import { appendFileSync, existsSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import {
   environValue,
+  indexProcTable,
   isAlive,
   PROCESS_TAG,
   readProcTable,
@@ -102,8 +103,8 @@ export function readLedger(file: string): ProcessRecord[] {
 export async function stopLeftovers(runDir: string, waitMs = 5_000): Promise<number> {
   const file = join(runDir, PROCESSES_FILE)
   const records = readLedger(file)
-  const table = readProcTable()
-  const byPid = new Map(table.map((entry) => [entry.pid, entry]))
+  const procs = indexProcTable()
+  const { table, byPid } = procs
   const roots: number[] = []
   const groups: number[] = []
   const ownerLives = (owner: ProcessIdentity | undefined) => owner !== undefined && owner.pid !== process.pid && isAlive(owner)
@@ -114,13 +115,13 @@ export async function stopLeftovers(runDir: string, waitMs = 5_000): Promise<num
     roots.push(record.pid)
     if (record.group && entry.pgrp === record.pid) groups.push(record.pid)
   }
-  for (const pgid of groups) for (const entry of table) if (entry.pgrp === pgid) roots.push(entry.pid)
+  for (const pgid of groups) for (const entry of procs.groups.get(pgid) ?? []) roots.push(entry.pid)
   for (const entry of taggedProcesses(RUN_DIR_TAG, runDir, table)) {
     const tag = environValue(entry.pid, PROCESS_TAG)
     if (!ownerLives(tag === undefined ? undefined : tagOwner(tag))) roots.push(entry.pid)
   }
-  const targets = withDescendants(roots, table)
-  for (const pid of selfAndAncestors(table)) targets.delete(pid)
+  const targets = withDescendants(roots, procs)
+  for (const pid of selfAndAncestors(procs)) targets.delete(pid)
   for (const pgid of groups) signalGroup(pgid, 'SIGKILL')
   for (const pid of targets) signalProcess(pid, 'SIGKILL')
   const identities = [...targets].map((pid) => ({ pid, start: byPid.get(pid)?.startTicks }))

@@ -70,6 +70,17 @@ describe('the journal', () => {
     expect(tasks.find((t) => t.id === 'f')).toMatchObject({ error: { code: 'ERR_TASK_FAILED' } })
   })
 
+  it('numbers this invocation one past the run-starts an earlier run with its id journaled', async () => {
+    await prepare()
+    const plan: Plan = { name: 'count', tasks: [marker('a')] }
+    await runtime.run(plan, { runId: 'count' }).result
+    await runtime.run(plan, { runId: 'count' }).result
+    const runPlan = new RunPlan(compilePlan(plan, { baseDir: dir }))
+    const journal = new Journal({ dir: checkpointDir, runId: 'count', plan: runPlan, strategy: 'concurrent', maxParallel: 1, models: {}, now: Date.now })
+    journal.release()
+    expect(journal.invocation).toBe(3)
+  })
+
   it('writes the final RunResult to result.json', async () => {
     await prepare()
     const result = await runtime.run({ name: 'result', tasks: [marker('a')] }, { runId: 'result' }).result

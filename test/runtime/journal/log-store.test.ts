@@ -45,6 +45,18 @@ describe('LogStore', () => {
     expect(readFileSync(attemptLogFile(dir, 't', 1), 'utf8')).toBe('abcd\nabcd\n[troupe: log truncated at 10 bytes]\n')
   })
 
+  it('names the invocation it is given in the separator before a resumed attempt’s lines', async () => {
+    const dir = fresh()
+    const first = new LogStore(dir)
+    first.write('r', 1, 'before')
+    await first.close()
+    const resumed = new LogStore(dir, { invocation: 3 })
+    resumed.startAttempt('r', 1)
+    resumed.write('r', 1, 'after')
+    await resumed.close()
+    expect(readFileSync(attemptLogFile(dir, 'r', 1), 'utf8')).toMatch(/^before\n── troupe: r · attempt 1 · invocation 3 · \S+Z ──\nafter\n$/)
+  })
+
   it('drops lines written after close', async () => {
     const dir = fresh()
     const store = new LogStore(dir)

@@ -2,16 +2,18 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { threadEntryFile } from '../../core/worker-file.ts'
 import { recordProcess, type ProcessOwner } from '../../journal/process-ledger.ts'
+import { watchProcs } from './proc-watch.ts'
 import {
+  indexProcTable,
   PROCESS_TAG,
   readProc,
-  readProcTable,
   selfAndAncestors,
   signalGroup,
   signalProcess,
   taggedProcesses,
   withDescendants,
   type ProcEntry,
+  type ProcIndex,
   type ProcessIdentity,
 } from './process-tree.ts'
 
@@ -53,7 +55,7 @@ const token = `${self.pid}-${self.startTicks}-${randomBytes(4).toString('hex')}`
 let counter = 0
 const live = new Set<Contained>()
 let supervisor: ChildProcess | undefined
-let captureTimer: NodeJS.Timeout | undefined
+let unwatch: (() => void) | undefined
 
 /** A fresh `TROUPE_PROCESS_TAG` value for a group about to start. */
 export function nextTag(): { readonly name: string; readonly value: string } {
@@ -66,7 +68,7 @@ export function contain(pgid: number, startTicks: number, tag: string, owner: Pr
   live.add(entry)
   tell(`g ${pgid} ${startTicks}`)
   if (owner !== undefined) recordProcess(owner, { pid: pgid, startTicks, group: true }, self)
-  captureTimer ??= setInterval(capture, CAPTURE_INTERVAL_MS).unref()
+  unwatch ??= watchProcs(CAPTURE_INTERVAL_MS, capture)
   return entry
 }
 
@@ -76,8 +78,8 @@ export function release(entry: Contained): void {
   tell(`u ${entry.pgid}`)
   for (const pid of entry.escaped.keys()) tell(`q ${pid}`)
   if (live.size === 0) {
-    clearInterval(captureTimer)
-    captureTimer = undefined
+    unwatch?.()
+    unwatch = undefined
   }
 }
 
@@ -87,37 +89,40 @@ export function release(entry: Contained): void {
  * Returns whether anything was signalled.
  */
 export function sweep(entry: Contained, signal: NodeJS.Signals): boolean {
-  const table = readProcTable()
-  const byPid = new Map(table.map((process) => [process.pid, process]))
+  const procs = indexProcTable()
   // The group id is ours unless its leader's pid now names another process (see supervisor.ts).
-  const leader = byPid.get(entry.pgid)
+  const leader = procs.byPid.get(entry.pgid)
   const groupIsOurs = leader === undefined || leader.startTicks === entry.leader.startTicks
-  const roots: number[] = []
-  if (groupIsOurs) for (const process of table) if (process.pgrp === entry.pgid) roots.push(process.pid)
-  for (const [pid, start] of entry.escaped) if (byPid.get(pid)?.startTicks === start) roots.push(pid)
-  for (const process of taggedProcesses(PROCESS_TAG, entry.tag, table, false, entry.leader.startTicks)) roots.push(process.pid)
-  const targets = withDescendants(roots, table)
-  for (const pid of selfAndAncestors(table)) targets.delete(pid)
+  const roots = groupIsOurs ? groupRoots(entry, procs) : liveEscaped(entry, procs)
+  for (const process of taggedProcesses(PROCESS_TAG, entry.tag, procs.table, false, entry.leader.startTicks)) roots.push(process.pid)
+  const targets = withDescendants(roots, procs)
+  for (const pid of selfAndAncestors(procs)) targets.delete(pid)
   let signalled = groupIsOurs && signalGroup(entry.pgid, signal)
-  for (const pid of targets) if (byPid.get(pid)?.pgrp !== entry.pgid || !groupIsOurs) signalled = signalProcess(pid, signal) || signalled
+  for (const pid of targets) if (procs.byPid.get(pid)?.pgrp !== entry.pgid || !groupIsOurs) signalled = signalProcess(pid, signal) || signalled
   return signalled
 }
 
-/** Records the descendants of live groups that left them (setsid, setpgid). */
-function capture(): void {
-  if (live.size === 0) return
-  const table = readProcTable()
-  const byPid = new Map(table.map((process) => [process.pid, process]))
+/** Records the descendants of live groups that left them (setsid, setpgid), from the tick's one reading of `/proc`. */
+function capture(procs: ProcIndex): void {
   for (const entry of live) {
-    const roots: number[] = []
-    for (const process of table) if (process.pgrp === entry.pgid) roots.push(process.pid)
-    for (const [pid, start] of entry.escaped) if (byPid.get(pid)?.startTicks === start) roots.push(pid)
-    for (const pid of withDescendants(roots, table)) {
-      const process = byPid.get(pid)
+    for (const pid of withDescendants(groupRoots(entry, procs), procs)) {
+      const process = procs.byPid.get(pid)
       if (process === undefined || process.pgrp === entry.pgid || entry.escaped.has(pid)) continue
       escaped(entry, process)
     }
   }
+}
+
+/** The group's members, then its escaped processes that still live (same pid, same start time). */
+function groupRoots(entry: Contained, procs: ProcIndex): number[] {
+  const members = (procs.groups.get(entry.pgid) ?? []).map((process) => process.pid)
+  return [...members, ...liveEscaped(entry, procs)]
+}
+
+function liveEscaped(entry: Contained, procs: ProcIndex): number[] {
+  const out: number[] = []
+  for (const [pid, start] of entry.escaped) if (procs.byPid.get(pid)?.startTicks === start) out.push(pid)
+  return out
 }
 
 function escaped(entry: Contained, process: ProcEntry): void {

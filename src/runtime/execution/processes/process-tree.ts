@@ -80,26 +80,46 @@ export function readProcTable(): ProcEntry[] {
   return out
 }
 
-/** The live (non-zombie) members of a process group. */
-export function groupMembers(pgid: number, table: readonly ProcEntry[] = readProcTable()): ProcEntry[] {
-  return table.filter((entry) => entry.pgrp === pgid)
+/**
+ * One reading of `/proc`, indexed once: every question a sweep or a tick asks of it (which
+ * processes a group has, what descends from them, who the parent is) is a lookup, however
+ * many groups ask.
+ */
+export interface ProcIndex {
+  readonly table: readonly ProcEntry[]
+  readonly byPid: ReadonlyMap<number, ProcEntry>
+  /** Live pids by parent pid. */
+  readonly children: ReadonlyMap<number, readonly number[]>
+  /** Live members by process group. */
+  readonly groups: ReadonlyMap<number, readonly ProcEntry[]>
+}
+
+/** Indexes one reading of the process table (a fresh one unless given). */
+export function indexProcTable(table: readonly ProcEntry[] = readProcTable()): ProcIndex {
+  const byPid = new Map<number, ProcEntry>()
+  const children = new Map<number, number[]>()
+  const groups = new Map<number, ProcEntry[]>()
+  for (const entry of table) {
+    byPid.set(entry.pid, entry)
+    const siblings = children.get(entry.ppid)
+    if (siblings === undefined) children.set(entry.ppid, [entry.pid])
+    else siblings.push(entry.pid)
+    const members = groups.get(entry.pgrp)
+    if (members === undefined) groups.set(entry.pgrp, [entry])
+    else members.push(entry)
+  }
+  return { table, byPid, children, groups }
 }
 
 /** `roots` and every live descendant of them (by parent pid), from one reading of the table. */
-export function withDescendants(roots: Iterable<number>, table: readonly ProcEntry[]): Set<number> {
-  const children = new Map<number, number[]>()
-  for (const entry of table) {
-    const list = children.get(entry.ppid)
-    if (list === undefined) children.set(entry.ppid, [entry.pid])
-    else list.push(entry.pid)
-  }
+export function withDescendants(roots: Iterable<number>, procs: ProcIndex): Set<number> {
   const out = new Set<number>()
   const stack = [...roots]
   while (stack.length > 0) {
     const pid = stack.pop()!
     if (out.has(pid)) continue
     out.add(pid)
-    for (const child of children.get(pid) ?? []) stack.push(child)
+    for (const child of procs.children.get(pid) ?? []) stack.push(child)
   }
   return out
 }
@@ -132,10 +152,9 @@ export function taggedProcesses(name: string, value: string, table: readonly Pro
 }
 
 /** This process and its ancestors: never signalled by a sweep, whatever their environment says. */
-export function selfAndAncestors(table: readonly ProcEntry[]): Set<number> {
-  const byPid = new Map(table.map((entry) => [entry.pid, entry]))
+export function selfAndAncestors(procs: ProcIndex): Set<number> {
   const out = new Set<number>()
-  for (let pid = process.pid; pid > 0 && !out.has(pid); pid = byPid.get(pid)?.ppid ?? 0) out.add(pid)
+  for (let pid = process.pid; pid > 0 && !out.has(pid); pid = procs.byPid.get(pid)?.ppid ?? 0) out.add(pid)
   return out
 }
 

@@ -1,5 +1,6 @@
 import type { AttemptResources } from '../executor.ts'
-import { readProcTable } from './process-tree.ts'
+import { watchProcs } from './proc-watch.ts'
+import type { ProcIndex } from './process-tree.ts'
 
 /** How often the process groups in flight are sampled. */
 const SAMPLE_INTERVAL_MS = 250
@@ -21,16 +22,17 @@ interface Tracked {
 }
 
 /**
- * Measures what each attempt's process group uses, from `/proc`: one scan of the process
- * table per tick for all groups at once. CPU is the group's largest observed sum of
- * user + system time (including children its members reaped); RSS is the peak sum. A
+ * Measures what each attempt's process group uses, from `/proc`: one reading of the process
+ * table per tick for all groups at once, shared with containment's capture (proc-watch.ts).
+ * CPU is the group's largest observed sum of user + system time (including children its
+ * members reaped); RSS is the peak sum. A
  * sampling estimate: work done between the last tick and the exit is not seen. A group with
  * a cap is reported once its RSS sum goes over it (at the next tick: a fast allocator can
  * overshoot for up to one interval).
  */
 export class ResourceSampler {
   readonly #groups = new Map<number, Tracked>()
-  #timer: NodeJS.Timeout | undefined
+  #unwatch: (() => void) | undefined
 
   /**
    * `warmupMs`: the start-up to leave out of the CPU measurement (a CLI's start-up burst), when
@@ -40,7 +42,7 @@ export class ResourceSampler {
   track(pgid: number, cap?: RssCap, warmupMs = 0): { stop(): AttemptResources } {
     const tracked: Tracked = { cpuMs: 0, peakRssBytes: 0, cap, startedAt: Date.now(), warmupMs, warm: undefined }
     this.#groups.set(pgid, tracked)
-    this.#timer ??= setInterval(() => this.#sample(), SAMPLE_INTERVAL_MS).unref()
+    this.#unwatch ??= watchProcs(SAMPLE_INTERVAL_MS, (procs) => this.#sample(procs))
     return {
       stop: () => {
         this.#groups.delete(pgid)
@@ -57,21 +59,19 @@ export class ResourceSampler {
   }
 
   close(): void {
-    clearInterval(this.#timer)
-    this.#timer = undefined
+    this.#unwatch?.()
+    this.#unwatch = undefined
   }
 
-  #sample(): void {
-    const sums = new Map<number, { cpuMs: number; rssBytes: number }>()
-    for (const entry of readProcTable()) {
-      if (!this.#groups.has(entry.pgrp)) continue
-      const sum = sums.get(entry.pgrp) ?? { cpuMs: 0, rssBytes: 0 }
-      sum.cpuMs += entry.cpuMs
-      sum.rssBytes += entry.rssBytes
-      sums.set(entry.pgrp, sum)
-    }
-    for (const [pgid, sum] of sums) {
-      const tracked = this.#groups.get(pgid)!
+  #sample(procs: ProcIndex): void {
+    for (const [pgid, tracked] of this.#groups) {
+      const members = procs.groups.get(pgid)
+      if (members === undefined) continue
+      const sum = { cpuMs: 0, rssBytes: 0 }
+      for (const entry of members) {
+        sum.cpuMs += entry.cpuMs
+        sum.rssBytes += entry.rssBytes
+      }
       tracked.cpuMs = Math.max(tracked.cpuMs, sum.cpuMs)
       tracked.peakRssBytes = Math.max(tracked.peakRssBytes, sum.rssBytes)
       const now = Date.now()

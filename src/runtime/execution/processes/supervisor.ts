@@ -12,7 +12,7 @@
  *   node supervisor.js TOKEN GRACE_MS
  */
 import { createInterface } from 'node:readline'
-import { PROCESS_TAG, readProcTable, signalGroup, signalProcess, taggedProcesses, withDescendants } from './process-tree.ts'
+import { indexProcTable, PROCESS_TAG, signalGroup, signalProcess, taggedProcesses, withDescendants } from './process-tree.ts'
 
 const token = process.argv[2] ?? ''
 const graceMs = Number(process.argv[3] ?? 1000)
@@ -36,8 +36,8 @@ lines.on('close', () => void stopAll())
 
 /** What is left of troupe's processes: groups still safe to signal, and single processes. */
 function targets(): { groups: number[]; pids: Set<number> } {
-  const table = readProcTable()
-  const byPid = new Map(table.map((entry) => [entry.pid, entry]))
+  const procs = indexProcTable()
+  const { table, byPid } = procs
   // A group id is safe while no other process has taken its leader's pid (the kernel keeps
   // a pid while it names a group, so a live group is ours unless its leader's pid was reused).
   const safe = [...groups].filter(([pgid, start]) => byPid.get(pgid) === undefined || byPid.get(pgid)!.startTicks === start).map(([pgid]) => pgid)
@@ -45,7 +45,7 @@ function targets(): { groups: number[]; pids: Set<number> } {
   for (const entry of table) if (safe.includes(entry.pgrp)) roots.push(entry.pid)
   for (const [pid, start] of pids) if (byPid.get(pid)?.startTicks === start) roots.push(pid)
   if (token !== '') for (const entry of taggedProcesses(PROCESS_TAG, `${token}.`, table, true)) roots.push(entry.pid)
-  const all = withDescendants(roots, table)
+  const all = withDescendants(roots, procs)
   all.delete(process.pid)
   return { groups: safe, pids: all }
 }

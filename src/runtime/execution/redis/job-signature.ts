@@ -118,7 +118,7 @@ function hmacOf(secret: string, jobId: string, unsigned: object, ts: number, non
  * JSON with object keys sorted, so the bytes signed do not depend on key order (the job
  * crosses Redis as JSON; `undefined` members are dropped as JSON drops them).
  */
-function canonicalJson(value: unknown): string {
+export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null'
   if (Array.isArray(value)) return `[${value.map((item) => (item === undefined ? 'null' : canonicalJson(item))).join(',')}]`
   const entries = Object.keys(value)

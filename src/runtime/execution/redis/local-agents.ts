@@ -4,6 +4,7 @@ import { isAbsolute, relative, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import type { AgentSpec } from '../../plan/agent-spec.ts'
 import type { AttemptRequest } from '../executor.ts'
+import { canonicalJson } from './job-signature.ts'
 import type { AttemptJob } from './protocol.ts'
 
 /**
@@ -73,13 +74,8 @@ function admitCheckoutModule(job: AttemptJob, cwd: string): Admission {
 /** What makes two definitions of a process or LLM agent the same: everything but where the machine keeps the program. */
 function definitionOf(spec: AgentSpec): string {
   const { executable: _executable, ...rest } = spec as AgentSpec & { executable?: unknown }
-  return JSON.stringify(sortKeys(rest))
-}
-
-function sortKeys(value: unknown): unknown {
-  if (value === null || typeof value !== 'object') return value
-  if (Array.isArray(value)) return value.map(sortKeys)
-  return Object.fromEntries(Object.keys(value).sort().map((key) => [key, sortKeys((value as Record<string, unknown>)[key])]))
+  // JSON's canonical text, not the codec's: the job's copy crossed Redis as JSON (undefined members dropped).
+  return canonicalJson(rest)
 }
 
 function sha256(file: string): string {

@@ -227,10 +227,12 @@ export class RedisExecutor implements Executor {
         }
         const state = await job.getState()
         if (state === 'completed') this.#settleFromWorker(jobId, job.returnvalue as AttemptJobResult)
-        else if (state === 'failed' && (await clients.publisher.exists(completionKey(jobId))) === 1) {
-          const recorded = parseCompletion(await clients.publisher.get(completionKey(jobId)))
-          this.#settleFromWorker(jobId, recorded ?? (job.returnvalue as AttemptJobResult))
-        } else if (state === 'failed') this.#settle(jobId, { worker: 'unknown', result: { ok: false, error: { code: 'ERR_WORKER_EXIT', message: `The worker running this attempt failed: ${job.failedReason}` } } })
+        else if (state === 'failed') {
+          // One round trip: the result its worker recorded, if it recorded one (null: none).
+          const text = await clients.publisher.get(completionKey(jobId))
+          if (text !== null) this.#settleFromWorker(jobId, parseCompletion(text) ?? (job.returnvalue as AttemptJobResult))
+          else this.#settle(jobId, { worker: 'unknown', result: { ok: false, error: { code: 'ERR_WORKER_EXIT', message: `The worker running this attempt failed: ${job.failedReason}` } } })
+        }
       }
     } catch {
       // Redis unreachable: the outage timer decides; the next round tries again.
