@@ -1,4 +1,5 @@
 import type { Clock } from '../core/clock.ts'
+import { isCliKind } from '../plan/agent-spec.ts'
 import type { CompiledTask } from '../plan/plan.ts'
 import type { DemandBook } from '../governor/demand.ts'
 import { describeHold, fit, liveUnknownCpu, UNKNOWN_CPU, WAITING_CPU, type Headroom } from './fit-policy.ts'
@@ -16,7 +17,7 @@ const CLI_PRIOR = { cpu: 0.05 }
 
 function kindPrior(task: CompiledTask): { readonly cpu: number } | undefined {
   const kind = task.agentSpec.kind
-  return kind === 'claude-code' || kind === 'codex' || kind === 'gemini' ? CLI_PRIOR : undefined
+  return isCliKind(kind) ? CLI_PRIOR : undefined
 }
 
 /** Machine CPU at or above which measured shares understate demand. */

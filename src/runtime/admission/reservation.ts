@@ -1,4 +1,4 @@
-import type { AgentKind } from '../plan/agent-spec.ts'
+import { isCliKind, isLlmKind, type AgentKind } from '../plan/agent-spec.ts'
 import type { BudgetStop } from './budget.ts'
 
 /**
@@ -67,12 +67,10 @@ export class SpendReservations {
   }
 }
 
-/** Kinds that pay per model call (a CLI session, an LLM API call): the ones reserved for. */
-const PAID_KINDS: ReadonlySet<AgentKind> = new Set<AgentKind>(['claude-code', 'codex', 'gemini', 'openai', 'anthropic'])
-
 /** Whether attempts of this task are reserved for (its agent pays per model call). */
 export function paysPerCall(task: { readonly agentSpec: { readonly kind: AgentKind } }): boolean {
-  return PAID_KINDS.has(task.agentSpec.kind)
+  // Kinds that pay per model call (a CLI session, an LLM API call): the ones reserved for.
+  return isCliKind(task.agentSpec.kind) || isLlmKind(task.agentSpec.kind)
 }
 
 /** The stop for a run whose ready tasks' estimates do not fit in what is left of the budget, with nothing running. */

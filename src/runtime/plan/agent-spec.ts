@@ -89,7 +89,17 @@ export interface LlmAgentSpec extends AgentBase {
 
 export type AgentSpec = ModuleAgentSpec | CommandAgentSpec | CliAgentSpec | LlmAgentSpec
 
+/** Whether an agent of this kind is a coding-agent CLI. */
+export function isCliKind(kind: AgentKind): kind is CliKind {
+  return (CLI_KINDS as readonly AgentKind[]).includes(kind)
+}
+
+/** Whether an agent of this kind calls an LLM API. */
+export function isLlmKind(kind: AgentKind): kind is LlmKind {
+  return (LLM_KINDS as readonly AgentKind[]).includes(kind)
+}
+
 /** Whether an agent runs as an OS process (and so gets process-group cleanup and a log file). */
 export function isProcessAgent(agent: AgentSpec): agent is CommandAgentSpec | CliAgentSpec {
-  return agent.kind === 'command' || agent.kind === 'claude-code' || agent.kind === 'codex' || agent.kind === 'gemini'
+  return agent.kind === 'command' || isCliKind(agent.kind)
 }
