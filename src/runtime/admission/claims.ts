@@ -112,6 +112,11 @@ export class ClaimRegistry implements Gate {
     return true
   }
 
+  /** The attempt ended while waiting: its claims go (they were only lent). */
+  releaseSuspended(runId: string, task: CompiledTask): void {
+    this.release(runId, task)
+  }
+
   /** The waiting is over: its children have ended, and nobody else could take what it held. */
   resume(runId: string, task: CompiledTask): boolean {
     const holder = this.#holders.get(keyOf(runId, task.id))

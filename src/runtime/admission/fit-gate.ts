@@ -188,6 +188,12 @@ export class FitGate implements Gate {
     return true
   }
 
+  /** The attempt ended while waiting: its set-aside reservation goes. */
+  releaseSuspended(runId: string, task: CompiledTask): void {
+    this.#suspended.delete(keyOf(runId, task.id))
+    if (this.#running.size === 0) this.#endHolds(this.clock.now())
+  }
+
   /** The waiting is over: the reservation comes back (the task was admitted once; it goes on). */
   resume(runId: string, task: CompiledTask): boolean {
     const key = keyOf(runId, task.id)

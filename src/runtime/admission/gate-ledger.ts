@@ -15,8 +15,8 @@ export interface GateEntry {
  * One ledger per task of a run: which gates it holds, which it gave back while it waits for
  * tasks it spawned, which it released, each with the reason. Admission, waiting, resuming and
  * the end of an attempt all go through it, so a gate is released exactly once, and what was
- * suspended is taken back before it is released (gates' `resume(force)` is the ledger's
- * business, nobody else's). Gates are passed in their order (see the runtime): the ledger
+ * suspended is released as such (`Gate.releaseSuspended`).
+ * Gates are passed in their order (see the runtime): the ledger
  * takes them in that order and rolls back in reverse (Gate.undo, waking nobody).
  */
 export class GateLedger {
@@ -69,7 +69,7 @@ export class GateLedger {
   resume(task: CompiledTask, reason: string): boolean {
     const suspended = (this.#entries.get(task.index) ?? []).filter((entry) => entry.status === 'suspended')
     for (let at = 0; at < suspended.length; at++) {
-      if (suspended[at]!.gate.resume!(this.#runId, task, false)) continue
+      if (suspended[at]!.gate.resume!(this.#runId, task)) continue
       for (let back = 0; back < at; back++) suspended[back]!.gate.suspend!(this.#runId, task)
       return false
     }
@@ -80,14 +80,14 @@ export class GateLedger {
     return true
   }
 
-  /** The attempt is over: every gate is released once (a suspended one is taken back first, so that its release balances). */
+  /** The attempt is over: every gate is released once (a suspended one through `releaseSuspended`). */
   release(task: CompiledTask, reason: string): void {
     const entries = this.#entries.get(task.index)
     if (entries === undefined) return
     this.#entries.delete(task.index)
     for (const entry of entries) {
-      if (entry.status === 'suspended') entry.gate.resume!(this.#runId, task, true)
-      if (entry.status !== 'released') entry.gate.release(this.#runId, task)
+      if (entry.status === 'suspended') entry.gate.releaseSuspended!(this.#runId, task)
+      else if (entry.status === 'held') entry.gate.release(this.#runId, task)
       entry.status = 'released'
       entry.reason = reason
     }

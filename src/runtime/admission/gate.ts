@@ -23,12 +23,13 @@ export interface Gate {
    * (claims, named-limit units) while the task waits.
    */
   suspend?(runId: string, task: CompiledTask): boolean
+  /** The waiting is over: take back what {@link suspend} gave, or return false (not free yet) and take nothing. */
+  resume?(runId: string, task: CompiledTask): boolean
   /**
-   * The waiting is over: take back what {@link suspend} gave, or return false (not free yet).
-   * With `force` (the attempt ended while waiting) it takes it back regardless, so that
-   * {@link release} balances.
+   * The attempt ended while suspended: give back what it still holds, instead of
+   * {@link release}. Every gate with {@link suspend} has it.
    */
-  resume?(runId: string, task: CompiledTask, force: boolean): boolean
+  releaseSuspended?(runId: string, task: CompiledTask): void
   /**
    * `task` is about to wait for tasks it spawns: why it may not (the message of
    * ERR_SPAWN_WAIT_LIMIT), or undefined when it may. Checked before the tasks are added.

@@ -160,13 +160,16 @@ export class Limits implements Gate {
     return true
   }
 
-  /** The task takes its units again once free (no token spent: it is the same call going on); with `force`, at once. */
-  resume(_runId: string, task: CompiledTask, force: boolean): boolean {
+  /** The task takes its units again once free (no token spent: it is the same call going on). */
+  resume(_runId: string, task: CompiledTask): boolean {
     const limits = this.#unique(task.uses)
-    if (!force && limits.some((limit) => limit.full)) return false
+    if (limits.some((limit) => limit.full)) return false
     for (const limit of limits) limit.hold()
     return true
   }
+
+  /** The attempt ended while waiting: its units were given back when it suspended. */
+  releaseSuspended(): void {}
 
   /**
    * Waits for one unit of limit `name` (FIFO among waiting agents) and resolves with its

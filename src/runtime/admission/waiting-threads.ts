@@ -48,11 +48,18 @@ export class WaitingThreads implements Gate {
     return true
   }
 
-  resume(runId: string, task: CompiledTask, force: boolean): boolean {
+  resume(runId: string, task: CompiledTask): boolean {
     if (this.#holding.delete(keyOf(runId, task))) return true
-    if (!this.#slots.resume!(runId, task, force)) return false
+    if (!this.#slots.resume!(runId, task)) return false
     this.#parked--
     return true
+  }
+
+  /** The parent's attempt ended while it waited: the slot it kept, or its parked place, is free. */
+  releaseSuspended(runId: string, task: CompiledTask): void {
+    if (this.#holding.delete(keyOf(runId, task))) return this.#slots.release(runId, task)
+    this.#slots.releaseSuspended!(runId, task)
+    this.#parked--
   }
 
   /**

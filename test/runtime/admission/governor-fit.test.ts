@@ -159,7 +159,10 @@ describe("troupe's own load", () => {
 
   it.skipIf(process.platform !== 'linux')('counts the CPU of a busy child process as troupe’s', async () => {
     const before = processTree()!
-    const child = spawn(process.execPath, ['-e', 'const end = Date.now() + 400; while (Date.now() < end) {}'], { stdio: 'ignore' })
+    // Busy for 300 ms of its own CPU time, not of wall time: on a loaded machine 400 ms of wall
+    // time held less than 0.1 s of CPU (regression: failed under CI load).
+    const busy = 'const cpu = () => { const u = process.cpuUsage(); return u.user + u.system }; while (cpu() < 300_000) {}'
+    const child = spawn(process.execPath, ['-e', busy], { stdio: 'ignore' })
     children.push(child)
     await new Promise((resolve) => child.once('exit', resolve))
     const after = processTree()!

@@ -29,11 +29,16 @@ export class ThreadSlots implements Gate {
     return true
   }
 
-  resume(_runId: string, _task: CompiledTask, force: boolean): boolean {
-    if (!force && this.#inFlight >= this.capacity) return false
+  resume(): boolean {
+    if (this.#inFlight >= this.capacity) return false
     this.#parked--
     this.#inFlight++
     return true
+  }
+
+  /** The parked attempt ended: its place among the parked is free (its slot was given back when it parked). */
+  releaseSuspended(): void {
+    this.#parked--
   }
 
   /** Module-agent attempts holding a slot. */
