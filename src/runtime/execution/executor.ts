@@ -83,9 +83,9 @@ export interface AttemptResources {
 /**
  * `cached` on a success: the output came from the task cache; the agent did not run.
  *
- * `usage` on a result: spend reported together with the outcome (a CLI's final totals). The run
- * records the outcome first and counts this after, so a completed task whose final spend
- * crosses the budget keeps its output.
+ * `usage` on a result: spend reported together with the outcome (a CLI's final totals), one
+ * report or several (one per model). The run records the outcome first and counts this after,
+ * so a completed task whose final spend crosses the budget keeps its output.
  */
 export type AttemptResult = (
   | { readonly ok: true; readonly output: unknown; readonly cached?: true }
@@ -93,7 +93,7 @@ export type AttemptResult = (
 ) & {
   readonly resources?: AttemptResources
   readonly worker?: string
-  readonly usage?: UsageReport
+  readonly usage?: UsageReport | readonly UsageReport[]
   /** The repairs the attempt went through, in order (worktree tasks with `repair`). */
   readonly repairs?: readonly RepairRecord[]
 }

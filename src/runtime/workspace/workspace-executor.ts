@@ -95,7 +95,18 @@ export class WorkspaceExecutor implements Executor {
     const policy = binding.repairs?.get(request.taskId)
     const check = binding.checks?.get(request.taskId)
     const repairs: RepairRecord[] = []
-    const withRepairs = (result: AttemptResult): AttemptResult => (repairs.length === 0 ? result : { ...result, repairs })
+    // Spend the last session held back for its result (a CLI's final totals): it goes with the
+    // result this attempt ends with, or is reported before another session starts (the budget
+    // then knows it when deciding on a repair).
+    let late: AttemptResult['usage']
+    const report = () => {
+      for (const usage of late === undefined ? [] : [late].flat()) listener.onUsage(usage)
+      late = undefined
+    }
+    const withRepairs = (result: AttemptResult): AttemptResult => {
+      const ended = late === undefined ? result : { ...result, usage: late }
+      return repairs.length === 0 ? ended : { ...ended, repairs }
+    }
     try {
       workspaces = await binding.workspaces
       const worktree = await workspaces.create(request.taskId)
@@ -109,6 +120,7 @@ export class WorkspaceExecutor implements Executor {
         const handle = this.#inner.start(attempt, listener)
         started(handle)
         const result = await handle.result
+        late = result.usage
         if (!result.ok && repair?.sessionId !== undefined && result.error.code === 'ERR_COMMAND_FAILED' && !isAborted()) {
           // The CLI exited without a result: most likely the session could not be resumed (its
           // files are gone). The repair goes on as a fresh session: the task's prompt, then the failure.
@@ -116,6 +128,7 @@ export class WorkspaceExecutor implements Executor {
           listener.onLog(`repair ${repair.number}: resuming session ${repair.sessionId} failed (${why}); starting a fresh session`)
           const { sessionId: _lost, ...fresh } = repair
           repair = fresh
+          report()
           continue
         }
         if (!result.ok) return withRepairs(result)
@@ -125,7 +138,7 @@ export class WorkspaceExecutor implements Executor {
         // merge; rejected or aborted, it is not merged. Repairs after that are not held again.
         if (listener.awaitApproval !== undefined && repairs.length === 0) {
           const approved = await listener.awaitApproval({ workspace: worktree.path, branch: worktree.branch, output: result.output })
-          if (!approved || isAborted()) return cancelled(request)
+          if (!approved || isAborted()) return withRepairs(cancelled(request))
         }
         const checked = await this.#checkAndMerge(workspaces, request, listener, check, policy !== undefined, isAborted)
         if ('merged' in checked) {
@@ -142,6 +155,7 @@ export class WorkspaceExecutor implements Executor {
           const spent = repairs.length > 0 ? ` (after ${repairs.length} repair${repairs.length === 1 ? '' : 's'})` : ''
           return withRepairs({ ok: false, error: { ...failure.error, message: `${failure.error.message}${spent}` } })
         }
+        report()
         const refused = listener.mayRepair?.()
         if (refused !== undefined) {
           return withRepairs({ ok: false, error: { ...failure.error, message: `${failure.error.message}; not repaired: ${refused}` } })

@@ -48,9 +48,10 @@ export interface CliEvents {
   /** Spend of one model call, reported to the run at once. */
   usage(call: ModelCall): void
   /**
-   * Spend the stream only shows with its final result (the CLI's totals minus what was
-   * streamed; `apiCalls` 0 by default): it goes with the attempt's result, counted after the
-   * outcome, so a completed task whose last spend crosses the budget keeps its output.
+   * Spend the stream only shows with its final result (Claude's totals minus what was streamed,
+   * Codex's `turn.completed` tokens, Gemini's `result` stats; `apiCalls` 0 by default): it goes
+   * with the attempt's result, counted after the outcome, so a completed task whose last spend
+   * crosses the budget keeps its output. Calls add up, one report per model.
    */
   finalUsage(call: ModelCall): void
   /** A line for the live view (assistant text, a tool call). */
@@ -129,8 +130,8 @@ export class CliDriver implements ProcessDriver {
   readonly #events: CliEvents
   /** Stderr lines that are not known chatter (for the error message). */
   #stderr = ''
-  /** Spend reported with the final result (`CliEvents.finalUsage`), sent with the attempt's result. */
-  #finalUsage: UsageReport | undefined
+  /** Spend reported with the final result (`CliEvents.finalUsage`) by model, sent with the attempt's result. */
+  readonly #finalUsage = new Map<string | undefined, UsageReport>()
 
   constructor(spec: CliAgentSpec, context: DriverContext, parser: CliParser) {
     this.#spec = spec
@@ -181,10 +182,8 @@ export class CliDriver implements ProcessDriver {
       },
       finalUsage: (call) => {
         const report = count(call, call.apiCalls ?? 0)
-        const before = this.#finalUsage
-        const sum = (key: 'costUsd' | 'tokens' | 'apiCalls') => (before?.[key] ?? 0) + (report[key] ?? 0)
-        this.#finalUsage =
-          before === undefined ? report : { costUsd: sum('costUsd'), tokens: sum('tokens'), apiCalls: sum('apiCalls'), model: report.model }
+        const before = this.#finalUsage.get(report.model)
+        this.#finalUsage.set(report.model, before === undefined ? report : sumOf(before, report))
       },
       log: (line) => context.log(line),
       turn: (message) => {
@@ -225,7 +224,13 @@ export class CliDriver implements ProcessDriver {
 
   finish(exit: GroupExit, tails: { readonly stdout: string; readonly stderr: string }): AttemptResult {
     const result = this.#outcome(exit, tails)
-    return this.#finalUsage === undefined ? result : { ...result, usage: this.#finalUsage }
+    const usage = this.lateUsage()
+    return usage === undefined ? result : { ...result, usage }
+  }
+
+  /** The spend `CliEvents.finalUsage` held back, one report per model (also for an attempt stopped after its final result). */
+  lateUsage(): readonly UsageReport[] | undefined {
+    return this.#finalUsage.size === 0 ? undefined : [...this.#finalUsage.values()]
   }
 
   #outcome(exit: GroupExit, tails: { readonly stdout: string; readonly stderr: string }): AttemptResult {
@@ -272,6 +277,12 @@ export class CliDriver implements ProcessDriver {
       },
     }
   }
+}
+
+/** Two reports of one model added up. */
+function sumOf(a: UsageReport, b: UsageReport): UsageReport {
+  const sum = (key: 'costUsd' | 'tokens' | 'apiCalls') => (a[key] ?? 0) + (b[key] ?? 0)
+  return { costUsd: sum('costUsd'), tokens: sum('tokens'), apiCalls: sum('apiCalls'), ...(b.model === undefined ? {} : { model: b.model }) }
 }
 
 /** USD of one call at `price` (cached input at its own price, else the input price). */

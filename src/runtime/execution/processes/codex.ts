@@ -71,7 +71,8 @@ function itemSeen(state: StreamState, events: CliEvents, item: Record<string, un
  * `error` not followed by a completed turn) fails the task, and only such a final rate limit
  * re-queues it; a 429 Codex is retrying pauses the task's limits for a few seconds at once
  * (`CliEvents.rateLimited`). Model calls are counted as items stream (`itemSeen`), their tokens
- * at `turn.completed`, the only usage Codex reports. Codex reports tokens, not cost: cost =
+ * at `turn.completed`, the only usage Codex reports: final usage, counted with the attempt's
+ * result (`CliEvents.finalUsage`). Codex reports tokens, not cost: cost =
  * tokens × `config.prices` (cached input at its own price). A rate-limit failure carries no
  * reset time: the task pauses for a minute.
  */
@@ -120,10 +121,11 @@ export const codex: CliParser = {
         // A turn that completed recovered from whatever was reported before it.
         state.error = undefined
         state.rateLimitedUntil = undefined
-        // The turn's tokens, summed over its model calls (counted live): a correction, no more calls.
+        // The turn's tokens, summed over its model calls (counted live): no more calls, and it goes
+        // with the result, so a completed turn whose tokens cross the budget keeps its output.
         const usage = obj(event.usage)
         const cached = Math.min(num(usage.cached_input_tokens), num(usage.input_tokens))
-        events.usage({
+        events.finalUsage({
           inputTokens: num(usage.input_tokens) - cached,
           cachedInputTokens: cached,
           outputTokens: num(usage.output_tokens),

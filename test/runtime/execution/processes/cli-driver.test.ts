@@ -3,7 +3,9 @@ import type { CliAgentSpec } from '../../../../src/runtime/plan/agent-spec.ts'
 import { claudeCode } from '../../../../src/runtime/execution/processes/claude-code.ts'
 import { codex } from '../../../../src/runtime/execution/processes/codex.ts'
 import { gemini } from '../../../../src/runtime/execution/processes/gemini.ts'
-import { callCost, oneLine, permissionOf } from '../../../../src/runtime/execution/processes/cli-driver.ts'
+import { CliDriver, callCost, oneLine, permissionOf, type CliParser } from '../../../../src/runtime/execution/processes/cli-driver.ts'
+import type { UsageReport } from '../../../../src/runtime/admission/usage.ts'
+import type { AttemptListener, AttemptRequest } from '../../../../src/runtime/execution/executor.ts'
 
 describe('CLI driver error text', () => {
   it('puts a multi-line, coloured stderr tail on one line without control characters (regression: shown as �)', () => {
@@ -59,5 +61,87 @@ describe('CLI resume flags (a repair continues the attempt\'s session)', () => {
 
   it('no resume flag without a session', () => {
     for (const parser of [claudeCode, codex, gemini]) expect(parser.argv(undefined, [], 'edit').join(' ')).not.toMatch(/resume/)
+  })
+})
+
+/** A driver of `parser` for agent `a` (model `m-agent`), priced per model; `live` collects what is reported at once. */
+function driverOf(parser: CliParser, kind: 'codex' | 'gemini') {
+  const live: UsageReport[] = []
+  const spec = { name: 'a', kind, model: 'm-agent', args: [], env: {}, executable: '/bin/true' } as unknown as CliAgentSpec
+  const listener = { onUsage: (report: UsageReport) => live.push(report), onProgress: () => {} } as unknown as AttemptListener
+  const request = { taskId: 't', input: { prompt: 'go' }, model: undefined, workspace: undefined } as unknown as AttemptRequest
+  const scope = { input: request.input, deps: new Map(), taskId: 't', runId: 'r', attempt: 1, workspace: undefined, port: undefined }
+  const prices = {
+    'm-agent': { inputUsdPerMTok: 1, outputUsdPerMTok: 4 },
+    'm-router': { inputUsdPerMTok: 2, outputUsdPerMTok: 8, cachedInputUsdPerMTok: 1 },
+  }
+  const driver = new CliDriver(spec, { request, listener, scope, prices, log: () => {} }, parser)
+  const feed = (...events: object[]) => events.forEach((event) => driver.onStdoutLine(JSON.stringify(event), 0))
+  const finish = () => driver.finish({ exitCode: 0, signal: undefined, spawnError: undefined }, { stdout: '', stderr: '' })
+  return { live, feed, finish }
+}
+
+describe('CLI final usage goes with the result (regression: a budget crossed by the final tally discarded the output)', () => {
+  it('Codex: turn.completed tokens come with the result, not at once; the output counts them once', () => {
+    const { live, feed, finish } = driverOf(codex, 'codex')
+    feed(
+      { type: 'item.started', item: { id: '1', type: 'command_execution', command: 'true' } },
+      { type: 'item.completed', item: { id: '1', type: 'command_execution', command: 'true', exit_code: 0 } },
+      { type: 'item.completed', item: { id: '2', type: 'agent_message', text: 'done' } },
+      { type: 'turn.completed', usage: { input_tokens: 3000, cached_input_tokens: 1000, output_tokens: 500 } },
+    )
+    expect(live).toEqual([
+      { costUsd: 0, tokens: 0, apiCalls: 1, model: 'm-agent' },
+      { costUsd: 0, tokens: 0, apiCalls: 1, model: 'm-agent' },
+    ])
+    const result = finish()
+    // 3000 input (1000 of them cached, no cached price: the input price) × $1/M + 500 × $4/M
+    expect(result.usage).toEqual([{ costUsd: 0.005, tokens: 3500, apiCalls: 0, model: 'm-agent' }])
+    const output = { text: 'done', turns: 2, usage: { inputTokens: 3000, outputTokens: 500, costUsd: 0.005 } }
+    expect(result).toMatchObject({ ok: true, output })
+  })
+
+  it('Gemini: one report per model of stats.models, each priced and named by its model', () => {
+    const { live, feed, finish } = driverOf(gemini, 'gemini')
+    feed(
+      { type: 'init', session_id: 's', model: 'm-agent' },
+      { type: 'message', role: 'assistant', content: 'done', delta: true },
+      {
+        type: 'result',
+        status: 'success',
+        stats: {
+          models: {
+            'm-agent': { input: 2000, cached: 0, output_tokens: 100 },
+            'm-router': { input_tokens: 1500, cached: 500, output_tokens: 10 },
+          },
+        },
+      },
+    )
+    expect(live).toEqual([{ costUsd: 0, tokens: 0, apiCalls: 1, model: 'm-agent' }])
+    const result = finish()
+    expect(result.usage).toEqual([
+      { costUsd: 0.0024, tokens: 2100, apiCalls: 0, model: 'm-agent' },
+      // 1000 input × $2/M + 500 cached × $1/M + 10 × $8/M
+      { costUsd: expect.closeTo(0.00258, 8), tokens: 1510, apiCalls: 0, model: 'm-router' },
+    ])
+    expect(result).toMatchObject({ ok: true, output: { text: 'done', turns: 1, usage: { inputTokens: 3500, outputTokens: 110 } } })
+  })
+
+  it('finalUsage called several times for one model adds up to one report for it', () => {
+    const parser: CliParser = {
+      argv: () => [],
+      permissionArgs: () => [],
+      onEvent(event, state, events) {
+        if (event.type === 'part') events.finalUsage({ inputTokens: 1000, outputTokens: 100, model: String(event.model) })
+        if (event.type === 'end') state.done = true
+      },
+    }
+    const { live, feed, finish } = driverOf(parser, 'codex')
+    feed({ type: 'part', model: 'm-agent' }, { type: 'part', model: 'm-router' }, { type: 'part', model: 'm-agent' }, { type: 'end' })
+    expect(live).toEqual([])
+    expect(finish().usage).toEqual([
+      { costUsd: 0.0028, tokens: 2200, apiCalls: 0, model: 'm-agent' },
+      { costUsd: 0.0028, tokens: 1100, apiCalls: 0, model: 'm-router' },
+    ])
   })
 })
