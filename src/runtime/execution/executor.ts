@@ -53,6 +53,16 @@ export interface AttemptRepair {
   readonly prompt: string
   /** The CLI session of the run before, resumed where the CLI can. */
   readonly sessionId?: string
+  /** That session's token totals so far (`output.sessionTotals`), for a CLI whose totals span every run of a resumed session (Codex). */
+  readonly sessionTotals?: SessionTotals
+}
+
+/** A CLI's running token totals for one session, as it reports them. */
+export interface SessionTotals {
+  /** Input tokens not read from a prompt cache. */
+  readonly inputTokens: number
+  readonly cachedInputTokens: number
+  readonly outputTokens: number
 }
 
 /** Why an attempt failed. */

@@ -7,6 +7,7 @@ import type {
   AttemptRequest,
   AttemptResult,
   Executor,
+  SessionTotals,
 } from '../execution/executor.ts'
 import { isTroupeError, type ErrorCode } from '../core/errors.ts'
 import type { RepairPolicy, RepairReason, RepairRecord } from '../plan/repair-spec.ts'
@@ -126,7 +127,7 @@ export class WorkspaceExecutor implements Executor {
           // files are gone). The repair goes on as a fresh session: the task's prompt, then the failure.
           const why = oneLine(result.error.message, 300)
           listener.onLog(`repair ${repair.number}: resuming session ${repair.sessionId} failed (${why}); starting a fresh session`)
-          const { sessionId: _lost, ...fresh } = repair
+          const { sessionId: _lost, sessionTotals: _spent, ...fresh } = repair
           repair = fresh
           report()
           continue
@@ -205,7 +206,7 @@ export class WorkspaceExecutor implements Executor {
     request: AttemptRequest,
     failure: Failure,
     number: number,
-    sessionId: string | undefined,
+    session: Pick<AttemptRepair, 'sessionId' | 'sessionTotals'>,
   ): Promise<AttemptRepair> {
     const { conflicts, hunks } = await workspaces.refresh(request.taskId)
     const reason: RepairReason = conflicts.length > 0 ? 'conflict' : failure.reason!
@@ -213,7 +214,6 @@ export class WorkspaceExecutor implements Executor {
     const before = failure.reason === 'conflict' ? '' : `${failure.error.message}\n\n`
     const conflict = `${before}Conflicts in: ${conflicts.join(', ')}\n${tail(hunks, 6_000)}`
     const detail = clean(conflicts.length > 0 ? conflict : failure.error.message)
-    const session = sessionId === undefined ? {} : { sessionId }
     return { number, reason, detail, prompt: repairPrompt(request.taskId, reason, detail), ...session }
   }
 
@@ -234,10 +234,20 @@ const REASON_OF: Partial<Record<ErrorCode, RepairReason>> = {
   ERR_CHECK_FAILED: 'check',
 }
 
-/** The CLI session an agent's output names (`output.sessionId` of claude-code, codex and gemini agents). */
-function sessionOf(output: unknown): string | undefined {
-  const id = output !== null && typeof output === 'object' ? (output as { sessionId?: unknown }).sessionId : undefined
-  return typeof id === 'string' && /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/.test(id) ? id : undefined
+/**
+ * The CLI session an agent's output names (`output.sessionId` of claude-code, codex and gemini
+ * agents), with the totals the CLI reported for it (`output.sessionTotals`, Codex), if well formed.
+ */
+function sessionOf(output: unknown): Pick<AttemptRepair, 'sessionId' | 'sessionTotals'> {
+  const o = output !== null && typeof output === 'object' ? (output as { sessionId?: unknown; sessionTotals?: unknown }) : {}
+  const id = o.sessionId
+  if (typeof id !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/.test(id)) return {}
+  const t = o.sessionTotals !== null && typeof o.sessionTotals === 'object' ? (o.sessionTotals as Record<string, unknown>) : {}
+  const count = (value: unknown) => (typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : undefined)
+  const [inputTokens, cachedInputTokens, outputTokens] = [count(t.inputTokens), count(t.cachedInputTokens), count(t.outputTokens)]
+  if (inputTokens === undefined || cachedInputTokens === undefined || outputTokens === undefined) return { sessionId: id }
+  const sessionTotals: SessionTotals = { inputTokens, cachedInputTokens, outputTokens }
+  return { sessionId: id, sessionTotals }
 }
 
 /** Command output is hostile: no terminal escapes or control characters (tabs and line breaks kept). */

@@ -3,7 +3,7 @@ import type { UsageReport } from '../../admission/usage.ts'
 import type { ModelPrice } from '../../core/config.ts'
 import type { CliAgentSpec, CliPermission } from '../../plan/agent-spec.ts'
 import { renderString } from '../../plan/templates.ts'
-import type { AttemptResult } from '../executor.ts'
+import type { AttemptResult, SessionTotals } from '../executor.ts'
 import type { GroupExit } from './process-group.ts'
 import { cutMarker, exitFailure, type DriverContext, type ProcessDriver } from './process-driver.ts'
 
@@ -27,6 +27,10 @@ export interface StreamState {
   permissionDenials: string[]
   /** The model the CLI says it used (for `byModel`). */
   model: string | undefined
+  /** The CLI's running totals for the session as it last reported them (Codex), for `output.sessionTotals`. */
+  sessionTotals: SessionTotals | undefined
+  /** A resumed session's totals before this run (the repair's `sessionTotals`), for CLIs whose totals span every run (Codex). */
+  priorTotals: SessionTotals | undefined
 }
 
 /** One model call's spend, as the CLI reports it. */
@@ -126,6 +130,8 @@ export class CliDriver implements ProcessDriver {
     rateLimitedUntil: undefined,
     permissionDenials: [],
     model: undefined,
+    sessionTotals: undefined,
+    priorTotals: undefined,
   }
   readonly #events: CliEvents
   /** Stderr lines that are not known chatter (for the error message). */
@@ -147,6 +153,7 @@ export class CliDriver implements ProcessDriver {
     // A repair resumes the session before, told what failed; without one, a fresh session gets the task's prompt and the failure.
     const repair = context.request.repair
     const resume = repair?.sessionId
+    if (resume !== undefined) this.#state.priorTotals = repair?.sessionTotals
     this.stdin = repair === undefined ? prompt : resume !== undefined ? repair.prompt : `${prompt}\n\n${repair.prompt}`
     const extra = spec.args.map((arg, i) => renderString(arg, context.scope, `agents.${spec.name}.args[${i}]`))
     const maxTurnsAt = extra.indexOf('--max-turns')
@@ -274,6 +281,7 @@ export class CliDriver implements ProcessDriver {
         usage: { inputTokens: state.inputTokens, outputTokens: state.outputTokens, costUsd: state.costUsd },
         turns: state.turns,
         ...(state.model === undefined ? {} : { model: state.model }),
+        ...(state.sessionTotals === undefined ? {} : { sessionTotals: state.sessionTotals }),
       },
     }
   }

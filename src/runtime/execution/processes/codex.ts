@@ -1,4 +1,5 @@
 import type { CliPermission } from '../../plan/agent-spec.ts'
+import type { SessionTotals } from '../executor.ts'
 import { DEFAULT_RATE_LIMIT_PAUSE_MS, num, obj, preview, type CliEvents, type CliParser, type StreamState } from './cli-driver.ts'
 
 const RATE_LIMITED = /rate.?limit|429|too many requests|usage limit/i
@@ -53,6 +54,15 @@ function itemSeen(state: StreamState, events: CliEvents, item: Record<string, un
     c.started.delete(id)
     c.resultsPending = true
   }
+}
+
+/** What `totals` added to `before` (Codex's totals span a whole thread), or `totals` if they are not a continuation of `before`. */
+function since(totals: SessionTotals, before: SessionTotals): SessionTotals {
+  const cached = totals.cachedInputTokens - before.cachedInputTokens
+  const input = totals.inputTokens + totals.cachedInputTokens - (before.inputTokens + before.cachedInputTokens)
+  const output = totals.outputTokens - before.outputTokens
+  if (cached < 0 || input < 0 || output < 0) return totals
+  return { inputTokens: Math.max(0, input - cached), cachedInputTokens: Math.min(cached, input), outputTokens: output }
 }
 
 /**
@@ -121,16 +131,16 @@ export const codex: CliParser = {
         // A turn that completed recovered from whatever was reported before it.
         state.error = undefined
         state.rateLimitedUntil = undefined
-        // The turn's tokens, summed over its model calls (counted live): no more calls, and it goes
-        // with the result, so a completed turn whose tokens cross the budget keeps its output.
+        // The thread's tokens so far, summed over its model calls (counted live): no more calls,
+        // and it goes with the result, so a completed turn whose tokens cross the budget keeps
+        // its output. A resumed thread (a repair) reports the runs before it too: those are
+        // taken off (unless the totals are lower than theirs, i.e. Codex did not carry them).
         const usage = obj(event.usage)
         const cached = Math.min(num(usage.cached_input_tokens), num(usage.input_tokens))
-        events.finalUsage({
-          inputTokens: num(usage.input_tokens) - cached,
-          cachedInputTokens: cached,
-          outputTokens: num(usage.output_tokens),
-          apiCalls: 0,
-        })
+        const totals = { inputTokens: num(usage.input_tokens) - cached, cachedInputTokens: cached, outputTokens: num(usage.output_tokens) }
+        const before = state.sessionTotals ?? state.priorTotals
+        state.sessionTotals = totals
+        events.finalUsage(before === undefined ? totals : since(totals, before))
         calls.delete(state)
         return
       }

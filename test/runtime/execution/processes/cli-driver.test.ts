@@ -65,11 +65,11 @@ describe('CLI resume flags (a repair continues the attempt\'s session)', () => {
 })
 
 /** A driver of `parser` for agent `a` (model `m-agent`), priced per model; `live` collects what is reported at once. */
-function driverOf(parser: CliParser, kind: 'codex' | 'gemini') {
+function driverOf(parser: CliParser, kind: 'codex' | 'gemini', repair?: AttemptRequest['repair']) {
   const live: UsageReport[] = []
   const spec = { name: 'a', kind, model: 'm-agent', args: [], env: {}, executable: '/bin/true' } as unknown as CliAgentSpec
   const listener = { onUsage: (report: UsageReport) => live.push(report), onProgress: () => {} } as unknown as AttemptListener
-  const request = { taskId: 't', input: { prompt: 'go' }, model: undefined, workspace: undefined } as unknown as AttemptRequest
+  const request = { taskId: 't', input: { prompt: 'go' }, model: undefined, workspace: undefined, repair } as unknown as AttemptRequest
   const scope = { input: request.input, deps: new Map(), taskId: 't', runId: 'r', attempt: 1, workspace: undefined, port: undefined }
   const prices = {
     'm-agent': { inputUsdPerMTok: 1, outputUsdPerMTok: 4 },
@@ -143,5 +143,37 @@ describe('CLI final usage goes with the result (regression: a budget crossed by 
       { costUsd: 0.0028, tokens: 2200, apiCalls: 0, model: 'm-agent' },
       { costUsd: 0.0028, tokens: 1100, apiCalls: 0, model: 'm-router' },
     ])
+  })
+})
+
+describe('Codex totals of a resumed thread (a repair)', () => {
+  const repair = (sessionTotals: { inputTokens: number; cachedInputTokens: number; outputTokens: number }) => ({
+    number: 1,
+    reason: 'check' as const,
+    detail: 'broken',
+    prompt: 'fix it',
+    sessionId: 'th-1',
+    sessionTotals,
+  })
+  const completed = (input: number, cached: number, output: number) => ({
+    type: 'turn.completed',
+    usage: { input_tokens: input, cached_input_tokens: cached, output_tokens: output },
+  })
+
+  it('the repair spends what the thread added since the session before; output.sessionTotals are the thread’s', () => {
+    const { feed, finish } = driverOf(codex, 'codex', repair({ inputTokens: 1600, cachedInputTokens: 400, outputTokens: 20 }))
+    feed({ type: 'thread.started', thread_id: 'th-1' }, completed(2200, 500, 22))
+    const result = finish()
+    // 200 more input (100 of them cached) and 2 more output tokens, at $1/M input and $4/M output
+    expect(result.usage).toEqual([{ costUsd: 0.000208, tokens: 202, apiCalls: 0, model: 'm-agent' }])
+    const sessionTotals = { inputTokens: 1700, cachedInputTokens: 500, outputTokens: 22 }
+    const output = { usage: { inputTokens: 200, outputTokens: 2 }, sessionTotals }
+    expect(result).toMatchObject({ ok: true, output })
+  })
+
+  it('totals below the session before’s (Codex did not carry them over) are the repair’s own', () => {
+    const { feed, finish } = driverOf(codex, 'codex', repair({ inputTokens: 1600, cachedInputTokens: 400, outputTokens: 20 }))
+    feed({ type: 'thread.started', thread_id: 'th-1' }, completed(200, 0, 2))
+    expect(finish().usage).toEqual([{ costUsd: 0.000208, tokens: 202, apiCalls: 0, model: 'm-agent' }])
   })
 })
