@@ -53,16 +53,20 @@ export interface AttemptRepair {
   readonly prompt: string
   /** The CLI session of the run before, resumed where the CLI can. */
   readonly sessionId?: string
-  /** That session's token totals so far (`output.sessionTotals`), for a CLI whose totals span every run of a resumed session (Codex). */
+  /** What the CLI reported for that session so far (`output.sessionTotals`): the repair takes it off what it reports again. */
   readonly sessionTotals?: SessionTotals
 }
 
-/** A CLI's running token totals for one session, as it reports them. */
+/**
+ * What a CLI reported for a session since its start, where its reports on a resumed session
+ * span every run of it: Codex's tokens, Claude Code's cost.
+ */
 export interface SessionTotals {
   /** Input tokens not read from a prompt cache. */
-  readonly inputTokens: number
-  readonly cachedInputTokens: number
-  readonly outputTokens: number
+  readonly inputTokens?: number
+  readonly cachedInputTokens?: number
+  readonly outputTokens?: number
+  readonly costUsd?: number
 }
 
 /** Why an attempt failed. */

@@ -236,17 +236,17 @@ const REASON_OF: Partial<Record<ErrorCode, RepairReason>> = {
 
 /**
  * The CLI session an agent's output names (`output.sessionId` of claude-code, codex and gemini
- * agents), with the totals the CLI reported for it (`output.sessionTotals`, Codex), if well formed.
+ * agents), with the totals the CLI reported for it (`output.sessionTotals`: its numbers that are finite and >= 0).
  */
 function sessionOf(output: unknown): Pick<AttemptRepair, 'sessionId' | 'sessionTotals'> {
   const o = output !== null && typeof output === 'object' ? (output as { sessionId?: unknown; sessionTotals?: unknown }) : {}
   const id = o.sessionId
   if (typeof id !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/.test(id)) return {}
   const t = o.sessionTotals !== null && typeof o.sessionTotals === 'object' ? (o.sessionTotals as Record<string, unknown>) : {}
-  const count = (value: unknown) => (typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : undefined)
-  const [inputTokens, cachedInputTokens, outputTokens] = [count(t.inputTokens), count(t.cachedInputTokens), count(t.outputTokens)]
-  if (inputTokens === undefined || cachedInputTokens === undefined || outputTokens === undefined) return { sessionId: id }
-  const sessionTotals: SessionTotals = { inputTokens, cachedInputTokens, outputTokens }
+  const fields = ['inputTokens', 'cachedInputTokens', 'outputTokens', 'costUsd'] as const
+  const valid = fields.filter((key) => typeof t[key] === 'number' && Number.isFinite(t[key]) && t[key] >= 0)
+  if (valid.length === 0) return { sessionId: id }
+  const sessionTotals: SessionTotals = Object.fromEntries(valid.map((key) => [key, t[key]]))
   return { sessionId: id, sessionTotals }
 }
 

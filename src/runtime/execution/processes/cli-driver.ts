@@ -27,9 +27,9 @@ export interface StreamState {
   permissionDenials: string[]
   /** The model the CLI says it used (for `byModel`). */
   model: string | undefined
-  /** The CLI's running totals for the session as it last reported them (Codex), for `output.sessionTotals`. */
+  /** What the CLI last reported for the session since its start (Codex: tokens, Claude: cost), for `output.sessionTotals`. */
   sessionTotals: SessionTotals | undefined
-  /** A resumed session's totals before this run (the repair's `sessionTotals`), for CLIs whose totals span every run (Codex). */
+  /** A resumed session's totals before this run (the repair's `sessionTotals`), to take off what the CLI reports again. */
   priorTotals: SessionTotals | undefined
 }
 

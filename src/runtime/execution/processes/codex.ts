@@ -56,11 +56,19 @@ function itemSeen(state: StreamState, events: CliEvents, item: Record<string, un
   }
 }
 
+interface Tokens {
+  readonly inputTokens: number
+  readonly cachedInputTokens: number
+  readonly outputTokens: number
+}
+
 /** What `totals` added to `before` (Codex's totals span a whole thread), or `totals` if they are not a continuation of `before`. */
-function since(totals: SessionTotals, before: SessionTotals): SessionTotals {
-  const cached = totals.cachedInputTokens - before.cachedInputTokens
-  const input = totals.inputTokens + totals.cachedInputTokens - (before.inputTokens + before.cachedInputTokens)
-  const output = totals.outputTokens - before.outputTokens
+function since(totals: Tokens, before: SessionTotals): Tokens {
+  const { inputTokens: beforeIn, cachedInputTokens: beforeCached, outputTokens: beforeOut } = before
+  if (beforeIn === undefined || beforeCached === undefined || beforeOut === undefined) return totals
+  const cached = totals.cachedInputTokens - beforeCached
+  const input = totals.inputTokens + totals.cachedInputTokens - (beforeIn + beforeCached)
+  const output = totals.outputTokens - beforeOut
   if (cached < 0 || input < 0 || output < 0) return totals
   return { inputTokens: Math.max(0, input - cached), cachedInputTokens: Math.min(cached, input), outputTokens: output }
 }
@@ -137,7 +145,8 @@ export const codex: CliParser = {
         // taken off (unless the totals are lower than theirs, i.e. Codex did not carry them).
         const usage = obj(event.usage)
         const cached = Math.min(num(usage.cached_input_tokens), num(usage.input_tokens))
-        const totals = { inputTokens: num(usage.input_tokens) - cached, cachedInputTokens: cached, outputTokens: num(usage.output_tokens) }
+        const input = num(usage.input_tokens) - cached
+        const totals: Tokens = { inputTokens: input, cachedInputTokens: cached, outputTokens: num(usage.output_tokens) }
         const before = state.sessionTotals ?? state.priorTotals
         state.sessionTotals = totals
         events.finalUsage(before === undefined ? totals : since(totals, before))

@@ -65,7 +65,7 @@ describe('CLI resume flags (a repair continues the attempt\'s session)', () => {
 })
 
 /** A driver of `parser` for agent `a` (model `m-agent`), priced per model; `live` collects what is reported at once. */
-function driverOf(parser: CliParser, kind: 'codex' | 'gemini', repair?: AttemptRequest['repair']) {
+function driverOf(parser: CliParser, kind: 'codex' | 'gemini' | 'claude-code', repair?: AttemptRequest['repair']) {
   const live: UsageReport[] = []
   const spec = { name: 'a', kind, model: 'm-agent', args: [], env: {}, executable: '/bin/true' } as unknown as CliAgentSpec
   const listener = { onUsage: (report: UsageReport) => live.push(report), onProgress: () => {} } as unknown as AttemptListener
@@ -175,5 +175,33 @@ describe('Codex totals of a resumed thread (a repair)', () => {
     const { feed, finish } = driverOf(codex, 'codex', repair({ inputTokens: 1600, cachedInputTokens: 400, outputTokens: 20 }))
     feed({ type: 'thread.started', thread_id: 'th-1' }, completed(200, 0, 2))
     expect(finish().usage).toEqual([{ costUsd: 0.000208, tokens: 202, apiCalls: 0, model: 'm-agent' }])
+  })
+})
+
+describe('Claude Code cost of a resumed session (a repair)', () => {
+  const sessionTotals = { costUsd: 0.05 }
+  const repair = { number: 1, reason: 'verify' as const, detail: 'broken', prompt: 'fix', sessionId: 's-1', sessionTotals }
+  const result = (totalCostUsd: number) => ({
+    type: 'result',
+    subtype: 'success',
+    session_id: 's-1',
+    result: 'fixed',
+    total_cost_usd: totalCostUsd,
+    usage: { input_tokens: 0, output_tokens: 0 },
+  })
+
+  it('total_cost_usd less the session before’s is the repair’s spend; output.sessionTotals keep Claude’s total', () => {
+    const { live, feed, finish } = driverOf(claudeCode, 'claude-code', repair)
+    feed(result(0.0502))
+    const ended = finish()
+    expect(live).toEqual([])
+    expect(ended.usage).toEqual([{ costUsd: expect.closeTo(0.0002, 10), tokens: 0, apiCalls: 0, model: 'm-agent' }])
+    expect(ended).toMatchObject({ ok: true, output: { sessionTotals: { costUsd: 0.0502 } } })
+  })
+
+  it('a total below the session before’s (not carried over) is the repair’s own', () => {
+    const { feed, finish } = driverOf(claudeCode, 'claude-code', repair)
+    feed(result(0.0003))
+    expect(finish().usage).toEqual([{ costUsd: 0.0003, tokens: 0, apiCalls: 0, model: 'm-agent' }])
   })
 })
