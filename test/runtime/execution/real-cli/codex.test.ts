@@ -296,7 +296,7 @@ describe.skipIf(!hasRealCli('codex'))('codex (real CLI)', { timeout: 120_000 }, 
       // 2000 input × $2/M + 200 output × $8/M = $0.0056, over the $0.001 budget.
       expect(result.usage?.total.costUsd).toBeCloseTo(0.0056, 6)
       expect(result.tasks.t?.state).toBe('COMPLETED')
-      expect((result.tasks.t?.output as { text: string }).text).toBe('done')
+      expect(result.tasks.t?.output).toMatchObject({ text: 'done' })
       // The crossing stops the rest of the run.
       expect(result.error?.code).toBe('ERR_BUDGET_EXCEEDED')
       expect(result.tasks.next).toMatchObject({ state: 'CANCELLED', attempts: 0 })

@@ -238,7 +238,7 @@ describe.skipIf(!hasRealCli('gemini'))('gemini (real CLI)', { timeout: 120_000 }
       // gemini-scripted 1000 × $2/M + 100 × $8/M = $0.0028, MODEL 3000 × $1/M + 500 × $4/M = $0.005.
       expect(result.usage?.total.costUsd).toBeGreaterThan(0.001)
       expect(result.tasks.t?.state).toBe('COMPLETED')
-      expect((result.tasks.t?.output as { text: string }).text).toBe('done')
+      expect(result.tasks.t?.output).toMatchObject({ text: 'done' })
       expect(result.usage?.byModel['gemini-scripted']?.costUsd).toBeCloseTo(0.0028, 6)
       expect(result.usage?.byModel[MODEL]?.costUsd).toBeCloseTo(0.005, 6)
       // The crossing stops the rest of the run.
