@@ -188,7 +188,7 @@ function answer(state: RunState, event: Extract<RunEvent, { type: 'answer' }>): 
   const { task, result } = event
   // Spend that came with the result counts after the outcome is recorded: a completed task
   // whose final spend crosses the budget keeps its output.
-  const late: RunEffect[] = result.usage === undefined ? [] : [{ type: 'count-usage', task, report: result.usage }]
+  const late: RunEffect[] = result.usage === undefined ? [] : [result.usage].flat().map((report) => ({ type: 'count-usage', task, report }))
   if (!event.live) return [state, late]
   if (result.ok) {
     const output = result.output

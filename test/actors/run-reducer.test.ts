@@ -151,6 +151,19 @@ describe('the run reducer', () => {
     expect(types(stale.effects)).toEqual(['count-usage'])
   })
 
+  it('counts each report of an answer that carries one per model, each after the outcome', () => {
+    const usage = [
+      { costUsd: 0.5, tokens: 10, apiCalls: 0, model: 'pro' },
+      { costUsd: 0.1, tokens: 5, apiCalls: 0, model: 'flash' },
+    ]
+    const { effects } = run(fresh(), { type: 'answer', task: 0, live: true, now: 0, result: { ok: true, output: 1, usage } })
+    expect(effects.slice(-3)).toEqual([
+      { type: 'send', task: 0, event: { type: 'SUCCEED', output: 1 } },
+      { type: 'count-usage', task: 0, report: usage[0] },
+      { type: 'count-usage', task: 0, report: usage[1] },
+    ])
+  })
+
   it('pauses the limits a rate-limited task uses and re-queues it without counting the attempt', () => {
     const error = { code: 'ERR_RATE_LIMITED', message: '429', rateLimitedUntil: 9_000 } as const
     const { effects } = run(fresh(), { type: 'answer', task: 0, live: true, now: 0, result: { ok: false, error } })

@@ -53,6 +53,20 @@ export interface AttemptRepair {
   readonly prompt: string
   /** The CLI session of the run before, resumed where the CLI can. */
   readonly sessionId?: string
+  /** What the CLI reported for that session so far (`output.sessionTotals`): the repair takes it off what it reports again. */
+  readonly sessionTotals?: SessionTotals
+}
+
+/**
+ * What a CLI reported for a session since its start, where its reports on a resumed session
+ * span every run of it: Codex's tokens, Claude Code's cost.
+ */
+export interface SessionTotals {
+  /** Input tokens not read from a prompt cache. */
+  readonly inputTokens?: number
+  readonly cachedInputTokens?: number
+  readonly outputTokens?: number
+  readonly costUsd?: number
 }
 
 /** Why an attempt failed. */
@@ -83,9 +97,9 @@ export interface AttemptResources {
 /**
  * `cached` on a success: the output came from the task cache; the agent did not run.
  *
- * `usage` on a result: spend reported together with the outcome (a CLI's final totals). The run
- * records the outcome first and counts this after, so a completed task whose final spend
- * crosses the budget keeps its output.
+ * `usage` on a result: spend reported together with the outcome (a CLI's final totals), one
+ * report or several (one per model). The run records the outcome first and counts this after,
+ * so a completed task whose final spend crosses the budget keeps its output.
  */
 export type AttemptResult = (
   | { readonly ok: true; readonly output: unknown; readonly cached?: true }
@@ -93,7 +107,7 @@ export type AttemptResult = (
 ) & {
   readonly resources?: AttemptResources
   readonly worker?: string
-  readonly usage?: UsageReport
+  readonly usage?: UsageReport | readonly UsageReport[]
   /** The repairs the attempt went through, in order (worktree tasks with `repair`). */
   readonly repairs?: readonly RepairRecord[]
 }

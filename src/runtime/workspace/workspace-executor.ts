@@ -7,6 +7,7 @@ import type {
   AttemptRequest,
   AttemptResult,
   Executor,
+  SessionTotals,
 } from '../execution/executor.ts'
 import { isTroupeError, type ErrorCode } from '../core/errors.ts'
 import type { RepairPolicy, RepairReason, RepairRecord } from '../plan/repair-spec.ts'
@@ -95,7 +96,18 @@ export class WorkspaceExecutor implements Executor {
     const policy = binding.repairs?.get(request.taskId)
     const check = binding.checks?.get(request.taskId)
     const repairs: RepairRecord[] = []
-    const withRepairs = (result: AttemptResult): AttemptResult => (repairs.length === 0 ? result : { ...result, repairs })
+    // Spend the last session held back for its result (a CLI's final totals): it goes with the
+    // result this attempt ends with, or is reported before another session starts (the budget
+    // then knows it when deciding on a repair).
+    let late: AttemptResult['usage']
+    const report = () => {
+      for (const usage of late === undefined ? [] : [late].flat()) listener.onUsage(usage)
+      late = undefined
+    }
+    const withRepairs = (result: AttemptResult): AttemptResult => {
+      const ended = late === undefined ? result : { ...result, usage: late }
+      return repairs.length === 0 ? ended : { ...ended, repairs }
+    }
     try {
       workspaces = await binding.workspaces
       const worktree = await workspaces.create(request.taskId)
@@ -109,13 +121,15 @@ export class WorkspaceExecutor implements Executor {
         const handle = this.#inner.start(attempt, listener)
         started(handle)
         const result = await handle.result
+        late = result.usage
         if (!result.ok && repair?.sessionId !== undefined && result.error.code === 'ERR_COMMAND_FAILED' && !isAborted()) {
           // The CLI exited without a result: most likely the session could not be resumed (its
           // files are gone). The repair goes on as a fresh session: the task's prompt, then the failure.
           const why = oneLine(result.error.message, 300)
           listener.onLog(`repair ${repair.number}: resuming session ${repair.sessionId} failed (${why}); starting a fresh session`)
-          const { sessionId: _lost, ...fresh } = repair
+          const { sessionId: _lost, sessionTotals: _spent, ...fresh } = repair
           repair = fresh
+          report()
           continue
         }
         if (!result.ok) return withRepairs(result)
@@ -125,7 +139,7 @@ export class WorkspaceExecutor implements Executor {
         // merge; rejected or aborted, it is not merged. Repairs after that are not held again.
         if (listener.awaitApproval !== undefined && repairs.length === 0) {
           const approved = await listener.awaitApproval({ workspace: worktree.path, branch: worktree.branch, output: result.output })
-          if (!approved || isAborted()) return cancelled(request)
+          if (!approved || isAborted()) return withRepairs(cancelled(request))
         }
         const checked = await this.#checkAndMerge(workspaces, request, listener, check, policy !== undefined, isAborted)
         if ('merged' in checked) {
@@ -142,6 +156,7 @@ export class WorkspaceExecutor implements Executor {
           const spent = repairs.length > 0 ? ` (after ${repairs.length} repair${repairs.length === 1 ? '' : 's'})` : ''
           return withRepairs({ ok: false, error: { ...failure.error, message: `${failure.error.message}${spent}` } })
         }
+        report()
         const refused = listener.mayRepair?.()
         if (refused !== undefined) {
           return withRepairs({ ok: false, error: { ...failure.error, message: `${failure.error.message}; not repaired: ${refused}` } })
@@ -191,7 +206,7 @@ export class WorkspaceExecutor implements Executor {
     request: AttemptRequest,
     failure: Failure,
     number: number,
-    sessionId: string | undefined,
+    session: Pick<AttemptRepair, 'sessionId' | 'sessionTotals'>,
   ): Promise<AttemptRepair> {
     const { conflicts, hunks } = await workspaces.refresh(request.taskId)
     const reason: RepairReason = conflicts.length > 0 ? 'conflict' : failure.reason!
@@ -199,7 +214,6 @@ export class WorkspaceExecutor implements Executor {
     const before = failure.reason === 'conflict' ? '' : `${failure.error.message}\n\n`
     const conflict = `${before}Conflicts in: ${conflicts.join(', ')}\n${tail(hunks, 6_000)}`
     const detail = clean(conflicts.length > 0 ? conflict : failure.error.message)
-    const session = sessionId === undefined ? {} : { sessionId }
     return { number, reason, detail, prompt: repairPrompt(request.taskId, reason, detail), ...session }
   }
 
@@ -220,10 +234,20 @@ const REASON_OF: Partial<Record<ErrorCode, RepairReason>> = {
   ERR_CHECK_FAILED: 'check',
 }
 
-/** The CLI session an agent's output names (`output.sessionId` of claude-code, codex and gemini agents). */
-function sessionOf(output: unknown): string | undefined {
-  const id = output !== null && typeof output === 'object' ? (output as { sessionId?: unknown }).sessionId : undefined
-  return typeof id === 'string' && /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/.test(id) ? id : undefined
+/**
+ * The CLI session an agent's output names (`output.sessionId` of claude-code, codex and gemini
+ * agents), with the totals the CLI reported for it (`output.sessionTotals`: its numbers that are finite and >= 0).
+ */
+function sessionOf(output: unknown): Pick<AttemptRepair, 'sessionId' | 'sessionTotals'> {
+  const o = output !== null && typeof output === 'object' ? (output as { sessionId?: unknown; sessionTotals?: unknown }) : {}
+  const id = o.sessionId
+  if (typeof id !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/.test(id)) return {}
+  const t = o.sessionTotals !== null && typeof o.sessionTotals === 'object' ? (o.sessionTotals as Record<string, unknown>) : {}
+  const fields = ['inputTokens', 'cachedInputTokens', 'outputTokens', 'costUsd'] as const
+  const valid = fields.filter((key) => typeof t[key] === 'number' && Number.isFinite(t[key]) && t[key] >= 0)
+  if (valid.length === 0) return { sessionId: id }
+  const sessionTotals: SessionTotals = Object.fromEntries(valid.map((key) => [key, t[key]]))
+  return { sessionId: id, sessionTotals }
 }
 
 /** Command output is hostile: no terminal escapes or control characters (tabs and line breaks kept). */

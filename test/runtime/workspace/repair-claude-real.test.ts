@@ -85,6 +85,30 @@ describe.runIf(hasRealCli('claude-code'))('repair loops with the real claude CLI
     expect(gitIn(repo, 'show', 'troupe/rv/integration:work.txt')).toBe('work')
   }, 180_000)
 
+  it('a repair counts only its own cost: a resumed session’s total_cost_usd holds the earlier run (regression: twice)', async () => {
+    const repo = tempRepo({ 'README.md': 'hello\n', '.gitignore': '.troupe/\n' })
+    const script: Script = ({ session, turn }) => {
+      const file = join(session.split(' ')[1]!, turn < 2 ? 'work.txt' : 'fixed.txt')
+      const tokens = turn < 2 ? { inputTokens: 1000, outputTokens: 1000 } : { inputTokens: 1, outputTokens: 1 }
+      if (turn % 2 === 1) return { text: 'done', ...tokens }
+      return { toolUses: [{ name: 'Write', input: { file_path: file, content: 'x\n' } }], ...tokens }
+    }
+    const { runtime, env } = await setUp(script, repo)
+    const plan = {
+      name: 'repair-cost',
+      workspace: 'worktree',
+      integration: { verify: 'test -f fixed.txt' },
+      agents: { coder: { kind: 'claude-code', bin: claude, env, repair: { attempts: 1 } } },
+      tasks: [{ id: 't', agent: 'coder', retries: 0, input: { prompt: 'fix {{workspace}}' } }],
+    } as Plan
+    const result = await runtime.run(plan, { runId: 'rk', baseDir: repo }).result
+    expect(result.tasks.t?.repairs).toHaveLength(1)
+    const output = result.tasks.t?.output as { usage: { costUsd: number }; sessionTotals: { costUsd: number } }
+    // The spend is Claude's own total for the session (both runs), once; the repair's own share is small.
+    expect(result.usage?.total.costUsd).toBeCloseTo(output.sessionTotals.costUsd, 6)
+    expect(output.usage.costUsd).toBeLessThan(output.sessionTotals.costUsd / 10)
+  }, 180_000)
+
   it('acceptance: a conflict is repaired after rebasing: the later task resolves it in its session, both changes merged', async () => {
     const repo = tempRepo({ 'shared.txt': 'one\n', '.gitignore': '.troupe/\n' })
     let aMerged: () => void = () => {}

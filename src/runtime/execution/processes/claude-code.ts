@@ -107,7 +107,12 @@ export const claudeCode: CliParser = {
         const input = num(usage.input_tokens) + num(usage.cache_creation_input_tokens)
         const output = num(usage.output_tokens)
         // What the stream did not show: the difference to Claude's own totals (never negative).
-        const totalCost = typeof event.total_cost_usd === 'number' ? num(event.total_cost_usd) : undefined
+        // Its cost spans every run of a resumed session (a repair): the runs before are taken
+        // off (unless it is lower than theirs, i.e. Claude did not carry it over).
+        const sessionCost = typeof event.total_cost_usd === 'number' ? num(event.total_cost_usd) : undefined
+        const prior = state.priorTotals?.costUsd
+        const totalCost = sessionCost !== undefined && prior !== undefined && sessionCost >= prior ? sessionCost - prior : sessionCost
+        if (sessionCost !== undefined) state.sessionTotals = { costUsd: sessionCost }
         const missingIn = Math.max(0, input + cached - state.inputTokens)
         const missingOut = Math.max(0, output - state.outputTokens)
         const missingCost = totalCost === undefined ? undefined : Math.max(0, totalCost - state.costUsd)

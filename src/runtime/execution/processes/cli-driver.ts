@@ -3,7 +3,7 @@ import type { UsageReport } from '../../admission/usage.ts'
 import type { ModelPrice } from '../../core/config.ts'
 import type { CliAgentSpec, CliPermission } from '../../plan/agent-spec.ts'
 import { renderString } from '../../plan/templates.ts'
-import type { AttemptResult } from '../executor.ts'
+import type { AttemptResult, SessionTotals } from '../executor.ts'
 import type { GroupExit } from './process-group.ts'
 import { cutMarker, exitFailure, type DriverContext, type ProcessDriver } from './process-driver.ts'
 
@@ -27,6 +27,10 @@ export interface StreamState {
   permissionDenials: string[]
   /** The model the CLI says it used (for `byModel`). */
   model: string | undefined
+  /** What the CLI last reported for the session since its start (Codex: tokens, Claude: cost), for `output.sessionTotals`. */
+  sessionTotals: SessionTotals | undefined
+  /** A resumed session's totals before this run (the repair's `sessionTotals`), to take off what the CLI reports again. */
+  priorTotals: SessionTotals | undefined
 }
 
 /** One model call's spend, as the CLI reports it. */
@@ -48,9 +52,10 @@ export interface CliEvents {
   /** Spend of one model call, reported to the run at once. */
   usage(call: ModelCall): void
   /**
-   * Spend the stream only shows with its final result (the CLI's totals minus what was
-   * streamed; `apiCalls` 0 by default): it goes with the attempt's result, counted after the
-   * outcome, so a completed task whose last spend crosses the budget keeps its output.
+   * Spend the stream only shows with its final result (Claude's totals minus what was streamed,
+   * Codex's `turn.completed` tokens, Gemini's `result` stats; `apiCalls` 0 by default): it goes
+   * with the attempt's result, counted after the outcome, so a completed task whose last spend
+   * crosses the budget keeps its output. Calls add up, one report per model.
    */
   finalUsage(call: ModelCall): void
   /** A line for the live view (assistant text, a tool call). */
@@ -125,12 +130,14 @@ export class CliDriver implements ProcessDriver {
     rateLimitedUntil: undefined,
     permissionDenials: [],
     model: undefined,
+    sessionTotals: undefined,
+    priorTotals: undefined,
   }
   readonly #events: CliEvents
   /** Stderr lines that are not known chatter (for the error message). */
   #stderr = ''
-  /** Spend reported with the final result (`CliEvents.finalUsage`), sent with the attempt's result. */
-  #finalUsage: UsageReport | undefined
+  /** Spend reported with the final result (`CliEvents.finalUsage`) by model, sent with the attempt's result. */
+  readonly #finalUsage = new Map<string | undefined, UsageReport>()
 
   constructor(spec: CliAgentSpec, context: DriverContext, parser: CliParser) {
     this.#spec = spec
@@ -146,6 +153,7 @@ export class CliDriver implements ProcessDriver {
     // A repair resumes the session before, told what failed; without one, a fresh session gets the task's prompt and the failure.
     const repair = context.request.repair
     const resume = repair?.sessionId
+    if (resume !== undefined) this.#state.priorTotals = repair?.sessionTotals
     this.stdin = repair === undefined ? prompt : resume !== undefined ? repair.prompt : `${prompt}\n\n${repair.prompt}`
     const extra = spec.args.map((arg, i) => renderString(arg, context.scope, `agents.${spec.name}.args[${i}]`))
     const maxTurnsAt = extra.indexOf('--max-turns')
@@ -181,10 +189,8 @@ export class CliDriver implements ProcessDriver {
       },
       finalUsage: (call) => {
         const report = count(call, call.apiCalls ?? 0)
-        const before = this.#finalUsage
-        const sum = (key: 'costUsd' | 'tokens' | 'apiCalls') => (before?.[key] ?? 0) + (report[key] ?? 0)
-        this.#finalUsage =
-          before === undefined ? report : { costUsd: sum('costUsd'), tokens: sum('tokens'), apiCalls: sum('apiCalls'), model: report.model }
+        const before = this.#finalUsage.get(report.model)
+        this.#finalUsage.set(report.model, before === undefined ? report : sumOf(before, report))
       },
       log: (line) => context.log(line),
       turn: (message) => {
@@ -225,7 +231,13 @@ export class CliDriver implements ProcessDriver {
 
   finish(exit: GroupExit, tails: { readonly stdout: string; readonly stderr: string }): AttemptResult {
     const result = this.#outcome(exit, tails)
-    return this.#finalUsage === undefined ? result : { ...result, usage: this.#finalUsage }
+    const usage = this.lateUsage()
+    return usage === undefined ? result : { ...result, usage }
+  }
+
+  /** The spend `CliEvents.finalUsage` held back, one report per model (also for an attempt stopped after its final result). */
+  lateUsage(): readonly UsageReport[] | undefined {
+    return this.#finalUsage.size === 0 ? undefined : [...this.#finalUsage.values()]
   }
 
   #outcome(exit: GroupExit, tails: { readonly stdout: string; readonly stderr: string }): AttemptResult {
@@ -269,9 +281,16 @@ export class CliDriver implements ProcessDriver {
         usage: { inputTokens: state.inputTokens, outputTokens: state.outputTokens, costUsd: state.costUsd },
         turns: state.turns,
         ...(state.model === undefined ? {} : { model: state.model }),
+        ...(state.sessionTotals === undefined ? {} : { sessionTotals: state.sessionTotals }),
       },
     }
   }
+}
+
+/** Two reports of one model added up. */
+function sumOf(a: UsageReport, b: UsageReport): UsageReport {
+  const sum = (key: 'costUsd' | 'tokens' | 'apiCalls') => (a[key] ?? 0) + (b[key] ?? 0)
+  return { costUsd: sum('costUsd'), tokens: sum('tokens'), apiCalls: sum('apiCalls'), ...(b.model === undefined ? {} : { model: b.model }) }
 }
 
 /** USD of one call at `price` (cached input at its own price, else the input price). */

@@ -1,4 +1,5 @@
 import type { CliPermission } from '../../plan/agent-spec.ts'
+import type { SessionTotals } from '../executor.ts'
 import { DEFAULT_RATE_LIMIT_PAUSE_MS, num, obj, preview, type CliEvents, type CliParser, type StreamState } from './cli-driver.ts'
 
 const RATE_LIMITED = /rate.?limit|429|too many requests|usage limit/i
@@ -55,6 +56,23 @@ function itemSeen(state: StreamState, events: CliEvents, item: Record<string, un
   }
 }
 
+interface Tokens {
+  readonly inputTokens: number
+  readonly cachedInputTokens: number
+  readonly outputTokens: number
+}
+
+/** What `totals` added to `before` (Codex's totals span a whole thread), or `totals` if they are not a continuation of `before`. */
+function since(totals: Tokens, before: SessionTotals): Tokens {
+  const { inputTokens: beforeIn, cachedInputTokens: beforeCached, outputTokens: beforeOut } = before
+  if (beforeIn === undefined || beforeCached === undefined || beforeOut === undefined) return totals
+  const cached = totals.cachedInputTokens - beforeCached
+  const input = totals.inputTokens + totals.cachedInputTokens - (beforeIn + beforeCached)
+  const output = totals.outputTokens - beforeOut
+  if (cached < 0 || input < 0 || output < 0) return totals
+  return { inputTokens: Math.max(0, input - cached), cachedInputTokens: Math.min(cached, input), outputTokens: output }
+}
+
 /**
  * Codex headless: `codex exec --json --skip-git-repo-check -s S [-m M] [args] -` with the prompt
  * on stdin (`-`). troupe chooses the working directory (a worktree, or the plan's directory), so
@@ -71,7 +89,8 @@ function itemSeen(state: StreamState, events: CliEvents, item: Record<string, un
  * `error` not followed by a completed turn) fails the task, and only such a final rate limit
  * re-queues it; a 429 Codex is retrying pauses the task's limits for a few seconds at once
  * (`CliEvents.rateLimited`). Model calls are counted as items stream (`itemSeen`), their tokens
- * at `turn.completed`, the only usage Codex reports. Codex reports tokens, not cost: cost =
+ * at `turn.completed`, the only usage Codex reports: final usage, counted with the attempt's
+ * result (`CliEvents.finalUsage`). Codex reports tokens, not cost: cost =
  * tokens × `config.prices` (cached input at its own price). A rate-limit failure carries no
  * reset time: the task pauses for a minute.
  */
@@ -120,15 +139,17 @@ export const codex: CliParser = {
         // A turn that completed recovered from whatever was reported before it.
         state.error = undefined
         state.rateLimitedUntil = undefined
-        // The turn's tokens, summed over its model calls (counted live): a correction, no more calls.
+        // The thread's tokens so far, summed over its model calls (counted live): no more calls,
+        // and it goes with the result, so a completed turn whose tokens cross the budget keeps
+        // its output. A resumed thread (a repair) reports the runs before it too: those are
+        // taken off (unless the totals are lower than theirs, i.e. Codex did not carry them).
         const usage = obj(event.usage)
         const cached = Math.min(num(usage.cached_input_tokens), num(usage.input_tokens))
-        events.usage({
-          inputTokens: num(usage.input_tokens) - cached,
-          cachedInputTokens: cached,
-          outputTokens: num(usage.output_tokens),
-          apiCalls: 0,
-        })
+        const input = num(usage.input_tokens) - cached
+        const totals: Tokens = { inputTokens: input, cachedInputTokens: cached, outputTokens: num(usage.output_tokens) }
+        const before = state.sessionTotals ?? state.priorTotals
+        state.sessionTotals = totals
+        events.finalUsage(before === undefined ? totals : since(totals, before))
         calls.delete(state)
         return
       }

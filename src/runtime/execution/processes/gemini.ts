@@ -83,8 +83,8 @@ function flush(p: Progress, events: CliEvents, all: boolean): void {
 }
 
 /**
- * A new model call's first output: counted at once (its tokens come with the `result`, as a
- * correction: the stream reports no usage per call).
+ * A new model call's first output: counted at once (its tokens come with the `result`: the
+ * stream reports no usage per call).
  */
 function callStarted(p: Progress, events: CliEvents): void {
   if (p.inCall) return
@@ -104,7 +104,8 @@ function callStarted(p: Progress, events: CliEvents): void {
  *
  * The stream has no per-response usage: model calls are counted as they stream (a call's first
  * message or tool call after tool results went back), their tokens at `result`, per model in
- * `stats.models` (the model names the API reported). Gemini retries a 429 by itself and says so
+ * `stats.models` (the model names the API reported), counted with the attempt's result
+ * (`CliEvents.finalUsage`). Gemini retries a 429 by itself and says so
  * only on stderr (`Attempt n failed: …` / `Retrying after N ms`): the task's limits pause that
  * long, and the session goes on. Deltas are assembled into
  * lines for the log; the output's text is the last assistant message (the answer), not every
@@ -190,16 +191,17 @@ export const gemini: CliParser = {
         flush(p, events, true)
         state.done = true
         const stats = obj(event.stats)
-        // Tokens per model the API reported (`modelVersion`), as a correction to the calls counted live.
+        // Tokens per model the API reported (`modelVersion`), for the calls counted live: they go
+        // with the result, so a completed session whose tokens cross the budget keeps its output.
         const models = Object.entries(obj(stats.models)).map(([model, value]) => [model, obj(value)] as const)
         for (const [model, m] of models) {
           const cached = num(m.cached)
           const input = typeof m.input === 'number' ? num(m.input) : Math.max(0, num(m.input_tokens) - cached)
           if (input + cached + num(m.output_tokens) > 0)
-            events.usage({ inputTokens: input, cachedInputTokens: cached, outputTokens: num(m.output_tokens), model, apiCalls: 0 })
+            events.finalUsage({ inputTokens: input, cachedInputTokens: cached, outputTokens: num(m.output_tokens), model })
         }
         if (models.length === 0 && num(stats.input_tokens) + num(stats.output_tokens) > 0) {
-          events.usage({ inputTokens: num(stats.input_tokens), outputTokens: num(stats.output_tokens), apiCalls: 0 })
+          events.finalUsage({ inputTokens: num(stats.input_tokens), outputTokens: num(stats.output_tokens) })
         }
         if (event.status !== 'success') {
           const error = obj(event.error)

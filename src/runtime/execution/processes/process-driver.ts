@@ -19,6 +19,11 @@ export interface ProcessDriver {
   onStderrLine(line: string): void
   /** The attempt's result once the group is gone (resources are added by the executor). */
   finish(exit: GroupExit, tails: { readonly stdout: string; readonly stderr: string }): AttemptResult
+  /**
+   * Spend the driver holds back for the result (`CliEvents.finalUsage`): the executor adds it to
+   * a result it makes itself (the attempt was stopped, or over its memory cap), so it still counts.
+   */
+  lateUsage?(): AttemptResult['usage']
 }
 
 export interface DriverContext {

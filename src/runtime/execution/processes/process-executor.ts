@@ -236,12 +236,16 @@ export class ProcessExecutor implements Executor {
       this.#groups.delete(group)
       const resources = sample?.stop()
       await file.close()
+      // Spend a CLI reported with its final result before it was stopped still counts.
+      const late = driver.lateUsage?.()
+      const usage = late === undefined ? {} : { usage: late }
       if (overCapMb !== undefined) {
         const message = `Task "${request.taskId}" attempt ${request.attempt}: its process group held ${overCapMb} MB resident, over governor.memory.perProcessMb (${maxRssMb} MB); the group was killed`
-        return { ok: false, error: { code: 'ERR_WORKER_OOM', message }, resources }
+        return { ok: false, error: { code: 'ERR_WORKER_OOM', message }, resources, ...usage }
       }
       if (aborted) {
-        return { ok: false, error: { code: 'ERR_CANCELLED', message: `Task "${request.taskId}" attempt ${request.attempt} was stopped (its process group got SIGTERM, then SIGKILL)` }, resources }
+        const message = `Task "${request.taskId}" attempt ${request.attempt} was stopped (its process group got SIGTERM, then SIGKILL)`
+        return { ok: false, error: { code: 'ERR_CANCELLED', message }, resources, ...usage }
       }
       let outcome: AttemptResult
       try {

@@ -83,6 +83,20 @@ describe('claude-code agents (stand-in)', () => {
     expect(logs).toEqual(expect.arrayContaining(['Warning: this is not JSON', '[1, 2, 3]']))
   })
 
+  it('a session stopped after its final result still counts the spend that came with it (regression: $0 counted)', async () => {
+    const run = runtime.run(cli('claude-code', 'linger'))
+    let lingering: () => void = () => {}
+    const seen = new Promise<void>((resolve) => (lingering = resolve))
+    run.on('task:log', (e) => e.message === 'lingering' && lingering())
+    // Stdout lines are read in order: once `lingering` is logged, the result event before it was read.
+    await seen
+    await run.cancel('test done')
+    const result = await run.result
+    expect(result.tasks.t?.state).toBe('CANCELLED')
+    // The stand-in's streamed calls are unpriced here; its total_cost_usd comes with the result.
+    expect(result.usage?.total.costUsd).toBeCloseTo(0.0123, 6)
+  })
+
   it('fails with ERR_COMMAND_FAILED when the CLI exits non-zero without a result', async () => {
     const result = await runtime.run(cli('claude-code', 'crash')).result
     const message = 'Agent "architect" exited with code 3; stderr: stand-in: segfault-like crash'

@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { codex } from '../../../../src/runtime/execution/processes/codex.ts'
+import type { Plan } from '../../../../src/runtime/plan/plan.ts'
 import { createRuntime, type Runtime } from '../../../../src/runtime/runtime.ts'
 import { CLI_ENTRY } from '../../../helpers/cli.ts'
 import { gitIn, tempRepo } from '../../../helpers/git-repo.ts'
@@ -70,6 +71,22 @@ const shell = (cmd: string) => ({ name: 'exec_command', arguments: { cmd } })
 const outputs = (request: RecordedRequest | undefined) => (request === undefined ? '' : Object.values(callOutputs(request)).join('\n'))
 /** A directory outside any git repository. */
 const plainDir = () => mkdtempSync(join(tmp.dir, 'plain-'))
+/** A runtime of its own pricing MODEL at $2/M input and $8/M output, with `config` added (a budget). */
+const pricedRuntime = (config: Record<string, unknown> = {}) =>
+  createRuntime({
+    config: {
+      pool: { minThreads: 0, maxThreads: 1 },
+      governor: { enabled: false },
+      checkpoint: { enabled: false },
+      models: { [MODEL]: { model: MODEL, inputUsdPerMTok: 2, outputUsdPerMTok: 8 } },
+      ...config,
+    },
+  })
+/** A one-task worktree plan of `s` whose task has `extra` (`check`, `repair`). */
+const worktreeTask = (s: ResponsesServer, extra: Record<string, unknown>): Plan => {
+  const plan = cliPlan('codex', 'checked', [task(s, 't', 'go')], { workspace: 'worktree' })
+  return { ...plan, tasks: plan.tasks.map((t) => ({ ...t, ...extra })) } as Plan
+}
 
 // Generous: each test starts real CLIs on a shared 2-core machine.
 describe.skipIf(!hasRealCli('codex'))('codex (real CLI)', { timeout: 120_000 }, () => {
@@ -264,6 +281,60 @@ describe.skipIf(!hasRealCli('codex'))('codex (real CLI)', { timeout: 120_000 }, 
     expect(turns).toBeGreaterThanOrEqual(1)
     expect(result.usage?.byModel[MODEL]?.apiCalls).toBe(turns)
     expect(result.usage?.byModel[MODEL]?.costUsd).toBeCloseTo(0.0115)
+  })
+
+  it('a completed session whose final totals cross the budget keeps its output (regression: CANCELLED, output discarded)', async () => {
+    const s = await server([
+      { calls: [shell('true')], usage: { input: 1000, output: 100 } },
+      { text: 'done', usage: { input: 1000, output: 100 } },
+    ])
+    const own = pricedRuntime({ budget: { maxCostUsd: 0.001, onExceeded: 'fail' } })
+    try {
+      const plan = cliPlan('codex', 'cross', [task(s, 't', 'go'), task(s, 'next', 'go', { dependsOn: ['t'] })])
+      const result = await own.run(plan, { baseDir: plainDir() }).result
+      // Codex streams no spend per call (those are counted at $0); its turn.completed totals:
+      // 2000 input × $2/M + 200 output × $8/M = $0.0056, over the $0.001 budget.
+      expect(result.usage?.total.costUsd).toBeCloseTo(0.0056, 6)
+      expect(result.tasks.t?.state).toBe('COMPLETED')
+      expect(result.tasks.t?.output).toMatchObject({ text: 'done' })
+      // The crossing stops the rest of the run.
+      expect(result.error?.code).toBe('ERR_BUDGET_EXCEEDED')
+      expect(result.tasks.next).toMatchObject({ state: 'CANCELLED', attempts: 0 })
+      expect(s.turns).toHaveLength(2)
+    } finally {
+      await own.close({ force: true })
+    }
+  })
+
+  it('a worktree task whose check fails still counts its session’s tokens (regression: lost with the replaced result)', async () => {
+    const s = await server([{ text: 'done', usage: { input: 1000, output: 100 } }])
+    const own = pricedRuntime()
+    try {
+      const repo = tempRepo({ 'README.md': 'hello\n', '.gitignore': '.troupe/\n' })
+      const result = await own.run(worktreeTask(s, { check: 'echo broken; exit 1' }), { baseDir: repo }).result
+      expect(result.tasks.t?.error?.code).toBe('ERR_CHECK_FAILED')
+      // 1000 input × $2/M + 100 output × $8/M
+      expect(result.usage?.total.costUsd).toBeCloseTo(0.0028, 6)
+    } finally {
+      await own.close({ force: true })
+    }
+  })
+
+  it('a session whose check failed counts its tokens before a repair is decided: a budget they cross starts no repair', async () => {
+    const s = await server(() => ({ text: 'done', usage: { input: 1000, output: 100 } }))
+    const own = pricedRuntime({ budget: { maxCostUsd: 0.001, onExceeded: 'fail' } })
+    try {
+      const repo = tempRepo({ 'README.md': 'hello\n', '.gitignore': '.troupe/\n' })
+      const plan = worktreeTask(s, { check: 'echo broken; exit 1', repair: { attempts: 2, on: ['check'] } })
+      const result = await own.run(plan, { baseDir: repo }).result
+      // The first session's $0.0028 stopped the run before a repair could start.
+      expect(s.turns).toHaveLength(1)
+      expect(result.usage?.total.costUsd).toBeCloseTo(0.0028, 6)
+      expect(result.tasks.t).toMatchObject({ state: 'CANCELLED', error: { code: 'ERR_BUDGET_EXCEEDED' } })
+      expect(result.tasks.t?.repairs).toBeUndefined()
+    } finally {
+      await own.close({ force: true })
+    }
   })
 
   it('a cancelled attempt leaves no troupe-mcp dir', async () => {

@@ -214,6 +214,41 @@ describe.skipIf(!hasRealCli('gemini'))('gemini (real CLI)', { timeout: 120_000 }
     expect(result.usage?.byModel['gemini-scripted']?.costUsd).toBeCloseTo(0.0084)
   })
 
+  it('a completed session whose final totals cross the budget keeps its output, per model (regression: CANCELLED)', async () => {
+    const s = await server([
+      { calls: [{ name: 'read_file', args: { file_path: 'README.md' } }], usage: { input: 1000, output: 100 }, model: 'gemini-scripted' },
+      { text: 'done', usage: { input: 3000, output: 500 }, model: MODEL },
+    ])
+    const own = createRuntime({
+      config: {
+        pool: { minThreads: 0, maxThreads: 1 },
+        governor: { enabled: false },
+        checkpoint: { enabled: false },
+        budget: { maxCostUsd: 0.001, onExceeded: 'fail' },
+        models: {
+          [MODEL]: { model: MODEL, inputUsdPerMTok: 1, outputUsdPerMTok: 4 },
+          'gemini-scripted': { model: 'gemini-scripted', inputUsdPerMTok: 2, outputUsdPerMTok: 8 },
+        },
+      },
+    })
+    try {
+      const plan = cliPlan('gemini', 'cross', [task(s, 't', 'go'), task(s, 'next', 'go', { dependsOn: ['t'] })])
+      const result = await own.run(plan, { baseDir: tempRepo() }).result
+      // Gemini streams no spend per call (those are counted at $0); its result's stats, per model:
+      // gemini-scripted 1000 × $2/M + 100 × $8/M = $0.0028, MODEL 3000 × $1/M + 500 × $4/M = $0.005.
+      expect(result.usage?.total.costUsd).toBeGreaterThan(0.001)
+      expect(result.tasks.t?.state).toBe('COMPLETED')
+      expect(result.tasks.t?.output).toMatchObject({ text: 'done' })
+      expect(result.usage?.byModel['gemini-scripted']?.costUsd).toBeCloseTo(0.0028, 6)
+      expect(result.usage?.byModel[MODEL]?.costUsd).toBeCloseTo(0.005, 6)
+      // The crossing stops the rest of the run.
+      expect(result.error?.code).toBe('ERR_BUDGET_EXCEEDED')
+      expect(result.tasks.next).toMatchObject({ state: 'CANCELLED', attempts: 0 })
+    } finally {
+      await own.close({ force: true })
+    }
+  }, 120_000)
+
   it('429s Gemini retries by itself never re-run the session: one attempt, COMPLETED, the retry chatter in the log', async () => {
     const s = await server([
       { fault: 'status', status: 429, retryAfterSeconds: 1 },

@@ -26,7 +26,9 @@ async function runRepaired(kind: 'codex' | 'gemini', env: Record<string, string>
   } as never)
   const agents = plan.agents as Record<string, Record<string, unknown>>
   agents.t!.repair = { attempts: 1 }
-  const config = { pool: { minThreads: 0, maxThreads: 1 }, governor: { enabled: false }, checkpoint: { dir: join(repo, '.troupe') } }
+  const models = { [model]: { model, inputUsdPerMTok: 1, cachedInputUsdPerMTok: 0.5, outputUsdPerMTok: 4 } }
+  const checkpoint = { dir: join(repo, '.troupe') }
+  const config = { pool: { minThreads: 0, maxThreads: 1 }, governor: { enabled: false }, checkpoint, models }
   const runtime = createRuntime({ config })
   try {
     return { result: await runtime.run(plan, { runId: 'rr', baseDir: repo }).result, repo }
@@ -35,9 +37,10 @@ async function runRepaired(kind: 'codex' | 'gemini', env: Record<string, string>
   }
 }
 
+const shell = (cmd: string) => ({ name: 'exec_command', arguments: { cmd } })
+
 describe.skipIf(!hasRealCli('codex'))('codex repair (real CLI)', { timeout: 120_000 }, () => {
   it('a failing verify is repaired by `codex exec resume <thread>`: the model sees its first turn and the failure', async () => {
-    const shell = (cmd: string) => ({ name: 'exec_command', arguments: { cmd } })
     const seen: RecordedRequest[] = []
     const s = await startResponsesServer((request, turn) => {
       seen.push(request)
@@ -54,6 +57,26 @@ describe.skipIf(!hasRealCli('codex'))('codex repair (real CLI)', { timeout: 120_
     expect(resumed).toContain('first done')
     expect(resumed).toContain('VERIFY-SAYS: fixed.txt is missing')
     expect(gitIn(repo, 'show', 'troupe/rr/integration:fixed.txt')).toBe('fixed')
+  })
+})
+
+describe.skipIf(!hasRealCli('codex'))('codex repair usage (real CLI)', { timeout: 120_000 }, () => {
+  it('a Codex repair counts only its own tokens: a resumed thread’s totals hold the earlier run (regression: twice)', async () => {
+    const s = await startResponsesServer((_request, turn) => {
+      if (turn === 0) return { calls: [shell('echo work > work.txt')], usage: { input: 1000, cached: 400, output: 10 } }
+      if (turn === 1) return { text: 'first done', usage: { input: 1000, output: 10 } }
+      if (turn === 2) return { calls: [shell('echo fixed > fixed.txt')], usage: { input: 100, output: 1 } }
+      return { text: 'fixed', usage: { input: 100, output: 1 } }
+    })
+    servers.push(s)
+    const { result } = await runRepaired('codex', codexUser(tmp.dir, s), 'gpt-5-codex')
+    expect(result.tasks.t?.state).toBe('COMPLETED')
+    expect(result.tasks.t?.repairs).toHaveLength(1)
+    // Every call once: 2200 input (400 cached) and 22 output tokens; 1800 × $1/M + 400 × $0.5/M + 22 × $4/M.
+    expect(result.usage?.total.tokens).toBe(2222)
+    expect(result.usage?.total.costUsd).toBeCloseTo(0.002088, 8)
+    // The output is the repair session's own.
+    expect(result.tasks.t?.output).toMatchObject({ usage: { inputTokens: 200, outputTokens: 2 } })
   })
 })
 
