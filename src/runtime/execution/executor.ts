@@ -5,8 +5,8 @@
  * interface; each implementation lives in its own folder under `execution/`.
  */
 import type { ClaimResult } from '../admission/gate.ts'
-import type { Mailbox } from '../coordination/mailbox.ts'
-import type { Scratchpad } from '../coordination/scratchpad.ts'
+import type { InboxPage, Message } from '../coordination/mailbox.ts'
+import type { Note, NotePage } from '../coordination/scratchpad.ts'
 import type { UsageReport } from '../admission/usage.ts'
 import type { TaskState } from '../core/task-state.ts'
 import type { ErrorCode, SerializedError } from '../core/errors.ts'
@@ -111,8 +111,8 @@ export interface AttemptListener {
    * pauses the limits the task `uses` until `until`, and the attempt goes on.
    */
   onRateLimited?(until: number, message: string): void
-  /** `ctx.claim(path)`: answers at once. */
-  onClaim(path: string): ClaimResult
+  /** `ctx.claim(path)`: answers at once (a remote worker's, once the coordinator answered). */
+  onClaim(path: string): ClaimResult | Promise<ClaimResult>
   /** `ctx.release(path)`. */
   onRelease(path: string): void
   /**
@@ -143,9 +143,26 @@ export interface AttemptListener {
    * The run's scratchpad (`ctx.scratchpad`, the `scratchpad_*` tools), once it is open; absent
    * where the run keeps none for its attempts (a remote worker's).
    */
-  scratchpad?(): Scratchpad | undefined
+  scratchpad?(): ScratchpadAccess | undefined
   /** The run's messages between tasks (`send_message`, `read_messages`), once open; absent likewise. */
-  mailbox?(): Mailbox | undefined
+  mailbox?(): MailboxAccess | undefined
+}
+
+/**
+ * The run's scratchpad as an attempt reaches it: the run's own (coordination/scratchpad.ts),
+ * or, on a remote worker, calls to the coordinator's (which notes them as the attempt's task,
+ * whatever `taskId` says).
+ */
+export interface ScratchpadAccess {
+  read(): readonly Note[] | Promise<readonly Note[]>
+  page(since: number, limit: number): NotePage | Promise<NotePage>
+  append(taskId: string, text: string): Promise<Note>
+}
+
+/** The run's mailbox as an attempt reaches it (coordination/mailbox.ts, or a remote worker's calls to it). */
+export interface MailboxAccess {
+  send(from: string, to: string, text: string): Promise<Message>
+  inbox(to: string, since?: number, limit?: number): InboxPage | Promise<InboxPage>
 }
 
 /** What a person approving a merge looks at: the task's worktree, its branch and the attempt's output. */
