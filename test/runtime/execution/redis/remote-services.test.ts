@@ -93,12 +93,12 @@ describe('ctx services of module agents on remote workers (worker processes)', (
     expect(second!.start).toBeGreaterThanOrEqual(first!.end)
   }, 60_000)
 
-  it('ctx.acquire of a limit the config does not define fails the remote attempt with the local code, ERR_ARGUMENT_INVALID', async () => {
+  it('ctx.acquire of a limit the config does not define fails the remote attempt with the message a local attempt gets', async () => {
     const runtime = createRuntime({ config: { ...quiet, limits: { one: { maxConcurrent: 1 } } }, backend: redis.url })
     const result = await runtime.run({ name: 'remote-unknown-limit', tasks: [{ id: 'a', agent: agent('acquire.mjs'), retries: 0, input: { limit: 'nope' } }] }).result
     await runtime.close()
     expect(result.tasks.a!.state).toBe('FAILED')
-    expect(result.tasks.a!.error?.message).toContain('no limit named "nope"')
+    expect(result.tasks.a!.error?.message).toContain('ctx.acquire: no limit named `"nope"` (string) in config.limits (defined: one)')
   }, 60_000)
 
   it('ctx.claim from remote attempts: a path one attempt holds is refused to the other, with the holder', async () => {
@@ -123,16 +123,20 @@ describe('ctx services of module agents on remote workers (worker processes)', (
     const dir = mkdtempSync(join(tmpdir(), 'troupe-remote-forged-'))
     const until = join(dir, 'until')
     const runtime = createRuntime({ config: quiet, backend: redis.url })
-    const run = runtime.run({ name: 'remote-forged', tasks: [{ id: 'victim', agent: agent('wait-file.mjs'), input: { until } }] })
-    const started = new Promise<void>((resolve) => run.on('task:state', (e) => e.state === 'RUNNING' && resolve()))
-    const jobId = jobIdOf({ runId: run.id, taskId: 'victim', attempt: 1 })
     const connection = redisOptions(parseRedisUrl(redis.url))
     const listen = new Redis(connection)
     const publisher = new Redis(connection)
     const replies: ServiceReply[] = []
-    listen.on('message', (_channel, message) => replies.push(JSON.parse(message) as ServiceReply))
-    await listen.subscribe(answersChannel(jobId))
-    await started
+    let started = false
+    listen.on('message', (channel, message) => {
+      if (channel.includes(':answers:')) replies.push(JSON.parse(message) as ServiceReply)
+      else if ((JSON.parse(message) as { type: string }).type === 'started') started = true
+    })
+    const run = runtime.run({ name: 'remote-forged', tasks: [{ id: 'victim', agent: agent('wait-file.mjs'), input: { until } }] })
+    const jobId = jobIdOf({ runId: run.id, taskId: 'victim', attempt: 1 })
+    await listen.subscribe(answersChannel(jobId), eventsChannel(jobId))
+    // A worker runs the attempt (the coordinator listens by then: it subscribes before it enqueues).
+    await waitFor(() => started)
     const request = { op: 'scratchpad.append', text: 'forged note' } as const
     const forged: ServiceCall[] = [
       // Signed with another secret.
