@@ -5,6 +5,9 @@ import type { AttemptListener } from '../executor.ts'
 import { isSignedService } from './job-signature.ts'
 import { MAX_SERVICE_CALL_CHARS, MAX_SERVICE_TEXT_CHARS, type ServiceCall, type ServiceReply, type ServiceRequest } from './protocol.ts'
 
+/** Sweeps in a row a worker must be missing from before what its attempts hold is given back (a blip is not a loss). */
+const SWEEPS_TO_LOSE = 2
+
 /** Longest limit name or claimed path a remote attempt may send, in characters. */
 const MAX_NAME_CHARS = 4_096
 
@@ -12,6 +15,10 @@ const MAX_NAME_CHARS = 4_096
 interface Session {
   /** The worker's id for this run of the attempt (its `started` event); undefined for a worker that sends none. */
   readonly id: string | undefined
+  /** The worker running it (`troupe worker --name`), once its `started` event came. */
+  readonly worker: string | undefined
+  /** Consecutive sweeps that found its worker not connected. */
+  missed: number
   /** Units of named limits held, by lease id: given back when the session ends, however it ends. */
   readonly leases: Map<number, () => void>
   /** Aborts `ctx.acquire` calls still waiting when the session ends. */
@@ -44,11 +51,33 @@ export class AttemptServices {
   }
 
   /** A worker started (or started again) the attempt: a new session ends the earlier one, giving back what it held. */
-  started(jobId: string, session: string | undefined): void {
+  started(jobId: string, session: string | undefined, worker?: string): void {
     const current = this.#sessions.get(jobId)
     if (current !== undefined && current.id === session) return
     if (current !== undefined) end(current)
-    this.#sessions.set(jobId, { id: session, leases: new Map(), ended: new AbortController(), lastCall: 0 })
+    this.#sessions.set(jobId, { id: session, worker, missed: 0, leases: new Map(), ended: new AbortController(), lastCall: 0 })
+  }
+
+  /** Whether some attempt holds units of named limits (a sweep has something to look at). */
+  get holding(): boolean {
+    for (const session of this.#sessions.values()) if (session.leases.size > 0) return true
+    return false
+  }
+
+  /**
+   * Gives back the units held by attempts whose worker is gone (killed with SIGKILL, its
+   * machine lost): a worker `live` does not list on SWEEPS_TO_LOSE consecutive sweeps. The
+   * attempt itself goes on as BullMQ decides (its job runs again elsewhere once its lock
+   * expires); its later calls of `ctx.acquire` in that session are refused.
+   */
+  sweep(live: ReadonlySet<string>): void {
+    for (const session of this.#sessions.values()) {
+      if (session.worker === undefined || session.leases.size === 0 || live.has(session.worker)) {
+        session.missed = 0
+        continue
+      }
+      if (++session.missed >= SWEEPS_TO_LOSE) end(session)
+    }
   }
 
   /** The attempt ended, however it ended: everything it held goes back. */

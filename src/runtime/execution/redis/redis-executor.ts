@@ -219,6 +219,8 @@ export class RedisExecutor implements Executor {
     if (clients === undefined || this.#reconciling) return
     this.#reconciling = true
     try {
+      // Units of named limits held by attempts of workers that are gone go back (a worker killed with SIGKILL).
+      if (this.#services.holding) this.#services.sweep(new Set((await clients.queue.getWorkers()).map((client) => workerNameOf(client))))
       for (const [jobId, pending] of [...this.#pending]) {
         if (pending.aborted || Date.now() - pending.since < RECONCILE_MS) continue
         const job = await clients.queue.getJob(jobId)
@@ -290,7 +292,7 @@ export class RedisExecutor implements Executor {
     else if (event.type === 'log') pending.listener.onLog(event.message)
     else if (event.type === 'usage') pending.listener.onUsage(event.report)
     else if (event.type === 'rate-limited') pending.listener.onRateLimited?.(event.until, event.message)
-    else if (event.type === 'started') this.#services.started(jobId, event.session)
+    else if (event.type === 'started') this.#services.started(jobId, event.session, event.worker)
     else if (event.type === 'service') this.#services.handle(jobId, pending.request.taskId, pending.listener, event, message.length)
     else if (event.type === 'spawn') {
       // Only a worker holding the secret may add tasks to the run (the coordinator signs the jobs they become).

@@ -190,6 +190,40 @@ describe('a worker killed with SIGKILL while its attempt holds a named limit', (
   }, 90_000)
 })
 
+describe('a worker killed with SIGKILL while its attempt holds a named limit, no worker free to run it again', () => {
+  let redis: TestRedis
+
+  beforeAll(async () => {
+    redis = await startRedis()
+  }, 60_000)
+
+  afterAll(async () => {
+    await redis?.stop()
+  })
+
+  it('gives the unit back once the worker is gone: an attempt of another run waiting for it on the other worker gets it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'troupe-remote-lost-'))
+    const held = join(dir, 'held')
+    const until = join(dir, 'until')
+    const doomed = await startWorker(redis, 'doomed')
+    // Limits are the runtime's: both runs share the one unit of `one`.
+    const runtime = createRuntime({ config: { ...quiet, limits: { one: { maxConcurrent: 1 } } }, backend: redis.url })
+    const first = runtime.run({ name: 'remote-lost-holder', tasks: [{ id: 'holder', agent: agent('hold-limit.mjs'), input: { limit: 'one', held, until } }] })
+    await waitFor(() => existsSync(held))
+    // `steady` takes the waiter (the doomed worker's one slot is busy), which waits for the unit the holder keeps.
+    await startWorker(redis, 'steady')
+    const second = runtime.run({ name: 'remote-lost-waiter', tasks: [{ id: 'waiter', agent: agent('acquire.mjs'), input: { limit: 'one', ms: 10 } }] })
+    writeFileSync(until, '')
+    doomed.kill('SIGKILL')
+    // The holder's job cannot run again before the waiter ends (steady's only slot): only the sweep frees the unit.
+    const waited = await second.result
+    const held2 = await first.result
+    await runtime.close()
+    expect(waited.tasks.waiter).toMatchObject({ state: 'COMPLETED', worker: 'steady' })
+    expect(held2.tasks.holder).toMatchObject({ state: 'COMPLETED', worker: 'steady' })
+  }, 90_000)
+})
+
 describe('messages between tasks from a remote worker (in-process worker, an executor using the listener)', () => {
   let redis: TestRedis
   let worker: RemoteWorker
