@@ -61,7 +61,12 @@ export class AttemptCalls {
       timer = setTimeout(() => {
         this.#waiting.get(jobId)?.delete(call)
         const seconds = Math.round(this.#timeoutMs / 1000)
-        reject(new TroupeError('ERR_BACKEND_UNAVAILABLE', `${what}: the coordinator did not answer within ${seconds} s (is the run still going, and Redis reachable?)`))
+        reject(
+          new TroupeError(
+            'ERR_BACKEND_UNAVAILABLE',
+            `${what}: the coordinator did not answer within ${seconds} s (is the run still going, and Redis reachable?)`,
+          ),
+        )
       }, this.#timeoutMs)
       timer.unref()
       send(call)

@@ -100,14 +100,18 @@ export class AttemptServices {
   handle(jobId: string, taskId: string, listener: AttemptListener, call: ServiceCall, size: number): void {
     if (typeof call.call !== 'number' || !Number.isSafeInteger(call.call)) return
     const refuse = (code: ErrorCode, message: string) => this.#reply(jobId, { call: call.call, error: { code, message } })
-    if (size > MAX_SERVICE_CALL_CHARS) return refuse('ERR_ARGUMENT_INVALID', `The call is ${size} characters long; at most ${MAX_SERVICE_CALL_CHARS} are taken`)
+    if (size > MAX_SERVICE_CALL_CHARS) {
+      return refuse('ERR_ARGUMENT_INVALID', `The call is ${size} characters long; at most ${MAX_SERVICE_CALL_CHARS} are taken`)
+    }
     if (this.#secret !== undefined && !isSignedService(this.#secret, jobId, call)) {
       return refuse('ERR_JOB_REFUSED', 'The call is not signed by a worker holding the shared secret for this attempt')
     }
     // A coordinator that did not see the attempt start (resumed meanwhile) takes the session of its first signed call.
     if (!this.#sessions.has(jobId)) this.started(jobId, call.session)
     const session = this.#sessions.get(jobId)!
-    if (session.id !== call.session) return refuse('ERR_CANCELLED', 'The call comes from an earlier run of this attempt (its worker was replaced)')
+    if (session.id !== call.session) {
+      return refuse('ERR_CANCELLED', 'The call comes from an earlier run of this attempt (its worker was replaced)')
+    }
     if (call.call <= session.lastCall) return refuse('ERR_JOB_REFUSED', `Call ${call.call} of this attempt was already taken`)
     session.lastCall = call.call
     const problem = requestProblem(call.request)
@@ -118,7 +122,14 @@ export class AttemptServices {
     )
   }
 
-  async #serve(jobId: string, taskId: string, listener: AttemptListener, session: Session, call: number, request: ServiceRequest): Promise<unknown> {
+  async #serve(
+    jobId: string,
+    taskId: string,
+    listener: AttemptListener,
+    session: Session,
+    call: number,
+    request: ServiceRequest,
+  ): Promise<unknown> {
     switch (request.op) {
       case 'scratchpad.page':
         return (await listener.scratchpad?.()?.page(request.since, Math.min(request.limit, MAX_PAGE_NOTES))) ?? { notes: [], total: 0 }
@@ -177,9 +188,13 @@ function codeOf(error: unknown): ErrorCode {
   return error instanceof TypeError || error instanceof RangeError ? 'ERR_ARGUMENT_INVALID' : 'ERR_TASK_FAILED'
 }
 
+const OPS = ['scratchpad.page', 'scratchpad.append', 'messages.send', 'messages.inbox', 'acquire', 'release-lease', 'claim', 'release']
+
 /** Why a request from a worker is not one to take, naming the field; undefined when it is. */
 function requestProblem(request: unknown): string | undefined {
-  if (request === null || typeof request !== 'object') return `\`request\` must be an object, got ${request === null ? 'null' : typeof request}`
+  if (request === null || typeof request !== 'object') {
+    return `\`request\` must be an object, got ${request === null ? 'null' : typeof request}`
+  }
   const r = request as Record<string, unknown>
   const text = (field: string, max: number, optional = false): string | undefined => {
     const value = r[field]
@@ -212,6 +227,6 @@ function requestProblem(request: unknown): string | undefined {
     case 'release':
       return text('path', MAX_NAME_CHARS)
     default:
-      return `\`op\` must be one of scratchpad.page, scratchpad.append, messages.send, messages.inbox, acquire, release-lease, claim, release; got ${JSON.stringify(r.op)?.slice(0, 80)}`
+      return `\`op\` must be one of ${OPS.join(', ')}; got ${JSON.stringify(r.op)?.slice(0, 80)}`
   }
 }

@@ -197,7 +197,8 @@ export async function startRemoteWorker(options: RemoteWorkerOptions): Promise<R
     const session = randomUUID()
     publish(jobId, { type: 'started', worker: options.name, session })
     await subscriber.subscribe(answersChannel(jobId))
-    const handle = options.executor.start(request, listener(jobId, publish, (tasks, wait) => spawn(jobId, tasks, wait), services(jobId, session)))
+    const ctx = listener(jobId, publish, (tasks, wait) => spawn(jobId, tasks, wait), services(jobId, session))
+    const handle = options.executor.start(request, ctx)
     running.set(jobId, handle)
     try {
       return { worker: options.name, result: jsonSafe(await handle.result) }

@@ -22,7 +22,7 @@ export function remoteServices(send: ServiceSender): RemoteServices {
   const call = (what: string, request: ServiceRequest): Promise<unknown> => {
     const size = JSON.stringify(request).length
     if (size > MAX_SERVICE_CALL_CHARS) {
-      const message = `${what}: the call is ${size} characters long; at most ${MAX_SERVICE_CALL_CHARS} go to the coordinator from a remote worker`
+      const message = `${what}: the call is ${size} characters long; at most ${MAX_SERVICE_CALL_CHARS} go to the coordinator`
       return Promise.reject(new TroupeError('ERR_ARGUMENT_INVALID', message))
     }
     return send(what, request)
@@ -41,7 +41,10 @@ export function remoteServices(send: ServiceSender): RemoteServices {
     page: (since: number, limit: number) => call('scratchpad_read', { op: 'scratchpad.page', since, limit }) as Promise<NotePage>,
     append: (_taskId: string, text: string) =>
       // A note is cut at MAX_NOTE_CHARS by the run anyway: what goes over the wire is bounded the same way.
-      call('ctx.scratchpad.append', { op: 'scratchpad.append', text: typeof text === 'string' ? text.slice(0, MAX_SERVICE_TEXT_CHARS) : text }) as Promise<Note>,
+      call('ctx.scratchpad.append', {
+        op: 'scratchpad.append',
+        text: typeof text === 'string' ? text.slice(0, MAX_SERVICE_TEXT_CHARS) : text,
+      }) as Promise<Note>,
   }
   const mailbox = {
     send: (_from: string, to: string, text: string) => call('send_message', { op: 'messages.send', to, text }) as Promise<Message>,

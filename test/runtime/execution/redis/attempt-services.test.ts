@@ -4,7 +4,12 @@ import { isTroupeError } from '../../../../src/runtime/core/errors.ts'
 import type { AttemptListener } from '../../../../src/runtime/execution/executor.ts'
 import { AttemptServices } from '../../../../src/runtime/execution/redis/attempt-services.ts'
 import { signService } from '../../../../src/runtime/execution/redis/job-signature.ts'
-import { MAX_SERVICE_CALL_CHARS, type ServiceCall, type ServiceReply, type ServiceRequest } from '../../../../src/runtime/execution/redis/protocol.ts'
+import {
+  MAX_SERVICE_CALL_CHARS,
+  type ServiceCall,
+  type ServiceReply,
+  type ServiceRequest,
+} from '../../../../src/runtime/execution/redis/protocol.ts'
 import { remoteServices } from '../../../../src/runtime/execution/redis/remote-services.ts'
 
 const SECRET = 'test-secret-0123456789abcdef'
@@ -33,7 +38,11 @@ async function setUp() {
   } as unknown as AttemptListener
   const services = new AttemptServices(SECRET, (_jobId, reply) => replies.push(reply))
   const call = (n: number, request: ServiceRequest, session = 's1'): ServiceCall => ({
-    type: 'service', call: n, session, request, signature: signService(SECRET, JOB, { call: n, session, request }),
+    type: 'service',
+    call: n,
+    session,
+    request,
+    signature: signService(SECRET, JOB, { call: n, session, request }),
   })
   const handle = (c: ServiceCall) => services.handle(JOB, 't', listener, c, JSON.stringify(c).length)
   const settled = () => new Promise((resolve) => setImmediate(resolve))
@@ -62,7 +71,13 @@ describe('AttemptServices (the coordinator taking a worker’s ctx calls)', () =
   it('refuses a call signed for another attempt with ERR_JOB_REFUSED', async () => {
     const { pad, replies, services, settled } = await setUp()
     const request = { op: 'scratchpad.append', text: 'moved' } as const
-    const moved: ServiceCall = { type: 'service', call: 1, session: 's1', request, signature: signService(SECRET, 'other-run.t.1', { call: 1, session: 's1', request }) }
+    const moved: ServiceCall = {
+      type: 'service',
+      call: 1,
+      session: 's1',
+      request,
+      signature: signService(SECRET, 'other-run.t.1', { call: 1, session: 's1', request }),
+    }
     services.handle(JOB, 't', { scratchpad: () => pad } as unknown as AttemptListener, moved, 100)
     await settled()
     expect(pad.size).toBe(0)
@@ -73,13 +88,19 @@ describe('AttemptServices (the coordinator taking a worker’s ctx calls)', () =
     const { services, replies, pad } = await setUp()
     const call: ServiceCall = { type: 'service', call: 1, session: 's1', request: { op: 'scratchpad.append', text: 'x' } }
     services.handle(JOB, 't', { scratchpad: () => pad } as unknown as AttemptListener, call, MAX_SERVICE_CALL_CHARS + 1)
-    expect(replies[0]).toMatchObject({ call: 1, error: { code: 'ERR_ARGUMENT_INVALID', message: expect.stringContaining(`at most ${MAX_SERVICE_CALL_CHARS}`) } })
+    expect(replies[0]).toMatchObject({
+      call: 1,
+      error: { code: 'ERR_ARGUMENT_INVALID', message: expect.stringContaining(`at most ${MAX_SERVICE_CALL_CHARS}`) },
+    })
   })
 
   it('refuses a malformed request naming the field, the value and what is allowed', async () => {
     const { replies, call, handle } = await setUp()
     handle(call(1, { op: 'scratchpad.page', since: -1, limit: 10 }))
-    expect(replies[0]).toEqual({ call: 1, error: { code: 'ERR_ARGUMENT_INVALID', message: 'scratchpad.page: `since` must be an integer >= 0, got -1' } })
+    expect(replies[0]).toEqual({
+      call: 1,
+      error: { code: 'ERR_ARGUMENT_INVALID', message: 'scratchpad.page: `since` must be an integer >= 0, got -1' },
+    })
   })
 
   it('refuses calls of an earlier run of the attempt once another worker started it, with ERR_CANCELLED', async () => {
@@ -95,7 +116,10 @@ describe('AttemptServices (the coordinator taking a worker’s ctx calls)', () =
     services.started(JOB, 's1', 'w1')
     handle(call(1, { op: 'acquire', name: 'one' }))
     await settled()
-    expect(replies).toEqual([{ call: 1, accepted: true }, { call: 1, value: expect.any(Number) }])
+    expect(replies).toEqual([
+      { call: 1, accepted: true },
+      { call: 1, value: expect.any(Number) },
+    ])
     expect(held()).toBe(1)
     services.started(JOB, 's2', 'w2')
     expect(held()).toBe(0)
@@ -128,13 +152,18 @@ describe('remoteServices (the worker side of the ctx calls)', () => {
   it('refuses a message too large to send with ERR_ARGUMENT_INVALID, without calling the coordinator', async () => {
     const sent: ServiceRequest[] = []
     const services = remoteServices(async (_what, request) => sent.push(request))
-    const error = await services.mailbox!()!.send('t', 'u', 'x'.repeat(MAX_SERVICE_CALL_CHARS)).catch((e: unknown) => e)
+    const error = await services.mailbox!()!
+      .send('t', 'u', 'x'.repeat(MAX_SERVICE_CALL_CHARS))
+      .catch((e: unknown) => e)
     expect(isTroupeError(error, 'ERR_ARGUMENT_INVALID')).toBe(true)
     expect(sent).toEqual([])
   })
 
   it('reads the whole scratchpad page by page', async () => {
-    const pages = [{ notes: [{ taskId: 'a', at: 1, text: '1' }], total: 2, next: 1 }, { notes: [{ taskId: 'b', at: 2, text: '2' }], total: 2 }]
+    const pages = [
+      { notes: [{ taskId: 'a', at: 1, text: '1' }], total: 2, next: 1 },
+      { notes: [{ taskId: 'b', at: 2, text: '2' }], total: 2 },
+    ]
     const services = remoteServices(async (_what, request) => pages[(request as { since: number }).since])
     expect((await services.scratchpad!()!.read()).map((note) => note.text)).toEqual(['1', '2'])
   })

@@ -9,7 +9,13 @@ import type { AttemptListener, AttemptRequest, Executor } from '../../../../src/
 import { AttemptCalls } from '../../../../src/runtime/execution/redis/attempt-calls.ts'
 import { parseRedisUrl, redisOptions } from '../../../../src/runtime/execution/redis/connection.ts'
 import { signService } from '../../../../src/runtime/execution/redis/job-signature.ts'
-import { answersChannel, eventsChannel, jobIdOf, type ServiceCall, type ServiceReply } from '../../../../src/runtime/execution/redis/protocol.ts'
+import {
+  answersChannel,
+  eventsChannel,
+  jobIdOf,
+  type ServiceCall,
+  type ServiceReply,
+} from '../../../../src/runtime/execution/redis/protocol.ts'
 import { startRemoteWorker, type RemoteWorker } from '../../../../src/runtime/execution/redis/redis-worker.ts'
 import { createRuntime } from '../../../../src/runtime/runtime.ts'
 import { CLI_ENTRY } from '../../../helpers/cli.ts'
@@ -27,11 +33,15 @@ const children: ChildProcess[] = []
 
 /** Starts a real `troupe worker` process on `redis` and waits until it takes jobs. */
 function startWorker(redis: TestRedis, name: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', TSX, CLI_ENTRY, 'worker', '--backend', redis.url, '--concurrency', '1', '--name', name], {
-    cwd: root,
-    env: { ...process.env, NO_COLOR: '1' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  })
+  const child = spawn(
+    process.execPath,
+    ['--import', TSX, CLI_ENTRY, 'worker', '--backend', redis.url, '--concurrency', '1', '--name', name],
+    {
+      cwd: root,
+      env: { ...process.env, NO_COLOR: '1' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  )
   children.push(child)
   return new Promise((resolve, reject) => {
     let err = ''
@@ -79,7 +89,7 @@ describe('ctx services of module agents on remote workers (worker processes)', (
     expect(notes.map((note) => ({ taskId: note.taskId, text: note.text }))).toEqual([{ taskId: 'writer', text: 'written on a worker' }])
   }, 60_000)
 
-  it('ctx.acquire on a limit of maxConcurrent 1 from two remote attempts: the second holds it only after the first gave it back', async () => {
+  it('ctx.acquire on a limit of maxConcurrent 1 from two remote attempts: the second holds it once the first gave it back', async () => {
     const runtime = createRuntime({ config: { ...quiet, maxParallel: 2, limits: { one: { maxConcurrent: 1 } } }, backend: redis.url })
     const result = await runtime.run({
       name: 'remote-acquire',
@@ -89,13 +99,18 @@ describe('ctx services of module agents on remote workers (worker processes)', (
     expect(result.status).toBe('completed')
     // Both ran at once, one on each worker: only the limit kept their held spans apart.
     expect(new Set([result.tasks.a!.worker, result.tasks.b!.worker])).toEqual(new Set(['w1', 'w2']))
-    const [first, second] = ['a', 'b'].map((id) => result.tasks[id]!.output as { start: number; end: number }).sort((x, y) => x.start - y.start)
+    const [first, second] = ['a', 'b']
+      .map((id) => result.tasks[id]!.output as { start: number; end: number })
+      .sort((x, y) => x.start - y.start)
     expect(second!.start).toBeGreaterThanOrEqual(first!.end)
   }, 60_000)
 
   it('ctx.acquire of a limit the config does not define fails the remote attempt with the message a local attempt gets', async () => {
     const runtime = createRuntime({ config: { ...quiet, limits: { one: { maxConcurrent: 1 } } }, backend: redis.url })
-    const result = await runtime.run({ name: 'remote-unknown-limit', tasks: [{ id: 'a', agent: agent('acquire.mjs'), retries: 0, input: { limit: 'nope' } }] }).result
+    const result = await runtime.run({
+      name: 'remote-unknown-limit',
+      tasks: [{ id: 'a', agent: agent('acquire.mjs'), retries: 0, input: { limit: 'nope' } }],
+    }).result
     await runtime.close()
     expect(result.tasks.a!.state).toBe('FAILED')
     expect(result.tasks.a!.error?.message).toContain('ctx.acquire: no limit named `"nope"` (string) in config.limits (defined: one)')
@@ -109,17 +124,39 @@ describe('ctx services of module agents on remote workers (worker processes)', (
     const result = await runtime.run({
       name: 'remote-claim',
       tasks: [
-        { id: 'holder', agent: agent('claim.mjs'), input: { steps: [['claim', 'src/a.ts'], ['signal', holding], ['wait', asked]] } },
-        { id: 'asker', agent: agent('claim.mjs'), input: { steps: [['wait', holding], ['claim', 'src/a.ts'], ['signal', asked]] } },
+        {
+          id: 'holder',
+          agent: agent('claim.mjs'),
+          input: {
+            steps: [
+              ['claim', 'src/a.ts'],
+              ['signal', holding],
+              ['wait', asked],
+            ],
+          },
+        },
+        {
+          id: 'asker',
+          agent: agent('claim.mjs'),
+          input: {
+            steps: [
+              ['wait', holding],
+              ['claim', 'src/a.ts'],
+              ['signal', asked],
+            ],
+          },
+        },
       ],
     }).result
     await runtime.close()
     expect(result.status).toBe('completed')
     expect((result.tasks.holder!.output as { answers: unknown[] }).answers).toEqual([{ granted: true }])
-    expect((result.tasks.asker!.output as { answers: unknown[] }).answers).toEqual([expect.objectContaining({ granted: false, holder: 'holder' })])
+    expect((result.tasks.asker!.output as { answers: unknown[] }).answers).toEqual([
+      expect.objectContaining({ granted: false, holder: 'holder' }),
+    ])
   }, 60_000)
 
-  it('refuses a forged service call (bad signature, or none) for a running remote attempt with ERR_JOB_REFUSED, and does not act on it', async () => {
+  it('refuses a forged service call (bad signature or none) of a running remote attempt with ERR_JOB_REFUSED: it does nothing', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'troupe-remote-forged-'))
     const until = join(dir, 'until')
     const runtime = createRuntime({ config: quiet, backend: redis.url })
@@ -140,7 +177,13 @@ describe('ctx services of module agents on remote workers (worker processes)', (
     const request = { op: 'scratchpad.append', text: 'forged note' } as const
     const forged: ServiceCall[] = [
       // Signed with another secret.
-      { type: 'service', call: 1_000_001, session: 'forger', request, signature: signService('another-secret-0123456789', jobId, { call: 1_000_001, session: 'forger', request }) },
+      {
+        type: 'service',
+        call: 1_000_001,
+        session: 'forger',
+        request,
+        signature: signService('another-secret-0123456789', jobId, { call: 1_000_001, session: 'forger', request }),
+      },
       { type: 'service', call: 1_000_002, session: 'forger', request },
     ]
     for (const call of forged) await publisher.publish(eventsChannel(jobId), JSON.stringify(call))
@@ -151,7 +194,9 @@ describe('ctx services of module agents on remote workers (worker processes)', (
     listen.disconnect()
     publisher.disconnect()
     // The first two: the attempt's own calls (its read at the end) are answered after them.
-    expect(replies.slice(0, 2)).toEqual(forged.map((call) => ({ call: call.call, error: { code: 'ERR_JOB_REFUSED', message: expect.stringContaining('not signed') } })))
+    expect(replies.slice(0, 2)).toEqual(
+      forged.map((call) => ({ call: call.call, error: { code: 'ERR_JOB_REFUSED', message: expect.stringContaining('not signed') } })),
+    )
     expect(result.status).toBe('completed')
     expect((result.tasks.victim!.output as { notes: unknown[] }).notes).toEqual([])
   }, 60_000)
@@ -174,7 +219,10 @@ describe('a worker killed with SIGKILL while its attempt holds a named limit', (
     const until = join(dir, 'until')
     const doomed = await startWorker(redis, 'doomed')
     const runtime = createRuntime({ config: { ...quiet, limits: { one: { maxConcurrent: 1 } } }, backend: redis.url })
-    const run = runtime.run({ name: 'remote-kill', tasks: [{ id: 'holder', agent: agent('hold-limit.mjs'), input: { limit: 'one', held, until } }] })
+    const run = runtime.run({
+      name: 'remote-kill',
+      tasks: [{ id: 'holder', agent: agent('hold-limit.mjs'), input: { limit: 'one', held, until } }],
+    })
     await waitFor(() => existsSync(held))
     const doomedPid = Number(readFileSync(held, 'utf8'))
     doomed.kill('SIGKILL')
@@ -208,11 +256,17 @@ describe('a worker killed with SIGKILL while its attempt holds a named limit, no
     const doomed = await startWorker(redis, 'doomed')
     // Limits are the runtime's: both runs share the one unit of `one`.
     const runtime = createRuntime({ config: { ...quiet, limits: { one: { maxConcurrent: 1 } } }, backend: redis.url })
-    const first = runtime.run({ name: 'remote-lost-holder', tasks: [{ id: 'holder', agent: agent('hold-limit.mjs'), input: { limit: 'one', held, until } }] })
+    const first = runtime.run({
+      name: 'remote-lost-holder',
+      tasks: [{ id: 'holder', agent: agent('hold-limit.mjs'), input: { limit: 'one', held, until } }],
+    })
     await waitFor(() => existsSync(held))
     // `steady` takes the waiter (the doomed worker's one slot is busy), which waits for the unit the holder keeps.
     await startWorker(redis, 'steady')
-    const second = runtime.run({ name: 'remote-lost-waiter', tasks: [{ id: 'waiter', agent: agent('acquire.mjs'), input: { limit: 'one', ms: 10 } }] })
+    const second = runtime.run({
+      name: 'remote-lost-waiter',
+      tasks: [{ id: 'waiter', agent: agent('acquire.mjs'), input: { limit: 'one', ms: 10 } }],
+    })
     writeFileSync(until, '')
     doomed.kill('SIGKILL')
     // The holder's job cannot run again before the waiter ends (steady's only slot): only the sweep frees the unit.
@@ -240,7 +294,10 @@ describe('messages between tasks from a remote worker (in-process worker, an exe
         return { ok: true as const, output: await mailbox.inbox(request.taskId) }
       }
       return {
-        result: work().catch((error: { code?: 'ERR_TASK_FAILED'; message: string }) => ({ ok: false as const, error: { code: error.code ?? 'ERR_TASK_FAILED', message: error.message, retryable: false } })),
+        result: work().catch((error: { code?: 'ERR_TASK_FAILED'; message: string }) => ({
+          ok: false as const,
+          error: { code: error.code ?? 'ERR_TASK_FAILED', message: error.message, retryable: false },
+        })),
         abort: () => undefined,
       }
     },
@@ -249,7 +306,14 @@ describe('messages between tasks from a remote worker (in-process worker, an exe
 
   beforeAll(async () => {
     redis = await startRedis()
-    worker = await startRemoteWorker({ target: parseRedisUrl(redis.url), name: 'mailer', concurrency: 2, cwd: root, executor: mailer, secret: SECRET })
+    worker = await startRemoteWorker({
+      target: parseRedisUrl(redis.url),
+      name: 'mailer',
+      concurrency: 2,
+      cwd: root,
+      executor: mailer,
+      secret: SECRET,
+    })
   }, 60_000)
 
   afterAll(async () => {
@@ -275,9 +339,15 @@ describe('messages between tasks from a remote worker (in-process worker, an exe
 
   it('a message to a task the run does not have fails as it does locally, with ERR_ARGUMENT_INVALID', async () => {
     const runtime = createRuntime({ config: quiet, backend: redis.url })
-    const result = await runtime.run({ name: 'remote-mail-bad', tasks: [{ id: 'sender', agent: agent('echo.mjs'), retries: 0, input: { to: 'ghost', send: 'hi' } }] }).result
+    const result = await runtime.run({
+      name: 'remote-mail-bad',
+      tasks: [{ id: 'sender', agent: agent('echo.mjs'), retries: 0, input: { to: 'ghost', send: 'hi' } }],
+    }).result
     await runtime.close()
-    expect(result.tasks.sender!.error).toMatchObject({ code: 'ERR_ARGUMENT_INVALID', message: expect.stringContaining('`to` must be the id of a task of this run') })
+    expect(result.tasks.sender!.error).toMatchObject({
+      code: 'ERR_ARGUMENT_INVALID',
+      message: expect.stringContaining('`to` must be the id of a task of this run'),
+    })
   }, 60_000)
 })
 
