@@ -125,7 +125,7 @@ export interface AttemptListener {
    * The `wait_tasks` tool (and `add_tasks` with `wait`): waits for tasks the attempt's task added
    * (or their descendants), giving its slot back meanwhile, until they have all ended or
    * `timeoutMs` ran out; answers each task's state, output and error. Never rejects. Absent
-   * where the run cannot wait for an attempt (a remote backend).
+   * where the run cannot wait for an attempt (on a remote worker: a call to the coordinator).
    */
   onWaitTasks?(request: WaitTasksRequest): Promise<WaitTasksAnswer>
   /**
@@ -141,7 +141,7 @@ export interface AttemptListener {
   mayRepair?(): string | undefined
   /**
    * The run's scratchpad (`ctx.scratchpad`, the `scratchpad_*` tools), once it is open; absent
-   * where the run keeps none for its attempts (a remote worker's).
+   * where the run keeps none for its attempts (on a remote worker: calls to the coordinator's).
    */
   scratchpad?(): ScratchpadAccess | undefined
   /** The run's messages between tasks (`send_message`, `read_messages`), once open; absent likewise. */

@@ -1,4 +1,5 @@
 import { MAX_PAGE_MESSAGES } from '../../coordination/mailbox.ts'
+import { MAX_WAIT_IDS, MAX_WAIT_SECONDS } from '../../coordination/run-tools.ts'
 import { MAX_PAGE_NOTES } from '../../coordination/scratchpad.ts'
 import { isTroupeError, type ErrorCode } from '../../core/errors.ts'
 import type { AttemptListener } from '../executor.ts'
@@ -171,6 +172,13 @@ export class AttemptServices {
       case 'release':
         listener.onRelease(request.path)
         return null
+      case 'wait-tasks': {
+        if (listener.onWaitTasks === undefined) throw new Error('wait_tasks: this run cannot wait for tasks from this attempt')
+        // Taken: the worker waits for the answer as long as the wait lasts.
+        this.#reply(jobId, { call, accepted: true })
+        const { add, ids, timeoutMs } = request
+        return listener.onWaitTasks({ ...(add === undefined ? {} : { add }), ...(ids === undefined ? {} : { ids }), timeoutMs })
+      }
     }
   }
 }
@@ -188,7 +196,7 @@ function codeOf(error: unknown): ErrorCode {
   return error instanceof TypeError || error instanceof RangeError ? 'ERR_ARGUMENT_INVALID' : 'ERR_TASK_FAILED'
 }
 
-const OPS = ['scratchpad.page', 'scratchpad.append', 'messages.send', 'messages.inbox', 'acquire', 'release-lease', 'claim', 'release']
+const OPS = ['scratchpad.page', 'scratchpad.append', 'messages.send', 'messages.inbox', 'acquire', 'release-lease', 'claim', 'release', 'wait-tasks']
 
 /** Why a request from a worker is not one to take, naming the field; undefined when it is. */
 function requestProblem(request: unknown): string | undefined {
@@ -226,6 +234,14 @@ function requestProblem(request: unknown): string | undefined {
     case 'claim':
     case 'release':
       return text('path', MAX_NAME_CHARS)
+    case 'wait-tasks': {
+      const ids = r.ids
+      const badIds = ids !== undefined && (!Array.isArray(ids) || ids.length > MAX_WAIT_IDS || ids.some((id) => typeof id !== 'string' || id.length > MAX_NAME_CHARS))
+      if (badIds) return `wait-tasks: \`ids\` must be an array of at most ${MAX_WAIT_IDS} task ids, got ${JSON.stringify(ids).slice(0, 80)}`
+      const timeout = count('timeoutMs')
+      if (timeout !== undefined) return timeout
+      return (r.timeoutMs as number) > MAX_WAIT_SECONDS * 1000 ? `wait-tasks: \`timeoutMs\` must be at most ${MAX_WAIT_SECONDS * 1000}, got ${r.timeoutMs}` : undefined
+    }
     default:
       return `\`op\` must be one of ${OPS.join(', ')}; got ${JSON.stringify(r.op)?.slice(0, 80)}`
   }

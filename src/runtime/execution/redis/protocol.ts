@@ -80,6 +80,8 @@ export type ServiceRequest =
   | { readonly op: 'release-lease'; readonly lease: number }
   | { readonly op: 'claim'; readonly path: string }
   | { readonly op: 'release'; readonly path: string }
+  /** `wait_tasks` / `add_tasks` with `wait` (WaitTasksRequest): accepted at once, answered once the tasks ended or the timeout ran out. */
+  | { readonly op: 'wait-tasks'; readonly add?: unknown; readonly ids?: readonly string[]; readonly timeoutMs: number }
 
 /** A service call as it crosses Redis, signed like a spawn call (job-signature.ts `signService`). */
 export interface ServiceCall {

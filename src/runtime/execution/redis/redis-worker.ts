@@ -91,21 +91,26 @@ export async function startRemoteWorker(options: RemoteWorkerOptions): Promise<R
   const publish = (jobId: string, event: AttemptEvent) => void publisher.publish(eventsChannel(jobId), JSON.stringify(event)).catch(onError)
   /** BullMQ workers taking one job each in place of attempts that wait for tasks they spawned. */
   const stand: Worker<AttemptJob, AttemptJobResult>[] = []
-  const spawn = async (jobId: string, tasks: unknown, wait: boolean): Promise<SpawnAnswer> => {
+  const spawn = (jobId: string, tasks: unknown, wait: boolean): Promise<SpawnAnswer> => {
+    const send = () =>
+      calls.spawn(jobId, (call) => {
+        const signature = options.secret === null ? undefined : signCall(options.secret, jobId, { call, tasks, wait })
+        publish(jobId, { type: 'spawn', call, tasks, wait, ...(signature === undefined ? {} : { signature }) })
+      })
+    return wait ? standingIn(send) : send()
+  }
+  const standingIn = async <T>(waiting: () => Promise<T>): Promise<T> => {
     // A waiting attempt holds its slot of this worker: another takes jobs in its place
     // meanwhile, so that the tasks it waits for can run here too (a worker whose every slot
     // waits would deadlock). BullMQ's `concurrency` cannot grow a running worker: its loop
     // waits for a job to finish before it reads the new value.
-    const extra = wait ? newWorker(1) : undefined
-    if (extra !== undefined) stand.push(extra)
+    const extra = newWorker(1)
+    stand.push(extra)
     try {
-      return await calls.spawn(jobId, (call) => {
-        const signature = options.secret === null ? undefined : signCall(options.secret, jobId, { call, tasks, wait })
-        publish(jobId, { type: 'spawn', call, tasks, wait, ...(signature === undefined ? {} : { signature }) })
-      })
+      return await waiting()
     } finally {
       // Takes no new job from now on; finishes the one it holds (a forced close stops it sooner).
-      if (extra !== undefined) void extra.close().catch(onError).finally(() => stand.splice(stand.indexOf(extra), 1))
+      void extra.close().catch(onError).finally(() => stand.splice(stand.indexOf(extra), 1))
     }
   }
 
@@ -185,13 +190,15 @@ export async function startRemoteWorker(options: RemoteWorkerOptions): Promise<R
   }
 
   /** The attempt's `ctx` services, each call signed for this run of it (`session`) and answered by the coordinator. */
-  const services = (jobId: string, session: string): RemoteServices =>
-    remoteServices((what, request: ServiceRequest) =>
+  const services = (jobId: string, session: string): RemoteServices => {
+    const remote = remoteServices((what, request: ServiceRequest) =>
       calls.service(jobId, what, (call) => {
         const signature = options.secret === null ? undefined : signService(options.secret, jobId, { call, session, request })
         publish(jobId, { type: 'service', call, session, request, ...(signature === undefined ? {} : { signature }) })
       }),
     )
+    return { ...remote, onWaitTasks: (request) => standingIn(() => remote.onWaitTasks(request)) }
+  }
 
   const run = async (jobId: string, request: AttemptJob['request']): Promise<AttemptJobResult> => {
     const session = randomUUID()

@@ -2,14 +2,14 @@ import type { ClaimResult } from '../../admission/gate.ts'
 import type { InboxPage, Message } from '../../coordination/mailbox.ts'
 import { MAX_PAGE_NOTES, type Note, type NotePage } from '../../coordination/scratchpad.ts'
 import { TroupeError } from '../../core/errors.ts'
-import type { AttemptListener } from '../executor.ts'
+import type { AttemptListener, WaitTasksAnswer } from '../executor.ts'
 import { MAX_SERVICE_CALL_CHARS, MAX_SERVICE_TEXT_CHARS, type ServiceRequest } from './protocol.ts'
 
 /** Sends one service call of the attempt; resolves with the coordinator's value, rejects with its error. */
 export type ServiceSender = (what: string, request: ServiceRequest) => Promise<unknown>
 
 /** The `ctx` services of an attempt on a worker, each a call to the coordinator. */
-export type RemoteServices = Pick<AttemptListener, 'onAcquire' | 'onClaim' | 'onRelease' | 'scratchpad' | 'mailbox'>
+export type RemoteServices = Required<Pick<AttemptListener, 'onAcquire' | 'onClaim' | 'onRelease' | 'scratchpad' | 'mailbox' | 'onWaitTasks'>>
 
 /**
  * The `ctx` services of an attempt on a remote worker: scratchpad, messages, named limits
@@ -69,5 +69,11 @@ export function remoteServices(send: ServiceSender): RemoteServices {
     onRelease: (path) => void call('ctx.release', { op: 'release', path }).catch(() => undefined),
     scratchpad: () => scratchpad,
     mailbox: () => mailbox,
+    // Never rejects, as the listener's: a failed call is an answer.
+    onWaitTasks: (request) =>
+      (call('wait_tasks', { op: 'wait-tasks', ...request }) as Promise<WaitTasksAnswer>).catch((error: TroupeError) => ({
+        ok: false as const,
+        error: { code: error.code ?? 'ERR_TASK_FAILED', message: error.message },
+      })),
   }
 }

@@ -103,6 +103,15 @@ describe('AttemptServices (the coordinator taking a worker’s ctx calls)', () =
     })
   })
 
+  it('refuses a wait_tasks call whose ids are not a list of task ids, naming the field', async () => {
+    const { replies, call, handle } = await setUp()
+    handle(call(1, { op: 'wait-tasks', ids: 'kid' as unknown as string[], timeoutMs: 1_000 }))
+    expect(replies[0]).toEqual({
+      call: 1,
+      error: { code: 'ERR_ARGUMENT_INVALID', message: 'wait-tasks: `ids` must be an array of at most 100 task ids, got "kid"' },
+    })
+  })
+
   it('refuses calls of an earlier run of the attempt once another worker started it, with ERR_CANCELLED', async () => {
     const { replies, services, call, handle } = await setUp()
     services.started(JOB, 's1', 'w1')

@@ -351,6 +351,47 @@ describe('messages between tasks from a remote worker (in-process worker, an exe
   }, 60_000)
 })
 
+describe('wait_tasks from a remote worker of one slot (in-process worker, an executor using the listener)', () => {
+  let redis: TestRedis
+  let worker: RemoteWorker
+
+  /** With `input.children`: adds them and waits for them (what `add_tasks` with `wait` does); else returns its task id. */
+  const delegator: Executor = {
+    name: 'delegator',
+    start(request: AttemptRequest, listener: AttemptListener) {
+      const input = request.input as { children?: unknown[] }
+      const work = async () => {
+        if (input.children === undefined) return { ok: true as const, output: { child: request.taskId } }
+        return { ok: true as const, output: await listener.onWaitTasks!({ add: input.children, timeoutMs: 60_000 }) }
+      }
+      return { result: work(), abort: () => undefined }
+    },
+    close: async () => undefined,
+  }
+
+  beforeAll(async () => {
+    redis = await startRedis()
+    worker = await startRemoteWorker({ target: parseRedisUrl(redis.url), name: 'solo', concurrency: 1, cwd: root, executor: delegator, secret: SECRET })
+  }, 60_000)
+
+  afterAll(async () => {
+    await worker?.close(true)
+    await redis?.stop()
+  })
+
+  it('adds the tasks, runs them on the same worker while the parent waits, and answers their outputs', async () => {
+    const runtime = createRuntime({ config: quiet, backend: redis.url })
+    const children = ['kid-a', 'kid-b'].map((id) => ({ id, agent: agent('echo.mjs'), input: {} }))
+    const result = await runtime.run({ name: 'remote-wait', tasks: [{ id: 'lead', agent: agent('echo.mjs'), input: { children } }] }).result
+    await runtime.close()
+    expect(result.status).toBe('completed')
+    const answer = result.tasks.lead!.output as { ok: boolean; added: string[]; timedOut: boolean; tasks: Record<string, unknown> }
+    expect(answer).toMatchObject({ ok: true, added: ['kid-a', 'kid-b'], timedOut: false })
+    expect(answer.tasks['kid-a']).toEqual({ state: 'COMPLETED', output: { child: 'kid-a' } })
+    expect(result.tasks['kid-b']).toMatchObject({ state: 'COMPLETED', worker: 'solo', parent: 'lead' })
+  }, 60_000)
+})
+
 describe('AttemptCalls (a worker waiting for the coordinator)', () => {
   it('fails a service call the coordinator does not take up with ERR_BACKEND_UNAVAILABLE', async () => {
     const error = await new AttemptCalls(50).service('run.a.1', 'ctx.scratchpad.append', () => undefined).catch((e: unknown) => e)
