@@ -38,8 +38,9 @@ export class AttemptCalls {
 
   /**
    * A service call: resolves with the coordinator's value, rejects with its error (a
-   * TroupeError with the code the run gave). An `accepted` reply stops the timeout: the
-   * coordinator has the call and answers when it can (`ctx.acquire` waiting for a unit).
+   * TroupeError with the code the run gave). An `accepted` reply starts the timeout again:
+   * the coordinator has the call and answers when it can (`ctx.acquire` waiting for a unit),
+   * confirming it meanwhile.
    */
   service(jobId: string, what: string, send: (call: number) => void): Promise<unknown> {
     return new Promise((resolve, reject) => {
@@ -47,7 +48,8 @@ export class AttemptCalls {
       const call = this.#register(jobId, {
         reply: (reply) => {
           clearTimeout(timer)
-          if (reply.accepted === true) return
+          // Accepted: the coordinator works on it, and confirms again before the timeout runs out.
+          if (reply.accepted === true) return void (timer = arm())
           if ('value' in reply) return resolve(reply.value)
           const error = (reply.error ?? {}) as { code?: unknown; message?: unknown }
           const code = ERROR_CODES.includes(error.code as ErrorCode) ? (error.code as ErrorCode) : 'ERR_TASK_FAILED'
@@ -58,17 +60,17 @@ export class AttemptCalls {
           reject(new TroupeError('ERR_CANCELLED', `${what}: the attempt ended before the coordinator answered`))
         },
       })
-      timer = setTimeout(() => {
-        this.#waiting.get(jobId)?.delete(call)
-        const seconds = Math.round(this.#timeoutMs / 1000)
-        reject(
-          new TroupeError(
-            'ERR_BACKEND_UNAVAILABLE',
-            `${what}: the coordinator did not answer within ${seconds} s (is the run still going, and Redis reachable?)`,
-          ),
-        )
-      }, this.#timeoutMs)
-      timer.unref()
+      const arm = () => {
+        const armed = setTimeout(() => {
+          this.#waiting.get(jobId)?.delete(call)
+          const seconds = Math.round(this.#timeoutMs / 1000)
+          const message = `${what}: the coordinator did not answer within ${seconds} s (is the run still going, and Redis reachable?)`
+          reject(new TroupeError('ERR_BACKEND_UNAVAILABLE', message))
+        }, this.#timeoutMs)
+        armed.unref()
+        return armed
+      }
+      timer = arm()
       send(call)
     })
   }

@@ -4,7 +4,14 @@ import { MAX_PAGE_NOTES } from '../../coordination/scratchpad.ts'
 import { isTroupeError, type ErrorCode } from '../../core/errors.ts'
 import type { AttemptListener } from '../executor.ts'
 import { isSignedService } from './job-signature.ts'
-import { MAX_SERVICE_CALL_CHARS, MAX_SERVICE_TEXT_CHARS, type ServiceCall, type ServiceReply, type ServiceRequest } from './protocol.ts'
+import {
+  MAX_SERVICE_CALL_CHARS,
+  MAX_SERVICE_TEXT_CHARS,
+  SERVICE_ACCEPTED_EVERY_MS,
+  type ServiceCall,
+  type ServiceReply,
+  type ServiceRequest,
+} from './protocol.ts'
 
 /** Sweeps in a row a worker must be missing from before what its attempts hold is given back (a blip is not a loss). */
 const SWEEPS_TO_LOSE = 2
@@ -150,9 +157,7 @@ export class AttemptServices {
         return mailbox.inbox(taskId, request.since, Math.min(request.limit ?? MAX_PAGE_MESSAGES, MAX_PAGE_MESSAGES))
       }
       case 'acquire': {
-        // Taken: the worker stops its timeout and waits for the unit as long as it takes.
-        this.#reply(jobId, { call, accepted: true })
-        const release = await listener.onAcquire(request.name, session.ended.signal)
+        const release = await this.#accepted(jobId, call, () => listener.onAcquire(request.name, session.ended.signal))
         if (session.ended.signal.aborted) {
           release()
           throw Object.assign(new Error(`ctx.acquire(${JSON.stringify(request.name)}): the attempt has ended`), { code: 'ERR_CANCELLED' })
@@ -174,11 +179,28 @@ export class AttemptServices {
         return null
       case 'wait-tasks': {
         if (listener.onWaitTasks === undefined) throw new Error('wait_tasks: this run cannot wait for tasks from this attempt')
-        // Taken: the worker waits for the answer as long as the wait lasts.
-        this.#reply(jobId, { call, accepted: true })
         const { add, ids, timeoutMs } = request
-        return listener.onWaitTasks({ ...(add === undefined ? {} : { add }), ...(ids === undefined ? {} : { ids }), timeoutMs })
+        return this.#accepted(jobId, call, () =>
+          listener.onWaitTasks!({ ...(add === undefined ? {} : { add }), ...(ids === undefined ? {} : { ids }), timeoutMs }),
+        )
       }
+    }
+  }
+
+  /**
+   * A call that waits as long as it takes (a unit of a limit, tasks to end): the worker is told
+   * at once that it is taken, and again every SERVICE_ACCEPTED_EVERY_MS while it waits, so that
+   * it fails the call only when the coordinator is gone.
+   */
+  async #accepted<T>(jobId: string, call: number, work: () => Promise<T>): Promise<T> {
+    const confirm = () => this.#reply(jobId, { call, accepted: true })
+    confirm()
+    const timer = setInterval(confirm, SERVICE_ACCEPTED_EVERY_MS)
+    timer.unref()
+    try {
+      return await work()
+    } finally {
+      clearInterval(timer)
     }
   }
 }
@@ -196,7 +218,17 @@ function codeOf(error: unknown): ErrorCode {
   return error instanceof TypeError || error instanceof RangeError ? 'ERR_ARGUMENT_INVALID' : 'ERR_TASK_FAILED'
 }
 
-const OPS = ['scratchpad.page', 'scratchpad.append', 'messages.send', 'messages.inbox', 'acquire', 'release-lease', 'claim', 'release', 'wait-tasks']
+const OPS = [
+  'scratchpad.page',
+  'scratchpad.append',
+  'messages.send',
+  'messages.inbox',
+  'acquire',
+  'release-lease',
+  'claim',
+  'release',
+  'wait-tasks',
+]
 
 /** Why a request from a worker is not one to take, naming the field; undefined when it is. */
 function requestProblem(request: unknown): string | undefined {
@@ -236,11 +268,15 @@ function requestProblem(request: unknown): string | undefined {
       return text('path', MAX_NAME_CHARS)
     case 'wait-tasks': {
       const ids = r.ids
-      const badIds = ids !== undefined && (!Array.isArray(ids) || ids.length > MAX_WAIT_IDS || ids.some((id) => typeof id !== 'string' || id.length > MAX_NAME_CHARS))
+      const badIds =
+        ids !== undefined &&
+        (!Array.isArray(ids) || ids.length > MAX_WAIT_IDS || ids.some((id) => typeof id !== 'string' || id.length > MAX_NAME_CHARS))
       if (badIds) return `wait-tasks: \`ids\` must be an array of at most ${MAX_WAIT_IDS} task ids, got ${JSON.stringify(ids).slice(0, 80)}`
       const timeout = count('timeoutMs')
       if (timeout !== undefined) return timeout
-      return (r.timeoutMs as number) > MAX_WAIT_SECONDS * 1000 ? `wait-tasks: \`timeoutMs\` must be at most ${MAX_WAIT_SECONDS * 1000}, got ${r.timeoutMs}` : undefined
+      return (r.timeoutMs as number) > MAX_WAIT_SECONDS * 1000
+        ? `wait-tasks: \`timeoutMs\` must be at most ${MAX_WAIT_SECONDS * 1000}, got ${r.timeoutMs}`
+        : undefined
     }
     default:
       return `\`op\` must be one of ${OPS.join(', ')}; got ${JSON.stringify(r.op)?.slice(0, 80)}`

@@ -93,7 +93,10 @@ export interface ServiceCall {
   readonly signature?: string
 }
 
-/** The coordinator's answer to a service call: accepted (still working), a value, or a refusal with the local code. */
+/**
+ * The coordinator's answer to a service call: accepted (still working on it: sent again every
+ * SERVICE_ACCEPTED_EVERY_MS until the answer), a value, or a refusal with the local code.
+ */
 export type ServiceReply =
   | { readonly call: number; readonly accepted: true }
   | { readonly call: number; readonly value: unknown }
@@ -103,8 +106,13 @@ export type ServiceReply =
 export const MAX_SERVICE_TEXT_CHARS = 64 * 1024
 /** Longest service call on the wire, in characters: larger ones are refused unread. */
 export const MAX_SERVICE_CALL_CHARS = MAX_SERVICE_TEXT_CHARS + 4 * 1024
-/** How long a worker waits for the coordinator to take up a service call before it fails (ERR_BACKEND_UNAVAILABLE). */
+/**
+ * How long a worker waits for the coordinator to take up a service call, or to confirm again
+ * that it is still working on one it accepted, before the call fails (ERR_BACKEND_UNAVAILABLE).
+ */
 export const SERVICE_TIMEOUT_MS = 30_000
+/** How often the coordinator confirms a call it accepted and still works on (`ctx.acquire`, `wait_tasks`). */
+export const SERVICE_ACCEPTED_EVERY_MS = SERVICE_TIMEOUT_MS / 3
 
 /** The coordinator's answer to a worker's call of one attempt. */
 export interface CallAnswer {

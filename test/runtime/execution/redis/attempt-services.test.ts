@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { Scratchpad } from '../../../../src/runtime/coordination/scratchpad.ts'
 import { isTroupeError } from '../../../../src/runtime/core/errors.ts'
 import type { AttemptListener } from '../../../../src/runtime/execution/executor.ts'
@@ -6,6 +6,7 @@ import { AttemptServices } from '../../../../src/runtime/execution/redis/attempt
 import { signService } from '../../../../src/runtime/execution/redis/job-signature.ts'
 import {
   MAX_SERVICE_CALL_CHARS,
+  SERVICE_ACCEPTED_EVERY_MS,
   type ServiceCall,
   type ServiceReply,
   type ServiceRequest,
@@ -118,6 +119,26 @@ describe('AttemptServices (the coordinator taking a worker’s ctx calls)', () =
     services.started(JOB, 's2', 'w2')
     handle(call(1, { op: 'claim', path: 'a' }, 's1'))
     expect(replies[0]).toMatchObject({ call: 1, error: { code: 'ERR_CANCELLED' } })
+  })
+
+  it('confirms an acquire still waiting for its unit every SERVICE_ACCEPTED_EVERY_MS, so the worker keeps waiting', async () => {
+    const { replies, call, handle, settled, services } = await setUp()
+    // Only the confirmations' interval is faked: `settled` waits for real (setImmediate).
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] })
+    try {
+      handle(call(1, { op: 'acquire', name: 'one' }))
+      await settled()
+      handle(call(2, { op: 'acquire', name: 'one' }))
+      vi.advanceTimersByTime(2 * SERVICE_ACCEPTED_EVERY_MS)
+      expect(replies.filter((reply) => reply.call === 2)).toEqual([
+        { call: 2, accepted: true },
+        { call: 2, accepted: true },
+        { call: 2, accepted: true },
+      ])
+    } finally {
+      services.ended(JOB)
+      vi.useRealTimers()
+    }
   })
 
   it('gives back the units a session held when the attempt starts again elsewhere', async () => {

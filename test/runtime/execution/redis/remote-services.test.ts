@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { isTroupeError } from '../../../../src/runtime/core/errors.ts'
 import type { AttemptListener, AttemptRequest, Executor } from '../../../../src/runtime/execution/executor.ts'
 import { AttemptCalls } from '../../../../src/runtime/execution/redis/attempt-calls.ts'
@@ -371,7 +371,14 @@ describe('wait_tasks from a remote worker of one slot (in-process worker, an exe
 
   beforeAll(async () => {
     redis = await startRedis()
-    worker = await startRemoteWorker({ target: parseRedisUrl(redis.url), name: 'solo', concurrency: 1, cwd: root, executor: delegator, secret: SECRET })
+    worker = await startRemoteWorker({
+      target: parseRedisUrl(redis.url),
+      name: 'solo',
+      concurrency: 1,
+      cwd: root,
+      executor: delegator,
+      secret: SECRET,
+    })
   }, 60_000)
 
   afterAll(async () => {
@@ -399,14 +406,35 @@ describe('AttemptCalls (a worker waiting for the coordinator)', () => {
     expect((error as Error).message).toContain('ctx.scratchpad.append: the coordinator did not answer')
   })
 
-  it('an accepted call waits past the timeout for its answer', async () => {
-    const calls = new AttemptCalls(20)
-    let sent = 0
-    const answer = calls.service('run.a.1', 'ctx.acquire("one")', (call) => (sent = call))
-    calls.answered(answersChannel('run.a.1'), JSON.stringify({ call: sent, accepted: true }))
-    await new Promise((resolve) => setTimeout(resolve, 60))
-    calls.answered(answersChannel('run.a.1'), JSON.stringify({ call: sent, value: 7 }))
-    await expect(answer).resolves.toBe(7)
+  it('an accepted call the coordinator keeps confirming waits past the timeout for its answer', async () => {
+    vi.useFakeTimers()
+    try {
+      const calls = new AttemptCalls(1_000)
+      let sent = 0
+      const answer = calls.service('run.a.1', 'ctx.acquire("one")', (call) => (sent = call))
+      for (let i = 0; i < 5; i++) {
+        calls.answered(answersChannel('run.a.1'), JSON.stringify({ call: sent, accepted: true }))
+        vi.advanceTimersByTime(900)
+      }
+      calls.answered(answersChannel('run.a.1'), JSON.stringify({ call: sent, value: 7 }))
+      await expect(answer).resolves.toBe(7)
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
+  it('fails an accepted call with ERR_BACKEND_UNAVAILABLE once the coordinator stops confirming it', async () => {
+    vi.useFakeTimers()
+    try {
+      const calls = new AttemptCalls(1_000)
+      let sent = 0
+      const answer = calls.service('run.a.1', 'ctx.acquire("one")', (call) => (sent = call)).catch((e: unknown) => e)
+      calls.answered(answersChannel('run.a.1'), JSON.stringify({ call: sent, accepted: true }))
+      vi.advanceTimersByTime(1_000)
+      expect(isTroupeError(await answer, 'ERR_BACKEND_UNAVAILABLE')).toBe(true)
+    } finally {
+      vi.useRealTimers()
+    }
   })
 
   it('refuses the calls still waiting when the attempt ends, with ERR_CANCELLED', async () => {
