@@ -96,11 +96,6 @@ export class AttemptServices {
     end(session)
   }
 
-  /** Units of named limits the attempt holds now. */
-  held(jobId: string): number {
-    return this.#sessions.get(jobId)?.leases.size ?? 0
-  }
-
   /**
    * Takes one call of the attempt `jobId` of task `taskId`, whose run's listener is `listener`;
    * `size`: the call's length on the wire.

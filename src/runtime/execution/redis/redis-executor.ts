@@ -220,7 +220,9 @@ export class RedisExecutor implements Executor {
     this.#reconciling = true
     try {
       // Units of named limits held by attempts of workers that are gone go back (a worker killed with SIGKILL).
-      if (this.#services.holding) this.#services.sweep(new Set((await clients.queue.getWorkers()).map((client) => workerNameOf(client))))
+      if (this.#services.holding) {
+        this.#services.sweep(new Set((await clients.queue.getWorkers()).map((client) => workerNameOf(client))))
+      }
       for (const [jobId, pending] of [...this.#pending]) {
         if (pending.aborted || Date.now() - pending.since < RECONCILE_MS) continue
         const job = await clients.queue.getJob(jobId)

@@ -41,7 +41,7 @@ export interface RemoteWorkerOptions {
   readonly agents?: ReadonlyMap<string, AgentSpec>
   /** A job lock not renewed for this long (the worker died) hands the job to another worker. @default 4000 */
   readonly lockDurationMs?: number
-  /** How long a `ctx` service call waits for the coordinator to take it up before it fails (ERR_BACKEND_UNAVAILABLE). @default 30000 */
+  /** How long a `ctx` service call waits for the coordinator to take it up (or confirm it again) before it fails. @default 30000 */
   readonly callTimeoutMs?: number
   readonly onError?: (error: Error) => void
 }
