@@ -54,7 +54,8 @@ export async function workerCommand(options: WorkerCommandOptions): Promise<numb
   const concurrency = options.concurrency ?? availableParallelism()
   const name = options.name ?? `${hostname()}-${process.pid}`
   const onError = (error: unknown) => reportListenerError(error)
-  const { executor } = createLocalBackend(config, { threads: concurrency, clock: systemClock, onError })
+  // The run tools (MCP) for CLI agents: their calls go to the coordinator like a module agent's ctx.
+  const { executor } = createLocalBackend(config, { threads: concurrency, clock: systemClock, onError, tools: true })
   const worker = await startRemoteWorker({
     target,
     name,

@@ -1,8 +1,8 @@
 import type { ClaimResult } from '../admission/gate.ts'
 import type { ErrorCode } from '../core/errors.ts'
-import type { WaitTasksAnswer, WaitTasksRequest } from '../execution/executor.ts'
-import type { InboxPage, Mailbox, Message } from './mailbox.ts'
-import type { Note, NotePage, Scratchpad } from './scratchpad.ts'
+import type { MailboxAccess, ScratchpadAccess, WaitTasksAnswer, WaitTasksRequest } from '../execution/executor.ts'
+import type { InboxPage, Message } from './mailbox.ts'
+import type { Note, NotePage } from './scratchpad.ts'
 import { MAX_ANSWER_CHARS, MAX_OUTPUT_CHARS, outputText } from './tool-output.ts'
 
 /**
@@ -13,11 +13,11 @@ import { MAX_ANSWER_CHARS, MAX_OUTPUT_CHARS, outputText } from './tool-output.ts
 export interface ToolBinding {
   readonly runId: string
   readonly taskId: string
-  claim(path: string): ClaimResult
+  claim(path: string): ClaimResult | Promise<ClaimResult>
   release(path: string): void
   progress(fraction: number, message: string | undefined): void
   log(message: string): void
-  readonly scratchpad: Scratchpad
+  readonly scratchpad: ScratchpadAccess
   /** Adds tasks to the running DAG (validated like plan tasks; rejects with `CODE: message`, adding nothing); undefined where the run cannot grow. */
   addTasks?(tasks: readonly unknown[]): Promise<{ readonly added: readonly string[] }>
   /** Waits for tasks (`wait_tasks`), or adds then waits (`add_tasks` with `wait`); ends early when the attempt is stopped. Undefined where the run cannot. */
@@ -25,7 +25,7 @@ export interface ToolBinding {
   /** Aborts when the attempt is stopped (cancelled, timed out): a wait in progress then answers ERR_CANCELLED at once. */
   readonly stopped?: AbortSignal
   /** The run's messages between tasks; undefined where the run has none. */
-  readonly mailbox?: Mailbox
+  readonly mailbox?: MailboxAccess
 }
 
 /** One waited-for task in a tool's answer: its output as bounded, sanitised text. */
@@ -54,10 +54,10 @@ export const DEFAULT_PAGE_NOTES = 100
 /** The tools, as plain functions over a binding (the MCP server and tests call these). */
 export const runTools = {
   /** Claims every path or none: refused with the holder when another running task holds an overlapping claim. */
-  claimFiles(binding: ToolBinding, paths: readonly string[]): { granted: boolean; holder?: string; path?: string } {
+  async claimFiles(binding: ToolBinding, paths: readonly string[]): Promise<{ granted: boolean; holder?: string; path?: string }> {
     const taken: string[] = []
     for (const path of paths) {
-      const result = binding.claim(path)
+      const result = await binding.claim(path)
       if (!result.granted) {
         for (const back of taken) binding.release(back)
         return { granted: false, path, ...(result.holder === undefined ? {} : { holder: result.holder }) }
@@ -83,7 +83,7 @@ export const runTools = {
   },
 
   /** One page of notes from position `since`: at most `limit` notes and MAX_PAGE_CHARS of text; `next` continues. */
-  scratchpadRead(binding: ToolBinding, since = 0, limit = DEFAULT_PAGE_NOTES): NotePage {
+  scratchpadRead(binding: ToolBinding, since = 0, limit = DEFAULT_PAGE_NOTES): NotePage | Promise<NotePage> {
     return binding.scratchpad.page(since, limit)
   },
 
@@ -110,7 +110,7 @@ export const runTools = {
   },
 
   /** One page of this task's own inbox from position `since`. */
-  readMessages(binding: ToolBinding, since?: number, limit?: number): InboxPage {
+  readMessages(binding: ToolBinding, since?: number, limit?: number): InboxPage | Promise<InboxPage> {
     if (binding.mailbox === undefined) throw new Error('read_messages: this run has no mailbox')
     return binding.mailbox.inbox(binding.taskId, since, limit)
   },

@@ -5,8 +5,8 @@
  * interface; each implementation lives in its own folder under `execution/`.
  */
 import type { ClaimResult } from '../admission/gate.ts'
-import type { Mailbox } from '../coordination/mailbox.ts'
-import type { Scratchpad } from '../coordination/scratchpad.ts'
+import type { InboxPage, Message } from '../coordination/mailbox.ts'
+import type { Note, NotePage } from '../coordination/scratchpad.ts'
 import type { UsageReport } from '../admission/usage.ts'
 import type { TaskState } from '../core/task-state.ts'
 import type { ErrorCode, SerializedError } from '../core/errors.ts'
@@ -125,8 +125,8 @@ export interface AttemptListener {
    * pauses the limits the task `uses` until `until`, and the attempt goes on.
    */
   onRateLimited?(until: number, message: string): void
-  /** `ctx.claim(path)`: answers at once. */
-  onClaim(path: string): ClaimResult
+  /** `ctx.claim(path)`: answers at once (a remote worker's, once the coordinator answered). */
+  onClaim(path: string): ClaimResult | Promise<ClaimResult>
   /** `ctx.release(path)`. */
   onRelease(path: string): void
   /**
@@ -139,7 +139,7 @@ export interface AttemptListener {
    * The `wait_tasks` tool (and `add_tasks` with `wait`): waits for tasks the attempt's task added
    * (or their descendants), giving its slot back meanwhile, until they have all ended or
    * `timeoutMs` ran out; answers each task's state, output and error. Never rejects. Absent
-   * where the run cannot wait for an attempt (a remote backend).
+   * where the run cannot wait for an attempt (on a remote worker: a call to the coordinator).
    */
   onWaitTasks?(request: WaitTasksRequest): Promise<WaitTasksAnswer>
   /**
@@ -155,11 +155,28 @@ export interface AttemptListener {
   mayRepair?(): string | undefined
   /**
    * The run's scratchpad (`ctx.scratchpad`, the `scratchpad_*` tools), once it is open; absent
-   * where the run keeps none for its attempts (a remote worker's).
+   * where the run keeps none for its attempts (on a remote worker: calls to the coordinator's).
    */
-  scratchpad?(): Scratchpad | undefined
+  scratchpad?(): ScratchpadAccess | undefined
   /** The run's messages between tasks (`send_message`, `read_messages`), once open; absent likewise. */
-  mailbox?(): Mailbox | undefined
+  mailbox?(): MailboxAccess | undefined
+}
+
+/**
+ * The run's scratchpad as an attempt reaches it: the run's own (coordination/scratchpad.ts),
+ * or, on a remote worker, calls to the coordinator's (which notes them as the attempt's task,
+ * whatever `taskId` says).
+ */
+export interface ScratchpadAccess {
+  read(): readonly Note[] | Promise<readonly Note[]>
+  page(since: number, limit: number): NotePage | Promise<NotePage>
+  append(taskId: string, text: string): Promise<Note>
+}
+
+/** The run's mailbox as an attempt reaches it (coordination/mailbox.ts, or a remote worker's calls to it). */
+export interface MailboxAccess {
+  send(from: string, to: string, text: string): Promise<Message>
+  inbox(to: string, since?: number, limit?: number): InboxPage | Promise<InboxPage>
 }
 
 /** What a person approving a merge looks at: the task's worktree, its branch and the attempt's output. */

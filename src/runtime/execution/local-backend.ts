@@ -18,7 +18,7 @@ export interface LocalBackendOptions {
   readonly onError: (error: Error) => void
   /**
    * Serve the run tools to CLI agents over MCP (a server on 127.0.0.1 started with the first
-   * CLI attempt, closed with the backend). `troupe worker` does not: remote CLI agents get none.
+   * CLI attempt, closed with the backend). `troupe worker` does too: the calls go to the coordinator.
    * @default false
    */
   readonly tools?: boolean

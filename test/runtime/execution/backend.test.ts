@@ -203,8 +203,8 @@ describe('scheduling on a fake backend', () => {
         const work = async () => {
           await listener.scratchpad?.()?.append(request.taskId, `hello from ${request.taskId}`)
           if (request.taskId === 'a') await listener.mailbox?.()?.send('a', 'b', 'psst')
-          const inbox = listener.mailbox?.()?.inbox(request.taskId).messages.map((m) => `${m.from}: ${m.text}`)
-          return { ok: true as const, output: { notes: listener.scratchpad?.()?.read().map((note) => note.text), inbox } }
+          const inbox = (await listener.mailbox?.()?.inbox(request.taskId))?.messages.map((m) => `${m.from}: ${m.text}`)
+          return { ok: true as const, output: { notes: (await listener.scratchpad?.()?.read())?.map((note) => note.text), inbox } }
         }
         return { result: work(), abort: () => {} }
       },

@@ -1,7 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { TroupeError } from '../../core/errors.ts'
-import type { AttemptJob, AttemptJobResult } from './protocol.ts'
+import type { AttemptJob, AttemptJobResult, ServiceCall } from './protocol.ts'
 
 /**
  * Jobs signed with a secret the coordinator and the workers share: anyone who can write to
@@ -104,6 +104,23 @@ export function signCall(secret: string, jobId: string, call: WorkerCall): strin
 export function isSignedCall(secret: string, jobId: string, call: WorkerCall, signature: unknown): boolean {
   if (typeof signature !== 'string' || !/^[0-9a-f]{64}$/.test(signature)) return false
   return timingSafeEqual(Buffer.from(signCall(secret, jobId, call), 'hex'), Buffer.from(signature, 'hex'))
+}
+
+/**
+ * The signature of a worker's `ctx` service call (scratchpad, messages, limits, claims): over
+ * the job id, so it cannot act on another attempt, and the session and call number, which
+ * the coordinator accepts once each (a copied call is refused).
+ */
+export function signService(secret: string, jobId: string, call: Omit<ServiceCall, 'type' | 'signature'>): string {
+  const unsigned = JSON.parse(JSON.stringify({ call: call.call, session: call.session, request: call.request })) as unknown
+  return mac(secret, { kind: 'service', jobId, call: unsigned })
+}
+
+/** Whether `call` carries the signature {@link signService} gives. */
+export function isSignedService(secret: string, jobId: string, call: ServiceCall): boolean {
+  const signature: unknown = call.signature
+  if (typeof signature !== 'string' || !/^[0-9a-f]{64}$/.test(signature)) return false
+  return timingSafeEqual(Buffer.from(signService(secret, jobId, call), 'hex'), Buffer.from(signature, 'hex'))
 }
 
 function mac(secret: string, value: unknown): string {

@@ -1,4 +1,5 @@
 import type { UsageReport } from '../../admission/usage.ts'
+import type { ErrorCode } from '../../core/errors.ts'
 import type { AttemptRequest, AttemptResult, SpawnAnswer } from '../executor.ts'
 
 /** The BullMQ queue every run of a backend shares; workers of any run take from it. */
@@ -56,11 +57,62 @@ export type AttemptEvent =
   | { readonly type: 'usage'; readonly report: UsageReport }
   /** A rate limit the agent retries by itself: the coordinator pauses the task's limits. */
   | { readonly type: 'rate-limited'; readonly until: number; readonly message: string }
-  | { readonly type: 'started'; readonly worker: string }
+  /** `session`: this run of the attempt on this worker (a job taken again after its worker died gets a new one). */
+  | { readonly type: 'started'; readonly worker: string; readonly session?: string }
   /** The attempt's result, once recorded (before BullMQ's completion, which a Redis fault can lose). */
   | { readonly type: 'completed'; readonly value: AttemptJobResult }
   /** `ctx.spawn` (or `add_tasks`) on the worker: the coordinator owns the DAG, and answers on {@link answersChannel}. */
   | { readonly type: 'spawn'; readonly call: number; readonly tasks: unknown; readonly wait: boolean; readonly signature?: string }
+  /** A `ctx` service call on the worker (scratchpad, messages, limits, claims): answered with a {@link ServiceReply}. */
+  | ServiceCall
+
+/**
+ * What an attempt on a worker asks of its run through `ctx`: the same calls as the attempt
+ * listener's, answered by the coordinator's listener of that attempt.
+ */
+export type ServiceRequest =
+  | { readonly op: 'scratchpad.page'; readonly since: number; readonly limit: number }
+  | { readonly op: 'scratchpad.append'; readonly text: string }
+  | { readonly op: 'messages.send'; readonly to: string; readonly text: string }
+  | { readonly op: 'messages.inbox'; readonly since: number; readonly limit?: number }
+  /** Answered with `{ accepted: true }` at once, then with the lease id once a unit is held. */
+  | { readonly op: 'acquire'; readonly name: string }
+  | { readonly op: 'release-lease'; readonly lease: number }
+  | { readonly op: 'claim'; readonly path: string }
+  | { readonly op: 'release'; readonly path: string }
+  /** `wait_tasks` / `add_tasks` with `wait` (WaitTasksRequest): accepted at once, answered once the tasks ended or the timeout ran out. */
+  | { readonly op: 'wait-tasks'; readonly add?: unknown; readonly ids?: readonly string[]; readonly timeoutMs: number }
+
+/** A service call as it crosses Redis, signed like a spawn call (job-signature.ts `signService`). */
+export interface ServiceCall {
+  readonly type: 'service'
+  readonly call: number
+  /** The `session` of the attempt's `started` event: calls of an earlier run of the attempt are refused. */
+  readonly session: string
+  readonly request: ServiceRequest
+  readonly signature?: string
+}
+
+/**
+ * The coordinator's answer to a service call: accepted (still working on it: sent again every
+ * SERVICE_ACCEPTED_EVERY_MS until the answer), a value, or a refusal with the local code.
+ */
+export type ServiceReply =
+  | { readonly call: number; readonly accepted: true }
+  | { readonly call: number; readonly value: unknown }
+  | { readonly call: number; readonly error: { readonly code: ErrorCode; readonly message: string } }
+
+/** Longest text field of a service call (a note, a message, a path, a limit name), in characters. */
+export const MAX_SERVICE_TEXT_CHARS = 64 * 1024
+/** Longest service call on the wire, in characters: larger ones are refused unread. */
+export const MAX_SERVICE_CALL_CHARS = MAX_SERVICE_TEXT_CHARS + 4 * 1024
+/**
+ * How long a worker waits for the coordinator to take up a service call, or to confirm again
+ * that it is still working on one it accepted, before the call fails (ERR_BACKEND_UNAVAILABLE).
+ */
+export const SERVICE_TIMEOUT_MS = 30_000
+/** How often the coordinator confirms a call it accepted and still works on (`ctx.acquire`, `wait_tasks`). */
+export const SERVICE_ACCEPTED_EVERY_MS = SERVICE_TIMEOUT_MS / 3
 
 /** The coordinator's answer to a worker's call of one attempt. */
 export interface CallAnswer {

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url'
 import { Queue, QueueEvents, type ConnectionOptions } from 'bullmq'
 import { Redis } from 'ioredis'
 import type { AttemptHandle, AttemptListener, AttemptRequest, AttemptResult, Executor, SpawnAnswer } from '../executor.ts'
+import { AttemptServices } from './attempt-services.ts'
 import { redisOptions, type RedisTarget } from './connection.ts'
 import { isSignedCall, loadSecret, resultProblem, signJob } from './job-signature.ts'
 import {
@@ -75,12 +76,17 @@ export class RedisExecutor implements Executor {
   /** Connected on the first attempt, so a runtime that never runs (or cannot reach Redis) holds no connection. */
   #clients: Clients | undefined
   #reconciling = false
+  /** The `ctx` services (scratchpad, messages, limits, claims) of attempts on workers, and what they hold. */
+  readonly #services: AttemptServices
 
   constructor(target: RedisTarget, cwd = process.cwd(), secret = loadSecret()) {
     this.name = target.url
     this.#target = target
     this.#cwd = cwd
     this.#secret = secret
+    this.#services = new AttemptServices(secret, (jobId, reply) => {
+      void this.#clients?.publisher.publish(answersChannel(jobId), JSON.stringify(reply)).catch(() => undefined)
+    })
   }
 
   #connect(): Clients {
@@ -213,6 +219,10 @@ export class RedisExecutor implements Executor {
     if (clients === undefined || this.#reconciling) return
     this.#reconciling = true
     try {
+      // Units of named limits held by attempts of workers that are gone go back (a worker killed with SIGKILL).
+      if (this.#services.holding) {
+        this.#services.sweep(new Set((await clients.queue.getWorkers()).map((client) => workerNameOf(client))))
+      }
       for (const [jobId, pending] of [...this.#pending]) {
         if (pending.aborted || Date.now() - pending.since < RECONCILE_MS) continue
         const job = await clients.queue.getJob(jobId)
@@ -267,6 +277,7 @@ export class RedisExecutor implements Executor {
     const pending = this.#pending.get(jobId)
     if (pending === undefined) return
     this.#pending.delete(jobId)
+    this.#services.ended(jobId)
     pending.resolve({ ...value.result, worker: value.worker })
   }
 
@@ -285,6 +296,8 @@ export class RedisExecutor implements Executor {
     else if (event.type === 'log') pending.listener.onLog(event.message)
     else if (event.type === 'usage') pending.listener.onUsage(event.report)
     else if (event.type === 'rate-limited') pending.listener.onRateLimited?.(event.until, event.message)
+    else if (event.type === 'started') this.#services.started(jobId, event.session, event.worker)
+    else if (event.type === 'service') this.#services.handle(jobId, pending.request.taskId, pending.listener, event, message.length)
     else if (event.type === 'spawn') {
       // Only a worker holding the secret may add tasks to the run (the coordinator signs the jobs they become).
       const forged = this.#secret !== undefined && !isSignedCall(this.#secret, jobId, event, event.signature)

@@ -1,10 +1,13 @@
+import { randomUUID } from 'node:crypto'
 import { DelayedError, Queue, Worker, type ConnectionOptions, type Job } from 'bullmq'
 import { Redis } from 'ioredis'
 import type { AgentSpec } from '../../plan/agent-spec.ts'
 import type { AttemptHandle, AttemptListener, AttemptResult, Executor, SpawnAnswer } from '../executor.ts'
+import { AttemptCalls } from './attempt-calls.ts'
 import { redisOptions, type RedisTarget } from './connection.ts'
-import { signCall, signResult, signatureProblem } from './job-signature.ts'
+import { signCall, signResult, signService, signatureProblem } from './job-signature.ts'
 import { admitAgent } from './local-agents.ts'
+import { remoteServices, type RemoteServices } from './remote-services.ts'
 import {
   ABORT_CHANNEL,
   COMPLETION_TTL_S,
@@ -19,7 +22,7 @@ import {
   type AttemptEvent,
   type AttemptJob,
   type AttemptJobResult,
-  type CallAnswer,
+  type ServiceRequest,
 } from './protocol.ts'
 
 export interface RemoteWorkerOptions {
@@ -38,6 +41,8 @@ export interface RemoteWorkerOptions {
   readonly agents?: ReadonlyMap<string, AgentSpec>
   /** A job lock not renewed for this long (the worker died) hands the job to another worker. @default 4000 */
   readonly lockDurationMs?: number
+  /** How long a `ctx` service call waits for the coordinator to take it up (or confirm it again) before it fails. @default 30000 */
+  readonly callTimeoutMs?: number
   readonly onError?: (error: Error) => void
 }
 
@@ -77,7 +82,7 @@ export async function startRemoteWorker(options: RemoteWorkerOptions): Promise<R
   publisher.on('error', onError)
   subscriber.on('error', onError)
   const running = new Map<string, AttemptHandle>()
-  const calls = new RemoteCalls()
+  const calls = new AttemptCalls(options.callTimeoutMs)
   subscriber.on('message', (channel, message) => {
     if (channel === ABORT_CHANNEL) running.get(message)?.abort()
     else calls.answered(channel, message)
@@ -86,21 +91,26 @@ export async function startRemoteWorker(options: RemoteWorkerOptions): Promise<R
   const publish = (jobId: string, event: AttemptEvent) => void publisher.publish(eventsChannel(jobId), JSON.stringify(event)).catch(onError)
   /** BullMQ workers taking one job each in place of attempts that wait for tasks they spawned. */
   const stand: Worker<AttemptJob, AttemptJobResult>[] = []
-  const spawn = async (jobId: string, tasks: unknown, wait: boolean): Promise<SpawnAnswer> => {
+  const spawn = (jobId: string, tasks: unknown, wait: boolean): Promise<SpawnAnswer> => {
+    const send = () =>
+      calls.spawn(jobId, (call) => {
+        const signature = options.secret === null ? undefined : signCall(options.secret, jobId, { call, tasks, wait })
+        publish(jobId, { type: 'spawn', call, tasks, wait, ...(signature === undefined ? {} : { signature }) })
+      })
+    return wait ? standingIn(send) : send()
+  }
+  const standingIn = async <T>(waiting: () => Promise<T>): Promise<T> => {
     // A waiting attempt holds its slot of this worker: another takes jobs in its place
     // meanwhile, so that the tasks it waits for can run here too (a worker whose every slot
     // waits would deadlock). BullMQ's `concurrency` cannot grow a running worker: its loop
     // waits for a job to finish before it reads the new value.
-    const extra = wait ? newWorker(1) : undefined
-    if (extra !== undefined) stand.push(extra)
+    const extra = newWorker(1)
+    stand.push(extra)
     try {
-      return await calls.call(jobId, (call) => {
-        const signature = options.secret === null ? undefined : signCall(options.secret, jobId, { call, tasks, wait })
-        publish(jobId, { type: 'spawn', call, tasks, wait, ...(signature === undefined ? {} : { signature }) })
-      })
+      return await waiting()
     } finally {
       // Takes no new job from now on; finishes the one it holds (a forced close stops it sooner).
-      if (extra !== undefined) void extra.close().catch(onError).finally(() => stand.splice(stand.indexOf(extra), 1))
+      void extra.close().catch(onError).finally(() => stand.splice(stand.indexOf(extra), 1))
     }
   }
 
@@ -179,10 +189,23 @@ export async function startRemoteWorker(options: RemoteWorkerOptions): Promise<R
     }
   }
 
+  /** The attempt's `ctx` services, each call signed for this run of it (`session`) and answered by the coordinator. */
+  const services = (jobId: string, session: string): RemoteServices => {
+    const remote = remoteServices((what, request: ServiceRequest) =>
+      calls.service(jobId, what, (call) => {
+        const signature = options.secret === null ? undefined : signService(options.secret, jobId, { call, session, request })
+        publish(jobId, { type: 'service', call, session, request, ...(signature === undefined ? {} : { signature }) })
+      }),
+    )
+    return { ...remote, onWaitTasks: (request) => standingIn(() => remote.onWaitTasks(request)) }
+  }
+
   const run = async (jobId: string, request: AttemptJob['request']): Promise<AttemptJobResult> => {
-    publish(jobId, { type: 'started', worker: options.name })
+    const session = randomUUID()
+    publish(jobId, { type: 'started', worker: options.name, session })
     await subscriber.subscribe(answersChannel(jobId))
-    const handle = options.executor.start(request, listener(jobId, publish, (tasks, wait) => spawn(jobId, tasks, wait)))
+    const ctx = listener(jobId, publish, (tasks, wait) => spawn(jobId, tasks, wait), services(jobId, session))
+    const handle = options.executor.start(request, ctx)
     running.set(jobId, handle)
     try {
       return { worker: options.name, result: jsonSafe(await handle.result) }
@@ -221,56 +244,19 @@ export async function startRemoteWorker(options: RemoteWorkerOptions): Promise<R
   }
 }
 
-function listener(jobId: string, publish: (jobId: string, event: AttemptEvent) => void, spawn: (tasks: unknown, wait: boolean) => Promise<SpawnAnswer>): AttemptListener {
+function listener(
+  jobId: string,
+  publish: (jobId: string, event: AttemptEvent) => void,
+  spawn: (tasks: unknown, wait: boolean) => Promise<SpawnAnswer>,
+  services: RemoteServices,
+): AttemptListener {
   return {
     onProgress: (fraction, message) => publish(jobId, { type: 'progress', fraction, message }),
     onLog: (message) => publish(jobId, { type: 'log', message }),
     onUsage: (report) => publish(jobId, { type: 'usage', report }),
     onRateLimited: (until, message) => publish(jobId, { type: 'rate-limited', until, message }),
-    onAcquire: (name) => Promise.reject(new Error(`ctx.acquire(${JSON.stringify(name)}) is not available on a remote worker; declare the limit in the task's \`uses\` instead (the coordinator holds it)`)),
-    onClaim: () => ({ granted: false, holder: '(ctx.claim is not available on a remote worker; declare the claim in the plan)' }),
-    onRelease: () => undefined,
+    ...services,
     onSpawn: (tasks, options) => spawn(tasks, options.wait),
-  }
-}
-
-/**
- * Calls of this worker's attempts the coordinator answers over pub/sub (`ctx.spawn`): each
- * call has a number; the answer for it arrives on the attempt's answers channel. Calls of an
- * attempt that ends unanswered are refused.
- */
-class RemoteCalls {
-  readonly #waiting = new Map<string, Map<number, (answer: SpawnAnswer) => void>>()
-  #next = 0
-
-  call(jobId: string, send: (call: number) => void): Promise<SpawnAnswer> {
-    const call = ++this.#next
-    return new Promise((resolve) => {
-      let calls = this.#waiting.get(jobId)
-      if (calls === undefined) this.#waiting.set(jobId, (calls = new Map()))
-      calls.set(call, resolve)
-      send(call)
-    })
-  }
-
-  answered(channel: string, message: string): void {
-    const calls = this.#waiting.get(channel.slice(`${PREFIX}:answers:`.length))
-    let reply: CallAnswer
-    try {
-      reply = JSON.parse(message) as CallAnswer
-    } catch {
-      return
-    }
-    const resolve = calls?.get(reply.call)
-    if (resolve === undefined) return
-    calls!.delete(reply.call)
-    resolve(reply.answer)
-  }
-
-  forget(jobId: string): void {
-    const calls = this.#waiting.get(jobId)
-    this.#waiting.delete(jobId)
-    for (const resolve of calls?.values() ?? []) resolve({ ok: false, error: { code: 'ERR_CANCELLED', message: 'The attempt ended before the coordinator answered' } })
   }
 }
 

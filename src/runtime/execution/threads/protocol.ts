@@ -74,11 +74,11 @@ export interface HostApi {
   /** `ctx.usage(report)`: spend to add to the run's usage and budget. */
   usage(key: AttemptKey, report: UsageReport): void
   /** `ctx.claim(path)`: answers at once, never waits for the claim to be free. */
-  claim(key: AttemptKey, path: string): ClaimResult
+  claim(key: AttemptKey, path: string): ClaimResult | Promise<ClaimResult>
   /** `ctx.release(path)`: gives back one hold on `path`. */
   release(key: AttemptKey, path: string): void
   /** `ctx.scratchpad.read()`: every note of the run's scratchpad, oldest first. */
-  scratchpadRead(key: AttemptKey): readonly ScratchpadNote[]
+  scratchpadRead(key: AttemptKey): readonly ScratchpadNote[] | Promise<readonly ScratchpadNote[]>
   /** `ctx.scratchpad.append(text)`: resolves with the note once it is journaled. */
   scratchpadAppend(key: AttemptKey, text: string): Promise<ScratchpadNote>
   /**
