@@ -3,7 +3,8 @@ import { stripVTControlCharacters } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import { Writable } from 'node:stream'
 import { LiveView, renderLiveView } from '../../src/cli/live-view.ts'
-import { createRuntime } from '../../src/runtime/runtime.ts'
+import { createRuntime, type Runtime } from '../../src/runtime/runtime.ts'
+import type { Run } from '../../src/runtime/run.ts'
 import { RunMonitor } from '../../src/monitor/run-monitor.ts'
 import { compilePlan } from '../../src/runtime/plan/load-plan.ts'
 
@@ -97,58 +98,61 @@ describe('renderLiveView', () => {
   })
 
   it('prints ctx.log lines above the live block in TTY mode (regression: they vanished)', async () => {
-    let out = ''
-    const tty = Object.assign(
-      new Writable({
-        write(chunk: Buffer, _encoding, done) {
-          out += chunk.toString('utf8')
-          done()
-        },
-      }),
-      { isTTY: true, columns: 100, rows: 24 },
-    ) as unknown as NodeJS.WriteStream
-    const runtime = createRuntime({ config: { maxParallel: 1, pool: { minThreads: 1, maxThreads: 1 }, governor: { enabled: false }, checkpoint: { enabled: false } } })
-    try {
-      const agent = fileURLToPath(new URL('../fixtures/agents/progress.mjs', import.meta.url))
-      const run = runtime.run({ name: 'logs', tasks: [{ id: 'p', agent }] })
-      const view = new LiveView(runtime, run, { stream: tty, intervalMs: 10, formatLog: (e) => `LOG ${e.taskId}: ${e.message}` })
-      await run.result
-      view.stop()
-      expect(stripVTControlCharacters(out)).toContain('LOG p: done')
-    } finally {
-      await runtime.close({ force: true })
-    }
+    await withProgressRun('logs', (writes, run, runtime) => {
+      const view = new LiveView(runtime, run, { stream: fakeTty(writes), intervalMs: 10, formatLog: (e) => `LOG ${e.taskId}: ${e.message}` })
+      return async () => {
+        view.stop()
+        expect(stripVTControlCharacters(writes.join(''))).toContain('LOG p: done')
+      }
+    })
   })
 
   it('replaces the live block with the summary in one write (regression: a frame in tmux showed neither)', async () => {
-    const writes: string[] = []
-    const tty = Object.assign(
-      new Writable({
-        write(chunk: Buffer, _encoding, done) {
-          writes.push(chunk.toString('utf8'))
-          done()
-        },
-        writev(chunks, done) {
-          writes.push(chunks.map((c) => c.chunk.toString()).join(''))
-          done()
-        },
-      }),
-      { isTTY: true, columns: 100, rows: 24 },
-    ) as unknown as NodeJS.WriteStream
-    const runtime = createRuntime({ config: { maxParallel: 1, pool: { minThreads: 1, maxThreads: 1 }, governor: { enabled: false }, checkpoint: { enabled: false } } })
-    try {
-      const agent = fileURLToPath(new URL('../fixtures/agents/progress.mjs', import.meta.url))
-      const run = runtime.run({ name: 'summary', tasks: [{ id: 'p', agent }] })
-      const view = new LiveView(runtime, run, { stream: tty, intervalMs: 10 })
-      await run.result
-      await new Promise((resolve) => setTimeout(resolve, 30))
-      const before = writes.length
-      view.stop('SUMMARY TABLE')
-      const last = writes.slice(before)
-      expect(last).toHaveLength(1)
-      expect(last[0]).toMatch(/\u001b\[2K[\s\S]*SUMMARY TABLE\n$/)
-    } finally {
-      await runtime.close({ force: true })
-    }
+    await withProgressRun('summary', (writes, run, runtime) => {
+      const view = new LiveView(runtime, run, { stream: fakeTty(writes), intervalMs: 10 })
+      return async () => {
+        await new Promise((resolve) => setTimeout(resolve, 30))
+        const before = writes.length
+        view.stop('SUMMARY TABLE')
+        const last = writes.slice(before)
+        expect(last).toHaveLength(1)
+        expect(last[0]).toMatch(/\u001b\[2K[\s\S]*SUMMARY TABLE\n$/)
+      }
+    })
   })
 })
+
+/** A 100×24 terminal that records each write (a corked batch is one write). */
+function fakeTty(writes: string[]): NodeJS.WriteStream {
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      writes.push(chunk.toString('utf8'))
+      done()
+    },
+    writev(chunks, done) {
+      writes.push(chunks.map((c) => c.chunk.toString()).join(''))
+      done()
+    },
+  })
+  return Object.assign(stream, { isTTY: true, columns: 100, rows: 24 }) as unknown as NodeJS.WriteStream
+}
+
+/**
+ * Runs the progress agent once under a view `watch` sets up; `watch`'s returned check runs
+ * after the run ended, before the runtime closes.
+ */
+async function withProgressRun(
+  name: string,
+  watch: (writes: string[], run: Run, runtime: Runtime) => () => Promise<void>,
+): Promise<void> {
+  const runtime = createRuntime({ config: { maxParallel: 1, pool: { minThreads: 1, maxThreads: 1 }, governor: { enabled: false }, checkpoint: { enabled: false } } })
+  try {
+    const agent = fileURLToPath(new URL('../fixtures/agents/progress.mjs', import.meta.url))
+    const run = runtime.run({ name, tasks: [{ id: 'p', agent }] })
+    const check = watch([], run, runtime)
+    await run.result
+    await check()
+  } finally {
+    await runtime.close({ force: true })
+  }
+}

@@ -12,6 +12,7 @@ import { PREFIX, QUEUE, type AttemptJob, type AttemptJobResult } from '../../../
 import { createRuntime } from '../../../../src/runtime/runtime.ts'
 import { CLI_ENTRY, runCli } from '../../../helpers/cli.ts'
 import { freePort, startRedis, type TestRedis } from '../../../helpers/redis-server.ts'
+import { startTroupeWorker } from '../../../helpers/troupe-worker.ts'
 
 const TSX = import.meta.resolve('tsx')
 // The coordinator (this process) signs jobs with it; the worker processes inherit it and check them.
@@ -26,20 +27,7 @@ const workers: ChildProcess[] = []
 
 /** Starts a real `troupe worker` process and waits until it takes jobs. */
 function startWorker(name: string, cwd = root): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', TSX, CLI_ENTRY, 'worker', '--backend', redis.url, '--concurrency', '1', '--name', name], {
-    cwd,
-    env: { ...process.env, NO_COLOR: '1' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  })
-  workers.push(child)
-  return new Promise((resolve, reject) => {
-    let err = ''
-    child.stderr!.on('data', (chunk: Buffer) => {
-      err += chunk.toString()
-      if (err.includes('taking attempts')) resolve(child)
-    })
-    child.once('exit', (code) => reject(new Error(`worker ${name} exited with ${code}: ${err}`)))
-  })
+  return startTroupeWorker(redis.url, workers, { name, cwd })
 }
 
 function plan(n: number, ms: number, extra: Record<string, unknown> = {}) {

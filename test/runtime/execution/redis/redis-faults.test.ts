@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { createRuntime } from '../../../../src/runtime/runtime.ts'
 import { CLI_ENTRY, runCli } from '../../../helpers/cli.ts'
 import { startRedis, type TestRedis } from '../../../helpers/redis-server.ts'
+import { startTroupeWorker } from '../../../helpers/troupe-worker.ts'
 
 /**
  * Regression (#21.4): Redis killed and restarted empty ran every in-flight task twice; frozen,
@@ -29,22 +30,8 @@ afterEach(async () => {
   redis = undefined
 })
 
-function startWorker(name: string): Promise<void> {
-  const args = ['--import', TSX, CLI_ENTRY, 'worker', '--backend', redis!.url, '--concurrency', '2', '--name', name]
-  const child = spawn(process.execPath, args, {
-    cwd: root,
-    env: { ...process.env, NO_COLOR: '1' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  })
-  workers.push(child)
-  return new Promise((resolve, reject) => {
-    let err = ''
-    child.stderr!.on('data', (chunk: Buffer) => {
-      err += chunk.toString()
-      if (err.includes('taking attempts')) resolve()
-    })
-    child.once('exit', (code) => reject(new Error(`worker ${name} exited with ${code}: ${err}`)))
-  })
+async function startWorker(name: string): Promise<void> {
+  await startTroupeWorker(redis!.url, workers, { name, concurrency: 2 })
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))

@@ -1,4 +1,4 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -12,12 +12,12 @@ import { PREFIX, QUEUE, completionKey, eventsChannel } from '../../../../src/run
 import type { AttemptJob, AttemptJobResult } from '../../../../src/runtime/execution/redis/protocol.ts'
 import type { AttemptRequest } from '../../../../src/runtime/execution/executor.ts'
 import { createRuntime } from '../../../../src/runtime/runtime.ts'
-import { CLI_ENTRY, runCli } from '../../../helpers/cli.ts'
+import { runCli } from '../../../helpers/cli.ts'
 import { freePort, startRedis, type TestRedis } from '../../../helpers/redis-server.ts'
+import { startTroupeWorker } from '../../../helpers/troupe-worker.ts'
 
 /** Regression (#22.2): any job written into Redis ran on every `troupe worker` — any command, any module path. */
 
-const TSX = import.meta.resolve('tsx')
 const root = join(import.meta.dirname, '..', '..', '..', '..')
 const marker = join(root, 'test', 'fixtures', 'agents', 'marker.mjs')
 const SECRET = 'trust-test-secret-0123456789'
@@ -27,20 +27,7 @@ let redis: TestRedis
 const children: ChildProcess[] = []
 
 function startWorker(url: string, args: readonly string[], cwd = root, env: NodeJS.ProcessEnv = {}): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', TSX, CLI_ENTRY, 'worker', '--backend', url, '--concurrency', '1', ...args], {
-    cwd,
-    env: { ...process.env, NO_COLOR: '1', TROUPE_SECRET: SECRET, ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  })
-  children.push(child)
-  return new Promise((resolve, reject) => {
-    let err = ''
-    child.stderr!.on('data', (chunk: Buffer) => {
-      err += chunk.toString()
-      if (err.includes('taking attempts')) resolve(child)
-    })
-    child.once('exit', (code) => reject(new Error(`worker exited with ${code}: ${err}`)))
-  })
+  return startTroupeWorker(url, children, { args, cwd, env: { TROUPE_SECRET: SECRET, ...env } })
 }
 
 function request(runId: string, agent: AttemptRequest['agent'], input: unknown, baseDir: string): AttemptRequest {

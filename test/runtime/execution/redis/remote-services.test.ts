@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import { type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -18,10 +18,9 @@ import {
 } from '../../../../src/runtime/execution/redis/protocol.ts'
 import { startRemoteWorker, type RemoteWorker } from '../../../../src/runtime/execution/redis/redis-worker.ts'
 import { createRuntime } from '../../../../src/runtime/runtime.ts'
-import { CLI_ENTRY } from '../../../helpers/cli.ts'
 import { startRedis, type TestRedis } from '../../../helpers/redis-server.ts'
+import { startTroupeWorker } from '../../../helpers/troupe-worker.ts'
 
-const TSX = import.meta.resolve('tsx')
 // The coordinator (this process) signs jobs with it; the worker processes inherit it and sign their calls with it.
 const SECRET = 'test-secret-0123456789abcdef'
 process.env.TROUPE_SECRET = SECRET
@@ -33,24 +32,7 @@ const children: ChildProcess[] = []
 
 /** Starts a real `troupe worker` process on `redis` and waits until it takes jobs. */
 function startWorker(redis: TestRedis, name: string): Promise<ChildProcess> {
-  const child = spawn(
-    process.execPath,
-    ['--import', TSX, CLI_ENTRY, 'worker', '--backend', redis.url, '--concurrency', '1', '--name', name],
-    {
-      cwd: root,
-      env: { ...process.env, NO_COLOR: '1' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  )
-  children.push(child)
-  return new Promise((resolve, reject) => {
-    let err = ''
-    child.stderr!.on('data', (chunk: Buffer) => {
-      err += chunk.toString()
-      if (err.includes('taking attempts')) resolve(child)
-    })
-    child.once('exit', (code) => reject(new Error(`worker ${name} exited with ${code}: ${err}`)))
-  })
+  return startTroupeWorker(redis.url, children, { name })
 }
 
 const waitFor = async (done: () => boolean) => {
