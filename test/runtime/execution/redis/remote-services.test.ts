@@ -184,6 +184,21 @@ describe('ctx services of module agents on remote workers (worker processes)', (
   }, 60_000)
 })
 
+/**
+ * A runtime with one unit of limit `one`, and a run named `name` whose task `holder` holds it
+ * on worker `doomed` until the file `until` exists (it writes its pid to `held` once it has it).
+ */
+async function holdOnDoomed(redis: TestRedis, name: string) {
+  const dir = mkdtempSync(join(tmpdir(), 'troupe-remote-hold-'))
+  const held = join(dir, 'held')
+  const until = join(dir, 'until')
+  const doomed = await startWorker(redis, 'doomed')
+  const runtime = createRuntime({ config: { ...quiet, limits: { one: { maxConcurrent: 1 } } }, backend: redis.url })
+  const run = runtime.run({ name, tasks: [{ id: 'holder', agent: agent('hold-limit.mjs'), input: { limit: 'one', held, until } }] })
+  await waitFor(() => existsSync(held))
+  return { held, until, doomed, runtime, run }
+}
+
 describe('a worker killed with SIGKILL while its attempt holds a named limit', () => {
   let redis: TestRedis
 
@@ -196,16 +211,7 @@ describe('a worker killed with SIGKILL while its attempt holds a named limit', (
   })
 
   it('does not keep the unit: the attempt runs again on another worker, acquires the limit again and the run completes', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'troupe-remote-kill-'))
-    const held = join(dir, 'held')
-    const until = join(dir, 'until')
-    const doomed = await startWorker(redis, 'doomed')
-    const runtime = createRuntime({ config: { ...quiet, limits: { one: { maxConcurrent: 1 } } }, backend: redis.url })
-    const run = runtime.run({
-      name: 'remote-kill',
-      tasks: [{ id: 'holder', agent: agent('hold-limit.mjs'), input: { limit: 'one', held, until } }],
-    })
-    await waitFor(() => existsSync(held))
+    const { held, until, doomed, runtime, run } = await holdOnDoomed(redis, 'remote-kill')
     const doomedPid = Number(readFileSync(held, 'utf8'))
     doomed.kill('SIGKILL')
     await new Promise((resolve) => doomed.once('exit', resolve))
@@ -232,17 +238,8 @@ describe('a worker killed with SIGKILL while its attempt holds a named limit, no
   })
 
   it('gives the unit back once the worker is gone: an attempt of another run waiting for it on the other worker gets it', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'troupe-remote-lost-'))
-    const held = join(dir, 'held')
-    const until = join(dir, 'until')
-    const doomed = await startWorker(redis, 'doomed')
     // Limits are the runtime's: both runs share the one unit of `one`.
-    const runtime = createRuntime({ config: { ...quiet, limits: { one: { maxConcurrent: 1 } } }, backend: redis.url })
-    const first = runtime.run({
-      name: 'remote-lost-holder',
-      tasks: [{ id: 'holder', agent: agent('hold-limit.mjs'), input: { limit: 'one', held, until } }],
-    })
-    await waitFor(() => existsSync(held))
+    const { until, doomed, runtime, run: first } = await holdOnDoomed(redis, 'remote-lost-holder')
     // `steady` takes the waiter (the doomed worker's one slot is busy), which waits for the unit the holder keeps.
     await startWorker(redis, 'steady')
     const second = runtime.run({
@@ -261,8 +258,6 @@ describe('a worker killed with SIGKILL while its attempt holds a named limit, no
 })
 
 describe('messages between tasks from a remote worker (in-process worker, an executor using the listener)', () => {
-  let redis: TestRedis
-  let worker: RemoteWorker
 
   /** Sends `input.send` to `input.to`, then returns its inbox: what a CLI agent's send_message / read_messages tools do. */
   const mailer: Executor = {
@@ -286,25 +281,10 @@ describe('messages between tasks from a remote worker (in-process worker, an exe
     close: async () => undefined,
   }
 
-  beforeAll(async () => {
-    redis = await startRedis()
-    worker = await startRemoteWorker({
-      target: parseRedisUrl(redis.url),
-      name: 'mailer',
-      concurrency: 2,
-      cwd: root,
-      executor: mailer,
-      secret: SECRET,
-    })
-  }, 60_000)
-
-  afterAll(async () => {
-    await worker?.close(true)
-    await redis?.stop()
-  })
+  const setup = withInProcessWorker('mailer', 2, mailer)
 
   it('a message sent from a remote attempt is in the inbox of the task it names, from the sender', async () => {
-    const runtime = createRuntime({ config: quiet, backend: redis.url })
+    const runtime = createRuntime({ config: quiet, backend: setup.redis.url })
     const result = await runtime.run({
       name: 'remote-mail',
       tasks: [
@@ -320,7 +300,7 @@ describe('messages between tasks from a remote worker (in-process worker, an exe
   }, 60_000)
 
   it('a message to a task the run does not have fails as it does locally, with ERR_ARGUMENT_INVALID', async () => {
-    const runtime = createRuntime({ config: quiet, backend: redis.url })
+    const runtime = createRuntime({ config: quiet, backend: setup.redis.url })
     const result = await runtime.run({
       name: 'remote-mail-bad',
       tasks: [{ id: 'sender', agent: agent('echo.mjs'), retries: 0, input: { to: 'ghost', send: 'hi' } }],
@@ -334,8 +314,6 @@ describe('messages between tasks from a remote worker (in-process worker, an exe
 })
 
 describe('wait_tasks from a remote worker of one slot (in-process worker, an executor using the listener)', () => {
-  let redis: TestRedis
-  let worker: RemoteWorker
 
   /** With `input.children`: adds them and waits for them (what `add_tasks` with `wait` does); else returns its task id. */
   const delegator: Executor = {
@@ -351,25 +329,10 @@ describe('wait_tasks from a remote worker of one slot (in-process worker, an exe
     close: async () => undefined,
   }
 
-  beforeAll(async () => {
-    redis = await startRedis()
-    worker = await startRemoteWorker({
-      target: parseRedisUrl(redis.url),
-      name: 'solo',
-      concurrency: 1,
-      cwd: root,
-      executor: delegator,
-      secret: SECRET,
-    })
-  }, 60_000)
-
-  afterAll(async () => {
-    await worker?.close(true)
-    await redis?.stop()
-  })
+  const setup = withInProcessWorker('solo', 1, delegator)
 
   it('adds the tasks, runs them on the same worker while the parent waits, and answers their outputs', async () => {
-    const runtime = createRuntime({ config: quiet, backend: redis.url })
+    const runtime = createRuntime({ config: quiet, backend: setup.redis.url })
     const children = ['kid-a', 'kid-b'].map((id) => ({ id, agent: agent('echo.mjs'), input: {} }))
     const result = await runtime.run({ name: 'remote-wait', tasks: [{ id: 'lead', agent: agent('echo.mjs'), input: { children } }] }).result
     await runtime.close()
@@ -426,3 +389,17 @@ describe('AttemptCalls (a worker waiting for the coordinator)', () => {
     expect(isTroupeError(await answer, 'ERR_CANCELLED')).toBe(true)
   })
 })
+
+/** A Redis server and an in-process worker running `executor`, for the describe block that calls it. */
+function withInProcessWorker(name: string, concurrency: number, executor: Executor): { readonly redis: TestRedis } {
+  const setup = {} as { redis: TestRedis; worker: RemoteWorker }
+  beforeAll(async () => {
+    setup.redis = await startRedis()
+    setup.worker = await startRemoteWorker({ target: parseRedisUrl(setup.redis.url), name, concurrency, cwd: root, executor, secret: SECRET })
+  }, 60_000)
+  afterAll(async () => {
+    await setup.worker?.close(true)
+    await setup.redis?.stop()
+  })
+  return setup
+}
