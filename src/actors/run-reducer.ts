@@ -135,9 +135,12 @@ export function reduceRun(state: RunState, event: RunEvent): readonly [RunState,
       return answer(state, event)
     case 'transition': {
       const { change } = event
+      // Most changes need nothing at once (this runs three times per task): no array for them.
+      const abort = isLive(change.from) && !isLive(change.to)
+      if (!abort && change.from !== 'AWAITING_APPROVAL') return [state, NONE]
       const effects: RunEffect[] = []
       // Leaving RUNNING or WAITING other than through the executor's answer (timeout, cancel): stop the work.
-      if (isLive(change.from) && !isLive(change.to)) effects.push({ type: 'abort-attempt', task: change.task })
+      if (abort) effects.push({ type: 'abort-attempt', task: change.task })
       if (change.from === 'AWAITING_APPROVAL') effects.push({ type: 'approval-left', task: change.task })
       return [state, effects]
     }
