@@ -41,5 +41,5 @@ export type { GovernorEvent, GovernorSampleEvent, BudgetExceededEvent } from './
 export type { Usage, UsageReport, UsageSummary } from './runtime/admission/usage.ts'
 export type { LlmOutput, LlmUsage } from './runtime/execution/llm/llm-executor.ts'
 export type { LimitPausedEvent } from './runtime/report/events.ts'
-export type { ScratchpadNoteEvent, TaskAddedEvent } from './runtime/report/events.ts'
+export type { ScratchpadNoteEvent, TaskAddedEvent, TaskMessageEvent } from './runtime/report/events.ts'
 export type { ExecOptions, ExecResult, ScratchpadNote } from './runtime/execution/threads/protocol.ts'

@@ -279,6 +279,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
     // Its messages between tasks, kept the same way in <runDir>/messages.jsonl.
     const mailbox = Mailbox.open(journal === undefined ? undefined : join(resolve(this.config.checkpoint.dir), id, MAILBOX_FILE), {
       isTask: (taskId) => runPlan.byId.has(taskId),
+      onMessage: (message) => this.#emitOnRun(id, 'task:message', { runId: id, ...message }),
     }).then(
       (box) => void (this.#runs.get(id) === run && this.#mailboxes.set(id, box)),
       (error: unknown) => reportListenerError(new Error(`mailbox of run ${id}: ${(error as Error).message}`, { cause: error })),
@@ -396,7 +397,7 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   }
 
   /** An event raised outside a run's own machinery: on that run's handle, then on the runtime. */
-  #emitOnRun<K extends 'limit:paused' | 'scratchpad:note'>(runId: string | undefined, name: K, ...args: RunEvents[K]): void {
+  #emitOnRun<K extends 'limit:paused' | 'scratchpad:note' | 'task:message'>(runId: string | undefined, name: K, ...args: RunEvents[K]): void {
     const run = runId === undefined ? undefined : this.#runs.get(runId)
     try {
       if (run !== undefined) (run.emit as (name: K, ...args: RunEvents[K]) => boolean).call(run, name, ...args)

@@ -38,6 +38,8 @@ export interface InboxPage {
 export interface MailboxOptions {
   /** Whether the run has a task with this id (a message to anything else is refused). */
   readonly isTask: (id: string) => boolean
+  /** Told of each message once it is stored (the run's `task:message` event). */
+  readonly onMessage?: (message: Message) => void
 }
 
 /**
@@ -95,6 +97,7 @@ export class Mailbox {
     this.#all.push(message)
     inbox.push(message)
     await this.#log.append(message)
+    this.#options.onMessage?.(message)
     return message
   }
 

@@ -88,6 +88,18 @@ export interface ScratchpadNoteEvent {
   readonly text: string
 }
 
+/** A task sent another a message (the `send_message` tool); the text is stored clean (no escape sequences or control characters). */
+export interface TaskMessageEvent {
+  readonly runId: string
+  /** Position in the run's mailbox. */
+  readonly seq: number
+  readonly from: string
+  readonly to: string
+  /** Epoch ms. */
+  readonly at: number
+  readonly text: string
+}
+
 /** Tasks were added to the running DAG (`ctx.spawn`, the `add_tasks` tool, `Run.addTasks`): one event per task. */
 export interface TaskAddedEvent extends Pick<TaskSpec, 'agent' | 'description' | 'tags'> {
   readonly runId: string
@@ -132,6 +144,7 @@ export interface RunEvents {
   'budget:exceeded': [BudgetExceededEvent]
   'limit:paused': [LimitPausedEvent]
   'scratchpad:note': [ScratchpadNoteEvent]
+  'task:message': [TaskMessageEvent]
 }
 
 /**

@@ -192,6 +192,18 @@ describe('Mailbox', () => {
     expect(again.inbox('lead').messages).toEqual([{ seq: 1, from: 'kid', to: 'lead', at: 2, text: 'two' }])
   })
 
+  it('tells onMessage of each message once it is on disk, clean, and of none it refused', async () => {
+    const file = join(root, 'told', 'messages.jsonl')
+    const told: { seq: number; text: string; onDisk: boolean }[] = []
+    const box = await Mailbox.open(file, {
+      isTask: (id) => id !== 'ghost',
+      onMessage: (m) => told.push({ seq: m.seq, text: m.text, onDisk: readFileSync(file, 'utf8').includes(`"text":"${m.text}"`) }),
+    })
+    await box.send('lead', 'kid', '\u001b[1mbold\u001b[0m')
+    await box.send('lead', 'ghost', 'lost').catch(() => undefined)
+    expect(told).toEqual([{ seq: 0, text: 'bold', onDisk: true }])
+  })
+
   it(`an inbox holds at most ${MAX_INBOX_MESSAGES} messages: the next is refused ERR_MAILBOX_FULL naming the task`, async () => {
     const box = await Mailbox.open(undefined, { isTask: () => true })
     for (let i = 0; i < MAX_INBOX_MESSAGES; i++) await box.send('a', 'b', `m${i}`)

@@ -17,6 +17,7 @@ import {
   type ServiceReply,
 } from '../../../../src/runtime/execution/redis/protocol.ts'
 import { startRemoteWorker, type RemoteWorker } from '../../../../src/runtime/execution/redis/redis-worker.ts'
+import type { TaskMessageEvent } from '../../../../src/runtime/report/events.ts'
 import { createRuntime } from '../../../../src/runtime/runtime.ts'
 import { startRedis, type TestRedis } from '../../../helpers/redis-server.ts'
 import { startTroupeWorker } from '../../../helpers/troupe-worker.ts'
@@ -246,8 +247,10 @@ describe('a worker killed with SIGKILL while its attempt holds a named limit, no
       name: 'remote-lost-waiter',
       tasks: [{ id: 'waiter', agent: agent('acquire.mjs'), input: { limit: 'one', ms: 10 } }],
     })
-    writeFileSync(until, '')
     doomed.kill('SIGKILL')
+    await new Promise((resolve) => doomed.once('exit', resolve))
+    // Only now may the holder end: written before the kill, the doomed attempt could see it and finish there.
+    writeFileSync(until, '')
     // The holder's job cannot run again before the waiter ends (steady's only slot): only the sweep frees the unit.
     const waited = await second.result
     const held2 = await first.result
@@ -285,15 +288,20 @@ describe('messages between tasks from a remote worker (in-process worker, an exe
 
   it('a message sent from a remote attempt is in the inbox of the task it names, from the sender', async () => {
     const runtime = createRuntime({ config: quiet, backend: setup.redis.url })
-    const result = await runtime.run({
+    const run = runtime.run({
       name: 'remote-mail',
       tasks: [
         { id: 'sender', agent: agent('echo.mjs'), input: { to: 'reader', send: 'hello from a worker' } },
         { id: 'reader', agent: agent('echo.mjs'), dependsOn: ['sender'], input: {} },
       ],
-    }).result
+    })
+    const events: TaskMessageEvent[] = []
+    run.on('task:message', (e) => events.push(e))
+    const result = await run.result
     await runtime.close()
     expect(result.status).toBe('completed')
+    // The run's `task:message` event, on the coordinator, for a message sent on the worker.
+    expect(events).toMatchObject([{ runId: result.runId, seq: 0, from: 'sender', to: 'reader', text: 'hello from a worker' }])
     const inbox = result.tasks.reader!.output as { messages: { from: string; to: string; text: string }[]; total: number }
     expect(inbox.total).toBe(1)
     expect(inbox.messages[0]).toMatchObject({ from: 'sender', to: 'reader', text: 'hello from a worker' })
