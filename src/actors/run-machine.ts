@@ -17,7 +17,17 @@ import { Attempts } from './attempts.ts'
 import { conditionSkipError, Conditions } from './conditions.ts'
 import { effectiveMaxParallel, type RunInit, type RunOutlet } from './run-init.ts'
 import type { LifecycleState, StopReason } from './run-lifecycle.ts'
-import { initialRunState, isLive, phaseOf, reduceRun, stopReasonOf, type RunEffect, type RunEvent, type RunState } from './run-reducer.ts'
+import {
+  initialRunState,
+  isLive,
+  phaseOf,
+  reduceRun,
+  repairRefusal,
+  stopReasonOf,
+  type RunEffect,
+  type RunEvent,
+  type RunState,
+} from './run-reducer.ts'
 import { assembleResult, skipError } from './run-result.ts'
 import { RunGrowth } from './run-growth.ts'
 import { TaskActors, type TaskChange } from './task-actors.ts'
@@ -173,12 +183,9 @@ export class RunMachine implements Dispatchable {
     return repairs === undefined ? result : { ...result, repairs }
   }
 
-  /** A repair is new work: only while the run runs and its budget admits the task (as a new attempt). */
+  /** Why a repair of `task`'s attempt may not start now (see {@link repairRefusal}). */
   #mayRepair(task: CompiledTask): string | undefined {
-    if (this.lifecycle !== 'running') return `the run is ${this.lifecycle}`
-    const { maxCostUsd } = this.#state.budget
-    if (!budgetAdmits(budgetLevel(this.#usage.costUsd, maxCostUsd), task.priority)) return `the budget (maxCostUsd ${maxCostUsd}) is spent`
-    return undefined
+    return repairRefusal(this.#state, this.#usage.costUsd, task.priority)
   }
 
   set maxParallel(value: number) {

@@ -1,11 +1,11 @@
 import { initialTransition, transition, type SnapshotFrom } from 'xstate'
-import { budgetLevel, budgetStop } from '../runtime/admission/budget.ts'
+import { budgetAdmits, budgetLevel, budgetStop } from '../runtime/admission/budget.ts'
 import { reservationStop } from '../runtime/admission/reservation.ts'
 import type { ResolvedConfig } from '../runtime/core/config.ts'
 import type { SerializedError } from '../runtime/core/errors.ts'
 import type { UsageReport } from '../runtime/admission/usage.ts'
 import type { AttemptResult } from '../runtime/execution/executor.ts'
-import type { CompiledPlan } from '../runtime/plan/plan.ts'
+import type { CompiledPlan, Priority } from '../runtime/plan/plan.ts'
 import { abortsRunning, runLifecycle, type LifecycleEvent, type LifecycleState, type StopReason } from './run-lifecycle.ts'
 import { crashWindow } from './supervision.ts'
 import type { TaskChange } from './task-actors.ts'
@@ -127,6 +127,18 @@ export function stopReasonOf(state: RunState): StopReason | undefined {
 }
 
 const NONE: readonly RunEffect[] = Object.freeze([])
+
+/**
+ * Why a repair of a task of `priority` may not start now, or undefined when it may: a repair is
+ * new work, so only while the run runs and its budget admits the task (as a new attempt).
+ */
+export function repairRefusal(state: RunState, spentUsd: number, priority: Priority): string | undefined {
+  const phase = phaseOf(state)
+  if (phase !== 'running') return `the run is ${phase}`
+  const { maxCostUsd } = state.budget
+  if (!budgetAdmits(budgetLevel(spentUsd, maxCostUsd), priority)) return `the budget (maxCostUsd ${maxCostUsd}) is spent`
+  return undefined
+}
 
 /** The run's next state and what to do, for `event`. Pure. */
 export function reduceRun(state: RunState, event: RunEvent): readonly [RunState, readonly RunEffect[]] {

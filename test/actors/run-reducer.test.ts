@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { initialRunState, phaseOf, reduceRun, stopReasonOf, type RunEffect, type RunEvent, type RunState } from '../../src/actors/run-reducer.ts'
+import { initialRunState, phaseOf, reduceRun, repairRefusal, stopReasonOf, type RunEffect, type RunEvent, type RunState } from '../../src/actors/run-reducer.ts'
 import type { TaskChange } from '../../src/actors/task-actors.ts'
 import type { TaskState } from '../../src/actors/task-machine.ts'
 import { fileURLToPath } from 'node:url'
@@ -199,5 +199,13 @@ describe('the run reducer', () => {
     expect(run(retrying, idle).effects).toEqual([])
     expect(run(near, { ...idle, spentUsd: 0.5 }).effects).toEqual([])
     expect(run(near, { ...idle, spentUsd: 0.5, reserved: true }).effects).toMatchObject([{ type: 'dispatch-later' }])
+  })
+
+  it('refuses a repair once the run is not running, or when the budget would not admit the task as a new attempt', () => {
+    const budget = fresh({ maxCostUsd: 1, onExceeded: 'fail' })
+    expect(repairRefusal(budget, 0.5, 'medium')).toBeUndefined()
+    expect(repairRefusal(budget, 0.95, 'medium')).toBe('the budget (maxCostUsd 1) is spent')
+    expect(repairRefusal(budget, 0.95, 'critical')).toBeUndefined()
+    expect(repairRefusal(run(budget, { type: 'stop', reason: cancel }).state, 0, 'critical')).toBe('the run is stopping')
   })
 })
