@@ -128,8 +128,15 @@ export class Journal implements RunRecorder {
     return this.#hashes
   }
 
-  /** Frees the run id. Called when the run ends; also usable when a run never starts. */
-  release(): void {
+  /**
+   * Frees the run id and closes the file without a run-end record: for a journal whose run
+   * never ends (it never started). A run that ends calls {@link runEnded}, which does both.
+   */
+  async release(): Promise<void> {
+    await this.#flushing
+    const handle = this.#handle
+    this.#handle = undefined
+    await handle?.close()
     this.#lock.release()
   }
 

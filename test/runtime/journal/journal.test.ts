@@ -132,6 +132,8 @@ describe('pipeline checkpoints between stages (StageCheckpoint gate)', () => {
     await stageDurable
     expect(gate.tryAcquire('gate', build)).toBe(true)
     expect(readFileSync(journal.file, 'utf8')).toContain('"type":"stage","stage":"design","completed":true')
+    // Its run never ends: the file is closed here (left open, it was closed by the GC with a warning).
+    await journal.release()
   })
 })
 
