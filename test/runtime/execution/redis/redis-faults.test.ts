@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import type { RunResult } from '../../../../src/runtime/report/result.ts'
 import { createRuntime } from '../../../../src/runtime/runtime.ts'
 import { CLI_ENTRY, runCli } from '../../../helpers/cli.ts'
 import { startRedis, type TestRedis } from '../../../helpers/redis-server.ts'
@@ -36,6 +37,15 @@ async function startWorker(name: string): Promise<void> {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
+/** Each task that did not complete: its state and error. */
+function notCompleted(result: RunResult): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(result.tasks)
+      .filter(([, task]) => task.state !== 'COMPLETED')
+      .map(([id, task]) => [id, { state: task.state, error: task.error }]),
+  )
+}
+
 /** Runs 8 marker tasks of `ms` each on two workers, applying `fault` once tasks are in flight. */
 async function runThrough(fault: () => Promise<void>, ms = 1_500) {
   redis = await startRedis()
@@ -64,7 +74,8 @@ describe('Redis faults mid-run: every task completes, none runs twice', () => {
       redis = await startRedis(port)
     })
     expect(runs.sort()).toEqual([...ids].sort())
-    expect(result.status).toBe('completed')
+    // With the tasks that did not complete and why, should one not (seen once, on Node 22 under load).
+    expect({ status: result.status, notCompleted: notCompleted(result) }).toEqual({ status: 'completed', notCompleted: {} })
     expect(result.totals.completed).toBe(8)
   }, 120_000)
 
@@ -75,7 +86,8 @@ describe('Redis faults mid-run: every task completes, none runs twice', () => {
       redis!.signal('SIGCONT')
     })
     expect(runs.sort()).toEqual([...ids].sort())
-    expect(result.status).toBe('completed')
+    // With the tasks that did not complete and why, should one not (seen once, on Node 22 under load).
+    expect({ status: result.status, notCompleted: notCompleted(result) }).toEqual({ status: 'completed', notCompleted: {} })
     expect(result.totals.completed).toBe(8)
   }, 120_000)
 
@@ -87,7 +99,8 @@ describe('Redis faults mid-run: every task completes, none runs twice', () => {
       redis = await startRedis(port)
     })
     expect(runs.sort()).toEqual([...ids].sort())
-    expect(result.status).toBe('completed')
+    // With the tasks that did not complete and why, should one not (seen once, on Node 22 under load).
+    expect({ status: result.status, notCompleted: notCompleted(result) }).toEqual({ status: 'completed', notCompleted: {} })
     expect(result.totals.completed).toBe(8)
   }, 120_000)
 })
