@@ -11,6 +11,14 @@ import type { ScenarioRow, Scenario } from '../scenario.ts'
 const SLEEP_MS = 100
 
 /**
+ * The package's root: the coordinator and the workers run from it, so that the bench agents'
+ * modules are inside the workers' checkout whatever directory `troupe bench` was started from
+ * (a worker refuses a module outside it: from another directory the scenario failed with
+ * ERR_AGENT_MISMATCH).
+ */
+const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url))
+
+/**
  * The Redis backend (BullMQ) with real `troupe worker` processes: throughput scaling with
  * 1, 2 and 4 workers of concurrency 1 on 100 ms sleeping tasks (this 2-core machine cannot
  * show CPU scaling, so the tasks sleep), the per-task overhead of the Redis path on no-op
@@ -28,6 +36,9 @@ const redis: Scenario = {
     // Coordinator (this process) and workers (its children) sign and check jobs with one secret.
     process.env.TROUPE_SECRET ??= randomBytes(32).toString('hex')
     const rows: ScenarioRow[] = []
+    // The coordinator names module agents relative to its working directory (see PACKAGE_ROOT).
+    const startedIn = process.cwd()
+    process.chdir(PACKAGE_ROOT)
     try {
       const tasks = options.quick ? 24 : 80
       const sleepPlan = independentPlan('bench-redis-sleep', tasks, benchAgentFile('simulated-llm'), () => ({ ms: SLEEP_MS }))
@@ -72,6 +83,7 @@ const redis: Scenario = {
         await stopWorkers(workers)
       }
     } finally {
+      process.chdir(startedIn)
       await server.stop()
     }
     return rows
@@ -112,7 +124,7 @@ async function startWorkers(server: TestRedis, count: number, concurrency: numbe
   const args = [...(fromSource ? ['--import', 'tsx'] : []), cli, 'worker', '--backend', server.url, '--concurrency', String(concurrency)]
   return Promise.all(
     Array.from({ length: count }, (_, i) => {
-      const child = spawn(process.execPath, [...args, '--name', `bench-${named + i + 1}`], { stdio: ['ignore', 'ignore', 'pipe'] })
+      const child = spawn(process.execPath, [...args, '--name', `bench-${named + i + 1}`], { cwd: PACKAGE_ROOT, stdio: ['ignore', 'ignore', 'pipe'] })
       return new Promise<ChildProcess>((resolve, reject) => {
         let err = ''
         child.stderr!.on('data', (chunk: Buffer) => {
