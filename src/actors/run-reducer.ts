@@ -4,7 +4,7 @@ import { reservationStop } from '../runtime/admission/reservation.ts'
 import type { ResolvedConfig } from '../runtime/core/config.ts'
 import type { SerializedError } from '../runtime/core/errors.ts'
 import type { UsageReport } from '../runtime/admission/usage.ts'
-import type { AttemptResult } from '../runtime/execution/executor.ts'
+import { usageReports, type AttemptResult } from '../runtime/execution/executor.ts'
 import type { CompiledPlan, Priority } from '../runtime/plan/plan.ts'
 import { abortsRunning, runLifecycle, type LifecycleEvent, type LifecycleState, type StopReason } from './run-lifecycle.ts'
 import { crashWindow } from './supervision.ts'
@@ -203,7 +203,7 @@ function answer(state: RunState, event: Extract<RunEvent, { type: 'answer' }>): 
   const { task, result } = event
   // Spend that came with the result counts after the outcome is recorded: a completed task
   // whose final spend crosses the budget keeps its output.
-  const late: RunEffect[] = result.usage === undefined ? [] : [result.usage].flat().map((report) => ({ type: 'count-usage', task, report }))
+  const late: RunEffect[] = usageReports(result.usage).map((report) => ({ type: 'count-usage', task, report }))
   if (!event.live) return [state, late]
   if (result.ok) {
     const output = result.output

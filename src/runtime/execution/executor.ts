@@ -112,6 +112,11 @@ export type AttemptResult = (
   readonly repairs?: readonly RepairRecord[]
 }
 
+/** A result's `usage` as a list: none, one report, or one per model. */
+export function usageReports(usage: AttemptResult['usage']): readonly UsageReport[] {
+  return usage === undefined ? [] : [usage].flat()
+}
+
 /** What an attempt reports while it runs (through `ctx`, a process's output, an API stream). */
 export interface AttemptListener {
   onProgress(fraction: number, message: string | undefined): void

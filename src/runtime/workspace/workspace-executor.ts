@@ -1,13 +1,14 @@
 import { stripVTControlCharacters } from 'node:util'
-import type {
-  AttemptError,
-  AttemptHandle,
-  AttemptListener,
-  AttemptRepair,
-  AttemptRequest,
-  AttemptResult,
-  Executor,
-  SessionTotals,
+import {
+  usageReports,
+  type AttemptError,
+  type AttemptHandle,
+  type AttemptListener,
+  type AttemptRepair,
+  type AttemptRequest,
+  type AttemptResult,
+  type Executor,
+  type SessionTotals,
 } from '../execution/executor.ts'
 import { isTroupeError, type ErrorCode } from '../core/errors.ts'
 import type { RepairPolicy, RepairReason, RepairRecord } from '../plan/repair-spec.ts'
@@ -101,7 +102,7 @@ export class WorkspaceExecutor implements Executor {
     // then knows it when deciding on a repair).
     let late: AttemptResult['usage']
     const report = () => {
-      for (const usage of late === undefined ? [] : [late].flat()) listener.onUsage(usage)
+      for (const usage of usageReports(late)) listener.onUsage(usage)
       late = undefined
     }
     const withRepairs = (result: AttemptResult): AttemptResult => {

@@ -25,8 +25,8 @@ interface Tracked {
  * Measures what each attempt's process group uses, from `/proc`: one reading of the process
  * table per tick for all groups at once, shared with containment's capture (proc-watch.ts).
  * CPU is the group's largest observed sum of user + system time (including children its
- * members reaped); RSS is the peak sum. A
- * sampling estimate: work done between the last tick and the exit is not seen. A group with
+ * members reaped); RSS is the peak sum. A sampling estimate: work done between the last tick
+ * and the exit is not seen. A group with
  * a cap is reported once its RSS sum goes over it (at the next tick: a fast allocator can
  * overshoot for up to one interval).
  */
