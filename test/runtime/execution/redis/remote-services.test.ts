@@ -201,24 +201,16 @@ async function holdOnDoomed(redis: TestRedis, name: string) {
 }
 
 describe('a worker killed with SIGKILL while its attempt holds a named limit', () => {
-  let redis: TestRedis
-
-  beforeAll(async () => {
-    redis = await startRedis()
-  }, 60_000)
-
-  afterAll(async () => {
-    await redis?.stop()
-  })
+  const setup = withRedis()
 
   it('does not keep the unit: the attempt runs again on another worker, acquires the limit again and the run completes', async () => {
-    const { held, until, doomed, runtime, run } = await holdOnDoomed(redis, 'remote-kill')
+    const { held, until, doomed, runtime, run } = await holdOnDoomed(setup.redis, 'remote-kill')
     const doomedPid = Number(readFileSync(held, 'utf8'))
     doomed.kill('SIGKILL')
     await new Promise((resolve) => doomed.once('exit', resolve))
     // The only unit of `one` was held by the killed attempt: the new run of it gets it only if the coordinator gave it back.
     writeFileSync(until, '')
-    await startWorker(redis, 'rescuer')
+    await startWorker(setup.redis, 'rescuer')
     const result = await run.result
     await runtime.close()
     expect(result.status).toBe('completed')
@@ -228,21 +220,13 @@ describe('a worker killed with SIGKILL while its attempt holds a named limit', (
 })
 
 describe('a worker killed with SIGKILL while its attempt holds a named limit, no worker free to run it again', () => {
-  let redis: TestRedis
-
-  beforeAll(async () => {
-    redis = await startRedis()
-  }, 60_000)
-
-  afterAll(async () => {
-    await redis?.stop()
-  })
+  const setup = withRedis()
 
   it('gives the unit back once the worker is gone: an attempt of another run waiting for it on the other worker gets it', async () => {
     // Limits are the runtime's: both runs share the one unit of `one`.
-    const { until, doomed, runtime, run: first } = await holdOnDoomed(redis, 'remote-lost-holder')
+    const { until, doomed, runtime, run: first } = await holdOnDoomed(setup.redis, 'remote-lost-holder')
     // `steady` takes the waiter (the doomed worker's one slot is busy), which waits for the unit the holder keeps.
-    await startWorker(redis, 'steady')
+    await startWorker(setup.redis, 'steady')
     const second = runtime.run({
       name: 'remote-lost-waiter',
       tasks: [{ id: 'waiter', agent: agent('acquire.mjs'), input: { limit: 'one', ms: 10 } }],
@@ -400,13 +384,24 @@ describe('AttemptCalls (a worker waiting for the coordinator)', () => {
 
 /** A Redis server and an in-process worker running `executor`, for the describe block that calls it. */
 function withInProcessWorker(name: string, concurrency: number, executor: Executor): { readonly redis: TestRedis } {
-  const setup = {} as { redis: TestRedis; worker: RemoteWorker }
+  const setup = withRedis()
+  let worker: RemoteWorker | undefined
   beforeAll(async () => {
-    setup.redis = await startRedis()
-    setup.worker = await startRemoteWorker({ target: parseRedisUrl(setup.redis.url), name, concurrency, cwd: root, executor, secret: SECRET })
+    worker = await startRemoteWorker({ target: parseRedisUrl(setup.redis.url), name, concurrency, cwd: root, executor, secret: SECRET })
   }, 60_000)
   afterAll(async () => {
-    await setup.worker?.close(true)
+    await worker?.close(true)
+  })
+  return setup
+}
+
+/** A Redis server for the describe block that calls it (its hooks are registered there). */
+function withRedis(): { readonly redis: TestRedis } {
+  const setup = {} as { redis: TestRedis }
+  beforeAll(async () => {
+    setup.redis = await startRedis()
+  }, 60_000)
+  afterAll(async () => {
     await setup.redis?.stop()
   })
   return setup
