@@ -150,7 +150,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       onError: (error) => reportListenerError(new Error(`worker pool error: ${error.message}`, { cause: error })),
       tools: true,
       // Agents the governor sees mostly waiting share threads: no thread start per sleeping task.
-      ...(this.config.governor.enabled ? { shares: (agent: string) => this.#governor?.fit?.waits(agent) === true } : {}),
+      // Others the pool probes itself (so it does with the governor off).
+      ...(this.config.governor.enabled ? { shares: (agent: string) => (this.#governor?.fit?.waits(agent) === true ? true : undefined) } : {}),
     })
     return target === undefined ? local : createRedisBackend(target, local)
   }

@@ -23,7 +23,7 @@ export interface LocalBackendOptions {
    */
   readonly tools?: boolean
   /** Whether an agent's attempts may share a worker thread (it mostly waits); see PoolOptions.shares. */
-  readonly shares?: (agent: string) => boolean
+  readonly shares?: (agent: string) => boolean | undefined
 }
 
 /**

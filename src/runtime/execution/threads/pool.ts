@@ -11,10 +11,11 @@ import { classifyWorkerError } from './worker-error.ts'
 import { ThreadSlots } from './thread-slots.ts'
 import { sharingBalancer, WAITING_TASKS_PER_THREAD } from './thread-balancer.ts'
 import { SharedThreads } from './shared-threads.ts'
+import { PROBE_DEADLINE_MS, ThreadUse, type ThreadRoute } from './thread-use.ts'
 import type { ProcessOwner } from '../../journal/process-ledger.ts'
 import type { ProcessGroup } from '../processes/process-group.ts'
 import { hostExec } from './host-exec.ts'
-import { ABORT_MESSAGE, CHECK_AGENTS_EXPORT, CTX_PORT_MESSAGE, WARM_EXPORT, type AgentLoadProblem, type AttemptKey, type ClaimResult, type HostApi, type RepairContext, type WorkerResult, type WorkerTask } from './protocol.ts'
+import { ABORT_MESSAGE, CHECK_AGENTS_EXPORT, CTX_PORT_MESSAGE, PROBE_MESSAGE, WARM_EXPORT, type AgentLoadProblem, type AttemptKey, type ClaimResult, type HostApi, type RepairContext, type WorkerResult, type WorkerTask } from './protocol.ts'
 import type { AttemptHandle, AttemptListener, AttemptRepair, AttemptRequest, AttemptResult, Executor } from '../executor.ts'
 
 const requireCjs = createRequire(import.meta.url)
@@ -39,12 +40,15 @@ export interface PoolOptions {
   /** Called for pool-level errors not tied to a task, so they never crash the process. */
   readonly onError: (error: Error) => void
   /**
-   * Whether an agent's attempts may share a thread (the governor measured or was told that it
-   * mostly waits): they then run without piscina's signal, up to {@link WAITING_TASKS_PER_THREAD}
-   * on a thread, and one that ignores `ctx.signal` is abandoned, not terminated. Absent: every
-   * attempt has a thread to itself. Also caps the threads warmed per run at the cores.
+   * Whether an agent's attempts may share a thread: `true` (the governor measured or was told
+   * that it mostly waits), `false` (never), `undefined` or absent (the pool finds out by probing
+   * its first attempts, see {@link ThreadUse}). Shared attempts run without piscina's signal, up
+   * to {@link WAITING_TASKS_PER_THREAD} on a thread, and one that ignores `ctx.signal` is
+   * abandoned, not terminated.
    */
-  readonly shares?: (agent: string) => boolean
+  readonly shares?: (agent: string) => boolean | undefined
+  /** How long attempts of an agent being probed wait for the answer (default {@link PROBE_DEADLINE_MS}). */
+  readonly probeDeadlineMs?: number
 }
 
 /** Threads the pool may start on top of its slots for module agents waiting for tasks they spawned. */
@@ -80,6 +84,9 @@ class PoolAttempt implements AttemptHandle {
   /** AbortSignal shape, read by piscina. */
   aborted = false
   reason: unknown = undefined
+  /** The attempt's agent, and whether it runs with a probe of its thread's use (see ThreadUse). */
+  agent = ''
+  probe = false
   /** The attempt's run and task (for `ctx.scratchpad`). */
   runId = ''
   taskId = ''
@@ -153,7 +160,10 @@ export class WorkerPool implements Executor {
   #spareChecker: Piscina<readonly string[], AgentLoadProblem[]> | undefined
   readonly #filename: string
   readonly #resourceLimits: { readonly maxOldGenerationSizeMb: number } | undefined
-  readonly #shares: ((agent: string) => boolean) | undefined
+  readonly #shares: ((agent: string) => boolean | undefined) | undefined
+  #closingForced = false
+  /** What each agent's attempts do with their thread, learnt by probing them. */
+  readonly #use: ThreadUse
   /**
    * The admission gate for module agents: a task starts only when a thread slot is free.
    * Other kinds need no thread and pass.
@@ -162,6 +172,7 @@ export class WorkerPool implements Executor {
 
   constructor(options: PoolOptions) {
     this.#shares = options.shares
+    this.#use = new ThreadUse(availableParallelism(), options.probeDeadlineMs ?? PROBE_DEADLINE_MS)
     const maxThreads = options.maxThreads ?? Math.max(AUTO_MAX_THREADS, options.minThreads)
     this.slots = new ThreadSlots(maxThreads * options.concurrentTasksPerWorker, PARKED_THREADS)
     const filename = threadEntryFile(import.meta.url, 'worker-entry', ['worker-entry.ts', 'protocol.ts'])
@@ -188,8 +199,12 @@ export class WorkerPool implements Executor {
       })
       // Without an 'error' listener a worker that fails outside a task crashes the process.
       piscina.on('error', (error: Error) => options.onError(error))
-      piscina.on('message', (message: { type?: unknown; port?: MessagePort }) => {
+      piscina.on('message', (message: { type?: unknown; port?: MessagePort; key?: unknown; utilization?: unknown }) => {
         if (message?.type === CTX_PORT_MESSAGE && message.port) this.#exposeHost(message.port)
+        else if (message?.type === PROBE_MESSAGE && typeof message.key === 'number' && typeof message.utilization === 'number') {
+          const attempt = this.#attempts.get(message.key)
+          if (attempt?.probe === true) this.#use.probed(attempt.agent, message.utilization)
+        }
       })
       return piscina
     }
@@ -236,27 +251,59 @@ export class WorkerPool implements Executor {
     }
     const attempt = new PoolAttempt(id, listener, request.graceMs)
     const attempts = this.#attempts
+    attempt.agent = agent.name
     attempt.runId = request.runId
     attempt.taskId = request.taskId
     attempt.cwd = request.workspace ?? request.baseDir
     attempt.owner = { runDir: request.runDir, taskId: request.taskId, attempt: request.attempt }
     attempts.set(id, attempt)
-    const running = this.#shares?.(agent.name) === true ? this.#shared.run(task, attempt) : this.#piscina.run(task, { signal: attempt })
-    attempt.result = running.then(
+    attempt.result = this.#run(task, attempt, this.#routeOf(agent.name)).then(
       (result) => {
         attempts.delete(id)
         attempt.settle()
+        this.#use.ended(attempt.agent, attempt.probe, result.resources)
         this.#shared.flush()
         return result
       },
       (error: Error): WorkerResult => {
         attempts.delete(id)
         attempt.settle()
+        this.#use.ended(attempt.agent, attempt.probe, undefined)
         this.#shared.flush()
         return { ok: false, error: classifyWorkerError(error, task) }
       },
     )
     return attempt
+  }
+
+  #routeOf(agent: string): ThreadRoute {
+    const told = this.#shares?.(agent)
+    if (told !== undefined) return told ? 'share' : 'alone'
+    return this.#use.route(agent)
+  }
+
+  /** Runs `task` where `route` says: on a shared thread, alone (with a probe), or once its agent's probe has answered. */
+  #run(task: WorkerTask, attempt: PoolAttempt, route: ThreadRoute): Promise<WorkerResult> {
+    switch (route) {
+      case 'share':
+        return this.#shared.run(task, attempt)
+      case 'alone':
+        return this.#piscina.run(task, { signal: attempt })
+      case 'probe':
+        attempt.probe = true
+        return this.#piscina.run({ ...task, probe: true }, { signal: attempt })
+      case 'hold':
+        return new Promise<WorkerResult>((resolve, reject) => {
+          // Aborted while held: it never ran, and settles as aborted (see PoolAttempt.abort).
+          attempt.abandon = () => reject(Object.assign(new Error(`Attempt ${task.attempt} of task "${task.taskId}" was aborted before it started`), { name: 'AbortError' }))
+          this.#use.hold(attempt.agent, (decided) => {
+            if (attempt.aborted) return
+            if (this.#closingForced) return attempt.abandon?.()
+            attempt.abandon = undefined
+            this.#run(task, attempt, decided).then(resolve, reject)
+          })
+        })
+    }
   }
 
   /** Threads started (busy or idle). */
@@ -283,8 +330,9 @@ export class WorkerPool implements Executor {
     if (moduleTasks === 0) return
     // Threads start now, before the first dispatch, but the run need not wait for them: its first
     // tasks queue for the threads already booting, none waits for a thread started mid-run.
-    // Sharing threads, attempts that wait need few and CPU-bound ones no more than the cores.
-    this.#warm(Math.min(parallelism, moduleTasks, this.#shares === undefined ? Infinity : availableParallelism()))
+    // Attempts that wait share few threads, CPU-bound ones use no more than the cores at once, and
+    // agents not known yet start on at most a thread per core until their probes answer.
+    this.#warm(Math.min(parallelism, moduleTasks, availableParallelism()))
     await this.#checker.check([...agents.values()])
   }
 
@@ -321,6 +369,9 @@ export class WorkerPool implements Executor {
 
   /** Waits for queued work to finish (or, with `force`, terminates it) and stops the threads. */
   async close(force = false): Promise<void> {
+    // Attempts held for a probe's answer run now, or, forced, end without running.
+    this.#closingForced = force
+    this.#use.close()
     await this.#spareChecker?.close({ force: true })
     const threads = this.#threads
     if (threads !== undefined) {

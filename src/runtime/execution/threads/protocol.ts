@@ -23,6 +23,8 @@ export interface WorkerTask {
   readonly port?: number
   /** `ctx.repair`: set when this run of the agent repairs its attempt's work. */
   readonly repair?: RepairContext
+  /** Post a {@link PROBE_MESSAGE} once the agent has run for PROBE_MS (the pool learns whether it waits). */
+  readonly probe?: true
 }
 
 /** `ctx.repair` (docs/workspaces.md "Repair"): the agent runs again in its worktree to fix what failed. */
@@ -125,6 +127,18 @@ export type { ClaimResult }
 
 /** Tag of the message a worker posts on its parentPort to hand the main thread its ctx port. */
 export const CTX_PORT_MESSAGE = 'troupe:ctx-port'
+/**
+ * Tag of the message a worker posts on its parentPort PROBE_MS into a probed attempt:
+ * `{ type, key, utilization }`, its event loop's utilisation since the agent was called.
+ */
+export const PROBE_MESSAGE = 'troupe:probe'
+/**
+ * How long into a probed attempt its thread reports (see thread-use.ts); also the shortest
+ * attempt whose whole run tells. Long enough that a timer or two of an agent that waits do
+ * not look like work, short enough that a wide fan-out of such agents shares threads from
+ * its first wave.
+ */
+export const PROBE_MS = 10
 /** Tag of the abort message the main thread posts on a worker's ctx port. */
 export const ABORT_MESSAGE = 'troupe:abort'
 

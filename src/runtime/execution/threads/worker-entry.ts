@@ -7,6 +7,8 @@ import { MessageChannel, parentPort } from 'node:worker_threads'
 import {
   ABORT_MESSAGE,
   CTX_PORT_MESSAGE,
+  PROBE_MESSAGE,
+  PROBE_MS,
   type AgentLoadProblem,
   type AttemptKey,
   type ClaimResult,
@@ -283,6 +285,7 @@ async function attempt(task: WorkerTask): Promise<WorkerResult> {
     }
   }
   const pending: Promise<unknown>[] = []
+  const probe = task.probe === true ? startProbe(task.id) : undefined
   try {
     const output = await agent(task.input, createContext(task, pending))
     // Progress and log calls travel on the ctx port, the result on piscina's: wait for them
@@ -300,8 +303,21 @@ async function attempt(task: WorkerTask): Promise<WorkerResult> {
     const retryable = (error as { retryable?: unknown })?.retryable === false ? false : undefined
     return fail('ERR_TASK_FAILED', `Agent of task "${task.taskId}" threw: ${messageOf(error)}`, error, retryable)
   } finally {
+    if (probe !== undefined) clearTimeout(probe)
     if (abortControllers.size > 0) abortControllers.delete(task.id)
   }
+}
+
+/**
+ * Tells the pool how busy this thread's event loop has been PROBE_MS after the agent was
+ * called. An agent that never yields keeps the timer from firing: its silence answers.
+ */
+function startProbe(key: AttemptKey): ReturnType<typeof setTimeout> {
+  const from = performance.eventLoopUtilization()
+  return setTimeout(() => {
+    const { utilization } = performance.eventLoopUtilization(from)
+    parentPort!.postMessage({ type: PROBE_MESSAGE, key, utilization })
+  }, PROBE_MS)
 }
 
 function isCloneable(value: unknown): boolean {

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -32,8 +33,19 @@ const request = (agent: string, taskId: string, input: unknown): AttemptRequest 
   port: undefined,
 })
 
-const poolOf = (shares?: (agent: string) => boolean) =>
-  new WorkerPool({ minThreads: 0, maxThreads: 32, concurrentTasksPerWorker: 1, idleTimeoutMs: 30_000, perAgentMb: null, loadTimeoutMs: 10_000, onError: () => {}, ...(shares ? { shares } : {}) })
+// The probe deadline is out of the way: a thread booting slowly on a loaded machine must not decide these tests.
+const poolOf = (shares?: (agent: string) => boolean | undefined) =>
+  new WorkerPool({
+    minThreads: 0,
+    maxThreads: 32,
+    concurrentTasksPerWorker: 1,
+    idleTimeoutMs: 30_000,
+    perAgentMb: null,
+    loadTimeoutMs: 10_000,
+    onError: () => {},
+    probeDeadlineMs: 600_000,
+    ...(shares ? { shares } : {}),
+  })
 
 describe('worker threads shared by agents that wait', () => {
   let pool: WorkerPool | undefined
@@ -55,6 +67,35 @@ describe('worker threads shared by agents that wait', () => {
     const handles = Array.from({ length: 4 }, (_, i) => pool!.start(request('sleep', `t${i}`, { ms: 300 }), listener))
     await Promise.all(handles.map((h) => h.result))
     expect(pool.threads).toBe(4)
+  })
+
+  it('shares threads among attempts of a sleeping agent nobody said waits, once its first probes answered (governor off)', async () => {
+    pool = poolOf()
+    const handles = Array.from({ length: 12 }, (_, i) => pool!.start(request('sleep', `t${i}`, { ms: 500 }), listener))
+    const results = await Promise.all(handles.map((h) => h.result))
+    expect(results.every((r) => r.ok)).toBe(true)
+    // One thread per core probed alone (a probed attempt may be terminated, so it shares with
+    // nobody), then one thread for the ten that waited for the answer.
+    expect(pool.threads).toBeLessThanOrEqual(availableParallelism() + 1)
+  })
+
+  it('gives each attempt of a CPU-bound agent nobody described a thread of its own', async () => {
+    pool = poolOf()
+    const first = await pool.start(request('spin', 'first', { ms: 200 }), listener).result
+    expect(first.ok).toBe(true)
+    const handles = Array.from({ length: 3 }, (_, i) => pool!.start(request('spin', `t${i}`, { ms: 200 }), listener))
+    await Promise.all(handles.map((h) => h.result))
+    expect(pool.threads).toBe(3)
+  })
+
+  it('settles an attempt aborted while it waits for its agent\'s probe as cancelled, without running it', async () => {
+    pool = poolOf()
+    const probes = Array.from({ length: availableParallelism() }, (_, i) => pool!.start(request('spin', `p${i}`, { ms: 300 }), listener))
+    const held = pool.start(request('spin', 'held', { ms: 60_000 }), listener)
+    held.abort()
+    expect(await held.result).toMatchObject({ ok: false, error: { code: 'ERR_CANCELLED' } })
+    await Promise.all(probes.map((h) => h.result))
+    expect(pool.threads).toBe(availableParallelism())
   })
 
   it('settles an aborted attempt on a shared thread as cancelled, and its neighbours still complete', async () => {
