@@ -21,7 +21,7 @@ export function checkGoals(rows: readonly ScenarioRow[]): GoalCheck[] {
     if (row.scenario === 'cpu' && typeof extra.cores === 'number') {
       checks.push({ goal: `cpu speedup >= 0.95 x ${extra.cores} cores`, measured: `${fixed(row.speedup)}x`, met: row.speedup >= 0.95 * extra.cores })
     } else if (row.scenario === 'io') {
-      checks.push({ goal: 'io speedup >= 0.95 x ideal', measured: `${fixed(row.efficiency * 100, 0)}% of ideal`, met: row.efficiency >= 0.95 })
+      checks.push({ goal: `io ${row.label.split(',')[0]}: speedup >= 0.95 x ideal`, measured: `${fixed(row.efficiency * 100, 0)}% of ideal`, met: row.efficiency >= 0.95 })
     } else if (row.scenario === 'overhead' && typeof extra.throughputRatio === 'number') {
       checks.push({ goal: 'no-op throughput >= 50 % of raw piscina', measured: `${fixed(extra.throughputRatio * 100, 0)}%`, met: extra.throughputRatio >= 0.5 })
     } else if (row.scenario === 'dag' && typeof extra.realVsSimulated === 'number') {
