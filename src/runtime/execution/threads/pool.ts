@@ -15,7 +15,7 @@ import { PROBE_DEADLINE_MS, ThreadUse, type ThreadRoute } from './thread-use.ts'
 import type { ProcessOwner } from '../../journal/process-ledger.ts'
 import type { ProcessGroup } from '../processes/process-group.ts'
 import { hostExec } from './host-exec.ts'
-import { ABORT_MESSAGE, CHECK_AGENTS_EXPORT, CTX_PORT_MESSAGE, PROBE_MESSAGE, WARM_EXPORT, type AgentLoadProblem, type AttemptKey, type ClaimResult, type HostApi, type RepairContext, type WorkerResult, type WorkerTask } from './protocol.ts'
+import { ABORT_MESSAGE, CHECK_AGENTS_EXPORT, CTX_PORT_MESSAGE, PROBE_MESSAGE, THREAD_MESSAGE, WARM_EXPORT, type AgentLoadProblem, type AttemptKey, type ClaimResult, type HostApi, type RepairContext, type WorkerResult, type WorkerTask } from './protocol.ts'
 import type { AttemptHandle, AttemptListener, AttemptRepair, AttemptRequest, AttemptResult, Executor } from '../executor.ts'
 
 const requireCjs = createRequire(import.meta.url)
@@ -162,6 +162,8 @@ export class WorkerPool implements Executor {
   readonly #resourceLimits: { readonly maxOldGenerationSizeMb: number } | undefined
   readonly #shares: ((agent: string) => boolean | undefined) | undefined
   #closingForced = false
+  /** Threads being terminated because only abandoned attempts ran on them (see SharedThreads). */
+  readonly #retiring = new Set<number>()
   /** What each agent's attempts do with their thread, learnt by probing them. */
   readonly #use: ThreadUse
   /**
@@ -195,13 +197,15 @@ export class WorkerPool implements Executor {
         // The scheduler never hands piscina more than it can run; no queue limit here.
         maxQueue: Infinity,
         ...(resourceLimits === undefined ? {} : { resourceLimits }),
-        loadBalancer: sharingBalancer(Math.max(WAITING_TASKS_PER_THREAD, options.concurrentTasksPerWorker)),
+        loadBalancer: sharingBalancer(Math.max(WAITING_TASKS_PER_THREAD, options.concurrentTasksPerWorker), this.#retiring),
       })
       // Without an 'error' listener a worker that fails outside a task crashes the process.
       piscina.on('error', (error: Error) => options.onError(error))
-      piscina.on('message', (message: { type?: unknown; port?: MessagePort; key?: unknown; utilization?: unknown }) => {
+      piscina.on('message', (message: { type?: unknown; port?: MessagePort; key?: unknown; utilization?: unknown; threadId?: unknown }) => {
         if (message?.type === CTX_PORT_MESSAGE && message.port) this.#exposeHost(message.port)
-        else if (message?.type === PROBE_MESSAGE && typeof message.key === 'number' && typeof message.utilization === 'number') {
+        else if (message?.type === THREAD_MESSAGE && typeof message.key === 'number' && typeof message.threadId === 'number') {
+          this.#threads?.shared.located(message.key, message.threadId)
+        } else if (message?.type === PROBE_MESSAGE && typeof message.key === 'number' && typeof message.utilization === 'number') {
           const attempt = this.#attempts.get(message.key)
           if (attempt?.probe === true) this.#use.probed(attempt.agent, message.utilization)
         }
@@ -221,7 +225,7 @@ export class WorkerPool implements Executor {
   get #started(): { readonly piscina: Piscina<WorkerTask, WorkerResult>; readonly shared: SharedThreads } {
     if (this.#threads !== undefined) return this.#threads
     const piscina = this.#startThreads()
-    this.#threads = { piscina, shared: new SharedThreads(piscina) }
+    this.#threads = { piscina, shared: new SharedThreads(piscina, this.#retiring) }
     return this.#threads
   }
 

@@ -25,6 +25,8 @@ export interface WorkerTask {
   readonly repair?: RepairContext
   /** Post a {@link PROBE_MESSAGE} once the agent has run for PROBE_MS (the pool learns whether it waits). */
   readonly probe?: true
+  /** The attempt shares its thread: post a {@link THREAD_MESSAGE} as it starts. */
+  readonly shared?: true
 }
 
 /** `ctx.repair` (docs/workspaces.md "Repair"): the agent runs again in its worktree to fix what failed. */
@@ -139,6 +141,11 @@ export const PROBE_MESSAGE = 'troupe:probe'
  * its first wave.
  */
 export const PROBE_MS = 10
+/**
+ * Tag of the message a worker posts on its parentPort as a shared attempt starts:
+ * `{ type, key, threadId }`, so that the pool can end a thread left running only abandoned code.
+ */
+export const THREAD_MESSAGE = 'troupe:thread'
 /** Tag of the abort message the main thread posts on a worker's ctx port. */
 export const ABORT_MESSAGE = 'troupe:abort'
 

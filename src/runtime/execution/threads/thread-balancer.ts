@@ -2,6 +2,8 @@ import type { PiscinaTask } from 'piscina'
 
 /** The balancer's view of a pool thread (piscina's `PiscinaWorker`, the fields read here). */
 interface ThreadView {
+  /** The thread's id (`threadId`). */
+  readonly id?: number
   readonly currentUsage: number
   readonly isRunningAbortableTask: boolean
 }
@@ -24,15 +26,21 @@ export const WAITING_TASKS_PER_THREAD = 64
  *   stopped; piscina reports such a thread's usage as `Infinity`.
  * - A task without a signal (an attempt of an agent that mostly waits, warm-ups, checks)
  *   shares the least busy thread that runs no abortable task, up to `perThread` at once.
+ * - A thread in `retiring` (being terminated, see SharedThreads) takes nothing.
  *
  * piscina's own LeastBusyBalancer picks the same way, but is not exported and takes its
  * bound from `concurrentTasksPerWorker`, which also sizes the pool's drain capacity.
  */
-export function sharingBalancer(perThread: number): <T extends ThreadView>(task: Pick<PiscinaTask, 'isAbortable'>, threads: readonly T[]) => T | null {
+export function sharingBalancer(
+  perThread: number,
+  retiring: ReadonlySet<number> = new Set(),
+): <T extends ThreadView>(task: Pick<PiscinaTask, 'isAbortable'>, threads: readonly T[]) => T | null {
   return <T extends ThreadView>(task: Pick<PiscinaTask, 'isAbortable'>, threads: readonly T[]): T | null => {
     let candidate: T | null = null
     let least = perThread
     for (const thread of threads) {
+      // A thread being terminated (left with only abandoned attempts) takes nothing new.
+      if (retiring.size > 0 && thread.id !== undefined && retiring.has(thread.id)) continue
       if (thread.currentUsage === 0) return thread
       if (task.isAbortable || thread.isRunningAbortableTask) continue
       if (thread.currentUsage < least) {

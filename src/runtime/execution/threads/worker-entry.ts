@@ -3,12 +3,13 @@
  * every import here is paid by every new thread. The ctx channel to the main thread is
  * opened lazily, so an agent that never touches `ctx` costs no MessagePort and no comlink.
  */
-import { MessageChannel, parentPort } from 'node:worker_threads'
+import { MessageChannel, parentPort, threadId } from 'node:worker_threads'
 import {
   ABORT_MESSAGE,
   CTX_PORT_MESSAGE,
   PROBE_MESSAGE,
   PROBE_MS,
+  THREAD_MESSAGE,
   type AgentLoadProblem,
   type AttemptKey,
   type ClaimResult,
@@ -285,6 +286,7 @@ async function attempt(task: WorkerTask): Promise<WorkerResult> {
     }
   }
   const pending: Promise<unknown>[] = []
+  if (task.shared === true) parentPort!.postMessage({ type: THREAD_MESSAGE, key: task.id, threadId })
   const probe = task.probe === true ? startProbe(task.id) : undefined
   try {
     const output = await agent(task.input, createContext(task, pending))

@@ -35,4 +35,11 @@ describe('sharingBalancer', () => {
   it('starts a new thread once every sharing thread holds its bound', () => {
     expect(pick(waiting, [thread(4), thread(4)])).toBeNull()
   })
+
+  it('gives a thread being ended (only abandoned attempts on it) nothing new, idle or not', () => {
+    const retiring = { id: 7, currentUsage: 1, isRunningAbortableTask: false }
+    const other = { id: 8, currentUsage: 2, isRunningAbortableTask: false }
+    const pickAround = sharingBalancer(4, new Set([7]))
+    expect([pickAround(waiting, [retiring, other]), pickAround(exclusive, [{ ...retiring, currentUsage: 0 }])]).toEqual([other, null])
+  })
 })

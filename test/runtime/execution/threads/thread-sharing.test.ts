@@ -1,7 +1,8 @@
-import { availableParallelism } from 'node:os'
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
+import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { AttemptListener, AttemptRequest } from '../../../../src/runtime/execution/executor.ts'
 import { WorkerPool } from '../../../../src/runtime/execution/threads/pool.ts'
 
@@ -106,6 +107,31 @@ describe('worker threads shared by agents that wait', () => {
     expect(await stuck.result).toMatchObject({ ok: false, error: { code: 'ERR_CANCELLED' } })
     const results = await Promise.all(neighbours.map((h) => h.result))
     expect(results.map((r) => r.ok)).toEqual([true, true, true])
+  })
+
+  it('ends a shared thread left running only an abandoned attempt (regression: code that ignored ctx.signal ran on after its run)', async () => {
+    pool = poolOf(() => true)
+    const file = join(mkdtempSync(join(tmpdir(), 'troupe-tick-')), 'ticks')
+    const stuck = pool.start(request('tick', 'stuck', { file }), listener)
+    await vi.waitFor(() => expect(existsSync(file)).toBe(true), { timeout: 30_000 })
+    stuck.abort()
+    expect(await stuck.result).toMatchObject({ ok: false, error: { code: 'ERR_CANCELLED' } })
+    await vi.waitFor(() => expect(pool!.threads).toBe(0), { timeout: 30_000 })
+    const ticks = readFileSync(file, 'utf8')
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    expect(readFileSync(file, 'utf8')).toBe(ticks)
+  })
+
+  it('keeps a shared thread with an abandoned attempt while a neighbour still runs there, and ends it after', async () => {
+    pool = poolOf(() => true)
+    const file = join(mkdtempSync(join(tmpdir(), 'troupe-tick-')), 'ticks')
+    const stuck = pool.start(request('tick', 'stuck', { file }), listener)
+    const neighbour = pool.start(request('sleep', 'neighbour', { ms: 1_000 }), listener)
+    await vi.waitFor(() => expect(existsSync(file)).toBe(true), { timeout: 30_000 })
+    stuck.abort()
+    await stuck.result
+    expect(await neighbour.result).toMatchObject({ ok: true, output: { taskId: 'neighbour' } })
+    await vi.waitFor(() => expect(pool!.threads).toBe(0), { timeout: 30_000 })
   })
 
   it('closes without waiting for an abandoned attempt that never returns', async () => {
