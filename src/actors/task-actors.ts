@@ -103,7 +103,7 @@ export class TaskActors {
   send(index: number, event: TaskEvent): void {
     if (this.#results[index] !== undefined) return
     let actor = this.#actors[index]
-    if (actor === undefined && event.type === 'DEPS_DONE') {
+    if (actor === undefined && event.type === 'DEPS_DONE' && !this.#running.has(index)) {
       if (this.#queued.length <= index) this.#grow()
       if (this.#queued[index] === 1) return
       // PENDING → QUEUED, as the machine would: no context changes, so no actor yet.
@@ -114,6 +114,8 @@ export class TaskActors {
     if (actor === undefined) {
       const running = this.#running.get(index)
       if (running !== undefined) {
+        // RUNNING takes neither DEPS_DONE nor START.
+        if (event.type === 'DEPS_DONE' || event.type === 'START') return
         if (event.type === 'SUCCEED') return this.#ended(index, 'RUNNING', 'COMPLETED', { ...running, ...succeeded(running, event) })
         // Anything else (failure, timeout, wait, approval, cancel, …) is the machine's to decide.
         this.#running.delete(index)
