@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest'
 import { createActor, setup } from 'xstate'
 import { TaskActors, type TaskChange } from '../../src/actors/task-actors.ts'
 import { taskResult } from '../../src/actors/run-result.ts'
-import { TERMINAL_STATES, taskMachine, type TaskEvent, type TaskState } from '../../src/actors/task-machine.ts'
+import { TERMINAL_STATES, taskMachine, type AttemptError, type TaskEvent, type TaskState } from '../../src/actors/task-machine.ts'
 import { resolveConfig } from '../../src/runtime/core/config.ts'
 import { compilePlan } from '../../src/runtime/plan/load-plan.ts'
 
@@ -16,7 +16,7 @@ const plan = compilePlan(
   { baseDir: fileURLToPath(new URL('../fixtures/agents/', import.meta.url)) },
 )
 const config = resolveConfig({})
-const error = { code: 'ERR_AGENT_FAILED', message: 'no' }
+const error: AttemptError = { code: 'ERR_TASK_FAILED', message: 'no' }
 
 const event: fc.Arbitrary<TaskEvent> = fc.oneof(
   { weight: 4, arbitrary: fc.constantFrom<TaskEvent>({ type: 'DEPS_DONE' }, { type: 'START' }) },
