@@ -17,6 +17,8 @@ import { readJournal, summarize, unreadable, type JournalContents, type JournalS
 import type { JournalRecord } from './records.ts'
 import type { ApprovalRecord, RunRecorder } from './recorder.ts'
 
+type TaskRecord = Extract<JournalRecord, { readonly type: 'task' }>
+
 export { journalFile, resultFile }
 
 export type { JournalRecord }
@@ -202,29 +204,31 @@ export class Journal implements RunRecorder {
       if (this.#pendingStages.length > 0) this.#flushSoon()
       return
     }
-    // Built field by field: rest/spread of the result cost more than the JSON itself, per task.
-    const record = {
-      type: 'task' as const,
+    // Built field by field (rest/spread of the result cost more than the JSON itself, per task),
+    // and only with the fields the result has: an undefined field was written as a tagged
+    // `{"$t":"undefined"}` (five per line), which also sent every record through the codec's
+    // slow path. The reader sees an absent field and an undefined one alike.
+    const record: { -readonly [K in keyof TaskRecord]: TaskRecord[K] } = {
+      type: 'task',
       id: task.id,
       hash: this.#hashes[task.index]!,
       attempt: result.attempts,
       at: this.#options.now(),
       state: result.state,
-      startedAt: result.startedAt,
-      finishedAt: result.finishedAt,
-      durationMs: result.durationMs,
-      output: result.output,
-      error: result.error,
-      reused: result.reused,
-      repairs: result.repairs,
-      cached: result.cached,
-      outputUnavailable: undefined as true | undefined,
     }
+    if (result.startedAt !== undefined) record.startedAt = result.startedAt
+    if (result.finishedAt !== undefined) record.finishedAt = result.finishedAt
+    if (result.durationMs !== undefined) record.durationMs = result.durationMs
+    if (result.output !== undefined) record.output = result.output
+    if (result.error !== undefined) record.error = result.error
+    if (result.reused !== undefined) record.reused = result.reused
+    if (result.repairs !== undefined) record.repairs = result.repairs
+    if (result.cached !== undefined) record.cached = result.cached
     let line: string
     try {
       line = stringify(record)
     } catch {
-      record.output = undefined
+      delete record.output
       record.outputUnavailable = true
       line = stringify(record)
     }
