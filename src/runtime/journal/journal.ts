@@ -8,7 +8,7 @@ import type { RunPlan } from '../plan/run-plan.ts'
 import { isStaged } from '../plan/strategies.ts'
 import { TroupeError } from '../core/errors.ts'
 import type { RepairRecord, RunResult, TaskResult } from '../report/result.ts'
-import { stringify } from './codec.ts'
+import { isPlain, stringify } from './codec.ts'
 import { RunLock } from './lock.ts'
 import { PROCESSES_FILE, stopLeftovers } from './process-ledger.ts'
 import { ensureCheckpointDir, journalFile, resultFile, runDir } from './paths.ts'
@@ -18,6 +18,11 @@ import type { JournalRecord } from './records.ts'
 import type { ApprovalRecord, RunRecorder } from './recorder.ts'
 
 type TaskRecord = Extract<JournalRecord, { readonly type: 'task' }>
+
+/** A record field JSON.stringify writes as the codec would: absent (undefined), or plain JSON. */
+function absentOrPlain(value: unknown): boolean {
+  return value === undefined || isPlain(value)
+}
 
 export { journalFile, resultFile }
 
@@ -226,7 +231,8 @@ export class Journal implements RunRecorder {
     if (result.cached !== undefined) record.cached = result.cached
     let line: string
     try {
-      line = stringify(record)
+      // The other fields are strings, finite numbers and `true`: only these three can need the codec.
+      line = absentOrPlain(record.output) && absentOrPlain(record.error) && absentOrPlain(record.repairs) ? JSON.stringify(record) : stringify(record)
     } catch {
       delete record.output
       record.outputUnavailable = true
