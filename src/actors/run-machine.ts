@@ -193,7 +193,7 @@ export class RunMachine implements Dispatchable {
     this.#init.dispatcher.request()
   }
 
-  /** Tasks with a live actor (started at least once: running, waiting, or waiting to retry); a task only queued or ended has none. */
+  /** Tasks started and not ended (running, waiting, or waiting to retry), with or without an actor; a task only queued or ended counts none. */
   get liveActors(): number {
     return this.#tasks.live
   }

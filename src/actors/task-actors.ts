@@ -73,7 +73,7 @@ export class TaskActors {
     this.#queued = new Uint8Array(plan.tasks.length)
   }
 
-  /** Tasks with a live actor. */
+  /** Tasks started and not ended: with an actor, or RUNNING their first attempt without one. */
   get live(): number {
     return this.#live
   }
