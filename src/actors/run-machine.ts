@@ -173,7 +173,13 @@ export class RunMachine implements Dispatchable {
       if (r.attempts === 0 || r.reused) return r
       const worker = this.#workers?.get(i) ?? (local ? 'local' : undefined)
       const waitedMs = this.#attempts.waitedMs(i)
-      return worker === undefined && waitedMs === undefined ? r : { ...r, ...(worker === undefined ? {} : { worker }), ...(waitedMs === undefined ? {} : { waitedMs }) }
+      if (worker === undefined && waitedMs === undefined) return r
+      // Completed in place: the record is the run's own, and a copy of each of a large run's
+      // records at its end was a second set of them at the run's peak.
+      const record = r as { -readonly [K in keyof TaskResult]: TaskResult[K] }
+      if (worker !== undefined) record.worker = worker
+      if (waitedMs !== undefined) record.waitedMs = waitedMs
+      return record
     })
   }
 

@@ -116,7 +116,8 @@ export class TaskActors {
       if (running !== undefined) {
         // RUNNING takes neither DEPS_DONE nor START.
         if (event.type === 'DEPS_DONE' || event.type === 'START') return
-        if (event.type === 'SUCCEED') return this.#ended(index, 'RUNNING', 'COMPLETED', { ...running, ...succeeded(running, event) })
+        // The context is this class's own (made at START below): updated in place.
+        if (event.type === 'SUCCEED') return this.#ended(index, 'RUNNING', 'COMPLETED', Object.assign(running, succeeded(running, event)))
         // Anything else (failure, timeout, wait, approval, cancel, …) is the machine's to decide.
         this.#running.delete(index)
         actor = this.#createActor(index, taskMachine.resolveState({ value: 'RUNNING', context: running }))
@@ -124,7 +125,7 @@ export class TaskActors {
         // QUEUED → RUNNING, as the machine would, still without an actor.
         this.#queued[index] = 0
         const queued = initialContext(this.#input(index))
-        const context = { ...queued, ...started(queued) }
+        const context = Object.assign(queued, started(queued))
         this.#running.set(index, context)
         this.#live++
         this.#onChange({ task: index, from: 'QUEUED', to: 'RUNNING', attempt: context.attempt, error: undefined, notBefore: context.notBefore })

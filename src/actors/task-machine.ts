@@ -252,7 +252,10 @@ export function started(context: TaskContext): Partial<TaskContext> {
 
 /** RUNNING or WAITING → COMPLETED on SUCCEED: the context's update. */
 export function succeeded(context: TaskContext, event: Of<'SUCCEED'>): Partial<TaskContext> {
-  return { ...finish(context, undefined), output: event.output, cached: event.cached === true }
+  const update: { -readonly [K in keyof TaskContext]?: TaskContext[K] } = finish(context, undefined)
+  update.output = event.output
+  update.cached = event.cached === true
+  return update
 }
 
 /** Closes the current attempt (if any) and records how the task ended. */
