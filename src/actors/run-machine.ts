@@ -199,7 +199,10 @@ export class RunMachine implements Dispatchable {
     this.#init.dispatcher.request()
   }
 
-  /** Tasks started and not ended (running, waiting, or waiting to retry), with or without an actor; a task only queued or ended counts none. */
+  /**
+   * Tasks started and not ended (running, waiting, or waiting to retry), with or without an
+   * actor; a task only queued or ended counts none.
+   */
   get liveActors(): number {
     return this.#tasks.live
   }

@@ -128,7 +128,8 @@ export class TaskActors {
         const context = Object.assign(queued, started(queued))
         this.#running.set(index, context)
         this.#live++
-        this.#onChange({ task: index, from: 'QUEUED', to: 'RUNNING', attempt: context.attempt, error: undefined, notBefore: context.notBefore })
+        const { attempt, notBefore } = context
+        this.#onChange({ task: index, from: 'QUEUED', to: 'RUNNING', attempt, error: undefined, notBefore })
         return
       } else {
         actor = this.#createActor(index, undefined)
@@ -161,7 +162,8 @@ export class TaskActors {
 
   #input(index: number): TaskMachineInput {
     const task = this.#plan.tasks[index]!
-    return { maxAttempts: 1 + (task.retries ?? this.#config.retry.maxRetries), timeoutMs: task.timeoutMs ?? this.#config.timeoutMs, env: this.#env }
+    const config = this.#config
+    return { maxAttempts: 1 + (task.retries ?? config.retry.maxRetries), timeoutMs: task.timeoutMs ?? config.timeoutMs, env: this.#env }
   }
 
   /** A started actor for a task: new (PENDING), or restored from `snapshot`. Counted live. */

@@ -20,7 +20,14 @@ const error: AttemptError = { code: 'ERR_TASK_FAILED', message: 'no' }
 
 const event: fc.Arbitrary<TaskEvent> = fc.oneof(
   { weight: 4, arbitrary: fc.constantFrom<TaskEvent>({ type: 'DEPS_DONE' }, { type: 'START' }) },
-  { weight: 3, arbitrary: fc.record({ type: fc.constant('SUCCEED' as const), output: fc.nat(), cached: fc.constantFrom<true | undefined>(true, undefined) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      type: fc.constant('SUCCEED' as const),
+      output: fc.nat(),
+      cached: fc.constantFrom<true | undefined>(true, undefined),
+    }),
+  },
   {
     weight: 3,
     arbitrary: fc.constantFrom<TaskEvent>(
@@ -64,7 +71,8 @@ describe('TaskActors', () => {
           tasks.send(0, e)
           const { value, context } = actor.getSnapshot()
           const to = value as TaskState
-          if (to !== from) expected.push({ task: 0, from, to, attempt: context.attempt, error: context.error, notBefore: context.notBefore })
+          const { attempt, error: failure, notBefore } = context
+          if (to !== from) expected.push({ task: 0, from, to, attempt, error: failure, notBefore })
           expect(tasks.stateOf(0)).toBe(to)
           if (!TERMINAL_STATES.has(to) && to !== 'PENDING' && to !== 'QUEUED') {
             const { env: _a, ...got } = tasks.contextOf(0)

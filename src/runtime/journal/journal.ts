@@ -232,7 +232,8 @@ export class Journal implements RunRecorder {
     let line: string
     try {
       // The other fields are strings, finite numbers and `true`: only these three can need the codec.
-      line = absentOrPlain(record.output) && absentOrPlain(record.error) && absentOrPlain(record.repairs) ? JSON.stringify(record) : stringify(record)
+      const plain = absentOrPlain(record.output) && absentOrPlain(record.error) && absentOrPlain(record.repairs)
+      line = plain ? JSON.stringify(record) : stringify(record)
     } catch {
       delete record.output
       record.outputUnavailable = true

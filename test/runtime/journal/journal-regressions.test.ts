@@ -125,7 +125,8 @@ describe('task records (regression: five {"$t":"undefined"} fields per line sent
   it('writes a completed task\'s line with only the fields its result has', async () => {
     await runtime.run({ name: 'fields', tasks: [marker('a')] }, { runId: 'fields' }).result
     const line = readFileSync(journalFile(checkpointDir, 'fields'), 'utf8').split('\n').find((l) => l.includes('"type":"task"'))!
-    expect(Object.keys(JSON.parse(line))).toEqual(['seq', 'type', 'id', 'hash', 'attempt', 'at', 'state', 'startedAt', 'finishedAt', 'durationMs', 'output', 'crc'])
+    const fields = ['seq', 'type', 'id', 'hash', 'attempt', 'at', 'state', 'startedAt', 'finishedAt', 'durationMs', 'output', 'crc']
+    expect(Object.keys(JSON.parse(line))).toEqual(fields)
   })
 
   it('reuses a task from a journal written with tagged undefined fields (the earlier format)', async () => {
