@@ -173,7 +173,13 @@ export class RunMachine implements Dispatchable {
       if (r.attempts === 0 || r.reused) return r
       const worker = this.#workers?.get(i) ?? (local ? 'local' : undefined)
       const waitedMs = this.#attempts.waitedMs(i)
-      return worker === undefined && waitedMs === undefined ? r : { ...r, ...(worker === undefined ? {} : { worker }), ...(waitedMs === undefined ? {} : { waitedMs }) }
+      if (worker === undefined && waitedMs === undefined) return r
+      // Completed in place: the record is the run's own, and a copy of each of a large run's
+      // records at its end was a second set of them at the run's peak.
+      const record = r as { -readonly [K in keyof TaskResult]: TaskResult[K] }
+      if (worker !== undefined) record.worker = worker
+      if (waitedMs !== undefined) record.waitedMs = waitedMs
+      return record
     })
   }
 
@@ -193,7 +199,10 @@ export class RunMachine implements Dispatchable {
     this.#init.dispatcher.request()
   }
 
-  /** Tasks with a live actor (started at least once: running, waiting, or waiting to retry); a task only queued or ended has none. */
+  /**
+   * Tasks started and not ended (running, waiting, or waiting to retry), with or without an
+   * actor; a task only queued or ended counts none.
+   */
   get liveActors(): number {
     return this.#tasks.live
   }

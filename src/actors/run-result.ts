@@ -44,7 +44,8 @@ export interface RunSummary {
 /** Counts tasks by how they ended. */
 export function countTotals(results: readonly TaskResult[]): RunTotals {
   const totals = { tasks: results.length, completed: 0, failed: 0, skipped: 0, cancelled: 0, reused: 0, cached: 0 }
-  for (const r of results) {
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i]!
     if (r.state === 'COMPLETED') totals.completed++
     else if (r.state === 'FAILED') totals.failed++
     else if (r.state === 'SKIPPED') totals.skipped++
@@ -114,7 +115,7 @@ function agentUtilization(plan: CompiledPlan, results: readonly TaskResult[], ma
 /** Tasks skipped by a `when` condition (directly or through a dependency): they count as success. */
 function conditionSkips(results: readonly TaskResult[]): number {
   let n = 0
-  for (const r of results) if (r.state === 'SKIPPED' && r.error?.code === 'ERR_CONDITION_FALSE') n++
+  for (let i = 0; i < results.length; i++) if (results[i]!.state === 'SKIPPED' && results[i]!.error?.code === 'ERR_CONDITION_FALSE') n++
   return n
 }
 

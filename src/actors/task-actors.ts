@@ -4,7 +4,18 @@ import type { SerializedError } from '../runtime/core/errors.ts'
 import type { TaskResult } from '../runtime/report/result.ts'
 import type { CompiledPlan } from '../runtime/plan/plan.ts'
 import { taskResult } from './run-result.ts'
-import { TERMINAL_STATES, taskMachine, type TaskContext, type TaskEnvironment, type TaskEvent, type TaskState } from './task-machine.ts'
+import {
+  TERMINAL_STATES,
+  initialContext,
+  started,
+  succeeded,
+  taskMachine,
+  type TaskContext,
+  type TaskEnvironment,
+  type TaskEvent,
+  type TaskMachineInput,
+  type TaskState,
+} from './task-machine.ts'
 
 /** A task's state change, as seen when it happened. */
 export interface TaskChange {
@@ -25,8 +36,12 @@ type TaskActor = Actor<typeof taskMachine>
  * remains, so a finished task costs a record, not an actor. A task that is only ready
  * (PENDING → QUEUED by DEPS_DONE, before any attempt) is one bit: a wide plan queues most of
  * its tasks at once, and an actor each cost ~5 KB and the time to create it, for tasks that
- * start much later. Its actor is created when the next event comes, already QUEUED. While
- * the actor lives, its snapshot is the single source of truth for the task's state.
+ * start much later. A task that then starts (QUEUED → RUNNING on START) is still no actor
+ * but its context, stepped by the machine's own updates ({@link started}, {@link succeeded}):
+ * most tasks go straight to COMPLETED, and an actor created and stepped per task was a fifth
+ * of the dispatch thread's time and most of its garbage. Any other event for such a task
+ * first gives it its actor, restored RUNNING with that context, which then takes the event.
+ * While the actor lives, its snapshot is the single source of truth for the task's state.
  */
 export class TaskActors {
   readonly #plan: CompiledPlan
@@ -38,6 +53,8 @@ export class TaskActors {
   readonly #results: (TaskResult | undefined)[]
   /** 1: QUEUED by DEPS_DONE, with no actor yet. */
   #queued: Uint8Array
+  /** The context of each task RUNNING its first attempt with no actor (see the class comment). */
+  readonly #running = new Map<number, TaskContext>()
   #live = 0
 
   /**
@@ -56,13 +73,14 @@ export class TaskActors {
     this.#queued = new Uint8Array(plan.tasks.length)
   }
 
-  /** Tasks with a live actor. */
+  /** Tasks started and not ended: with an actor, or RUNNING their first attempt without one. */
   get live(): number {
     return this.#live
   }
 
   stateOf(index: number): TaskState {
     if (this.#queued[index] === 1) return 'QUEUED'
+    if (this.#running.has(index)) return 'RUNNING'
     return this.#results[index]?.state ?? (this.#actors[index]?.getSnapshot().value as TaskState | undefined) ?? 'PENDING'
   }
 
@@ -73,7 +91,7 @@ export class TaskActors {
 
   /** The context of a task that has an actor. */
   contextOf(index: number): TaskContext {
-    return this.#actors[index]!.getSnapshot().context
+    return this.#running.get(index) ?? this.#actors[index]!.getSnapshot().context
   }
 
   /** One record per task; a task that never had an actor is reported in its state with no attempts. */
@@ -85,7 +103,7 @@ export class TaskActors {
   send(index: number, event: TaskEvent): void {
     if (this.#results[index] !== undefined) return
     let actor = this.#actors[index]
-    if (actor === undefined && event.type === 'DEPS_DONE') {
+    if (actor === undefined && event.type === 'DEPS_DONE' && !this.#running.has(index)) {
       if (this.#queued.length <= index) this.#grow()
       if (this.#queued[index] === 1) return
       // PENDING → QUEUED, as the machine would: no context changes, so no actor yet.
@@ -94,28 +112,34 @@ export class TaskActors {
       return
     }
     if (actor === undefined) {
-      const task = this.#plan.tasks[index]!
-      actor = createActor(taskMachine, {
-        // One id for every task actor: xstate names the event a child's final state sends its
-        // parent after the child's id (`xstate.done.actor.<id>`), and memoises transition
-        // candidates per event type on the parent's machine definition, shared by every run:
-        // a per-task id added one key per task, never freed (regression: ~230 bytes per task).
-        id: 'task',
-        parent: this.#parent,
-        input: {
-          maxAttempts: 1 + (task.retries ?? this.#config.retry.maxRetries),
-          timeoutMs: task.timeoutMs ?? this.#config.timeoutMs,
-          env: this.#env,
-        },
-      })
-      actor.start()
-      this.#actors[index] = actor
-      this.#live++
-      if (this.#queued[index] === 1) {
-        // It was QUEUED without an actor: the actor catches up, unseen (the change was reported then).
+      const running = this.#running.get(index)
+      if (running !== undefined) {
+        // RUNNING takes neither DEPS_DONE nor START.
+        if (event.type === 'DEPS_DONE' || event.type === 'START') return
+        // The context is this class's own (made at START below): updated in place.
+        if (event.type === 'SUCCEED') return this.#ended(index, 'RUNNING', 'COMPLETED', Object.assign(running, succeeded(running, event)))
+        // Anything else (failure, timeout, wait, approval, cancel, …) is the machine's to decide.
+        this.#running.delete(index)
+        actor = this.#createActor(index, taskMachine.resolveState({ value: 'RUNNING', context: running }))
+      } else if (this.#queued[index] === 1 && event.type === 'START') {
+        // QUEUED → RUNNING, as the machine would, still without an actor.
         this.#queued[index] = 0
-        actor.send({ type: 'DEPS_DONE' })
+        const queued = initialContext(this.#input(index))
+        const context = Object.assign(queued, started(queued))
+        this.#running.set(index, context)
+        this.#live++
+        const { attempt, notBefore } = context
+        this.#onChange({ task: index, from: 'QUEUED', to: 'RUNNING', attempt, error: undefined, notBefore })
+        return
+      } else {
+        actor = this.#createActor(index, undefined)
+        if (this.#queued[index] === 1) {
+          // It was QUEUED without an actor: the actor catches up, unseen (the change was reported then).
+          this.#queued[index] = 0
+          actor.send({ type: 'DEPS_DONE' })
+        }
       }
+      this.#actors[index] = actor
     }
     const from = actor.getSnapshot().value as TaskState
     actor.send(event)
@@ -123,12 +147,41 @@ export class TaskActors {
     const to = snapshot.value as TaskState
     if (to === from) return
     const context = snapshot.context
-    if (TERMINAL_STATES.has(to)) {
-      this.#results[index] = taskResult(to, context)
-      this.#actors[index] = undefined
-      this.#live--
-    }
+    if (TERMINAL_STATES.has(to)) return this.#ended(index, from, to, context)
     this.#onChange({ task: index, from, to, attempt: context.attempt, error: context.error, notBefore: context.notBefore })
+  }
+
+  /** A task reached a final state: its record is all that remains of it. */
+  #ended(index: number, from: TaskState, to: TaskState, context: TaskContext): void {
+    this.#results[index] = taskResult(to, context)
+    this.#actors[index] = undefined
+    this.#running.delete(index)
+    this.#live--
+    this.#onChange({ task: index, from, to, attempt: context.attempt, error: context.error, notBefore: context.notBefore })
+  }
+
+  #input(index: number): TaskMachineInput {
+    const task = this.#plan.tasks[index]!
+    const config = this.#config
+    return { maxAttempts: 1 + (task.retries ?? config.retry.maxRetries), timeoutMs: task.timeoutMs ?? config.timeoutMs, env: this.#env }
+  }
+
+  /** A started actor for a task: new (PENDING), or restored from `snapshot`. Counted live. */
+  #createActor(index: number, snapshot: ReturnType<typeof taskMachine.resolveState> | undefined): TaskActor {
+    const actor = createActor(taskMachine, {
+      // One id for every task actor: xstate names the event a child's final state sends its
+      // parent after the child's id (`xstate.done.actor.<id>`), and memoises transition
+      // candidates per event type on the parent's machine definition, shared by every run:
+      // a per-task id added one key per task, never freed (regression: ~230 bytes per task).
+      id: 'task',
+      parent: this.#parent,
+      input: this.#input(index),
+      // Restored: the snapshot's context stands, the input is not used.
+      ...(snapshot === undefined ? {} : { snapshot }),
+    })
+    actor.start()
+    if (snapshot === undefined) this.#live++
+    return actor
   }
 
   /** The plan grew (tasks added at run time). */

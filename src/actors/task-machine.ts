@@ -115,11 +115,7 @@ type Of<T extends TaskEvent['type']> = Extract<TaskEvent, { type: T }>
 const attemptOutcomes = {
   SUCCEED: {
     target: 'COMPLETED',
-    actions: update(({ context, event }) => ({
-      ...finish(context, undefined),
-      output: (event as Of<'SUCCEED'>).output,
-      cached: (event as Of<'SUCCEED'>).cached === true,
-    })),
+    actions: update(({ context, event }) => succeeded(context, event as Of<'SUCCEED'>)),
   },
   FAIL: [
     { guard: 'canRetryError', target: 'QUEUED', actions: update(({ context, event }) => retry(context, (event as Of<'FAIL'>).error)) },
@@ -175,22 +171,7 @@ export const taskMachine = setup({
 }).createMachine({
   id: 'task',
   initial: 'PENDING',
-  context: ({ input }) => ({
-    maxAttempts: input.maxAttempts,
-    timeoutMs: input.timeoutMs,
-    env: input.env,
-    attempt: 0,
-    output: undefined,
-    error: undefined,
-    startedAt: undefined,
-    finishedAt: undefined,
-    attemptStartedAt: undefined,
-    busyMs: 0,
-    notBefore: 0,
-    reused: false,
-    cached: false,
-    rateLimited: 0,
-  }),
+  context: ({ input }) => initialContext(input),
   on: {
     CANCEL: {
       target: '.CANCELLED',
@@ -214,10 +195,7 @@ export const taskMachine = setup({
       on: {
         START: {
           target: 'RUNNING',
-          actions: assign(({ context }) => {
-            const now = context.env.now()
-            return { attempt: context.attempt + 1, attemptStartedAt: now, startedAt: context.startedAt ?? now, error: undefined }
-          }),
+          actions: assign(({ context }) => started(context)),
         },
         SKIP: { target: 'SKIPPED', actions: assign({ error: ({ event }) => event.error }) },
       },
@@ -245,6 +223,40 @@ export const taskMachine = setup({
     CANCELLED: { type: 'final' },
   },
 })
+
+/** A task's context before its first event. */
+export function initialContext(input: TaskMachineInput): TaskContext {
+  return {
+    maxAttempts: input.maxAttempts,
+    timeoutMs: input.timeoutMs,
+    env: input.env,
+    attempt: 0,
+    output: undefined,
+    error: undefined,
+    startedAt: undefined,
+    finishedAt: undefined,
+    attemptStartedAt: undefined,
+    busyMs: 0,
+    notBefore: 0,
+    reused: false,
+    cached: false,
+    rateLimited: 0,
+  }
+}
+
+/** QUEUED → RUNNING on START: the context's update. */
+export function started(context: TaskContext): Partial<TaskContext> {
+  const now = context.env.now()
+  return { attempt: context.attempt + 1, attemptStartedAt: now, startedAt: context.startedAt ?? now, error: undefined }
+}
+
+/** RUNNING or WAITING → COMPLETED on SUCCEED: the context's update. */
+export function succeeded(context: TaskContext, event: Of<'SUCCEED'>): Partial<TaskContext> {
+  const update: { -readonly [K in keyof TaskContext]?: TaskContext[K] } = finish(context, undefined)
+  update.output = event.output
+  update.cached = event.cached === true
+  return update
+}
 
 /** Closes the current attempt (if any) and records how the task ended. */
 function finish(context: TaskContext, error: SerializedError | undefined): Partial<TaskContext> {

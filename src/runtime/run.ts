@@ -82,7 +82,10 @@ export class Run extends EventEmitter<RunEvents> {
     return this.#init.plan
   }
 
-  /** Tasks holding a live actor now (started at least once: running, waiting, or waiting to retry); a task only queued or ended holds none. */
+  /**
+   * Tasks started and not ended (running, waiting, or waiting to retry), with or without an
+   * actor; a task only queued or ended counts none.
+   */
   get liveTasks(): number {
     return this.#machine.liveActors
   }

@@ -245,12 +245,17 @@ export function stringify(value: unknown, options: EncodeOptions & { readonly in
   return JSON.stringify(encode(value, options), null, options.indent)
 }
 
+/** Whether `value`, nested in a record, is written by {@link stringify} as JSON.stringify writes it (see {@link isPlainJson}). */
+export function isPlain(value: unknown): boolean {
+  return value === null || typeof value !== 'object' ? isPlainJson(value, 1, undefined) : isPlainJson(value, 1, new Set())
+}
+
 /**
  * Whether {@link encode} would return `value` unchanged: strings, booleans, null, finite
  * numbers other than -0, and arrays and plain objects of those (no `$t` key, no hole, no
  * object met twice, not nested past {@link MAX_DEPTH}).
  */
-function isPlainJson(value: unknown, depth: number, seen: Set<object>): boolean {
+function isPlainJson(value: unknown, depth: number, seen: Set<object> | undefined): boolean {
   switch (typeof value) {
     case 'string':
     case 'boolean':
@@ -263,8 +268,8 @@ function isPlainJson(value: unknown, depth: number, seen: Set<object>): boolean 
       return false
   }
   if (value === null) return true
-  if (depth >= MAX_DEPTH || seen.has(value)) return false
-  seen.add(value)
+  if (depth >= MAX_DEPTH || seen!.has(value)) return false
+  seen!.add(value)
   const proto = Object.getPrototypeOf(value) as unknown
   if (proto === Array.prototype) {
     const array = value as readonly unknown[]

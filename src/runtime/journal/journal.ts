@@ -8,7 +8,7 @@ import type { RunPlan } from '../plan/run-plan.ts'
 import { isStaged } from '../plan/strategies.ts'
 import { TroupeError } from '../core/errors.ts'
 import type { RepairRecord, RunResult, TaskResult } from '../report/result.ts'
-import { stringify } from './codec.ts'
+import { isPlain, stringify } from './codec.ts'
 import { RunLock } from './lock.ts'
 import { PROCESSES_FILE, stopLeftovers } from './process-ledger.ts'
 import { ensureCheckpointDir, journalFile, resultFile, runDir } from './paths.ts'
@@ -16,6 +16,13 @@ import { seal } from './integrity.ts'
 import { readJournal, summarize, unreadable, type JournalContents, type JournalSummary } from './reader.ts'
 import type { JournalRecord } from './records.ts'
 import type { ApprovalRecord, RunRecorder } from './recorder.ts'
+
+type TaskRecord = Extract<JournalRecord, { readonly type: 'task' }>
+
+/** A record field JSON.stringify writes as the codec would: absent (undefined), or plain JSON. */
+function absentOrPlain(value: unknown): boolean {
+  return value === undefined || isPlain(value)
+}
 
 export { journalFile, resultFile }
 
@@ -202,29 +209,33 @@ export class Journal implements RunRecorder {
       if (this.#pendingStages.length > 0) this.#flushSoon()
       return
     }
-    // Built field by field: rest/spread of the result cost more than the JSON itself, per task.
-    const record = {
-      type: 'task' as const,
+    // Built field by field (rest/spread of the result cost more than the JSON itself, per task),
+    // and only with the fields the result has: an undefined field was written as a tagged
+    // `{"$t":"undefined"}` (five per line), which also sent every record through the codec's
+    // slow path. The reader sees an absent field and an undefined one alike.
+    const record: { -readonly [K in keyof TaskRecord]: TaskRecord[K] } = {
+      type: 'task',
       id: task.id,
       hash: this.#hashes[task.index]!,
       attempt: result.attempts,
       at: this.#options.now(),
       state: result.state,
-      startedAt: result.startedAt,
-      finishedAt: result.finishedAt,
-      durationMs: result.durationMs,
-      output: result.output,
-      error: result.error,
-      reused: result.reused,
-      repairs: result.repairs,
-      cached: result.cached,
-      outputUnavailable: undefined as true | undefined,
     }
+    if (result.startedAt !== undefined) record.startedAt = result.startedAt
+    if (result.finishedAt !== undefined) record.finishedAt = result.finishedAt
+    if (result.durationMs !== undefined) record.durationMs = result.durationMs
+    if (result.output !== undefined) record.output = result.output
+    if (result.error !== undefined) record.error = result.error
+    if (result.reused !== undefined) record.reused = result.reused
+    if (result.repairs !== undefined) record.repairs = result.repairs
+    if (result.cached !== undefined) record.cached = result.cached
     let line: string
     try {
-      line = stringify(record)
+      // The other fields are strings, finite numbers and `true`: only these three can need the codec.
+      const plain = absentOrPlain(record.output) && absentOrPlain(record.error) && absentOrPlain(record.repairs)
+      line = plain ? JSON.stringify(record) : stringify(record)
     } catch {
-      record.output = undefined
+      delete record.output
       record.outputUnavailable = true
       line = stringify(record)
     }

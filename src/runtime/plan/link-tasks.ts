@@ -68,8 +68,23 @@ export function linkTasks(tasks: readonly LinkableTask[], options: LinkTasksOpti
       if (!theirs.includes(far)) theirs.push(far)
     }
   }
+  for (let index = 0; index < tasks.length; index++) {
+    deps[index] = exact(deps[index]!)
+    dependents[index] = exact(dependents[index]!)
+  }
   const graph = { deps, dependents }
   const order = topologicalOrder(graph)
   if (order === undefined) throw new TroupeError('ERR_PLAN_CYCLE', messages.cycle(findCycle(graph)!))
   return { deps, dependents, outside, order }
+}
+
+/** No edges: one array shared by every task that has none. */
+const NO_EDGES: number[] = Object.freeze([]) as unknown as number[]
+
+/**
+ * An edge list kept for the plan's life at its exact size: one grown by `push` holds up to
+ * twice its length (a 100,000-task plan's edge lists were ~20 MB of spare capacity).
+ */
+function exact(edges: number[]): number[] {
+  return edges.length === 0 ? NO_EDGES : edges.slice()
 }

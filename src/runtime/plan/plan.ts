@@ -249,19 +249,22 @@ export function compileTask(spec: TaskFields, index: number, deps: readonly numb
     timeoutMs: spec.timeoutMs,
     retries: spec.retries,
     estimateMs: spec.estimateMs,
-    claims: spec.claims ?? [],
-    uses: spec.uses ?? [],
+    claims: spec.claims ?? NONE,
+    uses: spec.uses ?? NONE,
     stage: spec.stage,
     description: spec.description,
-    tags: spec.tags ?? [],
+    tags: spec.tags ?? NONE,
     resources: spec.resources,
     when: spec.when,
     approval: approvalPoint(spec, linker, where),
     cache: spec.cache ?? linker.cache ?? false,
-    inputs: spec.inputs ?? [],
+    inputs: spec.inputs ?? NONE,
     spec,
   }
 }
+
+/** A defaulted list field left out: one frozen array shared by every task. */
+const NONE: readonly string[] = Object.freeze([])
 
 /** Resolves a task's `approve`: `true` is `merge` in a worktree (what a person reviews is the diff), `start` otherwise. */
 function approvalPoint(spec: TaskFields, linker: TaskLinker, where: string): ApprovalPoint | undefined {

@@ -54,7 +54,8 @@ export function speedupFigures(
   let first = Infinity
   let last = -Infinity
   let sequentialMs = 0
-  for (const t of tasks) {
+  for (let i = 0; i < tasks.length; i++) {
+    const t = tasks[i]!
     if (t.startedAt === undefined || t.finishedAt === undefined) continue
     if (t.startedAt < first) first = t.startedAt
     if (t.finishedAt > last) last = t.finishedAt

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { decode, encode, MAX_DEPTH, parse, stringify } from '../../../src/runtime/journal/codec.ts'
+import { decode, encode, isPlain, MAX_DEPTH, parse, stringify } from '../../../src/runtime/journal/codec.ts'
 
 const roundTrip = (value: unknown) => parse(stringify(value))
 
@@ -133,6 +133,14 @@ describe('stringify of plain JSON', () => {
     const shared = { a: 1 }
     expect(stringify({ n: -0, u: undefined, o: { $t: 'x' }, s: [shared, shared] })).toBe(
       '{"n":{"$t":"number","v":"-0"},"u":{"$t":"undefined"},"o":{"$t":"object","v":{"$t":"x"}},"s":[{"a":1},{"$t":"ref","v":3}]}',
+    )
+  })
+
+  it('isPlain: true exactly for values a record may hold as JSON.stringify writes them', () => {
+    fc.assert(
+      fc.property(fc.anything({ withMap: true, withSet: true, withDate: true, withNullPrototype: true }), (value) => {
+        expect(isPlain(value)).toBe(value !== undefined && stringify({ v: value }) === JSON.stringify({ v: value }))
+      }),
     )
   })
 })

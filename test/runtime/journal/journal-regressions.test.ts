@@ -7,6 +7,7 @@ import { resultText } from '../../../src/runtime/journal/journal.ts'
 import type { RunResult } from '../../../src/runtime/report/result.ts'
 import { attemptLogFile, journalFile, resultFile, runDir } from '../../../src/runtime/journal/paths.ts'
 import { readJournal } from '../../../src/runtime/journal/reader.ts'
+import { seal } from '../../../src/runtime/journal/integrity.ts'
 import type { Plan, TaskSpec } from '../../../src/runtime/plan/plan.ts'
 import { createRuntime, type Runtime } from '../../../src/runtime/runtime.ts'
 
@@ -117,6 +118,34 @@ describe('journal growth (regression: every resume appended a copy of the reused
     const before = lines('growth')
     await runtime.run(plan, { runId: 'growth' }).result
     expect(lines('growth')).toBe(before + 2)
+  })
+})
+
+describe('task records (regression: five {"$t":"undefined"} fields per line sent every record through the slow encoder)', () => {
+  it('writes a completed task\'s line with only the fields its result has', async () => {
+    await runtime.run({ name: 'fields', tasks: [marker('a')] }, { runId: 'fields' }).result
+    const line = readFileSync(journalFile(checkpointDir, 'fields'), 'utf8').split('\n').find((l) => l.includes('"type":"task"'))!
+    const fields = ['seq', 'type', 'id', 'hash', 'attempt', 'at', 'state', 'startedAt', 'finishedAt', 'durationMs', 'output', 'crc']
+    expect(Object.keys(JSON.parse(line))).toEqual(fields)
+  })
+
+  it('reuses a task from a journal written with tagged undefined fields (the earlier format)', async () => {
+    const plan: Plan = { name: 'old-format', tasks: [marker('a')] }
+    await runtime.run(plan, { runId: 'old-format' }).result
+    const file = journalFile(checkpointDir, 'old-format')
+    const undef = { $t: 'undefined' }
+    const rewritten = readFileSync(file, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => {
+        const { seq, crc: _crc, ...record } = JSON.parse(line) as Record<string, unknown>
+        if (record.type !== 'task') return line
+        const old = { ...record, error: undef, reused: undef, repairs: undef, cached: undef, outputUnavailable: undef }
+        return seal(seq as number, JSON.stringify(old))
+      })
+    writeFileSync(file, `${rewritten.join('\n')}\n`)
+    const result = await runtime.run(plan, { runId: 'old-format' }).result
+    expect([result.status, result.tasks.a!.reused, runsOf('a')]).toEqual(['completed', true, 1])
   })
 })
 
