@@ -31,6 +31,12 @@ describe('troupe run', () => {
     expect(stderr).toContain('✓ completed')
   })
 
+  it('regression: runs module agents when node was started with --max-old-space-size (every one failed ERR_AGENT_LOAD)', async () => {
+    const dir = workspace({ 'plan.yaml': okPlan })
+    const { code, stdout } = await runCli(['run', 'plan.yaml', '--json'], { cwd: dir, nodeFlags: ['--max-old-space-size=2048', '--stack-size=900'] })
+    expect({ code, result: JSON.parse(stdout) }).toMatchObject({ code: 0, result: { status: 'completed', totals: { completed: 2 } } })
+  })
+
   it('prints progress lines and a summary table on stderr', async () => {
     const dir = workspace({ 'plan.yaml': okPlan })
     const { stderr, stdout } = await runCli(['run', 'plan.yaml'], { cwd: dir })

@@ -14,9 +14,9 @@ export interface CliResult {
 }
 
 /** Runs the troupe CLI from source in a child process (through tsx). */
-export function runCli(args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+export function runCli(args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; nodeFlags?: readonly string[] } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', TSX, CLI_ENTRY, ...args], {
+    const child = spawn(process.execPath, [...(options.nodeFlags ?? []), '--import', TSX, CLI_ENTRY, ...args], {
       cwd: options.cwd ?? root,
       env: { ...process.env, NO_COLOR: '1', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],

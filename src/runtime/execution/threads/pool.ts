@@ -15,6 +15,7 @@ import { PROBE_DEADLINE_MS, ThreadUse, type ThreadRoute } from './thread-use.ts'
 import type { ProcessOwner } from '../../journal/process-ledger.ts'
 import type { ProcessGroup } from '../processes/process-group.ts'
 import { hostExec } from './host-exec.ts'
+import { threadExecArgv } from './exec-argv.ts'
 import { ABORT_MESSAGE, CHECK_AGENTS_EXPORT, CTX_PORT_MESSAGE, PROBE_MESSAGE, THREAD_MESSAGE, WARM_EXPORT, type AgentLoadProblem, type AttemptKey, type ClaimResult, type HostApi, type RepairContext, type WorkerResult, type WorkerTask } from './protocol.ts'
 import type { AttemptHandle, AttemptListener, AttemptRepair, AttemptRequest, AttemptResult, Executor } from '../executor.ts'
 
@@ -54,13 +55,6 @@ export interface PoolOptions {
 /** Threads the pool may start on top of its slots for module agents waiting for tasks they spawned. */
 export const PARKED_THREADS = 64
 
-/**
- * Node flags of pool threads. piscina loads its entry with `require()` first; on Node 20.19+ and 22
- * that is `require(esm)`, and a thread terminated while `require(esm)` instantiates the entry aborts
- * the whole process (V8: "IsGraphAsync must be used on an instantiated module"). Without
- * `require(esm)` piscina falls back to `import()`, which a termination ends cleanly.
- */
-export const THREAD_EXEC_ARGV: readonly string[] = [...process.execArgv, '--no-experimental-require-module']
 
 /** The bound on threads when the pool is sized from the runs: the sum of their parallelism, at most this. */
 export const AUTO_MAX_THREADS = Math.max(64, 4 * availableParallelism())
@@ -193,7 +187,7 @@ export class WorkerPool implements Executor {
         idleTimeout: options.idleTimeoutMs,
         // 'sync' (the default) blocks a worker's event loop between tasks, freezing its timers.
         atomics: 'disabled',
-        execArgv: [...THREAD_EXEC_ARGV],
+        execArgv: [...threadExecArgv()],
         // The scheduler never hands piscina more than it can run; no queue limit here.
         maxQueue: Infinity,
         ...(resourceLimits === undefined ? {} : { resourceLimits }),
@@ -351,7 +345,7 @@ export class WorkerPool implements Executor {
       maxThreads: 1,
       idleTimeout: 1_000,
       atomics: 'disabled',
-      execArgv: [...THREAD_EXEC_ARGV],
+      execArgv: [...threadExecArgv()],
       maxQueue: Infinity,
       ...(resourceLimits === undefined ? {} : { resourceLimits }),
     })

@@ -1,14 +1,14 @@
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { THREAD_EXEC_ARGV } from '../../../../src/runtime/execution/threads/pool.ts'
+import { threadExecArgv } from '../../../../src/runtime/execution/threads/exec-argv.ts'
 
 const script = join(import.meta.dirname, '..', '..', '..', 'fixtures', 'scripts', 'close-while-loading.ts')
 const TSX = import.meta.resolve('tsx')
 
 describe('closing a runtime while its threads load', () => {
   it('pool threads load their entry with import(), not require(esm)', () => {
-    expect(THREAD_EXEC_ARGV).toContain('--no-experimental-require-module')
+    expect(threadExecArgv()).toContain('--no-experimental-require-module')
   })
 
   // Before the fix, 60 such closes aborted Node 20.20 and 22.23 in 3 of 8 runs (20 here: a smoke check; the test above pins the cause).
