@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs'
+import { closeSync, openSync, readdirSync, readSync } from 'node:fs'
 
 /**
  * What `/proc` says about the processes on this machine (Linux). Process agents are
@@ -33,14 +33,47 @@ export interface ProcessIdentity {
   readonly startTicks: number
 }
 
-/** Reads one process's `/proc/<pid>/stat`, or undefined when it is gone. */
-export function readProc(pid: number): ProcEntry | undefined {
-  let stat: string
+/** Where `/proc` files are read into: grown when one does not fit, reused by every read (a walk reads hundreds). */
+let scratch = Buffer.allocUnsafe(16 * 1024)
+
+/**
+ * The content of `/proc/<pid>/<name>`, or undefined when it cannot be read (the process is
+ * gone, or not ours). A view of a shared buffer, valid until the next call: open, read, close
+ * and no more — readFileSync adds an fstat and a buffer per file, and a walk of `/proc`
+ * reads a file per process.
+ */
+function readProcFile(pid: number, name: string): Buffer | undefined {
+  let fd: number
   try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    fd = openSync(`/proc/${pid}/${name}`, 'r')
   } catch {
     return undefined
   }
+  try {
+    let length = 0
+    for (;;) {
+      if (length === scratch.length) {
+        const grown = Buffer.allocUnsafe(scratch.length * 2)
+        scratch.copy(grown, 0, 0, length)
+        scratch = grown
+      }
+      const read = readSync(fd, scratch, length, scratch.length - length, null)
+      if (read === 0) return scratch.subarray(0, length)
+      length += read
+    }
+  } catch {
+    return undefined
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/** Reads one process's `/proc/<pid>/stat`, or undefined when it is gone. */
+export function readProc(pid: number): ProcEntry | undefined {
+  const bytes = readProcFile(pid, 'stat')
+  if (bytes === undefined) return undefined
+  // The fields used are ASCII; the command name, which may not be, is skipped.
+  const stat = bytes.toString('latin1')
   // The command name (field 2) may contain spaces and parentheses: fields start after the last ')'.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   const num = (i: number) => Number(fields[i] ?? 0)
@@ -135,17 +168,40 @@ export function taggedProcesses(name: string, value: string, table: readonly Pro
   const out: ProcEntry[] = []
   for (const entry of table) {
     if (entry.startTicks < sinceTicks) continue
-    let environ: string
-    try {
-      environ = readFileSync(`/proc/${entry.pid}/environ`, 'latin1')
-    } catch {
-      continue
-    }
+    const environ = readProcFile(entry.pid, 'environ')?.toString('latin1')
+    if (environ === undefined) continue
     for (const item of environ.split('\0')) {
       if (prefix ? item.startsWith(wanted) : item === wanted) {
         out.push(entry)
         break
       }
+    }
+  }
+  return out
+}
+
+/**
+ * The live processes started at or after `sinceTicks` whose environment has `name`, by its
+ * value: one read of each environment answers for every tag asked about at once (a batched
+ * sweep, see containment.ts). Only this user's processes can be read; others are skipped.
+ */
+export function tagValues(name: string, table: readonly ProcEntry[], sinceTicks = 0): Map<string, ProcEntry[]> {
+  // Searched in the bytes, not decoded and split: most environments do not have it.
+  const marker = Buffer.from(`\0${name}=`, 'latin1')
+  const out = new Map<string, ProcEntry[]>()
+  for (const entry of table) {
+    if (entry.startTicks < sinceTicks) continue
+    const environ = readProcFile(entry.pid, 'environ')
+    if (environ === undefined) continue
+    // Where each `name=` value starts; the first variable has no NUL before it.
+    const starts: number[] = environ.subarray(0, marker.length - 1).equals(marker.subarray(1)) ? [marker.length - 1] : []
+    for (let at = environ.indexOf(marker); at >= 0; at = environ.indexOf(marker, at + 1)) starts.push(at + marker.length)
+    for (const start of starts) {
+      const end = environ.indexOf(0, start)
+      const value = environ.toString('latin1', start, end < 0 ? environ.length : end)
+      const carriers = out.get(value)
+      if (carriers === undefined) out.set(value, [entry])
+      else if (!carriers.includes(entry)) carriers.push(entry)
     }
   }
   return out
@@ -189,12 +245,8 @@ export function tagOwner(value: string): ProcessIdentity | undefined {
 
 /** The value of `name` in a process's environment, if it can be read and has one. */
 export function environValue(pid: number, name: string): string | undefined {
-  let environ: string
-  try {
-    environ = readFileSync(`/proc/${pid}/environ`, 'latin1')
-  } catch {
-    return undefined
-  }
+  const environ = readProcFile(pid, 'environ')?.toString('latin1')
+  if (environ === undefined) return undefined
   const prefix = `${name}=`
   return environ.split('\0').find((item) => item.startsWith(prefix))?.slice(prefix.length)
 }
