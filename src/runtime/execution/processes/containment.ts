@@ -6,6 +6,8 @@ import { watchProcs } from './proc-watch.ts'
 import {
   indexProcTable,
   PROCESS_TAG,
+  readNewerProcTable,
+  readPidClock,
   readProc,
   selfAndAncestors,
   signalGroup,
@@ -13,6 +15,7 @@ import {
   tagValues,
   withDescendants,
   type ProcEntry,
+  type PidClock,
   type ProcIndex,
   type ProcessIdentity,
 } from './process-tree.ts'
@@ -47,6 +50,8 @@ export interface Contained {
   /** Descendants found outside the group, by pid → start ticks. */
   readonly escaped: Map<number, number>
   readonly owner: ProcessOwner | undefined
+  /** The pid clock read before the leader was started: lets the sweep at its exit read only newer processes. */
+  readonly clock: PidClock | undefined
 }
 
 /** This troupe process, as owner: tags and ledger records name it, so resume spares what a live troupe (a worker) still runs. */
@@ -62,9 +67,23 @@ export function nextTag(): { readonly name: string; readonly value: string } {
   return { name: PROCESS_TAG, value: `${token}.${++counter}` }
 }
 
-/** Registers a started group: supervisor, ledger, periodic capture. */
-export function contain(pgid: number, startTicks: number, tag: string, owner: ProcessOwner | undefined): Contained {
-  const entry: Contained = { pgid, leader: { pid: pgid, startTicks }, tag, escaped: new Map(), owner }
+/** The last pid clock read, and when (ms). */
+let lastClock: { readonly clock: PidClock | undefined; readonly at: number } | undefined
+
+/**
+ * A pid clock read before now, for a group about to start (see {@link contain}): an older
+ * reading only makes the sweep at its exit more careful (it counts more forks since), so one
+ * reading serves the groups started within a second.
+ */
+export function pidClockBefore(): PidClock | undefined {
+  const now = Date.now()
+  if (lastClock === undefined || now - lastClock.at >= 1_000) lastClock = { clock: readPidClock(), at: now }
+  return lastClock.clock
+}
+
+/** Registers a started group: supervisor, ledger, periodic capture. `clock`: from {@link pidClockBefore}, taken before the spawn. */
+export function contain(pgid: number, startTicks: number, tag: string, owner: ProcessOwner | undefined, clock?: PidClock): Contained {
+  const entry: Contained = { pgid, leader: { pid: pgid, startTicks }, tag, escaped: new Map(), owner, clock }
   live.add(entry)
   tell(`g ${pgid} ${startTicks}`)
   if (owner !== undefined) recordProcess(owner, { pid: pgid, startTicks, group: true }, self)
@@ -112,7 +131,8 @@ export function sweepSoon(entry: Contained, signal: NodeJS.Signals): Promise<boo
 function sweepQueued(): void {
   const batch = queued.splice(0)
   try {
-    const procs = indexProcTable()
+    // Only the processes started since the oldest leader of the batch: all a sweep of theirs can be after.
+    const procs = indexProcTable(readNewerProcTable(batch.map(({ entry }) => ({ pid: entry.pgid, clock: entry.clock }))))
     const tagged = tagValues(PROCESS_TAG, procs.table, Math.min(...batch.map(({ entry }) => entry.leader.startTicks)))
     const spared = selfAndAncestors(procs)
     for (const { entry, signal, done } of batch) done(sweepWith(entry, signal, procs, tagged, spared))

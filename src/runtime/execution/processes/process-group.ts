@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import type { ProcessOwner } from '../../journal/process-ledger.ts'
 import { RUN_DIR_TAG } from '../../journal/process-ledger.ts'
-import { contain, nextTag, release, sweep, sweepSoon, type Contained } from './containment.ts'
+import { contain, nextTag, pidClockBefore, release, sweep, sweepSoon, type Contained } from './containment.ts'
 import { readProc, signalGroup } from './process-tree.ts'
 
 /**
@@ -65,6 +65,8 @@ export class ProcessGroup {
     const tag = nextTag()
     const env: Record<string, string> = { ...options.env, [tag.name]: tag.value }
     if (options.owner?.runDir !== undefined) env[RUN_DIR_TAG] = options.owner.runDir
+    // Before the spawn: the sweep at the leader's exit reads /proc only for pids given out after it.
+    const clock = pidClockBefore()
     // node:child_process directly, not execa: nothing of execa's is used here (no buffering, no
     // promise, our own group signalling), and loading it cost a `command` run ~100 ms of start-up.
     const child = spawn(file, args, {
@@ -85,7 +87,7 @@ export class ProcessGroup {
       live.add(this)
       // Read at once: the leader has not exec'd anything yet that could exit before us.
       const leader = readProc(this.pid)
-      if (leader !== undefined) this.#contained = contain(this.pid, leader.startTicks, tag.value, options.owner)
+      if (leader !== undefined) this.#contained = contain(this.pid, leader.startTicks, tag.value, options.owner, clock)
     }
     // The leader's exit is not the end: orphans may still hold the pipes open, and 'close'
     // waits for the pipes. Reap the rest of the group so the streams can close.

@@ -37,15 +37,15 @@ export interface ProcessIdentity {
 let scratch = Buffer.allocUnsafe(16 * 1024)
 
 /**
- * The content of `/proc/<pid>/<name>`, or undefined when it cannot be read (the process is
- * gone, or not ours). A view of a shared buffer, valid until the next call: open, read, close
+ * The content of `/proc/<pid>/<name>` (`/proc/<name>` for pid `''`), or undefined when it
+ * cannot be read (the process is gone, or not ours). A view of a shared buffer, valid until the next call: open, read, close
  * and no more — readFileSync adds an fstat and a buffer per file, and a walk of `/proc`
  * reads a file per process.
  */
-function readProcFile(pid: number, name: string): Buffer | undefined {
+function readProcFile(pid: number | string, name: string): Buffer | undefined {
   let fd: number
   try {
-    fd = openSync(`/proc/${pid}/${name}`, 'r')
+    fd = openSync(pid === '' ? `/proc/${name}` : `/proc/${pid}/${name}`, 'r')
   } catch {
     return undefined
   }
@@ -107,6 +107,77 @@ export function readProcTable(): ProcEntry[] {
   for (const name of names) {
     const pid = Number(name)
     if (!Number.isInteger(pid) || pid <= 0) continue
+    const entry = readProc(pid)
+    if (entry !== undefined && entry.state !== 'Z') out.push(entry)
+  }
+  return out
+}
+
+/**
+ * Where the kernel's pid allocation stands: the last pid given out in this pid namespace
+ * (`/proc/loadavg`) and the processes and threads created since boot (`/proc/stat`).
+ * Pids are given out in increasing order, wrapping at `pid_max`: a process started after a
+ * pid P was given out has a pid in the cyclic interval (P, lastPid] — as long as fewer than
+ * `pid_max` pids were given out since, which the fork count bounds.
+ */
+export interface PidClock {
+  readonly lastPid: number
+  readonly forks: number
+}
+
+/** Reads the pid clock, or undefined where `/proc` does not have it. */
+export function readPidClock(): PidClock | undefined {
+  const loadavg = readProcFile('', 'loadavg')?.toString('latin1')
+  const lastPid = Number(loadavg?.trim().split(' ')[4])
+  const stat = readProcFile('', 'stat')?.toString('latin1')
+  const forks = Number(/\nprocesses (\d+)/.exec(stat ?? '')?.[1])
+  return Number.isSafeInteger(lastPid) && lastPid > 0 && Number.isSafeInteger(forks) && forks > 0 ? { lastPid, forks } : undefined
+}
+
+let pidMax: number | undefined
+
+/** `/proc/sys/kernel/pid_max` (read once; 32768 where it cannot be read, the kernel's smallest default). */
+function readPidMax(): number {
+  pidMax ??= Number(readProcFile('sys/kernel', 'pid_max')?.toString('latin1').trim()) || 32_768
+  return pidMax
+}
+
+/** A process group's leader as a narrowed reading needs it: its pid, and the pid clock read before it was started. */
+export interface NewerThan {
+  readonly pid: number
+  readonly clock: PidClock | undefined
+}
+
+/**
+ * The live processes started at or after the newest of `leaders` was given its pid — every
+ * process a sweep of their groups can be after (members, descendants and tagged processes
+ * all start after their leader) — reading `/proc/<pid>/stat` only for the pids given out
+ * since (see {@link PidClock}), not for every process on the machine. Undefined when that
+ * cannot be told (no clock, or so many forks since a leader that pids may have wrapped
+ * around): read the whole table then. Processes whose pid was given out before a wrap may
+ * be included too; callers filter by start time where it matters, as they do on a full reading.
+ */
+export function readNewerProcTable(leaders: readonly NewerThan[]): ProcEntry[] | undefined {
+  let names: string[]
+  try {
+    names = readdirSync('/proc')
+  } catch {
+    return undefined
+  }
+  // Read after the listing: every process listed was given its pid before this clock's lastPid.
+  const now = readPidClock()
+  if (now === undefined) return undefined
+  const max = readPidMax()
+  let span = 0
+  for (const leader of leaders) {
+    // Half of pid_max leaves a margin for the pids the kernel reserves and skips.
+    if (leader.clock === undefined || now.forks - leader.clock.forks >= max / 2) return undefined
+    span = Math.max(span, (now.lastPid - leader.pid + max) % max)
+  }
+  const out: ProcEntry[] = []
+  for (const name of names) {
+    const pid = Number(name)
+    if (!Number.isInteger(pid) || pid <= 0 || (now.lastPid - pid + max) % max > span) continue
     const entry = readProc(pid)
     if (entry !== undefined && entry.state !== 'Z') out.push(entry)
   }
