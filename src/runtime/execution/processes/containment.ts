@@ -143,7 +143,13 @@ function sweepQueued(): void {
 }
 
 /** One sweep from a given reading: `tagged` maps tag values to the processes carrying them, `spared` is never signalled. */
-function sweepWith(entry: Contained, signal: NodeJS.Signals, procs: ProcIndex, tagged: ReadonlyMap<string, readonly ProcEntry[]>, spared: ReadonlySet<number>): boolean {
+function sweepWith(
+  entry: Contained,
+  signal: NodeJS.Signals,
+  procs: ProcIndex,
+  tagged: ReadonlyMap<string, readonly ProcEntry[]>,
+  spared: ReadonlySet<number>,
+): boolean {
   // The group id is ours unless its leader's pid now names another process (see supervisor.ts).
   const leader = procs.byPid.get(entry.pgid)
   const groupIsOurs = leader === undefined || leader.startTicks === entry.leader.startTicks
