@@ -132,7 +132,12 @@ function sweepQueued(): void {
   const batch = queued.splice(0)
   try {
     // Only the processes started since the oldest leader of the batch: all a sweep of theirs can be after.
-    const procs = indexProcTable(readNewerProcTable(batch.map(({ entry }) => ({ pid: entry.pgid, clock: entry.clock }))))
+    // Not the leaders of the other live groups (when many run, most of those): each leads its own
+    // session, so it is neither in a batch group nor a descendant of one, and it carries its own tag.
+    const others = new Set<number>()
+    for (const entry of live) others.add(entry.pgid)
+    for (const { entry } of batch) others.delete(entry.pgid)
+    const procs = indexProcTable(readNewerProcTable(batch.map(({ entry }) => ({ pid: entry.pgid, clock: entry.clock })), others))
     const tagged = tagValues(PROCESS_TAG, procs.table, Math.min(...batch.map(({ entry }) => entry.leader.startTicks)))
     const spared = selfAndAncestors(procs)
     for (const { entry, signal, done } of batch) done(sweepWith(entry, signal, procs, tagged, spared))

@@ -156,8 +156,9 @@ export interface NewerThan {
  * cannot be told (no clock, or so many forks since a leader that pids may have wrapped
  * around): read the whole table then. Processes whose pid was given out before a wrap may
  * be included too; callers filter by start time where it matters, as they do on a full reading.
+ * `skip`: pids not to read, known to be none of the leaders' (the leaders of troupe's other live groups).
  */
-export function readNewerProcTable(leaders: readonly NewerThan[]): ProcEntry[] | undefined {
+export function readNewerProcTable(leaders: readonly NewerThan[], skip: ReadonlySet<number> = new Set()): ProcEntry[] | undefined {
   let names: string[]
   try {
     names = readdirSync('/proc')
@@ -177,7 +178,7 @@ export function readNewerProcTable(leaders: readonly NewerThan[]): ProcEntry[] |
   const out: ProcEntry[] = []
   for (const name of names) {
     const pid = Number(name)
-    if (!Number.isInteger(pid) || pid <= 0 || (now.lastPid - pid + max) % max > span) continue
+    if (!Number.isInteger(pid) || pid <= 0 || (now.lastPid - pid + max) % max > span || skip.has(pid)) continue
     const entry = readProc(pid)
     if (entry !== undefined && entry.state !== 'Z') out.push(entry)
   }
