@@ -71,6 +71,16 @@ describe('readNewerProcTable', () => {
     expect(table.filter((entry) => entry.pgrp === leader.pid).length).toBe(3)
   })
 
+  it('leaves out the pids it is told to skip', async () => {
+    const clock = readPidClock()
+    const leader = sleeper({ A: '1' })
+    const other = sleeper({ A: '2' })
+    expect(await eventually(() => readProc(other.pid!) !== undefined)).toBe(true)
+    const pids = readNewerProcTable([{ pid: leader.pid!, clock }], new Set([other.pid!]))!.map((entry) => entry.pid)
+    expect(pids).toContain(leader.pid)
+    expect(pids).not.toContain(other.pid)
+  })
+
   it('gives no table when more processes were started since the clock than half the pid space (pids may have wrapped)', () => {
     expect(readNewerProcTable([{ pid: process.pid, clock: { lastPid: process.pid, forks: -1e12 } }])).toBeUndefined()
   })
