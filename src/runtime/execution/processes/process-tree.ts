@@ -173,6 +173,10 @@ export function readNewerProcTable(leaders: readonly NewerThan[], skip: Readonly
   for (const leader of leaders) {
     // Half of pid_max leaves a margin for the pids the kernel reserves and skips.
     if (leader.clock === undefined || now.forks - leader.clock.forks >= max / 2) return undefined
+    // The leader started after its clock was read, so its pid lies between that clock's last pid
+    // and today's: where it does not, /proc/loadavg does not count pids this way (a sandbox's).
+    const after = (leader.pid - leader.clock.lastPid + max) % max
+    if (after === 0 || after > (now.lastPid - leader.clock.lastPid + max) % max) return undefined
     span = Math.max(span, (now.lastPid - leader.pid + max) % max)
   }
   const out: ProcEntry[] = []

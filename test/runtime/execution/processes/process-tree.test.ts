@@ -85,6 +85,11 @@ describe('readNewerProcTable', () => {
     expect(readNewerProcTable([{ pid: process.pid, clock: { lastPid: process.pid, forks: -1e12 } }])).toBeUndefined()
   })
 
+  it('gives no table when the leader\'s pid is not one given out after its clock (a /proc that counts pids otherwise)', () => {
+    const clock = readPidClock()!
+    expect(readNewerProcTable([{ pid: clock.lastPid, clock }])).toBeUndefined()
+  })
+
   it('gives no table for a leader started without a clock', () => {
     expect(readNewerProcTable([{ pid: process.pid, clock: undefined }])).toBeUndefined()
   })
