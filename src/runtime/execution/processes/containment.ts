@@ -6,13 +6,16 @@ import { watchProcs } from './proc-watch.ts'
 import {
   indexProcTable,
   PROCESS_TAG,
+  readNewerProcTable,
+  readPidClock,
   readProc,
   selfAndAncestors,
   signalGroup,
   signalProcess,
-  taggedProcesses,
+  tagValues,
   withDescendants,
   type ProcEntry,
+  type PidClock,
   type ProcIndex,
   type ProcessIdentity,
 } from './process-tree.ts'
@@ -47,6 +50,8 @@ export interface Contained {
   /** Descendants found outside the group, by pid → start ticks. */
   readonly escaped: Map<number, number>
   readonly owner: ProcessOwner | undefined
+  /** The pid clock read before the leader was started: lets the sweep at its exit read only newer processes. */
+  readonly clock: PidClock | undefined
 }
 
 /** This troupe process, as owner: tags and ledger records name it, so resume spares what a live troupe (a worker) still runs. */
@@ -62,9 +67,23 @@ export function nextTag(): { readonly name: string; readonly value: string } {
   return { name: PROCESS_TAG, value: `${token}.${++counter}` }
 }
 
-/** Registers a started group: supervisor, ledger, periodic capture. */
-export function contain(pgid: number, startTicks: number, tag: string, owner: ProcessOwner | undefined): Contained {
-  const entry: Contained = { pgid, leader: { pid: pgid, startTicks }, tag, escaped: new Map(), owner }
+/** The last pid clock read, and when (ms). */
+let lastClock: { readonly clock: PidClock | undefined; readonly at: number } | undefined
+
+/**
+ * A pid clock read before now, for a group about to start (see {@link contain}): an older
+ * reading only makes the sweep at its exit more careful (it counts more forks since), so one
+ * reading serves the groups started within a second.
+ */
+export function pidClockBefore(): PidClock | undefined {
+  const now = Date.now()
+  if (lastClock === undefined || now - lastClock.at >= 1_000) lastClock = { clock: readPidClock(), at: now }
+  return lastClock.clock
+}
+
+/** Registers a started group: supervisor, ledger, periodic capture. `clock`: from {@link pidClockBefore}, taken before the spawn. */
+export function contain(pgid: number, startTicks: number, tag: string, owner: ProcessOwner | undefined, clock?: PidClock): Contained {
+  const entry: Contained = { pgid, leader: { pid: pgid, startTicks }, tag, escaped: new Map(), owner, clock }
   live.add(entry)
   tell(`g ${pgid} ${startTicks}`)
   if (owner !== undefined) recordProcess(owner, { pid: pgid, startTicks, group: true }, self)
@@ -75,8 +94,8 @@ export function contain(pgid: number, startTicks: number, tag: string, owner: Pr
 /** Forgets a group once nothing of it is left. */
 export function release(entry: Contained): void {
   if (!live.delete(entry)) return
-  tell(`u ${entry.pgid}`)
-  for (const pid of entry.escaped.keys()) tell(`q ${pid}`)
+  forget(`u ${entry.pgid} ${entry.leader.startTicks}`)
+  for (const [pid, start] of entry.escaped) forget(`q ${pid} ${start}`)
   if (live.size === 0) {
     unwatch?.()
     unwatch = undefined
@@ -90,13 +109,60 @@ export function release(entry: Contained): void {
  */
 export function sweep(entry: Contained, signal: NodeJS.Signals): boolean {
   const procs = indexProcTable()
+  const tagged = tagValues(PROCESS_TAG, procs.table, entry.leader.startTicks)
+  return sweepWith(entry, signal, procs, tagged, selfAndAncestors(procs))
+}
+
+/** Sweeps waiting for the next turn of the event loop, with what each resolves. */
+const queued: Array<{ readonly entry: Contained; readonly signal: NodeJS.Signals; readonly done: (signalled: boolean) => void }> = []
+
+/**
+ * {@link sweep}, batched: every sweep asked for in one turn of the event loop shares one
+ * reading of `/proc` (and one read of each newer process's environment), taken at the end of
+ * the turn. For the sweep at a leader's exit: when many short commands end together, one
+ * reading each was most of the work between a slot's exit and its next spawn.
+ */
+export function sweepSoon(entry: Contained, signal: NodeJS.Signals): Promise<boolean> {
+  return new Promise((done) => {
+    if (queued.push({ entry, signal, done }) === 1) setImmediate(sweepQueued)
+  })
+}
+
+function sweepQueued(): void {
+  const batch = queued.splice(0)
+  try {
+    // Only the processes started since the oldest leader of the batch: all a sweep of theirs can be after.
+    // Not the leaders of the other live groups (when many run, most of those): each leads its own
+    // session, so it is neither in a batch group nor a descendant of one, and it carries its own tag.
+    const others = new Set<number>()
+    for (const entry of live) others.add(entry.pgid)
+    for (const { entry } of batch) others.delete(entry.pgid)
+    const procs = indexProcTable(readNewerProcTable(batch.map(({ entry }) => ({ pid: entry.pgid, clock: entry.clock })), others))
+    const tagged = tagValues(PROCESS_TAG, procs.table, Math.min(...batch.map(({ entry }) => entry.leader.startTicks)))
+    const spared = selfAndAncestors(procs)
+    for (const { entry, signal, done } of batch) done(sweepWith(entry, signal, procs, tagged, spared))
+  } catch {
+    // Reading /proc does not throw (unreadable entries are skipped); should it, each sweep runs alone.
+    for (const { entry, signal, done } of batch) done(sweep(entry, signal))
+  }
+}
+
+/** One sweep from a given reading: `tagged` maps tag values to the processes carrying them, `spared` is never signalled. */
+function sweepWith(
+  entry: Contained,
+  signal: NodeJS.Signals,
+  procs: ProcIndex,
+  tagged: ReadonlyMap<string, readonly ProcEntry[]>,
+  spared: ReadonlySet<number>,
+): boolean {
   // The group id is ours unless its leader's pid now names another process (see supervisor.ts).
   const leader = procs.byPid.get(entry.pgid)
   const groupIsOurs = leader === undefined || leader.startTicks === entry.leader.startTicks
   const roots = groupIsOurs ? groupRoots(entry, procs) : liveEscaped(entry, procs)
-  for (const process of taggedProcesses(PROCESS_TAG, entry.tag, procs.table, false, entry.leader.startTicks)) roots.push(process.pid)
+  // A descendant never starts before its ancestor: an older process carrying the tag is not of this group.
+  for (const process of tagged.get(entry.tag) ?? []) if (process.startTicks >= entry.leader.startTicks) roots.push(process.pid)
   const targets = withDescendants(roots, procs)
-  for (const pid of selfAndAncestors(procs)) targets.delete(pid)
+  for (const pid of spared) targets.delete(pid)
   let signalled = groupIsOurs && signalGroup(entry.pgid, signal)
   for (const pid of targets) if (procs.byPid.get(pid)?.pgrp !== entry.pgid || !groupIsOurs) signalled = signalProcess(pid, signal) || signalled
   return signalled
@@ -129,6 +195,23 @@ function escaped(entry: Contained, process: ProcEntry): void {
   entry.escaped.set(process.pid, process.startTicks)
   tell(`p ${process.pid} ${process.startTicks}`)
   if (entry.owner !== undefined) recordProcess(entry.owner, { pid: process.pid, startTicks: process.startTicks, group: false }, self)
+}
+
+/** `u`/`q` lines not sent yet: sent together at the end of the turn of the event loop. */
+let forgotten: string[] = []
+
+/**
+ * Tells the supervisor to forget a group or process, with the others forgotten in this turn:
+ * one write for all the groups that end together. A late forget is harmless: it names the
+ * start time too, so it cannot forget a newer process that got the same pid meanwhile.
+ */
+function forget(line: string): void {
+  if (forgotten.push(line) > 1) return
+  setImmediate(() => {
+    const lines = forgotten
+    forgotten = []
+    if (supervisor?.stdin?.writable) supervisor.stdin.write(`${lines.join('\n')}\n`)
+  })
 }
 
 /** Sends one line to the supervisor, starting it (again) first when needed. */

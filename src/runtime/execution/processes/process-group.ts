@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import type { ProcessOwner } from '../../journal/process-ledger.ts'
 import { RUN_DIR_TAG } from '../../journal/process-ledger.ts'
-import { contain, nextTag, release, sweep, type Contained } from './containment.ts'
+import { contain, nextTag, pidClockBefore, release, sweep, sweepSoon, type Contained } from './containment.ts'
 import { readProc, signalGroup } from './process-tree.ts'
 
 /**
@@ -65,6 +65,8 @@ export class ProcessGroup {
     const tag = nextTag()
     const env: Record<string, string> = { ...options.env, [tag.name]: tag.value }
     if (options.owner?.runDir !== undefined) env[RUN_DIR_TAG] = options.owner.runDir
+    // Before the spawn: the sweep at the leader's exit reads /proc only for pids given out after it.
+    const clock = pidClockBefore()
     // node:child_process directly, not execa: nothing of execa's is used here (no buffering, no
     // promise, our own group signalling), and loading it cost a `command` run ~100 ms of start-up.
     const child = spawn(file, args, {
@@ -85,25 +87,27 @@ export class ProcessGroup {
       live.add(this)
       // Read at once: the leader has not exec'd anything yet that could exit before us.
       const leader = readProc(this.pid)
-      if (leader !== undefined) this.#contained = contain(this.pid, leader.startTicks, tag.value, options.owner)
+      if (leader !== undefined) this.#contained = contain(this.pid, leader.startTicks, tag.value, options.owner, clock)
     }
     // The leader's exit is not the end: orphans may still hold the pipes open, and 'close'
     // waits for the pipes. Reap the rest of the group so the streams can close.
+    let afterExit: Promise<void> | undefined
     child.once('exit', () => {
-      if (this.#state !== 'running') return
-      this.stop(options.graceMs)
-      // That sweep found no process of the group, escaped or tagged, left: none is left to start
-      // one, so 'close' needs no second sweep (each reads all of /proc: half of a short command's cost).
-      if (this.#killTimer === undefined) this.#emptied = true
+      if (this.#state === 'running') afterExit = this.#stopAfterExit(options.graceMs)
     })
     let spawnError: Error | undefined
     // 'error' comes before 'close' when the process cannot start (ENOENT, a missing cwd).
     child.once('error', (error) => (spawnError ??= spawnFailure(error, options.cwd)))
     this.exited = new Promise<GroupExit>((resolve) => {
       child.once('close', (code, signal) => {
-        this.#finish()
-        if (spawnError !== undefined && this.pid === undefined) resolve({ exitCode: undefined, signal: undefined, spawnError })
-        else resolve({ exitCode: code ?? undefined, signal: signal ?? undefined, spawnError: undefined })
+        const settle = () => {
+          this.#finish()
+          if (spawnError !== undefined && this.pid === undefined) resolve({ exitCode: undefined, signal: undefined, spawnError })
+          else resolve({ exitCode: code ?? undefined, signal: signal ?? undefined, spawnError: undefined })
+        }
+        // The sweep at the leader's exit may still be queued ('close' can come in the same turn): it decides #finish's.
+        if (afterExit === undefined) settle()
+        else void afterExit.then(settle)
       })
     })
   }
@@ -119,6 +123,24 @@ export class ProcessGroup {
     if (!this.#signal('SIGTERM')) return
     this.#killTimer = setTimeout(() => this.#signal('SIGKILL'), graceMs)
     this.#killTimer.unref()
+  }
+
+  /**
+   * {@link stop} at the leader's exit, with the sweep batched with the other exits of this turn
+   * of the event loop (containment.ts sweepSoon): it is on the way from a slot's exit to its
+   * next spawn, and each sweep alone reads all of /proc.
+   */
+  async #stopAfterExit(graceMs: number): Promise<void> {
+    if (this.pid === undefined) return
+    this.#state = 'stopping'
+    const signalled = this.#contained !== undefined ? await sweepSoon(this.#contained, 'SIGTERM') : signalGroup(this.pid, 'SIGTERM')
+    // That sweep found no process of the group, escaped or tagged, left: none is left to start
+    // one, so 'close' needs no second sweep.
+    if (!signalled) this.#emptied = true
+    else if (this.#state === 'stopping') {
+      this.#killTimer = setTimeout(() => this.#signal('SIGKILL'), graceMs)
+      this.#killTimer.unref()
+    }
   }
 
   /** SIGKILL to the group and its escaped descendants now (force close, troupe exiting). */

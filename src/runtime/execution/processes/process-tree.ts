@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs'
+import { closeSync, openSync, readdirSync, readSync } from 'node:fs'
 
 /**
  * What `/proc` says about the processes on this machine (Linux). Process agents are
@@ -33,14 +33,47 @@ export interface ProcessIdentity {
   readonly startTicks: number
 }
 
-/** Reads one process's `/proc/<pid>/stat`, or undefined when it is gone. */
-export function readProc(pid: number): ProcEntry | undefined {
-  let stat: string
+/** Where `/proc` files are read into: grown when one does not fit, reused by every read (a walk reads hundreds). */
+let scratch = Buffer.allocUnsafe(16 * 1024)
+
+/**
+ * The content of `/proc/<pid>/<name>` (`/proc/<name>` for pid `''`), or undefined when it
+ * cannot be read (the process is gone, or not ours). A view of a shared buffer, valid until the next call: open, read, close
+ * and no more — readFileSync adds an fstat and a buffer per file, and a walk of `/proc`
+ * reads a file per process.
+ */
+function readProcFile(pid: number | string, name: string): Buffer | undefined {
+  let fd: number
   try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    fd = openSync(pid === '' ? `/proc/${name}` : `/proc/${pid}/${name}`, 'r')
   } catch {
     return undefined
   }
+  try {
+    let length = 0
+    for (;;) {
+      if (length === scratch.length) {
+        const grown = Buffer.allocUnsafe(scratch.length * 2)
+        scratch.copy(grown, 0, 0, length)
+        scratch = grown
+      }
+      const read = readSync(fd, scratch, length, scratch.length - length, null)
+      if (read === 0) return scratch.subarray(0, length)
+      length += read
+    }
+  } catch {
+    return undefined
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/** Reads one process's `/proc/<pid>/stat`, or undefined when it is gone. */
+export function readProc(pid: number): ProcEntry | undefined {
+  const bytes = readProcFile(pid, 'stat')
+  if (bytes === undefined) return undefined
+  // The fields used are ASCII; the command name, which may not be, is skipped.
+  const stat = bytes.toString('latin1')
   // The command name (field 2) may contain spaces and parentheses: fields start after the last ')'.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   const num = (i: number) => Number(fields[i] ?? 0)
@@ -74,6 +107,82 @@ export function readProcTable(): ProcEntry[] {
   for (const name of names) {
     const pid = Number(name)
     if (!Number.isInteger(pid) || pid <= 0) continue
+    const entry = readProc(pid)
+    if (entry !== undefined && entry.state !== 'Z') out.push(entry)
+  }
+  return out
+}
+
+/**
+ * Where the kernel's pid allocation stands: the last pid given out in this pid namespace
+ * (`/proc/loadavg`) and the processes and threads created since boot (`/proc/stat`).
+ * Pids are given out in increasing order, wrapping at `pid_max`: a process started after a
+ * pid P was given out has a pid in the cyclic interval (P, lastPid] — as long as fewer than
+ * `pid_max` pids were given out since, which the fork count bounds.
+ */
+export interface PidClock {
+  readonly lastPid: number
+  readonly forks: number
+}
+
+/** Reads the pid clock, or undefined where `/proc` does not have it. */
+export function readPidClock(): PidClock | undefined {
+  const loadavg = readProcFile('', 'loadavg')?.toString('latin1')
+  const lastPid = Number(loadavg?.trim().split(' ')[4])
+  const stat = readProcFile('', 'stat')?.toString('latin1')
+  const forks = Number(/\nprocesses (\d+)/.exec(stat ?? '')?.[1])
+  return Number.isSafeInteger(lastPid) && lastPid > 0 && Number.isSafeInteger(forks) && forks > 0 ? { lastPid, forks } : undefined
+}
+
+let pidMax: number | undefined
+
+/** `/proc/sys/kernel/pid_max` (read once; 32768 where it cannot be read, the kernel's smallest default). */
+function readPidMax(): number {
+  pidMax ??= Number(readProcFile('sys/kernel', 'pid_max')?.toString('latin1').trim()) || 32_768
+  return pidMax
+}
+
+/** A process group's leader as a narrowed reading needs it: its pid, and the pid clock read before it was started. */
+export interface NewerThan {
+  readonly pid: number
+  readonly clock: PidClock | undefined
+}
+
+/**
+ * The live processes started at or after the newest of `leaders` was given its pid — every
+ * process a sweep of their groups can be after (members, descendants and tagged processes
+ * all start after their leader) — reading `/proc/<pid>/stat` only for the pids given out
+ * since (see {@link PidClock}), not for every process on the machine. Undefined when that
+ * cannot be told (no clock, or so many forks since a leader that pids may have wrapped
+ * around): read the whole table then. Processes whose pid was given out before a wrap may
+ * be included too; callers filter by start time where it matters, as they do on a full reading.
+ * `skip`: pids not to read, known to be none of the leaders' (the leaders of troupe's other live groups).
+ */
+export function readNewerProcTable(leaders: readonly NewerThan[], skip: ReadonlySet<number> = new Set()): ProcEntry[] | undefined {
+  let names: string[]
+  try {
+    names = readdirSync('/proc')
+  } catch {
+    return undefined
+  }
+  // Read after the listing: every process listed was given its pid before this clock's lastPid.
+  const now = readPidClock()
+  if (now === undefined) return undefined
+  const max = readPidMax()
+  let span = 0
+  for (const leader of leaders) {
+    // Half of pid_max leaves a margin for the pids the kernel reserves and skips.
+    if (leader.clock === undefined || now.forks - leader.clock.forks >= max / 2) return undefined
+    // The leader started after its clock was read, so its pid lies between that clock's last pid
+    // and today's: where it does not, /proc/loadavg does not count pids this way (a sandbox's).
+    const after = (leader.pid - leader.clock.lastPid + max) % max
+    if (after === 0 || after > (now.lastPid - leader.clock.lastPid + max) % max) return undefined
+    span = Math.max(span, (now.lastPid - leader.pid + max) % max)
+  }
+  const out: ProcEntry[] = []
+  for (const name of names) {
+    const pid = Number(name)
+    if (!Number.isInteger(pid) || pid <= 0 || (now.lastPid - pid + max) % max > span || skip.has(pid)) continue
     const entry = readProc(pid)
     if (entry !== undefined && entry.state !== 'Z') out.push(entry)
   }
@@ -135,17 +244,40 @@ export function taggedProcesses(name: string, value: string, table: readonly Pro
   const out: ProcEntry[] = []
   for (const entry of table) {
     if (entry.startTicks < sinceTicks) continue
-    let environ: string
-    try {
-      environ = readFileSync(`/proc/${entry.pid}/environ`, 'latin1')
-    } catch {
-      continue
-    }
+    const environ = readProcFile(entry.pid, 'environ')?.toString('latin1')
+    if (environ === undefined) continue
     for (const item of environ.split('\0')) {
       if (prefix ? item.startsWith(wanted) : item === wanted) {
         out.push(entry)
         break
       }
+    }
+  }
+  return out
+}
+
+/**
+ * The live processes started at or after `sinceTicks` whose environment has `name`, by its
+ * value: one read of each environment answers for every tag asked about at once (a batched
+ * sweep, see containment.ts). Only this user's processes can be read; others are skipped.
+ */
+export function tagValues(name: string, table: readonly ProcEntry[], sinceTicks = 0): Map<string, ProcEntry[]> {
+  // Searched in the bytes, not decoded and split: most environments do not have it.
+  const marker = Buffer.from(`\0${name}=`, 'latin1')
+  const out = new Map<string, ProcEntry[]>()
+  for (const entry of table) {
+    if (entry.startTicks < sinceTicks) continue
+    const environ = readProcFile(entry.pid, 'environ')
+    if (environ === undefined) continue
+    // Where each `name=` value starts; the first variable has no NUL before it.
+    const starts: number[] = environ.subarray(0, marker.length - 1).equals(marker.subarray(1)) ? [marker.length - 1] : []
+    for (let at = environ.indexOf(marker); at >= 0; at = environ.indexOf(marker, at + 1)) starts.push(at + marker.length)
+    for (const start of starts) {
+      const end = environ.indexOf(0, start)
+      const value = environ.toString('latin1', start, end < 0 ? environ.length : end)
+      const carriers = out.get(value)
+      if (carriers === undefined) out.set(value, [entry])
+      else if (!carriers.includes(entry)) carriers.push(entry)
     }
   }
   return out
@@ -189,12 +321,8 @@ export function tagOwner(value: string): ProcessIdentity | undefined {
 
 /** The value of `name` in a process's environment, if it can be read and has one. */
 export function environValue(pid: number, name: string): string | undefined {
-  let environ: string
-  try {
-    environ = readFileSync(`/proc/${pid}/environ`, 'latin1')
-  } catch {
-    return undefined
-  }
+  const environ = readProcFile(pid, 'environ')?.toString('latin1')
+  if (environ === undefined) return undefined
   const prefix = `${name}=`
   return environ.split('\0').find((item) => item.startsWith(prefix))?.slice(prefix.length)
 }

@@ -6,8 +6,10 @@
  * period, to the groups, the processes that left them (`setsid`), their descendants, and
  * every process carrying this troupe's tag in its environment. Then it exits.
  *
- * Protocol, one line each: `g PGID START` / `u PGID` track and forget a group whose leader
- * started at START (clock ticks since boot); `p PID START` / `q PID` the same for one process.
+ * Protocol, one line each: `g PGID START` / `u PGID START` track and forget a group whose
+ * leader started at START (clock ticks since boot); `p PID START` / `q PID START` the same for
+ * one process. A forget names the start time because it may come late (troupe sends them in
+ * batches): it must not forget a newer group or process that got the same id meanwhile.
  *
  *   node supervisor.js TOKEN GRACE_MS
  */
@@ -27,10 +29,11 @@ lines.on('line', (line) => {
   const [op, a, b] = line.split(' ')
   const id = Number(a)
   if (!Number.isSafeInteger(id) || id <= 0) return
-  if (op === 'g') groups.set(id, Number(b))
-  else if (op === 'u') groups.delete(id)
-  else if (op === 'p') pids.set(id, Number(b))
-  else if (op === 'q') pids.delete(id)
+  const start = Number(b)
+  if (op === 'g') groups.set(id, start)
+  else if (op === 'u' && groups.get(id) === start) groups.delete(id)
+  else if (op === 'p') pids.set(id, start)
+  else if (op === 'q' && pids.get(id) === start) pids.delete(id)
 })
 lines.on('close', () => void stopAll())
 
