@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Browser } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { reportCommand } from '../../src/cli/report-command.ts'
 import { startDashboard, type Dashboard } from '../../src/dashboard/server.ts'
 import { createRuntime, type Runtime } from '../../src/runtime/runtime.ts'
@@ -102,7 +102,8 @@ describe('dashboard drill-down in Chromium', () => {
     expect(await page.locator('#cards [data-task="loud"] .logs li').count()).toBeLessThanOrEqual(5)
     await page.click('#cards [data-task="loud"]')
     // The whole log, from the server (the snapshot holds the last lines only).
-    await page.waitForFunction(`document.getElementById('detail-log')?.textContent?.includes('line 1\\nline 2\\n')`)
+    // Polled from the test, not in the page: the dashboard's CSP forbids the eval a string predicate needs.
+    await vi.waitFor(async () => expect(await page.textContent('#detail-log')).toContain('line 1\nline 2\n'), { timeout: 30_000 })
     expect(await page.textContent('#detail-log')).toContain('line 30')
     expect(await page.textContent('#detail-error')).toContain('ERR_COMMAND_FAILED')
     await page.click('#detail-close')

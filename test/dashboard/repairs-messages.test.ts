@@ -2,7 +2,7 @@ import { appendFileSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { Browser, Page } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { reportCommand } from '../../src/cli/report-command.ts'
 import { type Dashboard, startDashboard } from '../../src/dashboard/server.ts'
 import { MAILBOX_FILE, Mailbox } from '../../src/runtime/coordination/mailbox.ts'
@@ -92,7 +92,8 @@ describe('repairs and messages in the dashboard and the report (real git, real r
     expect(card).toContain('RED�evil')
     expect(card).not.toMatch(/[\u001b\u202e]/)
     await page.click('#cards [data-task="fixer"]')
-    await page.waitForFunction(`document.getElementById('detail-log')?.textContent?.includes('repair 1 of 2')`)
+    // Polled from the test, not in the page: the dashboard's CSP forbids the eval a string predicate needs.
+    await vi.waitFor(async () => expect(await page.textContent('#detail-log')).toContain('repair 1 of 2'), { timeout: 30_000 })
     const log = (await page.textContent('#detail-log'))!
     expect(log).toContain('RED�evil')
     expect(log).not.toMatch(/[\u001b\u202e]/)
