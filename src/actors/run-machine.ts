@@ -11,7 +11,7 @@ import type { AttemptResult } from '../runtime/execution/executor.ts'
 import type { CompiledTask } from '../runtime/plan/plan.ts'
 import { isStaged } from '../runtime/plan/strategies.ts'
 import type { Addition, RunPlan } from '../runtime/plan/run-plan.ts'
-import { DagScheduler, type Transition } from '../runtime/schedule/scheduler.ts'
+import { DagScheduler, REFUSE_AGENT, type Transition } from '../runtime/schedule/scheduler.ts'
 import { Approvals, type AwaitingApproval } from './approvals.ts'
 import { Attempts } from './attempts.ts'
 import { conditionSkipError, Conditions } from './conditions.ts'
@@ -348,10 +348,11 @@ export class RunMachine implements Dispatchable {
             // Spend reserved for attempts in flight (paid agents only): see SpendReservations.
             if (max !== null && paysPerCall(task) && !this.#reservations.admits(task.agent, this.#usage.costUsd, max)) {
               reserved = true
-              return false
+              return REFUSE_AGENT
             }
             affordable = true
-            return this.#ledger.admit(task)
+            if (this.#ledger.admit(task)) return true
+            return this.#ledger.lastRefusalByAgent ? REFUSE_AGENT : false
           })
     if (index === undefined) {
       if (max !== null) {

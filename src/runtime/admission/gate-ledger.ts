@@ -24,6 +24,8 @@ export class GateLedger {
   readonly #gates: readonly Gate[]
   /** Per task index, while it holds anything. */
   readonly #entries = new Map<number, GateEntry[]>()
+  /** Whether the last refusal of {@link admit} came from a gate that refuses by agent (Gate.refusesByAgent). */
+  lastRefusalByAgent = false
 
   constructor(runId: string, gates: readonly Gate[]) {
     this.#runId = runId
@@ -45,6 +47,7 @@ export class GateLedger {
     const gates = this.#gates
     for (let g = 0; g < gates.length; g++) {
       if (gates[g]!.tryAcquire(this.#runId, task)) continue
+      this.lastRefusalByAgent = gates[g]!.refusesByAgent === true
       for (let back = g - 1; back >= 0; back--) {
         const gate = gates[back]!
         if (gate.undo) gate.undo(this.#runId, task)

@@ -7,6 +7,12 @@ import type { CompiledTask } from '../plan/plan.ts'
 export interface Gate {
   /** Takes what `task` needs and returns true, or returns false and takes nothing. */
   tryAcquire(runId: string, task: CompiledTask): boolean
+  /**
+   * True when a refusal is about the task's agent, not the task (a thread slot, the agent's
+   * CPU), so that until the gate's state changes every ready task of that agent would be
+   * refused too: an admission pass then skips them (see the scheduler's REFUSE_AGENT).
+   */
+  readonly refusesByAgent?: boolean
   /** Gives back what {@link tryAcquire} took, however the task ended. */
   release(runId: string, task: CompiledTask): void
   /**

@@ -19,6 +19,8 @@ export interface ThreadSlotGate extends Gate {
  * time ({@link checkWait}: ERR_SPAWN_WAIT_LIMIT naming the numbers and what to change).
  */
 export class WaitingThreads implements Gate {
+  /** A refusal is the agent's: no thread slot (see ThreadSlots). */
+  readonly refusesByAgent = true
   readonly #slots: ThreadSlotGate
   /** Waiting parents that gave their slot back. */
   #parked = 0

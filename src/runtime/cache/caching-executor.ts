@@ -132,7 +132,8 @@ export class CachingExecutor implements Executor {
 
   /** Whether the task's entry was found when it became ready (it will use no CPU: no agent runs). */
   isHit(runId: string, taskId: string): boolean {
-    return this.#hits.has(`${runId}\0${taskId}`)
+    // Asked of every ready task the governor looks at: no key built while there is no hit.
+    return this.#hits.size > 0 && this.#hits.has(`${runId}\0${taskId}`)
   }
 
   start(request: AttemptRequest, listener: AttemptListener): AttemptHandle {

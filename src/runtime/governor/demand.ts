@@ -27,6 +27,12 @@ const ALPHA = 0.4
 
 export class DemandBook {
   readonly #agents = new Map<string, AgentDemand>()
+  #version = 0
+
+  /** Changes whenever an estimate does (so a decision made on the estimates can be reused until then). */
+  get version(): number {
+    return this.#version
+  }
 
   /** Declares an agent's demand from the plan, unless it has been measured already. */
   seed(agent: string, resources: unknown): void {
@@ -34,6 +40,10 @@ export class DemandBook {
     if (current?.source === 'measured' || typeof resources !== 'object' || resources === null) return
     const { cpu, memoryMb } = resources as { cpu?: unknown; memoryMb?: unknown }
     if (typeof cpu !== 'number' || !Number.isFinite(cpu) || cpu < 0) return
+    const mb = typeof memoryMb === 'number' && Number.isFinite(memoryMb) && memoryMb >= 0 ? memoryMb : undefined
+    // Every task of an agent declares it again: the same declaration changes nothing.
+    if (current !== undefined && current.cpu === cpu && current.memoryMb === mb) return
+    this.#version++
     this.#agents.set(agent, {
       cpu,
       ...(typeof memoryMb === 'number' && Number.isFinite(memoryMb) && memoryMb >= 0 ? { memoryMb } : {}),
@@ -47,6 +57,7 @@ export class DemandBook {
     const cpu = sample.cpuMs / sample.wallMs
     const before = this.#agents.get(agent)
     const measured = before?.source === 'measured' ? before : undefined
+    this.#version++
     const memoryMb = sample.peakRssMb === undefined ? measured?.memoryMb : measured?.memoryMb === undefined ? sample.peakRssMb : ewma(measured.memoryMb, sample.peakRssMb)
     this.#agents.set(agent, {
       cpu: measured ? ewma(measured.cpu, cpu) : cpu,

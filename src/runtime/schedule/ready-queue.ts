@@ -5,17 +5,33 @@
 export class ReadyQueue {
   readonly #heap: number[] = []
   readonly #before: (a: number, b: number) => boolean
+  readonly #classOf: ((task: number) => number) | undefined
+  /** Tasks queued per class (see {@link countOf}). */
+  readonly #counts: number[] = []
 
-  /** `before(a, b)`: task a should start before task b. Must be a strict total order. */
-  constructor(before: (a: number, b: number) => boolean) {
+  /**
+   * `before(a, b)`: task a should start before task b. Must be a strict total order.
+   * `classOf`: a small integer per task (its agent); the queue counts its tasks per class.
+   */
+  constructor(before: (a: number, b: number) => boolean, classOf?: (task: number) => number) {
     this.#before = before
+    this.#classOf = classOf
   }
 
   get size(): number {
     return this.#heap.length
   }
 
+  /** Tasks of class `c` in the queue. */
+  countOf(c: number): number {
+    return this.#counts[c] ?? 0
+  }
+
   push(task: number): void {
+    if (this.#classOf !== undefined) {
+      const c = this.#classOf(task)
+      this.#counts[c] = (this.#counts[c] ?? 0) + 1
+    }
     const heap = this.#heap
     let at = heap.push(task) - 1
     while (at > 0) {
@@ -35,6 +51,7 @@ export class ReadyQueue {
     const heap = this.#heap
     if (heap.length === 0) return undefined
     const top = heap[0]!
+    if (this.#classOf !== undefined) this.#counts[this.#classOf(top)]!--
     const last = heap.pop()!
     if (heap.length > 0) {
       let at = 0
@@ -55,6 +72,7 @@ export class ReadyQueue {
 
   /** Removes every task, returning them in no particular order. */
   drain(): number[] {
+    this.#counts.fill(0)
     return this.#heap.splice(0)
   }
 }

@@ -6,6 +6,17 @@ import { estimatedDurations, fallbackEstimate, fillOrderingKeys, groupsFor, grow
 export { estimatedDurations } from './schedule-keys.ts'
 
 /** What the scheduler needs to know about a plan. Both compiled plans and bare graphs fit. */
+/**
+ * What an admission check passed to {@link DagScheduler.next} may answer besides true and
+ * false: not this task, nor any other ready task of its agent in this pass (the refusal was
+ * about the agent, e.g. no thread slot for a module agent, or its CPU does not fit). The pass
+ * skips them without asking, and ends once only such tasks are left, so that a pass costs what
+ * the agents refused, not every ready task (regression: with thousands ready, every event
+ * walked them all and a 30,000-task run on a busy machine took 110 s).
+ */
+export const REFUSE_AGENT = 'agent'
+export type Admission = boolean | typeof REFUSE_AGENT
+
 export interface SchedulablePlan extends Graph {
   readonly tasks: readonly {
     readonly priority?: Priority
@@ -13,6 +24,8 @@ export interface SchedulablePlan extends Graph {
     readonly stage?: string | undefined
     /** A run-time condition (the source of `when`); see {@link ConditionCheck}. */
     readonly when?: string | undefined
+    /** The task's agent: an admission may refuse all of an agent's ready tasks at once (see {@link REFUSE_AGENT}). */
+    readonly agent?: string
   }[]
   readonly order: readonly number[]
   /**
@@ -131,6 +144,9 @@ export class DagScheduler {
   readonly #fallbackMs: number
   /** Each task's estimated duration, the ordering keys' input. */
   #durations: Float64Array
+  /** Agent name → class (see {@link REFUSE_AGENT}), and each task's class once asked. */
+  readonly #agentClasses = new Map<string, number>()
+  readonly #classOfTask: number[] = []
   /** b-level of each task (longest estimated path to the end), the critical-path key. */
   blevel: Float64Array
 
@@ -163,7 +179,7 @@ export class DagScheduler {
           : down[a] !== down[b]
             ? down[a]! > down[b]!
             : a < b
-    })
+    }, (task) => this.#agentClass(task))
     this.#remainingDeps = Int32Array.from(plan.deps, (d) => d.length)
     this.#ended = new Uint8Array(n)
     this.#group = groupsFor(plan, strategy)
@@ -240,20 +256,50 @@ export class DagScheduler {
    * Pops the best ready task for which `admit` returns true (default: any). Tasks that are
    * not admitted stay ready, in their place.
    */
-  next(admit?: (task: number) => boolean): number | undefined {
-    if (admit === undefined) return this.#queue.pop()
+  next(admit?: (task: number) => Admission): number | undefined {
+    const queue = this.#queue
+    if (admit === undefined) return queue.pop()
     let blocked: number[] | undefined
     let found: number | undefined
-    while (this.#queue.size > 0) {
-      const task = this.#queue.pop()!
-      if (admit(task)) {
+    // Agents refused as a whole in this pass, and how many of their tasks are still queued.
+    let refused: Set<number> | undefined
+    let refusedLeft = 0
+    while (queue.size > refusedLeft) {
+      const task = queue.pop()!
+      const agent = this.#agentClass(task)
+      if (refused?.has(agent)) {
+        refusedLeft--
+        ;(blocked ??= []).push(task)
+        continue
+      }
+      const answer = admit(task)
+      if (answer === true) {
         found = task
         break
       }
       ;(blocked ??= []).push(task)
+      if (answer === REFUSE_AGENT) {
+        ;(refused ??= new Set()).add(agent)
+        refusedLeft += queue.countOf(agent)
+      }
     }
-    if (blocked) for (const task of blocked) this.#queue.push(task)
+    if (blocked) for (const task of blocked) queue.push(task)
     return found
+  }
+
+  /** A small integer per agent name (tasks without one share class 0), kept per task. */
+  #agentClass(task: number): number {
+    let c = this.#classOfTask[task]
+    if (c === undefined) {
+      const agent = this.#plan.tasks[task]?.agent ?? ''
+      c = this.#agentClasses.get(agent)
+      if (c === undefined) {
+        c = this.#agentClasses.size
+        this.#agentClasses.set(agent, c)
+      }
+      this.#classOfTask[task] = c
+    }
+    return c
   }
 
   /** A task popped by {@link next} goes back to ready (it will retry, or was not started). */

@@ -63,6 +63,41 @@ describe('FitGate (injected clock and readings)', () => {
     expect(gate.reservedCpu).toBe(1)
   })
 
+  describe('a refusal reused for the agent until something it depends on changes', () => {
+    /** Busy cores, one declared CPU-bound attempt running: the next of its agent is refused. */
+    const refused = () => {
+      const demand = new DemandBook()
+      const gate = new FitGate(demand, testClock(), machine, () => {})
+      gate.observe(reading(100, 0), 0)
+      gate.tryAcquire('r', task('a', 'analyse', { cpu: 1 }))
+      expect(gate.tryAcquire('r', task('b', 'analyse', { cpu: 1 }))).toBe(false)
+      return { gate, demand }
+    }
+
+    it('admits once the running attempt is released', () => {
+      const { gate } = refused()
+      gate.release('r', task('a', 'analyse'))
+      expect(gate.tryAcquire('r', task('b', 'analyse', { cpu: 1 }))).toBe(true)
+    })
+
+    it('admits once a reading shows the other processes gone', () => {
+      const { gate } = refused()
+      gate.observe(reading(50, 50), 100)
+      expect(gate.tryAcquire('r', task('b', 'analyse', { cpu: 1 }))).toBe(true)
+    })
+
+    it('admits once the agent is measured to wait', () => {
+      const { gate, demand } = refused()
+      demand.record('analyse', { cpuMs: 10, wallMs: 1_000 })
+      expect(gate.tryAcquire('r', task('b', 'analyse', { cpu: 1 }))).toBe(true)
+    })
+
+    it('refuses the agent\'s next task the same way meanwhile, and another agent that fits gets through', () => {
+      const { gate } = refused()
+      expect([gate.tryAcquire('r', task('c', 'analyse', { cpu: 1 })), gate.tryAcquire('r', task('d', 'llm', { cpu: 0.01 }))]).toEqual([false, true])
+    })
+  })
+
   it('lets declared waiting agents through while others use both cores', () => {
     const gate = new FitGate(new DemandBook(), testClock(), machine, () => {})
     gate.observe(reading(100, 0), 0)

@@ -7,6 +7,8 @@ import type { CompiledTask } from '../../plan/plan.ts'
  * threads bound module agents only, and the dispatcher's capacity is not the thread count.
  */
 export class ThreadSlots implements Gate {
+  /** A refusal is the agent's: no slot for any module agent. */
+  readonly refusesByAgent = true
   readonly capacity: number
   /** Threads beyond `capacity` the pool may start for attempts parked in {@link suspend}. */
   readonly parkCapacity: number
