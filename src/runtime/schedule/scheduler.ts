@@ -5,7 +5,6 @@ import { estimatedDurations, fallbackEstimate, fillOrderingKeys, groupsFor, grow
 
 export { estimatedDurations } from './schedule-keys.ts'
 
-/** What the scheduler needs to know about a plan. Both compiled plans and bare graphs fit. */
 /**
  * What an admission check passed to {@link DagScheduler.next} may answer besides true and
  * false: not this task, nor any other ready task of its agent in this pass (the refusal was
@@ -17,6 +16,7 @@ export { estimatedDurations } from './schedule-keys.ts'
 export const REFUSE_AGENT = 'agent'
 export type Admission = boolean | typeof REFUSE_AGENT
 
+/** What the scheduler needs to know about a plan. Both compiled plans and bare graphs fit. */
 export interface SchedulablePlan extends Graph {
   readonly tasks: readonly {
     readonly priority?: Priority
@@ -144,9 +144,9 @@ export class DagScheduler {
   readonly #fallbackMs: number
   /** Each task's estimated duration, the ordering keys' input. */
   #durations: Float64Array
-  /** Agent name → class (see {@link REFUSE_AGENT}), and each task's class once asked. */
+  /** Agent name → class (see {@link REFUSE_AGENT}), and each task's class. */
   readonly #agentClasses = new Map<string, number>()
-  readonly #classOfTask: number[] = []
+  #classOf: Int32Array
   /** b-level of each task (longest estimated path to the end), the critical-path key. */
   blevel: Float64Array
 
@@ -179,7 +179,9 @@ export class DagScheduler {
           : down[a] !== down[b]
             ? down[a]! > down[b]!
             : a < b
-    }, (task) => this.#agentClass(task))
+    }, (task) => this.#classOf[task]!)
+    this.#classOf = new Int32Array(n)
+    for (let i = 0; i < n; i++) this.#classOf[i] = this.#agentClass(i)
     this.#remainingDeps = Int32Array.from(plan.deps, (d) => d.length)
     this.#ended = new Uint8Array(n)
     this.#group = groupsFor(plan, strategy)
@@ -266,7 +268,7 @@ export class DagScheduler {
     let refusedLeft = 0
     while (queue.size > refusedLeft) {
       const task = queue.pop()!
-      const agent = this.#agentClass(task)
+      const agent = this.#classOf[task]!
       if (refused?.has(agent)) {
         refusedLeft--
         ;(blocked ??= []).push(task)
@@ -287,20 +289,17 @@ export class DagScheduler {
     return found
   }
 
-  /** A small integer per agent name (tasks without one share class 0), kept per task. */
+  /** A small integer per agent name (tasks without one share one class). */
   #agentClass(task: number): number {
-    let c = this.#classOfTask[task]
+    const agent = this.#plan.tasks[task]!.agent ?? ''
+    let c = this.#agentClasses.get(agent)
     if (c === undefined) {
-      const agent = this.#plan.tasks[task]?.agent ?? ''
-      c = this.#agentClasses.get(agent)
-      if (c === undefined) {
-        c = this.#agentClasses.size
-        this.#agentClasses.set(agent, c)
-      }
-      this.#classOfTask[task] = c
+      c = this.#agentClasses.size
+      this.#agentClasses.set(agent, c)
     }
     return c
   }
+
 
   /** A task popped by {@link next} goes back to ready (it will retry, or was not started). */
   requeue(task: number): void {
@@ -348,8 +347,10 @@ export class DagScheduler {
     this.blevel = grown(this.blevel, size)
     this.#downstream = grown(this.#downstream, size)
     this.#durations = grown(this.#durations, size)
+    this.#classOf = grown(this.#classOf, size)
     this.#size = size
     for (const task of tasks) {
+      this.#classOf[task] = this.#agentClass(task)
       this.#durations[task] = plan.tasks[task]!.estimateMs ?? this.#fallbackMs
       this.#rank[task] = RANK[plan.tasks[task]!.priority ?? 'medium']
       this.#group[task] = this.#openGroup

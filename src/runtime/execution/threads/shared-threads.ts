@@ -152,7 +152,7 @@ export class SharedThreads {
    * attempt has not told its thread: it could be on one of those.
    */
   #retireIdle(): void {
-    if (this.#unlocated.size > 0) return
+    if (this.#abandonedKeys.size === 0 || this.#unlocated.size > 0) return
     for (const [threadId, load] of this.#threads) {
       if (load.abandoned === 0 || load.live.size > 0 || this.#retiring.has(threadId)) continue
       const thread = this.#piscina.threads.find((worker) => worker.threadId === threadId)
